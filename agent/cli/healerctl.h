@@ -1,0 +1,6 @@
+/* healerctl's verbs: each takes the arguments after its name. */
+#pragma once
+
+#include <glib.h>
+
+int healerctl_inspect(int argc, char **argv);
