@@ -263,8 +263,9 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 				  at, ext->length, MODULE_EXTENSION_PRODUCT_DATA_LENGTH);
 			return;
 		}
+		/* Body: 0xFFFF padding, u16 product id, u16 product version (as in release binaries). */
 		module->has_product = TRUE;
-		module->product_id = read_u32(body);
+		module->product_id = read_u16(body + 2);
 		module->product_version = read_u16(body + 4);
 		break;
 	case MODULE_EXTENSION_DEPENDENCY: {

@@ -61,7 +61,7 @@ typedef struct {
 
 	guint16 suffix_size;
 	gboolean has_product;
-	guint32 product_id;
+	guint16 product_id;
 	guint16 product_version;
 
 	guint8 sha256_stored[HEALER_SHA256_SIZE];

@@ -189,13 +189,15 @@ append_suffix(GByteArray *out, const HealerModuleSpec *spec, gsize *suffix_start
 	gboolean extensions = spec->suffix_extensions != NULL && spec->suffix_extensions->len > 0;
 	gsize size;
 
+
 	*suffix_start = out->len;
 	if (extensions) {
 		if (!append_extension_specs(out, spec->suffix_extensions, error))
 			return FALSE;
 		if (spec->has_product) {
 			guint8 body[6];
-			put_u32(body, spec->product_id);
+			put_u16(body, MODULE_PRODUCT_NONE); /* padding, as release binaries carry it */
+			put_u16(body + 2, spec->product_id);
 			put_u16(body + 4, spec->product_version);
 			if (!append_extension(out, MODULE_EXTENSION_PRODUCT_DATA, body, sizeof body, error))
 				return FALSE;
@@ -203,12 +205,6 @@ append_suffix(GByteArray *out, const HealerModuleSpec *spec, gsize *suffix_start
 			return FALSE;
 		}
 	} else if (spec->has_product) {
-		if (spec->product_id > G_MAXUINT16) {
-			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "product id %u needs 32 bits: give a suffix extension so it goes in PRODUCT_DATA",
-				    spec->product_id);
-			return FALSE;
-		}
 		append_u16(out, (guint16)spec->product_id);
 		append_u16(out, spec->product_version);
 	}

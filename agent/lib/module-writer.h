@@ -36,7 +36,7 @@ typedef struct {
 	} dependencies[8];
 
 	gboolean has_product;
-	guint32 product_id;
+	guint16 product_id;
 	guint16 product_version;
 
 	/* Where the prefix goes in the image (0, or after a vector table). */

@@ -260,9 +260,9 @@ main(int argc, char **argv)
 		goto usage;
 	}
 	if (product_id != NULL) {
-		if (!parse_uint(product_id, G_MAXUINT32, &v, "product id", &error))
+		if (!parse_uint(product_id, G_MAXUINT16, &v, "product id", &error))
 			goto usage;
-		spec.product_id = (guint32)v;
+		spec.product_id = (guint16)v;
 		if (!parse_uint(product_version, G_MAXUINT16, &v, "product version", &error))
 			goto usage;
 		spec.product_version = (guint16)v;

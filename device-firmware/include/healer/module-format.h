@@ -134,7 +134,7 @@ enum module_flag {
 
 enum module_extension_type {
 	MODULE_EXTENSION_END = 0x0000,
-	MODULE_EXTENSION_PRODUCT_DATA = 0x0001,     /* u32 product id, u16 product version */
+	MODULE_EXTENSION_PRODUCT_DATA = 0x0001,     /* u16 0xFFFF, u16 product id, u16 product version */
 	MODULE_EXTENSION_DYNAMIC_LOCATION = 0x0002, /* u32 start, u32 dynalib load, u32 dynalib start */
 	MODULE_EXTENSION_DEPENDENCY = 0x0003,       /* u8 function, u8 index, u16 version, u32 target */
 	MODULE_EXTENSION_HASH = 0x0010,             /* u8 type (0 = SHA-256), u8 length, hash */
