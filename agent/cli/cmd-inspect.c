@@ -43,7 +43,8 @@ print_module(const char *file, const HealerModule *m, guint nth, guint count, co
 	printf("  Function:       %s\n", function ? function : "unknown");
 	printf("  Index:          %u\n", m->index);
 	printf("  Version:        %s\n", version);
-	printf("  Address:        0x%08x-0x%08x (%" G_GSIZE_FORMAT " bytes, prefix at offset 0x%" G_GSIZE_MODIFIER "x)\n",
+	printf("  Address:        0x%08x-0x%08x (%" G_GSIZE_FORMAT " bytes, prefix at offset 0x%" G_GSIZE_MODIFIER
+	       "x)\n",
 	       m->start_address, m->end_address, m->length, m->file_offset + m->prefix_offset);
 	printf("  Flags:          0x%02x (%s)\n", m->flags, flags);
 	if (m->mcu_target != 0)
@@ -56,7 +57,7 @@ print_module(const char *file, const HealerModule *m, guint nth, guint count, co
 		const HealerModuleDependency *dep = &g_array_index(m->dependencies, HealerModuleDependency, i);
 		g_autofree char *text = healer_module_dependency_to_string(dep);
 		g_autofree char *release = healer_release_table_describe(table, dep->function, dep->version);
-		printf("  %s  %s%s%s%s\n", i == 0 ? "Dependencies:" : "             ", text, release ? " (" : "",
+		printf("  %-16s%s%s%s%s\n", i == 0 ? "Dependencies:" : "", text, release ? " (" : "",
 		       release ? release : "", release ? ")" : "");
 	}
 	if (m->has_product)
@@ -70,8 +71,8 @@ print_module(const char *file, const HealerModule *m, guint nth, guint count, co
 	for (guint i = 0; i < m->prefix_extensions->len + m->suffix_extensions->len; i++) {
 		gboolean prefix = i < m->prefix_extensions->len;
 		const HealerModuleExtension *ext =
-			prefix ? g_ptr_array_index(m->prefix_extensions, i)
-			       : g_ptr_array_index(m->suffix_extensions, i - m->prefix_extensions->len);
+		        prefix ? g_ptr_array_index(m->prefix_extensions, i)
+		               : g_ptr_array_index(m->suffix_extensions, i - m->prefix_extensions->len);
 		const char *name = healer_module_extension_type_to_string(ext->type);
 		printf("  Extension:      %s %s (type 0x%04x, %u bytes)\n", prefix ? "prefix" : "suffix",
 		       name ? name : "unknown", ext->type, ext->length);
@@ -111,12 +112,12 @@ healerctl_inspect(int argc, char **argv)
 	g_autofree char *releases_path = NULL;
 	g_auto(GStrv) files = NULL;
 	const GOptionEntry entries[] = {
-		{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array, one object per module", NULL},
-		{"releases", 0, 0, G_OPTION_ARG_FILENAME, &releases_path,
-		 "Release table naming module versions (default: $HEALER_RELEASE_TABLE, then the installed one)",
-		 "TABLE"},
-		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array, one object per module", NULL},
+	        {"releases", 0, 0, G_OPTION_ARG_FILENAME, &releases_path,
+	         "Release table naming module versions (default: $HEALER_RELEASE_TABLE, then the installed one)",
+	         "TABLE"},
+	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("FILE... - show and verify firmware modules");
 	g_autoptr(GError) error = NULL;
@@ -158,14 +159,14 @@ healerctl_inspect(int argc, char **argv)
 				print_module(files[f], m, i + 1, modules->len, table);
 			for (guint k = 0; k < m->faults->len; k++) {
 				fprintf(stderr, "healerctl inspect: %s: module at offset %" G_GSIZE_FORMAT ": %s\n",
-					files[f], m->file_offset, (const char *)g_ptr_array_index(m->faults, k));
+				        files[f], m->file_offset, (const char *)g_ptr_array_index(m->faults, k));
 				status = HEALER_EXIT_FAILED;
 			}
 		}
 	}
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY |
-									     JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	return status;
 }

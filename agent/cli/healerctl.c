@@ -14,7 +14,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } verbs[] = {
-	{"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
+        {"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
 };
 
 static void
@@ -24,7 +24,7 @@ usage(FILE *out)
 	for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(out, "\nRun 'healerctl VERB --help' for a verb's options.\n"
-		     "Exit status: 0 ok, 1 failed or invalid input, 2 usage error, 3 not found.\n");
+	             "Exit status: 0 ok, 1 failed or invalid input, 2 usage error, 3 not found.\n");
 }
 
 int

@@ -1,6 +1,6 @@
 #include "healer-error.h"
 
-G_DEFINE_QUARK(healer-error-quark, healer_error)
+G_DEFINE_QUARK(healer - error - quark, healer_error)
 
 int
 healer_error_to_exit_code(const GError *error)

@@ -20,8 +20,8 @@ typedef enum {
 	HEALER_ERROR_NOT_FOUND,        /* a file, device or module does not exist */
 	HEALER_ERROR_BUSY,             /* the target is doing something else */
 	HEALER_ERROR_PERMISSION_DENIED,
-	HEALER_ERROR_NO_PLAN,          /* no sequence of modules reaches the goal */
-	HEALER_ERROR_IO,               /* reading or writing failed */
+	HEALER_ERROR_NO_PLAN, /* no sequence of modules reaches the goal */
+	HEALER_ERROR_IO,      /* reading or writing failed */
 } HealerError;
 
 /* healerctl's documented exit codes. */

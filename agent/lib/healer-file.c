@@ -11,8 +11,8 @@ healer_file_write_atomic(const char *path, GBytes *contents, GError **error)
 
 	/* GLib does temp file + fsync + rename (+ directory sync with DURABLE). */
 	if (!g_file_set_contents_full(path, data ? data : "", (gssize)len,
-				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0644,
-				      &local_error)) {
+	                              G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0644,
+	                              &local_error)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s", local_error->message);
 		return FALSE;
 	}

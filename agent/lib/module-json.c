@@ -68,8 +68,7 @@ healer_module_to_json(const HealerModule *m, const char *file)
 	json_object_object_add(obj, "flag_names", json_object_new_string(flag_names));
 	json_object_object_add(obj, "dependencies", deps);
 	json_object_object_add(obj, "product_id", m->has_product ? json_object_new_int64(m->product_id) : NULL);
-	json_object_object_add(obj, "product_version",
-			       m->has_product ? json_object_new_int(m->product_version) : NULL);
+	json_object_object_add(obj, "product_version", m->has_product ? json_object_new_int(m->product_version) : NULL);
 	json_object_object_add(obj, "name", m->name ? json_object_new_string(m->name) : NULL);
 	if (m->compressed_header_present) {
 		json_object *c = json_object_new_object();

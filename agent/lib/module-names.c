@@ -6,11 +6,10 @@
  * build, so real ids keep their meaning.
  */
 static const HealerPlatform platforms[] = {
-	{0, "core", 1},       {3, "gcc", 0},      {6, "photon", 2},      {8, "p1", 2},
-	{10, "electron", 2},  {12, "argon", 3},   {13, "boron", 3},      {14, "xenon", 3},
-	{15, "esomx", 3},     {22, "asom", 3},    {23, "bsom", 3},       {24, "xsom", 3},
-	{25, "b5som", 3},     {26, "tracker", 3}, {28, "trackerm", 4},   {32, "p2", 4},
-	{35, "msom", 4},      {37, "electron2", 3}, {38, "sulu", 4},     {103, "bluz", 0},
+        {0, "core", 1},   {3, "gcc", 0},    {6, "photon", 2},     {8, "p1", 2},       {10, "electron", 2},
+        {12, "argon", 3}, {13, "boron", 3}, {14, "xenon", 3},     {15, "esomx", 3},   {22, "asom", 3},
+        {23, "bsom", 3},  {24, "xsom", 3},  {25, "b5som", 3},     {26, "tracker", 3}, {28, "trackerm", 4},
+        {32, "p2", 4},    {35, "msom", 4},  {37, "electron2", 3}, {38, "sulu", 4},    {103, "bluz", 0},
 };
 
 const HealerPlatform *
@@ -37,16 +36,16 @@ static const struct {
 	const char *name;
 	const char *describe_char;
 } functions[] = {
-	[MODULE_FUNCTION_NONE] = {"none", "n"},
-	[MODULE_FUNCTION_RESOURCE] = {"resource", "r"},
-	[MODULE_FUNCTION_BOOTLOADER] = {"bootloader", "b"},
-	[MODULE_FUNCTION_MONO_FIRMWARE] = {"monolithic", "m"},
-	[MODULE_FUNCTION_SYSTEM_PART] = {"system-part", "s"},
-	[MODULE_FUNCTION_USER_PART] = {"user-part", "u"},
-	[MODULE_FUNCTION_SETTINGS] = {"settings", "_"},
-	[MODULE_FUNCTION_NCP_FIRMWARE] = {"ncp", "c"},
-	[MODULE_FUNCTION_RADIO_STACK] = {"radio-stack", "a"},
-	[MODULE_FUNCTION_ASSET] = {"asset", "t"},
+        [MODULE_FUNCTION_NONE] = {"none", "n"},
+        [MODULE_FUNCTION_RESOURCE] = {"resource", "r"},
+        [MODULE_FUNCTION_BOOTLOADER] = {"bootloader", "b"},
+        [MODULE_FUNCTION_MONO_FIRMWARE] = {"monolithic", "m"},
+        [MODULE_FUNCTION_SYSTEM_PART] = {"system-part", "s"},
+        [MODULE_FUNCTION_USER_PART] = {"user-part", "u"},
+        [MODULE_FUNCTION_SETTINGS] = {"settings", "_"},
+        [MODULE_FUNCTION_NCP_FIRMWARE] = {"ncp", "c"},
+        [MODULE_FUNCTION_RADIO_STACK] = {"radio-stack", "a"},
+        [MODULE_FUNCTION_ASSET] = {"asset", "t"},
 };
 
 const char *
@@ -104,11 +103,11 @@ healer_module_flags_to_string(guint flags)
 		guint bit;
 		const char *name;
 	} names[] = {
-		{MODULE_FLAG_DROP_MODULE_INFO, "DROP_MODULE_INFO"},
-		{MODULE_FLAG_COMPRESSED, "COMPRESSED"},
-		{MODULE_FLAG_COMBINED, "COMBINED"},
-		{MODULE_FLAG_ENCRYPTED, "ENCRYPTED"},
-		{MODULE_FLAG_PREFIX_EXTENSIONS, "PREFIX_EXTENSIONS"},
+	        {MODULE_FLAG_DROP_MODULE_INFO, "DROP_MODULE_INFO"},
+	        {MODULE_FLAG_COMPRESSED, "COMPRESSED"},
+	        {MODULE_FLAG_COMBINED, "COMBINED"},
+	        {MODULE_FLAG_ENCRYPTED, "ENCRYPTED"},
+	        {MODULE_FLAG_PREFIX_EXTENSIONS, "PREFIX_EXTENSIONS"},
 	};
 	g_autoptr(GString) out = g_string_new(NULL);
 
@@ -119,8 +118,7 @@ healer_module_flags_to_string(guint flags)
 			g_string_append_printf(out, "%s%s", out->len ? "|" : "", names[i].name);
 	}
 	if (flags & ~MODULE_FLAGS_KNOWN)
-		g_string_append_printf(out, "%sunknown 0x%02x", out->len ? "|" : "",
-				       flags & ~MODULE_FLAGS_KNOWN);
+		g_string_append_printf(out, "%sunknown 0x%02x", out->len ? "|" : "", flags & ~MODULE_FLAGS_KNOWN);
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 

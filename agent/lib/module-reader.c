@@ -77,8 +77,8 @@ healer_module_is_valid(const HealerModule *module)
 
 /* The order devices and Particle's reader try them in. */
 static const gsize prefix_offsets[] = {
-	MODULE_PREFIX_OFFSET_PLAIN,   MODULE_PREFIX_OFFSET_STM32_VECTORS, MODULE_PREFIX_OFFSET_NRF52_VECTORS,
-	MODULE_PREFIX_OFFSET_REALTEK, MODULE_PREFIX_OFFSET_CORE,          MODULE_PREFIX_OFFSET_BLUZ,
+        MODULE_PREFIX_OFFSET_PLAIN,   MODULE_PREFIX_OFFSET_STM32_VECTORS, MODULE_PREFIX_OFFSET_NRF52_VECTORS,
+        MODULE_PREFIX_OFFSET_REALTEK, MODULE_PREFIX_OFFSET_CORE,          MODULE_PREFIX_OFFSET_BLUZ,
 };
 
 static gboolean
@@ -187,9 +187,9 @@ find_prefix(const guint8 *image, gsize avail, gsize *offset_out, GError **error)
 	}
 	if (best < 0) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-			    "no module prefix found (tried offsets 0, 0x184, 0x200, 0x20, 0x10c, 0xc0 "
-			    "of %" G_GSIZE_FORMAT " bytes)",
-			    avail);
+		            "no module prefix found (tried offsets 0, 0x184, 0x200, 0x20, 0x10c, 0xc0 "
+		            "of %" G_GSIZE_FORMAT " bytes)",
+		            avail);
 		return FALSE;
 	}
 	return TRUE;
@@ -203,8 +203,8 @@ find_prefix(const guint8 *image, gsize avail, gsize *offset_out, GError **error)
  * after the last extension, or 0 with a fault recorded.
  */
 static gsize
-walk_extensions(HealerModule *module, const guint8 *image, gsize pos, gsize limit, gboolean stop_at_end,
-		GPtrArray *out, gboolean *saw_end, const char *where)
+walk_extensions(HealerModule *module, const guint8 *image, gsize pos, gsize limit, gboolean stop_at_end, GPtrArray *out,
+                gboolean *saw_end, const char *where)
 {
 	*saw_end = FALSE;
 	while (pos < limit) {
@@ -212,31 +212,32 @@ walk_extensions(HealerModule *module, const guint8 *image, gsize pos, gsize limi
 		guint16 type, length;
 
 		if (limit - pos < MODULE_EXTENSION_HEADER_SIZE) {
-			add_fault(module, "bad %s extension at offset %" G_GSIZE_FORMAT ": %" G_GSIZE_FORMAT
-				  " bytes left, too few for an extension header",
-				  where, module->file_offset + pos, limit - pos);
+			add_fault(module,
+			          "bad %s extension at offset %" G_GSIZE_FORMAT ": %" G_GSIZE_FORMAT
+			          " bytes left, too few for an extension header",
+			          where, module->file_offset + pos, limit - pos);
 			return 0;
 		}
 		type = read_u16(image + pos);
 		length = read_u16(image + pos + 2);
 		if (type == MODULE_EXTENSION_INVALID) {
 			add_fault(module, "bad %s extension at offset %" G_GSIZE_FORMAT ": type 0xffff (invalid)",
-				  where, module->file_offset + pos);
+			          where, module->file_offset + pos);
 			return 0;
 		}
 		if (length < MODULE_EXTENSION_HEADER_SIZE || length > limit - pos) {
 			add_fault(module, "bad %s extension at offset %" G_GSIZE_FORMAT ": length %u %s", where,
-				  module->file_offset + pos, length,
-				  length < MODULE_EXTENSION_HEADER_SIZE ? "is shorter than its header"
-									: "runs past the end of its area");
+			          module->file_offset + pos, length,
+			          length < MODULE_EXTENSION_HEADER_SIZE ? "is shorter than its header"
+			                                                : "runs past the end of its area");
 			return 0;
 		}
 		ext = g_new0(HealerModuleExtension, 1);
 		ext->type = type;
 		ext->length = length;
 		ext->offset = pos;
-		ext->body = g_bytes_new(image + pos + MODULE_EXTENSION_HEADER_SIZE,
-					length - MODULE_EXTENSION_HEADER_SIZE);
+		ext->body =
+		        g_bytes_new(image + pos + MODULE_EXTENSION_HEADER_SIZE, length - MODULE_EXTENSION_HEADER_SIZE);
 		g_ptr_array_add(out, ext);
 		pos += length;
 		if (type == MODULE_EXTENSION_END) {
@@ -259,8 +260,9 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 	switch (ext->type) {
 	case MODULE_EXTENSION_PRODUCT_DATA:
 		if (ext->length != MODULE_EXTENSION_PRODUCT_DATA_LENGTH) {
-			add_fault(module, "bad product-data extension at offset %" G_GSIZE_FORMAT ": length %u, expected %u",
-				  at, ext->length, MODULE_EXTENSION_PRODUCT_DATA_LENGTH);
+			add_fault(module,
+			          "bad product-data extension at offset %" G_GSIZE_FORMAT ": length %u, expected %u",
+			          at, ext->length, MODULE_EXTENSION_PRODUCT_DATA_LENGTH);
 			return;
 		}
 		/* Body: 0xFFFF padding, u16 product id, u16 product version (as in release binaries). */
@@ -271,8 +273,9 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 	case MODULE_EXTENSION_DEPENDENCY: {
 		HealerModuleDependency dep = {0};
 		if (ext->length != MODULE_EXTENSION_DEPENDENCY_LENGTH) {
-			add_fault(module, "bad dependency extension at offset %" G_GSIZE_FORMAT ": length %u, expected %u",
-				  at, ext->length, MODULE_EXTENSION_DEPENDENCY_LENGTH);
+			add_fault(module,
+			          "bad dependency extension at offset %" G_GSIZE_FORMAT ": length %u, expected %u", at,
+			          ext->length, MODULE_EXTENSION_DEPENDENCY_LENGTH);
 			return;
 		}
 		dep.function = body[0];
@@ -281,8 +284,8 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 		dep.target = read_u32(body + 4);
 		dep.from_extension = TRUE;
 		if (dep.function == MODULE_FUNCTION_NONE || dep.function > MODULE_FUNCTION_MAX) {
-			add_fault(module, "bad dependency extension at offset %" G_GSIZE_FORMAT ": function %u",
-				  at, dep.function);
+			add_fault(module, "bad dependency extension at offset %" G_GSIZE_FORMAT ": function %u", at,
+			          dep.function);
 			return;
 		}
 		g_array_append_val(module->dependencies, dep);
@@ -290,14 +293,15 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 	}
 	case MODULE_EXTENSION_DYNAMIC_LOCATION:
 		if (ext->length != MODULE_EXTENSION_DYNAMIC_LOCATION_LENGTH)
-			add_fault(module, "bad dynamic-location extension at offset %" G_GSIZE_FORMAT
-				  ": length %u, expected %u",
-				  at, ext->length, MODULE_EXTENSION_DYNAMIC_LOCATION_LENGTH);
+			add_fault(module,
+			          "bad dynamic-location extension at offset %" G_GSIZE_FORMAT
+			          ": length %u, expected %u",
+			          at, ext->length, MODULE_EXTENSION_DYNAMIC_LOCATION_LENGTH);
 		break;
 	case MODULE_EXTENSION_HASH:
 		if (size < 2 || body[1] + 2u > size)
 			add_fault(module, "bad hash extension at offset %" G_GSIZE_FORMAT ": hash length does not fit",
-				  at);
+			          at);
 		break;
 	case MODULE_EXTENSION_NAME:
 		g_free(module->name);
@@ -328,8 +332,7 @@ read_prefix(HealerModule *module, const guint8 *p)
 	module->index = p[MODULE_PREFIX_OFF_INDEX];
 	for (guint slot = 0; slot < MODULE_PREFIX_DEPENDENCY_SLOTS; slot++) {
 		const guint8 *d = p + MODULE_PREFIX_OFF_DEPENDENCY + slot * MODULE_DEPENDENCY_SIZE;
-		HealerModuleDependency dep = {
-			.function = d[0], .index = d[1], .version = read_u16(d + 2)};
+		HealerModuleDependency dep = {.function = d[0], .index = d[1], .version = read_u16(d + 2)};
 		if (dep.function != MODULE_FUNCTION_NONE)
 			g_array_append_val(module->dependencies, dep);
 	}
@@ -346,7 +349,7 @@ read_prefix_extensions(HealerModule *module, const guint8 *image, gsize *pos, gs
 		return;
 	if (!saw_end) {
 		add_fault(module, "prefix extensions at offset %" G_GSIZE_FORMAT " do not end with an END extension",
-			  module->file_offset + *pos);
+		          module->file_offset + *pos);
 		return;
 	}
 	for (guint i = 0; i < module->prefix_extensions->len; i++)
@@ -360,8 +363,9 @@ read_compressed_header(HealerModule *module, const guint8 *image, gsize *pos, gs
 	const guint8 *h = image + *pos;
 
 	if (limit - *pos < MODULE_COMPRESSED_HEADER_SIZE) {
-		add_fault(module, "COMPRESSED module has no room for its %u-byte compression header at offset %" G_GSIZE_FORMAT,
-			  MODULE_COMPRESSED_HEADER_SIZE, module->file_offset + *pos);
+		add_fault(module,
+		          "COMPRESSED module has no room for its %u-byte compression header at offset %" G_GSIZE_FORMAT,
+		          MODULE_COMPRESSED_HEADER_SIZE, module->file_offset + *pos);
 		return;
 	}
 	module->compressed_header_present = TRUE;
@@ -372,16 +376,18 @@ read_compressed_header(HealerModule *module, const guint8 *image, gsize *pos, gs
 	if (module->compressed.header_size < MODULE_COMPRESSED_HEADER_SIZE ||
 	    module->compressed.header_size > limit - *pos) {
 		add_fault(module, "bad compression header at offset %" G_GSIZE_FORMAT ": header size %u",
-			  module->file_offset + *pos, module->compressed.header_size);
+		          module->file_offset + *pos, module->compressed.header_size);
 		return;
 	}
 	if (module->compressed.method != MODULE_COMPRESSION_RAW_DEFLATE)
-		add_fault(module, "bad compression header at offset %" G_GSIZE_FORMAT ": method %u (only 0, raw Deflate, exists)",
-			  module->file_offset + *pos, module->compressed.method);
+		add_fault(module,
+		          "bad compression header at offset %" G_GSIZE_FORMAT
+		          ": method %u (only 0, raw Deflate, exists)",
+		          module->file_offset + *pos, module->compressed.method);
 	if (module->compressed.window_bits != 0 &&
 	    (module->compressed.window_bits < 8 || module->compressed.window_bits > 15))
 		add_fault(module, "bad compression header at offset %" G_GSIZE_FORMAT ": window bits %u (8..15 or 0)",
-			  module->file_offset + *pos, module->compressed.window_bits);
+		          module->file_offset + *pos, module->compressed.window_bits);
 	*pos += module->compressed.header_size;
 }
 
@@ -402,10 +408,11 @@ read_suffix(HealerModule *module, const guint8 *image, gsize body_start)
 	size = module->suffix_size = read_u16(image + len - MODULE_SUFFIX_FROM_END_SIZE);
 	memcpy(module->sha256_stored, image + len - MODULE_SUFFIX_FROM_END_SHA256, HEALER_SHA256_SIZE);
 	if (size < MODULE_SUFFIX_BASE_SIZE || size > suffix_end - body_start) {
-		add_fault(module, "suffix size %" G_GSIZE_FORMAT " at offset %" G_GSIZE_FORMAT
-			  " is out of range (%u..%" G_GSIZE_FORMAT ")",
-			  size, module->file_offset + len - MODULE_SUFFIX_FROM_END_SIZE, MODULE_SUFFIX_BASE_SIZE,
-			  suffix_end - body_start);
+		add_fault(module,
+		          "suffix size %" G_GSIZE_FORMAT " at offset %" G_GSIZE_FORMAT
+		          " is out of range (%u..%" G_GSIZE_FORMAT ")",
+		          size, module->file_offset + len - MODULE_SUFFIX_FROM_END_SIZE, MODULE_SUFFIX_BASE_SIZE,
+		          suffix_end - body_start);
 		module->payload_size = suffix_end > module->payload_offset ? suffix_end - module->payload_offset : 0;
 		return;
 	}
@@ -416,22 +423,24 @@ read_suffix(HealerModule *module, const guint8 *image, gsize body_start)
 
 		/* Extensions run until an END, or until only the 36-byte base is left. */
 		pos = walk_extensions(module, image, suffix_end - size, suffix_end - MODULE_SUFFIX_BASE_SIZE, TRUE,
-				      module->suffix_extensions, &saw_end, "suffix");
+		                      module->suffix_extensions, &saw_end, "suffix");
 		if (pos == 0)
 			return;
 		base = suffix_end - pos;
 		if (base != MODULE_SUFFIX_BASE_SIZE && base != MODULE_SUFFIX_PRODUCT_SIZE) {
-			add_fault(module, "suffix extensions leave %" G_GSIZE_FORMAT " bytes for the suffix base "
-				  "(must be 36 or 40) at offset %" G_GSIZE_FORMAT,
-				  base, module->file_offset + pos);
+			add_fault(module,
+			          "suffix extensions leave %" G_GSIZE_FORMAT " bytes for the suffix base "
+			          "(must be 36 or 40) at offset %" G_GSIZE_FORMAT,
+			          base, module->file_offset + pos);
 			return;
 		}
 		for (guint i = 0; i < module->suffix_extensions->len; i++)
 			apply_extension(module, g_ptr_array_index(module->suffix_extensions, i));
 	} else if (size != MODULE_SUFFIX_BASE_SIZE && size != MODULE_SUFFIX_PRODUCT_SIZE) {
-		add_fault(module, "suffix size %" G_GSIZE_FORMAT " at offset %" G_GSIZE_FORMAT
-			  " is neither 36, 40 nor larger with extensions",
-			  size, module->file_offset + len - MODULE_SUFFIX_FROM_END_SIZE);
+		add_fault(module,
+		          "suffix size %" G_GSIZE_FORMAT " at offset %" G_GSIZE_FORMAT
+		          " is neither 36, 40 nor larger with extensions",
+		          size, module->file_offset + len - MODULE_SUFFIX_FROM_END_SIZE);
 		return;
 	}
 	if (base == MODULE_SUFFIX_PRODUCT_SIZE) {
@@ -482,11 +491,11 @@ check_flags(HealerModule *module)
 		add_fault(module, "unknown flag bits 0x%02x", module->flags & ~MODULE_FLAGS_KNOWN);
 	if ((module->flags & MODULE_FLAG_DROP_MODULE_INFO) && module->prefix_offset != 0)
 		add_fault(module, "DROP_MODULE_INFO needs the prefix at offset 0, found at 0x%" G_GSIZE_MODIFIER "x",
-			  module->prefix_offset);
+		          module->prefix_offset);
 	if ((module->flags & MODULE_FLAG_COMPRESSED) && module->function != MODULE_FUNCTION_SYSTEM_PART &&
 	    module->function != MODULE_FUNCTION_USER_PART && module->function != MODULE_FUNCTION_ASSET)
 		add_fault(module, "COMPRESSED is only allowed for system-part, user-part and asset modules, not %s",
-			  healer_module_function_to_string(module->function));
+		          healer_module_function_to_string(module->function));
 	for (guint i = 0; i < module->dependencies->len; i++) {
 		const HealerModuleDependency *dep = &g_array_index(module->dependencies, HealerModuleDependency, i);
 		if (dep->function > MODULE_FUNCTION_MAX)
@@ -514,9 +523,9 @@ parse_one(const guint8 *data, gsize len, gsize file_offset, GError **error)
 	length = (guint64)module->end_address - module->start_address + MODULE_CRC_SIZE;
 	if (length > avail) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-			    "truncated at %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT " bytes "
-			    "(module at offset %" G_GSIZE_FORMAT ": end 0x%08x - start 0x%08x + 4)",
-			    avail, length, file_offset, module->end_address, module->start_address);
+		            "truncated at %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT " bytes "
+		            "(module at offset %" G_GSIZE_FORMAT ": end 0x%08x - start 0x%08x + 4)",
+		            avail, length, file_offset, module->end_address, module->start_address);
 		return NULL;
 	}
 	module->length = (gsize)length;
@@ -558,9 +567,10 @@ healer_module_parse(const guint8 *data, gsize len, GError **error)
 	}
 	if (offset < len) {
 		HealerModule *last = g_ptr_array_index(modules, modules->len - 1);
-		add_fault(last, "%" G_GSIZE_FORMAT " unexpected bytes after the module end at offset %" G_GSIZE_FORMAT
-			  " (length is end - start + 4 = %" G_GSIZE_FORMAT ")",
-			  len - offset, offset, last->length);
+		add_fault(last,
+		          "%" G_GSIZE_FORMAT " unexpected bytes after the module end at offset %" G_GSIZE_FORMAT
+		          " (length is end - start + 4 = %" G_GSIZE_FORMAT ")",
+		          len - offset, offset, last->length);
 	}
 	return g_steal_pointer(&modules);
 }
@@ -575,13 +585,13 @@ healer_module_parse_file(const char *path, GError **error)
 	mapped = g_mapped_file_new(path, FALSE, &local_error);
 	if (mapped == NULL) {
 		g_set_error(error, HEALER_ERROR,
-			    g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
-											   : HEALER_ERROR_IO,
-			    "%s", local_error->message);
+		            g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
+		                                                                           : HEALER_ERROR_IO,
+		            "%s", local_error->message);
 		return NULL;
 	}
 	modules = healer_module_parse((const guint8 *)g_mapped_file_get_contents(mapped),
-				      g_mapped_file_get_length(mapped), error);
+	                              g_mapped_file_get_length(mapped), error);
 	if (modules == NULL)
 		g_prefix_error(error, "%s: ", path);
 	return modules;
@@ -596,6 +606,7 @@ healer_module_dependency_to_string(const HealerModuleDependency *dep)
 	if (function == NULL)
 		function = unknown = g_strdup_printf("function %u", dep->function);
 	if (dep->from_extension && dep->target != 0)
-		return g_strdup_printf("%s %u >= %u (MCU target 0x%x)", function, dep->index, dep->version, dep->target);
+		return g_strdup_printf("%s %u >= %u (MCU target 0x%x)", function, dep->index, dep->version,
+		                       dep->target);
 	return g_strdup_printf("%s %u >= %u", function, dep->index, dep->version);
 }

@@ -23,7 +23,7 @@ typedef struct {
 	guint8 function;
 	guint8 index;
 	guint16 version;
-	guint32 target;    /* MCU target of a DEPENDENCY extension; 0 otherwise */
+	guint32 target; /* MCU target of a DEPENDENCY extension; 0 otherwise */
 	gboolean from_extension;
 } HealerModuleDependency;
 

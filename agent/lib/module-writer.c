@@ -43,13 +43,13 @@ append_extension(GByteArray *out, guint16 type, const guint8 *body, gsize body_l
 {
 	if (body_len > G_MAXUINT16 - MODULE_EXTENSION_HEADER_SIZE) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "extension 0x%04x body of %" G_GSIZE_FORMAT " bytes does not fit a 16-bit length", type,
-			    body_len);
+		            "extension 0x%04x body of %" G_GSIZE_FORMAT " bytes does not fit a 16-bit length", type,
+		            body_len);
 		return FALSE;
 	}
 	if (type == MODULE_EXTENSION_INVALID) {
 		g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "extension type 0xffff is reserved as invalid");
+		                    "extension type 0xffff is reserved as invalid");
 		return FALSE;
 	}
 	append_u16(out, type);
@@ -67,7 +67,7 @@ append_extension_specs(GByteArray *out, GArray *specs, GError **error)
 		const guint8 *body = ext->body ? g_bytes_get_data(ext->body, &size) : NULL;
 		if (ext->type == MODULE_EXTENSION_END) {
 			g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-					    "the END extension is written by the writer, not given");
+			                    "the END extension is written by the writer, not given");
 			return FALSE;
 		}
 		if (!append_extension(out, ext->type, body, size, error))
@@ -109,42 +109,42 @@ check_spec(const HealerModuleSpec *spec, gsize image_len, GError **error)
 {
 	if (spec->function == MODULE_FUNCTION_NONE || spec->function > MODULE_FUNCTION_MAX) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "invalid module function %u",
-			    spec->function);
+		            spec->function);
 		return FALSE;
 	}
 	if (spec->flags & ~(MODULE_FLAG_DROP_MODULE_INFO | MODULE_FLAG_ENCRYPTED | MODULE_FLAG_COMBINED)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "flags 0x%02x: only DROP_MODULE_INFO, ENCRYPTED and COMBINED are set by hand", spec->flags);
+		            "flags 0x%02x: only DROP_MODULE_INFO, ENCRYPTED and COMBINED are set by hand", spec->flags);
 		return FALSE;
 	}
 	if ((spec->flags & MODULE_FLAG_DROP_MODULE_INFO) && spec->prefix_offset != 0) {
 		g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "DROP_MODULE_INFO modules carry their prefix at offset 0");
+		                    "DROP_MODULE_INFO modules carry their prefix at offset 0");
 		return FALSE;
 	}
 	if (spec->n_dependencies > G_N_ELEMENTS(spec->dependencies)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "at most %u dependencies",
-			    (guint)G_N_ELEMENTS(spec->dependencies));
+		            (guint)G_N_ELEMENTS(spec->dependencies));
 		return FALSE;
 	}
 	for (guint i = 0; i < spec->n_dependencies; i++) {
 		guint f = spec->dependencies[i].function;
 		if (f == MODULE_FUNCTION_NONE || f > MODULE_FUNCTION_MAX) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "dependency %u has invalid function %u", i + 1, f);
+			            "dependency %u has invalid function %u", i + 1, f);
 			return FALSE;
 		}
 		if (i < MODULE_PREFIX_DEPENDENCY_SLOTS && spec->dependencies[i].target != 0) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "dependency %u: an MCU target needs a dependency extension (the third or later)",
-				    i + 1);
+			            "dependency %u: an MCU target needs a dependency extension (the third or later)",
+			            i + 1);
 			return FALSE;
 		}
 	}
 	if (spec->in_place ? spec->prefix_offset + MODULE_PREFIX_SIZE > image_len : spec->prefix_offset > image_len) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "prefix offset 0x%" G_GSIZE_MODIFIER "x is beyond the %" G_GSIZE_FORMAT "-byte image",
-			    spec->prefix_offset, image_len);
+		            "prefix offset 0x%" G_GSIZE_MODIFIER "x is beyond the %" G_GSIZE_FORMAT "-byte image",
+		            spec->prefix_offset, image_len);
 		return FALSE;
 	}
 	return TRUE;
@@ -189,7 +189,6 @@ append_suffix(GByteArray *out, const HealerModuleSpec *spec, gsize *suffix_start
 	gboolean extensions = spec->suffix_extensions != NULL && spec->suffix_extensions->len > 0;
 	gsize size;
 
-
 	*suffix_start = out->len;
 	if (extensions) {
 		if (!append_extension_specs(out, spec->suffix_extensions, error))
@@ -213,7 +212,7 @@ append_suffix(GByteArray *out, const HealerModuleSpec *spec, gsize *suffix_start
 	size = out->len + 2 - *suffix_start;
 	if (size > G_MAXUINT16) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "suffix of %" G_GSIZE_FORMAT " bytes is too large", size);
+		            "suffix of %" G_GSIZE_FORMAT " bytes is too large", size);
 		return FALSE;
 	}
 	append_u16(out, (guint16)size);
@@ -282,7 +281,7 @@ healer_module_write(const HealerModuleSpec *spec, GBytes *image, GError **error)
 	end_address = (guint64)spec->start_address + total - MODULE_CRC_SIZE;
 	if (end_address > G_MAXUINT32) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "module of %" G_GSIZE_FORMAT " bytes does not fit at 0x%08x", total, spec->start_address);
+		            "module of %" G_GSIZE_FORMAT " bytes does not fit at 0x%08x", total, spec->start_address);
 		return NULL;
 	}
 
@@ -329,12 +328,12 @@ healer_module_restamp(guint8 *data, gsize len, GError **error)
 	m = g_ptr_array_index(modules, 0);
 	if (m->length != len) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-			    "module is %" G_GSIZE_FORMAT " bytes but its header says %" G_GSIZE_FORMAT, len, m->length);
+		            "module is %" G_GSIZE_FORMAT " bytes but its header says %" G_GSIZE_FORMAT, len, m->length);
 		return FALSE;
 	}
 	if (m->flags & MODULE_FLAG_DROP_MODULE_INFO)
 		stamp_checksums(data, len, m->prefix_offset + MODULE_PREFIX_SIZE,
-				len - MODULE_CRC_SIZE - m->suffix_size);
+		                len - MODULE_CRC_SIZE - m->suffix_size);
 	else
 		stamp_checksums(data, len, 0, len - MODULE_SUFFIX_FROM_END_SHA256);
 	return TRUE;
@@ -347,7 +346,7 @@ healer_module_combine(GPtrArray *modules, GError **error)
 
 	if (modules->len < 2) {
 		g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "combining needs at least two modules");
+		                    "combining needs at least two modules");
 		return NULL;
 	}
 	for (guint i = 0; i < modules->len; i++) {
@@ -365,8 +364,8 @@ healer_module_combine(GPtrArray *modules, GError **error)
 		m = g_ptr_array_index(parsed, 0);
 		if (parsed->len != 1 || !healer_module_is_valid(m)) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-				    "module %u is not one valid module%s%s", i + 1, m->faults->len ? ": " : "",
-				    m->faults->len ? (const char *)g_ptr_array_index(m->faults, 0) : "");
+			            "module %u is not one valid module%s%s", i + 1, m->faults->len ? ": " : "",
+			            m->faults->len ? (const char *)g_ptr_array_index(m->faults, 0) : "");
 			return NULL;
 		}
 		g_byte_array_append(out, data, (guint)len);

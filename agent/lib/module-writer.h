@@ -49,7 +49,7 @@ typedef struct {
 	gboolean in_place;
 	/* Compress the payload with raw Deflate and set COMPRESSED. */
 	gboolean compress;
-	const char *name; /* NAME prefix extension when set */
+	const char *name;          /* NAME prefix extension when set */
 	GArray *prefix_extensions; /* HealerExtensionSpec, written after the built-in ones */
 	GArray *suffix_extensions; /* HealerExtensionSpec */
 } HealerModuleSpec;

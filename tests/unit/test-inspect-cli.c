@@ -77,26 +77,60 @@ field(json_object *obj, const char *key)
 static void
 test_roundtrip_every_function(void)
 {
-	static const char *functions[] = {"resource", "bootloader", "monolithic", "system-part", "user-part",
-					  "settings",  "ncp",        "radio-stack", "asset"};
+	static const char *functions[] = {"resource", "bootloader", "monolithic",  "system-part", "user-part",
+	                                  "settings", "ncp",        "radio-stack", "asset"};
 	g_autofree char *raw = make_raw("image.raw", 777, 3);
 
 	for (gsize f = 0; f < G_N_ELEMENTS(functions); f++) {
 		for (int variant = 0; variant < 3; variant++) {
 			g_autofree char *name = g_strdup_printf("%s-%d.bin", functions[f], variant);
 			g_autofree char *version = g_strdup_printf("%d", (int)(100 + f * 10 + variant));
-			const char *plain[] = {"--platform", "photon", "--function", functions[f], "--index", "2",
-					       "--version", version, "--start-address", "0x08060000", NULL};
-			const char *with_deps[] = {"--platform", "6", "--function", functions[f], "--index", "2",
-						   "--version", version, "--start-address", "0x08060000",
-						   "--dependency", "system-part:1:1000", "--dependency", "b:0:100",
-						   "--product-id", "6", "--product-version", "9", NULL};
-			const char *with_exts[] = {"--platform", "argon", "--function", functions[f], "--index", "2",
-						   "--version", version, "--start-address", "0x30000",
-						   "--dependency", "system-part:1:1000", "--dependency", "bootloader:0:100",
-						   "--dependency", "ncp:0:7:0x21", "--name", "demo",
-						   "--suffix-extension", "0x0002:00400000000000100040000f",
-						   "--product-id", "12", "--product-version", "3", NULL};
+			const char *plain[] = {"--platform", "photon", "--function",      functions[f], "--index", "2",
+			                       "--version",  version,  "--start-address", "0x08060000", NULL};
+			const char *with_deps[] = {"--platform",
+			                           "6",
+			                           "--function",
+			                           functions[f],
+			                           "--index",
+			                           "2",
+			                           "--version",
+			                           version,
+			                           "--start-address",
+			                           "0x08060000",
+			                           "--dependency",
+			                           "system-part:1:1000",
+			                           "--dependency",
+			                           "b:0:100",
+			                           "--product-id",
+			                           "6",
+			                           "--product-version",
+			                           "9",
+			                           NULL};
+			const char *with_exts[] = {"--platform",
+			                           "argon",
+			                           "--function",
+			                           functions[f],
+			                           "--index",
+			                           "2",
+			                           "--version",
+			                           version,
+			                           "--start-address",
+			                           "0x30000",
+			                           "--dependency",
+			                           "system-part:1:1000",
+			                           "--dependency",
+			                           "bootloader:0:100",
+			                           "--dependency",
+			                           "ncp:0:7:0x21",
+			                           "--name",
+			                           "demo",
+			                           "--suffix-extension",
+			                           "0x0002:00400000000000100040000f",
+			                           "--product-id",
+			                           "12",
+			                           "--product-version",
+			                           "3",
+			                           NULL};
 			const char *const *args = variant == 0 ? plain : variant == 1 ? with_deps : with_exts;
 			g_autofree char *module = mkmodule(name, raw, args);
 			json_object *root = inspect_json(module, 0);
@@ -111,10 +145,10 @@ test_roundtrip_every_function(void)
 			g_assert_cmpint(json_object_get_int(field(m, "platform_id")), ==, variant == 2 ? 12 : 6);
 			g_assert_cmpint(json_object_get_int(field(m, "offset")), ==, 0);
 			g_assert_cmpint(json_object_get_int64(field(m, "start_address")), ==,
-					variant == 2 ? 0x30000 : 0x08060000);
+			                variant == 2 ? 0x30000 : 0x08060000);
 			g_assert_cmpint(json_object_get_int64(field(m, "end_address")) -
-						json_object_get_int64(field(m, "start_address")) + 4,
-					==, json_object_get_int64(field(m, "length")));
+			                        json_object_get_int64(field(m, "start_address")) + 4,
+			                ==, json_object_get_int64(field(m, "length")));
 			g_assert_true(json_object_get_boolean(field(m, "crc_ok")));
 			g_assert_true(json_object_get_boolean(field(m, "sha_ok")));
 			g_assert_cmpint(json_object_get_int(field(m, "flags")), ==, variant == 2 ? 0x10 : 0);
@@ -134,8 +168,10 @@ test_roundtrip_every_function(void)
 				g_assert_cmpstr(json_object_get_string(field(d1, "function")), ==, "bootloader");
 				g_assert_cmpint(json_object_get_int(field(d1, "version")), ==, 100);
 				g_assert_cmpint(json_object_get_int(field(m, "product_id")), ==, variant == 2 ? 12 : 6);
-				g_assert_cmpint(json_object_get_int(field(m, "product_version")), ==, variant == 2 ? 3 : 9);
-				g_assert_cmpint(json_object_get_int(field(m, "suffix_size")), ==, variant == 2 ? 62 : 40);
+				g_assert_cmpint(json_object_get_int(field(m, "product_version")), ==,
+				                variant == 2 ? 3 : 9);
+				g_assert_cmpint(json_object_get_int(field(m, "suffix_size")), ==,
+				                variant == 2 ? 62 : 40);
 			}
 			if (variant == 2) {
 				json_object *d2 = json_object_array_get_idx(deps, 2);
@@ -152,9 +188,21 @@ static void
 test_human_output(void)
 {
 	g_autofree char *raw = make_raw("human.raw", 600, 9);
-	const char *args[] = {"--platform", "photon", "--function", "system-part", "--index", "1", "--version", "1000",
-			      "--start-address", "0x08020000", "--dependency", "system-part:2:1000",
-			      "--dependency", "bootloader:0:100", NULL};
+	const char *args[] = {"--platform",
+	                      "photon",
+	                      "--function",
+	                      "system-part",
+	                      "--index",
+	                      "1",
+	                      "--version",
+	                      "1000",
+	                      "--start-address",
+	                      "0x08020000",
+	                      "--dependency",
+	                      "system-part:2:1000",
+	                      "--dependency",
+	                      "bootloader:0:100",
+	                      NULL};
 	g_autofree char *module = mkmodule("human.bin", raw, args);
 	const char *argv[] = {test_program("HEALERCTL"), "inspect", module, NULL};
 	g_auto(TestRun) run = {0};
@@ -188,8 +236,9 @@ static void
 test_faults_named(void)
 {
 	g_autofree char *raw = make_raw("fault.raw", 400, 1);
-	const char *args[] = {"--platform", "photon", "--function", "user-part", "--index", "1", "--version", "4",
-			      "--start-address", "0x080A0000", "--dependency", "system-part:2:108", NULL};
+	const char *args[] = {
+	        "--platform", "photon",          "--function", "user-part",    "--index",           "1", "--version",
+	        "4",          "--start-address", "0x080A0000", "--dependency", "system-part:2:108", NULL};
 	g_autofree char *module = mkmodule("fault.bin", raw, args);
 	g_autoptr(GBytes) good = test_read_file(module);
 	gsize len = g_bytes_get_size(good);
@@ -204,8 +253,8 @@ test_faults_named(void)
 		expect_inspect_failure(bad, "CRC-32 stored");
 	}
 	{
-		g_autofree char *truncated = g_strdup_printf("truncated at %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes",
-							     len - 100, len);
+		g_autofree char *truncated = g_strdup_printf(
+		        "truncated at %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes", len - 100, len);
 		test_write_file(bad, g_bytes_get_data(good, NULL), len - 100);
 		expect_inspect_failure(bad, truncated);
 	}
@@ -222,18 +271,31 @@ static void
 test_usage_and_mixed(void)
 {
 	g_autofree char *raw = make_raw("mixed.raw", 300, 4);
-	const char *args[] = {"--platform", "p1", "--function", "bootloader", "--version", "101", "--start-address",
-			      "0x08000000", NULL};
+	const char *args[] = {"--platform",      "p1",         "--function", "bootloader", "--version", "101",
+	                      "--start-address", "0x08000000", NULL};
 	g_autofree char *module = mkmodule("mixed.bin", raw, args);
 	const char *no_files[] = {test_program("HEALERCTL"), "inspect", NULL};
 	const char *bad_option[] = {test_program("HEALERCTL"), "inspect", "--bogus", module, NULL};
 	const char *no_verb[] = {test_program("HEALERCTL"), NULL};
 	const char *bad_verb[] = {test_program("HEALERCTL"), "frobnicate", NULL};
-	const char *bad_dep[] = {test_program("MKMODULE"), "--platform", "6", "--function", "user-part",
-				 "--version", "1", "--start-address", "0", "--dependency", "system-part:x:1",
-				 "-o", "/dev/null", raw, NULL};
-	const char *bad_function[] = {test_program("MKMODULE"), "--platform", "6", "--function", "kernel",
-				      "--version", "1", "--start-address", "0", "-o", "/dev/null", raw, NULL};
+	const char *bad_dep[] = {test_program("MKMODULE"),
+	                         "--platform",
+	                         "6",
+	                         "--function",
+	                         "user-part",
+	                         "--version",
+	                         "1",
+	                         "--start-address",
+	                         "0",
+	                         "--dependency",
+	                         "system-part:x:1",
+	                         "-o",
+	                         "/dev/null",
+	                         raw,
+	                         NULL};
+	const char *bad_function[] = {
+	        test_program("MKMODULE"), "--platform", "6",  "--function", "kernel", "--version", "1",
+	        "--start-address",        "0",          "-o", "/dev/null",  raw,      NULL};
 	g_auto(TestRun) r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0}, r5 = {0}, r6 = {0};
 	json_object *root;
 
@@ -264,7 +326,7 @@ test_usage_and_mixed(void)
 		root = json_tokener_parse(run.out);
 		g_assert_cmpuint(json_object_array_length(root), ==, 1);
 		g_assert_cmpstr(json_object_get_string(field(json_object_array_get_idx(root, 0), "function")), ==,
-				"bootloader");
+		                "bootloader");
 		json_object_put(root);
 	}
 }
@@ -273,10 +335,11 @@ static void
 test_combined(void)
 {
 	g_autofree char *raw = make_raw("comb.raw", 500, 7);
-	const char *a_args[] = {"--platform", "photon", "--function", "system-part", "--index", "1", "--version",
-				"1100", "--start-address", "0x08020000", NULL};
-	const char *b_args[] = {"--platform", "photon", "--function", "user-part", "--index", "1", "--version", "2",
-				"--start-address", "0x080A0000", "--dependency", "system-part:1:1100", NULL};
+	const char *a_args[] = {"--platform", "photon", "--function",      "system-part", "--index", "1",
+	                        "--version",  "1100",   "--start-address", "0x08020000",  NULL};
+	const char *b_args[] = {
+	        "--platform",      "photon",     "--function",   "user-part",          "--index", "1", "--version", "2",
+	        "--start-address", "0x080A0000", "--dependency", "system-part:1:1100", NULL};
 	g_autofree char *a = mkmodule("a.bin", raw, a_args);
 	g_autofree char *b = mkmodule("b.bin", raw, b_args);
 	g_autofree char *both = path_in_tmp("both.bin");

@@ -61,7 +61,7 @@ assert_matches(const HealerModule *m, const HealerModuleSpec *spec)
 	g_assert_cmpuint(m->mcu_target, ==, spec->mcu_target);
 	g_assert_cmpuint(m->prefix_offset, ==, spec->prefix_offset);
 	g_assert_cmpuint(m->flags & (MODULE_FLAG_DROP_MODULE_INFO | MODULE_FLAG_ENCRYPTED), ==,
-			 spec->flags & (MODULE_FLAG_DROP_MODULE_INFO | MODULE_FLAG_ENCRYPTED));
+	                 spec->flags & (MODULE_FLAG_DROP_MODULE_INFO | MODULE_FLAG_ENCRYPTED));
 	g_assert_cmpuint(!!(m->flags & MODULE_FLAG_COMPRESSED), ==, !!spec->compress);
 	g_assert_cmpuint(m->dependencies->len, ==, spec->n_dependencies);
 	for (guint i = 0; i < spec->n_dependencies; i++) {
@@ -98,11 +98,11 @@ test_roundtrip_every_function(void)
 	for (guint f = 1; f <= MODULE_FUNCTION_MAX; f++) {
 		for (guint variant = 0; variant < 4; variant++) {
 			HealerModuleSpec spec = {
-				.start_address = 0x08020000 + f * 0x1000,
-				.platform_id = 6,
-				.function = (guint8)f,
-				.index = (guint8)(f % 3),
-				.version = (guint16)(1000 + f * 7 + variant),
+			        .start_address = 0x08020000 + f * 0x1000,
+			        .platform_id = 6,
+			        .function = (guint8)f,
+			        .index = (guint8)(f % 3),
+			        .version = (guint16)(1000 + f * 7 + variant),
 			};
 			g_autoptr(GBytes) image = make_image(1000 + f * 13, 0, 0, f * 10 + variant);
 			g_autoptr(GBytes) module = NULL;
@@ -135,7 +135,7 @@ test_roundtrip_every_function(void)
 			assert_matches(g_ptr_array_index(parsed, 0), &spec);
 			if (variant == 3)
 				g_assert_true(((HealerModule *)g_ptr_array_index(parsed, 0))->flags &
-					      MODULE_FLAG_PREFIX_EXTENSIONS);
+				              MODULE_FLAG_PREFIX_EXTENSIONS);
 		}
 	}
 }
@@ -149,26 +149,26 @@ test_roundtrip_prefix_offsets(void)
 		guint16 platform;
 		guint32 sp;
 	} cases[] = {
-		{0x184, 6, 0x20020000},   /* Gen 2: after an STM32F2 vector table */
-		{0x200, 13, 0x20040000},  /* Gen 3: after an nRF52840 vector table */
-		{0x20, 32, 0},            /* Gen 4: after a Realtek header */
-		{0x10C, 0, 0x20005000},   /* Core */
-		{0xC0, 103, 0x20003000},  /* Bluz */
+	        {0x184, 6, 0x20020000},  /* Gen 2: after an STM32F2 vector table */
+	        {0x200, 13, 0x20040000}, /* Gen 3: after an nRF52840 vector table */
+	        {0x20, 32, 0},           /* Gen 4: after a Realtek header */
+	        {0x10C, 0, 0x20005000},  /* Core */
+	        {0xC0, 103, 0x20003000}, /* Bluz */
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		for (int in_place = 0; in_place <= 1; in_place++) {
 			HealerModuleSpec spec = {
-				.start_address = 0x30000,
-				.platform_id = cases[i].platform,
-				.function = MODULE_FUNCTION_SYSTEM_PART,
-				.index = 1,
-				.version = 2202,
-				.prefix_offset = cases[i].offset,
-				.in_place = in_place,
-				.has_product = TRUE,
-				.product_id = 0xFFFF,
-				.product_version = 0xFFFF,
+			        .start_address = 0x30000,
+			        .platform_id = cases[i].platform,
+			        .function = MODULE_FUNCTION_SYSTEM_PART,
+			        .index = 1,
+			        .version = 2202,
+			        .prefix_offset = cases[i].offset,
+			        .in_place = in_place,
+			        .has_product = TRUE,
+			        .product_id = 0xFFFF,
+			        .product_version = 0xFFFF,
 			};
 			g_autoptr(GBytes) image = make_image(4096, cases[i].offset, cases[i].sp, (guint)i);
 			g_autoptr(GBytes) module = write_ok(&spec, image);
@@ -187,19 +187,19 @@ test_roundtrip_suffix_extensions(void)
 	guint8 dynamic_location[12] = {0x00, 0x40, 0x5f, 0x08, 0x00, 0x00, 0x00, 0x10, 0x00, 0x40, 0x5f, 0x08};
 	g_autoptr(GArray) exts = g_array_new(FALSE, TRUE, sizeof(HealerExtensionSpec));
 	HealerExtensionSpec ext = {.type = MODULE_EXTENSION_DYNAMIC_LOCATION,
-				   .body = g_bytes_new_static(dynamic_location, sizeof dynamic_location)};
+	                           .body = g_bytes_new_static(dynamic_location, sizeof dynamic_location)};
 	HealerModuleSpec spec = {
-		.start_address = 0x085F4000,
-		.platform_id = 32,
-		.function = MODULE_FUNCTION_USER_PART,
-		.index = 1,
-		.version = 6,
-		.n_dependencies = 1,
-		.dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 5002, 0}},
-		.has_product = TRUE,
-		.product_id = 32,
-		.product_version = 4,
-		.suffix_extensions = exts,
+	        .start_address = 0x085F4000,
+	        .platform_id = 32,
+	        .function = MODULE_FUNCTION_USER_PART,
+	        .index = 1,
+	        .version = 6,
+	        .n_dependencies = 1,
+	        .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 5002, 0}},
+	        .has_product = TRUE,
+	        .product_id = 32,
+	        .product_version = 4,
+	        .suffix_extensions = exts,
 	};
 	g_autoptr(GBytes) image = make_image(2000, 0, 0, 99);
 	g_autoptr(GBytes) module = NULL;
@@ -231,13 +231,13 @@ static void
 test_drop_module_info(void)
 {
 	HealerModuleSpec spec = {
-		.start_address = 0x1000,
-		.platform_id = 12,
-		.function = MODULE_FUNCTION_RADIO_STACK,
-		.version = 202,
-		.flags = MODULE_FLAG_DROP_MODULE_INFO,
-		.n_dependencies = 2,
-		.dependencies = {{MODULE_FUNCTION_BOOTLOADER, 0, 501, 0}, {MODULE_FUNCTION_SYSTEM_PART, 1, 1321, 0}},
+	        .start_address = 0x1000,
+	        .platform_id = 12,
+	        .function = MODULE_FUNCTION_RADIO_STACK,
+	        .version = 202,
+	        .flags = MODULE_FLAG_DROP_MODULE_INFO,
+	        .n_dependencies = 2,
+	        .dependencies = {{MODULE_FUNCTION_BOOTLOADER, 0, 501, 0}, {MODULE_FUNCTION_SYSTEM_PART, 1, 1321, 0}},
 	};
 	g_autoptr(GBytes) image = make_image(3000, 0, 0, 7);
 	g_autoptr(GBytes) module = write_ok(&spec, image);
@@ -257,12 +257,12 @@ static void
 test_compressed(void)
 {
 	HealerModuleSpec spec = {
-		.start_address = 0xD4000,
-		.platform_id = 13,
-		.function = MODULE_FUNCTION_USER_PART,
-		.index = 1,
-		.version = 5,
-		.compress = TRUE,
+	        .start_address = 0xD4000,
+	        .platform_id = 13,
+	        .function = MODULE_FUNCTION_USER_PART,
+	        .index = 1,
+	        .version = 5,
+	        .compress = TRUE,
 	};
 	guint8 raw[4096];
 	g_autoptr(GBytes) image = NULL, module = NULL;
@@ -296,11 +296,19 @@ test_compressed(void)
 static void
 test_combined(void)
 {
-	HealerModuleSpec a = {.start_address = 0x08020000, .platform_id = 6, .function = MODULE_FUNCTION_SYSTEM_PART,
-			      .index = 1, .version = 1000, .prefix_offset = 0x184};
-	HealerModuleSpec b = {.start_address = 0x080A0000, .platform_id = 6, .function = MODULE_FUNCTION_USER_PART,
-			      .index = 1, .version = 3, .n_dependencies = 1,
-			      .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 1000, 0}}};
+	HealerModuleSpec a = {.start_address = 0x08020000,
+	                      .platform_id = 6,
+	                      .function = MODULE_FUNCTION_SYSTEM_PART,
+	                      .index = 1,
+	                      .version = 1000,
+	                      .prefix_offset = 0x184};
+	HealerModuleSpec b = {.start_address = 0x080A0000,
+	                      .platform_id = 6,
+	                      .function = MODULE_FUNCTION_USER_PART,
+	                      .index = 1,
+	                      .version = 3,
+	                      .n_dependencies = 1,
+	                      .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 1000, 0}}};
 	g_autoptr(GBytes) ia = make_image(1500, 0x184, 0x20020000, 1), ib = make_image(700, 0, 0, 2);
 	g_autoptr(GPtrArray) inputs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	g_autoptr(GBytes) combined = NULL;
@@ -347,8 +355,9 @@ check_every_flip(GBytes *module)
 					caught |= !healer_module_is_valid(g_ptr_array_index(parsed, k));
 			}
 			if (!caught)
-				g_error("flipping bit %u of byte %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " went unnoticed",
-					bit, i, len);
+				g_error("flipping bit %u of byte %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+				        " went unnoticed",
+				        bit, i, len);
 			copy[i] = orig[i];
 		}
 	}
@@ -358,19 +367,37 @@ static void
 test_every_flip_caught(void)
 {
 	HealerModuleSpec specs[] = {
-		{.start_address = 0x08020000, .platform_id = 6, .function = MODULE_FUNCTION_SYSTEM_PART, .index = 1,
-		 .version = 2202, .prefix_offset = 0x184, .has_product = TRUE, .product_id = 0xFFFF,
-		 .product_version = 0xFFFF, .n_dependencies = 1, .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 2, 207, 0}}},
-		{.start_address = 0xD4000, .platform_id = 13, .function = MODULE_FUNCTION_USER_PART, .index = 1,
-		 .version = 6, .n_dependencies = 3, .name = "app",
-		 .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 2011, 0}, {MODULE_FUNCTION_BOOTLOADER, 0, 501, 0},
-				  {MODULE_FUNCTION_NCP_FIRMWARE, 0, 7, 0x21}}},
-		{.start_address = 0x1000, .platform_id = 12, .function = MODULE_FUNCTION_RADIO_STACK, .version = 202,
-		 .flags = MODULE_FLAG_DROP_MODULE_INFO},
+	        {.start_address = 0x08020000,
+	         .platform_id = 6,
+	         .function = MODULE_FUNCTION_SYSTEM_PART,
+	         .index = 1,
+	         .version = 2202,
+	         .prefix_offset = 0x184,
+	         .has_product = TRUE,
+	         .product_id = 0xFFFF,
+	         .product_version = 0xFFFF,
+	         .n_dependencies = 1,
+	         .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 2, 207, 0}}},
+	        {.start_address = 0xD4000,
+	         .platform_id = 13,
+	         .function = MODULE_FUNCTION_USER_PART,
+	         .index = 1,
+	         .version = 6,
+	         .n_dependencies = 3,
+	         .name = "app",
+	         .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 1, 2011, 0},
+	                          {MODULE_FUNCTION_BOOTLOADER, 0, 501, 0},
+	                          {MODULE_FUNCTION_NCP_FIRMWARE, 0, 7, 0x21}}},
+	        {.start_address = 0x1000,
+	         .platform_id = 12,
+	         .function = MODULE_FUNCTION_RADIO_STACK,
+	         .version = 202,
+	         .flags = MODULE_FLAG_DROP_MODULE_INFO},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(specs); i++) {
-		g_autoptr(GBytes) image = make_image(i == 0 ? 0x184 + 300 : 300, specs[i].prefix_offset, 0x20020000, (guint)i);
+		g_autoptr(GBytes) image =
+		        make_image(i == 0 ? 0x184 + 300 : 300, specs[i].prefix_offset, 0x20020000, (guint)i);
 		g_autoptr(GBytes) module = write_ok(&specs[i], image);
 		check_every_flip(module);
 	}
@@ -402,21 +429,25 @@ assert_fault(const guint8 *data, gsize len, const char *expect)
 			return;
 	}
 	g_error("expected a fault containing '%s' (%u faults%s%s)", expect, m->faults->len,
-		m->faults->len ? ", first: " : "", m->faults->len ? (char *)g_ptr_array_index(m->faults, 0) : "");
+	        m->faults->len ? ", first: " : "", m->faults->len ? (char *)g_ptr_array_index(m->faults, 0) : "");
 }
 
 static void
 test_named_faults(void)
 {
-	HealerModuleSpec spec = {.start_address = 0x080A0000, .platform_id = 6, .function = MODULE_FUNCTION_USER_PART,
-				 .index = 1, .version = 4, .name = "x"};
+	HealerModuleSpec spec = {.start_address = 0x080A0000,
+	                         .platform_id = 6,
+	                         .function = MODULE_FUNCTION_USER_PART,
+	                         .index = 1,
+	                         .version = 4,
+	                         .name = "x"};
 	g_autoptr(GBytes) image = make_image(500, 0, 0, 5);
 	g_autoptr(GBytes) module = write_ok(&spec, image);
 	gsize len = 0;
 	const guint8 *orig = g_bytes_get_data(module, &len);
 	g_autofree guint8 *copy = g_malloc(len + 8);
-	g_autofree char *truncated = g_strdup_printf("truncated at %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes",
-						     len - 10, len);
+	g_autofree char *truncated =
+	        g_strdup_printf("truncated at %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes", len - 10, len);
 	guint8 zeros[256] = {0};
 
 	assert_parse_error(orig, len - 10, truncated);

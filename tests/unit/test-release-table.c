@@ -9,7 +9,7 @@ test_shipped_table(void)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table =
-		healer_release_table_new_from_file(g_getenv("HEALER_RELEASE_TABLE"), &error);
+	        healer_release_table_new_from_file(g_getenv("HEALER_RELEASE_TABLE"), &error);
 	g_autofree char *boot = NULL, *sys = NULL;
 	guint16 v = 0;
 
@@ -17,7 +17,8 @@ test_shipped_table(void)
 	g_assert_cmpuint(healer_release_table_get_n_releases(table), >=, 5);
 	/* Sorted by semver precedence: the prerelease comes before its release. */
 	for (guint i = 1; i < healer_release_table_get_n_releases(table); i++)
-		g_assert_cmpstr(healer_release_table_get_name(table, i - 1), !=, healer_release_table_get_name(table, i));
+		g_assert_cmpstr(healer_release_table_get_name(table, i - 1), !=,
+		                healer_release_table_get_name(table, i));
 	g_assert_true(healer_release_table_lookup(table, "1.0.0", MODULE_FUNCTION_SYSTEM_PART, &v));
 	sys = healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, v);
 	g_assert_cmpstr(sys, ==, "1.0.0");
@@ -50,18 +51,20 @@ test_bad_tables(void)
 	expect_error("{\"format\":\"x\"}", "format: expected");
 	expect_error("{\"format\":\"healer-release-table\",\"format_version\":2}", "format_version: expected 1");
 	expect_error(HEAD "{}}", "releases: missing or not an array");
-	expect_error(HEAD "[{\"name\":\"1.0\",\"modules\":{}}]}", "releases[0].name: \"1.0\" is not a semantic version");
+	expect_error(HEAD "[{\"name\":\"1.0\",\"modules\":{}}]}",
+	             "releases[0].name: \"1.0\" is not a semantic version");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{\"system\":5}}]}", "unknown module function \"system\"");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{\"system-part\":70000}}]}", "outside 0..65535");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{\"system-part\":\"5\"}}]}", "expected an integer");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{},\"extra\":1}]}", "unknown key \"extra\"");
 	/* Module versions must rise with the releases, or ">=" would lie. */
-	expect_error(HEAD "[{\"name\":\"2.0.0\",\"modules\":{\"system-part\":100}},"
-			  "{\"name\":\"2.0.0-rc.1\",\"modules\":{\"system-part\":101}}]}",
-		     "system-part version 100 of release 2.0.0 does not rise above 101 of the earlier release 2.0.0-rc.1");
+	expect_error(
+	        HEAD "[{\"name\":\"2.0.0\",\"modules\":{\"system-part\":100}},"
+	             "{\"name\":\"2.0.0-rc.1\",\"modules\":{\"system-part\":101}}]}",
+	        "system-part version 100 of release 2.0.0 does not rise above 101 of the earlier release 2.0.0-rc.1");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{\"system-part\":100}},"
-			  "{\"name\":\"1.1.0\",\"modules\":{\"system-part\":100}}]}",
-		     "does not rise above");
+	                  "{\"name\":\"1.1.0\",\"modules\":{\"system-part\":100}}]}",
+	             "does not rise above");
 	expect_error(HEAD "[]} trailing", "trailing data");
 }
 

@@ -3,10 +3,10 @@
 static void
 test_valid(void)
 {
-	const char *good[] = {"0.0.0", "1.2.3", "2.0.0-rc.1", "1.0.0-alpha.beta.1", "1.0.0+build.5", "1.0.0-x-y+z.1",
-			      "5.9.0", "3.0.1-p2.1"};
-	const char *bad[] = {"", "1", "1.2", "1.2.3.4", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.3+", "1.2.3-a..b",
-			     "v1.2.3", "1.2.3-rc.1 ", "1.-2.3", "1.2.3_rc"};
+	const char *good[] = {"0.0.0",         "1.2.3",         "2.0.0-rc.1", "1.0.0-alpha.beta.1",
+	                      "1.0.0+build.5", "1.0.0-x-y+z.1", "5.9.0",      "3.0.1-p2.1"};
+	const char *bad[] = {"",       "1",          "1.2",    "1.2.3.4",     "01.2.3", "1.2.3-",  "1.2.3-01",
+	                     "1.2.3+", "1.2.3-a..b", "v1.2.3", "1.2.3-rc.1 ", "1.-2.3", "1.2.3_rc"};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
 		if (!healer_semver_valid(good[i]))
@@ -22,8 +22,9 @@ static void
 test_order(void)
 {
 	/* The precedence example of the semver specification, in order. */
-	const char *order[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-			       "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "2.0.0"};
+	const char *order[] = {"1.0.0-alpha",  "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
+	                       "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",       "1.0.0",
+	                       "1.2.0",        "1.10.0",        "2.0.0-rc.1",       "2.0.0"};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(order); i++) {
 		for (gsize j = 0; j < G_N_ELEMENTS(order); j++) {

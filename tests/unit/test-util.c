@@ -27,8 +27,8 @@ test_run(TestRun *run, const char *const *argv)
 		g_ptr_array_add(full, g_strdup(argv[i]));
 	g_ptr_array_add(full, NULL);
 
-	g_assert_true(g_spawn_sync(NULL, (char **)full->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
-				   &run->err, &wait_status, &error));
+	g_assert_true(g_spawn_sync(NULL, (char **)full->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &run->out, &run->err,
+	                           &wait_status, &error));
 	g_assert_no_error(error);
 	run->exit_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 	/* valgrind's own error exit code means the program under it had memory errors. */

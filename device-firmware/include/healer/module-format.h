@@ -34,18 +34,18 @@
 
 /* Byte offsets inside the prefix. */
 #define MODULE_PREFIX_OFF_START_ADDRESS 0u
-#define MODULE_PREFIX_OFF_END_ADDRESS 4u
-#define MODULE_PREFIX_OFF_RESERVED 8u /* MCU target; 0 = main MCU */
-#define MODULE_PREFIX_OFF_FLAGS 9u
-#define MODULE_PREFIX_OFF_VERSION 10u
-#define MODULE_PREFIX_OFF_PLATFORM_ID 12u
-#define MODULE_PREFIX_OFF_FUNCTION 14u
-#define MODULE_PREFIX_OFF_INDEX 15u
-#define MODULE_PREFIX_OFF_DEPENDENCY 16u
-#define MODULE_PREFIX_OFF_DEPENDENCY2 20u
+#define MODULE_PREFIX_OFF_END_ADDRESS   4u
+#define MODULE_PREFIX_OFF_RESERVED      8u /* MCU target; 0 = main MCU */
+#define MODULE_PREFIX_OFF_FLAGS         9u
+#define MODULE_PREFIX_OFF_VERSION       10u
+#define MODULE_PREFIX_OFF_PLATFORM_ID   12u
+#define MODULE_PREFIX_OFF_FUNCTION      14u
+#define MODULE_PREFIX_OFF_INDEX         15u
+#define MODULE_PREFIX_OFF_DEPENDENCY    16u
+#define MODULE_PREFIX_OFF_DEPENDENCY2   20u
 
 /* A dependency slot: function (0 = none), index, minimum version. */
-#define MODULE_DEPENDENCY_SIZE 4u
+#define MODULE_DEPENDENCY_SIZE         4u
 #define MODULE_PREFIX_DEPENDENCY_SLOTS 2u
 
 typedef struct __attribute__((packed)) {
@@ -71,17 +71,15 @@ _Static_assert(sizeof(module_dependency_t) == MODULE_DEPENDENCY_SIZE, "dependenc
 _Static_assert(sizeof(module_prefix_t) == MODULE_PREFIX_SIZE, "prefix is 24 bytes");
 _Static_assert(__builtin_offsetof(module_prefix_t, flags) == MODULE_PREFIX_OFF_FLAGS, "flags");
 _Static_assert(__builtin_offsetof(module_prefix_t, version) == MODULE_PREFIX_OFF_VERSION, "version");
-_Static_assert(__builtin_offsetof(module_prefix_t, platform_id) == MODULE_PREFIX_OFF_PLATFORM_ID,
-	       "platform");
+_Static_assert(__builtin_offsetof(module_prefix_t, platform_id) == MODULE_PREFIX_OFF_PLATFORM_ID, "platform");
 _Static_assert(__builtin_offsetof(module_prefix_t, function) == MODULE_PREFIX_OFF_FUNCTION, "function");
-_Static_assert(__builtin_offsetof(module_prefix_t, dependency2) == MODULE_PREFIX_OFF_DEPENDENCY2,
-	       "dependency2");
+_Static_assert(__builtin_offsetof(module_prefix_t, dependency2) == MODULE_PREFIX_OFF_DEPENDENCY2, "dependency2");
 
 /* Where a prefix may sit from the start of a module image. */
-#define MODULE_PREFIX_OFFSET_PLAIN 0x000u
-#define MODULE_PREFIX_OFFSET_REALTEK 0x020u      /* after a 32-byte Realtek image header */
-#define MODULE_PREFIX_OFFSET_BLUZ 0x0C0u         /* Bluz system part (platform 103) */
-#define MODULE_PREFIX_OFFSET_CORE 0x10Cu         /* Core (platform 0) monolithic image */
+#define MODULE_PREFIX_OFFSET_PLAIN         0x000u
+#define MODULE_PREFIX_OFFSET_REALTEK       0x020u /* after a 32-byte Realtek image header */
+#define MODULE_PREFIX_OFFSET_BLUZ          0x0C0u /* Bluz system part (platform 103) */
+#define MODULE_PREFIX_OFFSET_CORE          0x10Cu /* Core (platform 0) monolithic image */
 #define MODULE_PREFIX_OFFSET_STM32_VECTORS 0x184u /* after an STM32F2 vector table (Gen 2) */
 #define MODULE_PREFIX_OFFSET_NRF52_VECTORS 0x200u /* after an nRF52840 vector table (Gen 3) */
 
@@ -89,7 +87,7 @@ _Static_assert(__builtin_offsetof(module_prefix_t, dependency2) == MODULE_PREFIX
  * Devices decide "this image starts with a vector table" by looking at the
  * first word: an initial stack pointer in SRAM matches this mask test.
  */
-#define MODULE_VECTOR_SP_MASK 0x2FF10000u
+#define MODULE_VECTOR_SP_MASK  0x2FF10000u
 #define MODULE_VECTOR_SP_VALUE 0x20000000u
 
 /* ---- functions, stores, flags ------------------------------------- */
@@ -146,14 +144,14 @@ enum module_extension_type {
 };
 
 /* Exact TLV lengths (header included) of the fixed-size extensions. */
-#define MODULE_EXTENSION_PRODUCT_DATA_LENGTH 10u
+#define MODULE_EXTENSION_PRODUCT_DATA_LENGTH     10u
 #define MODULE_EXTENSION_DYNAMIC_LOCATION_LENGTH 16u
-#define MODULE_EXTENSION_DEPENDENCY_LENGTH 12u
-#define MODULE_EXTENSION_HASH_MIN_LENGTH 6u
+#define MODULE_EXTENSION_DEPENDENCY_LENGTH       12u
+#define MODULE_EXTENSION_HASH_MIN_LENGTH         6u
 
 /* ---- compressed module header (after the prefix and its extensions) */
 
-#define MODULE_COMPRESSED_HEADER_SIZE 8u
+#define MODULE_COMPRESSED_HEADER_SIZE  8u
 #define MODULE_COMPRESSION_RAW_DEFLATE 0u
 
 typedef struct __attribute__((packed)) {
@@ -170,15 +168,15 @@ _Static_assert(sizeof(module_compressed_header_t) == MODULE_COMPRESSED_HEADER_SI
  * Read backwards from the end of the module.  Offsets are negative
  * distances from the end (the CRC's last byte is at -1).
  */
-#define MODULE_CRC_SIZE 4u
-#define MODULE_SHA256_SIZE 32u
-#define MODULE_SUFFIX_BASE_SIZE 36u         /* reserved, SHA-256, size */
-#define MODULE_SUFFIX_PRODUCT_SIZE 40u      /* + product id, product version */
-#define MODULE_SUFFIX_FROM_END_SIZE 6u      /* u16 suffix size at end - 6 */
-#define MODULE_SUFFIX_FROM_END_SHA256 38u   /* SHA-256 at end - 38 */
-#define MODULE_SUFFIX_FROM_END_RESERVED 40u /* u16 reserved at end - 40 */
+#define MODULE_CRC_SIZE                        4u
+#define MODULE_SHA256_SIZE                     32u
+#define MODULE_SUFFIX_BASE_SIZE                36u /* reserved, SHA-256, size */
+#define MODULE_SUFFIX_PRODUCT_SIZE             40u /* + product id, product version */
+#define MODULE_SUFFIX_FROM_END_SIZE            6u  /* u16 suffix size at end - 6 */
+#define MODULE_SUFFIX_FROM_END_SHA256          38u /* SHA-256 at end - 38 */
+#define MODULE_SUFFIX_FROM_END_RESERVED        40u /* u16 reserved at end - 40 */
 #define MODULE_SUFFIX_FROM_END_PRODUCT_VERSION 42u
-#define MODULE_SUFFIX_FROM_END_PRODUCT_ID 44u
+#define MODULE_SUFFIX_FROM_END_PRODUCT_ID      44u
 
 /* Product id/version value of modules that belong to no product. */
 #define MODULE_PRODUCT_NONE 0xFFFFu

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs what is missing, builds and
+# runs every suite in four configurations, and ends with one line
+# "N passed, N failed, N skipped" counted from meson's test logs.
+#
+#   scripts/run-tests.sh           everything (what CI runs)
+#   scripts/run-tests.sh --quick   the plain build's suites only
+#
+# Configurations (build trees under _build/):
+#   test      gcc, all suites (unit, fuzz corpus replay, real binaries)
+#   valgrind  the same tests under valgrind (no definite leaks, no errors)
+#   sanitize  gcc with ASan+UBSan, all suites
+#   fuzz      clang + libFuzzer + ASan/UBSan, each fuzz target for
+#             $HEALER_FUZZ_SECONDS seconds (default 30)
+# With CI=true warnings are errors.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+quick=false
+[[ "${1:-}" == "--quick" ]] && quick=true
+
+scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+werror=()
+[[ "${CI:-}" == "true" ]] && werror=(--werror)
+fuzz_seconds=${HEALER_FUZZ_SECONDS:-30}
+logs=()
+build_failures=0
+
+# configure DIR [meson options...]: (re)configures a build tree.
+configure() {
+  local dir=$1; shift
+  if [[ -f "$dir/build.ninja" ]]; then
+    meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
+  else
+    mkdir -p "$(dirname "$dir")"
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
+  fi || { cat "$dir.setup.log" >&2; return 1; }
+}
+
+# phase NAME DIR TEST-ARGS -- CONFIGURE-ARGS: builds DIR and runs its tests.
+phase() {
+  local name=$1 dir=$2; shift 2
+  local test_args=()
+  while [[ $# -gt 0 && "$1" != "--" ]]; do test_args+=("$1"); shift; done
+  shift
+  echo "=== $name: configure and build ($dir)"
+  if ! configure "$dir" "${werror[@]}" "$@" || ! meson compile -C "$dir"; then
+    echo "=== $name: BUILD FAILED" >&2
+    build_failures=$((build_failures + 1))
+    return
+  fi
+  echo "=== $name: test"
+  local before
+  before=$(date +%s)
+  meson test -C "$dir" --print-errorlogs "${test_args[@]}"
+  # meson names the log after the setup: testlog.json or testlog-SETUP.json
+  local log
+  log=$(ls -t "$dir"/meson-logs/testlog*.json 2>/dev/null | head -n 1)
+  if [[ -n "$log" && $(stat -c %Y "$log") -ge $before ]]; then
+    logs+=("$log")
+  else
+    echo "=== $name: no test log written" >&2
+    build_failures=$((build_failures + 1))
+  fi
+}
+
+phase test _build/test -- -Dbuildtype=debugoptimized
+if ! $quick; then
+  phase valgrind _build/test --setup=valgrind --no-rebuild -- -Dbuildtype=debugoptimized
+  phase sanitize _build/sanitize --setup=sanitize -- -Db_sanitize=address,undefined -Db_lundef=false
+  CC=clang phase fuzz _build/fuzz --suite fuzz -- -Dfuzzing=true -Dfuzz_seconds="$fuzz_seconds" \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dreal_binaries_tests=false
+fi
+
+# One line for CI, counted from meson's JSON test logs.
+python3 - "$build_failures" "${logs[@]}" <<'PY'
+import json, sys
+failed = int(sys.argv[1])
+passed = skipped = 0
+for path in sys.argv[2:]:
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            result = json.loads(line)["result"]
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY

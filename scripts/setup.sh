@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything healerd needs to build and test, from Debian's own
+# packages only.  Idempotent: when everything is present it only checks and
+# returns (well under a second).  Both README commands call it.
+#
+#   scripts/setup.sh          build and test dependencies
+#
+# Needs root or sudo when something is missing.
+set -euo pipefail
+
+# Build: compiler, meson, and the libraries the project links.
+build_packages=(
+  gcc pkg-config meson ninja-build python3
+  libglib2.0-dev libglib2.0-bin libjson-c-dev libssl-dev zlib1g-dev
+  libcurl4-openssl-dev libusb-1.0-0-dev libmosquitto-dev libsystemd-dev
+)
+# Tests: valgrind, clang with libFuzzer and the sanitizer runtimes, umockdev
+# for USB, and npm, which fetches the real release binaries the reader is
+# tested on.
+test_packages=(
+  valgrind clang libclang-rt-14-dev umockdev libumockdev-dev
+  ca-certificates
+)
+
+missing=()
+for pkg in "${build_packages[@]}" "${test_packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+# npm ships in Debian's "npm" package, or inside a nodejs package from
+# elsewhere: either will do, so look for the command.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all build and test dependencies are installed"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup: this script needs a Debian 12 (or later) system with apt-get; missing: ${missing[*]}" >&2
+  exit 1
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || { echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp -t healerd-setup.XXXXXX)
+if ! { "${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; } \
+    </dev/null >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  echo "setup: apt-get failed (full log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "setup: done"
