@@ -29,6 +29,23 @@ test_shipped_table(void)
 	g_assert_null(healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, 1));
 }
 
+/* The shipped Device OS table loads and names real release numbers (not a formula: 2.0.0 is 2008). */
+static void
+test_device_os_table(void)
+{
+	g_autofree char *path =
+		g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "data", "particle-device-os-releases.json", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerReleaseTable) table = healer_release_table_new_from_file(path, &error);
+	g_autofree char *v2008 = NULL, *boot = NULL;
+
+	g_assert_no_error(error);
+	v2008 = healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, 2008);
+	g_assert_cmpstr(v2008, ==, "2.0.0");
+	boot = healer_release_table_describe(table, MODULE_FUNCTION_BOOTLOADER, 1006);
+	g_assert_cmpstr(boot, ==, "2.2.0..2.3.1");
+}
+
 static void
 expect_error(const char *json, const char *message)
 {
@@ -83,6 +100,7 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/release-table/shipped", test_shipped_table);
+	g_test_add_func("/release-table/device-os", test_device_os_table);
 	g_test_add_func("/release-table/bad", test_bad_tables);
 	g_test_add_func("/release-table/missing-file", test_missing_file);
 	return g_test_run();
