@@ -32,8 +32,8 @@ loop(const dynalib_t *lib)
 }
 
 const application_t app_tinker = {
-	.name = "tinker",
-	.abi_entries = SYSTEM_ABI_RESET_REASON + 1,
-	.setup = setup,
-	.loop = loop,
+        .name = "tinker",
+        .abi_entries = SYSTEM_ABI_RESET_REASON + 1,
+        .setup = setup,
+        .loop = loop,
 };

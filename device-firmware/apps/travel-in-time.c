@@ -29,8 +29,8 @@ loop(const dynalib_t *lib)
 }
 
 const application_t app_travel_in_time = {
-	.name = "travel-in-time",
-	.abi_entries = SYSTEM_ABI_TIME_TRAVEL + 1,
-	.setup = setup,
-	.loop = loop,
+        .name = "travel-in-time",
+        .abi_entries = SYSTEM_ABI_TIME_TRAVEL + 1,
+        .setup = setup,
+        .loop = loop,
 };

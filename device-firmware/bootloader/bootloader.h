@@ -11,9 +11,9 @@
 #include "module-check.h"
 
 typedef struct {
-	uint8_t mode;             /* enum link_mode: NORMAL, SAFE or DFU */
-	uint8_t safe_mode_reason; /* enum link_safe_mode_reason */
-	int32_t commit_result;    /* 1 if nothing was committed this boot, else 0 or an update error */
+	uint8_t mode;                           /* enum link_mode: NORMAL, SAFE or DFU */
+	uint8_t safe_mode_reason;               /* enum link_safe_mode_reason */
+	int32_t commit_result;                  /* 1 if nothing was committed this boot, else 0 or an update error */
 	module_report_t reports[HAL_MAX_SLOTS]; /* one per board slot */
 } boot_state_t;
 

@@ -118,7 +118,9 @@ finish_frame(link_decoder_t *dec, link_frame_t *frame)
 {
 	uint32_t stored, computed;
 
-	if (dec->overflow || dec->code != 0 || dec->len < LINK_FRAME_HEADER_SIZE + LINK_FRAME_CRC_SIZE) {
+	/* buf holds one byte more than the largest frame, so a body of LINK_MAX_BODY + 1 must be refused here. */
+	if (dec->overflow || dec->code != 0 || dec->len < LINK_FRAME_HEADER_SIZE + LINK_FRAME_CRC_SIZE ||
+	    dec->len > LINK_MAX_FRAME) {
 		if (dec->len > 0 || dec->overflow || dec->code != 0) {
 			dec->frames_bad++;
 			dec->bytes_dropped += (uint32_t)dec->len;
@@ -127,7 +129,7 @@ finish_frame(link_decoder_t *dec, link_frame_t *frame)
 		return 0;
 	}
 	stored = (uint32_t)dec->buf[dec->len - 4] | (uint32_t)dec->buf[dec->len - 3] << 8 |
-		 (uint32_t)dec->buf[dec->len - 2] << 16 | (uint32_t)dec->buf[dec->len - 1] << 24;
+	         (uint32_t)dec->buf[dec->len - 2] << 16 | (uint32_t)dec->buf[dec->len - 1] << 24;
 	computed = fw_crc32_update(0, dec->buf, dec->len - LINK_FRAME_CRC_SIZE);
 	if (stored != computed) {
 		dec->frames_bad++;

@@ -17,17 +17,16 @@
  * link_frame_encoded_size(body_len)).  Returns the encoded length including
  * the delimiter, or 0 if body_len is over LINK_MAX_BODY or out is too small.
  */
-size_t link_frame_encode(uint8_t type, uint8_t flags, const void *body, size_t body_len, uint8_t *out,
-			 size_t out_size);
+size_t link_frame_encode(uint8_t type, uint8_t flags, const void *body, size_t body_len, uint8_t *out, size_t out_size);
 size_t link_frame_encoded_size(size_t body_len);
 
 typedef struct {
 	uint8_t buf[LINK_MAX_FRAME + 1]; /* decoded bytes of the frame being received */
 	size_t len;
-	uint8_t code;      /* COBS: bytes left in the current block, including its code byte */
+	uint8_t code;         /* COBS: bytes left in the current block, including its code byte */
 	uint8_t block_max;    /* the current block is a full 0xFF block: no implied zero after it */
 	uint8_t pending_zero; /* the previous block ended with an implied zero, not yet stored */
-	uint8_t overflow;  /* the frame outgrew buf: drop it at the delimiter */
+	uint8_t overflow;     /* the frame outgrew buf: drop it at the delimiter */
 	/* Statistics, for logs and tests. */
 	uint32_t frames_ok;
 	uint32_t frames_bad; /* CRC, length or COBS faults */

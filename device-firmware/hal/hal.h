@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HAL_MAX_SLOTS 6
+#define HAL_MAX_SLOTS   6
 #define HAL_MAX_SECTORS 16
 
 /* Where a module of (function, index) lives. */
@@ -41,8 +41,8 @@ typedef struct {
 	uint32_t records_size;
 	uint32_t staging_start; /* where modules are received before commit */
 	uint32_t staging_size;
-	uint16_t max_data;      /* largest DATA payload the serial path takes per frame */
-	uint8_t window;         /* DATA frames in flight the serial path can buffer */
+	uint16_t max_data; /* largest DATA payload the serial path takes per frame */
+	uint8_t window;    /* DATA frames in flight the serial path can buffer */
 } hal_board_t;
 
 const hal_board_t *hal_board(void);

@@ -110,18 +110,18 @@ api_time_travel(uint16_t year)
 }
 
 static const system_api_t api = {
-	.log = api_log,
-	.millis = api_millis,
-	.device_id = api_device_id,
-	.release = api_release,
-	.publish = api_publish,
-	.random = api_random,
-	.uptime = api_uptime,
-	.reset_reason = api_reset_reason,
-	.log_value = api_log_value,
-	.free_memory = api_free_memory,
-	.rtc_epoch = api_rtc_epoch,
-	.time_travel = api_time_travel,
+        .log = api_log,
+        .millis = api_millis,
+        .device_id = api_device_id,
+        .release = api_release,
+        .publish = api_publish,
+        .random = api_random,
+        .uptime = api_uptime,
+        .reset_reason = api_reset_reason,
+        .log_value = api_log_value,
+        .free_memory = api_free_memory,
+        .rtc_epoch = api_rtc_epoch,
+        .time_travel = api_time_travel,
 };
 
 void

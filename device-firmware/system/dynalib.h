@@ -35,9 +35,9 @@ typedef struct {
 void dynalib_init(dynalib_t *lib, uint16_t exported, const char *release);
 
 /* Calls entry `entry` of `lib`, or faults if the installed system lacks it. */
-#define DYNALIB_CALL(lib, entry, member, ...)                                                                  \
-	((lib)->exported > (entry) ? (lib)->api->member(__VA_ARGS__)                                           \
-				   : (dynalib_missing(entry), (lib)->api->member(__VA_ARGS__)))
+#define DYNALIB_CALL(lib, entry, member, ...)                                                                          \
+	((lib)->exported > (entry) ? (lib)->api->member(__VA_ARGS__)                                                   \
+	                           : (dynalib_missing(entry), (lib)->api->member(__VA_ARGS__)))
 
 __attribute__((noreturn)) void dynalib_missing(unsigned entry);
 

@@ -197,7 +197,7 @@ on_data(const link_frame_t *f)
 		return;
 	}
 	status = update_data(get32(f->body), f->body + LINK_DATA_HEADER_SIZE, f->body_len - LINK_DATA_HEADER_SIZE,
-			     &next);
+	                     &next);
 	if (status != 0) {
 		send_error(status, f->type, status == LINK_ERROR_NO_TRANSFER ? "no transfer in progress" : "bad DATA");
 		return;

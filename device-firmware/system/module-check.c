@@ -46,7 +46,7 @@ module_read_prefix(uint32_t addr, module_prefix_t *prefix)
 
 bool
 module_check_integrity(uint32_t addr, const module_prefix_t *prefix, uint32_t max_len, uint8_t suffix_sha[32],
-		       uint8_t whole_sha256[32])
+                       uint8_t whole_sha256[32])
 {
 	uint32_t length = prefix->end_address - prefix->start_address + MODULE_CRC_SIZE;
 	uint8_t buf[CHUNK];
@@ -76,7 +76,8 @@ module_check_integrity(uint32_t addr, const module_prefix_t *prefix, uint32_t ma
 		if (hal_flash_read(addr + off, buf, n) != 0)
 			return false;
 		if (off < length - MODULE_CRC_SIZE)
-			crc = fw_crc32_update(crc, buf, off + n <= length - MODULE_CRC_SIZE ? n : length - MODULE_CRC_SIZE - off);
+			crc = fw_crc32_update(crc, buf,
+			                      off + n <= length - MODULE_CRC_SIZE ? n : length - MODULE_CRC_SIZE - off);
 		if (off < sha_end)
 			fw_sha256_update(&sha, buf, off + n <= sha_end ? n : sha_end - off);
 		if (whole_sha256 != NULL)
@@ -112,7 +113,7 @@ module_check_slot(const hal_slot_t *slot, module_report_t *report)
 	report->present = true;
 	report->length = report->prefix.end_address - report->prefix.start_address + MODULE_CRC_SIZE;
 	report->checked = MODULE_VALIDATION_INTEGRITY | MODULE_VALIDATION_DEPENDENCIES | MODULE_VALIDATION_RANGE |
-			  MODULE_VALIDATION_PLATFORM;
+	                  MODULE_VALIDATION_PLATFORM;
 	if (report->prefix.platform_id == hal_board()->platform_id)
 		report->passed |= MODULE_VALIDATION_PLATFORM;
 	if (report->prefix.function == slot->function && report->prefix.index == slot->index &&
@@ -148,8 +149,10 @@ module_check_all(module_report_t reports[HAL_MAX_SLOTS])
 		const module_prefix_t *p = &reports[i].prefix;
 		if (!reports[i].present)
 			continue;
-		if (module_dependency_met(reports, p->dependency.function, p->dependency.index, p->dependency.version) &&
-		    module_dependency_met(reports, p->dependency2.function, p->dependency2.index, p->dependency2.version))
+		if (module_dependency_met(reports, p->dependency.function, p->dependency.index,
+		                          p->dependency.version) &&
+		    module_dependency_met(reports, p->dependency2.function, p->dependency2.index,
+		                          p->dependency2.version))
 			reports[i].passed |= MODULE_VALIDATION_DEPENDENCIES;
 	}
 }

@@ -13,12 +13,12 @@
 #include "healer/module-format.h"
 
 typedef struct {
-	bool present;         /* a plausible prefix is there */
+	bool present; /* a plausible prefix is there */
 	module_prefix_t prefix;
-	uint32_t length;      /* end - start + 4 */
-	uint8_t checked;      /* enum module_validation bits that were checked */
-	uint8_t passed;       /* and those that passed */
-	uint8_t sha256[32];   /* from the suffix */
+	uint32_t length;    /* end - start + 4 */
+	uint8_t checked;    /* enum module_validation bits that were checked */
+	uint8_t passed;     /* and those that passed */
+	uint8_t sha256[32]; /* from the suffix */
 	uint16_t suffix_size;
 } module_report_t;
 
@@ -31,7 +31,7 @@ bool module_read_prefix(uint32_t addr, module_prefix_t *prefix);
  * SHA-256 of the whole image (what the link's BEGIN names).
  */
 bool module_check_integrity(uint32_t addr, const module_prefix_t *prefix, uint32_t max_len, uint8_t suffix_sha[32],
-			    uint8_t whole_sha256[32]);
+                            uint8_t whole_sha256[32]);
 
 /* The board slot for (function, index), or NULL. */
 const hal_slot_t *module_slot_for(uint8_t function, uint8_t index);

@@ -16,18 +16,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RECORDS_BLOCK_SIZE 1024u
-#define RECORDS_STAGING_OFFSET 0u
-#define RECORDS_PROGRESS_OFFSET 64u
-#define RECORDS_PROGRESS_MAX 448u /* blocks: staging areas up to 448 KiB */
-#define RECORDS_COMMIT_OFFSET 512u
-#define RECORDS_COMMIT_STATE_OFFSET 576u
+#define RECORDS_BLOCK_SIZE           1024u
+#define RECORDS_STAGING_OFFSET       0u
+#define RECORDS_PROGRESS_OFFSET      64u
+#define RECORDS_PROGRESS_MAX         448u /* blocks: staging areas up to 448 KiB */
+#define RECORDS_COMMIT_OFFSET        512u
+#define RECORDS_COMMIT_STATE_OFFSET  576u
 #define RECORDS_COMMIT_RESULT_OFFSET 580u
 
 #define RECORDS_STAGING_MAGIC 0x47545348u /* "HSTG" */
-#define RECORDS_COMMIT_MAGIC 0x544D4348u  /* "HCMT" */
+#define RECORDS_COMMIT_MAGIC  0x544D4348u /* "HCMT" */
 #define RECORDS_STATE_PENDING 0xFFFFFFFFu
-#define RECORDS_STATE_DONE 0x00000000u
+#define RECORDS_STATE_DONE    0x00000000u
 
 /* Both records have this shape. */
 typedef struct {

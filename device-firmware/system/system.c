@@ -66,12 +66,14 @@ system_main(void)
 
 	bootloader_boot(&boot);
 	link_start(&boot);
-	if (boot.commit_result < 0)
+	if (boot.commit_result == 0)
+		link_log(LINK_LOG_INFO, "bootloader: installed the staged module");
+	else if (boot.commit_result < 0)
 		link_log(LINK_LOG_ERROR, "bootloader: the staged module failed verification and was not installed");
 	if (boot.mode == LINK_MODE_SAFE)
 		link_log(LINK_LOG_WARNING, boot.safe_mode_reason == LINK_SAFE_MODE_DEPENDENCIES
-						   ? "safe mode: the application needs system modules this device lacks"
-						   : "safe mode");
+		                                   ? "safe mode: the application needs system modules this device lacks"
+		                                   : "safe mode");
 	if (boot.mode == LINK_MODE_NORMAL)
 		app = start_application(&lib);
 

@@ -40,8 +40,7 @@ out:
 }
 
 int32_t
-update_begin(uint32_t size, const uint8_t sha256[32], uint8_t function, uint8_t index, uint16_t version,
-	     uint32_t *held)
+update_begin(uint32_t size, const uint8_t sha256[32], uint8_t function, uint8_t index, uint16_t version, uint32_t *held)
 {
 	const hal_board_t *board = hal_board();
 	record_t existing, committed;
@@ -57,9 +56,9 @@ update_begin(uint32_t size, const uint8_t sha256[32], uint8_t function, uint8_t 
 	 * unless it was already committed once (its commit record is spent).
 	 */
 	if (records_read(RECORDS_STAGING_OFFSET, &existing) && existing.magic == RECORDS_STAGING_MAGIC &&
-	    !records_read(RECORDS_COMMIT_OFFSET, &committed) &&
-	    existing.size == size && existing.function == function && existing.index == index &&
-	    existing.version == version && memcmp(existing.sha256, sha256, 32) == 0) {
+	    !records_read(RECORDS_COMMIT_OFFSET, &committed) && existing.size == size &&
+	    existing.function == function && existing.index == index && existing.version == version &&
+	    memcmp(existing.sha256, sha256, 32) == 0) {
 		rx.staging = existing;
 		rx.next = *held = held_bytes(&existing);
 		rx.active = true;
@@ -171,9 +170,10 @@ update_finish(const module_report_t installed[HAL_MAX_SLOTS])
 	 * boots into safe mode, which is how devices come to need healing.
 	 */
 	if (p.function != MODULE_FUNCTION_USER_PART) {
-		if (!module_dependency_met(installed, p.dependency.function, p.dependency.index, p.dependency.version) ||
+		if (!module_dependency_met(installed, p.dependency.function, p.dependency.index,
+		                           p.dependency.version) ||
 		    !module_dependency_met(installed, p.dependency2.function, p.dependency2.index,
-					   p.dependency2.version) ||
+		                           p.dependency2.version) ||
 		    breaks_dependents(installed, &p))
 			return MODULE_UPDATE_ERROR_DEPENDENCY;
 	}

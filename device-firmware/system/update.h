@@ -16,7 +16,7 @@
 
 /* Starts (or resumes) receiving; *held is how many bytes the device already has. */
 int32_t update_begin(uint32_t size, const uint8_t sha256[32], uint8_t function, uint8_t index, uint16_t version,
-		     uint32_t *held);
+                     uint32_t *held);
 /*
  * Takes DATA at offset.  Returns 0 and *next_offset when the bytes were
  * taken or were out of order (then *next_offset is what is expected, for

@@ -34,7 +34,7 @@ get_member(json_object *obj, const char *key, json_type type, json_object **out,
 {
 	if (!json_object_object_get_ex(obj, key, out) || !json_object_is_type(*out, type)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.%s: missing or not a %s", where, key,
-			    json_type_to_name(type));
+		            json_type_to_name(type));
 		return FALSE;
 	}
 	return TRUE;
@@ -50,8 +50,8 @@ get_uint(json_object *obj, const char *key, guint64 max, guint64 *out, const cha
 		return FALSE;
 	n = json_object_get_int64(v);
 	if (n < 0 || (guint64)n > max) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.%s: %" G_GINT64_FORMAT " is outside 0..%" G_GUINT64_FORMAT,
-			    where, key, (gint64)n, max);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
+		            "%s.%s: %" G_GINT64_FORMAT " is outside 0..%" G_GUINT64_FORMAT, where, key, (gint64)n, max);
 		return FALSE;
 	}
 	*out = (guint64)n;
@@ -122,17 +122,18 @@ add_dependencies(HealerModuleSpec *spec, json_object *obj, const char *where, GE
 	if (!json_object_object_get_ex(obj, "dependencies", &deps))
 		return TRUE;
 	if (!json_object_is_type(deps, json_type_array) || json_object_array_length(deps) > 2) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.dependencies: expected up to two entries",
-			    where);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
+		            "%s.dependencies: expected up to two entries", where);
 		return FALSE;
 	}
 	for (size_t i = 0; i < json_object_array_length(deps); i++) {
 		json_object *d = json_object_array_get_idx(deps, i);
 		int f;
 		if (!json_object_is_type(d, json_type_array) || json_object_array_length(d) != 3 ||
-		    (f = healer_module_function_from_string(json_object_get_string(json_object_array_get_idx(d, 0)))) <= 0) {
+		    (f = healer_module_function_from_string(json_object_get_string(json_object_array_get_idx(d, 0)))) <=
+		            0) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-				    "%s.dependencies[%zu]: expected [function, index, version]", where, i);
+			            "%s.dependencies[%zu]: expected [function, index, version]", where, i);
 			return FALSE;
 		}
 		spec->dependencies[i].function = (guint8)f;
@@ -145,7 +146,7 @@ add_dependencies(HealerModuleSpec *spec, json_object *obj, const char *where, GE
 
 static gboolean
 build_release(json_object *release, guint16 platform, const Slot slots[3], const char *outdir,
-	      json_object *table_releases, GError **error)
+              json_object *table_releases, GError **error)
 {
 	static const char *const parts[] = {"bootloader", "system-part1", "system-part2"};
 	static const guint8 kinds[] = {FIRMWARE_IMAGE_BOOTLOADER, FIRMWARE_IMAGE_SYSTEM, FIRMWARE_IMAGE_SYSTEM};
@@ -172,13 +173,16 @@ build_release(json_object *release, guint16 platform, const Slot slots[3], const
 		g_autofree char *where = g_strdup_printf("%s.%s", name, parts[i]);
 		g_autofree char *file = g_strdup_printf("%s/%s.bin", dir, parts[i]);
 		g_autoptr(GBytes) payload = NULL;
-		HealerModuleSpec spec = {.start_address = slots[i].start, .platform_id = platform,
-					 .function = slots[i].function, .index = slots[i].index};
+		HealerModuleSpec spec = {.start_address = slots[i].start,
+		                         .platform_id = platform,
+		                         .function = slots[i].function,
+		                         .index = slots[i].index};
 		guint64 version, size;
 
 		if (!get_member(release, parts[i], json_type_object, &part, name, error) ||
 		    !get_uint(part, "version", G_MAXUINT16, &version, where, error) ||
-		    !get_uint(part, "size", 0x40000, &size, where, error) || !add_dependencies(&spec, part, where, error))
+		    !get_uint(part, "size", 0x40000, &size, where, error) ||
+		    !add_dependencies(&spec, part, where, error))
 			return FALSE;
 		if (size < sizeof(firmware_image_info_t)) {
 			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.size: too small", where);
@@ -189,26 +193,29 @@ build_release(json_object *release, guint16 platform, const Slot slots[3], const
 		if (!write_module(file, &spec, payload, error))
 			return FALSE;
 		json_object_object_add(table_modules, healer_module_function_to_string(slots[i].function),
-				       json_object_new_int((int)version));
+		                       json_object_new_int((int)version));
 	}
 	return TRUE;
 }
 
 static gboolean
 build_app(json_object *app, guint16 platform, const Slot *user, json_object *releases, const char *outdir,
-	  GError **error)
+          GError **error)
 {
 	json_object *name_obj, *against_obj;
 	g_autofree char *dir = g_build_filename(outdir, "apps", NULL);
 	g_autofree char *file = NULL;
 	g_autoptr(GBytes) payload = NULL;
-	HealerModuleSpec spec = {.start_address = user->start, .platform_id = platform, .function = user->function,
-				 .index = user->index};
+	HealerModuleSpec spec = {.start_address = user->start,
+	                         .platform_id = platform,
+	                         .function = user->function,
+	                         .index = user->index};
 	guint64 version, abi, size;
 	gboolean found = FALSE;
 
 	if (!get_member(app, "name", json_type_string, &name_obj, "apps[]", error) ||
-	    !get_member(app, "built_against", json_type_string, &against_obj, json_object_get_string(name_obj), error) ||
+	    !get_member(app, "built_against", json_type_string, &against_obj, json_object_get_string(name_obj),
+	                error) ||
 	    !get_uint(app, "version", G_MAXUINT16, &version, "app", error) ||
 	    !get_uint(app, "abi_entries", SYSTEM_ABI_COUNT, &abi, "app", error) ||
 	    !get_uint(app, "size", 0x20000, &size, "app", error))
@@ -218,7 +225,8 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 		json_object *r = json_object_array_get_idx(releases, i), *n, *part, *v;
 		if (json_object_object_get_ex(r, "name", &n) &&
 		    g_strcmp0(json_object_get_string(n), json_object_get_string(against_obj)) == 0 &&
-		    json_object_object_get_ex(r, "system-part2", &part) && json_object_object_get_ex(part, "version", &v)) {
+		    json_object_object_get_ex(r, "system-part2", &part) &&
+		    json_object_object_get_ex(part, "version", &v)) {
 			spec.dependencies[0].function = MODULE_FUNCTION_SYSTEM_PART;
 			spec.dependencies[0].index = 2;
 			spec.dependencies[0].version = (guint16)json_object_get_int(v);
@@ -228,7 +236,7 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 	}
 	if (!found) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "app %s: built_against names no release",
-			    json_object_get_string(name_obj));
+		            json_object_get_string(name_obj));
 		return FALSE;
 	}
 	spec.version = (guint16)version;
@@ -238,7 +246,7 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 	g_mkdir_with_parents(dir, 0755);
 	file = g_strdup_printf("%s/%s.bin", dir, json_object_get_string(name_obj));
 	payload = make_payload(FIRMWARE_IMAGE_APPLICATION, (guint16)abi, json_object_get_string(against_obj),
-			       json_object_get_string(name_obj), (gsize)size);
+	                       json_object_get_string(name_obj), (gsize)size);
 	return write_module(file, &spec, payload, error);
 }
 
@@ -273,11 +281,12 @@ run(const char *input, const char *outdir, GError **error)
 	}
 	for (size_t i = 0; i < json_object_array_length(releases); i++) {
 		if (!build_release(json_object_array_get_idx(releases, i), (guint16)platform, slot, outdir,
-				   table_releases, error))
+		                   table_releases, error))
 			return FALSE;
 	}
 	for (size_t i = 0; i < json_object_array_length(apps); i++) {
-		if (!build_app(json_object_array_get_idx(apps, i), (guint16)platform, &slot[3], releases, outdir, error))
+		if (!build_app(json_object_array_get_idx(apps, i), (guint16)platform, &slot[3], releases, outdir,
+		               error))
 			return FALSE;
 	}
 	text = json_object_to_json_string_ext(table, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);

@@ -75,6 +75,14 @@ hal_flash_read(uint32_t addr, void *buf, size_t len)
 	return pread(sim.flash_fd, buf, len, addr - hal_board()->flash_start) == (ssize_t)len ? 0 : -1;
 }
 
+/* Real flash takes time to program and erase; a power cut lands inside it. */
+static void
+flash_busy(size_t len)
+{
+	if (sim.config.flash_us_per_kib > 0)
+		usleep((useconds_t)((uint64_t)len * sim.config.flash_us_per_kib / 1024u));
+}
+
 int
 hal_flash_program(uint32_t addr, const void *data, size_t len)
 {
@@ -91,6 +99,7 @@ hal_flash_program(uint32_t addr, const void *data, size_t len)
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			cur[i] &= src[off + i];
+		flash_busy(n);
 		if (pwrite(sim.flash_fd, cur, n, at) != (ssize_t)n)
 			return -1;
 	}
@@ -113,6 +122,7 @@ hal_flash_erase(uint32_t addr, size_t len)
 		return -1;
 	memset(ones, 0xFF, sizeof ones);
 	for (size_t off = 0; off < len; off += sizeof ones) {
+		flash_busy(sizeof ones);
 		if (pwrite(sim.flash_fd, ones, sizeof ones, (off_t)(addr - b->flash_start + off)) != sizeof ones)
 			return -1;
 	}
@@ -341,8 +351,8 @@ hal_panic(const char *why)
 void
 hal_led_set(uint8_t led)
 {
-	static const char *const names[] = {"off",          "breathing cyan", "breathing magenta", "blinking magenta",
-					    "blinking blue", "blinking yellow", "red SOS",          "breathing green"};
+	static const char *const names[] = {"off",           "breathing cyan",  "breathing magenta", "blinking magenta",
+	                                    "blinking blue", "blinking yellow", "red SOS",           "breathing green"};
 
 	if (led != sim.led)
 		fprintf(stderr, "healer-sim: LED %s\n", led < 8 ? names[led] : "?");
@@ -406,15 +416,18 @@ sim_hal_start(const sim_config_t *config, bool after_reset)
 	if (after_reset) {
 		sim.master_fd = env_fd("HEALER_SIM_MASTER_FD");
 		sim.slave_fd = env_fd("HEALER_SIM_SLAVE_FD");
-		sim.reset_reason = (uint8_t)atoi(getenv("HEALER_SIM_RESET_REASON") ? getenv("HEALER_SIM_RESET_REASON") : "0");
-		sim.safe_mode_requested = getenv("HEALER_SIM_SAFE_MODE") && strcmp(getenv("HEALER_SIM_SAFE_MODE"), "1") == 0;
+		sim.reset_reason =
+		        (uint8_t)atoi(getenv("HEALER_SIM_RESET_REASON") ? getenv("HEALER_SIM_RESET_REASON") : "0");
+		sim.safe_mode_requested =
+		        getenv("HEALER_SIM_SAFE_MODE") && strcmp(getenv("HEALER_SIM_SAFE_MODE"), "1") == 0;
 		if (fcntl(sim.master_fd, F_GETFD) < 0 || fcntl(sim.slave_fd, F_GETFD) < 0)
 			die("taking over the pty after a reset");
 		fcntl(sim.master_fd, F_SETFD, FD_CLOEXEC);
 		fcntl(sim.slave_fd, F_SETFD, FD_CLOEXEC);
 	} else {
 		sim.reset_reason = LINK_RESET_POWER_ON;
-		sim.safe_mode_requested = getenv("HEALER_SIM_SAFE_MODE") && strcmp(getenv("HEALER_SIM_SAFE_MODE"), "1") == 0;
+		sim.safe_mode_requested =
+		        getenv("HEALER_SIM_SAFE_MODE") && strcmp(getenv("HEALER_SIM_SAFE_MODE"), "1") == 0;
 		open_pty(config->link_path);
 	}
 	fcntl(sim.master_fd, F_SETFL, fcntl(sim.master_fd, F_GETFL) | O_NONBLOCK);

@@ -3,12 +3,14 @@
  *
  *   healer-sim --state DIR [--release R] [--app NAME|FILE] [--link PATH]
  *              [--baud N] [--latency-ms N] [--firmware-dir DIR] [--safe-mode]
+ *              [--flash-us-per-kib N]
  *
  * Its flash is DIR/flash.bin, created on the first run with release R's
  * bootloader and system parts and the application installed ("factory
  * programming"); its serial port is a pty linked at PATH (default DIR/tty).
  * A reset re-executes it with its flash as it was.  It runs until killed
- * and logs to stderr.
+ * and logs to stderr.  --flash-us-per-kib makes flash writes and erases
+ * take time, as on silicon, so a kill -9 can land in the middle of one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +32,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: healer-sim --state DIR [--release R] [--app NAME|FILE] [--link PATH]\n"
-		     "                  [--baud N] [--latency-ms N] [--firmware-dir DIR] [--safe-mode]\n");
+	             "                  [--baud N] [--latency-ms N] [--firmware-dir DIR] [--safe-mode]\n"
+	             "                  [--flash-us-per-kib N]\n");
 }
 
 static unsigned
@@ -138,11 +141,17 @@ int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"state", required_argument, NULL, 's'},   {"release", required_argument, NULL, 'r'},
-		{"app", required_argument, NULL, 'a'},     {"link", required_argument, NULL, 'l'},
-		{"baud", required_argument, NULL, 'b'},    {"latency-ms", required_argument, NULL, 'L'},
-		{"firmware-dir", required_argument, NULL, 'f'}, {"safe-mode", no_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	        {"state", required_argument, NULL, 's'},
+	        {"release", required_argument, NULL, 'r'},
+	        {"app", required_argument, NULL, 'a'},
+	        {"link", required_argument, NULL, 'l'},
+	        {"baud", required_argument, NULL, 'b'},
+	        {"latency-ms", required_argument, NULL, 'L'},
+	        {"firmware-dir", required_argument, NULL, 'f'},
+	        {"safe-mode", no_argument, NULL, 'S'},
+	        {"flash-us-per-kib", required_argument, NULL, 'F'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *state_dir = NULL, *release = "1.0.0", *app = "tinker", *firmware_dir = NULL;
 	char link_path[4096] = "";
@@ -174,6 +183,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			firmware_dir = optarg;
+			break;
+		case 'F':
+			config.flash_us_per_kib = parse_unsigned(optarg, "--flash-us-per-kib", 1000000);
 			break;
 		case 'S':
 			if (!after_reset)

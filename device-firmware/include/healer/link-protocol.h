@@ -21,11 +21,11 @@
 
 #define LINK_PROTOCOL_VERSION 1u
 
-#define LINK_FRAME_DELIMITER 0x00u
+#define LINK_FRAME_DELIMITER   0x00u
 #define LINK_FRAME_HEADER_SIZE 2u /* type, flags */
-#define LINK_FRAME_CRC_SIZE 4u
+#define LINK_FRAME_CRC_SIZE    4u
 /* The largest body any frame may carry; DATA bodies are negotiated lower. */
-#define LINK_MAX_BODY 2048u
+#define LINK_MAX_BODY  2048u
 #define LINK_MAX_FRAME (LINK_FRAME_HEADER_SIZE + LINK_MAX_BODY + LINK_FRAME_CRC_SIZE)
 /* COBS adds one byte per 254, plus one; then the delimiter. */
 #define LINK_MAX_ENCODED (LINK_MAX_FRAME + LINK_MAX_FRAME / 254u + 2u)
@@ -45,24 +45,24 @@ enum link_frame_type {
 	LINK_ERROR = 0x09,          /* struct link_error: a request that could not be served */
 
 	/* host -> device */
-	LINK_DESCRIBE = 0x41, /* empty */
-	LINK_BEGIN = 0x42,    /* struct link_begin */
-	LINK_DATA = 0x43,     /* u32 offset, then bytes */
-	LINK_FINISH = 0x44,   /* empty: verify and stage the module, then reset */
-	LINK_RESET = 0x45,    /* empty */
-	LINK_PING = 0x46,     /* u32 nonce */
-	LINK_CANCEL = 0x47,   /* empty: drop the transfer in progress */
+	LINK_DESCRIBE = 0x41,      /* empty */
+	LINK_BEGIN = 0x42,         /* struct link_begin */
+	LINK_DATA = 0x43,          /* u32 offset, then bytes */
+	LINK_FINISH = 0x44,        /* empty: verify and stage the module, then reset */
+	LINK_RESET = 0x45,         /* empty */
+	LINK_PING = 0x46,          /* u32 nonce */
+	LINK_CANCEL = 0x47,        /* empty: drop the transfer in progress */
 	LINK_HELLO_REQUEST = 0x48, /* empty: send HELLO again */
 };
 
 /* ---- device state reported in HELLO and STATUS ---------------------- */
 
 enum link_mode {
-	LINK_MODE_NORMAL = 0,    /* the application runs */
-	LINK_MODE_SAFE = 1,      /* system runs, application held back */
-	LINK_MODE_UPDATING = 2,  /* receiving a module */
+	LINK_MODE_NORMAL = 0,   /* the application runs */
+	LINK_MODE_SAFE = 1,     /* system runs, application held back */
+	LINK_MODE_UPDATING = 2, /* receiving a module */
 	LINK_MODE_LISTENING = 3,
-	LINK_MODE_DFU = 4,       /* no valid system: only the bootloader's updater */
+	LINK_MODE_DFU = 4, /* no valid system: only the bootloader's updater */
 };
 
 enum link_safe_mode_reason {
@@ -75,12 +75,12 @@ enum link_safe_mode_reason {
 
 enum link_led {
 	LINK_LED_OFF = 0,
-	LINK_LED_BREATHING_CYAN = 1,     /* normal operation */
-	LINK_LED_BREATHING_MAGENTA = 2,  /* safe mode */
-	LINK_LED_BLINKING_MAGENTA = 3,   /* receiving an update */
-	LINK_LED_BLINKING_BLUE = 4,      /* listening */
-	LINK_LED_BLINKING_YELLOW = 5,    /* DFU / bootloader updater */
-	LINK_LED_RED_SOS = 6,            /* panic */
+	LINK_LED_BREATHING_CYAN = 1,    /* normal operation */
+	LINK_LED_BREATHING_MAGENTA = 2, /* safe mode */
+	LINK_LED_BLINKING_MAGENTA = 3,  /* receiving an update */
+	LINK_LED_BLINKING_BLUE = 4,     /* listening */
+	LINK_LED_BLINKING_YELLOW = 5,   /* DFU / bootloader updater */
+	LINK_LED_RED_SOS = 6,           /* panic */
 	LINK_LED_BREATHING_GREEN = 7,
 };
 
@@ -88,8 +88,8 @@ enum link_reset_reason {
 	LINK_RESET_UNKNOWN = 0,
 	LINK_RESET_POWER_ON = 1,
 	LINK_RESET_PIN = 2,
-	LINK_RESET_UPDATE = 3,     /* after a module was staged */
-	LINK_RESET_REQUESTED = 4,  /* RESET frame */
+	LINK_RESET_UPDATE = 3,    /* after a module was staged */
+	LINK_RESET_REQUESTED = 4, /* RESET frame */
 	LINK_RESET_WATCHDOG = 5,
 	LINK_RESET_PANIC = 6,
 };
@@ -113,7 +113,7 @@ struct __attribute__((packed)) link_hello {
 	uint8_t led;              /* enum link_led */
 	uint8_t window;           /* DATA frames the device accepts in flight */
 	uint16_t platform_id;
-	uint16_t max_data;        /* largest DATA payload (after the offset) it accepts */
+	uint16_t max_data; /* largest DATA payload (after the offset) it accepts */
 	uint8_t device_id[LINK_DEVICE_ID_SIZE];
 };
 _Static_assert(sizeof(struct link_hello) == 22, "hello");
@@ -136,8 +136,8 @@ struct __attribute__((packed)) link_begin {
 _Static_assert(sizeof(struct link_begin) == 42, "begin");
 
 struct __attribute__((packed)) link_update_ready {
-	int32_t status;     /* 0, or an update error (module-format.h) */
-	uint32_t offset;    /* bytes the device already holds of this module: send from here */
+	int32_t status;  /* 0, or an update error (module-format.h) */
+	uint32_t offset; /* bytes the device already holds of this module: send from here */
 	uint16_t max_data;
 	uint8_t window;
 	uint8_t reserved;
@@ -162,11 +162,11 @@ struct __attribute__((packed)) link_error {
 /* Errors in link_error.code (besides the module update errors). */
 enum link_error_code {
 	LINK_ERROR_UNKNOWN_REQUEST = -100,
-	LINK_ERROR_BAD_REQUEST = -101,   /* malformed body */
-	LINK_ERROR_NO_TRANSFER = -102,   /* DATA/FINISH without BEGIN */
-	LINK_ERROR_OUT_OF_ORDER = -103,  /* not reported: answered with an ACK of the expected offset */
-	LINK_ERROR_INCOMPLETE = -104,    /* FINISH before every byte arrived */
-	LINK_ERROR_TOO_LARGE = -105,     /* the module does not fit the staging area */
+	LINK_ERROR_BAD_REQUEST = -101,  /* malformed body */
+	LINK_ERROR_NO_TRANSFER = -102,  /* DATA/FINISH without BEGIN */
+	LINK_ERROR_OUT_OF_ORDER = -103, /* not reported: answered with an ACK of the expected offset */
+	LINK_ERROR_INCOMPLETE = -104,   /* FINISH before every byte arrived */
+	LINK_ERROR_TOO_LARGE = -105,    /* the module does not fit the staging area */
 };
 
 #endif /* HEALER_LINK_PROTOCOL_H */

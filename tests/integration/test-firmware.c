@@ -1,0 +1,398 @@
+/*
+ * The device firmware end to end, on simulated devices driven through
+ * libhealer's link codec (no daemon): safe mode and its describe, healing
+ * in a valid order through a stepping-stone release, the update errors,
+ * resuming after a cut link or a device reset, and power loss at random
+ * points of a transfer and of the commit.
+ */
+#include <glib/gstdio.h>
+#include <signal.h>
+
+#include "healer/firmware-image.h"
+#include "healer/module-format.h"
+#include "module-checksums.h"
+#include "module-writer.h"
+#include "sim-client.h"
+#include "test-util.h"
+
+static char *tmpdir;
+
+static GBytes *
+module_file(const char *relative)
+{
+	g_autofree char *path = g_build_filename(test_program("HEALER_FIRMWARE_MODULES"), relative, NULL);
+
+	return test_read_file(path);
+}
+
+static SimDevice *
+new_device(const char *name, const char *const *args)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, name, NULL);
+
+	return sim_device_start(dir, args);
+}
+
+/* A module's version, read from the describe. */
+static guint16
+installed_version(HealerDescribe *describe, guint function, guint index)
+{
+	const HealerDescribeModule *m = healer_describe_find(describe, function, index);
+
+	g_assert_nonnull(m);
+	return m->version;
+}
+
+static void
+assert_all_valid(HealerDescribe *describe)
+{
+	for (guint i = 0; i < describe->modules->len; i++) {
+		const HealerDescribeModule *m = &g_array_index(describe->modules, HealerDescribeModule, i);
+		if (m->function == MODULE_FUNCTION_USER_PART)
+			continue;
+		if (!healer_describe_module_valid(m))
+			g_error("module %u/%u v%u is not valid: vc %u vv %u", m->function, m->index, m->version,
+			        m->validity_checked, m->validity_passed);
+	}
+}
+
+static void
+flash_ok(SimDevice *dev, const char *relative)
+{
+	g_autoptr(GBytes) module = module_file(relative);
+	SimTransfer t;
+	HealerLinkHello hello;
+
+	sim_device_transfer(dev, module, G_MAXUINT32, NULL, &t);
+	g_assert_cmpint(t.ready_status, ==, 0);
+	g_assert_true(t.finished);
+	if (t.result != 0)
+		g_error("%s refused: %d", relative, t.result);
+	sim_device_wait_hello(dev, &hello, 10000);
+	g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_UPDATE);
+}
+
+/* Every module the build made is one healerctl inspect accepts. */
+static void
+test_modules_inspect(void)
+{
+	const char *dir = test_program("HEALER_FIRMWARE_MODULES");
+	const char *releases[] = {"1.0.0", "1.1.0", "1.2.0", "2.0.0-rc.1", "2.0.0"};
+	const char *parts[] = {"bootloader", "system-part1", "system-part2"};
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_auto(TestRun) run = {0};
+
+	g_ptr_array_add(argv, g_strdup(test_program("HEALERCTL")));
+	g_ptr_array_add(argv, g_strdup("inspect"));
+	for (gsize r = 0; r < G_N_ELEMENTS(releases); r++) {
+		for (gsize p = 0; p < G_N_ELEMENTS(parts); p++)
+			g_ptr_array_add(argv, g_strdup_printf("%s/%s/%s.bin", dir, releases[r], parts[p]));
+	}
+	g_ptr_array_add(argv, g_strdup_printf("%s/apps/tinker.bin", dir));
+	g_ptr_array_add(argv, g_strdup_printf("%s/apps/travel-in-time.bin", dir));
+	g_ptr_array_add(argv, NULL);
+	test_run(&run, (const char *const *)argv->pdata);
+	if (run.exit_status != 0)
+		g_error("inspect failed on the firmware build:\n%s", run.err);
+	g_assert_nonnull(strstr(run.out, "Version:        1203 (1.2.0)"));
+	g_assert_nonnull(strstr(run.out, "Version:        2000 (2.0.0-rc.1)"));
+}
+
+static void
+test_safe_mode_describe(void)
+{
+	const char *args[] = {"--release", "1.0.0", "--app", "travel-in-time", NULL};
+	g_autoptr(SimDevice) dev = new_device("safe", args);
+	g_autoptr(HealerDescribe) describe = NULL;
+	g_autoptr(GArray) unmet = NULL;
+	g_autofree char *json = NULL;
+	const HealerDescribeModule *user;
+	HealerLinkHello hello;
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	g_assert_cmpuint(hello.protocol_version, ==, LINK_PROTOCOL_VERSION);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_SAFE);
+	g_assert_cmpuint(hello.safe_mode_reason, ==, LINK_SAFE_MODE_DEPENDENCIES);
+	g_assert_cmpuint(hello.led, ==, LINK_LED_BREATHING_MAGENTA);
+	g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_POWER_ON);
+	g_assert_cmpuint(hello.platform_id, ==, 3);
+
+	describe = sim_device_describe(dev, &json);
+	g_test_message("describe: %s", json);
+	g_assert_cmpuint(describe->platform_id, ==, 3);
+	user = healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1);
+	g_assert_nonnull(user);
+	g_assert_cmpuint(user->validity_checked, ==, 30);
+	g_assert_cmpuint(user->validity_passed, ==, 26);
+	g_assert_true(healer_describe_module_dependency_failed(user));
+	g_assert_true(user->has_hash);
+	/* It names what it needs: system part 2 of 2.0.0. */
+	unmet = healer_describe_module_unmet_dependencies(describe, user);
+	g_assert_cmpuint(unmet->len, ==, 1);
+	g_assert_cmpuint(g_array_index(unmet, HealerDescribeDependency, 0).function, ==, MODULE_FUNCTION_SYSTEM_PART);
+	g_assert_cmpuint(g_array_index(unmet, HealerDescribeDependency, 0).index, ==, 2);
+	g_assert_cmpuint(g_array_index(unmet, HealerDescribeDependency, 0).version, ==, 2002);
+	g_assert_nonnull(strstr(json, "\"vv\":26"));
+	assert_all_valid(describe);
+}
+
+static void
+test_other_safe_modes(void)
+{
+	const char *requested[] = {"--release", "1.0.0", "--app", "tinker", "--safe-mode", NULL};
+	const char *no_app[] = {"--release", "2.0.0", "--app", "none", NULL};
+	const char *normal[] = {"--release", "1.1.0", "--app", "tinker", NULL};
+	g_autoptr(SimDevice) a = new_device("requested", requested);
+	g_autoptr(SimDevice) b = new_device("no-app", no_app);
+	g_autoptr(SimDevice) c = new_device("normal", normal);
+	HealerLinkHello hello;
+
+	sim_device_wait_hello(a, &hello, 10000);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_SAFE);
+	g_assert_cmpuint(hello.safe_mode_reason, ==, LINK_SAFE_MODE_REQUESTED);
+	sim_device_wait_hello(b, &hello, 10000);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_SAFE);
+	g_assert_cmpuint(hello.safe_mode_reason, ==, LINK_SAFE_MODE_NO_APPLICATION);
+	/* An app built against 1.0.0 runs on 1.1.0. */
+	sim_device_wait_hello(c, &hello, 10000);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_NORMAL);
+	g_assert_cmpuint(hello.led, ==, LINK_LED_BREATHING_CYAN);
+	g_assert_true(sim_device_wait_log(c, "tinker: running on system 1.1.0", 5000));
+}
+
+static void
+test_heal_in_order(void)
+{
+	const char *args[] = {"--release", "1.0.0", "--app", "travel-in-time", NULL};
+	g_autoptr(SimDevice) dev = new_device("heal", args);
+	g_autoptr(GBytes) too_early = module_file("2.0.0/system-part2.bin");
+	g_autoptr(HealerDescribe) after = NULL, final = NULL;
+	g_autofree char *before_json = NULL, *after_json = NULL;
+	g_autoptr(HealerDescribe) before = NULL;
+	HealerLinkHello hello;
+	SimTransfer t;
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	before = sim_device_describe(dev, &before_json);
+
+	/* 2.0.0's part 2 needs part 1 >= 2002: refused, and nothing changes. */
+	sim_device_transfer(dev, too_early, G_MAXUINT32, NULL, &t);
+	g_assert_true(t.finished);
+	g_assert_cmpint(t.result, ==, MODULE_UPDATE_ERROR_DEPENDENCY);
+	g_assert_null(sim_device_wait(dev, LINK_HELLO, 500)); /* no reset */
+	after = sim_device_describe(dev, &after_json);
+	g_assert_cmpstr(after_json, ==, before_json);
+
+	/*
+	 * 2.0.0's part 1 needs part 2 >= 1203 and its part 2 needs part 1 >=
+	 * 2002: no order of 2.0.0 modules alone works from 1.0.0.  Through
+	 * the 1.2.0 stepping stone it does.
+	 */
+	flash_ok(dev, "1.2.0/system-part1.bin");
+	flash_ok(dev, "2.0.0/bootloader.bin");
+	flash_ok(dev, "1.2.0/system-part2.bin");
+	flash_ok(dev, "2.0.0/system-part1.bin");
+	flash_ok(dev, "2.0.0/system-part2.bin");
+
+	final = sim_device_describe(dev, NULL);
+	assert_all_valid(final);
+	g_assert_cmpuint(installed_version(final, MODULE_FUNCTION_BOOTLOADER, 0), ==, 201);
+	g_assert_cmpuint(installed_version(final, MODULE_FUNCTION_SYSTEM_PART, 1), ==, 2002);
+	g_assert_cmpuint(installed_version(final, MODULE_FUNCTION_SYSTEM_PART, 2), ==, 2002);
+	g_assert_true(healer_describe_module_valid(healer_describe_find(final, MODULE_FUNCTION_USER_PART, 1)));
+	g_assert_true(sim_device_wait_log(dev, "travel-in-time: running on system 2.0.0, arrived in 1985", 5000));
+}
+
+static GBytes *
+make_module(guint16 platform, guint8 function, guint8 index, guint32 start, guint16 version)
+{
+	HealerModuleSpec spec = {.start_address = start,
+	                         .platform_id = platform,
+	                         .function = function,
+	                         .index = index,
+	                         .version = version};
+	guint8 payload[2048] = {0};
+	g_autoptr(GBytes) image = NULL;
+	firmware_image_info_t info = {.magic = FIRMWARE_IMAGE_MAGIC, .kind = FIRMWARE_IMAGE_SYSTEM};
+
+	memcpy(payload, &info, sizeof info);
+	image = g_bytes_new(payload, sizeof payload);
+	return healer_module_write(&spec, image, NULL);
+}
+
+static void
+expect_refused(SimDevice *dev, GBytes *module, GBytes *begin, gint32 code)
+{
+	SimTransfer t;
+
+	sim_device_transfer(dev, module, G_MAXUINT32, begin, &t);
+	if (t.ready_status != 0) {
+		g_assert_cmpint(t.ready_status, ==, code);
+		return;
+	}
+	g_assert_true(t.finished);
+	g_assert_cmpint(t.result, ==, code);
+}
+
+static void
+test_update_errors(void)
+{
+	const char *args[] = {"--release", "1.0.0", "--app", "tinker", NULL};
+	g_autoptr(SimDevice) dev = new_device("errors", args);
+	g_autoptr(GBytes) foreign = make_module(6, MODULE_FUNCTION_SYSTEM_PART, 1, 0x08020000, 5000);
+	g_autoptr(GBytes) misplaced = make_module(3, MODULE_FUNCTION_SYSTEM_PART, 1, 0x08030000, 5000);
+	g_autoptr(GBytes) good = module_file("1.1.0/system-part1.bin");
+	g_autoptr(GBytes) other = module_file("1.1.0/system-part2.bin");
+	g_autoptr(GBytes) lie = NULL, mislabelled = NULL, bad_slot = NULL;
+	g_autofree char *before = NULL, *after = NULL;
+	g_autoptr(HealerDescribe) d1 = NULL, d2 = NULL;
+	HealerLinkHello hello;
+	guint8 sha[32] = {0};
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	d1 = sim_device_describe(dev, &before);
+	expect_refused(dev, foreign, NULL, MODULE_UPDATE_ERROR_PLATFORM);
+	expect_refused(dev, misplaced, NULL, MODULE_UPDATE_ERROR_ADDRESS);
+	/* BEGIN names a SHA-256 the bytes do not have. */
+	lie = healer_link_build_begin((guint32)g_bytes_get_size(good), sha, MODULE_FUNCTION_SYSTEM_PART, 1, 1100, 1024);
+	expect_refused(dev, good, lie, MODULE_UPDATE_ERROR_INTEGRITY);
+	/* BEGIN says system part 1, the bytes are system part 2. */
+	healer_sha256(g_bytes_get_data(other, NULL), g_bytes_get_size(other), sha);
+	mislabelled = healer_link_build_begin((guint32)g_bytes_get_size(other), sha, MODULE_FUNCTION_SYSTEM_PART, 1,
+	                                      1100, 1024);
+	expect_refused(dev, other, mislabelled, MODULE_UPDATE_ERROR_FORMAT);
+	/* No slot for a radio stack on this board: refused at BEGIN. */
+	bad_slot = healer_link_build_begin(4096, sha, MODULE_FUNCTION_RADIO_STACK, 0, 1, 1024);
+	expect_refused(dev, good, bad_slot, MODULE_UPDATE_ERROR_ADDRESS);
+
+	g_assert_null(sim_device_wait(dev, LINK_HELLO, 300));
+	d2 = sim_device_describe(dev, &after);
+	g_assert_cmpstr(after, ==, before);
+}
+
+/* Cut the link, reset the device: the transfer picks up where the device's flash says. */
+static void
+test_resume(void)
+{
+	const char *args[] = {"--release", "1.0.0", "--app", "tinker", NULL};
+	g_autoptr(SimDevice) dev = new_device("resume", args);
+	g_autoptr(GBytes) module = module_file("1.1.0/system-part1.bin");
+	g_autoptr(GRand) rand = g_rand_new_with_seed(20261125);
+	guint32 size = (guint32)g_bytes_get_size(module);
+	HealerLinkHello hello;
+	SimTransfer t;
+	guint64 total_sent = 0;
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	for (int round = 0; round < 4; round++) {
+		guint32 cut = g_rand_int_range(rand, 1, (gint32)size - 1);
+		sim_device_transfer(dev, module, cut, NULL, &t);
+		g_assert_cmpint(t.ready_status, ==, 0);
+		total_sent += t.bytes_sent;
+		/* The device holds what it acknowledged, to the 1 KiB block it made durable. */
+		if (round > 0)
+			g_assert_cmpuint(t.held, >, 0);
+		g_test_message("round %d: held %u, cut at %u of %u after %u acknowledged", round, t.held, cut, size,
+		               t.acked);
+		if (round % 2 == 0) {
+			sim_device_reconnect(dev);
+		} else {
+			sim_device_kill(dev);
+			sim_device_restart(dev);
+			sim_device_wait_hello(dev, &hello, 10000);
+			g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_POWER_ON);
+		}
+	}
+	sim_device_transfer(dev, module, G_MAXUINT32, NULL, &t);
+	g_assert_cmpuint(t.held, >, 0);
+	g_assert_cmpuint(t.held % 1024, ==, 0);
+	/* Only the rest was sent, not the whole module again. */
+	g_assert_cmpuint(t.bytes_sent, ==, size - t.held);
+	g_assert_true(t.finished);
+	g_assert_cmpint(t.result, ==, 0);
+	total_sent += t.bytes_sent;
+	g_test_message("%" G_GUINT64_FORMAT " bytes sent in all for a %u-byte module", total_sent, size);
+	sim_device_wait_hello(dev, &hello, 10000);
+	{
+		g_autoptr(HealerDescribe) d = sim_device_describe(dev, NULL);
+		g_assert_cmpuint(installed_version(d, MODULE_FUNCTION_SYSTEM_PART, 1), ==, 1100);
+		assert_all_valid(d);
+	}
+}
+
+/*
+ * kill -9 at random points of a transfer and of the commit that follows
+ * FINISH: every time, the device comes back with a valid module set (the
+ * old part or the new one, never a broken one).
+ */
+static void
+test_power_loss(void)
+{
+	/* Flash that takes time to write: 256 us per KiB, an erase of a 128 KiB sector 32 ms. */
+	const char *args[] = {"--release", "1.0.0", "--app", "tinker", "--flash-us-per-kib", "256", NULL};
+	g_autoptr(SimDevice) dev = new_device("power", args);
+	g_autoptr(GRand) rand = g_rand_new_with_seed(1985);
+	const char *trials_env = g_getenv("HEALER_POWER_LOSS_TRIALS");
+	guint trials = trials_env ? (guint)atoi(trials_env) : 10;
+	const char *modules[] = {"1.1.0/system-part1.bin", "1.1.0/bootloader.bin", "1.2.0/system-part1.bin"};
+	HealerLinkHello hello;
+	guint committed = 0, after_finish = 0, redone = 0;
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	for (guint trial = 0; trial < trials; trial++) {
+		g_autoptr(GBytes) module = module_file(modules[trial % G_N_ELEMENTS(modules)]);
+		g_autoptr(HealerDescribe) d = NULL;
+		guint32 size = (guint32)g_bytes_get_size(module);
+		SimTransfer t;
+
+		if (trial % 2 == 0) {
+			/* During the transfer. */
+			sim_device_transfer(dev, module, g_rand_int_range(rand, 1, (gint32)size), NULL, &t);
+			g_usleep(g_rand_int_range(rand, 0, 3000));
+		} else {
+			/* After FINISH: the device resets and its bootloader copies the module. */
+			sim_device_transfer(dev, module, G_MAXUINT32, NULL, &t);
+			g_assert_true(t.finished);
+			g_assert_cmpint(t.result, ==, 0);
+			g_usleep(g_rand_int_range(rand, 0, 120000));
+			after_finish++;
+		}
+		sim_device_kill(dev);
+		sim_device_restart(dev);
+		sim_device_wait_hello(dev, &hello, 10000);
+		g_assert_cmpuint(hello.mode, !=, LINK_MODE_DFU);
+		/* The power came back with a commit pending: the bootloader did it (again) now. */
+		if (trial % 2 == 1 && sim_device_wait_log(dev, "bootloader: installed the staged module", 200))
+			redone++;
+		g_ptr_array_set_size(dev->logs, 0);
+		d = sim_device_describe(dev, NULL);
+		assert_all_valid(d);
+		if (installed_version(d, MODULE_FUNCTION_SYSTEM_PART, 1) != 1000 ||
+		    installed_version(d, MODULE_FUNCTION_BOOTLOADER, 0) != 100)
+			committed++;
+	}
+	g_test_message("%u power cuts (%u after FINISH, %u of them with the commit pending or half done): "
+	               "always a valid module set",
+	               trials, after_finish, redone);
+	g_assert_cmpuint(committed, >, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	g_test_init(&argc, &argv, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tmpdir = test_tmpdir_new();
+	g_test_add_func("/firmware/modules-inspect", test_modules_inspect);
+	g_test_add_func("/firmware/safe-mode-describe", test_safe_mode_describe);
+	g_test_add_func("/firmware/other-safe-modes", test_other_safe_modes);
+	g_test_add_func("/firmware/heal-in-order", test_heal_in_order);
+	g_test_add_func("/firmware/update-errors", test_update_errors);
+	g_test_add_func("/firmware/resume", test_resume);
+	g_test_add_func("/firmware/power-loss", test_power_loss);
+	rc = g_test_run();
+	test_tmpdir_free(tmpdir);
+	return rc;
+}
