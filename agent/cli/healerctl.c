@@ -15,6 +15,7 @@ static const struct {
 	const char *summary;
 } verbs[] = {
         {"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
+        {"plan", healerctl_plan, "Plan the modules a device needs, from its describe (no daemon needed)"},
 };
 
 static void

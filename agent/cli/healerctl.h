@@ -4,3 +4,4 @@
 #include <glib.h>
 
 int healerctl_inspect(int argc, char **argv);
+int healerctl_plan(int argc, char **argv);

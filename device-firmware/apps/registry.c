@@ -5,8 +5,10 @@
 
 extern const application_t app_tinker;
 extern const application_t app_travel_in_time;
+extern const application_t app_heartbeat;
+extern const application_t app_sensor;
 
-static const application_t *const applications[] = {&app_tinker, &app_travel_in_time};
+static const application_t *const applications[] = {&app_tinker, &app_heartbeat, &app_travel_in_time, &app_sensor};
 
 const application_t *
 application_find(const char *name)

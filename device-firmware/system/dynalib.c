@@ -109,6 +109,13 @@ api_time_travel(uint16_t year)
 	return year;
 }
 
+static int32_t
+api_temperature(void)
+{
+	/* A simulated board has no sensor: a plausible cabinet temperature that drifts a little. */
+	return 21500 + (int32_t)(api_random() % 1000);
+}
+
 static const system_api_t api = {
         .log = api_log,
         .millis = api_millis,
@@ -122,6 +129,7 @@ static const system_api_t api = {
         .free_memory = api_free_memory,
         .rtc_epoch = api_rtc_epoch,
         .time_travel = api_time_travel,
+        .temperature_millicelsius = api_temperature,
 };
 
 void

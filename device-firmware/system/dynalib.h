@@ -24,6 +24,7 @@ typedef struct {
 	uint32_t (*free_memory)(void);
 	uint32_t (*rtc_epoch)(void);
 	int32_t (*time_travel)(uint16_t year);
+	int32_t (*temperature_millicelsius)(void);
 } system_api_t;
 
 typedef struct {

@@ -21,7 +21,7 @@ deadline_after(guint ms)
 static void
 open_tty(SimDevice *dev)
 {
-	g_autofree char *tty = g_build_filename(dev->state_dir, "tty", NULL);
+	const char *tty = dev->link;
 	gint64 deadline = deadline_after(START_TIMEOUT_MS);
 	struct termios tio;
 
@@ -41,7 +41,7 @@ static void
 spawn(SimDevice *dev, const char *const *extra)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
 	g_autofree char *log = g_build_filename(dev->state_dir, "sim.log", NULL);
 	g_autoptr(GError) error = NULL;
 
@@ -53,6 +53,8 @@ spawn(SimDevice *dev, const char *const *extra)
 	for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)extra[i]);
 	g_ptr_array_add(argv, NULL);
+	/* If the test dies, so does what it started: nothing is left holding meson's pipes. */
+	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
 	g_subprocess_launcher_set_stderr_file_path(launcher, log);
 	g_subprocess_launcher_unsetenv(launcher, "HEALER_SIM_MASTER_FD");
 	dev->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
@@ -63,16 +65,22 @@ SimDevice *
 sim_device_start(const char *state_dir, const char *const *extra)
 {
 	SimDevice *dev = g_new0(SimDevice, 1);
-	g_autofree char *tty = g_build_filename(state_dir, "tty", NULL);
 
 	dev->state_dir = g_strdup(state_dir);
 	dev->args = g_strdupv((char **)extra);
+	dev->link = g_build_filename(state_dir, "tty", NULL);
+	for (guint i = 0; extra != NULL && extra[i] != NULL && extra[i + 1] != NULL; i++) {
+		if (g_strcmp0(extra[i], "--link") == 0) {
+			g_free(dev->link);
+			dev->link = g_strdup(extra[i + 1]);
+		}
+	}
 	dev->fd = -1;
 	dev->decoder = healer_link_decoder_new();
 	dev->logs = g_ptr_array_new_with_free_func(g_free);
 	g_queue_init(&dev->frames);
 	g_mkdir_with_parents(state_dir, 0755);
-	unlink(tty);
+	unlink(dev->link);
 	spawn(dev, extra);
 	open_tty(dev);
 	return dev;
@@ -100,12 +108,26 @@ sim_device_kill(SimDevice *dev)
 void
 sim_device_restart(SimDevice *dev)
 {
-	g_autofree char *tty = g_build_filename(dev->state_dir, "tty", NULL);
-
 	g_assert_null(dev->process);
-	unlink(tty);
+	unlink(dev->link);
 	spawn(dev, (const char *const *)dev->args);
 	open_tty(dev);
+}
+
+void
+sim_device_disconnect(SimDevice *dev)
+{
+	drop_connection(dev);
+}
+
+char *
+sim_hello_id(const HealerLinkHello *hello)
+{
+	GString *id = g_string_new(NULL);
+
+	for (guint i = 0; i < LINK_DEVICE_ID_SIZE; i++)
+		g_string_append_printf(id, "%02x", hello->device_id[i]);
+	return g_string_free(id, FALSE);
 }
 
 void
@@ -123,9 +145,11 @@ sim_device_free(SimDevice *dev)
 	if (dev->process != NULL)
 		sim_device_kill(dev);
 	drop_connection(dev);
+	unlink(dev->link);
 	healer_link_decoder_free(dev->decoder);
 	g_ptr_array_unref(dev->logs);
 	g_strfreev(dev->args);
+	g_free(dev->link);
 	g_free(dev->state_dir);
 	g_free(dev);
 }

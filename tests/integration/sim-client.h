@@ -20,6 +20,7 @@ typedef struct {
 	GQueue frames;   /* HealerLinkFrame* received, not yet taken */
 	GPtrArray *logs; /* char*: LOG texts seen */
 	char **args;     /* the extra arguments, used again on a restart */
+	char *link;      /* the pty's symlink: DIR/tty, or what --link named */
 } SimDevice;
 
 /* Starts healer-sim on state_dir (created on the first start); extra is NULL-terminated. */
@@ -30,6 +31,10 @@ void sim_device_kill(SimDevice *dev);
 void sim_device_restart(SimDevice *dev);
 /* Closes and reopens the host's side of the serial line: a cable pulled and plugged. */
 void sim_device_reconnect(SimDevice *dev);
+/* Lets go of the serial line (so another host, healerd, can have it). */
+void sim_device_disconnect(SimDevice *dev);
+/* The device id HELLO carried, as 24 hex digits. */
+char *sim_hello_id(const HealerLinkHello *hello);
 void sim_device_free(SimDevice *dev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SimDevice, sim_device_free)
 

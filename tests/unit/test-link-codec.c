@@ -648,6 +648,7 @@ test_oversize(void)
 		{
 			g_autoptr(GBytes) ok = healer_link_build_log(LINK_LOG_INFO, text, &error);
 			g_assert_no_error(error);
+			g_assert_nonnull(ok);
 		}
 	}
 	g_free(out);

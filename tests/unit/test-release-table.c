@@ -34,7 +34,7 @@ static void
 test_device_os_table(void)
 {
 	g_autofree char *path =
-		g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "data", "particle-device-os-releases.json", NULL);
+	        g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "data", "particle-device-os-releases.json", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = healer_release_table_new_from_file(path, &error);
 	g_autofree char *v2008 = NULL, *boot = NULL;

@@ -1,6 +1,8 @@
 #include "test-util.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/prctl.h>
 
 void
 test_run_clear(TestRun *run)
@@ -100,4 +102,11 @@ test_write_file(const char *path, const guint8 *data, gsize len)
 
 	g_file_set_contents(path, (const char *)data, (gssize)len, &error);
 	g_assert_no_error(error);
+}
+
+void
+test_die_with_parent(gpointer user_data)
+{
+	(void)user_data;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }

@@ -28,3 +28,6 @@ const char *test_program(const char *env_name);
 
 GBytes *test_read_file(const char *path);
 void test_write_file(const char *path, const guint8 *data, gsize len);
+
+/* For a child's setup: it gets SIGKILL when the test process dies. */
+void test_die_with_parent(gpointer user_data);

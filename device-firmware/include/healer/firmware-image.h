@@ -42,7 +42,8 @@ enum system_abi_entry {
 	SYSTEM_ABI_FREE_MEMORY = 9,  /* from 1.2.0 */
 	SYSTEM_ABI_RTC_EPOCH = 10,   /* from 2.0.0-rc.1 */
 	SYSTEM_ABI_TIME_TRAVEL = 11, /* from 2.0.0 */
-	SYSTEM_ABI_COUNT = 12,
+	SYSTEM_ABI_TEMPERATURE = 12, /* from 2.1.0 */
+	SYSTEM_ABI_COUNT = 13,
 };
 
 #endif

@@ -1,0 +1,204 @@
+/*
+ * healerctl plan --describe FILE --modules DIR [--releases TABLE] [--app FILE]
+ *                [--allow-prerelease] [--max-states N] [--json]
+ *
+ * Offline: which modules of DIR, in which order, a device in the state
+ * the describe shows must be sent so that its application's dependencies
+ * are met (or, with --app, so that the app can be installed last).  See
+ * docs/resolver.md.
+ */
+#include <stdio.h>
+
+#include "describe.h"
+#include "healer-error.h"
+#include "healerctl.h"
+#include "json-autoptr.h"
+#include "module-catalog.h"
+#include "module-names.h"
+#include "release-table.h"
+#include "resolver.h"
+
+static HealerReleaseTable *
+load_release_table(const char *path, const char *modules_dir, GError **error)
+{
+	const char *env = g_getenv("HEALER_RELEASE_TABLE");
+	g_autofree char *in_dir = g_build_filename(modules_dir, "releases.json", NULL);
+
+	if (path != NULL)
+		return healer_release_table_new_from_file(path, error);
+	if (env != NULL && *env != '\0')
+		return healer_release_table_new_from_file(env, error);
+	if (g_file_test(in_dir, G_FILE_TEST_EXISTS))
+		return healer_release_table_new_from_file(in_dir, error);
+	return NULL;
+}
+
+static HealerDescribe *
+load_describe(const char *path, GError **error)
+{
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	g_autoptr(GError) local_error = NULL;
+	HealerDescribe *describe;
+
+	if (!g_file_get_contents(path, &data, &len, &local_error)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s", local_error->message);
+		return NULL;
+	}
+	describe = healer_describe_parse(data, len, &local_error);
+	if (describe == NULL)
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: not a describe: %s", path,
+		            local_error->message);
+	return describe;
+}
+
+static void
+print_json(const HealerPlan *plan)
+{
+	g_autoptr(json_object) root = json_object_new_object();
+	json_object *steps = json_object_new_array();
+
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		const HealerCatalogEntry *e = step->entry;
+		const char *function = healer_module_function_to_string(e->function);
+		g_autofree char *sha = healer_sha256_to_hex(e->sha256);
+		json_object *obj = json_object_new_object();
+
+		json_object_object_add(obj, "file", json_object_new_string(e->path));
+		json_object_object_add(obj, "function",
+		                       function ? json_object_new_string(function) : json_object_new_int(e->function));
+		json_object_object_add(obj, "index", json_object_new_int(e->index));
+		json_object_object_add(obj, "version", json_object_new_int(e->version));
+		json_object_object_add(obj, "release", e->release ? json_object_new_string(e->release) : NULL);
+		json_object_object_add(obj, "sha256", json_object_new_string(sha));
+		json_object_object_add(obj, "bytes", json_object_new_int64((int64_t)step->bytes));
+		json_object_array_add(steps, obj);
+	}
+	json_object_object_add(root, "steps", steps);
+	json_object_object_add(root, "bytes", json_object_new_int64((int64_t)plan->bytes));
+	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static void
+print_text(const HealerPlan *plan, const HealerGoal *goal)
+{
+	if (plan->steps->len == 0) {
+		if (goal->kind == HEALER_GOAL_INSTALL_APP)
+			printf("nothing to do: %s is installed and its dependencies are met\n", goal->app->path);
+		else
+			printf("nothing to do: the installed user part's dependencies are met\n");
+		return;
+	}
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		g_autofree char *what = healer_catalog_entry_describe(step->entry);
+		printf("%u. %s  %s  %" G_GSIZE_FORMAT " bytes\n", i + 1, what, step->entry->path, step->bytes);
+	}
+	printf("total: %" G_GUINT64_FORMAT " bytes in %u step%s (one module per reset)\n", plan->bytes,
+	       plan->steps->len, plan->steps->len == 1 ? "" : "s");
+}
+
+int
+healerctl_plan(int argc, char **argv)
+{
+	gboolean json = FALSE, allow_prerelease = FALSE;
+	gint max_states = 0;
+	g_autofree char *describe_path = NULL, *modules_dir = NULL, *releases_path = NULL, *app_path = NULL;
+	g_auto(GStrv) rest = NULL;
+	const GOptionEntry entries[] = {
+	        {"describe", 0, 0, G_OPTION_ARG_FILENAME, &describe_path, "The device's describe (JSON)", "FILE"},
+	        {"modules", 0, 0, G_OPTION_ARG_FILENAME, &modules_dir, "Directory of module files to plan with", "DIR"},
+	        {"releases", 0, 0, G_OPTION_ARG_FILENAME, &releases_path,
+	         "Release table (default: $HEALER_RELEASE_TABLE, then DIR/releases.json)", "TABLE"},
+	        {"app", 0, 0, G_OPTION_ARG_FILENAME, &app_path,
+	         "Install this application, after the system modules it needs (default: heal the installed one)",
+	         "FILE"},
+	        {"allow-prerelease", 0, 0, G_OPTION_ARG_NONE, &allow_prerelease,
+	         "Use prerelease modules freely (default: only when no plan exists without one)", NULL},
+	        {"max-states", 0, 0, G_OPTION_ARG_INT, &max_states, "Search bound (default 100000)", "N"},
+	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the plan as JSON", NULL},
+	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) context =
+	        g_option_context_new("- plan the modules a device needs (no daemon needed)");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerReleaseTable) table = NULL;
+	g_autoptr(HealerDescribe) describe = NULL;
+	g_autoptr(HealerModuleCatalog) catalog = NULL;
+	g_autoptr(HealerCatalogEntry) app = NULL;
+	g_autoptr(HealerDeviceState) state = NULL;
+	g_autoptr(HealerPlan) plan = NULL;
+	HealerResolverPolicy policy = {0};
+	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
+
+	g_option_context_add_main_entries(context, entries, NULL);
+	g_option_context_set_summary(context,
+	                             "Exit status: 0 a plan (empty when nothing is needed), 1 unreadable or malformed "
+	                             "input, 2 usage, 3 no plan exists (the reason on stderr).");
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		fprintf(stderr, "healerctl plan: %s\n", error->message);
+		return HEALER_EXIT_USAGE;
+	}
+	if (rest != NULL && rest[0] != NULL) {
+		fprintf(stderr, "healerctl plan: unexpected argument '%s'\n", rest[0]);
+		return HEALER_EXIT_USAGE;
+	}
+	if (describe_path == NULL || modules_dir == NULL) {
+		fprintf(stderr, "healerctl plan: --describe and --modules are required "
+		                "(usage: healerctl plan --describe FILE --modules DIR [--app FILE] [--json])\n");
+		return HEALER_EXIT_USAGE;
+	}
+	if (max_states < 0) {
+		fprintf(stderr, "healerctl plan: --max-states must not be negative\n");
+		return HEALER_EXIT_USAGE;
+	}
+	policy.allow_prerelease = allow_prerelease;
+	policy.max_states = (guint)max_states;
+
+	describe = load_describe(describe_path, &error);
+	if (describe == NULL) {
+		fprintf(stderr, "healerctl plan: %s\n", error->message);
+		return HEALER_EXIT_FAILED;
+	}
+	table = load_release_table(releases_path, modules_dir, &error);
+	if (table == NULL && error != NULL) {
+		fprintf(stderr, "healerctl plan: release table: %s\n", error->message);
+		return HEALER_EXIT_FAILED;
+	}
+	catalog = healer_module_catalog_load_dir(modules_dir, table, &error);
+	if (catalog == NULL) {
+		fprintf(stderr, "healerctl plan: %s\n", error->message);
+		return HEALER_EXIT_FAILED;
+	}
+	for (guint i = 0; i < catalog->warnings->len; i++)
+		fprintf(stderr, "healerctl plan: warning: skipped %s\n",
+		        (const char *)g_ptr_array_index(catalog->warnings, i));
+	if (app_path != NULL) {
+		app = healer_catalog_entry_new_from_file(app_path, table, &error);
+		if (app == NULL) {
+			fprintf(stderr, "healerctl plan: %s\n", error->message);
+			return HEALER_EXIT_FAILED;
+		}
+		goal.kind = HEALER_GOAL_INSTALL_APP;
+		goal.app = app;
+	}
+
+	state = healer_device_state_new_from_describe(describe);
+	plan = healer_resolve(state, catalog, &goal, &policy, &error);
+	if (plan == NULL) {
+		fprintf(stderr, "healerctl plan: %s%s\n",
+		        g_error_matches(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN) ? "no plan: " : "", error->message);
+		return healer_error_to_exit_code(error);
+	}
+	if (plan->uses_prerelease && !allow_prerelease)
+		fprintf(stderr,
+		        "healerctl plan: note: this plan uses a prerelease module; no plan exists without one\n");
+	if (json)
+		print_json(plan);
+	else
+		print_text(plan, &goal);
+	fflush(stdout);
+	return HEALER_EXIT_OK;
+}

@@ -1,0 +1,498 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "healer-error.h"
+
+#ifndef HEALER_DEFAULT_MODULE_DIR
+#define HEALER_DEFAULT_MODULE_DIR HEALER_FIRMWARE_DIR
+#endif
+
+#define DEFAULT_STATE_DIR "/var/lib/healerd"
+#define DROP_IN_DIR       "healerd.conf.d"
+#define MAX_RETRY_DELAY_S 600
+
+typedef enum {
+	KEY_PATH,      /* one absolute path */
+	KEY_PATH_LIST, /* absolute paths (or globs), ';'-separated */
+	KEY_UINT,      /* whole number in [min, max] */
+	KEY_BOOL,
+	KEY_LOG_LEVEL,
+	KEY_BAUD,
+} KeyType;
+
+typedef struct {
+	const char *group;
+	const char *key;
+	KeyType type;
+	guint min, max;
+	gsize offset; /* of the field in HealerConfig */
+} KeySpec;
+
+#define FIELD(f) offsetof(HealerConfig, f)
+
+static const KeySpec keys[] = {
+        {"daemon", "state-directory", KEY_PATH, 0, 0, FIELD(state_dir)},
+        {"daemon", "log-level", KEY_LOG_LEVEL, 0, 0, FIELD(log_level)},
+        {"serial", "ports", KEY_PATH_LIST, 0, 0, FIELD(serial_ports)},
+        {"serial", "baud", KEY_BAUD, 0, 0, FIELD(baud)},
+        {"serial", "watch", KEY_BOOL, 0, 0, FIELD(serial_watch)},
+        {"store", "module-directories", KEY_PATH_LIST, 0, 0, FIELD(module_dirs)},
+        {"store", "release-tables", KEY_PATH_LIST, 0, 0, FIELD(release_tables)},
+        {"healer", "max-concurrent-jobs", KEY_UINT, 0, 1024, FIELD(max_concurrent_jobs)},
+        {"healer", "reset-timeout-seconds", KEY_UINT, 1, 3600, FIELD(reset_timeout_s)},
+        {"healer", "response-timeout-seconds", KEY_UINT, 1, 600, FIELD(response_timeout_s)},
+        {"healer", "max-attempts", KEY_UINT, 1, 100, FIELD(max_attempts)},
+        {"healer", "retry-backoff-seconds", KEY_UINT, 1, MAX_RETRY_DELAY_S, FIELD(retry_backoff_s)},
+        {"healer", "allow-prerelease", KEY_BOOL, 0, 0, FIELD(allow_prerelease)},
+        {"healer", "auto-heal", KEY_BOOL, 0, 0, FIELD(auto_heal)},
+};
+
+static const char *const groups[] = {"daemon", "serial", "store", "healer"};
+
+/* The rates termios has a Bxxx constant for (from 1200 up). */
+static const guint baud_rates[] = {1200,    2400,    4800,    9600,    19200,   38400,   57600,
+                                   115200,  230400,  460800,  500000,  576000,  921600,  1000000,
+                                   1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
+
+static const struct {
+	const char *name;
+	GLogLevelFlags level;
+} log_levels[] = {
+        {"error", G_LOG_LEVEL_CRITICAL},
+        {"warning", G_LOG_LEVEL_WARNING},
+        {"info", G_LOG_LEVEL_INFO},
+        {"debug", G_LOG_LEVEL_DEBUG},
+};
+
+gboolean
+healer_log_level_from_string(const char *name, GLogLevelFlags *level)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(log_levels); i++) {
+		if (g_ascii_strcasecmp(name, log_levels[i].name) == 0) {
+			*level = log_levels[i].level;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+const char *
+healer_log_level_to_string(GLogLevelFlags level)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(log_levels); i++) {
+		if (log_levels[i].level == (level & G_LOG_LEVEL_MASK))
+			return log_levels[i].name;
+	}
+	return "info";
+}
+
+const char *
+healer_config_default_module_dir(void)
+{
+	return HEALER_DEFAULT_MODULE_DIR;
+}
+
+/* <dir>/releases.json of each module directory where that file exists. */
+static void
+set_default_release_tables(HealerConfig *config)
+{
+	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; config->module_dirs[i] != NULL; i++) {
+		g_autofree char *table = g_build_filename(config->module_dirs[i], "releases.json", NULL);
+		if (g_file_test(table, G_FILE_TEST_IS_REGULAR))
+			g_ptr_array_add(tables, g_steal_pointer(&table));
+	}
+	g_ptr_array_add(tables, NULL);
+	g_strfreev(config->release_tables);
+	config->release_tables = (GStrv)g_ptr_array_steal(tables, NULL);
+}
+
+HealerConfig *
+healer_config_new_defaults(void)
+{
+	HealerConfig *config = g_new0(HealerConfig, 1);
+	const char *ports[] = {"/dev/ttyACM*", "/dev/ttyUSB*", NULL};
+	const char *dirs[] = {HEALER_DEFAULT_MODULE_DIR, NULL};
+
+	config->state_dir = g_strdup(DEFAULT_STATE_DIR);
+	config->log_level = G_LOG_LEVEL_INFO;
+	config->serial_ports = g_strdupv((char **)ports);
+	config->baud = 115200;
+	config->serial_watch = TRUE;
+	config->module_dirs = g_strdupv((char **)dirs);
+	config->max_concurrent_jobs = 0;
+	config->reset_timeout_s = 30;
+	config->response_timeout_s = 10;
+	config->max_attempts = 5;
+	config->retry_backoff_s = 10;
+	config->allow_prerelease = FALSE;
+	config->auto_heal = TRUE;
+	config->files = g_new0(char *, 1);
+	set_default_release_tables(config);
+	return config;
+}
+
+void
+healer_config_free(HealerConfig *config)
+{
+	if (config == NULL)
+		return;
+	g_free(config->state_dir);
+	g_strfreev(config->serial_ports);
+	g_strfreev(config->module_dirs);
+	g_strfreev(config->release_tables);
+	g_strfreev(config->files);
+	g_free(config);
+}
+
+guint
+healer_config_retry_delay(const HealerConfig *config, guint attempt)
+{
+	guint64 delay = config->retry_backoff_s;
+
+	if (attempt <= 1)
+		return 0;
+	for (guint i = 2; i < attempt && delay < MAX_RETRY_DELAY_S; i++)
+		delay *= 2;
+	return (guint)MIN(delay, (guint64)MAX_RETRY_DELAY_S);
+}
+
+/*
+ * GKeyFile keeps no line numbers, so find the line the way it reads the
+ * file: leading blanks skipped, '#' comments, "[group]" headers, "key=value"
+ * with blanks around the key.  For a key, the last occurrence in the group
+ * (the one GKeyFile keeps); for a group (key NULL), its first header.
+ * 0 when not found.
+ */
+static guint
+find_line(const char *text, const char *group, const char *key)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	gboolean in_group = FALSE;
+	guint found = 0;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const char *line = lines[i];
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '#' || *line == '\0')
+			continue;
+		if (*line == '[') {
+			const char *end = strchr(line, ']');
+			in_group = end != NULL && (gsize)(end - line - 1) == strlen(group) &&
+			           strncmp(line + 1, group, end - line - 1) == 0;
+			if (in_group && key == NULL)
+				return i + 1;
+			continue;
+		}
+		if (in_group && key != NULL) {
+			const char *eq = strchr(line, '=');
+			gsize len;
+			if (eq == NULL)
+				continue;
+			len = eq - line;
+			while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+				len--;
+			if (len == strlen(key) && strncmp(line, key, len) == 0)
+				found = i + 1;
+		}
+	}
+	return found;
+}
+
+/* Sets "FILE:LINE: [group] key: <message>" (no LINE when it cannot be found). */
+G_GNUC_PRINTF(6, 7)
+static void
+set_key_error(GError **error, const char *file, const char *text, const char *group, const char *key,
+              const char *format, ...)
+{
+	g_autofree char *message = NULL;
+	g_autofree char *where = NULL;
+	guint line = find_line(text, group, key);
+	va_list args;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	where = line > 0 ? g_strdup_printf("%s:%u", file, line) : g_strdup(file);
+	if (key != NULL)
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s", where, group, key,
+		            message);
+	else
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: [%s]: %s", where, group, message);
+}
+
+static const KeySpec *
+find_key(const char *group, const char *key)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (strcmp(keys[i].group, group) == 0 && strcmp(keys[i].key, key) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static char *
+known_keys(const char *group)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (strcmp(keys[i].group, group) != 0)
+			continue;
+		if (s->len > 0)
+			g_string_append(s, ", ");
+		g_string_append(s, keys[i].key);
+	}
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static gboolean
+is_known_group(const char *group)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(groups); i++) {
+		if (strcmp(groups[i], group) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gboolean
+parse_bool(const char *value, gboolean *out)
+{
+	if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+		*out = TRUE;
+		return TRUE;
+	}
+	if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+		*out = FALSE;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+static char *
+baud_list(void)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++)
+		g_string_append_printf(s, "%s%u", i > 0 ? ", " : "", baud_rates[i]);
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* Reads one key of `kf` into `config`, checking it against `spec`. */
+static gboolean
+apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *file, const char *text, GError **error)
+{
+	guint8 *field = (guint8 *)config + spec->offset;
+	g_autofree char *raw = g_key_file_get_value(kf, spec->group, spec->key, NULL);
+	g_autofree char *value = g_strstrip(g_strdup(raw != NULL ? raw : ""));
+	g_autoptr(GError) local_error = NULL;
+
+	switch (spec->type) {
+	case KEY_PATH: {
+		g_autofree char *path = g_key_file_get_string(kf, spec->group, spec->key, &local_error);
+		if (path == NULL) {
+			set_key_error(error, file, text, spec->group, spec->key, "%s", local_error->message);
+			return FALSE;
+		}
+		g_strstrip(path);
+		if (!g_path_is_absolute(path)) {
+			set_key_error(error, file, text, spec->group, spec->key, "'%s' is not an absolute path", path);
+			return FALSE;
+		}
+		g_free(*(char **)field);
+		*(char **)field = g_steal_pointer(&path);
+		return TRUE;
+	}
+	case KEY_PATH_LIST: {
+		g_auto(GStrv) list = g_key_file_get_string_list(kf, spec->group, spec->key, NULL, &local_error);
+		g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+		if (list == NULL) {
+			set_key_error(error, file, text, spec->group, spec->key, "%s", local_error->message);
+			return FALSE;
+		}
+		for (guint i = 0; list[i] != NULL; i++) {
+			g_strstrip(list[i]);
+			if (list[i][0] == '\0')
+				continue; /* "key=" is the empty list; "a;b;" has no third item */
+			if (!g_path_is_absolute(list[i])) {
+				set_key_error(error, file, text, spec->group, spec->key, "'%s' is not an absolute path",
+				              list[i]);
+				return FALSE;
+			}
+			g_ptr_array_add(kept, g_strdup(list[i]));
+		}
+		g_ptr_array_add(kept, NULL);
+		g_strfreev(*(GStrv *)field);
+		*(GStrv *)field = (GStrv)g_ptr_array_steal(kept, NULL);
+		return TRUE;
+	}
+	case KEY_UINT: {
+		guint64 v = 0;
+		if (!g_ascii_string_to_unsigned(value, 10, spec->min, spec->max, &v, NULL)) {
+			set_key_error(error, file, text, spec->group, spec->key, "'%s' is not a whole number %u..%u",
+			              value, spec->min, spec->max);
+			return FALSE;
+		}
+		*(guint *)field = (guint)v;
+		return TRUE;
+	}
+	case KEY_BAUD: {
+		guint64 v = 0;
+		if (g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT, &v, NULL)) {
+			for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++) {
+				if (baud_rates[i] == v) {
+					*(guint *)field = (guint)v;
+					return TRUE;
+				}
+			}
+		}
+		{
+			g_autofree char *rates = baud_list();
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not a supported baud rate (one of %s)", value, rates);
+		}
+		return FALSE;
+	}
+	case KEY_BOOL:
+		if (!parse_bool(value, (gboolean *)field)) {
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not a boolean (true or false)", value);
+			return FALSE;
+		}
+		return TRUE;
+	case KEY_LOG_LEVEL:
+		if (!healer_log_level_from_string(value, (GLogLevelFlags *)field)) {
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not a log level (error, warning, info or debug)", value);
+			return FALSE;
+		}
+		return TRUE;
+	}
+	g_assert_not_reached();
+}
+
+/*
+ * Parses and checks one file, applying its keys over `config`.  A missing
+ * file is reported as NOT_FOUND so the caller can decide it is fine.
+ */
+static gboolean
+load_file(HealerConfig *config, const char *file, gboolean *release_tables_set, GError **error)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) local_error = NULL;
+	g_auto(GStrv) group_names = NULL;
+
+	if (!g_file_get_contents(file, &text, NULL, &local_error)) {
+		HealerError code = HEALER_ERROR_IO;
+		if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			code = HEALER_ERROR_NOT_FOUND;
+		else if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES))
+			code = HEALER_ERROR_PERMISSION_DENIED;
+		g_set_error(error, HEALER_ERROR, code, "%s", local_error->message);
+		return FALSE;
+	}
+	/* Translations kept, so "key[de]" is seen (and refused) rather than silently dropped. */
+	if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_KEEP_TRANSLATIONS, &local_error)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: %s", file, local_error->message);
+		return FALSE;
+	}
+
+	/* Check every group and key first, so nothing of a bad file is applied. */
+	group_names = g_key_file_get_groups(kf, NULL);
+	for (guint g = 0; group_names[g] != NULL; g++) {
+		g_auto(GStrv) key_names = NULL;
+		if (!is_known_group(group_names[g])) {
+			set_key_error(error, file, text, group_names[g], NULL,
+			              "unknown group (known groups: daemon, serial, store, healer)");
+			return FALSE;
+		}
+		key_names = g_key_file_get_keys(kf, group_names[g], NULL, NULL);
+		for (guint k = 0; key_names != NULL && key_names[k] != NULL; k++) {
+			if (find_key(group_names[g], key_names[k]) == NULL) {
+				g_autofree char *known = known_keys(group_names[g]);
+				set_key_error(error, file, text, group_names[g], key_names[k],
+				              "unknown key (known keys in [%s]: %s)", group_names[g], known);
+				return FALSE;
+			}
+		}
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (!g_key_file_has_key(kf, keys[i].group, keys[i].key, NULL))
+			continue;
+		if (!apply_key(config, kf, &keys[i], file, text, error))
+			return FALSE;
+		if (keys[i].offset == FIELD(release_tables))
+			*release_tables_set = TRUE;
+	}
+	return TRUE;
+}
+
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* `<directory of path>/healerd.conf.d/NAME.conf`, sorted; empty when there is no such directory. */
+static GPtrArray *
+list_drop_ins(const char *path)
+{
+	g_autofree char *parent = g_path_get_dirname(path);
+	g_autofree char *dir_path = g_build_filename(parent, DROP_IN_DIR, NULL);
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
+	const char *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *file = NULL;
+		if (!g_str_has_suffix(name, ".conf") || name[0] == '.')
+			continue;
+		file = g_build_filename(dir_path, name, NULL);
+		if (g_file_test(file, G_FILE_TEST_IS_REGULAR))
+			g_ptr_array_add(files, g_steal_pointer(&file));
+	}
+	g_ptr_array_sort(files, compare_strings);
+	return files;
+}
+
+HealerConfig *
+healer_config_load(const char *path, GError **error)
+{
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	g_autoptr(GPtrArray) loaded = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) drop_ins = NULL;
+	g_autoptr(GError) local_error = NULL;
+	gboolean release_tables_set = FALSE;
+	const char *main_path = path != NULL ? path : HEALER_CONFIG_DEFAULT_PATH;
+
+	if (load_file(config, main_path, &release_tables_set, &local_error)) {
+		g_ptr_array_add(loaded, g_strdup(main_path));
+	} else if (!(path == NULL && g_error_matches(local_error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND))) {
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return NULL;
+	}
+	g_clear_error(&local_error);
+
+	drop_ins = list_drop_ins(main_path);
+	for (guint i = 0; i < drop_ins->len; i++) {
+		const char *file = g_ptr_array_index(drop_ins, i);
+		if (!load_file(config, file, &release_tables_set, error))
+			return NULL;
+		g_ptr_array_add(loaded, g_strdup(file));
+	}
+
+	if (!release_tables_set)
+		set_default_release_tables(config);
+
+	g_ptr_array_add(loaded, NULL);
+	g_strfreev(config->files);
+	config->files = (GStrv)g_ptr_array_steal(loaded, NULL);
+	return g_steal_pointer(&config);
+}

@@ -1,0 +1,78 @@
+/*
+ * healerd's configuration: /etc/healerd/healerd.conf and the drop-ins in
+ * /etc/healerd/healerd.conf.d/NAME.conf (GKeyFile), every key documented with
+ * its default in config/healerd.conf.
+ *
+ * Loading is strict: an unknown group or key, or a value of the wrong type,
+ * out of range or not among the allowed words, is an error that names the
+ * file, the line and the key, and the daemon refuses to start on it.  A
+ * typo in a configuration file that heals devices unattended must not be
+ * silently ignored.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HEALER_CONFIG_DEFAULT_PATH "/etc/healerd/healerd.conf"
+
+typedef struct {
+	/* [daemon] */
+	char *state_dir;          /* state-directory */
+	GLogLevelFlags log_level; /* log-level: the least severe level shown, one of
+	                           * G_LOG_LEVEL_CRITICAL (error), _WARNING, _INFO, _DEBUG */
+
+	/* [serial] */
+	GStrv serial_ports;    /* ports: absolute glob patterns */
+	guint baud;            /* baud: a standard termios rate */
+	gboolean serial_watch; /* watch: re-scan when the globs' directories change */
+
+	/* [store] */
+	GStrv module_dirs;    /* module-directories */
+	GStrv release_tables; /* release-tables; by default <dir>/releases.json of each
+	                       * module directory where that file exists */
+
+	/* [healer] */
+	guint max_concurrent_jobs; /* 0 = unlimited */
+	guint reset_timeout_s;
+	guint response_timeout_s;
+	guint max_attempts;
+	guint retry_backoff_s; /* the first delay; doubles per attempt, capped at 600 s */
+	gboolean allow_prerelease;
+	gboolean auto_heal;
+
+	/* The files read, in order (the main file when it exists, then drop-ins). */
+	GStrv files;
+} HealerConfig;
+
+/* The built-in defaults, as if no file existed. */
+HealerConfig *healer_config_new_defaults(void);
+
+/*
+ * Loads `path` (NULL: HEALER_CONFIG_DEFAULT_PATH), then every
+ * `<directory of path>/healerd.conf.d/NAME.conf` in lexical order, each
+ * overriding the keys it sets.  A missing main file is fine when `path` is
+ * NULL (the defaults apply); a `path` given explicitly must exist
+ * (HEALER_ERROR_NOT_FOUND).  Any invalid file: NULL and
+ * HEALER_ERROR_INVALID_ARGUMENT, the message starting "FILE:LINE: [group] key: ".
+ */
+HealerConfig *healer_config_load(const char *path, GError **error);
+
+void healer_config_free(HealerConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerConfig, healer_config_free)
+
+/* The module directory compiled in as the default of [store] module-directories. */
+const char *healer_config_default_module_dir(void);
+
+/*
+ * Seconds to wait before attempt `attempt` (2 = the first retry):
+ * retry_backoff_s doubled per further attempt, capped at 600.
+ */
+guint healer_config_retry_delay(const HealerConfig *config, guint attempt);
+
+/* "error", "warning", "info", "debug" <-> GLogLevelFlags; FALSE if unknown. */
+gboolean healer_log_level_from_string(const char *name, GLogLevelFlags *level);
+const char *healer_log_level_to_string(GLogLevelFlags level);
+
+G_END_DECLS

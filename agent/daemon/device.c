@@ -1,0 +1,534 @@
+#include "device.h"
+
+#include "healer-error.h"
+#include "module-checksums.h"
+
+/* Go back to the last acknowledged byte this many times before giving up. */
+#define MAX_RESENDS 4
+/* A device that said nothing since we opened it may have booted before: ask for HELLO. */
+#define HELLO_PROBE_MS 1000
+
+typedef enum {
+	OP_NONE,
+	OP_WAIT_READY,
+	OP_SENDING,
+	OP_WAIT_RESULT,
+	OP_WAIT_RESET,
+	OP_WAIT_DESCRIBE,
+} OpState;
+
+struct _HealerDevice {
+	char *port;
+	char *id;
+	HealerTransport *transport;
+	HealerDeviceTimeouts timeouts;
+	HealerDeviceEventFunc func;
+	gpointer user_data;
+
+	gboolean have_hello;
+	HealerLinkHello hello;
+	guint8 mode;
+	guint8 led;
+	HealerDescribe *describe;
+	char *describe_json;
+	char *last_log;
+	gboolean describe_pending; /* a DESCRIBE request is out */
+	guint probe_source;        /* HELLO_REQUEST / DESCRIBE retries */
+
+	/* The install in flight. */
+	OpState op;
+	GBytes *module;
+	HealerDeviceInstallFunc op_func;
+	gpointer op_user_data;
+	guint32 next;  /* next byte to send */
+	guint32 acked; /* bytes the device acknowledged */
+	guint16 max_data;
+	guint8 window;
+	guint resends;
+	guint op_timer;
+};
+
+static void send_describe(HealerDevice *self);
+
+static void
+emit(HealerDevice *self, HealerDeviceEvent event)
+{
+	self->func(self, event, self->user_data);
+}
+
+static void
+clear_op_timer(HealerDevice *self)
+{
+	if (self->op_timer != 0)
+		g_source_remove(self->op_timer);
+	self->op_timer = 0;
+}
+
+static void
+finish_op(HealerDevice *self, GError *error)
+{
+	HealerDeviceInstallFunc func = self->op_func;
+	gpointer user_data = self->op_user_data;
+
+	clear_op_timer(self);
+	self->op = OP_NONE;
+	g_clear_pointer(&self->module, g_bytes_unref);
+	self->op_func = NULL;
+	if (func != NULL)
+		func(self, error, user_data);
+	if (error != NULL)
+		g_error_free(error);
+}
+
+static gboolean on_op_timeout(gpointer user_data);
+
+static void
+arm_op_timer(HealerDevice *self, guint ms)
+{
+	clear_op_timer(self);
+	self->op_timer = g_timeout_add(ms, on_op_timeout, self);
+}
+
+/* Fills the window: DATA frames up to `window` in flight past the acknowledged offset. */
+static void
+send_window(HealerDevice *self)
+{
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(self->module, &len);
+
+	while (self->next < len && self->next - self->acked < (guint32)self->window * self->max_data) {
+		guint32 n = MIN(self->max_data, (guint32)len - self->next);
+		g_autoptr(GBytes) frame = healer_link_build_data(self->next, data + self->next, n, NULL);
+		healer_transport_send(self->transport, frame);
+		self->next += n;
+	}
+}
+
+static void
+send_finish(HealerDevice *self)
+{
+	g_autoptr(GBytes) frame = healer_link_build_finish();
+
+	self->op = OP_WAIT_RESULT;
+	healer_transport_send(self->transport, frame);
+	arm_op_timer(self, self->timeouts.response_timeout_ms);
+}
+
+static gboolean
+on_op_timeout(gpointer user_data)
+{
+	HealerDevice *self = user_data;
+
+	self->op_timer = 0;
+	switch (self->op) {
+	case OP_SENDING:
+		/* No progress: the tail of the window was lost. Go back to what the device holds. */
+		if (self->resends++ < MAX_RESENDS) {
+			self->next = self->acked;
+			send_window(self);
+			arm_op_timer(self, self->timeouts.response_timeout_ms);
+			return G_SOURCE_REMOVE;
+		}
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED,
+		                            "transfer stalled at %u of %" G_GSIZE_FORMAT " bytes", self->acked,
+		                            g_bytes_get_size(self->module)));
+		break;
+	case OP_WAIT_READY:
+		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no answer to BEGIN"));
+		break;
+	case OP_WAIT_RESULT:
+		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no answer to FINISH"));
+		break;
+	case OP_WAIT_RESET:
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "device did not come back within %u s",
+		                            self->timeouts.reset_timeout_ms / 1000));
+		break;
+	case OP_WAIT_DESCRIBE:
+		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no describe after the reset"));
+		break;
+	case OP_NONE:
+		break;
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void
+on_update_ready(HealerDevice *self, const link_frame_t *frame)
+{
+	HealerLinkUpdateReady ready;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *status = NULL;
+
+	if (self->op != OP_WAIT_READY)
+		return;
+	if (!healer_link_parse_update_ready(frame, &ready, &error)) {
+		finish_op(self, g_steal_pointer(&error));
+		return;
+	}
+	if (ready.status != 0) {
+		status = healer_link_status_to_string(ready.status);
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "device refused the transfer: %s (%d)",
+		                            status, ready.status));
+		return;
+	}
+	self->op = OP_SENDING;
+	self->acked = self->next = MIN(ready.offset, (guint32)g_bytes_get_size(self->module));
+	self->max_data = ready.max_data;
+	self->window = ready.window;
+	self->resends = 0;
+	if (self->acked == g_bytes_get_size(self->module)) {
+		send_finish(self);
+		return;
+	}
+	send_window(self);
+	arm_op_timer(self, self->timeouts.response_timeout_ms);
+}
+
+static void
+on_ack(HealerDevice *self, const link_frame_t *frame)
+{
+	guint32 next = 0;
+	gsize total = self->module ? g_bytes_get_size(self->module) : 0;
+
+	if (self->op != OP_SENDING || !healer_link_parse_ack(frame, &next, NULL) || next > total)
+		return;
+	if (next <= self->acked) {
+		/* A duplicate: the device dropped something out of order. Resend from there, once per gap. */
+		if (self->next > next && next == self->acked && self->next - next > self->max_data) {
+			self->next = next;
+			send_window(self);
+		}
+		return;
+	}
+	self->acked = next;
+	self->resends = 0;
+	emit(self, HEALER_DEVICE_EVENT_PROGRESS);
+	if (self->acked == total) {
+		send_finish(self);
+		return;
+	}
+	send_window(self);
+	arm_op_timer(self, self->timeouts.response_timeout_ms);
+}
+
+static void
+on_update_result(HealerDevice *self, const link_frame_t *frame)
+{
+	gint32 status = 0;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *text = NULL;
+
+	if (self->op != OP_WAIT_RESULT)
+		return;
+	if (!healer_link_parse_update_result(frame, &status, &error)) {
+		finish_op(self, g_steal_pointer(&error));
+		return;
+	}
+	if (status != 0) {
+		text = healer_link_status_to_string(status);
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "device refused the module: %s (%d)",
+		                            text, status));
+		return;
+	}
+	/* Staged: the device resets and its bootloader installs it. */
+	self->op = OP_WAIT_RESET;
+	arm_op_timer(self, self->timeouts.reset_timeout_ms);
+}
+
+static void
+on_error_frame(HealerDevice *self, const link_frame_t *frame)
+{
+	g_auto(HealerLinkErrorReply) reply = {0};
+
+	if (!healer_link_parse_error(frame, &reply, NULL))
+		return;
+	g_free(self->last_log);
+	self->last_log = g_strdup_printf("device error %d answering %s: %s", reply.code,
+	                                 healer_link_frame_type_to_string(reply.request_type)
+	                                         ? healer_link_frame_type_to_string(reply.request_type)
+	                                         : "?",
+	                                 reply.text);
+	emit(self, HEALER_DEVICE_EVENT_LOG);
+	if (self->op == OP_WAIT_READY || self->op == OP_SENDING || self->op == OP_WAIT_RESULT)
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", self->last_log));
+}
+
+static void
+on_hello(HealerDevice *self, const link_frame_t *frame)
+{
+	HealerLinkHello hello;
+
+	if (!healer_link_parse_hello(frame, &hello, NULL))
+		return;
+	self->hello = hello;
+	self->have_hello = TRUE;
+	self->mode = hello.mode;
+	self->led = hello.led;
+	g_free(self->id);
+	self->id = g_malloc(LINK_DEVICE_ID_SIZE * 2 + 1);
+	for (guint i = 0; i < LINK_DEVICE_ID_SIZE; i++)
+		g_snprintf(self->id + 2 * i, 3, "%02x", hello.device_id[i]);
+	if (self->op == OP_WAIT_RESET) {
+		self->op = OP_WAIT_DESCRIBE;
+		arm_op_timer(self, self->timeouts.response_timeout_ms);
+	} else if (self->op != OP_NONE) {
+		/* It rebooted in the middle of something: that attempt is over; BEGIN again resumes it. */
+		finish_op(self,
+		          g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "device reset during the transfer"));
+	}
+	send_describe(self);
+}
+
+static void
+on_describe_reply(HealerDevice *self, const link_frame_t *frame)
+{
+	g_auto(HealerLinkDescribeReply) reply = {0};
+	g_autoptr(GError) error = NULL;
+	HealerDescribe *describe;
+
+	self->describe_pending = FALSE;
+	if (!healer_link_parse_describe_reply(frame, &reply, &error))
+		return;
+	describe = healer_describe_parse(reply.json, reply.len, &error);
+	if (describe == NULL) {
+		g_free(self->last_log);
+		self->last_log = g_strdup_printf("unreadable describe: %s", error->message);
+		emit(self, HEALER_DEVICE_EVENT_LOG);
+		return;
+	}
+	g_clear_pointer(&self->describe, healer_describe_free);
+	self->describe = describe;
+	g_free(self->describe_json);
+	self->describe_json = g_steal_pointer(&reply.json);
+	if (self->probe_source != 0) {
+		g_source_remove(self->probe_source);
+		self->probe_source = 0;
+	}
+	if (self->op == OP_WAIT_DESCRIBE)
+		finish_op(self, NULL);
+	if (self->have_hello)
+		emit(self, HEALER_DEVICE_EVENT_IDENTIFIED);
+}
+
+static void
+on_status(HealerDevice *self, const link_frame_t *frame)
+{
+	HealerLinkStatus status;
+
+	if (!healer_link_parse_status(frame, &status, NULL))
+		return;
+	self->mode = status.mode;
+	self->led = status.led;
+	emit(self, HEALER_DEVICE_EVENT_STATUS);
+}
+
+static void
+on_log(HealerDevice *self, const link_frame_t *frame)
+{
+	g_auto(HealerLinkLog) log = {0};
+
+	if (!healer_link_parse_log(frame, &log, NULL))
+		return;
+	g_free(self->last_log);
+	self->last_log = g_steal_pointer(&log.text);
+	emit(self, HEALER_DEVICE_EVENT_LOG);
+}
+
+static void
+on_frame(HealerTransport *transport, const link_frame_t *frame, gpointer user_data)
+{
+	HealerDevice *self = user_data;
+
+	(void)transport;
+	switch (frame->type) {
+	case LINK_HELLO:
+		on_hello(self, frame);
+		break;
+	case LINK_DESCRIBE_REPLY:
+		on_describe_reply(self, frame);
+		break;
+	case LINK_STATUS:
+		on_status(self, frame);
+		break;
+	case LINK_LOG:
+		on_log(self, frame);
+		break;
+	case LINK_UPDATE_READY:
+		on_update_ready(self, frame);
+		break;
+	case LINK_ACK:
+		on_ack(self, frame);
+		break;
+	case LINK_UPDATE_RESULT:
+		on_update_result(self, frame);
+		break;
+	case LINK_ERROR:
+		on_error_frame(self, frame);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_closed(HealerTransport *transport, const GError *error, gpointer user_data)
+{
+	HealerDevice *self = user_data;
+
+	(void)transport;
+	self->transport = NULL;
+	if (self->op != OP_NONE)
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "device went away: %s", error->message));
+	emit(self, HEALER_DEVICE_EVENT_DETACHED);
+}
+
+/* Until the device has said who it is, ask now and then. */
+static gboolean
+on_probe(gpointer user_data)
+{
+	HealerDevice *self = user_data;
+	g_autoptr(GBytes) frame = self->have_hello ? healer_link_build_describe() : healer_link_build_hello_request();
+
+	if (self->transport != NULL)
+		healer_transport_send(self->transport, frame);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+send_describe(HealerDevice *self)
+{
+	g_autoptr(GBytes) frame = healer_link_build_describe();
+
+	self->describe_pending = TRUE;
+	healer_transport_send(self->transport, frame);
+	if (self->probe_source == 0)
+		self->probe_source = g_timeout_add(self->timeouts.response_timeout_ms, on_probe, self);
+}
+
+HealerDevice *
+healer_device_new(const char *port, HealerTransport *transport, const HealerDeviceTimeouts *timeouts,
+                  HealerDeviceEventFunc func, gpointer user_data)
+{
+	HealerDevice *self = g_new0(HealerDevice, 1);
+
+	self->port = g_strdup(port);
+	self->transport = transport;
+	self->timeouts = *timeouts;
+	self->func = func;
+	self->user_data = user_data;
+	transport->callbacks.frame = on_frame;
+	transport->callbacks.closed = on_closed;
+	transport->user_data = self;
+	self->probe_source = g_timeout_add(HELLO_PROBE_MS, on_probe, self);
+	return self;
+}
+
+void
+healer_device_free(HealerDevice *self)
+{
+	if (self == NULL)
+		return;
+	self->op_func = NULL;
+	clear_op_timer(self);
+	if (self->probe_source != 0)
+		g_source_remove(self->probe_source);
+	healer_transport_close(self->transport);
+	g_clear_pointer(&self->module, g_bytes_unref);
+	g_clear_pointer(&self->describe, healer_describe_free);
+	g_free(self->describe_json);
+	g_free(self->last_log);
+	g_free(self->port);
+	g_free(self->id);
+	g_free(self);
+}
+
+const char *
+healer_device_get_port(HealerDevice *self)
+{
+	return self->port;
+}
+
+const char *
+healer_device_get_id(HealerDevice *self)
+{
+	return self->id;
+}
+
+const HealerLinkHello *
+healer_device_get_hello(HealerDevice *self)
+{
+	return self->have_hello ? &self->hello : NULL;
+}
+
+const HealerDescribe *
+healer_device_get_describe(HealerDevice *self)
+{
+	return self->describe;
+}
+
+const char *
+healer_device_get_describe_json(HealerDevice *self)
+{
+	return self->describe_json;
+}
+
+const char *
+healer_device_get_last_log(HealerDevice *self)
+{
+	return self->last_log;
+}
+
+guint8
+healer_device_get_mode(HealerDevice *self)
+{
+	return self->mode;
+}
+
+guint8
+healer_device_get_led(HealerDevice *self)
+{
+	return self->led;
+}
+
+void
+healer_device_get_progress(HealerDevice *self, guint32 *done, guint32 *total)
+{
+	*done = self->acked;
+	*total = self->module ? (guint32)g_bytes_get_size(self->module) : 0;
+}
+
+gboolean
+healer_device_is_busy(HealerDevice *self)
+{
+	return self->op != OP_NONE;
+}
+
+void
+healer_device_install_async(HealerDevice *self, GBytes *module, guint8 function, guint8 index, guint16 version,
+                            HealerDeviceInstallFunc func, gpointer user_data)
+{
+	gsize len = 0;
+	const guint8 *m = g_bytes_get_data(module, &len);
+	guint8 sha[HEALER_SHA256_SIZE];
+
+	g_return_if_fail(self->transport != NULL);
+	g_autoptr(GBytes) begin = NULL;
+
+	g_return_if_fail(self->op == OP_NONE);
+	g_return_if_fail(len >= MODULE_PREFIX_SIZE);
+	self->module = g_bytes_ref(module);
+	self->op_func = func;
+	self->op_user_data = user_data;
+	self->acked = self->next = 0;
+	healer_sha256(m, len, sha);
+	begin = healer_link_build_begin((guint32)len, sha, function, index, version, HEALER_LINK_MAX_DATA_PAYLOAD);
+	self->op = OP_WAIT_READY;
+	healer_transport_send(self->transport, begin);
+	arm_op_timer(self, self->timeouts.response_timeout_ms);
+}
+
+void
+healer_device_refresh(HealerDevice *self)
+{
+	send_describe(self);
+}

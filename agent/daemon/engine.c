@@ -1,0 +1,654 @@
+#include "engine.h"
+
+#include <json-c/json.h>
+
+#include "device.h"
+#include "healer-error.h"
+#include "job-file.h"
+#include "journal.h"
+#include "module-names.h"
+#include "notify.h"
+#include "port-watcher.h"
+#include "resolver.h"
+#include "semver.h"
+#include "transport.h"
+
+typedef struct _Job Job;
+
+/* One port and what is on it. */
+typedef struct {
+	HealerEngine *engine;
+	char *port;
+	HealerDevice *device;
+	HealerStatus status;
+	char *detail; /* why blocked/failed/in safe mode, or "step 2 of 5" */
+	Job *job;     /* borrowed from engine->jobs while a job runs on this device */
+} Slot;
+
+/*
+ * A heal.  Keyed by device id, not port: a device that goes away mid-heal
+ * (unplugged, reset into another port) picks its job up wherever it
+ * returns, and so does a job read back after healerd restarts.
+ */
+struct _Job {
+	HealerEngine *engine;
+	char *device_id;
+	HealerPlan *plan;
+	guint step;
+	guint attempt;
+	gboolean active; /* holds a job slot */
+	gboolean resumed;
+	guint retry_source;
+	Slot *slot;
+};
+
+struct _HealerEngine {
+	HealerConfig *config;
+	HealerStore *store;
+	HealerModuleCatalog *catalog; /* built from the store; NULL when it must be rebuilt */
+	HealerPortWatcher *watcher;
+	GHashTable *slots; /* port -> Slot* */
+	GHashTable *jobs;  /* device id -> Job* */
+	guint active_jobs;
+	GQueue waiting; /* Slot* waiting for a job slot */
+};
+
+static void evaluate(Slot *slot);
+static void run_step(Job *job);
+
+const char *
+healer_status_to_string(HealerStatus status)
+{
+	static const char *const names[] = {"attached", "identified", "healthy", "safe-mode",
+	                                    "healing",  "blocked",    "failed",  "detached"};
+
+	return status < G_N_ELEMENTS(names) ? names[status] : "unknown";
+}
+
+static void
+update_notify_status(HealerEngine *self)
+{
+	g_autofree char *summary = healer_engine_summary(self);
+
+	healer_notify_status("%s", summary);
+}
+
+static void
+set_status(Slot *slot, HealerStatus status, const char *detail)
+{
+	slot->status = status;
+	g_free(slot->detail);
+	slot->detail = g_strdup(detail);
+	update_notify_status(slot->engine);
+}
+
+static const char *
+device_id(Slot *slot)
+{
+	return slot->device ? healer_device_get_id(slot->device) : NULL;
+}
+
+/* ---- the catalog the resolver plans with ------------------------------ */
+
+static HealerModuleCatalog *
+catalog(HealerEngine *self)
+{
+	g_autoptr(GPtrArray) entries = NULL;
+
+	if (self->catalog != NULL)
+		return self->catalog;
+	self->catalog = healer_module_catalog_new("the module store");
+	entries = healer_store_list(self->store);
+	for (guint i = 0; i < entries->len; i++) {
+		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
+		g_autoptr(GError) error = NULL;
+		HealerCatalogEntry *e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
+		if (e == NULL) {
+			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
+			                     "store module %s is unusable: %s", s->sha256, error->message);
+			continue;
+		}
+		if (s->release != NULL) {
+			g_auto(GStrv) range = g_strsplit(s->release, "..", 2);
+			e->release = g_strdup(s->release);
+			/* A prerelease only if every release that ships it is one. */
+			e->prerelease = healer_semver_is_prerelease(range[0]) &&
+			                (range[1] == NULL || healer_semver_is_prerelease(range[1]));
+		}
+		healer_module_catalog_add(self->catalog, e);
+	}
+	return self->catalog;
+}
+
+/* ---- jobs ------------------------------------------------------------- */
+
+static void
+job_free(Job *job)
+{
+	if (job->retry_source != 0)
+		g_source_remove(job->retry_source);
+	g_clear_pointer(&job->plan, healer_plan_free);
+	g_free(job->device_id);
+	g_free(job);
+}
+
+static char *
+step_label(const HealerPlanStep *step)
+{
+	const HealerCatalogEntry *e = step->entry;
+	const char *f = healer_module_function_to_string(e->function);
+
+	return g_strdup_printf("%s %u v%u%s%s%s", f ? f : "?", e->index, e->version, e->release ? " (" : "",
+	                       e->release ? e->release : "", e->release ? ")" : "");
+}
+
+/* The plan and the step reached, on disk before each step, so a restart resumes. */
+static void
+persist(Job *job)
+{
+	json_object *obj = json_object_new_object();
+	json_object *steps = json_object_new_array();
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; job->plan && i < job->plan->steps->len; i++) {
+		const HealerPlanStep *s = &g_array_index(job->plan->steps, HealerPlanStep, i);
+		json_object *o = json_object_new_object();
+		g_autofree char *sha = healer_sha256_to_hex(s->entry->sha256);
+		json_object_object_add(o, "sha256", json_object_new_string(sha));
+		json_object_object_add(o, "function", json_object_new_int(s->entry->function));
+		json_object_object_add(o, "index", json_object_new_int(s->entry->index));
+		json_object_object_add(o, "version", json_object_new_int(s->entry->version));
+		json_object_array_add(steps, o);
+	}
+	json_object_object_add(obj, "device_id", json_object_new_string(job->device_id));
+	json_object_object_add(obj, "steps", steps);
+	json_object_object_add(obj, "step", json_object_new_int((int)job->step));
+	json_object_object_add(obj, "attempt", json_object_new_int((int)job->attempt));
+	if (!healer_job_file_save(job->engine->config->state_dir, job->device_id, obj, &error))
+		healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, NULL, NULL, (int)job->step,
+		                     G_LOG_LEVEL_WARNING, "cannot save the heal's progress: %s", error->message);
+	json_object_put(obj);
+}
+
+static void
+release_job_slot(Job *job)
+{
+	HealerEngine *self = job->engine;
+
+	if (!job->active)
+		return;
+	job->active = FALSE;
+	self->active_jobs--;
+	/* Whoever waited longest gets the slot. */
+	while (!g_queue_is_empty(&self->waiting)) {
+		Slot *next = g_queue_pop_head(&self->waiting);
+		if (g_hash_table_lookup(self->slots, next->port) == next) {
+			evaluate(next);
+			break;
+		}
+	}
+}
+
+static void
+end_job(Job *job)
+{
+	HealerEngine *self = job->engine;
+
+	release_job_slot(job);
+	if (job->slot != NULL)
+		job->slot->job = NULL;
+	healer_job_file_remove(self->config->state_dir, job->device_id, NULL);
+	g_hash_table_remove(self->jobs, job->device_id);
+}
+
+static gboolean
+on_retry(gpointer user_data)
+{
+	Job *job = user_data;
+
+	job->retry_source = 0;
+	if (job->slot != NULL)
+		evaluate(job->slot);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+job_failed(Job *job, const char *why)
+{
+	HealerEngine *self = job->engine;
+	Slot *slot = job->slot;
+	guint delay;
+
+	job->attempt++;
+	release_job_slot(job);
+	if (job->attempt >= self->config->max_attempts) {
+		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
+		healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL,
+		                     (int)job->step, G_LOG_LEVEL_WARNING, "heal failed: %s", detail);
+		if (slot != NULL)
+			set_status(slot, HEALER_STATUS_FAILED, detail);
+		end_job(job);
+		return;
+	}
+	delay = healer_config_retry_delay(self->config, job->attempt);
+	persist(job);
+	healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL, (int)job->step,
+	                     G_LOG_LEVEL_WARNING, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why,
+	                     delay);
+	if (slot != NULL) {
+		g_autofree char *detail = g_strdup_printf("%s; retrying in %u s", why, delay);
+		set_status(slot, HEALER_STATUS_FAILED, detail);
+	}
+	job->retry_source = g_timeout_add_seconds(delay, on_retry, job);
+}
+
+/* Whether the device now runs its application with every dependency met. */
+static gboolean
+application_runs(HealerDevice *device)
+{
+	const HealerLinkHello *hello = healer_device_get_hello(device);
+	const HealerDescribe *describe = healer_device_get_describe(device);
+	const HealerDescribeModule *app =
+	        describe ? healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1) : NULL;
+
+	return hello != NULL && healer_device_get_mode(device) == LINK_MODE_NORMAL && app != NULL &&
+	       healer_describe_module_valid(app);
+}
+
+static void
+on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
+{
+	Job *job = user_data;
+	const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+	const HealerDescribe *describe = healer_device_get_describe(device);
+	const HealerDescribeModule *now;
+	g_autofree char *label = step_label(step);
+
+	if (error != NULL) {
+		g_autofree char *why = g_strdup_printf("installing %s: %s", label, error->message);
+		job_failed(job, why);
+		return;
+	}
+	/* The device says what it runs now: the step must show. */
+	now = describe ? healer_describe_find(describe, step->entry->function, step->entry->index) : NULL;
+	if (now == NULL || now->version != step->entry->version) {
+		g_autofree char *why = g_strdup_printf("%s did not take effect", label);
+		job_failed(job, why);
+		return;
+	}
+	healer_journal_event(HEALER_MSG_MODULE_INSTALLED, job->device_id, healer_device_get_port(device), label,
+	                     (int)job->step + 1, G_LOG_LEVEL_INFO, "installed %s (step %u of %u)", label, job->step + 1,
+	                     job->plan->steps->len);
+	job->step++;
+	persist(job);
+	run_step(job);
+}
+
+static void
+run_step(Job *job)
+{
+	HealerEngine *self = job->engine;
+	Slot *slot = job->slot;
+	const HealerPlanStep *step;
+	const HealerStoreEntry *entry;
+	g_autoptr(GBytes) module = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *sha = NULL, *label = NULL, *detail = NULL;
+
+	if (slot == NULL || slot->device == NULL)
+		return; /* it went away: the job waits for it to come back */
+	if (job->step >= job->plan->steps->len) {
+		if (!application_runs(slot->device)) {
+			job_failed(job, "every module is installed but the application does not run");
+			return;
+		}
+		healer_journal_event(HEALER_MSG_HEAL_SUCCEEDED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		                     "heal succeeded: %u module(s), %" G_GUINT64_FORMAT " bytes; the application runs",
+		                     job->plan->steps->len, job->plan->bytes);
+		set_status(slot, HEALER_STATUS_HEALTHY, NULL);
+		end_job(job);
+		return;
+	}
+	step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+	sha = healer_sha256_to_hex(step->entry->sha256);
+	label = step_label(step);
+	entry = healer_store_lookup(self->store, sha);
+	/* What is flashed is read and checked again right before: the disk may have rotted. */
+	module = entry ? healer_store_read_verified(self->store, entry, &error) : NULL;
+	if (module == NULL) {
+		g_autofree char *why = g_strdup_printf("module %s (%s) unreadable from the store: %s", label, sha,
+		                                       error ? error->message : "not in the store");
+		self->catalog = NULL;
+		job_failed(job, why);
+		return;
+	}
+	detail = g_strdup_printf("step %u of %u: %s", job->step + 1, job->plan->steps->len, label);
+	set_status(slot, HEALER_STATUS_HEALING, detail);
+	healer_device_install_async(slot->device, module, step->entry->function, step->entry->index,
+	                            step->entry->version, on_step_installed, job);
+}
+
+static Job *
+job_for(HealerEngine *self, const char *id)
+{
+	Job *job = g_hash_table_lookup(self->jobs, id);
+
+	if (job == NULL) {
+		job = g_new0(Job, 1);
+		job->engine = self;
+		job->device_id = g_strdup(id);
+		g_hash_table_insert(self->jobs, job->device_id, job);
+	}
+	return job;
+}
+
+/* Plans from what the device says now, and runs it. */
+static void
+start_job(Slot *slot, Job *job)
+{
+	HealerEngine *self = slot->engine;
+	g_autoptr(HealerDeviceState) state =
+	        healer_device_state_new_from_describe(healer_device_get_describe(slot->device));
+	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
+	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
+	g_autoptr(GError) error = NULL;
+	HealerPlan *plan;
+
+	if (self->config->max_concurrent_jobs != 0 && self->active_jobs >= self->config->max_concurrent_jobs) {
+		set_status(slot, HEALER_STATUS_SAFE_MODE, "waiting for a free heal job slot");
+		if (g_queue_find(&self->waiting, slot) == NULL)
+			g_queue_push_tail(&self->waiting, slot);
+		return;
+	}
+	plan = healer_resolve(state, catalog(self), &goal, &policy, &error);
+	if (plan == NULL) {
+		healer_journal_event(HEALER_MSG_HEAL_BLOCKED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
+		                     "cannot heal: %s; import a module bundle or add it to a module directory",
+		                     error->message);
+		set_status(slot, HEALER_STATUS_BLOCKED, error->message);
+		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
+		job->slot = NULL;
+		slot->job = NULL;
+		end_job(job);
+		return;
+	}
+	g_clear_pointer(&job->plan, healer_plan_free);
+	job->plan = plan;
+	job->step = 0;
+	job->slot = slot;
+	slot->job = job;
+	job->active = TRUE;
+	self->active_jobs++;
+	healer_journal_event(HEALER_MSG_HEAL_STARTED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+	                     "%s heal: %u module(s), %" G_GUINT64_FORMAT " bytes%s",
+	                     job->resumed ? "resuming the" : "starting the", plan->steps->len, plan->bytes,
+	                     plan->uses_prerelease ? " (uses a prerelease)" : "");
+	for (guint i = 0; i < plan->steps->len; i++) {
+		g_autofree char *label = step_label(&g_array_index(plan->steps, HealerPlanStep, i));
+		healer_journal_event(HEALER_MSG_HEAL_STARTED, job->device_id, slot->port, label, (int)i + 1,
+		                     G_LOG_LEVEL_DEBUG, "plan step %u: %s", i + 1, label);
+	}
+	job->resumed = FALSE;
+	persist(job);
+	run_step(job);
+}
+
+/* ---- judging a device -------------------------------------------------- */
+
+static gboolean
+needs_heal(HealerDevice *device)
+{
+	const HealerDescribe *describe = healer_device_get_describe(device);
+	const HealerDescribeModule *app = healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1);
+
+	return app != NULL && healer_describe_module_dependency_failed(app);
+}
+
+static void
+evaluate(Slot *slot)
+{
+	HealerEngine *self = slot->engine;
+	HealerDevice *device = slot->device;
+	const HealerLinkHello *hello = healer_device_get_hello(device);
+	const char *id = healer_device_get_id(device);
+	Job *job;
+	g_autofree char *detail = NULL;
+
+	if (hello == NULL || healer_device_get_describe(device) == NULL || healer_device_is_busy(device))
+		return;
+	job = g_hash_table_lookup(self->jobs, id);
+	if (job != NULL && (job->active || job->retry_source != 0) && job->slot == slot)
+		return; /* its job drives it; a retry timer is pending */
+	if (job != NULL && job->active)
+		return;
+
+	if (!needs_heal(device)) {
+		if (job != NULL) {
+			/* A job was under way (or read back after a restart) and the device is whole now. */
+			healer_journal_event(HEALER_MSG_HEAL_SUCCEEDED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "heal succeeded: the device's application dependencies are met");
+			end_job(job);
+		}
+		if (healer_device_get_mode(device) == LINK_MODE_NORMAL) {
+			set_status(slot, HEALER_STATUS_HEALTHY, NULL);
+		} else {
+			detail = g_strdup_printf("%s, nothing to heal (%s)",
+			                         healer_link_mode_to_string(healer_device_get_mode(device)),
+			                         healer_link_safe_mode_reason_to_string(hello->safe_mode_reason));
+			set_status(slot, HEALER_STATUS_SAFE_MODE, detail);
+		}
+		return;
+	}
+	if (job == NULL && !self->config->auto_heal) {
+		set_status(slot, HEALER_STATUS_SAFE_MODE, "its application needs modules it lacks (auto-heal is off)");
+		return;
+	}
+	if (job == NULL) {
+		healer_journal_event(HEALER_MSG_SAFE_MODE_DETECTED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		                     "in safe mode: its application needs modules it lacks");
+	}
+	start_job(slot, job ? job : job_for(self, id));
+}
+
+/* ---- devices coming and going ----------------------------------------- */
+
+static void slot_free(Slot *slot);
+
+static void
+on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+{
+	Slot *slot = user_data;
+	HealerEngine *self = slot->engine;
+	const char *id = healer_device_get_id(device);
+
+	switch (event) {
+	case HEALER_DEVICE_EVENT_IDENTIFIED:
+		if (slot->status == HEALER_STATUS_ATTACHED) {
+			const HealerLinkHello *hello = healer_device_get_hello(device);
+			Job *saved = g_hash_table_lookup(self->jobs, id);
+			healer_journal_event(HEALER_MSG_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "attached on %s: platform %u, %s, reset reason %s", slot->port,
+			                     hello->platform_id, healer_link_mode_to_string(hello->mode),
+			                     healer_link_reset_reason_to_string(hello->reset_reason));
+			set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
+			if (saved != NULL && !saved->active && saved->slot == NULL) {
+				/* A heal that lost its device (or healerd) picks up where the device is now. */
+				saved->slot = slot;
+				slot->job = saved;
+				saved->resumed = TRUE;
+			}
+		}
+		if (slot->job == NULL || !slot->job->active)
+			evaluate(slot);
+		break;
+	case HEALER_DEVICE_EVENT_LOG:
+		healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_DEBUG, "device: %s",
+		                     healer_device_get_last_log(device));
+		break;
+	case HEALER_DEVICE_EVENT_STATUS:
+	case HEALER_DEVICE_EVENT_PROGRESS:
+		break;
+	case HEALER_DEVICE_EVENT_DETACHED:
+		healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		                     "detached");
+		/* The slot goes; a job stays, waiting for the device to return. */
+		g_hash_table_remove(self->slots, slot->port);
+		update_notify_status(self);
+		healer_port_watcher_rescan(self->watcher);
+		break;
+	}
+}
+
+static void
+slot_free(Slot *slot)
+{
+	if (slot->job != NULL) {
+		Job *job = slot->job;
+		release_job_slot(job);
+		job->slot = NULL;
+		if (job->retry_source != 0) {
+			g_source_remove(job->retry_source);
+			job->retry_source = 0;
+		}
+	}
+	g_queue_remove(&slot->engine->waiting, slot);
+	/* The device callback may be running: free it later. */
+	if (slot->device != NULL)
+		g_idle_add_once((GSourceOnceFunc)healer_device_free, slot->device);
+	g_free(slot->detail);
+	g_free(slot->port);
+	g_free(slot);
+}
+
+static void
+attach(HealerEngine *self, const char *port)
+{
+	HealerTransportCallbacks callbacks = {0};
+	HealerDeviceTimeouts timeouts = {.response_timeout_ms = self->config->response_timeout_s * 1000,
+	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
+	g_autoptr(GError) error = NULL;
+	HealerTransport *transport;
+	Slot *slot;
+
+	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
+	if (transport == NULL) {
+		g_debug("%s: not opened: %s", port, error->message);
+		return;
+	}
+	slot = g_new0(Slot, 1);
+	slot->engine = self;
+	slot->port = g_strdup(port);
+	slot->status = HEALER_STATUS_ATTACHED;
+	slot->device = healer_device_new(port, transport, &timeouts, on_device_event, slot);
+	g_hash_table_insert(self->slots, slot->port, slot);
+}
+
+static void
+on_ports(GPtrArray *paths, gpointer user_data)
+{
+	HealerEngine *self = user_data;
+	GHashTableIter iter;
+	gpointer key;
+	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+
+	for (guint i = 0; i < paths->len; i++) {
+		const char *path = g_ptr_array_index(paths, i);
+		if (!g_hash_table_contains(self->slots, path))
+			attach(self, path);
+	}
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		if (!g_ptr_array_find_with_equal_func(paths, key, g_str_equal, NULL))
+			g_ptr_array_add(gone, key);
+	}
+	for (guint i = 0; i < gone->len; i++)
+		g_hash_table_remove(self->slots, g_ptr_array_index(gone, i));
+	if (gone->len > 0)
+		update_notify_status(self);
+}
+
+/* ---- the engine ---------------------------------------------------------- */
+
+HealerEngine *
+healer_engine_new(HealerConfig *config, HealerStore *store)
+{
+	HealerEngine *self = g_new0(HealerEngine, 1);
+	g_autoptr(GPtrArray) saved = NULL;
+
+	self->config = config;
+	self->store = store;
+	self->slots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)slot_free);
+	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
+	g_queue_init(&self->waiting);
+	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
+	saved = healer_job_file_list(config->state_dir);
+	for (guint i = 0; saved != NULL && i < saved->len; i++) {
+		Job *job = job_for(self, g_ptr_array_index(saved, i));
+		job->resumed = TRUE;
+		g_info("a heal of %s was in progress: it resumes when the device is seen", job->device_id);
+	}
+	return self;
+}
+
+void
+healer_engine_start(HealerEngine *self)
+{
+	self->watcher = healer_port_watcher_new((const char *const *)self->config->serial_ports,
+	                                        self->config->serial_watch, on_ports, self);
+	healer_port_watcher_rescan(self->watcher);
+	update_notify_status(self);
+}
+
+void
+healer_engine_store_changed(HealerEngine *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Slot *slot = value;
+		if (slot->status == HEALER_STATUS_BLOCKED)
+			evaluate(slot);
+	}
+}
+
+char *
+healer_engine_summary(HealerEngine *self)
+{
+	guint counts[HEALER_STATUS_DETACHED + 1] = {0};
+	g_autoptr(GString) out = g_string_new(NULL);
+	GHashTableIter iter;
+	gpointer value;
+	guint total = 0;
+
+	if (self->slots == NULL)
+		return g_strdup("stopping");
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		counts[((Slot *)value)->status]++;
+		total++;
+	}
+	g_string_append_printf(out, "%u device%s", total, total == 1 ? "" : "s");
+	for (guint s = 0; s <= HEALER_STATUS_DETACHED; s++) {
+		if (counts[s] > 0)
+			g_string_append_printf(out, "%s %u %s", out->len && strchr(out->str, ':') ? "," : ":",
+			                       counts[s], healer_status_to_string(s));
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+void
+healer_engine_free(HealerEngine *self)
+{
+	if (self == NULL)
+		return;
+	healer_port_watcher_free(self->watcher);
+	g_hash_table_destroy(self->slots);
+	self->slots = NULL;
+	g_hash_table_destroy(self->jobs);
+	g_queue_clear(&self->waiting);
+	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	g_free(self);
+}

@@ -1,0 +1,203 @@
+/*
+ * The serial transport: a tty opened non-blocking, raw, with one GSource
+ * for input and one for output while bytes wait, so nothing blocks the
+ * main loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "healer-error.h"
+#include "transport.h"
+
+typedef struct {
+	HealerTransport parent;
+	char *path;
+	int fd;
+	guint in_source;
+	guint out_source;
+	GByteArray *out; /* bytes the kernel has not taken yet */
+	HealerLinkDecoder *decoder;
+	gboolean closing;
+} SerialTransport;
+
+static void serial_close(HealerTransport *transport);
+
+static speed_t
+speed_for(guint baud)
+{
+	switch (baud) {
+	case 9600:
+		return B9600;
+	case 19200:
+		return B19200;
+	case 38400:
+		return B38400;
+	case 57600:
+		return B57600;
+	case 230400:
+		return B230400;
+	case 460800:
+		return B460800;
+	case 921600:
+		return B921600;
+	case 1000000:
+		return B1000000;
+	default:
+		return B115200;
+	}
+}
+
+/* Reports the end once, then frees: the owner learns of it through `closed` only. */
+static void
+fail(SerialTransport *self, GError *error)
+{
+	HealerTransportCallbacks callbacks = self->parent.callbacks;
+	gpointer user_data = self->parent.user_data;
+
+	serial_close(&self->parent);
+	if (callbacks.closed != NULL)
+		callbacks.closed(&self->parent, error, user_data);
+	g_error_free(error);
+}
+
+static gboolean
+on_output(gint fd, GIOCondition condition, gpointer user_data)
+{
+	SerialTransport *self = user_data;
+
+	(void)condition;
+	while (self->out->len > 0) {
+		ssize_t n = write(fd, self->out->data, self->out->len);
+		if (n > 0) {
+			g_byte_array_remove_range(self->out, 0, (guint)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return G_SOURCE_CONTINUE;
+		self->out_source = 0;
+		fail(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "%s: write: %s", self->path, g_strerror(errno)));
+		return G_SOURCE_REMOVE;
+	}
+	self->out_source = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static void
+serial_send(HealerTransport *transport, GBytes *frame)
+{
+	SerialTransport *self = (SerialTransport *)transport;
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(frame, &len);
+
+	g_byte_array_append(self->out, data, (guint)len);
+	if (self->out_source == 0)
+		self->out_source = g_unix_fd_add(self->fd, G_IO_OUT, on_output, self);
+}
+
+static gboolean
+on_input(gint fd, GIOCondition condition, gpointer user_data)
+{
+	SerialTransport *self = user_data;
+	guint8 buf[4096];
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n > 0) {
+			g_autoptr(GPtrArray) frames = healer_link_decoder_push(self->decoder, buf, (gsize)n);
+			for (guint i = 0; i < frames->len && !self->closing; i++) {
+				HealerLinkFrame *f = g_ptr_array_index(frames, i);
+				self->parent.callbacks.frame(&self->parent, &f->frame, self->parent.user_data);
+			}
+			if (self->closing)
+				return G_SOURCE_REMOVE;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && !(condition & (G_IO_HUP | G_IO_ERR)))
+			return G_SOURCE_CONTINUE;
+		/* EOF, EIO (the other end of a pty went away) or a hang-up. */
+		self->in_source = 0;
+		fail(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "%s: %s", self->path,
+		                       n == 0 || errno == EAGAIN ? "hung up" : g_strerror(errno)));
+		return G_SOURCE_REMOVE;
+	}
+}
+
+static void
+serial_close(HealerTransport *transport)
+{
+	SerialTransport *self = (SerialTransport *)transport;
+
+	if (self->closing)
+		return;
+	self->closing = TRUE;
+	if (self->in_source != 0)
+		g_source_remove(self->in_source);
+	if (self->out_source != 0)
+		g_source_remove(self->out_source);
+	close(self->fd);
+	g_byte_array_unref(self->out);
+	healer_link_decoder_free(self->decoder);
+	/* Freed from an idle: the caller may be inside one of our callbacks. */
+	g_idle_add_once((GSourceOnceFunc)g_free, self->path);
+	g_idle_add_once((GSourceOnceFunc)g_free, self);
+}
+
+static const char *
+serial_describe(HealerTransport *transport)
+{
+	return ((SerialTransport *)transport)->path;
+}
+
+static const HealerTransportOps serial_ops = {
+        .send = serial_send,
+        .close = serial_close,
+        .describe = serial_describe,
+};
+
+HealerTransport *
+healer_serial_transport_open(const char *path, guint baud, const HealerTransportCallbacks *callbacks,
+                             gpointer user_data, GError **error)
+{
+	SerialTransport *self;
+	struct termios tio;
+	int fd;
+
+	fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		g_set_error(error, HEALER_ERROR, errno == ENOENT ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_IO, "%s: %s",
+		            path, g_strerror(errno));
+		return NULL;
+	}
+	if (tcgetattr(fd, &tio) != 0) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: not a serial port: %s", path,
+		            g_strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	cfmakeraw(&tio);
+	cfsetspeed(&tio, speed_for(baud));
+	tio.c_cflag |= CLOCAL | CREAD;
+	/* TCSANOW: what the device already sent (its HELLO) stays readable. */
+	if (tcsetattr(fd, TCSANOW, &tio) != 0) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s: cannot configure: %s", path, g_strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	self = g_new0(SerialTransport, 1);
+	self->parent.ops = &serial_ops;
+	self->parent.callbacks = *callbacks;
+	self->parent.user_data = user_data;
+	self->path = g_strdup(path);
+	self->fd = fd;
+	self->out = g_byte_array_new();
+	self->decoder = healer_link_decoder_new();
+	self->in_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, self);
+	return &self->parent;
+}

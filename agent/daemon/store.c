@@ -1,0 +1,902 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <json-c/json.h>
+
+#include "healer-error.h"
+#include "healer-file.h"
+#include "journal.h"
+#include "json-autoptr.h"
+#include "module-checksums.h"
+#include "module-names.h"
+#include "module-reader.h"
+
+/* Larger files are not modules (the largest real ones are about 1 MiB). */
+#define MAX_MODULE_FILE_SIZE (64u * 1024 * 1024)
+
+/* What the store knows of a source file it has looked at, so a re-scan of an
+ * unchanged file neither reads it again nor reports it again. */
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	char *sha256; /* when it was a valid module */
+	char *reason; /* when it was rejected */
+} SeenFile;
+
+struct _HealerStore {
+	char *state_dir;
+	char *dir;
+	char *index_path;
+	GPtrArray *entries; /* HealerStoreEntry*, owned, in import order */
+	GHashTable *by_sha; /* sha256 -> HealerStoreEntry* (borrowed from entries) */
+	GPtrArray *retired; /* entries taken out of the store; freed with it */
+	GPtrArray *tables;  /* HealerReleaseTable* */
+	GHashTable *seen;   /* source path -> SeenFile* */
+	HealerStoreChangedFunc changed_func;
+	gpointer changed_data;
+};
+
+static void
+entry_free(HealerStoreEntry *entry)
+{
+	g_free(entry->sha256);
+	g_free(entry->path);
+	g_free(entry->release);
+	g_free(entry->source);
+	g_free(entry);
+}
+
+static void
+seen_file_free(SeenFile *seen)
+{
+	g_free(seen->sha256);
+	g_free(seen->reason);
+	g_free(seen);
+}
+
+void
+healer_store_free(HealerStore *store)
+{
+	if (store == NULL)
+		return;
+	g_hash_table_unref(store->by_sha);
+	g_ptr_array_unref(store->entries);
+	g_ptr_array_unref(store->retired);
+	g_ptr_array_unref(store->tables);
+	g_hash_table_unref(store->seen);
+	g_free(store->state_dir);
+	g_free(store->dir);
+	g_free(store->index_path);
+	g_free(store);
+}
+
+const char *
+healer_store_get_directory(HealerStore *store)
+{
+	return store->dir;
+}
+
+void
+healer_store_set_changed_func(HealerStore *store, HealerStoreChangedFunc func, gpointer user_data)
+{
+	store->changed_func = func;
+	store->changed_data = user_data;
+}
+
+static void
+emit_changed(HealerStore *store)
+{
+	if (store->changed_func != NULL)
+		store->changed_func(store, store->changed_data);
+}
+
+static HealerError
+errno_to_code(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		return HEALER_ERROR_NOT_FOUND;
+	case EACCES:
+	case EPERM:
+		return HEALER_ERROR_PERMISSION_DENIED;
+	default:
+		return HEALER_ERROR_IO;
+	}
+}
+
+/*
+ * Reads a whole file of at most `max` bytes.  On failure `reason` says why
+ * in a few words ("No such file or directory", "larger than 64 MiB").
+ */
+static GBytes *
+read_file(const char *path, gsize max, struct stat *st_out, HealerError *code, char **reason)
+{
+	int fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	struct stat st;
+	g_autofree guint8 *data = NULL;
+	gsize done = 0;
+
+	if (fd < 0) {
+		int err = errno;
+		*code = errno_to_code(err);
+		*reason = g_strdup(g_strerror(err));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		*code = errno_to_code(err);
+		*reason = g_strdup(g_strerror(err));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*code = HEALER_ERROR_INVALID_DATA;
+		*reason = g_strdup("not a regular file");
+		close(fd);
+		return NULL;
+	}
+	if ((guint64)st.st_size > max) {
+		*code = HEALER_ERROR_INVALID_DATA;
+		*reason = g_strdup_printf("%" G_GUINT64_FORMAT " bytes, larger than any module", (guint64)st.st_size);
+		close(fd);
+		return NULL;
+	}
+	data = g_malloc((gsize)st.st_size + 1);
+	while (done < (gsize)st.st_size) {
+		ssize_t n = read(fd, data + done, (gsize)st.st_size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : 0;
+			*code = HEALER_ERROR_IO;
+			*reason = g_strdup(n < 0 ? g_strerror(err) : "file shrank while being read");
+			close(fd);
+			return NULL;
+		}
+		done += (gsize)n;
+	}
+	close(fd);
+	if (st_out != NULL)
+		*st_out = st;
+	return g_bytes_new_take(g_steal_pointer(&data), done);
+}
+
+static char *
+sha256_hex_of(GBytes *bytes)
+{
+	guint8 digest[HEALER_SHA256_SIZE];
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(bytes, &len);
+
+	healer_sha256(data != NULL ? data : (const guint8 *)"", len, digest);
+	return healer_sha256_to_hex(digest);
+}
+
+/*
+ * Checks that `bytes` hold exactly one valid module.  Returns it, or NULL
+ * with `reason` set.
+ */
+static HealerModule *
+check_module(GBytes *bytes, char **reason)
+{
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(bytes, &len);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) modules = healer_module_parse(data, len, &error);
+	HealerModule *module;
+
+	if (modules == NULL) {
+		*reason = g_strdup_printf("not a module: %s", error->message);
+		return NULL;
+	}
+	module = g_ptr_array_index(modules, 0);
+	if (modules->len > 1 || (module->flags & MODULE_FLAG_COMBINED)) {
+		*reason = g_strdup_printf("a COMBINED file of %u modules: store its modules as separate files",
+		                          modules->len);
+		return NULL;
+	}
+	if (!healer_module_is_valid(module)) {
+		g_autoptr(GString) s = g_string_new("invalid module: ");
+		for (guint i = 0; i < module->faults->len; i++)
+			g_string_append_printf(s, "%s%s", i > 0 ? "; " : "",
+			                       (const char *)g_ptr_array_index(module->faults, i));
+		*reason = g_string_free(g_steal_pointer(&s), FALSE);
+		return NULL;
+	}
+	return g_ptr_array_steal_index(modules, 0);
+}
+
+static char *
+release_name(HealerStore *store, guint function, guint16 version)
+{
+	for (guint i = 0; i < store->tables->len; i++) {
+		char *name = healer_release_table_describe(g_ptr_array_index(store->tables, i), function, version);
+		if (name != NULL)
+			return name;
+	}
+	return NULL;
+}
+
+static char *
+store_path(HealerStore *store, const char *sha)
+{
+	g_autofree char *name = g_strconcat(sha, ".bin", NULL);
+
+	return g_build_filename(store->dir, name, NULL);
+}
+
+static HealerStoreEntry *
+entry_new(HealerStore *store, const char *sha, guint64 size, const HealerModule *module, const char *source)
+{
+	HealerStoreEntry *entry = g_new0(HealerStoreEntry, 1);
+
+	entry->sha256 = g_strdup(sha);
+	entry->path = store_path(store, sha);
+	entry->size = size;
+	entry->platform_id = module->platform_id;
+	entry->function = module->function;
+	entry->index = module->index;
+	entry->version = module->version;
+	entry->release = release_name(store, module->function, module->version);
+	entry->source = g_strdup(source);
+	return entry;
+}
+
+static void
+add_entry(HealerStore *store, HealerStoreEntry *entry)
+{
+	g_ptr_array_add(store->entries, entry);
+	g_hash_table_insert(store->by_sha, entry->sha256, entry);
+}
+
+static json_object *
+json_string_or_null(const char *s)
+{
+	return s != NULL ? json_object_new_string(s) : NULL;
+}
+
+static gboolean
+write_index(HealerStore *store, GError **error)
+{
+	g_autoptr(json_object) array = json_object_new_array();
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) local_error = NULL;
+	const char *text;
+
+	for (guint i = 0; i < store->entries->len; i++) {
+		const HealerStoreEntry *entry = g_ptr_array_index(store->entries, i);
+		const char *function = healer_module_function_to_string(entry->function);
+		json_object *obj = json_object_new_object();
+
+		json_object_object_add(obj, "sha256", json_object_new_string(entry->sha256));
+		json_object_object_add(obj, "size", json_object_new_int64((gint64)entry->size));
+		json_object_object_add(obj, "platform_id", json_object_new_int(entry->platform_id));
+		json_object_object_add(obj, "function",
+		                       function != NULL ? json_object_new_string(function)
+		                                        : json_object_new_int(entry->function));
+		json_object_object_add(obj, "index", json_object_new_int(entry->index));
+		json_object_object_add(obj, "version", json_object_new_int(entry->version));
+		json_object_object_add(obj, "release", json_string_or_null(entry->release));
+		json_object_object_add(obj, "source", json_string_or_null(entry->source));
+		json_object_array_add(array, obj);
+	}
+	text = json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	bytes = g_bytes_new_static(text, strlen(text));
+	if (!healer_file_write_atomic(store->index_path, bytes, &local_error)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "cannot write the store index %s: %s",
+		            store->index_path, local_error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Renames a bad file to FILE.corrupt, for a technician to look at. */
+static void
+set_aside(const char *path)
+{
+	g_autofree char *corrupt = g_strconcat(path, ".corrupt", NULL);
+
+	if (g_rename(path, corrupt) != 0 && errno != ENOENT)
+		g_unlink(path);
+}
+
+static void
+retire_entry(HealerStore *store, HealerStoreEntry *entry, const char *why)
+{
+	g_autoptr(GError) error = NULL;
+	guint i = 0;
+
+	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+	                     "store file %s %s; removed from the store", entry->path, why);
+	set_aside(entry->path);
+	g_hash_table_remove(store->by_sha, entry->sha256);
+	if (g_ptr_array_find(store->entries, entry, &i))
+		g_ptr_array_add(store->retired, g_ptr_array_steal_index(store->entries, i));
+	if (!write_index(store, &error))
+		healer_journal_event(NULL, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING, "%s", error->message);
+}
+
+/* --- opening ------------------------------------------------------------- */
+
+static gboolean
+is_sha_name(const char *name, gsize len)
+{
+	if (len != 64)
+		return FALSE;
+	for (gsize i = 0; i < len; i++) {
+		if (!g_ascii_isdigit(name[i]) && !(name[i] >= 'a' && name[i] <= 'f'))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+get_int(json_object *obj, const char *key, gint64 min, gint64 max, gint64 *out)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+		return FALSE;
+	*out = json_object_get_int64(v);
+	return *out >= min && *out <= max;
+}
+
+static gboolean
+get_string_or_null(json_object *obj, const char *key, const char **out)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return FALSE;
+	if (v == NULL) {
+		*out = NULL;
+		return TRUE;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return FALSE;
+	*out = json_object_get_string(v);
+	return TRUE;
+}
+
+/* One index element; NULL with `problem` set when malformed. */
+static HealerStoreEntry *
+entry_from_json(HealerStore *store, json_object *obj, const char **problem)
+{
+	HealerStoreEntry *entry;
+	json_object *function = NULL;
+	const char *sha = NULL, *release = NULL, *source = NULL;
+	gint64 size, platform_id, index, version, function_num;
+
+	if (!json_object_is_type(obj, json_type_object)) {
+		*problem = "not an object";
+		return NULL;
+	}
+	if (!get_string_or_null(obj, "sha256", &sha) || sha == NULL || !is_sha_name(sha, strlen(sha))) {
+		*problem = "sha256 missing or not 64 lowercase hex digits";
+		return NULL;
+	}
+	if (!get_int(obj, "size", 0, G_MAXINT64, &size) || !get_int(obj, "platform_id", 0, G_MAXUINT16, &platform_id) ||
+	    !get_int(obj, "index", 0, G_MAXUINT8, &index) || !get_int(obj, "version", 0, G_MAXUINT16, &version)) {
+		*problem = "size, platform_id, index or version missing or out of range";
+		return NULL;
+	}
+	if (!json_object_object_get_ex(obj, "function", &function)) {
+		*problem = "function missing";
+		return NULL;
+	}
+	if (json_object_is_type(function, json_type_string))
+		function_num = healer_module_function_from_string(json_object_get_string(function));
+	else if (json_object_is_type(function, json_type_int))
+		function_num = json_object_get_int64(function);
+	else
+		function_num = -1;
+	if (function_num < 1 || function_num > G_MAXUINT8) {
+		*problem = "function unknown";
+		return NULL;
+	}
+	if (!get_string_or_null(obj, "release", &release) || !get_string_or_null(obj, "source", &source)) {
+		*problem = "release or source not a string or null";
+		return NULL;
+	}
+	entry = g_new0(HealerStoreEntry, 1);
+	entry->sha256 = g_strdup(sha);
+	entry->path = store_path(store, sha);
+	entry->size = (guint64)size;
+	entry->platform_id = (guint16)platform_id;
+	entry->function = (guint8)function_num;
+	entry->index = (guint8)index;
+	entry->version = (guint16)version;
+	entry->release = g_strdup(release);
+	entry->source = g_strdup(source);
+	return entry;
+}
+
+/* Checks an indexed entry's file; FALSE (logged, file set aside) when it is missing or altered. */
+static gboolean
+check_entry_file(HealerStoreEntry *entry)
+{
+	HealerError code = HEALER_ERROR_IO;
+	g_autofree char *reason = NULL;
+	g_autofree char *sha = NULL;
+	g_autoptr(GBytes) bytes = read_file(entry->path, MAX_MODULE_FILE_SIZE, NULL, &code, &reason);
+
+	if (bytes == NULL) {
+		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+		                     "store file %s: %s; dropped from the index", entry->path, reason);
+		if (code != HEALER_ERROR_NOT_FOUND)
+			set_aside(entry->path);
+		return FALSE;
+	}
+	sha = sha256_hex_of(bytes);
+	if (g_bytes_get_size(bytes) != entry->size || strcmp(sha, entry->sha256) != 0) {
+		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+		                     "store file %s was altered (%" G_GSIZE_FORMAT " bytes, SHA-256 %s); dropped "
+		                     "from the index and set aside as .corrupt",
+		                     entry->path, g_bytes_get_size(bytes), sha);
+		set_aside(entry->path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Loads index.json; TRUE in `dirty` when it must be rewritten. */
+static void
+load_index(HealerStore *store, gboolean *dirty)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(json_object) root = NULL;
+	enum json_tokener_error jerr = json_tokener_success;
+
+	if (!g_file_get_contents(store->index_path, &text, NULL, &error)) {
+		if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1,
+			                     G_LOG_LEVEL_WARNING, "store index unreadable (%s); rebuilding it",
+			                     error->message);
+			set_aside(store->index_path);
+		}
+		*dirty = TRUE;
+		return;
+	}
+	root = json_tokener_parse_verbose(text, &jerr);
+	if (root == NULL || !json_object_is_type(root, json_type_array)) {
+		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
+		                     "store index %s is not a JSON array (%s); set aside as .corrupt and rebuilt "
+		                     "from the store's files",
+		                     store->index_path,
+		                     root == NULL ? json_tokener_error_desc(jerr) : "another JSON value");
+		set_aside(store->index_path);
+		*dirty = TRUE;
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(root); i++) {
+		const char *problem = NULL;
+		HealerStoreEntry *entry = entry_from_json(store, json_object_array_get_idx(root, i), &problem);
+
+		if (entry == NULL) {
+			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1,
+			                     G_LOG_LEVEL_WARNING, "store index %s: entry %zu dropped: %s",
+			                     store->index_path, i, problem);
+			*dirty = TRUE;
+			continue;
+		}
+		if (g_hash_table_contains(store->by_sha, entry->sha256) || !check_entry_file(entry)) {
+			entry_free(entry);
+			*dirty = TRUE;
+			continue;
+		}
+		add_entry(store, entry);
+	}
+}
+
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Files the index does not name: GLib's temp files of an interrupted atomic
+ * write are removed; module files (copied before a crash kept the index from
+ * naming them) are re-indexed when sound, set aside otherwise.
+ */
+static void
+scan_store_dir(HealerStore *store, gboolean *dirty)
+{
+	g_autoptr(GDir) dir = g_dir_open(store->dir, 0, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	const char *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
+		g_ptr_array_add(names, g_strdup(name));
+	g_ptr_array_sort(names, compare_strings);
+
+	for (guint i = 0; i < names->len; i++) {
+		const char *n = g_ptr_array_index(names, i);
+		gsize len = strlen(n);
+		g_autofree char *path = g_build_filename(store->dir, n, NULL);
+		g_autofree char *reason = NULL;
+		g_autofree char *sha = NULL;
+		g_autoptr(GBytes) bytes = NULL;
+		g_autoptr(HealerModule) module = NULL;
+		HealerError code;
+
+		/* "<name>.XXXXXX": g_file_set_contents()'s temp file. */
+		if ((len == 64 + 4 + 7 && is_sha_name(n, 64) && strncmp(n + 64, ".bin.", 5) == 0) ||
+		    (len == 10 + 7 && g_str_has_prefix(n, "index.json."))) {
+			if (!g_str_has_suffix(n, ".corrupt")) {
+				g_unlink(path);
+				continue;
+			}
+		}
+		if (len != 68 || !is_sha_name(n, 64) || strcmp(n + 64, ".bin") != 0)
+			continue;
+		{
+			g_autofree char *sha_name = g_strndup(n, 64);
+			if (g_hash_table_contains(store->by_sha, sha_name))
+				continue;
+		}
+		bytes = read_file(path, MAX_MODULE_FILE_SIZE, NULL, &code, &reason);
+		if (bytes != NULL) {
+			sha = sha256_hex_of(bytes);
+			if (strncmp(sha, n, 64) != 0)
+				reason = g_strdup_printf("content's SHA-256 is %s, not its name", sha);
+			else
+				module = check_module(bytes, &reason);
+		}
+		if (module == NULL) {
+			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
+			                     "store file %s is not in the index and is unusable (%s); set aside as "
+			                     ".corrupt",
+			                     path, reason);
+			set_aside(path);
+			continue;
+		}
+		healer_journal_event(NULL, NULL, NULL, path, -1, G_LOG_LEVEL_INFO,
+		                     "store file %s was missing from the index; indexed again", path);
+		add_entry(store, entry_new(store, sha, g_bytes_get_size(bytes), module, NULL));
+		*dirty = TRUE;
+	}
+}
+
+static gboolean
+make_dir(const char *path, GError **error)
+{
+	if (g_mkdir_with_parents(path, 0750) != 0) {
+		int err = errno;
+		g_set_error(error, HEALER_ERROR, errno_to_code(err), "cannot create %s: %s", path, g_strerror(err));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+HealerStore *
+healer_store_open(const char *state_dir, GError **error)
+{
+	g_autoptr(HealerStore) store = g_new0(HealerStore, 1);
+	gboolean dirty = FALSE;
+
+	store->state_dir = g_strdup(state_dir);
+	store->dir = g_build_filename(state_dir, "store", NULL);
+	store->index_path = g_build_filename(store->dir, "index.json", NULL);
+	store->entries = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
+	store->by_sha = g_hash_table_new(g_str_hash, g_str_equal);
+	store->retired = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
+	store->tables = g_ptr_array_new_with_free_func((GDestroyNotify)healer_release_table_free);
+	store->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)seen_file_free);
+
+	if (!make_dir(state_dir, error) || !make_dir(store->dir, error))
+		return NULL;
+	load_index(store, &dirty);
+	scan_store_dir(store, &dirty);
+	if (dirty && !write_index(store, error))
+		return NULL;
+	return g_steal_pointer(&store);
+}
+
+/* --- release tables ------------------------------------------------------ */
+
+gboolean
+healer_store_add_release_table(HealerStore *store, HealerReleaseTable *table, GError **error)
+{
+	gboolean changed = FALSE;
+
+	g_ptr_array_add(store->tables, table);
+	for (guint i = 0; i < store->entries->len; i++) {
+		HealerStoreEntry *entry = g_ptr_array_index(store->entries, i);
+		g_autofree char *name = release_name(store, entry->function, entry->version);
+		if (g_strcmp0(name, entry->release) != 0) {
+			g_free(entry->release);
+			entry->release = g_steal_pointer(&name);
+			changed = TRUE;
+		}
+	}
+	return !changed || write_index(store, error);
+}
+
+/* --- importing ----------------------------------------------------------- */
+
+typedef enum {
+	IMPORT_ADDED,
+	IMPORT_PRESENT,
+	IMPORT_REJECTED, /* the file is not a module we store; `reason` says why */
+	IMPORT_FAILED,   /* the store could not be written; `error` set */
+} ImportResult;
+
+static gboolean
+seen_matches(const SeenFile *seen, const struct stat *st)
+{
+	return seen->dev == st->st_dev && seen->ino == st->st_ino && seen->size == st->st_size &&
+	       seen->mtime.tv_sec == st->st_mtim.tv_sec && seen->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       seen->ctime.tv_sec == st->st_ctim.tv_sec && seen->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static void
+remember(HealerStore *store, const char *path, const struct stat *st, const char *sha, const char *reason)
+{
+	SeenFile *seen = g_new0(SeenFile, 1);
+
+	seen->dev = st->st_dev;
+	seen->ino = st->st_ino;
+	seen->size = st->st_size;
+	seen->mtime = st->st_mtim;
+	seen->ctime = st->st_ctim;
+	seen->sha256 = g_strdup(sha);
+	seen->reason = g_strdup(reason);
+	g_hash_table_insert(store->seen, g_strdup(path), seen);
+}
+
+/*
+ * Imports one file.  `fresh` is TRUE when the verdict was reached now rather
+ * than remembered from an earlier scan of the same, unchanged file.
+ */
+static ImportResult
+import_one(HealerStore *store, const char *path, char **sha_out, char **reason, gboolean *fresh, GError **error)
+{
+	struct stat st;
+	SeenFile *seen = g_hash_table_lookup(store->seen, path);
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(HealerModule) module = NULL;
+	g_autofree char *sha = NULL;
+	g_autoptr(GError) local_error = NULL;
+	HealerError code;
+	HealerStoreEntry *entry;
+
+	*fresh = TRUE;
+	if (seen != NULL && g_stat(path, &st) == 0 && seen_matches(seen, &st)) {
+		if (seen->reason != NULL) {
+			*reason = g_strdup(seen->reason);
+			*fresh = FALSE;
+			return IMPORT_REJECTED;
+		}
+		if (g_hash_table_contains(store->by_sha, seen->sha256)) {
+			if (sha_out != NULL)
+				*sha_out = g_strdup(seen->sha256);
+			*fresh = FALSE;
+			return IMPORT_PRESENT;
+		}
+	}
+
+	bytes = read_file(path, MAX_MODULE_FILE_SIZE, &st, &code, reason);
+	if (bytes == NULL)
+		return IMPORT_REJECTED; /* not remembered: unreadable files are tried again */
+	sha = sha256_hex_of(bytes);
+	if (g_hash_table_contains(store->by_sha, sha)) {
+		remember(store, path, &st, sha, NULL);
+		if (sha_out != NULL)
+			*sha_out = g_steal_pointer(&sha);
+		return IMPORT_PRESENT;
+	}
+	module = check_module(bytes, reason);
+	if (module == NULL) {
+		remember(store, path, &st, NULL, *reason);
+		return IMPORT_REJECTED;
+	}
+
+	entry = entry_new(store, sha, g_bytes_get_size(bytes), module, path);
+	if (!healer_file_write_atomic(entry->path, bytes, &local_error)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "cannot store %s: %s", path, local_error->message);
+		entry_free(entry);
+		return IMPORT_FAILED;
+	}
+	add_entry(store, entry);
+	remember(store, path, &st, sha, NULL);
+	if (sha_out != NULL)
+		*sha_out = g_steal_pointer(&sha);
+	return IMPORT_ADDED;
+}
+
+gboolean
+healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error)
+{
+	g_autofree char *reason = NULL;
+	gboolean fresh = FALSE;
+
+	switch (import_one(store, path, sha_out, &reason, &fresh, error)) {
+	case IMPORT_PRESENT:
+		return TRUE;
+	case IMPORT_ADDED:
+		if (!write_index(store, error))
+			return FALSE;
+		emit_changed(store);
+		return TRUE;
+	case IMPORT_REJECTED:
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, reason);
+		return FALSE;
+	case IMPORT_FAILED:
+		return FALSE;
+	}
+	g_assert_not_reached();
+}
+
+/* Every file to import under `dir`, sorted; unreadable subdirectories are warnings. */
+static gboolean
+collect_files(const char *dir, GPtrArray *files, GPtrArray *warnings, GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GDir) d = g_dir_open(dir, 0, &local_error);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	const char *name;
+
+	if (d == NULL) {
+		g_set_error(error, HEALER_ERROR,
+		            g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
+		                                                                           : HEALER_ERROR_IO,
+		            "cannot read module directory: %s", local_error->message);
+		return FALSE;
+	}
+	while ((name = g_dir_read_name(d)) != NULL) {
+		if (name[0] == '.' || g_str_has_suffix(name, ".json"))
+			continue;
+		g_ptr_array_add(names, g_strdup(name));
+	}
+	g_ptr_array_sort(names, compare_strings);
+
+	for (guint i = 0; i < names->len; i++) {
+		g_autofree char *path = g_build_filename(dir, g_ptr_array_index(names, i), NULL);
+		struct stat st;
+
+		if (g_lstat(path, &st) != 0)
+			continue; /* gone since listed */
+		if (S_ISDIR(st.st_mode)) {
+			g_autoptr(GError) sub_error = NULL;
+			if (!collect_files(path, files, warnings, &sub_error))
+				g_ptr_array_add(warnings, g_strdup_printf("%s: %s", path, sub_error->message));
+			continue;
+		}
+		if (S_ISLNK(st.st_mode) && (g_stat(path, &st) != 0 || !S_ISREG(st.st_mode)))
+			continue; /* dangling, or a link to a directory (which could loop) */
+		if (S_ISREG(st.st_mode))
+			g_ptr_array_add(files, g_steal_pointer(&path));
+	}
+	return TRUE;
+}
+
+guint
+healer_store_import_directory(HealerStore *store, const char *dir, GPtrArray *warnings_out, GError **error)
+{
+	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) failure = NULL;
+	guint added = 0;
+
+	if (!collect_files(dir, files, warnings, error))
+		return 0;
+	for (guint i = 0; i < files->len; i++) {
+		const char *path = g_ptr_array_index(files, i);
+		g_autofree char *reason = NULL;
+		gboolean fresh = TRUE;
+
+		switch (import_one(store, path, NULL, &reason, &fresh, &failure)) {
+		case IMPORT_ADDED:
+			added++;
+			break;
+		case IMPORT_PRESENT:
+			break;
+		case IMPORT_REJECTED:
+			if (fresh)
+				healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, path, -1,
+				                     G_LOG_LEVEL_WARNING, "%s: %s; skipped, not stored", path, reason);
+			g_ptr_array_add(warnings, g_strdup_printf("%s: %s", path, reason));
+			break;
+		case IMPORT_FAILED:
+			break;
+		}
+		if (failure != NULL)
+			break;
+	}
+	if (warnings_out != NULL) {
+		for (guint i = 0; i < warnings->len; i++)
+			g_ptr_array_add(warnings_out, g_strdup(g_ptr_array_index(warnings, i)));
+	}
+	if (added > 0) {
+		g_autoptr(GError) index_error = NULL;
+		if (!write_index(store, &index_error) && failure == NULL)
+			failure = g_steal_pointer(&index_error);
+		emit_changed(store);
+	}
+	if (failure != NULL) {
+		g_propagate_error(error, g_steal_pointer(&failure));
+		return 0;
+	}
+	return added;
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+GPtrArray *
+healer_store_list(HealerStore *store)
+{
+	GPtrArray *list = g_ptr_array_sized_new(store->entries->len);
+
+	for (guint i = 0; i < store->entries->len; i++)
+		g_ptr_array_add(list, g_ptr_array_index(store->entries, i));
+	return list;
+}
+
+guint
+healer_store_get_n_entries(HealerStore *store)
+{
+	return store->entries->len;
+}
+
+const HealerStoreEntry *
+healer_store_lookup(HealerStore *store, const char *sha_hex)
+{
+	g_autofree char *lower = g_ascii_strdown(sha_hex, -1);
+
+	return g_hash_table_lookup(store->by_sha, lower);
+}
+
+GBytes *
+healer_store_read_verified(HealerStore *store, const HealerStoreEntry *entry, GError **error)
+{
+	HealerStoreEntry *live = g_hash_table_lookup(store->by_sha, entry->sha256);
+	HealerError code = HEALER_ERROR_IO;
+	g_autofree char *reason = NULL;
+	g_autofree char *sha = NULL;
+	g_autofree char *why = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+
+	if (live != entry) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "module %s is no longer in the store",
+		            entry->sha256);
+		return NULL;
+	}
+	bytes = read_file(entry->path, MAX_MODULE_FILE_SIZE, NULL, &code, &reason);
+	if (bytes == NULL) {
+		g_set_error(error, HEALER_ERROR, code == HEALER_ERROR_NOT_FOUND ? code : HEALER_ERROR_INVALID_DATA,
+		            "store file %s: %s", entry->path, reason);
+		why = g_strdup_printf("cannot be read (%s)", reason);
+		retire_entry(store, live, why);
+		emit_changed(store);
+		return NULL;
+	}
+	sha = sha256_hex_of(bytes);
+	if (g_bytes_get_size(bytes) != entry->size || strcmp(sha, entry->sha256) != 0) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
+		            "store file %s was altered: SHA-256 %s, expected %s", entry->path, sha, entry->sha256);
+		why = g_strdup_printf("was altered (SHA-256 %s)", sha);
+		retire_entry(store, live, why);
+		emit_changed(store);
+		return NULL;
+	}
+	return g_steal_pointer(&bytes);
+}
+
+gboolean
+healer_store_verify_entry(HealerStore *store, const HealerStoreEntry *entry, GError **error)
+{
+	g_autoptr(GBytes) bytes = healer_store_read_verified(store, entry, error);
+
+	return bytes != NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * How the engine reaches a device: a byte pipe that delivers decoded link
+ * frames and takes encoded ones.  Serial is the first kind; USB (DFU and
+ * Particle control requests) will be another implementation of the same
+ * interface, so nothing above this layer knows which it is.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "link-codec.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HealerTransport HealerTransport;
+
+typedef struct {
+	/* A frame arrived (transfer none: valid during the call). */
+	void (*frame)(HealerTransport *transport, const link_frame_t *frame, gpointer user_data);
+	/* The transport is gone (unplugged, device process died); no more callbacks after this. */
+	void (*closed)(HealerTransport *transport, const GError *error, gpointer user_data);
+} HealerTransportCallbacks;
+
+typedef struct {
+	void (*send)(HealerTransport *transport, GBytes *frame);
+	void (*close)(HealerTransport *transport);
+	const char *(*describe)(HealerTransport *transport);
+} HealerTransportOps;
+
+struct _HealerTransport {
+	const HealerTransportOps *ops;
+	HealerTransportCallbacks callbacks;
+	gpointer user_data;
+};
+
+static inline void
+healer_transport_send(HealerTransport *transport, GBytes *frame)
+{
+	transport->ops->send(transport, frame);
+}
+
+/* Closes and frees; no callback is made. */
+static inline void
+healer_transport_close(HealerTransport *transport)
+{
+	if (transport != NULL)
+		transport->ops->close(transport);
+}
+
+static inline const char *
+healer_transport_describe(HealerTransport *transport)
+{
+	return transport->ops->describe(transport);
+}
+
+/* A serial port (tty, USB CDC-ACM, pty), raw, at `baud`. */
+HealerTransport *healer_serial_transport_open(const char *path, guint baud, const HealerTransportCallbacks *callbacks,
+                                              gpointer user_data, GError **error);
+
+G_END_DECLS

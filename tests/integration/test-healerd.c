@@ -1,0 +1,230 @@
+/*
+ * healerd end to end on simulated devices: it finds devices in safe mode
+ * on its ports, plans, installs modules in dependency order (through a
+ * stepping stone where needed), checks the application runs, reports a
+ * device it cannot heal as blocked until the module appears, survives a
+ * kill -9 in the middle of a heal, and heals many devices at once.
+ */
+#include <glib/gstdio.h>
+#include <signal.h>
+
+#include "healer/module-format.h"
+#include "healerd-process.h"
+#include "sim-client.h"
+#include "test-util.h"
+
+static char *tmpdir;
+
+typedef struct {
+	SimDevice *sim;
+	char *id;
+} Device;
+
+static void
+device_clear(Device *d)
+{
+	g_clear_pointer(&d->sim, sim_device_free);
+	g_clear_pointer(&d->id, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Device, device_clear)
+
+/* A simulated device on DIR/ports/NAME, its id read from its HELLO, its line then let go. */
+static void
+start_device(Device *d, const char *dir, const char *name, const char *release, const char *app)
+{
+	g_autofree char *state = g_build_filename(dir, "devices", name, NULL);
+	g_autofree char *link = g_build_filename(dir, "ports", name, NULL);
+	const char *args[] = {"--release", release, "--app", app, "--link", link, NULL};
+	HealerLinkHello hello;
+
+	d->sim = sim_device_start(state, args);
+	sim_device_wait_hello(d->sim, &hello, 10000);
+	d->id = sim_hello_id(&hello);
+	sim_device_disconnect(d->sim);
+}
+
+/* Reads the device's describe over its own line (healerd must be stopped). */
+static HealerDescribe *
+describe_device(Device *d)
+{
+	sim_device_reconnect(d->sim);
+	return sim_device_describe(d->sim, NULL);
+}
+
+static void
+assert_runs(Device *d, guint16 s1, guint16 s2)
+{
+	g_autoptr(HealerDescribe) describe = describe_device(d);
+	g_autoptr(GBytes) hello_request = healer_link_build_hello_request();
+	HealerLinkHello hello;
+	const HealerDescribeModule *app = healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1);
+
+	sim_device_send(d->sim, hello_request);
+	sim_device_wait_hello(d->sim, &hello, 5000);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_NORMAL);
+	g_assert_nonnull(app);
+	g_assert_true(healer_describe_module_valid(app));
+	g_assert_cmpuint(healer_describe_find(describe, MODULE_FUNCTION_SYSTEM_PART, 1)->version, ==, s1);
+	g_assert_cmpuint(healer_describe_find(describe, MODULE_FUNCTION_SYSTEM_PART, 2)->version, ==, s2);
+	for (guint i = 0; i < describe->modules->len; i++)
+		g_assert_true(healer_describe_module_valid(&g_array_index(describe->modules, HealerDescribeModule, i)));
+	sim_device_disconnect(d->sim);
+}
+
+static void
+copy_tree(const char *from, const char *to, const char *skip)
+{
+	g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
+	const char *name;
+
+	g_assert_nonnull(dir);
+	g_mkdir_with_parents(to, 0755);
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *src = g_build_filename(from, name, NULL);
+		g_autofree char *dst = g_build_filename(to, name, NULL);
+		if (skip != NULL && g_strcmp0(name, skip) == 0)
+			continue;
+		if (g_file_test(src, G_FILE_TEST_IS_DIR)) {
+			copy_tree(src, dst, NULL);
+		} else {
+			g_autoptr(GBytes) data = test_read_file(src);
+			test_write_file(dst, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
+		}
+	}
+}
+
+static const char *const *
+words(const char *a, const char *b)
+{
+	static const char *w[3];
+
+	w[0] = a;
+	w[1] = b;
+	w[2] = NULL;
+	return w;
+}
+
+static void
+test_heal_four_devices(void)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, "four", NULL);
+	g_autofree char *modules = g_build_filename(dir, "modules", NULL);
+	g_autofree char *staged = g_build_filename(dir, "usb-stick", NULL);
+	g_autofree char *arrived = g_build_filename(modules, "2.1.0", NULL);
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_auto(Device) healthy = {0}, stone = {0}, direct = {0}, blocked = {0};
+	g_autoptr(GPtrArray) steps = NULL;
+	const char *order[] = {"system-part 1 v1203", "system-part 2 v1203", "system-part 1 v2002", "system-part 2 v2002"};
+	guint at = 0;
+
+	/* The store starts without 2.1.0: the sensor device needs it. */
+	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, "2.1.0");
+	healerd = healerd_process_new(dir, modules, NULL);
+	start_device(&healthy, dir, "healthy", "2.0.0", "travel-in-time");
+	start_device(&stone, dir, "stepping-stone", "1.0.0", "travel-in-time");
+	start_device(&direct, dir, "direct", "1.0.0", "heartbeat");
+	start_device(&blocked, dir, "blocked", "2.0.0", "sensor");
+	healerd_process_start(healerd);
+
+	healerd_process_wait(healerd, words(stone.id, "heal succeeded"), 1, 120000);
+	healerd_process_wait(healerd, words(direct.id, "heal succeeded"), 1, 60000);
+	healerd_process_wait(healerd, words(blocked.id, "cannot heal"), 1, 30000);
+	{
+		g_autoptr(GPtrArray) why = healerd_process_lines(healerd, words(blocked.id, "cannot heal"));
+		g_test_message("%s", (char *)g_ptr_array_index(why, 0));
+		g_assert_nonnull(strstr(g_ptr_array_index(why, 0), "system-part 2 >= 2100"));
+	}
+	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "attached on")), ==, 1);
+	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "the heal")), ==, 0);
+	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "in safe mode")), ==, 0);
+
+	/* The stepping-stone device went through 1.2.0, in dependency order. */
+	steps = healerd_process_lines(healerd, words(stone.id, "installed "));
+	for (guint i = 0; i < steps->len && at < G_N_ELEMENTS(order); i++) {
+		g_test_message("%s", (char *)g_ptr_array_index(steps, i));
+		if (strstr(g_ptr_array_index(steps, i), order[at]) != NULL)
+			at++;
+	}
+	g_assert_cmpuint(at, ==, G_N_ELEMENTS(order));
+
+	/* 2.1.0 arrives in the module directory (copied elsewhere, then moved in whole). */
+	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), staged, NULL);
+	{
+		g_autofree char *release = g_build_filename(staged, "2.1.0", NULL);
+		g_assert_cmpint(g_rename(release, arrived), ==, 0);
+	}
+	healerd_process_wait(healerd, words(blocked.id, "heal succeeded"), 1, 120000);
+	healerd_process_stop(healerd);
+
+	assert_runs(&healthy, 2002, 2002);
+	assert_runs(&stone, 2002, 2002);
+	assert_runs(&direct, 1100, 1100);
+	assert_runs(&blocked, 2100, 2100);
+	g_assert_true(sim_device_wait_log(stone.sim, "travel-in-time: running", 10) ||
+		      healerd_process_count(healerd, words(stone.id, "travel-in-time: running")) > 0);
+}
+
+/* kill -9 healerd in the middle of a heal: started again, it finishes the job. */
+static void
+test_restart_mid_heal(void)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, "restart", NULL);
+	g_autoptr(HealerdProcess) healerd = healerd_process_new(dir, test_program("HEALER_FIRMWARE_MODULES"), NULL);
+	g_auto(Device) dev = {0};
+
+	start_device(&dev, dir, "victim", "1.0.0", "travel-in-time");
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, words(dev.id, "(step 2 of"), 1, 120000);
+	healerd_process_kill(healerd);
+
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, words(dev.id, "heal succeeded"), 1, 120000);
+	g_assert_cmpuint(healerd_process_count(healerd, words(dev.id, "resuming the heal")), >=, 1);
+	healerd_process_stop(healerd);
+	assert_runs(&dev, 2002, 2002);
+}
+
+static void
+test_many_devices(void)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, "many", NULL);
+	g_autoptr(HealerdProcess) healerd = healerd_process_new(dir, test_program("HEALER_FIRMWARE_MODULES"), NULL);
+	const char *count_env = g_getenv("HEALER_MANY_DEVICES");
+	guint n = count_env ? (guint)atoi(count_env) : 32;
+	g_autofree Device *devices = g_new0(Device, n);
+	gint64 start;
+
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *name = g_strdup_printf("dev%02u", i);
+		start_device(&devices[i], dir, name, "1.0.0", i % 2 ? "heartbeat" : "travel-in-time");
+	}
+	start = g_get_monotonic_time();
+	healerd_process_start(healerd);
+	{
+		const char *succeeded[] = {"heal succeeded", NULL};
+		healerd_process_wait(healerd, succeeded, n, 300000);
+	}
+	g_test_message("%u devices healed in %.1f s", n, (g_get_monotonic_time() - start) / 1e6);
+	healerd_process_stop(healerd);
+	for (guint i = 0; i < n; i++) {
+		g_assert_cmpuint(healerd_process_count(healerd, words(devices[i].id, "heal succeeded")), ==, 1);
+		assert_runs(&devices[i], i % 2 ? 1100 : 2002, i % 2 ? 1100 : 2002);
+		device_clear(&devices[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	g_test_init(&argc, &argv, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tmpdir = test_tmpdir_new();
+	g_test_add_func("/healerd/heal-four-devices", test_heal_four_devices);
+	g_test_add_func("/healerd/restart-mid-heal", test_restart_mid_heal);
+	g_test_add_func("/healerd/many-devices", test_many_devices);
+	rc = g_test_run();
+	test_tmpdir_free(tmpdir);
+	return rc;
+}

@@ -1,0 +1,200 @@
+#include <string.h>
+#include <sys/wait.h>
+
+#include <glib/gstdio.h>
+
+#include "journal.h"
+#include "test-util.h"
+
+/* The fields of the last record logged. */
+static GHashTable *last_fields;
+static GLogLevelFlags last_level;
+
+static GLogWriterOutput
+capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	(void)user_data;
+	g_hash_table_remove_all(last_fields);
+	for (gsize i = 0; i < n_fields; i++) {
+		char *value =
+		        fields[i].length < 0 ? g_strdup(fields[i].value) : g_strndup(fields[i].value, fields[i].length);
+		g_hash_table_insert(last_fields, g_strdup(fields[i].key), value);
+	}
+	last_level = level;
+	return G_LOG_WRITER_HANDLED;
+}
+
+static const char *
+field(const char *key)
+{
+	return g_hash_table_lookup(last_fields, key);
+}
+
+static void
+test_event_fields(void)
+{
+	healer_journal_event(HEALER_MSG_MODULE_INSTALLED, "e00fce68ae40e7ab6e4e3e11", "/dev/ttyACM0",
+	                     "system-part1@2002", 3, G_LOG_LEVEL_INFO, "installed %s (%d of %d)", "system-part 1", 3,
+	                     5);
+	g_assert_cmpstr(field("MESSAGE"), ==, "[e00fce68ae40e7ab6e4e3e11] installed system-part 1 (3 of 5)");
+	g_assert_cmpstr(field("MESSAGE_ID"), ==, HEALER_MSG_MODULE_INSTALLED);
+	g_assert_cmpstr(field("HEALER_DEVICE_ID"), ==, "e00fce68ae40e7ab6e4e3e11");
+	g_assert_cmpstr(field("HEALER_PORT"), ==, "/dev/ttyACM0");
+	g_assert_cmpstr(field("HEALER_MODULE"), ==, "system-part1@2002");
+	g_assert_cmpstr(field("HEALER_STEP"), ==, "3");
+	g_assert_cmpstr(field("GLIB_DOMAIN"), ==, "healerd");
+	g_assert_cmpstr(field("PRIORITY"), ==, "6");
+	g_assert_nonnull(field("CODE_FILE"));
+	g_assert_cmpstr(field("CODE_FUNC"), ==, "test_event_fields");
+	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_INFO);
+
+	/* Optional fields are left out, and no device means no prefix. */
+	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, "/x.bin", -1, G_LOG_LEVEL_WARNING, "bad");
+	g_assert_cmpstr(field("MESSAGE"), ==, "bad");
+	g_assert_null(field("HEALER_DEVICE_ID"));
+	g_assert_null(field("HEALER_PORT"));
+	g_assert_null(field("HEALER_STEP"));
+	g_assert_cmpstr(field("HEALER_MODULE"), ==, "/x.bin");
+	g_assert_cmpstr(field("PRIORITY"), ==, "4");
+
+	healer_journal_event(NULL, NULL, NULL, NULL, 0, G_LOG_LEVEL_DEBUG, "plain");
+	g_assert_null(field("MESSAGE_ID"));
+	g_assert_cmpstr(field("HEALER_STEP"), ==, "0");
+	g_assert_cmpstr(field("PRIORITY"), ==, "7");
+
+	/* ERROR would abort the daemon: logged as critical instead. */
+	healer_journal_event(HEALER_MSG_HEAL_FAILED, "dev", NULL, NULL, -1, G_LOG_LEVEL_ERROR, "x");
+	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_CRITICAL);
+}
+
+static void
+test_format_line(void)
+{
+	const GLogField ours[] = {{"MESSAGE", "[dev] healed", -1}, {"GLIB_DOMAIN", "healerd", -1}};
+	const GLogField gio[] = {{"MESSAGE", "oops", -1}, {"GLIB_DOMAIN", "GLib-GIO", -1}};
+	const GLogField counted[] = {{"MESSAGE", "abcdef", 3}};
+	g_autofree char *a = healer_journal_format_line(G_LOG_LEVEL_INFO, ours, G_N_ELEMENTS(ours));
+	g_autofree char *b = healer_journal_format_line(G_LOG_LEVEL_WARNING, gio, G_N_ELEMENTS(gio));
+	g_autofree char *c = healer_journal_format_line(G_LOG_LEVEL_MESSAGE, counted, G_N_ELEMENTS(counted));
+
+	g_assert_cmpstr(a, ==, "healerd[info]: [dev] healed");
+	g_assert_cmpstr(b, ==, "healerd[warning]: GLib-GIO: oops");
+	g_assert_cmpstr(c, ==, "healerd[notice]: abc");
+}
+
+static const char *const all_ids[] = {
+        HEALER_MSG_DEVICE_ATTACHED,  HEALER_MSG_DEVICE_DETACHED, HEALER_MSG_SAFE_MODE_DETECTED, HEALER_MSG_HEAL_STARTED,
+        HEALER_MSG_MODULE_INSTALLED, HEALER_MSG_HEAL_SUCCEEDED,  HEALER_MSG_HEAL_FAILED,        HEALER_MSG_HEAL_BLOCKED,
+        HEALER_MSG_DEVICE_LOG,       HEALER_MSG_STORE_REJECTED,
+};
+
+/* Every MESSAGE_ID is a distinct 128-bit id with exactly one catalog entry, and the catalog has no others. */
+static void
+test_catalog(void)
+{
+	g_autofree char *path = g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "packaging", "healerd.catalog", NULL);
+	g_autoptr(GBytes) text = test_read_file(path);
+	g_auto(GStrv) lines = g_strsplit(g_bytes_get_data(text, NULL), "\n", -1);
+	guint entries = 0;
+
+	for (gsize i = 0; i < G_N_ELEMENTS(all_ids); i++) {
+		g_autofree char *header = g_strconcat("-- ", all_ids[i], NULL);
+		guint found = 0;
+
+		g_assert_cmpuint(strlen(all_ids[i]), ==, 32);
+		for (const char *p = all_ids[i]; *p; p++)
+			g_assert_true(g_ascii_isdigit(*p) || (*p >= 'a' && *p <= 'f'));
+		for (gsize j = 0; j < i; j++)
+			g_assert_cmpstr(all_ids[i], !=, all_ids[j]);
+		for (guint l = 0; lines[l] != NULL; l++) {
+			if (strcmp(lines[l], header) != 0)
+				continue;
+			found++;
+			g_assert_true(g_str_has_prefix(lines[l + 1], "Subject: "));
+			g_assert_cmpstr(lines[l + 2], ==, "Defined-By: healerd");
+			g_assert_true(g_str_has_prefix(lines[l + 3], "Documentation: "));
+		}
+		g_assert_cmpuint(found, ==, 1);
+	}
+	for (guint l = 0; lines[l] != NULL; l++)
+		entries += g_str_has_prefix(lines[l], "-- ");
+	g_assert_cmpuint(entries, ==, G_N_ELEMENTS(all_ids));
+}
+
+/* Runs a system program (not wrapped in valgrind: it is not ours). */
+static int
+run_system(const char *const *argv, char **out, char **err)
+{
+	g_autoptr(GError) error = NULL;
+	int wait_status = 0;
+
+	g_assert_true(
+	        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, err, &wait_status, &error));
+	g_assert_no_error(error);
+	return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+}
+
+/* journalctl itself reads the catalog (in a scratch root: no privileges needed). */
+static void
+test_catalog_journalctl(void)
+{
+	g_autofree char *journalctl = g_find_program_in_path("journalctl");
+	g_autofree char *source = g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "packaging", "healerd.catalog", NULL);
+	g_autofree char *root = NULL;
+	g_autofree char *catalog_dir = NULL;
+	g_autofree char *installed = NULL;
+	g_autofree char *root_arg = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autofree char *out = NULL, *err = NULL, *list = NULL, *list_err = NULL;
+	int status;
+
+	if (journalctl == NULL) {
+		g_test_skip("journalctl not installed");
+		return;
+	}
+	root = test_tmpdir_new();
+	catalog_dir = g_build_filename(root, "usr", "lib", "systemd", "catalog", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(catalog_dir, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(root, 0755), ==, 0);
+	{
+		g_autofree char *var = g_build_filename(root, "var", "lib", "systemd", "catalog", NULL);
+		g_assert_cmpint(g_mkdir_with_parents(var, 0755), ==, 0);
+	}
+	installed = g_build_filename(catalog_dir, "healerd.catalog", NULL);
+	text = test_read_file(source);
+	test_write_file(installed, g_bytes_get_data(text, NULL), g_bytes_get_size(text));
+	root_arg = g_strconcat("--root=", root, NULL);
+	{
+		const char *argv[] = {journalctl, root_arg, "--update-catalog", NULL};
+		status = run_system(argv, &out, &err);
+	}
+	if (status != 0) {
+		g_autofree char *why = g_strdup_printf("journalctl --update-catalog failed here: %s", err);
+		test_tmpdir_free(g_steal_pointer(&root));
+		g_test_skip(why);
+		return;
+	}
+	{
+		const char *argv[] = {journalctl, root_arg, "--list-catalog", NULL};
+		status = run_system(argv, &list, &list_err);
+	}
+	g_assert_cmpint(status, ==, 0);
+	for (gsize i = 0; i < G_N_ELEMENTS(all_ids); i++) {
+		if (strstr(list, all_ids[i]) == NULL)
+			g_error("%s missing from journalctl --list-catalog:\n%s", all_ids[i], list);
+	}
+	test_tmpdir_free(g_steal_pointer(&root));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	last_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_log_set_writer_func(capture_writer, NULL, NULL);
+	g_test_add_func("/journal/event-fields", test_event_fields);
+	g_test_add_func("/journal/format-line", test_format_line);
+	g_test_add_func("/journal/catalog", test_catalog);
+	g_test_add_func("/journal/catalog-journalctl", test_catalog_journalctl);
+	return g_test_run();
+}
