@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The demo: what healerd can do today, shown on real data.
+# The demo: simulated devices in safe mode, healed by healerd.
 #
-# Today that is the module format: build the tools, stamp the modules of a
-# small modular firmware release with mkmodule, read them back with
-# `healerctl inspect` the way a device's bootloader and Particle's tools do,
-# show that a corrupted or truncated module is caught and named, and read
-# real Particle Device OS release binaries.  The daemon that detects devices
-# in safe mode and heals them is not built yet (issues 3 and 4): this demo
-# does not pretend it is.
+# Builds everything, then starts six simulated devices (healer-sim) on
+# ptys: one healthy; two whose application (travel-in-time) needs 2.0.0
+# while they run 1.0.0, which no order of 2.0.0 modules can fix directly
+# (they go through the 1.2.0 stepping stone); two whose application
+# (heartbeat) needs 1.1.0; and one whose application (sensor) needs 2.1.0,
+# which the module store does not have yet.  healerd finds them, plans and
+# installs the modules one reset at a time, and reports the last device
+# blocked until 2.1.0 is dropped into its module directory, when it heals
+# that one too.  `healerctl probe` shows the devices before and after.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,45 +19,83 @@ scripts/setup.sh
 build=_build/demo
 if [[ -f $build/build.ninja ]]; then meson setup --reconfigure $build >/dev/null; else meson setup $build >/dev/null; fi
 meson compile -C $build >/dev/null
-mkmodule=$build/device-firmware/mkmodule
-healerctl=$build/agent/cli/healerctl
-export HEALER_RELEASE_TABLE=$build/device-firmware/releases.json
+sim=$root/$build/device-firmware/healer-sim
+healerd=$root/$build/agent/daemon/healerd
+healerctl=$root/$build/agent/cli/healerctl
+firmware=$root/$build/device-firmware/modules
+
 work=$(mktemp -d -t healerd-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-raw() { head -c "$2" /dev/urandom >"$work/$1.raw"; }
 
-say "1. Stamp release 1.0.0 of a Photon-style modular firmware (bootloader, two system parts) and an app that needs 2.0.0"
-raw boot 12000; raw part1 60000; raw part2 50000; raw app 9000
-$mkmodule -p photon -f bootloader -v 100 -a 0x08000000 -o "$work/bootloader.bin" "$work/boot.raw"
-$mkmodule -p photon -f system-part -i 1 -v 1000 -a 0x08020000 -d system-part:2:1000 -o "$work/system-part1.bin" "$work/part1.raw"
-$mkmodule -p photon -f system-part -i 2 -v 1000 -a 0x08060000 -d system-part:1:1000 -d bootloader:0:100 \
-  -o "$work/system-part2.bin" "$work/part2.raw"
-$mkmodule -p photon -f user-part -i 1 -v 3 -a 0x080A0000 -d system-part:2:2002 --product-id 6 --product-version 3 \
-  --name travel-in-time -o "$work/app.bin" "$work/app.raw"
-ls -l "$work"/*.bin
+mkdir -p "$work/ports" "$work/modules" "$work/usb-stick"
+# The store starts without 2.1.0; it arrives later "on a USB stick".
+cp -r "$firmware"/. "$work/modules/"
+mv "$work/modules/2.1.0" "$work/usb-stick/"
 
-say "2. healerctl inspect reads them as a bootloader would (release names come from the release table)"
-$healerctl inspect "$work/system-part2.bin" "$work/app.bin"
+say "Six simulated devices (healer-sim): flash in a file, serial port on a pty"
+start() { # name release app
+  # 921600 baud: each device's link is paced like a fast USB-serial line.
+  "$sim" --state "$work/devices/$1" --release "$2" --app "$3" --link "$work/ports/$1" --baud 921600 \
+    2>"$work/$1.log" &
+  pids+=($!)
+  printf '  %-16s release %-6s application %s\n' "$1" "$2" "$3"
+}
+start healthy 2.0.0 travel-in-time
+start cabinet-a 1.0.0 travel-in-time
+start cabinet-b 1.0.0 travel-in-time
+start pump-1 1.0.0 heartbeat
+start pump-2 1.0.0 heartbeat
+start weather 2.0.0 sensor
+for _ in $(seq 100); do [[ $(ls "$work/ports" | wc -l) -eq 6 ]] && break; sleep 0.05; done
 
-say "3. The same as JSON, for scripts"
-$healerctl inspect --json "$work/app.bin" | head -n 30
+say "Before: healerctl probe (a technician's look, straight over the serial lines)"
+$healerctl probe "$work"/ports/* | grep -E '^/|Mode:|LED:|user-part|needs .* FAIL' | sed "s|$work/ports/||"
 
-say "4. Flip one byte of system-part1 and cut the bootloader short: both are refused, with the fault named"
-cp "$work/system-part1.bin" "$work/flipped.bin"
-printf '\x00' | dd of="$work/flipped.bin" bs=1 seek=30000 conv=notrunc status=none
-head -c 8000 "$work/bootloader.bin" >"$work/truncated.bin"
-set +e
-$healerctl inspect "$work/flipped.bin" "$work/truncated.bin" >/dev/null
-echo "exit status: $? (1 = a file is not a valid module)"
-set -e
+cat >"$work/healerd.conf" <<CONF
+[daemon]
+state-directory=$work/state
+[serial]
+ports=$work/ports/*
+[store]
+module-directories=$work/modules
+[healer]
+retry-backoff-seconds=2
+CONF
 
-say "5. Real Particle Device OS 2.2.0 binaries (fetched from the npm packages that ship them)"
-cache=$root/_build/realbin-cache
-bash tests/realbin/fetch-reference-binaries.sh "$cache" >/dev/null
-$healerctl inspect --releases data/particle-device-os-releases.json \
-  "$cache/extracted/particle-cli-3.0.0/package/assets/updates/photon-system-part1@2.2.0.bin" \
-  "$cache/extracted/particle-cli-3.0.0/package/assets/updates/argon-softdevice@2.2.0.bin"
+say "healerd heals them (its journal lines, as journalctl -u healerd would show them)"
+"$healerd" --config "$work/healerd.conf" 2>"$work/healerd.log" &
+healerd_pid=$!
+pids+=($healerd_pid)
+tail --pid=$healerd_pid -n +1 -f "$work/healerd.log" | grep --line-buffered -E 'attached on|in safe mode|starting the heal|installed|succeeded|cannot heal|failed' \
+  | sed -u "s|$work/||g" &
 
-say "Not yet built: simulated devices in safe mode and the healerd daemon that heals them (see the open issues)."
+wait_for() { # count pattern seconds
+  for _ in $(seq $(( $3 * 10 ))); do
+    [[ $(grep -c -- "$2" "$work/healerd.log" || true) -ge $1 ]] && return 0
+    sleep 0.1
+  done
+  echo "demo: timed out waiting for '$2'" >&2
+  return 1
+}
+wait_for 4 "heal succeeded" 120
+wait_for 1 "cannot heal" 30
+
+say "A technician copies release 2.1.0 into the module directory; healerd sees it and heals the last device"
+mv "$work/usb-stick/2.1.0" "$work/modules/"
+wait_for 5 "heal succeeded" 120
+sleep 0.3
+kill -TERM $healerd_pid
+wait $healerd_pid 2>/dev/null || true
+sleep 0.2
+
+say "After: every device runs its application"
+$healerctl probe "$work"/ports/* | grep -E '^/|Mode:|LED:|user-part' | sed "s|$work/ports/||"
+say "Done: 5 devices healed, 1 was healthy all along. (D-Bus, fetching over HTTPS and packaging come next.)"

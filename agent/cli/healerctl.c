@@ -16,6 +16,7 @@ static const struct {
 } verbs[] = {
         {"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
         {"plan", healerctl_plan, "Plan the modules a device needs, from its describe (no daemon needed)"},
+        {"probe", healerctl_probe, "Ask devices on serial ports directly (no daemon: stop healerd first)"},
 };
 
 static void

@@ -5,3 +5,4 @@
 
 int healerctl_inspect(int argc, char **argv);
 int healerctl_plan(int argc, char **argv);
+int healerctl_probe(int argc, char **argv);

@@ -1,9 +1,14 @@
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+
 #include "journal.h"
+#include "notify.h"
 #include "test-util.h"
 
 /* The fields of the last record logged. */
@@ -186,6 +191,84 @@ test_catalog_journalctl(void)
 	test_tmpdir_free(g_steal_pointer(&root));
 }
 
+static char *
+receive_datagram(GSocket *socket)
+{
+	char buf[512];
+	g_autoptr(GError) error = NULL;
+	gssize n;
+
+	g_socket_set_timeout(socket, 5);
+	n = g_socket_receive(socket, buf, sizeof buf - 1, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(n, >=, 0);
+	buf[n] = '\0';
+	return g_strdup(buf);
+}
+
+static gboolean
+quit_loop(gpointer loop)
+{
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+/* sd_notify messages reach $NOTIFY_SOCKET; the watchdog pings at half $WATCHDOG_USEC. */
+static void
+test_notify(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "notify", NULL);
+	g_autofree char *pid = g_strdup_printf("%d", (int)getpid());
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, 0, &error);
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autofree char *ready = NULL, *status = NULL, *stopping = NULL, *first = NULL, *ping = NULL;
+	guint watchdog;
+
+	g_assert_no_error(error);
+	g_assert_true(g_socket_bind(socket, address, TRUE, &error));
+	g_assert_no_error(error);
+
+	/* Outside systemd: nothing happens, no watchdog. */
+	g_unsetenv("NOTIFY_SOCKET");
+	g_unsetenv("WATCHDOG_USEC");
+	healer_notify_ready();
+	g_assert_cmpuint(healer_notify_watchdog_start(), ==, 0);
+
+	g_setenv("NOTIFY_SOCKET", path, TRUE);
+	healer_notify_ready();
+	ready = receive_datagram(socket);
+	g_assert_cmpstr(ready, ==, "READY=1");
+	healer_notify_status("%d devices: %d healthy,\n%d healing", 4, 3, 1);
+	status = receive_datagram(socket);
+	g_assert_cmpstr(status, ==, "STATUS=4 devices: 3 healthy, 1 healing");
+	healer_notify_stopping();
+	stopping = receive_datagram(socket);
+	g_assert_cmpstr(stopping, ==, "STOPPING=1");
+
+	g_setenv("WATCHDOG_USEC", "100000", TRUE);
+	g_setenv("WATCHDOG_PID", pid, TRUE);
+	watchdog = healer_notify_watchdog_start();
+	g_assert_cmpuint(watchdog, !=, 0);
+	first = receive_datagram(socket);
+	g_assert_cmpstr(first, ==, "WATCHDOG=1");
+	g_timeout_add(80, quit_loop, loop);
+	g_main_loop_run(loop);
+	ping = receive_datagram(socket);
+	g_assert_cmpstr(ping, ==, "WATCHDOG=1");
+	g_source_remove(watchdog);
+
+	/* A watchdog meant for another process is not ours. */
+	g_setenv("WATCHDOG_PID", "1", TRUE);
+	g_assert_cmpuint(healer_notify_watchdog_start(), ==, 0);
+	g_unsetenv("NOTIFY_SOCKET");
+	g_unsetenv("WATCHDOG_USEC");
+	g_unsetenv("WATCHDOG_PID");
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -196,5 +279,6 @@ main(int argc, char **argv)
 	g_test_add_func("/journal/format-line", test_format_line);
 	g_test_add_func("/journal/catalog", test_catalog);
 	g_test_add_func("/journal/catalog-journalctl", test_catalog_journalctl);
+	g_test_add_func("/notify/messages", test_notify);
 	return g_test_run();
 }

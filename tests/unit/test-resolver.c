@@ -384,6 +384,8 @@ test_firmware_stepping_stone(void)
 	g_autofree char *text = heal(state, catalog, NULL, &plan);
 	guint64 bytes = 0;
 
+	assert_contains(text, "s1=1203 s2=1203 s1=");
+
 	/* travel-in-time needs s2 >= 2002; 2.0.0's parts need each other, so 1.2.0 goes first. */
 	g_assert_cmpuint(travel->dependencies->len, ==, 1);
 	g_assert_cmpuint(g_array_index(travel->dependencies, HealerModuleDependency, 0).version, ==, 2002);
@@ -461,6 +463,7 @@ test_firmware_from_110(void)
 	g_autoptr(HealerPlan) plan = NULL;
 	g_autofree char *text = heal(state, catalog, NULL, &plan);
 
+	assert_contains(text, "s1=1203 s2=1203 s1=");
 	assert_stepping_stone(plan);
 }
 
@@ -817,6 +820,7 @@ test_termination_many_releases(void)
 	g_assert_cmpuint(plan->states_explored, <, HEALER_RESOLVER_DEFAULT_MAX_STATES);
 	/* s2 >= 1300 takes part 1 and part 2 in hops of at most 3 releases. */
 	g_assert_cmpuint(plan->steps->len, >=, 20);
+	g_assert_true(g_str_has_suffix(text, " s2=1300"));
 
 	/* A small bound ends the search with a reason. */
 	why = heal_fails(state, catalog, &tight);

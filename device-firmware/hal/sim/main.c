@@ -127,6 +127,28 @@ manufacture(const char *state_dir, const char *firmware_dir, const char *release
 	hal_flash_program(hal_board()->info_start, info, sizeof info);
 }
 
+/* mkdir -p: a state directory may be new, and so may its parents. */
+static int
+make_directories(const char *path)
+{
+	char partial[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof partial) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] == '/' || path[i] == '\0') {
+			memcpy(partial, path, i);
+			partial[i] = '\0';
+			if (mkdir(partial, 0755) != 0 && errno != EEXIST)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static const char *
 default_firmware_dir(void)
 {
@@ -203,7 +225,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (mkdir(state_dir, 0755) != 0 && errno != EEXIST) {
+	if (make_directories(state_dir) != 0) {
 		fprintf(stderr, "healer-sim: %s: %s\n", state_dir, strerror(errno));
 		return 1;
 	}
