@@ -68,8 +68,9 @@ phase() {
 
 phase test _build/test -- -Dbuildtype=debugoptimized
 if ! $quick; then
-  phase valgrind _build/test --setup=valgrind --no-rebuild -- -Dbuildtype=debugoptimized
-  phase sanitize _build/sanitize --setup=sanitize -- -Db_sanitize=address,undefined -Db_lundef=false
+  # The soak (200 power cuts) runs once, in the plain configuration.
+  phase valgrind _build/test --setup=valgrind --no-rebuild --no-suite soak -- -Dbuildtype=debugoptimized
+  phase sanitize _build/sanitize --setup=sanitize --no-suite soak -- -Db_sanitize=address,undefined -Db_lundef=false
   CC=clang phase fuzz _build/fuzz --suite fuzz -- -Dfuzzing=true -Dfuzz_seconds="$fuzz_seconds" \
     -Db_sanitize=address,undefined -Db_lundef=false -Dreal_binaries_tests=false
 fi
