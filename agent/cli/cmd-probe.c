@@ -69,8 +69,8 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 
 	fd = open(port, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		g_set_error(error, HEALER_ERROR, errno == ENOENT ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_IO, "%s: %s", port,
-			    g_strerror(errno));
+		g_set_error(error, HEALER_ERROR, errno == ENOENT ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_IO, "%s: %s",
+		            port, g_strerror(errno));
 		return FALSE;
 	}
 	if (tcgetattr(fd, &tio) == 0) {
@@ -88,8 +88,8 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 		ssize_t n;
 
 		if (now >= deadline) {
-			g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "%s: no answer within %u s (is healerd using it?)",
-				    port, timeout_s);
+			g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
+			            "%s: no answer within %u s (is healerd using it?)", port, timeout_s);
 			close(fd);
 			return FALSE;
 		}
@@ -105,7 +105,7 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 			if (f->frame.type == LINK_HELLO && healer_link_parse_hello(&f->frame, &out->hello, NULL)) {
 				have_hello = TRUE;
 			} else if (f->frame.type == LINK_DESCRIBE_REPLY && out->describe == NULL &&
-				   healer_link_parse_describe_reply(&f->frame, &reply, NULL)) {
+			           healer_link_parse_describe_reply(&f->frame, &reply, NULL)) {
 				out->describe = healer_describe_parse(reply.json, reply.len, error);
 				if (out->describe == NULL) {
 					g_prefix_error(error, "%s: ", port);
@@ -149,7 +149,8 @@ print_probe(const char *port, const Probe *p)
 		printf("    %-12s %u  v%-5u %s\n", f ? f : "?", m->index, m->version,
 		       healer_describe_module_valid(m) ? "valid" : "FAILED checks");
 		for (guint d = 0; d < m->dependencies->len; d++) {
-			const HealerDescribeDependency *dep = &g_array_index(m->dependencies, HealerDescribeDependency, d);
+			const HealerDescribeDependency *dep =
+			        &g_array_index(m->dependencies, HealerDescribeDependency, d);
 			const HealerDescribeModule *have = healer_describe_find(p->describe, dep->function, dep->index);
 			g_autofree char *text = healer_describe_dependency_to_string(dep);
 			gboolean met = have != NULL && have->version >= dep->version;
@@ -166,10 +167,11 @@ healerctl_probe(int argc, char **argv)
 	gint timeout_s = 5;
 	g_auto(GStrv) ports = NULL;
 	const GOptionEntry entries[] = {
-		{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array: each port's hello and describe", NULL},
-		{"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s, "Seconds to wait for each device (default 5)", "SECONDS"},
-		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, NULL, "PORT..."},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array: each port's hello and describe", NULL},
+	        {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s, "Seconds to wait for each device (default 5)",
+	         "SECONDS"},
+	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, NULL, "PORT..."},
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("PORT... - ask devices on serial ports directly");
 	g_autoptr(GError) error = NULL;
@@ -178,7 +180,7 @@ healerctl_probe(int argc, char **argv)
 
 	g_option_context_add_main_entries(context, entries, NULL);
 	g_option_context_set_summary(context, "Talks to the devices itself: stop healerd first.\n"
-					      "Exit status: 0 every device answered, 1 a device did not, 2 usage.");
+	                                      "Exit status: 0 every device answered, 1 a device did not, 2 usage.");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		fprintf(stderr, "healerctl probe: %s\n", error->message);
 		return HEALER_EXIT_USAGE;
@@ -201,9 +203,13 @@ healerctl_probe(int argc, char **argv)
 			json_object_object_add(o, "port", json_object_new_string(ports[i]));
 			json_object_object_add(o, "id", json_object_new_string(id));
 			json_object_object_add(o, "platform_id", json_object_new_int(p.hello.platform_id));
-			json_object_object_add(o, "mode", json_object_new_string(healer_link_mode_to_string(p.hello.mode)));
-			json_object_object_add(o, "safe_mode_reason", json_object_new_string(healer_link_safe_mode_reason_to_string(p.hello.safe_mode_reason)));
-			json_object_object_add(o, "led", json_object_new_string(healer_link_led_to_string(p.hello.led)));
+			json_object_object_add(o, "mode",
+			                       json_object_new_string(healer_link_mode_to_string(p.hello.mode)));
+			json_object_object_add(o, "safe_mode_reason",
+			                       json_object_new_string(healer_link_safe_mode_reason_to_string(
+			                               p.hello.safe_mode_reason)));
+			json_object_object_add(o, "led",
+			                       json_object_new_string(healer_link_led_to_string(p.hello.led)));
 			json_object_object_add(o, "modules", healer_describe_to_json(p.describe));
 			json_object_array_add(array, o);
 		} else {
@@ -211,6 +217,7 @@ healerctl_probe(int argc, char **argv)
 		}
 	}
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	return status;
 }

@@ -40,6 +40,10 @@ struct _Job {
 	gboolean resumed;
 	guint retry_source;
 	Slot *slot;
+	/* Installing an application rather than healing: its entry, and who to tell. */
+	HealerCatalogEntry *app;
+	HealerEngineDoneFunc done_func;
+	gpointer done_user_data;
 };
 
 struct _HealerEngine {
@@ -82,12 +86,6 @@ set_status(Slot *slot, HealerStatus status, const char *detail)
 	update_notify_status(slot->engine);
 }
 
-static const char *
-device_id(Slot *slot)
-{
-	return slot->device ? healer_device_get_id(slot->device) : NULL;
-}
-
 /* ---- the catalog the resolver plans with ------------------------------ */
 
 static HealerModuleCatalog *
@@ -128,6 +126,7 @@ job_free(Job *job)
 	if (job->retry_source != 0)
 		g_source_remove(job->retry_source);
 	g_clear_pointer(&job->plan, healer_plan_free);
+	g_clear_pointer(&job->app, healer_catalog_entry_free);
 	g_free(job->device_id);
 	g_free(job);
 }
@@ -190,10 +189,32 @@ release_job_slot(Job *job)
 }
 
 static void
+end_job_with(Job *job, const GError *error)
+{
+	HealerEngine *self = job->engine;
+	HealerEngineDoneFunc func = job->done_func;
+	gpointer user_data = job->done_user_data;
+	g_autofree char *id = g_strdup(job->device_id);
+
+	job->done_func = NULL;
+	release_job_slot(job);
+	if (job->slot != NULL)
+		job->slot->job = NULL;
+	healer_job_file_remove(self->config->state_dir, job->device_id, NULL);
+	g_hash_table_remove(self->jobs, job->device_id);
+	if (func != NULL)
+		func(self, id, error, user_data);
+}
+
+static void
 end_job(Job *job)
 {
 	HealerEngine *self = job->engine;
 
+	if (job->done_func != NULL) {
+		end_job_with(job, NULL);
+		return;
+	}
 	release_job_slot(job);
 	if (job->slot != NULL)
 		job->slot->job = NULL;
@@ -227,7 +248,10 @@ job_failed(Job *job, const char *why)
 		                     (int)job->step, G_LOG_LEVEL_WARNING, "heal failed: %s", detail);
 		if (slot != NULL)
 			set_status(slot, HEALER_STATUS_FAILED, detail);
-		end_job(job);
+		{
+			g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
+			end_job_with(job, error);
+		}
 		return;
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
@@ -349,7 +373,7 @@ start_job(Slot *slot, Job *job)
 	HealerEngine *self = slot->engine;
 	g_autoptr(HealerDeviceState) state =
 	        healer_device_state_new_from_describe(healer_device_get_describe(slot->device));
-	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
+	HealerGoal goal = {.kind = job->app ? HEALER_GOAL_INSTALL_APP : HEALER_GOAL_HEAL, .app = job->app};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	g_autoptr(GError) error = NULL;
 	HealerPlan *plan;
@@ -369,7 +393,7 @@ start_job(Slot *slot, Job *job)
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
 		job->slot = NULL;
 		slot->job = NULL;
-		end_job(job);
+		end_job_with(job, error);
 		return;
 	}
 	g_clear_pointer(&job->plan, healer_plan_free);
@@ -597,6 +621,61 @@ healer_engine_start(HealerEngine *self)
 	                                        self->config->serial_watch, on_ports, self);
 	healer_port_watcher_rescan(self->watcher);
 	update_notify_status(self);
+}
+
+static Slot *
+slot_for_device(HealerEngine *self, const char *device_id)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Slot *slot = value;
+		if (slot->device != NULL && g_strcmp0(healer_device_get_id(slot->device), device_id) == 0)
+			return slot;
+	}
+	return NULL;
+}
+
+gboolean
+healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *app_path, HealerEngineDoneFunc func,
+                        gpointer user_data, GError **error)
+{
+	Slot *slot = slot_for_device(self, device_id);
+	g_autoptr(HealerCatalogEntry) app = NULL;
+	const HealerDescribe *describe;
+	g_autofree char *sha = NULL;
+	Job *job;
+
+	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
+		return FALSE;
+	}
+	if (g_hash_table_contains(self->jobs, device_id) || healer_device_is_busy(slot->device)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is busy with a job", device_id);
+		return FALSE;
+	}
+	app = healer_catalog_entry_new_from_file(app_path, NULL, error);
+	if (app == NULL)
+		return FALSE;
+	describe = healer_device_get_describe(slot->device);
+	if (app->function != MODULE_FUNCTION_USER_PART || app->platform_id != describe->platform_id) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "%s is not an application for platform %u (it is a %s for platform %u)", app_path,
+		            describe->platform_id, healer_module_function_to_string(app->function), app->platform_id);
+		return FALSE;
+	}
+	/* The application is flashed from the store like every module: verified, by its hash. */
+	if (!healer_store_import_file(self->store, app_path, &sha, error))
+		return FALSE;
+	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	job = job_for(self, device_id);
+	job->app = g_steal_pointer(&app);
+	job->done_func = func;
+	job->done_user_data = user_data;
+	start_job(slot, job);
+	return TRUE;
 }
 
 void

@@ -34,6 +34,19 @@ void healer_engine_start(HealerEngine *engine);
 void healer_engine_free(HealerEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEngine, healer_engine_free)
 
+/* error NULL: done.  device_id is the device the call named. */
+typedef void (*HealerEngineDoneFunc)(HealerEngine *engine, const char *device_id, const GError *error,
+                                     gpointer user_data);
+
+/*
+ * Installs the application in `app_path` on a device: first whatever system
+ * modules its dependencies need, then the application, so the device never
+ * drops into safe mode.  Fails at once (NOT_FOUND, BUSY, INVALID_ARGUMENT,
+ * NO_PLAN) or reports through `func` when the job ends.
+ */
+gboolean healer_engine_flash_app(HealerEngine *engine, const char *device_id, const char *app_path,
+                                 HealerEngineDoneFunc func, gpointer user_data, GError **error);
+
 /* The store gained modules: blocked devices are planned again. */
 void healer_engine_store_changed(HealerEngine *engine);
 /* "4 devices: 3 healthy, 1 healing" */

@@ -23,13 +23,13 @@ loop(const dynalib_t *lib)
 	if (now - last_beat >= 10000) {
 		last_beat = now;
 		DYNALIB_CALL(lib, SYSTEM_ABI_LOG_VALUE, log_value, "heartbeat: uptime",
-			     (int32_t)DYNALIB_CALL(lib, SYSTEM_ABI_UPTIME, uptime));
+		             (int32_t)DYNALIB_CALL(lib, SYSTEM_ABI_UPTIME, uptime));
 	}
 }
 
 const application_t app_heartbeat = {
-	.name = "heartbeat",
-	.abi_entries = SYSTEM_ABI_LOG_VALUE + 1,
-	.setup = setup,
-	.loop = loop,
+        .name = "heartbeat",
+        .abi_entries = SYSTEM_ABI_LOG_VALUE + 1,
+        .setup = setup,
+        .loop = loop,
 };

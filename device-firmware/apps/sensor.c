@@ -11,7 +11,7 @@ static void
 report(const dynalib_t *lib)
 {
 	DYNALIB_CALL(lib, SYSTEM_ABI_LOG_VALUE, log_value, "sensor: millicelsius",
-		     DYNALIB_CALL(lib, SYSTEM_ABI_TEMPERATURE, temperature_millicelsius));
+	             DYNALIB_CALL(lib, SYSTEM_ABI_TEMPERATURE, temperature_millicelsius));
 }
 
 static void
@@ -34,8 +34,8 @@ loop(const dynalib_t *lib)
 }
 
 const application_t app_sensor = {
-	.name = "sensor",
-	.abi_entries = SYSTEM_ABI_TEMPERATURE + 1,
-	.setup = setup,
-	.loop = loop,
+        .name = "sensor",
+        .abi_entries = SYSTEM_ABI_TEMPERATURE + 1,
+        .setup = setup,
+        .loop = loop,
 };

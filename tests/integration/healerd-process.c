@@ -17,11 +17,12 @@ healerd_process_new(const char *dir, const char *module_dir, const char *healer_
 	self->config = g_build_filename(dir, "healerd.conf", NULL);
 	self->log = g_build_filename(dir, "healerd.log", NULL);
 	g_mkdir_with_parents(ports, 0755);
-	text = g_strdup_printf("[daemon]\nstate-directory=%s\nlog-level=debug\n"
-			       "[serial]\nports=%s/*\n"
-			       "[store]\nmodule-directories=%s\n"
-			       "[healer]\nreset-timeout-seconds=20\nresponse-timeout-seconds=5\nretry-backoff-seconds=1\n%s",
-			       state, ports, module_dir, healer_lines ? healer_lines : "");
+	text = g_strdup_printf(
+	        "[daemon]\nstate-directory=%s\nlog-level=debug\n"
+	        "[serial]\nports=%s/*\n"
+	        "[store]\nmodule-directories=%s\n"
+	        "[healer]\nreset-timeout-seconds=20\nresponse-timeout-seconds=5\nretry-backoff-seconds=1\n%s",
+	        state, ports, module_dir, healer_lines ? healer_lines : "");
 	g_file_set_contents(self->config, text, -1, &error);
 	g_assert_no_error(error);
 	return self;
@@ -145,7 +146,7 @@ healerd_process_wait(HealerdProcess *self, const char *const *all, guint count, 
 			g_autofree char *text = NULL;
 			g_file_get_contents(self->log, &text, NULL, NULL);
 			g_error("healerd did not log %u line(s) with '%s' within %u ms; its log:\n%s", count, want,
-				timeout_ms, text ? text : "(none)");
+			        timeout_ms, text ? text : "(none)");
 		}
 		if (self->process != NULL && g_subprocess_get_identifier(self->process) == NULL)
 			g_error("healerd exited; see %s", self->log);

@@ -4,9 +4,9 @@
 #include <gio/gio.h>
 
 typedef struct {
-	char *dir;     /* state, ports and the config live here */
-	char *config;  /* the config file */
-	char *log;     /* healerd's stderr */
+	char *dir;    /* state, ports and the config live here */
+	char *config; /* the config file */
+	char *log;    /* healerd's stderr */
 	GSubprocess *process;
 } HealerdProcess;
 

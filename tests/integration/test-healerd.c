@@ -114,7 +114,8 @@ test_heal_four_devices(void)
 	g_autoptr(HealerdProcess) healerd = NULL;
 	g_auto(Device) healthy = {0}, stone = {0}, direct = {0}, blocked = {0};
 	g_autoptr(GPtrArray) steps = NULL;
-	const char *order[] = {"system-part 1 v1203", "system-part 2 v1203", "system-part 1 v2002", "system-part 2 v2002"};
+	const char *order[] = {"system-part 1 v1203", "system-part 2 v1203", "system-part 1 v2002",
+	                       "system-part 2 v2002"};
 	guint at = 0;
 
 	/* The store starts without 2.1.0: the sensor device needs it. */
@@ -161,7 +162,7 @@ test_heal_four_devices(void)
 	assert_runs(&direct, 1100, 1100);
 	assert_runs(&blocked, 2100, 2100);
 	g_assert_true(sim_device_wait_log(stone.sim, "travel-in-time: running", 10) ||
-		      healerd_process_count(healerd, words(stone.id, "travel-in-time: running")) > 0);
+	              healerd_process_count(healerd, words(stone.id, "travel-in-time: running")) > 0);
 }
 
 /* kill -9 healerd in the middle of a heal: started again, it finishes the job. */
