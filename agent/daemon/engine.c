@@ -459,6 +459,10 @@ evaluate(Slot *slot)
 			detail = g_strdup_printf("%s, nothing to heal (%s)",
 			                         healer_link_mode_to_string(healer_device_get_mode(device)),
 			                         healer_link_safe_mode_reason_to_string(hello->safe_mode_reason));
+			/* Reported, not healed: safe mode asked for, or no application, is not a missing module. */
+			if (slot->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(slot->detail, detail) != 0)
+				healer_journal_event(HEALER_MSG_SAFE_MODE_DETECTED, id, slot->port, NULL, -1,
+				                     G_LOG_LEVEL_INFO, "%s", detail);
 			set_status(slot, HEALER_STATUS_SAFE_MODE, detail);
 		}
 		return;
@@ -506,7 +510,7 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 			evaluate(slot);
 		break;
 	case HEALER_DEVICE_EVENT_LOG:
-		healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_DEBUG, "device: %s",
+		healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "device: %s",
 		                     healer_device_get_last_log(device));
 		break;
 	case HEALER_DEVICE_EVENT_STATUS:

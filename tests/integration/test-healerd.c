@@ -112,7 +112,7 @@ test_heal_four_devices(void)
 	g_autofree char *staged = g_build_filename(dir, "usb-stick", NULL);
 	g_autofree char *arrived = g_build_filename(modules, "2.1.0", NULL);
 	g_autoptr(HealerdProcess) healerd = NULL;
-	g_auto(Device) healthy = {0}, stone = {0}, direct = {0}, blocked = {0};
+	g_auto(Device) healthy = {0}, stone = {0}, direct = {0}, blocked = {0}, requested = {0};
 	g_autoptr(GPtrArray) steps = NULL;
 	const char *order[] = {"system-part 1 v1203", "system-part 2 v1203", "system-part 1 v2002",
 	                       "system-part 2 v2002"};
@@ -125,6 +125,17 @@ test_heal_four_devices(void)
 	start_device(&stone, dir, "stepping-stone", "1.0.0", "travel-in-time");
 	start_device(&direct, dir, "direct", "1.0.0", "heartbeat");
 	start_device(&blocked, dir, "blocked", "2.0.0", "sensor");
+	{
+		/* In safe mode because it was asked to be: reported, not healed. */
+		g_autofree char *state = g_build_filename(dir, "devices", "requested", NULL);
+		g_autofree char *link = g_build_filename(dir, "ports", "requested", NULL);
+		const char *args[] = {"--release", "1.0.0", "--app", "tinker", "--safe-mode", "--link", link, NULL};
+		HealerLinkHello hello;
+		requested.sim = sim_device_start(state, args);
+		sim_device_wait_hello(requested.sim, &hello, 10000);
+		requested.id = sim_hello_id(&hello);
+		sim_device_disconnect(requested.sim);
+	}
 	healerd_process_start(healerd);
 
 	healerd_process_wait(healerd, words(stone.id, "heal succeeded"), 1, 120000);
@@ -136,6 +147,8 @@ test_heal_four_devices(void)
 		g_assert_nonnull(strstr(g_ptr_array_index(why, 0), "system-part 2 >= 2100"));
 	}
 	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "attached on")), ==, 1);
+	healerd_process_wait(healerd, words(requested.id, "nothing to heal (requested)"), 1, 10000);
+	g_assert_cmpuint(healerd_process_count(healerd, words(requested.id, "the heal")), ==, 0);
 	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "the heal")), ==, 0);
 	g_assert_cmpuint(healerd_process_count(healerd, words(healthy.id, "in safe mode")), ==, 0);
 

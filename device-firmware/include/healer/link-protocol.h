@@ -34,7 +34,7 @@
 
 enum link_frame_type {
 	/* device -> host */
-	LINK_HELLO = 0x01,          /* struct link_hello, at every boot and in reply to PING with flag */
+	LINK_HELLO = 0x01,          /* struct link_hello, at every boot and in reply to HELLO_REQUEST */
 	LINK_DESCRIBE_REPLY = 0x02, /* describe JSON text (not NUL-terminated) */
 	LINK_STATUS = 0x03,         /* struct link_status: mode or LED changed */
 	LINK_LOG = 0x04,            /* u8 level, then text */
