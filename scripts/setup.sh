@@ -18,7 +18,7 @@ build_packages=(
 # for USB, and npm, which fetches the real release binaries the reader is
 # tested on.
 test_packages=(
-  valgrind clang libclang-rt-14-dev umockdev libumockdev-dev
+  valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates
 )
 

@@ -532,3 +532,12 @@ healer_device_refresh(HealerDevice *self)
 {
 	send_describe(self);
 }
+
+void
+healer_device_reset(HealerDevice *self)
+{
+	g_autoptr(GBytes) frame = healer_link_build_reset();
+
+	if (self->transport != NULL)
+		healer_transport_send(self->transport, frame);
+}

@@ -59,6 +59,8 @@ gboolean healer_device_is_busy(HealerDevice *device);
  */
 void healer_device_install_async(HealerDevice *device, GBytes *module, guint8 function, guint8 index, guint16 version,
                                  HealerDeviceInstallFunc func, gpointer user_data);
+/* Asks the device to reset; it says HELLO when it is back. */
+void healer_device_reset(HealerDevice *device);
 /* Asks for HELLO and DESCRIBE again (e.g. after the store changed). */
 void healer_device_refresh(HealerDevice *device);
 

@@ -21,8 +21,11 @@ typedef struct {
 	char *port;
 	HealerDevice *device;
 	HealerStatus status;
-	char *detail; /* why blocked/failed/in safe mode, or "step 2 of 5" */
-	Job *job;     /* borrowed from engine->jobs while a job runs on this device */
+	char *detail;       /* why blocked/failed/in safe mode, or "step 2 of 5" */
+	Job *job;           /* borrowed from engine->jobs while a job runs on this device */
+	gboolean announced; /* the faces were told it exists */
+	char *last_error;
+	guint64 last_heal;
 } Slot;
 
 /*
@@ -54,8 +57,25 @@ struct _HealerEngine {
 	GHashTable *slots; /* port -> Slot* */
 	GHashTable *jobs;  /* device id -> Job* */
 	guint active_jobs;
-	GQueue waiting; /* Slot* waiting for a job slot */
+	GQueue waiting;    /* Slot* waiting for a job slot */
+	GArray *observers; /* Observer */
 };
+
+typedef struct {
+	HealerEngineObserver funcs;
+	gpointer user_data;
+} Observer;
+
+#define NOTIFY(self, member, ...)                                                                                      \
+	G_STMT_START                                                                                                   \
+	{                                                                                                              \
+		for (guint _i = 0; (self)->observers != NULL && _i < (self)->observers->len; _i++) {                   \
+			Observer *_o = &g_array_index((self)->observers, Observer, _i);                                \
+			if (_o->funcs.member != NULL)                                                                  \
+				_o->funcs.member((self), __VA_ARGS__, _o->user_data);                                  \
+		}                                                                                                      \
+	}                                                                                                              \
+	G_STMT_END
 
 static void evaluate(Slot *slot);
 static void run_step(Job *job);
@@ -78,12 +98,26 @@ update_notify_status(HealerEngine *self)
 }
 
 static void
+slot_changed(Slot *slot)
+{
+	const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
+
+	if (slot->announced && id != NULL)
+		NOTIFY(slot->engine, device_changed, id);
+}
+
+static void
 set_status(Slot *slot, HealerStatus status, const char *detail)
 {
 	slot->status = status;
 	g_free(slot->detail);
 	slot->detail = g_strdup(detail);
+	if (status == HEALER_STATUS_BLOCKED || status == HEALER_STATUS_FAILED) {
+		g_free(slot->last_error);
+		slot->last_error = g_strdup(detail);
+	}
 	update_notify_status(slot->engine);
+	slot_changed(slot);
 }
 
 /* ---- the catalog the resolver plans with ------------------------------ */
@@ -198,10 +232,15 @@ end_job_with(Job *job, const GError *error)
 
 	job->done_func = NULL;
 	release_job_slot(job);
-	if (job->slot != NULL)
+	if (job->slot != NULL) {
 		job->slot->job = NULL;
+		job->slot->last_heal = (guint64)g_get_real_time() / G_USEC_PER_SEC;
+		if (error == NULL)
+			g_clear_pointer(&job->slot->last_error, g_free);
+	}
 	healer_job_file_remove(self->config->state_dir, job->device_id, NULL);
 	g_hash_table_remove(self->jobs, job->device_id);
+	NOTIFY(self, heal_finished, id, error == NULL, error ? error->message : "the application runs");
 	if (func != NULL)
 		func(self, id, error, user_data);
 }
@@ -209,17 +248,7 @@ end_job_with(Job *job, const GError *error)
 static void
 end_job(Job *job)
 {
-	HealerEngine *self = job->engine;
-
-	if (job->done_func != NULL) {
-		end_job_with(job, NULL);
-		return;
-	}
-	release_job_slot(job);
-	if (job->slot != NULL)
-		job->slot->job = NULL;
-	healer_job_file_remove(self->config->state_dir, job->device_id, NULL);
-	g_hash_table_remove(self->jobs, job->device_id);
+	end_job_with(job, NULL);
 }
 
 static gboolean
@@ -277,6 +306,24 @@ application_runs(HealerDevice *device)
 
 	return hello != NULL && healer_device_get_mode(device) == LINK_MODE_NORMAL && app != NULL &&
 	       healer_describe_module_valid(app);
+}
+
+/* 0..100 over the whole plan: the bytes of the steps done and of the one in flight. */
+static guint
+job_progress(Job *job)
+{
+	guint64 done = 0;
+	guint32 acked = 0, total = 0;
+
+	if (job->plan == NULL || job->plan->bytes == 0)
+		return 0;
+	for (guint i = 0; i < job->step && i < job->plan->steps->len; i++)
+		done += g_array_index(job->plan->steps, HealerPlanStep, i).bytes;
+	if (job->slot != NULL && job->slot->device != NULL) {
+		healer_device_get_progress(job->slot->device, &acked, &total);
+		done += acked;
+	}
+	return (guint)MIN(100, done * 100 / job->plan->bytes);
 }
 
 static void
@@ -499,6 +546,8 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 			                     hello->platform_id, healer_link_mode_to_string(hello->mode),
 			                     healer_link_reset_reason_to_string(hello->reset_reason));
 			set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
+			slot->announced = TRUE;
+			NOTIFY(self, device_added, id);
 			if (saved != NULL && !saved->active && saved->slot == NULL) {
 				/* A heal that lost its device (or healerd) picks up where the device is now. */
 				saved->slot = slot;
@@ -514,7 +563,16 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 		                     healer_device_get_last_log(device));
 		break;
 	case HEALER_DEVICE_EVENT_STATUS:
+		slot_changed(slot);
+		break;
 	case HEALER_DEVICE_EVENT_PROGRESS:
+		if (slot->job != NULL && slot->job->plan != NULL && slot->job->step < slot->job->plan->steps->len) {
+			Job *job = slot->job;
+			const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+			g_autofree char *label = step_label(step);
+			NOTIFY(self, heal_progress, id, job->step + 1, job->plan->steps->len, label, job_progress(job));
+			slot_changed(slot);
+		}
 		break;
 	case HEALER_DEVICE_EVENT_DETACHED:
 		healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
@@ -530,6 +588,10 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 static void
 slot_free(Slot *slot)
 {
+	const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
+
+	if (slot->announced && id != NULL)
+		NOTIFY(slot->engine, device_removed, id);
 	if (slot->job != NULL) {
 		Job *job = slot->job;
 		release_job_slot(job);
@@ -544,6 +606,7 @@ slot_free(Slot *slot)
 	if (slot->device != NULL)
 		g_idle_add_once((GSourceOnceFunc)healer_device_free, slot->device);
 	g_free(slot->detail);
+	g_free(slot->last_error);
 	g_free(slot->port);
 	g_free(slot);
 }
@@ -608,6 +671,7 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 	self->slots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)slot_free);
 	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
 	g_queue_init(&self->waiting);
+	self->observers = g_array_new(FALSE, TRUE, sizeof(Observer));
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
 	for (guint i = 0; saved != NULL && i < saved->len; i++) {
@@ -728,10 +792,246 @@ healer_engine_free(HealerEngine *self)
 	if (self == NULL)
 		return;
 	healer_port_watcher_free(self->watcher);
+	/* Nobody listens while everything is torn down. */
+	g_array_set_size(self->observers, 0);
 	g_hash_table_destroy(self->slots);
 	self->slots = NULL;
 	g_hash_table_destroy(self->jobs);
 	g_queue_clear(&self->waiting);
 	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	g_array_unref(self->observers);
 	g_free(self);
+}
+
+/* ---- what the faces see and ask for -------------------------------------- */
+
+void
+healer_engine_add_observer(HealerEngine *self, const HealerEngineObserver *observer, gpointer user_data)
+{
+	Observer o = {.funcs = *observer, .user_data = user_data};
+
+	g_array_append_val(self->observers, o);
+}
+
+void
+healer_device_info_free(HealerDeviceInfo *info)
+{
+	if (info == NULL)
+		return;
+	g_free(info->id);
+	g_free(info->port);
+	g_free(info->transport);
+	g_free(info->platform_name);
+	g_free(info->mode);
+	g_free(info->led);
+	g_free(info->state);
+	g_free(info->detail);
+	g_free(info->safe_mode_reason);
+	g_free(info->modules_json);
+	g_free(info->current_step);
+	g_free(info->last_error);
+	g_free(info);
+}
+
+static HealerDeviceInfo *
+info_for(Slot *slot)
+{
+	HealerDevice *device = slot->device;
+	const HealerLinkHello *hello = healer_device_get_hello(device);
+	const HealerPlatform *platform;
+	HealerDeviceInfo *info;
+	const char *mode;
+
+	if (hello == NULL || !slot->announced)
+		return NULL;
+	platform = healer_platform_lookup(hello->platform_id);
+	mode = healer_link_mode_to_string(healer_device_get_mode(device));
+	info = g_new0(HealerDeviceInfo, 1);
+	info->id = g_strdup(healer_device_get_id(device));
+	info->port = g_strdup(slot->port);
+	info->transport = g_strdup("serial");
+	info->platform_id = hello->platform_id;
+	info->platform_name = g_strdup(platform ? platform->name : "");
+	info->mode = g_strdup(mode ? mode : "unknown");
+	info->led = g_strdup(healer_link_led_to_string(healer_device_get_led(device)));
+	info->state = g_strdup(healer_status_to_string(slot->status));
+	info->detail = g_strdup(slot->detail ? slot->detail : "");
+	info->safe_mode_reason = g_strdup(healer_link_safe_mode_reason_to_string(
+	        healer_device_get_mode(device) == LINK_MODE_SAFE ? hello->safe_mode_reason : LINK_SAFE_MODE_NONE));
+	info->modules_json =
+	        g_strdup(healer_device_get_describe_json(device) ? healer_device_get_describe_json(device) : "");
+	info->progress = slot->job ? job_progress(slot->job) : (slot->status == HEALER_STATUS_HEALTHY ? 100 : 0);
+	info->current_step = g_strdup(slot->status == HEALER_STATUS_HEALING && slot->detail ? slot->detail : "");
+	info->last_error = g_strdup(slot->last_error ? slot->last_error : "");
+	info->last_heal = slot->last_heal;
+	return info;
+}
+
+HealerDeviceInfo *
+healer_engine_get_device(HealerEngine *self, const char *device_id)
+{
+	Slot *slot = slot_for_device(self, device_id);
+
+	return slot ? info_for(slot) : NULL;
+}
+
+static gint
+by_port(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0((*(HealerDeviceInfo *const *)a)->port, (*(HealerDeviceInfo *const *)b)->port);
+}
+
+GPtrArray *
+healer_engine_list_devices(HealerEngine *self)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)healer_device_info_free);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		HealerDeviceInfo *info = info_for(value);
+		if (info != NULL)
+			g_ptr_array_add(out, info);
+	}
+	g_ptr_array_sort(out, by_port);
+	return out;
+}
+
+guint
+healer_engine_count_healing(HealerEngine *self)
+{
+	return self->active_jobs;
+}
+
+HealerStore *
+healer_engine_get_store(HealerEngine *self)
+{
+	return self->store;
+}
+
+static gboolean
+announce_nothing_to_heal(gpointer user_data)
+{
+	char **args = user_data;
+	HealerEngine *self = (HealerEngine *)(gpointer)args[2];
+
+	NOTIFY(self, heal_finished, args[0], TRUE, args[1]);
+	g_free(args[0]);
+	g_free(args[1]);
+	g_free(args);
+	return G_SOURCE_REMOVE;
+}
+
+gboolean
+healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
+{
+	Slot *slot = slot_for_device(self, device_id);
+	Job *job;
+
+	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
+		return FALSE;
+	}
+	job = g_hash_table_lookup(self->jobs, device_id);
+	if ((job != NULL && job->active) || healer_device_is_busy(slot->device)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is already being healed", device_id);
+		return FALSE;
+	}
+	if (!needs_heal(slot->device)) {
+		/* Nothing to do is an answer too: the caller waiting for HealFinished gets it. */
+		char **args = g_new0(char *, 3);
+		args[0] = g_strdup(device_id);
+		args[1] = g_strdup("nothing to heal: the application's dependencies are met");
+		args[2] = (char *)(gpointer)self;
+		g_idle_add(announce_nothing_to_heal, args);
+		return TRUE;
+	}
+	if (job != NULL && job->retry_source != 0) {
+		g_source_remove(job->retry_source);
+		job->retry_source = 0;
+	}
+	start_job(slot, job ? job : job_for(self, device_id));
+	return TRUE;
+}
+
+GPtrArray *
+healer_engine_heal_all(HealerEngine *self)
+{
+	GPtrArray *started = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GList) slots = g_hash_table_get_values(self->slots);
+
+	for (GList *l = slots; l != NULL; l = l->next) {
+		Slot *slot = l->data;
+		const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
+		if (id == NULL || healer_device_get_describe(slot->device) == NULL || !needs_heal(slot->device))
+			continue;
+		if (slot->job != NULL && slot->job->active) {
+			g_ptr_array_add(started, g_strdup(id));
+			continue;
+		}
+		if (healer_engine_heal(self, id, NULL))
+			g_ptr_array_add(started, g_strdup(id));
+	}
+	return started;
+}
+
+char *
+healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
+{
+	Slot *slot = slot_for_device(self, device_id);
+	g_autoptr(HealerDeviceState) state = NULL;
+	g_autoptr(HealerPlan) plan = NULL;
+	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
+	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
+	json_object *root, *steps;
+	char *out;
+
+	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
+		return NULL;
+	}
+	state = healer_device_state_new_from_describe(healer_device_get_describe(slot->device));
+	plan = healer_resolve(state, catalog(self), &goal, &policy, error);
+	if (plan == NULL)
+		return NULL;
+	root = json_object_new_object();
+	steps = json_object_new_array();
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		g_autofree char *sha = healer_sha256_to_hex(step->entry->sha256);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "file", json_object_new_string(step->entry->path));
+		json_object_object_add(o, "function",
+		                       json_object_new_string(healer_module_function_to_string(step->entry->function)));
+		json_object_object_add(o, "index", json_object_new_int(step->entry->index));
+		json_object_object_add(o, "version", json_object_new_int(step->entry->version));
+		json_object_object_add(o, "release",
+		                       step->entry->release ? json_object_new_string(step->entry->release) : NULL);
+		json_object_object_add(o, "bytes", json_object_new_int64((gint64)step->bytes));
+		json_object_object_add(o, "sha256", json_object_new_string(sha));
+		json_object_array_add(steps, o);
+	}
+	json_object_object_add(root, "steps", steps);
+	json_object_object_add(root, "bytes", json_object_new_int64((gint64)plan->bytes));
+	out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return out;
+}
+
+gboolean
+healer_engine_reset(HealerEngine *self, const char *device_id, GError **error)
+{
+	Slot *slot = slot_for_device(self, device_id);
+
+	if (slot == NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
+		return FALSE;
+	}
+	if (healer_device_is_busy(slot->device)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is receiving a module", device_id);
+		return FALSE;
+	}
+	healer_device_reset(slot->device);
+	return TRUE;
 }

@@ -47,6 +47,55 @@ typedef void (*HealerEngineDoneFunc)(HealerEngine *engine, const char *device_id
 gboolean healer_engine_flash_app(HealerEngine *engine, const char *device_id, const char *app_path,
                                  HealerEngineDoneFunc func, gpointer user_data, GError **error);
 
+/* What the faces see of a device: a snapshot, owned by the caller. */
+typedef struct {
+	char *id;
+	char *port;
+	char *transport;
+	guint16 platform_id;
+	char *platform_name;
+	char *mode;
+	char *led;
+	char *state;
+	char *detail;
+	char *safe_mode_reason;
+	char *modules_json; /* the describe as the device sent it */
+	guint progress;     /* 0..100 over the running job */
+	char *current_step;
+	char *last_error;
+	guint64 last_heal; /* seconds since the epoch, 0 if never */
+} HealerDeviceInfo;
+
+void healer_device_info_free(HealerDeviceInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDeviceInfo, healer_device_info_free)
+
+/* Faces observe the engine through these; every callback may be NULL. */
+typedef struct {
+	void (*device_added)(HealerEngine *engine, const char *device_id, gpointer user_data);
+	void (*device_changed)(HealerEngine *engine, const char *device_id, gpointer user_data);
+	void (*device_removed)(HealerEngine *engine, const char *device_id, gpointer user_data);
+	void (*heal_progress)(HealerEngine *engine, const char *device_id, guint step, guint steps, const char *module,
+	                      guint progress, gpointer user_data);
+	void (*heal_finished)(HealerEngine *engine, const char *device_id, gboolean success, const char *message,
+	                      gpointer user_data);
+} HealerEngineObserver;
+
+void healer_engine_add_observer(HealerEngine *engine, const HealerEngineObserver *observer, gpointer user_data);
+
+/* Devices that said who they are; NULL / empty before. */
+HealerDeviceInfo *healer_engine_get_device(HealerEngine *engine, const char *device_id);
+GPtrArray *healer_engine_list_devices(HealerEngine *engine);
+guint healer_engine_count_healing(HealerEngine *engine);
+HealerStore *healer_engine_get_store(HealerEngine *engine);
+
+/* Starts a heal now, auto-heal or not; a device that needs none finishes at once. */
+gboolean healer_engine_heal(HealerEngine *engine, const char *device_id, GError **error);
+/* Starts a heal on every device that needs one; returns their ids. */
+GPtrArray *healer_engine_heal_all(HealerEngine *engine);
+/* What a heal would install now, as JSON: {"steps": [...], "bytes": N}. */
+char *healer_engine_plan(HealerEngine *engine, const char *device_id, GError **error);
+gboolean healer_engine_reset(HealerEngine *engine, const char *device_id, GError **error);
+
 /* The store gained modules: blocked devices are planned again. */
 void healer_engine_store_changed(HealerEngine *engine);
 /* "4 devices: 3 healthy, 1 healing" */

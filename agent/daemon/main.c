@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "dbus-face.h"
 #include "engine.h"
 #include "healer-error.h"
 #include "journal.h"
@@ -117,11 +118,14 @@ int
 main(int argc, char **argv)
 {
 	g_autofree char *config_path = NULL, *state_dir = NULL;
-	gboolean verbose = FALSE, version = FALSE;
+	gboolean verbose = FALSE, version = FALSE, session = FALSE, no_bus = FALSE;
 	const GOptionEntry entries[] = {
 	        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	         "Configuration file (default " HEALER_CONFIG_DEFAULT_PATH ", plus its healerd.conf.d/*.conf)", "FILE"},
 	        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "Override [daemon] state-directory", "DIR"},
+	        {"session", 0, 0, G_OPTION_ARG_NONE, &session, "Serve D-Bus on the session bus (development, demos)",
+	         NULL},
+	        {"no-bus", 0, 0, G_OPTION_ARG_NONE, &no_bus, "Serve no D-Bus API at all", NULL},
 	        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL},
 	        {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
 	        {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -133,6 +137,7 @@ main(int argc, char **argv)
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
 	g_autoptr(GPtrArray) monitors = NULL;
+	g_autoptr(HealerDBusFace) face = NULL;
 	ModuleDirWatch watch = {0};
 
 	setlocale(LC_ALL, "");
@@ -169,6 +174,8 @@ main(int argc, char **argv)
 	healer_store_set_changed_func(store, on_store_changed, engine);
 	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
 	g_unix_signal_add(SIGINT, on_stop_signal, loop);
+	if (!no_bus)
+		face = healer_dbus_face_new(engine, session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
 	healer_engine_start(engine);
 	watch.store = store;
 	watch.config = config;
@@ -180,6 +187,10 @@ main(int argc, char **argv)
 	       config->state_dir);
 	g_main_loop_run(loop);
 	healer_notify_stopping();
+	if (face != NULL && healer_dbus_face_lost_name(face)) {
+		g_critical("stopping: the D-Bus name is taken or not allowed");
+		return 1;
+	}
 	g_info("stopping");
 	if (watch.settle_source != 0)
 		g_source_remove(watch.settle_source);

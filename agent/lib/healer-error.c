@@ -1,6 +1,33 @@
 #include "healer-error.h"
 
-G_DEFINE_QUARK(healer - error - quark, healer_error)
+#include <gio/gio.h>
+
+/* The names errors carry on the bus; GDBus maps them back to HEALER_ERROR codes in clients. */
+static const GDBusErrorEntry dbus_errors[] = {
+        {HEALER_ERROR_FAILED, "io.healerd.Error.Failed"},
+        {HEALER_ERROR_INVALID_ARGUMENT, "io.healerd.Error.InvalidArgument"},
+        {HEALER_ERROR_INVALID_DATA, "io.healerd.Error.InvalidData"},
+        {HEALER_ERROR_NOT_FOUND, "io.healerd.Error.NotFound"},
+        {HEALER_ERROR_BUSY, "io.healerd.Error.Busy"},
+        {HEALER_ERROR_PERMISSION_DENIED, "io.healerd.Error.PermissionDenied"},
+        {HEALER_ERROR_NO_PLAN, "io.healerd.Error.NoPlan"},
+        {HEALER_ERROR_IO, "io.healerd.Error.Io"},
+};
+
+GQuark
+healer_error_quark(void)
+{
+	static gsize quark = 0;
+
+	g_dbus_error_register_error_domain("healer-error-quark", &quark, dbus_errors, G_N_ELEMENTS(dbus_errors));
+	return (GQuark)quark;
+}
+
+void
+healer_error_register_dbus_names(void)
+{
+	(void)healer_error_quark();
+}
 
 int
 healer_error_to_exit_code(const GError *error)
@@ -30,23 +57,9 @@ healer_error_to_exit_code(const GError *error)
 const char *
 healer_error_to_dbus_name(HealerError code)
 {
-	switch (code) {
-	case HEALER_ERROR_INVALID_ARGUMENT:
-		return "io.healerd.Error.InvalidArgument";
-	case HEALER_ERROR_INVALID_DATA:
-		return "io.healerd.Error.InvalidData";
-	case HEALER_ERROR_NOT_FOUND:
-		return "io.healerd.Error.NotFound";
-	case HEALER_ERROR_BUSY:
-		return "io.healerd.Error.Busy";
-	case HEALER_ERROR_PERMISSION_DENIED:
-		return "io.healerd.Error.PermissionDenied";
-	case HEALER_ERROR_NO_PLAN:
-		return "io.healerd.Error.NoPlan";
-	case HEALER_ERROR_IO:
-		return "io.healerd.Error.Io";
-	case HEALER_ERROR_FAILED:
-		break;
+	for (gsize i = 0; i < G_N_ELEMENTS(dbus_errors); i++) {
+		if (dbus_errors[i].error_code == (gint)code)
+			return dbus_errors[i].dbus_error_name;
 	}
 	return "io.healerd.Error.Failed";
 }

@@ -31,10 +31,17 @@ enum {
 	HEALER_EXIT_USAGE = 2,
 	HEALER_EXIT_NOT_FOUND = 3,
 	HEALER_EXIT_PERMISSION = 4,
-	HEALER_EXIT_BUSY = 5,
+	HEALER_EXIT_NO_DAEMON = 5, /* healerd is not running */
+	HEALER_EXIT_BUSY = 6,
 };
 
 int healer_error_to_exit_code(const GError *error);
 const char *healer_error_to_dbus_name(HealerError code);
+
+/*
+ * Registers the io.healerd.Error.* names with GDBus, so errors cross the bus
+ * as HEALER_ERROR codes in both directions.  Called by healer_error_quark().
+ */
+void healer_error_register_dbus_names(void);
 
 G_END_DECLS

@@ -54,6 +54,8 @@ healerd_process_start(HealerdProcess *self)
 	g_ptr_array_add(argv, g_strdup(test_program("HEALERD")));
 	g_ptr_array_add(argv, g_strdup("--config"));
 	g_ptr_array_add(argv, g_strdup(self->config));
+	/* These tests watch healerd's journal lines; test-dbus drives its bus API. */
+	g_ptr_array_add(argv, g_strdup(self->bus_args ? self->bus_args : "--no-bus"));
 	g_ptr_array_add(argv, NULL);
 	/* If the test dies, so does what it started: nothing is left holding meson's pipes. */
 	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
@@ -95,6 +97,7 @@ healerd_process_free(HealerdProcess *self)
 	if (self->process != NULL)
 		healerd_process_kill(self);
 	g_free(self->dir);
+	g_free(self->bus_args);
 	g_free(self->config);
 	g_free(self->log);
 	g_free(self);

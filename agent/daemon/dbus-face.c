@@ -1,0 +1,519 @@
+#include "dbus-face.h"
+
+#include <grp.h>
+#include <json-c/json.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "healer-dbus.h"
+#include "healer-error.h"
+#include "module-names.h"
+
+#define BUS_NAME         "io.healerd.Healer1"
+#define ROOT_PATH        "/io/healerd/Healer1"
+#define PRIVILEGED_GROUP "healer"
+
+struct _HealerDBusFace {
+	HealerEngine *engine;
+	GMainLoop *loop;
+	guint owner_id;
+	gboolean lost_name;
+	GDBusConnection *connection;
+	GDBusObjectManagerServer *manager;
+	HealerDBusHealer1 *healer;
+	GHashTable *objects; /* device id -> HealerDBusObjectSkeleton* */
+};
+
+/* ---- who may change things ---------------------------------------------- */
+
+typedef void (*AuthorizedFunc)(HealerDBusFace *face, GDBusMethodInvocation *invocation, const char *arg);
+
+typedef struct {
+	HealerDBusFace *face;
+	GDBusMethodInvocation *invocation;
+	AuthorizedFunc func;
+	char *arg;
+} AuthRequest;
+
+static gboolean
+uid_is_privileged(uid_t uid)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t groups[256];
+	int n = G_N_ELEMENTS(groups);
+
+	/* root, and the user healerd runs as (its own service user, or the developer on a session bus). */
+	if (uid == 0 || uid == getuid())
+		return TRUE;
+	pw = getpwuid(uid);
+	gr = getgrnam(PRIVILEGED_GROUP);
+	if (pw == NULL || gr == NULL || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return FALSE;
+	for (int i = 0; i < n; i++) {
+		if (groups[i] == gr->gr_gid)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void
+on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	AuthRequest *req = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+	guint32 uid = G_MAXUINT32;
+
+	if (reply != NULL)
+		g_variant_get(reply, "(u)", &uid);
+	if (reply != NULL && uid_is_privileged(uid))
+		req->func(req->face, req->invocation, req->arg);
+	else
+		g_dbus_method_invocation_return_error(req->invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
+		                                      "only root and members of group '%s' may do this",
+		                                      PRIVILEGED_GROUP);
+	g_object_unref(req->invocation);
+	g_free(req->arg);
+	g_free(req);
+}
+
+/* The bus policy already limits these calls; the daemon checks the caller again itself. */
+static void
+authorize(HealerDBusFace *self, GDBusMethodInvocation *invocation, AuthorizedFunc func, const char *arg)
+{
+	AuthRequest *req = g_new0(AuthRequest, 1);
+
+	req->face = self;
+	req->invocation = g_object_ref(invocation);
+	req->func = func;
+	req->arg = g_strdup(arg);
+	g_dbus_connection_call(self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+	                       "org.freedesktop.DBus", "GetConnectionUnixUser",
+	                       g_variant_new("(s)", g_dbus_method_invocation_get_sender(invocation)),
+	                       G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_caller_uid, req);
+}
+
+/* ---- devices --------------------------------------------------------------- */
+
+static char *
+object_path(const char *device_id)
+{
+	return g_strdup_printf(ROOT_PATH "/devices/%s", device_id);
+}
+
+static const char *
+device_id_of(GDBusMethodInvocation *invocation)
+{
+	const char *path = g_dbus_method_invocation_get_object_path(invocation);
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+static void
+update_device(HealerDBusFace *self, HealerDBusHealer1Device *iface, const HealerDeviceInfo *info)
+{
+	healer_dbus_healer1_device_set_id(iface, info->id);
+	healer_dbus_healer1_device_set_port(iface, info->port);
+	healer_dbus_healer1_device_set_transport(iface, info->transport);
+	healer_dbus_healer1_device_set_platform_id(iface, info->platform_id);
+	healer_dbus_healer1_device_set_platform_name(iface, info->platform_name);
+	healer_dbus_healer1_device_set_mode(iface, info->mode);
+	healer_dbus_healer1_device_set_led(iface, info->led);
+	healer_dbus_healer1_device_set_state(iface, info->state);
+	healer_dbus_healer1_device_set_safe_mode_reason(iface, info->safe_mode_reason);
+	healer_dbus_healer1_device_set_modules(iface, info->modules_json);
+	healer_dbus_healer1_device_set_progress(iface, info->progress);
+	healer_dbus_healer1_device_set_current_step(iface, info->current_step);
+	healer_dbus_healer1_device_set_last_error(iface, info->last_error);
+	healer_dbus_healer1_device_set_last_heal(iface, info->last_heal);
+	(void)self;
+}
+
+static void
+update_manager(HealerDBusFace *self)
+{
+	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+
+	healer_dbus_healer1_set_devices(self->healer, devices->len);
+	healer_dbus_healer1_set_healing(self->healer, healer_engine_count_healing(self->engine));
+	healer_dbus_healer1_set_store_modules(self->healer,
+	                                      healer_store_get_n_entries(healer_engine_get_store(self->engine)));
+}
+
+static void
+heal_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+{
+	g_autoptr(GError) error = NULL;
+
+	(void)arg;
+	if (!healer_engine_heal(self->engine, device_id_of(invocation), &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, NULL);
+}
+
+static void
+flash_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!g_path_is_absolute(path)) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                                      "'%s' is not an absolute path", path);
+		return;
+	}
+	if (!healer_engine_flash_app(self->engine, device_id_of(invocation), path, NULL, NULL, &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, NULL);
+}
+
+static void
+reset_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+{
+	g_autoptr(GError) error = NULL;
+
+	(void)arg;
+	if (!healer_engine_reset(self->engine, device_id_of(invocation), &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, NULL);
+}
+
+static gboolean
+on_heal(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, heal_authorized, NULL);
+	return TRUE;
+}
+
+static gboolean
+on_flash_app(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, const char *path, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, flash_authorized, path);
+	return TRUE;
+}
+
+static gboolean
+on_reset(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, reset_authorized, NULL);
+	return TRUE;
+}
+
+static gboolean
+on_plan(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *plan = healer_engine_plan(self->engine, device_id_of(invocation), &error);
+
+	if (plan == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		healer_dbus_healer1_device_complete_plan(iface, invocation, plan);
+	return TRUE;
+}
+
+static void
+on_device_added(HealerEngine *engine, const char *device_id, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(engine, device_id);
+	g_autofree char *path = object_path(device_id);
+	g_autoptr(HealerDBusObjectSkeleton) object = NULL;
+	g_autoptr(HealerDBusHealer1Device) iface = NULL;
+
+	if (info == NULL || g_hash_table_contains(self->objects, device_id))
+		return;
+	object = healer_dbus_object_skeleton_new(path);
+	iface = healer_dbus_healer1_device_skeleton_new();
+	update_device(self, iface, info);
+	g_signal_connect(iface, "handle-heal", G_CALLBACK(on_heal), self);
+	g_signal_connect(iface, "handle-flash-app", G_CALLBACK(on_flash_app), self);
+	g_signal_connect(iface, "handle-reset", G_CALLBACK(on_reset), self);
+	g_signal_connect(iface, "handle-plan", G_CALLBACK(on_plan), self);
+	healer_dbus_object_skeleton_set_healer1_device(object, iface);
+	g_dbus_object_manager_server_export(self->manager, G_DBUS_OBJECT_SKELETON(object));
+	g_hash_table_insert(self->objects, g_strdup(device_id), g_steal_pointer(&object));
+	update_manager(self);
+}
+
+static void
+on_device_changed(HealerEngine *engine, const char *device_id, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	HealerDBusObject *object = g_hash_table_lookup(self->objects, device_id);
+	g_autoptr(HealerDeviceInfo) info = NULL;
+	g_autoptr(HealerDBusHealer1Device) iface = NULL;
+
+	if (object == NULL) {
+		on_device_added(engine, device_id, user_data);
+		return;
+	}
+	info = healer_engine_get_device(engine, device_id);
+	iface = healer_dbus_object_get_healer1_device(object);
+	if (info != NULL && iface != NULL)
+		update_device(self, iface, info);
+	update_manager(self);
+}
+
+static void
+on_device_removed(HealerEngine *engine, const char *device_id, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autofree char *path = object_path(device_id);
+
+	(void)engine;
+	if (g_hash_table_remove(self->objects, device_id))
+		g_dbus_object_manager_server_unexport(self->manager, path);
+	update_manager(self);
+}
+
+static void
+on_heal_progress(HealerEngine *engine, const char *device_id, guint step, guint steps, const char *module,
+                 guint progress, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+
+	(void)engine;
+	healer_dbus_healer1_emit_heal_progress(self->healer, device_id, step, steps, module, progress);
+}
+
+static void
+on_heal_finished(HealerEngine *engine, const char *device_id, gboolean success, const char *message, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+
+	(void)engine;
+	healer_dbus_healer1_emit_heal_finished(self->healer, device_id, success, message);
+	update_manager(self);
+}
+
+/* ---- the manager ----------------------------------------------------------- */
+
+static gboolean
+on_get_devices(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+	json_object *array = json_object_new_array();
+
+	for (guint i = 0; i < devices->len; i++) {
+		const HealerDeviceInfo *d = g_ptr_array_index(devices, i);
+		json_object *o = json_object_new_object();
+		json_object *modules = NULL;
+		json_object_object_add(o, "id", json_object_new_string(d->id));
+		json_object_object_add(o, "port", json_object_new_string(d->port));
+		json_object_object_add(o, "transport", json_object_new_string(d->transport));
+		json_object_object_add(o, "platform_id", json_object_new_int(d->platform_id));
+		json_object_object_add(o, "platform", json_object_new_string(d->platform_name));
+		json_object_object_add(o, "mode", json_object_new_string(d->mode));
+		json_object_object_add(o, "led", json_object_new_string(d->led));
+		json_object_object_add(o, "state", json_object_new_string(d->state));
+		json_object_object_add(o, "detail", json_object_new_string(d->detail));
+		json_object_object_add(o, "safe_mode_reason", json_object_new_string(d->safe_mode_reason));
+		json_object_object_add(o, "progress", json_object_new_int((int)d->progress));
+		json_object_object_add(o, "current_step", json_object_new_string(d->current_step));
+		json_object_object_add(o, "last_error", json_object_new_string(d->last_error));
+		json_object_object_add(o, "last_heal", json_object_new_int64((gint64)d->last_heal));
+		/* The describe's module list, as the device sent it. */
+		if (d->modules_json[0] != '\0') {
+			json_object *describe = json_tokener_parse(d->modules_json);
+			json_object *m = NULL;
+			if (describe != NULL && json_object_object_get_ex(describe, "m", &m))
+				modules = json_object_get(m);
+			json_object_put(describe);
+		}
+		json_object_object_add(o, "modules", modules ? modules : json_object_new_array());
+		json_object_array_add(array, o);
+	}
+	healer_dbus_healer1_complete_get_devices(
+	        iface, invocation,
+	        json_object_to_json_string_ext(array, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(array);
+	return TRUE;
+}
+
+static gboolean
+on_list_modules(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autoptr(GPtrArray) entries = healer_store_list(healer_engine_get_store(self->engine));
+	json_object *array = json_object_new_array();
+
+	for (guint i = 0; i < entries->len; i++) {
+		const HealerStoreEntry *e = g_ptr_array_index(entries, i);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "sha256", json_object_new_string(e->sha256));
+		json_object_object_add(o, "size", json_object_new_int64((gint64)e->size));
+		json_object_object_add(o, "platform_id", json_object_new_int(e->platform_id));
+		json_object_object_add(o, "function",
+		                       json_object_new_string(healer_module_function_to_string(e->function)));
+		json_object_object_add(o, "index", json_object_new_int(e->index));
+		json_object_object_add(o, "version", json_object_new_int(e->version));
+		json_object_object_add(o, "release", e->release ? json_object_new_string(e->release) : NULL);
+		json_object_array_add(array, o);
+	}
+	healer_dbus_healer1_complete_list_modules(
+	        iface, invocation,
+	        json_object_to_json_string_ext(array, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(array);
+	return TRUE;
+}
+
+static void
+heal_all_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+{
+	g_autoptr(GPtrArray) started = healer_engine_heal_all(self->engine);
+
+	(void)arg;
+	g_ptr_array_add(started, NULL);
+	healer_dbus_healer1_complete_heal_all(self->healer, invocation, (const char *const *)started->pdata);
+}
+
+static void
+import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path)
+{
+	HealerStore *store = healer_engine_get_store(self->engine);
+	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	guint added = 0;
+
+	if (!g_path_is_absolute(path)) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                                      "'%s' is not an absolute path", path);
+		return;
+	}
+	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		added = healer_store_import_directory(store, path, rejected, &error);
+	} else if (healer_store_import_file(store, path, NULL, &error)) {
+		added = 1;
+	} else if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
+		g_ptr_array_add(rejected, g_strdup_printf("%s: %s", path, error->message));
+		g_clear_error(&error);
+	}
+	if (error != NULL) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return;
+	}
+	g_ptr_array_add(rejected, NULL);
+	healer_dbus_healer1_complete_import_modules(self->healer, invocation, added,
+	                                            (const char *const *)rejected->pdata);
+	update_manager(self);
+}
+
+static gboolean
+on_heal_all(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, heal_all_authorized, NULL);
+	return TRUE;
+}
+
+static gboolean
+on_import_modules(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, const char *path, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, import_authorized, path);
+	return TRUE;
+}
+
+static void
+on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) devices = NULL;
+
+	(void)name;
+	self->connection = g_object_ref(connection);
+	self->manager = g_dbus_object_manager_server_new(ROOT_PATH);
+	self->healer = healer_dbus_healer1_skeleton_new();
+	healer_dbus_healer1_set_version(self->healer, HEALER_VERSION);
+	g_signal_connect(self->healer, "handle-get-devices", G_CALLBACK(on_get_devices), self);
+	g_signal_connect(self->healer, "handle-list-modules", G_CALLBACK(on_list_modules), self);
+	g_signal_connect(self->healer, "handle-heal-all", G_CALLBACK(on_heal_all), self);
+	g_signal_connect(self->healer, "handle-import-modules", G_CALLBACK(on_import_modules), self);
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->healer), connection, ROOT_PATH, &error))
+		g_warning("cannot export " ROOT_PATH ": %s", error->message);
+	g_dbus_object_manager_server_set_connection(self->manager, connection);
+	devices = healer_engine_list_devices(self->engine);
+	for (guint i = 0; i < devices->len; i++)
+		on_device_added(self->engine, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id, self);
+	update_manager(self);
+}
+
+static void
+on_name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	(void)connection;
+	(void)user_data;
+	g_info("serving D-Bus name %s", name);
+}
+
+static void
+on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+
+	if (connection == NULL) {
+		/* No bus (yet): healing goes on; only the API is missing. */
+		g_warning("no D-Bus connection: serving devices without the %s API", name);
+		return;
+	}
+	/* Another healerd has it: two daemons on the same ports would fight. */
+	g_critical("lost or could not own the D-Bus name %s (is another healerd running, or does the bus policy not "
+	           "allow this user to own it?)",
+	           name);
+	self->lost_name = TRUE;
+	g_main_loop_quit(self->loop);
+}
+
+HealerDBusFace *
+healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop)
+{
+	HealerDBusFace *self = g_new0(HealerDBusFace, 1);
+	const HealerEngineObserver observer = {
+	        .device_added = on_device_added,
+	        .device_changed = on_device_changed,
+	        .device_removed = on_device_removed,
+	        .heal_progress = on_heal_progress,
+	        .heal_finished = on_heal_finished,
+	};
+
+	healer_error_register_dbus_names();
+	self->engine = engine;
+	self->loop = loop;
+	self->objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	healer_engine_add_observer(engine, &observer, self);
+	self->owner_id = g_bus_own_name(bus_type, BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired,
+	                                on_name_acquired, on_name_lost, self, NULL);
+	return self;
+}
+
+gboolean
+healer_dbus_face_lost_name(HealerDBusFace *self)
+{
+	return self->lost_name;
+}
+
+void
+healer_dbus_face_free(HealerDBusFace *self)
+{
+	if (self == NULL)
+		return;
+	g_bus_unown_name(self->owner_id);
+	g_hash_table_destroy(self->objects);
+	if (self->healer != NULL)
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->healer));
+	g_clear_object(&self->healer);
+	g_clear_object(&self->manager);
+	g_clear_object(&self->connection);
+	g_free(self);
+}
