@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The demo: simulated devices in safe mode, healed by healerd.
+# The demo: simulated devices in safe mode, seen and healed through healerctl.
 #
 # Builds everything, then starts six simulated devices (healer-sim) on
 # ptys: one healthy; two whose application (travel-in-time) needs 2.0.0
 # while they run 1.0.0, which no order of 2.0.0 modules can fix directly
 # (they go through the 1.2.0 stepping stone); two whose application
 # (heartbeat) needs 1.1.0; and one whose application (sensor) needs 2.1.0,
-# which the module store does not have yet.  healerd finds them, plans and
-# installs the modules one reset at a time, and reports the last device
-# blocked until 2.1.0 is dropped into its module directory, when it heals
-# that one too.  `healerctl probe` shows the devices before and after.
+# which the module store does not have yet.  healerd serves them on a
+# private session bus (healerd --session), with auto-heal off so a
+# technician decides: `healerctl devices` shows them before, `healerctl heal
+# --all` heals them with live progress (the sensor device is blocked and
+# says why), `healerctl import` brings 2.1.0 from a "USB stick" and
+# `healerctl heal` heals the last one; `healerctl devices` shows them after.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,16 +26,25 @@ healerd=$root/$build/agent/daemon/healerd
 healerctl=$root/$build/agent/cli/healerctl
 firmware=$root/$build/device-firmware/modules
 
-work=$(mktemp -d -t healerd-demo.XXXXXX)
+# A short path: the port names healerctl prints are read in full.
+work=$(mktemp -d "${TMPDIR:-/tmp}/hd.XXXX")
 pids=()
+healerd_pid=
+bus_pid=
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # healerd first (it lets go of the ports and the bus name), then the bus, then the devices.
+  [[ -n $healerd_pid ]] && kill -TERM "$healerd_pid" 2>/dev/null || true
+  [[ -n $healerd_pid ]] && wait "$healerd_pid" 2>/dev/null || true
+  [[ -n $bus_pid ]] && kill -TERM "$bus_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '\033[2m$ %s\033[0m\n' "healerctl $*"; "$healerctl" "$@"; }
 
 mkdir -p "$work/ports" "$work/modules" "$work/usb-stick"
 # The store starts without 2.1.0; it arrives later "on a USB stick".
@@ -56,8 +67,12 @@ start pump-2 1.0.0 heartbeat
 start weather 2.0.0 sensor
 for _ in $(seq 100); do [[ $(ls "$work/ports" | wc -l) -eq 6 ]] && break; sleep 0.05; done
 
-say "Before: healerctl probe (a technician's look, straight over the serial lines)"
-$healerctl probe "$work"/ports/* | grep -E '^/|Mode:|LED:|user-part|needs .* FAIL' | sed "s|$work/ports/||"
+# A private session bus: the demo needs no system bus policy installed, and leaves nothing behind.
+dbus-daemon --session --nofork --print-address=3 3>"$work/bus-address" 2>"$work/dbus.log" &
+bus_pid=$!
+for _ in $(seq 100); do [[ -s $work/bus-address ]] && break; sleep 0.05; done
+export DBUS_SESSION_BUS_ADDRESS=$(head -n 1 "$work/bus-address")
+export HEALERCTL_BUS=session
 
 cat >"$work/healerd.conf" <<CONF
 [daemon]
@@ -68,34 +83,41 @@ ports=$work/ports/*
 module-directories=$work/modules
 [healer]
 retry-backoff-seconds=2
+# A technician decides when to heal (the default, true, heals at once).
+auto-heal=false
 CONF
 
-say "healerd heals them (its journal lines, as journalctl -u healerd would show them)"
-"$healerd" --config "$work/healerd.conf" 2>"$work/healerd.log" &
+"$healerd" --session --config "$work/healerd.conf" 2>"$work/healerd.log" &
 healerd_pid=$!
-pids+=($healerd_pid)
-tail --pid=$healerd_pid -n +1 -f "$work/healerd.log" | grep --line-buffered -E 'attached on|in safe mode|starting the heal|installed|succeeded|cannot heal|failed' \
-  | sed -u "s|$work/||g" &
+# Until healerd serves the bus and has judged every device.
+for _ in $(seq 200); do
+  if "$healerctl" devices --json 2>/dev/null >"$work/devices.json" &&
+    [[ $(grep -c '"state":"\(healthy\|safe-mode\|blocked\)"' "$work/devices.json") -eq 6 ]]; then
+    break
+  fi
+  sleep 0.05
+done
 
-wait_for() { # count pattern seconds
-  for _ in $(seq $(( $3 * 10 ))); do
-    [[ $(grep -c -- "$2" "$work/healerd.log" || true) -ge $1 ]] && return 0
-    sleep 0.1
-  done
-  echo "demo: timed out waiting for '$2'" >&2
-  return 1
-}
-wait_for 4 "heal succeeded" 120
-wait_for 1 "cannot heal" 30
+say "Before: healerd sees five devices in safe mode (healerctl over D-Bus; the port name is an id too)"
+run devices
+echo
+run device cabinet-a | grep -E '^(Device|Mode|LED|State):|user-part|FAIL|healerctl device'
+echo
+run plan cabinet-a
+echo
+run plan weather || true
 
-say "A technician copies release 2.1.0 into the module directory; healerd sees it and heals the last device"
-mv "$work/usb-stick/2.1.0" "$work/modules/"
-wait_for 5 "heal succeeded" 120
-sleep 0.3
-kill -TERM $healerd_pid
-wait $healerd_pid 2>/dev/null || true
-sleep 0.2
+say "During: healerctl heal --all (the sensor device is blocked: 2.1.0 is not in the store)"
+rc=0
+run heal --all || rc=$?
+echo "(exit status $rc: 1 means some device failed)"
+
+say "A technician imports release 2.1.0 from a USB stick, and heals the last device"
+run import "$work/usb-stick/2.1.0"
+run heal weather
 
 say "After: every device runs its application"
-$healerctl probe "$work"/ports/* | grep -E '^/|Mode:|LED:|user-part' | sed "s|$work/ports/||"
-say "Done: 5 devices healed, 1 was healthy all along. (D-Bus, fetching over HTTPS and packaging come next.)"
+run devices
+echo
+run status
+say "Done: 5 devices healed, 1 was healthy all along. (MQTT, fetching over HTTPS and packaging come next.)"

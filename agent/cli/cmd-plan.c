@@ -1,14 +1,17 @@
 /*
  * healerctl plan --describe FILE --modules DIR [--releases TABLE] [--app FILE]
  *                [--allow-prerelease] [--max-states N] [--json]
+ * healerctl plan ID [--json]
  *
  * Offline: which modules of DIR, in which order, a device in the state
  * the describe shows must be sent so that its application's dependencies
  * are met (or, with --app, so that the app can be installed last).  See
- * docs/resolver.md.
+ * docs/resolver.md.  With a device ID instead, healerd answers over D-Bus
+ * (the Plan method; healerctl_plan_remote() in cmd-daemon.c).
  */
 #include <stdio.h>
 
+#include "client.h"
 #include "describe.h"
 #include "healer-error.h"
 #include "healerctl.h"
@@ -118,11 +121,12 @@ healerctl_plan(int argc, char **argv)
 	         "Use prerelease modules freely (default: only when no plan exists without one)", NULL},
 	        {"max-states", 0, 0, G_OPTION_ARG_INT, &max_states, "Search bound (default 100000)", "N"},
 	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the plan as JSON", NULL},
+	        HEALERCTL_BUS_OPTIONS,
 	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
 	        {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	g_autoptr(GOptionContext) context =
-	        g_option_context_new("- plan the modules a device needs (no daemon needed)");
+	g_autoptr(GOptionContext) context = g_option_context_new(
+	        "ID | --describe FILE --modules DIR - plan the modules a device needs (healerd's plan, or offline)");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -135,19 +139,40 @@ healerctl_plan(int argc, char **argv)
 
 	g_option_context_add_main_entries(context, entries, NULL);
 	g_option_context_set_summary(context,
+	                             "With an ID, asks healerd (over D-Bus) what it would install on that device now.\n"
+	                             "With --describe and --modules, plans offline, with no daemon.\n"
 	                             "Exit status: 0 a plan (empty when nothing is needed), 1 unreadable or malformed "
-	                             "input, 2 usage, 3 no plan exists (the reason on stderr).");
+	                             "input, 2 usage, 3 no plan exists (the reason on stderr) or no such device, "
+	                             "4 permission denied, 5 healerd not running.");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		fprintf(stderr, "healerctl plan: %s\n", error->message);
 		return HEALER_EXIT_USAGE;
+	}
+	if (describe_path == NULL && rest != NULL && rest[0] != NULL) {
+		/* A device ID: healerd plans, from what the device reports now. */
+		if (rest[1] != NULL) {
+			fprintf(stderr,
+			        "healerctl plan: unexpected argument '%s' (usage: healerctl plan ID [--json])\n",
+			        rest[1]);
+			return HEALER_EXIT_USAGE;
+		}
+		if (modules_dir != NULL || releases_path != NULL || app_path != NULL || allow_prerelease ||
+		    max_states != 0) {
+			fprintf(stderr,
+			        "healerctl plan: --modules, --releases, --app, --allow-prerelease and --max-states "
+			        "plan offline, with --describe FILE instead of a device ID\n");
+			return HEALER_EXIT_USAGE;
+		}
+		return healerctl_plan_remote(rest[0], json);
 	}
 	if (rest != NULL && rest[0] != NULL) {
 		fprintf(stderr, "healerctl plan: unexpected argument '%s'\n", rest[0]);
 		return HEALER_EXIT_USAGE;
 	}
 	if (describe_path == NULL || modules_dir == NULL) {
-		fprintf(stderr, "healerctl plan: --describe and --modules are required "
-		                "(usage: healerctl plan --describe FILE --modules DIR [--app FILE] [--json])\n");
+		fprintf(stderr, "healerctl plan: give a device ID, or --describe and --modules "
+		                "(usage: healerctl plan ID [--json], or healerctl plan --describe FILE --modules DIR "
+		                "[--app FILE] [--json])\n");
 		return HEALER_EXIT_USAGE;
 	}
 	if (max_states < 0) {

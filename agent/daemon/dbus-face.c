@@ -395,7 +395,8 @@ import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const
 	} else if (healer_store_import_file(store, path, NULL, &error)) {
 		added = 1;
 	} else if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
-		g_ptr_array_add(rejected, g_strdup_printf("%s: %s", path, error->message));
+		/* The store's message names the file already. */
+		g_ptr_array_add(rejected, g_strdup(error->message));
 		g_clear_error(&error);
 	}
 	if (error != NULL) {

@@ -40,6 +40,7 @@ struct _Job {
 	guint step;
 	guint attempt;
 	gboolean active; /* holds a job slot */
+	guint last_progress;
 	gboolean resumed;
 	guint retry_source;
 	Slot *slot;
@@ -319,7 +320,8 @@ job_progress(Job *job)
 		return 0;
 	for (guint i = 0; i < job->step && i < job->plan->steps->len; i++)
 		done += g_array_index(job->plan->steps, HealerPlanStep, i).bytes;
-	if (job->slot != NULL && job->slot->device != NULL) {
+	/* Only a transfer in flight counts: a finished one is already in the steps done. */
+	if (job->slot != NULL && job->slot->device != NULL && healer_device_is_busy(job->slot->device)) {
 		healer_device_get_progress(job->slot->device, &acked, &total);
 		done += acked;
 	}
@@ -569,9 +571,14 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 		if (slot->job != NULL && slot->job->plan != NULL && slot->job->step < slot->job->plan->steps->len) {
 			Job *job = slot->job;
 			const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
-			g_autofree char *label = step_label(step);
-			NOTIFY(self, heal_progress, id, job->step + 1, job->plan->steps->len, label, job_progress(job));
-			slot_changed(slot);
+			guint progress = job_progress(job);
+			/* One signal per percent, not one per acknowledgement. */
+			if (progress != job->last_progress) {
+				g_autofree char *label = step_label(step);
+				job->last_progress = progress;
+				NOTIFY(self, heal_progress, id, job->step + 1, job->plan->steps->len, label, progress);
+				slot_changed(slot);
+			}
 		}
 		break;
 	case HEALER_DEVICE_EVENT_DETACHED:
@@ -860,7 +867,9 @@ info_for(Slot *slot)
 	        healer_device_get_mode(device) == LINK_MODE_SAFE ? hello->safe_mode_reason : LINK_SAFE_MODE_NONE));
 	info->modules_json =
 	        g_strdup(healer_device_get_describe_json(device) ? healer_device_get_describe_json(device) : "");
-	info->progress = slot->job ? job_progress(slot->job) : (slot->status == HEALER_STATUS_HEALTHY ? 100 : 0);
+	/* A finished heal stays at 100 until the next one; a device never healed here shows 0. */
+	info->progress = slot->job ? job_progress(slot->job)
+	                           : (slot->status == HEALER_STATUS_HEALTHY && slot->last_heal != 0 ? 100 : 0);
 	info->current_step = g_strdup(slot->status == HEALER_STATUS_HEALING && slot->detail ? slot->detail : "");
 	info->last_error = g_strdup(slot->last_error ? slot->last_error : "");
 	info->last_heal = slot->last_heal;

@@ -55,7 +55,10 @@ healerd_process_start(HealerdProcess *self)
 	g_ptr_array_add(argv, g_strdup("--config"));
 	g_ptr_array_add(argv, g_strdup(self->config));
 	/* These tests watch healerd's journal lines; test-dbus drives its bus API. */
-	g_ptr_array_add(argv, g_strdup(self->bus_args ? self->bus_args : "--no-bus"));
+	if (self->bus_args == NULL)
+		g_ptr_array_add(argv, g_strdup("--no-bus"));
+	else if (*self->bus_args != '\0')
+		g_ptr_array_add(argv, g_strdup(self->bus_args));
 	g_ptr_array_add(argv, NULL);
 	/* If the test dies, so does what it started: nothing is left holding meson's pipes. */
 	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);

@@ -8,7 +8,7 @@ typedef struct {
 	char *config; /* the config file */
 	char *log;    /* healerd's stderr */
 	GSubprocess *process;
-	char *bus_args; /* healerd's bus option ("--session"); NULL: "--no-bus" */
+	char *bus_args; /* healerd's bus option ("--session"); "": none (the system bus); NULL: "--no-bus" */
 } HealerdProcess;
 
 /* Writes DIR/healerd.conf serving DIR/ports/ with the given module directory and extra [healer] lines. */
