@@ -363,28 +363,6 @@ assert_runs(Device *d)
 	sim_device_disconnect(d->sim);
 }
 
-static void
-copy_tree(const char *from, const char *to, const char *skip)
-{
-	g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
-	const char *name;
-
-	g_assert_nonnull(dir);
-	g_mkdir_with_parents(to, 0755);
-	while ((name = g_dir_read_name(dir)) != NULL) {
-		g_autofree char *src = g_build_filename(from, name, NULL);
-		g_autofree char *dst = g_build_filename(to, name, NULL);
-		if (skip != NULL && g_strcmp0(name, skip) == 0)
-			continue;
-		if (g_file_test(src, G_FILE_TEST_IS_DIR)) {
-			copy_tree(src, dst, NULL);
-		} else {
-			g_autoptr(GBytes) data = test_read_file(src);
-			test_write_file(dst, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
-		}
-	}
-}
-
 /* ---- JSON ---- */
 
 static json_object *
@@ -725,8 +703,8 @@ test_end_to_end(void)
 		return;
 	}
 	/* The store lacks 2.1.0, which the sensor device needs; it comes later "on a USB stick". */
-	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, "2.1.0");
-	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), usb_stick, NULL);
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, "2.1.0");
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), usb_stick, NULL);
 	/* Devices wait for a technician: the test decides when heals happen. */
 	healerd = healerd_process_new(dir, modules, "auto-heal=false\n");
 	healerd->bus_args = g_strdup(""); /* the system bus (the private one) */

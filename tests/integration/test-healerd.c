@@ -71,28 +71,6 @@ assert_runs(Device *d, guint16 s1, guint16 s2)
 	sim_device_disconnect(d->sim);
 }
 
-static void
-copy_tree(const char *from, const char *to, const char *skip)
-{
-	g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
-	const char *name;
-
-	g_assert_nonnull(dir);
-	g_mkdir_with_parents(to, 0755);
-	while ((name = g_dir_read_name(dir)) != NULL) {
-		g_autofree char *src = g_build_filename(from, name, NULL);
-		g_autofree char *dst = g_build_filename(to, name, NULL);
-		if (skip != NULL && g_strcmp0(name, skip) == 0)
-			continue;
-		if (g_file_test(src, G_FILE_TEST_IS_DIR)) {
-			copy_tree(src, dst, NULL);
-		} else {
-			g_autoptr(GBytes) data = test_read_file(src);
-			test_write_file(dst, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
-		}
-	}
-}
-
 static const char *const *
 words(const char *a, const char *b)
 {
@@ -119,7 +97,7 @@ test_heal_four_devices(void)
 	guint at = 0;
 
 	/* The store starts without 2.1.0: the sensor device needs it. */
-	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, "2.1.0");
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, "2.1.0");
 	healerd = healerd_process_new(dir, modules, NULL);
 	start_device(&healthy, dir, "healthy", "2.0.0", "travel-in-time");
 	start_device(&stone, dir, "stepping-stone", "1.0.0", "travel-in-time");
@@ -162,7 +140,7 @@ test_heal_four_devices(void)
 	g_assert_cmpuint(at, ==, G_N_ELEMENTS(order));
 
 	/* 2.1.0 arrives in the module directory (copied elsewhere, then moved in whole). */
-	copy_tree(test_program("HEALER_FIRMWARE_MODULES"), staged, NULL);
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), staged, NULL);
 	{
 		g_autofree char *release = g_build_filename(staged, "2.1.0", NULL);
 		g_assert_cmpint(g_rename(release, arrived), ==, 0);

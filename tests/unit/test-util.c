@@ -110,3 +110,25 @@ test_die_with_parent(gpointer user_data)
 	(void)user_data;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
+
+void
+test_copy_tree(const char *from, const char *to, const char *skip)
+{
+	g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
+	const char *name;
+
+	g_assert_nonnull(dir);
+	g_mkdir_with_parents(to, 0755);
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *src = g_build_filename(from, name, NULL);
+		g_autofree char *dst = g_build_filename(to, name, NULL);
+		if (skip != NULL && g_strcmp0(name, skip) == 0)
+			continue;
+		if (g_file_test(src, G_FILE_TEST_IS_DIR)) {
+			test_copy_tree(src, dst, NULL);
+		} else {
+			g_autoptr(GBytes) data = test_read_file(src);
+			test_write_file(dst, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
+		}
+	}
+}

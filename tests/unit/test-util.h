@@ -31,3 +31,6 @@ void test_write_file(const char *path, const guint8 *data, gsize len);
 
 /* For a child's setup: it gets SIGKILL when the test process dies. */
 void test_die_with_parent(gpointer user_data);
+
+/* cp -r from to, leaving out the entry named `skip` (may be NULL) at the top. */
+void test_copy_tree(const char *from, const char *to, const char *skip);
