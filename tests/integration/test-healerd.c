@@ -30,17 +30,23 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Device, device_clear)
 
 /* A simulated device on DIR/ports/NAME, its id read from its HELLO, its line then let go. */
 static void
-start_device(Device *d, const char *dir, const char *name, const char *release, const char *app)
+start_device_paced(Device *d, const char *dir, const char *name, const char *release, const char *app, const char *baud)
 {
 	g_autofree char *state = g_build_filename(dir, "devices", name, NULL);
 	g_autofree char *link = g_build_filename(dir, "ports", name, NULL);
-	const char *args[] = {"--release", release, "--app", app, "--link", link, NULL};
+	const char *args[] = {"--release", release, "--app", app, "--link", link, baud ? "--baud" : NULL, baud, NULL};
 	HealerLinkHello hello;
 
 	d->sim = sim_device_start(state, args);
 	sim_device_wait_hello(d->sim, &hello, 10000);
 	d->id = sim_hello_id(&hello);
 	sim_device_disconnect(d->sim);
+}
+
+static void
+start_device(Device *d, const char *dir, const char *name, const char *release, const char *app)
+{
+	start_device_paced(d, dir, name, release, app, NULL);
 }
 
 /* Reads the device's describe over its own line (healerd must be stopped). */
@@ -164,10 +170,12 @@ test_restart_mid_heal(void)
 	g_autoptr(HealerdProcess) healerd = healerd_process_new(dir, test_program("HEALER_FIRMWARE_MODULES"), NULL);
 	g_auto(Device) dev = {0};
 
-	start_device(&dev, dir, "victim", "1.0.0", "travel-in-time");
+	/* Paced (460800 baud: about a second a module) so the kill lands with steps still to go. */
+	start_device_paced(&dev, dir, "victim", "1.0.0", "travel-in-time", "460800");
 	healerd_process_start(healerd);
 	healerd_process_wait(healerd, words(dev.id, "(step 2 of"), 1, 120000);
 	healerd_process_kill(healerd);
+	g_assert_cmpuint(healerd_process_count(healerd, words(dev.id, "(step 5 of")), ==, 0);
 
 	healerd_process_start(healerd);
 	healerd_process_wait(healerd, words(dev.id, "heal succeeded"), 1, 120000);
