@@ -68,8 +68,10 @@ static void
 emit(Monitor *m, const char *event, json_object *fields, const char *text)
 {
 	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	/* emit() takes `fields`: released on every path. */
 	g_autoptr(json_object) owned = fields;
 
+	(void)owned;
 	if (m->json) {
 		g_autofree char *iso = g_date_time_format_iso8601(now);
 		json_object *o = json_object_new_object();
