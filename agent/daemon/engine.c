@@ -919,16 +919,20 @@ healer_engine_get_store(HealerEngine *self)
 	return self->store;
 }
 
+typedef struct {
+	HealerEngine *engine;
+	char *device_id;
+} NothingToHeal;
+
+/* Reported from an idle, after the caller has its answer, as a real heal's end would be. */
 static gboolean
 announce_nothing_to_heal(gpointer user_data)
 {
-	char **args = user_data;
-	HealerEngine *self = (HealerEngine *)(gpointer)args[2];
+	NothingToHeal *n = user_data;
 
-	NOTIFY(self, heal_finished, args[0], TRUE, args[1]);
-	g_free(args[0]);
-	g_free(args[1]);
-	g_free(args);
+	NOTIFY(n->engine, heal_finished, n->device_id, TRUE, "nothing to heal: the application's dependencies are met");
+	g_free(n->device_id);
+	g_free(n);
 	return G_SOURCE_REMOVE;
 }
 
@@ -949,11 +953,10 @@ healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
 	}
 	if (!needs_heal(slot->device)) {
 		/* Nothing to do is an answer too: the caller waiting for HealFinished gets it. */
-		char **args = g_new0(char *, 3);
-		args[0] = g_strdup(device_id);
-		args[1] = g_strdup("nothing to heal: the application's dependencies are met");
-		args[2] = (char *)(gpointer)self;
-		g_idle_add(announce_nothing_to_heal, args);
+		NothingToHeal *n = g_new0(NothingToHeal, 1);
+		n->engine = self;
+		n->device_id = g_strdup(device_id);
+		g_idle_add(announce_nothing_to_heal, n);
 		return TRUE;
 	}
 	if (job != NULL && job->retry_source != 0) {
