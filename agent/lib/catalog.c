@@ -1,0 +1,669 @@
+#include "catalog.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "json-autoptr.h"
+
+#include "healer-error.h"
+#include "healer-file.h"
+#include "healer/module-format.h"
+#include "module-catalog.h"
+#include "module-names.h"
+#include "semver.h"
+
+static void
+catalog_module_free(gpointer data)
+{
+	HealerCatalogModule *module = data;
+
+	g_free(module->release);
+	g_free(module->path);
+	g_free(module);
+}
+
+static void
+catalog_release_free(gpointer data)
+{
+	HealerCatalogRelease *release = data;
+
+	g_free(release->name);
+	if (release->modules != NULL)
+		g_ptr_array_unref(release->modules);
+	g_free(release);
+}
+
+void
+healer_catalog_free(HealerCatalog *catalog)
+{
+	if (catalog == NULL)
+		return;
+	g_free(catalog->created);
+	g_ptr_array_unref(catalog->modules);
+	g_ptr_array_unref(catalog->releases);
+	g_free(catalog);
+}
+
+G_GNUC_PRINTF(2, 3)
+static gboolean
+fail(GError **error, const char *format, ...)
+{
+	va_list args;
+	g_autofree char *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, message);
+	return FALSE;
+}
+
+/* OpenSSL's last error, for messages; clears its queue. */
+static char *
+openssl_error(void)
+{
+	unsigned long code = ERR_get_error();
+	char buf[256];
+
+	ERR_clear_error();
+	if (code == 0)
+		return g_strdup("unknown OpenSSL error");
+	ERR_error_string_n(code, buf, sizeof(buf));
+	return g_strdup(buf);
+}
+
+/* A string without embedded NULs; NULL otherwise. */
+static const char *
+get_string(json_object *val)
+{
+	const char *s;
+
+	if (!json_object_is_type(val, json_type_string))
+		return NULL;
+	s = json_object_get_string(val);
+	if ((size_t)json_object_get_string_len(val) != strlen(s))
+		return NULL;
+	return s;
+}
+
+static gboolean
+get_uint(json_object *val, guint64 max, guint64 *out)
+{
+	if (!json_object_is_type(val, json_type_int))
+		return FALSE;
+	if (json_object_get_int64(val) < 0)
+		return FALSE;
+	*out = json_object_get_uint64(val);
+	return *out <= max;
+}
+
+static gboolean
+is_lower_hex_sha256(const char *s)
+{
+	if (s == NULL || strlen(s) != HEALER_SHA256_SIZE * 2)
+		return FALSE;
+	for (const char *p = s; *p != '\0'; p++)
+		if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
+			return FALSE;
+	return TRUE;
+}
+
+/* Relative, '/'-separated, no empty, "." or ".." component, no backslash or control character. */
+static const char *
+path_fault(const char *path)
+{
+	g_auto(GStrv) parts = NULL;
+
+	if (path[0] == '\0')
+		return "is empty";
+	if (path[0] == '/')
+		return "is absolute (starts with '/')";
+	for (const char *p = path; *p != '\0'; p++) {
+		if (*p == '\\')
+			return "contains a backslash";
+		if ((guchar)*p < 0x20 || *p == 0x7f)
+			return "contains a control character";
+	}
+	parts = g_strsplit(path, "/", -1);
+	for (guint i = 0; parts[i] != NULL; i++) {
+		if (parts[i][0] == '\0')
+			return "has an empty component";
+		if (strcmp(parts[i], ".") == 0)
+			return "has a '.' component";
+		if (strcmp(parts[i], "..") == 0)
+			return "has a '..' component";
+	}
+	return NULL;
+}
+
+static gboolean
+check_keys(json_object *obj, const char *const *allowed, const char *where, GError **error)
+{
+	json_object_object_foreach (obj, key, val) {
+		(void)val;
+		if (!g_strv_contains(allowed, key))
+			return fail(error, "%s: unknown key \"%s\"", where, key);
+	}
+	return TRUE;
+}
+
+static gboolean
+parse_module(json_object *obj, guint i, HealerCatalogModule *module, GError **error)
+{
+	static const char *const keys[] = {"platform_id", "function", "index",  "version", "release",
+	                                   "prerelease",  "size",     "sha256", "path",    NULL};
+	g_autofree char *where = g_strdup_printf("modules[%u]", i);
+	json_object *val = NULL;
+	const char *s;
+	guint64 n = 0;
+	int function;
+
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(error, "%s: expected an object", where);
+	if (!check_keys(obj, keys, where, error))
+		return FALSE;
+	if (!json_object_object_get_ex(obj, "platform_id", &val) || !get_uint(val, G_MAXUINT16, &n))
+		return fail(error, "%s.platform_id: missing or not an integer in 0..65535", where);
+	module->platform_id = (guint16)n;
+	if (!json_object_object_get_ex(obj, "function", &val) || (s = get_string(val)) == NULL)
+		return fail(error, "%s.function: missing or not a string", where);
+	function = healer_module_function_from_string(s);
+	if (function <= MODULE_FUNCTION_NONE || strlen(s) < 2)
+		return fail(error, "%s.function: unknown module function \"%s\"", where, s);
+	module->function = (guint8)function;
+	if (!json_object_object_get_ex(obj, "index", &val) || !get_uint(val, G_MAXUINT8, &n))
+		return fail(error, "%s.index: missing or not an integer in 0..255", where);
+	module->index = (guint8)n;
+	if (!json_object_object_get_ex(obj, "version", &val) || !get_uint(val, G_MAXUINT16, &n))
+		return fail(error, "%s.version: missing or not an integer in 0..65535", where);
+	module->version = (guint16)n;
+	if (!json_object_object_get_ex(obj, "release", &val))
+		return fail(error, "%s.release: missing (a string, or null)", where);
+	if (val != NULL) {
+		if ((s = get_string(val)) == NULL || s[0] == '\0')
+			return fail(error, "%s.release: expected a non-empty string or null", where);
+		module->release = g_strdup(s);
+	}
+	if (!json_object_object_get_ex(obj, "prerelease", &val) || !json_object_is_type(val, json_type_boolean))
+		return fail(error, "%s.prerelease: missing or not a boolean", where);
+	module->prerelease = json_object_get_boolean(val);
+	if (!json_object_object_get_ex(obj, "size", &val) || !get_uint(val, G_MAXUINT64, &n))
+		return fail(error, "%s.size: missing or not a non-negative integer", where);
+	module->size = n;
+	if (!json_object_object_get_ex(obj, "sha256", &val) || (s = get_string(val)) == NULL ||
+	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->sha256))
+		return fail(error, "%s.sha256: missing or not 64 lowercase hex digits", where);
+	if (!json_object_object_get_ex(obj, "path", &val) || (s = get_string(val)) == NULL)
+		return fail(error, "%s.path: missing or not a string", where);
+	if (path_fault(s) != NULL)
+		return fail(error, "%s.path: \"%s\" %s", where, s, path_fault(s));
+	module->path = g_strdup(s);
+	return TRUE;
+}
+
+static gboolean
+parse_release(json_object *obj, guint i, GHashTable *shas, HealerCatalogRelease *release, GError **error)
+{
+	static const char *const keys[] = {"name", "modules", NULL};
+	g_autofree char *where = g_strdup_printf("releases[%u]", i);
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+	json_object *val = NULL;
+	const char *s;
+
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(error, "%s: expected an object", where);
+	if (!check_keys(obj, keys, where, error))
+		return FALSE;
+	if (!json_object_object_get_ex(obj, "name", &val) || (s = get_string(val)) == NULL)
+		return fail(error, "%s.name: missing or not a string", where);
+	if (!healer_semver_valid(s))
+		return fail(error, "%s.name: \"%s\" is not a semantic version", where, s);
+	release->name = g_strdup(s);
+	if (!json_object_object_get_ex(obj, "modules", &val) || !json_object_is_type(val, json_type_array))
+		return fail(error, "%s (%s).modules: missing or not an array", where, release->name);
+	for (size_t j = 0; j < json_object_array_length(val); j++) {
+		s = get_string(json_object_array_get_idx(val, j));
+		if (!is_lower_hex_sha256(s))
+			return fail(error, "%s (%s).modules[%zu]: not 64 lowercase hex digits", where, release->name,
+			            j);
+		if (!g_hash_table_contains(shas, s))
+			return fail(error, "%s (%s).modules[%zu]: %s is not one of the catalog's modules", where,
+			            release->name, j, s);
+		if (!g_hash_table_add(seen, (gpointer)s))
+			return fail(error, "%s (%s).modules[%zu]: %s is listed twice", where, release->name, j, s);
+		g_ptr_array_add(release->modules, g_strdup(s));
+	}
+	return TRUE;
+}
+
+static gboolean
+parse_root(json_object *root, HealerCatalog *catalog, GError **error)
+{
+	static const char *const keys[] = {"format",  "format_version", "serial", "created",
+	                                   "modules", "releases",       NULL};
+	json_object *val = NULL, *modules = NULL, *releases = NULL;
+	const char *s;
+	guint64 n = 0;
+	g_autoptr(GHashTable) paths = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) shas = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GDateTime) created = NULL;
+
+	if (!json_object_is_type(root, json_type_object))
+		return fail(error, "top level: expected an object");
+	if (!json_object_object_get_ex(root, "format", &val) || g_strcmp0(get_string(val), HEALER_CATALOG_FORMAT) != 0)
+		return fail(error, "format: expected \"%s\"", HEALER_CATALOG_FORMAT);
+	if (!json_object_object_get_ex(root, "format_version", &val) || !json_object_is_type(val, json_type_int) ||
+	    json_object_get_int64(val) != HEALER_CATALOG_FORMAT_VERSION)
+		return fail(error, "format_version: expected %d", HEALER_CATALOG_FORMAT_VERSION);
+	if (!check_keys(root, keys, "top level", error))
+		return FALSE;
+	if (!json_object_object_get_ex(root, "serial", &val) || !get_uint(val, G_MAXUINT64, &n))
+		return fail(error, "serial: missing or not a non-negative integer");
+	catalog->serial = n;
+	if (!json_object_object_get_ex(root, "created", &val) || (s = get_string(val)) == NULL)
+		return fail(error, "created: missing or not a string");
+	created = g_date_time_new_from_iso8601(s, NULL);
+	if (created == NULL || !g_str_has_suffix(s, "Z"))
+		return fail(error, "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
+	catalog->created = g_strdup(s);
+	if (!json_object_object_get_ex(root, "modules", &modules) || !json_object_is_type(modules, json_type_array))
+		return fail(error, "modules: missing or not an array");
+	if (!json_object_object_get_ex(root, "releases", &releases) || !json_object_is_type(releases, json_type_array))
+		return fail(error, "releases: missing or not an array");
+	for (size_t i = 0; i < json_object_array_length(modules); i++) {
+		HealerCatalogModule *module = g_new0(HealerCatalogModule, 1);
+
+		g_ptr_array_add(catalog->modules, module);
+		if (!parse_module(json_object_array_get_idx(modules, i), (guint)i, module, error))
+			return FALSE;
+		if (!g_hash_table_add(paths, module->path))
+			return fail(error, "modules[%zu].path: \"%s\" is listed twice", i, module->path);
+		g_hash_table_add(shas, healer_sha256_to_hex(module->sha256));
+	}
+	for (size_t i = 0; i < json_object_array_length(releases); i++) {
+		HealerCatalogRelease *release = g_new0(HealerCatalogRelease, 1);
+
+		release->modules = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(catalog->releases, release);
+		if (!parse_release(json_object_array_get_idx(releases, i), (guint)i, shas, release, error))
+			return FALSE;
+		if (!g_hash_table_add(names, release->name))
+			return fail(error, "releases[%zu].name: \"%s\" is listed twice", i, release->name);
+	}
+	return TRUE;
+}
+
+HealerCatalog *
+healer_catalog_parse(const guint8 *json, gsize len, GError **error)
+{
+	g_autoptr(json_tokener) tok = json_tokener_new();
+	g_autoptr(json_object) root = NULL;
+	g_autoptr(HealerCatalog) catalog = g_new0(HealerCatalog, 1);
+
+	catalog->modules = g_ptr_array_new_with_free_func(catalog_module_free);
+	catalog->releases = g_ptr_array_new_with_free_func(catalog_release_free);
+	if (len > G_MAXINT) {
+		fail(error, "catalog is too large");
+		return NULL;
+	}
+	if (memchr(json, '\0', len) != NULL) {
+		fail(error, "not valid JSON: contains a NUL byte");
+		return NULL;
+	}
+	root = json_tokener_parse_ex(tok, (const char *)json, (int)len);
+	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
+		     jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
+		return NULL;
+	}
+	if (!parse_root(root, catalog, error))
+		return NULL;
+	return g_steal_pointer(&catalog);
+}
+
+static gboolean
+verify_with(EVP_PKEY *key, const guint8 *json, gsize len, const guint8 *sig, gsize sig_len)
+{
+	EVP_MD_CTX *ctx;
+	gboolean ok;
+
+	if (key == NULL || EVP_PKEY_id(key) != EVP_PKEY_ED25519)
+		return FALSE;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+		return FALSE;
+	ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	     EVP_DigestVerify(ctx, sig, sig_len, json, len) == 1;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
+HealerCatalog *
+healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len, GPtrArray *trusted_keys,
+                             guint64 min_serial, gboolean allow_unsigned, GError **error)
+{
+	g_autoptr(HealerCatalog) catalog = NULL;
+
+	if (sig == NULL) {
+		if (!allow_unsigned) {
+			fail(error, "catalog is unsigned (and unsigned catalogs are not allowed)");
+			return NULL;
+		}
+	} else {
+		gboolean verified = FALSE;
+
+		if (sig_len != HEALER_CATALOG_SIGNATURE_SIZE) {
+			fail(error, "catalog signature is %" G_GSIZE_FORMAT " bytes, not a %d-byte Ed25519 signature",
+			     sig_len, HEALER_CATALOG_SIGNATURE_SIZE);
+			return NULL;
+		}
+		for (guint i = 0; !verified && trusted_keys != NULL && i < trusted_keys->len; i++)
+			verified = verify_with(g_ptr_array_index(trusted_keys, i), json, len, sig, sig_len);
+		if (!verified) {
+			fail(error, "catalog is signed by an unknown key (or was altered after signing)");
+			return NULL;
+		}
+	}
+	catalog = healer_catalog_parse(json, len, error);
+	if (catalog == NULL)
+		return NULL;
+	if (catalog->serial < min_serial) {
+		fail(error,
+		     "catalog is older than the last accepted catalog: serial %" G_GUINT64_FORMAT
+		     " < %" G_GUINT64_FORMAT,
+		     catalog->serial, min_serial);
+		return NULL;
+	}
+	return g_steal_pointer(&catalog);
+}
+
+static EVP_PKEY *
+load_key(const char *path, gboolean private, GError **error)
+{
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	g_autoptr(GError) local_error = NULL;
+	BIO *bio;
+	EVP_PKEY *key;
+
+	if (!g_file_get_contents(path, &data, &len, &local_error)) {
+		g_set_error(error, HEALER_ERROR,
+		            g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
+		                                                                           : HEALER_ERROR_IO,
+		            "%s", local_error->message);
+		return NULL;
+	}
+	if (len > G_MAXINT) {
+		fail(error, "%s: too large for a key", path);
+		return NULL;
+	}
+	bio = BIO_new_mem_buf(data, (int)len);
+	if (bio == NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_FAILED, "%s: out of memory", path);
+		return NULL;
+	}
+	key = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (key == NULL) {
+		g_autofree char *why = openssl_error();
+		fail(error, "%s: not a PEM %s key (%s)", path, private ? "private" : "public", why);
+		return NULL;
+	}
+	return key;
+}
+
+EVP_PKEY *
+healer_catalog_load_public_key(const char *path, GError **error)
+{
+	return load_key(path, FALSE, error);
+}
+
+EVP_PKEY *
+healer_catalog_load_private_key(const char *path, GError **error)
+{
+	return load_key(path, TRUE, error);
+}
+
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+gboolean
+healer_catalog_load_trusted_keys(const char *dir, GPtrArray **keys, GPtrArray *warnings, GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GDir) d = g_dir_open(dir, 0, &local_error);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) result = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
+	const char *name;
+
+	if (d == NULL) {
+		g_set_error(error, HEALER_ERROR,
+		            g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? HEALER_ERROR_NOT_FOUND
+		                                                                           : HEALER_ERROR_IO,
+		            "%s", local_error->message);
+		return FALSE;
+	}
+	while ((name = g_dir_read_name(d)) != NULL)
+		if (g_str_has_suffix(name, ".pem"))
+			g_ptr_array_add(names, g_strdup(name));
+	g_ptr_array_sort(names, compare_strings);
+	for (guint i = 0; i < names->len; i++) {
+		g_autofree char *path = g_build_filename(dir, g_ptr_array_index(names, i), NULL);
+		g_autoptr(GError) key_error = NULL;
+		EVP_PKEY *key;
+
+		if (g_file_test(path, G_FILE_TEST_IS_DIR))
+			continue;
+		key = healer_catalog_load_public_key(path, &key_error);
+		if (key == NULL) {
+			if (warnings != NULL)
+				g_ptr_array_add(warnings, g_strdup_printf("%s, skipped", key_error->message));
+			continue;
+		}
+		if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+			if (warnings != NULL)
+				g_ptr_array_add(warnings, g_strdup_printf("%s: not an Ed25519 key (%s), skipped", path,
+				                                          EVP_PKEY_get0_type_name(key)));
+			EVP_PKEY_free(key);
+			continue;
+		}
+		g_ptr_array_add(result, key);
+	}
+	*keys = g_steal_pointer(&result);
+	return TRUE;
+}
+
+static char *
+created_now(void)
+{
+	const char *epoch = g_getenv("SOURCE_DATE_EPOCH");
+	g_autoptr(GDateTime) now = NULL;
+	guint64 seconds = 0;
+
+	if (epoch != NULL && g_ascii_string_to_unsigned(epoch, 10, 0, G_MAXINT64, &seconds, NULL))
+		now = g_date_time_new_from_unix_utc((gint64)seconds);
+	if (now == NULL)
+		now = g_date_time_new_now_utc();
+	return g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+GBytes *
+healer_catalog_build_from_directory(const char *dir, guint64 serial, const HealerReleaseTable *releases, GError **error)
+{
+	g_autoptr(HealerModuleCatalog) modules = healer_module_catalog_load_dir(dir, releases, error);
+	g_autoptr(json_object) root = NULL;
+	g_autoptr(GFile) base = g_file_new_for_path(dir);
+	g_autofree char *created = NULL;
+	json_object *jmodules, *jreleases;
+	const char *text;
+
+	if (modules == NULL)
+		return NULL;
+	if (modules->warnings->len > 0) {
+		fail(error, "%s (and %u more problems)", (const char *)g_ptr_array_index(modules->warnings, 0),
+		     modules->warnings->len - 1);
+		return NULL;
+	}
+	root = json_object_new_object();
+	created = created_now();
+	json_object_object_add(root, "format", json_object_new_string(HEALER_CATALOG_FORMAT));
+	json_object_object_add(root, "format_version", json_object_new_int(HEALER_CATALOG_FORMAT_VERSION));
+	json_object_object_add(root, "serial", json_object_new_uint64(serial));
+	json_object_object_add(root, "created", json_object_new_string(created));
+	jmodules = json_object_new_array();
+	json_object_object_add(root, "modules", jmodules);
+	for (guint i = 0; i < modules->entries->len; i++) {
+		const HealerCatalogEntry *entry = g_ptr_array_index(modules->entries, i);
+		g_autoptr(GFile) file = g_file_new_for_path(entry->path);
+		g_autofree char *relative = g_file_get_relative_path(base, file);
+		g_autofree char *hex = healer_sha256_to_hex(entry->sha256);
+		json_object *jm;
+
+		if (relative == NULL || path_fault(relative) != NULL) {
+			fail(error, "%s: cannot name it relative to %s", entry->path, dir);
+			return NULL;
+		}
+		jm = json_object_new_object();
+		json_object_object_add(jm, "platform_id", json_object_new_int(entry->platform_id));
+		json_object_object_add(jm, "function",
+		                       json_object_new_string(healer_module_function_to_string(entry->function)));
+		json_object_object_add(jm, "index", json_object_new_int(entry->index));
+		json_object_object_add(jm, "version", json_object_new_int(entry->version));
+		json_object_object_add(jm, "release", entry->release ? json_object_new_string(entry->release) : NULL);
+		json_object_object_add(jm, "prerelease", json_object_new_boolean(entry->prerelease));
+		json_object_object_add(jm, "size", json_object_new_uint64(entry->size));
+		json_object_object_add(jm, "sha256", json_object_new_string(hex));
+		json_object_object_add(jm, "path", json_object_new_string(relative));
+		json_object_array_add(jmodules, jm);
+	}
+	jreleases = json_object_new_array();
+	json_object_object_add(root, "releases", jreleases);
+	for (guint r = 0; releases != NULL && r < healer_release_table_get_n_releases(releases); r++) {
+		const char *name = healer_release_table_get_name(releases, r);
+		g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		json_object *list = json_object_new_array();
+		json_object *jr;
+
+		for (guint i = 0; i < modules->entries->len; i++) {
+			const HealerCatalogEntry *entry = g_ptr_array_index(modules->entries, i);
+			guint16 version = 0;
+			char *hex;
+
+			if (!healer_release_table_lookup(releases, name, entry->function, &version) ||
+			    version != entry->version)
+				continue;
+			hex = healer_sha256_to_hex(entry->sha256);
+			if (!g_hash_table_add(seen, hex))
+				continue;
+			json_object_array_add(list, json_object_new_string(hex));
+		}
+		if (json_object_array_length(list) == 0) {
+			json_object_put(list);
+			continue;
+		}
+		jr = json_object_new_object();
+		json_object_object_add(jr, "name", json_object_new_string(name));
+		json_object_object_add(jr, "modules", list);
+		json_object_array_add(jreleases, jr);
+	}
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+	                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+	{
+		GString *out = g_string_new(text);
+		g_string_append_c(out, '\n');
+		return g_string_free_to_bytes(out);
+	}
+}
+
+GBytes *
+healer_catalog_sign(GBytes *json, EVP_PKEY *private_key, GError **error)
+{
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(json, &len);
+	guint8 sig[HEALER_CATALOG_SIGNATURE_SIZE];
+	size_t sig_len = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	gboolean ok;
+
+	if (private_key == NULL || EVP_PKEY_id(private_key) != EVP_PKEY_ED25519) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "the signing key is not an Ed25519 private key");
+		return NULL;
+	}
+	ctx = EVP_MD_CTX_new();
+	ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, private_key) == 1 &&
+	     EVP_DigestSign(ctx, sig, &sig_len, data ? data : (const guint8 *)"", len) == 1 &&
+	     sig_len == HEALER_CATALOG_SIGNATURE_SIZE;
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		g_autofree char *why = openssl_error();
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_FAILED, "signing failed: %s", why);
+		return NULL;
+	}
+	return g_bytes_new(sig, sig_len);
+}
+
+EVP_PKEY *
+healer_catalog_generate_key(GError **error)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	EVP_PKEY *key = NULL;
+
+	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &key) != 1) {
+		g_autofree char *why = openssl_error();
+		EVP_PKEY_CTX_free(ctx);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_FAILED, "key generation failed: %s", why);
+		return NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return key;
+}
+
+static gboolean
+write_pem(const char *path, EVP_PKEY *key, gboolean private, GError **error)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	long len;
+	g_autoptr(GError) local_error = NULL;
+	gboolean ok;
+
+	if (bio == NULL || (private ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)
+	                            : PEM_write_bio_PUBKEY(bio, key)) != 1) {
+		g_autofree char *why = openssl_error();
+		BIO_free(bio);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_FAILED, "%s: cannot encode the key: %s", path, why);
+		return FALSE;
+	}
+	len = BIO_get_mem_data(bio, &data);
+	/* GLib writes a temporary file with this mode, fsyncs it and renames it over `path`. */
+	ok = g_file_set_contents_full(path, data, len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+	                              private ? 0600 : 0644, &local_error);
+	OPENSSL_cleanse(data, (size_t)len);
+	BIO_free(bio);
+	if (!ok) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s", local_error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+healer_catalog_write_key_pair(const char *private_path, const char *public_path, GError **error)
+{
+	g_autoptr(EVP_PKEY) key = healer_catalog_generate_key(error);
+
+	if (key == NULL)
+		return FALSE;
+	return write_pem(private_path, key, TRUE, error) && write_pem(public_path, key, FALSE, error);
+}

@@ -1,0 +1,110 @@
+/*
+ * The signed catalog (docs/catalog.md): a JSON list of the modules an
+ * upstream repository or a bundle offers and the releases they make up,
+ * with a serial number that only grows, and a detached Ed25519 signature
+ * (raw 64 bytes in CATALOG.sig) over the exact catalog bytes.
+ *
+ * Not to be confused with module-catalog.h, which summarises module files
+ * found on disk; a catalog is built from one (healer_catalog_build_from_directory).
+ *
+ * Every rejection is HEALER_ERROR_INVALID_DATA with a message that says why:
+ * "catalog is unsigned", "catalog is signed by an unknown key", "modules[3].path:
+ * ...", "catalog is older than the last accepted catalog: serial 4 < 7".
+ */
+#pragma once
+
+#include <glib.h>
+#include <openssl/evp.h>
+
+#include "module-checksums.h"
+#include "release-table.h"
+
+G_BEGIN_DECLS
+
+#define HEALER_CATALOG_FORMAT         "healer-catalog"
+#define HEALER_CATALOG_FORMAT_VERSION 1
+#define HEALER_CATALOG_SIGNATURE_SIZE 64 /* a raw Ed25519 signature */
+
+typedef struct {
+	guint16 platform_id;
+	guint8 function; /* enum module_function */
+	guint8 index;
+	guint16 version;
+	char *release; /* "2.2.0" or "2.2.0..2.3.1"; NULL when unknown */
+	gboolean prerelease;
+	guint64 size;
+	guint8 sha256[HEALER_SHA256_SIZE]; /* of the whole file */
+	char *path;                        /* relative, '/'-separated, no "..", no leading '/' */
+} HealerCatalogModule;
+
+typedef struct {
+	char *name;
+	GPtrArray *modules; /* char*: lowercase hex SHA-256s, each one of the catalog's modules */
+} HealerCatalogRelease;
+
+typedef struct {
+	guint64 serial;
+	char *created;       /* ISO-8601 UTC, as written */
+	GPtrArray *modules;  /* HealerCatalogModule* */
+	GPtrArray *releases; /* HealerCatalogRelease* */
+} HealerCatalog;
+
+void healer_catalog_free(HealerCatalog *catalog);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerCatalog, healer_catalog_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_PKEY, EVP_PKEY_free)
+
+/*
+ * Parses catalog JSON strictly (unknown keys, wrong types, bad paths,
+ * duplicate paths, releases naming absent modules are all errors, each
+ * message naming the JSON path).  No signature check: use
+ * healer_catalog_load_verified for anything from outside.
+ */
+HealerCatalog *healer_catalog_parse(const guint8 *json, gsize len, GError **error);
+
+/*
+ * Verifies `sig` (HEALER_CATALOG_SIGNATURE_SIZE raw bytes) over exactly
+ * `json` with any of `trusted_keys` (EVP_PKEY*, Ed25519), then parses it and
+ * checks serial >= min_serial.  `sig` NULL means unsigned: refused unless
+ * `allow_unsigned` (a development switch; the catalog is then only parsed).
+ */
+HealerCatalog *healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len,
+                                            GPtrArray *trusted_keys, guint64 min_serial, gboolean allow_unsigned,
+                                            GError **error);
+
+/*
+ * Reads every "*.pem" public key in `dir` (sorted by name) into a new array
+ * of EVP_PKEY* (freed with the array).  A file that is not a PEM public key,
+ * or a key that is not Ed25519, is skipped with a warning "FILE: reason"
+ * appended to `warnings` (char*, may be NULL).  FALSE only when `dir` cannot
+ * be read.  An empty result is not an error here.
+ */
+gboolean healer_catalog_load_trusted_keys(const char *dir, GPtrArray **keys, GPtrArray *warnings, GError **error);
+
+/* One PEM key file: a public key, or a private key (for signing). */
+EVP_PKEY *healer_catalog_load_public_key(const char *path, GError **error);
+EVP_PKEY *healer_catalog_load_private_key(const char *path, GError **error);
+
+/*
+ * Makes a catalog of every module file under `dir` (healer_module_catalog_load_dir;
+ * a file that is not a usable module is an error, not a warning, so nothing
+ * is silently left out).  `releases` (may be NULL) names each module's
+ * release and makes the "releases" list: every release of the table with the
+ * modules of the directory that it ships.  "created" is now, or
+ * $SOURCE_DATE_EPOCH when set.  Returns the JSON text, newline-terminated.
+ */
+GBytes *healer_catalog_build_from_directory(const char *dir, guint64 serial, const HealerReleaseTable *releases,
+                                            GError **error);
+
+/* The raw 64-byte Ed25519 signature of `json` with `private_key`. */
+GBytes *healer_catalog_sign(GBytes *json, EVP_PKEY *private_key, GError **error);
+
+/* A fresh Ed25519 key pair. */
+EVP_PKEY *healer_catalog_generate_key(GError **error);
+/*
+ * Writes a fresh Ed25519 key pair: the private key as PKCS#8 PEM to
+ * `private_path` (mode 0600, atomically) and the public key as
+ * SubjectPublicKeyInfo PEM to `public_path` (0644, atomically).
+ */
+gboolean healer_catalog_write_key_pair(const char *private_path, const char *public_path, GError **error);
+
+G_END_DECLS
