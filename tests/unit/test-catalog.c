@@ -185,7 +185,7 @@ test_tampered(Fixture *f, gconstpointer data)
 	const guint8 *orig = g_bytes_get_data(f->json, &len);
 	g_autofree guint8 *copy = g_memdup2(orig, len);
 	g_autofree guint8 *sig = g_memdup2(g_bytes_get_data(f->sig, NULL), HEALER_CATALOG_SIGNATURE_SIZE);
-	const char *serial = strstr((const char *)copy, "\"serial\": 7");
+	const char *serial = g_strstr_len((const char *)copy, (gssize)len, "\"serial\": 7");
 	HealerCatalog *catalog;
 
 	(void)data;
