@@ -305,7 +305,8 @@ apply_extension(HealerModule *module, const HealerModuleExtension *ext)
 		break;
 	case MODULE_EXTENSION_NAME:
 		g_free(module->name);
-		module->name = g_strndup((const char *)body, size);
+		/* An empty NAME has no body at all (GBytes may hand back NULL): an empty name. */
+		module->name = size > 0 ? g_strndup((const char *)body, size) : g_strdup("");
 		if (!g_utf8_validate(module->name, -1, NULL)) {
 			add_fault(module, "bad name extension at offset %" G_GSIZE_FORMAT ": not UTF-8", at);
 			g_clear_pointer(&module->name, g_free);
