@@ -16,5 +16,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/healer-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # libFuzzer writes new inputs to the first directory only.
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
+# A fixed seed (HEALER_FUZZ_SEED overrides it) keeps CI's run repeatable: the same
+# mutations in the same order, as far as the time allows.  Longer, randomly
+# seeded runs are for developers (HEALER_FUZZ_SEED=0 makes libFuzzer pick one).
+"$fuzzer" -seed="${HEALER_FUZZ_SEED:-20261125}" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 \
+  -print_final_stats=1 \
   -artifact_prefix="$artifacts" "$work" "$corpus"
