@@ -996,7 +996,7 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 	g_autoptr(HealerPlan) plan = NULL;
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
-	json_object *root, *steps;
+	json_object *root;
 	char *out;
 
 	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
@@ -1007,25 +1007,7 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 	plan = healer_resolve(state, catalog(self), &goal, &policy, error);
 	if (plan == NULL)
 		return NULL;
-	root = json_object_new_object();
-	steps = json_object_new_array();
-	for (guint i = 0; i < plan->steps->len; i++) {
-		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
-		g_autofree char *sha = healer_sha256_to_hex(step->entry->sha256);
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "file", json_object_new_string(step->entry->path));
-		json_object_object_add(o, "function",
-		                       json_object_new_string(healer_module_function_to_string(step->entry->function)));
-		json_object_object_add(o, "index", json_object_new_int(step->entry->index));
-		json_object_object_add(o, "version", json_object_new_int(step->entry->version));
-		json_object_object_add(o, "release",
-		                       step->entry->release ? json_object_new_string(step->entry->release) : NULL);
-		json_object_object_add(o, "bytes", json_object_new_int64((gint64)step->bytes));
-		json_object_object_add(o, "sha256", json_object_new_string(sha));
-		json_object_array_add(steps, o);
-	}
-	json_object_object_add(root, "steps", steps);
-	json_object_object_add(root, "bytes", json_object_new_int64((gint64)plan->bytes));
+	root = healer_plan_to_json(plan);
 	out = g_strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	return out;

@@ -1204,3 +1204,31 @@ healer_resolve(const HealerDeviceState *state, const HealerModuleCatalog *catalo
 	}
 	return g_steal_pointer(&plan);
 }
+
+json_object *
+healer_plan_to_json(const HealerPlan *plan)
+{
+	json_object *root = json_object_new_object();
+	json_object *steps = json_object_new_array();
+
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		const HealerCatalogEntry *e = step->entry;
+		const char *function = healer_module_function_to_string(e->function);
+		g_autofree char *sha = healer_sha256_to_hex(e->sha256);
+		json_object *obj = json_object_new_object();
+
+		json_object_object_add(obj, "file", json_object_new_string(e->path));
+		json_object_object_add(obj, "function",
+		                       function ? json_object_new_string(function) : json_object_new_int(e->function));
+		json_object_object_add(obj, "index", json_object_new_int(e->index));
+		json_object_object_add(obj, "version", json_object_new_int(e->version));
+		json_object_object_add(obj, "release", e->release ? json_object_new_string(e->release) : NULL);
+		json_object_object_add(obj, "sha256", json_object_new_string(sha));
+		json_object_object_add(obj, "bytes", json_object_new_int64((int64_t)step->bytes));
+		json_object_array_add(steps, obj);
+	}
+	json_object_object_add(root, "steps", steps);
+	json_object_object_add(root, "bytes", json_object_new_int64((int64_t)plan->bytes));
+	return root;
+}

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-c/json.h>
 
 #include "describe.h"
 #include "module-catalog.h"
@@ -135,6 +136,13 @@ HealerPlan *healer_resolve(const HealerDeviceState *state, const HealerModuleCat
  * resulting state in `final_state` (may be NULL).  FALSE with
  * HEALER_ERROR_FAILED "step N, MODULE (FILE): REASON" otherwise.
  */
+/*
+ * The plan as `healerctl plan --json` and the D-Bus Plan method give it:
+ * {"steps": [{"file", "function", "index", "version", "release", "sha256", "bytes"}], "bytes": N}.
+ * New reference.
+ */
+json_object *healer_plan_to_json(const HealerPlan *plan);
+
 gboolean healer_plan_simulate(const HealerDeviceState *state, const HealerPlan *plan, HealerDeviceState **final_state,
                               GError **error);
 
