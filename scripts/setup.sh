@@ -12,14 +12,17 @@ set -euo pipefail
 build_packages=(
   gcc pkg-config meson ninja-build python3
   libglib2.0-dev libglib2.0-bin libjson-c-dev libssl-dev zlib1g-dev
-  libcurl4-openssl-dev libusb-1.0-0-dev libmosquitto-dev libsystemd-dev
+  libcurl4-openssl-dev libusb-1.0-0-dev libmosquitto-dev libsystemd-dev libarchive-dev
 )
 # Tests: valgrind, clang with libFuzzer and the sanitizer runtimes, umockdev
-# for USB, and npm, which fetches the real release binaries the reader is
-# tested on.
+# for USB, nginx and openssl (the upstream tests serve over TLS with a CA the
+# test makes), the Debian packaging tools (the suite builds, lints and
+# installs the package into a debootstrapped root), and npm, which fetches
+# the real release binaries the reader is tested on.
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
-  ca-certificates
+  ca-certificates nginx-light openssl
+  dpkg-dev debhelper fakeroot lintian debootstrap
 )
 
 missing=()
