@@ -13,6 +13,7 @@
 #include "healer-file.h"
 #include "journal.h"
 #include "json-autoptr.h"
+#include "module-catalog.h"
 #include "module-checksums.h"
 #include "module-names.h"
 #include "module-reader.h"
@@ -755,7 +756,7 @@ collect_files(const char *dir, GPtrArray *files, GPtrArray *warnings, GError **e
 		return FALSE;
 	}
 	while ((name = g_dir_read_name(d)) != NULL) {
-		if (name[0] == '.' || g_str_has_suffix(name, ".json"))
+		if (name[0] == '.' || healer_module_file_name_is_metadata(name))
 			continue;
 		g_ptr_array_add(names, g_strdup(name));
 	}

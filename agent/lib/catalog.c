@@ -23,6 +23,8 @@ catalog_module_free(gpointer data)
 
 	g_free(module->release);
 	g_free(module->path);
+	if (module->dependencies != NULL)
+		g_array_unref(module->dependencies);
 	g_free(module);
 }
 
@@ -151,11 +153,52 @@ check_keys(json_object *obj, const char *const *allowed, const char *where, GErr
 	return TRUE;
 }
 
+/* "dependencies": [{"function": "system-part", "index": 1, "version": 1203}, ...], at most 8. */
+static gboolean
+parse_dependencies(json_object *list, const char *where, HealerCatalogModule *module, GError **error)
+{
+	static const char *const keys[] = {"function", "index", "version", NULL};
+
+	module->dependencies = g_array_new(FALSE, TRUE, sizeof(HealerModuleDependency));
+	if (list == NULL || !json_object_is_type(list, json_type_array))
+		return fail(error, "%s.dependencies: missing or not an array", where);
+	if (json_object_array_length(list) > HEALER_CATALOG_MAX_DEPENDENCIES)
+		return fail(error, "%s.dependencies: more than %d", where, HEALER_CATALOG_MAX_DEPENDENCIES);
+	for (size_t d = 0; d < json_object_array_length(list); d++) {
+		json_object *obj = json_object_array_get_idx(list, d), *val = NULL;
+		g_autofree char *at = g_strdup_printf("%s.dependencies[%zu]", where, d);
+		HealerModuleDependency dep = {0};
+		const char *s;
+		guint64 n = 0;
+		int function;
+
+		if (!json_object_is_type(obj, json_type_object))
+			return fail(error, "%s: expected an object", at);
+		if (!check_keys(obj, keys, at, error))
+			return FALSE;
+		if (!json_object_object_get_ex(obj, "function", &val) || (s = get_string(val)) == NULL)
+			return fail(error, "%s.function: missing or not a string", at);
+		function = healer_module_function_from_string(s);
+		if (function <= MODULE_FUNCTION_NONE || strlen(s) < 2)
+			return fail(error, "%s.function: unknown module function \"%s\"", at, s);
+		dep.function = (guint8)function;
+		if (!json_object_object_get_ex(obj, "index", &val) || !get_uint(val, G_MAXUINT8, &n))
+			return fail(error, "%s.index: missing or not an integer in 0..255", at);
+		dep.index = (guint8)n;
+		if (!json_object_object_get_ex(obj, "version", &val) || !get_uint(val, G_MAXUINT16, &n))
+			return fail(error, "%s.version: missing or not an integer in 0..65535", at);
+		dep.version = (guint16)n;
+		g_array_append_val(module->dependencies, dep);
+	}
+	return TRUE;
+}
+
 static gboolean
 parse_module(json_object *obj, guint i, HealerCatalogModule *module, GError **error)
 {
-	static const char *const keys[] = {"platform_id", "function", "index",  "version", "release",
-	                                   "prerelease",  "size",     "sha256", "path",    NULL};
+	static const char *const keys[] = {"platform_id",   "function",     "index", "version",
+	                                   "release",       "prerelease",   "size",  "sha256",
+	                                   "module_sha256", "dependencies", "path",  NULL};
 	g_autofree char *where = g_strdup_printf("modules[%u]", i);
 	json_object *val = NULL;
 	const char *s;
@@ -197,6 +240,11 @@ parse_module(json_object *obj, guint i, HealerCatalogModule *module, GError **er
 	if (!json_object_object_get_ex(obj, "sha256", &val) || (s = get_string(val)) == NULL ||
 	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->sha256))
 		return fail(error, "%s.sha256: missing or not 64 lowercase hex digits", where);
+	if (!json_object_object_get_ex(obj, "module_sha256", &val) || (s = get_string(val)) == NULL ||
+	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->module_sha256))
+		return fail(error, "%s.module_sha256: missing or not 64 lowercase hex digits", where);
+	if (!json_object_object_get_ex(obj, "dependencies", &val) || !parse_dependencies(val, where, module, error))
+		return FALSE;
 	if (!json_object_object_get_ex(obj, "path", &val) || (s = get_string(val)) == NULL)
 		return fail(error, "%s.path: missing or not a string", where);
 	if (path_fault(s) != NULL)
@@ -345,33 +393,66 @@ verify_with(EVP_PKEY *key, const guint8 *json, gsize len, const guint8 *sig, gsi
 	return ok;
 }
 
+char *
+healer_catalog_key_id(EVP_PKEY *key)
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(key, &der);
+	guint8 digest[HEALER_SHA256_SIZE];
+	g_autofree char *hex = NULL;
+
+	if (len <= 0)
+		return g_strdup("invalid-key");
+	healer_sha256(der, (gsize)len, digest);
+	OPENSSL_free(der);
+	hex = healer_sha256_to_hex(digest);
+	return g_strndup(hex, 16);
+}
+
 HealerCatalog *
-healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len, GPtrArray *trusted_keys,
-                             guint64 min_serial, gboolean allow_unsigned, GError **error)
+healer_catalog_load_signed(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len, GPtrArray *trusted_keys,
+                           gboolean allow_unsigned, char **key_id_out, GError **error)
 {
 	g_autoptr(HealerCatalog) catalog = NULL;
+	g_autofree char *key_id = NULL;
 
 	if (sig == NULL) {
 		if (!allow_unsigned) {
 			fail(error, "catalog is unsigned (and unsigned catalogs are not allowed)");
 			return NULL;
 		}
+		key_id = g_strdup("unsigned");
 	} else {
-		gboolean verified = FALSE;
-
 		if (sig_len != HEALER_CATALOG_SIGNATURE_SIZE) {
 			fail(error, "catalog signature is %" G_GSIZE_FORMAT " bytes, not a %d-byte Ed25519 signature",
 			     sig_len, HEALER_CATALOG_SIGNATURE_SIZE);
 			return NULL;
 		}
-		for (guint i = 0; !verified && trusted_keys != NULL && i < trusted_keys->len; i++)
-			verified = verify_with(g_ptr_array_index(trusted_keys, i), json, len, sig, sig_len);
-		if (!verified) {
+		for (guint i = 0; key_id == NULL && trusted_keys != NULL && i < trusted_keys->len; i++) {
+			EVP_PKEY *key = g_ptr_array_index(trusted_keys, i);
+			if (verify_with(key, json, len, sig, sig_len))
+				key_id = healer_catalog_key_id(key);
+		}
+		if (key_id == NULL) {
 			fail(error, "catalog is signed by an unknown key (or was altered after signing)");
 			return NULL;
 		}
 	}
 	catalog = healer_catalog_parse(json, len, error);
+	if (catalog == NULL)
+		return NULL;
+	if (key_id_out != NULL)
+		*key_id_out = g_steal_pointer(&key_id);
+	return g_steal_pointer(&catalog);
+}
+
+HealerCatalog *
+healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len, GPtrArray *trusted_keys,
+                             guint64 min_serial, gboolean allow_unsigned, GError **error)
+{
+	g_autoptr(HealerCatalog) catalog =
+	        healer_catalog_load_signed(json, len, sig, sig_len, trusted_keys, allow_unsigned, NULL, error);
+
 	if (catalog == NULL)
 		return NULL;
 	if (catalog->serial < min_serial) {
@@ -382,6 +463,36 @@ healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, g
 		return NULL;
 	}
 	return g_steal_pointer(&catalog);
+}
+
+HealerCatalogEntry *
+healer_catalog_module_to_entry(const HealerCatalogModule *module, const char *base)
+{
+	g_autofree char *path = base != NULL ? g_build_filename(base, module->path, NULL) : g_strdup(module->path);
+	HealerCatalogEntry *entry = healer_catalog_entry_new(path, module->platform_id, module->function, module->index,
+	                                                     module->version, (gsize)module->size);
+
+	for (guint i = 0; i < module->dependencies->len; i++) {
+		const HealerModuleDependency *dep = &g_array_index(module->dependencies, HealerModuleDependency, i);
+		healer_catalog_entry_add_dependency(entry, dep->function, dep->index, dep->version);
+	}
+	memcpy(entry->sha256, module->sha256, HEALER_SHA256_SIZE);
+	memcpy(entry->module_sha256, module->module_sha256, HEALER_SHA256_SIZE);
+	g_free(entry->release);
+	entry->release = g_strdup(module->release);
+	entry->prerelease = module->prerelease;
+	return entry;
+}
+
+const HealerCatalogModule *
+healer_catalog_find(const HealerCatalog *catalog, const guint8 sha256[HEALER_SHA256_SIZE])
+{
+	for (guint i = 0; i < catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
+		if (memcmp(module->sha256, sha256, HEALER_SHA256_SIZE) == 0)
+			return module;
+	}
+	return NULL;
 }
 
 static EVP_PKEY *
@@ -527,7 +638,8 @@ healer_catalog_build_from_directory(const char *dir, guint64 serial, const Heale
 		g_autoptr(GFile) file = g_file_new_for_path(entry->path);
 		g_autofree char *relative = g_file_get_relative_path(base, file);
 		g_autofree char *hex = healer_sha256_to_hex(entry->sha256);
-		json_object *jm;
+		g_autofree char *module_hex = healer_sha256_to_hex(entry->module_sha256);
+		json_object *jm, *deps;
 
 		if (relative == NULL || path_fault(relative) != NULL) {
 			fail(error, "%s: cannot name it relative to %s", entry->path, dir);
@@ -543,6 +655,20 @@ healer_catalog_build_from_directory(const char *dir, guint64 serial, const Heale
 		json_object_object_add(jm, "prerelease", json_object_new_boolean(entry->prerelease));
 		json_object_object_add(jm, "size", json_object_new_uint64(entry->size));
 		json_object_object_add(jm, "sha256", json_object_new_string(hex));
+		json_object_object_add(jm, "module_sha256", json_object_new_string(module_hex));
+		deps = json_object_new_array();
+		for (guint d = 0; d < entry->dependencies->len; d++) {
+			const HealerModuleDependency *dep =
+			        &g_array_index(entry->dependencies, HealerModuleDependency, d);
+			json_object *jd = json_object_new_object();
+
+			json_object_object_add(jd, "function",
+			                       json_object_new_string(healer_module_function_to_string(dep->function)));
+			json_object_object_add(jd, "index", json_object_new_int(dep->index));
+			json_object_object_add(jd, "version", json_object_new_int(dep->version));
+			json_object_array_add(deps, jd);
+		}
+		json_object_object_add(jm, "dependencies", deps);
 		json_object_object_add(jm, "path", json_object_new_string(relative));
 		json_object_array_add(jmodules, jm);
 	}

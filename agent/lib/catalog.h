@@ -16,14 +16,16 @@
 #include <glib.h>
 #include <openssl/evp.h>
 
+#include "module-catalog.h"
 #include "module-checksums.h"
 #include "release-table.h"
 
 G_BEGIN_DECLS
 
-#define HEALER_CATALOG_FORMAT         "healer-catalog"
-#define HEALER_CATALOG_FORMAT_VERSION 1
-#define HEALER_CATALOG_SIGNATURE_SIZE 64 /* a raw Ed25519 signature */
+#define HEALER_CATALOG_FORMAT           "healer-catalog"
+#define HEALER_CATALOG_FORMAT_VERSION   1
+#define HEALER_CATALOG_SIGNATURE_SIZE   64 /* a raw Ed25519 signature */
+#define HEALER_CATALOG_MAX_DEPENDENCIES 16
 
 typedef struct {
 	guint16 platform_id;
@@ -33,8 +35,10 @@ typedef struct {
 	char *release; /* "2.2.0" or "2.2.0..2.3.1"; NULL when unknown */
 	gboolean prerelease;
 	guint64 size;
-	guint8 sha256[HEALER_SHA256_SIZE]; /* of the whole file */
-	char *path;                        /* relative, '/'-separated, no "..", no leading '/' */
+	guint8 sha256[HEALER_SHA256_SIZE];        /* of the whole file */
+	guint8 module_sha256[HEALER_SHA256_SIZE]; /* the module's own (suffix) SHA-256: a describe's "u" */
+	GArray *dependencies;                     /* HealerModuleDependency, as the module header declares them */
+	char *path;                               /* relative, '/'-separated, no "..", no leading '/' */
 } HealerCatalogModule;
 
 typedef struct {
@@ -70,6 +74,26 @@ HealerCatalog *healer_catalog_parse(const guint8 *json, gsize len, GError **erro
 HealerCatalog *healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len,
                                             GPtrArray *trusted_keys, guint64 min_serial, gboolean allow_unsigned,
                                             GError **error);
+
+/*
+ * Like healer_catalog_load_verified() without the serial rule, for callers
+ * that keep the last serial per signing key: `key_id_out` (may be NULL)
+ * gets the id of the key that verified the signature
+ * (healer_catalog_key_id()), or "unsigned" for an unsigned catalog let in
+ * by `allow_unsigned`.
+ */
+HealerCatalog *healer_catalog_load_signed(const guint8 *json, gsize len, const guint8 *sig, gsize sig_len,
+                                          GPtrArray *trusted_keys, gboolean allow_unsigned, char **key_id_out,
+                                          GError **error);
+
+/* A key's id: the first 16 hex digits of the SHA-256 of its SubjectPublicKeyInfo DER. */
+char *healer_catalog_key_id(EVP_PKEY *key);
+
+/* The catalog module as the resolver sees it, its path `base`/module->path (base may be NULL). */
+HealerCatalogEntry *healer_catalog_module_to_entry(const HealerCatalogModule *module, const char *base);
+
+/* The module with this whole-file SHA-256, or NULL. */
+const HealerCatalogModule *healer_catalog_find(const HealerCatalog *catalog, const guint8 sha256[HEALER_SHA256_SIZE]);
 
 /*
  * Reads every "*.pem" public key in `dir` (sorted by name) into a new array

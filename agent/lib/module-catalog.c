@@ -214,11 +214,17 @@ collect_files(const char *dir, GPtrArray *files, GPtrArray *warnings, GError **e
 			if (!collect_files(path, files, warnings, &sub_error))
 				g_ptr_array_add(warnings, g_strdup_printf("%s: %s", path, sub_error->message));
 		} else if (g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-			if (!g_str_has_suffix(name, ".json"))
+			if (!healer_module_file_name_is_metadata(name))
 				g_ptr_array_add(files, g_steal_pointer(&path));
 		}
 	}
 	return TRUE;
+}
+
+gboolean
+healer_module_file_name_is_metadata(const char *name)
+{
+	return g_str_has_suffix(name, ".json") || g_str_has_suffix(name, ".json.sig");
 }
 
 HealerModuleCatalog *

@@ -63,6 +63,13 @@ HealerModuleCatalog *healer_module_catalog_new(const char *source);
 void healer_module_catalog_free(HealerModuleCatalog *catalog);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerModuleCatalog, healer_module_catalog_free)
 
+/*
+ * Whether a file name is metadata that lives beside modules and is never a
+ * module candidate: "*.json" (release tables, catalogs, bundle manifests)
+ * and "*.json.sig" (catalog signatures).
+ */
+gboolean healer_module_file_name_is_metadata(const char *name);
+
 /* Takes ownership of `entry`. */
 void healer_module_catalog_add(HealerModuleCatalog *catalog, HealerCatalogEntry *entry);
 

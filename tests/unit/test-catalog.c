@@ -231,12 +231,15 @@ test_lower_serial(Fixture *f, gconstpointer data)
 static char *
 small_catalog(const char *serial, const char *path, const char *release_modules)
 {
-	return g_strdup_printf("{\"format\": \"healer-catalog\", \"format_version\": 1, \"serial\": %s, "
-	                       "\"created\": \"2026-01-31T12:00:00Z\", \"modules\": [{\"platform_id\": 3, "
-	                       "\"function\": \"system-part\", \"index\": 1, \"version\": 1000, \"release\": null, "
-	                       "\"prerelease\": false, \"size\": 10, \"sha256\": \"" SHA_A "\", \"path\": \"%s\"}], "
-	                       "\"releases\": [{\"name\": \"1.0.0\", \"modules\": [%s]}]}",
-	                       serial, path, release_modules);
+	return g_strdup_printf(
+	        "{\"format\": \"healer-catalog\", \"format_version\": 1, \"serial\": %s, "
+	        "\"created\": \"2026-01-31T12:00:00Z\", \"modules\": [{\"platform_id\": 3, "
+	        "\"function\": \"system-part\", \"index\": 1, \"version\": 1000, \"release\": null, "
+	        "\"prerelease\": false, \"size\": 10, \"sha256\": \"" SHA_A "\", \"module_sha256\": \"" SHA_A
+	        "\", \"dependencies\": [{\"function\": \"system-part\", \"index\": 2, \"version\": 900}], "
+	        "\"path\": \"%s\"}], "
+	        "\"releases\": [{\"name\": \"1.0.0\", \"modules\": [%s]}]}",
+	        serial, path, release_modules);
 }
 
 static void
@@ -275,6 +278,37 @@ test_malformed(void)
 	g_assert_cmpuint(catalog->serial, ==, G_MAXUINT64);
 	g_assert_cmpuint(catalog->modules->len, ==, 1);
 	g_assert_null(((HealerCatalogModule *)g_ptr_array_index(catalog->modules, 0))->release);
+	{
+		const HealerCatalogModule *m = g_ptr_array_index(catalog->modules, 0);
+		g_autoptr(HealerCatalogEntry) entry = healer_catalog_module_to_entry(m, "/base");
+		const HealerModuleDependency *dep = &g_array_index(entry->dependencies, HealerModuleDependency, 0);
+
+		g_assert_cmpuint(m->dependencies->len, ==, 1);
+		g_assert_cmpstr(entry->path, ==, "/base/1.0.0/system-part1.bin");
+		g_assert_cmpuint(entry->dependencies->len, ==, 1);
+		g_assert_cmpuint(dep->function, ==, MODULE_FUNCTION_SYSTEM_PART);
+		g_assert_cmpuint(dep->index, ==, 2);
+		g_assert_cmpuint(dep->version, ==, 900);
+		g_assert_true(healer_catalog_find(catalog, m->sha256) == m);
+	}
+	{
+		g_autofree char *s = g_strdup(good);
+		char *p = strstr(s, "\"version\": 900");
+		memcpy(p + 11, "\"9\"", 3);
+		expect_parse_error(s, "modules[0].dependencies[0].version: missing or not an integer in 0..65535");
+	}
+	{
+		g_autofree char *s = g_strdup(good);
+		char *p = strstr(s, "\"function\": \"system-part\", \"index\": 2");
+		memcpy(p + 13, "nonsense-xx", 11);
+		expect_parse_error(s, "modules[0].dependencies[0].function: unknown module function");
+	}
+	{
+		g_autofree char *s = g_strdup(good);
+		char *p = strstr(s, "\"module_sha256\": \"");
+		p[18] = 'A';
+		expect_parse_error(s, "modules[0].module_sha256: missing or not 64 lowercase hex digits");
+	}
 
 	expect_parse_error("{\"format\": \"healer-catalog\",", "not valid JSON");
 	expect_parse_error("{} {}", "trailing data");
@@ -385,15 +419,13 @@ test_trusted_keys_dir(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
-/* The firmware build's catalog verifies with the development public key, and lies beside the modules. */
+/* The firmware build's catalog verifies with the development public key, and lies in the modules directory. */
 static void
 test_build_catalog(void)
 {
 	g_autofree char *modules = g_strdup(g_getenv("HEALER_FIRMWARE_MODULES"));
-	g_autofree char *parent = g_path_get_dirname(modules);
-	g_autofree char *json_path = g_build_filename(parent, "modules-catalog", "catalog.json", NULL);
-	g_autofree char *sig_path = g_build_filename(parent, "modules-catalog", "catalog.json.sig", NULL);
-	g_autofree char *in_modules = g_build_filename(modules, "catalog.json", NULL);
+	g_autofree char *json_path = g_build_filename(modules, "catalog.json", NULL);
+	g_autofree char *sig_path = g_build_filename(modules, "catalog.json.sig", NULL);
 	g_autofree char *pub_path = g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "device-firmware", "keys",
 	                                             "development-DO-NOT-USE-IN-PRODUCTION.pub.pem", NULL);
 	g_autoptr(GBytes) json = test_read_file(json_path);
@@ -404,7 +436,6 @@ test_build_catalog(void)
 	EVP_PKEY *key = healer_catalog_load_public_key(pub_path, &error);
 
 	g_assert_no_error(error);
-	g_assert_false(g_file_test(in_modules, G_FILE_TEST_EXISTS));
 	g_ptr_array_add(keys, key);
 	catalog = load(json, sig, keys, 1, FALSE, &error);
 	g_assert_no_error(error);
