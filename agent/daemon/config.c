@@ -8,6 +8,13 @@
 #ifndef HEALER_DEFAULT_MODULE_DIR
 #define HEALER_DEFAULT_MODULE_DIR HEALER_FIRMWARE_DIR
 #endif
+#ifndef HEALER_VENDOR_KEYS_DIR
+#define HEALER_VENDOR_KEYS_DIR "/usr/share/healerd/trusted-keys.d"
+#endif
+
+/* The administrator's keys, then the keys shipped with the package's own firmware. */
+const char *const healer_config_default_trusted_key_dirs[] = {"/etc/healerd/trusted-keys.d", HEALER_VENDOR_KEYS_DIR,
+                                                              NULL};
 
 #define DEFAULT_STATE_DIR "/var/lib/healerd"
 #define DROP_IN_DIR       "healerd.conf.d"
@@ -15,6 +22,9 @@
 
 typedef enum {
 	KEY_PATH,      /* one absolute path */
+	KEY_PATH_OPT,  /* one absolute path, or empty for none */
+	KEY_URL,       /* an http:// or https:// URL, or empty for none */
+	KEY_STRING,    /* any text; set (even to "") when the key is present */
 	KEY_PATH_LIST, /* absolute paths (or globs), ';'-separated */
 	KEY_UINT,      /* whole number in [min, max] */
 	KEY_BOOL,
@@ -47,9 +57,19 @@ static const KeySpec keys[] = {
         {"healer", "retry-backoff-seconds", KEY_UINT, 1, MAX_RETRY_DELAY_S, FIELD(retry_backoff_s)},
         {"healer", "allow-prerelease", KEY_BOOL, 0, 0, FIELD(allow_prerelease)},
         {"healer", "auto-heal", KEY_BOOL, 0, 0, FIELD(auto_heal)},
+        {"store", "trusted-keys", KEY_PATH_LIST, 0, 0, FIELD(trusted_key_dirs)},
+        {"store", "allow-unsigned", KEY_BOOL, 0, 0, FIELD(allow_unsigned)},
+        {"upstream", "url", KEY_URL, 0, 0, FIELD(upstream_url)},
+        {"upstream", "ca-file", KEY_PATH_OPT, 0, 0, FIELD(upstream_ca_file)},
+        {"upstream", "proxy", KEY_STRING, 0, 0, FIELD(upstream_proxy)},
+        {"upstream", "max-parallel-downloads", KEY_UINT, 1, 32, FIELD(upstream_max_parallel)},
+        {"upstream", "max-bytes-per-second", KEY_UINT, 0, G_MAXINT32, FIELD(upstream_max_bytes_per_s)},
+        {"upstream", "refresh-interval-seconds", KEY_UINT, 0, 7 * 24 * 3600, FIELD(upstream_refresh_s)},
+        {"upstream", "retry-min-seconds", KEY_UINT, 1, 3600, FIELD(upstream_retry_min_s)},
+        {"upstream", "retry-max-seconds", KEY_UINT, 1, 24 * 3600, FIELD(upstream_retry_max_s)},
 };
 
-static const char *const groups[] = {"daemon", "serial", "store", "healer"};
+static const char *const groups[] = {"daemon", "serial", "store", "healer", "upstream"};
 
 /* The rates termios has a Bxxx constant for (from 1200 up). */
 static const guint baud_rates[] = {1200,    2400,    4800,    9600,    19200,   38400,   57600,
@@ -130,6 +150,13 @@ healer_config_new_defaults(void)
 	config->retry_backoff_s = 10;
 	config->allow_prerelease = FALSE;
 	config->auto_heal = TRUE;
+	config->trusted_key_dirs = g_strdupv((char **)healer_config_default_trusted_key_dirs);
+	config->allow_unsigned = FALSE;
+	config->upstream_max_parallel = 2;
+	config->upstream_max_bytes_per_s = 0;
+	config->upstream_refresh_s = 6 * 3600;
+	config->upstream_retry_min_s = 5;
+	config->upstream_retry_max_s = 600;
 	config->files = g_new0(char *, 1);
 	set_default_release_tables(config);
 	return config;
@@ -144,6 +171,10 @@ healer_config_free(HealerConfig *config)
 	g_strfreev(config->serial_ports);
 	g_strfreev(config->module_dirs);
 	g_strfreev(config->release_tables);
+	g_strfreev(config->trusted_key_dirs);
+	g_free(config->upstream_url);
+	g_free(config->upstream_ca_file);
+	g_free(config->upstream_proxy);
 	g_strfreev(config->files);
 	g_free(config);
 }
@@ -309,6 +340,45 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 		*(char **)field = g_steal_pointer(&path);
 		return TRUE;
 	}
+	case KEY_PATH_OPT:
+		if (value[0] == '\0') {
+			g_clear_pointer((char **)field, g_free);
+			return TRUE;
+		}
+		if (!g_path_is_absolute(value)) {
+			set_key_error(error, file, text, spec->group, spec->key, "'%s' is not an absolute path", value);
+			return FALSE;
+		}
+		g_free(*(char **)field);
+		*(char **)field = g_steal_pointer(&value);
+		return TRUE;
+	case KEY_URL: {
+		g_autoptr(GUri) uri = NULL;
+		const char *scheme;
+		if (value[0] == '\0') {
+			g_clear_pointer((char **)field, g_free);
+			return TRUE;
+		}
+		uri = g_uri_parse(value, G_URI_FLAGS_NONE, &local_error);
+		scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
+		if (uri == NULL ||
+		    (g_ascii_strcasecmp(scheme, "https") != 0 && g_ascii_strcasecmp(scheme, "http") != 0) ||
+		    g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0') {
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not an http:// or https:// URL with a host", value);
+			return FALSE;
+		}
+		/* One form for joining paths onto it: no trailing '/'. */
+		while (g_str_has_suffix(value, "/"))
+			value[strlen(value) - 1] = '\0';
+		g_free(*(char **)field);
+		*(char **)field = g_steal_pointer(&value);
+		return TRUE;
+	}
+	case KEY_STRING:
+		g_free(*(char **)field);
+		*(char **)field = g_steal_pointer(&value);
+		return TRUE;
 	case KEY_PATH_LIST: {
 		g_auto(GStrv) list = g_key_file_get_string_list(kf, spec->group, spec->key, NULL, &local_error);
 		g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
@@ -410,7 +480,7 @@ load_file(HealerConfig *config, const char *file, gboolean *release_tables_set, 
 		g_auto(GStrv) key_names = NULL;
 		if (!is_known_group(group_names[g])) {
 			set_key_error(error, file, text, group_names[g], NULL,
-			              "unknown group (known groups: daemon, serial, store, healer)");
+			              "unknown group (known groups: daemon, serial, store, healer, upstream)");
 			return FALSE;
 		}
 		key_names = g_key_file_get_keys(kf, group_names[g], NULL, NULL);
@@ -490,6 +560,12 @@ healer_config_load(const char *path, GError **error)
 
 	if (!release_tables_set)
 		set_default_release_tables(config);
+	if (config->upstream_retry_min_s > config->upstream_retry_max_s) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "[upstream] retry-min-seconds (%u) is greater than retry-max-seconds (%u)",
+		            config->upstream_retry_min_s, config->upstream_retry_max_s);
+		return NULL;
+	}
 
 	g_ptr_array_add(loaded, NULL);
 	g_strfreev(config->files);

@@ -29,9 +29,21 @@ typedef struct {
 	gboolean serial_watch; /* watch: re-scan when the globs' directories change */
 
 	/* [store] */
-	GStrv module_dirs;    /* module-directories */
-	GStrv release_tables; /* release-tables; by default <dir>/releases.json of each
-	                       * module directory where that file exists */
+	GStrv module_dirs;       /* module-directories */
+	GStrv release_tables;    /* release-tables; by default <dir>/releases.json of each
+	                          * module directory where that file exists */
+	GStrv trusted_key_dirs;  /* trusted-keys: directories of *.pem Ed25519 public keys */
+	gboolean allow_unsigned; /* allow-unsigned: a development switch, loud when on */
+
+	/* [upstream] */
+	char *upstream_url;             /* url: a static http(s) tree; NULL: none */
+	char *upstream_ca_file;         /* ca-file: NULL: the system's CA bundle */
+	char *upstream_proxy;           /* proxy: NULL: libcurl's default (the *_proxy variables); "": none */
+	guint upstream_max_parallel;    /* max-parallel-downloads */
+	guint upstream_max_bytes_per_s; /* max-bytes-per-second, per download; 0 = no cap */
+	guint upstream_refresh_s;       /* refresh-interval-seconds; 0 = at start and on demand only */
+	guint upstream_retry_min_s;     /* retry-min-seconds */
+	guint upstream_retry_max_s;     /* retry-max-seconds */
 
 	/* [healer] */
 	guint max_concurrent_jobs; /* 0 = unlimited */
@@ -61,6 +73,9 @@ HealerConfig *healer_config_load(const char *path, GError **error);
 
 void healer_config_free(HealerConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerConfig, healer_config_free)
+
+/* The trusted-keys directories compiled in as the default of [store] trusted-keys. */
+extern const char *const healer_config_default_trusted_key_dirs[];
 
 /* The module directory compiled in as the default of [store] module-directories. */
 const char *healer_config_default_module_dir(void);

@@ -71,6 +71,15 @@ assert_defaults(const HealerConfig *config)
 	g_assert_cmpuint(config->retry_backoff_s, ==, 10);
 	g_assert_false(config->allow_prerelease);
 	g_assert_true(config->auto_heal);
+	g_assert_cmpstr(config->trusted_key_dirs[0], ==, "/etc/healerd/trusted-keys.d");
+	g_assert_true(g_str_has_suffix(config->trusted_key_dirs[1], "/healerd/trusted-keys.d"));
+	g_assert_null(config->trusted_key_dirs[2]);
+	g_assert_false(config->allow_unsigned);
+	g_assert_null(config->upstream_url);
+	g_assert_null(config->upstream_ca_file);
+	g_assert_null(config->upstream_proxy);
+	g_assert_cmpuint(config->upstream_max_parallel, ==, 2);
+	g_assert_cmpuint(config->upstream_refresh_s, ==, 21600);
 }
 
 /* No file, or an empty one: every default. */
@@ -133,7 +142,19 @@ test_full_file(Fixture *f, gconstpointer data)
 	                       "max-attempts=100\n"
 	                       "retry-backoff-seconds=1\n"
 	                       "allow-prerelease=true\n"
-	                       "auto-heal=false\n",
+	                       "auto-heal=false\n"
+	                       "[store]\n"
+	                       "trusted-keys=/etc/k;/usr/share/k\n"
+	                       "allow-unsigned=true\n"
+	                       "[upstream]\n"
+	                       "url=https://firmware.example.com/healer/stable//\n"
+	                       "ca-file=/etc/ssl/test-ca.pem\n"
+	                       "proxy=\n"
+	                       "max-parallel-downloads=4\n"
+	                       "max-bytes-per-second=65536\n"
+	                       "refresh-interval-seconds=0\n"
+	                       "retry-min-seconds=2\n"
+	                       "retry-max-seconds=60\n",
 	                       mods, table);
 	write_text(f->path, text);
 	config = healer_config_load(f->path, &error);
@@ -152,6 +173,19 @@ test_full_file(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(config->retry_backoff_s, ==, 1);
 	g_assert_true(config->allow_prerelease);
 	g_assert_false(config->auto_heal);
+	{
+		const char *key_dirs[] = {"/etc/k", "/usr/share/k", NULL};
+		assert_strv(config->trusted_key_dirs, key_dirs);
+	}
+	g_assert_true(config->allow_unsigned);
+	g_assert_cmpstr(config->upstream_url, ==, "https://firmware.example.com/healer/stable");
+	g_assert_cmpstr(config->upstream_ca_file, ==, "/etc/ssl/test-ca.pem");
+	g_assert_cmpstr(config->upstream_proxy, ==, "");
+	g_assert_cmpuint(config->upstream_max_parallel, ==, 4);
+	g_assert_cmpuint(config->upstream_max_bytes_per_s, ==, 65536);
+	g_assert_cmpuint(config->upstream_refresh_s, ==, 0);
+	g_assert_cmpuint(config->upstream_retry_min_s, ==, 2);
+	g_assert_cmpuint(config->upstream_retry_max_s, ==, 60);
 }
 
 /* Release tables default to releases.json of each module directory that has one. */
@@ -255,11 +289,18 @@ test_invalid(Fixture *f, gconstpointer data)
 	             "[daemon] state-directory: 'var/lib' is not an absolute path");
 	expect_error(f, "[store]\nmodule-directories=relative/dir\n", 2,
 	             "[store] module-directories: 'relative/dir' is not an absolute path");
+	expect_error(f, "[upstream]\nurl=ftp://example.com/x\n", 2,
+	             "[upstream] url: 'ftp://example.com/x' is not an http:// or https:// URL with a host");
+	expect_error(f, "[upstream]\nurl=firmware.example.com\n", 2, "[upstream] url: 'firmware.example.com' is not");
+	expect_error(f, "[upstream]\nca-file=ca.pem\n", 2, "[upstream] ca-file: 'ca.pem' is not an absolute path");
+	expect_error(f, "[upstream]\nmax-parallel-downloads=0\n", 2,
+	             "[upstream] max-parallel-downloads: '0' is not a whole number 1..32");
+	expect_error(f, "[store]\nallow-unsigned=perhaps\n", 2, "[store] allow-unsigned: 'perhaps' is not a boolean");
 	/* Unknown keys and groups, with the line of the key or the header. */
 	expect_error(f, "[daemon]\nlog-level=info\n\n[healer]\nmax-atempts=3\n", 5,
 	             "[healer] max-atempts: unknown key (known keys in [healer]: max-concurrent-jobs,");
 	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker=x\n", 3,
-	             "[mqtt]: unknown group (known groups: daemon, serial, store, healer)");
+	             "[mqtt]: unknown group (known groups: daemon, serial, store, healer, upstream)");
 	expect_error(f, "[healer]\nmax-attempts[de]=3\n", 2, "[healer] max-attempts[de]: unknown key");
 	/* A key given twice: GKeyFile keeps the last, and so does the line. */
 	expect_error(f, "[healer]\nmax-attempts=1\n[serial]\nbaud=9600\n[healer]\nmax-attempts=x\n", 6,
