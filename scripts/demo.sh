@@ -81,6 +81,8 @@ state-directory=$work/state
 ports=$work/ports/*
 [store]
 module-directories=$work/modules
+# The firmware build signs its catalog with the development key: trusted here, in a demo only.
+trusted-keys=$root/device-firmware/keys
 [healer]
 retry-backoff-seconds=2
 # A technician decides when to heal (the default, true, heals at once).

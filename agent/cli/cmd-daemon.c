@@ -587,7 +587,9 @@ healerctl_import(int argc, char **argv)
 	guint added = 0;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("import", "PATH", "copy the valid modules in a file or directory into healerd's store",
+	if (!parse_options("import", "PATH",
+	                   "import a signed bundle (directory or .tar archive), a module file or a directory into "
+	                   "healerd's store",
 	                   entries, &argc, &argv, &status) ||
 	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
 		return status;
@@ -599,6 +601,8 @@ healerctl_import(int argc, char **argv)
 	}
 	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK)
 		return status;
+	/* A bundle of many modules is verified whole before healerd answers. */
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 30 * 60 * 1000);
 	if (!healer_dbus_healer1_call_import_modules_sync(client.manager, path, &added, &rejected, NULL, &error))
 		return healerctl_fail(&client, error);
 	if (json) {
@@ -615,4 +619,43 @@ healerctl_import(int argc, char **argv)
 			printf("rejected %s\n", rejected[i]);
 	}
 	return rejected != NULL && rejected[0] != NULL ? HEALER_EXIT_FAILED : HEALER_EXIT_OK;
+}
+
+/* ---- refresh ---- */
+
+int
+healerctl_refresh(int argc, char **argv)
+{
+	gboolean json = FALSE;
+	const GOptionEntry entries[] = {
+	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print {\"changed\", \"serial\", \"modules\"}", NULL},
+	        HEALERCTL_BUS_OPTIONS,
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_auto(HealerctlClient) client = {0};
+	g_autoptr(GError) error = NULL;
+	gboolean changed = FALSE;
+	guint64 serial = 0;
+	guint modules = 0;
+	int status = HEALER_EXIT_OK;
+
+	if (!parse_options("refresh", "", "fetch the upstream catalog now", entries, &argc, &argv, &status) ||
+	    !check_arguments("refresh", "refresh [--json]", argc, argv, 0, &status))
+		return status;
+	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
+		return status;
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 5 * 60 * 1000);
+	if (!healer_dbus_healer1_call_refresh_sync(client.manager, &changed, &serial, &modules, NULL, &error))
+		return healerctl_fail(&client, error);
+	if (json) {
+		g_autoptr(json_object) o = json_object_new_object();
+		json_object_object_add(o, "changed", json_object_new_boolean(changed));
+		json_object_object_add(o, "serial", json_object_new_uint64(serial));
+		json_object_object_add(o, "modules", json_object_new_int64(modules));
+		healerctl_print_json(o, TRUE);
+	} else {
+		printf("upstream catalog serial %" G_GUINT64_FORMAT ", %u module%s%s\n", serial, modules,
+		       modules == 1 ? "" : "s", changed ? " (new)" : " (unchanged)");
+	}
+	return HEALER_EXIT_OK;
 }

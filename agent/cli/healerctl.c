@@ -24,10 +24,12 @@ static const struct {
         {"plan", healerctl_plan,
          "What healerd would install on a device (ID), or offline from a describe (--describe)"},
         {"modules", healerctl_modules, "List the modules in healerd's store"},
-        {"import", healerctl_import, "Copy module files (a file or a directory) into healerd's store"},
+        {"import", healerctl_import, "Import a signed bundle, a module file or a directory into healerd's store"},
+        {"refresh", healerctl_refresh, "Fetch the upstream catalog now"},
         {"monitor", healerctl_monitor, "Print healerd's events as they happen, until Ctrl-C"},
         {"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
         {"probe", healerctl_probe, "Ask devices on serial ports directly (no daemon: stop healerd first)"},
+        {"export", healerctl_export, "Write a bundle of stored modules from healerd's state directory (no daemon)"},
 };
 
 static void

@@ -7,6 +7,7 @@
 int healerctl_inspect(int argc, char **argv);
 int healerctl_plan(int argc, char **argv);
 int healerctl_probe(int argc, char **argv);
+int healerctl_export(int argc, char **argv);
 
 /* Over D-Bus (cmd-daemon.c, cmd-heal.c, cmd-monitor.c). */
 int healerctl_status(int argc, char **argv);
@@ -16,6 +17,7 @@ int healerctl_heal(int argc, char **argv);
 int healerctl_flash(int argc, char **argv);
 int healerctl_modules(int argc, char **argv);
 int healerctl_import(int argc, char **argv);
+int healerctl_refresh(int argc, char **argv);
 int healerctl_monitor(int argc, char **argv);
 /* `plan ID`: the plan healerd would carry out now. */
 int healerctl_plan_remote(const char *id, gboolean json);

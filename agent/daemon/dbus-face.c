@@ -377,36 +377,87 @@ heal_all_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, con
 	healer_dbus_healer1_complete_heal_all(self->healer, invocation, (const char *const *)started->pdata);
 }
 
+typedef struct {
+	HealerDBusFace *face;
+	GDBusMethodInvocation *invocation;
+} PendingCall;
+
+static void
+on_imported(const HealerSupplyImportResult *result, const GError *error, gpointer user_data)
+{
+	PendingCall *call = user_data;
+
+	if (error != NULL) {
+		g_dbus_method_invocation_return_gerror(call->invocation, error);
+	} else {
+		g_ptr_array_add(result->rejected, NULL);
+		healer_dbus_healer1_complete_import_modules(call->face->healer, call->invocation, result->added,
+		                                            (const char *const *)result->rejected->pdata);
+		g_ptr_array_remove_index(result->rejected, result->rejected->len - 1);
+		update_manager(call->face);
+	}
+	g_free(call);
+}
+
 static void
 import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path)
 {
-	HealerStore *store = healer_engine_get_store(self->engine);
-	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GError) error = NULL;
-	guint added = 0;
+	PendingCall *call;
 
 	if (!g_path_is_absolute(path)) {
 		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		                                      "'%s' is not an absolute path", path);
 		return;
 	}
-	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-		added = healer_store_import_directory(store, path, rejected, &error);
-	} else if (healer_store_import_file(store, path, NULL, &error)) {
-		added = 1;
-	} else if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
-		/* The store's message names the file already. */
-		g_ptr_array_add(rejected, g_strdup(error->message));
-		g_clear_error(&error);
-	}
-	if (error != NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
+		                                      "%s: no such file or directory", path);
 		return;
 	}
-	g_ptr_array_add(rejected, NULL);
-	healer_dbus_healer1_complete_import_modules(self->healer, invocation, added,
-	                                            (const char *const *)rejected->pdata);
-	update_manager(self);
+	/* The invocation is kept by the pending call; the face outlives it (freed after the loop ends). */
+	call = g_new0(PendingCall, 1);
+	call->face = self;
+	call->invocation = invocation;
+	healer_supply_import_async(healer_engine_get_supply(self->engine), path, on_imported, call);
+}
+
+static void
+on_refreshed(const HealerUpstreamRefreshResult *result, const GError *error, gpointer user_data)
+{
+	PendingCall *call = user_data;
+
+	if (error != NULL)
+		g_dbus_method_invocation_return_gerror(call->invocation, error);
+	else
+		healer_dbus_healer1_complete_refresh(call->face->healer, call->invocation, result->changed,
+		                                     result->serial, result->n_modules);
+	g_free(call);
+}
+
+static void
+refresh_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+{
+	HealerUpstream *upstream = healer_engine_get_upstream(self->engine);
+	PendingCall *call;
+
+	(void)arg;
+	if (upstream == NULL) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
+		                                      "no upstream is configured ([upstream] url in healerd.conf)");
+		return;
+	}
+	call = g_new0(PendingCall, 1);
+	call->face = self;
+	call->invocation = invocation;
+	healer_upstream_refresh(upstream, on_refreshed, call);
+}
+
+static gboolean
+on_refresh(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	(void)iface;
+	authorize(user_data, invocation, refresh_authorized, NULL);
+	return TRUE;
 }
 
 static gboolean
@@ -441,6 +492,7 @@ on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_dat
 	g_signal_connect(self->healer, "handle-list-modules", G_CALLBACK(on_list_modules), self);
 	g_signal_connect(self->healer, "handle-heal-all", G_CALLBACK(on_heal_all), self);
 	g_signal_connect(self->healer, "handle-import-modules", G_CALLBACK(on_import_modules), self);
+	g_signal_connect(self->healer, "handle-refresh", G_CALLBACK(on_refresh), self);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->healer), connection, ROOT_PATH, &error))
 		g_warning("cannot export " ROOT_PATH ": %s", error->message);
 	g_dbus_object_manager_server_set_connection(self->manager, connection);

@@ -26,6 +26,7 @@ typedef struct {
 	gboolean announced; /* the faces were told it exists */
 	char *last_error;
 	guint64 last_heal;
+	gboolean fetching; /* its plan waits for modules from upstream */
 } Slot;
 
 /*
@@ -53,6 +54,8 @@ struct _Job {
 struct _HealerEngine {
 	HealerConfig *config;
 	HealerStore *store;
+	HealerSupply *supply;         /* may be NULL (tests): every valid module of the store is used */
+	HealerUpstream *upstream;     /* may be NULL: no [upstream] url */
 	HealerModuleCatalog *catalog; /* built from the store; NULL when it must be rebuilt */
 	HealerPortWatcher *watcher;
 	GHashTable *slots; /* port -> Slot* */
@@ -150,7 +153,93 @@ catalog(HealerEngine *self)
 		}
 		healer_module_catalog_add(self->catalog, e);
 	}
+	/* With an upstream, what the trusted catalogs list can be fetched: plan with it too. */
+	if (self->upstream != NULL && self->supply != NULL) {
+		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(healer_supply_get_trust(self->supply));
+		g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+		for (guint c = 0; c < held->len; c++) {
+			const HealerTrustedCatalog *tc = g_ptr_array_index(held, c);
+			for (guint i = 0; i < tc->catalog->modules->len; i++) {
+				const HealerCatalogModule *m = g_ptr_array_index(tc->catalog->modules, i);
+				g_autofree char *sha = healer_sha256_to_hex(m->sha256);
+				g_autofree char *url = NULL;
+
+				if (healer_store_lookup(self->store, sha) != NULL ||
+				    !g_hash_table_add(seen, g_strdup(sha)))
+					continue;
+				url = g_strdup_printf("%s/%s", healer_upstream_get_url(self->upstream), m->path);
+				healer_module_catalog_add(self->catalog, healer_catalog_module_to_entry(m, NULL));
+				{
+					HealerCatalogEntry *e = g_ptr_array_index(self->catalog->entries,
+					                                          self->catalog->entries->len - 1);
+					g_free(e->path);
+					e->path = g_steal_pointer(&url);
+				}
+			}
+		}
+	}
 	return self->catalog;
+}
+
+/*
+ * The steps of `plan` whose module the store lacks are asked of upstream.
+ * TRUE when the plan can run now; otherwise the device waits for them
+ * (status healing while they come, blocked with the reason when a fetch
+ * failed and waits for its retry).
+ */
+static gboolean
+plan_is_local(Slot *slot, const HealerPlan *plan)
+{
+	HealerEngine *self = slot->engine;
+	g_autoptr(GString) missing = g_string_new(NULL);
+	g_autoptr(GString) problems = g_string_new(NULL);
+	guint64 bytes = 0;
+	guint n = 0;
+
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		g_autofree char *sha = healer_sha256_to_hex(step->entry->sha256);
+		g_autofree char *label = NULL;
+		const char *problem;
+
+		if (healer_store_lookup(self->store, sha) != NULL)
+			continue;
+		label = healer_catalog_entry_describe(step->entry);
+		n++;
+		bytes += step->bytes;
+		g_string_append_printf(missing, "%s%s", missing->len > 0 ? ", " : "", label);
+		if (self->upstream == NULL)
+			continue;
+		healer_upstream_want(self->upstream, step->entry->sha256);
+		problem = healer_upstream_get_problem(self->upstream, step->entry->sha256);
+		if (problem != NULL)
+			g_string_append_printf(problems, "%s%s: %s", problems->len > 0 ? "; " : "", label, problem);
+	}
+	if (n == 0) {
+		slot->fetching = FALSE;
+		return TRUE;
+	}
+	slot->fetching = TRUE;
+	if (problems->len > 0) {
+		g_autofree char *detail =
+		        g_strdup_printf("needs %s from upstream, which failed: %s; or import a bundle that has %s "
+		                        "(healerctl import)",
+		                        missing->str, problems->str, n == 1 ? "it" : "them");
+		if (slot->status != HEALER_STATUS_BLOCKED || g_strcmp0(slot->detail, detail) != 0)
+			healer_journal_event(HEALER_MSG_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
+			                     NULL, -1, G_LOG_LEVEL_WARNING, "waiting: %s", detail);
+		set_status(slot, HEALER_STATUS_BLOCKED, detail);
+	} else {
+		g_autofree char *detail =
+		        g_strdup_printf("fetching %u module(s), %" G_GUINT64_FORMAT " bytes, from upstream: %s", n,
+		                        bytes, missing->str);
+		if (g_strcmp0(slot->detail, detail) != 0)
+			healer_journal_event(HEALER_MSG_HEAL_STARTED, healer_device_get_id(slot->device), slot->port,
+			                     NULL, -1, G_LOG_LEVEL_INFO, "%s", detail);
+		set_status(slot, HEALER_STATUS_HEALING, detail);
+	}
+	return FALSE;
 }
 
 /* ---- jobs ------------------------------------------------------------- */
@@ -434,9 +523,18 @@ start_job(Slot *slot, Job *job)
 		return;
 	}
 	plan = healer_resolve(state, catalog(self), &goal, &policy, &error);
+	if (plan != NULL && !plan_is_local(slot, plan)) {
+		/* The job waits, holding no job slot, until the store or upstream changes. */
+		healer_plan_free(plan);
+		job->slot = NULL;
+		slot->job = NULL;
+		return;
+	}
+	slot->fetching = FALSE;
 	if (plan == NULL) {
 		healer_journal_event(HEALER_MSG_HEAL_BLOCKED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
-		                     "cannot heal: %s; import a module bundle or add it to a module directory",
+		                     "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
+		                     "module directory",
 		                     error->message);
 		set_status(slot, HEALER_STATUS_BLOCKED, error->message);
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
@@ -763,9 +861,29 @@ healer_engine_store_changed(HealerEngine *self)
 	g_hash_table_iter_init(&iter, self->slots);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
-		if (slot->status == HEALER_STATUS_BLOCKED)
+		if (slot->status == HEALER_STATUS_BLOCKED || slot->fetching)
 			evaluate(slot);
 	}
+}
+
+void
+healer_engine_set_supply(HealerEngine *self, HealerSupply *supply, HealerUpstream *upstream)
+{
+	self->supply = supply;
+	self->upstream = upstream;
+	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+}
+
+HealerUpstream *
+healer_engine_get_upstream(HealerEngine *self)
+{
+	return self->upstream;
+}
+
+HealerSupply *
+healer_engine_get_supply(HealerEngine *self)
+{
+	return self->supply;
 }
 
 char *

@@ -9,6 +9,8 @@
 
 #include "config.h"
 #include "store.h"
+#include "supply.h"
+#include "upstream.h"
 
 G_BEGIN_DECLS
 
@@ -96,7 +98,18 @@ GPtrArray *healer_engine_heal_all(HealerEngine *engine);
 char *healer_engine_plan(HealerEngine *engine, const char *device_id, GError **error);
 gboolean healer_engine_reset(HealerEngine *engine, const char *device_id, GError **error);
 
-/* The store gained modules: blocked devices are planned again. */
+/*
+ * Where modules come from: the supply (trusted catalogs; NULL: the store
+ * alone) and the upstream (NULL: none).  With an upstream, plans may use
+ * modules the trusted catalogs list and the store lacks: they are fetched
+ * before the heal runs.  Neither is owned.
+ */
+void healer_engine_set_supply(HealerEngine *engine, HealerSupply *supply, HealerUpstream *upstream);
+HealerSupply *healer_engine_get_supply(HealerEngine *engine);
+HealerUpstream *healer_engine_get_upstream(HealerEngine *engine);
+
+/* The store gained modules, a catalog was accepted, or a fetch changed: blocked and waiting devices are planned again.
+ */
 void healer_engine_store_changed(HealerEngine *engine);
 /* "4 devices: 3 healthy, 1 healing" */
 char *healer_engine_summary(HealerEngine *engine);

@@ -30,77 +30,18 @@ on_store_changed(HealerStore *store, gpointer user_data)
 	healer_engine_store_changed(user_data);
 }
 
-/* Seeds the store from the configured module directories; bad files are reported, never indexed. */
 static void
-import_module_dirs(HealerStore *store, const HealerConfig *config)
+on_supply_changed(HealerSupply *supply, gpointer user_data)
 {
-	for (guint i = 0; config->module_dirs != NULL && config->module_dirs[i] != NULL; i++) {
-		g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-		g_autoptr(GError) error = NULL;
-		guint added = healer_store_import_directory(store, config->module_dirs[i], warnings, &error);
-
-		for (guint w = 0; w < warnings->len; w++)
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-			                     "module directory %s: skipped %s", config->module_dirs[i],
-			                     (const char *)g_ptr_array_index(warnings, w));
-		if (error != NULL)
-			g_warning("module directory %s: %s", config->module_dirs[i], error->message);
-		else
-			g_info("module directory %s: %u new module(s); the store holds %u", config->module_dirs[i],
-			       added, healer_store_get_n_entries(store));
-	}
-}
-
-typedef struct {
-	HealerStore *store;
-	const HealerConfig *config;
-	guint settle_source;
-} ModuleDirWatch;
-
-static gboolean
-on_module_dirs_settled(gpointer user_data)
-{
-	ModuleDirWatch *watch = user_data;
-
-	watch->settle_source = 0;
-	import_module_dirs(watch->store, watch->config);
-	return G_SOURCE_REMOVE;
+	(void)supply;
+	healer_engine_store_changed(user_data);
 }
 
 static void
-on_module_dir_changed(GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data)
+on_upstream_changed(HealerUpstream *upstream, gpointer user_data)
 {
-	ModuleDirWatch *watch = user_data;
-
-	(void)monitor;
-	(void)file;
-	(void)other;
-	(void)event;
-	/* A copy is many events: import once they settle. */
-	if (watch->settle_source != 0)
-		g_source_remove(watch->settle_source);
-	watch->settle_source = g_timeout_add(500, on_module_dirs_settled, watch);
-}
-
-/* New modules dropped into a module directory (a technician's USB stick copy) enter the store. */
-static GPtrArray *
-watch_module_dirs(ModuleDirWatch *watch)
-{
-	GPtrArray *monitors = g_ptr_array_new_with_free_func(g_object_unref);
-
-	for (guint i = 0; watch->config->module_dirs != NULL && watch->config->module_dirs[i] != NULL; i++) {
-		g_autoptr(GFile) dir = g_file_new_for_path(watch->config->module_dirs[i]);
-		g_autoptr(GError) error = NULL;
-		GFileMonitor *monitor = g_file_monitor_directory(dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
-		if (monitor == NULL) {
-			g_warning("not watching module directory %s: %s", watch->config->module_dirs[i],
-			          error->message);
-			continue;
-		}
-		g_signal_connect(monitor, "changed", G_CALLBACK(on_module_dir_changed), watch);
-		g_ptr_array_add(monitors, monitor);
-	}
-	return monitors;
+	(void)upstream;
+	healer_engine_store_changed(user_data);
 }
 
 static void
@@ -134,11 +75,12 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerConfig) config = NULL;
 	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerTrust) trust = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
+	g_autoptr(HealerUpstream) upstream = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
-	g_autoptr(GPtrArray) monitors = NULL;
 	g_autoptr(HealerDBusFace) face = NULL;
-	ModuleDirWatch watch = {0};
 
 	setlocale(LC_ALL, "");
 	g_option_context_add_main_entries(context, entries, NULL);
@@ -167,19 +109,30 @@ main(int argc, char **argv)
 		return 1;
 	}
 	load_release_tables(store, config);
-	import_module_dirs(store, config);
+	trust = healer_trust_new(config->state_dir, (const char *const *)config->trusted_key_dirs,
+	                         config->allow_unsigned, &error);
+	if (trust == NULL) {
+		g_critical("cannot keep catalogs in %s: %s", config->state_dir, error->message);
+		return 1;
+	}
+	supply = healer_supply_new(config, store, trust);
+	healer_supply_start(supply);
 
 	loop = g_main_loop_new(NULL, FALSE);
 	engine = healer_engine_new(config, store);
+	upstream = healer_upstream_new(config, supply);
+	healer_engine_set_supply(engine, supply, upstream);
 	healer_store_set_changed_func(store, on_store_changed, engine);
+	healer_supply_set_changed_func(supply, on_supply_changed, engine);
+	if (upstream != NULL)
+		healer_upstream_set_changed_func(upstream, on_upstream_changed, engine);
 	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
 	g_unix_signal_add(SIGINT, on_stop_signal, loop);
 	if (!no_bus)
 		face = healer_dbus_face_new(engine, session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
 	healer_engine_start(engine);
-	watch.store = store;
-	watch.config = config;
-	monitors = watch_module_dirs(&watch);
+	if (upstream != NULL)
+		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();
 	healer_notify_ready();
 	g_info("healerd %s serving %s; state in %s", HEALER_VERSION,
@@ -192,9 +145,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	g_info("stopping");
-	if (watch.settle_source != 0)
-		g_source_remove(watch.settle_source);
-	for (guint i = 0; i < monitors->len; i++)
-		g_signal_handlers_disconnect_by_data(g_ptr_array_index(monitors, i), &watch);
+	/* The engine first: nothing may call into the upstream or the supply while they go. */
+	g_clear_pointer(&face, healer_dbus_face_free);
+	g_clear_pointer(&engine, healer_engine_free);
+	g_clear_pointer(&upstream, healer_upstream_free);
+	g_clear_pointer(&supply, healer_supply_free);
 	return 0;
 }

@@ -43,6 +43,8 @@ struct _HealerStore {
 	GHashTable *seen;   /* source path -> SeenFile* */
 	HealerStoreChangedFunc changed_func;
 	gpointer changed_data;
+	HealerStoreAdmitFunc admit_func;
+	gpointer admit_data;
 };
 
 static void
@@ -702,6 +704,11 @@ import_one(HealerStore *store, const char *path, char **sha_out, char **reason, 
 		remember(store, path, &st, NULL, *reason);
 		return IMPORT_REJECTED;
 	}
+	if (store->admit_func != NULL &&
+	    !store->admit_func(sha, g_bytes_get_size(bytes), path, reason, store->admit_data)) {
+		remember(store, path, &st, NULL, *reason);
+		return IMPORT_REJECTED;
+	}
 
 	entry = entry_new(store, sha, g_bytes_get_size(bytes), module, path);
 	if (!healer_file_write_atomic(entry->path, bytes, &local_error)) {
@@ -830,6 +837,107 @@ healer_store_import_directory(HealerStore *store, const char *dir, GPtrArray *wa
 		return 0;
 	}
 	return added;
+}
+
+void
+healer_store_set_admit_func(HealerStore *store, HealerStoreAdmitFunc func, gpointer user_data)
+{
+	store->admit_func = func;
+	store->admit_data = user_data;
+}
+
+void
+healer_store_forget_rejections(HealerStore *store)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, store->seen);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		if (((SeenFile *)value)->reason != NULL)
+			g_hash_table_iter_remove(&iter);
+	}
+}
+
+/* Takes an entry added by this batch back out: its file removed, not set aside (it was never used). */
+static void
+undo_entry(HealerStore *store, HealerStoreEntry *entry)
+{
+	g_hash_table_remove(store->by_sha, entry->sha256);
+	g_ptr_array_remove(store->entries, entry);
+	g_unlink(entry->path);
+	entry_free(entry);
+}
+
+gboolean
+healer_store_import_all(HealerStore *store, GPtrArray *paths, const char *source, guint *added_out, GError **error)
+{
+	g_autoptr(GPtrArray) checked = g_ptr_array_new_with_free_func(g_free); /* sha per path, NULL: present */
+	g_autoptr(GPtrArray) modules = g_ptr_array_new_with_free_func((GDestroyNotify)healer_module_free);
+	g_autoptr(GPtrArray) contents = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GPtrArray) added = g_ptr_array_new();
+	g_autoptr(GError) local_error = NULL;
+
+	if (added_out != NULL)
+		*added_out = 0;
+	/* Everything checked before anything is written. */
+	for (guint i = 0; i < paths->len; i++) {
+		const char *path = g_ptr_array_index(paths, i);
+		HealerError code = HEALER_ERROR_INVALID_DATA;
+		g_autofree char *reason = NULL;
+		g_autoptr(GBytes) bytes = read_file(path, MAX_MODULE_FILE_SIZE, NULL, &code, &reason);
+		g_autofree char *sha = NULL;
+		HealerModule *module;
+
+		if (bytes == NULL) {
+			g_set_error(error, HEALER_ERROR, code, "%s: %s", path, reason);
+			return FALSE;
+		}
+		sha = sha256_hex_of(bytes);
+		module = check_module(bytes, &reason);
+		if (module == NULL) {
+			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, reason);
+			return FALSE;
+		}
+		g_ptr_array_add(modules, module);
+		if (store->admit_func != NULL &&
+		    !store->admit_func(sha, g_bytes_get_size(bytes), path, &reason, store->admit_data)) {
+			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, reason);
+			return FALSE;
+		}
+		g_ptr_array_add(checked, g_hash_table_contains(store->by_sha, sha) ? NULL : g_steal_pointer(&sha));
+		g_ptr_array_add(contents, g_steal_pointer(&bytes));
+	}
+	for (guint i = 0; i < paths->len && local_error == NULL; i++) {
+		const char *sha = g_ptr_array_index(checked, i);
+		HealerStoreEntry *entry;
+
+		if (sha == NULL || g_hash_table_contains(store->by_sha, sha))
+			continue; /* stored already (or twice in this batch) */
+		entry = entry_new(store, sha, g_bytes_get_size(g_ptr_array_index(contents, i)),
+		                  g_ptr_array_index(modules, i), source);
+		if (!healer_file_write_atomic(entry->path, g_ptr_array_index(contents, i), &local_error)) {
+			entry_free(entry);
+			break;
+		}
+		add_entry(store, entry);
+		g_ptr_array_add(added, entry);
+	}
+	if (local_error == NULL && added->len > 0)
+		write_index(store, &local_error);
+	if (local_error != NULL) {
+		/* The store as it was: nothing of this batch stays. */
+		for (guint i = 0; i < added->len; i++)
+			undo_entry(store, g_ptr_array_index(added, i));
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "cannot write the store (nothing was imported): %s",
+		            local_error->message);
+		return FALSE;
+	}
+	if (added_out != NULL)
+		*added_out = added->len;
+	if (added->len > 0)
+		emit_changed(store);
+	return TRUE;
 }
 
 /* --- reading ------------------------------------------------------------- */

@@ -39,6 +39,14 @@ typedef struct {
 typedef void (*HealerStoreChangedFunc)(HealerStore *store, gpointer user_data);
 
 /*
+ * Decides whether a valid module file may enter the store (healerd: a
+ * trusted catalog lists it).  FALSE with `reason` ("is not listed in any
+ * trusted catalog ...") keeps it out.  `path` is the file being imported.
+ */
+typedef gboolean (*HealerStoreAdmitFunc)(const char *sha_hex, guint64 size, const char *path, char **reason,
+                                         gpointer user_data);
+
+/*
  * Opens (creating, mode 0750) <state_dir> and <state_dir>/store, and loads
  * the index.  Entries whose file is missing, of another size or whose
  * SHA-256 does not match are dropped (the file set aside as .corrupt) and
@@ -80,6 +88,21 @@ guint healer_store_import_directory(HealerStore *store, const char *dir, GPtrArr
  * HEALER_ERROR_INVALID_DATA "FILE: reason" (not logged).
  */
 gboolean healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error);
+
+/*
+ * Imports every file of `paths` or none: each must be one valid module the
+ * admit function accepts, else HEALER_ERROR_INVALID_DATA "FILE: reason" and
+ * nothing is written.  If writing the store fails part way, what this call
+ * wrote is removed again and the index is as before.  `source` is recorded
+ * as the entries' source.  `added_out` (may be NULL): how many were new.
+ */
+gboolean healer_store_import_all(HealerStore *store, GPtrArray *paths, const char *source, guint *added_out,
+                                 GError **error);
+
+/* Sets the admission check for every import (NULL: any valid module). */
+void healer_store_set_admit_func(HealerStore *store, HealerStoreAdmitFunc func, gpointer user_data);
+/* Forgets the remembered verdicts on rejected files, so the next directory import judges them again. */
+void healer_store_forget_rejections(HealerStore *store);
 
 /* Every entry (const HealerStoreEntry*, owned by the store), in import order. Free the array. */
 GPtrArray *healer_store_list(HealerStore *store);

@@ -12,6 +12,8 @@ healerd_process_new(const char *dir, const char *module_dir, const char *healer_
 	g_autofree char *state = g_build_filename(dir, "state", NULL);
 	g_autofree char *text = NULL;
 	g_autoptr(GError) error = NULL;
+	/* The firmware build's catalog is signed with the development key: trust it, here only. */
+	g_autofree char *keys = g_build_filename(test_program("HEALER_SOURCE_DIR"), "device-firmware", "keys", NULL);
 
 	self->dir = g_strdup(dir);
 	self->config = g_build_filename(dir, "healerd.conf", NULL);
@@ -20,9 +22,9 @@ healerd_process_new(const char *dir, const char *module_dir, const char *healer_
 	text = g_strdup_printf(
 	        "[daemon]\nstate-directory=%s\nlog-level=debug\n"
 	        "[serial]\nports=%s/*\n"
-	        "[store]\nmodule-directories=%s\n"
+	        "[store]\nmodule-directories=%s\ntrusted-keys=%s\n"
 	        "[healer]\nreset-timeout-seconds=20\nresponse-timeout-seconds=5\nretry-backoff-seconds=1\n%s",
-	        state, ports, module_dir, healer_lines ? healer_lines : "");
+	        state, ports, module_dir, keys, healer_lines ? healer_lines : "");
 	g_file_set_contents(self->config, text, -1, &error);
 	g_assert_no_error(error);
 	return self;

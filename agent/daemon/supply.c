@@ -1,0 +1,387 @@
+/* nftw() */
+#define _XOPEN_SOURCE 700
+
+#include "supply.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "bundle.h"
+#include "healer-error.h"
+#include "journal.h"
+
+struct _HealerSupply {
+	const HealerConfig *config;
+	HealerStore *store;
+	HealerTrust *trust;
+	char *staging_parent; /* <state-dir>/staging: bundles are unpacked and verified here */
+	HealerSupplyChangedFunc changed_func;
+	gpointer changed_data;
+	GPtrArray *monitors; /* GFileMonitor* of the module directories */
+	guint settle_source;
+};
+
+static void
+emit_changed(HealerSupply *supply)
+{
+	if (supply->changed_func != NULL)
+		supply->changed_func(supply, supply->changed_data);
+}
+
+/* The store's admission check: listed in a trusted catalog, or the development switch (loudly). */
+static gboolean
+admit(const char *sha_hex, guint64 size, const char *path, char **reason, gpointer user_data)
+{
+	HealerSupply *supply = user_data;
+	gboolean only_unsigned = FALSE;
+
+	if (!healer_trust_admits(supply->trust, sha_hex, size, &only_unsigned, reason))
+		return FALSE;
+	if (only_unsigned)
+		healer_journal_event(HEALER_MSG_UNSIGNED_ALLOWED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
+		                     "%s (%s) is not listed in any trusted catalog; stored anyway because "
+		                     "allow-unsigned is on",
+		                     path, sha_hex);
+	return TRUE;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+HealerSupply *
+healer_supply_new(const HealerConfig *config, HealerStore *store, HealerTrust *trust)
+{
+	HealerSupply *supply = g_new0(HealerSupply, 1);
+
+	supply->config = config;
+	supply->store = store;
+	supply->trust = trust;
+	supply->staging_parent = g_build_filename(config->state_dir, "staging", NULL);
+	/* What a crash left half unpacked is never used: start empty. */
+	nftw(supply->staging_parent, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (g_mkdir_with_parents(supply->staging_parent, 0700) != 0)
+		g_warning("cannot create %s: %s; bundles cannot be imported", supply->staging_parent,
+		          g_strerror(errno));
+	healer_store_set_admit_func(store, admit, supply);
+	return supply;
+}
+
+void
+healer_supply_free(HealerSupply *supply)
+{
+	if (supply == NULL)
+		return;
+	if (supply->settle_source != 0)
+		g_source_remove(supply->settle_source);
+	if (supply->monitors != NULL) {
+		for (guint i = 0; i < supply->monitors->len; i++)
+			g_signal_handlers_disconnect_by_data(g_ptr_array_index(supply->monitors, i), supply);
+		g_ptr_array_unref(supply->monitors);
+	}
+	healer_store_set_admit_func(supply->store, NULL, NULL);
+	g_free(supply->staging_parent);
+	g_free(supply);
+}
+
+void
+healer_supply_set_changed_func(HealerSupply *supply, HealerSupplyChangedFunc func, gpointer user_data)
+{
+	supply->changed_func = func;
+	supply->changed_data = user_data;
+}
+
+HealerTrust *
+healer_supply_get_trust(HealerSupply *supply)
+{
+	return supply->trust;
+}
+
+HealerStore *
+healer_supply_get_store(HealerSupply *supply)
+{
+	return supply->store;
+}
+
+const HealerTrustedCatalog *
+healer_supply_offer_catalog(HealerSupply *supply, GBytes *json, GBytes *sig, const char *source, GError **error)
+{
+	gboolean changed = FALSE;
+	const HealerTrustedCatalog *tc = healer_trust_offer(supply->trust, json, sig, source, &changed, error);
+
+	if (tc != NULL && changed) {
+		/* Files refused before may be listed now. */
+		healer_store_forget_rejections(supply->store);
+		emit_changed(supply);
+	}
+	return tc;
+}
+
+/* ---- module directories --------------------------------------------------- */
+
+static GBytes *
+read_small(const char *path, GError **error)
+{
+	g_autofree char *data = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &data, &len, error))
+		return NULL;
+	return g_bytes_new_take(g_steal_pointer(&data), len);
+}
+
+/* A module directory's own catalog.json (+ .sig), if it has one. */
+static void
+offer_directory_catalog(HealerSupply *supply, const char *dir)
+{
+	g_autofree char *json_path = g_build_filename(dir, HEALER_BUNDLE_CATALOG, NULL);
+	g_autofree char *sig_path = g_build_filename(dir, HEALER_BUNDLE_SIGNATURE, NULL);
+	g_autoptr(GBytes) json = NULL, sig = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!g_file_test(json_path, G_FILE_TEST_EXISTS))
+		return;
+	json = read_small(json_path, &error);
+	if (json != NULL && g_file_test(sig_path, G_FILE_TEST_EXISTS))
+		sig = read_small(sig_path, &error);
+	if (error == NULL && healer_supply_offer_catalog(supply, json, sig, dir, &error) != NULL)
+		return;
+	healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, json_path, -1, G_LOG_LEVEL_WARNING,
+	                     "%s: catalog not accepted: %s", json_path, error->message);
+}
+
+static void
+import_module_dirs(HealerSupply *supply)
+{
+	const HealerConfig *config = supply->config;
+
+	for (guint i = 0; config->module_dirs != NULL && config->module_dirs[i] != NULL; i++) {
+		g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GError) error = NULL;
+		guint added;
+
+		offer_directory_catalog(supply, config->module_dirs[i]);
+		added = healer_store_import_directory(supply->store, config->module_dirs[i], warnings, &error);
+		for (guint w = 0; w < warnings->len; w++)
+			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, NULL, -1, G_LOG_LEVEL_DEBUG,
+			                     "module directory %s: skipped %s", config->module_dirs[i],
+			                     (const char *)g_ptr_array_index(warnings, w));
+		if (error != NULL)
+			g_warning("module directory %s: %s", config->module_dirs[i], error->message);
+		else
+			g_info("module directory %s: %u new module(s), %u skipped; the store holds %u",
+			       config->module_dirs[i], added, warnings->len, healer_store_get_n_entries(supply->store));
+	}
+}
+
+static gboolean
+on_module_dirs_settled(gpointer user_data)
+{
+	HealerSupply *supply = user_data;
+
+	supply->settle_source = 0;
+	import_module_dirs(supply);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+on_module_dir_changed(GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data)
+{
+	HealerSupply *supply = user_data;
+
+	(void)monitor;
+	(void)file;
+	(void)other;
+	(void)event;
+	/* A copy is many events: import once they settle. */
+	if (supply->settle_source != 0)
+		g_source_remove(supply->settle_source);
+	supply->settle_source = g_timeout_add(500, on_module_dirs_settled, supply);
+}
+
+void
+healer_supply_start(HealerSupply *supply)
+{
+	const HealerConfig *config = supply->config;
+
+	import_module_dirs(supply);
+	supply->monitors = g_ptr_array_new_with_free_func(g_object_unref);
+	for (guint i = 0; config->module_dirs != NULL && config->module_dirs[i] != NULL; i++) {
+		g_autoptr(GFile) dir = g_file_new_for_path(config->module_dirs[i]);
+		g_autoptr(GError) error = NULL;
+		GFileMonitor *monitor = g_file_monitor_directory(dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+
+		if (monitor == NULL) {
+			g_warning("not watching module directory %s: %s", config->module_dirs[i], error->message);
+			continue;
+		}
+		g_signal_connect(monitor, "changed", G_CALLBACK(on_module_dir_changed), supply);
+		g_ptr_array_add(supply->monitors, monitor);
+	}
+}
+
+/* ---- imports ----------------------------------------------------------------- */
+
+gboolean
+healer_supply_is_bundle(const char *path)
+{
+	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		g_autofree char *catalog = g_build_filename(path, HEALER_BUNDLE_CATALOG, NULL);
+		return g_file_test(catalog, G_FILE_TEST_EXISTS);
+	}
+	return g_str_has_suffix(path, ".tar") || g_str_has_suffix(path, ".tar.gz") || g_str_has_suffix(path, ".tgz") ||
+	       g_str_has_suffix(path, ".tar.xz");
+}
+
+typedef struct {
+	HealerSupply *supply;
+	char *path;
+	GPtrArray *keys; /* EVP_PKEY*, referenced: the worker must not see the trust change under it */
+	gboolean allow_unsigned;
+	char *staging_parent;
+	HealerSupplyImportDone done;
+	gpointer user_data;
+} ImportJob;
+
+static void
+import_job_free(ImportJob *job)
+{
+	g_free(job->path);
+	if (job->keys != NULL)
+		g_ptr_array_unref(job->keys);
+	g_free(job->staging_parent);
+	g_free(job);
+}
+
+static void
+open_bundle_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	ImportJob *job = data;
+	GError *error = NULL;
+	HealerBundle *bundle;
+
+	(void)source;
+	(void)cancellable;
+	bundle = healer_bundle_open(job->path, job->keys, job->allow_unsigned, job->staging_parent, &error);
+	if (bundle == NULL)
+		g_task_return_error(task, error);
+	else
+		g_task_return_pointer(task, bundle, (GDestroyNotify)healer_bundle_free);
+}
+
+static void
+finish(ImportJob *job, const HealerSupplyImportResult *result, const GError *error)
+{
+	job->done(result, error, job->user_data);
+	import_job_free(job);
+}
+
+/* Back on the main loop: the serial rule, then the catalog and the modules, all or nothing. */
+static void
+on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImportJob *job = user_data;
+	HealerSupply *supply = job->supply;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerBundle) bundle = g_task_propagate_pointer(G_TASK(res), &error);
+	g_autoptr(GPtrArray) paths = g_ptr_array_new();
+	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *label = NULL;
+	HealerSupplyImportResult result = {.rejected = rejected};
+	g_autoptr(GError) check_error = NULL;
+
+	(void)source;
+	if (bundle == NULL) {
+		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->path, -1, G_LOG_LEVEL_WARNING,
+		                     "bundle rejected, nothing imported: %s", error->message);
+		finish(job, NULL, error);
+		return;
+	}
+	/* The trust may have moved on while the worker ran: check again before anything changes. */
+	if (!healer_trust_check(supply->trust, bundle->catalog_json, bundle->catalog_sig, NULL, NULL, &check_error)) {
+		g_autoptr(GError) e = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", job->path,
+		                                  HEALER_BUNDLE_CATALOG, check_error->message);
+		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->path, -1, G_LOG_LEVEL_WARNING,
+		                     "bundle rejected, nothing imported: %s", e->message);
+		finish(job, NULL, e);
+		return;
+	}
+	if (healer_supply_offer_catalog(supply, bundle->catalog_json, bundle->catalog_sig, job->path, &error) == NULL) {
+		finish(job, NULL, error);
+		return;
+	}
+	for (guint i = 0; i < bundle->modules->len; i++) {
+		HealerBundleModule *m = g_ptr_array_index(bundle->modules, i);
+		g_ptr_array_add(paths, m->staged_path);
+	}
+	label = g_strdup_printf("bundle %s", job->path);
+	if (!healer_store_import_all(supply->store, paths, label, &result.added, &error)) {
+		finish(job, NULL, error);
+		return;
+	}
+	result.catalog =
+	        g_strdup_printf("serial %" G_GUINT64_FORMAT " (key %s)", bundle->catalog->serial, bundle->key_id);
+	g_info("bundle %s: catalog %s, %u module(s), %u new", job->path, result.catalog, bundle->modules->len,
+	       result.added);
+	finish(job, &result, NULL);
+	g_free(result.catalog);
+}
+
+static gboolean
+import_plain_idle(gpointer data)
+{
+	ImportJob *job = data;
+	HealerSupply *supply = job->supply;
+	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	HealerSupplyImportResult result = {.rejected = rejected};
+
+	if (g_file_test(job->path, G_FILE_TEST_IS_DIR)) {
+		result.added = healer_store_import_directory(supply->store, job->path, rejected, &error);
+	} else if (healer_store_import_file(supply->store, job->path, NULL, &error)) {
+		result.added = 1;
+	} else if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
+		/* The store's message names the file already. */
+		g_ptr_array_add(rejected, g_strdup(error->message));
+		g_clear_error(&error);
+	}
+	finish(job, error == NULL ? &result : NULL, error);
+	return G_SOURCE_REMOVE;
+}
+
+void
+healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done, gpointer user_data)
+{
+	ImportJob *job = g_new0(ImportJob, 1);
+
+	job->supply = supply;
+	job->path = g_strdup(path);
+	job->done = done;
+	job->user_data = user_data;
+	if (healer_supply_is_bundle(path)) {
+		g_autoptr(GTask) task = g_task_new(NULL, NULL, on_bundle_opened, job);
+		GPtrArray *keys = healer_trust_get_keys(supply->trust);
+
+		job->keys = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
+		for (guint i = 0; i < keys->len; i++) {
+			EVP_PKEY_up_ref(g_ptr_array_index(keys, i));
+			g_ptr_array_add(job->keys, g_ptr_array_index(keys, i));
+		}
+		job->allow_unsigned = healer_trust_get_allow_unsigned(supply->trust);
+		job->staging_parent = g_strdup(supply->staging_parent);
+		g_task_set_task_data(task, job, NULL);
+		g_task_run_in_thread(task, open_bundle_thread);
+		return;
+	}
+	g_idle_add(import_plain_idle, job);
+}
