@@ -45,6 +45,7 @@ healer_catalog_free(HealerCatalog *catalog)
 	if (catalog == NULL)
 		return;
 	g_free(catalog->created);
+	g_free(catalog->key_id);
 	g_ptr_array_unref(catalog->modules);
 	g_ptr_array_unref(catalog->releases);
 	g_free(catalog);
@@ -291,8 +292,8 @@ parse_release(json_object *obj, guint i, GHashTable *shas, HealerCatalogRelease 
 static gboolean
 parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 {
-	static const char *const keys[] = {"format",  "format_version", "serial", "created",
-	                                   "modules", "releases",       NULL};
+	static const char *const keys[] = {"format", "format_version", "serial",   "created",
+	                                   "key_id", "modules",        "releases", NULL};
 	json_object *val = NULL, *modules = NULL, *releases = NULL;
 	const char *s;
 	guint64 n = 0;
@@ -319,6 +320,11 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 	if (created == NULL || !g_str_has_suffix(s, "Z"))
 		return fail(error, "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
 	catalog->created = g_strdup(s);
+	if (json_object_object_get_ex(root, "key_id", &val)) {
+		if ((s = get_string(val)) == NULL || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+			return fail(error, "key_id: expected 16 lowercase hex digits (a key id)");
+		catalog->key_id = g_strdup(s);
+	}
 	if (!json_object_object_get_ex(root, "modules", &modules) || !json_object_is_type(modules, json_type_array))
 		return fail(error, "modules: missing or not an array");
 	if (!json_object_object_get_ex(root, "releases", &releases) || !json_object_is_type(releases, json_type_array))
@@ -393,6 +399,37 @@ verify_with(EVP_PKEY *key, const guint8 *json, gsize len, const guint8 *sig, gsi
 	return ok;
 }
 
+/*
+ * No trusted key verifies the signature: either an unknown key signed it,
+ * or it was altered after signing.  The catalog's own "key_id" (unverified,
+ * only a hint) tells which, when the publisher wrote one.
+ */
+static void
+describe_bad_signature(const guint8 *json, gsize len, GPtrArray *trusted_keys, GError **error)
+{
+	g_autoptr(HealerCatalog) hint = healer_catalog_parse(json, len, NULL);
+
+	if (hint == NULL) {
+		fail(error, "catalog was altered or damaged after signing: it no longer parses and no trusted key "
+		            "verifies it");
+		return;
+	}
+	if (hint->key_id == NULL) {
+		fail(error, "catalog is signed by an unknown key (or was altered after signing)");
+		return;
+	}
+	for (guint i = 0; trusted_keys != NULL && i < trusted_keys->len; i++) {
+		g_autofree char *id = healer_catalog_key_id(g_ptr_array_index(trusted_keys, i));
+		if (strcmp(id, hint->key_id) == 0) {
+			fail(error,
+			     "catalog was altered after signing: the signature of trusted key %s does not verify",
+			     hint->key_id);
+			return;
+		}
+	}
+	fail(error, "catalog is signed by an unknown key %s (not among the trusted keys)", hint->key_id);
+}
+
 char *
 healer_catalog_key_id(EVP_PKEY *key)
 {
@@ -434,7 +471,7 @@ healer_catalog_load_signed(const guint8 *json, gsize len, const guint8 *sig, gsi
 				key_id = healer_catalog_key_id(key);
 		}
 		if (key_id == NULL) {
-			fail(error, "catalog is signed by an unknown key (or was altered after signing)");
+			describe_bad_signature(json, len, trusted_keys, error);
 			return NULL;
 		}
 	}
@@ -611,6 +648,13 @@ created_now(void)
 GBytes *
 healer_catalog_build_from_directory(const char *dir, guint64 serial, const HealerReleaseTable *releases, GError **error)
 {
+	return healer_catalog_build_from_directory_for_key(dir, serial, releases, NULL, error);
+}
+
+GBytes *
+healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, const HealerReleaseTable *releases,
+                                            const char *key_id, GError **error)
+{
 	g_autoptr(HealerModuleCatalog) modules = healer_module_catalog_load_dir(dir, releases, error);
 	g_autoptr(json_object) root = NULL;
 	g_autoptr(GFile) base = g_file_new_for_path(dir);
@@ -631,6 +675,8 @@ healer_catalog_build_from_directory(const char *dir, guint64 serial, const Heale
 	json_object_object_add(root, "format_version", json_object_new_int(HEALER_CATALOG_FORMAT_VERSION));
 	json_object_object_add(root, "serial", json_object_new_uint64(serial));
 	json_object_object_add(root, "created", json_object_new_string(created));
+	if (key_id != NULL)
+		json_object_object_add(root, "key_id", json_object_new_string(key_id));
 	jmodules = json_object_new_array();
 	json_object_object_add(root, "modules", jmodules);
 	for (guint i = 0; i < modules->entries->len; i++) {

@@ -49,6 +49,7 @@ typedef struct {
 typedef struct {
 	guint64 serial;
 	char *created;       /* ISO-8601 UTC, as written */
+	char *key_id;        /* "key_id": the signing key's id as the publisher wrote it, or NULL (optional) */
 	GPtrArray *modules;  /* HealerCatalogModule* */
 	GPtrArray *releases; /* HealerCatalogRelease* */
 } HealerCatalog;
@@ -118,6 +119,13 @@ EVP_PKEY *healer_catalog_load_private_key(const char *path, GError **error);
  */
 GBytes *healer_catalog_build_from_directory(const char *dir, guint64 serial, const HealerReleaseTable *releases,
                                             GError **error);
+/*
+ * The same, naming the key that will sign it ("key_id", healer_catalog_key_id()),
+ * so a gateway can tell "signed by a key I do not trust" from "altered after
+ * signing".  `key_id` may be NULL (left out).
+ */
+GBytes *healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, const HealerReleaseTable *releases,
+                                                    const char *key_id, GError **error);
 
 /* The raw 64-byte Ed25519 signature of `json` with `private_key`. */
 GBytes *healer_catalog_sign(GBytes *json, EVP_PKEY *private_key, GError **error);

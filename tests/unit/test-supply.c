@@ -1,0 +1,494 @@
+/*
+ * What may enter healerd's store (agent/daemon/trust.c, supply.c): only
+ * modules a catalog signed by a trusted key lists; bundles all or nothing,
+ * each fault with its own message and the store (index, files, catalogs)
+ * exactly as before; the serial rule per key; kept catalogs verified again
+ * after a restart; allow-unsigned loud but working.
+ */
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "bundle.h"
+#include "catalog.h"
+#include "config.h"
+#include "healer-error.h"
+#include "healer-file.h"
+#include "journal.h"
+#include "store.h"
+#include "supply.h"
+#include "test-util.h"
+#include "trust.h"
+
+/* Every record logged, "MESSAGE_ID|MESSAGE": warnings are part of what is tested, not fatal. */
+static GPtrArray *logged;
+
+static GLogWriterOutput
+capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	const char *id = "", *message = "";
+
+	for (gsize i = 0; i < n_fields; i++) {
+		if (strcmp(fields[i].key, "MESSAGE_ID") == 0)
+			id = fields[i].value;
+		else if (strcmp(fields[i].key, "MESSAGE") == 0)
+			message = fields[i].value;
+	}
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		return g_log_writer_default(level, fields, n_fields, user_data);
+	g_ptr_array_add(logged, g_strdup_printf("%s|%s", id, message));
+	return G_LOG_WRITER_HANDLED;
+}
+
+static guint
+count_logged(const char *message_id, const char *needle)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < logged->len; i++) {
+		const char *line = g_ptr_array_index(logged, i);
+		if (g_str_has_prefix(line, message_id) && strstr(line, needle) != NULL)
+			n++;
+	}
+	return n;
+}
+
+typedef struct {
+	char *dir;
+	char *keys;    /* a directory with the development public key */
+	char *modules; /* the firmware build's modules directory (a bundle) */
+	HealerConfig *config;
+	HealerStore *store;
+	HealerTrust *trust;
+	HealerSupply *supply;
+} Fixture;
+
+static void
+open_daemon(Fixture *f, gboolean allow_unsigned)
+{
+	g_autoptr(GError) error = NULL;
+	const char *dirs[] = {f->keys, NULL};
+
+	f->store = healer_store_open(f->config->state_dir, &error);
+	g_assert_no_error(error);
+	f->trust = healer_trust_new(f->config->state_dir, dirs, allow_unsigned, &error);
+	g_assert_no_error(error);
+	f->supply = healer_supply_new(f->config, f->store, f->trust);
+}
+
+static void
+close_daemon(Fixture *f)
+{
+	g_clear_pointer(&f->supply, healer_supply_free);
+	g_clear_pointer(&f->trust, healer_trust_free);
+	g_clear_pointer(&f->store, healer_store_free);
+}
+
+static void
+fixture_set_up(Fixture *f, gconstpointer data)
+{
+	g_autofree char *pub = g_build_filename(test_program("HEALER_SOURCE_DIR"), "device-firmware", "keys",
+	                                        "development-DO-NOT-USE-IN-PRODUCTION.pub.pem", NULL);
+	g_autofree char *copy = NULL;
+	g_autoptr(GBytes) key = test_read_file(pub);
+
+	(void)data;
+	f->dir = test_tmpdir_new();
+	f->keys = g_build_filename(f->dir, "keys", NULL);
+	g_mkdir(f->keys, 0755);
+	copy = g_build_filename(f->keys, "development.pem", NULL);
+	test_write_file(copy, g_bytes_get_data(key, NULL), g_bytes_get_size(key));
+	f->modules = g_strdup(test_program("HEALER_FIRMWARE_MODULES"));
+	f->config = healer_config_new_defaults();
+	g_free(f->config->state_dir);
+	f->config->state_dir = g_build_filename(f->dir, "state", NULL);
+	g_strfreev(f->config->module_dirs);
+	f->config->module_dirs = g_new0(char *, 1);
+}
+
+static void
+fixture_tear_down(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	close_daemon(f);
+	healer_config_free(f->config);
+	g_free(f->keys);
+	g_free(f->modules);
+	test_tmpdir_free(f->dir);
+}
+
+/* ---- importing, synchronously ---- */
+
+typedef struct {
+	gboolean done;
+	guint added;
+	guint rejected;
+	GError *error;
+} ImportOutcome;
+
+static void
+on_imported(const HealerSupplyImportResult *result, const GError *error, gpointer user_data)
+{
+	ImportOutcome *out = user_data;
+
+	out->done = TRUE;
+	if (error != NULL) {
+		out->error = g_error_copy(error);
+		return;
+	}
+	out->added = result->added;
+	out->rejected = result->rejected->len;
+}
+
+static ImportOutcome
+import(Fixture *f, const char *path)
+{
+	ImportOutcome out = {0};
+
+	healer_supply_import_async(f->supply, path, on_imported, &out);
+	while (!out.done)
+		g_main_context_iteration(NULL, TRUE);
+	return out;
+}
+
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Everything that says what the store and the trust hold: the index and every kept catalog. */
+static char *
+snapshot(Fixture *f)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+	g_autofree char *index = g_build_filename(f->config->state_dir, "store", "index.json", NULL);
+	g_autofree char *catalogs = g_build_filename(f->config->state_dir, "catalogs", NULL);
+	g_autofree char *text = NULL;
+	g_autoptr(GDir) dir = g_dir_open(catalogs, 0, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	const char *name;
+
+	if (g_file_get_contents(index, &text, NULL, NULL))
+		g_string_append(s, text);
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
+		g_ptr_array_add(names, g_strdup(name));
+	g_ptr_array_sort(names, compare_names);
+	for (guint i = 0; i < names->len; i++) {
+		g_autofree char *path = g_build_filename(catalogs, g_ptr_array_index(names, i), NULL);
+		g_autoptr(GBytes) bytes = test_read_file(path);
+		g_autofree char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
+		g_string_append_printf(s, "\n%s %s", (const char *)g_ptr_array_index(names, i), sum);
+	}
+	g_string_append_printf(s, "\nentries %u", healer_store_get_n_entries(f->store));
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static void
+expect_rejected(Fixture *f, const char *path, const char *message)
+{
+	g_autofree char *before = snapshot(f);
+	g_autofree char *after = NULL;
+	ImportOutcome out = import(f, path);
+	g_autofree char *staging = g_build_filename(f->config->state_dir, "staging", NULL);
+	g_autoptr(GDir) dir = NULL;
+
+	if (out.error == NULL)
+		g_error("%s: accepted (%u added), expected '%s'", path, out.added, message);
+	g_assert_error(out.error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	if (strstr(out.error->message, message) == NULL)
+		g_error("%s: expected '%s' in '%s'", path, message, out.error->message);
+	g_test_message("rejected as expected: %s", out.error->message);
+	g_error_free(out.error);
+	after = snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+	/* Nothing left half unpacked. */
+	dir = g_dir_open(staging, 0, NULL);
+	g_assert_nonnull(dir);
+	g_assert_null(g_dir_read_name(dir));
+}
+
+/* ---- bundles made for the tests ---- */
+
+static GBytes *
+read_from_modules(const HealerCatalogModule *module, gpointer user_data, GError **error)
+{
+	g_autofree char *path = g_build_filename(user_data, module->path, NULL);
+	g_autofree char *data = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &data, &len, error))
+		return NULL;
+	return g_bytes_new_take(g_steal_pointer(&data), len);
+}
+
+/* A catalog of the firmware build's modules with `serial`, signed with `key` (NULL: the development key). */
+static void
+make_catalog(Fixture *f, guint64 serial, EVP_PKEY *key, GBytes **json, GBytes **sig)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *table_path = g_build_filename(f->modules, "releases.json", NULL);
+	g_autoptr(HealerReleaseTable) table = healer_release_table_new_from_file(table_path, &error);
+	g_autofree char *dev_path = g_build_filename(test_program("HEALER_SOURCE_DIR"), "device-firmware", "keys",
+	                                             "development-DO-NOT-USE-IN-PRODUCTION.pem", NULL);
+	g_autoptr(EVP_PKEY) dev = NULL;
+
+	g_assert_no_error(error);
+	if (key == NULL) {
+		dev = healer_catalog_load_private_key(dev_path, &error);
+		g_assert_no_error(error);
+		key = dev;
+	}
+	{
+		g_autofree char *key_id = healer_catalog_key_id(key);
+		*json = healer_catalog_build_from_directory_for_key(f->modules, serial, table, key_id, &error);
+	}
+	g_assert_no_error(error);
+	*sig = healer_catalog_sign(*json, key, &error);
+	g_assert_no_error(error);
+}
+
+/* Writes a bundle of the release's modules (NULL: all) to `dest`. */
+static void
+make_bundle(Fixture *f, const char *dest, guint64 serial, EVP_PKEY *key, const char *release)
+{
+	g_autoptr(GBytes) json = NULL, sig = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerCatalog) catalog = NULL;
+	g_autoptr(GPtrArray) selected = NULL;
+
+	make_catalog(f, serial, key, &json, &sig);
+	catalog = healer_catalog_parse(g_bytes_get_data(json, NULL), g_bytes_get_size(json), &error);
+	g_assert_no_error(error);
+	selected = healer_catalog_select(catalog, -1, release, &error);
+	g_assert_no_error(error);
+	g_assert_true(healer_bundle_write(dest, json, sig, catalog, selected, read_from_modules, f->modules, &error));
+	g_assert_no_error(error);
+}
+
+static void
+xor_byte(const char *path, gsize offset, guint8 mask)
+{
+	g_autoptr(GBytes) bytes = test_read_file(path);
+	g_autofree guint8 *data = g_memdup2(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+
+	g_assert_cmpuint(offset, <, g_bytes_get_size(bytes));
+	data[offset] ^= mask;
+	test_write_file(path, data, g_bytes_get_size(bytes));
+}
+
+static void
+flip_byte(const char *path, gsize offset)
+{
+	xor_byte(path, offset, 0x55);
+}
+
+/* ---- tests ---- */
+
+/* No trusted key: a directory of valid modules is refused, each file with the reason. */
+static void
+test_untrusted_refused(Fixture *f, gconstpointer data)
+{
+	g_autofree char *plain = g_build_filename(f->dir, "plain", NULL);
+	g_autofree char *empty_keys = g_build_filename(f->dir, "no-keys", NULL);
+	g_autoptr(GError) error = NULL;
+	const char *dirs[] = {empty_keys, NULL};
+	ImportOutcome out;
+
+	(void)data;
+	g_mkdir(empty_keys, 0755);
+	f->store = healer_store_open(f->config->state_dir, &error);
+	g_assert_no_error(error);
+	f->trust = healer_trust_new(f->config->state_dir, dirs, FALSE, &error);
+	g_assert_no_error(error);
+	f->supply = healer_supply_new(f->config, f->store, f->trust);
+	/* The modules without their catalog. */
+	test_copy_tree(f->modules, plain, NULL);
+	{
+		g_autofree char *catalog = g_build_filename(plain, "catalog.json", NULL);
+		g_unlink(catalog);
+	}
+	out = import(f, plain);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, ==, 0);
+	g_assert_cmpuint(out.rejected, >=, 15);
+	g_assert_cmpuint(healer_store_get_n_entries(f->store), ==, 0);
+	/* The bundle itself: its catalog is signed by a key this gateway does not trust. */
+	expect_rejected(f, f->modules, "catalog is signed by an unknown key");
+}
+
+/* The firmware build's directory is a bundle: accepted whole; again: nothing changes. */
+static void
+test_bundle_directory(Fixture *f, gconstpointer data)
+{
+	g_autofree char *before = NULL, *after = NULL;
+	ImportOutcome out;
+	g_autoptr(GPtrArray) held = NULL;
+	const HealerTrustedCatalog *tc;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	out = import(f, f->modules);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, >=, 15);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	tc = g_ptr_array_index(held, 0);
+	g_assert_cmpuint(out.added, ==, tc->catalog->modules->len);
+	before = snapshot(f);
+	out = import(f, f->modules);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, ==, 0);
+	after = snapshot(f);
+	g_assert_cmpstr(before, ==, after);
+}
+
+/* A .tar and a .tar.gz bundle of one release; a plain module file is admitted once its catalog is held. */
+static void
+test_bundle_archives(Fixture *f, gconstpointer data)
+{
+	g_autofree char *tar = g_build_filename(f->dir, "release-2.1.0.tar", NULL);
+	g_autofree char *tgz = g_build_filename(f->dir, "all.tar.gz", NULL);
+	g_autofree char *app = g_build_filename(f->modules, "apps", "sensor.bin", NULL);
+	ImportOutcome out;
+	guint after_tar;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	make_bundle(f, tar, 1, NULL, "2.1.0");
+	make_bundle(f, tgz, 1, NULL, NULL);
+	/* A module file alone: no catalog held yet lists it. */
+	out = import(f, app);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, ==, 0);
+	g_assert_cmpuint(out.rejected, ==, 1);
+	out = import(f, tar);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, >=, 3);
+	after_tar = healer_store_get_n_entries(f->store);
+	out = import(f, tgz);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(healer_store_get_n_entries(f->store), >, after_tar);
+	out = import(f, tar);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, ==, 0);
+}
+
+/* Tampered module, tampered catalog, wrong key, older serial, truncated archive: each its own message. */
+static void
+test_bundle_faults(Fixture *f, gconstpointer data)
+{
+	g_autofree char *good = g_build_filename(f->dir, "good.tar", NULL);
+	g_autofree char *newer = g_build_filename(f->dir, "newer", NULL);
+	g_autofree char *older = g_build_filename(f->dir, "older.tar", NULL);
+	g_autofree char *tampered = g_build_filename(f->dir, "tampered", NULL);
+	g_autofree char *bad_catalog = g_build_filename(f->dir, "bad-catalog", NULL);
+	g_autofree char *foreign = g_build_filename(f->dir, "foreign.tar", NULL);
+	g_autofree char *truncated = g_build_filename(f->dir, "truncated.tar", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(EVP_PKEY) other_key = healer_catalog_generate_key(&error);
+	g_autoptr(GBytes) whole = NULL;
+	ImportOutcome out;
+
+	(void)data;
+	g_assert_no_error(error);
+	open_daemon(f, FALSE);
+	make_bundle(f, good, 5, NULL, "1.2.0");
+	make_bundle(f, newer, 7, NULL, "2.0.0");
+	make_bundle(f, older, 6, NULL, "2.0.0");
+	make_bundle(f, tampered, 7, NULL, "2.0.0");
+	make_bundle(f, bad_catalog, 7, NULL, "2.0.0");
+	make_bundle(f, foreign, 9, other_key, "2.0.0");
+
+	out = import(f, good);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, >=, 3);
+
+	/* One byte of one module. */
+	{
+		g_autofree char *module = g_build_filename(tampered, "2.0.0", "system-part1.bin", NULL);
+		flip_byte(module, 1000);
+	}
+	expect_rejected(f, tampered, "2.0.0/system-part1.bin: SHA-256 mismatch");
+	/* One byte of the catalog. */
+	{
+		g_autofree char *catalog = g_build_filename(bad_catalog, "catalog.json", NULL);
+		g_autoptr(GBytes) text = test_read_file(catalog);
+		const char *at = g_strstr_len(g_bytes_get_data(text, NULL), g_bytes_get_size(text), "\"serial\": 7");
+		g_assert_nonnull(at);
+		/* Serial 7 becomes 6: still a valid catalog, no longer the one signed. */
+		xor_byte(catalog, (gsize)(at - (const char *)g_bytes_get_data(text, NULL)) + 10, 0x01);
+	}
+	expect_rejected(f, bad_catalog, "catalog was altered after signing: the signature of trusted key");
+	/* Signed with a key this gateway does not trust. */
+	expect_rejected(f, foreign, "catalog is signed by an unknown key");
+	expect_rejected(f, foreign, "(not among the trusted keys)");
+	/* Accept serial 7, then an older catalog from the same key is a replay. */
+	out = import(f, newer);
+	g_assert_no_error(out.error);
+	expect_rejected(f, older, "catalog is older than the last accepted catalog: serial 6 < 7");
+	/* An archive cut short. */
+	whole = test_read_file(good);
+	test_write_file(truncated, g_bytes_get_data(whole, NULL), g_bytes_get_size(whole) * 2 / 3);
+	expect_rejected(f, truncated, "truncated.tar");
+}
+
+/* Catalogs accepted are kept and verified again at the next start; an altered one is ignored. */
+static void
+test_kept_catalogs(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) held = NULL;
+	g_autofree char *kept = NULL;
+	ImportOutcome out;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	out = import(f, f->modules);
+	g_assert_no_error(out.error);
+	close_daemon(f);
+
+	open_daemon(f, FALSE);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	kept = g_strdup_printf("%s/catalogs/%s.json", f->config->state_dir,
+	                       ((HealerTrustedCatalog *)g_ptr_array_index(held, 0))->key_id);
+	g_clear_pointer(&held, g_ptr_array_unref);
+	close_daemon(f);
+
+	flip_byte(kept, 40);
+	open_daemon(f, FALSE);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 0);
+}
+
+/* allow-unsigned: modules no catalog lists are admitted (and logged as such). */
+static void
+test_allow_unsigned(Fixture *f, gconstpointer data)
+{
+	g_autofree char *app = g_build_filename(f->modules, "apps", "sensor.bin", NULL);
+	ImportOutcome out;
+
+	(void)data;
+	open_daemon(f, TRUE);
+	g_assert_cmpuint(count_logged(HEALER_MSG_UNSIGNED_ALLOWED, "allow-unsigned is ON"), ==, 1);
+	out = import(f, app);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, ==, 1);
+	g_assert_cmpuint(count_logged(HEALER_MSG_UNSIGNED_ALLOWED, "sensor.bin"), ==, 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	logged = g_ptr_array_new_with_free_func(g_free);
+	g_log_set_writer_func(capture_writer, NULL, NULL);
+#define ADD(name, func) g_test_add(name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+	ADD("/supply/untrusted-refused", test_untrusted_refused);
+	ADD("/supply/bundle-directory", test_bundle_directory);
+	ADD("/supply/bundle-archives", test_bundle_archives);
+	ADD("/supply/bundle-faults", test_bundle_faults);
+	ADD("/supply/kept-catalogs", test_kept_catalogs);
+	ADD("/supply/allow-unsigned", test_allow_unsigned);
+	return g_test_run();
+}
