@@ -1,0 +1,1365 @@
+/*
+ * Offline bundles (bundle.h, docs/bundles.md): reading a directory or a tar
+ * archive with every file checked against the signed catalog, and writing
+ * one, atomically.
+ */
+#define _GNU_SOURCE /* renameat2 */
+#include "bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <glib/gstdio.h>
+
+#include "healer-error.h"
+#include "json-autoptr.h"
+#include "module-catalog.h"
+
+#define CHUNK_SIZE (64 * 1024)
+#define MAX_DEPTH  32
+#define MAX_SIG    4096 /* a signature file is read up to this; the catalog code says what is wrong with it */
+
+/* ------------------------------------------------------------------------ */
+/* Helpers */
+
+G_GNUC_PRINTF(3, 4)
+static gboolean
+fail(GError **error, int code, const char *format, ...)
+{
+	va_list args;
+	g_autofree char *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error_literal(error, HEALER_ERROR, code, message);
+	return FALSE;
+}
+
+/* A name from outside, safe to print: escaped when it holds control characters or is not UTF-8. */
+static char *
+printable(const char *name)
+{
+	if (g_utf8_validate(name, -1, NULL)) {
+		gboolean plain = TRUE;
+		for (const char *p = name; *p != '\0'; p++)
+			if ((guchar)*p < 0x20 || *p == 0x7f)
+				plain = FALSE;
+		if (plain)
+			return g_strdup(name);
+	}
+	return g_strescape(name, NULL);
+}
+
+/* A string without embedded NULs; NULL otherwise. */
+static const char *
+get_string(json_object *val)
+{
+	const char *s;
+
+	if (!json_object_is_type(val, json_type_string))
+		return NULL;
+	s = json_object_get_string(val);
+	if ((size_t)json_object_get_string_len(val) != strlen(s))
+		return NULL;
+	return s;
+}
+
+static gboolean
+is_lower_hex_sha256(const char *s)
+{
+	if (s == NULL || strlen(s) != HEALER_SHA256_SIZE * 2)
+		return FALSE;
+	for (const char *p = s; *p != '\0'; p++)
+		if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
+			return FALSE;
+	return TRUE;
+}
+
+static gboolean
+write_all(int fd, const guint8 *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* Removes a directory tree without following symbolic links (for what this file created). */
+static void
+remove_tree_at(int parent_fd, const char *name)
+{
+	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *de;
+
+	if (fd < 0) {
+		unlinkat(parent_fd, name, 0);
+		return;
+	}
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			remove_tree_at(dirfd(dir), de->d_name);
+		else
+			unlinkat(dirfd(dir), de->d_name, 0);
+	}
+	closedir(dir);
+	unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+static void
+remove_tree(const char *path)
+{
+	remove_tree_at(AT_FDCWD, path);
+}
+
+static void
+sync_directory(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* bundle.json and selection */
+
+GPtrArray *
+healer_bundle_manifest_parse(const guint8 *json, gsize len, const HealerCatalog *catalog, GError **error)
+{
+	static const char *const keys[] = {"format", "format_version", "modules", NULL};
+	g_autoptr(json_tokener) tok = json_tokener_new();
+	g_autoptr(json_object) root = NULL;
+	g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) carried = g_ptr_array_new();
+	json_object *val = NULL, *modules = NULL;
+
+	if (len > G_MAXINT) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "bundle manifest is too large");
+		return NULL;
+	}
+	if (memchr(json, '\0', len) != NULL) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "not valid JSON: contains a NUL byte");
+		return NULL;
+	}
+	root = json_tokener_parse_ex(tok, (const char *)json, (int)len);
+	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		fail(error, HEALER_ERROR_INVALID_DATA, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s",
+		     json_tokener_get_parse_end(tok),
+		     jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
+		return NULL;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "top level: expected an object");
+		return NULL;
+	}
+	if (!json_object_object_get_ex(root, "format", &val) || g_strcmp0(get_string(val), HEALER_BUNDLE_FORMAT) != 0) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "format: expected \"%s\"", HEALER_BUNDLE_FORMAT);
+		return NULL;
+	}
+	if (!json_object_object_get_ex(root, "format_version", &val) || !json_object_is_type(val, json_type_int) ||
+	    json_object_get_int64(val) != HEALER_BUNDLE_FORMAT_VERSION) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "format_version: expected %d", HEALER_BUNDLE_FORMAT_VERSION);
+		return NULL;
+	}
+	json_object_object_foreach (root, key, unused) {
+		(void)unused;
+		if (!g_strv_contains(keys, key)) {
+			g_autofree char *name = printable(key);
+			fail(error, HEALER_ERROR_INVALID_DATA, "top level: unknown key \"%s\"", name);
+			return NULL;
+		}
+	}
+	if (!json_object_object_get_ex(root, "modules", &modules) || !json_object_is_type(modules, json_type_array)) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "modules: missing or not an array");
+		return NULL;
+	}
+	for (guint i = 0; i < catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
+		g_hash_table_add(known, healer_sha256_to_hex(module->sha256));
+	}
+	for (size_t i = 0; i < json_object_array_length(modules); i++) {
+		const char *s = get_string(json_object_array_get_idx(modules, i));
+
+		if (!is_lower_hex_sha256(s)) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: not 64 lowercase hex digits", i);
+			return NULL;
+		}
+		if (!g_hash_table_contains(known, s)) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: %s is not one of the catalog's modules",
+			     i, s);
+			return NULL;
+		}
+		if (!g_hash_table_add(listed, (gpointer)s)) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: %s is listed twice", i, s);
+			return NULL;
+		}
+	}
+	for (guint i = 0; i < catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
+		g_autofree char *hex = healer_sha256_to_hex(module->sha256);
+		if (g_hash_table_contains(listed, hex))
+			g_ptr_array_add(carried, (gpointer)module);
+	}
+	return g_steal_pointer(&carried);
+}
+
+GPtrArray *
+healer_catalog_select(const HealerCatalog *catalog, int platform_id, const char *release, GError **error)
+{
+	g_autoptr(GHashTable) shas = NULL;
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+
+	if (release != NULL) {
+		const HealerCatalogRelease *found = NULL;
+
+		for (guint i = 0; found == NULL && i < catalog->releases->len; i++) {
+			const HealerCatalogRelease *r = g_ptr_array_index(catalog->releases, i);
+			if (strcmp(r->name, release) == 0)
+				found = r;
+		}
+		if (found == NULL) {
+			g_autoptr(GString) names = g_string_new(NULL);
+			g_autofree char *name = printable(release);
+
+			for (guint i = 0; i < catalog->releases->len; i++) {
+				const HealerCatalogRelease *r = g_ptr_array_index(catalog->releases, i);
+				g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", r->name);
+			}
+			fail(error, HEALER_ERROR_NOT_FOUND, "no release \"%s\" in the catalog (%s%s)", name,
+			     names->len > 0 ? "it has " : "it lists no releases", names->str);
+			return NULL;
+		}
+		shas = g_hash_table_new(g_str_hash, g_str_equal);
+		for (guint i = 0; i < found->modules->len; i++)
+			g_hash_table_add(shas, g_ptr_array_index(found->modules, i));
+	}
+	for (guint i = 0; i < catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
+		g_autofree char *hex = NULL;
+
+		if (platform_id >= 0 && module->platform_id != platform_id)
+			continue;
+		if (shas != NULL) {
+			hex = healer_sha256_to_hex(module->sha256);
+			if (!g_hash_table_contains(shas, hex))
+				continue;
+		}
+		g_ptr_array_add(selected, (gpointer)module);
+	}
+	return g_steal_pointer(&selected);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading */
+
+static void
+bundle_module_free(gpointer data)
+{
+	HealerBundleModule *module = data;
+
+	g_free(module->staged_path);
+	g_free(module);
+}
+
+void
+healer_bundle_free(HealerBundle *bundle)
+{
+	if (bundle == NULL)
+		return;
+	if (bundle->staging_dir != NULL)
+		remove_tree(bundle->staging_dir);
+	g_free(bundle->staging_dir);
+	if (bundle->modules != NULL)
+		g_ptr_array_unref(bundle->modules);
+	g_free(bundle->key_id);
+	healer_catalog_free(bundle->catalog);
+	if (bundle->catalog_sig != NULL)
+		g_bytes_unref(bundle->catalog_sig);
+	if (bundle->catalog_json != NULL)
+		g_bytes_unref(bundle->catalog_json);
+	g_free(bundle->source);
+	g_free(bundle);
+}
+
+typedef struct {
+	HealerBundle *bundle;
+	GPtrArray *carried;        /* const HealerCatalogModule*, in catalog order */
+	GHashTable *catalog_paths; /* path -> const HealerCatalogModule*: every module of the catalog */
+	GHashTable *carried_paths; /* path -> const HealerCatalogModule*: the carried ones */
+	GHashTable *staged;        /* sha256 hex -> staged path (owned here) */
+	guint8 *buffer;            /* CHUNK_SIZE */
+} OpenState;
+
+static void
+open_state_clear(OpenState *st)
+{
+	g_clear_pointer(&st->carried, g_ptr_array_unref);
+	g_clear_pointer(&st->catalog_paths, g_hash_table_unref);
+	g_clear_pointer(&st->carried_paths, g_hash_table_unref);
+	g_clear_pointer(&st->staged, g_hash_table_unref);
+	g_clear_pointer(&st->buffer, g_free);
+}
+
+/* Where module bytes come from: an archive entry's data or a file. */
+typedef struct {
+	struct archive *archive; /* or */
+	int fd;
+	int saved_errno;
+} Input;
+
+static gssize
+input_read(Input *in, guint8 *buf, gsize len)
+{
+	if (in->archive != NULL)
+		return archive_read_data(in->archive, buf, len);
+	for (;;) {
+		ssize_t n = read(in->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			in->saved_errno = errno;
+		return n;
+	}
+}
+
+/* "truncated archive (libarchive's message)" or "damaged archive (...)". */
+static char *
+archive_fault(struct archive *a)
+{
+	const char *message = archive_error_string(a);
+
+	if (message == NULL)
+		message = "unknown error";
+	if (strstr(message, "runcated") != NULL || strstr(message, "premature end") != NULL)
+		return g_strdup_printf("truncated archive (%s)", message);
+	return g_strdup_printf("damaged archive (%s)", message);
+}
+
+/*
+ * Reads the rest of `in` as `module`'s bytes, at most one byte past its
+ * catalog size, hashing them, and writes them to the staging directory
+ * (unless a module with the same SHA-256 was staged already).
+ */
+static gboolean
+stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError **error)
+{
+	HealerBundle *bundle = st->bundle;
+	g_autofree char *hex = healer_sha256_to_hex(module->sha256);
+	g_autofree char *dest = NULL;
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	guint8 digest[HEALER_SHA256_SIZE];
+	gsize digest_len = sizeof(digest);
+	guint64 total = 0;
+	int out = -1;
+	gboolean ok = FALSE;
+
+	if (!g_hash_table_contains(st->staged, hex)) {
+		dest = g_strdup_printf("%s/%s.bin", bundle->staging_dir, hex);
+		out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (out < 0) {
+			int saved = errno;
+			return fail(error, HEALER_ERROR_IO, "%s: %s: cannot stage it in %s: %s", bundle->source,
+			            module->path, bundle->staging_dir, g_strerror(saved));
+		}
+	}
+	for (;;) {
+		guint64 left = module->size >= total ? module->size - total : 0;
+		gsize want = CHUNK_SIZE;
+		gssize n;
+
+		if (left < G_MAXUINT64)
+			left++; /* one byte more tells a file that is too long */
+		if (want > left)
+			want = (gsize)left;
+		n = input_read(in, st->buffer, want);
+		if (n < 0) {
+			if (in->archive != NULL) {
+				g_autofree char *fault = archive_fault(in->archive);
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source, module->path,
+				     fault);
+			} else {
+				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", bundle->source, module->path,
+				     g_strerror(in->saved_errno));
+			}
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (guint64)n;
+		if (total > module->size) {
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got more)", bundle->source,
+			     module->path, module->size);
+			goto out;
+		}
+		g_checksum_update(sum, st->buffer, (gssize)n);
+		if (out >= 0 && !write_all(out, st->buffer, (gsize)n)) {
+			int saved = errno;
+			fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path, dest,
+			     g_strerror(saved));
+			goto out;
+		}
+	}
+	if (total != module->size) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT ")",
+		     bundle->source, module->path, module->size, total);
+		goto out;
+	}
+	g_checksum_get_digest(sum, digest, &digest_len);
+	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
+		g_autofree char *got = healer_sha256_to_hex(digest);
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: SHA-256 mismatch (expected %s, got %s)", bundle->source,
+		     module->path, hex, got);
+		goto out;
+	}
+	ok = TRUE;
+out:
+	if (out >= 0) {
+		if (close(out) != 0 && ok) {
+			int saved = errno;
+			ok = fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path,
+			          dest, g_strerror(saved));
+		}
+		if (ok)
+			g_hash_table_insert(st->staged, g_steal_pointer(&hex), g_steal_pointer(&dest));
+	}
+	return ok;
+}
+
+/*
+ * With catalog.json, its signature (NULL when absent) and bundle.json
+ * (NULL when absent) in hand: verifies and parses them, and works out the
+ * carried modules.
+ */
+static gboolean
+load_metadata(OpenState *st, GBytes *catalog_json, GBytes *sig, GBytes *manifest, GPtrArray *trusted_keys,
+              gboolean allow_unsigned, GError **error)
+{
+	HealerBundle *bundle = st->bundle;
+	gsize len = 0, sig_len = 0;
+	const guint8 *data, *sig_data = NULL;
+
+	if (catalog_json == NULL)
+		return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (not a bundle)", bundle->source,
+		            HEALER_BUNDLE_CATALOG);
+	bundle->catalog_json = g_bytes_ref(catalog_json);
+	bundle->catalog_sig = sig != NULL ? g_bytes_ref(sig) : NULL;
+	data = g_bytes_get_data(catalog_json, &len);
+	if (sig != NULL)
+		sig_data = g_bytes_get_data(sig, &sig_len);
+	if (sig_data == NULL && sig != NULL)
+		sig_data = (const guint8 *)""; /* an empty signature file is a signature of 0 bytes */
+	bundle->catalog = healer_catalog_load_signed(data != NULL ? data : (const guint8 *)"", len, sig_data, sig_len,
+	                                             trusted_keys, allow_unsigned, &bundle->key_id, error);
+	if (bundle->catalog == NULL) {
+		g_prefix_error(error, "%s: %s: ", bundle->source, HEALER_BUNDLE_CATALOG);
+		return FALSE;
+	}
+	if (manifest != NULL) {
+		const guint8 *mdata = g_bytes_get_data(manifest, &len);
+		st->carried = healer_bundle_manifest_parse(mdata != NULL ? mdata : (const guint8 *)"", len,
+		                                           bundle->catalog, error);
+		if (st->carried == NULL) {
+			g_prefix_error(error, "%s: %s: ", bundle->source, HEALER_BUNDLE_MANIFEST);
+			return FALSE;
+		}
+		bundle->has_manifest = TRUE;
+	} else {
+		st->carried = g_ptr_array_new();
+		for (guint i = 0; i < bundle->catalog->modules->len; i++)
+			g_ptr_array_add(st->carried, g_ptr_array_index(bundle->catalog->modules, i));
+	}
+	st->catalog_paths = g_hash_table_new(g_str_hash, g_str_equal);
+	st->carried_paths = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < bundle->catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(bundle->catalog->modules, i);
+		g_hash_table_insert(st->catalog_paths, module->path, (gpointer)module);
+	}
+	for (guint i = 0; i < st->carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
+		g_hash_table_insert(st->carried_paths, module->path, (gpointer)module);
+	}
+	return TRUE;
+}
+
+/* A file found in the bundle that is neither metadata nor a carried module: why it is refused. */
+static gboolean
+check_file_listed(OpenState *st, const char *path, GError **error)
+{
+	g_autofree char *base = g_path_get_basename(path);
+	g_autofree char *name = NULL;
+
+	if (g_hash_table_contains(st->carried_paths, path) || healer_module_file_name_is_metadata(base))
+		return TRUE;
+	name = printable(path);
+	if (g_hash_table_contains(st->catalog_paths, path))
+		return fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: not carried by this bundle (%s does not list it)", st->bundle->source, name,
+		            HEALER_BUNDLE_MANIFEST);
+	return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not listed in the catalog", st->bundle->source, name);
+}
+
+/* Every file is allowed, and every carried module is there. */
+static gboolean
+check_listing(OpenState *st, GHashTable *files, GError **error)
+{
+	g_autoptr(GList) sorted = g_list_sort(g_hash_table_get_keys(files), (GCompareFunc)g_strcmp0);
+
+	/* In name order, so the fault reported first does not depend on readdir's order. */
+	for (GList *l = sorted; l != NULL; l = l->next)
+		if (!check_file_listed(st, l->data, error))
+			return FALSE;
+	for (guint i = 0; i < st->carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
+		if (!g_hash_table_contains(files, module->path))
+			return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (%s)", st->bundle->source,
+			            module->path,
+			            st->bundle->has_manifest ? "bundle.json lists it"
+			                                     : "the catalog lists it and there is no bundle.json");
+	}
+	return TRUE;
+}
+
+static gboolean
+make_staging_dir(OpenState *st, const char *staging_parent, GError **error)
+{
+	g_autofree char *template = g_build_filename(staging_parent, "bundle-XXXXXX", NULL);
+
+	if (g_mkdir_with_parents(staging_parent, 0750) != 0) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "%s: cannot create %s: %s", st->bundle->source, staging_parent,
+		            g_strerror(saved));
+	}
+	if (g_mkdtemp_full(template, 0750) == NULL) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "%s: cannot create a staging directory in %s: %s",
+		            st->bundle->source, staging_parent, g_strerror(saved));
+	}
+	st->bundle->staging_dir = g_steal_pointer(&template);
+	return TRUE;
+}
+
+/* The bundle's module list, in catalog order, once everything is staged. */
+static gboolean
+finish_modules(OpenState *st, GError **error)
+{
+	HealerBundle *bundle = st->bundle;
+
+	bundle->modules = g_ptr_array_new_with_free_func(bundle_module_free);
+	for (guint i = 0; i < st->carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
+		g_autofree char *hex = healer_sha256_to_hex(module->sha256);
+		const char *staged = g_hash_table_lookup(st->staged, hex);
+		HealerBundleModule *entry;
+
+		if (staged == NULL)
+			return fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: %s: missing (the bundle changed while it was read)", bundle->source,
+			            module->path);
+		entry = g_new0(HealerBundleModule, 1);
+		entry->module = module;
+		entry->staged_path = g_strdup(staged);
+		g_ptr_array_add(bundle->modules, entry);
+	}
+	return TRUE;
+}
+
+/* Reads the rest of `in` into memory, failing past `max` bytes. */
+static GBytes *
+read_bounded(OpenState *st, Input *in, const char *name, gsize max, GError **error)
+{
+	g_autoptr(GByteArray) data = g_byte_array_new();
+
+	for (;;) {
+		gssize n = input_read(in, st->buffer, CHUNK_SIZE);
+		if (n < 0) {
+			if (in->archive != NULL) {
+				g_autofree char *fault = archive_fault(in->archive);
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name, fault);
+			} else {
+				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
+				     g_strerror(in->saved_errno));
+			}
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		if (data->len + (gsize)n > max) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: larger than %" G_GSIZE_FORMAT " bytes",
+			     st->bundle->source, name, max);
+			return NULL;
+		}
+		g_byte_array_append(data, st->buffer, (guint)n);
+	}
+	return g_byte_array_free_to_bytes(g_steal_pointer(&data));
+}
+
+/* ---- archives ---- */
+
+/*
+ * The entry's path with any leading "./" and trailing '/' removed; "" for
+ * the top directory itself; NULL when unsafe (absolute, an empty, "." or
+ * ".." component).
+ */
+static char *
+normalize_entry_path(const char *raw)
+{
+	const char *p = raw;
+	g_autofree char *path = NULL;
+	g_auto(GStrv) parts = NULL;
+	gsize len;
+
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	if (strcmp(p, ".") == 0)
+		return g_strdup("");
+	if (p[0] == '/')
+		return NULL;
+	path = g_strdup(p);
+	len = strlen(path);
+	while (len > 0 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (len == 0)
+		return g_strdup("");
+	parts = g_strsplit(path, "/", -1);
+	for (guint i = 0; parts[i] != NULL; i++)
+		if (parts[i][0] == '\0' || strcmp(parts[i], ".") == 0 || strcmp(parts[i], "..") == 0)
+			return NULL;
+	return g_steal_pointer(&path);
+}
+
+static gboolean
+archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes **metadata, GError **error)
+{
+	HealerBundle *bundle = st->bundle;
+	struct archive *a = archive_read_new();
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	Input in = {.archive = a, .fd = -1};
+	struct archive_entry *entry;
+	guint count = 0;
+	gboolean ok = FALSE;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		int saved = errno;
+		fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", bundle->source, g_strerror(saved));
+		goto out;
+	}
+	if (archive_read_open_fd(a, fd, CHUNK_SIZE) != ARCHIVE_OK) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a readable tar archive (%s)",
+		     bundle->source, archive_error_string(a) ? archive_error_string(a) : "unknown error");
+		goto out;
+	}
+	for (;;) {
+		int r = archive_read_next_header(a, &entry);
+		const char *raw;
+		g_autofree char *path = NULL, *name = NULL;
+		mode_t type;
+
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			if (count == 0) {
+				fail(error, HEALER_ERROR_INVALID_DATA,
+				     "%s: not a directory or a readable tar archive (%s)", bundle->source,
+				     archive_error_string(a) ? archive_error_string(a) : "unknown error");
+			} else {
+				g_autofree char *fault = archive_fault(a);
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s", bundle->source, fault);
+			}
+			goto out;
+		}
+		if (++count > HEALER_BUNDLE_MAX_ENTRIES) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive", bundle->source,
+			     HEALER_BUNDLE_MAX_ENTRIES);
+			goto out;
+		}
+		raw = archive_entry_pathname(entry);
+		if (raw == NULL || raw[0] == '\0') {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", bundle->source, count);
+			goto out;
+		}
+		name = printable(raw);
+		path = normalize_entry_path(raw);
+		if (path == NULL) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", bundle->source, name);
+			goto out;
+		}
+		type = archive_entry_filetype(entry);
+		if (archive_entry_hardlink(entry) != NULL) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)",
+			     bundle->source, name);
+			goto out;
+		}
+		if (type == AE_IFLNK) {
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: symbolic link in archive (only files are allowed)", bundle->source, name);
+			goto out;
+		}
+		if (type == AE_IFDIR)
+			continue;
+		if (type != AE_IFREG || path[0] == '\0') {
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: device, FIFO or socket in archive (only files are allowed)", bundle->source,
+			     name);
+			goto out;
+		}
+		if (g_hash_table_contains(seen, path)) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive", bundle->source,
+			     name);
+			goto out;
+		}
+		g_hash_table_add(seen, g_strdup(path));
+		if (!staging) {
+			static const char *const top[] = {HEALER_BUNDLE_CATALOG, HEALER_BUNDLE_SIGNATURE,
+			                                  HEALER_BUNDLE_MANIFEST};
+			for (guint i = 0; i < G_N_ELEMENTS(top); i++) {
+				if (strcmp(path, top[i]) == 0) {
+					metadata[i] = read_bounded(
+					        st, &in, path, i == 1 ? MAX_SIG : HEALER_BUNDLE_MAX_METADATA, error);
+					if (metadata[i] == NULL)
+						goto out;
+				}
+			}
+			g_hash_table_add(files, g_steal_pointer(&path));
+		} else {
+			const HealerCatalogModule *module = g_hash_table_lookup(st->carried_paths, path);
+
+			if (module == NULL) {
+				/* Allowed in the first pass; checked again in case the file changed since. */
+				if (!check_file_listed(st, path, error))
+					goto out;
+				continue;
+			}
+			if (!stage_module(st, module, &in, error))
+				goto out;
+		}
+	}
+	ok = TRUE;
+out:
+	archive_read_free(a);
+	return ok;
+}
+
+static gboolean
+open_archive(OpenState *st, int fd, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
+             GError **error)
+{
+	g_autoptr(GHashTable) files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GBytes *metadata[3] = {NULL, NULL, NULL};
+	gboolean ok;
+
+	/* First pass: the names, and the catalog, its signature and bundle.json, wherever they are. */
+	ok = archive_pass(st, fd, FALSE, files, metadata, error) &&
+	     load_metadata(st, metadata[0], metadata[1], metadata[2], trusted_keys, allow_unsigned, error) &&
+	     check_listing(st, files, error) && make_staging_dir(st, staging_parent, error) &&
+	     /* Second pass: stage the modules, verifying each against the verified catalog. */
+	     archive_pass(st, fd, TRUE, NULL, NULL, error) && finish_modules(st, error);
+	for (guint i = 0; i < G_N_ELEMENTS(metadata); i++)
+		if (metadata[i] != NULL)
+			g_bytes_unref(metadata[i]);
+	return ok;
+}
+
+/* ---- directories ---- */
+
+static gboolean
+walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTable *files, guint *count, GError **error)
+{
+	DIR *dir = fdopendir(fd); /* takes fd */
+	struct dirent *de;
+	gboolean ok = FALSE;
+
+	if (dir == NULL) {
+		int saved = errno;
+		close(fd);
+		return fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
+		            prefix != NULL ? prefix : ".", g_strerror(saved));
+	}
+	for (;;) {
+		g_autofree char *rel = NULL, *name = NULL;
+		struct stat lst, target;
+
+		errno = 0;
+		de = readdir(dir);
+		if (de == NULL) {
+			if (errno != 0) {
+				int saved = errno;
+				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
+				     prefix != NULL ? prefix : ".", g_strerror(saved));
+				goto out;
+			}
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rel = prefix != NULL ? g_strconcat(prefix, "/", de->d_name, NULL) : g_strdup(de->d_name);
+		name = printable(rel);
+		if (++*count > HEALER_BUNDLE_MAX_ENTRIES) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d files and directories",
+			     st->bundle->source, HEALER_BUNDLE_MAX_ENTRIES);
+			goto out;
+		}
+		if (fstatat(dirfd(dir), de->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0) {
+			int saved = errno;
+			fail(error, HEALER_ERROR_IO, "%s: %s: %s", st->bundle->source, name, g_strerror(saved));
+			goto out;
+		}
+		if (S_ISDIR(lst.st_mode)) {
+			int sub;
+			if (depth >= MAX_DEPTH) {
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directories nested too deep",
+				     st->bundle->source, name);
+				goto out;
+			}
+			sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				int saved = errno;
+				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
+				     g_strerror(saved));
+				goto out;
+			}
+			if (!walk_directory(st, sub, rel, depth + 1, files, count, error))
+				goto out;
+			continue;
+		}
+		if (S_ISLNK(lst.st_mode)) {
+			if (fstatat(dirfd(dir), de->d_name, &target, 0) != 0) {
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: dangling symbolic link",
+				     st->bundle->source, name);
+				goto out;
+			}
+			if (S_ISDIR(target.st_mode)) {
+				fail(error, HEALER_ERROR_INVALID_DATA,
+				     "%s: %s: symbolic link to a directory (not followed)", st->bundle->source, name);
+				goto out;
+			}
+			lst = target;
+		}
+		if (!S_ISREG(lst.st_mode)) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, name);
+			goto out;
+		}
+		g_hash_table_add(files, g_steal_pointer(&rel));
+	}
+	ok = TRUE;
+out:
+	closedir(dir);
+	return ok;
+}
+
+/*
+ * Opens `path` (relative, checked) under `root_fd` without following a
+ * symbolic link to a directory on the way; the last component may be a
+ * symbolic link to a file.  Refuses anything but a regular file.
+ */
+static int
+open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
+{
+	g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+	int dir = root_fd, fd;
+	struct stat sb;
+	guint n = g_strv_length(parts);
+
+	for (guint i = 0; i + 1 < n; i++) {
+		int next = openat(dir, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int saved = errno;
+		if (dir != root_fd)
+			close(dir);
+		if (next < 0) {
+			fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
+			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
+			return -1;
+		}
+		dir = next;
+	}
+	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below. */
+	fd = openat(dir, parts[n - 1], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int saved = errno;
+		fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO, "%s: %s: cannot open: %s",
+		     st->bundle->source, path, g_strerror(saved));
+	}
+	if (dir != root_fd)
+		close(dir);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, path);
+		return -1;
+	}
+	return fd;
+}
+
+static GBytes *
+read_metadata_file(OpenState *st, int root_fd, const char *name, gsize max, GError **error)
+{
+	int fd = open_in_bundle(st, root_fd, name, error);
+	Input in = {.fd = fd};
+	GBytes *data;
+
+	if (fd < 0)
+		return NULL;
+	data = read_bounded(st, &in, name, max, error);
+	close(fd);
+	return data;
+}
+
+static gboolean
+open_directory(OpenState *st, int root_fd, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
+               GError **error)
+{
+	g_autoptr(GHashTable) files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GBytes) catalog_json = NULL, sig = NULL, manifest = NULL;
+	int walk_fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	guint count = 0;
+
+	if (walk_fd < 0) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source, g_strerror(saved));
+	}
+	if (!walk_directory(st, walk_fd, NULL, 0, files, &count, error))
+		return FALSE;
+	if (g_hash_table_contains(files, HEALER_BUNDLE_CATALOG)) {
+		catalog_json =
+		        read_metadata_file(st, root_fd, HEALER_BUNDLE_CATALOG, HEALER_BUNDLE_MAX_METADATA, error);
+		if (catalog_json == NULL)
+			return FALSE;
+	}
+	if (g_hash_table_contains(files, HEALER_BUNDLE_SIGNATURE)) {
+		sig = read_metadata_file(st, root_fd, HEALER_BUNDLE_SIGNATURE, MAX_SIG, error);
+		if (sig == NULL)
+			return FALSE;
+	}
+	if (g_hash_table_contains(files, HEALER_BUNDLE_MANIFEST)) {
+		manifest = read_metadata_file(st, root_fd, HEALER_BUNDLE_MANIFEST, HEALER_BUNDLE_MAX_METADATA, error);
+		if (manifest == NULL)
+			return FALSE;
+	}
+	if (!load_metadata(st, catalog_json, sig, manifest, trusted_keys, allow_unsigned, error) ||
+	    !check_listing(st, files, error) || !make_staging_dir(st, staging_parent, error))
+		return FALSE;
+	for (guint i = 0; i < st->carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
+		int fd = open_in_bundle(st, root_fd, module->path, error);
+		Input in = {.fd = fd};
+		gboolean ok;
+
+		if (fd < 0)
+			return FALSE;
+		ok = stage_module(st, module, &in, error);
+		close(fd);
+		if (!ok)
+			return FALSE;
+	}
+	return finish_modules(st, error);
+}
+
+HealerBundle *
+healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
+                   GError **error)
+{
+	g_autoptr(HealerBundle) bundle = g_new0(HealerBundle, 1);
+	OpenState st = {.bundle = bundle};
+	struct stat sb;
+	int fd;
+	gboolean ok;
+
+	g_return_val_if_fail(path != NULL && staging_parent != NULL, NULL);
+	bundle->source = g_strdup(path);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int saved = errno;
+		fail(error,
+		     saved == ENOENT || saved == ENOTDIR ? HEALER_ERROR_NOT_FOUND
+		     : saved == EACCES                   ? HEALER_ERROR_PERMISSION_DENIED
+		                                         : HEALER_ERROR_IO,
+		     "%s: %s", path, g_strerror(saved));
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
+		close(fd);
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", path);
+		return NULL;
+	}
+	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	st.buffer = g_malloc(CHUNK_SIZE);
+	if (S_ISDIR(sb.st_mode))
+		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	else
+		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	close(fd);
+	open_state_clear(&st);
+	if (!ok)
+		return NULL; /* the autoptr removes the staging directory */
+	return g_steal_pointer(&bundle);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing */
+
+gboolean
+healer_bundle_dest_is_archive(const char *dest)
+{
+	static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++)
+		if (g_str_has_suffix(dest, suffixes[i]))
+			return TRUE;
+	return FALSE;
+}
+
+typedef struct {
+	const char *path;
+	GBytes *data;
+} OutFile;
+
+static GBytes *
+manifest_bytes(GPtrArray *carried)
+{
+	g_autoptr(json_object) root = json_object_new_object();
+	json_object *list = json_object_new_array();
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *text = NULL;
+	gsize len;
+
+	json_object_object_add(root, "format", json_object_new_string(HEALER_BUNDLE_FORMAT));
+	json_object_object_add(root, "format_version", json_object_new_int(HEALER_BUNDLE_FORMAT_VERSION));
+	for (guint i = 0; i < carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(carried, i);
+		char *hex = healer_sha256_to_hex(module->sha256);
+		if (g_hash_table_add(seen, hex))
+			json_object_array_add(list, json_object_new_string(hex));
+	}
+	json_object_object_add(root, "modules", list);
+	text = g_strdup_printf(
+	        "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	len = strlen(text);
+	return g_bytes_new_take(g_steal_pointer(&text), len);
+}
+
+/* The module's bytes from `read`, checked against the catalog. */
+static GBytes *
+read_checked(const HealerCatalogModule *module, HealerBundleReadFunc read_func, gpointer user_data, GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GBytes) data = read_func(module, user_data, &local_error);
+	guint8 digest[HEALER_SHA256_SIZE];
+	gsize len = 0;
+	const guint8 *bytes;
+
+	if (data == NULL) {
+		if (local_error != NULL)
+			g_propagate_error(error, g_steal_pointer(&local_error));
+		else
+			fail(error, HEALER_ERROR_FAILED, "%s: could not be read", module->path);
+		return NULL;
+	}
+	bytes = g_bytes_get_data(data, &len);
+	if (len != module->size) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GSIZE_FORMAT ")", module->path,
+		     module->size, len);
+		return NULL;
+	}
+	healer_sha256(bytes != NULL ? bytes : (const guint8 *)"", len, digest);
+	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
+		g_autofree char *expected = healer_sha256_to_hex(module->sha256);
+		g_autofree char *got = healer_sha256_to_hex(digest);
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: SHA-256 mismatch (expected %s, got %s)", module->path,
+		     expected, got);
+		return NULL;
+	}
+	return g_steal_pointer(&data);
+}
+
+/* Writes one file under `root` (creating its directories), fsynced; records the directories in `dirs`. */
+static gboolean
+write_file_under(const char *root, const char *rel, GBytes *data, GHashTable *dirs, GError **error)
+{
+	g_autofree char *path = g_build_filename(root, rel, NULL);
+	g_autofree char *parent = g_path_get_dirname(path);
+	gsize len = 0;
+	const guint8 *bytes = g_bytes_get_data(data, &len);
+	int fd;
+
+	if (!g_hash_table_contains(dirs, parent)) {
+		if (g_mkdir_with_parents(parent, 0755) != 0) {
+			int saved = errno;
+			return fail(error, HEALER_ERROR_IO, "cannot create %s: %s", parent, g_strerror(saved));
+		}
+		/* Every directory from root down to parent, so each gets synced. */
+		for (char *dir = g_strdup(parent); dir != NULL;) {
+			char *up;
+			if (strlen(dir) < strlen(root) || g_hash_table_contains(dirs, dir)) {
+				g_free(dir);
+				break;
+			}
+			up = g_path_get_dirname(dir);
+			g_hash_table_add(dirs, dir);
+			dir = up;
+		}
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "cannot create %s: %s", path, g_strerror(saved));
+	}
+	if (!write_all(fd, bytes, len) || fsync(fd) != 0) {
+		int saved = errno;
+		close(fd);
+		return fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
+	}
+	if (close(fd) != 0) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
+	}
+	return TRUE;
+}
+
+static gboolean
+write_directory(const char *dest, const char *parent, GPtrArray *head, GPtrArray *carried,
+                HealerBundleReadFunc read_func, gpointer user_data, GError **error)
+{
+	g_autofree char *base = g_path_get_basename(dest);
+	g_autofree char *tmp = g_strdup_printf("%s/.%s.tmp-XXXXXX", parent, base);
+	g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter iter;
+	gpointer key;
+
+	if (g_mkdtemp_full(tmp, 0755) == NULL) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary directory beside it: %s", dest,
+		            g_strerror(saved));
+	}
+	g_hash_table_add(dirs, g_strdup(tmp));
+	for (guint i = 0; i < head->len; i++) {
+		const OutFile *file = g_ptr_array_index(head, i);
+		if (!write_file_under(tmp, file->path, file->data, dirs, error))
+			goto fail;
+	}
+	for (guint i = 0; i < carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(carried, i);
+		g_autoptr(GBytes) data = read_checked(module, read_func, user_data, error);
+		if (data == NULL || !write_file_under(tmp, module->path, data, dirs, error))
+			goto fail;
+	}
+	g_hash_table_iter_init(&iter, dirs);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		sync_directory(key);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) != 0) {
+		int saved = errno;
+		if (saved == EINVAL || saved == ENOSYS) {
+			/* A file system without RENAME_NOREPLACE: check, then rename. */
+			if (g_file_test(dest, G_FILE_TEST_EXISTS) || g_file_test(dest, G_FILE_TEST_IS_SYMLINK))
+				saved = EEXIST;
+			else if (rename(tmp, dest) == 0)
+				saved = 0;
+			else
+				saved = errno;
+		}
+		if (saved != 0) {
+			fail(error, saved == EEXIST ? HEALER_ERROR_INVALID_ARGUMENT : HEALER_ERROR_IO, "%s: %s", dest,
+			     saved == EEXIST ? "already exists" : g_strerror(saved));
+			goto fail;
+		}
+	}
+	sync_directory(parent);
+	return TRUE;
+fail:
+	remove_tree(tmp);
+	return FALSE;
+}
+
+static gboolean
+archive_add(struct archive *a, const char *dest, const char *path, GBytes *data, time_t mtime, GError **error)
+{
+	struct archive_entry *entry = archive_entry_new();
+	gsize len = 0;
+	const guint8 *bytes = g_bytes_get_data(data, &len);
+	gboolean ok = FALSE;
+
+	archive_entry_set_pathname(entry, path);
+	archive_entry_set_filetype(entry, AE_IFREG);
+	archive_entry_set_perm(entry, 0644);
+	archive_entry_set_size(entry, (la_int64_t)len);
+	archive_entry_set_mtime(entry, mtime, 0);
+	if (archive_write_header(a, entry) != ARCHIVE_OK) {
+		fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path, archive_error_string(a));
+		goto out;
+	}
+	while (len > 0) {
+		la_ssize_t n = archive_write_data(a, bytes, len);
+		if (n <= 0) {
+			fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
+			     archive_error_string(a) ? archive_error_string(a) : "write failed");
+			goto out;
+		}
+		bytes += n;
+		len -= (gsize)n;
+	}
+	ok = TRUE;
+out:
+	archive_entry_free(entry);
+	return ok;
+}
+
+static gboolean
+write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *carried, time_t mtime,
+              HealerBundleReadFunc read_func, gpointer user_data, GError **error)
+{
+	g_autofree char *base = g_path_get_basename(dest);
+	g_autofree char *tmp = g_strdup_printf("%s/.%s.tmp-XXXXXX", parent, base);
+	struct archive *a = NULL;
+	int fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0644);
+	gboolean ok = FALSE;
+
+	if (fd < 0) {
+		int saved = errno;
+		return fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary file beside it: %s", dest,
+		            g_strerror(saved));
+	}
+	a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (g_str_has_suffix(dest, ".gz") || g_str_has_suffix(dest, ".tgz")) {
+		archive_write_add_filter_gzip(a);
+		/* No time in the gzip header: the same bundle gives the same bytes. */
+		archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
+	} else if (g_str_has_suffix(dest, ".xz") || g_str_has_suffix(dest, ".txz")) {
+		archive_write_add_filter_xz(a);
+	} else {
+		archive_write_add_filter_none(a);
+	}
+	if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		fail(error, HEALER_ERROR_IO, "%s: %s", dest, archive_error_string(a));
+		goto out;
+	}
+	for (guint i = 0; i < head->len; i++) {
+		const OutFile *file = g_ptr_array_index(head, i);
+		if (!archive_add(a, dest, file->path, file->data, mtime, error))
+			goto out;
+	}
+	for (guint i = 0; i < carried->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(carried, i);
+		g_autoptr(GBytes) data = read_checked(module, read_func, user_data, error);
+		if (data == NULL || !archive_add(a, dest, module->path, data, mtime, error))
+			goto out;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		fail(error, HEALER_ERROR_IO, "%s: %s", dest, archive_error_string(a));
+		goto out;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		int saved = errno;
+		fd = -1;
+		fail(error, HEALER_ERROR_IO, "%s: cannot write: %s", dest, g_strerror(saved));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, dest) != 0) {
+		int saved = errno;
+		fail(error, HEALER_ERROR_IO, "%s: %s", dest, g_strerror(saved));
+		goto out;
+	}
+	sync_directory(parent);
+	ok = TRUE;
+out:
+	archive_write_free(a);
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		g_unlink(tmp);
+	return ok;
+}
+
+gboolean
+healer_bundle_write(const char *dest, GBytes *catalog_json, GBytes *catalog_sig, const HealerCatalog *catalog,
+                    GPtrArray *selected, HealerBundleReadFunc read_func, gpointer user_data, GError **error)
+{
+	g_autoptr(GHashTable) shas = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GPtrArray) carried = g_ptr_array_new();
+	g_autoptr(GPtrArray) head = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GBytes) manifest = NULL;
+	g_autofree char *parent = NULL;
+	g_autoptr(GDateTime) created = NULL;
+	time_t mtime = 0;
+	OutFile *file;
+
+	g_return_val_if_fail(dest != NULL && catalog_json != NULL && catalog != NULL && selected != NULL &&
+	                             read_func != NULL,
+	                     FALSE);
+	for (guint i = 0; i < selected->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(selected, i);
+		if (!g_ptr_array_find(catalog->modules, module, NULL))
+			return fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+			            "%s: a selected module is not one of the catalog's", dest);
+		g_hash_table_add(shas, healer_sha256_to_hex(module->sha256));
+	}
+	/* Every path of a selected SHA-256: what bundle.json's list means to a reader. */
+	for (guint i = 0; i < catalog->modules->len; i++) {
+		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
+		g_autofree char *hex = healer_sha256_to_hex(module->sha256);
+		if (g_hash_table_contains(shas, hex))
+			g_ptr_array_add(carried, (gpointer)module);
+	}
+	manifest = manifest_bytes(carried);
+
+	if (g_file_test(dest, G_FILE_TEST_EXISTS) || g_file_test(dest, G_FILE_TEST_IS_SYMLINK)) {
+		if (!healer_bundle_dest_is_archive(dest) || g_file_test(dest, G_FILE_TEST_IS_DIR))
+			return fail(error, HEALER_ERROR_INVALID_ARGUMENT, "%s: already exists", dest);
+	}
+	parent = g_path_get_dirname(dest);
+	if (!g_file_test(parent, G_FILE_TEST_IS_DIR))
+		return fail(error, HEALER_ERROR_NOT_FOUND, "%s: directory %s does not exist", dest, parent);
+
+	created = catalog->created != NULL ? g_date_time_new_from_iso8601(catalog->created, NULL) : NULL;
+	if (created != NULL && g_date_time_to_unix(created) > 0)
+		mtime = (time_t)g_date_time_to_unix(created);
+
+	file = g_new0(OutFile, 1);
+	*file = (OutFile){HEALER_BUNDLE_CATALOG, catalog_json};
+	g_ptr_array_add(head, file);
+	if (catalog_sig != NULL) {
+		file = g_new0(OutFile, 1);
+		*file = (OutFile){HEALER_BUNDLE_SIGNATURE, catalog_sig};
+		g_ptr_array_add(head, file);
+	}
+	file = g_new0(OutFile, 1);
+	*file = (OutFile){HEALER_BUNDLE_MANIFEST, manifest};
+	g_ptr_array_add(head, file);
+
+	if (healer_bundle_dest_is_archive(dest))
+		return write_archive(dest, parent, head, carried, mtime, read_func, user_data, error);
+	return write_directory(dest, parent, head, carried, read_func, user_data, error);
+}
