@@ -1,0 +1,1051 @@
+/*
+ * The HTTP fetcher against a real nginx over TLS on 127.0.0.1: a throwaway
+ * CA and server certificate made with the openssl command, nginx with every
+ * path in a temporary directory, started once for all cases and killed
+ * with the test.  Cut connections go through tests/tools/cut-proxy.
+ * Nothing here depends on timing: every wait is "until it happened", bounded
+ * only by meson's test timeout.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "healer-error.h"
+#include "http-fetcher.h"
+#include "test-util.h"
+
+#define MODULE_SIZE (200 * 1024)
+#define N_MODULES   6
+#define BIG_SIZE    (4 * 1024 * 1024)
+
+static struct {
+	char *dir;
+	char *www;
+	char *ca_file;
+	char *wrong_ca_file;
+	GPid pid;
+	int tls_port;
+	int plain_port;
+	GBytes *catalog;
+	GBytes *modules[N_MODULES];
+} server;
+
+/* ---- helpers ---- */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t len = sizeof addr;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port;
+
+	g_assert_cmpint(fd, >=, 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &len), ==, 0);
+	port = ntohs(addr.sin_port);
+	close(fd);
+	return port;
+}
+
+/* A loopback socket that listens and never accepts: connections open, then nothing ever comes back. */
+static int
+blackhole_listen(int *port_out)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t len = sizeof addr;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	g_assert_cmpint(fd, >=, 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+	g_assert_cmpint(listen(fd, 16), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &len), ==, 0);
+	*port_out = ntohs(addr.sin_port);
+	return fd;
+}
+
+static gboolean
+port_accepts(int port)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	gboolean ok;
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+	close(fd);
+	return ok;
+}
+
+static void
+openssl(const char *dir, const char *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autofree char *out = NULL, *err = NULL;
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	g_ptr_array_add(argv, (char *)"openssl");
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (char *)args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_spawn_sync(dir, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
+	g_assert_no_error(error);
+	if (!g_spawn_check_wait_status(status, NULL))
+		g_error("openssl %s failed:\n%s", args[0], err);
+}
+
+static void
+write_text(const char *dir, const char *name, const char *text)
+{
+	g_autofree char *path = g_build_filename(dir, name, NULL);
+
+	test_write_file(path, (const guint8 *)text, strlen(text));
+}
+
+/* A CA (name.pem, name.key) and, signed by it, when `server_name` is given, a server certificate for IP:127.0.0.1. */
+static void
+make_ca(const char *dir, const char *name)
+{
+	g_autofree char *config = g_strdup_printf("[req]\n"
+	                                          "distinguished_name = dn\n"
+	                                          "prompt = no\n"
+	                                          "[dn]\n"
+	                                          "CN = %s\n"
+	                                          "[v3_ca]\n"
+	                                          "basicConstraints = critical,CA:TRUE\n"
+	                                          "keyUsage = critical,keyCertSign,cRLSign\n"
+	                                          "subjectKeyIdentifier = hash\n",
+	                                          name);
+	g_autofree char *config_name = g_strdup_printf("%s.cnf", name);
+	g_autofree char *key = g_strdup_printf("%s.key", name);
+	g_autofree char *pem = g_strdup_printf("%s.pem", name);
+
+	write_text(dir, config_name, config);
+	openssl(dir, (const char *[]){"req", "-x509", "-config", config_name, "-extensions", "v3_ca", "-newkey", "ec",
+	                              "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", pem,
+	                              "-days", "2", NULL});
+}
+
+static void
+make_server_cert(const char *dir, const char *ca)
+{
+	g_autofree char *ca_pem = g_strdup_printf("%s.pem", ca);
+	g_autofree char *ca_key = g_strdup_printf("%s.key", ca);
+
+	write_text(dir, "server.cnf", "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = 127.0.0.1\n");
+	write_text(dir, "server.ext",
+	           "subjectAltName = IP:127.0.0.1\n"
+	           "basicConstraints = CA:FALSE\n"
+	           "keyUsage = critical,digitalSignature\n"
+	           "extendedKeyUsage = serverAuth\n"
+	           "authorityKeyIdentifier = keyid\n");
+	openssl(dir, (const char *[]){"req", "-new", "-config", "server.cnf", "-newkey", "ec", "-pkeyopt",
+	                              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out",
+	                              "server.csr", NULL});
+	openssl(dir, (const char *[]){"x509", "-req", "-in", "server.csr", "-CA", ca_pem, "-CAkey", ca_key,
+	                              "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+	                              NULL});
+}
+
+static GBytes *
+random_bytes(guint32 seed, gsize size)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+	guint8 *data = g_malloc(size);
+
+	for (gsize i = 0; i < size; i++)
+		data[i] = (guint8)g_rand_int(rand);
+	return g_bytes_new_take(data, size);
+}
+
+static void
+write_site(void)
+{
+	g_autofree char *modules = g_build_filename(server.www, "modules", NULL);
+	g_autoptr(GString) catalog = g_string_new("{\"modules\": [\n");
+
+	g_assert_cmpint(g_mkdir_with_parents(modules, 0755), ==, 0);
+	for (guint i = 0; i < N_MODULES; i++) {
+		g_autofree char *name = g_strdup_printf("m%u.bin", i);
+		g_autofree char *path = g_build_filename(modules, name, NULL);
+
+		server.modules[i] = random_bytes(1000 + i, MODULE_SIZE);
+		test_write_file(path, g_bytes_get_data(server.modules[i], NULL), MODULE_SIZE);
+		g_string_append_printf(catalog, "  {\"path\": \"modules/%s\", \"size\": %d}%s\n", name, MODULE_SIZE,
+		                       i + 1 < N_MODULES ? "," : "");
+	}
+	g_string_append(catalog, "]}\n");
+	server.catalog = g_bytes_new(catalog->str, catalog->len);
+	write_text(server.www, "catalog.json", catalog->str);
+
+	/* big.bin: what a slow transfer cannot finish in a test's lifetime */
+	{
+		g_autofree char *path = g_build_filename(server.www, "big.bin", NULL);
+		g_autofree guint8 *data = g_malloc(BIG_SIZE);
+
+		for (gsize i = 0; i < BIG_SIZE; i++)
+			data[i] = (guint8)((i * 2654435761u) >> 13);
+		test_write_file(path, data, BIG_SIZE);
+	}
+}
+
+/* nginx from meson's HEALER_NGINX, else the PATH or /usr/sbin (not in a user's PATH on Debian); NULL when missing. */
+static const char *
+nginx_path(void)
+{
+	static char *path;
+
+	if (path == NULL) {
+		const char *env = g_getenv("HEALER_NGINX");
+		if (env != NULL && g_file_test(env, G_FILE_TEST_IS_EXECUTABLE))
+			path = g_strdup(env);
+		else if ((path = g_find_program_in_path("nginx")) == NULL &&
+		         g_file_test("/usr/sbin/nginx", G_FILE_TEST_IS_EXECUTABLE))
+			path = g_strdup("/usr/sbin/nginx");
+	}
+	return path;
+}
+
+static gboolean
+try_start_nginx(void)
+{
+	g_autofree char *conf_path = g_build_filename(server.dir, "nginx.conf", NULL);
+	g_autofree char *error_log = g_build_filename(server.dir, "error.log", NULL);
+	g_autofree char *conf = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *d = server.dir;
+	int status;
+
+	server.tls_port = free_port();
+	server.plain_port = free_port();
+	/* Single process, no daemon: nothing to switch user for, but as root say so (temp dirs are chowned to it). */
+	conf = g_strdup_printf("daemon off;\n"
+	                       "master_process off;\n"
+	                       "%s"
+	                       "pid %s/nginx.pid;\n"
+	                       "error_log %s/error.log info;\n"
+	                       "events { worker_connections 256; }\n"
+	                       "http {\n"
+	                       "  access_log %s/access.log;\n"
+	                       "  client_body_temp_path %s/tmp/body;\n"
+	                       "  proxy_temp_path %s/tmp/proxy;\n"
+	                       "  fastcgi_temp_path %s/tmp/fastcgi;\n"
+	                       "  uwsgi_temp_path %s/tmp/uwsgi;\n"
+	                       "  scgi_temp_path %s/tmp/scgi;\n"
+	                       "  types { application/json json; }\n"
+	                       "  default_type application/octet-stream;\n"
+	                       "  server {\n"
+	                       "    listen 127.0.0.1:%d ssl;\n"
+	                       "    listen 127.0.0.1:%d;\n"
+	                       "    ssl_certificate %s/server.pem;\n"
+	                       "    ssl_certificate_key %s/server.key;\n"
+	                       "    root %s;\n"
+	                       "    location = /redirect { return 302 /catalog.json; }\n"
+	                       "    location = /redirect-ftp { return 302 ftp://127.0.0.1/catalog.json; }\n"
+	                       "    location = /redirect-loop { return 302 /redirect-loop; }\n"
+	                       "    location /norange/ { alias %s/; max_ranges 0; }\n"
+	                       "  }\n"
+	                       "}\n",
+	                       geteuid() == 0 ? "user root root;\n" : "", d, d, d, d, d, d, d, d, server.tls_port,
+	                       server.plain_port, d, d, server.www, server.www);
+	test_write_file(conf_path, (const guint8 *)conf, strlen(conf));
+	{
+		g_autofree char *tmp = g_build_filename(d, "tmp", NULL);
+		g_mkdir_with_parents(tmp, 0755);
+	}
+
+	const char *argv[] = {nginx_path(), "-p", d, "-e", error_log, "-c", conf_path, NULL};
+	g_spawn_async(d, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+	              test_die_with_parent, NULL, &server.pid, &error);
+	if (error != NULL)
+		g_error("cannot start nginx (is nginx-light installed?): %s", error->message);
+
+	/* until it accepts on both ports, or exits (a port taken meanwhile) */
+	for (;;) {
+		if (waitpid(server.pid, &status, WNOHANG) == server.pid) {
+			g_autofree char *log = NULL;
+			g_file_get_contents(error_log, &log, NULL, NULL);
+			g_test_message("nginx exited at start:\n%s", log != NULL ? log : "");
+			server.pid = 0;
+			return FALSE;
+		}
+		if (port_accepts(server.tls_port) && port_accepts(server.plain_port))
+			return TRUE;
+		g_usleep(20 * 1000);
+	}
+}
+
+static void
+start_server(void)
+{
+	server.dir = test_tmpdir_new();
+	server.www = g_build_filename(server.dir, "www", NULL);
+	make_ca(server.dir, "ca");
+	make_ca(server.dir, "other-ca");
+	make_server_cert(server.dir, "ca");
+	server.ca_file = g_build_filename(server.dir, "ca.pem", NULL);
+	server.wrong_ca_file = g_build_filename(server.dir, "other-ca.pem", NULL);
+	write_site();
+	for (int attempt = 0; !try_start_nginx(); attempt++) {
+		if (attempt == 10)
+			g_error("nginx did not start");
+	}
+}
+
+static void
+stop_server(void)
+{
+	if (server.pid > 0) {
+		kill(server.pid, SIGTERM);
+		waitpid(server.pid, NULL, 0);
+	}
+	test_tmpdir_free(server.dir);
+	g_free(server.www);
+	g_free(server.ca_file);
+	g_free(server.wrong_ca_file);
+	g_bytes_unref(server.catalog);
+	for (guint i = 0; i < N_MODULES; i++)
+		g_bytes_unref(server.modules[i]);
+}
+
+static char *
+url(const char *path)
+{
+	return g_strdup_printf("https://127.0.0.1:%d/%s", server.tls_port, path);
+}
+
+static char *
+module_url(guint i)
+{
+	g_autofree char *path = g_strdup_printf("modules/m%u.bin", i);
+	return url(path);
+}
+
+static HealerHttpFetcher *
+new_fetcher(const char *ca_file, guint max_parallel)
+{
+	HealerHttpOptions options = {
+	        .ca_file = (char *)ca_file,
+	        .proxy = (char *)"", /* no *_proxy from the environment */
+	        .max_parallel = max_parallel,
+	};
+	return healer_http_fetcher_new(&options);
+}
+
+typedef struct {
+	int calls;
+	guint status;
+	char *etag;
+	char *last_modified;
+	GBytes *body;
+	guint64 bytes_received;
+	guint64 resumed_from;
+	GError *error;
+	/* for callbacks that act on the fetcher */
+	HealerHttpFetcher **fetcher;
+	guint cancel_id;
+	gboolean free_fetcher;
+} Outcome;
+
+static void
+outcome_clear(Outcome *o)
+{
+	g_clear_pointer(&o->etag, g_free);
+	g_clear_pointer(&o->last_modified, g_free);
+	g_clear_pointer(&o->body, g_bytes_unref);
+	g_clear_error(&o->error);
+}
+
+static void
+on_done(const HealerHttpResult *result, const GError *error, gpointer user_data)
+{
+	Outcome *o = user_data;
+
+	o->calls++;
+	g_assert_cmpint(o->calls, ==, 1);
+	g_assert_true((result == NULL) != (error == NULL));
+	if (error != NULL) {
+		o->error = g_error_copy(error);
+		g_test_message("error: %s", error->message);
+	} else {
+		o->status = result->status;
+		o->etag = g_strdup(result->etag);
+		o->last_modified = g_strdup(result->last_modified);
+		o->body = result->body != NULL ? g_bytes_ref(result->body) : NULL;
+		o->bytes_received = result->bytes_received;
+		o->resumed_from = result->resumed_from;
+	}
+	if (o->cancel_id != 0)
+		healer_http_fetcher_cancel(*o->fetcher, o->cancel_id);
+	if (o->free_fetcher)
+		g_clear_pointer(o->fetcher, healer_http_fetcher_free);
+}
+
+static void
+wait_for(Outcome *o)
+{
+	while (o->calls == 0)
+		g_main_context_iteration(NULL, TRUE);
+}
+
+static gboolean
+on_flag(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/* Runs the loop until `ms` passed: only to give wrong callbacks a chance to show up. */
+static void
+spin(guint ms)
+{
+	gboolean flag = FALSE;
+
+	g_timeout_add(ms, on_flag, &flag);
+	while (!flag)
+		g_main_context_iteration(NULL, TRUE);
+}
+
+static void
+assert_file_equals(const char *path, GBytes *expected)
+{
+	g_autoptr(GBytes) data = test_read_file(path);
+
+	g_assert_true(g_bytes_equal(data, expected));
+}
+
+static guint64
+file_size(const char *path)
+{
+	GStatBuf st;
+
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	return (guint64)st.st_size;
+}
+
+static void
+assert_message(const GError *error, const char *expected)
+{
+	g_assert_nonnull(error);
+	if (strstr(error->message, expected) == NULL)
+		g_error("\"%s\" does not contain \"%s\"", error->message, expected);
+}
+
+/* ---- to memory ---- */
+
+static void
+fetch_catalog(const char *etag, const char *last_modified, Outcome *o)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *u = url("catalog.json");
+
+	g_assert_cmpuint(healer_http_fetch_to_memory(f, u, etag, last_modified, 1 << 20, on_done, o), !=, 0);
+	wait_for(o);
+}
+
+static void
+test_memory_etag(void)
+{
+	Outcome o = {0};
+
+	fetch_catalog(NULL, NULL, &o);
+	g_assert_no_error(o.error);
+	g_assert_cmpuint(o.status, ==, 200);
+	g_assert_nonnull(o.etag);
+	g_assert_true(o.etag[0] == '"');
+	g_assert_nonnull(o.last_modified);
+	g_assert_nonnull(o.body);
+	g_assert_true(g_bytes_equal(o.body, server.catalog));
+	g_assert_cmpuint(o.bytes_received, ==, g_bytes_get_size(server.catalog));
+	g_assert_cmpuint(o.resumed_from, ==, 0);
+	outcome_clear(&o);
+}
+
+static void
+test_memory_if_none_match(void)
+{
+	Outcome first = {0}, second = {0}, stale = {0};
+
+	fetch_catalog(NULL, NULL, &first);
+	g_assert_no_error(first.error);
+
+	fetch_catalog(first.etag, NULL, &second);
+	g_assert_no_error(second.error);
+	g_assert_cmpuint(second.status, ==, 304);
+	g_assert_null(second.body);
+	g_assert_cmpuint(second.bytes_received, ==, 0);
+	g_assert_cmpstr(second.etag, ==, first.etag);
+
+	fetch_catalog("\"not-the-etag\"", NULL, &stale);
+	g_assert_no_error(stale.error);
+	g_assert_cmpuint(stale.status, ==, 200);
+	g_assert_true(g_bytes_equal(stale.body, server.catalog));
+
+	outcome_clear(&first);
+	outcome_clear(&second);
+	outcome_clear(&stale);
+}
+
+static void
+test_memory_if_modified_since(void)
+{
+	Outcome first = {0}, second = {0};
+
+	fetch_catalog(NULL, NULL, &first);
+	g_assert_no_error(first.error);
+	fetch_catalog(NULL, first.last_modified, &second);
+	g_assert_no_error(second.error);
+	g_assert_cmpuint(second.status, ==, 304);
+	g_assert_null(second.body);
+	outcome_clear(&first);
+	outcome_clear(&second);
+}
+
+static void
+test_memory_too_large(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *u = module_url(0);
+	g_autofree char *expected = g_strdup_printf("%s: body larger than 1000 bytes", u);
+	Outcome o = {0};
+
+	healer_http_fetch_to_memory(f, u, NULL, NULL, 1000, on_done, &o);
+	wait_for(&o);
+	g_assert_error(o.error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_assert_cmpstr(o.error->message, ==, expected);
+	outcome_clear(&o);
+}
+
+static void
+test_redirects(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *ok = url("redirect");
+	g_autofree char *ftp = url("redirect-ftp");
+	g_autofree char *loop = url("redirect-loop");
+	Outcome o1 = {0}, o2 = {0}, o3 = {0};
+
+	healer_http_fetch_to_memory(f, ok, NULL, NULL, 1 << 20, on_done, &o1);
+	healer_http_fetch_to_memory(f, ftp, NULL, NULL, 1 << 20, on_done, &o2);
+	healer_http_fetch_to_memory(f, loop, NULL, NULL, 1 << 20, on_done, &o3);
+	wait_for(&o1);
+	wait_for(&o2);
+	wait_for(&o3);
+	g_assert_no_error(o1.error);
+	g_assert_cmpuint(o1.status, ==, 200);
+	g_assert_true(g_bytes_equal(o1.body, server.catalog));
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	assert_message(o2.error, ftp);
+	g_assert_error(o3.error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	assert_message(o3.error, loop);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	outcome_clear(&o3);
+}
+
+/* ---- to file ---- */
+
+static void
+fetch_file(HealerHttpFetcher *f, const char *u, const char *path, guint64 expected_size, Outcome *o)
+{
+	g_assert_cmpuint(healer_http_fetch_to_file(f, u, path, expected_size, on_done, o), !=, 0);
+	wait_for(o);
+}
+
+static void
+test_file_fresh(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m0.partial", NULL);
+	g_autofree char *u = module_url(0);
+	Outcome o = {0};
+
+	fetch_file(f, u, path, MODULE_SIZE, &o);
+	g_assert_no_error(o.error);
+	g_assert_cmpuint(o.status, ==, 200);
+	g_assert_cmpuint(o.resumed_from, ==, 0);
+	g_assert_cmpuint(o.bytes_received, ==, MODULE_SIZE);
+	g_assert_null(o.body);
+	assert_file_equals(path, server.modules[0]);
+	outcome_clear(&o);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
+test_file_resume(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m1.partial", NULL);
+	g_autofree char *u = module_url(1);
+	const gsize k = 70001;
+	Outcome o = {0};
+
+	test_write_file(path, g_bytes_get_data(server.modules[1], NULL), k);
+	fetch_file(f, u, path, 0, &o);
+	g_assert_no_error(o.error);
+	g_assert_cmpuint(o.status, ==, 206);
+	g_assert_cmpuint(o.resumed_from, ==, k);
+	g_assert_cmpuint(o.bytes_received, ==, MODULE_SIZE - k);
+	assert_file_equals(path, server.modules[1]);
+	outcome_clear(&o);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* A server that ignores Range answers 200: the partial file starts over. */
+static void
+test_file_restart_on_200(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m2.partial", NULL);
+	g_autofree char *u = url("norange/modules/m2.bin");
+	Outcome o = {0};
+
+	test_write_file(path, (const guint8 *)"garbage that is not the module", 30);
+	fetch_file(f, u, path, MODULE_SIZE, &o);
+	g_assert_no_error(o.error);
+	g_assert_cmpuint(o.status, ==, 200);
+	g_assert_cmpuint(o.resumed_from, ==, 0);
+	g_assert_cmpuint(o.bytes_received, ==, MODULE_SIZE);
+	assert_file_equals(path, server.modules[2]);
+	outcome_clear(&o);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* The file is all there already: the 416 counts as done, with the expected size or the server's total. */
+static void
+test_file_already_complete(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m3.partial", NULL);
+	g_autofree char *u = module_url(3);
+	Outcome o1 = {0}, o2 = {0};
+
+	test_write_file(path, g_bytes_get_data(server.modules[3], NULL), MODULE_SIZE);
+	fetch_file(f, u, path, MODULE_SIZE, &o1);
+	g_assert_no_error(o1.error);
+	g_assert_cmpuint(o1.status, ==, 416);
+	g_assert_cmpuint(o1.bytes_received, ==, 0);
+	g_assert_cmpuint(o1.resumed_from, ==, MODULE_SIZE);
+	fetch_file(f, u, path, 0, &o2);
+	g_assert_no_error(o2.error);
+	g_assert_cmpuint(o2.status, ==, 416);
+	assert_file_equals(path, server.modules[3]);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
+test_file_more_than_expected(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m4.partial", NULL);
+	g_autofree char *big = g_build_filename(dir, "big.partial", NULL);
+	g_autofree char *u = module_url(4);
+	Outcome o1 = {0}, o2 = {0};
+
+	fetch_file(f, u, path, MODULE_SIZE - 1, &o1);
+	g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	assert_message(o1.error, "more than the expected");
+	g_assert_cmpuint(file_size(path), <, MODULE_SIZE);
+
+	/* a partial file already too big is refused before anything is sent */
+	test_write_file(big, g_bytes_get_data(server.modules[4], NULL), 1000);
+	fetch_file(f, u, big, 999, &o2);
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	assert_message(o2.error, big);
+	g_assert_cmpuint(file_size(big), ==, 1000);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* ---- cut connections ---- */
+
+static GPid
+start_cut_proxy(int target_port, int cut_connections, int cut_after, int *port_out)
+{
+	g_autofree char *target = g_strdup_printf("%d", target_port);
+	g_autofree char *n = g_strdup_printf("%d", cut_connections);
+	g_autofree char *x = g_strdup_printf("%d", cut_after);
+	const char *argv[] = {test_program("HEALER_CUT_PROXY"), target, n, x, NULL};
+	g_autoptr(GError) error = NULL;
+	char line[32];
+	int out = -1;
+	gsize len = 0;
+	GPid pid;
+
+	g_spawn_async_with_pipes(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, test_die_with_parent, NULL, &pid,
+	                         NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	while (len < sizeof line - 1) {
+		ssize_t r = read(out, line + len, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		g_assert_cmpint(r, ==, 1);
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	close(out);
+	*port_out = atoi(line);
+	g_assert_cmpint(*port_out, >, 0);
+	return pid;
+}
+
+static void
+stop_child(GPid pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+static void
+check_cut_and_resume(const char *scheme, int target_port, guint module, const char *expected_message)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "cut.partial", NULL);
+	int proxy_port = 0;
+	GPid proxy = start_cut_proxy(target_port, 1, 100000, &proxy_port);
+	g_autofree char *u = g_strdup_printf("%s://127.0.0.1:%d/modules/m%u.bin", scheme, proxy_port, module);
+	Outcome first = {0}, second = {0};
+	guint64 partial;
+
+	fetch_file(f, u, path, MODULE_SIZE, &first);
+	g_assert_error(first.error, HEALER_ERROR, HEALER_ERROR_IO);
+	assert_message(first.error, u);
+	if (expected_message != NULL)
+		assert_message(first.error, expected_message);
+	partial = file_size(path);
+	g_assert_cmpuint(partial, >, 0);
+	g_assert_cmpuint(partial, <, MODULE_SIZE);
+
+	fetch_file(f, u, path, MODULE_SIZE, &second);
+	g_assert_no_error(second.error);
+	g_assert_cmpuint(second.status, ==, 206);
+	g_assert_cmpuint(second.resumed_from, ==, partial);
+	g_assert_cmpuint(second.bytes_received, ==, MODULE_SIZE - partial);
+	assert_file_equals(path, server.modules[module]);
+
+	stop_child(proxy);
+	outcome_clear(&first);
+	outcome_clear(&second);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
+test_cut_plain(void)
+{
+	check_cut_and_resume("http", server.plain_port, 5, "transfer closed with ");
+}
+
+static void
+test_cut_tls(void)
+{
+	check_cut_and_resume("https", server.tls_port, 4, NULL);
+}
+
+/* ---- errors ---- */
+
+static void
+test_wrong_ca(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.wrong_ca_file, 0);
+	g_autofree char *u = url("catalog.json");
+	g_autofree char *expected = g_strdup_printf("%s: TLS certificate verify failed: ", u);
+	Outcome o = {0};
+
+	healer_http_fetch_to_memory(f, u, NULL, NULL, 1 << 20, on_done, &o);
+	wait_for(&o);
+	g_assert_error(o.error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_true(g_str_has_prefix(o.error->message, expected));
+	outcome_clear(&o);
+}
+
+static void
+test_not_found(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "missing.partial", NULL);
+	g_autofree char *u = url("missing.json");
+	g_autofree char *expected = g_strdup_printf("%s: HTTP 404", u);
+	Outcome o1 = {0}, o2 = {0};
+
+	healer_http_fetch_to_memory(f, u, NULL, NULL, 1 << 20, on_done, &o1);
+	wait_for(&o1);
+	g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+	g_assert_cmpstr(o1.error->message, ==, expected);
+
+	/* to a file: the error page is not written */
+	fetch_file(f, u, path, 0, &o2);
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+	g_assert_cmpstr(o2.error->message, ==, expected);
+	g_assert_cmpuint(file_size(path), ==, 0);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
+test_connection_refused(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *u = g_strdup_printf("https://127.0.0.1:%d/catalog.json", free_port());
+	g_autofree char *expected = g_strdup_printf("%s: connection refused", u);
+	Outcome o = {0};
+
+	healer_http_fetch_to_memory(f, u, NULL, NULL, 1 << 20, on_done, &o);
+	wait_for(&o);
+	g_assert_error(o.error, HEALER_ERROR, HEALER_ERROR_IO);
+	g_assert_cmpstr(o.error->message, ==, expected);
+	outcome_clear(&o);
+}
+
+/* Errors found before anything is sent still reach `done` from the main loop, not from the call. */
+static void
+test_immediate_errors(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
+	g_autofree char *u = url("catalog.json");
+	Outcome o1 = {0}, o2 = {0};
+
+	healer_http_fetch_to_file(f, u, "/nonexistent-dir/x.partial", 0, on_done, &o1);
+	healer_http_fetch_to_memory(f, u, "\"a\"\r\nX-Injected: 1", NULL, 1 << 20, on_done, &o2);
+	g_assert_cmpint(o1.calls, ==, 0);
+	g_assert_cmpint(o2.calls, ==, 0);
+	wait_for(&o1);
+	wait_for(&o2);
+	g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_IO);
+	assert_message(o1.error, "/nonexistent-dir/x.partial");
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+}
+
+/* ---- parallelism, cancelling, freeing ---- */
+
+static void
+test_max_parallel(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 2);
+	g_autofree char *dir = test_tmpdir_new();
+	Outcome o[N_MODULES] = {0};
+	char *paths[N_MODULES];
+
+	for (guint i = 0; i < N_MODULES; i++) {
+		g_autofree char *name = g_strdup_printf("m%u.partial", i);
+		g_autofree char *u = module_url(i);
+
+		paths[i] = g_build_filename(dir, name, NULL);
+		g_assert_cmpuint(healer_http_fetch_to_file(f, u, paths[i], MODULE_SIZE, on_done, &o[i]), !=, 0);
+		g_assert_cmpuint(healer_http_fetcher_get_n_running(f), <=, 2);
+	}
+	for (guint i = 0; i < N_MODULES; i++)
+		wait_for(&o[i]);
+	for (guint i = 0; i < N_MODULES; i++) {
+		g_assert_no_error(o[i].error);
+		g_assert_cmpuint(o[i].status, ==, 200);
+		assert_file_equals(paths[i], server.modules[i]);
+		outcome_clear(&o[i]);
+		g_free(paths[i]);
+	}
+	g_assert_cmpuint(healer_http_fetcher_get_max_running_seen(f), ==, 2);
+	g_assert_cmpuint(healer_http_fetcher_get_n_running(f), ==, 0);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+typedef struct {
+	HealerHttpFetcher *fetcher;
+	guint id;
+} CancelLater;
+
+static gboolean
+on_cancel_later(gpointer user_data)
+{
+	CancelLater *c = user_data;
+
+	healer_http_fetcher_cancel(c->fetcher, c->id);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+test_cancel(void)
+{
+	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 1);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "hang.partial", NULL);
+	g_autofree char *catalog = url("catalog.json");
+	g_autofree char *hang = NULL;
+	Outcome running = {0}, queued = {0}, after = {0};
+	CancelLater later = {.fetcher = f};
+	int port, blackhole = blackhole_listen(&port);
+
+	hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
+	/* with one transfer at a time: one running (its server never answers), two queued */
+	later.id = healer_http_fetch_to_file(f, hang, path, 0, on_done, &running);
+	guint queued_id = healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &queued);
+	healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &after);
+	g_assert_cmpuint(healer_http_fetcher_get_n_running(f), ==, 1);
+
+	healer_http_fetcher_cancel(f, queued_id);
+	healer_http_fetcher_cancel(f, queued_id); /* twice: ignored */
+	healer_http_fetcher_cancel(f, 999999);    /* unknown: ignored */
+	g_timeout_add(50, on_cancel_later, &later);
+	wait_for(&after);
+	g_assert_no_error(after.error);
+	g_assert_true(g_bytes_equal(after.body, server.catalog));
+	spin(50);
+	g_assert_cmpint(running.calls, ==, 0);
+	g_assert_cmpint(queued.calls, ==, 0);
+	g_assert_cmpuint(file_size(path), ==, 0);
+	close(blackhole);
+	outcome_clear(&after);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* From a `done`: cancelling another fetch, then freeing the fetcher with fetches still in flight. */
+static void
+test_cancel_and_free_from_done(void)
+{
+	HealerHttpFetcher *f = new_fetcher(server.ca_file, 2);
+	g_autofree char *catalog = url("catalog.json");
+	g_autofree char *hang = NULL;
+	Outcome first = {0}, second = {0}, hanging = {0}, hanging2 = {0}, queued = {0};
+	int port, blackhole = blackhole_listen(&port);
+
+	hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
+	first.fetcher = &f;
+	first.cancel_id = healer_http_fetch_to_memory(f, hang, NULL, NULL, 1 << 20, on_done, &hanging);
+	healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &first);
+	wait_for(&first);
+	g_assert_no_error(first.error);
+	g_assert_nonnull(f);
+
+	second.fetcher = &f;
+	second.free_fetcher = TRUE;
+	healer_http_fetch_to_memory(f, hang, NULL, NULL, 1 << 20, on_done, &hanging2);
+	healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &second);
+	healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &queued);
+	wait_for(&second);
+	g_assert_null(f);
+	spin(50);
+	g_assert_cmpint(hanging.calls, ==, 0);
+	g_assert_cmpint(hanging2.calls, ==, 0);
+	g_assert_cmpint(queued.calls, ==, 0);
+	close(blackhole);
+	outcome_clear(&first);
+	outcome_clear(&second);
+}
+
+static gboolean
+on_free_later(gpointer user_data)
+{
+	g_clear_pointer((HealerHttpFetcher **)user_data, healer_http_fetcher_free);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Freed with transfers connecting, receiving (4 MiB at 4 KiB/s: curl reads
+ * a first burst, then waits) and queued: no callback after the free, nothing
+ * leaked.
+ */
+static void
+test_free_in_flight(void)
+{
+	HealerHttpOptions options = {
+	        .ca_file = server.ca_file,
+	        .proxy = (char *)"",
+	        .max_parallel = 3,
+	        .max_bytes_per_second = 4096,
+	};
+	HealerHttpFetcher *f = healer_http_fetcher_new(&options);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *big = url("big.bin");
+	Outcome o[5] = {0};
+	int port, blackhole = blackhole_listen(&port);
+	g_autofree char *hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
+	int calls_before = 0, calls_after = 0;
+
+	for (guint i = 0; i < 3; i++) {
+		g_autofree char *name = g_strdup_printf("big%u.partial", i);
+		g_autofree char *path = g_build_filename(dir, name, NULL);
+		healer_http_fetch_to_file(f, big, path, BIG_SIZE, on_done, &o[i]);
+	}
+	healer_http_fetch_to_memory(f, hang, NULL, NULL, 1 << 20, on_done, &o[3]);
+	healer_http_fetch_to_memory(f, big, NULL, NULL, BIG_SIZE, on_done, &o[4]);
+	g_assert_cmpuint(healer_http_fetcher_get_n_running(f), ==, 3);
+	g_timeout_add(100, on_free_later, &f);
+	while (f != NULL)
+		g_main_context_iteration(NULL, TRUE);
+	for (guint i = 0; i < 5; i++)
+		calls_before += o[i].calls;
+	spin(50);
+	for (guint i = 0; i < 5; i++) {
+		calls_after += o[i].calls;
+		outcome_clear(&o[i]);
+	}
+	g_assert_cmpint(calls_after, ==, calls_before);
+	g_assert_cmpint(calls_before, ==, 0);
+	close(blackhole);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree char *openssl_path = g_find_program_in_path("openssl");
+	int result;
+
+	g_test_init(&argc, &argv, NULL);
+	if (nginx_path() == NULL || openssl_path == NULL) {
+		/* TAP: the whole program skipped */
+		printf("1..0 # SKIP nginx or openssl not installed (scripts/setup.sh installs them)\n");
+		return 0;
+	}
+	start_server();
+
+	g_test_add_func("/http/memory/etag", test_memory_etag);
+	g_test_add_func("/http/memory/if-none-match", test_memory_if_none_match);
+	g_test_add_func("/http/memory/if-modified-since", test_memory_if_modified_since);
+	g_test_add_func("/http/memory/too-large", test_memory_too_large);
+	g_test_add_func("/http/memory/redirects", test_redirects);
+	g_test_add_func("/http/file/fresh", test_file_fresh);
+	g_test_add_func("/http/file/resume", test_file_resume);
+	g_test_add_func("/http/file/restart-on-200", test_file_restart_on_200);
+	g_test_add_func("/http/file/already-complete", test_file_already_complete);
+	g_test_add_func("/http/file/more-than-expected", test_file_more_than_expected);
+	g_test_add_func("/http/cut/plain", test_cut_plain);
+	g_test_add_func("/http/cut/tls", test_cut_tls);
+	g_test_add_func("/http/error/wrong-ca", test_wrong_ca);
+	g_test_add_func("/http/error/not-found", test_not_found);
+	g_test_add_func("/http/error/connection-refused", test_connection_refused);
+	g_test_add_func("/http/error/immediate", test_immediate_errors);
+	g_test_add_func("/http/parallel/max-parallel", test_max_parallel);
+	g_test_add_func("/http/cancel/cancel", test_cancel);
+	g_test_add_func("/http/cancel/from-done", test_cancel_and_free_from_done);
+	g_test_add_func("/http/cancel/free-in-flight", test_free_in_flight);
+
+	result = g_test_run();
+	stop_server();
+	return result;
+}
