@@ -10,8 +10,11 @@
 # private session bus (healerd --session), with auto-heal off so a
 # technician decides: `healerctl devices` shows them before, `healerctl heal
 # --all` heals them with live progress (the sensor device is blocked and
-# says why), `healerctl import` brings 2.1.0 from a "USB stick" and
-# `healerctl heal` heals the last one; `healerctl devices` shows them after.
+# says why), `healerctl import` brings 2.1.0 from a "USB stick" (a signed
+# bundle that `healerctl export` wrote from a depot gateway's store: the
+# catalog's signature and every module's hash are checked before anything
+# enters the store) and `healerctl heal` heals the last one; `healerctl
+# devices` shows them after.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,10 +49,27 @@ trap 'exit 130' INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "healerctl $*"; "$healerctl" "$@"; }
 
-mkdir -p "$work/ports" "$work/modules" "$work/usb-stick"
+mkdir -p "$work/ports" "$work/modules" "$work/usb-stick" "$work/depot"
 # The store starts without 2.1.0; it arrives later "on a USB stick".
 cp -r "$firmware"/. "$work/modules/"
-mv "$work/modules/2.1.0" "$work/usb-stick/"
+rm -r "$work/modules/2.1.0"
+
+say "A depot gateway holds every release; healerctl export writes release 2.1.0 to a USB stick"
+cat >"$work/depot/healerd.conf" <<CONF
+[daemon]
+state-directory=$work/depot/state
+[serial]
+ports=
+[store]
+module-directories=$firmware
+# The firmware build signs its catalog with the development key: trusted here, in a demo only.
+trusted-keys=$root/device-firmware/keys
+CONF
+"$healerd" --no-bus --config "$work/depot/healerd.conf" 2>"$work/depot/healerd.log" &
+depot_pid=$!
+for _ in $(seq 200); do grep -q 'new module(s)' "$work/depot/healerd.log" && break; sleep 0.05; done
+kill -TERM $depot_pid && wait $depot_pid
+run export --state-dir "$work/depot/state" --release 2.1.0 "$work/usb-stick/release-2.1.0.tar"
 
 say "Six simulated devices (healer-sim): flash in a file, serial port on a pty"
 start() { # name release app
@@ -115,11 +135,11 @@ run heal --all || rc=$?
 echo "(exit status $rc: 1 means some device failed)"
 
 say "A technician imports release 2.1.0 from a USB stick, and heals the last device"
-run import "$work/usb-stick/2.1.0"
+run import "$work/usb-stick/release-2.1.0.tar"
 run heal weather
 
 say "After: every device runs its application"
 run devices
 echo
 run status
-say "Done: 5 devices healed, 1 was healthy all along. (MQTT, fetching over HTTPS and packaging come next.)"
+say "Done: 5 devices healed, 1 was healthy all along. (MQTT telemetry and USB devices come next.)"
