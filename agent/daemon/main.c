@@ -103,6 +103,11 @@ main(int argc, char **argv)
 	}
 	healer_journal_setup(verbose ? G_LOG_LEVEL_DEBUG : config->log_level);
 
+	/* First: a stop asked for while the store is seeded is handled once the loop runs, not fatal. */
+	loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
+	g_unix_signal_add(SIGINT, on_stop_signal, loop);
+
 	store = healer_store_open(config->state_dir, &error);
 	if (store == NULL) {
 		g_critical("cannot open the module store in %s: %s", config->state_dir, error->message);
@@ -118,7 +123,6 @@ main(int argc, char **argv)
 	supply = healer_supply_new(config, store, trust);
 	healer_supply_start(supply);
 
-	loop = g_main_loop_new(NULL, FALSE);
 	engine = healer_engine_new(config, store);
 	upstream = healer_upstream_new(config, supply);
 	healer_engine_set_supply(engine, supply, upstream);
@@ -126,8 +130,6 @@ main(int argc, char **argv)
 	healer_supply_set_changed_func(supply, on_supply_changed, engine);
 	if (upstream != NULL)
 		healer_upstream_set_changed_func(upstream, on_upstream_changed, engine);
-	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
-	g_unix_signal_add(SIGINT, on_stop_signal, loop);
 	if (!no_bus)
 		face = healer_dbus_face_new(engine, session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
 	healer_engine_start(engine);

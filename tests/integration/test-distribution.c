@@ -52,6 +52,7 @@ export_from_gateway_a(const char *dir)
 	healerd_process_start(a);
 	wait_log(a, "accepted the signed catalog", 1, 30000);
 	wait_log(a, "new module(s)", 1, 30000);
+	wait_log(a, "serving", 1, 30000);
 	healerd_process_stop(a);
 
 	healerctl(&run, "export", "--state-dir", a_state, "--release", "2.1.0", bundle, NULL);
