@@ -532,11 +532,18 @@ start_job(Slot *slot, Job *job)
 	}
 	slot->fetching = FALSE;
 	if (plan == NULL) {
+		const char *upstream_problem =
+		        self->upstream != NULL ? healer_upstream_get_catalog_problem(self->upstream) : NULL;
+		g_autofree char *detail = upstream_problem != NULL
+		                                  ? g_strdup_printf("%s; the upstream catalog could not be fetched: %s",
+		                                                    error->message, upstream_problem)
+		                                  : g_strdup(error->message);
+
 		healer_journal_event(HEALER_MSG_HEAL_BLOCKED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
 		                     "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
 		                     "module directory",
-		                     error->message);
-		set_status(slot, HEALER_STATUS_BLOCKED, error->message);
+		                     detail);
+		set_status(slot, HEALER_STATUS_BLOCKED, detail);
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
 		job->slot = NULL;
 		slot->job = NULL;

@@ -50,8 +50,9 @@ struct _HealerUpstream {
 	GArray *waiters; /* RefreshWaiter */
 	guint refresh_source;
 	guint catalog_attempt;
-	guint64 serial; /* of the catalog accepted from here, 0: none */
-	char *key_id;   /* its key */
+	char *catalog_problem; /* the last catalog fetch's failure and the next try, or NULL */
+	guint64 serial;        /* of the catalog accepted from here, 0: none */
+	char *key_id;          /* its key */
 	guint n_modules;
 
 	GHashTable *wants; /* sha hex -> Want* */
@@ -176,15 +177,18 @@ refresh_finished(HealerUpstream *u, const HealerUpstreamRefreshResult *result, c
 	g_clear_pointer(&u->catalog_json, g_bytes_unref);
 	g_clear_pointer(&u->catalog_etag, g_free);
 	g_clear_pointer(&u->catalog_last_modified, g_free);
+	g_clear_pointer(&u->catalog_problem, g_free);
 	if (error != NULL) {
 		guint delay = retry_delay_s(u, ++u->catalog_attempt);
 		healer_journal_event(HEALER_MSG_UPSTREAM_FAILED, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
 		                     "upstream catalog: %s; next try in %u s", error->message, delay);
+		u->catalog_problem = g_strdup_printf("%s; next try in %u s", error->message, delay);
 		schedule_refresh(u, delay);
 	} else {
 		u->catalog_attempt = 0;
 		schedule_refresh(u, u->config->upstream_refresh_s);
 	}
+	emit_changed(u);
 	for (guint i = 0; i < waiters->len; i++) {
 		RefreshWaiter *w = &g_array_index(waiters, RefreshWaiter, i);
 		w->done(result, error, w->user_data);
@@ -436,6 +440,12 @@ healer_upstream_want(HealerUpstream *u, const guint8 sha256[32])
 }
 
 const char *
+healer_upstream_get_catalog_problem(HealerUpstream *u)
+{
+	return u->catalog_problem;
+}
+
+const char *
 healer_upstream_get_problem(HealerUpstream *u, const guint8 sha256[32])
 {
 	g_autofree char *sha = healer_sha256_to_hex(sha256);
@@ -499,6 +509,7 @@ healer_upstream_free(HealerUpstream *u)
 	g_free(u->etag);
 	g_free(u->last_modified);
 	g_free(u->key_id);
+	g_free(u->catalog_problem);
 	g_free(u->url);
 	g_free(u->state_path);
 	g_free(u->downloads_dir);
