@@ -144,6 +144,43 @@ get_devices(HealerctlClient *client, int *status)
 static const char *const state_order[] = {"healthy", "healing",  "safe-mode",  "blocked",
                                           "failed",  "attached", "identified", "detached"};
 
+/* The Sources property: trusted keys, accepted catalogs, the upstream. */
+static void
+print_sources(json_object *sources)
+{
+	json_object *catalogs = NULL, *upstream = NULL;
+
+	if (sources == NULL)
+		return;
+	printf("Trusted keys:   %" G_GINT64_FORMAT "%s\n", healerctl_json_int(sources, "trusted_keys", 0),
+	       json_object_get_boolean(json_object_object_get(sources, "allow_unsigned"))
+	               ? " (allow-unsigned is ON: unsigned modules are accepted)"
+	               : "");
+	if (json_object_object_get_ex(sources, "catalogs", &catalogs) && json_object_array_length(catalogs) > 0) {
+		for (size_t i = 0; i < json_object_array_length(catalogs); i++) {
+			json_object *c = json_object_array_get_idx(catalogs, i);
+			printf("%s%s serial %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " modules, from %s\n",
+			       i == 0 ? "Catalogs:       " : "                ",
+			       healerctl_json_string(c, "key_id", "?"), healerctl_json_int(c, "serial", 0),
+			       healerctl_json_int(c, "modules", 0), healerctl_json_string(c, "source", "?"));
+		}
+	} else {
+		printf("Catalogs:       none accepted (healerctl import BUNDLE, or [upstream] url)\n");
+	}
+	if (json_object_object_get_ex(sources, "upstream", &upstream) && upstream != NULL) {
+		const char *problem = healerctl_json_string(upstream, "problem", NULL);
+		printf("Upstream:       %s", healerctl_json_string(upstream, "url", "?"));
+		if (problem != NULL)
+			printf(" (failing: %s)\n", problem);
+		else if (healerctl_json_int(upstream, "serial", 0) > 0)
+			printf(" (catalog serial %" G_GINT64_FORMAT ")\n", healerctl_json_int(upstream, "serial", 0));
+		else
+			printf(" (no catalog yet)\n");
+	} else {
+		printf("Upstream:       none\n");
+	}
+}
+
 int
 healerctl_status(int argc, char **argv)
 {
@@ -158,6 +195,7 @@ healerctl_status(int argc, char **argv)
 	g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GString) by_state = g_string_new(NULL);
 	g_autoptr(json_object) states = json_object_new_object();
+	g_autoptr(json_object) sources = NULL;
 	const char *version;
 	int status = HEALER_EXIT_OK;
 
@@ -196,6 +234,11 @@ healerctl_status(int argc, char **argv)
 	}
 
 	version = healer_dbus_healer1_get_version(client.manager);
+	{
+		const char *text = healer_dbus_healer1_get_sources(client.manager);
+		if (text != NULL && *text != '\0')
+			sources = json_tokener_parse(text);
+	}
 	if (json) {
 		g_autoptr(json_object) o = json_object_new_object();
 		json_object_object_add(o, "version", json_object_new_string(version ? version : ""));
@@ -208,6 +251,7 @@ healerctl_status(int argc, char **argv)
 		json_object_object_add(o, "store_modules",
 		                       json_object_new_int64(healer_dbus_healer1_get_store_modules(client.manager)));
 		json_object_object_add(o, "states", json_object_get(states));
+		json_object_object_add(o, "sources", sources != NULL ? json_object_get(sources) : NULL);
 		healerctl_print_json(o, TRUE);
 		return HEALER_EXIT_OK;
 	}
@@ -217,6 +261,7 @@ healerctl_status(int argc, char **argv)
 	       by_state->str, by_state->len ? ")" : "");
 	printf("Healing:        %u\n", healer_dbus_healer1_get_healing(client.manager));
 	printf("Store modules:  %u\n", healer_dbus_healer1_get_store_modules(client.manager));
+	print_sources(sources);
 	return HEALER_EXIT_OK;
 }
 

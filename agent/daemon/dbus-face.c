@@ -2,6 +2,8 @@
 
 #include <grp.h>
 #include <json-c/json.h>
+
+#include "json-autoptr.h"
 #include <pwd.h>
 #include <unistd.h>
 
@@ -140,6 +142,14 @@ update_manager(HealerDBusFace *self)
 	healer_dbus_healer1_set_healing(self->healer, healer_engine_count_healing(self->engine));
 	healer_dbus_healer1_set_store_modules(self->healer,
 	                                      healer_store_get_n_entries(healer_engine_get_store(self->engine)));
+	{
+		g_autoptr(json_object) sources = healer_engine_sources_to_json(self->engine);
+		const char *text = json_object_to_json_string_ext(sources, JSON_C_TO_STRING_PLAIN |
+		                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+		/* Set only when it changed: every set emits PropertiesChanged. */
+		if (g_strcmp0(healer_dbus_healer1_get_sources(self->healer), text) != 0)
+			healer_dbus_healer1_set_sources(self->healer, text);
+	}
 }
 
 static void
@@ -528,6 +538,16 @@ on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
 	g_main_loop_quit(self->loop);
 }
 
+static void
+on_sources_changed(HealerEngine *engine, gpointer user_data)
+{
+	HealerDBusFace *self = user_data;
+
+	(void)engine;
+	if (self->healer != NULL)
+		update_manager(self);
+}
+
 HealerDBusFace *
 healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop)
 {
@@ -538,6 +558,7 @@ healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop)
 	        .device_removed = on_device_removed,
 	        .heal_progress = on_heal_progress,
 	        .heal_finished = on_heal_finished,
+	        .sources_changed = on_sources_changed,
 	};
 
 	healer_error_register_dbus_names();

@@ -76,7 +76,7 @@ typedef struct {
 		for (guint _i = 0; (self)->observers != NULL && _i < (self)->observers->len; _i++) {                   \
 			Observer *_o = &g_array_index((self)->observers, Observer, _i);                                \
 			if (_o->funcs.member != NULL)                                                                  \
-				_o->funcs.member((self), __VA_ARGS__, _o->user_data);                                  \
+				_o->funcs.member((self), ##__VA_ARGS__, _o->user_data);                                \
 		}                                                                                                      \
 	}                                                                                                              \
 	G_STMT_END
@@ -871,6 +871,45 @@ healer_engine_store_changed(HealerEngine *self)
 		if (slot->status == HEALER_STATUS_BLOCKED || slot->fetching)
 			evaluate(slot);
 	}
+	NOTIFY(self, sources_changed);
+}
+
+json_object *
+healer_engine_sources_to_json(HealerEngine *self)
+{
+	json_object *root = json_object_new_object();
+	json_object *list = json_object_new_array();
+	HealerTrust *trust = self->supply != NULL ? healer_supply_get_trust(self->supply) : NULL;
+
+	json_object_object_add(root, "trusted_keys",
+	                       json_object_new_int(trust != NULL ? (int)healer_trust_get_keys(trust)->len : 0));
+	json_object_object_add(root, "allow_unsigned",
+	                       json_object_new_boolean(trust != NULL && healer_trust_get_allow_unsigned(trust)));
+	if (trust != NULL) {
+		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(trust);
+		for (guint i = 0; i < held->len; i++) {
+			const HealerTrustedCatalog *tc = g_ptr_array_index(held, i);
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "key_id", json_object_new_string(tc->key_id));
+			json_object_object_add(o, "serial", json_object_new_uint64(tc->catalog->serial));
+			json_object_object_add(o, "created", json_object_new_string(tc->catalog->created));
+			json_object_object_add(o, "modules", json_object_new_int((int)tc->catalog->modules->len));
+			json_object_object_add(o, "source", json_object_new_string(tc->source));
+			json_object_array_add(list, o);
+		}
+	}
+	json_object_object_add(root, "catalogs", list);
+	if (self->upstream != NULL) {
+		json_object *u = json_object_new_object();
+		const char *problem = healer_upstream_get_catalog_problem(self->upstream);
+		json_object_object_add(u, "url", json_object_new_string(healer_upstream_get_url(self->upstream)));
+		json_object_object_add(u, "serial", json_object_new_uint64(healer_upstream_get_serial(self->upstream)));
+		json_object_object_add(u, "problem", problem != NULL ? json_object_new_string(problem) : NULL);
+		json_object_object_add(root, "upstream", u);
+	} else {
+		json_object_object_add(root, "upstream", NULL);
+	}
+	return root;
 }
 
 void

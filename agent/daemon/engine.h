@@ -6,6 +6,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-c/json.h>
 
 #include "config.h"
 #include "store.h"
@@ -80,6 +81,8 @@ typedef struct {
 	                      guint progress, gpointer user_data);
 	void (*heal_finished)(HealerEngine *engine, const char *device_id, gboolean success, const char *message,
 	                      gpointer user_data);
+	/* The store, the accepted catalogs or the upstream's state changed. */
+	void (*sources_changed)(HealerEngine *engine, gpointer user_data);
 } HealerEngineObserver;
 
 void healer_engine_add_observer(HealerEngine *engine, const HealerEngineObserver *observer, gpointer user_data);
@@ -107,6 +110,8 @@ gboolean healer_engine_reset(HealerEngine *engine, const char *device_id, GError
 void healer_engine_set_supply(HealerEngine *engine, HealerSupply *supply, HealerUpstream *upstream);
 HealerSupply *healer_engine_get_supply(HealerEngine *engine);
 HealerUpstream *healer_engine_get_upstream(HealerEngine *engine);
+/* The D-Bus Sources property's JSON (new reference). */
+json_object *healer_engine_sources_to_json(HealerEngine *engine);
 
 /* The store gained modules, a catalog was accepted, or a fetch changed: blocked and waiting devices are planned again.
  */

@@ -439,6 +439,12 @@ healer_upstream_want(HealerUpstream *u, const guint8 sha256[32])
 	start_want(want);
 }
 
+guint64
+healer_upstream_get_serial(HealerUpstream *u)
+{
+	return u->serial;
+}
+
 const char *
 healer_upstream_get_catalog_problem(HealerUpstream *u)
 {

@@ -64,6 +64,8 @@ void healer_upstream_want(HealerUpstream *upstream, const guint8 sha256[32]);
 
 /* Why a wanted module is not here yet ("https://…: connection refused; next try in 37 s"), or NULL. */
 const char *healer_upstream_get_problem(HealerUpstream *upstream, const guint8 sha256[32]);
+/* The serial of the catalog accepted from upstream; 0: none yet. */
+guint64 healer_upstream_get_serial(HealerUpstream *upstream);
 /* Why the last catalog fetch failed ("…: connection refused; next try in 5 s"), or NULL. */
 const char *healer_upstream_get_catalog_problem(HealerUpstream *upstream);
 /* Whether the module is wanted and not yet stored. */

@@ -132,6 +132,15 @@ test_offline_bundle(void)
 	}
 	after = store_index(b_state);
 	g_assert_true(g_bytes_equal(before, after));
+	/* What the gateway trusts now, and that it has no upstream. */
+	{
+		g_auto(TestRun) run = {0};
+		healerctl(&run, "status", NULL);
+		g_assert_cmpint(run.exit_status, ==, 0);
+		g_assert_nonnull(strstr(run.out, "serial 1, "));
+		g_assert_nonnull(strstr(run.out, "release-2.1.0.tar"));
+		g_assert_nonnull(strstr(run.out, "Upstream:       none"));
+	}
 	healerd_process_stop(b);
 	assert_runs(&weather);
 }
