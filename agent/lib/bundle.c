@@ -665,6 +665,7 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	Input in = {.archive = a, .fd = -1};
 	struct archive_entry *entry;
+	g_autofree char *last = NULL; /* the last entry's name, for messages */
 	guint count = 0;
 	gboolean ok = FALSE;
 
@@ -695,7 +696,8 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 				     archive_error_string(a) ? archive_error_string(a) : "unknown error");
 			} else {
 				g_autofree char *fault = archive_fault(a);
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s", bundle->source, fault);
+				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s", bundle->source,
+				     fault, last != NULL ? last : "none");
 			}
 			goto out;
 		}
@@ -710,6 +712,8 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			goto out;
 		}
 		name = printable(raw);
+		g_free(last);
+		last = g_strdup(name);
 		path = normalize_entry_path(raw);
 		if (path == NULL) {
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", bundle->source, name);
@@ -1304,7 +1308,7 @@ out:
 }
 
 gboolean
-healer_bundle_write(const char *dest, GBytes *catalog_json, GBytes *catalog_sig, const HealerCatalog *catalog,
+healer_bundle_write(const char *dest_arg, GBytes *catalog_json, GBytes *catalog_sig, const HealerCatalog *catalog,
                     GPtrArray *selected, HealerBundleReadFunc read_func, gpointer user_data, GError **error)
 {
 	g_autoptr(GHashTable) shas = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -1313,12 +1317,19 @@ healer_bundle_write(const char *dest, GBytes *catalog_json, GBytes *catalog_sig,
 	g_autoptr(GBytes) manifest = NULL;
 	g_autofree char *parent = NULL;
 	g_autoptr(GDateTime) created = NULL;
+	g_autofree char *dest = NULL;
+	gsize dest_len;
 	time_t mtime = 0;
 	OutFile *file;
 
-	g_return_val_if_fail(dest != NULL && catalog_json != NULL && catalog != NULL && selected != NULL &&
+	g_return_val_if_fail(dest_arg != NULL && catalog_json != NULL && catalog != NULL && selected != NULL &&
 	                             read_func != NULL,
 	                     FALSE);
+	/* "out/" names the directory "out", not something inside it. */
+	dest = g_strdup(dest_arg);
+	dest_len = strlen(dest);
+	while (dest_len > 1 && dest[dest_len - 1] == '/')
+		dest[--dest_len] = '\0';
 	for (guint i = 0; i < selected->len; i++) {
 		const HealerCatalogModule *module = g_ptr_array_index(selected, i);
 		if (!g_ptr_array_find(catalog->modules, module, NULL))

@@ -62,8 +62,9 @@ typedef struct {
  * *.json, *.json.sig) is refused: "FILE: not listed in the catalog".
  *
  * NULL on any fault, with nothing left in staging_parent:
- * HEALER_ERROR_NOT_FOUND (no such path), _IO (reading or staging failed) or
- * _INVALID_DATA (anything wrong with the bundle).
+ * HEALER_ERROR_NOT_FOUND (no such path), _PERMISSION_DENIED (path not
+ * readable), _IO (reading or staging failed) or _INVALID_DATA (anything
+ * wrong with the bundle).
  */
 HealerBundle *healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned,
                                  const char *staging_parent, GError **error);

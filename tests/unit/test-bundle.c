@@ -453,6 +453,13 @@ test_write_refusals(Fixture *f, gconstpointer data)
 	bundle = open_bundle(f, tar, FALSE, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(bundle->modules->len, ==, 3);
+	/* A trailing slash names the directory itself. */
+	{
+		g_autofree char *slashed = g_build_filename(f->tmp, "slashed/", NULL);
+		g_autofree char *manifest = g_build_filename(f->tmp, "slashed", "bundle.json", NULL);
+		write_bundle(f, slashed, selected);
+		g_assert_true(g_file_test(manifest, G_FILE_TEST_IS_REGULAR));
+	}
 	/* The parent directory must exist. */
 	g_assert_false(healer_bundle_write(nowhere, f->catalog_json, f->catalog_sig, f->catalog, selected,
 	                                   read_from_dir, (gpointer)f->modules_dir, &error));
