@@ -2,15 +2,20 @@
  * healer-publish: the publisher's side of the signed catalog (docs/catalog.md).
  *
  *   healer-publish keygen --private FILE --public FILE
+ *   healer-publish pubkey --key PRIVATE.pem --output PUBLIC.pem
  *   healer-publish catalog --modules DIR --serial N --key PRIVATE.pem [--releases TABLE] --output CATALOG.json
  *   healer-publish verify --catalog FILE --keys DIR [--min-serial N] [--allow-unsigned]
  *
  * catalog writes CATALOG.json and its detached signature CATALOG.json.sig
  * (raw 64 bytes), each atomically; the hidden --stamp FILE (for the build's
- * custom_target) writes an empty FILE after them.  Exit status: 0 done, 1 failed (or the
- * catalog was rejected), 2 usage error.
+ * custom_target) writes an empty FILE after them.  pubkey writes the public
+ * key (SubjectPublicKeyInfo PEM, what a gateway's trusted-keys.d holds) of an
+ * Ed25519 private key, so a build installs the key its catalog was signed
+ * with.  Exit status: 0 done, 1 failed (or the catalog was rejected), 2 usage
+ * error.
  */
 #include <errno.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +32,7 @@ usage(const char *message)
 	if (message != NULL)
 		g_printerr("healer-publish: %s\n", message);
 	g_printerr("usage: healer-publish keygen --private FILE --public FILE\n"
+	           "       healer-publish pubkey --key PRIVATE.pem --output PUBLIC.pem\n"
 	           "       healer-publish catalog --modules DIR --serial N --key PRIVATE.pem [--releases TABLE]\n"
 	           "                              --output CATALOG.json\n"
 	           "       healer-publish verify --catalog FILE --keys DIR [--min-serial N] [--allow-unsigned]\n");
@@ -85,6 +91,54 @@ cmd_keygen(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int
+cmd_pubkey(int argc, char **argv)
+{
+	g_autofree char *key_path = NULL, *output = NULL, *parent = NULL, *id = NULL;
+	const GOptionEntry entries[] = {
+	        {"key", 0, 0, G_OPTION_ARG_FILENAME, &key_path, "Ed25519 private key (PEM)", "PRIVATE.pem"},
+	        {"output", 0, 0, G_OPTION_ARG_FILENAME, &output, "public key file to write", "PUBLIC.pem"},
+	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(EVP_PKEY) key = NULL;
+	g_autoptr(GBytes) pem = NULL;
+	BIO *bio;
+	char *data = NULL;
+	long len;
+
+	if (!parse_options("pubkey", entries, &argc, &argv))
+		return EXIT_USAGE;
+	if (key_path == NULL || output == NULL)
+		return usage("pubkey needs --key PRIVATE.pem and --output PUBLIC.pem");
+	key = healer_catalog_load_private_key(key_path, &error);
+	if (key == NULL)
+		return failed(error);
+	if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+		g_printerr("healer-publish: %s: not an Ed25519 private key\n", key_path);
+		return EXIT_FAILED;
+	}
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL || !PEM_write_bio_PUBKEY(bio, key)) {
+		BIO_free(bio);
+		g_printerr("healer-publish: %s: cannot write the public key\n", key_path);
+		return EXIT_FAILED;
+	}
+	len = BIO_get_mem_data(bio, &data);
+	pem = g_bytes_new(data, (gsize)MAX(len, 0));
+	BIO_free(bio);
+	parent = g_path_get_dirname(output);
+	if (g_mkdir_with_parents(parent, 0755) != 0) {
+		g_printerr("healer-publish: %s: cannot create the directory: %s\n", parent, g_strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (!healer_file_write_atomic(output, pem, &error))
+		return failed(error);
+	id = healer_catalog_key_id(key);
+	g_print("wrote public key %s (key id %s)\n", output, id);
+	return EXIT_OK;
+}
+
 static gboolean
 parse_serial(const char *text, const char *option, guint64 *out)
 {
@@ -136,7 +190,10 @@ cmd_catalog(int argc, char **argv)
 		if (table == NULL)
 			return failed(error);
 	}
-	json = healer_catalog_build_from_directory(modules, serial, table, &error);
+	{
+		g_autofree char *key_id = healer_catalog_key_id(key);
+		json = healer_catalog_build_from_directory_for_key(modules, serial, table, key_id, &error);
+	}
 	if (json == NULL)
 		return failed(error);
 	sig = healer_catalog_sign(json, key, &error);
@@ -232,6 +289,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "pubkey") == 0)
+		return cmd_pubkey(argc - 1, argv + 1);
 	if (strcmp(argv[1], "catalog") == 0)
 		return cmd_catalog(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
