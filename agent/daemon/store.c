@@ -45,6 +45,8 @@ struct _HealerStore {
 	gpointer changed_data;
 	HealerStoreAdmitFunc admit_func;
 	gpointer admit_data;
+	HealerStoreReleaseFunc release_func;
+	gpointer release_data;
 };
 
 static void
@@ -250,6 +252,9 @@ entry_new(HealerStore *store, const char *sha, guint64 size, const HealerModule 
 	entry->index = module->index;
 	entry->version = module->version;
 	entry->release = release_name(store, module->function, module->version);
+	/* No release table knows it: the catalog that let it in may. */
+	if (entry->release == NULL && store->release_func != NULL)
+		entry->release = store->release_func(sha, store->release_data);
 	entry->source = g_strdup(source);
 	return entry;
 }
@@ -844,6 +849,13 @@ healer_store_set_admit_func(HealerStore *store, HealerStoreAdmitFunc func, gpoin
 {
 	store->admit_func = func;
 	store->admit_data = user_data;
+}
+
+void
+healer_store_set_release_func(HealerStore *store, HealerStoreReleaseFunc func, gpointer user_data)
+{
+	store->release_func = func;
+	store->release_data = user_data;
 }
 
 void

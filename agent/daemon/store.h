@@ -99,6 +99,10 @@ gboolean healer_store_import_file(HealerStore *store, const char *path, char **s
 gboolean healer_store_import_all(HealerStore *store, GPtrArray *paths, const char *source, guint *added_out,
                                  GError **error);
 
+/* The release name of a module no release table names (healerd: from the trusted catalog), or NULL. */
+typedef char *(*HealerStoreReleaseFunc)(const char *sha_hex, gpointer user_data);
+void healer_store_set_release_func(HealerStore *store, HealerStoreReleaseFunc func, gpointer user_data);
+
 /* Sets the admission check for every import (NULL: any valid module). */
 void healer_store_set_admit_func(HealerStore *store, HealerStoreAdmitFunc func, gpointer user_data);
 /* Forgets the remembered verdicts on rejected files, so the next directory import judges them again. */

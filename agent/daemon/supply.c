@@ -49,6 +49,19 @@ admit(const char *sha_hex, guint64 size, const char *path, char **reason, gpoint
 	return TRUE;
 }
 
+/* A module's release as the trusted catalog that lists it says. */
+static char *
+release_of(const char *sha_hex, gpointer user_data)
+{
+	HealerSupply *supply = user_data;
+	guint8 sha[HEALER_SHA256_SIZE];
+	const HealerCatalogModule *module = NULL;
+
+	if (healer_sha256_from_hex(sha_hex, sha))
+		module = healer_trust_find_module(supply->trust, sha, NULL);
+	return module != NULL ? g_strdup(module->release) : NULL;
+}
+
 static int
 remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -74,6 +87,7 @@ healer_supply_new(const HealerConfig *config, HealerStore *store, HealerTrust *t
 		g_warning("cannot create %s: %s; bundles cannot be imported", supply->staging_parent,
 		          g_strerror(errno));
 	healer_store_set_admit_func(store, admit, supply);
+	healer_store_set_release_func(store, release_of, supply);
 	return supply;
 }
 
@@ -90,6 +104,7 @@ healer_supply_free(HealerSupply *supply)
 		g_ptr_array_unref(supply->monitors);
 	}
 	healer_store_set_admit_func(supply->store, NULL, NULL);
+	healer_store_set_release_func(supply->store, NULL, NULL);
 	g_free(supply->staging_parent);
 	g_free(supply);
 }

@@ -141,6 +141,13 @@ test_offline_bundle(void)
 		g_assert_nonnull(strstr(run.out, "release-2.1.0.tar"));
 		g_assert_nonnull(strstr(run.out, "Upstream:       none"));
 	}
+	/* No release table on this gateway: the release names come from the trusted catalog. */
+	{
+		g_auto(TestRun) run = {0};
+		healerctl(&run, "modules", NULL);
+		g_assert_cmpint(run.exit_status, ==, 0);
+		g_assert_nonnull(strstr(run.out, "2.1.0"));
+	}
 	healerd_process_stop(b);
 	assert_runs(&weather);
 }
