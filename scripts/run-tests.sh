@@ -7,9 +7,11 @@
 #   scripts/run-tests.sh --quick   the plain build's suites only
 #
 # Configurations (build trees under _build/):
-#   test      gcc, all suites (unit, fuzz corpus replay, real binaries)
+#   test      gcc, all suites (unit, fuzz corpus replay, real binaries, and
+#             'package': the Debian package built, linted, installed into a
+#             fresh Debian 12 root and smoke-tested there)
 #   valgrind  the same tests under valgrind (no definite leaks, no errors)
-#   sanitize  gcc with ASan+UBSan, all suites
+#   sanitize  gcc with ASan+UBSan, all suites (but 'package')
 #   fuzz      clang + libFuzzer + ASan/UBSan, each fuzz target for
 #             $HEALER_FUZZ_SECONDS seconds (default 30)
 # With CI=true warnings are errors.
@@ -68,9 +70,10 @@ phase() {
 
 phase test _build/test -- -Dbuildtype=debugoptimized
 if ! $quick; then
-  # The soak (200 power cuts) runs once, in the plain configuration.
-  phase valgrind _build/test --setup=valgrind --no-rebuild --no-suite soak -- -Dbuildtype=debugoptimized
-  phase sanitize _build/sanitize --setup=sanitize --no-suite soak -- -Db_sanitize=address,undefined -Db_lundef=false
+  # The soak (200 power cuts) and the Debian package test (which builds its
+  # own binaries with dpkg-buildpackage) run once, in the plain configuration.
+  phase valgrind _build/test --setup=valgrind --no-rebuild --no-suite soak --no-suite package -- -Dbuildtype=debugoptimized
+  phase sanitize _build/sanitize --setup=sanitize --no-suite soak --no-suite package -- -Db_sanitize=address,undefined -Db_lundef=false
   CC=clang phase fuzz _build/fuzz --suite fuzz -- -Dfuzzing=true -Dfuzz_seconds="$fuzz_seconds" \
     -Db_sanitize=address,undefined -Db_lundef=false -Dreal_binaries_tests=false
 fi
