@@ -17,12 +17,14 @@ build_packages=(
 # Tests: valgrind, clang with libFuzzer and the sanitizer runtimes, umockdev
 # for USB, nginx and openssl (the upstream tests serve over TLS with a CA the
 # test makes), the Debian packaging tools (the suite builds, lints and
-# installs the package into a debootstrapped root), and npm, which fetches
-# the real release binaries the reader is tested on.
+# installs the package into a debootstrapped root), lrzsz (YMODEM, the peer
+# the link benchmark compares with) and gnuplot (the benchmarks' plots), and
+# npm, which fetches the real release binaries the reader is tested on.
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates nginx-light openssl
   dpkg-dev debhelper fakeroot lintian debootstrap
+  lrzsz gnuplot-nox
 )
 
 missing=()
