@@ -16,6 +16,8 @@ counts=("$@")
 sim=$build/device-firmware/healer-sim
 healerd=$build/agent/daemon/healerd
 modules=$(cd "$build/device-firmware/modules" && pwd)
+# The firmware build's catalog is signed with the development key: trusted for the benchmark only.
+keys=$(cd "$(dirname "${BASH_SOURCE[0]}")/../device-firmware/keys" && pwd)
 for f in "$sim" "$healerd"; do [[ -x $f ]] || { echo "build first: $f missing" >&2; exit 1; }; done
 
 run() { # count -> seconds
@@ -28,8 +30,8 @@ run() { # count -> seconds
     pids+=($!)
   done
   while [[ $(ls "$work/ports" | wc -l) -lt $n ]]; do sleep 0.01; done
-  printf '[daemon]\nstate-directory=%s/state\n[serial]\nports=%s/ports/*\n[store]\nmodule-directories=%s\n' \
-    "$work" "$work" "$modules" >"$work/healerd.conf"
+  printf '[daemon]\nstate-directory=%s/state\n[serial]\nports=%s/ports/*\n[store]\nmodule-directories=%s\ntrusted-keys=%s\n' \
+    "$work" "$work" "$modules" "$keys" >"$work/healerd.conf"
   start=$(date +%s.%N)
   "$healerd" --config "$work/healerd.conf" 2>"$work/healerd.log" &
   local hpid=$!
