@@ -136,8 +136,11 @@ update_device(HealerDBusFace *self, HealerDBusHealer1Device *iface, const Healer
 static void
 update_manager(HealerDBusFace *self)
 {
-	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+	g_autoptr(GPtrArray) devices = NULL;
 
+	if (self->healer == NULL)
+		return; /* no bus yet */
+	devices = healer_engine_list_devices(self->engine);
 	healer_dbus_healer1_set_devices(self->healer, devices->len);
 	healer_dbus_healer1_set_healing(self->healer, healer_engine_count_healing(self->engine));
 	healer_dbus_healer1_set_store_modules(self->healer,
@@ -239,7 +242,8 @@ on_device_added(HealerEngine *engine, const char *device_id, gpointer user_data)
 	g_autoptr(HealerDBusObjectSkeleton) object = NULL;
 	g_autoptr(HealerDBusHealer1Device) iface = NULL;
 
-	if (info == NULL || g_hash_table_contains(self->objects, device_id))
+	/* Without a bus (yet) there is nothing to export to; on_bus_acquired exports every device. */
+	if (self->manager == NULL || info == NULL || g_hash_table_contains(self->objects, device_id))
 		return;
 	object = healer_dbus_object_skeleton_new(path);
 	iface = healer_dbus_healer1_device_skeleton_new();
@@ -292,7 +296,8 @@ on_heal_progress(HealerEngine *engine, const char *device_id, guint step, guint 
 	HealerDBusFace *self = user_data;
 
 	(void)engine;
-	healer_dbus_healer1_emit_heal_progress(self->healer, device_id, step, steps, module, progress);
+	if (self->healer != NULL)
+		healer_dbus_healer1_emit_heal_progress(self->healer, device_id, step, steps, module, progress);
 }
 
 static void
@@ -301,7 +306,8 @@ on_heal_finished(HealerEngine *engine, const char *device_id, gboolean success, 
 	HealerDBusFace *self = user_data;
 
 	(void)engine;
-	healer_dbus_healer1_emit_heal_finished(self->healer, device_id, success, message);
+	if (self->healer != NULL)
+		healer_dbus_healer1_emit_heal_finished(self->healer, device_id, success, message);
 	update_manager(self);
 }
 

@@ -213,6 +213,31 @@ test_many_devices(void)
 	}
 }
 
+/* No bus to serve on (none running, as on a gateway booted without D-Bus): healing goes on, quietly. */
+static void
+test_bus_unreachable(void)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, "no-bus", NULL);
+	g_autofree char *address = NULL;
+	g_autoptr(HealerdProcess) healerd = healerd_process_new(dir, test_program("HEALER_FIRMWARE_MODULES"), NULL);
+	g_auto(Device) device = {0};
+	const char *succeeded[] = {"heal succeeded", NULL};
+	const char *criticals[] = {"critical", NULL};
+	const char *no_bus[] = {"no D-Bus connection", NULL};
+
+	address = g_strdup_printf("unix:path=%s/no-such-bus", dir);
+	healerd->bus_args = g_strdup(""); /* the system bus, which is not there */
+	start_device(&device, dir, "lonely", "1.0.0", "heartbeat");
+	g_setenv("DBUS_SYSTEM_BUS_ADDRESS", address, TRUE);
+	healerd_process_start(healerd);
+	g_unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	healerd_process_wait(healerd, succeeded, 1, 120000);
+	healerd_process_stop(healerd);
+	g_assert_cmpuint(healerd_process_count(healerd, no_bus), ==, 1);
+	g_assert_cmpuint(healerd_process_count(healerd, criticals), ==, 0);
+	assert_runs(&device, 1100, 1100);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -224,6 +249,7 @@ main(int argc, char **argv)
 	g_test_add_func("/healerd/heal-four-devices", test_heal_four_devices);
 	g_test_add_func("/healerd/restart-mid-heal", test_restart_mid_heal);
 	g_test_add_func("/healerd/many-devices", test_many_devices);
+	g_test_add_func("/healerd/bus-unreachable", test_bus_unreachable);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;
