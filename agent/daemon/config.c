@@ -451,21 +451,41 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
  * Parses and checks one file, applying its keys over `config`.  A missing
  * file is reported as NOT_FOUND so the caller can decide it is fine.
  */
+static gboolean apply_text(HealerConfig *config, const char *file, const char *text, gsize len,
+                           gboolean *release_tables_set, GError **error);
+
 static gboolean
 load_file(HealerConfig *config, const char *file, gboolean *release_tables_set, GError **error)
 {
 	g_autofree char *text = NULL;
-	g_autoptr(GKeyFile) kf = g_key_file_new();
+	gsize len = 0;
 	g_autoptr(GError) local_error = NULL;
-	g_auto(GStrv) group_names = NULL;
 
-	if (!g_file_get_contents(file, &text, NULL, &local_error)) {
+	if (!g_file_get_contents(file, &text, &len, &local_error)) {
 		HealerError code = HEALER_ERROR_IO;
 		if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			code = HEALER_ERROR_NOT_FOUND;
 		else if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_ACCES))
 			code = HEALER_ERROR_PERMISSION_DENIED;
 		g_set_error(error, HEALER_ERROR, code, "%s", local_error->message);
+		return FALSE;
+	}
+	return apply_text(config, file, text, len, release_tables_set, error);
+}
+
+/* Parses and checks `text` (`len` bytes, NUL-terminated), the contents of `file`, applying its keys over `config`. */
+static gboolean
+apply_text(HealerConfig *config, const char *file, const char *text, gsize len, gboolean *release_tables_set,
+           GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) local_error = NULL;
+	g_auto(GStrv) group_names = NULL;
+
+	/* GKeyFile would stop at the NUL and ignore the rest without a word. */
+	if (memchr(text, '\0', len) != NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "%s: contains a NUL byte (not a text file)", file);
 		return FALSE;
 	}
 	/* Translations kept, so "key[de]" is seen (and refused) rather than silently dropped. */
@@ -532,6 +552,40 @@ list_drop_ins(const char *path)
 	return files;
 }
 
+/* The checks across keys, once every file is applied. */
+static gboolean
+finish(HealerConfig *config, gboolean release_tables_set, GError **error)
+{
+	if (!release_tables_set)
+		set_default_release_tables(config);
+	if (config->upstream_retry_min_s > config->upstream_retry_max_s) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "[upstream] retry-min-seconds (%u) is greater than retry-max-seconds (%u)",
+		            config->upstream_retry_min_s, config->upstream_retry_max_s);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+HealerConfig *
+healer_config_load_from_data(const char *name, const char *text, gsize len, GError **error)
+{
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	g_autofree char *copy = g_strndup(text, len);
+	gboolean release_tables_set = FALSE;
+
+	/* g_strndup stops at a NUL: check the bytes given, not the copy. */
+	if (memchr(text, '\0', len) != NULL) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		            "%s: contains a NUL byte (not a text file)", name);
+		return NULL;
+	}
+	if (!apply_text(config, name, copy, len, &release_tables_set, error) ||
+	    !finish(config, release_tables_set, error))
+		return NULL;
+	return g_steal_pointer(&config);
+}
+
 HealerConfig *
 healer_config_load(const char *path, GError **error)
 {
@@ -558,14 +612,8 @@ healer_config_load(const char *path, GError **error)
 		g_ptr_array_add(loaded, g_strdup(file));
 	}
 
-	if (!release_tables_set)
-		set_default_release_tables(config);
-	if (config->upstream_retry_min_s > config->upstream_retry_max_s) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		            "[upstream] retry-min-seconds (%u) is greater than retry-max-seconds (%u)",
-		            config->upstream_retry_min_s, config->upstream_retry_max_s);
+	if (!finish(config, release_tables_set, error))
 		return NULL;
-	}
 
 	g_ptr_array_add(loaded, NULL);
 	g_strfreev(config->files);

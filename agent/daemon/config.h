@@ -71,6 +71,9 @@ HealerConfig *healer_config_new_defaults(void);
  */
 HealerConfig *healer_config_load(const char *path, GError **error);
 
+/* One file's text as if it were the whole configuration (no drop-ins); `name` for messages. */
+HealerConfig *healer_config_load_from_data(const char *name, const char *text, gsize len, GError **error);
+
 void healer_config_free(HealerConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerConfig, healer_config_free)
 

@@ -1,0 +1,55 @@
+/*
+ * healerd's configuration parser on arbitrary bytes (healerd.conf and its
+ * drop-ins are written by people, and by configuration management): either
+ * an error naming the file, or a configuration whose every value obeys the
+ * rules config.c enforces.
+ */
+#include "fuzz-target.h"
+
+#include <string.h>
+
+#include "config.h"
+#include "healer-error.h"
+
+static void
+check_paths(GStrv list)
+{
+	for (guint i = 0; list != NULL && list[i] != NULL; i++)
+		g_assert(g_path_is_absolute(list[i]));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static gboolean initialized = FALSE;
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!initialized) {
+		/* A critical or warning from the parser is a bug: crash so the fuzzer reports it. */
+		g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+		initialized = TRUE;
+	}
+
+	config = healer_config_load_from_data("fuzz.conf", (const char *)data, size, &error);
+	if (config == NULL) {
+		g_assert(error != NULL && error->domain == HEALER_ERROR);
+		g_assert(g_str_has_prefix(error->message, "fuzz.conf") ||
+		         g_str_has_prefix(error->message, "[upstream]"));
+		return 0;
+	}
+	g_assert(error == NULL);
+	g_assert(config->state_dir != NULL && g_path_is_absolute(config->state_dir));
+	check_paths(config->serial_ports);
+	check_paths(config->module_dirs);
+	check_paths(config->release_tables);
+	check_paths(config->trusted_key_dirs);
+	g_assert(config->max_attempts >= 1 && config->max_attempts <= 100);
+	g_assert(config->reset_timeout_s >= 1 && config->reset_timeout_s <= 3600);
+	g_assert(config->upstream_max_parallel >= 1 && config->upstream_max_parallel <= 32);
+	g_assert(config->upstream_retry_min_s <= config->upstream_retry_max_s);
+	g_assert(config->upstream_ca_file == NULL || g_path_is_absolute(config->upstream_ca_file));
+	g_assert(config->upstream_url == NULL || g_ascii_strncasecmp(config->upstream_url, "http", 4) == 0);
+	g_assert(healer_log_level_to_string(config->log_level) != NULL);
+	return 0;
+}
