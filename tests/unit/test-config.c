@@ -390,6 +390,24 @@ test_shipped_file(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(g_strv_length(all->serial_ports), ==, 2);
 }
 
+/* A NUL byte is refused (GKeyFile alone would stop reading there without a word). */
+static void
+test_nul_byte(void)
+{
+	static const char text[] = "[healer]\nmax-attempts=3\n\0[healer]\nmax-attempts=lots\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerConfig) config = healer_config_load_from_data("x.conf", text, sizeof text - 1, &error);
+	g_autoptr(HealerConfig) good = NULL;
+
+	g_assert_null(config);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr(error->message, ==, "x.conf: contains a NUL byte (not a text file)");
+	g_clear_error(&error);
+	good = healer_config_load_from_data("x.conf", text, strlen(text), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(good->max_attempts, ==, 3);
+}
+
 static void
 test_retry_delay(void)
 {
@@ -438,6 +456,7 @@ main(int argc, char **argv)
 	ADD("/config/syntax-error", test_syntax_error);
 	ADD("/config/shipped-file", test_shipped_file);
 	g_test_add_func("/config/retry-delay", test_retry_delay);
+	g_test_add_func("/config/nul-byte", test_nul_byte);
 	g_test_add_func("/config/log-levels", test_log_levels);
 	return g_test_run();
 }
