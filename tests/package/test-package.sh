@@ -27,7 +27,13 @@
 #  6. upgrades the package over itself with an edited
 #     /etc/healerd/healerd.conf, which stays as edited;
 #  7. purges both packages and compares the root's file list with the one
-#     before the install (apt and dpkg bookkeeping aside): nothing is left.
+#     before the install (apt and dpkg bookkeeping aside): nothing is left;
+#  8. where systemd-nspawn is installed (Debian package systemd-container):
+#     installs systemd and the packages again and boots the root with
+#     systemd-nspawn, so the unit runs as written (its sandbox, Type=notify,
+#     the watchdog): healerd.service heals a simulated device (a unit too)
+#     under seccomp with no capabilities, journalctl -x explains its records,
+#     D-Bus activation starts it, udev reads the rules without a complaint.
 #
 # Everything started is stopped and everything mounted is unmounted on the
 # way out, failed or not; the work directory is removed (kept, unmounted,
@@ -103,11 +109,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A command inside the root, with a clean environment.
-inroot() {
-  env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive chroot "$root" "$@"
-}
+# A command inside the root, with a clean environment ("${inroot[@]}" CMD &
+# for one in the background: its pid is then the command's own).
+inroot=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+  DEBIAN_FRONTEND=noninteractive chroot "$root")
+inroot() { "${inroot[@]}" "$@"; }
 # The root's files, apt and dpkg bookkeeping and the mounted directories aside.
 file_list() {
   (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./run -o -path ./tmp \
@@ -122,6 +128,15 @@ wait_for() {
   local deadline=$(($(date +%s) + seconds))
   until "$@" >/dev/null 2>&1; do
     (($(date +%s) < deadline)) || fail "$what: not within ${seconds}s"
+    sleep 0.2
+  done
+}
+# wait_for_quietly SECONDS COMMAND...: until COMMAND succeeds; false when it does not.
+wait_for_quietly() {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    (($(date +%s) < deadline)) || return 1
     sleep 0.2
   done
 }
@@ -304,11 +319,11 @@ ports=/run/healer-sim/*/tty
 CONF
 
 mkdir -p "$root/run/dbus" "$root/run/healer-sim/device-1" "$root/run/healerd-smoke"
-inroot dbus-daemon --system --nofork --nopidfile --nosyslog >"$work/dbus.log" 2>&1 &
+"${inroot[@]}" dbus-daemon --system --nofork --nopidfile --nosyslog >"$work/dbus.log" 2>&1 &
 pids+=($!)
 wait_for 10 "the root's system bus" test -S "$root/run/dbus/system_bus_socket"
 
-inroot healer-sim --state /run/healerd-smoke/device-1 --release 1.0.0 --app heartbeat \
+"${inroot[@]}" healer-sim --state /run/healerd-smoke/device-1 --release 1.0.0 --app heartbeat \
   --link /run/healer-sim/device-1/tty 2>"$work/healer-sim.log" &
 pids+=($!)
 wait_for 10 "the simulated device's port" test -L "$root/run/healer-sim/device-1/tty"
@@ -417,6 +432,97 @@ if ! diff -u "$work/files-before" "$work/files-after" >"$work/files.diff"; then
   fail "the root after purge differs from the root before install"
 fi
 ok "after purge the root has exactly the files it had before the install ($(wc -l <"$work/files-before") paths)"
+
+# ---- 8. under systemd ----
+if command -v systemd-nspawn >/dev/null 2>&1; then
+  step "under systemd: the unit as written, booted with systemd-nspawn"
+  # The same root, with systemd now (postinst makes the accounts with
+  # systemd-sysusers), a simulated device as a unit and the smoke drop-in.
+  inroot apt-get "${apt_options[@]}" --no-install-recommends install systemd dbus udev \
+    "/tmp/$(basename "$deb")" "/tmp/$(basename "$tools_deb")" >"$work/install-systemd.log" 2>&1 ||
+    { cat "$work/install-systemd.log"; fail "installing systemd and the packages"; }
+  cat >"$root/etc/healerd/healerd.conf.d/smoke.conf" <<'CONF'
+[serial]
+ports=/run/healer-sim/*/tty
+CONF
+  cat >"$root/etc/systemd/system/healer-sim.service" <<'UNIT'
+[Unit]
+Description=A simulated device in safe mode (the package test)
+Before=healerd.service
+[Service]
+User=healerd
+RuntimeDirectory=healer-sim/device-1
+RuntimeDirectoryMode=0755
+ExecStart=/usr/bin/healer-sim --state /var/tmp/healer-sim/device-1 --release 1.0.0 --app travel-in-time --link /run/healer-sim/device-1/tty
+[Install]
+WantedBy=multi-user.target
+UNIT
+  ln -s /etc/systemd/system/healer-sim.service "$root/etc/systemd/system/multi-user.target.wants/"
+  # Nothing of ours may run in the root now (the root's bus was started by
+  # hand above; a package's script may have started something too).
+  for pid in $(root_pids); do
+    echo "stopping $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) ($pid), still running in the root"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  no_root_pids() { [[ -z $(root_pids) ]]; }
+  wait_for 10 "every process in the root stopped" no_root_pids
+  for m in $(mounts_under); do umount "$m"; done
+  nspawn_options=()
+  # With no systemd on the host: no machined to register with, no scope to make.
+  [[ -d /run/systemd/system ]] || nspawn_options=(--register=no --keep-unit)
+  systemd-nspawn -q -D "$root" -b --console=passive -M "healerd-test-$$" "${nspawn_options[@]}" \
+    >"$work/nspawn.log" 2>&1 &
+  nspawn_pid=$!
+  pids+=("$nspawn_pid")
+  container_init() { pgrep -P "$nspawn_pid" | head -n 1; }
+  wait_for 30 "the container's systemd" container_init
+  init_pid=$(container_init)
+  incontainer() { nsenter -t "$init_pid" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+  active() { [[ $(incontainer systemctl is-active healerd.service) == active ]]; }
+  wait_for 60 "healerd.service active" active
+  healed_in_container() {
+    incontainer healerctl devices --json >"$work/devices.json" 2>/dev/null &&
+      grep -q '"state":"healthy"' "$work/devices.json"
+  }
+  wait_for 120 "the device healed under systemd" healed_in_container
+  incontainer systemctl --no-pager status healerd.service | head -n 12
+  main_pid=$(incontainer systemctl show -p MainPID --value healerd.service)
+  proc=$(incontainer cat "/proc/$main_pid/status")
+  for want in "Uid:.*\b$(awk -F: '$1 == "healerd" { print $3 }' "$root/etc/passwd")\b" \
+    'CapEff:.*0000000000000000' 'CapBnd:.*0000000000000000' 'NoNewPrivs:.*1' 'Seccomp:.*2'; do
+    grep -Eq "$want" <<<"$proc" || fail "healerd under systemd: /proc status lacks $want"
+  done
+  ok "healerd.service: Type=notify active ($(incontainer systemctl show -p StatusText --value healerd.service)); runs as healerd with no capabilities, no new privileges, a system call filter"
+  explained() { incontainer journalctl -x -u healerd.service --no-pager | grep -q 'Defined-By: healerd'; }
+  if ! wait_for_quietly 15 explained; then
+    incontainer journalctl -x -u healerd.service --no-pager -o verbose | tail -n 40
+    incontainer journalctl --list-catalog | grep -i healer | head
+    fail "journalctl -x shows no explanation from the installed message catalog"
+  fi
+  ok "journalctl -x explains healerd's records (message catalog)"
+  incontainer systemctl stop healerd.service
+  incontainer healerctl status >/dev/null || fail "healerctl status did not start healerd through D-Bus activation"
+  active || fail "D-Bus activation did not start healerd.service"
+  ok "with healerd stopped, healerctl status starts it (D-Bus activation, SystemdService=healerd.service)"
+  [[ $(incontainer systemctl show -p NRestarts --value healerd.service) == 0 ]] || fail "healerd.service restarted"
+  # udev reads the installed rules without a complaint (one would name the
+  # file and line).
+  incontainer udevadm test --action=add /class/tty/console >"$work/udevadm-test.log" 2>&1 || true
+  grep -q 'Reading rules file: .*/60-healerd.rules' "$work/udevadm-test.log" || fail "udev did not read 60-healerd.rules"
+  if grep '60-healerd.rules:' "$work/udevadm-test.log"; then
+    fail "udev complains about 60-healerd.rules"
+  fi
+  ok "udevadm test reads 60-healerd.rules without a complaint"
+  if incontainer journalctl -u healerd.service -p warning --no-pager -q | grep .; then
+    echo "WARNING: healerd logged warnings under systemd (above)"
+  fi
+  kill -TERM "$nspawn_pid"
+  wait "$nspawn_pid" || fail "the container did not shut down cleanly"
+  pids=()
+  ok "the container shut down"
+else
+  step "under systemd: skipped (no systemd-nspawn: Debian package systemd-container)"
+fi
 
 step "done"
 echo "timings:"
