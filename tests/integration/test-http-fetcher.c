@@ -1,26 +1,21 @@
 /*
- * The HTTP fetcher against a real nginx over TLS on 127.0.0.1: a throwaway
- * CA and server certificate made with the openssl command, nginx with every
- * path in a temporary directory, started once for all cases and killed
- * with the test.  Cut connections go through tests/tools/cut-proxy.
+ * The HTTP fetcher against a real nginx over TLS on 127.0.0.1 (nginx-server.c:
+ * a throwaway CA and server certificate made with the openssl command, nginx
+ * with every path in a temporary directory), started once for all cases and
+ * killed with the test.  Cut connections go through tests/tools/cut-proxy.
  * Nothing here depends on timing: every wait is "until it happened", bounded
  * only by meson's test timeout.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "healer-error.h"
 #include "http-fetcher.h"
+#include "nginx-server.h"
 #include "test-util.h"
 
 #define MODULE_SIZE (200 * 1024)
@@ -28,83 +23,17 @@
 #define BIG_SIZE    (4 * 1024 * 1024)
 
 static struct {
-	char *dir;
-	char *www;
-	char *ca_file;
+	NginxServer *nginx;
+	const char *www;
+	const char *ca_file;
 	char *wrong_ca_file;
-	GPid pid;
 	int tls_port;
 	int plain_port;
 	GBytes *catalog;
 	GBytes *modules[N_MODULES];
 } server;
 
-/* ---- helpers ---- */
-
-static int
-free_port(void)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof addr;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int port;
-
-	g_assert_cmpint(fd, >=, 0);
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
-	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &len), ==, 0);
-	port = ntohs(addr.sin_port);
-	close(fd);
-	return port;
-}
-
-/* A loopback socket that listens and never accepts: connections open, then nothing ever comes back. */
-static int
-blackhole_listen(int *port_out)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof addr;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	g_assert_cmpint(fd, >=, 0);
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
-	g_assert_cmpint(listen(fd, 16), ==, 0);
-	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &len), ==, 0);
-	*port_out = ntohs(addr.sin_port);
-	return fd;
-}
-
-static gboolean
-port_accepts(int port)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	gboolean ok;
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
-	close(fd);
-	return ok;
-}
-
-static void
-openssl(const char *dir, const char *const *args)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autofree char *out = NULL, *err = NULL;
-	g_autoptr(GError) error = NULL;
-	int status = 0;
-
-	g_ptr_array_add(argv, (char *)"openssl");
-	for (guint i = 0; args[i] != NULL; i++)
-		g_ptr_array_add(argv, (char *)args[i]);
-	g_ptr_array_add(argv, NULL);
-	g_spawn_sync(dir, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
-	g_assert_no_error(error);
-	if (!g_spawn_check_wait_status(status, NULL))
-		g_error("openssl %s failed:\n%s", args[0], err);
-}
+/* ---- the server ---- */
 
 static void
 write_text(const char *dir, const char *name, const char *text)
@@ -112,51 +41,6 @@ write_text(const char *dir, const char *name, const char *text)
 	g_autofree char *path = g_build_filename(dir, name, NULL);
 
 	test_write_file(path, (const guint8 *)text, strlen(text));
-}
-
-/* A CA (name.pem, name.key) and, signed by it, when `server_name` is given, a server certificate for IP:127.0.0.1. */
-static void
-make_ca(const char *dir, const char *name)
-{
-	g_autofree char *config = g_strdup_printf("[req]\n"
-	                                          "distinguished_name = dn\n"
-	                                          "prompt = no\n"
-	                                          "[dn]\n"
-	                                          "CN = %s\n"
-	                                          "[v3_ca]\n"
-	                                          "basicConstraints = critical,CA:TRUE\n"
-	                                          "keyUsage = critical,keyCertSign,cRLSign\n"
-	                                          "subjectKeyIdentifier = hash\n",
-	                                          name);
-	g_autofree char *config_name = g_strdup_printf("%s.cnf", name);
-	g_autofree char *key = g_strdup_printf("%s.key", name);
-	g_autofree char *pem = g_strdup_printf("%s.pem", name);
-
-	write_text(dir, config_name, config);
-	openssl(dir, (const char *[]){"req", "-x509", "-config", config_name, "-extensions", "v3_ca", "-newkey", "ec",
-	                              "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", pem,
-	                              "-days", "2", NULL});
-}
-
-static void
-make_server_cert(const char *dir, const char *ca)
-{
-	g_autofree char *ca_pem = g_strdup_printf("%s.pem", ca);
-	g_autofree char *ca_key = g_strdup_printf("%s.key", ca);
-
-	write_text(dir, "server.cnf", "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = 127.0.0.1\n");
-	write_text(dir, "server.ext",
-	           "subjectAltName = IP:127.0.0.1\n"
-	           "basicConstraints = CA:FALSE\n"
-	           "keyUsage = critical,digitalSignature\n"
-	           "extendedKeyUsage = serverAuth\n"
-	           "authorityKeyIdentifier = keyid\n");
-	openssl(dir, (const char *[]){"req", "-new", "-config", "server.cnf", "-newkey", "ec", "-pkeyopt",
-	                              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out",
-	                              "server.csr", NULL});
-	openssl(dir, (const char *[]){"x509", "-req", "-in", "server.csr", "-CA", ca_pem, "-CAkey", ca_key,
-	                              "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
-	                              NULL});
 }
 
 static GBytes *
@@ -201,119 +85,32 @@ write_site(void)
 	}
 }
 
-/* nginx from meson's HEALER_NGINX, else the PATH or /usr/sbin (not in a user's PATH on Debian); NULL when missing. */
-static const char *
-nginx_path(void)
-{
-	static char *path;
-
-	if (path == NULL) {
-		const char *env = g_getenv("HEALER_NGINX");
-		if (env != NULL && g_file_test(env, G_FILE_TEST_IS_EXECUTABLE))
-			path = g_strdup(env);
-		else if ((path = g_find_program_in_path("nginx")) == NULL &&
-		         g_file_test("/usr/sbin/nginx", G_FILE_TEST_IS_EXECUTABLE))
-			path = g_strdup("/usr/sbin/nginx");
-	}
-	return path;
-}
-
-static gboolean
-try_start_nginx(void)
-{
-	g_autofree char *conf_path = g_build_filename(server.dir, "nginx.conf", NULL);
-	g_autofree char *error_log = g_build_filename(server.dir, "error.log", NULL);
-	g_autofree char *conf = NULL;
-	g_autoptr(GError) error = NULL;
-	const char *d = server.dir;
-	int status;
-
-	server.tls_port = free_port();
-	server.plain_port = free_port();
-	/* Single process, no daemon: nothing to switch user for, but as root say so (temp dirs are chowned to it). */
-	conf = g_strdup_printf("daemon off;\n"
-	                       "master_process off;\n"
-	                       "%s"
-	                       "pid %s/nginx.pid;\n"
-	                       "error_log %s/error.log info;\n"
-	                       "events { worker_connections 256; }\n"
-	                       "http {\n"
-	                       "  access_log %s/access.log;\n"
-	                       "  client_body_temp_path %s/tmp/body;\n"
-	                       "  proxy_temp_path %s/tmp/proxy;\n"
-	                       "  fastcgi_temp_path %s/tmp/fastcgi;\n"
-	                       "  uwsgi_temp_path %s/tmp/uwsgi;\n"
-	                       "  scgi_temp_path %s/tmp/scgi;\n"
-	                       "  types { application/json json; }\n"
-	                       "  default_type application/octet-stream;\n"
-	                       "  server {\n"
-	                       "    listen 127.0.0.1:%d ssl;\n"
-	                       "    listen 127.0.0.1:%d;\n"
-	                       "    ssl_certificate %s/server.pem;\n"
-	                       "    ssl_certificate_key %s/server.key;\n"
-	                       "    root %s;\n"
-	                       "    location = /redirect { return 302 /catalog.json; }\n"
-	                       "    location = /redirect-ftp { return 302 ftp://127.0.0.1/catalog.json; }\n"
-	                       "    location = /redirect-loop { return 302 /redirect-loop; }\n"
-	                       "    location /norange/ { alias %s/; max_ranges 0; }\n"
-	                       "  }\n"
-	                       "}\n",
-	                       geteuid() == 0 ? "user root root;\n" : "", d, d, d, d, d, d, d, d, server.tls_port,
-	                       server.plain_port, d, d, server.www, server.www);
-	test_write_file(conf_path, (const guint8 *)conf, strlen(conf));
-	{
-		g_autofree char *tmp = g_build_filename(d, "tmp", NULL);
-		g_mkdir_with_parents(tmp, 0755);
-	}
-
-	const char *argv[] = {nginx_path(), "-p", d, "-e", error_log, "-c", conf_path, NULL};
-	g_spawn_async(d, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-	              test_die_with_parent, NULL, &server.pid, &error);
-	if (error != NULL)
-		g_error("cannot start nginx (is nginx-light installed?): %s", error->message);
-
-	/* until it accepts on both ports, or exits (a port taken meanwhile) */
-	for (;;) {
-		if (waitpid(server.pid, &status, WNOHANG) == server.pid) {
-			g_autofree char *log = NULL;
-			g_file_get_contents(error_log, &log, NULL, NULL);
-			g_test_message("nginx exited at start:\n%s", log != NULL ? log : "");
-			server.pid = 0;
-			return FALSE;
-		}
-		if (port_accepts(server.tls_port) && port_accepts(server.plain_port))
-			return TRUE;
-		g_usleep(20 * 1000);
-	}
-}
-
 static void
 start_server(void)
 {
-	server.dir = test_tmpdir_new();
-	server.www = g_build_filename(server.dir, "www", NULL);
-	make_ca(server.dir, "ca");
-	make_ca(server.dir, "other-ca");
-	make_server_cert(server.dir, "ca");
-	server.ca_file = g_build_filename(server.dir, "ca.pem", NULL);
-	server.wrong_ca_file = g_build_filename(server.dir, "other-ca.pem", NULL);
+	g_autofree char *extra = NULL;
+
+	/* Redirects, and a copy of the site served without Range support. */
+	server.nginx = nginx_server_new(NULL, NULL);
+	server.www = server.nginx->www;
+	extra = g_strdup_printf("    location = /redirect { return 302 /catalog.json; }\n"
+	                        "    location = /redirect-ftp { return 302 ftp://127.0.0.1/catalog.json; }\n"
+	                        "    location = /redirect-loop { return 302 /redirect-loop; }\n"
+	                        "    location /norange/ { alias %s/; max_ranges 0; }\n",
+	                        server.www);
+	server.nginx->extra = g_steal_pointer(&extra);
+	server.ca_file = server.nginx->ca_file;
+	server.wrong_ca_file = nginx_server_make_ca(server.nginx, "other-ca");
 	write_site();
-	for (int attempt = 0; !try_start_nginx(); attempt++) {
-		if (attempt == 10)
-			g_error("nginx did not start");
-	}
+	nginx_server_start(server.nginx, 0);
+	server.tls_port = server.nginx->tls_port;
+	server.plain_port = server.nginx->plain_port;
 }
 
 static void
 stop_server(void)
 {
-	if (server.pid > 0) {
-		kill(server.pid, SIGTERM);
-		waitpid(server.pid, NULL, 0);
-	}
-	test_tmpdir_free(server.dir);
-	g_free(server.www);
-	g_free(server.ca_file);
+	g_clear_pointer(&server.nginx, nginx_server_free);
 	g_free(server.wrong_ca_file);
 	g_bytes_unref(server.catalog);
 	for (guint i = 0; i < N_MODULES; i++)
@@ -323,7 +120,7 @@ stop_server(void)
 static char *
 url(const char *path)
 {
-	return g_strdup_printf("https://127.0.0.1:%d/%s", server.tls_port, path);
+	return nginx_server_url(server.nginx, path);
 }
 
 static char *
@@ -679,45 +476,6 @@ test_file_more_than_expected(void)
 
 /* ---- cut connections ---- */
 
-static GPid
-start_cut_proxy(int target_port, int cut_connections, int cut_after, int *port_out)
-{
-	g_autofree char *target = g_strdup_printf("%d", target_port);
-	g_autofree char *n = g_strdup_printf("%d", cut_connections);
-	g_autofree char *x = g_strdup_printf("%d", cut_after);
-	const char *argv[] = {test_program("HEALER_CUT_PROXY"), target, n, x, NULL};
-	g_autoptr(GError) error = NULL;
-	char line[32];
-	int out = -1;
-	gsize len = 0;
-	GPid pid;
-
-	g_spawn_async_with_pipes(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, test_die_with_parent, NULL, &pid,
-	                         NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	while (len < sizeof line - 1) {
-		ssize_t r = read(out, line + len, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		g_assert_cmpint(r, ==, 1);
-		if (line[len] == '\n')
-			break;
-		len++;
-	}
-	line[len] = '\0';
-	close(out);
-	*port_out = atoi(line);
-	g_assert_cmpint(*port_out, >, 0);
-	return pid;
-}
-
-static void
-stop_child(GPid pid)
-{
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-}
-
 static void
 check_cut_and_resume(const char *scheme, int target_port, guint module, const char *expected_message)
 {
@@ -725,7 +483,7 @@ check_cut_and_resume(const char *scheme, int target_port, guint module, const ch
 	g_autofree char *dir = test_tmpdir_new();
 	g_autofree char *path = g_build_filename(dir, "cut.partial", NULL);
 	int proxy_port = 0;
-	GPid proxy = start_cut_proxy(target_port, 1, 100000, &proxy_port);
+	GPid proxy = test_cut_proxy_start(target_port, 1, 100000, &proxy_port);
 	g_autofree char *u = g_strdup_printf("%s://127.0.0.1:%d/modules/m%u.bin", scheme, proxy_port, module);
 	Outcome first = {0}, second = {0};
 	guint64 partial;
@@ -746,7 +504,7 @@ check_cut_and_resume(const char *scheme, int target_port, guint module, const ch
 	g_assert_cmpuint(second.bytes_received, ==, MODULE_SIZE - partial);
 	assert_file_equals(path, server.modules[module]);
 
-	stop_child(proxy);
+	test_child_stop(proxy);
 	outcome_clear(&first);
 	outcome_clear(&second);
 	test_tmpdir_free(g_steal_pointer(&dir));
@@ -810,7 +568,7 @@ static void
 test_connection_refused(void)
 {
 	g_autoptr(HealerHttpFetcher) f = new_fetcher(server.ca_file, 0);
-	g_autofree char *u = g_strdup_printf("https://127.0.0.1:%d/catalog.json", free_port());
+	g_autofree char *u = g_strdup_printf("https://127.0.0.1:%d/catalog.json", test_free_port());
 	g_autofree char *expected = g_strdup_printf("%s: connection refused", u);
 	Outcome o = {0};
 
@@ -898,7 +656,7 @@ test_cancel(void)
 	g_autofree char *hang = NULL;
 	Outcome running = {0}, queued = {0}, after = {0};
 	CancelLater later = {.fetcher = f};
-	int port, blackhole = blackhole_listen(&port);
+	int port, blackhole = test_blackhole_listen(&port);
 
 	hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
 	/* with one transfer at a time: one running (its server never answers), two queued */
@@ -931,7 +689,7 @@ test_cancel_and_free_from_done(void)
 	g_autofree char *catalog = url("catalog.json");
 	g_autofree char *hang = NULL;
 	Outcome first = {0}, second = {0}, hanging = {0}, hanging2 = {0}, queued = {0};
-	int port, blackhole = blackhole_listen(&port);
+	int port, blackhole = test_blackhole_listen(&port);
 
 	hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
 	first.fetcher = &f;
@@ -973,7 +731,7 @@ static void
 test_free_in_flight(void)
 {
 	HealerHttpOptions options = {
-	        .ca_file = server.ca_file,
+	        .ca_file = (char *)server.ca_file,
 	        .proxy = (char *)"",
 	        .max_parallel = 3,
 	        .max_bytes_per_second = 4096,
@@ -982,7 +740,7 @@ test_free_in_flight(void)
 	g_autofree char *dir = test_tmpdir_new();
 	g_autofree char *big = url("big.bin");
 	Outcome o[5] = {0};
-	int port, blackhole = blackhole_listen(&port);
+	int port, blackhole = test_blackhole_listen(&port);
 	g_autofree char *hang = g_strdup_printf("http://127.0.0.1:%d/never", port);
 	int calls_before = 0, calls_after = 0;
 
@@ -1013,11 +771,10 @@ test_free_in_flight(void)
 int
 main(int argc, char **argv)
 {
-	g_autofree char *openssl_path = g_find_program_in_path("openssl");
 	int result;
 
 	g_test_init(&argc, &argv, NULL);
-	if (nginx_path() == NULL || openssl_path == NULL) {
+	if (!nginx_server_available()) {
 		/* TAP: the whole program skipped */
 		printf("1..0 # SKIP nginx or openssl not installed (scripts/setup.sh installs them)\n");
 		return 0;
