@@ -13,6 +13,27 @@
 #include "semver.h"
 #include "transport.h"
 
+/*
+ * The modules the resolver plans with, shared: the engine holds the current
+ * one and every job holds the one its plan was made from (plan steps point
+ * into it), so a store change during a heal never frees what a heal uses.
+ */
+typedef struct {
+	HealerModuleCatalog *catalog;
+} PlanningCatalog;
+
+static void
+planning_catalog_clear(gpointer data)
+{
+	healer_module_catalog_free(((PlanningCatalog *)data)->catalog);
+}
+
+static void
+planning_catalog_unref(PlanningCatalog *pc)
+{
+	g_rc_box_release_full(pc, planning_catalog_clear);
+}
+
 typedef struct _Job Job;
 
 /* One port and what is on it. */
@@ -45,6 +66,8 @@ struct _Job {
 	gboolean resumed;
 	guint retry_source;
 	Slot *slot;
+	/* The catalog the plan's steps point into: kept while the plan lives, whatever the store does. */
+	PlanningCatalog *plan_catalog;
 	/* Installing an application rather than healing: its entry, and who to tell. */
 	HealerCatalogEntry *app;
 	HealerEngineDoneFunc done_func;
@@ -54,9 +77,9 @@ struct _Job {
 struct _HealerEngine {
 	HealerConfig *config;
 	HealerStore *store;
-	HealerSupply *supply;         /* may be NULL (tests): every valid module of the store is used */
-	HealerUpstream *upstream;     /* may be NULL: no [upstream] url */
-	HealerModuleCatalog *catalog; /* built from the store; NULL when it must be rebuilt */
+	HealerSupply *supply;     /* may be NULL (tests): every valid module of the store is used */
+	HealerUpstream *upstream; /* may be NULL: no [upstream] url */
+	PlanningCatalog *catalog; /* built from the store (and upstream); NULL when it must be rebuilt */
 	HealerPortWatcher *watcher;
 	GHashTable *slots; /* port -> Slot* */
 	GHashTable *jobs;  /* device id -> Job* */
@@ -131,9 +154,12 @@ catalog(HealerEngine *self)
 {
 	g_autoptr(GPtrArray) entries = NULL;
 
+	HealerModuleCatalog *planning;
+
 	if (self->catalog != NULL)
-		return self->catalog;
-	self->catalog = healer_module_catalog_new("the module store");
+		return self->catalog->catalog;
+	self->catalog = g_rc_box_new0(PlanningCatalog);
+	self->catalog->catalog = planning = healer_module_catalog_new("the module store");
 	entries = healer_store_list(self->store);
 	for (guint i = 0; i < entries->len; i++) {
 		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
@@ -151,7 +177,7 @@ catalog(HealerEngine *self)
 			e->prerelease = healer_semver_is_prerelease(range[0]) &&
 			                (range[1] == NULL || healer_semver_is_prerelease(range[1]));
 		}
-		healer_module_catalog_add(self->catalog, e);
+		healer_module_catalog_add(planning, e);
 	}
 	/* With an upstream, what the trusted catalogs list can be fetched: plan with it too. */
 	if (self->upstream != NULL && self->supply != NULL) {
@@ -169,17 +195,24 @@ catalog(HealerEngine *self)
 				    !g_hash_table_add(seen, g_strdup(sha)))
 					continue;
 				url = g_strdup_printf("%s/%s", healer_upstream_get_url(self->upstream), m->path);
-				healer_module_catalog_add(self->catalog, healer_catalog_module_to_entry(m, NULL));
+				healer_module_catalog_add(planning, healer_catalog_module_to_entry(m, NULL));
 				{
-					HealerCatalogEntry *e = g_ptr_array_index(self->catalog->entries,
-					                                          self->catalog->entries->len - 1);
+					HealerCatalogEntry *e =
+					        g_ptr_array_index(planning->entries, planning->entries->len - 1);
 					g_free(e->path);
 					e->path = g_steal_pointer(&url);
 				}
 			}
 		}
 	}
-	return self->catalog;
+	return planning;
+}
+
+/* The store or the trust changed: the next plan is made from a fresh catalog; running plans keep theirs. */
+static void
+drop_catalog(HealerEngine *self)
+{
+	g_clear_pointer(&self->catalog, planning_catalog_unref);
 }
 
 /*
@@ -250,6 +283,7 @@ job_free(Job *job)
 	if (job->retry_source != 0)
 		g_source_remove(job->retry_source);
 	g_clear_pointer(&job->plan, healer_plan_free);
+	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
 	g_clear_pointer(&job->app, healer_catalog_entry_free);
 	g_free(job->device_id);
 	g_free(job);
@@ -480,7 +514,7 @@ run_step(Job *job)
 	if (module == NULL) {
 		g_autofree char *why = g_strdup_printf("module %s (%s) unreadable from the store: %s", label, sha,
 		                                       error ? error->message : "not in the store");
-		self->catalog = NULL;
+		drop_catalog(self);
 		job_failed(job, why);
 		return;
 	}
@@ -551,7 +585,9 @@ start_job(Slot *slot, Job *job)
 		return;
 	}
 	g_clear_pointer(&job->plan, healer_plan_free);
+	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
 	job->plan = plan;
+	job->plan_catalog = g_rc_box_acquire(self->catalog);
 	job->step = 0;
 	job->slot = slot;
 	slot->job = job;
@@ -849,7 +885,7 @@ healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *a
 	/* The application is flashed from the store like every module: verified, by its hash. */
 	if (!healer_store_import_file(self->store, app_path, &sha, error))
 		return FALSE;
-	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	drop_catalog(self);
 	job = job_for(self, device_id);
 	job->app = g_steal_pointer(&app);
 	job->done_func = func;
@@ -864,7 +900,7 @@ healer_engine_store_changed(HealerEngine *self)
 	GHashTableIter iter;
 	gpointer value;
 
-	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	drop_catalog(self);
 	g_hash_table_iter_init(&iter, self->slots);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
@@ -917,7 +953,7 @@ healer_engine_set_supply(HealerEngine *self, HealerSupply *supply, HealerUpstrea
 {
 	self->supply = supply;
 	self->upstream = upstream;
-	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	drop_catalog(self);
 }
 
 HealerUpstream *
@@ -969,7 +1005,7 @@ healer_engine_free(HealerEngine *self)
 	self->slots = NULL;
 	g_hash_table_destroy(self->jobs);
 	g_queue_clear(&self->waiting);
-	g_clear_pointer(&self->catalog, healer_module_catalog_free);
+	drop_catalog(self);
 	g_array_unref(self->observers);
 	g_free(self);
 }
