@@ -153,7 +153,7 @@ static HealerModuleCatalog *
 catalog(HealerEngine *self)
 {
 	g_autoptr(GPtrArray) entries = NULL;
-
+	HealerTrust *trust = self->supply != NULL ? healer_supply_get_trust(self->supply) : NULL;
 	HealerModuleCatalog *planning;
 
 	if (self->catalog != NULL)
@@ -164,7 +164,15 @@ catalog(HealerEngine *self)
 	for (guint i = 0; i < entries->len; i++) {
 		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
 		g_autoptr(GError) error = NULL;
-		HealerCatalogEntry *e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
+		g_autofree char *why = NULL;
+		HealerCatalogEntry *e;
+
+		/* Stored before healerd checked catalogs, or its catalog's key is no longer trusted: not used. */
+		if (trust != NULL && !healer_trust_admits(trust, s->sha256, s->size, NULL, &why)) {
+			g_debug("store module %s is not planned with: it %s", s->sha256, why);
+			continue;
+		}
+		e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
 		if (e == NULL) {
 			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
 			                     "store module %s is unusable: %s", s->sha256, error->message);

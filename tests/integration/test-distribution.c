@@ -82,6 +82,25 @@ test_offline_bundle(void)
 	bundle = export_from_gateway_a(dir);
 
 	g_mkdir_with_parents(empty, 0755);
+	/*
+	 * The store already holds the modules the device needs, as a gateway upgraded from a version that
+	 * checked no signatures would: no trusted catalog lists them, so they are not used.
+	 */
+	{
+		g_autofree char *store = g_build_filename(b_state, "store", NULL);
+		const char *parts[] = {"system-part1.bin", "system-part2.bin"};
+
+		g_mkdir_with_parents(store, 0750);
+		for (guint i = 0; i < G_N_ELEMENTS(parts); i++) {
+			g_autofree char *from =
+			        g_build_filename(test_program("HEALER_FIRMWARE_MODULES"), "2.1.0", parts[i], NULL);
+			g_autoptr(GBytes) bytes = test_read_file(from);
+			g_autofree char *sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
+			g_autofree char *name = g_strconcat(sha, ".bin", NULL);
+			g_autofree char *to = g_build_filename(store, name, NULL);
+			test_write_file(to, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+		}
+	}
 	b = healerd_process_new(b_dir, empty, NULL);
 	b->bus_args = g_strdup(""); /* the system bus: the private one */
 	start_device(&weather, b_dir, "weather", "2.0.0", "sensor");
