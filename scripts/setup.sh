@@ -23,7 +23,7 @@ build_packages=(
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates nginx-light openssl
-  dpkg-dev debhelper fakeroot lintian debootstrap
+  dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
   lrzsz gnuplot-nox
 )
 

@@ -244,7 +244,9 @@ parse_module(json_object *obj, guint i, HealerCatalogModule *module, GError **er
 	if (!json_object_object_get_ex(obj, "module_sha256", &val) || (s = get_string(val)) == NULL ||
 	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->module_sha256))
 		return fail(error, "%s.module_sha256: missing or not 64 lowercase hex digits", where);
-	if (!json_object_object_get_ex(obj, "dependencies", &val) || !parse_dependencies(val, where, module, error))
+	if (!json_object_object_get_ex(obj, "dependencies", &val))
+		return fail(error, "%s.dependencies: missing (an array, empty when the module has none)", where);
+	if (!parse_dependencies(val, where, module, error))
 		return FALSE;
 	if (!json_object_object_get_ex(obj, "path", &val) || (s = get_string(val)) == NULL)
 		return fail(error, "%s.path: missing or not a string", where);
