@@ -17,7 +17,8 @@ build_packages=(
 # Tests: valgrind, clang with libFuzzer and the sanitizer runtimes, umockdev
 # for USB, nginx and openssl (the upstream tests serve over TLS with a CA the
 # test makes), the Debian packaging tools (the suite builds, lints and
-# installs the package into a debootstrapped root), lrzsz (YMODEM, the peer
+# installs the package into a debootstrapped root and boots it with
+# systemd-nspawn), lrzsz (YMODEM, the peer
 # the link benchmark compares with) and gnuplot (the benchmarks' plots), and
 # npm, which fetches the real release binaries the reader is tested on.
 test_packages=(
