@@ -13,6 +13,11 @@
  * cmd-heal.c, monitor in cmd-monitor.c; see docs/dbus-api.md.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
@@ -628,9 +633,10 @@ healerctl_import(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) rejected = NULL;
 	g_autofree char *path = NULL;
-	GStatBuf st;
+	g_autoptr(GUnixFDList) fd_list = NULL;
+	struct stat st;
 	guint added = 0;
-	int status = HEALER_EXIT_OK;
+	int fd, status = HEALER_EXIT_OK;
 
 	if (!parse_options("import", "PATH",
 	                   "import a signed bundle (directory or .tar archive), a module file or a directory into "
@@ -638,17 +644,31 @@ healerctl_import(int argc, char **argv)
 	                   entries, &argc, &argv, &status) ||
 	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
 		return status;
-	/* healerd reads the path itself, from its own working directory: give it an absolute one. */
 	path = g_canonicalize_filename(argv[1], NULL);
-	if (g_stat(path, &st) != 0 && errno == ENOENT) {
-		fprintf(stderr, "healerctl import: %s: no such file or directory\n", path);
-		return HEALER_EXIT_NOT_FOUND;
+	/*
+	 * healerd reads what we open, with our rights, wherever it is (its own /tmp and /home are
+	 * private to the service): the descriptor goes over the bus, the path only names it.
+	 */
+	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+	if (fd < 0) {
+		int err = errno;
+		fprintf(stderr, "healerctl import: %s: %s\n", path, g_strerror(err));
+		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
+		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
+		                                         : HEALER_EXIT_FAILED;
 	}
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "healerctl import: %s: not a regular file or a directory\n", path);
+		close(fd);
+		return HEALER_EXIT_FAILED;
+	}
+	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
 	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK)
 		return status;
 	/* A bundle of many modules is verified whole before healerd answers. */
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 30 * 60 * 1000);
-	if (!healer_dbus_healer1_call_import_modules_sync(client.manager, path, &added, &rejected, NULL, &error))
+	if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list, &added,
+	                                             &rejected, NULL, NULL, &error))
 		return healerctl_fail(&client, error);
 	if (json) {
 		g_autoptr(json_object) o = json_object_new_object();

@@ -1,11 +1,13 @@
 #include "dbus-face.h"
 
+#include <gio/gunixfdlist.h>
 #include <grp.h>
 #include <json-c/json.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json-autoptr.h"
-#include <pwd.h>
-#include <unistd.h>
 
 #include "healer-dbus.h"
 #include "healer-error.h"
@@ -28,13 +30,15 @@ struct _HealerDBusFace {
 
 /* ---- who may change things ---------------------------------------------- */
 
-typedef void (*AuthorizedFunc)(HealerDBusFace *face, GDBusMethodInvocation *invocation, const char *arg);
+/* `fd`: a file descriptor that came with the call (ImportFd), owned by the function; -1 otherwise. */
+typedef void (*AuthorizedFunc)(HealerDBusFace *face, GDBusMethodInvocation *invocation, const char *arg, int fd);
 
 typedef struct {
 	HealerDBusFace *face;
 	GDBusMethodInvocation *invocation;
 	AuthorizedFunc func;
 	char *arg;
+	int fd;
 } AuthRequest;
 
 static gboolean
@@ -69,12 +73,15 @@ on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
 
 	if (reply != NULL)
 		g_variant_get(reply, "(u)", &uid);
-	if (reply != NULL && uid_is_privileged(uid))
-		req->func(req->face, req->invocation, req->arg);
-	else
+	if (reply != NULL && uid_is_privileged(uid)) {
+		req->func(req->face, req->invocation, req->arg, req->fd);
+		req->fd = -1; /* the function owns it now */
+	} else
 		g_dbus_method_invocation_return_error(req->invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
 		                                      "only root and members of group '%s' may do this",
 		                                      PRIVILEGED_GROUP);
+	if (req->fd >= 0)
+		close(req->fd);
 	g_object_unref(req->invocation);
 	g_free(req->arg);
 	g_free(req);
@@ -82,10 +89,11 @@ on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* The bus policy already limits these calls; the daemon checks the caller again itself. */
 static void
-authorize(HealerDBusFace *self, GDBusMethodInvocation *invocation, AuthorizedFunc func, const char *arg)
+authorize_with_fd(HealerDBusFace *self, GDBusMethodInvocation *invocation, AuthorizedFunc func, const char *arg, int fd)
 {
 	AuthRequest *req = g_new0(AuthRequest, 1);
 
+	req->fd = fd;
 	req->face = self;
 	req->invocation = g_object_ref(invocation);
 	req->func = func;
@@ -94,6 +102,12 @@ authorize(HealerDBusFace *self, GDBusMethodInvocation *invocation, AuthorizedFun
 	                       "org.freedesktop.DBus", "GetConnectionUnixUser",
 	                       g_variant_new("(s)", g_dbus_method_invocation_get_sender(invocation)),
 	                       G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_caller_uid, req);
+}
+
+static void
+authorize(HealerDBusFace *self, GDBusMethodInvocation *invocation, AuthorizedFunc func, const char *arg)
+{
+	authorize_with_fd(self, invocation, func, arg, -1);
 }
 
 /* ---- devices --------------------------------------------------------------- */
@@ -156,8 +170,9 @@ update_manager(HealerDBusFace *self)
 }
 
 static void
-heal_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+heal_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg, int fd)
 {
+	(void)fd;
 	g_autoptr(GError) error = NULL;
 
 	(void)arg;
@@ -168,8 +183,9 @@ heal_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const c
 }
 
 static void
-flash_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path)
+flash_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path, int fd)
 {
+	(void)fd;
 	g_autoptr(GError) error = NULL;
 
 	if (!g_path_is_absolute(path)) {
@@ -184,8 +200,9 @@ flash_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const 
 }
 
 static void
-reset_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+reset_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg, int fd)
 {
+	(void)fd;
 	g_autoptr(GError) error = NULL;
 
 	(void)arg;
@@ -384,8 +401,9 @@ on_list_modules(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpo
 }
 
 static void
-heal_all_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+heal_all_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg, int fd)
 {
+	(void)fd;
 	g_autoptr(GPtrArray) started = healer_engine_heal_all(self->engine);
 
 	(void)arg;
@@ -396,6 +414,7 @@ heal_all_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, con
 typedef struct {
 	HealerDBusFace *face;
 	GDBusMethodInvocation *invocation;
+	int fd; /* ImportFd: the caller's descriptor, open until the import is done; -1 otherwise */
 } PendingCall;
 
 static void
@@ -407,17 +426,67 @@ on_imported(const HealerSupplyImportResult *result, const GError *error, gpointe
 		g_dbus_method_invocation_return_gerror(call->invocation, error);
 	} else {
 		g_ptr_array_add(result->rejected, NULL);
-		healer_dbus_healer1_complete_import_modules(call->face->healer, call->invocation, result->added,
-		                                            (const char *const *)result->rejected->pdata);
+		if (call->fd >= 0)
+			healer_dbus_healer1_complete_import_fd(call->face->healer, call->invocation, NULL,
+			                                       result->added,
+			                                       (const char *const *)result->rejected->pdata);
+		else
+			healer_dbus_healer1_complete_import_modules(call->face->healer, call->invocation, result->added,
+			                                            (const char *const *)result->rejected->pdata);
 		g_ptr_array_remove_index(result->rejected, result->rejected->len - 1);
 		update_manager(call->face);
 	}
+	if (call->fd >= 0)
+		close(call->fd);
 	g_free(call);
 }
 
+/* The caller opened it: healerd reads through /proc/self/fd/N, named as the caller named it. */
 static void
-import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path)
+import_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *name, int fd)
 {
+	PendingCall *call;
+	g_autofree char *path = NULL;
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                                      "%s: not a regular file or a directory", name);
+		close(fd);
+		return;
+	}
+	path = g_strdup_printf("/proc/self/fd/%d", fd);
+	call = g_new0(PendingCall, 1);
+	call->face = self;
+	call->invocation = invocation;
+	call->fd = fd;
+	healer_supply_import_named_async(healer_engine_get_supply(self->engine), path, name, on_imported, call);
+}
+
+static gboolean
+on_import_fd(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list, GVariant *fd_handle,
+             const char *name, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	int fd = -1;
+
+	(void)iface;
+	if (fd_list != NULL)
+		fd = g_unix_fd_list_get(fd_list, g_variant_get_handle(fd_handle), &error);
+	if (fd < 0) {
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                                      "no file descriptor came with the call%s%s", error ? ": " : "",
+		                                      error ? error->message : "");
+		return TRUE;
+	}
+	authorize_with_fd(user_data, invocation, import_fd_authorized, name, fd);
+	return TRUE;
+}
+
+static void
+import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path, int fd)
+{
+	(void)fd;
 	PendingCall *call;
 
 	if (!g_path_is_absolute(path)) {
@@ -434,6 +503,7 @@ import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const
 	call = g_new0(PendingCall, 1);
 	call->face = self;
 	call->invocation = invocation;
+	call->fd = -1;
 	healer_supply_import_async(healer_engine_get_supply(self->engine), path, on_imported, call);
 }
 
@@ -451,8 +521,9 @@ on_refreshed(const HealerUpstreamRefreshResult *result, const GError *error, gpo
 }
 
 static void
-refresh_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg)
+refresh_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg, int fd)
 {
+	(void)fd;
 	HealerUpstream *upstream = healer_engine_get_upstream(self->engine);
 	PendingCall *call;
 
@@ -465,6 +536,7 @@ refresh_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, cons
 	call = g_new0(PendingCall, 1);
 	call->face = self;
 	call->invocation = invocation;
+	call->fd = -1;
 	healer_upstream_refresh(upstream, on_refreshed, call);
 }
 
@@ -509,6 +581,7 @@ on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_dat
 	g_signal_connect(self->healer, "handle-heal-all", G_CALLBACK(on_heal_all), self);
 	g_signal_connect(self->healer, "handle-import-modules", G_CALLBACK(on_import_modules), self);
 	g_signal_connect(self->healer, "handle-refresh", G_CALLBACK(on_refresh), self);
+	g_signal_connect(self->healer, "handle-import-fd", G_CALLBACK(on_import_fd), self);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->healer), connection, ROOT_PATH, &error))
 		g_warning("cannot export " ROOT_PATH ": %s", error->message);
 	g_dbus_object_manager_server_set_connection(self->manager, connection);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -247,20 +248,27 @@ healer_supply_start(HealerSupply *supply)
 
 /* ---- imports ----------------------------------------------------------------- */
 
-gboolean
-healer_supply_is_bundle(const char *path)
+static gboolean
+is_bundle_named(const char *path, const char *name)
 {
 	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
 		g_autofree char *catalog = g_build_filename(path, HEALER_BUNDLE_CATALOG, NULL);
 		return g_file_test(catalog, G_FILE_TEST_EXISTS);
 	}
-	return g_str_has_suffix(path, ".tar") || g_str_has_suffix(path, ".tar.gz") || g_str_has_suffix(path, ".tgz") ||
-	       g_str_has_suffix(path, ".tar.xz");
+	return g_str_has_suffix(name, ".tar") || g_str_has_suffix(name, ".tar.gz") || g_str_has_suffix(name, ".tgz") ||
+	       g_str_has_suffix(name, ".tar.xz") || g_str_has_suffix(name, ".txz");
+}
+
+gboolean
+healer_supply_is_bundle(const char *path)
+{
+	return is_bundle_named(path, path);
 }
 
 typedef struct {
 	HealerSupply *supply;
 	char *path;
+	char *name;      /* what to call it in messages and records: the caller's path */
 	GPtrArray *keys; /* EVP_PKEY*, referenced: the worker must not see the trust change under it */
 	gboolean allow_unsigned;
 	char *staging_parent;
@@ -272,6 +280,7 @@ static void
 import_job_free(ImportJob *job)
 {
 	g_free(job->path);
+	g_free(job->name);
 	if (job->keys != NULL)
 		g_ptr_array_unref(job->keys);
 	g_free(job->staging_parent);
@@ -297,6 +306,23 @@ open_bundle_thread(GTask *task, gpointer source, gpointer data, GCancellable *ca
 static void
 finish(ImportJob *job, const HealerSupplyImportResult *result, const GError *error)
 {
+	g_autoptr(GError) named = NULL;
+
+	/* A descriptor's /proc/self/fd/N path means nothing to the caller: name it as they did. */
+	if (error != NULL && strcmp(job->path, job->name) != 0 && strstr(error->message, job->path) != NULL) {
+		g_auto(GStrv) parts = g_strsplit(error->message, job->path, -1);
+		g_autofree char *message = g_strjoinv(job->name, parts);
+		named = g_error_new_literal(error->domain, error->code, message);
+		error = named;
+	}
+	if (result != NULL && strcmp(job->path, job->name) != 0) {
+		for (guint i = 0; i < result->rejected->len; i++) {
+			char **text = (char **)&g_ptr_array_index(result->rejected, i);
+			g_auto(GStrv) parts = g_strsplit(*text, job->path, -1);
+			g_free(*text);
+			*text = g_strjoinv(job->name, parts);
+		}
+	}
 	job->done(result, error, job->user_data);
 	import_job_free(job);
 }
@@ -317,21 +343,21 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	(void)source;
 	if (bundle == NULL) {
-		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->path, -1, G_LOG_LEVEL_WARNING,
+		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
 		                     "bundle rejected, nothing imported: %s", error->message);
 		finish(job, NULL, error);
 		return;
 	}
 	/* The trust may have moved on while the worker ran: check again before anything changes. */
 	if (!healer_trust_check(supply->trust, bundle->catalog_json, bundle->catalog_sig, NULL, NULL, &check_error)) {
-		g_autoptr(GError) e = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", job->path,
+		g_autoptr(GError) e = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", job->name,
 		                                  HEALER_BUNDLE_CATALOG, check_error->message);
-		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->path, -1, G_LOG_LEVEL_WARNING,
+		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
 		                     "bundle rejected, nothing imported: %s", e->message);
 		finish(job, NULL, e);
 		return;
 	}
-	if (healer_supply_offer_catalog(supply, bundle->catalog_json, bundle->catalog_sig, job->path, &error) == NULL) {
+	if (healer_supply_offer_catalog(supply, bundle->catalog_json, bundle->catalog_sig, job->name, &error) == NULL) {
 		finish(job, NULL, error);
 		return;
 	}
@@ -339,14 +365,14 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 		HealerBundleModule *m = g_ptr_array_index(bundle->modules, i);
 		g_ptr_array_add(paths, m->staged_path);
 	}
-	label = g_strdup_printf("bundle %s", job->path);
+	label = g_strdup_printf("bundle %s", job->name);
 	if (!healer_store_import_all(supply->store, paths, label, &result.added, &error)) {
 		finish(job, NULL, error);
 		return;
 	}
 	result.catalog =
 	        g_strdup_printf("serial %" G_GUINT64_FORMAT " (key %s)", bundle->catalog->serial, bundle->key_id);
-	g_info("bundle %s: catalog %s, %u module(s), %u new", job->path, result.catalog, bundle->modules->len,
+	g_info("bundle %s: catalog %s, %u module(s), %u new", job->name, result.catalog, bundle->modules->len,
 	       result.added);
 	finish(job, &result, NULL);
 	g_free(result.catalog);
@@ -377,13 +403,21 @@ import_plain_idle(gpointer data)
 void
 healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done, gpointer user_data)
 {
+	healer_supply_import_named_async(supply, path, path, done, user_data);
+}
+
+void
+healer_supply_import_named_async(HealerSupply *supply, const char *path, const char *name, HealerSupplyImportDone done,
+                                 gpointer user_data)
+{
 	ImportJob *job = g_new0(ImportJob, 1);
 
 	job->supply = supply;
 	job->path = g_strdup(path);
+	job->name = g_strdup(name);
 	job->done = done;
 	job->user_data = user_data;
-	if (healer_supply_is_bundle(path)) {
+	if (is_bundle_named(path, name)) {
 		g_autoptr(GTask) task = g_task_new(NULL, NULL, on_bundle_opened, job);
 		GPtrArray *keys = healer_trust_get_keys(supply->trust);
 

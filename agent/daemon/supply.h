@@ -62,5 +62,12 @@ typedef void (*HealerSupplyImportDone)(const HealerSupplyImportResult *result, c
  */
 void healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done,
                                 gpointer user_data);
+/*
+ * The same for a path that is not the caller's (a descriptor's
+ * /proc/self/fd/N): `name` (the caller's path) decides whether a file is an
+ * archive, and stands for `path` in every message, record and result.
+ */
+void healer_supply_import_named_async(HealerSupply *supply, const char *path, const char *name,
+                                      HealerSupplyImportDone done, gpointer user_data);
 
 G_END_DECLS

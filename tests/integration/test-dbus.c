@@ -600,9 +600,24 @@ test_end_to_end(void)
 		g_assert_nonnull(strstr(heal.err, HOW_TO_HEAL));
 		healerctl_as_nobody(&heal_all, "heal", "--all", NULL);
 		g_assert_cmpint(heal_all.exit_status, ==, 4);
-		healerctl_as_nobody(&import, "import", release_210, NULL);
-		g_assert_cmpint(import.exit_status, ==, 4);
-		g_assert_nonnull(strstr(import.err, HOW_TO_HEAL));
+		/* A module nobody can read (the bus directory is world-searchable): healerd itself refuses. */
+		{
+			g_autofree char *readable = g_build_filename(bus.dir, "sensor.bin", NULL);
+			g_autofree char *app =
+			        g_build_filename(test_program("HEALER_FIRMWARE_MODULES"), "apps", "sensor.bin", NULL);
+			g_autoptr(GBytes) bytes = test_read_file(app);
+			g_auto(TestRun) unreadable = {0};
+
+			test_write_file(readable, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+			g_assert_cmpint(g_chmod(readable, 0644), ==, 0);
+			healerctl_as_nobody(&import, "import", readable, NULL);
+			g_assert_cmpint(import.exit_status, ==, 4);
+			g_assert_nonnull(strstr(import.err, HOW_TO_HEAL));
+			/* What nobody cannot open, healerd is never asked to read. */
+			healerctl_as_nobody(&unreadable, "import", release_210, NULL);
+			g_assert_cmpint(unreadable.exit_status, ==, 4);
+			g_assert_nonnull(strstr(unreadable.err, "Permission denied"));
+		}
 	} else {
 		g_test_message("not root or no setpriv: the unprivileged checks are skipped");
 	}
