@@ -1,0 +1,246 @@
+/*
+ * bench-link-transfer: installs module files on one device through
+ * healerd's own code (agent/daemon: HealerDevice over the serial
+ * transport, the same window, ACK handling and timeouts healerd uses) and
+ * times each step on the host's side of the link.
+ *
+ *   bench-link-transfer PORT MODULE...
+ *
+ * A thin transport wraps the serial one and stamps frames as they pass
+ * (CLOCK_MONOTONIC): BEGIN handed to the port, UPDATE_READY back, the
+ * first DATA out, FINISH out (sent the moment the last byte is
+ * acknowledged), UPDATE_RESULT back, HELLO after the reset, and the
+ * device described again.  One line per module on stdout:
+ *
+ *   file bytes data_frames wire_bytes begin_ready_s data_s finish_result_s result_hello_s hello_done_s total_s
+ *
+ * data_s (first DATA out -> FINISH out) is the transfer itself: what the
+ * link efficiency is computed from.  wire_bytes counts the encoded DATA
+ * frames (with resends) the host wrote.  Exits 1 if an install fails.
+ */
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "device.h"
+#include "healer-error.h"
+#include "module-reader.h"
+#include "transport.h"
+
+typedef struct {
+	gint64 begin, ready, first_data, finish, result, hello, done;
+	guint data_frames;
+	guint64 wire_bytes;
+} Stamps;
+
+/* Wraps the serial transport: same frames both ways, stamped on the way. */
+typedef struct {
+	HealerTransport parent;
+	HealerTransport *inner;
+	HealerLinkDecoder *sent; /* decodes what we send, to know each frame's type */
+	Stamps *stamps;
+} TimedTransport;
+
+static void
+timed_send(HealerTransport *transport, GBytes *frame)
+{
+	TimedTransport *self = (TimedTransport *)transport;
+	gint64 now = g_get_monotonic_time();
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(frame, &len);
+	g_autoptr(GPtrArray) frames = healer_link_decoder_push(self->sent, data, len);
+	Stamps *s = self->stamps;
+
+	for (guint i = 0; i < frames->len; i++) {
+		HealerLinkFrame *f = g_ptr_array_index(frames, i);
+		switch (f->frame.type) {
+		case LINK_BEGIN:
+			s->begin = now;
+			break;
+		case LINK_DATA:
+			if (s->first_data == 0)
+				s->first_data = now;
+			s->data_frames++;
+			s->wire_bytes += len;
+			break;
+		case LINK_FINISH:
+			s->finish = now;
+			break;
+		default:
+			break;
+		}
+	}
+	healer_transport_send(self->inner, frame);
+}
+
+static void
+timed_close(HealerTransport *transport)
+{
+	TimedTransport *self = (TimedTransport *)transport;
+
+	healer_transport_close(self->inner);
+	healer_link_decoder_free(self->sent);
+	g_free(self);
+}
+
+static const char *
+timed_describe(HealerTransport *transport)
+{
+	return healer_transport_describe(((TimedTransport *)transport)->inner);
+}
+
+static const HealerTransportOps timed_ops = {
+        .send = timed_send,
+        .close = timed_close,
+        .describe = timed_describe,
+};
+
+static void
+on_inner_frame(HealerTransport *inner, const link_frame_t *frame, gpointer user_data)
+{
+	TimedTransport *self = user_data;
+	gint64 now = g_get_monotonic_time();
+	Stamps *s = self->stamps;
+
+	(void)inner;
+	if (frame->type == LINK_UPDATE_READY)
+		s->ready = now;
+	else if (frame->type == LINK_UPDATE_RESULT)
+		s->result = now;
+	else if (frame->type == LINK_HELLO && s->result != 0 && s->hello == 0)
+		s->hello = now;
+	self->parent.callbacks.frame(&self->parent, frame, self->parent.user_data);
+}
+
+static void
+on_inner_closed(HealerTransport *inner, const GError *error, gpointer user_data)
+{
+	TimedTransport *self = user_data;
+
+	(void)inner;
+	if (self->parent.callbacks.closed != NULL)
+		self->parent.callbacks.closed(&self->parent, error, self->parent.user_data);
+}
+
+typedef struct {
+	GMainLoop *loop;
+	gboolean identified;
+	gboolean done;
+	GError *error;
+} Wait;
+
+static void
+on_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+{
+	Wait *w = user_data;
+
+	(void)device;
+	if (event == HEALER_DEVICE_EVENT_IDENTIFIED && !w->identified) {
+		w->identified = TRUE;
+		g_main_loop_quit(w->loop);
+	} else if (event == HEALER_DEVICE_EVENT_DETACHED) {
+		g_printerr("bench-link-transfer: the device went away\n");
+		exit(1);
+	}
+}
+
+static void
+on_installed(HealerDevice *device, const GError *error, gpointer user_data)
+{
+	Wait *w = user_data;
+
+	(void)device;
+	w->done = TRUE;
+	w->error = error ? g_error_copy(error) : NULL;
+	g_main_loop_quit(w->loop);
+}
+
+static gboolean
+on_deadline(gpointer user_data)
+{
+	(void)user_data;
+	g_printerr("bench-link-transfer: no answer within 10 minutes\n");
+	exit(1);
+}
+
+static double
+span(gint64 from, gint64 to)
+{
+	return from == 0 || to == 0 ? -1.0 : (double)(to - from) / 1e6;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	HealerDeviceTimeouts timeouts = {.response_timeout_ms = config->response_timeout_s * 1000,
+	                                 .reset_timeout_ms = config->reset_timeout_s * 1000};
+	HealerTransportCallbacks callbacks = {.frame = on_inner_frame, .closed = on_inner_closed};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	TimedTransport *timed;
+	HealerDevice *device;
+	Stamps stamps = {0};
+	Wait wait = {.loop = loop};
+	int status = 0;
+
+	if (argc < 3) {
+		g_printerr("usage: bench-link-transfer PORT MODULE...\n");
+		return 2;
+	}
+	timed = g_new0(TimedTransport, 1);
+	timed->parent.ops = &timed_ops;
+	timed->sent = healer_link_decoder_new();
+	timed->stamps = &stamps;
+	timed->inner = healer_serial_transport_open(argv[1], config->baud, &callbacks, timed, &error);
+	if (timed->inner == NULL) {
+		g_printerr("bench-link-transfer: %s\n", error->message);
+		return 1;
+	}
+	g_timeout_add_seconds(600, on_deadline, NULL);
+	device = healer_device_new(argv[1], &timed->parent, &timeouts, on_event, &wait);
+	g_main_loop_run(loop);
+
+	printf("# file bytes data_frames wire_bytes begin_ready_s data_s finish_result_s result_hello_s hello_done_s "
+	       "total_s\n");
+	for (int i = 2; i < argc && status == 0; i++) {
+		g_autoptr(GBytes) bytes = NULL;
+		g_autoptr(GPtrArray) modules = NULL;
+		gchar *contents = NULL;
+		gsize len = 0;
+		const HealerModule *m;
+
+		if (!g_file_get_contents(argv[i], &contents, &len, &error) ||
+		    (modules = healer_module_parse((const guint8 *)contents, len, &error)) == NULL) {
+			g_printerr("bench-link-transfer: %s\n", error->message);
+			g_free(contents);
+			return 1;
+		}
+		bytes = g_bytes_new_take(contents, len);
+		m = g_ptr_array_index(modules, 0);
+		memset(&stamps, 0, sizeof stamps);
+		wait.done = FALSE;
+		healer_device_install_async(device, bytes, m->function, m->index, m->version, on_installed, &wait);
+		while (!wait.done)
+			g_main_loop_run(loop);
+		stamps.done = g_get_monotonic_time();
+		if (wait.error != NULL) {
+			g_printerr("bench-link-transfer: %s: %s\n", argv[i], wait.error->message);
+			g_clear_error(&wait.error);
+			status = 1;
+			break;
+		}
+		printf("%s %" G_GSIZE_FORMAT " %u %" G_GUINT64_FORMAT " %.6f %.6f %.6f %.6f %.6f %.6f\n", argv[i], len,
+		       stamps.data_frames, stamps.wire_bytes, span(stamps.begin, stamps.ready),
+		       span(stamps.first_data, stamps.finish), span(stamps.finish, stamps.result),
+		       span(stamps.result, stamps.hello), span(stamps.hello, stamps.done),
+		       span(stamps.begin, stamps.done));
+		fflush(stdout);
+	}
+	healer_device_free(device);
+	/* The transports free themselves from idles. */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	return status;
+}
