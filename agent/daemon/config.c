@@ -315,6 +315,29 @@ baud_list(void)
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/*
+ * GKeyFile's escapes are \s \n \t \r \\ (and, in lists, \; for a literal
+ * separator): any other, or a backslash ending the value, is an error,
+ * described here.  NULL when every escape is valid.
+ */
+static char *
+find_bad_escape(const char *raw, gboolean list)
+{
+	for (const char *p = raw; *p != '\0'; p++) {
+		if (*p != '\\')
+			continue;
+		p++;
+		if (*p == '\0')
+			return g_strdup("a backslash ends the value (write \\\\ for a backslash)");
+		if (strchr("sntr\\", *p) == NULL && !(list && *p == ';'))
+			return g_ascii_isprint(*p)
+			               ? g_strdup_printf("'\\%c' is not an escape (\\s \\n \\t \\r \\\\%s)", *p,
+			                                 list ? " \\;" : "")
+			               : g_strdup_printf("a backslash before byte 0x%02x is not an escape", (guint8)*p);
+	}
+	return NULL;
+}
+
 /* Reads one key of `kf` into `config`, checking it against `spec`. */
 static gboolean
 apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *file, const char *text, GError **error)
@@ -323,7 +346,13 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 	g_autofree char *raw = g_key_file_get_value(kf, spec->group, spec->key, NULL);
 	g_autofree char *value = g_strstrip(g_strdup(raw != NULL ? raw : ""));
 	g_autoptr(GError) local_error = NULL;
+	g_autofree char *bad_escape = raw != NULL ? find_bad_escape(raw, spec->type == KEY_PATH_LIST) : NULL;
 
+	/* Checked before GLib unescapes: GLib 2.74 sets its GError twice on some of these (a GLib warning). */
+	if (bad_escape != NULL) {
+		set_key_error(error, file, text, spec->group, spec->key, "%s", bad_escape);
+		return FALSE;
+	}
 	switch (spec->type) {
 	case KEY_PATH: {
 		g_autofree char *path = g_key_file_get_string(kf, spec->group, spec->key, &local_error);

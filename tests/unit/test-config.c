@@ -296,6 +296,10 @@ test_invalid(Fixture *f, gconstpointer data)
 	expect_error(f, "[upstream]\nmax-parallel-downloads=0\n", 2,
 	             "[upstream] max-parallel-downloads: '0' is not a whole number 1..32");
 	expect_error(f, "[store]\nallow-unsigned=perhaps\n", 2, "[store] allow-unsigned: 'perhaps' is not a boolean");
+	/* Escapes are checked before GLib sees them (GLib 2.74 warns on some: found by the fuzzer). */
+	expect_error(f, "[daemon]\nstate-directory=/a\\q\\\n", 2,
+	             "[daemon] state-directory: '\\q' is not an escape (\\s \\n \\t \\r \\\\)");
+	expect_error(f, "[serial]\nports=/dev/x\\\n", 2, "[serial] ports: a backslash ends the value");
 	/* Unknown keys and groups, with the line of the key or the header. */
 	expect_error(f, "[daemon]\nlog-level=info\n\n[healer]\nmax-atempts=3\n", 5,
 	             "[healer] max-atempts: unknown key (known keys in [healer]: max-concurrent-jobs,");
