@@ -6,7 +6,8 @@
 /* Go back to the last acknowledged byte this many times before giving up. */
 #define MAX_RESENDS 4
 /* A device that said nothing since we opened it may have booted before: ask for HELLO. */
-#define HELLO_PROBE_MS 1000
+#define HELLO_PROBE_MS     1000
+#define HELLO_PROBE_MAX_MS 60000 /* a port that never answers is asked less and less often, not every second */
 
 typedef enum {
 	OP_NONE,
@@ -34,6 +35,7 @@ struct _HealerDevice {
 	char *last_log;
 	gboolean describe_pending; /* a DESCRIBE request is out */
 	guint probe_source;        /* HELLO_REQUEST / DESCRIBE retries */
+	guint probe_interval_ms;   /* the next retry's delay: doubles while the port stays silent */
 
 	/* The install in flight. */
 	OpState op;
@@ -81,6 +83,9 @@ finish_op(HealerDevice *self, GError *error)
 }
 
 static gboolean on_op_timeout(gpointer user_data);
+
+static void arm_probe(HealerDevice *self, guint interval_ms);
+static gboolean on_probe(gpointer user_data);
 
 static void
 arm_op_timer(HealerDevice *self, guint ms)
@@ -340,6 +345,9 @@ on_frame(HealerTransport *transport, const link_frame_t *frame, gpointer user_da
 	HealerDevice *self = user_data;
 
 	(void)transport;
+	/* Something answers on this port after all: ask again soon. */
+	if (self->probe_source != 0 && self->probe_interval_ms > HELLO_PROBE_MS && !self->have_hello)
+		arm_probe(self, HELLO_PROBE_MS);
 	switch (frame->type) {
 	case LINK_HELLO:
 		on_hello(self, frame);
@@ -382,16 +390,27 @@ on_closed(HealerTransport *transport, const GError *error, gpointer user_data)
 	emit(self, HEALER_DEVICE_EVENT_DETACHED);
 }
 
-/* Until the device has said who it is, ask now and then. */
+static void
+arm_probe(HealerDevice *self, guint interval_ms)
+{
+	if (self->probe_source != 0)
+		g_source_remove(self->probe_source);
+	self->probe_interval_ms = interval_ms;
+	self->probe_source = g_timeout_add(interval_ms, on_probe, self);
+}
+
+/* Until the device has said who it is, ask now and then: less often the longer it stays silent. */
 static gboolean
 on_probe(gpointer user_data)
 {
 	HealerDevice *self = user_data;
 	g_autoptr(GBytes) frame = self->have_hello ? healer_link_build_describe() : healer_link_build_hello_request();
 
+	self->probe_source = 0;
 	if (self->transport != NULL)
 		healer_transport_send(self->transport, frame);
-	return G_SOURCE_CONTINUE;
+	arm_probe(self, MIN(self->probe_interval_ms * 2, HELLO_PROBE_MAX_MS));
+	return G_SOURCE_REMOVE;
 }
 
 static void
@@ -402,7 +421,7 @@ send_describe(HealerDevice *self)
 	self->describe_pending = TRUE;
 	healer_transport_send(self->transport, frame);
 	if (self->probe_source == 0)
-		self->probe_source = g_timeout_add(self->timeouts.response_timeout_ms, on_probe, self);
+		arm_probe(self, self->timeouts.response_timeout_ms);
 }
 
 HealerDevice *
@@ -419,7 +438,7 @@ healer_device_new(const char *port, HealerTransport *transport, const HealerDevi
 	transport->callbacks.frame = on_frame;
 	transport->callbacks.closed = on_closed;
 	transport->user_data = self;
-	self->probe_source = g_timeout_add(HELLO_PROBE_MS, on_probe, self);
+	arm_probe(self, HELLO_PROBE_MS);
 	return self;
 }
 
