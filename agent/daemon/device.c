@@ -42,8 +42,9 @@ struct _HealerDevice {
 	GBytes *module;
 	HealerDeviceInstallFunc op_func;
 	gpointer op_user_data;
-	guint32 next;  /* next byte to send */
-	guint32 acked; /* bytes the device acknowledged */
+	guint32 next;       /* next byte to send */
+	guint32 acked;      /* bytes the device acknowledged */
+	gboolean went_back; /* the window was resent for the gap at `acked`: once per gap, not per duplicate ACK */
 	guint16 max_data;
 	guint8 window;
 	guint resends;
@@ -130,6 +131,7 @@ on_op_timeout(gpointer user_data)
 		/* No progress: the tail of the window was lost. Go back to what the device holds. */
 		if (self->resends++ < MAX_RESENDS) {
 			self->next = self->acked;
+			self->went_back = TRUE;
 			send_window(self);
 			arm_op_timer(self, self->timeouts.response_timeout_ms);
 			return G_SOURCE_REMOVE;
@@ -178,6 +180,7 @@ on_update_ready(HealerDevice *self, const link_frame_t *frame)
 	}
 	self->op = OP_SENDING;
 	self->acked = self->next = MIN(ready.offset, (guint32)g_bytes_get_size(self->module));
+	self->went_back = FALSE;
 	self->max_data = ready.max_data;
 	self->window = ready.window;
 	self->resends = 0;
@@ -198,14 +201,23 @@ on_ack(HealerDevice *self, const link_frame_t *frame)
 	if (self->op != OP_SENDING || !healer_link_parse_ack(frame, &next, NULL) || next > total)
 		return;
 	if (next <= self->acked) {
-		/* A duplicate: the device dropped something out of order. Resend from there, once per gap. */
-		if (self->next > next && next == self->acked && self->next - next > self->max_data) {
+		/*
+		 * A duplicate: the device dropped something (a frame damaged on the line) and acknowledges
+		 * every later frame with the same offset.  Go back once for this gap: going back on every
+		 * duplicate resends the window once per frame in flight, and each resent frame brings
+		 * more duplicates (a storm that starved the link at any bit error rate; test-faults).  If
+		 * the resent frames are lost too, the operation timer goes back again.
+		 */
+		if (!self->went_back && self->next > next && next == self->acked &&
+		    self->next - next > self->max_data) {
+			self->went_back = TRUE;
 			self->next = next;
 			send_window(self);
 		}
 		return;
 	}
 	self->acked = next;
+	self->went_back = FALSE;
 	self->resends = 0;
 	emit(self, HEALER_DEVICE_EVENT_PROGRESS);
 	if (self->acked == total) {
