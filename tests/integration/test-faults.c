@@ -428,7 +428,6 @@ typedef struct {
 	double heal_s;     /* -1: no "heal succeeded" */
 	double seen_s;     /* when healerd first said the device attached, from t0; -1: not yet */
 	gboolean remedy;   /* timed from a remedy, the device already attached: compared with attach-to-heal */
-	guint runs;        /* healerd starts so far */
 	GPtrArray *saved;  /* SHA-256s the store held when the fault struck: they must survive */
 	char *lost_during; /* what was lost or corrupt while the fault lasted (the disk full) */
 	GString *what;     /* the fault, as done: printed with the outcome */
@@ -548,7 +547,6 @@ trial_healerd_launch(Trial *t)
 		g_assert_cmpint(g_unlink(t->log), ==, 0);
 	}
 	healerd_process_start(t->healerd);
-	t->runs++;
 }
 
 /* healerd on DIR/ports with `module_dir` and extra config lines; the clock starts. */
