@@ -221,7 +221,8 @@ main(int argc, char **argv)
 		m = g_ptr_array_index(modules, 0);
 		memset(&stamps, 0, sizeof stamps);
 		wait.done = FALSE;
-		healer_device_install_async(device, bytes, m->function, m->index, m->version, on_installed, &wait);
+		healer_device_install_async(device, bytes, NULL, m->function, m->index, m->version, on_installed,
+		                            &wait);
 		while (!wait.done)
 			g_main_loop_run(loop);
 		stamps.done = g_get_monotonic_time();

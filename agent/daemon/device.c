@@ -535,8 +535,8 @@ healer_device_is_busy(HealerDevice *self)
 }
 
 void
-healer_device_install_async(HealerDevice *self, GBytes *module, guint8 function, guint8 index, guint16 version,
-                            HealerDeviceInstallFunc func, gpointer user_data)
+healer_device_install_async(HealerDevice *self, GBytes *module, const guint8 *sha256, guint8 function, guint8 index,
+                            guint16 version, HealerDeviceInstallFunc func, gpointer user_data)
 {
 	gsize len = 0;
 	const guint8 *m = g_bytes_get_data(module, &len);
@@ -551,7 +551,10 @@ healer_device_install_async(HealerDevice *self, GBytes *module, guint8 function,
 	self->op_func = func;
 	self->op_user_data = user_data;
 	self->acked = self->next = 0;
-	healer_sha256(m, len, sha);
+	if (sha256 != NULL)
+		memcpy(sha, sha256, sizeof sha);
+	else
+		healer_sha256(m, len, sha);
 	begin = healer_link_build_begin((guint32)len, sha, function, index, version, HEALER_LINK_MAX_DATA_PAYLOAD);
 	self->op = OP_WAIT_READY;
 	healer_transport_send(self->transport, begin);

@@ -56,9 +56,11 @@ gboolean healer_device_is_busy(HealerDevice *device);
 /*
  * Sends `module` (resuming from what the device already holds), asks it to
  * install it, waits for its reset and HELLO, and describes it again.
+ * `sha256` (HEALER_SHA256_SIZE bytes): the module's SHA-256 when the caller
+ * knows it (a store module is named by it), else NULL and it is computed.
  */
-void healer_device_install_async(HealerDevice *device, GBytes *module, guint8 function, guint8 index, guint16 version,
-                                 HealerDeviceInstallFunc func, gpointer user_data);
+void healer_device_install_async(HealerDevice *device, GBytes *module, const guint8 *sha256, guint8 function,
+                                 guint8 index, guint16 version, HealerDeviceInstallFunc func, gpointer user_data);
 /* Asks the device to reset; it says HELLO when it is back. */
 void healer_device_reset(HealerDevice *device);
 /* Asks for HELLO and DESCRIBE again (e.g. after the store changed). */

@@ -125,6 +125,19 @@ const HealerStoreEntry *healer_store_lookup(HealerStore *store, const char *sha_
 GBytes *healer_store_read_verified(HealerStore *store, const HealerStoreEntry *entry, GError **error);
 gboolean healer_store_verify_entry(HealerStore *store, const HealerStoreEntry *entry, GError **error);
 
+/*
+ * The verified bytes of stored module `sha_hex`, one copy shared by every
+ * holder: the first acquisition reads and verifies the file
+ * (healer_store_read_verified(), with its errors and retiring); later ones
+ * get the same bytes, unread, while anyone holds them.  Once the last
+ * holder released them they are freed, and the next acquisition verifies
+ * the file again.  Bytes held stay valid even if the entry is retired
+ * meanwhile: they matched its SHA-256.  The result is borrowed: valid until
+ * the matching healer_store_release_module() (ref it to keep it longer).
+ */
+GBytes *healer_store_acquire_module(HealerStore *store, const char *sha_hex, GError **error);
+void healer_store_release_module(HealerStore *store, const char *sha_hex);
+
 /* Called after an import added modules and after an entry was retired. */
 void healer_store_set_changed_func(HealerStore *store, HealerStoreChangedFunc func, gpointer user_data);
 

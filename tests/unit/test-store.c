@@ -601,6 +601,293 @@ test_job_files(Fixture *f, gconstpointer data)
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
 }
 
+/* One verified copy per module while anyone holds it; read and verified afresh after the last lets go. */
+static void
+test_shared_modules(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerStore) store = open_store(f);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) original = NULL;
+	g_autofree char *sha = NULL, *upper = NULL;
+	const HealerStoreEntry *e;
+	GBytes *first, *second;
+
+	(void)data;
+	g_assert_cmpuint(import(store, f->modules, NULL), ==, f->n);
+	e = find_entry(store, MODULE_FUNCTION_SYSTEM_PART, 2, 2002);
+	sha = g_strdup(e->sha256);
+	upper = g_ascii_strup(sha, -1);
+	original = test_read_file(e->path);
+
+	first = healer_store_acquire_module(store, sha, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(first, original));
+	/* The file rots while the module is held: holders keep the bytes that were verified, unread. */
+	flip_byte(e->path, e->size - 10);
+	second = healer_store_acquire_module(store, upper, &error);
+	g_assert_no_error(error);
+	g_assert_true(second == first);
+	g_assert_cmpuint(f->changed, ==, 1);
+	healer_store_release_module(store, sha);
+	g_assert_true(g_bytes_equal(second, original)); /* still held once */
+	healer_store_release_module(store, upper);
+
+	/* Released by all: the next holder reads the file again, and finds it altered. */
+	g_assert_null(healer_store_acquire_module(store, sha, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	g_assert_null(healer_store_lookup(store, sha));
+	g_assert_cmpuint(f->changed, ==, 2);
+	g_assert_null(healer_store_acquire_module(store, sha, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+}
+
+/* ---- the job writer ---- */
+
+/* Completions of a writer, and a gate that holds its worker before a write. */
+typedef struct {
+	GMutex lock;
+	GCond cond;
+	gboolean closed; /* writes wait while closed */
+	guint entered;   /* writes that reached the gate */
+	GArray *seqs;    /* guint64, in the order reported */
+	GPtrArray *ids;  /* char*, the same order */
+	GPtrArray *errors;
+} Writes;
+
+static void
+writes_init(Writes *w)
+{
+	g_mutex_init(&w->lock);
+	g_cond_init(&w->cond);
+	w->seqs = g_array_new(FALSE, FALSE, sizeof(guint64));
+	w->ids = g_ptr_array_new_with_free_func(g_free);
+	w->errors = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+}
+
+static void
+writes_clear(Writes *w)
+{
+	g_array_unref(w->seqs);
+	g_ptr_array_unref(w->ids);
+	g_ptr_array_unref(w->errors);
+	g_cond_clear(&w->cond);
+	g_mutex_clear(&w->lock);
+}
+
+static void
+on_written(const char *device_id, guint64 seq, const GError *error, gpointer user_data)
+{
+	Writes *w = user_data;
+
+	g_array_append_val(w->seqs, seq);
+	g_ptr_array_add(w->ids, g_strdup(device_id));
+	if (error != NULL)
+		g_ptr_array_add(w->errors, g_error_copy(error));
+}
+
+static void
+gate(const char *device_id, gpointer user_data)
+{
+	Writes *w = user_data;
+
+	(void)device_id;
+	g_mutex_lock(&w->lock);
+	w->entered++;
+	g_cond_broadcast(&w->cond);
+	while (w->closed)
+		g_cond_wait(&w->cond, &w->lock);
+	g_mutex_unlock(&w->lock);
+}
+
+static void
+gate_wait_entered(Writes *w, guint n)
+{
+	g_mutex_lock(&w->lock);
+	while (w->entered < n)
+		g_cond_wait(&w->cond, &w->lock);
+	g_mutex_unlock(&w->lock);
+}
+
+static void
+gate_open(Writes *w)
+{
+	g_mutex_lock(&w->lock);
+	w->closed = FALSE;
+	g_cond_broadcast(&w->cond);
+	g_mutex_unlock(&w->lock);
+}
+
+/* Everything the writer finished is reported by the main context: dispatch it. */
+static void
+deliver_all(void)
+{
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+}
+
+static json_object *
+job_at(guint step)
+{
+	json_object *job = json_object_new_object();
+
+	json_object_object_add(job, "step", json_object_new_int((int)step));
+	return job;
+}
+
+static guint64
+save_step(HealerJobWriter *writer, const char *device_id, guint step)
+{
+	g_autoptr(json_object) job = job_at(step);
+
+	return healer_job_writer_save(writer, device_id, job);
+}
+
+/* The step of the saved job, -1 when there is none. */
+static int
+saved_step(Fixture *f, const char *device_id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(json_object) job = healer_job_file_load(f->state, device_id, &error);
+	json_object *step = NULL;
+
+	g_assert_no_error(error);
+	if (job == NULL)
+		return -1;
+	g_assert_true(json_object_object_get_ex(job, "step", &step));
+	return json_object_get_int(step);
+}
+
+/*
+ * States queued behind a write in flight: the newest replaces the older
+ * ones, is written after the one in flight, never before it; a removal is a
+ * state like any other.
+ */
+static void
+test_job_writer_order(Fixture *f, gconstpointer data)
+{
+	Writes w = {.closed = TRUE};
+	g_autoptr(HealerJobWriter) writer = NULL;
+	guint64 s1, s2, s3, s4, s5, other;
+
+	(void)data;
+	writes_init(&w);
+	writer = healer_job_writer_new(f->state, on_written, &w);
+	healer_job_writer_set_hook(writer, gate, &w);
+
+	s1 = save_step(writer, "aaaa", 1);
+	gate_wait_entered(&w, 1); /* step 1 is in flight, held at the gate */
+	s2 = save_step(writer, "aaaa", 2);
+	s3 = save_step(writer, "aaaa", 3);
+	g_assert_cmpuint(s1, <, s2);
+	g_assert_cmpuint(s2, <, s3);
+	g_assert_cmpint(saved_step(f, "aaaa"), ==, -1); /* nothing written yet */
+	gate_open(&w);
+	healer_job_writer_flush(writer);
+	g_assert_cmpint(saved_step(f, "aaaa"), ==, 3);
+	g_assert_cmpuint(w.seqs->len, ==, 0); /* reported on the main context only */
+	deliver_all();
+	/* Step 2 was replaced before its write began: neither written nor reported. */
+	g_assert_cmpuint(w.entered, ==, 2);
+	g_assert_cmpuint(w.seqs->len, ==, 2);
+	g_assert_cmpuint(g_array_index(w.seqs, guint64, 0), ==, s1);
+	g_assert_cmpuint(g_array_index(w.seqs, guint64, 1), ==, s3);
+	g_assert_cmpuint(w.errors->len, ==, 0);
+
+	/* A removal queued behind a save in flight: the file does not come back after it. */
+	w.closed = TRUE;
+	s4 = save_step(writer, "aaaa", 4);
+	gate_wait_entered(&w, 3);
+	s5 = healer_job_writer_remove(writer, "aaaa");
+	/* Another device is not held up by this one's write in flight. */
+	other = save_step(writer, "bbbb", 7);
+	gate_wait_entered(&w, 4);
+	gate_open(&w);
+	healer_job_writer_flush(writer);
+	g_assert_cmpint(saved_step(f, "aaaa"), ==, -1);
+	g_assert_cmpint(saved_step(f, "bbbb"), ==, 7);
+	deliver_all();
+	g_assert_cmpuint(w.seqs->len, ==, 5);
+	for (guint i = 2, a = 0; i < w.seqs->len; i++) {
+		guint64 seq = g_array_index(w.seqs, guint64, i);
+		if (strcmp(g_ptr_array_index(w.ids, i), "aaaa") == 0)
+			g_assert_cmpuint(seq, ==, a++ == 0 ? s4 : s5);
+		else
+			g_assert_cmpuint(seq, ==, other);
+	}
+	g_clear_pointer(&writer, healer_job_writer_free);
+	writes_clear(&w);
+}
+
+/* Freeing the writer (healerd stopping) waits for every state queued; nothing is reported after. */
+static void
+test_job_writer_flush(Fixture *f, gconstpointer data)
+{
+	Writes w = {0};
+	HealerJobWriter *writer;
+
+	(void)data;
+	writes_init(&w);
+	writer = healer_job_writer_new(f->state, on_written, &w);
+	for (guint d = 0; d < 16; d++) {
+		g_autofree char *id = g_strdup_printf("dev%02u", d);
+		for (guint step = 1; step <= 5; step++)
+			save_step(writer, id, step);
+	}
+	healer_job_writer_free(writer);
+	for (guint d = 0; d < 16; d++) {
+		g_autofree char *id = g_strdup_printf("dev%02u", d);
+		g_assert_cmpint(saved_step(f, id), ==, 5);
+	}
+	deliver_all();
+	g_assert_cmpuint(w.seqs->len, ==, 0);
+	writes_clear(&w);
+}
+
+/* A write that fails is reported with its error; the next state is tried all the same. */
+static void
+test_job_writer_error(Fixture *f, gconstpointer data)
+{
+	Writes w = {0};
+	g_autoptr(HealerJobWriter) writer = NULL;
+	g_autofree char *jobs = g_build_filename(f->state, "jobs", NULL);
+	const GError *error;
+	guint64 seq;
+
+	(void)data;
+	writes_init(&w);
+	g_assert_cmpint(g_mkdir_with_parents(f->state, 0750), ==, 0);
+	test_write_file(jobs, (const guint8 *)"not a directory", 15);
+	writer = healer_job_writer_new(f->state, on_written, &w);
+	seq = save_step(writer, "aaaa", 1);
+	healer_job_writer_flush(writer);
+	deliver_all();
+	g_assert_cmpuint(w.seqs->len, ==, 1);
+	g_assert_cmpuint(g_array_index(w.seqs, guint64, 0), ==, seq);
+	g_assert_cmpuint(w.errors->len, ==, 1);
+	error = g_ptr_array_index(w.errors, 0);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, jobs));
+
+	/* A device id that is no file name fails the same way, reported, not written. */
+	seq = save_step(writer, "../escape", 1);
+	healer_job_writer_flush(writer);
+	deliver_all();
+	g_assert_cmpuint(w.errors->len, ==, 2);
+	g_assert_error((const GError *)g_ptr_array_index(w.errors, 1), HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpuint(g_array_index(w.seqs, guint64, 1), ==, seq);
+
+	/* The disk is back: the next state is written. */
+	g_assert_cmpint(g_unlink(jobs), ==, 0);
+	save_step(writer, "aaaa", 2);
+	healer_job_writer_flush(writer);
+	deliver_all();
+	g_assert_cmpuint(w.errors->len, ==, 2);
+	g_assert_cmpint(saved_step(f, "aaaa"), ==, 2);
+	g_clear_pointer(&writer, healer_job_writer_free);
+	writes_clear(&w);
+}
+
 #define ADD(name, func) g_test_add(name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
 int
@@ -617,5 +904,9 @@ main(int argc, char **argv)
 	ADD("/store/index-recovery", test_index_recovery);
 	ADD("/store/write-failure", test_write_failure);
 	ADD("/store/job-files", test_job_files);
+	ADD("/store/shared-modules", test_shared_modules);
+	ADD("/store/job-writer-order", test_job_writer_order);
+	ADD("/store/job-writer-flush", test_job_writer_flush);
+	ADD("/store/job-writer-error", test_job_writer_error);
 	return g_test_run();
 }
