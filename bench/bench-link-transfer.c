@@ -7,16 +7,18 @@
  *   bench-link-transfer PORT MODULE...
  *
  * A thin transport wraps the serial one and stamps frames as they pass
- * (CLOCK_MONOTONIC): BEGIN handed to the port, UPDATE_READY back, the
- * first DATA out, FINISH out (sent the moment the last byte is
- * acknowledged), UPDATE_RESULT back, HELLO after the reset, and the
- * device described again.  One line per module on stdout:
+ * (CLOCK_MONOTONIC): the first BEGIN handed to the port, the first DATA
+ * out, the ACK of the last byte back, UPDATE_RESULT back, HELLO after the
+ * reset, and the device described again.  One line per module on stdout:
  *
- *   file bytes data_frames wire_bytes begin_ready_s data_s finish_result_s result_hello_s hello_done_s total_s
+ *   file bytes data_frames wire_bytes begin_data_s data_s ack_result_s result_hello_s hello_done_s total_s
  *
- * data_s (first DATA out -> FINISH out) is the transfer itself: what the
- * link efficiency is computed from.  wire_bytes counts the encoded DATA
- * frames (with resends) the host wrote.  Exits 1 if an install fails.
+ * data_s (first DATA out -> the ACK of the last byte in: the host knows
+ * every byte arrived) is the transfer itself.  FINISH goes out behind the
+ * last DATA frame, before that ACK, so it no longer ends the data phase.
+ * begin_data_s + data_s + ack_result_s is BEGIN out -> UPDATE_RESULT in.
+ * wire_bytes counts the encoded DATA frames (with resends) the host wrote.
+ * Exits 1 if an install fails.
  */
 #include <glib.h>
 #include <stdio.h>
@@ -29,7 +31,8 @@
 #include "transport.h"
 
 typedef struct {
-	gint64 begin, ready, first_data, finish, result, hello, done;
+	gint64 begin, first_data, last_ack, result, hello, done;
+	guint32 total; /* the module's bytes: an ACK of this many is the last */
 	guint data_frames;
 	guint64 wire_bytes;
 } Stamps;
@@ -56,16 +59,14 @@ timed_send(HealerTransport *transport, GBytes *frame)
 		HealerLinkFrame *f = g_ptr_array_index(frames, i);
 		switch (f->frame.type) {
 		case LINK_BEGIN:
-			s->begin = now;
+			if (s->begin == 0)
+				s->begin = now;
 			break;
 		case LINK_DATA:
 			if (s->first_data == 0)
 				s->first_data = now;
 			s->data_frames++;
 			s->wire_bytes += len;
-			break;
-		case LINK_FINISH:
-			s->finish = now;
 			break;
 		default:
 			break;
@@ -102,10 +103,12 @@ on_inner_frame(HealerTransport *inner, const link_frame_t *frame, gpointer user_
 	TimedTransport *self = user_data;
 	gint64 now = g_get_monotonic_time();
 	Stamps *s = self->stamps;
+	guint32 acked = 0;
 
 	(void)inner;
-	if (frame->type == LINK_UPDATE_READY)
-		s->ready = now;
+	if (frame->type == LINK_ACK && s->last_ack == 0 && healer_link_parse_ack(frame, &acked, NULL) &&
+	    acked == s->total)
+		s->last_ack = now;
 	else if (frame->type == LINK_UPDATE_RESULT)
 		s->result = now;
 	else if (frame->type == LINK_HELLO && s->result != 0 && s->hello == 0)
@@ -202,7 +205,7 @@ main(int argc, char **argv)
 	device = healer_device_new(argv[1], &timed->parent, &timeouts, on_event, &wait);
 	g_main_loop_run(loop);
 
-	printf("# file bytes data_frames wire_bytes begin_ready_s data_s finish_result_s result_hello_s hello_done_s "
+	printf("# file bytes data_frames wire_bytes begin_data_s data_s ack_result_s result_hello_s hello_done_s "
 	       "total_s\n");
 	for (int i = 2; i < argc && status == 0; i++) {
 		g_autoptr(GBytes) bytes = NULL;
@@ -220,6 +223,7 @@ main(int argc, char **argv)
 		bytes = g_bytes_new_take(contents, len);
 		m = g_ptr_array_index(modules, 0);
 		memset(&stamps, 0, sizeof stamps);
+		stamps.total = (guint32)len;
 		wait.done = FALSE;
 		healer_device_install_async(device, bytes, NULL, m->function, m->index, m->version, on_installed,
 		                            &wait);
@@ -233,8 +237,8 @@ main(int argc, char **argv)
 			break;
 		}
 		printf("%s %" G_GSIZE_FORMAT " %u %" G_GUINT64_FORMAT " %.6f %.6f %.6f %.6f %.6f %.6f\n", argv[i], len,
-		       stamps.data_frames, stamps.wire_bytes, span(stamps.begin, stamps.ready),
-		       span(stamps.first_data, stamps.finish), span(stamps.finish, stamps.result),
+		       stamps.data_frames, stamps.wire_bytes, span(stamps.begin, stamps.first_data),
+		       span(stamps.first_data, stamps.last_ack), span(stamps.last_ack, stamps.result),
 		       span(stamps.result, stamps.hello), span(stamps.hello, stamps.done),
 		       span(stamps.begin, stamps.done));
 		fflush(stdout);

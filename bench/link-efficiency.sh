@@ -7,7 +7,8 @@
 #
 # healerd's protocol: healer-sim, its own pacing off, behind linkemu; bench-link-transfer (healerd's
 # own HealerDevice and serial transport, linked from healerd-core) installs both modules.
-#   data    = first DATA written -> FINISH written (sent the moment the last byte is acknowledged)
+#   data    = first DATA written -> the ACK of the last byte read (FINISH goes out behind the last
+#             DATA frame, before that ACK)
 #   session = BEGIN written -> UPDATE_RESULT read (the reset after it is the device's, not the link's)
 # YMODEM: lrzsz `sb --ymodem -k` -> `rb --ymodem` (1K blocks), both run by linkemu on the line.
 #   data    = block 1 read from sb -> the ACK of the file's last block delivered to sb, per file,

@@ -3,8 +3,31 @@
 #include "healer-error.h"
 #include "module-checksums.h"
 
-/* Go back to the last acknowledged byte this many times before giving up. */
-#define MAX_RESENDS 4
+/*
+ * Go back to the last acknowledged byte this many times for silence (a retry interval with no answer at
+ * all) before giving up: 8 x 2.5 s with the default timeouts, about the device's own idle limit (20 s).
+ */
+#define MAX_RESENDS 8
+/*
+ * Go back this many times for gaps at the same offset (duplicate ACKs: the device is alive but the frame
+ * there keeps arriving damaged) before giving up.  Generous: at a bit error rate of 1e-3 a 64-byte frame
+ * is lost about half the time, and 32 losses in a row are then a 1-in-10^8 event.
+ */
+#define MAX_GAPS 32
+/*
+ * BEGIN again (after UPDATE_RESULT -104 or silence) this many times in a row without the device holding
+ * more than the time before, then give up: a link that loses something every round, or a dead device.
+ */
+#define MAX_ROUNDS 5
+/* DESCRIBE after the reset, one each retry interval: 4 x 2.5 s, the response timeout, by default. */
+#define DESCRIBE_TRIES 4
+/*
+ * The DATA payload on a noisy line: a frame is lost when any of its bits is, so its chance to arrive is
+ * (1 - BER)^bits.  Halve the payload on every loss, down to MIN_DATA; double it back after GROW_AFTER
+ * ACKs in a row with no loss.  On a clean line nothing is lost and the negotiated size stays.
+ */
+#define MIN_DATA   64
+#define GROW_AFTER 16
 /* A device that said nothing since we opened it may have booted before: ask for HELLO. */
 #define HELLO_PROBE_MS     1000
 #define HELLO_PROBE_MAX_MS 60000 /* a port that never answers is asked less and less often, not every second */
@@ -40,14 +63,23 @@ struct _HealerDevice {
 	/* The install in flight. */
 	OpState op;
 	GBytes *module;
+	GBytes *begin; /* the BEGIN frame, sent again to resume a round that ended incomplete */
 	HealerDeviceInstallFunc op_func;
 	gpointer op_user_data;
 	guint32 next;       /* next byte to send */
 	guint32 acked;      /* bytes the device acknowledged */
-	gboolean went_back; /* the window was resent for the gap at `acked`: once per gap, not per duplicate ACK */
-	guint16 max_data;
+	GArray *inflight;   /* guint32: end offset of each DATA frame sent past `acked`, oldest first */
+	gboolean went_back; /* the window was resent for the gap at `acked` */
+	guint stale_dups;   /* duplicate ACKs still due from frames sent before that go-back */
+	guint16 max_data;   /* negotiated in UPDATE_READY */
+	guint16 data_size;  /* payload in use, <= max_data; kept across installs (the line stays what it is) */
+	guint clean_acks;   /* ACKs moving forward since the last loss */
 	guint8 window;
-	guint resends;
+	guint resends;        /* go-backs for silence without progress */
+	guint gaps;           /* go-backs for duplicate ACKs without progress */
+	guint rounds;         /* BEGINs sent again without the device holding more */
+	guint32 round_offset; /* what the device held at the start of this round (UPDATE_READY) */
+	gboolean resuming;    /* BEGIN was sent again: its UPDATE_READY continues the install */
 	guint op_timer;
 };
 
@@ -76,6 +108,7 @@ finish_op(HealerDevice *self, GError *error)
 	clear_op_timer(self);
 	self->op = OP_NONE;
 	g_clear_pointer(&self->module, g_bytes_unref);
+	g_clear_pointer(&self->begin, g_bytes_unref);
 	self->op_func = NULL;
 	if (func != NULL)
 		func(self, error, user_data);
@@ -95,19 +128,16 @@ arm_op_timer(HealerDevice *self, guint ms)
 	self->op_timer = g_timeout_add(ms, on_op_timeout, self);
 }
 
-/* Fills the window: DATA frames up to `window` in flight past the acknowledged offset. */
-static void
-send_window(HealerDevice *self)
+/*
+ * Silence during a transfer (no ACK, no UPDATE_READY, no UPDATE_RESULT) for this long means a frame or
+ * its answer was lost: send again.  A quarter of the response timeout, so a noisy line does not sit out
+ * the whole timeout at every loss, while a device that answers at all (an ACK at least every frame time,
+ * UPDATE_READY after its erase) is never hurried; the limits on retries then bound a dead link.
+ */
+static guint
+retry_ms(HealerDevice *self)
 {
-	gsize len = 0;
-	const guint8 *data = g_bytes_get_data(self->module, &len);
-
-	while (self->next < len && self->next - self->acked < (guint32)self->window * self->max_data) {
-		guint32 n = MIN(self->max_data, (guint32)len - self->next);
-		g_autoptr(GBytes) frame = healer_link_build_data(self->next, data + self->next, n, NULL);
-		healer_transport_send(self->transport, frame);
-		self->next += n;
-	}
+	return MAX(self->timeouts.response_timeout_ms / 4, 1);
 }
 
 static void
@@ -117,7 +147,102 @@ send_finish(HealerDevice *self)
 
 	self->op = OP_WAIT_RESULT;
 	healer_transport_send(self->transport, frame);
-	arm_op_timer(self, self->timeouts.response_timeout_ms);
+	arm_op_timer(self, retry_ms(self));
+}
+
+/*
+ * Fills the window: up to `window` DATA frames in flight past the acknowledged offset.  Once the last
+ * byte is out, FINISH follows at once rather than one round trip later, after the last ACK: the device
+ * handles frames in the order they arrive, so it verifies as soon as the last byte is in, and if a frame
+ * was lost on the way it answers -104 (incomplete) and BEGIN resumes (on_update_result()).
+ */
+static void
+send_window(HealerDevice *self)
+{
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(self->module, &len);
+
+	while (self->next < len && self->inflight->len < self->window) {
+		guint32 n = MIN(self->data_size, (guint32)len - self->next);
+		g_autoptr(GBytes) frame = healer_link_build_data(self->next, data + self->next, n, NULL);
+		healer_transport_send(self->transport, frame);
+		self->next += n;
+		g_array_append_val(self->inflight, self->next);
+	}
+	if (self->op == OP_SENDING && self->next == len)
+		send_finish(self);
+}
+
+/* Something was lost: a smaller frame has a better chance to cross this line. */
+static void
+shrink_data(HealerDevice *self)
+{
+	self->clean_acks = 0;
+	if (self->data_size > MIN_DATA)
+		self->data_size = MAX(self->data_size / 2, MIN_DATA);
+}
+
+/*
+ * Sends again from the acknowledged offset.  `stale` is how many duplicate ACKs the frames sent before
+ * are still due to bring (the device answers each of them with the same offset): those are ignored; one
+ * more means a resent frame was lost too, and we go back again (note_gap()).
+ */
+static void
+go_back(HealerDevice *self, guint stale)
+{
+	shrink_data(self);
+	self->went_back = TRUE;
+	self->stale_dups = stale;
+	self->next = self->acked;
+	g_array_set_size(self->inflight, 0);
+	send_window(self);
+}
+
+/*
+ * A duplicate ACK while sending: the device dropped the frame at `acked` (damaged on the line) and
+ * answers every later frame with the same offset.  Go back once for the gap, not once per duplicate:
+ * that resends the window once per frame in flight, and each resent frame brings more duplicates (a
+ * storm that starved the link at any bit error rate; test-faults).  The duplicates still due from the
+ * frames sent before the go-back are counted off; if more come, the resent frame at `acked` was lost
+ * as well (the device takes frames in order), so go back again rather than wait for the timeout.  The
+ * count is an upper bound (a lost frame or ACK brings no duplicate), so at worst we wait longer.
+ */
+static void
+note_gap(HealerDevice *self)
+{
+	guint outstanding = self->inflight->len;
+
+	if (self->went_back && self->stale_dups > 0) {
+		self->stale_dups--;
+		return;
+	}
+	if (outstanding == 0)
+		return;
+	if (self->gaps++ >= MAX_GAPS) {
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED,
+		                            "the frame at %u of %" G_GSIZE_FORMAT " bytes was lost %u times in a row",
+		                            self->acked, g_bytes_get_size(self->module), MAX_GAPS));
+		return;
+	}
+	/* In flight: the lost frame, the one this duplicate answers, and the rest, each due to bring one. */
+	go_back(self, outstanding > 2 ? outstanding - 2 : 0);
+}
+
+/* BEGIN again: the device answers with what it holds (whole 1 KiB blocks), and the transfer goes on from there. */
+static void
+resend_begin(HealerDevice *self, const char *why)
+{
+	if (self->rounds++ >= MAX_ROUNDS) {
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED,
+		                            "transfer incomplete: %u rounds in a row gained nothing (last: %s); "
+		                            "the device acknowledged %u of %" G_GSIZE_FORMAT " bytes",
+		                            MAX_ROUNDS + 1, why, self->acked, g_bytes_get_size(self->module)));
+		return;
+	}
+	self->op = OP_WAIT_READY;
+	self->resuming = TRUE;
+	healer_transport_send(self->transport, self->begin);
+	arm_op_timer(self, retry_ms(self));
 }
 
 static gboolean
@@ -128,12 +253,10 @@ on_op_timeout(gpointer user_data)
 	self->op_timer = 0;
 	switch (self->op) {
 	case OP_SENDING:
-		/* No progress: the tail of the window was lost. Go back to what the device holds. */
+		/* Silence: the tail of the window (or every ACK) was lost. Go back to what the device holds. */
 		if (self->resends++ < MAX_RESENDS) {
-			self->next = self->acked;
-			self->went_back = TRUE;
-			send_window(self);
-			arm_op_timer(self, self->timeouts.response_timeout_ms);
+			go_back(self, 0);
+			arm_op_timer(self, retry_ms(self));
 			return G_SOURCE_REMOVE;
 		}
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED,
@@ -141,16 +264,33 @@ on_op_timeout(gpointer user_data)
 		                            g_bytes_get_size(self->module)));
 		break;
 	case OP_WAIT_READY:
-		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no answer to BEGIN"));
+		/*
+		 * BEGIN or its answer may have been damaged on the line.  BEGIN is safe to repeat: for the
+		 * same module the device resumes, and a second answer is ignored.
+		 */
+		resend_begin(self, "no answer to BEGIN");
 		break;
 	case OP_WAIT_RESULT:
-		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no answer to FINISH"));
+		/* FINISH, its answer or the last frames were lost: BEGIN tells what the device holds. */
+		shrink_data(self);
+		resend_begin(self, "no answer to FINISH");
 		break;
 	case OP_WAIT_RESET:
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "device did not come back within %u s",
 		                            self->timeouts.reset_timeout_ms / 1000));
 		break;
 	case OP_WAIT_DESCRIBE:
+		/*
+		 * The describe (~500 bytes) is the longest frame after a reset and the likeliest to be
+		 * damaged on a noisy line: ask again within the response timeout rather than fail the step
+		 * (the engine would then plan from the describe before the reset).
+		 */
+		if (self->resends++ < DESCRIBE_TRIES - 1) {
+			g_autoptr(GBytes) describe = healer_link_build_describe();
+			healer_transport_send(self->transport, describe);
+			arm_op_timer(self, retry_ms(self));
+			break;
+		}
 		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_FAILED, "no describe after the reset"));
 		break;
 	case OP_NONE:
@@ -165,6 +305,7 @@ on_update_ready(HealerDevice *self, const link_frame_t *frame)
 	HealerLinkUpdateReady ready;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *status = NULL;
+	guint32 held;
 
 	if (self->op != OP_WAIT_READY)
 		return;
@@ -178,18 +319,26 @@ on_update_ready(HealerDevice *self, const link_frame_t *frame)
 		                            status, ready.status));
 		return;
 	}
+	held = MIN(ready.offset, (guint32)g_bytes_get_size(self->module));
+	/* A round that ends with the device holding more is progress, however often it took. */
+	if (self->resuming && held > self->round_offset)
+		self->rounds = 0;
+	self->resuming = FALSE;
+	self->round_offset = held;
 	self->op = OP_SENDING;
-	self->acked = self->next = MIN(ready.offset, (guint32)g_bytes_get_size(self->module));
+	self->acked = self->next = held;
+	g_array_set_size(self->inflight, 0);
 	self->went_back = FALSE;
+	self->stale_dups = 0;
 	self->max_data = ready.max_data;
+	self->data_size = self->data_size == 0 ? ready.max_data : MIN(self->data_size, ready.max_data);
 	self->window = ready.window;
 	self->resends = 0;
-	if (self->acked == g_bytes_get_size(self->module)) {
-		send_finish(self);
-		return;
-	}
+	self->gaps = 0;
+	/* Everything already held: send_window() sends FINISH alone. */
 	send_window(self);
-	arm_op_timer(self, self->timeouts.response_timeout_ms);
+	if (self->op == OP_SENDING)
+		arm_op_timer(self, retry_ms(self));
 }
 
 static void
@@ -197,35 +346,38 @@ on_ack(HealerDevice *self, const link_frame_t *frame)
 {
 	guint32 next = 0;
 	gsize total = self->module ? g_bytes_get_size(self->module) : 0;
+	guint done = 0;
 
-	if (self->op != OP_SENDING || !healer_link_parse_ack(frame, &next, NULL) || next > total)
+	/* ACKs keep coming after FINISH went out behind the last frames. */
+	if ((self->op != OP_SENDING && self->op != OP_WAIT_RESULT) || !healer_link_parse_ack(frame, &next, NULL) ||
+	    next > total)
 		return;
+	/* The device is alive and working through what we sent: the timer measures silence. */
+	arm_op_timer(self, retry_ms(self));
 	if (next <= self->acked) {
 		/*
-		 * A duplicate: the device dropped something (a frame damaged on the line) and acknowledges
-		 * every later frame with the same offset.  Go back once for this gap: going back on every
-		 * duplicate resends the window once per frame in flight, and each resent frame brings
-		 * more duplicates (a storm that starved the link at any bit error rate; test-faults).  If
-		 * the resent frames are lost too, the operation timer goes back again.
+		 * After FINISH the device takes it before any frame we could resend now, and answers
+		 * -104 for the gap: resume then (on_update_result()), not now.
 		 */
-		if (!self->went_back && self->next > next && next == self->acked &&
-		    self->next - next > self->max_data) {
-			self->went_back = TRUE;
-			self->next = next;
-			send_window(self);
-		}
+		if (next == self->acked && self->op == OP_SENDING)
+			note_gap(self);
 		return;
 	}
 	self->acked = next;
+	while (done < self->inflight->len && g_array_index(self->inflight, guint32, done) <= next)
+		done++;
+	g_array_remove_range(self->inflight, 0, done);
 	self->went_back = FALSE;
+	self->stale_dups = 0;
 	self->resends = 0;
-	emit(self, HEALER_DEVICE_EVENT_PROGRESS);
-	if (self->acked == total) {
-		send_finish(self);
-		return;
+	self->gaps = 0;
+	if (++self->clean_acks >= GROW_AFTER && self->data_size < self->max_data) {
+		self->data_size = (guint16)MIN((guint)self->data_size * 2, self->max_data);
+		self->clean_acks = 0;
 	}
-	send_window(self);
-	arm_op_timer(self, self->timeouts.response_timeout_ms);
+	emit(self, HEALER_DEVICE_EVENT_PROGRESS);
+	if (self->op == OP_SENDING)
+		send_window(self);
 }
 
 static void
@@ -239,6 +391,15 @@ on_update_result(HealerDevice *self, const link_frame_t *frame)
 		return;
 	if (!healer_link_parse_update_result(frame, &status, &error)) {
 		finish_op(self, g_steal_pointer(&error));
+		return;
+	}
+	if (status == LINK_ERROR_INCOMPLETE) {
+		/*
+		 * FINISH overtook a gap: a frame was lost after the last go-back could help.  The device
+		 * ended the transfer but keeps what it staged; BEGIN resumes from there.
+		 */
+		shrink_data(self);
+		resend_begin(self, "FINISH answered incomplete");
 		return;
 	}
 	if (status != 0) {
@@ -285,9 +446,14 @@ on_hello(HealerDevice *self, const link_frame_t *frame)
 	self->id = g_malloc(LINK_DEVICE_ID_SIZE * 2 + 1);
 	for (guint i = 0; i < LINK_DEVICE_ID_SIZE; i++)
 		g_snprintf(self->id + 2 * i, 3, "%02x", hello.device_id[i]);
-	if (self->op == OP_WAIT_RESET) {
+	/*
+	 * A reset for an update while we wait for UPDATE_RESULT: FINISH staged the module and the answer was
+	 * lost on the line.  The describe after it says whether the module is in.
+	 */
+	if (self->op == OP_WAIT_RESET || (self->op == OP_WAIT_RESULT && hello.reset_reason == LINK_RESET_UPDATE)) {
 		self->op = OP_WAIT_DESCRIBE;
-		arm_op_timer(self, self->timeouts.response_timeout_ms);
+		self->resends = 0;
+		arm_op_timer(self, retry_ms(self));
 	} else if (self->op != OP_NONE) {
 		/* It rebooted in the middle of something: that attempt is over; BEGIN again resumes it. */
 		finish_op(self,
@@ -447,6 +613,7 @@ healer_device_new(const char *port, HealerTransport *transport, const HealerDevi
 	self->timeouts = *timeouts;
 	self->func = func;
 	self->user_data = user_data;
+	self->inflight = g_array_new(FALSE, FALSE, sizeof(guint32));
 	transport->callbacks.frame = on_frame;
 	transport->callbacks.closed = on_closed;
 	transport->user_data = self;
@@ -465,6 +632,8 @@ healer_device_free(HealerDevice *self)
 		g_source_remove(self->probe_source);
 	healer_transport_close(self->transport);
 	g_clear_pointer(&self->module, g_bytes_unref);
+	g_clear_pointer(&self->begin, g_bytes_unref);
+	g_array_unref(self->inflight);
 	g_clear_pointer(&self->describe, healer_describe_free);
 	g_free(self->describe_json);
 	g_free(self->last_log);
@@ -551,14 +720,18 @@ healer_device_install_async(HealerDevice *self, GBytes *module, const guint8 *sh
 	self->op_func = func;
 	self->op_user_data = user_data;
 	self->acked = self->next = 0;
+	self->rounds = 0;
+	self->round_offset = 0;
+	self->resuming = FALSE;
 	if (sha256 != NULL)
 		memcpy(sha, sha256, sizeof sha);
 	else
 		healer_sha256(m, len, sha);
 	begin = healer_link_build_begin((guint32)len, sha, function, index, version, HEALER_LINK_MAX_DATA_PAYLOAD);
+	self->begin = g_bytes_ref(begin);
 	self->op = OP_WAIT_READY;
 	healer_transport_send(self->transport, begin);
-	arm_op_timer(self, self->timeouts.response_timeout_ms);
+	arm_op_timer(self, retry_ms(self));
 }
 
 void

@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 
+#include "device.h"
 #include "engine.h"
 #include "healer-error.h"
 #include "store.h"
@@ -275,6 +276,401 @@ test_heal_job_file(gconstpointer data)
 	g_free(seen.error_at_first_progress);
 }
 
+/*
+ * HealerDevice's transfer against a scripted device on an in-process transport: frames go both ways in
+ * order, as on a serial line, and the script drops chosen DATA frames (a frame damaged on the line: the
+ * device never sees it).  No timer fires (the response timeout is far away), so every run takes the same
+ * path: deterministic on a loaded machine.
+ */
+#define SCRIPT_BLOCK 1024u /* the device keeps what it received in blocks of this size (docs/link-protocol.md) */
+
+typedef struct {
+	HealerTransport parent;
+	HealerLinkDecoder *decoder;
+	GQueue to_host; /* GBytes: frames on their way to the host, in order */
+	guint deliver;
+
+	/* The device. */
+	guint16 max_data;
+	guint8 window;
+	GByteArray *staged;
+	guint32 size;    /* of the transfer in progress */
+	guint32 next;    /* bytes received in order */
+	guint32 durable; /* bytes of staged kept across a round (whole blocks, or all) */
+	gboolean active;
+	GBytes *expected; /* the module the test sends: FINISH compares against it */
+
+	/* The script: which DATA frames are lost. */
+	gboolean (*drop)(gpointer script, guint n, guint32 offset, gsize len, guint32 size);
+	gpointer script;
+
+	/* What happened. */
+	guint data_frames, begins, finishes, incomplete;
+	guint finish_before_last_ack; /* FINISHes that arrived before the host could have seen the last ACK */
+	gboolean last_ack_delivered;
+	guint16 min_payload, max_payload;
+	GArray *payloads; /* guint16: every DATA payload the device took, in order */
+} ScriptedDevice;
+
+static void scripted_queue(ScriptedDevice *dev, GBytes *frame);
+
+static gboolean
+scripted_deliver(gpointer user_data)
+{
+	ScriptedDevice *dev = user_data;
+	g_autoptr(HealerLinkDecoder) decoder = healer_link_decoder_new();
+
+	dev->deliver = 0;
+	while (!g_queue_is_empty(&dev->to_host)) {
+		g_autoptr(GBytes) bytes = g_queue_pop_head(&dev->to_host);
+		gsize len = 0;
+		const guint8 *data = g_bytes_get_data(bytes, &len);
+		g_autoptr(GPtrArray) frames = healer_link_decoder_push(decoder, data, len);
+
+		for (guint i = 0; i < frames->len; i++) {
+			HealerLinkFrame *f = g_ptr_array_index(frames, i);
+			guint32 acked = 0;
+			if (f->frame.type == LINK_ACK && healer_link_parse_ack(&f->frame, &acked, NULL) &&
+			    acked == dev->size)
+				dev->last_ack_delivered = TRUE;
+			/* May send more frames: they queue behind the ones still to come, as on the line. */
+			dev->parent.callbacks.frame(&dev->parent, &f->frame, dev->parent.user_data);
+		}
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void
+scripted_queue(ScriptedDevice *dev, GBytes *frame)
+{
+	g_queue_push_tail(&dev->to_host, frame);
+	if (dev->deliver == 0)
+		dev->deliver = g_idle_add(scripted_deliver, dev);
+}
+
+static void
+scripted_hello(ScriptedDevice *dev, guint8 reset_reason)
+{
+	HealerLinkHello hello = {
+	        .protocol_version = LINK_PROTOCOL_VERSION,
+	        .mode = LINK_MODE_SAFE,
+	        .safe_mode_reason = LINK_SAFE_MODE_DEPENDENCIES,
+	        .reset_reason = reset_reason,
+	        .led = LINK_LED_BREATHING_MAGENTA,
+	        .window = dev->window,
+	        .platform_id = 3,
+	        .max_data = dev->max_data,
+	};
+
+	scripted_queue(dev, healer_link_build_hello(&hello));
+}
+
+/* What the firmware does (device-firmware/system/update.c), reduced to offsets. */
+static void
+scripted_request(ScriptedDevice *dev, const link_frame_t *f)
+{
+	static const char describe[] = "{\"p\":3,\"m\":[]}";
+	guint32 offset;
+	gsize len;
+	guint16 payload;
+
+	switch (f->type) {
+	case LINK_DESCRIBE:
+		scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
+		break;
+	case LINK_BEGIN: {
+		HealerLinkBegin begin;
+		g_assert_true(healer_link_parse_begin(f, &begin, NULL));
+		dev->begins++;
+		if (begin.size != dev->size) {
+			dev->size = begin.size;
+			dev->durable = 0;
+			g_byte_array_set_size(dev->staged, 0);
+		}
+		/* Resume from the whole blocks it holds, as the firmware's progress marks say. */
+		dev->next = dev->durable;
+		dev->active = TRUE;
+		scripted_queue(dev, healer_link_build_update_ready(0, dev->next, MIN(begin.max_data, dev->max_data),
+		                                                   dev->window));
+		break;
+	}
+	case LINK_DATA:
+		g_assert_cmpuint(f->body_len, >, LINK_DATA_HEADER_SIZE);
+		offset = (guint32)f->body[0] | (guint32)f->body[1] << 8 | (guint32)f->body[2] << 16 |
+		         (guint32)f->body[3] << 24;
+		len = f->body_len - LINK_DATA_HEADER_SIZE;
+		g_assert_cmpuint(len, <=, dev->max_data);
+		dev->data_frames++;
+		if (dev->drop != NULL && dev->drop(dev->script, dev->data_frames - 1, offset, len, dev->size))
+			break;
+		g_assert_true(dev->active);
+		if (offset == dev->next) {
+			g_assert_cmpuint(offset + len, <=, dev->size);
+			g_byte_array_set_size(dev->staged, offset);
+			g_byte_array_append(dev->staged, f->body + LINK_DATA_HEADER_SIZE, (guint)len);
+			dev->next += (guint32)len;
+			dev->durable = dev->next == dev->size ? dev->size : dev->next / SCRIPT_BLOCK * SCRIPT_BLOCK;
+			payload = (guint16)len;
+			dev->min_payload = MIN(dev->min_payload, payload);
+			dev->max_payload = MAX(dev->max_payload, payload);
+			g_array_append_val(dev->payloads, payload);
+		}
+		scripted_queue(dev, healer_link_build_ack(dev->next));
+		break;
+	case LINK_FINISH:
+		dev->finishes++;
+		if (!dev->last_ack_delivered)
+			dev->finish_before_last_ack++;
+		if (dev->next != dev->size) {
+			/* Like the firmware: the transfer ends, what it staged stays. */
+			dev->incomplete++;
+			dev->active = FALSE;
+			scripted_queue(dev, healer_link_build_update_result(LINK_ERROR_INCOMPLETE));
+			break;
+		}
+		g_assert_cmpmem(dev->staged->data, dev->staged->len, g_bytes_get_data(dev->expected, NULL),
+		                g_bytes_get_size(dev->expected));
+		dev->active = FALSE;
+		scripted_queue(dev, healer_link_build_update_result(0));
+		scripted_hello(dev, LINK_RESET_UPDATE);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+scripted_send(HealerTransport *transport, GBytes *frame)
+{
+	ScriptedDevice *dev = (ScriptedDevice *)transport;
+	gsize len = 0;
+	const guint8 *data = g_bytes_get_data(frame, &len);
+	g_autoptr(GPtrArray) frames = healer_link_decoder_push(dev->decoder, data, len);
+
+	for (guint i = 0; i < frames->len; i++)
+		scripted_request(dev, &((HealerLinkFrame *)g_ptr_array_index(frames, i))->frame);
+}
+
+/* The HealerDevice is done with it: nothing more goes to the host.  The test frees the device after its checks. */
+static void
+scripted_close(HealerTransport *transport)
+{
+	ScriptedDevice *dev = (ScriptedDevice *)transport;
+
+	if (dev->deliver != 0)
+		g_source_remove(dev->deliver);
+	dev->deliver = 0;
+	g_queue_clear_full(&dev->to_host, (GDestroyNotify)g_bytes_unref);
+}
+
+static void
+scripted_device_free(ScriptedDevice *dev)
+{
+	healer_link_decoder_free(dev->decoder);
+	g_byte_array_unref(dev->staged);
+	g_array_unref(dev->payloads);
+	g_clear_pointer(&dev->expected, g_bytes_unref);
+	g_free(dev);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ScriptedDevice, scripted_device_free)
+
+static const char *
+scripted_describe(HealerTransport *transport)
+{
+	(void)transport;
+	return "scripted";
+}
+
+static const HealerTransportOps scripted_ops = {
+        .send = scripted_send,
+        .close = scripted_close,
+        .describe = scripted_describe,
+};
+
+typedef struct {
+	GMainLoop *loop;
+	gboolean identified, done;
+	GError *error;
+} Install;
+
+static void
+on_scripted_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+{
+	Install *in = user_data;
+
+	(void)device;
+	if (event == HEALER_DEVICE_EVENT_IDENTIFIED && !in->identified) {
+		in->identified = TRUE;
+		g_main_loop_quit(in->loop);
+	}
+}
+
+static void
+on_scripted_installed(HealerDevice *device, const GError *error, gpointer user_data)
+{
+	Install *in = user_data;
+
+	(void)device;
+	in->done = TRUE;
+	in->error = error != NULL ? g_error_copy(error) : NULL;
+	g_main_loop_quit(in->loop);
+}
+
+/* Installs a module of `size` random bytes through HealerDevice; the device (still attached) is returned. */
+static ScriptedDevice *
+scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
+                 GError **error)
+{
+	/* Timeouts far beyond the test's run: the transfer must get through on its frames alone. */
+	HealerDeviceTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(GRand) rand = g_rand_new_with_seed(size);
+	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
+	Install in = {.loop = loop};
+	g_autoptr(HealerDevice) device = NULL;
+	guint8 *module = g_malloc(size);
+
+	for (guint32 i = 0; i < size; i++)
+		module[i] = (guint8)g_rand_int(rand);
+	dev->parent.ops = &scripted_ops;
+	dev->decoder = healer_link_decoder_new();
+	g_queue_init(&dev->to_host);
+	dev->max_data = HEALER_LINK_MAX_DATA_PAYLOAD;
+	dev->window = 8;
+	dev->staged = g_byte_array_new();
+	dev->payloads = g_array_new(FALSE, FALSE, sizeof(guint16));
+	dev->min_payload = G_MAXUINT16;
+	dev->expected = g_bytes_new_take(module, size);
+	dev->drop = drop;
+	dev->script = script;
+	/* The first frame of a device that just booted. */
+	scripted_hello(dev, LINK_RESET_POWER_ON);
+	device = healer_device_new("scripted", &dev->parent, &timeouts, on_scripted_event, &in);
+	g_main_loop_run(loop);
+	g_assert_true(in.identified);
+
+	healer_device_install_async(device, dev->expected, NULL, MODULE_FUNCTION_SYSTEM_PART, 1, 1100,
+	                            on_scripted_installed, &in);
+	while (!in.done)
+		g_main_loop_run(loop);
+	if (in.error != NULL)
+		g_propagate_error(error, in.error);
+	return dev;
+}
+
+/* A clean line: frames of the whole negotiated size, and FINISH right behind the last one. */
+static void
+test_transfer_pipelined_finish(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(ScriptedDevice) dev = scripted_install(50000, NULL, NULL, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(dev->begins, ==, 1);
+	g_assert_cmpuint(dev->finishes, ==, 1);
+	g_assert_cmpuint(dev->finish_before_last_ack, ==, 1);
+	g_assert_cmpuint(dev->max_payload, ==, HEALER_LINK_MAX_DATA_PAYLOAD);
+	/* 24 whole frames and the rest: nothing was sent twice. */
+	g_assert_cmpuint(dev->data_frames, ==,
+	                 (50000 + HEALER_LINK_MAX_DATA_PAYLOAD - 1) / HEALER_LINK_MAX_DATA_PAYLOAD);
+}
+
+/* Drops the frame holding the module's last byte, the first `n` times it is sent. */
+static gboolean
+drop_last_frame(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	guint *left = script;
+
+	(void)n;
+	if (offset + len != size || *left == 0)
+		return FALSE;
+	(*left)--;
+	return TRUE;
+}
+
+/*
+ * The last frame is lost: FINISH, already on its way behind it, is answered -104; BEGIN again resumes from
+ * the device's last whole block and the module goes in.
+ */
+static void
+test_transfer_resume_after_incomplete(void)
+{
+	g_autoptr(GError) error = NULL;
+	guint drops = 2;
+	g_autoptr(ScriptedDevice) dev = scripted_install(50000, drop_last_frame, &drops, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(drops, ==, 0);
+	g_assert_cmpuint(dev->incomplete, ==, 2);
+	g_assert_cmpuint(dev->begins, ==, 3);
+	g_assert_cmpuint(dev->finishes, ==, 3);
+}
+
+/* A link that never carries the last frame: the install fails, with a reason, after a bounded number of rounds. */
+static void
+test_transfer_incomplete_gives_up(void)
+{
+	g_autoptr(GError) error = NULL;
+	guint drops = G_MAXUINT;
+	g_autoptr(ScriptedDevice) dev = scripted_install(50000, drop_last_frame, &drops, &error);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "transfer incomplete: 6 rounds in a row"));
+	/* Rounds that got a block further (smaller frames carry more before the last one) start the count again. */
+	g_assert_cmpuint(dev->begins, >=, 6);
+	g_assert_cmpuint(dev->begins, <=, 12);
+	g_assert_cmpuint(dev->incomplete, ==, dev->begins);
+}
+
+/* Drops the frames at the offsets in the script (each once). */
+typedef struct {
+	guint32 offsets[8];
+	guint n;
+	guint dropped;
+} DropAt;
+
+static gboolean
+drop_at(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	DropAt *d = script;
+
+	(void)n;
+	(void)len;
+	(void)size;
+	for (guint i = 0; i < d->n; i++) {
+		if (d->offsets[i] == offset) {
+			d->offsets[i] = G_MAXUINT32;
+			d->dropped++;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/*
+ * Losses halve the DATA size (down to 64 bytes), a run of clean ACKs doubles it back: five losses at the
+ * start, where each resent frame is the next to go, take it to the floor; the rest of the module climbs
+ * back to the negotiated size.
+ */
+static void
+test_transfer_adaptive_size(void)
+{
+	g_autoptr(GError) error = NULL;
+	/* The frame at 0 five times: each go-back resends from 0 (at half the size), and that frame is lost again. */
+	DropAt script = {.offsets = {0, 0, 0, 0, 0}, .n = 5};
+	g_autoptr(ScriptedDevice) dev = NULL;
+	guint16 last;
+
+	dev = scripted_install(120000, drop_at, &script, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(script.dropped, ==, 5);
+	g_assert_cmpuint(dev->min_payload, ==, 64);
+	g_assert_cmpuint(g_array_index(dev->payloads, guint16, 0), ==, 64);
+	last = g_array_index(dev->payloads, guint16, dev->payloads->len - 2);
+	g_assert_cmpuint(last, ==, HEALER_LINK_MAX_DATA_PAYLOAD);
+	g_assert_cmpuint(dev->begins, ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,6 +683,10 @@ main(int argc, char **argv)
 	g_test_add_func("/engine/flash-app-never-safe-mode", test_flash_app_never_safe_mode);
 	g_test_add_data_func("/engine/heal-job-file", GINT_TO_POINTER(FALSE), test_heal_job_file);
 	g_test_add_data_func("/engine/heal-job-file-unwritable", GINT_TO_POINTER(TRUE), test_heal_job_file);
+	g_test_add_func("/engine/transfer/pipelined-finish", test_transfer_pipelined_finish);
+	g_test_add_func("/engine/transfer/resume-after-incomplete", test_transfer_resume_after_incomplete);
+	g_test_add_func("/engine/transfer/incomplete-gives-up", test_transfer_incomplete_gives_up);
+	g_test_add_func("/engine/transfer/adaptive-size", test_transfer_adaptive_size);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;

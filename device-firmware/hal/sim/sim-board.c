@@ -5,8 +5,23 @@
  * its host build, keeps real platform ids meaning what they mean.
  */
 #include "hal.h"
+#include "healer/link-protocol.h"
 #include "healer/module-format.h"
 #include "sim.h"
+
+/*
+ * The largest DATA payload the protocol allows, so a frame carries 0.7 %
+ * framing rather than 1.4 % at 1024.  It costs no RAM in the firmware: its
+ * frame decoder and encoder are sized for the protocol's largest frame
+ * (LINK_MAX_FRAME, common/link-frame.h) whatever a board says here.  What
+ * does scale is the serial receive path, which must hold `window` frames
+ * of up to 2,064 encoded bytes: 16.5 KB, 13 % of an STM32F205's 128 KB
+ * (the simulator's ring holds 64 KiB).  A board short of RAM lowers
+ * window or max_data here; nothing else changes.
+ */
+#define SIM_MAX_DATA 2044
+#define SIM_WINDOW   8
+_Static_assert(SIM_MAX_DATA <= LINK_MAX_BODY - LINK_DATA_HEADER_SIZE, "max_data must fit a DATA frame");
 
 static const hal_board_t board = {
         .platform_id = SIM_PLATFORM_ID,
@@ -41,8 +56,8 @@ static const hal_board_t board = {
         .records_size = 0x4000u,
         .staging_start = 0x080C0000u,
         .staging_size = 0x40000u,
-        .max_data = 1024,
-        .window = 8,
+        .max_data = SIM_MAX_DATA,
+        .window = SIM_WINDOW,
 };
 
 const hal_board_t *
