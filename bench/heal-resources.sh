@@ -238,7 +238,8 @@ echo
 echo "threads (context switches since start; where each sleeps at the end of the window):"
 awk -F'\t' 'NR > 1 { printf "  %-14s %s\n  %-14s %s\n", $1, $10, "", $13 }' "$tsv"
 # Which of that only libcurl and libarchive bring in (their dependencies that nothing else healerd
-# links needs): what loading them on demand would save while there is no upstream and no bundle.
+# links needs), for a healerd that links them (before they moved into modules loaded on first use),
+# and whether healerd mapped them in each case.
 python3 - "$healerd" "$out/heal-resources-maps.tsv" <<'EOF' >>"$out/heal-resources-notes.txt"
 import subprocess, sys
 def deps(path):
@@ -265,7 +266,13 @@ def total(names):
 for r, g in groups.items():
     print("%s: %s and the %d libraries only it needs hold %d KiB of healerd's RSS (%s)" % (
         first, r, len(g) - 1, total(g), " ".join(sorted(x.split(".so")[0] for x in g if x != r))))
-print("%s: together, with no upstream and no bundle in use: %d KiB" % (first, total(allonly)))
+if groups:
+    print("%s: together, with no upstream and no bundle in use: %d KiB" % (first, total(allonly)))
+# Since healerd loads them through its modules (agent/lib/healer-loadable.h) on first use: whether any case mapped them.
+lazy = ("libcurl", "libarchive", "healerd-http", "healer-archive")
+for case in dict.fromkeys(c for c, m, r, p in rows):
+    got = sorted({m for c, m, r, p in rows if c == case and m.startswith(lazy)})
+    print("%s: libcurl, libarchive or their modules mapped: %s" % (case, " ".join(got) if got else "none"))
 EOF
 cat "$out/heal-resources-notes.txt"
 echo "runs: $tsv; strace passes: $out/heal-resources-strace-*.txt"

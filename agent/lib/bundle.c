@@ -15,11 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <glib/gstdio.h>
 
+#include "healer-archive.h"
 #include "healer-error.h"
+#include "healer-loadable.h"
 #include "json-autoptr.h"
 #include "module-catalog.h"
 
@@ -144,6 +144,16 @@ sync_directory(const char *path)
 		fsync(fd);
 		close(fd);
 	}
+}
+
+/*
+ * libarchive comes from healer-archive.so, loaded by the first tar archive
+ * read or written: directory bundles never need it.
+ */
+const HealerArchiveFuncs *
+healer_archive_funcs(GError **error)
+{
+	return healer_loadable_get(HEALER_ARCHIVE_MODULE, HEALER_ARCHIVE_GETTER, HEALER_ARCHIVE_ABI_VERSION, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -330,7 +340,8 @@ open_state_clear(OpenState *st)
 
 /* Where module bytes come from: an archive entry's data or a file. */
 typedef struct {
-	struct archive *archive; /* or */
+	const HealerArchiveFuncs *af;
+	HealerArchiveReader *archive; /* or */
 	int fd;
 	int saved_errno;
 } Input;
@@ -339,7 +350,7 @@ static gssize
 input_read(Input *in, guint8 *buf, gsize len)
 {
 	if (in->archive != NULL)
-		return archive_read_data(in->archive, buf, len);
+		return in->af->reader_read(in->archive, buf, len);
 	for (;;) {
 		ssize_t n = read(in->fd, buf, len);
 		if (n < 0 && errno == EINTR)
@@ -352,9 +363,9 @@ input_read(Input *in, guint8 *buf, gsize len)
 
 /* "truncated archive (libarchive's message)" or "damaged archive (...)". */
 static char *
-archive_fault(struct archive *a)
+archive_fault(Input *in)
 {
-	const char *message = archive_error_string(a);
+	const char *message = in->af->reader_error(in->archive);
 
 	if (message == NULL)
 		message = "unknown error";
@@ -402,7 +413,7 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		n = input_read(in, st->buffer, want);
 		if (n < 0) {
 			if (in->archive != NULL) {
-				g_autofree char *fault = archive_fault(in->archive);
+				g_autofree char *fault = archive_fault(in);
 				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source, module->path,
 				     fault);
 			} else {
@@ -603,7 +614,7 @@ read_bounded(OpenState *st, Input *in, const char *name, gsize max, GError **err
 		gssize n = input_read(in, st->buffer, CHUNK_SIZE);
 		if (n < 0) {
 			if (in->archive != NULL) {
-				g_autofree char *fault = archive_fault(in->archive);
+				g_autofree char *fault = archive_fault(in);
 				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name, fault);
 			} else {
 				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
@@ -661,41 +672,44 @@ static gboolean
 archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes **metadata, GError **error)
 {
 	HealerBundle *bundle = st->bundle;
-	struct archive *a = archive_read_new();
+	const HealerArchiveFuncs *af = healer_archive_funcs(error);
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	Input in = {.archive = a, .fd = -1};
-	struct archive_entry *entry;
+	HealerArchiveReader *a;
+	Input in = {.af = af, .fd = -1};
 	g_autofree char *last = NULL; /* the last entry's name, for messages */
 	guint count = 0;
 	gboolean ok = FALSE;
 
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
+	if (af == NULL) {
+		g_prefix_error(error, "%s: cannot read tar archives: ", bundle->source);
+		return FALSE;
+	}
+	a = in.archive = af->reader_new();
 	if (lseek(fd, 0, SEEK_SET) != 0) {
 		int saved = errno;
 		fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", bundle->source, g_strerror(saved));
 		goto out;
 	}
-	if (archive_read_open_fd(a, fd, CHUNK_SIZE) != ARCHIVE_OK) {
+	if (!af->reader_open_fd(a, fd, CHUNK_SIZE)) {
 		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a readable tar archive (%s)",
-		     bundle->source, archive_error_string(a) ? archive_error_string(a) : "unknown error");
+		     bundle->source, af->reader_error(a) ? af->reader_error(a) : "unknown error");
 		goto out;
 	}
 	for (;;) {
-		int r = archive_read_next_header(a, &entry);
-		const char *raw;
+		const char *raw = NULL;
+		HealerArchiveEntryType type = HEALER_ARCHIVE_ENTRY_OTHER;
+		HealerArchiveNext r = af->reader_next(a, &raw, &type);
 		g_autofree char *path = NULL, *name = NULL;
-		mode_t type;
 
-		if (r == ARCHIVE_EOF)
+		if (r == HEALER_ARCHIVE_NEXT_END)
 			break;
-		if (r < ARCHIVE_WARN) {
+		if (r == HEALER_ARCHIVE_NEXT_ERROR) {
 			if (count == 0) {
 				fail(error, HEALER_ERROR_INVALID_DATA,
 				     "%s: not a directory or a readable tar archive (%s)", bundle->source,
-				     archive_error_string(a) ? archive_error_string(a) : "unknown error");
+				     af->reader_error(a) ? af->reader_error(a) : "unknown error");
 			} else {
-				g_autofree char *fault = archive_fault(a);
+				g_autofree char *fault = archive_fault(&in);
 				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s", bundle->source,
 				     fault, last != NULL ? last : "none");
 			}
@@ -706,7 +720,6 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			     HEALER_BUNDLE_MAX_ENTRIES);
 			goto out;
 		}
-		raw = archive_entry_pathname(entry);
 		if (raw == NULL || raw[0] == '\0') {
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", bundle->source, count);
 			goto out;
@@ -719,20 +732,19 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", bundle->source, name);
 			goto out;
 		}
-		type = archive_entry_filetype(entry);
-		if (archive_entry_hardlink(entry) != NULL) {
+		if (type == HEALER_ARCHIVE_ENTRY_HARDLINK) {
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)",
 			     bundle->source, name);
 			goto out;
 		}
-		if (type == AE_IFLNK) {
+		if (type == HEALER_ARCHIVE_ENTRY_SYMLINK) {
 			fail(error, HEALER_ERROR_INVALID_DATA,
 			     "%s: %s: symbolic link in archive (only files are allowed)", bundle->source, name);
 			goto out;
 		}
-		if (type == AE_IFDIR)
+		if (type == HEALER_ARCHIVE_ENTRY_DIRECTORY)
 			continue;
-		if (type != AE_IFREG || path[0] == '\0') {
+		if (type != HEALER_ARCHIVE_ENTRY_FILE || path[0] == '\0') {
 			fail(error, HEALER_ERROR_INVALID_DATA,
 			     "%s: %s: device, FIFO or socket in archive (only files are allowed)", bundle->source,
 			     name);
@@ -771,7 +783,7 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 	}
 	ok = TRUE;
 out:
-	archive_read_free(a);
+	af->reader_free(a);
 	return ok;
 }
 
@@ -1207,36 +1219,16 @@ fail:
 }
 
 static gboolean
-archive_add(struct archive *a, const char *dest, const char *path, GBytes *data, time_t mtime, GError **error)
+archive_add(const HealerArchiveFuncs *af, HealerArchiveWriter *a, const char *dest, const char *path, GBytes *data,
+            time_t mtime, GError **error)
 {
-	struct archive_entry *entry = archive_entry_new();
 	gsize len = 0;
 	const guint8 *bytes = g_bytes_get_data(data, &len);
-	gboolean ok = FALSE;
 
-	archive_entry_set_pathname(entry, path);
-	archive_entry_set_filetype(entry, AE_IFREG);
-	archive_entry_set_perm(entry, 0644);
-	archive_entry_set_size(entry, (la_int64_t)len);
-	archive_entry_set_mtime(entry, mtime, 0);
-	if (archive_write_header(a, entry) != ARCHIVE_OK) {
-		fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path, archive_error_string(a));
-		goto out;
-	}
-	while (len > 0) {
-		la_ssize_t n = archive_write_data(a, bytes, len);
-		if (n <= 0) {
-			fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
-			     archive_error_string(a) ? archive_error_string(a) : "write failed");
-			goto out;
-		}
-		bytes += n;
-		len -= (gsize)n;
-	}
-	ok = TRUE;
-out:
-	archive_entry_free(entry);
-	return ok;
+	if (!af->writer_add_file(a, path, bytes != NULL ? bytes : (const guint8 *)"", len, (gint64)mtime))
+		return fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
+		            af->writer_error(a) ? af->writer_error(a) : "write failed");
+	return TRUE;
 }
 
 static gboolean
@@ -1245,43 +1237,47 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 {
 	g_autofree char *base = g_path_get_basename(dest);
 	g_autofree char *tmp = g_strdup_printf("%s/.%s.tmp-XXXXXX", parent, base);
-	struct archive *a = NULL;
-	int fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0644);
+	const HealerArchiveFuncs *af = healer_archive_funcs(error);
+	HealerArchiveWriter *a = NULL;
+	HealerArchiveCompression compression = HEALER_ARCHIVE_COMPRESSION_NONE;
+	int fd;
 	gboolean ok = FALSE;
 
+	/* Before anything is created: without the module nothing is left behind. */
+	if (af == NULL) {
+		g_prefix_error(error, "%s: cannot write tar archives: ", dest);
+		return FALSE;
+	}
+	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		int saved = errno;
 		return fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary file beside it: %s", dest,
 		            g_strerror(saved));
 	}
-	a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
-	if (g_str_has_suffix(dest, ".gz") || g_str_has_suffix(dest, ".tgz")) {
-		archive_write_add_filter_gzip(a);
-		/* No time in the gzip header: the same bundle gives the same bytes. */
-		archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
-	} else if (g_str_has_suffix(dest, ".xz") || g_str_has_suffix(dest, ".txz")) {
-		archive_write_add_filter_xz(a);
-	} else {
-		archive_write_add_filter_none(a);
-	}
-	if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-		fail(error, HEALER_ERROR_IO, "%s: %s", dest, archive_error_string(a));
+	if (g_str_has_suffix(dest, ".gz") || g_str_has_suffix(dest, ".tgz"))
+		compression = HEALER_ARCHIVE_COMPRESSION_GZIP;
+	else if (g_str_has_suffix(dest, ".xz") || g_str_has_suffix(dest, ".txz"))
+		compression = HEALER_ARCHIVE_COMPRESSION_XZ;
+	a = af->writer_new(compression);
+	if (!af->writer_open_fd(a, fd)) {
+		fail(error, HEALER_ERROR_IO, "%s: %s", dest,
+		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	for (guint i = 0; i < head->len; i++) {
 		const OutFile *file = g_ptr_array_index(head, i);
-		if (!archive_add(a, dest, file->path, file->data, mtime, error))
+		if (!archive_add(af, a, dest, file->path, file->data, mtime, error))
 			goto out;
 	}
 	for (guint i = 0; i < carried->len; i++) {
 		const HealerCatalogModule *module = g_ptr_array_index(carried, i);
 		g_autoptr(GBytes) data = read_checked(module, read_func, user_data, error);
-		if (data == NULL || !archive_add(a, dest, module->path, data, mtime, error))
+		if (data == NULL || !archive_add(af, a, dest, module->path, data, mtime, error))
 			goto out;
 	}
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		fail(error, HEALER_ERROR_IO, "%s: %s", dest, archive_error_string(a));
+	if (!af->writer_close(a)) {
+		fail(error, HEALER_ERROR_IO, "%s: %s", dest,
+		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
@@ -1299,7 +1295,8 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 	sync_directory(parent);
 	ok = TRUE;
 out:
-	archive_write_free(a);
+	if (a != NULL)
+		af->writer_free(a);
 	if (fd >= 0)
 		close(fd);
 	if (!ok)

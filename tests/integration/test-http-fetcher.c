@@ -768,6 +768,75 @@ test_free_in_flight(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* Runs the main loop until nothing is left to dispatch. */
+static void
+drain_main_loop(void)
+{
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+}
+
+/*
+ * Without healerd-http.so (libcurl is loaded through it on the first fetch):
+ * each fetch fails with "URL: cannot load PATH: ...", from the main loop
+ * like any error; cancelling or freeing keeps such a failure silent; and the
+ * next fetch tries the load again, so a module that turns up later is used.
+ * In a subprocess, since a module once loaded stays loaded.
+ */
+static void
+test_module_missing(void)
+{
+	if (g_test_subprocess()) {
+		g_autofree char *dir = test_tmpdir_new();
+		g_autofree char *partial = g_build_filename(dir, "x.partial", NULL);
+		g_autofree char *modules = g_strdup(g_getenv("HEALER_MODULE_DIR"));
+		const char *refused = "http://127.0.0.1:1/catalog.json";
+		HealerHttpFetcher *f = new_fetcher(NULL, 0);
+		HealerHttpFetcher *dropped = new_fetcher(NULL, 0);
+		Outcome o1 = {0}, o2 = {0}, o3 = {0}, o4 = {0}, o5 = {0};
+		guint id1, id2, id3;
+
+		g_assert_nonnull(modules);
+		g_setenv("HEALER_MODULE_DIR", dir, TRUE);
+		id1 = healer_http_fetch_to_memory(f, refused, NULL, NULL, 1024, on_done, &o1);
+		id2 = healer_http_fetch_to_file(f, refused, partial, 0, on_done, &o2);
+		id3 = healer_http_fetch_to_memory(f, refused, NULL, NULL, 1024, on_done, &o3);
+		g_assert_cmpuint(id1, !=, 0);
+		g_assert_cmpuint(id2, !=, id1);
+		g_assert_cmpuint(id3, !=, id2);
+		healer_http_fetcher_cancel(f, id3);
+		healer_http_fetch_to_memory(dropped, refused, NULL, NULL, 1024, on_done, &o5);
+		healer_http_fetcher_free(dropped);
+		g_assert_cmpint(o1.calls, ==, 0);
+		wait_for(&o1);
+		wait_for(&o2);
+		drain_main_loop();
+		g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		assert_message(o1.error, "http://127.0.0.1:1/catalog.json: cannot load ");
+		assert_message(o1.error, "healerd-http.so: No such file or directory");
+		g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_assert_false(g_file_test(partial, G_FILE_TEST_EXISTS));
+		g_assert_cmpint(o3.calls, ==, 0);
+		g_assert_cmpint(o5.calls, ==, 0);
+		g_assert_cmpuint(healer_http_fetcher_get_n_running(f), ==, 0);
+
+		/* The module is back: the same fetcher reaches libcurl (and port 1 refuses). */
+		g_setenv("HEALER_MODULE_DIR", modules, TRUE);
+		g_assert_cmpuint(healer_http_fetch_to_memory(f, refused, NULL, NULL, 1024, on_done, &o4), >, id3);
+		wait_for(&o4);
+		g_assert_error(o4.error, HEALER_ERROR, HEALER_ERROR_IO);
+		g_assert_null(strstr(o4.error->message, "cannot load"));
+		healer_http_fetcher_free(f);
+		outcome_clear(&o1);
+		outcome_clear(&o2);
+		outcome_clear(&o4);
+		test_tmpdir_free(g_steal_pointer(&dir));
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_assert_passed();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -779,7 +848,9 @@ main(int argc, char **argv)
 		printf("1..0 # SKIP nginx or openssl not installed (scripts/setup.sh installs them)\n");
 		return 0;
 	}
-	start_server();
+	/* A subprocess runs only test_module_missing, which needs no server. */
+	if (!g_test_subprocess())
+		start_server();
 
 	g_test_add_func("/http/memory/etag", test_memory_etag);
 	g_test_add_func("/http/memory/if-none-match", test_memory_if_none_match);
@@ -802,7 +873,10 @@ main(int argc, char **argv)
 	g_test_add_func("/http/cancel/from-done", test_cancel_and_free_from_done);
 	g_test_add_func("/http/cancel/free-in-flight", test_free_in_flight);
 
+	g_test_add_func("/http/module-missing", test_module_missing);
+
 	result = g_test_run();
-	stop_server();
+	if (!g_test_subprocess())
+		stop_server();
 	return result;
 }

@@ -286,6 +286,20 @@ write_bytes(const char *path, GBytes *bytes)
 	test_write_file(path, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
 }
 
+/*
+ * Whether healerd has `library` (a file name prefix: "libcurl.so") mapped:
+ * libcurl and libarchive are loaded on first use only (agent/lib/healer-loadable.h).
+ */
+static gboolean
+maps_library(Gateway *g, const char *library)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%s/maps", g_subprocess_get_identifier(g->healerd->process));
+	g_autofree char *maps = NULL, *needle = g_strconcat("/", library, NULL);
+
+	check(g, g_file_get_contents(path, &maps, NULL, NULL));
+	return strstr(maps, needle) != NULL;
+}
+
 /* ---- the cases ---- */
 
 /*
@@ -325,6 +339,9 @@ test_on_demand(void)
 	check(&g, count_requests(&g, "*.bin", 0) == count_lines(&g, "fetched https://", "/2.1.0/", NULL));
 	index = check_store(&g);
 	check(&g, strstr(index, sp1) != NULL && strstr(index, sp2) != NULL);
+	/* libcurl came with the first fetch; libarchive, for tar bundles, never did. */
+	check(&g, maps_library(&g, "healerd-http.so") && maps_library(&g, "libcurl.so"));
+	check(&g, !maps_library(&g, "libarchive.so"));
 
 	/* A refresh: a conditional GET, answered 304. */
 	{
@@ -414,6 +431,35 @@ test_down_then_up(void)
 	check(&g, count_lines(&g, "fetched https://", "/2.1.0/system-part2.bin", NULL) == 1);
 	healerd_process_stop(g.healerd);
 	assert_runs(&g.device);
+}
+
+/*
+ * healerd-http.so missing (HEALER_MODULE_DIR names an empty directory): the
+ * catalog fetch fails saying which file could not be loaded and why, is
+ * retried like any failed fetch, and the device is blocked saying so;
+ * healerd runs on, libcurl unmapped.
+ */
+static void
+test_module_missing(void)
+{
+	g_auto(Gateway) g = {0};
+	g_autofree char *url = NULL, *modules = NULL;
+
+	gateway_init(&g, "module-missing");
+	nginx_server_start(g.nginx, 0);
+	url = g_strdup_printf("https://127.0.0.1:%d", g.nginx->tls_port);
+	modules = g_strdup(g_getenv("HEALER_MODULE_DIR"));
+	g_setenv("HEALER_MODULE_DIR", g.modules, TRUE); /* the empty firmware module directory */
+	gateway_start(&g, url, FALSE);
+	g_setenv("HEALER_MODULE_DIR", modules, TRUE);
+
+	wait_lines(&g, 2, LOG_TIMEOUT_MS, "upstream catalog:", "/catalog.json: cannot load ",
+	           "no-modules/healerd-http.so: No such file or directory", "next try in", NULL);
+	wait_lines(&g, 1, LOG_TIMEOUT_MS, "cannot heal", "the upstream catalog could not be fetched", "healerd-http.so",
+	           NULL);
+	check(&g, count_requests(&g, "*", 0) == 0);
+	check(&g, !maps_library(&g, "libcurl.so"));
+	healerd_process_stop(g.healerd);
 }
 
 /*
@@ -521,6 +567,7 @@ main(int argc, char **argv)
 	g_test_add_func("/upstream/down-then-up", test_down_then_up);
 	g_test_add_func("/upstream/tampered-module", test_tampered_module);
 	g_test_add_func("/upstream/tampered-catalog", test_tampered_catalog);
+	g_test_add_func("/upstream/module-missing", test_module_missing);
 	status = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return status;

@@ -33,7 +33,9 @@
 #     systemd-nspawn, so the unit runs as written (its sandbox, Type=notify,
 #     the watchdog): healerd.service heals a simulated device (a unit too)
 #     under seccomp with no capabilities, journalctl -x explains its records,
-#     D-Bus activation starts it, udev reads the rules without a complaint.
+#     D-Bus activation starts it, udev reads the rules without a complaint; under
+#     its sandbox healerd maps neither libcurl nor libarchive until a tar bundle
+#     import loads healer-archive.so and an [upstream] url healerd-http.so.
 #
 # Everything started is stopped and everything mounted is unmounted on the
 # way out, failed or not; the work directory is removed (kept, unmounted,
@@ -523,6 +525,37 @@ UNIT
   if incontainer journalctl -u healerd.service -p warning --no-pager -q | grep .; then
     echo "WARNING: healerd logged warnings under systemd (above)"
   fi
+  # The loadable modules under the unit's sandbox (MemoryDenyWriteExecute=, SystemCallFilter=):
+  # nothing has needed libcurl or libarchive yet, so neither is mapped; a tar bundle import loads
+  # healer-archive.so (libarchive), an [upstream] url healerd-http.so (libcurl), and curl gets as
+  # far as a refused connection.
+  maps() { incontainer cat "/proc/$(incontainer systemctl show -p MainPID --value healerd.service)/maps"; }
+  maps >"$work/maps-idle.txt"
+  if grep -E '/(libcurl|libarchive)\.so' "$work/maps-idle.txt"; then
+    fail "healerd maps libcurl or libarchive before it needs them"
+  fi
+  incontainer tar -C /usr/share/healerd/firmware -cf /tmp/firmware.tar .
+  incontainer healerctl import /tmp/firmware.tar >"$work/import.log" 2>&1 ||
+    { cat "$work/import.log"; fail "healerctl import of a tar bundle (healerd under systemd)"; }
+  maps >"$work/maps-import.txt"
+  grep -q '/healerd/healer-archive\.so$' "$work/maps-import.txt" && grep -q '/libarchive\.so' "$work/maps-import.txt" ||
+    fail "healerd imported a tar bundle without mapping healer-archive.so and libarchive"
+  ok "under the unit's sandbox: neither libcurl nor libarchive mapped idle; a tar bundle import loads healer-archive.so ($(head -n 1 "$work/import.log"))"
+  printf '[upstream]\nurl=http://127.0.0.1:9\n' >"$root/etc/healerd/healerd.conf.d/upstream.conf"
+  incontainer systemctl restart healerd.service
+  wait_for 60 "healerd.service active again" active
+  upstream_tried() {
+    incontainer journalctl -u healerd.service --no-pager -q | grep 'upstream catalog: http://127.0.0.1:9/' | grep -q 'next try in'
+  }
+  wait_for 60 "an upstream catalog fetch (healerd under systemd)" upstream_tried
+  if incontainer journalctl -u healerd.service --no-pager -q | grep 'cannot load'; then
+    fail "healerd could not load a module under systemd"
+  fi
+  maps >"$work/maps-upstream.txt"
+  grep -q '/healerd/healerd-http\.so$' "$work/maps-upstream.txt" && grep -q '/libcurl\.so' "$work/maps-upstream.txt" ||
+    fail "healerd fetched without mapping healerd-http.so and libcurl"
+  ok "with an [upstream] url healerd loads healerd-http.so: $(incontainer journalctl -u healerd.service --no-pager -q -o cat | grep -m 1 'upstream catalog:')"
+  rm "$root/etc/healerd/healerd.conf.d/upstream.conf"
   kill -TERM "$nspawn_pid"
   wait "$nspawn_pid" || fail "the container did not shut down cleanly"
   pids=()

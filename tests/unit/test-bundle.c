@@ -4,8 +4,9 @@
  * written (whole and filtered) and read back; every way a bundle is refused
  * (truncated archives, tampered modules and catalogs, a wrong key, missing
  * and extra files, bad bundle.json, unsafe and duplicate archive entries,
- * unsigned catalogs), each leaving nothing staged; and `healerctl export`
- * from a fake state directory.
+ * unsigned catalogs), each leaving nothing staged; `healerctl export`
+ * from a fake state directory; and tar bundles refused, directory bundles
+ * still working, without the libarchive module (healer-archive.so).
  */
 #include <string.h>
 
@@ -1144,6 +1145,66 @@ test_export_cli(Fixture *f, gconstpointer data)
 	}
 }
 
+/*
+ * Without healer-archive.so (libarchive is loaded through it on first use):
+ * tar bundles are refused with an error naming the module, leaving nothing
+ * behind; directory bundles need no module and still work.  In a
+ * subprocess, since a module once loaded stays loaded.
+ */
+static void
+test_module_missing(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	if (g_test_subprocess()) {
+		g_autofree char *empty = g_build_filename(f->tmp, "no-modules", NULL);
+		g_autofree char *dir_dest = g_build_filename(f->tmp, "bundle-dir", NULL);
+		g_autofree char *tar_dest = g_build_filename(f->tmp, "bundle.tar.gz", NULL);
+		g_autofree char *not_tar = g_build_filename(f->tmp, "other.tar", NULL);
+		g_autoptr(GPtrArray) selected = select_modules(f, -1, NULL);
+		g_autoptr(HealerBundle) bundle = NULL;
+		g_autoptr(GError) error = NULL;
+
+		g_assert_cmpint(g_mkdir(empty, 0755), ==, 0);
+		g_setenv("HEALER_MODULE_DIR", empty, TRUE);
+
+		g_assert_false(healer_bundle_write(tar_dest, f->catalog_json, f->catalog_sig, f->catalog, selected,
+		                                   read_from_dir, (gpointer)f->modules_dir, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_assert_nonnull(strstr(error->message, "cannot write tar archives: cannot load "));
+		g_assert_nonnull(strstr(error->message, "no-modules/healer-archive.so: No such file or directory"));
+		g_test_message("%s", error->message);
+		g_clear_error(&error);
+		/* the empty module directory and the staging parent: no temporary file */
+		g_assert_cmpuint(count_entries(f->tmp), ==, 1);
+
+		test_write_file(not_tar, (const guint8 *)"x", 1);
+		bundle = open_bundle(f, not_tar, FALSE, &error);
+		expect_refused(f, bundle, error, HEALER_ERROR_NOT_FOUND, "cannot read tar archives: cannot load ");
+		g_assert_nonnull(strstr(error->message, "healer-archive.so"));
+		g_clear_error(&error);
+
+		/* Not a shared object: dlopen()'s own reason. */
+		{
+			g_autofree char *junk = g_build_filename(empty, "healer-archive.so", NULL);
+			test_write_file(junk, (const guint8 *)"not ELF", 7);
+			bundle = open_bundle(f, not_tar, FALSE, &error);
+			expect_refused(f, bundle, error, HEALER_ERROR_FAILED, "cannot read tar archives: cannot load ");
+			g_assert_nonnull(strstr(error->message, "no-modules/healer-archive.so: "));
+			g_assert_nonnull(strstr(error->message, "file too short"));
+			g_clear_error(&error);
+		}
+
+		write_bundle(f, dir_dest, selected);
+		bundle = open_bundle(f, dir_dest, FALSE, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(bundle->modules->len, ==, selected->len);
+		check_staged(bundle);
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_assert_passed();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1163,6 +1224,7 @@ main(int argc, char **argv)
 	ADD("unsafe-entries", test_unsafe_entries);
 	ADD("unsigned", test_unsigned);
 	ADD("export-cli", test_export_cli);
+	ADD("module-missing", test_module_missing);
 #undef ADD
 	return g_test_run();
 }

@@ -1,0 +1,72 @@
+/*
+ * The tar archives of bundles (bundle.c), through libarchive in the
+ * loadable module healer-archive.so (agent/modules/archive-libarchive.c,
+ * healer-loadable.h), so that programs reading only directory bundles, and
+ * healerd until its first tar import, never map libarchive and the
+ * libraries it needs (libxml2, ICU, libstdc++, ...).
+ *
+ * A thin layer: what bundle.c needs of libarchive and no policy; bundle.c
+ * checks every name, type and byte.  Messages (the *_error functions, NULL
+ * when libarchive has none) are libarchive's own.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HEALER_ARCHIVE_MODULE      "healer-archive.so"
+#define HEALER_ARCHIVE_GETTER      "healer_archive_module_get_funcs"
+#define HEALER_ARCHIVE_ABI_VERSION 1
+
+typedef struct _HealerArchiveReader HealerArchiveReader;
+typedef struct _HealerArchiveWriter HealerArchiveWriter;
+
+typedef enum {
+	HEALER_ARCHIVE_ENTRY_FILE,
+	HEALER_ARCHIVE_ENTRY_DIRECTORY,
+	HEALER_ARCHIVE_ENTRY_SYMLINK,
+	HEALER_ARCHIVE_ENTRY_HARDLINK, /* whatever its file type says */
+	HEALER_ARCHIVE_ENTRY_OTHER,    /* devices, FIFOs, sockets */
+} HealerArchiveEntryType;
+
+typedef enum {
+	HEALER_ARCHIVE_NEXT_ENTRY,
+	HEALER_ARCHIVE_NEXT_END,
+	HEALER_ARCHIVE_NEXT_ERROR,
+} HealerArchiveNext;
+
+typedef enum {
+	HEALER_ARCHIVE_COMPRESSION_NONE,
+	HEALER_ARCHIVE_COMPRESSION_GZIP, /* with no time in the gzip header: the same input, the same bytes */
+	HEALER_ARCHIVE_COMPRESSION_XZ,
+} HealerArchiveCompression;
+
+typedef struct {
+	guint abi_version; /* HEALER_ARCHIVE_ABI_VERSION; first, as healer-loadable.h requires */
+
+	/* Reading a tar archive, compressed in any way libarchive reads, from `fd` (not closed). */
+	HealerArchiveReader *(*reader_new)(void);
+	gboolean (*reader_open_fd)(HealerArchiveReader *reader, int fd, gsize block_size);
+	/* The next entry's raw path (valid until the next call; may be NULL) and type. */
+	HealerArchiveNext (*reader_next)(HealerArchiveReader *reader, const char **path, HealerArchiveEntryType *type);
+	/* The current entry's data: bytes read, 0 at its end, < 0 on error. */
+	gssize (*reader_read)(HealerArchiveReader *reader, void *buffer, gsize len);
+	const char *(*reader_error)(HealerArchiveReader *reader);
+	void (*reader_free)(HealerArchiveReader *reader);
+
+	/* Writing a pax tar archive to `fd` (not closed). */
+	HealerArchiveWriter *(*writer_new)(HealerArchiveCompression compression);
+	gboolean (*writer_open_fd)(HealerArchiveWriter *writer, int fd);
+	/* A regular file, mode 0644. */
+	gboolean (*writer_add_file)(HealerArchiveWriter *writer, const char *path, const guint8 *data, gsize len,
+	                            gint64 mtime);
+	gboolean (*writer_close)(HealerArchiveWriter *writer);
+	const char *(*writer_error)(HealerArchiveWriter *writer);
+	void (*writer_free)(HealerArchiveWriter *writer);
+} HealerArchiveFuncs;
+
+/* healer-archive.so's table, loaded on first use (healer_loadable_get()), or NULL with an error. */
+const HealerArchiveFuncs *healer_archive_funcs(GError **error);
+
+G_END_DECLS
