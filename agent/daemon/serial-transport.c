@@ -2,6 +2,13 @@
  * The serial transport: a tty opened non-blocking, raw, with one GSource
  * for input and one for output while bytes wait, so nothing blocks the
  * main loop.
+ *
+ * Both sources may recurse (g_source_set_can_recurse()): GLib takes a
+ * source that may not recurse out of the poll set around each of its dispatches
+ * and puts it back after, each time writing its wakeup eventfd and forcing
+ * one more poll() over every port for nothing (bench/README.md,
+ * heal-profile).  Nothing here runs a nested main loop, so that guard buys
+ * nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +23,9 @@ typedef struct {
 	HealerTransport parent;
 	char *path;
 	int fd;
-	guint in_source;
-	guint out_source;
-	GByteArray *out; /* bytes the kernel has not taken yet */
+	GSource *in_source;
+	GSource *out_source; /* while `out` holds bytes */
+	GByteArray *out;     /* bytes the kernel has not taken yet */
 	HealerLinkDecoder *decoder;
 	gboolean closing;
 } SerialTransport;
@@ -63,6 +70,26 @@ fail(SerialTransport *self, GError *error)
 	g_error_free(error);
 }
 
+static GSource *
+watch(SerialTransport *self, GIOCondition condition, GUnixFDSourceFunc func)
+{
+	GSource *source = g_unix_fd_source_new(self->fd, condition);
+
+	g_source_set_callback(source, G_SOURCE_FUNC(func), self, NULL);
+	g_source_set_can_recurse(source, TRUE);
+	g_source_attach(source, NULL);
+	return source;
+}
+
+static void
+unwatch(GSource **source)
+{
+	if (*source != NULL) {
+		g_source_destroy(*source);
+		g_clear_pointer(source, g_source_unref);
+	}
+}
+
 static gboolean
 on_output(gint fd, GIOCondition condition, gpointer user_data)
 {
@@ -79,11 +106,11 @@ on_output(gint fd, GIOCondition condition, gpointer user_data)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return G_SOURCE_CONTINUE;
-		self->out_source = 0;
 		fail(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "%s: write: %s", self->path, g_strerror(errno)));
 		return G_SOURCE_REMOVE;
 	}
-	self->out_source = 0;
+	/* Drained: the next frame goes straight to the port again. */
+	unwatch(&self->out_source);
 	return G_SOURCE_REMOVE;
 }
 
@@ -100,7 +127,7 @@ serial_send(HealerTransport *transport, GBytes *frame)
 	 * heal-scale).  A hard error is left for the watch to report, from the main loop: failing
 	 * here would close the transport under the caller.
 	 */
-	if (self->out->len == 0 && self->out_source == 0) {
+	if (self->out->len == 0) {
 		while (len > 0) {
 			ssize_t n = write(self->fd, data, len);
 			if (n > 0) {
@@ -114,8 +141,8 @@ serial_send(HealerTransport *transport, GBytes *frame)
 			return;
 	}
 	g_byte_array_append(self->out, data, (guint)len);
-	if (self->out_source == 0)
-		self->out_source = g_unix_fd_add(self->fd, G_IO_OUT, on_output, self);
+	if (self->out_source == NULL)
+		self->out_source = watch(self, G_IO_OUT, on_output);
 }
 
 static gboolean
@@ -141,7 +168,6 @@ on_input(gint fd, GIOCondition condition, gpointer user_data)
 		if (n < 0 && errno == EAGAIN && !(condition & (G_IO_HUP | G_IO_ERR)))
 			return G_SOURCE_CONTINUE;
 		/* EOF, EIO (the other end of a pty went away) or a hang-up. */
-		self->in_source = 0;
 		fail(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "%s: %s", self->path,
 		                       n == 0 || errno == EAGAIN ? "hung up" : g_strerror(errno)));
 		return G_SOURCE_REMOVE;
@@ -156,10 +182,8 @@ serial_close(HealerTransport *transport)
 	if (self->closing)
 		return;
 	self->closing = TRUE;
-	if (self->in_source != 0)
-		g_source_remove(self->in_source);
-	if (self->out_source != 0)
-		g_source_remove(self->out_source);
+	unwatch(&self->in_source);
+	unwatch(&self->out_source);
 	close(self->fd);
 	g_byte_array_unref(self->out);
 	healer_link_decoder_free(self->decoder);
@@ -217,6 +241,6 @@ healer_serial_transport_open(const char *path, guint baud, const HealerTransport
 	self->fd = fd;
 	self->out = g_byte_array_new();
 	self->decoder = healer_link_decoder_new();
-	self->in_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, self);
+	self->in_source = watch(self, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input);
 	return &self->parent;
 }

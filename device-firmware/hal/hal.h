@@ -2,7 +2,7 @@
  * The hardware abstraction: everything board-specific the firmware touches.
  * The portable core (bootloader/, system/, apps/, common/) calls only these
  * functions and reads only hal_board(); hal/sim/ implements them on a host
- * (flash in a file, serial on a pty, reset by re-executing), and a board
+ * (flash in a file, serial on a pty, reset by restarting from power-on RAM), and a board
  * port implements them on silicon.  No heap anywhere.
  */
 #ifndef HEALER_HAL_H

@@ -8,7 +8,8 @@
  * Its flash is DIR/flash.bin, created on the first run with release R's
  * bootloader and system parts and the application installed ("factory
  * programming"); its serial port is a pty linked at PATH (default DIR/tty).
- * A reset re-executes it with its flash as it was.  It runs until killed
+ * A reset starts the firmware again (RAM as at power-on) with its flash as
+ * it was, in the same process.  It runs until killed
  * and logs to stderr.  --flash-us-per-kib makes flash writes and erases
  * take time, as on silicon, so a kill -9 can land in the middle of one.
  */
@@ -61,33 +62,44 @@ discard_unfinished_flash(void)
 		unlink(manufacturing_flash);
 }
 
-/* Writes a module file into its slot, as a factory programmer would. */
+/*
+ * Writes a module file into its slot, as a factory programmer would: a
+ * page at a time, so no image-sized buffer sits in the RAM a reset copies.
+ */
 static void
 program_module(const char *path)
 {
-	static uint8_t image[0x40000];
+	uint8_t page[4096];
 	module_prefix_t prefix;
-	const hal_slot_t *slot;
+	const hal_slot_t *slot = NULL;
 	uint8_t sha[32];
-	size_t len;
+	size_t len = 0, n;
 	FILE *f = fopen(path, "rb");
 
 	if (f == NULL) {
 		fprintf(stderr, "healer-sim: %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
-	len = fread(image, 1, sizeof image, f);
-	fclose(f);
-	if (len < MODULE_PREFIX_SIZE) {
-		fprintf(stderr, "healer-sim: %s: too short for a module\n", path);
-		exit(1);
+	while ((n = fread(page, 1, sizeof page, f)) > 0) {
+		if (slot == NULL) {
+			if (n < MODULE_PREFIX_SIZE) {
+				fprintf(stderr, "healer-sim: %s: too short for a module\n", path);
+				exit(1);
+			}
+			slot = module_slot_for(page[MODULE_PREFIX_OFF_FUNCTION], page[MODULE_PREFIX_OFF_INDEX]);
+			if (slot == NULL || hal_flash_erase(slot->start, slot->size) != 0)
+				break;
+		}
+		if (len + n > slot->size || hal_flash_program(slot->start + (uint32_t)len, page, n) != 0) {
+			slot = NULL;
+			break;
+		}
+		len += n;
 	}
-	prefix.function = image[MODULE_PREFIX_OFF_FUNCTION];
-	prefix.index = image[MODULE_PREFIX_OFF_INDEX];
-	slot = module_slot_for(prefix.function, prefix.index);
-	if (slot == NULL || len > slot->size || hal_flash_erase(slot->start, slot->size) != 0 ||
-	    hal_flash_program(slot->start, image, len) != 0) {
-		fprintf(stderr, "healer-sim: %s: no slot on this board takes it\n", path);
+	fclose(f);
+	if (slot == NULL) {
+		fprintf(stderr, "healer-sim: %s: %s\n", path,
+		        len == 0 && n == 0 ? "too short for a module" : "no slot on this board takes it");
 		exit(1);
 	}
 	if (!module_read_prefix(slot->start, &prefix) ||
@@ -179,7 +191,6 @@ main(int argc, char **argv)
 	char link_path[4096] = "";
 	char flash_path[4096];
 	sim_config_t config = {0};
-	bool after_reset = getenv("HEALER_SIM_MASTER_FD") != NULL;
 	bool fresh;
 	int opt;
 
@@ -210,8 +221,7 @@ main(int argc, char **argv)
 			config.flash_us_per_kib = parse_unsigned(optarg, "--flash-us-per-kib", 1000000);
 			break;
 		case 'S':
-			if (!after_reset)
-				setenv("HEALER_SIM_SAFE_MODE", "1", 1);
+			config.safe_mode = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -238,7 +248,6 @@ main(int argc, char **argv)
 	fresh = access(flash_path, F_OK) != 0;
 	config.state_dir = state_dir;
 	config.link_path = link_path;
-	config.argv = argv;
 	if (fresh) {
 		/* Factory programming happens with the flash open, before the first boot. */
 		if (sim_flash_create(flash_path) != 0) {
@@ -246,14 +255,13 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	sim_hal_start(&config, after_reset);
+	sim_hal_start(&config);
 	if (fresh) {
 		snprintf(manufacturing_flash, sizeof manufacturing_flash, "%s", flash_path);
 		atexit(discard_unfinished_flash);
 		manufacture(state_dir, firmware_dir, release, app);
 		manufacturing_flash[0] = '\0';
 	}
-	if (!after_reset)
-		fprintf(stderr, "healer-sim: device %s on %s%s\n", state_dir, link_path, fresh ? " (new)" : "");
-	system_main();
+	fprintf(stderr, "healer-sim: device %s on %s%s\n", state_dir, link_path, fresh ? " (new)" : "");
+	sim_run(system_main);
 }

@@ -14,11 +14,16 @@ typedef struct {
 	unsigned baud;             /* 0: unpaced */
 	unsigned latency_ms;       /* each direction */
 	unsigned flash_us_per_kib; /* program and erase time, so power cuts can land mid-write */
-	char *const *argv;         /* to re-execute on reset */
+	bool safe_mode;            /* requested at power-on */
 } sim_config_t;
 
-/* Opens (or, on a reset, takes over) flash and serial.  Exits with a message on failure. */
-void sim_hal_start(const sim_config_t *config, bool after_reset);
+/* Opens flash and serial.  Exits with a message on failure. */
+void sim_hal_start(const sim_config_t *config);
+/*
+ * Powers the firmware on: calls power_on (its reset handler) with the RAM
+ * as it is now, and again, from that same RAM, at every hal_reset().
+ */
+__attribute__((noreturn)) void sim_run(void (*power_on)(void));
 /* For factory programming a new device. */
 int sim_flash_create(const char *path);
 
