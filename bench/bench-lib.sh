@@ -8,6 +8,7 @@
 
 bench_pids=()
 bench_dirs=()
+bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 bench_cleanup() {
   local p
@@ -214,3 +215,30 @@ bench_runq_ns() {
 # 64 simulators on 2 cores, a helper at normal priority waits on the run queue and stamps lines late.
 bench_rt=()
 if chrt -f 50 true 2>/dev/null; then bench_rt=(chrt -f 50); fi
+# Debian's python3 for them, not a version manager's shim first in PATH (pyenv's runs several
+# bash scripts before Python starts: ~0.2 s of CPU at that real-time priority, seen in heal-scale).
+bench_python=python3
+if [[ -x /usr/bin/python3 ]]; then bench_python=/usr/bin/python3; fi
+
+# bench_tslog_start WORK TSLOG-ARGS...: tslog.py (real-time priority) timing the lines written to
+# WORK/err into WORK/healerd.log; returns once it runs, so its start-up is over before the caller
+# starts a clock.  Start healerd with 2>&"$bench_tslog_in" {bench_tslog_in}>&-, then call
+# bench_tslog_started; read its reports with bench_tslog_read VAR TIMEOUT_S; bench_tslog_close at
+# the end.  Sets bench_tslog_pid.
+bench_tslog_start() {
+  local work=$1
+  shift
+  rm -f "$work/err" "$work/done"
+  mkfifo "$work/err" "$work/done"
+  # Held open read-write, so tslog's open of its stdout does not wait for a reader.
+  exec {bench_tslog_out}<>"$work/done"
+  "${bench_rt[@]}" "$bench_python" "$bench_lib_dir/tslog.py" --input "$work/err" --log "$work/healerd.log" "$@" \
+    >"$work/done" &
+  bench_tslog_pid=$!
+  bench_pids+=("$bench_tslog_pid")
+  # A FIFO's write end opens once its reader has opened it: tslog.py does after Python started.
+  exec {bench_tslog_in}>"$work/err"
+}
+bench_tslog_started() { exec {bench_tslog_in}>&-; }
+bench_tslog_read() { read -r -t "$2" "$1" <&"$bench_tslog_out" || true; }
+bench_tslog_close() { exec {bench_tslog_out}<&-; }

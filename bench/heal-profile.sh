@@ -48,29 +48,28 @@ heal() {
   bench_start_sims "$build" "$work" "$count" "$baud" heartbeat 1.0.0
   sleep 0.3
   bench_write_conf "$build" "$work"
-  mkfifo "$work/err" "$work/done"
-  "${bench_rt[@]}" python3 "$here/tslog.py" --log "$work/healerd.log" --pattern "heal succeeded" --count "$count" \
-    <"$work/err" >"$work/done" &
-  tpid=$!
-  bench_pids+=("$tpid")
+  bench_tslog_start "$work" --pattern "heal succeeded" --count "$count"
+  tpid=$bench_tslog_pid
   bench_cpu_ticks s0 "${bench_sim_pids[@]}"
   bench_runq_ns q0 "${bench_sim_pids[@]}"
   bench_kworker_ticks k0
   bench_sys_busy b0
   t0=$EPOCHREALTIME
-  "$@" "$healerd" --no-bus --config "$work/healerd.conf" 2>"$work/err" &
+  "$@" "$healerd" --no-bus --config "$work/healerd.conf" 2>&"$bench_tslog_in" {bench_tslog_in}>&- &
   hpid=$!
   bench_pids+=("$hpid")
+  bench_tslog_started
   local spid=""
   if [[ -n ${cpu_sample:-} ]]; then
     local sims
     sims=$(IFS=,; echo "${bench_sim_pids[*]}")
-    "${bench_rt[@]}" python3 "$here/cpu-sampler.py" --out "$cpu_sample" --interval 0.025 \
+    "${bench_rt[@]}" "$bench_python" "$here/cpu-sampler.py" --out "$cpu_sample" --interval 0.025 \
       --group healerd="$hpid" --group simulators="$sims" &
     spid=$!
     bench_pids+=("$spid")
   fi
-  read -r -t 900 tdone <"$work/done" || true
+  bench_tslog_read tdone 900
+  bench_tslog_close
   [[ -z $spid ]] || bench_stop "$spid"
   # healerd's own pid when a wrapper runs it as a child
   local hp=$hpid c

@@ -50,17 +50,17 @@ printf 'case\tmapping\trss_kib\tpss_kib\n' >"$out/heal-resources-maps.tsv"
 start_healerd() {
   local work=$1 pattern=$2 count=$3 args=(--no-bus)
   shift 3
-  mkfifo "$work/err" "$work/ready"
-  "${bench_rt[@]}" python3 "$here/tslog.py" --log "$work/healerd.log" --pattern "$pattern" --count "$count" \
-    <"$work/err" >"$work/ready" &
-  bench_pids+=($!)
+  bench_tslog_start "$work" --pattern "$pattern" --count "$count"
   [[ ${HEALERD_SESSION:-} ]] && args=(--session)
   t_start=$EPOCHREALTIME
-  env "$@" "$healerd" "${args[@]}" --config "$work/healerd.conf" 2>"$work/err" &
+  env "$@" "$healerd" "${args[@]}" --config "$work/healerd.conf" 2>&"$bench_tslog_in" {bench_tslog_in}>&- &
   hpid=$!
   bench_pids+=("$hpid")
+  bench_tslog_started
   t_ready=""
-  read -r -t 300 t_ready <"$work/ready" || { echo "healerd: '$pattern' x$count not seen; log: $work/healerd.log" >&2; return 1; }
+  bench_tslog_read t_ready 300
+  bench_tslog_close
+  [[ -n $t_ready ]] || { echo "healerd: '$pattern' x$count not seen; log: $work/healerd.log" >&2; return 1; }
 }
 
 # measure CASE WORK SECONDS: a window of SECONDS from now, then a row.

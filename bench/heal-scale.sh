@@ -48,20 +48,19 @@ run() {
   bench_start_sims "$build" "$work" "$n" "$baud" heartbeat 1.0.0
   sleep 0.3 # every HELLO is on the line
   bench_write_conf "$build" "$work"
-  mkfifo "$work/err" "$work/done"
-  "${bench_rt[@]}" python3 "$here/tslog.py" --log "$work/healerd.log" --pattern "heal succeeded" --count "$n" \
-    <"$work/err" >"$work/done" &
-  tpid=$!
-  bench_pids+=("$tpid")
+  bench_tslog_start "$work" --pattern "heal succeeded" --count "$n"
+  tpid=$bench_tslog_pid
   bench_cpu_ticks s0 "${bench_sim_pids[@]}"
   bench_kworker_ticks k0
   bench_sys_busy b0
   t0=$EPOCHREALTIME
-  "$healerd" --no-bus --config "$work/healerd.conf" 2>"$work/err" &
+  "$healerd" --no-bus --config "$work/healerd.conf" 2>&"$bench_tslog_in" {bench_tslog_in}>&- &
   hpid=$!
   bench_pids+=("$hpid")
+  bench_tslog_started
   tdone=""
-  read -r -t 600 tdone <"$work/done" || true
+  bench_tslog_read tdone 600
+  bench_tslog_close
   bench_cpu_ticks h1 "$hpid"
   bench_cpu_ticks s1 "${bench_sim_pids[@]}"
   bench_kworker_ticks k1

@@ -28,10 +28,12 @@ copy_staging_to_slot(const hal_slot_t *slot, uint32_t length)
  * Installs the module the system staged before this reset.  Every step can
  * be cut by a power loss: the commit record stays pending until the slot
  * holds a verified copy, so the next boot simply does it again from the
- * intact staging area.
+ * intact staging area.  The check of the copy is the slot's check for this
+ * boot: it fills reports[*checked_slot] (left at -1 when no slot was
+ * checked), so the copy is not hashed a second time.
  */
 static int32_t
-commit_pending(void)
+commit_pending(module_report_t reports[HAL_MAX_SLOTS], int *checked_slot)
 {
 	const hal_board_t *board = hal_board();
 	record_t commit;
@@ -40,6 +42,7 @@ commit_pending(void)
 	uint8_t suffix_sha[32], whole[32];
 	int32_t result = MODULE_UPDATE_ERROR_INTEGRITY;
 
+	*checked_slot = -1;
 	if (!records_read(RECORDS_COMMIT_OFFSET, &commit) || commit.magic != RECORDS_COMMIT_MAGIC ||
 	    records_read_word(RECORDS_COMMIT_STATE_OFFSET) != RECORDS_STATE_PENDING)
 		return 1;
@@ -49,11 +52,15 @@ commit_pending(void)
 	    p.end_address - p.start_address + MODULE_CRC_SIZE == commit.size &&
 	    module_check_integrity(board->staging_start, &p, commit.size, suffix_sha, whole) &&
 	    memcmp(whole, commit.sha256, 32) == 0) {
+		int i = (int)(slot - board->slots);
+
 		result = MODULE_UPDATE_ERROR_GENERIC;
-		if (copy_staging_to_slot(slot, commit.size) == 0 && module_read_prefix(slot->start, &p) &&
-		    module_check_integrity(slot->start, &p, slot->size, suffix_sha, whole) &&
-		    memcmp(whole, commit.sha256, 32) == 0)
-			result = 0;
+		if (copy_staging_to_slot(slot, commit.size) == 0) {
+			module_check_slot(slot, &reports[i], whole);
+			*checked_slot = i;
+			if ((reports[i].passed & MODULE_VALIDATION_INTEGRITY) && memcmp(whole, commit.sha256, 32) == 0)
+				result = 0;
+		}
 	}
 	records_write_word(RECORDS_COMMIT_RESULT_OFFSET, (uint32_t)result);
 	records_write_word(RECORDS_COMMIT_STATE_OFFSET, RECORDS_STATE_DONE);
@@ -73,10 +80,15 @@ bootloader_boot(boot_state_t *state)
 	const hal_board_t *board = hal_board();
 	const module_report_t *user = NULL;
 	bool system_ok = true;
+	int committed_slot;
 
 	memset(state, 0, sizeof *state);
-	state->commit_result = commit_pending();
-	module_check_all(state->reports);
+	state->commit_result = commit_pending(state->reports, &committed_slot);
+	for (unsigned i = 0; i < board->n_slots; i++) {
+		if ((int)i != committed_slot)
+			module_check_slot(&board->slots[i], &state->reports[i], NULL);
+	}
+	module_check_dependencies(state->reports);
 
 	for (unsigned i = 0; i < board->n_slots; i++) {
 		uint8_t f = board->slots[i].function;

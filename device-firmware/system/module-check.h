@@ -36,8 +36,12 @@ bool module_check_integrity(uint32_t addr, const module_prefix_t *prefix, uint32
 /* The board slot for (function, index), or NULL. */
 const hal_slot_t *module_slot_for(uint8_t function, uint8_t index);
 
-/* Checks the module installed in `slot`: every bit but dependencies. */
-void module_check_slot(const hal_slot_t *slot, module_report_t *report);
+/*
+ * Checks the module installed in `slot`: every bit but dependencies.
+ * whole_sha256, if not NULL, gets the SHA-256 of the whole image when its
+ * integrity was checked (range passed).
+ */
+void module_check_slot(const hal_slot_t *slot, module_report_t *report, uint8_t whole_sha256[32]);
 
 /*
  * Is dependency (function, index, version) met by the installed modules in
@@ -45,6 +49,9 @@ void module_check_slot(const hal_slot_t *slot, module_report_t *report);
  * real devices: only the version of the module in that slot counts.
  */
 bool module_dependency_met(const module_report_t *reports, uint8_t function, uint8_t index, uint16_t version);
+
+/* Sets MODULE_VALIDATION_DEPENDENCIES on every present module of checked slots whose dependencies are met. */
+void module_check_dependencies(module_report_t reports[HAL_MAX_SLOTS]);
 
 /* Checks every slot, then every present module's dependencies. */
 void module_check_all(module_report_t reports[HAL_MAX_SLOTS]);

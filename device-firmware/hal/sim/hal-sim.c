@@ -28,6 +28,9 @@ typedef struct {
 	uint64_t due_us[RING_SIZE]; /* when each byte has crossed the line */
 	size_t head, len;
 	uint64_t last_serialised_us;
+	/* The line's schedule since it last went busy: byte k is out at busy_start_us + (k + 1) x 10 / baud s. */
+	uint64_t busy_start_us;
+	uint64_t busy_bytes;
 } ring_t;
 
 /*
@@ -43,7 +46,6 @@ typedef struct {
 	int slave_fd; /* held open so the master never sees a hang-up while no host is attached */
 	uint8_t reset_reason;
 	bool safe_mode_requested;
-	uint64_t byte_us;
 	uint64_t latency_us;
 	ring_t rx, tx;
 	uint8_t led;
@@ -168,8 +170,17 @@ static void
 ring_push(ring_t *r, const uint8_t *bytes, size_t n, uint64_t now)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint64_t serialised = (r->last_serialised_us > now ? r->last_serialised_us : now) + sim->byte_us;
+		uint64_t serialised;
 		size_t at = (r->head + r->len) % RING_SIZE;
+
+		if (r->last_serialised_us <= now) {
+			/* The line was idle: this byte starts a new schedule. */
+			r->busy_start_us = now;
+			r->busy_bytes = 0;
+		}
+		/* From the schedule, not by adding a rounded byte time: at 921600 baud a byte is 10.85 us. */
+		r->busy_bytes++;
+		serialised = sim->config.baud > 0 ? r->busy_start_us + r->busy_bytes * 10000000u / sim->config.baud : now;
 
 		r->last_serialised_us = serialised;
 		r->data[at] = bytes[i];
@@ -481,7 +492,6 @@ sim_hal_start(const sim_config_t *config)
 	if (sim == MAP_FAILED)
 		die("allocating the board");
 	sim->config = *config;
-	sim->byte_us = config->baud > 0 ? 10000000u / config->baud : 0; /* 8N1: ten bits a byte */
 	sim->latency_us = (uint64_t)config->latency_ms * 1000u;
 	sim->led = 0xFF;
 	sim->reset_reason = LINK_RESET_POWER_ON;
