@@ -1,7 +1,15 @@
-/* SHA-256 as FIPS 180-4 specifies it. */
+/*
+ * SHA-256 as FIPS 180-4 specifies it.  Built into the firmware with
+ * HEALER_FW_HAL_ENGINES, whole blocks go to the board's hash engine when it
+ * has one (hal.h); libhealer's copy and engine-less boards use compress().
+ */
 #include "sha256.h"
 
 #include <string.h>
+
+#ifdef HEALER_FW_HAL_ENGINES
+#include "hal.h"
+#endif
 
 static const uint32_t k[64] = {
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -46,6 +54,17 @@ compress(uint32_t state[8], const uint8_t block[64])
 	state[4] += e, state[5] += f, state[6] += g, state[7] += h;
 }
 
+static void
+compress_blocks(uint32_t state[8], const uint8_t *blocks, size_t count)
+{
+#ifdef HEALER_FW_HAL_ENGINES
+	if (hal_sha256_blocks(state, blocks, count))
+		return;
+#endif
+	for (size_t i = 0; i < count; i++)
+		compress(state, blocks + 64 * i);
+}
+
 void
 fw_sha256_init(fw_sha256_t *ctx)
 {
@@ -64,13 +83,23 @@ fw_sha256_update(fw_sha256_t *ctx, const void *data, size_t len)
 
 	ctx->length += len;
 	while (len > 0) {
-		size_t n = 64 - ctx->used < len ? 64 - ctx->used : len;
+		size_t n;
+
+		if (ctx->used == 0 && len >= 64) {
+			/* Whole blocks straight from the caller's buffer, all at once. */
+			n = len / 64 * 64;
+			compress_blocks(ctx->state, p, n / 64);
+			p += n;
+			len -= n;
+			continue;
+		}
+		n = 64 - ctx->used < len ? 64 - ctx->used : len;
 		memcpy(ctx->block + ctx->used, p, n);
 		ctx->used += n;
 		p += n;
 		len -= n;
 		if (ctx->used == 64) {
-			compress(ctx->state, ctx->block);
+			compress_blocks(ctx->state, ctx->block, 1);
 			ctx->used = 0;
 		}
 	}
@@ -84,13 +113,13 @@ fw_sha256_final(fw_sha256_t *ctx, uint8_t digest[32])
 	ctx->block[ctx->used++] = 0x80;
 	if (ctx->used > 56) {
 		memset(ctx->block + ctx->used, 0, 64 - ctx->used);
-		compress(ctx->state, ctx->block);
+		compress_blocks(ctx->state, ctx->block, 1);
 		ctx->used = 0;
 	}
 	memset(ctx->block + ctx->used, 0, 56 - ctx->used);
 	for (int i = 0; i < 8; i++)
 		ctx->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-	compress(ctx->state, ctx->block);
+	compress_blocks(ctx->state, ctx->block, 1);
 	for (int i = 0; i < 8; i++) {
 		digest[4 * i] = (uint8_t)(ctx->state[i] >> 24);
 		digest[4 * i + 1] = (uint8_t)(ctx->state[i] >> 16);

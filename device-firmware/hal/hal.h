@@ -73,4 +73,18 @@ void hal_led_set(uint8_t led); /* enum link_led */
 /* Diagnostics for whoever watches the board (stderr in the simulator). */
 void hal_debug(const char *text);
 
+/*
+ * Optional engines.  A board with a hash or CRC unit that gives the same
+ * results as the software in common/ computes there and returns true; a
+ * board without one returns false and the core computes in software.
+ * Verifying modules is most of a boot's work, so an engine shortens every
+ * reset of a heal.
+ *
+ * hal_sha256_blocks: SHA-256's compression of `count` 64-byte blocks into
+ * `state` (FIPS 180-4's intermediate hash, H0..H7).
+ * hal_crc32_update: CRC-32/IEEE as zlib's crc32(): *crc = crc32(*crc, data, len).
+ */
+bool hal_sha256_blocks(uint32_t state[8], const uint8_t *blocks, size_t count);
+bool hal_crc32_update(uint32_t *crc, const void *data, size_t len);
+
 #endif

@@ -17,6 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* SHA256_Transform(): OpenSSL 3 marks the block-level API deprecated but keeps it; it is the one
+ * that takes an intermediate state, which is what a board's hash engine is asked for. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include <zlib.h>
+
 #include "hal.h"
 #include "healer/link-protocol.h"
 #include "sim.h"
@@ -28,9 +34,14 @@ typedef struct {
 	uint64_t due_us[RING_SIZE]; /* when each byte has crossed the line */
 	size_t head, len;
 	uint64_t last_serialised_us;
-	/* The line's schedule since it last went busy: byte k is out at busy_start_us + (k + 1) x 10 / baud s. */
+	/*
+	 * The line's schedule since it last went busy: byte k (from 1) is out at
+	 * busy_start_us + k x 10 / baud s, kept as whole microseconds plus a
+	 * remainder in 1/baud us, so no rounding builds up and no byte divides.
+	 */
 	uint64_t busy_start_us;
-	uint64_t busy_bytes;
+	uint64_t busy_us;
+	uint32_t busy_rem;
 } ring_t;
 
 /*
@@ -169,6 +180,11 @@ sim_flash_create(const char *path)
 static void
 ring_push(ring_t *r, const uint8_t *bytes, size_t n, uint64_t now)
 {
+	/* 8N1: ten bits a byte; at 921600 baud 10.85 us, so whole microseconds and a remainder. */
+	uint32_t baud = sim->config.baud;
+	uint64_t byte_us = baud > 0 ? 10000000u / baud : 0;
+	uint32_t byte_rem = baud > 0 ? 10000000u % baud : 0;
+
 	for (size_t i = 0; i < n; i++) {
 		uint64_t serialised;
 		size_t at = (r->head + r->len) % RING_SIZE;
@@ -176,11 +192,16 @@ ring_push(ring_t *r, const uint8_t *bytes, size_t n, uint64_t now)
 		if (r->last_serialised_us <= now) {
 			/* The line was idle: this byte starts a new schedule. */
 			r->busy_start_us = now;
-			r->busy_bytes = 0;
+			r->busy_us = 0;
+			r->busy_rem = 0;
 		}
-		/* From the schedule, not by adding a rounded byte time: at 921600 baud a byte is 10.85 us. */
-		r->busy_bytes++;
-		serialised = sim->config.baud > 0 ? r->busy_start_us + r->busy_bytes * 10000000u / sim->config.baud : now;
+		r->busy_us += byte_us;
+		r->busy_rem += byte_rem;
+		if (baud > 0 && r->busy_rem >= baud) {
+			r->busy_us++;
+			r->busy_rem -= baud;
+		}
+		serialised = r->busy_start_us + r->busy_us;
 
 		r->last_serialised_us = serialised;
 		r->data[at] = bytes[i];
@@ -189,15 +210,24 @@ ring_push(ring_t *r, const uint8_t *bytes, size_t n, uint64_t now)
 	}
 }
 
-/* Bytes at the front that have arrived by `now`. */
+/*
+ * Bytes at the front that have arrived by `now`.  Due times never decrease
+ * along the ring (a schedule starts when the last one is over, the latency is
+ * fixed), so the first byte not yet due is found by bisection.
+ */
 static size_t
 ring_ready(const ring_t *r, uint64_t now)
 {
-	size_t n = 0;
+	size_t lo = 0, hi = r->len;
 
-	while (n < r->len && r->due_us[(r->head + n) % RING_SIZE] <= now)
-		n++;
-	return n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->due_us[(r->head + mid) % RING_SIZE] <= now)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static void
@@ -289,8 +319,11 @@ hal_serial_read(uint8_t *buf, size_t max)
 	rx_fill();
 	ready = ring_ready(&sim->rx, now_us());
 	n = ready < max ? ready : max;
-	for (size_t i = 0; i < n; i++)
-		buf[i] = sim->rx.data[(sim->rx.head + i) % RING_SIZE];
+	{
+		size_t first = RING_SIZE - sim->rx.head < n ? RING_SIZE - sim->rx.head : n;
+		memcpy(buf, sim->rx.data + sim->rx.head, first);
+		memcpy(buf + first, sim->rx.data, n - first);
+	}
 	ring_drop(&sim->rx, n);
 	return n;
 }
@@ -367,6 +400,39 @@ hal_wait_event(uint32_t timeout_ms)
 		if (ppoll(&p, 1, &ts, NULL) > 0)
 			rx_fill();
 	}
+}
+
+/* ---- engines ------------------------------------------------------------ */
+
+/*
+ * The sim board's hash and CRC engines are the host's (OpenSSL uses the
+ * CPU's SHA extensions where it has them): a real device hashes on its own
+ * core, while 64 simulators hashing in software at the same reset took both
+ * of a gateway's cores from the healerd they stand beside (bench/README.md).
+ */
+bool
+hal_sha256_blocks(uint32_t state[8], const uint8_t *blocks, size_t count)
+{
+	SHA256_CTX ctx;
+
+	if (sim == NULL || sim->config.no_engines)
+		return false;
+	_Static_assert(sizeof ctx.h == 8 * sizeof(uint32_t), "SHA256_CTX holds H0..H7 as 32-bit words");
+	memset(&ctx, 0, sizeof ctx);
+	memcpy(ctx.h, state, sizeof ctx.h);
+	for (size_t i = 0; i < count; i++)
+		SHA256_Transform(&ctx, blocks + 64 * i);
+	memcpy(state, ctx.h, sizeof ctx.h);
+	return true;
+}
+
+bool
+hal_crc32_update(uint32_t *crc, const void *data, size_t len)
+{
+	if (sim == NULL || sim->config.no_engines)
+		return false;
+	*crc = (uint32_t)crc32_z(*crc, data, len);
+	return true;
 }
 
 /* ---- reset, LED, diagnostics ------------------------------------------- */

@@ -3,7 +3,7 @@
  *
  *   healer-sim --state DIR [--release R] [--app NAME|FILE] [--link PATH]
  *              [--baud N] [--latency-ms N] [--firmware-dir DIR] [--safe-mode]
- *              [--flash-us-per-kib N]
+ *              [--flash-us-per-kib N] [--no-engines]
  *
  * Its flash is DIR/flash.bin, created on the first run with release R's
  * bootloader and system parts and the application installed ("factory
@@ -12,6 +12,9 @@
  * it was, in the same process.  It runs until killed
  * and logs to stderr.  --flash-us-per-kib makes flash writes and erases
  * take time, as on silicon, so a kill -9 can land in the middle of one.
+ * Its board has SHA-256 and CRC-32 engines (the host's, through OpenSSL and
+ * zlib); --no-engines leaves them out, so the firmware computes both in
+ * software as a board without them does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,7 +37,7 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: healer-sim --state DIR [--release R] [--app NAME|FILE] [--link PATH]\n"
 	             "                  [--baud N] [--latency-ms N] [--firmware-dir DIR] [--safe-mode]\n"
-	             "                  [--flash-us-per-kib N]\n");
+	             "                  [--flash-us-per-kib N] [--no-engines]\n");
 }
 
 static unsigned
@@ -184,6 +187,7 @@ main(int argc, char **argv)
 	        {"firmware-dir", required_argument, NULL, 'f'},
 	        {"safe-mode", no_argument, NULL, 'S'},
 	        {"flash-us-per-kib", required_argument, NULL, 'F'},
+	        {"no-engines", no_argument, NULL, 'E'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -222,6 +226,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			config.safe_mode = true;
+			break;
+		case 'E':
+			config.no_engines = true;
 			break;
 		case 'h':
 			usage(stdout);

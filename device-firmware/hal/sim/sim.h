@@ -15,6 +15,7 @@ typedef struct {
 	unsigned latency_ms;       /* each direction */
 	unsigned flash_us_per_kib; /* program and erase time, so power cuts can land mid-write */
 	bool safe_mode;            /* requested at power-on */
+	bool no_engines;           /* no SHA-256 or CRC-32 engine: the firmware computes them in software */
 } sim_config_t;
 
 /* Opens flash and serial.  Exits with a message on failure. */
