@@ -3,7 +3,7 @@
 #
 #   bench/heal-profile.sh BUILD_DIR [OUT_DIR]
 #   environment: N=64 BAUD=921600 PASSES="plain files syscalls perf cpu" (also: callgrind)
-#                QUIET_MAX, QUIET_WAIT_S, BENCH_STATE_BASE: as in heal-scale.sh
+#                QUIET_MAX, QUIET_WAIT_S, BENCH_STATE_BASE, SIM_ARGS: as in heal-scale.sh
 #                PLAIN_WRAP="chrt -f 10": run healerd under this in the plain pass (an A/B for
 #                how much waiting for a CPU behind the simulators costs)
 #
@@ -45,7 +45,8 @@ heal() {
   shift
   bench_workdir work
   bench_wait_quiet
-  bench_start_sims "$build" "$work" "$count" "$baud" heartbeat 1.0.0
+  # shellcheck disable=SC2086 # SIM_ARGS: words for healer-sim (e.g. --no-engines)
+  bench_start_sims "$build" "$work" "$count" "$baud" heartbeat 1.0.0 ${SIM_ARGS:-}
   sleep 0.3
   bench_write_conf "$build" "$work"
   bench_tslog_start "$work" --pattern "heal succeeded" --count "$count"

@@ -7,6 +7,7 @@
 #                QUIET_MAX=0.25 QUIET_WAIT_S=120: before each run, wait up to QUIET_WAIT_S for
 #                the machine's other load to stay under QUIET_MAX of a core (see bench-lib.sh)
 #                BENCH_STATE_BASE=/dev/shm: healerd's state directory on a tmpfs (A/B for fsync)
+#                SIM_ARGS=--no-engines: more healer-sim options (A/B: the firmware hashing in software)
 #
 # Each device runs release 1.0.0 with the heartbeat application (it needs
 # 1.1.0's two system parts: 92,288 bytes, two resets) on a pty paced at BAUD.
@@ -45,7 +46,8 @@ run() {
   local baud=$1 n=$2 work hpid tpid t0 tdone s0 s1 b0 b1 h1 k0 k1 line
   bench_workdir work
   bench_wait_quiet
-  bench_start_sims "$build" "$work" "$n" "$baud" heartbeat 1.0.0
+  # shellcheck disable=SC2086 # SIM_ARGS: words for healer-sim (e.g. --no-engines)
+  bench_start_sims "$build" "$work" "$n" "$baud" heartbeat 1.0.0 ${SIM_ARGS:-}
   sleep 0.3 # every HELLO is on the line
   bench_write_conf "$build" "$work"
   bench_tslog_start "$work" --pattern "heal succeeded" --count "$n"
