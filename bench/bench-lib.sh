@@ -44,8 +44,8 @@ bench_stop() {
 bench_clk_tck=$(getconf CLK_TCK)
 
 # bench_cpu_ticks VAR PID...: utime+stime (clock ticks) summed over the pids
-# (all threads; what exec'd children keep: a simulator's reset re-executes it
-# in the same pid).  Gone pids count 0.
+# (all threads; a simulator's reset restarts its firmware in the same process).
+# Gone pids count 0.
 bench_cpu_ticks() {
   local var=$1 sum=0 p line rest
   shift

@@ -11,8 +11,8 @@
 #   heal s  = healerd's "starting the heal" log line -> its "heal succeeded" line (each line is
 #             stamped as healerd writes it)
 #   limit s = plan bytes / (baud/10) + modules x the device's reset time
-# The reset time is measured first, from the sim's own log (below): its re-execution, the bootloader
-# copying the module into its slot, and the boot up to HELLO.  Prints a table and writes
+# The reset time is measured first, from the sim's own log (below): its restart, the bootloader
+# copying the module into its slot and verifying it, and the boot up to HELLO.  Prints a table and writes
 # OUT_DIR/heal-vs-limit.{tsv,png}.
 set -euo pipefail
 
@@ -61,7 +61,7 @@ stop_all() {
 }
 
 # The device's reset time, from the device's side: its "reset" log line (written just before it
-# re-executes) to the LED line its next boot writes right before HELLO, each line stamped as the sim
+# restarts) to the LED line its next boot writes right before HELLO, each line stamped as the sim
 # writes it.  Six resets (three fresh devices, two modules each, no linkemu); the median.  The host's
 # view (UPDATE_RESULT -> HELLO) cannot tell it apart: both frames often arrive in one read.
 resets=()
