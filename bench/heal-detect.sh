@@ -39,13 +39,13 @@ run() {
   mkdir -p "$work/ports" "$work/sims"
   bench_start_sims "$build" "$work/sims" "$devices" "$baud" heartbeat 1.0.0
   mkfifo "$work/control" "$work/relay.out" "$work/err" "$work/succeeded"
-  "${bench_rt[@]}" python3 "$here/pty-relay.py" --ports "$work/ports" --count "$devices" --sims "$work/sims/ports" \
+  "${bench_rt[@]}" "$bench_python" "$here/pty-relay.py" --ports "$work/ports" --count "$devices" --sims "$work/sims/ports" \
     --control "$work/control" >"$work/relay.out" &
   bench_pids+=($!)
   exec {rfd}<"$work/relay.out"
   while [[ ! -e $work/ports/dev$devices ]]; do sleep 0.05; done
   bench_write_conf "$build" "$work"
-  "${bench_rt[@]}" python3 "$here/tslog.py" --log "$work/healerd.log" --pattern "heal succeeded" --every \
+  "${bench_rt[@]}" "$bench_python" "$here/tslog.py" --log "$work/healerd.log" --pattern "heal succeeded" --every \
     <"$work/err" >"$work/succeeded" &
   bench_pids+=($!)
   "$healerd" --no-bus --verbose --config "$work/healerd.conf" 2>"$work/err" &

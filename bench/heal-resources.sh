@@ -185,7 +185,7 @@ silent_case() {
   bench_workdir work
   mkdir -p "$work/ports"
   mkfifo "$work/control"
-  "${bench_rt[@]}" python3 "$here/pty-relay.py" --ports "$work/ports" --count "$devices" \
+  "${bench_rt[@]}" "$bench_python" "$here/pty-relay.py" --ports "$work/ports" --count "$devices" \
     --control "$work/control" >"$work/relay.out" &
   bench_pids+=($!)
   while [[ ! -e $work/ports/dev$devices ]]; do sleep 0.05; done
