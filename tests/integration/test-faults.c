@@ -964,10 +964,16 @@ static void
 show_trial(Trial *t)
 {
 	g_autofree char *log = tail_of(t->log, 80);
+	g_autofree char *old_path = g_strconcat(t->log, ".old", NULL);
 	g_autofree char *sim_log_path = g_build_filename(t->dir, "device", "sim.log", NULL);
 	g_autofree char *sim_log = tail_of(sim_log_path, 30);
 
 	g_test_message("%s #%u (%s), seed %u: %s", rows[t->row].label, t->n, apps[t->app], seed, t->what->str);
+	/* A row that restarts healerd: what the one before it said last (killed, or stopped). */
+	if (g_file_test(old_path, G_FILE_TEST_EXISTS)) {
+		g_autofree char *old = tail_of(old_path, 40);
+		g_test_message("the previous healerd's log (last lines):\n%s", old);
+	}
 	g_test_message("healerd's log (last lines):\n%s", log);
 	g_test_message("the device's log (last lines):\n%s", sim_log);
 	if (t->emu.log != NULL) {
@@ -1014,7 +1020,10 @@ trial_end(Trial *t)
 	}
 
 	row->trials++;
-	if (!healed && !bricked)
+	/* The device runs its application, yet no healerd said the heal succeeded: a heal unreported. */
+	if (!healed && !bricked && state == DEVICE_RUNS)
+		row_note(t->row, "not healed: the device runs, but no heal was logged");
+	else if (!healed && !bricked)
 		row_note(t->row, "not healed: brought back by a fresh healerd");
 	if (healed) {
 		double extra =
@@ -1025,7 +1034,9 @@ trial_end(Trial *t)
 		g_string_append_printf(outcome, "healed in %.1f s (%+.1f s)", t->heal_s, extra);
 	} else {
 		g_string_append_printf(outcome, "not healed (%s), %s", t->heal_s >= 0 ? "device" : "no heal logged",
-		                       bricked ? "BRICKED" : "brought back by a fresh healerd");
+		                       bricked                 ? "BRICKED"
+		                       : state == DEVICE_RUNS ? "though the device runs its application"
+		                                              : "brought back by a fresh healerd");
 	}
 	if (bricked) {
 		row->bricked++;
@@ -1036,7 +1047,8 @@ trial_end(Trial *t)
 		g_string_append_printf(outcome, "; LOST: %s", lost);
 	}
 	g_test_message("%s #%u, %s: %s: %s", row->label, t->n, apps[t->app], t->what->str, outcome->str);
-	if (bricked || lost != NULL)
+	/* Every trial that did not heal shows its logs: the next run may not draw it again. */
+	if (!healed || bricked || lost != NULL)
 		show_trial(t);
 }
 
