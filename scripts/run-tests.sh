@@ -13,7 +13,7 @@
 #   valgrind  the same tests under valgrind (no definite leaks, no errors)
 #   sanitize  gcc with ASan+UBSan, all suites (but 'package')
 #   fuzz      clang + libFuzzer + ASan/UBSan, each fuzz target for
-#             $HEALER_FUZZ_SECONDS seconds (default 30)
+#             $HEALER_FUZZ_SECONDS seconds (default 20: CI's 20-minute budget)
 # With CI=true warnings are errors.
 set -uo pipefail
 
@@ -26,7 +26,7 @@ scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 werror=()
 [[ "${CI:-}" == "true" ]] && werror=(--werror)
-fuzz_seconds=${HEALER_FUZZ_SECONDS:-30}
+fuzz_seconds=${HEALER_FUZZ_SECONDS:-20}
 logs=()
 build_failures=0
 
