@@ -163,13 +163,3 @@ module_check_dependencies(module_report_t reports[HAL_MAX_SLOTS])
 			reports[i].passed |= MODULE_VALIDATION_DEPENDENCIES;
 	}
 }
-
-void
-module_check_all(module_report_t reports[HAL_MAX_SLOTS])
-{
-	const hal_board_t *board = hal_board();
-
-	for (unsigned i = 0; i < board->n_slots; i++)
-		module_check_slot(&board->slots[i], &reports[i], NULL);
-	module_check_dependencies(reports);
-}

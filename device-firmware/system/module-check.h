@@ -50,10 +50,11 @@ void module_check_slot(const hal_slot_t *slot, module_report_t *report, uint8_t 
  */
 bool module_dependency_met(const module_report_t *reports, uint8_t function, uint8_t index, uint16_t version);
 
-/* Sets MODULE_VALIDATION_DEPENDENCIES on every present module of checked slots whose dependencies are met. */
+/*
+ * Sets MODULE_VALIDATION_DEPENDENCIES on every present module whose
+ * dependencies are met, once every slot's report is filled
+ * (module_check_slot()).
+ */
 void module_check_dependencies(module_report_t reports[HAL_MAX_SLOTS]);
-
-/* Checks every slot, then every present module's dependencies. */
-void module_check_all(module_report_t reports[HAL_MAX_SLOTS]);
 
 #endif

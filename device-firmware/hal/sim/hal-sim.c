@@ -51,7 +51,6 @@ typedef struct {
  */
 typedef struct {
 	sim_config_t config;
-	int flash_fd;
 	uint8_t *flash; /* the flash file, mapped: reads and writes are memory accesses, as on silicon */
 	int master_fd;
 	int slave_fd; /* held open so the master never sees a hang-up while no host is attached */
@@ -237,6 +236,13 @@ ring_drop(ring_t *r, size_t n)
 	r->len -= n;
 }
 
+/* How many of the first n bytes lie in one piece from the head, before the ring wraps. */
+static size_t
+ring_span(const ring_t *r, size_t n)
+{
+	return RING_SIZE - r->head < n ? RING_SIZE - r->head : n;
+}
+
 /*
  * When the other side of a ring has something to act on: its first frame
  * delimiter has crossed the line, or, with none in it, its last byte has (the
@@ -246,7 +252,7 @@ ring_drop(ring_t *r, size_t n)
 static uint64_t
 ring_next_event(const ring_t *r)
 {
-	size_t first = RING_SIZE - r->head < r->len ? RING_SIZE - r->head : r->len;
+	size_t first = ring_span(r, r->len);
 	const uint8_t *delimiter;
 	size_t at;
 
@@ -275,7 +281,7 @@ tx_pump(void)
 	size_t ready = ring_ready(&sim->tx, now_us());
 
 	while (ready > 0) {
-		size_t chunk = RING_SIZE - sim->tx.head < ready ? RING_SIZE - sim->tx.head : ready;
+		size_t chunk = ring_span(&sim->tx, ready);
 		ssize_t n = write(sim->master_fd, sim->tx.data + sim->tx.head, chunk);
 		if (n > 0) {
 			ring_drop(&sim->tx, (size_t)n);
@@ -320,7 +326,7 @@ hal_serial_read(uint8_t *buf, size_t max)
 	ready = ring_ready(&sim->rx, now_us());
 	n = ready < max ? ready : max;
 	{
-		size_t first = RING_SIZE - sim->rx.head < n ? RING_SIZE - sim->rx.head : n;
+		size_t first = ring_span(&sim->rx, n);
 		memcpy(buf, sim->rx.data + sim->rx.head, first);
 		memcpy(buf + first, sim->rx.data, n - first);
 	}
@@ -552,6 +558,7 @@ void
 sim_hal_start(const sim_config_t *config)
 {
 	char path[4096];
+	int flash_fd;
 
 	/* Mapped, not in .bss: a reset must not put the board back, and 1 MiB of rings stay untouched. */
 	sim = mmap(NULL, sizeof *sim, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -563,13 +570,14 @@ sim_hal_start(const sim_config_t *config)
 	sim->reset_reason = LINK_RESET_POWER_ON;
 	sim->safe_mode_requested = config->safe_mode;
 	snprintf(path, sizeof path, "%s/flash.bin", config->state_dir);
-	sim->flash_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (sim->flash_fd < 0)
+	flash_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (flash_fd < 0)
 		die(path);
 	/* Shared: every write is in the file at once, so a kill -9 leaves the flash as it was then. */
-	sim->flash = mmap(NULL, hal_board()->flash_size, PROT_READ | PROT_WRITE, MAP_SHARED, sim->flash_fd, 0);
+	sim->flash = mmap(NULL, hal_board()->flash_size, PROT_READ | PROT_WRITE, MAP_SHARED, flash_fd, 0);
 	if (sim->flash == MAP_FAILED)
 		die(path);
+	close(flash_fd); /* the mapping keeps the file */
 	open_pty(config->link_path);
 	fcntl(sim->master_fd, F_SETFL, fcntl(sim->master_fd, F_GETFL) | O_NONBLOCK);
 	line_restart();
