@@ -65,8 +65,14 @@ check_module(const char *what, const guint8 *module, gsize len)
 	guint8 expected[32], whole[32], suffix_sha[32], payload[32];
 	module_report_t report;
 	module_prefix_t prefix;
-	gsize offsets[] = {0, 1, len / 2, len - MODULE_SUFFIX_FROM_END_SHA256 - 1, len - MODULE_SUFFIX_FROM_END_SHA256,
-	                   len - MODULE_SUFFIX_FROM_END_SHA256 + 31, len - MODULE_CRC_SIZE - 1, len - 1};
+	gsize offsets[] = {0,
+	                   1,
+	                   len / 2,
+	                   len - MODULE_SUFFIX_FROM_END_SHA256 - 1,
+	                   len - MODULE_SUFFIX_FROM_END_SHA256,
+	                   len - MODULE_SUFFIX_FROM_END_SHA256 + 31,
+	                   len - MODULE_CRC_SIZE - 1,
+	                   len - 1};
 
 	SHA256(module, len, expected);
 	memset(whole, 0, sizeof whole);
@@ -86,12 +92,30 @@ check_module(const char *what, const guint8 *module, gsize len)
 		memcpy(copy, module, len);
 		copy[offsets[i]] ^= 0x01;
 		if (check_in_slot(copy, len, whole, &report) && memcmp(whole, expected, 32) == 0)
-			g_error("%s: byte %zu of %zu changed, yet the check passed with the same hash", what, offsets[i],
-			        len);
+			g_error("%s: byte %zu of %zu changed, yet the check passed with the same hash", what,
+			        offsets[i], len);
 		/* Outside the prefix, the integrity check itself must fail. */
 		if (offsets[i] >= MODULE_PREFIX_SIZE)
 			g_assert_false(check_in_slot(copy, len, whole, &report));
 	}
+}
+
+/* Restamps a built module for this test board's slot: the check reads the range from the prefix. */
+static void
+move_to_slot(guint8 *module, gsize len)
+{
+	guint32 start, end;
+	g_autoptr(GError) error = NULL;
+
+	memcpy(&start, module + MODULE_PREFIX_OFF_START_ADDRESS, 4);
+	memcpy(&end, module + MODULE_PREFIX_OFF_END_ADDRESS, 4);
+	end = GUINT32_TO_LE(SLOT_START + (GUINT32_FROM_LE(end) - GUINT32_FROM_LE(start)));
+	start = GUINT32_TO_LE(SLOT_START);
+	memcpy(module + MODULE_PREFIX_OFF_START_ADDRESS, &start, 4);
+	memcpy(module + MODULE_PREFIX_OFF_END_ADDRESS, &end, 4);
+	module[MODULE_PREFIX_OFF_FUNCTION] = MODULE_FUNCTION_SYSTEM_PART;
+	module[MODULE_PREFIX_OFF_INDEX] = 1;
+	g_assert_true(healer_module_restamp(module, len, &error));
 }
 
 static void
@@ -113,26 +137,11 @@ test_built_modules(void)
 			g_autofree guint8 *data = NULL;
 			g_autofree char *what = g_strdup_printf("%s/%s", releases[r], name);
 			gsize len;
-			guint32 start;
 
 			if (!g_str_has_suffix(name, ".bin"))
 				continue;
 			g_assert_true(g_file_get_contents(file, (char **)&data, &len, NULL));
-			/* Moved to this test board's slot: the check reads the range from the prefix. */
-			start = SLOT_START;
-			{
-				guint32 old_start = GUINT32_FROM_LE(*(guint32 *)(data + MODULE_PREFIX_OFF_START_ADDRESS));
-				guint32 old_end = GUINT32_FROM_LE(*(guint32 *)(data + MODULE_PREFIX_OFF_END_ADDRESS));
-				guint32 end = GUINT32_TO_LE(start + (old_end - old_start));
-				g_autoptr(GError) error = NULL;
-
-				start = GUINT32_TO_LE(start);
-				memcpy(data + MODULE_PREFIX_OFF_START_ADDRESS, &start, 4);
-				memcpy(data + MODULE_PREFIX_OFF_END_ADDRESS, &end, 4);
-				data[MODULE_PREFIX_OFF_FUNCTION] = MODULE_FUNCTION_SYSTEM_PART;
-				data[MODULE_PREFIX_OFF_INDEX] = 1;
-				g_assert_true(healer_module_restamp(data, len, &error));
-			}
+			move_to_slot(data, len);
 			check_module(what, data, len);
 			checked++;
 		}
