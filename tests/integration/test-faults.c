@@ -1034,7 +1034,7 @@ trial_end(Trial *t)
 		g_string_append_printf(outcome, "healed in %.1f s (%+.1f s)", t->heal_s, extra);
 	} else {
 		g_string_append_printf(outcome, "not healed (%s), %s", t->heal_s >= 0 ? "device" : "no heal logged",
-		                       bricked                 ? "BRICKED"
+		                       bricked                ? "BRICKED"
 		                       : state == DEVICE_RUNS ? "though the device runs its application"
 		                                              : "brought back by a fresh healerd");
 	}
