@@ -255,7 +255,13 @@ is_bundle_named(const char *path, const char *name)
 		g_autofree char *catalog = g_build_filename(path, HEALER_BUNDLE_CATALOG, NULL);
 		return g_file_test(catalog, G_FILE_TEST_EXISTS);
 	}
-	return g_str_has_suffix(name, ".tar") || g_str_has_suffix(name, ".tar.gz") || g_str_has_suffix(name, ".tgz") ||
+	/*
+	 * By content first (docs/bundles.md: whatever its name, so a .tar.zst or
+	 * a bundle saved as .bin is read as one); the usual names too, so that a
+	 * damaged bundle.tar gets the archive reader's message, not "not a module".
+	 */
+	return healer_bundle_file_is_archive(path) || g_str_has_suffix(name, ".tar") ||
+	       g_str_has_suffix(name, ".tar.gz") || g_str_has_suffix(name, ".tgz") ||
 	       g_str_has_suffix(name, ".tar.xz") || g_str_has_suffix(name, ".txz");
 }
 

@@ -43,7 +43,11 @@ const HealerTrustedCatalog *healer_supply_offer_catalog(HealerSupply *supply, GB
 /* Imports the configured module directories now, and again whenever one changes (watched). */
 void healer_supply_start(HealerSupply *supply);
 
-/* A directory with catalog.json, or a file whose name ends in .tar, .tar.gz, .tgz or .tar.xz. */
+/*
+ * A directory with catalog.json, or a file that is an archive by its content
+ * (healer_bundle_file_is_archive) or whose name ends in .tar, .tar.gz, .tgz,
+ * .tar.xz or .txz.
+ */
 gboolean healer_supply_is_bundle(const char *path);
 
 typedef struct {
