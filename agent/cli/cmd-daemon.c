@@ -639,7 +639,7 @@ healerctl_import(int argc, char **argv)
 	int fd, status = HEALER_EXIT_OK;
 
 	if (!parse_options("import", "PATH",
-	                   "import a signed bundle (directory or .tar archive), a module file or a directory into "
+	                   "import a signed bundle (directory or tar archive), a module file or a directory into "
 	                   "healerd's store",
 	                   entries, &argc, &argv, &status) ||
 	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))

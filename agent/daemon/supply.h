@@ -6,8 +6,8 @@
  *   - A module directory that carries catalog.json (+ catalog.json.sig), such
  *     as the firmware the package ships, offers that catalog first; then its
  *     modules are imported one by one, each admitted or reported.
- *   - A bundle (a directory with catalog.json, or a .tar/.tar.gz/.tar.xz
- *     archive) is all or nothing: its catalog and every module are verified
+ *   - A bundle (a directory with catalog.json, or a tar archive, plain or
+ *     compressed, recognised by its content) is all or nothing: its catalog and every module are verified
  *     in a worker thread before anything changes, then the catalog is
  *     accepted and the modules stored together.
  *   - A single module file, or a plain directory, is imported with the same
