@@ -335,7 +335,8 @@ attack_assert_opens(Attack *a, const char *const *never)
 		call = strchr(line, ' ');
 		if (call == NULL)
 			continue;
-		call++;
+		while (*call == ' ')
+			call++; /* strace pads the pid to five columns */
 		args = strchr(call, '(');
 		if (args == NULL || strstr(line, "resumed>") != NULL)
 			continue;
