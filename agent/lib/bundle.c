@@ -1212,17 +1212,47 @@ healer_bundle_file_is_archive(const char *path)
 }
 
 HealerBundle *
-healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
-                   GError **error)
+healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                      const char *staging_parent, GError **error)
 {
 	g_autoptr(HealerBundle) bundle = g_new0(HealerBundle, 1);
 	OpenState st = {.bundle = bundle};
 	struct stat sb;
-	int fd;
+	int flags;
 	gboolean ok;
 
+	g_return_val_if_fail(fd >= 0 && name != NULL && staging_parent != NULL, NULL);
+	bundle->source = g_strdup(name);
+	/* Only what the descriptor's owner could read: an O_PATH one still works with openat(). */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_WRONLY) {
+		fail(error, HEALER_ERROR_PERMISSION_DENIED, "%s: not open for reading", name);
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", name);
+		return NULL;
+	}
+	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	st.buffer = g_malloc(CHUNK_SIZE);
+	if (S_ISDIR(sb.st_mode))
+		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	else
+		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	open_state_clear(&st);
+	if (!ok)
+		return NULL; /* the autoptr removes the staging directory */
+	return g_steal_pointer(&bundle);
+}
+
+HealerBundle *
+healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
+                   GError **error)
+{
+	HealerBundle *bundle;
+	int fd;
+
 	g_return_val_if_fail(path != NULL && staging_parent != NULL, NULL);
-	bundle->source = g_strdup(path);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int saved = errno;
@@ -1233,22 +1263,9 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 		     "%s: %s", path, g_strerror(saved));
 		return NULL;
 	}
-	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
-		close(fd);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", path);
-		return NULL;
-	}
-	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	st.buffer = g_malloc(CHUNK_SIZE);
-	if (S_ISDIR(sb.st_mode))
-		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
-	else
-		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	bundle = healer_bundle_open_fd(fd, path, trusted_keys, allow_unsigned, staging_parent, error);
 	close(fd);
-	open_state_clear(&st);
-	if (!ok)
-		return NULL; /* the autoptr removes the staging directory */
-	return g_steal_pointer(&bundle);
+	return bundle;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -98,6 +98,16 @@ typedef struct {
  */
 HealerBundle *healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned,
                                  const char *staging_parent, GError **error);
+/*
+ * The same for a descriptor someone else opened (ImportFd: read through it,
+ * never reopened with healerd's rights): a directory or a regular file, open
+ * for reading (O_PATH and write-only descriptors are refused,
+ * HEALER_ERROR_PERMISSION_DENIED); `name` stands for it in every message.
+ * `fd` is not closed; an archive is read from offset 0 with read() (the
+ * offset moves).
+ */
+HealerBundle *healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                                    const char *staging_parent, GError **error);
 void healer_bundle_free(HealerBundle *bundle);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerBundle, healer_bundle_free)
 

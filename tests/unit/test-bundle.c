@@ -8,6 +8,8 @@
  * from a fake state directory; and tar bundles refused, directory bundles
  * still working, without the libarchive module (healer-archive.so).
  */
+#define _GNU_SOURCE /* O_PATH */
+#include <fcntl.h>
 #include <string.h>
 
 #include <archive.h>
@@ -1204,6 +1206,48 @@ test_content_detection(Fixture *f, gconstpointer data)
 	g_assert_false(healer_bundle_file_is_archive("/no/such/file"));
 }
 
+/* healer_bundle_open_fd: read through a descriptor opened elsewhere, named as its owner named it. */
+static void
+test_open_fd(Fixture *f, gconstpointer data)
+{
+	g_autofree char *tar = g_build_filename(f->tmp, "fd.tar", NULL);
+	g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerBundle) bundle = NULL;
+	int fd;
+
+	(void)data;
+	write_tar_declaring(tar, entries, archive_write_add_filter_gzip, NULL, 0, FALSE);
+	fd = open(tar, O_RDONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_true(healer_bundle_fd_is_archive(fd));
+	bundle = healer_bundle_open_fd(fd, "my-bundle", f->keys, FALSE, f->staging, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(bundle->source, ==, "my-bundle");
+	check_staged(bundle);
+	g_clear_pointer(&bundle, healer_bundle_free);
+	close(fd);
+	fd = open(f->modules_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-dir", f->keys, FALSE, f->staging, &error);
+	g_assert_no_error(error);
+	check_staged(bundle);
+	g_clear_pointer(&bundle, healer_bundle_free);
+	close(fd);
+	/* Descriptors that do not allow reading: O_PATH (openat() would still work through one), write-only. */
+	fd = open(f->modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-dir", f->keys, FALSE, f->staging, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_PERMISSION_DENIED, "my-dir: not open for reading");
+	g_clear_error(&error);
+	close(fd);
+	fd = open(tar, O_WRONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-bundle", f->keys, FALSE, f->staging, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_PERMISSION_DENIED, "my-bundle: not open for reading");
+	close(fd);
+}
+
 static void
 test_unsigned(Fixture *f, gconstpointer data)
 {
@@ -1537,6 +1581,7 @@ main(int argc, char **argv)
 	ADD("unsafe-entries", test_unsafe_entries);
 	ADD("limits", test_limits);
 	ADD("content-detection", test_content_detection);
+	ADD("open-fd", test_open_fd);
 	ADD("unsigned", test_unsigned);
 	ADD("export-cli", test_export_cli);
 	ADD("module-missing", test_module_missing);
