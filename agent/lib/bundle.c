@@ -1006,14 +1006,10 @@ HealerBundle *
 healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
                    GError **error)
 {
-	g_autoptr(HealerBundle) bundle = g_new0(HealerBundle, 1);
-	OpenState st = {.bundle = bundle};
-	struct stat sb;
+	HealerBundle *bundle;
 	int fd;
-	gboolean ok;
 
 	g_return_val_if_fail(path != NULL && staging_parent != NULL, NULL);
-	bundle->source = g_strdup(path);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int saved = errno;
@@ -1024,9 +1020,24 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 		     "%s: %s", path, g_strerror(saved));
 		return NULL;
 	}
+	bundle = healer_bundle_open_fd(fd, path, trusted_keys, allow_unsigned, staging_parent, error);
+	close(fd);
+	return bundle;
+}
+
+HealerBundle *
+healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                      const char *staging_parent, GError **error)
+{
+	g_autoptr(HealerBundle) bundle = g_new0(HealerBundle, 1);
+	OpenState st = {.bundle = bundle};
+	struct stat sb;
+	gboolean ok;
+
+	g_return_val_if_fail(fd >= 0 && name != NULL && staging_parent != NULL, NULL);
+	bundle->source = g_strdup(name);
 	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
-		close(fd);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", path);
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", name);
 		return NULL;
 	}
 	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -1035,7 +1046,6 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
 	else
 		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
-	close(fd);
 	open_state_clear(&st);
 	if (!ok)
 		return NULL; /* the autoptr removes the staging directory */

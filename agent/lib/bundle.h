@@ -68,6 +68,13 @@ typedef struct {
  */
 HealerBundle *healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned,
                                  const char *staging_parent, GError **error);
+/*
+ * The same for a bundle already open: `fd` (a directory, or a regular file read as a tar archive;
+ * not closed) is read through itself and never reopened, so healerd reads only what whoever opened
+ * it could (a D-Bus caller's descriptor).  `name` stands for the bundle in every message.
+ */
+HealerBundle *healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                                    const char *staging_parent, GError **error);
 void healer_bundle_free(HealerBundle *bundle);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerBundle, healer_bundle_free)
 
