@@ -7,6 +7,9 @@
  *   a message naming the cause, and healerd never obtains a descriptor on those files (neither by
  *   their path nor by reopening /proc/self/fd).  A name with control characters comes back
  *   escaped, and an overlong one cut.
+ * - /security/callers/import-directory-as-member: `healerctl import DIR` by that member reads the
+ *   directory itself: a plain directory file by file (a file it cannot read is named, and healerd
+ *   never opens it), a directory bundle packed as a tar archive and imported whole.
  * - /security/callers/flash-fifo: FlashApp of a FIFO (and FlashAppFd of one) is refused at once,
  *   naming the path and what it is, while `healerctl status` keeps answering.
  * - /security/callers/import-tree: ImportModules of 20,000 small files in nested directories (and
@@ -241,6 +244,74 @@ test_descriptors(void)
 	test_tmpdir_free(g_steal_pointer(&modules));
 }
 
+/* ---- healerctl import DIR by a member: healerctl reads, healerd gets descriptors ---------- */
+
+static void
+test_import_directory_as_member(void)
+{
+	Attack a = {0};
+	AttackProbe *probe;
+	g_autofree char *modules = test_tmpdir_new();
+	g_autofree char *dir = open_dir_new();
+	g_autofree char *plain = g_build_filename(dir, "plain", NULL);
+	g_autofree char *bundle = g_build_filename(dir, "bundle", NULL);
+	g_autofree char *readable = NULL, *secret = NULL;
+	g_autofree char *secret_rejected = NULL;
+
+	ensure_member();
+	g_assert_cmpint(g_mkdir(plain, 0755), ==, 0);
+	readable = copy_module(plain, "readable.bin", 0644);
+	secret = copy_module(plain, "secret.bin", 0600);
+	/* The firmware build's modules directory is a signed directory bundle (its catalog.json). */
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), bundle, NULL);
+	{
+		g_autofree char *chmod = g_strdup_printf("chmod -R a+rX '%s'", bundle);
+		g_assert_cmpint(system(chmod), ==, 0);
+	}
+	attack_setup(&a, modules, NULL);
+	/*
+	 * A directory bundle: packed by healerctl, imported whole by healerd.  The first tar archive
+	 * maps libarchive and its libraries into healerd for good: the baseline is taken after it.
+	 */
+	{
+		g_auto(TestRun) run = {0};
+		as_member(&run, test_program("HEALERCTL"), "import", bundle, "--json", NULL);
+		g_assert_cmpint(run.exit_status, ==, 0); /* 1 if any file was rejected */
+		g_assert_null(strstr(run.out, "\"added\":0,"));
+		assert_contains(run.out, "\"added\":");
+	}
+
+	attack_rebaseline(&a);
+	probe = attack_probe_start(&a);
+
+	/* A plain directory: each file the member can open is imported, each other one named. */
+	{
+		g_auto(TestRun) run = {0};
+		as_member(&run, test_program("HEALERCTL"), "import", plain, NULL);
+		g_assert_cmpint(run.exit_status, ==, 1);
+		g_assert_null(strstr(run.out, "readable.bin")); /* the bundle's catalog lists it: stored */
+		secret_rejected = g_strdup_printf("rejected %s: Permission denied", secret);
+		assert_contains(run.out, secret_rejected);
+	}
+	/* Again: adds nothing, and leaves nothing behind. */
+	{
+		g_auto(TestRun) run = {0};
+		as_member(&run, test_program("HEALERCTL"), "import", bundle, "--json", NULL);
+		g_assert_cmpint(run.exit_status, ==, 0);
+		assert_contains(run.out, "\"added\":0,");
+	}
+
+	attack_probe_finish(probe);
+	{
+		const char *never[] = {secret, NULL};
+		attack_assert_unharmed(&a, never, SETTLE_MS);
+	}
+	assert_never_reopened(&a, secret);
+	attack_teardown(&a);
+	test_tmpdir_free(g_steal_pointer(&dir));
+	test_tmpdir_free(g_steal_pointer(&modules));
+}
+
 /* ---- FlashApp of a FIFO --------------------------------------------------------- */
 
 static void
@@ -430,6 +501,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	healer_error_quark(); /* io.healerd.Error.* come back as HEALER_ERROR codes */
 	g_test_add_func("/security/callers/descriptors", test_descriptors);
+	g_test_add_func("/security/callers/import-directory-as-member", test_import_directory_as_member);
 	g_test_add_func("/security/callers/flash-fifo", test_flash_fifo);
 	g_test_add_func("/security/callers/import-tree", test_import_tree);
 	return g_test_run();
