@@ -420,6 +420,8 @@ on_walked(GObject *source, GAsyncResult *res, gpointer user_data)
 	skipped = healer_import_walk_skipped(walk);
 	for (guint i = 0; i < walk->rejected->len && rejected->len < HEALER_WALK_MAX_REPORTED; i++)
 		g_ptr_array_add(rejected, g_strdup(g_ptr_array_index(walk->rejected, i)));
+	if (rejected->len > HEALER_WALK_MAX_REPORTED)
+		g_ptr_array_set_size(rejected, HEALER_WALK_MAX_REPORTED);
 	if (skipped + refused > rejected->len)
 		g_ptr_array_add(rejected,
 		                g_strdup_printf("%s: %u more files skipped, not listed here (healerd's journal "
