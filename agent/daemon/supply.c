@@ -297,8 +297,9 @@ import_job_free(ImportJob *job)
 }
 
 /*
- * A walk reads thousands of small files in a worker, whose malloc arena keeps the freed pages:
- * hand them back, so an import leaves healerd's RSS where it was (issue 13).
+ * A walk parses thousands of files in a worker, whose malloc arena keeps the pages it freed (the
+ * files' bytes themselves are in mappings of their own, caller-file.c): hand them back, so an
+ * import leaves healerd's RSS where it was (issue 13).
  */
 static void
 give_back_memory(void)
