@@ -1,5 +1,7 @@
 #include "dbus-face.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <grp.h>
 #include <json-c/json.h>
@@ -556,6 +558,7 @@ import_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, co
 	g_autoptr(GError) error = NULL;
 	g_autofree char *safe_name = healer_caller_name(name);
 	struct stat st;
+	int own;
 
 	if (!healer_caller_check_fd(fd, safe_name, TRUE, &st, &error)) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
@@ -573,12 +576,20 @@ import_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, co
 		close(fd);
 		return;
 	}
+	/* The supply closes its own duplicate; this one goes with the reply (on_imported). */
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0) {
+		int err = errno;
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_IO, "%s: %s", safe_name,
+		                                      g_strerror(err));
+		close(fd);
+		return;
+	}
 	call = g_new0(PendingCall, 1);
 	call->face = self;
 	call->invocation = invocation;
 	call->fd = fd;
-	/* The supply closes its own duplicate; this one goes with the reply (on_imported). */
-	healer_supply_import_fd_async(healer_engine_get_supply(self->engine), dup(fd), safe_name, on_imported, call);
+	healer_supply_import_fd_async(healer_engine_get_supply(self->engine), own, safe_name, on_imported, call);
 }
 
 static gboolean
