@@ -26,6 +26,7 @@
 #include "describe.h"
 #include "healer-error.h"
 #include "healerctl.h"
+#include "import-dir.h"
 #include "json-autoptr.h"
 #include "module-names.h"
 
@@ -662,14 +663,27 @@ healerctl_import(int argc, char **argv)
 		close(fd);
 		return HEALER_EXIT_FAILED;
 	}
-	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
-	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK)
+	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK) {
+		close(fd);
 		return status;
+	}
 	/* A bundle of many modules is verified whole before healerd answers. */
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 30 * 60 * 1000);
-	if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list, &added,
-	                                             &rejected, NULL, NULL, &error))
-		return healerctl_fail(&client, error);
+	if (S_ISDIR(st.st_mode) && geteuid() != 0) {
+		/* healerd takes a directory from root only (it would read it with its own rights). */
+		g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+		gboolean ok = healerctl_import_directory(&client, fd, path, &added, list, &error);
+		close(fd);
+		if (!ok)
+			return healerctl_fail(&client, error);
+		g_ptr_array_add(list, NULL);
+		rejected = (GStrv)g_ptr_array_free(g_steal_pointer(&list), FALSE);
+	} else {
+		fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
+		if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list,
+		                                             &added, &rejected, NULL, NULL, &error))
+			return healerctl_fail(&client, error);
+	}
 	if (json) {
 		g_autoptr(json_object) o = json_object_new_object();
 		json_object *list = json_object_new_array();
