@@ -442,8 +442,17 @@ set_curl_error(Transfer *t, CURLcode result)
 	case CURLE_SSL_ENGINE_INITFAILED:
 		transfer_set_error(t, HEALER_ERROR_FAILED, "TLS setup failed: %s", detail);
 		break;
+	case CURLE_UNSUPPORTED_PROTOCOL: {
+		char *effective = NULL;
+		/* Refused while following a redirect: say where it led (curl only says which scheme). */
+		curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective);
+		if (effective != NULL && strcmp(effective, t->url) != 0)
+			transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "redirected to %s: %s", effective, detail);
+		else
+			transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "%s", detail);
+		break;
+	}
 	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
 		transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "%s", detail);
 		break;
 	case CURLE_TOO_MANY_REDIRECTS:
@@ -831,6 +840,14 @@ header_value_ok(const char *value)
 	return strpbrk(value, "\r\n") == NULL;
 }
 
+/* Refused here with a message saying why, rather than by curl's "Protocol "http" disabled". */
+static void
+check_scheme(Transfer *t)
+{
+	if (!t->fetcher->options.allow_http && g_ascii_strncasecmp(t->url, "http://", 7) == 0)
+		transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "plain http is not allowed, only https");
+}
+
 static void
 engine_fetch_to_memory(HealerHttpEngine *fetcher, guint id, const char *url, const char *etag,
                        const char *last_modified, guint64 max_size, HealerHttpDoneFunc done, gpointer user_data)
@@ -844,6 +861,7 @@ engine_fetch_to_memory(HealerHttpEngine *fetcher, guint id, const char *url, con
 	t = transfer_new(fetcher, id, KIND_MEMORY, url, done, user_data);
 	t->max_size = max_size;
 	t->body = g_byte_array_new();
+	check_scheme(t);
 	if (etag != NULL) {
 		g_autofree char *line = g_strdup_printf("If-None-Match: %s", etag);
 		if (!header_value_ok(etag))
@@ -872,6 +890,7 @@ engine_fetch_to_file(HealerHttpEngine *fetcher, guint id, const char *url, const
 	t = transfer_new(fetcher, id, KIND_FILE, url, done, user_data);
 	t->path = g_strdup(partial_path);
 	t->expected_size = expected_size;
+	check_scheme(t);
 	transfer_submit(t);
 }
 
