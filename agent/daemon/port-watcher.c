@@ -18,8 +18,11 @@
  */
 #define BUSY_RETRY_S 5
 
-/* At most this many skipped matches are named in the one record about them; the rest are counted. */
-#define MAX_NAMED_SKIPPED 5
+/*
+ * At most this many skipped matches are named in the one record about them, the rest counted: every
+ * match of a pattern that is only a little too wide is named; all of /dev (some 300 nodes) is not.
+ */
+#define MAX_NAMED_SKIPPED 16
 
 struct _HealerPortWatcher {
 	GStrv globs;
