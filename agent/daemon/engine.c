@@ -875,7 +875,8 @@ attach(HealerEngine *self, const char *port)
 
 	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
 	if (transport == NULL) {
-		g_debug("%s: not opened: %s", port, error->message);
+		/* Reported once per cause; a port in use is tried again shortly. */
+		healer_port_watcher_refused(self->watcher, port, error);
 		return;
 	}
 	slot = g_new0(Slot, 1);
