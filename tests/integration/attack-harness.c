@@ -220,6 +220,16 @@ attack_probe_finish(AttackProbe *p)
 {
 	guint slowest;
 
+	/* An attack may be over before the first run: the probe still answers for the time just after it. */
+	for (;;) {
+		guint runs;
+		g_mutex_lock(&p->lock);
+		runs = p->runs;
+		g_mutex_unlock(&p->lock);
+		if (runs > 0)
+			break;
+		g_usleep(10000);
+	}
 	g_atomic_int_set(&p->stop, 1);
 	g_thread_join(p->thread);
 	g_test_message("healerctl status ran %u times during the attack, the slowest in %u ms", p->runs, p->slowest_ms);
@@ -316,6 +326,34 @@ write_allowed(Attack *a, const char *path)
 	       g_str_equal(path, "/dev/ptmx") || under(path, "/dev/pts");
 }
 
+/* /proc/self/fd/N, /proc/PID/fd/N, /dev/fd/N (the directories themselves are fine: listing them). */
+static gboolean
+is_fd_reopen(const char *path)
+{
+	const char *rest = NULL;
+
+	if (g_str_has_prefix(path, "/dev/fd/"))
+		rest = path + strlen("/dev/fd/");
+	else if (g_str_has_prefix(path, "/proc/")) {
+		const char *p = path + strlen("/proc/");
+		if (g_str_has_prefix(p, "self/"))
+			p += strlen("self/");
+		else if (g_str_has_prefix(p, "thread-self/"))
+			p += strlen("thread-self/");
+		else {
+			while (g_ascii_isdigit(*p))
+				p++;
+			if (*p != '/')
+				return FALSE;
+			p++;
+		}
+		if (!g_str_has_prefix(p, "fd/"))
+			return FALSE;
+		rest = p + strlen("fd/");
+	}
+	return rest != NULL && g_ascii_isdigit(*rest);
+}
+
 void
 attack_assert_opens(Attack *a, const char *const *never)
 {
@@ -348,6 +386,12 @@ attack_assert_opens(Attack *a, const char *const *never)
 		dir = g_str_has_prefix(call, "open(") || g_str_has_prefix(call, "creat(") ? NULL : dirfd_path(args);
 		path = name[0] == '/' || dir == NULL ? g_strdup(name) : g_build_filename(dir, name, NULL);
 
+		/*
+		 * A descriptor reopened by its /proc path is opened with healerd's rights, not with those of
+		 * whoever passed it (and an O_PATH or write-only one becomes readable): never on a caller's behalf.
+		 */
+		if (is_fd_reopen(path))
+			g_string_append_printf(bad, "reopened a descriptor through its /proc path: %s\n", line);
 		for (guint k = 0; never != NULL && never[k] != NULL; k++) {
 			if (g_str_equal(path, never[k]) || g_str_equal(name, never[k]))
 				g_string_append_printf(bad, "opened %s, which it must never read: %s\n", never[k],

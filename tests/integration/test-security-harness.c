@@ -70,6 +70,30 @@ test_opens_catches_a_write(void)
 	g_test_trap_assert_stderr("*changed or opened for writing outside its state directory*outside*");
 }
 
+/* A descriptor reopened through /proc is caught, whoever's it was. */
+static void
+test_opens_catches_a_reopen(void)
+{
+	if (g_test_subprocess()) {
+		Attack a = {0};
+		g_autofree char *text = NULL;
+
+		attack_setup(&a, NULL, NULL);
+		g_assert_true(g_file_get_contents(a.opens_log, &text, NULL, NULL));
+		{
+			g_autofree char *more = g_strconcat(
+			        text, "4242  openat(AT_FDCWD, \"/proc/self/fd/12\", O_RDONLY|O_CLOEXEC) = 13\n", NULL);
+			g_assert_true(g_file_set_contents(a.opens_log, more, -1, NULL));
+		}
+		attack_assert_opens(&a, NULL);
+		attack_teardown(&a);
+		return;
+	}
+	g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_failed();
+	g_test_trap_assert_stderr("*reopened a descriptor through its /proc path*/proc/self/fd/12*");
+}
+
 /* RSS far over the baseline fails the check. */
 static void
 test_rss_catches_growth(void)
@@ -95,6 +119,7 @@ main(int argc, char **argv)
 	g_test_add_func("/security/harness/idle", test_idle_passes);
 	g_test_add_func("/security/harness/opens-catches-a-read", test_opens_catches_a_read);
 	g_test_add_func("/security/harness/opens-catches-a-write", test_opens_catches_a_write);
+	g_test_add_func("/security/harness/opens-catches-a-reopen", test_opens_catches_a_reopen);
 	g_test_add_func("/security/harness/rss-catches-growth", test_rss_catches_growth);
 	return g_test_run();
 }
