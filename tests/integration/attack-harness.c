@@ -26,6 +26,7 @@ attack_setup(Attack *a, const char *module_dir, const char *extra_config)
 	g_autoptr(GDBusConnection) c = NULL;
 	g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
 	const char *asan = g_getenv("ASAN_OPTIONS");
+	g_autofree char *empty = NULL;
 
 	/* scripts/setup.sh installs both: a missing one is a setup bug, not a reason to skip. */
 	g_assert_nonnull(strace);
@@ -35,7 +36,12 @@ attack_setup(Attack *a, const char *module_dir, const char *extra_config)
 	a->state_dir = g_build_filename(a->dir, "state", NULL);
 	a->ports_dir = g_build_filename(a->dir, "ports", NULL);
 	a->opens_log = g_build_filename(a->dir, "opens.log", NULL);
-	a->healerd = healerd_process_new(a->dir, module_dir != NULL ? module_dir : a->dir,
+	if (module_dir == NULL) {
+		/* An empty one of its own: the temp dir holds logs healerd would read as candidate modules. */
+		empty = g_build_filename(a->dir, "no-modules", NULL);
+		g_assert_cmpint(g_mkdir(empty, 0755), ==, 0);
+	}
+	a->healerd = healerd_process_new(a->dir, module_dir != NULL ? module_dir : empty,
 	                                 extra_config != NULL ? extra_config : "");
 	a->healerd->bus_args = g_strdup(""); /* the system bus: the private one bus_start() points at */
 	/* -y: paths for descriptor arguments (openat relative to a directory); -s: whole paths. */
