@@ -25,7 +25,7 @@
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
-#include "healer-text.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 #include "module-names.h"
@@ -94,25 +94,23 @@ table_free(Table *t)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 
 /*
- * Takes the strings.  Every cell is escaped (healer_text_escape()): what healerd sends may hold what a
+ * Takes the strings.  Every cell is made printable (healerctl_printable()): what healerd sends may hold what a
  * device sent (an error's text), and a terminal must not take it for escape sequences.
  */
 static void
 table_add(Table *t, char **row)
 {
 	for (guint i = 0; i < t->n_columns; i++) {
-		g_ptr_array_add(t->cells, healer_text_escape(row[i], -1));
+		g_ptr_array_add(t->cells, healerctl_printable(row[i]));
 		g_free(row[i]);
 	}
 }
 
-/* Text from healerd, printable: escaped unless already safe; `keep` owns the copies. */
+/* Text from healerd, printable (healerctl_printable()); `keep` owns the copies. */
 static const char *
 shown(GPtrArray *keep, const char *text)
 {
-	if (text == NULL || healer_text_is_safe(text, -1))
-		return text != NULL ? text : "";
-	g_ptr_array_add(keep, healer_text_escape(text, -1));
+	g_ptr_array_add(keep, healerctl_printable(text));
 	return g_ptr_array_index(keep, keep->len - 1);
 }
 

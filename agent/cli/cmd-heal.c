@@ -16,7 +16,7 @@
 
 #include "client.h"
 #include "healer-error.h"
-#include "healer-text.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 
@@ -118,7 +118,7 @@ track_text(const Follow *f, const Track *t)
 		text = g_strdup("starting");
 	else
 		text = g_strdup_printf("step %u/%u %s", t->step, t->steps, t->module ? t->module : "");
-	return healer_text_escape(text, -1);
+	return healerctl_printable(text);
 }
 
 static void
@@ -416,8 +416,8 @@ heal_all(HealerctlClient *client, Follow *f)
 		if (g_str_equal(state, "healing"))
 			follow_add(f, id);
 		else if (g_str_equal(state, "blocked") && !is_followed(f, follow_track(f, id))) {
-			g_autofree char *why = healer_text_escape(
-			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")), -1);
+			g_autofree char *why = healerctl_printable(
+			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")));
 			fprintf(stderr, "healerctl heal: %s is blocked: %s (healerctl plan %s says why)\n", id, why,
 			        id);
 		}

@@ -12,7 +12,7 @@
 
 #include "client.h"
 #include "healer-error.h"
-#include "healer-text.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 
@@ -87,7 +87,7 @@ emit(Monitor *m, const char *event, json_object *fields, const char *text)
 	} else {
 		g_autofree char *clock = g_date_time_format(now, "%H:%M:%S");
 		/* What healerd sent may hold what a device sent: no escape sequence reaches the terminal. */
-		g_autofree char *safe = healer_text_escape(text, -1);
+		g_autofree char *safe = healerctl_printable(text);
 		printf("%s.%03d  %s\n", clock, g_date_time_get_microsecond(now) / 1000, safe);
 		fflush(stdout);
 	}

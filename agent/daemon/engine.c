@@ -932,6 +932,9 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 		if (slot->announced)
 			healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
 			                     "detached");
+		else
+			healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "%s: closed (the device there was never attached)", slot->port);
 		/* The slot goes; a job stays, waiting for the device to return. */
 		g_hash_table_remove(self->slots, slot->port);
 		update_notify_status(self);

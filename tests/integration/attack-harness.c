@@ -335,7 +335,9 @@ attack_assert_opens(Attack *a, const char *const *never)
 		call = strchr(line, ' ');
 		if (call == NULL)
 			continue;
-		call++;
+		/* strace -f pads the pid: "1679  openat(...)". */
+		while (*call == ' ')
+			call++;
 		args = strchr(call, '(');
 		if (args == NULL || strstr(line, "resumed>") != NULL)
 			continue;

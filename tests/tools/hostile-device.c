@@ -16,7 +16,8 @@
  *                    healerd asks describes for
  *   --device-id HEX  claim this id (24 hex digits) rather than a random one
  *   --log-flood N    once described, send N LOG frames as fast as the line takes them
- *   --log-text TEXT  once described, send one LOG with TEXT (C escapes: \n \r \t \e \xNN)
+ *   --log-text TEXT  once described, send one LOG with TEXT (C escapes, as g_strcompress() reads
+ *                    them: \n \r \t \\ and octal, \033 for ESC)
  *   --error-text T   the text of the ERROR that answers BEGIN (same escapes)
  *
  * It prints "described" on stdout (once), and "flooded N" after a flood, so a test can follow it.
