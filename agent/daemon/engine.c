@@ -865,6 +865,42 @@ announce(Slot *slot)
 	return TRUE;
 }
 
+/*
+ * `id` is free again (its device detached): a device refused for it elsewhere gets it now.  A device
+ * that moved ports (a USB device enumerated again as ttyACM1 before ttyACM0 went) is refused while
+ * the old port holds it, and must not stay refused once it is gone.
+ */
+static void
+retry_conflicts(HealerEngine *self, const char *id)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	if (id == NULL || self->slots == NULL)
+		return;
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Slot *slot = value;
+		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
+		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 &&
+		    healer_device_get_describe(slot->device) != NULL && announce(slot)) {
+			evaluate(slot);
+			return;
+		}
+	}
+}
+
+/* Removes the slot on `port` (its device is let go); the id it held goes to a device refused for it. */
+static void
+forget_slot(HealerEngine *self, const char *port)
+{
+	Slot *slot = g_hash_table_lookup(self->slots, port);
+	g_autofree char *id = slot != NULL && slot->announced ? g_strdup(slot->id) : NULL;
+
+	g_hash_table_remove(self->slots, port);
+	retry_conflicts(self, id);
+}
+
 /* A new id on the port: the device before it is gone; too many new ids, and the port is let go. */
 static void
 on_new_id(Slot *slot)
@@ -874,7 +910,9 @@ on_new_id(Slot *slot)
 
 	if (slot->announced) {
 		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, slot->port);
+		g_autofree char *old = g_strdup(slot->id);
 		detach_identity(slot, why);
+		retry_conflicts(self, old);
 	}
 	if (g_strcmp0(slot->conflict_id, id) != 0)
 		g_clear_pointer(&slot->conflict_id, g_free);
@@ -882,7 +920,7 @@ on_new_id(Slot *slot)
 		return;
 	/* Closed now (no more frames reach this slot), freed with the slot. */
 	healer_device_disconnect(slot->device);
-	g_hash_table_remove(self->slots, slot->port);
+	forget_slot(self, slot->port);
 	update_notify_status(self);
 }
 
@@ -936,7 +974,7 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 			healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
 			                     "%s: closed (the device there was never attached)", slot->port);
 		/* The slot goes; a job stays, waiting for the device to return. */
-		g_hash_table_remove(self->slots, slot->port);
+		forget_slot(self, slot->port);
 		update_notify_status(self);
 		healer_port_watcher_rescan(self->watcher);
 		break;
@@ -1006,7 +1044,7 @@ on_ports(GPtrArray *paths, gpointer user_data)
 			g_ptr_array_add(gone, key);
 	}
 	for (guint i = 0; i < gone->len; i++)
-		g_hash_table_remove(self->slots, g_ptr_array_index(gone, i));
+		forget_slot(self, g_ptr_array_index(gone, i));
 	if (gone->len > 0)
 		update_notify_status(self);
 }

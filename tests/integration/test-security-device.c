@@ -8,8 +8,9 @@
  *   it is unplugged no object is left.
  * - id claim: a device that claims the id of a device on another port is refused there (a conflict
  *   record); the first port keeps the id, and after the impostor is unplugged the real device still
- *   answers `healerctl device ID`.
- * - LOG flood: at most PORT_GUARD_RECORD_BURST records per interval, then one "suppressed N records"
+ *   answers `healerctl device ID`.  Once the first port lets go of the id, a device refused for it
+ *   elsewhere gets it.
+ * - LOG flood (1000 frames): at most PORT_GUARD_RECORD_BURST records per interval, then one "suppressed N records"
  *   record; what was logged and what was suppressed add up to what the device sent.
  * - hostile text: a newline in LOG text forges no healerd line, escape sequences in ERROR text reach
  *   neither the log nor `healerctl device` and `devices` (no ESC byte); the text shows escaped.
@@ -171,6 +172,7 @@ test_id_claim(void)
 	const char *refused[] = {"[" CLAIMED_ID "] refused on ", "/impostor: device " CLAIMED_ID " is attached on ",
 	                         "/real, which keeps it", NULL};
 	const char *impostor_gone[] = {"/impostor: closed (the device there was never attached)", NULL};
+	const char *impostor_attached[] = {"[" CLAIMED_ID "] attached on ", "/impostor:", NULL};
 	g_auto(TestRun) device = {0};
 	g_auto(TestRun) after = {0};
 	g_auto(TestRun) devices = {0};
@@ -204,7 +206,17 @@ test_id_claim(void)
 	g_assert_cmpuint(healerd_process_count(a.healerd, refused), ==, 1);
 	g_assert_cmpuint(attack_probe_finish(probe), <=, 1000);
 	attack_assert_unharmed(&a, NULL, SETTLE_MS);
+
+	/*
+	 * The id goes to a device refused for it once its holder is gone (a USB device enumerated again
+	 * on another port before the old one went must not stay refused).
+	 */
+	impostor = hostile_start(&a, "impostor", "--device-id", CLAIMED_ID, NULL);
+	healerd_process_wait(a.healerd, refused, 2, WAIT_MS);
 	hostile_unplug(real);
+	healerd_process_wait(a.healerd, impostor_attached, 1, WAIT_MS);
+	wait_objects(&a, 1);
+	hostile_unplug(impostor);
 	wait_objects(&a, 0);
 	attack_teardown(&a);
 }
@@ -228,7 +240,7 @@ suppressed_total(Attack *a, guint *records)
 static void
 test_log_flood(void)
 {
-	const guint sent = 5000;
+	const guint sent = 1000;
 	g_autofree char *count = g_strdup_printf("%u", sent);
 	const char *flood[] = {"device: flood line ", NULL};
 	Attack a = {0};
