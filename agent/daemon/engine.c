@@ -1075,7 +1075,7 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 	g_queue_init(&self->waiting);
 	self->observers = g_array_new(FALSE, TRUE, sizeof(Observer));
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
-	self->guard = healer_port_guard_new(on_port_unignored, self);
+	self->guard = healer_port_guard_new(config->device_ids_per_minute, on_port_unignored, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
 	for (guint i = 0; saved != NULL && i < saved->len; i++) {

@@ -6,7 +6,7 @@ typedef struct {
 	HealerPortGuard *guard;
 	char *port;
 	char *last_id;
-	gint64 seen[PORT_GUARD_IDENTITIES]; /* when the last new ids came (monotonic us), oldest first */
+	gint64 *seen; /* when the last new ids came (monotonic us), oldest first: guard->identities */
 	guint n_seen;
 	guint ignore_source; /* the port is ignored until this fires */
 	/* Records: this interval's count, and those suppressed in it. */
@@ -18,6 +18,7 @@ typedef struct {
 } PortRecord;
 
 struct _HealerPortGuard {
+	guint identities;
 	GHashTable *ports; /* port -> PortRecord* */
 	void (*unignored)(const char *port, gpointer user_data);
 	gpointer user_data;
@@ -43,16 +44,18 @@ port_record_free(PortRecord *r)
 		g_source_remove(r->ignore_source);
 	if (r->interval_source != 0)
 		g_source_remove(r->interval_source);
+	g_free(r->seen);
 	g_free(r->port);
 	g_free(r->last_id);
 	g_free(r);
 }
 
 HealerPortGuard *
-healer_port_guard_new(void (*unignored)(const char *port, gpointer user_data), gpointer user_data)
+healer_port_guard_new(guint identities, void (*unignored)(const char *port, gpointer user_data), gpointer user_data)
 {
 	HealerPortGuard *self = g_new0(HealerPortGuard, 1);
 
+	self->identities = MAX(identities, 1);
 	self->ports = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)port_record_free);
 	self->unignored = unignored;
 	self->user_data = user_data;
@@ -77,6 +80,7 @@ record_for(HealerPortGuard *self, const char *port)
 		r = g_new0(PortRecord, 1);
 		r->guard = self;
 		r->port = g_strdup(port);
+		r->seen = g_new0(gint64, self->identities);
 		g_hash_table_insert(self->ports, r->port, r);
 	}
 	return r;
@@ -134,14 +138,14 @@ healer_port_guard_note_identity(HealerPortGuard *self, const char *port, const c
 		memmove(r->seen, r->seen + 1, (r->n_seen - 1) * sizeof r->seen[0]);
 		r->n_seen--;
 	}
-	if (r->n_seen < PORT_GUARD_IDENTITIES) {
+	if (r->n_seen < self->identities) {
 		r->seen[r->n_seen++] = now;
 		return TRUE;
 	}
 	healer_journal_event(HEALER_MSG_PORT_IGNORED, NULL, port, NULL, -1, G_LOG_LEVEL_WARNING,
 	                     "ignoring %s for %u s: more than %u device ids on it within %u s (the last %s); a "
 	                     "device's id never changes, so the device there is faulty or hostile",
-	                     port, PORT_GUARD_IGNORE_S, PORT_GUARD_IDENTITIES, PORT_GUARD_IDENTITY_WINDOW_S, id);
+	                     port, PORT_GUARD_IGNORE_S, self->identities, PORT_GUARD_IDENTITY_WINDOW_S, id);
 	r->ignore_source = g_timeout_add_seconds(PORT_GUARD_IGNORE_S, on_ignore_over, r);
 	return FALSE;
 }

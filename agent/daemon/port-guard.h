@@ -2,7 +2,7 @@
  * What a device on a port may cost healerd, whatever it sends (issue 13, docs/security.md):
  *
  * - identities: a device's id never changes, so a port sees a new one only when a device is swapped
- *   by hand.  A port that shows more than PORT_GUARD_IDENTITIES ids within PORT_GUARD_IDENTITY_WINDOW_S
+ *   by hand.  A port that shows more than PORT_GUARD_IDENTITIES ids (a setting) within PORT_GUARD_IDENTITY_WINDOW_S
  *   is ignored for PORT_GUARD_IGNORE_S (one journal record says why); every id is a D-Bus object, a
  *   job lookup and journal records, so a device that makes up ids could otherwise make them without
  *   limit.
@@ -19,8 +19,9 @@
 G_BEGIN_DECLS
 
 /*
- * 5 ids a minute: a technician swapping devices on one port by hand does not go faster (swapping
- * back and forth twice is 4), while a device inventing ids does hundreds a second.
+ * 5 ids a minute by default ([serial] device-ids-per-minute): a technician swapping devices on one
+ * port by hand does not go faster (swapping back and forth twice is 4), while a device inventing ids
+ * does hundreds a second.  A test jig on a production line may need more: hence the option.
  */
 #define PORT_GUARD_IDENTITIES        5
 #define PORT_GUARD_IDENTITY_WINDOW_S 60
@@ -40,8 +41,12 @@ G_BEGIN_DECLS
 
 typedef struct _HealerPortGuard HealerPortGuard;
 
-/* `unignored` runs (with user_data) when a port's ignore period ends: serve it again. */
-HealerPortGuard *healer_port_guard_new(void (*unignored)(const char *port, gpointer user_data), gpointer user_data);
+/*
+ * `identities`: the ids a port may show per PORT_GUARD_IDENTITY_WINDOW_S (PORT_GUARD_IDENTITIES by
+ * default).  `unignored` runs (with user_data) when a port's ignore period ends: serve it again.
+ */
+HealerPortGuard *healer_port_guard_new(guint identities, void (*unignored)(const char *port, gpointer user_data),
+                                       gpointer user_data);
 /* Logs the "suppressed" records still due. */
 void healer_port_guard_free(HealerPortGuard *guard);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerPortGuard, healer_port_guard_free)

@@ -45,7 +45,7 @@ last_record(void)
 static void
 test_identities(void)
 {
-	g_autoptr(HealerPortGuard) guard = healer_port_guard_new(NULL, NULL);
+	g_autoptr(HealerPortGuard) guard = healer_port_guard_new(PORT_GUARD_IDENTITIES, NULL, NULL);
 	char id[32];
 
 	g_ptr_array_set_size(records, 0);
@@ -76,10 +76,27 @@ test_identities(void)
 	g_assert_true(healer_port_guard_note_identity(guard, "/dev/ttyACM1", "0123456789abcdef01234567"));
 }
 
+/* [serial] device-ids-per-minute: a test jig's port may show more. */
+static void
+test_identities_configured(void)
+{
+	g_autoptr(HealerPortGuard) guard = healer_port_guard_new(20, NULL, NULL);
+	char id[32];
+
+	g_ptr_array_set_size(records, 0);
+	for (guint i = 0; i < 20; i++) {
+		g_snprintf(id, sizeof id, "%024u", i);
+		g_assert_true(healer_port_guard_note_identity(guard, "/dev/ttyACM0", id));
+	}
+	g_assert_false(healer_port_guard_note_identity(guard, "/dev/ttyACM0", "ffffffffffffffffffffffff"));
+	g_assert_cmpuint(count_records(HEALER_MSG_PORT_IGNORED), ==, 1);
+	g_assert_nonnull(strstr(last_record(), "more than 20 device ids on it within 60 s"));
+}
+
 static void
 test_records(void)
 {
-	HealerPortGuard *guard = healer_port_guard_new(NULL, NULL);
+	HealerPortGuard *guard = healer_port_guard_new(PORT_GUARD_IDENTITIES, NULL, NULL);
 	guint allowed = 0;
 
 	g_ptr_array_set_size(records, 0);
@@ -106,6 +123,7 @@ main(int argc, char **argv)
 	records = g_ptr_array_new_with_free_func(g_free);
 	g_log_set_writer_func(capture_writer, NULL, NULL);
 	g_test_add_func("/port-guard/identities", test_identities);
+	g_test_add_func("/port-guard/identities-configured", test_identities_configured);
 	g_test_add_func("/port-guard/records", test_records);
 	return g_test_run();
 }
