@@ -516,7 +516,7 @@ on_describe_reply(HealerDevice *self, const link_frame_t *frame)
 	/*
 	 * Exported as the device sent it, but written again by json-c: the parse above was strict (valid
 	 * UTF-8, no raw control character in a string), and this drops the white space between tokens
-	 * (a carriage return is white space to JSON, and a clear-screen to a terminal).
+	 * (a carriage return is white space to JSON, and to a terminal it overwrites the line).
 	 */
 	{
 		g_autoptr(json_object) root = json_tokener_parse(reply.json);
