@@ -27,6 +27,7 @@
 #include "healer-error.h"
 #include "printable.h"
 #include "healerctl.h"
+#include "import-dir.h"
 #include "json-autoptr.h"
 #include "module-names.h"
 
@@ -655,7 +656,7 @@ healerctl_import(int argc, char **argv)
 	int fd, status = HEALER_EXIT_OK;
 
 	if (!parse_options("import", "PATH",
-	                   "import a signed bundle (directory or .tar archive), a module file or a directory into "
+	                   "import a signed bundle (directory or tar archive), a module file or a directory into "
 	                   "healerd's store",
 	                   entries, &argc, &argv, &status) ||
 	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
@@ -678,14 +679,27 @@ healerctl_import(int argc, char **argv)
 		close(fd);
 		return HEALER_EXIT_FAILED;
 	}
-	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
-	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK)
+	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK) {
+		close(fd);
 		return status;
+	}
 	/* A bundle of many modules is verified whole before healerd answers. */
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 30 * 60 * 1000);
-	if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list, &added,
-	                                             &rejected, NULL, NULL, &error))
-		return healerctl_fail(&client, error);
+	if (S_ISDIR(st.st_mode) && geteuid() != 0) {
+		/* healerd takes a directory from root only (it would read it with its own rights). */
+		g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+		gboolean ok = healerctl_import_directory(&client, fd, path, &added, list, &error);
+		close(fd);
+		if (!ok)
+			return healerctl_fail(&client, error);
+		g_ptr_array_add(list, NULL);
+		rejected = (GStrv)g_ptr_array_free(g_steal_pointer(&list), FALSE);
+	} else {
+		fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
+		if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list,
+		                                             &added, &rejected, NULL, NULL, &error))
+			return healerctl_fail(&client, error);
+	}
 	if (json) {
 		g_autoptr(json_object) o = json_object_new_object();
 		json_object *list = json_object_new_array();
@@ -725,7 +739,12 @@ healerctl_refresh(int argc, char **argv)
 		return status;
 	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
 		return status;
-	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 5 * 60 * 1000);
+	/*
+	 * No timeout of our own: healerd answers once the catalog and its signature are fetched or have
+	 * failed, each transfer bounded by [upstream] transfer-timeout-seconds, so the error it gives
+	 * ("URL: no complete answer within 120 s") is the one shown, whatever the site configured.
+	 */
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), G_MAXINT);
 	if (!healer_dbus_healer1_call_refresh_sync(client.manager, &changed, &serial, &modules, NULL, &error))
 		return healerctl_fail(&client, error);
 	if (json) {

@@ -8,10 +8,15 @@
  * terminal, plain lines when they change otherwise, one JSON object at the
  * end with --json.  Exit 0 when every one succeeded, 1 when any failed.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -513,11 +518,14 @@ healerctl_flash(int argc, char **argv)
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
 	g_auto(Follow) f = {0};
 	g_autofree char *path = NULL;
-	int status;
+	g_autoptr(GUnixFDList) fd_list = NULL;
+	struct stat st;
+	int status, fd;
 
 	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "healerd reads APP.bin itself.  Needs root or group healer.  Exit status "
-	                                      "as for heal.");
+	g_option_context_set_summary(context,
+	                             "healerctl opens APP.bin with your rights and passes it to healerd.  Needs "
+	                             "root or group healer.  Exit status as for heal.");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		fprintf(stderr, "healerctl flash: %s\n", error->message);
 		return HEALER_EXIT_USAGE;
@@ -527,14 +535,32 @@ healerctl_flash(int argc, char **argv)
 		                "APP.bin [--no-wait] [--json])\n");
 		return HEALER_EXIT_USAGE;
 	}
-	/* healerd opens the file from its own working directory: give it an absolute path. */
+	/*
+	 * healerd reads what we open, with our rights, and nothing else (docs/dbus-api.md): the
+	 * descriptor goes over the bus, the path only names it.  O_NONBLOCK: a FIFO does not hang us.
+	 */
 	path = g_canonicalize_filename(argv[2], NULL);
+	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		int err = errno;
+		fprintf(stderr, "healerctl flash: %s: %s\n", path, g_strerror(err));
+		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
+		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
+		                                         : HEALER_EXIT_FAILED;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "healerctl flash: %s: not a regular file\n", path);
+		close(fd);
+		return HEALER_EXIT_USAGE;
+	}
+	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
 	if ((status = healerctl_client_connect(&client, "flash")) != HEALER_EXIT_OK)
 		return status;
 	if ((dev = healerctl_client_find_device(&client, argv[1], &status)) == NULL)
 		return status;
 	follow_init(&f, &client, "installed", json);
-	if (!healer_dbus_healer1_device_call_flash_app_sync(dev, path, NULL, &error))
+	if (!healer_dbus_healer1_device_call_flash_app_fd_sync(dev, g_variant_new_handle(0), path, fd_list, NULL, NULL,
+	                                                       &error))
 		return healerctl_fail(&client, error);
 	follow_add(&f, healer_dbus_healer1_device_get_id(dev));
 	if (no_wait)

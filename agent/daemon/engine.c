@@ -4,7 +4,9 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <unistd.h>
 
+#include "caller-file.h"
 #include "device.h"
 #include "healer-error.h"
 #include "job-file.h"
@@ -1014,7 +1016,8 @@ attach(HealerEngine *self, const char *port)
 	}
 	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
 	if (transport == NULL) {
-		g_debug("%s: not opened: %s", port, error->message);
+		/* Reported once per cause; a port in use is tried again shortly. */
+		healer_port_watcher_refused(self->watcher, port, error);
 		return;
 	}
 	slot = g_new0(Slot, 1);
@@ -1114,6 +1117,22 @@ gboolean
 healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *app_path, HealerEngineDoneFunc func,
                         gpointer user_data, GError **error)
 {
+	g_autoptr(GBytes) bytes = NULL;
+	int fd = healer_caller_open_path(app_path, FALSE, NULL, error);
+
+	if (fd < 0)
+		return FALSE;
+	bytes = healer_fd_read_all(fd, app_path, HEALER_STORE_MAX_MODULE_SIZE, error);
+	close(fd);
+	if (bytes == NULL)
+		return FALSE;
+	return healer_engine_flash_app_bytes(self, device_id, bytes, app_path, func, user_data, error);
+}
+
+gboolean
+healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes *app_bytes, const char *app_path,
+                              HealerEngineDoneFunc func, gpointer user_data, GError **error)
+{
 	Slot *slot = slot_for_device(self, device_id);
 	g_autoptr(HealerCatalogEntry) app = NULL;
 	const HealerDescribe *describe;
@@ -1128,7 +1147,8 @@ healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *a
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is busy with a job", device_id);
 		return FALSE;
 	}
-	app = healer_catalog_entry_new_from_file(app_path, NULL, error);
+	app = healer_catalog_entry_new_from_data(app_path, g_bytes_get_data(app_bytes, NULL),
+	                                         g_bytes_get_size(app_bytes), NULL, error);
 	if (app == NULL)
 		return FALSE;
 	describe = healer_device_get_describe(slot->device);
@@ -1139,7 +1159,7 @@ healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *a
 		return FALSE;
 	}
 	/* The application is flashed from the store like every module: verified, by its hash. */
-	if (!healer_store_import_file(self->store, app_path, &sha, error))
+	if (!healer_store_import_bytes(self->store, app_path, app_bytes, &sha, error))
 		return FALSE;
 	drop_catalog(self);
 	job = job_for(self, device_id);

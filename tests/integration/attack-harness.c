@@ -340,9 +340,8 @@ attack_assert_opens(Attack *a, const char *const *never)
 		call = strchr(line, ' ');
 		if (call == NULL)
 			continue;
-		/* strace -f pads the pid: "1679  openat(...)". */
 		while (*call == ' ')
-			call++;
+			call++; /* strace pads the pid to five columns */
 		args = strchr(call, '(');
 		if (args == NULL || strstr(line, "resumed>") != NULL)
 			continue;
