@@ -25,6 +25,7 @@
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "import-dir.h"
 #include "json-autoptr.h"
@@ -93,12 +94,25 @@ table_free(Table *t)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 
-/* Takes the strings. */
+/*
+ * Takes the strings.  Every cell is made printable (healerctl_printable()): what healerd sends may hold what a
+ * device sent (an error's text), and a terminal must not take it for escape sequences.
+ */
 static void
 table_add(Table *t, char **row)
 {
-	for (guint i = 0; i < t->n_columns; i++)
-		g_ptr_array_add(t->cells, row[i] ? row[i] : g_strdup(""));
+	for (guint i = 0; i < t->n_columns; i++) {
+		g_ptr_array_add(t->cells, healerctl_printable(row[i]));
+		g_free(row[i]);
+	}
+}
+
+/* Text from healerd, printable (healerctl_printable()); `keep` owns the copies. */
+static const char *
+shown(GPtrArray *keep, const char *text)
+{
+	g_ptr_array_add(keep, healerctl_printable(text));
+	return g_ptr_array_index(keep, keep->len - 1);
 }
 
 static void
@@ -436,6 +450,7 @@ healerctl_device(int argc, char **argv)
 	g_autoptr(HealerDescribe) describe = NULL;
 	g_autoptr(GError) parse_error = NULL;
 	g_autofree char *last_heal = NULL;
+	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
@@ -472,33 +487,34 @@ healerctl_device(int argc, char **argv)
 		return HEALER_EXIT_OK;
 	}
 
-	reason = healer_dbus_healer1_device_get_safe_mode_reason(dev);
+	reason = shown(keep, healer_dbus_healer1_device_get_safe_mode_reason(dev));
 	last_heal = format_time(healer_dbus_healer1_device_get_last_heal(dev));
-	printf("Device:       %s\n", id);
-	printf("Port:         %s (%s)\n", healer_dbus_healer1_device_get_port(dev),
-	       healer_dbus_healer1_device_get_transport(dev));
+	/* Every string healerd sent is escaped: the error's text, say, may be what a device sent. */
+	printf("Device:       %s\n", shown(keep, id));
+	printf("Port:         %s (%s)\n", shown(keep, healer_dbus_healer1_device_get_port(dev)),
+	       shown(keep, healer_dbus_healer1_device_get_transport(dev)));
 	{
 		const char *name = healer_dbus_healer1_device_get_platform_name(dev);
-		printf("Platform:     %s (%u)\n", name && *name ? name : "unknown",
+		printf("Platform:     %s (%u)\n", name && *name ? shown(keep, name) : "unknown",
 		       healer_dbus_healer1_device_get_platform_id(dev));
 	}
-	printf("Mode:         %s%s%s%s\n", healer_dbus_healer1_device_get_mode(dev),
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? " (" : "",
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? reason : "",
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? ")" : "");
-	printf("LED:          %s\n", healer_dbus_healer1_device_get_led(dev));
-	printf("State:        %s\n", healer_dbus_healer1_device_get_state(dev));
+	printf("Mode:         %s%s%s%s\n", shown(keep, healer_dbus_healer1_device_get_mode(dev)),
+	       *reason && g_strcmp0(reason, "none") != 0 ? " (" : "",
+	       *reason && g_strcmp0(reason, "none") != 0 ? reason : "",
+	       *reason && g_strcmp0(reason, "none") != 0 ? ")" : "");
+	printf("LED:          %s\n", shown(keep, healer_dbus_healer1_device_get_led(dev)));
+	printf("State:        %s\n", shown(keep, healer_dbus_healer1_device_get_state(dev)));
 	if (g_strcmp0(healer_dbus_healer1_device_get_state(dev), "healing") == 0)
 		printf("Progress:     %u%% %s\n", healer_dbus_healer1_device_get_progress(dev),
-		       healer_dbus_healer1_device_get_current_step(dev));
+		       shown(keep, healer_dbus_healer1_device_get_current_step(dev)));
 	if (healer_dbus_healer1_device_get_last_error(dev) && *healer_dbus_healer1_device_get_last_error(dev))
-		printf("Last error:   %s\n", healer_dbus_healer1_device_get_last_error(dev));
+		printf("Last error:   %s\n", shown(keep, healer_dbus_healer1_device_get_last_error(dev)));
 	printf("Last heal:    %s\n", last_heal);
 	if (describe != NULL) {
 		printf("Modules:\n");
 		print_modules(describe);
 	} else if (parse_error != NULL) {
-		printf("Modules:      (unreadable describe: %s)\n", parse_error->message);
+		printf("Modules:      (unreadable describe: %s)\n", shown(keep, parse_error->message));
 	} else {
 		printf("Modules:      (not described yet)\n");
 	}

@@ -21,6 +21,7 @@
 
 #include "client.h"
 #include "healer-error.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 
@@ -104,18 +105,25 @@ terminal_columns(void)
 	return 80;
 }
 
-/* "step 2/5 system-part 2 v1203 (1.2.0)", "healed: ...", "FAILED: why", "starting" */
+/*
+ * "step 2/5 system-part 2 v1203 (1.2.0)", "healed: ...", "FAILED: why", "starting"; escaped, since
+ * healerd's messages may hold what a device sent.
+ */
 static char *
 track_text(const Follow *f, const Track *t)
 {
+	g_autofree char *text = NULL;
+
 	if (t->finished && t->success)
-		return g_strdup_printf("%s%s%s", f->done_word, t->message && *t->message ? ": " : "",
+		text = g_strdup_printf("%s%s%s", f->done_word, t->message && *t->message ? ": " : "",
 		                       t->message ? t->message : "");
-	if (t->finished)
-		return g_strdup_printf("FAILED: %s", t->message ? t->message : "");
-	if (!t->started)
-		return g_strdup("starting");
-	return g_strdup_printf("step %u/%u %s", t->step, t->steps, t->module ? t->module : "");
+	else if (t->finished)
+		text = g_strdup_printf("FAILED: %s", t->message ? t->message : "");
+	else if (!t->started)
+		text = g_strdup("starting");
+	else
+		text = g_strdup_printf("step %u/%u %s", t->step, t->steps, t->module ? t->module : "");
+	return healerctl_printable(text);
 }
 
 static void
@@ -412,9 +420,12 @@ heal_all(HealerctlClient *client, Follow *f)
 			continue;
 		if (g_str_equal(state, "healing"))
 			follow_add(f, id);
-		else if (g_str_equal(state, "blocked") && !is_followed(f, follow_track(f, id)))
-			fprintf(stderr, "healerctl heal: %s is blocked: %s (healerctl plan %s says why)\n", id,
-			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")), id);
+		else if (g_str_equal(state, "blocked") && !is_followed(f, follow_track(f, id))) {
+			g_autofree char *why = healerctl_printable(
+			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")));
+			fprintf(stderr, "healerctl heal: %s is blocked: %s (healerctl plan %s says why)\n", id, why,
+			        id);
+		}
 	}
 	return HEALER_EXIT_OK;
 }

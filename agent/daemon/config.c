@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "port-guard.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
 #define HEALER_DEFAULT_MODULE_DIR HEALER_FIRMWARE_DIR
@@ -61,6 +62,7 @@ static const KeySpec keys[] = {
         {"serial", "ports", KEY_PATH_LIST, 0, 0, FIELD(serial_ports)},
         {"serial", "baud", KEY_BAUD, 0, 0, FIELD(baud)},
         {"serial", "watch", KEY_BOOL, 0, 0, FIELD(serial_watch)},
+        {"serial", "device-ids-per-minute", KEY_UINT, 1, 600, FIELD(device_ids_per_minute)},
         {"store", "module-directories", KEY_PATH_LIST, 0, 0, FIELD(module_dirs)},
         {"store", "release-tables", KEY_PATH_LIST, 0, 0, FIELD(release_tables)},
         {"healer", "max-concurrent-jobs", KEY_UINT, 0, 1024, FIELD(max_concurrent_jobs)},
@@ -158,6 +160,7 @@ healer_config_new_defaults(void)
 	config->serial_ports = g_strdupv((char **)ports);
 	config->baud = 115200;
 	config->serial_watch = TRUE;
+	config->device_ids_per_minute = PORT_GUARD_IDENTITIES;
 	config->module_dirs = g_strdupv((char **)dirs);
 	config->max_concurrent_jobs = 0;
 	config->reset_timeout_s = 30;

@@ -25,9 +25,10 @@ typedef struct {
 	                           * G_LOG_LEVEL_CRITICAL (error), _WARNING, _INFO, _DEBUG */
 
 	/* [serial] */
-	GStrv serial_ports;    /* ports: absolute glob patterns */
-	guint baud;            /* baud: a standard termios rate */
-	gboolean serial_watch; /* watch: re-scan when the globs' directories change */
+	GStrv serial_ports;          /* ports: absolute glob patterns */
+	guint baud;                  /* baud: a standard termios rate */
+	gboolean serial_watch;       /* watch: re-scan when the globs' directories change */
+	guint device_ids_per_minute; /* device-ids-per-minute: more on one port and it is ignored (port-guard.h) */
 
 	/* [store] */
 	GStrv module_dirs;       /* module-directories */
