@@ -759,35 +759,11 @@ import_one(HealerStore *store, const char *path, char **sha_out, char **reason, 
 	return import_bytes_one(store, path, bytes, &st, sha_out, reason, error);
 }
 
-gboolean
-healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error)
+/* What a single import's outcome means to its caller: the index written when it added a module. */
+static gboolean
+finish_single_import(HealerStore *store, ImportResult outcome, const char *name, const char *reason, GError **error)
 {
-	g_autofree char *reason = NULL;
-	gboolean fresh = FALSE;
-
-	switch (import_one(store, path, sha_out, &reason, &fresh, error)) {
-	case IMPORT_PRESENT:
-		return TRUE;
-	case IMPORT_ADDED:
-		if (!write_index(store, error))
-			return FALSE;
-		emit_changed(store);
-		return TRUE;
-	case IMPORT_REJECTED:
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, reason);
-		return FALSE;
-	case IMPORT_FAILED:
-		return FALSE;
-	}
-	g_assert_not_reached();
-}
-
-gboolean
-healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, char **sha_out, GError **error)
-{
-	g_autofree char *reason = NULL;
-
-	switch (import_bytes_one(store, name, bytes, NULL, sha_out, &reason, error)) {
+	switch (outcome) {
 	case IMPORT_PRESENT:
 		return TRUE;
 	case IMPORT_ADDED:
@@ -802,6 +778,25 @@ healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, c
 		return FALSE;
 	}
 	g_assert_not_reached();
+}
+
+gboolean
+healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error)
+{
+	g_autofree char *reason = NULL;
+	gboolean fresh = FALSE;
+	ImportResult outcome = import_one(store, path, sha_out, &reason, &fresh, error);
+
+	return finish_single_import(store, outcome, path, reason, error);
+}
+
+gboolean
+healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, char **sha_out, GError **error)
+{
+	g_autofree char *reason = NULL;
+	ImportResult outcome = import_bytes_one(store, name, bytes, NULL, sha_out, &reason, error);
+
+	return finish_single_import(store, outcome, name, reason, error);
 }
 
 guint
