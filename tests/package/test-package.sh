@@ -541,11 +541,11 @@ UNIT
   grep -q '/healerd/healer-archive\.so$' "$work/maps-import.txt" && grep -q '/libarchive\.so' "$work/maps-import.txt" ||
     fail "healerd imported a tar bundle without mapping healer-archive.so and libarchive"
   ok "under the unit's sandbox: neither libcurl nor libarchive mapped idle; a tar bundle import loads healer-archive.so ($(head -n 1 "$work/import.log"))"
-  printf '[upstream]\nurl=http://127.0.0.1:9\n' >"$root/etc/healerd/healerd.conf.d/upstream.conf"
+  printf '[upstream]\nurl=https://127.0.0.1:9\n' >"$root/etc/healerd/healerd.conf.d/upstream.conf"
   incontainer systemctl restart healerd.service
   wait_for 60 "healerd.service active again" active
   upstream_tried() {
-    incontainer journalctl -u healerd.service --no-pager -q | grep 'upstream catalog: http://127.0.0.1:9/' | grep -q 'next try in'
+    incontainer journalctl -u healerd.service --no-pager -q | grep 'upstream catalog: https://127.0.0.1:9/' | grep -q 'next try in'
   }
   wait_for 60 "an upstream catalog fetch (healerd under systemd)" upstream_tried
   if incontainer journalctl -u healerd.service --no-pager -q | grep 'cannot load'; then
