@@ -861,20 +861,16 @@ slot_free(Slot *slot)
 	g_free(slot);
 }
 
-static void
-attach(HealerEngine *self, const char *port)
+void
+healer_engine_attach_transport(HealerEngine *self, const char *port, HealerTransport *transport)
 {
-	HealerTransportCallbacks callbacks = {0};
 	HealerDeviceTimeouts timeouts = {.response_timeout_ms = self->config->response_timeout_s * 1000,
 	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
-	g_autoptr(GError) error = NULL;
-	HealerTransport *transport;
 	Slot *slot;
 
-	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
-	if (transport == NULL) {
-		g_debug("%s: not opened: %s", port, error->message);
-		return;
+	if (g_hash_table_contains(self->slots, port)) {
+		healer_transport_close(transport);
+		g_return_if_reached();
 	}
 	slot = g_new0(Slot, 1);
 	slot->engine = self;
@@ -882,6 +878,21 @@ attach(HealerEngine *self, const char *port)
 	slot->status = HEALER_STATUS_ATTACHED;
 	slot->device = healer_device_new(port, transport, &timeouts, on_device_event, slot);
 	g_hash_table_insert(self->slots, slot->port, slot);
+}
+
+static void
+attach(HealerEngine *self, const char *port)
+{
+	HealerTransportCallbacks callbacks = {0};
+	g_autoptr(GError) error = NULL;
+	HealerTransport *transport;
+
+	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
+	if (transport == NULL) {
+		g_debug("%s: not opened: %s", port, error->message);
+		return;
+	}
+	healer_engine_attach_transport(self, port, transport);
 }
 
 static void

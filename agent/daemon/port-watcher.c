@@ -17,8 +17,11 @@ struct _HealerPortWatcher {
 void
 healer_port_watcher_rescan(HealerPortWatcher *self)
 {
-	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) paths = NULL;
 
+	if (self == NULL)
+		return;
+	paths = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; self->globs[i] != NULL; i++) {
 		glob_t matches = {0};
 		if (glob(self->globs[i], 0, NULL, &matches) == 0) {

@@ -16,7 +16,10 @@ typedef void (*HealerPortsFunc)(GPtrArray *paths, gpointer user_data);
 
 HealerPortWatcher *healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFunc func,
                                            gpointer user_data);
-/* Matches the globs again now (the engine also does this after a device goes away). */
+/*
+ * Matches the globs again now (the engine also does this after a device goes away).  NULL does nothing:
+ * an engine never started has no watcher, only the transports attached to it by hand.
+ */
 void healer_port_watcher_rescan(HealerPortWatcher *watcher);
 void healer_port_watcher_free(HealerPortWatcher *watcher);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerPortWatcher, healer_port_watcher_free)
