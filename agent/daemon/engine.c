@@ -417,7 +417,6 @@ end_job_with(Job *job, const GError *error)
 	g_autofree char *id = g_strdup(job->device_id);
 
 	job->done_func = NULL;
-	release_job_slot(job);
 	if (job->slot != NULL) {
 		job->slot->job = NULL;
 		job->slot->last_heal = (guint64)g_get_real_time() / G_USEC_PER_SEC;
@@ -426,7 +425,10 @@ end_job_with(Job *job, const GError *error)
 	}
 	/* Queued behind any write of this job still pending: the file cannot come back after it. */
 	healer_job_writer_remove(self->job_writer, job->device_id);
-	g_hash_table_remove(self->jobs, job->device_id);
+	/* Gone from the table before its job slot starts a waiting device's heal (which may be this device's). */
+	g_hash_table_steal(self->jobs, job->device_id);
+	release_job_slot(job);
+	job_free(job);
 	schedule_trim(self);
 	NOTIFY(self, heal_finished, id, error == NULL, error ? error->message : "the application runs");
 	if (func != NULL)
@@ -459,7 +461,10 @@ job_failed(Job *job, const char *why)
 
 	job->attempt++;
 	job_release_module(job);
-	release_job_slot(job);
+	/*
+	 * The job slot is released last (here by end_job_with()): releasing it starts a waiting device's
+	 * heal, which must find this job as it ends up, not half failed.
+	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
 		healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL,
@@ -482,6 +487,7 @@ job_failed(Job *job, const char *why)
 		set_status(slot, HEALER_STATUS_FAILED, detail);
 	}
 	job->retry_source = g_timeout_add_seconds(delay, on_retry, job);
+	release_job_slot(job);
 	schedule_trim(self);
 }
 
@@ -623,6 +629,19 @@ start_job(Slot *slot, Job *job)
 			g_queue_push_tail(&self->waiting, slot);
 		return;
 	}
+	/*
+	 * The job runs here now: a retry it waited for is moot, and it leaves any other slot (its device
+	 * seen on two ports), as this slot leaves any other job (its device's id changed): a slot and a
+	 * job point at each other or at nothing, so neither is left pointing at a freed one.
+	 */
+	if (job->retry_source != 0) {
+		g_source_remove(job->retry_source);
+		job->retry_source = 0;
+	}
+	if (job->slot != NULL && job->slot != slot && job->slot->job == job)
+		job->slot->job = NULL;
+	if (slot->job != NULL && slot->job != job && slot->job->slot == slot)
+		slot->job->slot = NULL;
 	plan = healer_resolve(state, catalog(self), &goal, &policy, &error);
 	if (plan != NULL && !plan_is_local(slot, plan)) {
 		/* The job waits, holding no job slot, until the store or upstream changes. */

@@ -16,11 +16,10 @@
  *   - once the engine is freed every transport is closed and no GSource
  *     (timer, idle) made while the input ran is left behind.
  *
- * Determinism.  GLib has no virtual clock: timers are made due on demand
- * (FE_TICK) with g_source_set_ready_time(), found by id among the sources
- * made since the input began; the configuration's timeouts are the
- * longest allowed, so none expires by itself while an input runs (the
- * 1 s HELLO probe would only after a second of real time).  The job file a
+ * Determinism.  GLib has no virtual clock.  After every operation the
+ * timers made since the input began (found by id) are frozen with
+ * g_source_set_ready_time(-1), so none expires by itself however slowly
+ * the input runs; FE_TICK makes them due (ready time 0).  The job file a
  * heal writes before its first step is written by a worker thread: after
  * every operation the target waits for a heal that is "starting" to leave
  * that state, so the step always begins before the next frame.
@@ -48,6 +47,9 @@
 #include "module-checksums.h"
 #include "store.h"
 #include "transport.h"
+
+/* A heal waits for its job file this long at most (a worker writes it on a tmpfs or a disk; valgrind is slow). */
+#define STUCK_S 20
 
 /* ---- process-wide ------------------------------------------------------ */
 
@@ -460,7 +462,11 @@ next_source_id(void)
 	return id + 1;
 }
 
-/* Pending timers (sources with a ready time) made since the input began, oldest first. */
+/*
+ * Pending timers (sources with a ready time) made since the input began, oldest first, frozen: their
+ * ready time set to "never", so none fires by itself however slowly the input runs (valgrind), only
+ * when FE_TICK makes it due.
+ */
 static void
 scan_timers(Fuzz *f)
 {
@@ -478,6 +484,8 @@ scan_timers(Fuzz *f)
 			g_array_append_val(f->timers, id);
 	}
 	f->scanned = top;
+	for (guint i = 0; i < f->timers->len; i++)
+		g_source_set_ready_time(g_main_context_find_source_by_id(NULL, g_array_index(f->timers, guint, i)), -1);
 }
 
 /* Whether a heal waits for its job file (the worker's answer comes through the main context). */
@@ -494,26 +502,34 @@ heal_starting(Fuzz *f)
 	return FALSE;
 }
 
+static gboolean
+on_stuck(gpointer user_data)
+{
+	(void)user_data;
+	g_error("a heal stayed 'starting' for %u s: its job file was written and its first step never began", STUCK_S);
+	return G_SOURCE_REMOVE;
+}
+
 /*
  * Dispatches whatever is ready, then waits for a starting heal's job file:
- * the same input always meets the same state.  A heal still starting after
- * 20 s of real time has lost its job file write: a bug.
+ * the same input always meets the same state.  Every timer is frozen by
+ * then, so only the job writer's answer can end the wait; a heal still
+ * starting after STUCK_S seconds of real time never will (a bug).
  */
 static void
 settle(Fuzz *f)
 {
-	gint64 deadline = 0;
-
 	for (;;) {
+		guint guard;
+
 		while (g_main_context_iteration(NULL, FALSE))
 			;
+		scan_timers(f);
 		if (f->engine == NULL || !heal_starting(f))
 			return;
-		if (deadline == 0)
-			deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-		if (g_get_monotonic_time() > deadline)
-			g_error("a heal stayed 'starting' for 20 s: its job file write never completed");
+		guard = g_timeout_add_seconds(STUCK_S, on_stuck, NULL);
 		g_main_context_iteration(NULL, TRUE);
+		g_source_remove(guard);
 	}
 }
 
@@ -752,7 +768,6 @@ op_describe_text(Fuzz *f, Port *p)
 static void
 op_tick(Fuzz *f, guint8 arg)
 {
-	scan_timers(f);
 	if (f->timers->len == 0)
 		return;
 	for (guint i = 0; i < f->timers->len; i++) {
@@ -977,7 +992,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.config->max_concurrent_jobs = (cfg >> FE_CFG_JOBS_SHIFT) & 3;
 	f.config->max_attempts = 1 + ((cfg >> FE_CFG_ATTEMPTS_SHIFT) & 3);
 	f.config->allow_prerelease = (cfg & FE_CFG_ALLOW_PRERELEASE) != 0;
-	/* The longest timeouts allowed: timers fire when the input says (FE_TICK), not by themselves. */
+	/* Timers fire when the input says (FE_TICK); their lengths only show in messages. */
 	f.config->response_timeout_s = 600;
 	f.config->reset_timeout_s = 3600;
 	f.config->retry_backoff_s = 600;
