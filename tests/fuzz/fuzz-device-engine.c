@@ -16,10 +16,10 @@
  *   - once the engine is freed every transport is closed and no GSource
  *     (timer, idle) made while the input ran is left behind.
  *
- * Determinism.  GLib has no virtual clock.  After every operation the
- * timers made since the input began (found by id) are frozen with
- * g_source_set_ready_time(-1), so none expires by itself however slowly
- * the input runs; FE_TICK makes them due (ready time 0).  The job file a
+ * Determinism.  GLib has no virtual clock.  Before every iteration of the
+ * main context the timers made since the input began (found by id) are
+ * frozen with g_source_set_ready_time(-1), so none expires by itself
+ * however slowly the input runs; FE_TICK makes them due (ready time 0).  The job file a
  * heal writes before its first step is written by a worker thread: after
  * every operation the target waits for a heal that is "starting" to leave
  * that state, so the step always begins before the next frame.
@@ -522,9 +522,10 @@ settle(Fuzz *f)
 	for (;;) {
 		guint guard;
 
-		while (g_main_context_iteration(NULL, FALSE))
-			;
-		scan_timers(f);
+		/* Frozen before every iteration: a timer armed by a dispatch (a 0 s retry) is never due by itself. */
+		do
+			scan_timers(f);
+		while (g_main_context_iteration(NULL, FALSE));
 		if (f->engine == NULL || !heal_starting(f))
 			return;
 		guard = g_timeout_add_seconds(STUCK_S, on_stuck, NULL);
@@ -765,15 +766,17 @@ op_describe_text(Fuzz *f, Port *p)
 	deliver(f, p, healer_link_build_describe_reply((const char *)text, got, NULL));
 }
 
+/* The chosen timers are due now; out of the list, so the next scan leaves them due. */
 static void
 op_tick(Fuzz *f, guint8 arg)
 {
-	if (f->timers->len == 0)
-		return;
-	for (guint i = 0; i < f->timers->len; i++) {
-		if (arg == 0xFF || i == arg % f->timers->len) {
+	guint n = f->timers->len;
+
+	for (guint i = n; i-- > 0;) {
+		if (arg == 0xFF || i == arg % n) {
 			GSource *source = g_main_context_find_source_by_id(NULL, g_array_index(f->timers, guint, i));
 			g_source_set_ready_time(source, 0);
+			g_array_remove_index(f->timers, i);
 		}
 	}
 }
@@ -1029,6 +1032,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_array_unref(p->data_ends);
 		g_clear_pointer(&p->module, g_bytes_unref);
 	}
+	fprintf(stderr, "DEBUG first %u top %u timers %u\n", f.first_source, next_source_id(), f.timers->len);
 	/* Nothing this input made is left on the main context: no timer outlives its device or job. */
 	for (guint id = f.first_source, top = next_source_id(); id < top; id++) {
 		if (g_main_context_find_source_by_id(NULL, id) != NULL)
