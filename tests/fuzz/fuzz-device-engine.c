@@ -1032,7 +1032,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_array_unref(p->data_ends);
 		g_clear_pointer(&p->module, g_bytes_unref);
 	}
-	fprintf(stderr, "DEBUG first %u top %u timers %u\n", f.first_source, next_source_id(), f.timers->len);
 	/* Nothing this input made is left on the main context: no timer outlives its device or job. */
 	for (guint id = f.first_source, top = next_source_id(); id < top; id++) {
 		if (g_main_context_find_source_by_id(NULL, id) != NULL)

@@ -35,8 +35,9 @@ enum {
 	FE_TICK,          /* p: 0xFF fires every pending timer, else the p-th (mod count) by age */
 	FE_UNPLUG,        /* the current port's transport closes (unplugged) */
 	FE_PLUG,          /* p: port (bit 0): a new transport there, if it has none; it becomes current */
-	FE_MODEL,         /* p: 0-4 sets the application (FE_APP_*); else bits 3-5 a release for all
-	                   * system modules (5), system-part 2 alone (6) or system-part 1 alone (7) */
+	FE_MODEL,         /* p: 0-4 sets the application (FE_APP_*); 5, 6, 7 set the release in bits 3-5
+	                   * (mod 6: 1.0.0 ... 2.1.0) of every system module, system-part 1 alone, or
+	                   * system-part 2 alone */
 	FE_FACE,          /* p: an engine call as the D-Bus face makes (bits 0-2: FE_FACE_*) */
 	FE_SELECT,        /* p: port (bit 0) the next operations talk to */
 };
