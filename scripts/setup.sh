@@ -20,12 +20,13 @@ build_packages=(
 # installs the package into a debootstrapped root and boots it with
 # systemd-nspawn), lrzsz (YMODEM, the peer
 # the link benchmark compares with) and gnuplot (the benchmarks' plots), and
-# npm, which fetches the real release binaries the reader is tested on.
+# npm, which fetches the real release binaries the reader is tested on; strace
+# (the security tests record every file healerd opens).
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates nginx-light openssl
   dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
-  lrzsz gnuplot-nox
+  lrzsz gnuplot-nox strace
 )
 
 missing=()

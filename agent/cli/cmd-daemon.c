@@ -25,7 +25,9 @@
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
+#include "printable.h"
 #include "healerctl.h"
+#include "import-dir.h"
 #include "json-autoptr.h"
 #include "module-names.h"
 
@@ -92,12 +94,25 @@ table_free(Table *t)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 
-/* Takes the strings. */
+/*
+ * Takes the strings.  Every cell is made printable (healerctl_printable()): what healerd sends may hold what a
+ * device sent (an error's text), and a terminal must not take it for escape sequences.
+ */
 static void
 table_add(Table *t, char **row)
 {
-	for (guint i = 0; i < t->n_columns; i++)
-		g_ptr_array_add(t->cells, row[i] ? row[i] : g_strdup(""));
+	for (guint i = 0; i < t->n_columns; i++) {
+		g_ptr_array_add(t->cells, healerctl_printable(row[i]));
+		g_free(row[i]);
+	}
+}
+
+/* Text from healerd, printable (healerctl_printable()); `keep` owns the copies. */
+static const char *
+shown(GPtrArray *keep, const char *text)
+{
+	g_ptr_array_add(keep, healerctl_printable(text));
+	return g_ptr_array_index(keep, keep->len - 1);
 }
 
 static void
@@ -435,6 +450,7 @@ healerctl_device(int argc, char **argv)
 	g_autoptr(HealerDescribe) describe = NULL;
 	g_autoptr(GError) parse_error = NULL;
 	g_autofree char *last_heal = NULL;
+	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
@@ -471,33 +487,34 @@ healerctl_device(int argc, char **argv)
 		return HEALER_EXIT_OK;
 	}
 
-	reason = healer_dbus_healer1_device_get_safe_mode_reason(dev);
+	reason = shown(keep, healer_dbus_healer1_device_get_safe_mode_reason(dev));
 	last_heal = format_time(healer_dbus_healer1_device_get_last_heal(dev));
-	printf("Device:       %s\n", id);
-	printf("Port:         %s (%s)\n", healer_dbus_healer1_device_get_port(dev),
-	       healer_dbus_healer1_device_get_transport(dev));
+	/* Every string healerd sent is escaped: the error's text, say, may be what a device sent. */
+	printf("Device:       %s\n", shown(keep, id));
+	printf("Port:         %s (%s)\n", shown(keep, healer_dbus_healer1_device_get_port(dev)),
+	       shown(keep, healer_dbus_healer1_device_get_transport(dev)));
 	{
 		const char *name = healer_dbus_healer1_device_get_platform_name(dev);
-		printf("Platform:     %s (%u)\n", name && *name ? name : "unknown",
+		printf("Platform:     %s (%u)\n", name && *name ? shown(keep, name) : "unknown",
 		       healer_dbus_healer1_device_get_platform_id(dev));
 	}
-	printf("Mode:         %s%s%s%s\n", healer_dbus_healer1_device_get_mode(dev),
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? " (" : "",
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? reason : "",
-	       reason && *reason && g_strcmp0(reason, "none") != 0 ? ")" : "");
-	printf("LED:          %s\n", healer_dbus_healer1_device_get_led(dev));
-	printf("State:        %s\n", healer_dbus_healer1_device_get_state(dev));
+	printf("Mode:         %s%s%s%s\n", shown(keep, healer_dbus_healer1_device_get_mode(dev)),
+	       *reason && g_strcmp0(reason, "none") != 0 ? " (" : "",
+	       *reason && g_strcmp0(reason, "none") != 0 ? reason : "",
+	       *reason && g_strcmp0(reason, "none") != 0 ? ")" : "");
+	printf("LED:          %s\n", shown(keep, healer_dbus_healer1_device_get_led(dev)));
+	printf("State:        %s\n", shown(keep, healer_dbus_healer1_device_get_state(dev)));
 	if (g_strcmp0(healer_dbus_healer1_device_get_state(dev), "healing") == 0)
 		printf("Progress:     %u%% %s\n", healer_dbus_healer1_device_get_progress(dev),
-		       healer_dbus_healer1_device_get_current_step(dev));
+		       shown(keep, healer_dbus_healer1_device_get_current_step(dev)));
 	if (healer_dbus_healer1_device_get_last_error(dev) && *healer_dbus_healer1_device_get_last_error(dev))
-		printf("Last error:   %s\n", healer_dbus_healer1_device_get_last_error(dev));
+		printf("Last error:   %s\n", shown(keep, healer_dbus_healer1_device_get_last_error(dev)));
 	printf("Last heal:    %s\n", last_heal);
 	if (describe != NULL) {
 		printf("Modules:\n");
 		print_modules(describe);
 	} else if (parse_error != NULL) {
-		printf("Modules:      (unreadable describe: %s)\n", parse_error->message);
+		printf("Modules:      (unreadable describe: %s)\n", shown(keep, parse_error->message));
 	} else {
 		printf("Modules:      (not described yet)\n");
 	}
@@ -639,7 +656,7 @@ healerctl_import(int argc, char **argv)
 	int fd, status = HEALER_EXIT_OK;
 
 	if (!parse_options("import", "PATH",
-	                   "import a signed bundle (directory or .tar archive), a module file or a directory into "
+	                   "import a signed bundle (directory or tar archive), a module file or a directory into "
 	                   "healerd's store",
 	                   entries, &argc, &argv, &status) ||
 	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
@@ -662,14 +679,27 @@ healerctl_import(int argc, char **argv)
 		close(fd);
 		return HEALER_EXIT_FAILED;
 	}
-	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
-	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK)
+	if ((status = healerctl_client_connect(&client, "import")) != HEALER_EXIT_OK) {
+		close(fd);
 		return status;
+	}
 	/* A bundle of many modules is verified whole before healerd answers. */
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 30 * 60 * 1000);
-	if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list, &added,
-	                                             &rejected, NULL, NULL, &error))
-		return healerctl_fail(&client, error);
+	if (S_ISDIR(st.st_mode) && geteuid() != 0) {
+		/* healerd takes a directory from root only (it would read it with its own rights). */
+		g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+		gboolean ok = healerctl_import_directory(&client, fd, path, &added, list, &error);
+		close(fd);
+		if (!ok)
+			return healerctl_fail(&client, error);
+		g_ptr_array_add(list, NULL);
+		rejected = (GStrv)g_ptr_array_free(g_steal_pointer(&list), FALSE);
+	} else {
+		fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
+		if (!healer_dbus_healer1_call_import_fd_sync(client.manager, g_variant_new_handle(0), path, fd_list,
+		                                             &added, &rejected, NULL, NULL, &error))
+			return healerctl_fail(&client, error);
+	}
 	if (json) {
 		g_autoptr(json_object) o = json_object_new_object();
 		json_object *list = json_object_new_array();
@@ -709,7 +739,12 @@ healerctl_refresh(int argc, char **argv)
 		return status;
 	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
 		return status;
-	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), 5 * 60 * 1000);
+	/*
+	 * No timeout of our own: healerd answers once the catalog and its signature are fetched or have
+	 * failed, each transfer bounded by [upstream] transfer-timeout-seconds, so the error it gives
+	 * ("URL: no complete answer within 120 s") is the one shown, whatever the site configured.
+	 */
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(client.manager), G_MAXINT);
 	if (!healer_dbus_healer1_call_refresh_sync(client.manager, &changed, &serial, &modules, NULL, &error))
 		return healerctl_fail(&client, error);
 	if (json) {

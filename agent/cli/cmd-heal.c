@@ -8,14 +8,20 @@
  * terminal, plain lines when they change otherwise, one JSON object at the
  * end with --json.  Exit 0 when every one succeeded, 1 when any failed.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "healer-error.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 
@@ -99,18 +105,25 @@ terminal_columns(void)
 	return 80;
 }
 
-/* "step 2/5 system-part 2 v1203 (1.2.0)", "healed: ...", "FAILED: why", "starting" */
+/*
+ * "step 2/5 system-part 2 v1203 (1.2.0)", "healed: ...", "FAILED: why", "starting"; escaped, since
+ * healerd's messages may hold what a device sent.
+ */
 static char *
 track_text(const Follow *f, const Track *t)
 {
+	g_autofree char *text = NULL;
+
 	if (t->finished && t->success)
-		return g_strdup_printf("%s%s%s", f->done_word, t->message && *t->message ? ": " : "",
+		text = g_strdup_printf("%s%s%s", f->done_word, t->message && *t->message ? ": " : "",
 		                       t->message ? t->message : "");
-	if (t->finished)
-		return g_strdup_printf("FAILED: %s", t->message ? t->message : "");
-	if (!t->started)
-		return g_strdup("starting");
-	return g_strdup_printf("step %u/%u %s", t->step, t->steps, t->module ? t->module : "");
+	else if (t->finished)
+		text = g_strdup_printf("FAILED: %s", t->message ? t->message : "");
+	else if (!t->started)
+		text = g_strdup("starting");
+	else
+		text = g_strdup_printf("step %u/%u %s", t->step, t->steps, t->module ? t->module : "");
+	return healerctl_printable(text);
 }
 
 static void
@@ -407,9 +420,12 @@ heal_all(HealerctlClient *client, Follow *f)
 			continue;
 		if (g_str_equal(state, "healing"))
 			follow_add(f, id);
-		else if (g_str_equal(state, "blocked") && !is_followed(f, follow_track(f, id)))
-			fprintf(stderr, "healerctl heal: %s is blocked: %s (healerctl plan %s says why)\n", id,
-			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")), id);
+		else if (g_str_equal(state, "blocked") && !is_followed(f, follow_track(f, id))) {
+			g_autofree char *why = healerctl_printable(
+			        healerctl_json_string(dev, "detail", healerctl_json_string(dev, "last_error", "")));
+			fprintf(stderr, "healerctl heal: %s is blocked: %s (healerctl plan %s says why)\n", id, why,
+			        id);
+		}
 	}
 	return HEALER_EXIT_OK;
 }
@@ -502,11 +518,14 @@ healerctl_flash(int argc, char **argv)
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
 	g_auto(Follow) f = {0};
 	g_autofree char *path = NULL;
-	int status;
+	g_autoptr(GUnixFDList) fd_list = NULL;
+	struct stat st;
+	int status, fd;
 
 	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "healerd reads APP.bin itself.  Needs root or group healer.  Exit status "
-	                                      "as for heal.");
+	g_option_context_set_summary(context,
+	                             "healerctl opens APP.bin with your rights and passes it to healerd.  Needs "
+	                             "root or group healer.  Exit status as for heal.");
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
 		fprintf(stderr, "healerctl flash: %s\n", error->message);
 		return HEALER_EXIT_USAGE;
@@ -516,14 +535,32 @@ healerctl_flash(int argc, char **argv)
 		                "APP.bin [--no-wait] [--json])\n");
 		return HEALER_EXIT_USAGE;
 	}
-	/* healerd opens the file from its own working directory: give it an absolute path. */
+	/*
+	 * healerd reads what we open, with our rights, and nothing else (docs/dbus-api.md): the
+	 * descriptor goes over the bus, the path only names it.  O_NONBLOCK: a FIFO does not hang us.
+	 */
 	path = g_canonicalize_filename(argv[2], NULL);
+	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		int err = errno;
+		fprintf(stderr, "healerctl flash: %s: %s\n", path, g_strerror(err));
+		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
+		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
+		                                         : HEALER_EXIT_FAILED;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "healerctl flash: %s: not a regular file\n", path);
+		close(fd);
+		return HEALER_EXIT_USAGE;
+	}
+	fd_list = g_unix_fd_list_new_from_array(&fd, 1); /* takes the descriptor */
 	if ((status = healerctl_client_connect(&client, "flash")) != HEALER_EXIT_OK)
 		return status;
 	if ((dev = healerctl_client_find_device(&client, argv[1], &status)) == NULL)
 		return status;
 	follow_init(&f, &client, "installed", json);
-	if (!healer_dbus_healer1_device_call_flash_app_sync(dev, path, NULL, &error))
+	if (!healer_dbus_healer1_device_call_flash_app_fd_sync(dev, g_variant_new_handle(0), path, fd_list, NULL, NULL,
+	                                                       &error))
 		return healerctl_fail(&client, error);
 	follow_add(&f, healer_dbus_healer1_device_get_id(dev));
 	if (no_wait)

@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "healer-error.h"
+#include "printable.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 
@@ -85,7 +86,9 @@ emit(Monitor *m, const char *event, json_object *fields, const char *text)
 		json_object_put(o);
 	} else {
 		g_autofree char *clock = g_date_time_format(now, "%H:%M:%S");
-		printf("%s.%03d  %s\n", clock, g_date_time_get_microsecond(now) / 1000, text);
+		/* What healerd sent may hold what a device sent: no escape sequence reaches the terminal. */
+		g_autofree char *safe = healerctl_printable(text);
+		printf("%s.%03d  %s\n", clock, g_date_time_get_microsecond(now) / 1000, safe);
 		fflush(stdout);
 	}
 }

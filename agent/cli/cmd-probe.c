@@ -4,17 +4,19 @@
  * Asks devices on serial ports directly, with no daemon (stop healerd
  * first: a port has one reader): who they are, their mode and LED, and
  * their modules with each dependency's verdict, as `particle serial
- * inspect` shows them.
+ * inspect` shows them.  Ports are opened as healerd opens them
+ * (healer-serial.h): only serial ttys, exclusively, so a port healerd holds
+ * is refused ("/dev/ttyUSB0 is in use by healerd (pid 1234)") rather than
+ * read by both; their settings are put back afterwards.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "describe.h"
 #include "healer-error.h"
+#include "healer-serial.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 #include "link-codec.h"
@@ -64,23 +66,15 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 	g_autoptr(GBytes) describe = healer_link_build_describe();
 	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
 	gboolean have_hello = FALSE;
-	struct termios tio;
+	g_autoptr(HealerSerialPort) serial = healer_serial_port_open(port, error);
 	int fd;
 
-	fd = open(port, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		g_set_error(error, HEALER_ERROR, errno == ENOENT ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_IO, "%s: %s",
-		            port, g_strerror(errno));
+	/* Raw at the speed the port has (0): as probe always did. */
+	if (serial == NULL || !healer_serial_port_set_raw(serial, 0, error))
 		return FALSE;
-	}
-	if (tcgetattr(fd, &tio) == 0) {
-		cfmakeraw(&tio);
-		tcsetattr(fd, TCSANOW, &tio);
-	}
-	if (!write_all(fd, hello_request, error) || !write_all(fd, describe, error)) {
-		close(fd);
+	fd = healer_serial_port_get_fd(serial);
+	if (!write_all(fd, hello_request, error) || !write_all(fd, describe, error))
 		return FALSE;
-	}
 	while (out->describe == NULL || !have_hello) {
 		gint64 now = g_get_monotonic_time();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -88,9 +82,8 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 		ssize_t n;
 
 		if (now >= deadline) {
-			g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
-			            "%s: no answer within %u s (is healerd using it?)", port, timeout_s);
-			close(fd);
+			g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "%s: no answer within %u s", port,
+			            timeout_s);
 			return FALSE;
 		}
 		if (poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0)
@@ -109,14 +102,12 @@ probe_port(const char *port, guint timeout_s, Probe *out, GError **error)
 				out->describe = healer_describe_parse(reply.json, reply.len, error);
 				if (out->describe == NULL) {
 					g_prefix_error(error, "%s: ", port);
-					close(fd);
 					return FALSE;
 				}
 				out->describe_json = g_steal_pointer(&reply.json);
 			}
 		}
 	}
-	close(fd);
 	return TRUE;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "port-guard.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
 #define HEALER_DEFAULT_MODULE_DIR HEALER_FIRMWARE_DIR
@@ -19,6 +20,19 @@ const char *const healer_config_default_trusted_key_dirs[] = {"/etc/healerd/trus
 #define DEFAULT_STATE_DIR "/var/lib/healerd"
 #define DROP_IN_DIR       "healerd.conf.d"
 #define MAX_RETRY_DELAY_S 600
+
+/*
+ * [upstream] transfer-timeout-seconds.  The default: a catalog (KBs) and its
+ * signature arrive in seconds even over a slow cellular link; 120 s leaves
+ * room for that and for a 30 s connect, while a server that trickles bytes
+ * (curl's stall check only catches less than 1 byte/s) holds a refresh at most
+ * this long per transfer.  A module download cut by it resumes where it
+ * stopped on the next try.  At least 5 s: a TLS handshake over a slow link;
+ * at most an hour.
+ */
+#define DEFAULT_TRANSFER_TIMEOUT_S 120
+#define MIN_TRANSFER_TIMEOUT_S     5
+#define MAX_TRANSFER_TIMEOUT_S     3600
 
 typedef enum {
 	KEY_PATH,      /* one absolute path */
@@ -48,6 +62,7 @@ static const KeySpec keys[] = {
         {"serial", "ports", KEY_PATH_LIST, 0, 0, FIELD(serial_ports)},
         {"serial", "baud", KEY_BAUD, 0, 0, FIELD(baud)},
         {"serial", "watch", KEY_BOOL, 0, 0, FIELD(serial_watch)},
+        {"serial", "device-ids-per-minute", KEY_UINT, 1, 600, FIELD(device_ids_per_minute)},
         {"store", "module-directories", KEY_PATH_LIST, 0, 0, FIELD(module_dirs)},
         {"store", "release-tables", KEY_PATH_LIST, 0, 0, FIELD(release_tables)},
         {"healer", "max-concurrent-jobs", KEY_UINT, 0, 1024, FIELD(max_concurrent_jobs)},
@@ -67,6 +82,9 @@ static const KeySpec keys[] = {
         {"upstream", "refresh-interval-seconds", KEY_UINT, 0, 7 * 24 * 3600, FIELD(upstream_refresh_s)},
         {"upstream", "retry-min-seconds", KEY_UINT, 1, 3600, FIELD(upstream_retry_min_s)},
         {"upstream", "retry-max-seconds", KEY_UINT, 1, 24 * 3600, FIELD(upstream_retry_max_s)},
+        {"upstream", "transfer-timeout-seconds", KEY_UINT, MIN_TRANSFER_TIMEOUT_S, MAX_TRANSFER_TIMEOUT_S,
+         FIELD(upstream_transfer_timeout_s)},
+        {"upstream", "allow-insecure-http", KEY_BOOL, 0, 0, FIELD(upstream_allow_insecure_http)},
 };
 
 static const char *const groups[] = {"daemon", "serial", "store", "healer", "upstream"};
@@ -142,6 +160,7 @@ healer_config_new_defaults(void)
 	config->serial_ports = g_strdupv((char **)ports);
 	config->baud = 115200;
 	config->serial_watch = TRUE;
+	config->device_ids_per_minute = PORT_GUARD_IDENTITIES;
 	config->module_dirs = g_strdupv((char **)dirs);
 	config->max_concurrent_jobs = 0;
 	config->reset_timeout_s = 30;
@@ -157,6 +176,8 @@ healer_config_new_defaults(void)
 	config->upstream_refresh_s = 6 * 3600;
 	config->upstream_retry_min_s = 5;
 	config->upstream_retry_max_s = 600;
+	config->upstream_transfer_timeout_s = DEFAULT_TRANSFER_TIMEOUT_S;
+	config->upstream_allow_insecure_http = FALSE;
 	config->files = g_new0(char *, 1);
 	set_default_release_tables(config);
 	return config;
@@ -234,6 +255,15 @@ find_line(const char *text, const char *group, const char *key)
 	return found;
 }
 
+/* "FILE:LINE" of a key (or group), or "FILE" when the line cannot be found. */
+static char *
+key_location(const char *file, const char *text, const char *group, const char *key)
+{
+	guint line = find_line(text, group, key);
+
+	return line > 0 ? g_strdup_printf("%s:%u", file, line) : g_strdup(file);
+}
+
 /* Sets "FILE:LINE: [group] key: <message>" (no LINE when it cannot be found). */
 G_GNUC_PRINTF(6, 7)
 static void
@@ -241,14 +271,12 @@ set_key_error(GError **error, const char *file, const char *text, const char *gr
               const char *format, ...)
 {
 	g_autofree char *message = NULL;
-	g_autofree char *where = NULL;
-	guint line = find_line(text, group, key);
+	g_autofree char *where = key_location(file, text, group, key);
 	va_list args;
 
 	va_start(args, format);
 	message = g_strdup_vprintf(format, args);
 	va_end(args);
-	where = line > 0 ? g_strdup_printf("%s:%u", file, line) : g_strdup(file);
 	if (key != NULL)
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s", where, group, key,
 		            message);
@@ -477,14 +505,77 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 }
 
 /*
+ * GKeyFile keeps the last of a key set twice in a group without a word, so
+ * a forgotten second `ports=` line would silently win over the one being
+ * edited.  Scans the lines as GKeyFile reads them (see find_line(); a group
+ * may be opened more than once, its keys are one set) and refuses the second
+ * setting.  Across files, a drop-in overriding the main file is the point.
+ */
+static gboolean
+check_duplicate_keys(const char *file, const char *text, GError **error)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *group = NULL;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const char *line = lines[i];
+		const char *eq;
+		g_autofree char *id = NULL;
+		gsize len;
+		guint first;
+
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '#' || *line == '\0')
+			continue;
+		if (*line == '[') {
+			const char *end = strchr(line, ']');
+			g_free(group);
+			group = end != NULL ? g_strndup(line + 1, end - line - 1) : NULL;
+			continue;
+		}
+		eq = strchr(line, '=');
+		if (group == NULL || eq == NULL)
+			continue; /* GKeyFile has refused the file already */
+		len = eq - line;
+		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+			len--;
+		id = g_strdup_printf("%s\n%.*s", group, (int)len, line);
+		first = GPOINTER_TO_UINT(g_hash_table_lookup(seen, id));
+		if (first != 0) {
+			g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+			            "%s:%u: [%s] %.*s: set twice in one file (first at line %u); set each key once",
+			            file, i + 1, group, (int)len, line, first);
+			return FALSE;
+		}
+		g_hash_table_insert(seen, g_steal_pointer(&id), GUINT_TO_POINTER(i + 1));
+	}
+	return TRUE;
+}
+
+/* What loading gathers for the checks across keys and files (finish()). */
+typedef struct {
+	gboolean release_tables_set;
+	char *url_where; /* "FILE:LINE" of the [upstream] url in force, or NULL */
+} LoadState;
+
+static void
+load_state_clear(LoadState *state)
+{
+	g_clear_pointer(&state->url_where, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LoadState, load_state_clear)
+
+/*
  * Parses and checks one file, applying its keys over `config`.  A missing
  * file is reported as NOT_FOUND so the caller can decide it is fine.
  */
-static gboolean apply_text(HealerConfig *config, const char *file, const char *text, gsize len,
-                           gboolean *release_tables_set, GError **error);
+static gboolean apply_text(HealerConfig *config, const char *file, const char *text, gsize len, LoadState *state,
+                           GError **error);
 
 static gboolean
-load_file(HealerConfig *config, const char *file, gboolean *release_tables_set, GError **error)
+load_file(HealerConfig *config, const char *file, LoadState *state, GError **error)
 {
 	g_autofree char *text = NULL;
 	gsize len = 0;
@@ -499,13 +590,12 @@ load_file(HealerConfig *config, const char *file, gboolean *release_tables_set, 
 		g_set_error(error, HEALER_ERROR, code, "%s", local_error->message);
 		return FALSE;
 	}
-	return apply_text(config, file, text, len, release_tables_set, error);
+	return apply_text(config, file, text, len, state, error);
 }
 
 /* Parses and checks `text` (`len` bytes, NUL-terminated), the contents of `file`, applying its keys over `config`. */
 static gboolean
-apply_text(HealerConfig *config, const char *file, const char *text, gsize len, gboolean *release_tables_set,
-           GError **error)
+apply_text(HealerConfig *config, const char *file, const char *text, gsize len, LoadState *state, GError **error)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) local_error = NULL;
@@ -522,6 +612,8 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: %s", file, local_error->message);
 		return FALSE;
 	}
+	if (!check_duplicate_keys(file, text, error))
+		return FALSE;
 
 	/* Check every group and key first, so nothing of a bad file is applied. */
 	group_names = g_key_file_get_groups(kf, NULL);
@@ -548,7 +640,11 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 		if (!apply_key(config, kf, &keys[i], file, text, error))
 			return FALSE;
 		if (keys[i].offset == FIELD(release_tables))
-			*release_tables_set = TRUE;
+			state->release_tables_set = TRUE;
+		if (keys[i].offset == FIELD(upstream_url)) {
+			g_free(state->url_where);
+			state->url_where = key_location(file, text, keys[i].group, keys[i].key);
+		}
 	}
 	return TRUE;
 }
@@ -581,12 +677,34 @@ list_drop_ins(const char *path)
 	return files;
 }
 
+/*
+ * Signatures protect a catalog's content, not its freshness: over plain
+ * http anyone on the path can hold back a new catalog or replay an old
+ * signed one, so a fix never arrives.  An http:// url needs an explicit
+ * allow-insecure-http=true (and healerd says so loudly at start).
+ */
+static gboolean
+check_url_scheme(const HealerConfig *config, const LoadState *state, GError **error)
+{
+	if (config->upstream_url == NULL || config->upstream_allow_insecure_http ||
+	    g_ascii_strncasecmp(config->upstream_url, "http://", 7) != 0)
+		return TRUE;
+	g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+	            "%s: [upstream] url: '%s' is plain http: anyone on the network path could withhold new "
+	            "catalogs or replay old ones (signatures protect content, not freshness); use https://, or "
+	            "set allow-insecure-http=true in [upstream] to accept that",
+	            state->url_where != NULL ? state->url_where : "configuration", config->upstream_url);
+	return FALSE;
+}
+
 /* The checks across keys, once every file is applied. */
 static gboolean
-finish(HealerConfig *config, gboolean release_tables_set, GError **error)
+finish(HealerConfig *config, const LoadState *state, GError **error)
 {
-	if (!release_tables_set)
+	if (!state->release_tables_set)
 		set_default_release_tables(config);
+	if (!check_url_scheme(config, state, error))
+		return FALSE;
 	if (config->upstream_retry_min_s > config->upstream_retry_max_s) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "[upstream] retry-min-seconds (%u) is greater than retry-max-seconds (%u)",
@@ -601,7 +719,7 @@ healer_config_load_from_data(const char *name, const char *text, gsize len, GErr
 {
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autofree char *copy = g_strndup(text, len);
-	gboolean release_tables_set = FALSE;
+	g_auto(LoadState) state = {0};
 
 	/* g_strndup stops at a NUL: check the bytes given, not the copy. */
 	if (memchr(text, '\0', len) != NULL) {
@@ -609,8 +727,7 @@ healer_config_load_from_data(const char *name, const char *text, gsize len, GErr
 		            "%s: contains a NUL byte (not a text file)", name);
 		return NULL;
 	}
-	if (!apply_text(config, name, copy, len, &release_tables_set, error) ||
-	    !finish(config, release_tables_set, error))
+	if (!apply_text(config, name, copy, len, &state, error) || !finish(config, &state, error))
 		return NULL;
 	return g_steal_pointer(&config);
 }
@@ -622,10 +739,10 @@ healer_config_load(const char *path, GError **error)
 	g_autoptr(GPtrArray) loaded = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) drop_ins = NULL;
 	g_autoptr(GError) local_error = NULL;
-	gboolean release_tables_set = FALSE;
+	g_auto(LoadState) state = {0};
 	const char *main_path = path != NULL ? path : HEALER_CONFIG_DEFAULT_PATH;
 
-	if (load_file(config, main_path, &release_tables_set, &local_error)) {
+	if (load_file(config, main_path, &state, &local_error)) {
 		g_ptr_array_add(loaded, g_strdup(main_path));
 	} else if (!(path == NULL && g_error_matches(local_error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND))) {
 		g_propagate_error(error, g_steal_pointer(&local_error));
@@ -636,12 +753,12 @@ healer_config_load(const char *path, GError **error)
 	drop_ins = list_drop_ins(main_path);
 	for (guint i = 0; i < drop_ins->len; i++) {
 		const char *file = g_ptr_array_index(drop_ins, i);
-		if (!load_file(config, file, &release_tables_set, error))
+		if (!load_file(config, file, &state, error))
 			return NULL;
 		g_ptr_array_add(loaded, g_strdup(file));
 	}
 
-	if (!finish(config, release_tables_set, error))
+	if (!finish(config, &state, error))
 		return NULL;
 
 	g_ptr_array_add(loaded, NULL);

@@ -3,9 +3,10 @@
  * /etc/healerd/healerd.conf.d/NAME.conf (GKeyFile), every key documented with
  * its default in config/healerd.conf.
  *
- * Loading is strict: an unknown group or key, or a value of the wrong type,
- * out of range or not among the allowed words, is an error that names the
- * file, the line and the key, and the daemon refuses to start on it.  A
+ * Loading is strict: an unknown group or key, a key set twice in one file,
+ * or a value of the wrong type, out of range or not among the allowed words,
+ * is an error that names the file, the line and the key, and the daemon
+ * refuses to start on it.  A
  * typo in a configuration file that heals devices unattended must not be
  * silently ignored.
  */
@@ -24,9 +25,10 @@ typedef struct {
 	                           * G_LOG_LEVEL_CRITICAL (error), _WARNING, _INFO, _DEBUG */
 
 	/* [serial] */
-	GStrv serial_ports;    /* ports: absolute glob patterns */
-	guint baud;            /* baud: a standard termios rate */
-	gboolean serial_watch; /* watch: re-scan when the globs' directories change */
+	GStrv serial_ports;          /* ports: absolute glob patterns */
+	guint baud;                  /* baud: a standard termios rate */
+	gboolean serial_watch;       /* watch: re-scan when the globs' directories change */
+	guint device_ids_per_minute; /* device-ids-per-minute: more on one port and it is ignored (port-guard.h) */
 
 	/* [store] */
 	GStrv module_dirs;       /* module-directories */
@@ -36,7 +38,7 @@ typedef struct {
 	gboolean allow_unsigned; /* allow-unsigned: a development switch, loud when on */
 
 	/* [upstream] */
-	char *upstream_url;             /* url: a static http(s) tree; NULL: none */
+	char *upstream_url;             /* url: a static https tree (http only with allow-insecure-http); NULL: none */
 	char *upstream_ca_file;         /* ca-file: NULL: the system's CA bundle */
 	char *upstream_proxy;           /* proxy: NULL: libcurl's default (the *_proxy variables); "": none */
 	guint upstream_max_parallel;    /* max-parallel-downloads */
@@ -44,6 +46,8 @@ typedef struct {
 	guint upstream_refresh_s;       /* refresh-interval-seconds; 0 = at start and on demand only */
 	guint upstream_retry_min_s;     /* retry-min-seconds */
 	guint upstream_retry_max_s;     /* retry-max-seconds */
+	guint upstream_transfer_timeout_s;     /* transfer-timeout-seconds: the most one transfer may take */
+	gboolean upstream_allow_insecure_http; /* allow-insecure-http: accept an http:// url (loud when used) */
 
 	/* [healer] */
 	guint max_concurrent_jobs; /* 0 = unlimited */

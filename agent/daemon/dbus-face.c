@@ -1,5 +1,7 @@
 #include "dbus-face.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <grp.h>
 #include <json-c/json.h>
@@ -9,6 +11,7 @@
 
 #include "json-autoptr.h"
 
+#include "caller-file.h"
 #include "healer-dbus.h"
 #include "healer-error.h"
 #include "module-names.h"
@@ -63,6 +66,25 @@ uid_is_privileged(uid_t uid)
 	return FALSE;
 }
 
+/*
+ * Whether healerd may read a path for this caller with its own rights: root reads everything
+ * anyway, and healerd's own user reads what healerd does.  Everyone else passes descriptors it
+ * opened itself (docs/dbus-api.md, "What healerd reads for a caller").
+ */
+#define CALLER_READS_ALL "healer-caller-reads-all"
+
+static gboolean
+caller_reads_all(uid_t uid)
+{
+	return uid == 0 || uid == getuid();
+}
+
+static gboolean
+invocation_reads_all(GDBusMethodInvocation *invocation)
+{
+	return GPOINTER_TO_INT(g_object_get_data(G_OBJECT(invocation), CALLER_READS_ALL));
+}
+
 static void
 on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -74,6 +96,7 @@ on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
 	if (reply != NULL)
 		g_variant_get(reply, "(u)", &uid);
 	if (reply != NULL && uid_is_privileged(uid)) {
+		g_object_set_data(G_OBJECT(req->invocation), CALLER_READS_ALL, GINT_TO_POINTER(caller_reads_all(uid)));
 		req->func(req->face, req->invocation, req->arg, req->fd);
 		req->fd = -1; /* the function owns it now */
 	} else
@@ -182,21 +205,106 @@ heal_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const c
 		g_dbus_method_invocation_return_value(invocation, NULL);
 }
 
+typedef struct {
+	HealerDBusFace *face;
+	GDBusMethodInvocation *invocation;
+	int fd;
+	char *name; /* escaped */
+} FlashCall;
+
+static void
+on_app_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	FlashCall *call = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) bytes = healer_fd_read_all_finish(result, &error);
+
+	(void)source;
+	if (bytes == NULL || !healer_engine_flash_app_bytes(call->face->engine, device_id_of(call->invocation), bytes,
+	                                                    call->name, NULL, NULL, &error))
+		g_dbus_method_invocation_return_gerror(call->invocation, error);
+	else
+		g_dbus_method_invocation_return_value(call->invocation, NULL);
+	close(call->fd);
+	g_free(call->name);
+	g_free(call);
+}
+
+/* The application file is read in a worker (it may be large, on slow storage), then flashed. */
+static void
+flash_from_fd(HealerDBusFace *self, GDBusMethodInvocation *invocation, int fd, char *name)
+{
+	FlashCall *call = g_new0(FlashCall, 1);
+
+	call->face = self;
+	call->invocation = invocation;
+	call->fd = fd;
+	call->name = name;
+	healer_fd_read_all_async(fd, name, HEALER_STORE_MAX_MODULE_SIZE, on_app_read, call);
+}
+
 static void
 flash_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path, int fd)
 {
-	(void)fd;
 	g_autoptr(GError) error = NULL;
 
-	if (!g_path_is_absolute(path)) {
-		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		                                      "'%s' is not an absolute path", path);
+	(void)fd;
+	if (!invocation_reads_all(invocation)) {
+		g_dbus_method_invocation_return_error(
+		        invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
+		        "FlashApp takes a path only from root (healerd would read it with its own rights, not "
+		        "yours): pass the file opened for reading with FlashAppFd, as healerctl flash does");
 		return;
 	}
-	if (!healer_engine_flash_app(self->engine, device_id_of(invocation), path, NULL, NULL, &error))
+	/* Opened without blocking: a FIFO is refused at once, not waited on with the main loop. */
+	fd = healer_caller_open_path(path, FALSE, NULL, &error);
+	if (fd < 0) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
-		g_dbus_method_invocation_return_value(invocation, NULL);
+		return;
+	}
+	flash_from_fd(self, invocation, fd, healer_caller_name(path));
+}
+
+static void
+flash_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *name, int fd)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *safe_name = healer_caller_name(name);
+
+	if (!healer_caller_check_fd(fd, safe_name, FALSE, NULL, &error)) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		close(fd);
+		return;
+	}
+	flash_from_fd(self, invocation, fd, g_steal_pointer(&safe_name));
+}
+
+/* The descriptor that came with a call (the handle at index `handle` of `fd_list`), or -1 with the error sent. */
+static int
+received_fd(GDBusMethodInvocation *invocation, GUnixFDList *fd_list, GVariant *fd_handle)
+{
+	g_autoptr(GError) error = NULL;
+	int fd = -1;
+
+	if (fd_list != NULL)
+		fd = g_unix_fd_list_get(fd_list, g_variant_get_handle(fd_handle), &error);
+	if (fd < 0)
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
+		                                      "no file descriptor came with the call%s%s", error ? ": " : "",
+		                                      error ? error->message : "");
+	return fd;
+}
+
+static gboolean
+on_flash_app_fd(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                GVariant *fd_handle, const char *name, gpointer user_data)
+{
+	int fd = received_fd(invocation, fd_list, fd_handle);
+
+	(void)iface;
+	if (fd >= 0)
+		authorize_with_fd(user_data, invocation, flash_fd_authorized, name, fd);
+	return TRUE;
 }
 
 static void
@@ -267,6 +375,7 @@ on_device_added(HealerEngine *engine, const char *device_id, gpointer user_data)
 	update_device(self, iface, info);
 	g_signal_connect(iface, "handle-heal", G_CALLBACK(on_heal), self);
 	g_signal_connect(iface, "handle-flash-app", G_CALLBACK(on_flash_app), self);
+	g_signal_connect(iface, "handle-flash-app-fd", G_CALLBACK(on_flash_app_fd), self);
 	g_signal_connect(iface, "handle-reset", G_CALLBACK(on_reset), self);
 	g_signal_connect(iface, "handle-plan", G_CALLBACK(on_plan), self);
 	healer_dbus_object_skeleton_set_healer1_device(object, iface);
@@ -441,62 +550,71 @@ on_imported(const HealerSupplyImportResult *result, const GError *error, gpointe
 	g_free(call);
 }
 
-/* The caller opened it: healerd reads through /proc/self/fd/N, named as the caller named it. */
+/* The caller opened it: healerd reads through that descriptor only, never reopening it. */
 static void
 import_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *name, int fd)
 {
 	PendingCall *call;
-	g_autofree char *path = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *safe_name = healer_caller_name(name);
 	struct stat st;
+	int own;
 
-	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		                                      "%s: not a regular file or a directory", name);
+	if (!healer_caller_check_fd(fd, safe_name, TRUE, &st, &error)) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
 		close(fd);
 		return;
 	}
-	path = g_strdup_printf("/proc/self/fd/%d", fd);
+	/* openat() under a directory descriptor checks healerd's rights, not the caller's. */
+	if (S_ISDIR(st.st_mode) && !invocation_reads_all(invocation)) {
+		g_dbus_method_invocation_return_error(
+		        invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
+		        "%s: a directory is imported for root only (healerd would open the files in it with its own "
+		        "rights, not yours): import its module files one by one, or pack a bundle directory as an "
+		        "archive (tar -cf bundle.tar -C DIR .)",
+		        safe_name);
+		close(fd);
+		return;
+	}
+	/* The supply closes its own duplicate; this one goes with the reply (on_imported). */
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0) {
+		int err = errno;
+		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_IO, "%s: %s", safe_name,
+		                                      g_strerror(err));
+		close(fd);
+		return;
+	}
 	call = g_new0(PendingCall, 1);
 	call->face = self;
 	call->invocation = invocation;
 	call->fd = fd;
-	healer_supply_import_named_async(healer_engine_get_supply(self->engine), path, name, on_imported, call);
+	healer_supply_import_fd_async(healer_engine_get_supply(self->engine), own, safe_name, on_imported, call);
 }
 
 static gboolean
 on_import_fd(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, GUnixFDList *fd_list, GVariant *fd_handle,
              const char *name, gpointer user_data)
 {
-	g_autoptr(GError) error = NULL;
-	int fd = -1;
+	int fd = received_fd(invocation, fd_list, fd_handle);
 
 	(void)iface;
-	if (fd_list != NULL)
-		fd = g_unix_fd_list_get(fd_list, g_variant_get_handle(fd_handle), &error);
-	if (fd < 0) {
-		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		                                      "no file descriptor came with the call%s%s", error ? ": " : "",
-		                                      error ? error->message : "");
-		return TRUE;
-	}
-	authorize_with_fd(user_data, invocation, import_fd_authorized, name, fd);
+	if (fd >= 0)
+		authorize_with_fd(user_data, invocation, import_fd_authorized, name, fd);
 	return TRUE;
 }
 
 static void
 import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *path, int fd)
 {
-	(void)fd;
 	PendingCall *call;
 
-	if (!g_path_is_absolute(path)) {
-		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-		                                      "'%s' is not an absolute path", path);
-		return;
-	}
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-		g_dbus_method_invocation_return_error(invocation, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
-		                                      "%s: no such file or directory", path);
+	(void)fd;
+	if (!invocation_reads_all(invocation)) {
+		g_dbus_method_invocation_return_error(
+		        invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
+		        "ImportModules takes a path only from root (healerd would read it with its own rights, not "
+		        "yours): pass the file opened for reading with ImportFd, as healerctl import does");
 		return;
 	}
 	/* The invocation is kept by the pending call; the face outlives it (freed after the loop ends). */

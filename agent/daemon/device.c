@@ -1,6 +1,8 @@
 #include "device.h"
 
 #include "healer-error.h"
+#include "healer-text.h"
+#include "json-autoptr.h"
 #include "module-checksums.h"
 
 /*
@@ -417,24 +419,46 @@ static void
 on_error_frame(HealerDevice *self, const link_frame_t *frame)
 {
 	g_auto(HealerLinkErrorReply) reply = {0};
+	g_autofree char *text = NULL;
 
 	if (!healer_link_parse_error(frame, &reply, NULL))
 		return;
+	/* The device's text ends up in the journal, in D-Bus properties and on technicians' terminals. */
+	text = healer_text_escape(reply.text, -1);
 	g_free(self->last_log);
 	self->last_log = g_strdup_printf("device error %d answering %s: %s", reply.code,
 	                                 healer_link_frame_type_to_string(reply.request_type)
 	                                         ? healer_link_frame_type_to_string(reply.request_type)
 	                                         : "?",
-	                                 reply.text);
+	                                 text);
 	emit(self, HEALER_DEVICE_EVENT_LOG);
 	if (self->op == OP_WAIT_READY || self->op == OP_SENDING || self->op == OP_WAIT_RESULT)
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", self->last_log));
+}
+
+/*
+ * Another device answers on this port (the first HELLO, or a different id): what the last one said is
+ * not this one's.  An install in flight was for the other device: it has failed.
+ */
+static void
+new_id(HealerDevice *self, char *id)
+{
+	g_autofree char *old = self->id;
+
+	self->id = id;
+	g_clear_pointer(&self->describe, healer_describe_free);
+	g_clear_pointer(&self->describe_json, g_free);
+	if (old != NULL && self->op != OP_NONE)
+		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED,
+		                            "another device (%s) answered on %s during the install", id, self->port));
+	emit(self, HEALER_DEVICE_EVENT_NEW_ID);
 }
 
 static void
 on_hello(HealerDevice *self, const link_frame_t *frame)
 {
 	HealerLinkHello hello;
+	char *id;
 
 	if (!healer_link_parse_hello(frame, &hello, NULL))
 		return;
@@ -442,10 +466,16 @@ on_hello(HealerDevice *self, const link_frame_t *frame)
 	self->have_hello = TRUE;
 	self->mode = hello.mode;
 	self->led = hello.led;
-	g_free(self->id);
-	self->id = g_malloc(LINK_DEVICE_ID_SIZE * 2 + 1);
+	id = g_malloc(LINK_DEVICE_ID_SIZE * 2 + 1);
 	for (guint i = 0; i < LINK_DEVICE_ID_SIZE; i++)
-		g_snprintf(self->id + 2 * i, 3, "%02x", hello.device_id[i]);
+		g_snprintf(id + 2 * i, 3, "%02x", hello.device_id[i]);
+	if (g_strcmp0(id, self->id) != 0) {
+		new_id(self, id);
+		if (self->transport == NULL)
+			return; /* disconnected by the handler */
+	} else {
+		g_free(id);
+	}
 	/*
 	 * A reset for an update while we wait for UPDATE_RESULT: FINISH staged the module and the answer was
 	 * lost on the line.  The describe after it says whether the module is in.
@@ -474,15 +504,25 @@ on_describe_reply(HealerDevice *self, const link_frame_t *frame)
 		return;
 	describe = healer_describe_parse(reply.json, reply.len, &error);
 	if (describe == NULL) {
+		g_autofree char *why = healer_text_escape(error->message, -1);
 		g_free(self->last_log);
-		self->last_log = g_strdup_printf("unreadable describe: %s", error->message);
+		self->last_log = g_strdup_printf("unreadable describe: %s", why);
 		emit(self, HEALER_DEVICE_EVENT_LOG);
 		return;
 	}
 	g_clear_pointer(&self->describe, healer_describe_free);
 	self->describe = describe;
 	g_free(self->describe_json);
-	self->describe_json = g_steal_pointer(&reply.json);
+	/*
+	 * Exported as the device sent it, but written again by json-c: the parse above was strict (valid
+	 * UTF-8, no raw control character in a string), and this drops the white space between tokens
+	 * (a carriage return is white space to JSON, and to a terminal it overwrites the line).
+	 */
+	{
+		g_autoptr(json_object) root = json_tokener_parse(reply.json);
+		self->describe_json = g_strdup(
+		        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
 	if (self->probe_source != 0) {
 		g_source_remove(self->probe_source);
 		self->probe_source = 0;
@@ -512,8 +552,9 @@ on_log(HealerDevice *self, const link_frame_t *frame)
 
 	if (!healer_link_parse_log(frame, &log, NULL))
 		return;
+	/* A newline in it would forge a healerd line; an escape sequence would reach a terminal. */
 	g_free(self->last_log);
-	self->last_log = g_steal_pointer(&log.text);
+	self->last_log = healer_text_escape(log.text, -1);
 	emit(self, HEALER_DEVICE_EVENT_LOG);
 }
 
@@ -596,6 +637,8 @@ send_describe(HealerDevice *self)
 {
 	g_autoptr(GBytes) frame = healer_link_build_describe();
 
+	if (self->transport == NULL)
+		return;
 	self->describe_pending = TRUE;
 	healer_transport_send(self->transport, frame);
 	if (self->probe_source == 0)
@@ -640,6 +683,17 @@ healer_device_free(HealerDevice *self)
 	g_free(self->port);
 	g_free(self->id);
 	g_free(self);
+}
+
+void
+healer_device_disconnect(HealerDevice *self)
+{
+	healer_transport_close(self->transport);
+	self->transport = NULL;
+	clear_op_timer(self);
+	if (self->probe_source != 0)
+		g_source_remove(self->probe_source);
+	self->probe_source = 0;
 }
 
 const char *

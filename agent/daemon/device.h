@@ -19,10 +19,16 @@ typedef struct _HealerDevice HealerDevice;
 
 typedef enum {
 	HEALER_DEVICE_EVENT_IDENTIFIED, /* HELLO and a DESCRIBE arrived (at attach and after every boot) */
-	HEALER_DEVICE_EVENT_STATUS,     /* mode or LED changed */
-	HEALER_DEVICE_EVENT_LOG,        /* the device logged a line: healer_device_get_last_log() */
-	HEALER_DEVICE_EVENT_PROGRESS,   /* bytes of the module in flight were acknowledged */
-	HEALER_DEVICE_EVENT_DETACHED,   /* the transport closed; the device object is dead */
+	/*
+	 * HELLO brought an id other than the one before (the first HELLO too): another device answers on
+	 * this port.  Its describe is dropped (IDENTIFIED follows the new one) and an install in flight has
+	 * failed.  The handler may disconnect the device.
+	 */
+	HEALER_DEVICE_EVENT_NEW_ID,
+	HEALER_DEVICE_EVENT_STATUS,   /* mode or LED changed */
+	HEALER_DEVICE_EVENT_LOG,      /* the device logged a line: healer_device_get_last_log() */
+	HEALER_DEVICE_EVENT_PROGRESS, /* bytes of the module in flight were acknowledged */
+	HEALER_DEVICE_EVENT_DETACHED, /* the transport closed; the device object is dead */
 } HealerDeviceEvent;
 
 typedef void (*HealerDeviceEventFunc)(HealerDevice *device, HealerDeviceEvent event, gpointer user_data);
@@ -42,11 +48,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDevice, healer_device_free)
 const char *healer_device_get_port(HealerDevice *device);
 /* The device id (24 hex digits) once HELLO arrived, else NULL. */
 const char *healer_device_get_id(HealerDevice *device);
+/* Closes the line now (no event follows); the device is freed later as usual. */
+void healer_device_disconnect(HealerDevice *device);
 /* NULL before the first HELLO. */
 const HealerLinkHello *healer_device_get_hello(HealerDevice *device);
 /* NULL before the first DESCRIBE reply. */
 const HealerDescribe *healer_device_get_describe(HealerDevice *device);
+/* The describe as the device sent it, written again compactly by json-c (no control character). */
 const char *healer_device_get_describe_json(HealerDevice *device);
+/* The last LOG or ERROR text, escaped (healer_text_escape()): safe to log and to show. */
 const char *healer_device_get_last_log(HealerDevice *device);
 guint8 healer_device_get_mode(HealerDevice *device);
 guint8 healer_device_get_led(HealerDevice *device);

@@ -4,13 +4,16 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <unistd.h>
 
+#include "caller-file.h"
 #include "device.h"
 #include "healer-error.h"
 #include "job-file.h"
 #include "journal.h"
 #include "module-names.h"
 #include "notify.h"
+#include "port-guard.h"
 #include "port-watcher.h"
 #include "resolver.h"
 #include "semver.h"
@@ -39,11 +42,17 @@ planning_catalog_unref(PlanningCatalog *pc)
 
 typedef struct _Job Job;
 
-/* One port and what is on it. */
+/*
+ * One port and what is on it: one device at a time.  The device the faces see is `id`, set when it is
+ * announced (its describe came and no other port holds that id); a device that then says another id is
+ * another device: the first is detached (its object, its job) before the second is announced.
+ */
 typedef struct {
 	HealerEngine *engine;
 	char *port;
 	HealerDevice *device;
+	char *id;          /* the announced device's id, or NULL */
+	char *conflict_id; /* an id refused here because another port holds it (logged once) */
 	HealerStatus status;
 	char *detail;       /* why blocked/failed/in safe mode, or "step 2 of 5" */
 	Job *job;           /* borrowed from engine->jobs while a job runs on this device */
@@ -95,6 +104,7 @@ struct _HealerEngine {
 	GArray *observers; /* Observer */
 	HealerJobWriter *job_writer;
 	guint trim_source;
+	HealerPortGuard *guard; /* identities and records per port */
 };
 
 typedef struct {
@@ -115,6 +125,7 @@ typedef struct {
 
 static void evaluate(Slot *slot);
 static void run_step(Job *job);
+static Slot *slot_for_device(HealerEngine *self, const char *device_id);
 
 const char *
 healer_status_to_string(HealerStatus status)
@@ -136,10 +147,8 @@ update_notify_status(HealerEngine *self)
 static void
 slot_changed(Slot *slot)
 {
-	const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
-
-	if (slot->announced && id != NULL)
-		NOTIFY(slot->engine, device_changed, id);
+	if (slot->announced)
+		NOTIFY(slot->engine, device_changed, slot->id);
 }
 
 static void
@@ -744,11 +753,12 @@ evaluate(Slot *slot)
 	HealerEngine *self = slot->engine;
 	HealerDevice *device = slot->device;
 	const HealerLinkHello *hello = healer_device_get_hello(device);
-	const char *id = healer_device_get_id(device);
+	const char *id = slot->id;
 	Job *job;
 	g_autofree char *detail = NULL;
 
-	if (hello == NULL || healer_device_get_describe(device) == NULL || healer_device_is_busy(device))
+	if (!slot->announced || hello == NULL || healer_device_get_describe(device) == NULL ||
+	    healer_device_is_busy(device))
 		return;
 	job = g_hash_table_lookup(self->jobs, id);
 	if (job != NULL && (job->active || job->retry_source != 0) && job->slot == slot)
@@ -792,44 +802,179 @@ evaluate(Slot *slot)
 
 static void slot_free(Slot *slot);
 
+/* The slot's job lets go of the device (it stays, waiting for the device to come back). */
+static void
+release_slot_job(Slot *slot)
+{
+	if (slot->job != NULL) {
+		Job *job = slot->job;
+		job_release_module(job);
+		release_job_slot(job);
+		job->slot = NULL;
+		if (job->retry_source != 0) {
+			g_source_remove(job->retry_source);
+			job->retry_source = 0;
+		}
+		slot->job = NULL;
+	}
+	g_queue_remove(&slot->engine->waiting, slot);
+}
+
+/*
+ * The device announced on this port is no longer the one there (another device said HELLO): it is
+ * detached as if unplugged (its object goes, its job waits for it), and the port starts over.
+ */
+static void
+detach_identity(Slot *slot, const char *why)
+{
+	HealerEngine *self = slot->engine;
+	g_autofree char *id = g_steal_pointer(&slot->id);
+
+	if (!slot->announced)
+		return;
+	slot->announced = FALSE;
+	healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "detached: %s",
+	                     why);
+	release_slot_job(slot);
+	NOTIFY(self, device_removed, id);
+	slot->status = HEALER_STATUS_ATTACHED;
+	slot->fetching = FALSE;
+	slot->last_heal = 0;
+	g_clear_pointer(&slot->detail, g_free);
+	g_clear_pointer(&slot->last_error, g_free);
+	update_notify_status(self);
+}
+
+/* Announces the device on the slot, unless another port holds its id (the first port keeps it). */
+static gboolean
+announce(Slot *slot)
+{
+	HealerEngine *self = slot->engine;
+	HealerDevice *device = slot->device;
+	const char *id = healer_device_get_id(device);
+	const HealerLinkHello *hello = healer_device_get_hello(device);
+	Slot *holder = slot_for_device(self, id);
+	Job *saved;
+
+	if (holder != NULL) {
+		if (g_strcmp0(slot->conflict_id, id) != 0) {
+			healer_journal_event(HEALER_MSG_DEVICE_CONFLICT, id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
+			                     "refused on %s: device %s is attached on %s, which keeps it (two devices "
+			                     "with one id: one of them is faulty or hostile)",
+			                     slot->port, id, holder->port);
+			g_free(slot->conflict_id);
+			slot->conflict_id = g_strdup(id);
+		}
+		return FALSE;
+	}
+	g_clear_pointer(&slot->conflict_id, g_free);
+	slot->id = g_strdup(id);
+	healer_journal_event(HEALER_MSG_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+	                     "attached on %s: platform %u, %s, reset reason %s", slot->port, hello->platform_id,
+	                     healer_link_mode_to_string(hello->mode),
+	                     healer_link_reset_reason_to_string(hello->reset_reason));
+	set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
+	slot->announced = TRUE;
+	NOTIFY(self, device_added, id);
+	saved = g_hash_table_lookup(self->jobs, id);
+	if (saved != NULL && !saved->active && saved->slot == NULL) {
+		/* A heal that lost its device (or healerd) picks up where the device is now. */
+		saved->slot = slot;
+		slot->job = saved;
+		saved->resumed = TRUE;
+	}
+	return TRUE;
+}
+
+/*
+ * `id` is free again (its device detached): a device refused for it elsewhere gets it now.  A device
+ * that moved ports (a USB device enumerated again as ttyACM1 before ttyACM0 went) is refused while
+ * the old port holds it, and must not stay refused once it is gone.
+ */
+static void
+retry_conflicts(HealerEngine *self, const char *id)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	if (id == NULL || self->slots == NULL)
+		return;
+	g_hash_table_iter_init(&iter, self->slots);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Slot *slot = value;
+		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
+		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 &&
+		    healer_device_get_describe(slot->device) != NULL && announce(slot)) {
+			evaluate(slot);
+			return;
+		}
+	}
+}
+
+/* Removes the slot on `port` (its device is let go); the id it held goes to a device refused for it. */
+static void
+forget_slot(HealerEngine *self, const char *port)
+{
+	Slot *slot = g_hash_table_lookup(self->slots, port);
+	g_autofree char *id = slot != NULL && slot->announced ? g_strdup(slot->id) : NULL;
+
+	g_hash_table_remove(self->slots, port);
+	retry_conflicts(self, id);
+}
+
+/* A new id on the port: the device before it is gone; too many new ids, and the port is let go. */
+static void
+on_new_id(Slot *slot)
+{
+	HealerEngine *self = slot->engine;
+	const char *id = healer_device_get_id(slot->device);
+
+	if (slot->announced) {
+		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, slot->port);
+		g_autofree char *old = g_strdup(slot->id);
+		detach_identity(slot, why);
+		retry_conflicts(self, old);
+	}
+	if (g_strcmp0(slot->conflict_id, id) != 0)
+		g_clear_pointer(&slot->conflict_id, g_free);
+	if (healer_port_guard_note_identity(self->guard, slot->port, id))
+		return;
+	/* Closed now (no more frames reach this slot), freed with the slot. */
+	healer_device_disconnect(slot->device);
+	forget_slot(self, slot->port);
+	update_notify_status(self);
+}
+
 static void
 on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
 {
 	Slot *slot = user_data;
 	HealerEngine *self = slot->engine;
-	const char *id = healer_device_get_id(device);
+	const char *id = slot->id; /* NULL until announced: a device refused here speaks for nobody */
 
 	switch (event) {
+	case HEALER_DEVICE_EVENT_NEW_ID:
+		on_new_id(slot);
+		break;
 	case HEALER_DEVICE_EVENT_IDENTIFIED:
-		if (slot->status == HEALER_STATUS_ATTACHED) {
-			const HealerLinkHello *hello = healer_device_get_hello(device);
-			Job *saved = g_hash_table_lookup(self->jobs, id);
-			healer_journal_event(HEALER_MSG_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-			                     "attached on %s: platform %u, %s, reset reason %s", slot->port,
-			                     hello->platform_id, healer_link_mode_to_string(hello->mode),
-			                     healer_link_reset_reason_to_string(hello->reset_reason));
-			set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
-			slot->announced = TRUE;
-			NOTIFY(self, device_added, id);
-			if (saved != NULL && !saved->active && saved->slot == NULL) {
-				/* A heal that lost its device (or healerd) picks up where the device is now. */
-				saved->slot = slot;
-				slot->job = saved;
-				saved->resumed = TRUE;
-			}
-		}
+		if (!slot->announced && !announce(slot))
+			break;
 		if (slot->job == NULL || !slot->job->active)
 			evaluate(slot);
 		break;
 	case HEALER_DEVICE_EVENT_LOG:
-		healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "device: %s",
-		                     healer_device_get_last_log(device));
+		/* Limited per port as journald limits a service; the text is escaped (device.c). */
+		if (healer_port_guard_allow_record(self->guard, slot->port, id))
+			healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "device%s%s: %s", id ? "" : " on ", id ? "" : slot->port,
+			                     healer_device_get_last_log(device));
 		break;
 	case HEALER_DEVICE_EVENT_STATUS:
 		slot_changed(slot);
 		break;
 	case HEALER_DEVICE_EVENT_PROGRESS:
-		if (slot->job != NULL && slot->job->plan != NULL && slot->job->step < slot->job->plan->steps->len) {
+		if (id != NULL && slot->job != NULL && slot->job->plan != NULL &&
+		    slot->job->step < slot->job->plan->steps->len) {
 			Job *job = slot->job;
 			const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
 			guint progress = job_progress(job);
@@ -843,10 +988,14 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 		}
 		break;
 	case HEALER_DEVICE_EVENT_DETACHED:
-		healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		                     "detached");
+		if (slot->announced)
+			healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "detached");
+		else
+			healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			                     "%s: closed (the device there was never attached)", slot->port);
 		/* The slot goes; a job stays, waiting for the device to return. */
-		g_hash_table_remove(self->slots, slot->port);
+		forget_slot(self, slot->port);
 		update_notify_status(self);
 		healer_port_watcher_rescan(self->watcher);
 		break;
@@ -856,26 +1005,16 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 static void
 slot_free(Slot *slot)
 {
-	const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
-
-	if (slot->announced && id != NULL)
-		NOTIFY(slot->engine, device_removed, id);
-	if (slot->job != NULL) {
-		Job *job = slot->job;
-		job_release_module(job);
-		release_job_slot(job);
-		job->slot = NULL;
-		if (job->retry_source != 0) {
-			g_source_remove(job->retry_source);
-			job->retry_source = 0;
-		}
-	}
-	g_queue_remove(&slot->engine->waiting, slot);
+	if (slot->announced)
+		NOTIFY(slot->engine, device_removed, slot->id);
+	release_slot_job(slot);
 	/* The device callback may be running: free it later. */
 	if (slot->device != NULL)
 		g_idle_add_once((GSourceOnceFunc)healer_device_free, slot->device);
 	g_free(slot->detail);
 	g_free(slot->last_error);
+	g_free(slot->id);
+	g_free(slot->conflict_id);
 	g_free(slot->port);
 	g_free(slot);
 }
@@ -887,6 +1026,11 @@ healer_engine_attach_transport(HealerEngine *self, const char *port, HealerTrans
 	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
 	Slot *slot;
 
+	if (healer_port_guard_is_ignored(self->guard, port)) {
+		g_debug("%s: ignored for now (too many device ids on it)", port);
+		healer_transport_close(transport);
+		return;
+	}
 	if (g_hash_table_contains(self->slots, port)) {
 		healer_transport_close(transport);
 		g_return_if_reached();
@@ -906,9 +1050,14 @@ attach(HealerEngine *self, const char *port)
 	g_autoptr(GError) error = NULL;
 	HealerTransport *transport;
 
+	if (healer_port_guard_is_ignored(self->guard, port)) {
+		g_debug("%s: ignored for now (too many device ids on it)", port);
+		return;
+	}
 	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
 	if (transport == NULL) {
-		g_debug("%s: not opened: %s", port, error->message);
+		/* Reported once per cause; a port in use is tried again shortly. */
+		healer_port_watcher_refused(self->watcher, port, error);
 		return;
 	}
 	healer_engine_attach_transport(self, port, transport);
@@ -933,9 +1082,20 @@ on_ports(GPtrArray *paths, gpointer user_data)
 			g_ptr_array_add(gone, key);
 	}
 	for (guint i = 0; i < gone->len; i++)
-		g_hash_table_remove(self->slots, g_ptr_array_index(gone, i));
+		forget_slot(self, g_ptr_array_index(gone, i));
 	if (gone->len > 0)
 		update_notify_status(self);
+}
+
+/* A port ignored for its many device ids is served again. */
+static void
+on_port_unignored(const char *port, gpointer user_data)
+{
+	HealerEngine *self = user_data;
+
+	(void)port;
+	if (self->watcher != NULL)
+		healer_port_watcher_rescan(self->watcher);
 }
 
 /* ---- the engine ---------------------------------------------------------- */
@@ -953,6 +1113,7 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 	g_queue_init(&self->waiting);
 	self->observers = g_array_new(FALSE, TRUE, sizeof(Observer));
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
+	self->guard = healer_port_guard_new(config->device_ids_per_minute, on_port_unignored, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
 	for (guint i = 0; saved != NULL && i < saved->len; i++) {
@@ -981,7 +1142,7 @@ slot_for_device(HealerEngine *self, const char *device_id)
 	g_hash_table_iter_init(&iter, self->slots);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
-		if (slot->device != NULL && g_strcmp0(healer_device_get_id(slot->device), device_id) == 0)
+		if (slot->announced && g_strcmp0(slot->id, device_id) == 0)
 			return slot;
 	}
 	return NULL;
@@ -990,6 +1151,22 @@ slot_for_device(HealerEngine *self, const char *device_id)
 gboolean
 healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *app_path, HealerEngineDoneFunc func,
                         gpointer user_data, GError **error)
+{
+	g_autoptr(GBytes) bytes = NULL;
+	int fd = healer_caller_open_path(app_path, FALSE, NULL, error);
+
+	if (fd < 0)
+		return FALSE;
+	bytes = healer_fd_read_all(fd, app_path, HEALER_STORE_MAX_MODULE_SIZE, error);
+	close(fd);
+	if (bytes == NULL)
+		return FALSE;
+	return healer_engine_flash_app_bytes(self, device_id, bytes, app_path, func, user_data, error);
+}
+
+gboolean
+healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes *app_bytes, const char *app_path,
+                              HealerEngineDoneFunc func, gpointer user_data, GError **error)
 {
 	Slot *slot = slot_for_device(self, device_id);
 	g_autoptr(HealerCatalogEntry) app = NULL;
@@ -1005,7 +1182,8 @@ healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *a
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is busy with a job", device_id);
 		return FALSE;
 	}
-	app = healer_catalog_entry_new_from_file(app_path, NULL, error);
+	app = healer_catalog_entry_new_from_data(app_path, g_bytes_get_data(app_bytes, NULL),
+	                                         g_bytes_get_size(app_bytes), NULL, error);
 	if (app == NULL)
 		return FALSE;
 	describe = healer_device_get_describe(slot->device);
@@ -1016,7 +1194,7 @@ healer_engine_flash_app(HealerEngine *self, const char *device_id, const char *a
 		return FALSE;
 	}
 	/* The application is flashed from the store like every module: verified, by its hash. */
-	if (!healer_store_import_file(self->store, app_path, &sha, error))
+	if (!healer_store_import_bytes(self->store, app_path, app_bytes, &sha, error))
 		return FALSE;
 	drop_catalog(self);
 	job = job_for(self, device_id);
@@ -1136,6 +1314,7 @@ healer_engine_free(HealerEngine *self)
 	g_array_set_size(self->observers, 0);
 	g_hash_table_destroy(self->slots);
 	self->slots = NULL;
+	healer_port_guard_free(self->guard);
 	g_hash_table_destroy(self->jobs);
 	g_queue_clear(&self->waiting);
 	/* Last: tearing slots and jobs down may queue writes; a stop (SIGTERM) waits for them all. */
@@ -1191,7 +1370,7 @@ info_for(Slot *slot)
 	platform = healer_platform_lookup(hello->platform_id);
 	mode = healer_link_mode_to_string(healer_device_get_mode(device));
 	info = g_new0(HealerDeviceInfo, 1);
-	info->id = g_strdup(healer_device_get_id(device));
+	info->id = g_strdup(slot->id);
 	info->port = g_strdup(slot->port);
 	info->transport = g_strdup("serial");
 	info->platform_id = hello->platform_id;
@@ -1312,7 +1491,7 @@ healer_engine_heal_all(HealerEngine *self)
 
 	for (GList *l = slots; l != NULL; l = l->next) {
 		Slot *slot = l->data;
-		const char *id = slot->device ? healer_device_get_id(slot->device) : NULL;
+		const char *id = slot->id;
 		if (id == NULL || healer_device_get_describe(slot->device) == NULL || !needs_heal(slot->device))
 			continue;
 		if (slot->job != NULL && slot->job->active) {

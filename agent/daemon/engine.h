@@ -58,6 +58,14 @@ typedef void (*HealerEngineDoneFunc)(HealerEngine *engine, const char *device_id
  */
 gboolean healer_engine_flash_app(HealerEngine *engine, const char *device_id, const char *app_path,
                                  HealerEngineDoneFunc func, gpointer user_data, GError **error);
+/*
+ * The same with the application's bytes, read already (through a caller's descriptor, in a
+ * worker); `app_path` only names it.  healer_engine_flash_app() opens app_path without blocking
+ * (a FIFO is refused, not waited on) and reads it before calling this.
+ */
+gboolean healer_engine_flash_app_bytes(HealerEngine *engine, const char *device_id, GBytes *app_bytes,
+                                       const char *app_path, HealerEngineDoneFunc func, gpointer user_data,
+                                       GError **error);
 
 /* What the faces see of a device: a snapshot, owned by the caller. */
 typedef struct {

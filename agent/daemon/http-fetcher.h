@@ -6,8 +6,11 @@
  * to-file fetch.
  *
  * Guarantees:
- *  - TLS is always verified (peer and host name); redirects are followed
- *    (at most 5), only to http and https; no signals (CURLOPT_NOSIGNAL).
+ *  - TLS is always verified (peer and host name); only https URLs are
+ *    fetched unless allow_http; redirects are followed (at most 5), only to
+ *    those same schemes; no signals (CURLOPT_NOSIGNAL).
+ *  - No transfer takes longer than transfer_timeout_s from its start
+ *    (connecting included), however slowly the server trickles bytes in.
  *  - At most max_parallel transfers run at once; the rest wait in a queue,
  *    first in, first started.
  *  - `done` is called exactly once per fetch that is neither cancelled nor
@@ -23,7 +26,8 @@
  * Errors are HEALER_ERROR, the message "URL: cause":
  *   HEALER_ERROR_IO                network faults, worth retrying: connection refused or reset,
  *                                  cut connections ("transfer closed with N bytes remaining to
- *                                  read"), timeouts and stalls, DNS, HTTP 408/429/5xx; also local
+ *                                  read"), timeouts and stalls, DNS, HTTP 408/429/5xx, the
+ *                                  deadline ("URL: no complete answer within N s"); also local
  *                                  file errors ("PATH: ...")
  *   HEALER_ERROR_NOT_FOUND         HTTP 404 and 410 ("URL: HTTP 404")
  *   HEALER_ERROR_FAILED            TLS failures ("URL: TLS certificate verify failed: ..."), other
@@ -31,8 +35,8 @@
  *   HEALER_ERROR_INVALID_DATA      "body larger than N bytes", more than expected_size, a 206
  *                                  that does not resume where asked, a partial file already
  *                                  larger than expected_size
- *   HEALER_ERROR_INVALID_ARGUMENT  malformed URL, a scheme other than http/https (also when
- *                                  redirected to one), CR/LF in a validator
+ *   HEALER_ERROR_INVALID_ARGUMENT  malformed URL, a scheme other than https (or http when
+ *                                  allowed; also when redirected to one), CR/LF in a validator
  */
 #pragma once
 
@@ -48,6 +52,8 @@ typedef struct {
 	guint64 max_bytes_per_second; /* per transfer receive cap, 0 = none */
 	guint connect_timeout_s;      /* 0 = 30 */
 	guint stall_timeout_s;        /* abort when below 1 byte/s for this long; 0 = 60 */
+	guint transfer_timeout_s;     /* abort a transfer still running this long after it started; 0 = 120 */
+	gboolean allow_http;          /* also fetch (and follow redirects to) http:// URLs; FALSE: https only */
 } HealerHttpOptions;
 
 typedef struct _HealerHttpFetcher HealerHttpFetcher;

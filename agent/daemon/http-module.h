@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 
 #define HEALER_HTTP_MODULE      "healerd-http.so"
 #define HEALER_HTTP_GETTER      "healer_http_module_get_funcs"
-#define HEALER_HTTP_ABI_VERSION 1
+#define HEALER_HTTP_ABI_VERSION 2 /* 2: HealerHttpOptions gained transfer_timeout_s and allow_http */
 
 typedef struct _HealerHttpEngine HealerHttpEngine;
 

@@ -152,5 +152,11 @@ main(int argc, char **argv)
 	g_clear_pointer(&engine, healer_engine_free);
 	g_clear_pointer(&upstream, healer_upstream_free);
 	g_clear_pointer(&supply, healer_supply_free);
+	/*
+	 * Devices are freed from idle callbacks (a device may be inside its own callback when its slot
+	 * goes): run them, so every port is closed properly and gets back the terminal settings it had.
+	 */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
 	return 0;
 }

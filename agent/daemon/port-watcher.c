@@ -3,8 +3,26 @@
 #include <gio/gio.h>
 #include <glob.h>
 
+#include "healer-error.h"
+#include "healer-serial.h"
+#include "journal.h"
+
 /* Events come in bursts (a symlink replaced is two); match once they settle. */
 #define SETTLE_MS 50
+
+/*
+ * A port another program holds (healerctl probe for a few seconds, a second
+ * healerd) is tried again this often: releasing a port changes nothing in
+ * /dev, so no inotify event would bring it back.  One open() attempt per
+ * busy port per period costs nothing.
+ */
+#define BUSY_RETRY_S 5
+
+/*
+ * At most this many skipped matches are named in the one record about them, the rest counted: every
+ * match of a pattern that is only a little too wide is named; all of /dev (some 300 nodes) is not.
+ */
+#define MAX_NAMED_SKIPPED 16
 
 struct _HealerPortWatcher {
 	GStrv globs;
@@ -12,27 +30,131 @@ struct _HealerPortWatcher {
 	gpointer user_data;
 	GPtrArray *monitors; /* GFileMonitor* */
 	guint settle_source;
+	guint retry_source;
+	GHashTable *skipped;     /* path -> why: matches that are not serial ports, reported once */
+	GHashTable *refused;     /* path -> why: ports the engine could not open, reported once */
+	GHashTable *unconfirmed; /* set of paths in `refused` not refused again during this scan */
+	gboolean busy;           /* a port was refused as in use during this scan */
 };
+
+gboolean
+healer_port_glob_is_wide(const char *glob)
+{
+	g_autofree char *fixed = g_strndup(glob, strcspn(glob, "*?["));
+
+	/* "/", "/d", "/dev": a wildcard may walk into /dev */
+	if (g_str_has_prefix("/dev/", fixed))
+		return TRUE;
+	if (!g_str_has_prefix(fixed, "/dev/"))
+		return FALSE;
+	return !g_str_has_prefix(fixed, "/dev/tty") && !g_str_has_prefix(fixed, "/dev/serial/");
+}
+
+/* One record for the matches this scan skipped that were not skipped before. */
+static void
+report_skipped(GPtrArray *reasons)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	if (reasons->len == 0)
+		return;
+	for (guint i = 0; i < reasons->len && i < MAX_NAMED_SKIPPED; i++)
+		g_string_append_printf(s, "%s%s", i > 0 ? "; " : "", (const char *)g_ptr_array_index(reasons, i));
+	if (reasons->len > MAX_NAMED_SKIPPED)
+		g_string_append_printf(s, "; and %u more", reasons->len - MAX_NAMED_SKIPPED);
+	healer_journal_event(HEALER_MSG_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+	                     "[serial] ports matched %u path%s that %s not opened: %s", reasons->len,
+	                     reasons->len == 1 ? "" : "s", reasons->len == 1 ? "is" : "are", s->str);
+}
+
+static gboolean on_retry(gpointer user_data);
 
 void
 healer_port_watcher_rescan(HealerPortWatcher *self)
 {
-	g_autoptr(GPtrArray) paths = NULL;
+	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) new_skips = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GHashTable) still_skipped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter iter;
+	gpointer key;
 
 	if (self == NULL)
 		return;
-	paths = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; self->globs[i] != NULL; i++) {
 		glob_t matches = {0};
 		if (glob(self->globs[i], 0, NULL, &matches) == 0) {
 			for (size_t k = 0; k < matches.gl_pathc; k++) {
-				if (!g_ptr_array_find_with_equal_func(paths, matches.gl_pathv[k], g_str_equal, NULL))
-					g_ptr_array_add(paths, g_strdup(matches.gl_pathv[k]));
+				const char *path = matches.gl_pathv[k];
+				g_autoptr(GError) error = NULL;
+
+				if (g_ptr_array_find_with_equal_func(paths, path, g_str_equal, NULL) ||
+				    g_hash_table_contains(still_skipped, path))
+					continue;
+				/* Checked without opening: only serial ttys reach the engine. */
+				if (!healer_serial_port_check(path, NULL, &error)) {
+					if (g_strcmp0(g_hash_table_lookup(self->skipped, path), error->message) != 0) {
+						g_ptr_array_add(new_skips, g_strdup(error->message));
+						g_hash_table_replace(self->skipped, g_strdup(path),
+						                     g_strdup(error->message));
+					}
+					g_hash_table_add(still_skipped, g_strdup(path));
+					continue;
+				}
+				g_hash_table_remove(self->skipped, path);
+				g_ptr_array_add(paths, g_strdup(path));
 			}
 		}
 		globfree(&matches);
 	}
+	/* Skipped paths gone from the matches are forgotten: if they come back, they are reported again. */
+	g_hash_table_iter_init(&iter, self->skipped);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		if (!g_hash_table_contains(still_skipped, key))
+			g_hash_table_iter_remove(&iter);
+	}
+	report_skipped(new_skips);
+
+	/* Refusals the engine does not repeat during this scan are over (opened, or gone). */
+	g_hash_table_remove_all(self->unconfirmed);
+	g_hash_table_iter_init(&iter, self->refused);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_hash_table_add(self->unconfirmed, key);
+	self->busy = FALSE;
 	self->func(paths, self->user_data);
+	g_hash_table_iter_init(&iter, self->unconfirmed);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		g_hash_table_iter_remove(&iter);
+		g_hash_table_remove(self->refused, key);
+	}
+	if (self->busy && self->retry_source == 0)
+		self->retry_source = g_timeout_add_seconds(BUSY_RETRY_S, on_retry, self);
+}
+
+void
+healer_port_watcher_refused(HealerPortWatcher *self, const char *path, const GError *error)
+{
+	const char *before = g_hash_table_lookup(self->refused, path);
+
+	g_hash_table_remove(self->unconfirmed, path);
+	if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_BUSY))
+		self->busy = TRUE;
+	if (g_strcmp0(before, error->message) == 0)
+		return;
+	healer_journal_event(HEALER_MSG_PORT_REFUSED, NULL, path, NULL, -1, G_LOG_LEVEL_WARNING, "%s%s", error->message,
+	                     g_error_matches(error, HEALER_ERROR, HEALER_ERROR_BUSY)
+	                             ? ": not opened; healerd tries again every " G_STRINGIFY(BUSY_RETRY_S) " s"
+	                             : ": not opened");
+	g_hash_table_replace(self->refused, g_strdup(path), g_strdup(error->message));
+}
+
+static gboolean
+on_retry(gpointer user_data)
+{
+	HealerPortWatcher *self = user_data;
+
+	self->retry_source = 0;
+	healer_port_watcher_rescan(self);
+	return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -67,6 +189,18 @@ healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFun
 	self->func = func;
 	self->user_data = user_data;
 	self->monitors = g_ptr_array_new_with_free_func(g_object_unref);
+	self->skipped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->unconfirmed = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; self->globs[i] != NULL; i++) {
+		if (healer_port_glob_is_wide(self->globs[i]))
+			healer_journal_event(
+			        HEALER_MSG_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+			        "[serial] ports: '%s' reaches into /dev beyond serial ports (/dev/tty*, "
+			        "/dev/serial/); healerd opens only serial ttys among its matches, but name "
+			        "the ports meant, such as /dev/ttyUSB* or /dev/serial/by-id/*",
+			        self->globs[i]);
+	}
 	for (guint i = 0; watch && self->globs[i] != NULL; i++) {
 		/* Watch the directory part up to the first wildcard. */
 		g_autofree char *dir = g_path_get_dirname(self->globs[i]);
@@ -100,6 +234,11 @@ healer_port_watcher_free(HealerPortWatcher *self)
 	g_ptr_array_unref(self->monitors);
 	if (self->settle_source != 0)
 		g_source_remove(self->settle_source);
+	if (self->retry_source != 0)
+		g_source_remove(self->retry_source);
+	g_hash_table_unref(self->unconfirmed);
+	g_hash_table_unref(self->refused);
+	g_hash_table_unref(self->skipped);
 	g_strfreev(self->globs);
 	g_free(self);
 }

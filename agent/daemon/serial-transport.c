@@ -1,7 +1,8 @@
 /*
  * The serial transport: a tty opened non-blocking, raw, with one GSource
  * for input and one for output while bytes wait, so nothing blocks the
- * main loop.
+ * main loop.  The port is opened, held exclusively and handed back with its
+ * settings restored by healer-serial.c (only serial ttys are ever opened).
  *
  * Both sources may recurse (g_source_set_can_recurse()): GLib takes a
  * source that may not recurse out of the poll set around each of its dispatches
@@ -11,18 +12,18 @@
  * nothing.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <glib-unix.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "healer-error.h"
+#include "healer-serial.h"
 #include "transport.h"
 
 typedef struct {
 	HealerTransport parent;
 	char *path;
-	int fd;
+	HealerSerialPort *port;
+	int fd; /* the port's */
 	GSource *in_source;
 	GSource *out_source; /* while `out` holds bytes */
 	GByteArray *out;     /* bytes the kernel has not taken yet */
@@ -31,31 +32,6 @@ typedef struct {
 } SerialTransport;
 
 static void serial_close(HealerTransport *transport);
-
-static speed_t
-speed_for(guint baud)
-{
-	switch (baud) {
-	case 9600:
-		return B9600;
-	case 19200:
-		return B19200;
-	case 38400:
-		return B38400;
-	case 57600:
-		return B57600;
-	case 230400:
-		return B230400;
-	case 460800:
-		return B460800;
-	case 921600:
-		return B921600;
-	case 1000000:
-		return B1000000;
-	default:
-		return B115200;
-	}
-}
 
 /* Reports the end once, then frees: the owner learns of it through `closed` only. */
 static void
@@ -184,7 +160,9 @@ serial_close(HealerTransport *transport)
 	self->closing = TRUE;
 	unwatch(&self->in_source);
 	unwatch(&self->out_source);
-	close(self->fd);
+	/* Its settings back as they were, and free for others. */
+	g_clear_pointer(&self->port, healer_serial_port_close);
+	self->fd = -1;
 	g_byte_array_unref(self->out);
 	healer_link_decoder_free(self->decoder);
 	/* Freed from an idle: the caller may be inside one of our callbacks. */
@@ -208,37 +186,18 @@ HealerTransport *
 healer_serial_transport_open(const char *path, guint baud, const HealerTransportCallbacks *callbacks,
                              gpointer user_data, GError **error)
 {
+	g_autoptr(HealerSerialPort) port = healer_serial_port_open(path, error);
 	SerialTransport *self;
-	struct termios tio;
-	int fd;
 
-	fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		g_set_error(error, HEALER_ERROR, errno == ENOENT ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_IO, "%s: %s",
-		            path, g_strerror(errno));
+	if (port == NULL || !healer_serial_port_set_raw(port, baud, error))
 		return NULL;
-	}
-	if (tcgetattr(fd, &tio) != 0) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: not a serial port: %s", path,
-		            g_strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	cfmakeraw(&tio);
-	cfsetspeed(&tio, speed_for(baud));
-	tio.c_cflag |= CLOCAL | CREAD;
-	/* TCSANOW: what the device already sent (its HELLO) stays readable. */
-	if (tcsetattr(fd, TCSANOW, &tio) != 0) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s: cannot configure: %s", path, g_strerror(errno));
-		close(fd);
-		return NULL;
-	}
 	self = g_new0(SerialTransport, 1);
 	self->parent.ops = &serial_ops;
 	self->parent.callbacks = *callbacks;
 	self->parent.user_data = user_data;
 	self->path = g_strdup(path);
-	self->fd = fd;
+	self->fd = healer_serial_port_get_fd(port);
+	self->port = g_steal_pointer(&port);
 	self->out = g_byte_array_new();
 	self->decoder = healer_link_decoder_new();
 	self->in_source = watch(self, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input);

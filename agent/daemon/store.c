@@ -18,8 +18,7 @@
 #include "module-names.h"
 #include "module-reader.h"
 
-/* Larger files are not modules (the largest real ones are about 1 MiB). */
-#define MAX_MODULE_FILE_SIZE (64u * 1024 * 1024)
+#define MAX_MODULE_FILE_SIZE HEALER_STORE_MAX_MODULE_SIZE
 
 /* What the store knows of a source file it has looked at, so a re-scan of an
  * unchanged file neither reads it again nor reports it again. */
@@ -680,6 +679,54 @@ remember(HealerStore *store, const char *path, const struct stat *st, const char
 }
 
 /*
+ * Imports the bytes of one file, `path` naming it (in messages and as the entry's source).  `st`
+ * (the file's stat, or NULL when it came from a caller's descriptor) lets a later scan of the same,
+ * unchanged file skip it.
+ */
+static ImportResult
+import_bytes_one(HealerStore *store, const char *path, GBytes *bytes, const struct stat *st, char **sha_out,
+                 char **reason, GError **error)
+{
+	g_autoptr(HealerModule) module = NULL;
+	g_autofree char *sha = sha256_hex_of(bytes);
+	g_autoptr(GError) local_error = NULL;
+	HealerStoreEntry *entry;
+
+	if (g_hash_table_contains(store->by_sha, sha)) {
+		if (st != NULL)
+			remember(store, path, st, sha, NULL);
+		if (sha_out != NULL)
+			*sha_out = g_steal_pointer(&sha);
+		return IMPORT_PRESENT;
+	}
+	module = check_module(bytes, reason);
+	if (module == NULL) {
+		if (st != NULL)
+			remember(store, path, st, NULL, *reason);
+		return IMPORT_REJECTED;
+	}
+	if (store->admit_func != NULL &&
+	    !store->admit_func(sha, g_bytes_get_size(bytes), path, reason, store->admit_data)) {
+		if (st != NULL)
+			remember(store, path, st, NULL, *reason);
+		return IMPORT_REJECTED;
+	}
+
+	entry = entry_new(store, sha, g_bytes_get_size(bytes), module, path);
+	if (!healer_file_write_atomic(entry->path, bytes, &local_error)) {
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "cannot store %s: %s", path, local_error->message);
+		entry_free(entry);
+		return IMPORT_FAILED;
+	}
+	add_entry(store, entry);
+	if (st != NULL)
+		remember(store, path, st, sha, NULL);
+	if (sha_out != NULL)
+		*sha_out = g_steal_pointer(&sha);
+	return IMPORT_ADDED;
+}
+
+/*
  * Imports one file.  `fresh` is TRUE when the verdict was reached now rather
  * than remembered from an earlier scan of the same, unchanged file.
  */
@@ -689,11 +736,7 @@ import_one(HealerStore *store, const char *path, char **sha_out, char **reason, 
 	struct stat st;
 	SeenFile *seen = g_hash_table_lookup(store->seen, path);
 	g_autoptr(GBytes) bytes = NULL;
-	g_autoptr(HealerModule) module = NULL;
-	g_autofree char *sha = NULL;
-	g_autoptr(GError) local_error = NULL;
 	HealerError code;
-	HealerStoreEntry *entry;
 
 	*fresh = TRUE;
 	if (seen != NULL && g_stat(path, &st) == 0 && seen_matches(seen, &st)) {
@@ -713,44 +756,14 @@ import_one(HealerStore *store, const char *path, char **sha_out, char **reason, 
 	bytes = read_file(path, MAX_MODULE_FILE_SIZE, &st, &code, reason);
 	if (bytes == NULL)
 		return IMPORT_REJECTED; /* not remembered: unreadable files are tried again */
-	sha = sha256_hex_of(bytes);
-	if (g_hash_table_contains(store->by_sha, sha)) {
-		remember(store, path, &st, sha, NULL);
-		if (sha_out != NULL)
-			*sha_out = g_steal_pointer(&sha);
-		return IMPORT_PRESENT;
-	}
-	module = check_module(bytes, reason);
-	if (module == NULL) {
-		remember(store, path, &st, NULL, *reason);
-		return IMPORT_REJECTED;
-	}
-	if (store->admit_func != NULL &&
-	    !store->admit_func(sha, g_bytes_get_size(bytes), path, reason, store->admit_data)) {
-		remember(store, path, &st, NULL, *reason);
-		return IMPORT_REJECTED;
-	}
-
-	entry = entry_new(store, sha, g_bytes_get_size(bytes), module, path);
-	if (!healer_file_write_atomic(entry->path, bytes, &local_error)) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "cannot store %s: %s", path, local_error->message);
-		entry_free(entry);
-		return IMPORT_FAILED;
-	}
-	add_entry(store, entry);
-	remember(store, path, &st, sha, NULL);
-	if (sha_out != NULL)
-		*sha_out = g_steal_pointer(&sha);
-	return IMPORT_ADDED;
+	return import_bytes_one(store, path, bytes, &st, sha_out, reason, error);
 }
 
-gboolean
-healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error)
+/* What a single import's outcome means to its caller: the index written when it added a module. */
+static gboolean
+finish_single_import(HealerStore *store, ImportResult outcome, const char *name, const char *reason, GError **error)
 {
-	g_autofree char *reason = NULL;
-	gboolean fresh = FALSE;
-
-	switch (import_one(store, path, sha_out, &reason, &fresh, error)) {
+	switch (outcome) {
 	case IMPORT_PRESENT:
 		return TRUE;
 	case IMPORT_ADDED:
@@ -759,12 +772,69 @@ healer_store_import_file(HealerStore *store, const char *path, char **sha_out, G
 		emit_changed(store);
 		return TRUE;
 	case IMPORT_REJECTED:
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, reason);
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", name, reason);
 		return FALSE;
 	case IMPORT_FAILED:
 		return FALSE;
 	}
 	g_assert_not_reached();
+}
+
+gboolean
+healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error)
+{
+	g_autofree char *reason = NULL;
+	gboolean fresh = FALSE;
+	ImportResult outcome = import_one(store, path, sha_out, &reason, &fresh, error);
+
+	return finish_single_import(store, outcome, path, reason, error);
+}
+
+gboolean
+healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, char **sha_out, GError **error)
+{
+	g_autofree char *reason = NULL;
+	ImportResult outcome = import_bytes_one(store, name, bytes, NULL, sha_out, &reason, error);
+
+	return finish_single_import(store, outcome, name, reason, error);
+}
+
+guint
+healer_store_import_many(HealerStore *store, GPtrArray *names, GPtrArray *contents, GPtrArray *rejected_out,
+                         GError **error)
+{
+	g_autoptr(GError) failure = NULL;
+	guint added = 0;
+
+	g_return_val_if_fail(names->len == contents->len, 0);
+	for (guint i = 0; i < names->len && failure == NULL; i++) {
+		const char *name = g_ptr_array_index(names, i);
+		g_autofree char *reason = NULL;
+
+		switch (import_bytes_one(store, name, g_ptr_array_index(contents, i), NULL, NULL, &reason, &failure)) {
+		case IMPORT_ADDED:
+			added++;
+			break;
+		case IMPORT_REJECTED:
+			if (rejected_out != NULL)
+				g_ptr_array_add(rejected_out, g_strdup_printf("%s: %s", name, reason));
+			break;
+		case IMPORT_PRESENT:
+		case IMPORT_FAILED:
+			break;
+		}
+	}
+	if (added > 0) {
+		g_autoptr(GError) index_error = NULL;
+		if (!write_index(store, &index_error) && failure == NULL)
+			failure = g_steal_pointer(&index_error);
+		emit_changed(store);
+	}
+	if (failure != NULL) {
+		g_propagate_error(error, g_steal_pointer(&failure));
+		return 0;
+	}
+	return added;
 }
 
 /* Every file to import under `dir`, sorted; unreadable subdirectories are warnings. */

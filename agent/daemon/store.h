@@ -24,6 +24,9 @@ G_BEGIN_DECLS
 
 typedef struct _HealerStore HealerStore;
 
+/* Larger files are not modules (the largest real ones are about 1 MiB): never read further. */
+#define HEALER_STORE_MAX_MODULE_SIZE (64u * 1024 * 1024)
+
 typedef struct {
 	char *sha256; /* lowercase hex of the whole file: its name in the store */
 	char *path;   /* <state-dir>/store/<sha256>.bin */
@@ -88,6 +91,21 @@ guint healer_store_import_directory(HealerStore *store, const char *dir, GPtrArr
  * HEALER_ERROR_INVALID_DATA "FILE: reason" (not logged).
  */
 gboolean healer_store_import_file(HealerStore *store, const char *path, char **sha_out, GError **error);
+
+/*
+ * Imports the bytes of one file read elsewhere (a caller's descriptor, a worker): as
+ * healer_store_import_file(), `name` standing for the file in messages and as the entry's source.
+ */
+gboolean healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, char **sha_out, GError **error);
+
+/*
+ * Imports files a worker read (`names`: char*, `contents`: GBytes*, index for index), each with
+ * the admission check; a file that is not a module the store takes is appended to `rejected_out`
+ * ("NAME: reason"; may be NULL) and not logged.  The index is written once.  Returns how many
+ * were new; on a store write error 0 with `error` (modules stored before it stay).
+ */
+guint healer_store_import_many(HealerStore *store, GPtrArray *names, GPtrArray *contents, GPtrArray *rejected_out,
+                               GError **error);
 
 /*
  * Imports every file of `paths` or none: each must be one valid module the

@@ -4,14 +4,22 @@
 #include "supply.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "bundle.h"
+#include "caller-file.h"
+#include "import-walk.h"
 #include "healer-error.h"
 #include "journal.h"
 
@@ -249,12 +257,9 @@ healer_supply_start(HealerSupply *supply)
 /* ---- imports ----------------------------------------------------------------- */
 
 static gboolean
-is_bundle_named(const char *path, const char *name)
+name_is_archive(const char *name)
 {
-	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-		g_autofree char *catalog = g_build_filename(path, HEALER_BUNDLE_CATALOG, NULL);
-		return g_file_test(catalog, G_FILE_TEST_EXISTS);
-	}
+	/* The usual names, so that a damaged bundle.tar gets the archive reader's message, not "not a module". */
 	return g_str_has_suffix(name, ".tar") || g_str_has_suffix(name, ".tar.gz") || g_str_has_suffix(name, ".tgz") ||
 	       g_str_has_suffix(name, ".tar.xz") || g_str_has_suffix(name, ".txz");
 }
@@ -262,13 +267,18 @@ is_bundle_named(const char *path, const char *name)
 gboolean
 healer_supply_is_bundle(const char *path)
 {
-	return is_bundle_named(path, path);
+	if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+		g_autofree char *catalog = g_build_filename(path, HEALER_BUNDLE_CATALOG, NULL);
+		return g_file_test(catalog, G_FILE_TEST_EXISTS);
+	}
+	/* By content first (docs/bundles.md: whatever its name, so a .tar.zst or a bundle saved as .bin is one). */
+	return healer_bundle_file_is_archive(path) || name_is_archive(path);
 }
 
 typedef struct {
 	HealerSupply *supply;
-	char *path;
-	char *name;      /* what to call it in messages and records: the caller's path */
+	int fd;          /* what is imported, read through itself only; closed when done */
+	char *name;      /* what to call it in messages and records: the caller's path, escaped */
 	GPtrArray *keys; /* EVP_PKEY*, referenced: the worker must not see the trust change under it */
 	gboolean allow_unsigned;
 	char *staging_parent;
@@ -279,12 +289,33 @@ typedef struct {
 static void
 import_job_free(ImportJob *job)
 {
-	g_free(job->path);
+	if (job->fd >= 0)
+		close(job->fd);
 	g_free(job->name);
 	if (job->keys != NULL)
 		g_ptr_array_unref(job->keys);
 	g_free(job->staging_parent);
 	g_free(job);
+}
+
+/*
+ * A walk parses thousands of files in a worker, whose malloc arena keeps the pages it freed (the
+ * files' bytes themselves are in mappings of their own, caller-file.c): hand them back, so an
+ * import leaves healerd's RSS where it was (issue 13).
+ */
+static void
+give_back_memory(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+static void
+finish(ImportJob *job, const HealerSupplyImportResult *result, const GError *error)
+{
+	job->done(result, error, job->user_data);
+	import_job_free(job);
 }
 
 static void
@@ -296,35 +327,11 @@ open_bundle_thread(GTask *task, gpointer source, gpointer data, GCancellable *ca
 
 	(void)source;
 	(void)cancellable;
-	bundle = healer_bundle_open(job->path, job->keys, job->allow_unsigned, job->staging_parent, &error);
+	bundle = healer_bundle_open_fd(job->fd, job->name, job->keys, job->allow_unsigned, job->staging_parent, &error);
 	if (bundle == NULL)
 		g_task_return_error(task, error);
 	else
 		g_task_return_pointer(task, bundle, (GDestroyNotify)healer_bundle_free);
-}
-
-static void
-finish(ImportJob *job, const HealerSupplyImportResult *result, const GError *error)
-{
-	g_autoptr(GError) named = NULL;
-
-	/* A descriptor's /proc/self/fd/N path means nothing to the caller: name it as they did. */
-	if (error != NULL && strcmp(job->path, job->name) != 0 && strstr(error->message, job->path) != NULL) {
-		g_auto(GStrv) parts = g_strsplit(error->message, job->path, -1);
-		g_autofree char *message = g_strjoinv(job->name, parts);
-		named = g_error_new_literal(error->domain, error->code, message);
-		error = named;
-	}
-	if (result != NULL && strcmp(job->path, job->name) != 0) {
-		for (guint i = 0; i < result->rejected->len; i++) {
-			char **text = (char **)&g_ptr_array_index(result->rejected, i);
-			g_auto(GStrv) parts = g_strsplit(*text, job->path, -1);
-			g_free(*text);
-			*text = g_strjoinv(job->name, parts);
-		}
-	}
-	job->done(result, error, job->user_data);
-	import_job_free(job);
 }
 
 /* Back on the main loop: the serial rule, then the catalog and the modules, all or nothing. */
@@ -378,59 +385,141 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_free(result.catalog);
 }
 
-static gboolean
-import_plain_idle(gpointer data)
+/* One module file, read in a worker. */
+static void
+on_file_read(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	ImportJob *job = data;
-	HealerSupply *supply = job->supply;
-	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+	ImportJob *job = user_data;
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) bytes = healer_fd_read_all_finish(res, &error);
+	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
 	HealerSupplyImportResult result = {.rejected = rejected};
 
-	if (g_file_test(job->path, G_FILE_TEST_IS_DIR)) {
-		result.added = healer_store_import_directory(supply->store, job->path, rejected, &error);
-	} else if (healer_store_import_file(supply->store, job->path, NULL, &error)) {
+	(void)source;
+	if (bytes != NULL && healer_store_import_bytes(job->supply->store, job->name, bytes, NULL, &error))
 		result.added = 1;
-	} else if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
-		/* The store's message names the file already. */
+	/* Not a module, or one too large to be one: reported as rejected, as for directories. */
+	if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA)) {
 		g_ptr_array_add(rejected, g_strdup(error->message));
 		g_clear_error(&error);
 	}
 	finish(job, error == NULL ? &result : NULL, error);
+}
+
+/* A plain directory, walked in a worker; its modules stored here; one summary record. */
+static void
+on_walked(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImportJob *job = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerImportWalk) walk = healer_import_walk_finish(res, &error);
+	g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+	HealerSupplyImportResult result = {.rejected = rejected};
+	guint refused = 0, skipped;
+
+	(void)source;
+	result.added = healer_store_import_many(job->supply->store, walk->names, walk->contents, rejected, &error);
+	refused = rejected->len; /* valid modules no trusted catalog lists */
+	skipped = healer_import_walk_skipped(walk);
+	for (guint i = 0; i < walk->rejected->len && rejected->len < HEALER_WALK_MAX_REPORTED; i++)
+		g_ptr_array_add(rejected, g_strdup(g_ptr_array_index(walk->rejected, i)));
+	if (rejected->len > HEALER_WALK_MAX_REPORTED)
+		g_ptr_array_set_size(rejected, HEALER_WALK_MAX_REPORTED);
+	if (skipped + refused > rejected->len)
+		g_ptr_array_add(rejected,
+		                g_strdup_printf("%s: %u more files skipped, not listed here (healerd's journal "
+		                                "has the counts)",
+		                                job->name, skipped + refused - rejected->len));
+	/* One record for the whole directory, however many files it held. */
+	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, job->name, -1,
+	                     skipped + refused > 0 || walk->stopped != NULL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
+	                     "import of %s: scanned %u files, imported %u, skipped %u: %u not modules, %u not listed "
+	                     "in a trusted catalog, %u not regular files, %u unreadable, %u too large, %u "
+	                     "directories too deep%s%s",
+	                     job->name, walk->scanned, result.added, skipped + refused, walk->not_modules, refused,
+	                     walk->not_regular, walk->unreadable, walk->too_large, walk->too_deep,
+	                     walk->stopped != NULL ? "; stopped early: " : "",
+	                     walk->stopped != NULL ? walk->stopped : "");
+	finish(job, error == NULL ? &result : NULL, error);
+	g_clear_pointer(&walk, healer_import_walk_free);
+	g_clear_pointer(&rejected, g_ptr_array_unref);
+	give_back_memory();
+}
+
+static void
+start_bundle(ImportJob *job)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, NULL, on_bundle_opened, job);
+	GPtrArray *keys = healer_trust_get_keys(job->supply->trust);
+
+	job->keys = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
+	for (guint i = 0; i < keys->len; i++) {
+		EVP_PKEY_up_ref(g_ptr_array_index(keys, i));
+		g_ptr_array_add(job->keys, g_ptr_array_index(keys, i));
+	}
+	job->allow_unsigned = healer_trust_get_allow_unsigned(job->supply->trust);
+	job->staging_parent = g_strdup(job->supply->staging_parent);
+	g_task_set_task_data(task, job, NULL);
+	g_task_run_in_thread(task, open_bundle_thread);
+}
+
+void
+healer_supply_import_fd_async(HealerSupply *supply, int fd, const char *name, HealerSupplyImportDone done,
+                              gpointer user_data)
+{
+	ImportJob *job = g_new0(ImportJob, 1);
+	struct stat st;
+
+	job->supply = supply;
+	job->fd = fd;
+	job->name = g_strdup(name);
+	job->done = done;
+	job->user_data = user_data;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (fstatat(fd, HEALER_BUNDLE_CATALOG, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			start_bundle(job);
+		else
+			healer_import_walk_async(job->fd, job->name, on_walked, job);
+		return;
+	}
+	/* By content first, as healer_supply_is_bundle(); read through the descriptor, never reopened. */
+	if (healer_bundle_fd_is_archive(job->fd) || name_is_archive(name))
+		start_bundle(job);
+	else
+		healer_fd_read_all_async(job->fd, job->name, HEALER_STORE_MAX_MODULE_SIZE, on_file_read, job);
+}
+
+typedef struct {
+	GError *error;
+	HealerSupplyImportDone done;
+	gpointer user_data;
+} FailedImport;
+
+static gboolean
+report_failure(gpointer data)
+{
+	FailedImport *f = data;
+
+	f->done(NULL, f->error, f->user_data);
+	g_error_free(f->error);
+	g_free(f);
 	return G_SOURCE_REMOVE;
 }
 
 void
 healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done, gpointer user_data)
 {
-	healer_supply_import_named_async(supply, path, path, done, user_data);
-}
+	g_autoptr(GError) error = NULL;
+	g_autofree char *name = healer_caller_name(path);
+	int fd = healer_caller_open_path(path, TRUE, NULL, &error);
 
-void
-healer_supply_import_named_async(HealerSupply *supply, const char *path, const char *name, HealerSupplyImportDone done,
-                                 gpointer user_data)
-{
-	ImportJob *job = g_new0(ImportJob, 1);
-
-	job->supply = supply;
-	job->path = g_strdup(path);
-	job->name = g_strdup(name);
-	job->done = done;
-	job->user_data = user_data;
-	if (is_bundle_named(path, name)) {
-		g_autoptr(GTask) task = g_task_new(NULL, NULL, on_bundle_opened, job);
-		GPtrArray *keys = healer_trust_get_keys(supply->trust);
-
-		job->keys = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
-		for (guint i = 0; i < keys->len; i++) {
-			EVP_PKEY_up_ref(g_ptr_array_index(keys, i));
-			g_ptr_array_add(job->keys, g_ptr_array_index(keys, i));
-		}
-		job->allow_unsigned = healer_trust_get_allow_unsigned(supply->trust);
-		job->staging_parent = g_strdup(supply->staging_parent);
-		g_task_set_task_data(task, job, NULL);
-		g_task_run_in_thread(task, open_bundle_thread);
+	if (fd < 0) {
+		FailedImport *f = g_new0(FailedImport, 1);
+		f->error = g_steal_pointer(&error);
+		f->done = done;
+		f->user_data = user_data;
+		g_idle_add(report_failure, f); /* `done` always after this returns */
 		return;
 	}
-	g_idle_add(import_plain_idle, job);
+	healer_supply_import_fd_async(supply, fd, name, done, user_data);
 }

@@ -6,12 +6,13 @@
  *   - A module directory that carries catalog.json (+ catalog.json.sig), such
  *     as the firmware the package ships, offers that catalog first; then its
  *     modules are imported one by one, each admitted or reported.
- *   - A bundle (a directory with catalog.json, or a .tar/.tar.gz/.tar.xz
- *     archive) is all or nothing: its catalog and every module are verified
+ *   - A bundle (a directory with catalog.json, or a tar archive, plain or
+ *     compressed, recognised by its content) is all or nothing: its catalog and every module are verified
  *     in a worker thread before anything changes, then the catalog is
  *     accepted and the modules stored together.
  *   - A single module file, or a plain directory, is imported with the same
- *     admission check as module directories.
+ *     admission check as module directories; a directory is walked in a
+ *     worker, within limits, and summed up in one journal record.
  */
 #pragma once
 
@@ -43,7 +44,11 @@ const HealerTrustedCatalog *healer_supply_offer_catalog(HealerSupply *supply, GB
 /* Imports the configured module directories now, and again whenever one changes (watched). */
 void healer_supply_start(HealerSupply *supply);
 
-/* A directory with catalog.json, or a file whose name ends in .tar, .tar.gz, .tgz or .tar.xz. */
+/*
+ * A directory with catalog.json, or a file that is an archive by its content
+ * (healer_bundle_file_is_archive) or whose name ends in .tar, .tar.gz, .tgz,
+ * .tar.xz or .txz.
+ */
 gboolean healer_supply_is_bundle(const char *path);
 
 typedef struct {
@@ -55,19 +60,23 @@ typedef struct {
 typedef void (*HealerSupplyImportDone)(const HealerSupplyImportResult *result, const GError *error, gpointer user_data);
 
 /*
- * Imports `path` (absolute): a bundle, a module file or a directory.  A
- * bundle that fails any check is an error (HEALER_ERROR_INVALID_DATA, the
- * message naming the file and the fault) and changes nothing.  `done` is
- * called from the main loop, always after this returns.
+ * Imports what `fd` is open on (taken: closed when done), reading through the descriptor only,
+ * never reopening it: a bundle (a directory holding catalog.json, or a file whose `name` ends in
+ * .tar, .tar.gz, .tgz, .tar.xz or .txz), a module file, or a plain directory, walked in a worker
+ * within the limits of import-walk.h and summed up in one journal record.  `name` (escaped by the
+ * caller: healer_caller_name()) stands for it in every message, record and result.  A bundle that
+ * fails any check is an error (HEALER_ERROR_INVALID_DATA, the message naming the file and the
+ * fault) and changes nothing.  `done` is called from the main loop, always after this returns.
+ */
+void healer_supply_import_fd_async(HealerSupply *supply, int fd, const char *name, HealerSupplyImportDone done,
+                                   gpointer user_data);
+
+/*
+ * healer_supply_import_fd_async() of an absolute `path`, opened here without blocking: what is not
+ * a regular file or a directory (a FIFO, a device) is an error naming it, and never waited on.
+ * For root's and healerd's own requests: a path is read with healerd's rights.
  */
 void healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done,
                                 gpointer user_data);
-/*
- * The same for a path that is not the caller's (a descriptor's
- * /proc/self/fd/N): `name` (the caller's path) decides whether a file is an
- * archive, and stands for `path` in every message, record and result.
- */
-void healer_supply_import_named_async(HealerSupply *supply, const char *path, const char *name,
-                                      HealerSupplyImportDone done, gpointer user_data);
 
 G_END_DECLS

@@ -479,6 +479,8 @@ healer_upstream_new(const HealerConfig *config, HealerSupply *supply)
 	        .proxy = config->upstream_proxy,
 	        .max_parallel = config->upstream_max_parallel,
 	        .max_bytes_per_second = config->upstream_max_bytes_per_s,
+	        .transfer_timeout_s = config->upstream_transfer_timeout_s,
+	        .allow_http = config->upstream_allow_insecure_http,
 	};
 
 	if (config->upstream_url == NULL)
@@ -538,6 +540,13 @@ healer_upstream_get_url(HealerUpstream *u)
 void
 healer_upstream_start(HealerUpstream *u)
 {
+	/* Loud, as allow-unsigned is: a gateway in the field must not run like this unnoticed. */
+	if (u->config->upstream_allow_insecure_http)
+		healer_journal_event(HEALER_MSG_INSECURE_UPSTREAM, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
+		                     "allow-insecure-http is ON: %s may be fetched over plain http (and redirects "
+		                     "to http:// followed), so anyone on the network path can withhold new catalogs "
+		                     "or replay old ones; never on a gateway in the field",
+		                     u->url);
 	g_info("upstream %s: fetching the catalog", u->url);
 	refresh_now(u);
 }

@@ -604,11 +604,14 @@ finish_modules(OpenState *st, GError **error)
 	return TRUE;
 }
 
-/* Reads the rest of `in` into memory, failing past `max` bytes. */
+/*
+ * Reads the rest of `in` into memory, failing past `max` bytes; `expected`
+ * (what the header or fstat says, at most max) is allocated at once.
+ */
 static GBytes *
-read_bounded(OpenState *st, Input *in, const char *name, gsize max, GError **error)
+read_bounded(OpenState *st, Input *in, const char *name, gsize max, gsize expected, GError **error)
 {
-	g_autoptr(GByteArray) data = g_byte_array_new();
+	g_autoptr(GByteArray) data = g_byte_array_sized_new((guint)MIN(expected, max));
 
 	for (;;) {
 		gssize n = input_read(in, st->buffer, CHUNK_SIZE);
@@ -668,6 +671,125 @@ normalize_entry_path(const char *raw)
 	return g_steal_pointer(&path);
 }
 
+/* What one pass over an archive has counted so far, for the limits in bundle.h. */
+typedef struct {
+	guint count;        /* entries */
+	guint64 name_bytes; /* their names' lengths */
+	guint64 data_bytes; /* their declared sizes */
+} ArchiveTally;
+
+/* The most an entry named `path` (normalized) may declare, and what that limit is called in messages. */
+static guint64
+entry_limit(const char *path, const char **what)
+{
+	g_autofree char *base = g_path_get_basename(path);
+
+	if (strcmp(path, HEALER_BUNDLE_SIGNATURE) == 0) {
+		*what = "a catalog signature";
+		return MAX_SIG;
+	}
+	if (strcmp(path, HEALER_BUNDLE_CATALOG) == 0 || strcmp(path, HEALER_BUNDLE_MANIFEST) == 0) {
+		*what = "catalog.json and bundle.json";
+		return HEALER_BUNDLE_MAX_METADATA;
+	}
+	if (healer_module_file_name_is_metadata(base)) {
+		*what = "metadata passed over";
+		return HEALER_BUNDLE_MAX_SKIPPED;
+	}
+	*what = "a module";
+	return HEALER_BUNDLE_MAX_MODULE;
+}
+
+/*
+ * The checks on an entry's header, the same in both passes, before any of
+ * its data is read or skipped and before its name is kept: the count, the
+ * name's length and the names' total, then (once the name is known to be
+ * safe) its type and declared size.  The normalized path, or NULL.
+ */
+static char *
+check_entry(OpenState *st, ArchiveTally *tally, const HealerArchiveEntry *entry, GError **error)
+{
+	const char *source = st->bundle->source;
+	g_autofree char *path = NULL, *name = NULL;
+	guint64 size = entry->size > 0 ? (guint64)entry->size : 0;
+	const char *what = NULL;
+	guint64 limit;
+
+	if (++tally->count > HEALER_BUNDLE_MAX_ENTRIES) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive; the limit is %d", source,
+		     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+		return NULL;
+	}
+	if (entry->path == NULL || entry->path_len == 0) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", source, tally->count);
+		return NULL;
+	}
+	if (entry->path_len > HEALER_BUNDLE_MAX_NAME) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: entry %u has a name of %" G_GSIZE_FORMAT " bytes; the limit is %d", source, tally->count,
+		     entry->path_len, HEALER_BUNDLE_MAX_NAME);
+		return NULL;
+	}
+	tally->name_bytes += entry->path_len;
+	if (tally->name_bytes > HEALER_BUNDLE_MAX_NAMES) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: entry %u: the names of the entries up to it add up to %" G_GUINT64_FORMAT
+		     " bytes; the limit is %d",
+		     source, tally->count, tally->name_bytes, HEALER_BUNDLE_MAX_NAMES);
+		return NULL;
+	}
+	name = printable(entry->path);
+	path = normalize_entry_path(entry->path);
+	if (path == NULL) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", source, name);
+		return NULL;
+	}
+	if (entry->type == HEALER_ARCHIVE_ENTRY_HARDLINK) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)", source,
+		     name);
+		return NULL;
+	}
+	if (entry->type == HEALER_ARCHIVE_ENTRY_SYMLINK) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: symbolic link in archive (only files are allowed)",
+		     source, name);
+		return NULL;
+	}
+	if (entry->type != HEALER_ARCHIVE_ENTRY_DIRECTORY &&
+	    (entry->type != HEALER_ARCHIVE_ENTRY_FILE || path[0] == '\0')) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: device, FIFO or socket in archive (only files are allowed)", source, name);
+		return NULL;
+	}
+	/* Its holes are not in the archive: reading would make up data, as much as it declares. */
+	if (entry->sparse) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: sparse file in archive declaring %" G_GUINT64_FORMAT
+		     " bytes (only plain files are allowed)",
+		     source, name, size);
+		return NULL;
+	}
+	limit = entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY ? 0 : entry_limit(path, &what);
+	if (entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY && size > 0) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directory entry declaring %" G_GUINT64_FORMAT " bytes",
+		     source, name, size);
+		return NULL;
+	}
+	if (size > limit) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: entry %u declares %" G_GUINT64_FORMAT " bytes; the limit for %s is %" G_GUINT64_FORMAT,
+		     source, name, tally->count, size, what, limit);
+		return NULL;
+	}
+	tally->data_bytes += size;
+	if (tally->data_bytes > HEALER_BUNDLE_MAX_TOTAL) {
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: the entries up to it declare %" G_GUINT64_FORMAT " bytes; the limit is %d", source, name,
+		     tally->data_bytes, HEALER_BUNDLE_MAX_TOTAL);
+		return NULL;
+	}
+	return g_steal_pointer(&path);
+}
+
 static gboolean
 archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes **metadata, GError **error)
 {
@@ -677,7 +799,7 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 	HealerArchiveReader *a;
 	Input in = {.af = af, .fd = -1};
 	g_autofree char *last = NULL; /* the last entry's name, for messages */
-	guint count = 0;
+	ArchiveTally tally = {0};
 	gboolean ok = FALSE;
 
 	if (af == NULL) {
@@ -696,15 +818,14 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 		goto out;
 	}
 	for (;;) {
-		const char *raw = NULL;
-		HealerArchiveEntryType type = HEALER_ARCHIVE_ENTRY_OTHER;
-		HealerArchiveNext r = af->reader_next(a, &raw, &type);
-		g_autofree char *path = NULL, *name = NULL;
+		HealerArchiveEntry entry = {.type = HEALER_ARCHIVE_ENTRY_OTHER, .size = -1};
+		HealerArchiveNext r = af->reader_next(a, &entry);
+		g_autofree char *path = NULL;
 
 		if (r == HEALER_ARCHIVE_NEXT_END)
 			break;
 		if (r == HEALER_ARCHIVE_NEXT_ERROR) {
-			if (count == 0) {
+			if (tally.count == 0) {
 				fail(error, HEALER_ERROR_INVALID_DATA,
 				     "%s: not a directory or a readable tar archive (%s)", bundle->source,
 				     af->reader_error(a) ? af->reader_error(a) : "unknown error");
@@ -715,44 +836,16 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			}
 			goto out;
 		}
-		if (++count > HEALER_BUNDLE_MAX_ENTRIES) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive", bundle->source,
-			     HEALER_BUNDLE_MAX_ENTRIES);
+		path = check_entry(st, &tally, &entry, error);
+		if (path == NULL)
 			goto out;
-		}
-		if (raw == NULL || raw[0] == '\0') {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", bundle->source, count);
-			goto out;
-		}
-		name = printable(raw);
 		g_free(last);
-		last = g_strdup(name);
-		path = normalize_entry_path(raw);
-		if (path == NULL) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", bundle->source, name);
-			goto out;
-		}
-		if (type == HEALER_ARCHIVE_ENTRY_HARDLINK) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)",
-			     bundle->source, name);
-			goto out;
-		}
-		if (type == HEALER_ARCHIVE_ENTRY_SYMLINK) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: symbolic link in archive (only files are allowed)", bundle->source, name);
-			goto out;
-		}
-		if (type == HEALER_ARCHIVE_ENTRY_DIRECTORY)
+		last = printable(entry.path); /* as stored: check_entry bounded its length */
+		if (entry.type == HEALER_ARCHIVE_ENTRY_DIRECTORY)
 			continue;
-		if (type != HEALER_ARCHIVE_ENTRY_FILE || path[0] == '\0') {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: device, FIFO or socket in archive (only files are allowed)", bundle->source,
-			     name);
-			goto out;
-		}
 		if (g_hash_table_contains(seen, path)) {
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive", bundle->source,
-			     name);
+			     last);
 			goto out;
 		}
 		g_hash_table_add(seen, g_strdup(path));
@@ -761,8 +854,9 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			                                  HEALER_BUNDLE_MANIFEST};
 			for (guint i = 0; i < G_N_ELEMENTS(top); i++) {
 				if (strcmp(path, top[i]) == 0) {
-					metadata[i] = read_bounded(
-					        st, &in, path, i == 1 ? MAX_SIG : HEALER_BUNDLE_MAX_METADATA, error);
+					/* check_entry bounded the declared size: one allocation of it, no growing. */
+					metadata[i] = read_bounded(st, &in, path, (gsize)MAX(entry.size, 0),
+					                           (gsize)MAX(entry.size, 0), error);
 					if (metadata[i] == NULL)
 						goto out;
 				}
@@ -776,6 +870,14 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 				if (!check_file_listed(st, path, error))
 					goto out;
 				continue;
+			}
+			/* Refused from its header: nothing of a 50 GB entry is read to find out. */
+			if ((guint64)MAX(entry.size, 0) != module->size) {
+				fail(error, HEALER_ERROR_INVALID_DATA,
+				     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT
+				     " bytes, the archive declares %" G_GINT64_FORMAT ")",
+				     bundle->source, module->path, module->size, MAX(entry.size, 0));
+				goto out;
 			}
 			if (!stage_module(st, module, &in, error))
 				goto out;
@@ -810,7 +912,8 @@ open_archive(OpenState *st, int fd, GPtrArray *trusted_keys, gboolean allow_unsi
 /* ---- directories ---- */
 
 static gboolean
-walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTable *files, guint *count, GError **error)
+walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTable *files, guint *count,
+               guint64 *name_bytes, GError **error)
 {
 	DIR *dir = fdopendir(fd); /* takes fd */
 	struct dirent *de;
@@ -824,7 +927,7 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 	}
 	for (;;) {
 		g_autofree char *rel = NULL, *name = NULL;
-		struct stat lst, target;
+		struct stat lst;
 
 		errno = 0;
 		de = readdir(dir);
@@ -839,13 +942,28 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		rel = prefix != NULL ? g_strconcat(prefix, "/", de->d_name, NULL) : g_strdup(de->d_name);
-		name = printable(rel);
 		if (++*count > HEALER_BUNDLE_MAX_ENTRIES) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d files and directories",
-			     st->bundle->source, HEALER_BUNDLE_MAX_ENTRIES);
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: more than %d files and directories; the limit is %d", st->bundle->source,
+			     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
 			goto out;
 		}
+		rel = prefix != NULL ? g_strconcat(prefix, "/", de->d_name, NULL) : g_strdup(de->d_name);
+		/* The archive limits, so a directory bundle holds no more than an archive may. */
+		if (strlen(rel) > HEALER_BUNDLE_MAX_NAME) {
+			fail(error, HEALER_ERROR_INVALID_DATA, "%s: file %u has a name of %zu bytes; the limit is %d",
+			     st->bundle->source, *count, strlen(rel), HEALER_BUNDLE_MAX_NAME);
+			goto out;
+		}
+		*name_bytes += strlen(rel);
+		if (*name_bytes > HEALER_BUNDLE_MAX_NAMES) {
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: file %u: the names of the files up to it add up to %" G_GUINT64_FORMAT
+			     " bytes; the limit is %d",
+			     st->bundle->source, *count, *name_bytes, HEALER_BUNDLE_MAX_NAMES);
+			goto out;
+		}
+		name = printable(rel);
 		if (fstatat(dirfd(dir), de->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0) {
 			int saved = errno;
 			fail(error, HEALER_ERROR_IO, "%s: %s: %s", st->bundle->source, name, g_strerror(saved));
@@ -865,22 +983,19 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 				     g_strerror(saved));
 				goto out;
 			}
-			if (!walk_directory(st, sub, rel, depth + 1, files, count, error))
+			if (!walk_directory(st, sub, rel, depth + 1, files, count, name_bytes, error))
 				goto out;
 			continue;
 		}
+		/*
+		 * Never followed, and its target never looked at: a link could point
+		 * anywhere healerd may read (/etc/shadow), and even its size would tell.
+		 */
 		if (S_ISLNK(lst.st_mode)) {
-			if (fstatat(dirfd(dir), de->d_name, &target, 0) != 0) {
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: dangling symbolic link",
-				     st->bundle->source, name);
-				goto out;
-			}
-			if (S_ISDIR(target.st_mode)) {
-				fail(error, HEALER_ERROR_INVALID_DATA,
-				     "%s: %s: symbolic link to a directory (not followed)", st->bundle->source, name);
-				goto out;
-			}
-			lst = target;
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			     st->bundle->source, name);
+			goto out;
 		}
 		if (!S_ISREG(lst.st_mode)) {
 			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, name);
@@ -895,9 +1010,10 @@ out:
 }
 
 /*
- * Opens `path` (relative, checked) under `root_fd` without following a
- * symbolic link to a directory on the way; the last component may be a
- * symbolic link to a file.  Refuses anything but a regular file.
+ * Opens `path` (relative, checked) under `root_fd` without following any
+ * symbolic link (the walk refused them; one put there since is refused
+ * here, O_NOFOLLOW, without a word about its target).  Refuses anything but
+ * a regular file, judged on the opened descriptor.
  */
 static int
 open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
@@ -912,6 +1028,13 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 		int saved = errno;
 		if (dir != root_fd)
 			close(dir);
+		if (next < 0 && (saved == ELOOP || saved == ENOTDIR)) {
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: not a directory, or a symbolic link (not followed: a bundle holds only files and "
+			     "directories)",
+			     st->bundle->source, parts[i]);
+			return -1;
+		}
 		if (next < 0) {
 			fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
 			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
@@ -920,11 +1043,16 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 		dir = next;
 	}
 	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below. */
-	fd = openat(dir, parts[n - 1], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dir, parts[n - 1], O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		int saved = errno;
-		fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO, "%s: %s: cannot open: %s",
-		     st->bundle->source, path, g_strerror(saved));
+		if (saved == ELOOP)
+			fail(error, HEALER_ERROR_INVALID_DATA,
+			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			     st->bundle->source, path);
+		else
+			fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
+			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
 	}
 	if (dir != root_fd)
 		close(dir);
@@ -943,11 +1071,19 @@ read_metadata_file(OpenState *st, int root_fd, const char *name, gsize max, GErr
 {
 	int fd = open_in_bundle(st, root_fd, name, error);
 	Input in = {.fd = fd};
+	struct stat sb = {0};
 	GBytes *data;
 
 	if (fd < 0)
 		return NULL;
-	data = read_bounded(st, &in, name, max, error);
+	if (fstat(fd, &sb) == 0 && (guint64)sb.st_size > max) {
+		close(fd);
+		fail(error, HEALER_ERROR_INVALID_DATA,
+		     "%s: %s: %" G_GUINT64_FORMAT " bytes; the limit is %" G_GSIZE_FORMAT, st->bundle->source, name,
+		     (guint64)sb.st_size, max);
+		return NULL;
+	}
+	data = read_bounded(st, &in, name, max, (gsize)sb.st_size, error);
 	close(fd);
 	return data;
 }
@@ -960,12 +1096,13 @@ open_directory(OpenState *st, int root_fd, GPtrArray *trusted_keys, gboolean all
 	g_autoptr(GBytes) catalog_json = NULL, sig = NULL, manifest = NULL;
 	int walk_fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	guint count = 0;
+	guint64 name_bytes = 0;
 
 	if (walk_fd < 0) {
 		int saved = errno;
 		return fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source, g_strerror(saved));
 	}
-	if (!walk_directory(st, walk_fd, NULL, 0, files, &count, error))
+	if (!walk_directory(st, walk_fd, NULL, 0, files, &count, &name_bytes, error))
 		return FALSE;
 	if (g_hash_table_contains(files, HEALER_BUNDLE_CATALOG)) {
 		catalog_json =
@@ -1002,18 +1139,120 @@ open_directory(OpenState *st, int root_fd, GPtrArray *trusted_keys, gboolean all
 	return finish_modules(st, error);
 }
 
+/* ---- recognising an archive by its content ---- */
+
+/* A tar header: the POSIX or GNU magic, or (a V7 header has none) a checksum that adds up. */
+static gboolean
+is_tar_header(const guint8 *h, gsize len)
+{
+	guint64 sum = 0, stored = 0;
+	gboolean digits = FALSE;
+
+	if (len < 512)
+		return FALSE;
+	if (memcmp(h + 257, "ustar", 5) == 0)
+		return TRUE;
+	for (gsize i = 0; i < 512; i++)
+		sum += i >= 148 && i < 156 ? ' ' : h[i];
+	/* The checksum field: octal digits, padded with spaces or NULs. */
+	for (gsize i = 148; i < 156; i++) {
+		if (h[i] >= '0' && h[i] <= '7') {
+			stored = stored * 8 + (guint64)(h[i] - '0');
+			digits = TRUE;
+		} else if (h[i] != ' ' && h[i] != '\0') {
+			return FALSE;
+		}
+	}
+	/* An all-zero block sums to 256 with nothing stored: not a header. */
+	return digits && h[0] != '\0' && stored == sum;
+}
+
+gboolean
+healer_bundle_fd_is_archive(int fd)
+{
+	/* The streams healer-archive.so reads (healer-archive.h), by their magic numbers. */
+	static const struct {
+		const char *magic;
+		gsize len;
+	} streams[] = {
+	        {"\x1f\x8b\x08", 3}, /* gzip, deflate */
+	        {"BZh", 3},          /* bzip2 */
+	        {"\xfd"
+	         "7zXZ\x00",
+	         6},                     /* xz */
+	        {"\x04\x22\x4d\x18", 4}, /* lz4 frame */
+	        {"\x28\xb5\x2f\xfd", 4}, /* zstd frame */
+	};
+	guint8 head[512];
+	ssize_t n;
+
+	do
+		n = pread(fd, head, sizeof(head), 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return FALSE;
+	for (guint i = 0; i < G_N_ELEMENTS(streams); i++)
+		if ((gsize)n >= streams[i].len && memcmp(head, streams[i].magic, streams[i].len) == 0)
+			return TRUE;
+	return is_tar_header(head, (gsize)n);
+}
+
+gboolean
+healer_bundle_file_is_archive(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	gboolean archive;
+
+	if (fd < 0)
+		return FALSE;
+	archive = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && healer_bundle_fd_is_archive(fd);
+	close(fd);
+	return archive;
+}
+
 HealerBundle *
-healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
-                   GError **error)
+healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                      const char *staging_parent, GError **error)
 {
 	g_autoptr(HealerBundle) bundle = g_new0(HealerBundle, 1);
 	OpenState st = {.bundle = bundle};
 	struct stat sb;
-	int fd;
+	int flags;
 	gboolean ok;
 
+	g_return_val_if_fail(fd >= 0 && name != NULL && staging_parent != NULL, NULL);
+	bundle->source = g_strdup(name);
+	/* Only what the descriptor's owner could read: an O_PATH one still works with openat(). */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_WRONLY) {
+		fail(error, HEALER_ERROR_PERMISSION_DENIED, "%s: not open for reading", name);
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
+		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", name);
+		return NULL;
+	}
+	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	st.buffer = g_malloc(CHUNK_SIZE);
+	if (S_ISDIR(sb.st_mode))
+		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	else
+		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	open_state_clear(&st);
+	if (!ok)
+		return NULL; /* the autoptr removes the staging directory */
+	return g_steal_pointer(&bundle);
+}
+
+HealerBundle *
+healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned, const char *staging_parent,
+                   GError **error)
+{
+	HealerBundle *bundle;
+	int fd;
+
 	g_return_val_if_fail(path != NULL && staging_parent != NULL, NULL);
-	bundle->source = g_strdup(path);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int saved = errno;
@@ -1024,22 +1263,9 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 		     "%s: %s", path, g_strerror(saved));
 		return NULL;
 	}
-	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
-		close(fd);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", path);
-		return NULL;
-	}
-	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	st.buffer = g_malloc(CHUNK_SIZE);
-	if (S_ISDIR(sb.st_mode))
-		ok = open_directory(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
-	else
-		ok = open_archive(&st, fd, trusted_keys, allow_unsigned, staging_parent, error);
+	bundle = healer_bundle_open_fd(fd, path, trusted_keys, allow_unsigned, staging_parent, error);
 	close(fd);
-	open_state_clear(&st);
-	if (!ok)
-		return NULL; /* the autoptr removes the staging directory */
-	return g_steal_pointer(&bundle);
+	return bundle;
 }
 
 /* ------------------------------------------------------------------------ */

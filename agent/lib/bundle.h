@@ -24,10 +24,38 @@ G_BEGIN_DECLS
 #define HEALER_BUNDLE_CATALOG        "catalog.json"
 #define HEALER_BUNDLE_SIGNATURE      "catalog.json.sig"
 #define HEALER_BUNDLE_MANIFEST       "bundle.json"
-/* The largest catalog.json or bundle.json read from a bundle. */
+/*
+ * Limits on what a bundle may make healerd hold or work through (issue 13):
+ * every name and every entry is checked against them from its header,
+ * before anything is kept or any of its data read or skipped (skipping an
+ * entry of a compressed archive costs as much as reading it).
+ */
+/* The largest catalog.json or bundle.json read from a bundle (as upstream.c's catalog limit). */
 #define HEALER_BUNDLE_MAX_METADATA (16 * 1024 * 1024)
-/* The most entries (files and directories) an archive or directory bundle may hold. */
-#define HEALER_BUNDLE_MAX_ENTRIES 65536
+/*
+ * The largest other metadata file (releases.json, *.json.sig, ...), which
+ * is passed over unread: the firmware build's releases.json is under 1 KiB.
+ */
+#define HEALER_BUNDLE_MAX_SKIPPED (1024 * 1024)
+/* The largest module file: the store's own limit (store.c MAX_MODULE_FILE_SIZE). */
+#define HEALER_BUNDLE_MAX_MODULE (64 * 1024 * 1024)
+/*
+ * The most data all entries of an archive may declare together: a bundle
+ * of every release of every platform is a few MiB (the firmware build's
+ * is 0.8 MiB); this bounds the decompression work of one import (read
+ * twice: names first, then modules) to seconds of a worker thread.
+ */
+#define HEALER_BUNDLE_MAX_TOTAL (256 * 1024 * 1024)
+/* The most entries (files and directories) an archive or directory bundle may hold: hundreds in practice. */
+#define HEALER_BUNDLE_MAX_ENTRIES 4096
+/* The longest entry name, in bytes: PATH_MAX; catalog paths ("1.2.0/system-part1.bin") are tens of bytes. */
+#define HEALER_BUNDLE_MAX_NAME 4096
+/*
+ * All entry names together, in bytes: healerd keeps each name while it
+ * reads an archive (duplicates, the listing check); 128 bytes for each of
+ * the most entries.
+ */
+#define HEALER_BUNDLE_MAX_NAMES (HEALER_BUNDLE_MAX_ENTRIES * 128)
 
 typedef struct {
 	const HealerCatalogModule *module; /* borrowed from bundle->catalog */
@@ -55,9 +83,11 @@ typedef struct {
  * an archive's own sizes; reads stop one byte past the catalog's size).
  *
  * Archives: absolute paths, "." or ".." components, symbolic and hard
- * links, devices, FIFOs and duplicate entries are refused; a leading "./"
- * is accepted.  Directories: symbolic links to directories are refused (not
- * followed), symbolic links to files are read.  Either way, a file that is
+ * links, devices, FIFOs, sparse files and duplicate entries are refused; a
+ * leading "./" is accepted; every name and declared size is checked
+ * against the limits above before anything of the entry is read.
+ * Directories: symbolic links are refused, never followed (nor their
+ * targets looked at), so a bundle cannot make healerd read outside it.  Either way, a file that is
  * neither a carried module nor metadata (healer_module_file_name_is_metadata:
  * *.json, *.json.sig) is refused: "FILE: not listed in the catalog".
  *
@@ -68,6 +98,16 @@ typedef struct {
  */
 HealerBundle *healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_unsigned,
                                  const char *staging_parent, GError **error);
+/*
+ * The same for a descriptor someone else opened (ImportFd: read through it,
+ * never reopened with healerd's rights): a directory or a regular file, open
+ * for reading (O_PATH and write-only descriptors are refused,
+ * HEALER_ERROR_PERMISSION_DENIED); `name` stands for it in every message.
+ * `fd` is not closed; an archive is read from offset 0 with read() (the
+ * offset moves).
+ */
+HealerBundle *healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolean allow_unsigned,
+                                    const char *staging_parent, GError **error);
 void healer_bundle_free(HealerBundle *bundle);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerBundle, healer_bundle_free)
 
@@ -113,6 +153,16 @@ typedef GBytes *(*HealerBundleReadFunc)(const HealerCatalogModule *module, gpoin
  */
 gboolean healer_bundle_write(const char *dest, GBytes *catalog_json, GBytes *catalog_sig, const HealerCatalog *catalog,
                              GPtrArray *selected, HealerBundleReadFunc read, gpointer user_data, GError **error);
+
+/*
+ * Whether the regular file open on `fd` is an archive by its content (read
+ * with pread, the offset unchanged): a tar header (ustar magic or a valid
+ * header checksum), or a gzip, bzip2, xz, lz4 or zstd stream, which the
+ * bundle reader then reads as a tar.  Not by name: docs/bundles.md.
+ */
+gboolean healer_bundle_fd_is_archive(int fd);
+/* The same for a path: FALSE for anything that is not a regular file (FIFOs are not opened blocking). */
+gboolean healer_bundle_file_is_archive(const char *path);
 
 /* Whether healer_bundle_write writes `dest` as an archive (by its suffix). */
 gboolean healer_bundle_dest_is_archive(const char *dest);

@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 
 #define HEALER_ARCHIVE_MODULE      "healer-archive.so"
 #define HEALER_ARCHIVE_GETTER      "healer_archive_module_get_funcs"
-#define HEALER_ARCHIVE_ABI_VERSION 1
+#define HEALER_ARCHIVE_ABI_VERSION 2 /* 2: reader_next gives a HealerArchiveEntry (sizes, sparse) */
 
 typedef struct _HealerArchiveReader HealerArchiveReader;
 typedef struct _HealerArchiveWriter HealerArchiveWriter;
@@ -36,6 +36,15 @@ typedef enum {
 	HEALER_ARCHIVE_NEXT_ERROR,
 } HealerArchiveNext;
 
+/* What an entry's header says, before any of its data is read. */
+typedef struct {
+	const char *path; /* raw, as stored (valid until the next call; may be NULL) */
+	gsize path_len;   /* strlen(path), 0 when NULL */
+	HealerArchiveEntryType type;
+	gint64 size;     /* the declared size of its data (a sparse file's full size); -1 when unset */
+	gboolean sparse; /* a sparse file (GNU or pax sparse headers): its holes are not in the archive */
+} HealerArchiveEntry;
+
 typedef enum {
 	HEALER_ARCHIVE_COMPRESSION_NONE,
 	HEALER_ARCHIVE_COMPRESSION_GZIP, /* with no time in the gzip header: the same input, the same bytes */
@@ -45,11 +54,17 @@ typedef enum {
 typedef struct {
 	guint abi_version; /* HEALER_ARCHIVE_ABI_VERSION; first, as healer-loadable.h requires */
 
-	/* Reading a tar archive, compressed in any way libarchive reads, from `fd` (not closed). */
+	/*
+	 * Reading a tar archive from `fd` (not closed), plain or compressed with
+	 * gzip, bzip2, xz, lz4 or zstd (what healer_bundle_fd_is_archive()
+	 * recognises), each only through libarchive's own
+	 * library support: never an external program (which libarchive would
+	 * otherwise run for lrzip, lzop, grzip, ... on a bundle author's say-so).
+	 */
 	HealerArchiveReader *(*reader_new)(void);
 	gboolean (*reader_open_fd)(HealerArchiveReader *reader, int fd, gsize block_size);
-	/* The next entry's raw path (valid until the next call; may be NULL) and type. */
-	HealerArchiveNext (*reader_next)(HealerArchiveReader *reader, const char **path, HealerArchiveEntryType *type);
+	/* The next entry's header (entry->path valid until the next call). */
+	HealerArchiveNext (*reader_next)(HealerArchiveReader *reader, HealerArchiveEntry *entry);
 	/* The current entry's data: bytes read, 0 at its end, < 0 on error. */
 	gssize (*reader_read)(HealerArchiveReader *reader, void *buffer, gsize len);
 	const char *(*reader_error)(HealerArchiveReader *reader);

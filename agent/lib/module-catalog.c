@@ -75,11 +75,6 @@ healer_catalog_entry_new_from_file(const char *path, const HealerReleaseTable *r
 {
 	g_autoptr(GMappedFile) mapped = NULL;
 	g_autoptr(GError) local_error = NULL;
-	g_autoptr(GPtrArray) modules = NULL;
-	const HealerModule *m;
-	const guint8 *data;
-	gsize len;
-	HealerCatalogEntry *entry;
 
 	mapped = g_mapped_file_new(path, FALSE, &local_error);
 	if (mapped == NULL) {
@@ -89,8 +84,19 @@ healer_catalog_entry_new_from_file(const char *path, const HealerReleaseTable *r
 		            "%s", local_error->message);
 		return NULL;
 	}
-	data = (const guint8 *)g_mapped_file_get_contents(mapped);
-	len = g_mapped_file_get_length(mapped);
+	return healer_catalog_entry_new_from_data(path, (const guint8 *)g_mapped_file_get_contents(mapped),
+	                                          g_mapped_file_get_length(mapped), releases, error);
+}
+
+HealerCatalogEntry *
+healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize len, const HealerReleaseTable *releases,
+                                   GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GPtrArray) modules = NULL;
+	const HealerModule *m;
+	HealerCatalogEntry *entry;
+
 	modules = healer_module_parse(data, len, &local_error);
 	if (modules == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", path, local_error->message);

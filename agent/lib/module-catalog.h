@@ -47,6 +47,9 @@ void healer_catalog_entry_add_dependency(HealerCatalogEntry *entry, guint functi
  */
 HealerCatalogEntry *healer_catalog_entry_new_from_file(const char *path, const HealerReleaseTable *releases,
                                                        GError **error);
+/* The same for a file's bytes read elsewhere; `path` names it in the entry and in messages. */
+HealerCatalogEntry *healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize len,
+                                                       const HealerReleaseTable *releases, GError **error);
 void healer_catalog_entry_free(HealerCatalogEntry *entry);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerCatalogEntry, healer_catalog_entry_free)
 

@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gmodule.h>
+#include <string.h>
 
 #include "healer-archive.h"
 
@@ -16,13 +17,29 @@ struct _HealerArchiveWriter {
 	struct archive *a;
 };
 
+/*
+ * The compressions a bundle may use.  libarchive registers each one either
+ * way, but falls back to running an external program when it was built
+ * without the library (and says so with ARCHIVE_WARN): a filter is used
+ * only when a scratch reader shows libarchive has the library itself.
+ */
+static int (*const filters[])(struct archive *) = {
+        archive_read_support_filter_gzip, archive_read_support_filter_bzip2, archive_read_support_filter_xz,
+        archive_read_support_filter_lz4,  archive_read_support_filter_zstd,
+};
+
 static HealerArchiveReader *
 reader_new(void)
 {
 	HealerArchiveReader *r = g_new0(HealerArchiveReader, 1);
 
 	r->a = archive_read_new();
-	archive_read_support_filter_all(r->a);
+	for (gsize i = 0; i < G_N_ELEMENTS(filters); i++) {
+		struct archive *probe = archive_read_new();
+		if (filters[i](probe) == ARCHIVE_OK)
+			filters[i](r->a);
+		archive_read_free(probe);
+	}
 	archive_read_support_format_tar(r->a);
 	return r;
 }
@@ -34,7 +51,7 @@ reader_open_fd(HealerArchiveReader *r, int fd, gsize block_size)
 }
 
 static HealerArchiveNext
-reader_next(HealerArchiveReader *r, const char **path, HealerArchiveEntryType *type)
+reader_next(HealerArchiveReader *r, HealerArchiveEntry *out)
 {
 	struct archive_entry *entry = NULL;
 	int status = archive_read_next_header(r->a, &entry);
@@ -44,18 +61,22 @@ reader_next(HealerArchiveReader *r, const char **path, HealerArchiveEntryType *t
 	/* ARCHIVE_WARN still gives an entry (e.g. an unknown pax keyword): bundle.c judges it. */
 	if (status < ARCHIVE_WARN)
 		return HEALER_ARCHIVE_NEXT_ERROR;
-	*path = archive_entry_pathname(entry);
+	out->path = archive_entry_pathname(entry);
+	out->path_len = out->path != NULL ? strlen(out->path) : 0;
 	/* A hard link entry may say AE_IFREG: the link is what matters. */
 	if (archive_entry_hardlink(entry) != NULL)
-		*type = HEALER_ARCHIVE_ENTRY_HARDLINK;
+		out->type = HEALER_ARCHIVE_ENTRY_HARDLINK;
 	else if (archive_entry_filetype(entry) == AE_IFREG)
-		*type = HEALER_ARCHIVE_ENTRY_FILE;
+		out->type = HEALER_ARCHIVE_ENTRY_FILE;
 	else if (archive_entry_filetype(entry) == AE_IFDIR)
-		*type = HEALER_ARCHIVE_ENTRY_DIRECTORY;
+		out->type = HEALER_ARCHIVE_ENTRY_DIRECTORY;
 	else if (archive_entry_filetype(entry) == AE_IFLNK)
-		*type = HEALER_ARCHIVE_ENTRY_SYMLINK;
+		out->type = HEALER_ARCHIVE_ENTRY_SYMLINK;
 	else
-		*type = HEALER_ARCHIVE_ENTRY_OTHER;
+		out->type = HEALER_ARCHIVE_ENTRY_OTHER;
+	/* For a sparse file this is its full size (GNU.sparse.realsize), not what the archive stores. */
+	out->size = archive_entry_size_is_set(entry) ? (gint64)archive_entry_size(entry) : -1;
+	out->sparse = archive_entry_sparse_count(entry) > 0;
 	return HEALER_ARCHIVE_NEXT_ENTRY;
 }
 

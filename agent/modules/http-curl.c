@@ -9,7 +9,10 @@
  * and then collect finished transfers (process_messages).  A finished
  * transfer is put on the `completed` queue and its `done` is called from an
  * idle source (on_dispatch), never from inside curl, so a `done` may start,
- * cancel and free at will.  While a `done` runs, engine_free()
+ * cancel and free at will.  Each running transfer has its own deadline, a
+ * timeout source (on_deadline) that ends it however its bytes trickle in:
+ * curl's stall check (CURLOPT_LOW_SPEED_*) only catches a server sending
+ * less than 1 byte/s.  While a `done` runs, engine_free()
  * only cancels everything and leaves the final free to on_dispatch.
  */
 #include "http-module.h"
@@ -29,8 +32,10 @@
 #define DEFAULT_MAX_PARALLEL      4
 #define DEFAULT_CONNECT_TIMEOUT_S 30
 #define DEFAULT_STALL_TIMEOUT_S   60
-#define MAX_REDIRECTS             5L
-#define USER_AGENT                "healerd/" HEALER_VERSION
+/* As [upstream] transfer-timeout-seconds' default (config.c says why). */
+#define DEFAULT_TRANSFER_TIMEOUT_S 120
+#define MAX_REDIRECTS              5L
+#define USER_AGENT                 "healerd/" HEALER_VERSION
 
 #ifndef CURL_WRITEFUNC_ERROR
 #define CURL_WRITEFUNC_ERROR 0xFFFFFFFF
@@ -54,6 +59,7 @@ typedef struct {
 	TransferState state;
 	char *url;
 	CURL *easy;
+	GSource *deadline; /* while running: ends the transfer at transfer_timeout_s */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	HealerHttpDoneFunc done;
@@ -134,6 +140,7 @@ ensure_curl_initialized(GError **error)
 static void
 transfer_free(Transfer *t)
 {
+	clear_source(&t->deadline);
 	if (t->easy != NULL)
 		curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
@@ -435,8 +442,17 @@ set_curl_error(Transfer *t, CURLcode result)
 	case CURLE_SSL_ENGINE_INITFAILED:
 		transfer_set_error(t, HEALER_ERROR_FAILED, "TLS setup failed: %s", detail);
 		break;
+	case CURLE_UNSUPPORTED_PROTOCOL: {
+		char *effective = NULL;
+		/* Refused while following a redirect: say where it led (curl only says which scheme). */
+		curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective);
+		if (effective != NULL && strcmp(effective, t->url) != 0)
+			transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "redirected to %s: %s", effective, detail);
+		else
+			transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "%s", detail);
+		break;
+	}
 	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
 		transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "%s", detail);
 		break;
 	case CURLE_TOO_MANY_REDIRECTS:
@@ -542,6 +558,7 @@ process_messages(HealerHttpEngine *f)
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &private);
 		curl_multi_remove_handle(f->multi, easy);
 		f->n_running--;
+		clear_source(&((Transfer *)private)->deadline);
 		transfer_finish((Transfer *)private, result);
 	}
 	start_queued(f);
@@ -642,6 +659,23 @@ on_curl_timer(CURLM *multi, long timeout_ms, void *user_data)
 	return 0;
 }
 
+/* The transfer's time is up: it ends here, with whatever curl was doing. */
+static gboolean
+on_deadline(gpointer user_data)
+{
+	Transfer *t = user_data;
+	HealerHttpEngine *f = t->fetcher;
+
+	clear_source(&t->deadline);
+	transfer_set_error(t, HEALER_ERROR_IO, "no complete answer within %u s", f->options.transfer_timeout_s);
+	/* From a GLib source, not a curl callback: removing the handle is allowed here. */
+	curl_multi_remove_handle(f->multi, t->easy);
+	f->n_running--;
+	transfer_finish(t, CURLE_OPERATION_TIMEDOUT);
+	start_queued(f);
+	return G_SOURCE_REMOVE;
+}
+
 /* ---- starting ---- */
 
 #define SETOPT(option, value)                                                                                          \
@@ -671,8 +705,8 @@ transfer_setup_easy(Transfer *t)
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_USERAGENT, USER_AGENT);
 	SETOPT(CURLOPT_HTTPGET, 1L);
-	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_PROTOCOLS_STR, o->allow_http ? "http,https" : "https");
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, o->allow_http ? "http,https" : "https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
 	SETOPT(CURLOPT_MAXREDIRS, MAX_REDIRECTS);
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -739,6 +773,10 @@ transfer_start(Transfer *t)
 		transfer_set_error(t, HEALER_ERROR_FAILED, "cannot start: %s", curl_multi_strerror(code));
 		return FALSE;
 	}
+	t->deadline = g_timeout_source_new_seconds(f->options.transfer_timeout_s);
+	g_source_set_callback(t->deadline, on_deadline, t, NULL);
+	g_source_set_static_name(t->deadline, "healer-http-deadline");
+	g_source_attach(t->deadline, f->context);
 	g_debug("GET %s%s", t->url, t->range_sent ? " (resuming)" : "");
 	return TRUE;
 }
@@ -802,6 +840,14 @@ header_value_ok(const char *value)
 	return strpbrk(value, "\r\n") == NULL;
 }
 
+/* Refused here with a message saying why, rather than by curl's "Protocol "http" disabled". */
+static void
+check_scheme(Transfer *t)
+{
+	if (!t->fetcher->options.allow_http && g_ascii_strncasecmp(t->url, "http://", 7) == 0)
+		transfer_set_error(t, HEALER_ERROR_INVALID_ARGUMENT, "plain http is not allowed, only https");
+}
+
 static void
 engine_fetch_to_memory(HealerHttpEngine *fetcher, guint id, const char *url, const char *etag,
                        const char *last_modified, guint64 max_size, HealerHttpDoneFunc done, gpointer user_data)
@@ -815,6 +861,7 @@ engine_fetch_to_memory(HealerHttpEngine *fetcher, guint id, const char *url, con
 	t = transfer_new(fetcher, id, KIND_MEMORY, url, done, user_data);
 	t->max_size = max_size;
 	t->body = g_byte_array_new();
+	check_scheme(t);
 	if (etag != NULL) {
 		g_autofree char *line = g_strdup_printf("If-None-Match: %s", etag);
 		if (!header_value_ok(etag))
@@ -843,6 +890,7 @@ engine_fetch_to_file(HealerHttpEngine *fetcher, guint id, const char *url, const
 	t = transfer_new(fetcher, id, KIND_FILE, url, done, user_data);
 	t->path = g_strdup(partial_path);
 	t->expected_size = expected_size;
+	check_scheme(t);
 	transfer_submit(t);
 }
 
@@ -857,6 +905,7 @@ transfer_abort(Transfer *t)
 		g_queue_remove(&f->queued, t);
 		break;
 	case STATE_RUNNING:
+		clear_source(&t->deadline);
 		curl_multi_remove_handle(f->multi, t->easy);
 		f->n_running--;
 		break;
@@ -963,6 +1012,8 @@ engine_new(const HealerHttpOptions *options, GError **error)
 		f->options.connect_timeout_s = DEFAULT_CONNECT_TIMEOUT_S;
 	if (f->options.stall_timeout_s == 0)
 		f->options.stall_timeout_s = DEFAULT_STALL_TIMEOUT_S;
+	if (f->options.transfer_timeout_s == 0)
+		f->options.transfer_timeout_s = DEFAULT_TRANSFER_TIMEOUT_S;
 
 	f->context = g_main_context_ref_thread_default();
 	f->transfers = g_hash_table_new(NULL, NULL);

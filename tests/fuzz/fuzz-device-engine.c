@@ -12,7 +12,7 @@
  *   - nothing is sent on a transport after it closed (the fake frees it at
  *     once, so ASan sees any use), nor is one closed twice;
  *   - what the faces read (devices, plans) is well formed: known states,
- *     progress 0..100, plans that are JSON objects;
+ *     progress 0..100, one device per id, plans that are JSON objects;
  *   - once the engine is freed every transport is closed and no GSource
  *     (timer, idle) made while the input ran is left behind.
  *
@@ -873,8 +873,13 @@ op_face(Fuzz *f, Port *p, guint8 arg)
 	switch (arg & 7) {
 	case FE_FACE_LIST: {
 		g_autoptr(GPtrArray) devices = healer_engine_list_devices(f->engine);
-		for (guint i = 0; i < devices->len; i++)
-			check_info(g_ptr_array_index(devices, i));
+		g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+		for (guint i = 0; i < devices->len; i++) {
+			const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
+			check_info(info);
+			/* One device per id, whatever the devices claim (issue 13: the first port keeps an id). */
+			g_assert_true(g_hash_table_add(seen, info->id));
+		}
 		break;
 	}
 	case FE_FACE_GET: {

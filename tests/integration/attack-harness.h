@@ -46,8 +46,8 @@ void attack_rebaseline(Attack *a);
 void attack_assert_alive(Attack *a);
 
 /*
- * A thread that runs `healerctl status` every 250 ms until finished; finishing asserts that every
- * run exited 0 within 1 s and that at least one ran, and returns the slowest in ms.
+ * A thread that runs `healerctl status` every 250 ms until finished; finishing waits for at least
+ * one run, asserts that every run exited 0 within 1 s, and returns the slowest in ms.
  */
 AttackProbe *attack_probe_start(Attack *a);
 guint attack_probe_finish(AttackProbe *probe);
@@ -57,9 +57,10 @@ void attack_assert_rss_settles(Attack *a, guint timeout_ms);
 
 /*
  * Reads strace's record: fails if healerd opened for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC)
- * anything outside its state directory, its ports and /dev/null, or opened (in any mode, even
- * failing) a path that is one of `never` (NULL-terminated; a file the caller could not read, a
- * symlink's target).
+ * anything outside its state directory, its ports and /dev/null, reopened a descriptor through
+ * /proc/self/fd/N (that reads with healerd's rights, not the caller's), or opened (in any mode,
+ * even failing) a path that is one of `never` (NULL-terminated; a file the caller could not read,
+ * a symlink's target).
  */
 void attack_assert_opens(Attack *a, const char *const *never);
 

@@ -34,7 +34,7 @@ void
 healerd_process_start(HealerdProcess *self)
 {
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
+	const char *wrapper = self->wrapper != NULL ? self->wrapper : g_getenv("HEALER_TEST_WRAPPER");
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *old = NULL;
@@ -67,6 +67,11 @@ healerd_process_start(HealerdProcess *self)
 	g_subprocess_launcher_set_stderr_file_path(launcher, self->log);
 	g_subprocess_launcher_unsetenv(launcher, "NOTIFY_SOCKET");
 	g_subprocess_launcher_unsetenv(launcher, "WATCHDOG_USEC");
+	for (guint i = 0; self->env != NULL && self->env[i] != NULL; i++) {
+		g_auto(GStrv) pair = g_strsplit(self->env[i], "=", 2);
+		g_assert_nonnull(pair[1]);
+		g_subprocess_launcher_setenv(launcher, pair[0], pair[1], TRUE);
+	}
 	self->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
 	g_assert_no_error(error);
 }
@@ -103,6 +108,8 @@ healerd_process_free(HealerdProcess *self)
 		healerd_process_kill(self);
 	g_free(self->dir);
 	g_free(self->bus_args);
+	g_free(self->wrapper);
+	g_strfreev(self->env);
 	g_free(self->config);
 	g_free(self->log);
 	g_free(self);

@@ -9,6 +9,8 @@ typedef struct {
 	char *log;    /* healerd's stderr */
 	GSubprocess *process;
 	char *bus_args; /* healerd's bus option ("--session"); "": none (the system bus); NULL: "--no-bus" */
+	char *wrapper;  /* runs healerd under this command line instead of $HEALER_TEST_WRAPPER (NULL: that) */
+	GStrv env;      /* NAME=VALUE pairs set for healerd only (may be NULL) */
 } HealerdProcess;
 
 /* Writes DIR/healerd.conf serving DIR/ports/ with the given module directory and extra [healer] lines. */

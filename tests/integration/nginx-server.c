@@ -79,13 +79,10 @@ test_child_stop(GPid pid)
 	waitpid(pid, NULL, 0);
 }
 
-GPid
-test_cut_proxy_start(int target_port, int cut_connections, long cut_after, int *port_out)
+/* Starts a tool that prints the port it listens on and a newline once ready. */
+static GPid
+start_listening_tool(const char *const *argv, int *port_out)
 {
-	g_autofree char *target = g_strdup_printf("%d", target_port);
-	g_autofree char *n = g_strdup_printf("%d", cut_connections);
-	g_autofree char *x = g_strdup_printf("%ld", cut_after);
-	const char *argv[] = {test_program("HEALER_CUT_PROXY"), target, n, x, NULL};
 	g_autoptr(GError) error = NULL;
 	char line[32];
 	int out = -1;
@@ -110,6 +107,27 @@ test_cut_proxy_start(int target_port, int cut_connections, long cut_after, int *
 	*port_out = atoi(line);
 	g_assert_cmpint(*port_out, >, 0);
 	return pid;
+}
+
+GPid
+test_cut_proxy_start(int target_port, int cut_connections, long cut_after, int *port_out)
+{
+	g_autofree char *target = g_strdup_printf("%d", target_port);
+	g_autofree char *n = g_strdup_printf("%d", cut_connections);
+	g_autofree char *x = g_strdup_printf("%ld", cut_after);
+	const char *argv[] = {test_program("HEALER_CUT_PROXY"), target, n, x, NULL};
+
+	return start_listening_tool(argv, port_out);
+}
+
+GPid
+test_slow_http_start(guint bytes_per_second, guint64 body_bytes, int *port_out)
+{
+	g_autofree char *rate = g_strdup_printf("%u", bytes_per_second);
+	g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, body_bytes);
+	const char *argv[] = {test_program("HEALER_SLOW_HTTP"), rate, size, NULL};
+
+	return start_listening_tool(argv, port_out);
 }
 
 /* ---- certificates ---- */

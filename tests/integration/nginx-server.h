@@ -3,7 +3,8 @@
  * certificate (SAN IP:127.0.0.1) made with the openssl command, nginx.conf
  * with `daemon off;`, `master_process off;` and every path (pid, logs, temp
  * dirs) in a temporary directory, run as a child that dies with the test.
- * Also loopback helpers and tests/tools/cut-proxy ($HEALER_CUT_PROXY).
+ * Also loopback helpers, tests/tools/cut-proxy ($HEALER_CUT_PROXY) and
+ * tests/tools/slow-http ($HEALER_SLOW_HTTP).
  */
 #pragma once
 
@@ -73,5 +74,12 @@ int test_blackhole_listen(int *port_out);
  * server.  Its port in *port_out; stop it with test_child_stop().
  */
 GPid test_cut_proxy_start(int target_port, int cut_connections, long cut_after, int *port_out);
+/*
+ * tests/tools/slow-http ($HEALER_SLOW_HTTP) on 127.0.0.1: every request gets "200 OK" with
+ * Content-Length body_bytes at once, then the body at bytes_per_second.  Its port in *port_out;
+ * stop it with test_child_stop().  For TLS, put nginx in front:
+ *   location /slow/ { proxy_pass http://127.0.0.1:PORT; proxy_buffering off; }
+ */
+GPid test_slow_http_start(guint bytes_per_second, guint64 body_bytes, int *port_out);
 /* SIGTERM and wait. */
 void test_child_stop(GPid pid);

@@ -29,6 +29,7 @@ static struct {
 	char *wrong_ca_file;
 	int tls_port;
 	int plain_port;
+	GPid slow_http; /* tests/tools/slow-http, 2 bytes/s, behind nginx at /slow/ */
 	GBytes *catalog;
 	GBytes *modules[N_MODULES];
 } server;
@@ -89,15 +90,20 @@ static void
 start_server(void)
 {
 	g_autofree char *extra = NULL;
+	int slow_port = 0;
 
-	/* Redirects, and a copy of the site served without Range support. */
+	/* Redirects, a copy of the site served without Range support, and a server that trickles. */
+	server.slow_http = test_slow_http_start(2, BIG_SIZE, &slow_port);
 	server.nginx = nginx_server_new(NULL, NULL);
 	server.www = server.nginx->www;
-	extra = g_strdup_printf("    location = /redirect { return 302 /catalog.json; }\n"
-	                        "    location = /redirect-ftp { return 302 ftp://127.0.0.1/catalog.json; }\n"
-	                        "    location = /redirect-loop { return 302 /redirect-loop; }\n"
-	                        "    location /norange/ { alias %s/; max_ranges 0; }\n",
-	                        server.www);
+	extra = g_strdup_printf(
+	        "    location = /redirect { return 302 /catalog.json; }\n"
+	        "    location = /redirect-ftp { return 302 ftp://127.0.0.1/catalog.json; }\n"
+	        "    location = /redirect-loop { return 302 /redirect-loop; }\n"
+	        "    location /norange/ { alias %s/; max_ranges 0; }\n"
+	        "    location = /redirect-http { return 302 http://127.0.0.1:$server_port/catalog.json; }\n"
+	        "    location /slow/ { proxy_pass http://127.0.0.1:%d; proxy_buffering off; }\n",
+	        server.www, slow_port);
 	server.nginx->extra = g_steal_pointer(&extra);
 	server.ca_file = server.nginx->ca_file;
 	server.wrong_ca_file = nginx_server_make_ca(server.nginx, "other-ca");
@@ -111,6 +117,7 @@ static void
 stop_server(void)
 {
 	g_clear_pointer(&server.nginx, nginx_server_free);
+	test_child_stop(server.slow_http);
 	g_free(server.wrong_ca_file);
 	g_bytes_unref(server.catalog);
 	for (guint i = 0; i < N_MODULES; i++)
@@ -137,6 +144,7 @@ new_fetcher(const char *ca_file, guint max_parallel)
 	        .ca_file = (char *)ca_file,
 	        .proxy = (char *)"", /* no *_proxy from the environment */
 	        .max_parallel = max_parallel,
+	        .allow_http = TRUE, /* cases use plain http too (hangs, the plain cut); https only: its own case */
 	};
 	return healer_http_fetcher_new(&options);
 }
@@ -350,6 +358,99 @@ test_redirects(void)
 	outcome_clear(&o1);
 	outcome_clear(&o2);
 	outcome_clear(&o3);
+}
+
+/*
+ * https only (allow_http FALSE, healerd's default): an http URL is refused before any connection,
+ * saying why, to memory and to file; a redirect from https to http is refused too.
+ */
+static void
+test_https_only(void)
+{
+	HealerHttpOptions options = {.ca_file = (char *)server.ca_file, .proxy = (char *)""};
+	g_autoptr(HealerHttpFetcher) f = healer_http_fetcher_new(&options);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "m.partial", NULL);
+	g_autofree char *plain = g_strdup_printf("http://127.0.0.1:%d/catalog.json", server.plain_port);
+	g_autofree char *redirect = url("redirect-http");
+	g_autofree char *expected = g_strdup_printf("%s: plain http is not allowed, only https", plain);
+	g_autofree char *tls = url("catalog.json");
+	g_autofree char *redirected =
+	        g_strdup_printf(": redirected to http://127.0.0.1:%d/catalog.json: ", server.tls_port);
+	Outcome o1 = {0}, o2 = {0}, o3 = {0}, o4 = {0};
+
+	healer_http_fetch_to_memory(f, plain, NULL, NULL, 1 << 20, on_done, &o1);
+	healer_http_fetch_to_file(f, plain, path, 0, on_done, &o2);
+	wait_for(&o1);
+	wait_for(&o2);
+	g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr(o1.error->message, ==, expected);
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr(o2.error->message, ==, expected);
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+
+	healer_http_fetch_to_memory(f, redirect, NULL, NULL, 1 << 20, on_done, &o3);
+	wait_for(&o3);
+	/* Refused by scheme (followed, plain http to the TLS port would be nginx's HTTP 400: FAILED). */
+	g_assert_error(o3.error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	assert_message(o3.error, redirect);
+	assert_message(o3.error, redirected);
+
+	/* https itself is fine. */
+	healer_http_fetch_to_memory(f, tls, NULL, NULL, 1 << 20, on_done, &o4);
+	wait_for(&o4);
+	g_assert_no_error(o4.error);
+	g_assert_true(g_bytes_equal(o4.body, server.catalog));
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	outcome_clear(&o3);
+	outcome_clear(&o4);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/*
+ * The deadline: tests/tools/slow-http behind nginx answers at once and sends its body at 2 bytes/s,
+ * never below curl's stall limit (1 byte/s), so only transfer_timeout_s ends it: "URL: no complete
+ * answer within N s", IO (worth retrying), to memory and to file.  With one transfer at a time, the
+ * fetch queued behind the slow one starts when the deadline ends it, and completes.
+ */
+static void
+test_deadline(void)
+{
+	HealerHttpOptions options = {
+	        .ca_file = (char *)server.ca_file,
+	        .proxy = (char *)"",
+	        .max_parallel = 1,
+	        .transfer_timeout_s = 2,
+	};
+	g_autoptr(HealerHttpFetcher) f = healer_http_fetcher_new(&options);
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "big.partial", NULL);
+	g_autofree char *slow = url("slow/catalog.json");
+	g_autofree char *expected = g_strdup_printf("%s: no complete answer within 2 s", slow);
+	g_autofree char *catalog = url("catalog.json");
+	Outcome o1 = {0}, o2 = {0}, o3 = {0};
+
+	healer_http_fetch_to_memory(f, slow, NULL, NULL, BIG_SIZE, on_done, &o1);
+	healer_http_fetch_to_file(f, slow, path, BIG_SIZE, on_done, &o2);
+	healer_http_fetch_to_memory(f, catalog, NULL, NULL, 1 << 20, on_done, &o3);
+	wait_for(&o1);
+	g_assert_error(o1.error, HEALER_ERROR, HEALER_ERROR_IO);
+	g_assert_cmpstr(o1.error->message, ==, expected);
+	g_assert_cmpint(o2.calls, ==, 0);
+	g_assert_cmpint(o3.calls, ==, 0);
+	wait_for(&o2);
+	g_assert_error(o2.error, HEALER_ERROR, HEALER_ERROR_IO);
+	g_assert_cmpstr(o2.error->message, ==, expected);
+	g_assert_cmpuint(file_size(path), <, BIG_SIZE);
+	wait_for(&o3);
+	g_assert_no_error(o3.error);
+	g_assert_true(g_bytes_equal(o3.body, server.catalog));
+	g_assert_cmpuint(healer_http_fetcher_get_n_running(f), ==, 0);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	outcome_clear(&o3);
+	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
 /* ---- to file ---- */
@@ -735,6 +836,7 @@ test_free_in_flight(void)
 	        .proxy = (char *)"",
 	        .max_parallel = 3,
 	        .max_bytes_per_second = 4096,
+	        .allow_http = TRUE,
 	};
 	HealerHttpFetcher *f = healer_http_fetcher_new(&options);
 	g_autofree char *dir = test_tmpdir_new();
@@ -857,6 +959,8 @@ main(int argc, char **argv)
 	g_test_add_func("/http/memory/if-modified-since", test_memory_if_modified_since);
 	g_test_add_func("/http/memory/too-large", test_memory_too_large);
 	g_test_add_func("/http/memory/redirects", test_redirects);
+	g_test_add_func("/http/https-only", test_https_only);
+	g_test_add_func("/http/deadline", test_deadline);
 	g_test_add_func("/http/file/fresh", test_file_fresh);
 	g_test_add_func("/http/file/resume", test_file_resume);
 	g_test_add_func("/http/file/restart-on-200", test_file_restart_on_200);

@@ -43,6 +43,7 @@ typedef struct {
 	NginxServer *nginx;
 	HealerdProcess *healerd;
 	Device device;
+	const char *upstream_extra; /* more [upstream] lines, or NULL */
 	Bus bus;
 } Gateway;
 
@@ -77,13 +78,15 @@ gateway_init(Gateway *g, const char *name)
 static void
 gateway_start(Gateway *g, const char *url, gboolean bus)
 {
-	g_autofree char *lines = g_strdup_printf("[upstream]\n"
-	                                         "url=%s\n"
-	                                         "ca-file=%s\n"
-	                                         "proxy=\n"
-	                                         "retry-min-seconds=1\n"
-	                                         "retry-max-seconds=2\n",
-	                                         url, g->nginx->ca_file);
+	g_autofree char *lines =
+	        g_strdup_printf("[upstream]\n"
+	                        "url=%s\n"
+	                        "ca-file=%s\n"
+	                        "proxy=\n"
+	                        "retry-min-seconds=1\n"
+	                        "retry-max-seconds=2\n"
+	                        "%s",
+	                        url, g->nginx->ca_file, g->upstream_extra != NULL ? g->upstream_extra : "");
 
 	g->healerd = healerd_process_new(g->dir, g->modules, lines);
 	if (bus)
@@ -404,6 +407,39 @@ test_cut_and_resume(void)
 }
 
 /*
+ * The transfer deadline does not starve a slow link: nginx sends the 2.1.0 modules at 6 KiB/s and
+ * transfer-timeout-seconds=5 cuts system-part1 (57 KiB: at most about 42 KiB in 5 s at that rate)
+ * with "no complete answer within 5 s"; the next try resumes with Range (206) where it stopped, the
+ * module is stored with the catalog's SHA-256, and the device heals.
+ */
+static void
+test_deadline_resumes(void)
+{
+	g_auto(Gateway) g = {0};
+	g_autofree char *url = NULL, *index = NULL;
+	g_autofree char *sp1 = original_sha256("2.1.0/system-part1.bin");
+	int cut, resumed;
+
+	gateway_init(&g, "deadline");
+	g.nginx->extra = g_strdup("    location /2.1.0/ { limit_rate 6k; }\n");
+	g.upstream_extra = "transfer-timeout-seconds=5\n";
+	nginx_server_start(g.nginx, 0);
+	url = g_strdup_printf("https://127.0.0.1:%d", g.nginx->tls_port);
+	gateway_start(&g, url, FALSE);
+
+	wait_lines(&g, 1, HEAL_TIMEOUT_MS, "heal succeeded", NULL);
+	cut = first_line(&g, "fetching module", "/2.1.0/system-part1.bin: no complete answer within 5 s", NULL);
+	resumed = first_line(&g, "fetched https://", "/2.1.0/system-part1.bin", "resumed", NULL);
+	check(&g, cut >= 0);
+	check(&g, resumed > cut);
+	check(&g, count_resumed_requests(&g) >= 1);
+	index = check_store(&g);
+	check(&g, strstr(index, sp1) != NULL);
+	healerd_process_stop(g.healerd);
+	assert_runs(&g.device);
+}
+
+/*
  * No server at first: the catalog fetch fails and is retried, the device is
  * blocked; nginx starts on the configured port: the next try accepts the
  * catalog and the device heals.
@@ -565,6 +601,7 @@ main(int argc, char **argv)
 	g_test_add_func("/upstream/on-demand", test_on_demand);
 	g_test_add_func("/upstream/cut-and-resume", test_cut_and_resume);
 	g_test_add_func("/upstream/down-then-up", test_down_then_up);
+	g_test_add_func("/upstream/deadline-resumes", test_deadline_resumes);
 	g_test_add_func("/upstream/tampered-module", test_tampered_module);
 	g_test_add_func("/upstream/tampered-catalog", test_tampered_catalog);
 	g_test_add_func("/upstream/module-missing", test_module_missing);

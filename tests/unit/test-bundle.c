@@ -8,11 +8,14 @@
  * from a fake state directory; and tar bundles refused, directory bundles
  * still working, without the libarchive module (healer-archive.so).
  */
+#define _GNU_SOURCE /* O_PATH */
+#include <fcntl.h>
 #include <string.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -291,6 +294,63 @@ write_tar(const char *path, GArray *entries)
 		archive_entry_free(entry);
 	}
 	g_assert_cmpint(archive_write_close(a), ==, ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/*
+ * `entries` with `filter` (archive_write_add_filter_*; NULL: none), then,
+ * when `name` is not NULL, one more regular file whose header declares
+ * `declared` bytes (a sparse file of that size when `sparse`), of which a
+ * block of zeros follows before the archive simply stops: a reader that
+ * checks headers refuses it before reading; one that reads or skips its data
+ * reports a truncated archive instead.
+ */
+static void
+write_tar_declaring(const char *path, GArray *entries, int (*filter)(struct archive *), const char *name,
+                    gint64 declared, gboolean sparse)
+{
+	struct archive *a = archive_write_new();
+	static const guint8 zeros[4096];
+
+	g_assert_cmpint(archive_write_set_format_pax_restricted(a), ==, ARCHIVE_OK);
+	if (filter != NULL)
+		g_assert_cmpint(filter(a), ==, ARCHIVE_OK);
+	/* Unblocked: what was written is in the file even though the archive is never closed. */
+	g_assert_cmpint(archive_write_set_bytes_per_block(a, 0), ==, ARCHIVE_OK);
+	g_assert_cmpint(archive_write_open_filename(a, path), ==, ARCHIVE_OK);
+	for (guint i = 0; entries != NULL && i < entries->len; i++) {
+		const TarEntry *e = &g_array_index(entries, TarEntry, i);
+		struct archive_entry *entry = archive_entry_new();
+		gsize len = 0;
+		const void *data = e->data != NULL ? g_bytes_get_data(e->data, &len) : NULL;
+
+		archive_entry_set_pathname(entry, e->name);
+		archive_entry_set_filetype(entry, e->type);
+		archive_entry_set_perm(entry, 0644);
+		archive_entry_set_size(entry, (la_int64_t)len);
+		g_assert_cmpint(archive_write_header(a, entry), ==, ARCHIVE_OK);
+		if (len > 0)
+			g_assert_cmpint(archive_write_data(a, data, len), ==, (la_ssize_t)len);
+		archive_entry_free(entry);
+	}
+	if (name == NULL) {
+		g_assert_cmpint(archive_write_close(a), ==, ARCHIVE_OK);
+	} else {
+		struct archive_entry *entry = archive_entry_new();
+		archive_entry_set_pathname(entry, name);
+		archive_entry_set_filetype(entry, AE_IFREG);
+		archive_entry_set_perm(entry, 0644);
+		archive_entry_set_size(entry, declared);
+		if (sparse)
+			archive_entry_sparse_add_entry(entry, declared - (gint64)sizeof(zeros), sizeof(zeros));
+		g_assert_cmpint(archive_write_header(a, entry), ==, ARCHIVE_OK);
+		g_assert_cmpint(archive_write_data(a, zeros, sizeof(zeros)), ==, (la_ssize_t)sizeof(zeros));
+		archive_entry_free(entry);
+		/* Flushes what the filter holds, with no end-of-archive blocks and no padding to `declared`. */
+		archive_write_fail(a);
+		if (filter != NULL)
+			archive_write_close(a);
+	}
 	archive_write_free(a);
 }
 
@@ -720,23 +780,60 @@ test_symlinks_in_directory(Fixture *f, gconstpointer data)
 	g_autofree char *apps = g_build_filename(dir, "apps", NULL);
 	g_autofree char *tinker = g_build_filename(dir, "1.0.0", "bootloader.bin", NULL);
 	g_autofree char *tinker_target = g_build_filename(f->modules_dir, "1.0.0", "bootloader.bin", NULL);
+	g_autofree char *secret = g_build_filename(f->tmp, "secret-shadow", NULL);
+	g_autofree char *catalog = g_build_filename(dir, "catalog.json", NULL);
+	g_autofree char *catalog_copy = g_build_filename(f->tmp, "catalog-copy.json", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerBundle) bundle = NULL;
 
 	(void)data;
-	/* A symbolic link to a file is read. */
+	/* A symbolic link to a file, even one with the right bytes, is refused: never followed. */
 	g_assert_cmpint(g_unlink(tinker), ==, 0);
 	g_assert_cmpint(symlink(tinker_target, tinker), ==, 0);
+	bundle = open_bundle(f, dir, FALSE, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA,
+	               "bundle: 1.0.0/bootloader.bin: symbolic link (not followed: a bundle holds only files and "
+	               "directories)");
+	g_clear_error(&error);
+	/* To a file the bundle author may not read (finding 3): the message tells nothing of it. */
+	test_write_file(secret, (const guint8 *)"root:$6$secret:19000:0:99999:7:::\n", 34);
+	g_assert_cmpint(chmod(secret, 0600), ==, 0);
+	g_assert_cmpint(g_unlink(tinker), ==, 0);
+	g_assert_cmpint(symlink(secret, tinker), ==, 0);
+	bundle = open_bundle(f, dir, FALSE, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA,
+	               "1.0.0/bootloader.bin: symbolic link (not followed");
+	/* Exactly this: nothing of the target (its name, its size) in it. */
+	{
+		g_autofree char *exact = g_strdup_printf("%s: 1.0.0/bootloader.bin: symbolic link (not followed: a "
+		                                         "bundle holds only files and directories)",
+		                                         dir);
+		g_assert_cmpstr(error->message, ==, exact);
+	}
+	g_clear_error(&error);
+	g_assert_cmpint(g_unlink(tinker), ==, 0);
+	{
+		g_autoptr(GBytes) good = test_read_file(tinker_target);
+		test_write_file(tinker, g_bytes_get_data(good, NULL), g_bytes_get_size(good));
+	}
+	/* catalog.json itself as a link. */
+	g_assert_cmpint(g_rename(catalog, catalog_copy), ==, 0);
+	g_assert_cmpint(symlink(catalog_copy, catalog), ==, 0);
+	bundle = open_bundle(f, dir, FALSE, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA, "catalog.json: symbolic link (not followed");
+	g_clear_error(&error);
+	g_assert_cmpint(g_unlink(catalog), ==, 0);
+	g_assert_cmpint(g_rename(catalog_copy, catalog), ==, 0);
+	/* Back to plain files: accepted. */
 	bundle = open_bundle(f, dir, FALSE, &error);
 	g_assert_no_error(error);
 	check_staged(bundle);
 	g_clear_pointer(&bundle, healer_bundle_free);
-	/* A symbolic link to a directory is not followed. */
+	/* A symbolic link to a directory is not followed either. */
 	g_assert_cmpint(g_rename(apps, real_apps), ==, 0);
 	g_assert_cmpint(symlink(real_apps, apps), ==, 0);
 	bundle = open_bundle(f, dir, FALSE, &error);
-	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA,
-	               "apps: symbolic link to a directory (not followed)");
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA, "apps: symbolic link (not followed");
 }
 
 static void
@@ -889,6 +986,270 @@ test_unsafe_entries(Fixture *f, gconstpointer data)
 		tar_add_file(entries, "README", x);
 		expect_tar_refused(f, entries, "hand.tar: README: not listed in the catalog");
 	}
+}
+
+/* Every limit of bundle.h, each refused from the entry's header with a message naming it (issue 13). */
+static void
+expect_declaring_refused(Fixture *f, GArray *entries, int (*filter)(struct archive *), const char *name,
+                         gint64 declared, gboolean sparse, const char *message)
+{
+	g_autofree char *tar = g_build_filename(f->tmp, "hostile.tar", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerBundle) bundle = NULL;
+
+	write_tar_declaring(tar, entries, filter, name, declared, sparse);
+	bundle = open_bundle(f, tar, FALSE, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA, message);
+}
+
+static void
+test_limits(Fixture *f, gconstpointer data)
+{
+	g_autofree char *tar = g_build_filename(f->tmp, "hostile.tar", NULL);
+	g_autofree char *long_name = g_strnfill(HEALER_BUNDLE_MAX_NAME + 1, 'n');
+	g_autofree char *max_name = g_strnfill(HEALER_BUNDLE_MAX_NAME, 'm');
+	g_autoptr(GBytes) nothing = g_bytes_new_static("", 0);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerBundle) bundle = NULL;
+
+	(void)data;
+	/* A name one byte too long, first and after a whole bundle; one of the longest allowed is only unlisted. */
+	{
+		g_autoptr(GArray) entries = tar_entries_new();
+		g_autofree char *message =
+		        g_strdup_printf("hostile.tar: entry 1 has a name of %d bytes; the limit is %d",
+		                        HEALER_BUNDLE_MAX_NAME + 1, HEALER_BUNDLE_MAX_NAME);
+		tar_add_file(entries, long_name, nothing);
+		expect_declaring_refused(f, entries, NULL, NULL, 0, FALSE, message);
+	}
+	{
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		g_autofree char *message =
+		        g_strdup_printf("entry %u has a name of %d bytes; the limit is %d", entries->len + 1,
+		                        HEALER_BUNDLE_MAX_NAME + 1, HEALER_BUNDLE_MAX_NAME);
+		tar_add_file(entries, long_name, f->catalog_sig);
+		expect_declaring_refused(f, entries, archive_write_add_filter_zstd, NULL, 0, FALSE, message);
+	}
+	{
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		tar_add_file(entries, max_name, f->catalog_sig);
+		expect_declaring_refused(f, entries, NULL, NULL, 0, FALSE, "mmmm: not listed in the catalog");
+	}
+	/* Names each allowed, too many bytes together: refused at the entry that passes the total. */
+	{
+		g_autoptr(GArray) entries = tar_entries_new();
+		guint at = HEALER_BUNDLE_MAX_NAMES / HEALER_BUNDLE_MAX_NAME + 1;
+		g_autofree char *message = NULL;
+		for (guint i = 0; i < at + 10; i++) {
+			g_autofree char *name = g_strdup_printf("%04u%s", i, max_name + 4);
+			tar_add_file(entries, name, nothing);
+		}
+		message =
+		        g_strdup_printf("hostile.tar: entry %u: the names of the entries up to it add up to %u bytes; "
+		                        "the limit is %d",
+		                        at, at * HEALER_BUNDLE_MAX_NAME, HEALER_BUNDLE_MAX_NAMES);
+		expect_declaring_refused(f, entries, archive_write_add_filter_gzip, NULL, 0, FALSE, message);
+	}
+	/* One entry too many. */
+	{
+		g_autoptr(GArray) entries = tar_entries_new();
+		g_autofree char *message = g_strdup_printf("more than %d entries in archive; the limit is %d",
+		                                           HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+		for (guint i = 0; i < HEALER_BUNDLE_MAX_ENTRIES + 1; i++) {
+			g_autofree char *name = g_strdup_printf("d%u/", i);
+			tar_add_special(entries, name, AE_IFDIR, NULL, FALSE);
+		}
+		expect_declaring_refused(f, entries, NULL, NULL, 0, FALSE, message);
+	}
+	/*
+	 * Declared sizes, each refused before any of the data is read or
+	 * skipped (the archive stops after one block: reading would say
+	 * "truncated").  A metadata file passed over, 2.2 GB in a compressed
+	 * archive: skipping it meant decompressing it, twice (issue 13: 13.8 s).
+	 */
+	{
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		g_autofree char *message =
+		        g_strdup_printf("hostile.tar: notes.json: entry %u declares 2306867200 bytes; "
+		                        "the limit for metadata passed over is %d",
+		                        entries->len + 1, HEALER_BUNDLE_MAX_SKIPPED);
+		expect_declaring_refused(f, entries, archive_write_add_filter_gzip, "notes.json", 2306867200, FALSE,
+		                         message);
+	}
+	{
+		g_autofree char *message = g_strdup_printf(
+		        "catalog.json: entry 1 declares %d bytes; the limit for catalog.json and bundle.json is %d",
+		        HEALER_BUNDLE_MAX_METADATA + 1, HEALER_BUNDLE_MAX_METADATA);
+		expect_declaring_refused(f, NULL, NULL, "catalog.json", HEALER_BUNDLE_MAX_METADATA + 1, FALSE, message);
+		expect_declaring_refused(f, NULL, NULL, "catalog.json.sig", 4097, FALSE,
+		                         "catalog.json.sig: entry 1 declares 4097 bytes; the limit for a catalog "
+		                         "signature is 4096");
+	}
+	{
+		g_autofree char *message = g_strdup_printf(
+		        "1.2.0/system-part1.bin: entry 1 declares %d bytes; the limit for a module is %d",
+		        HEALER_BUNDLE_MAX_MODULE + 1, HEALER_BUNDLE_MAX_MODULE);
+		expect_declaring_refused(f, NULL, NULL, "1.2.0/system-part1.bin", HEALER_BUNDLE_MAX_MODULE + 1, FALSE,
+		                         message);
+	}
+	/* A sparse module of 50 GB: its declared size, not "got 0". */
+	expect_declaring_refused(f, NULL, NULL, "1.2.0/system-part1.bin", 50LL << 30, TRUE,
+	                         "hostile.tar: 1.2.0/system-part1.bin: sparse file in archive declaring 53687091200 "
+	                         "bytes (only plain files are allowed)");
+	/* Entries each within their limit, too much together (zstd: 256 MiB of zeros are a few KiB). */
+	{
+		g_autoptr(GArray) entries = tar_entries_new();
+		g_autofree guint8 *zeros = g_malloc0(HEALER_BUNDLE_MAX_MODULE);
+		g_autoptr(GBytes) big = g_bytes_new_static(zeros, HEALER_BUNDLE_MAX_MODULE);
+		g_autofree char *message = NULL;
+		for (guint i = 0; i < HEALER_BUNDLE_MAX_TOTAL / HEALER_BUNDLE_MAX_MODULE; i++) {
+			g_autofree char *name = g_strdup_printf("big%u.bin", i);
+			tar_add_file(entries, name, big);
+		}
+		message =
+		        g_strdup_printf("hostile.tar: last.bin: the entries up to it declare %d bytes; the limit is %d",
+		                        HEALER_BUNDLE_MAX_TOTAL + 4096, HEALER_BUNDLE_MAX_TOTAL);
+		expect_declaring_refused(f, entries, archive_write_add_filter_zstd, "last.bin", 4096, FALSE, message);
+	}
+	/* The catalog's size is what counts: a module declaring one byte more is refused unread. */
+	{
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		const HealerCatalogModule *module = g_ptr_array_index(f->catalog->modules, 0);
+		g_autofree char *message = NULL;
+		for (guint i = 0; i < entries->len; i++) {
+			TarEntry *e = &g_array_index(entries, TarEntry, i);
+			if (strcmp(e->name, module->path) == 0) {
+				gsize len = 0;
+				const guint8 *bytes = g_bytes_get_data(e->data, &len);
+				guint8 *longer = g_malloc(len + 1);
+				memcpy(longer, bytes, len);
+				longer[len] = 'x';
+				g_bytes_unref(e->data);
+				e->data = g_bytes_new_take(longer, len + 1);
+			}
+		}
+		message = g_strdup_printf("%s: size mismatch (expected %" G_GUINT64_FORMAT
+		                          " bytes, the archive declares %" G_GUINT64_FORMAT ")",
+		                          module->path, module->size, module->size + 1);
+		expect_declaring_refused(f, entries, NULL, NULL, 0, FALSE, message);
+	}
+	/* The limits leave a real bundle alone, however compressed. */
+	{
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		tar_add_file(entries, "releases.json", f->catalog_sig);
+		write_tar_declaring(tar, entries, archive_write_add_filter_zstd, NULL, 0, FALSE);
+		bundle = open_bundle(f, tar, FALSE, &error);
+		g_assert_no_error(error);
+		check_staged(bundle);
+	}
+}
+
+/* Archives are recognised by their content, whatever their name (docs/bundles.md; issue 13, finding 8). */
+static void
+test_content_detection(Fixture *f, gconstpointer data)
+{
+	static int (*const filters[])(struct archive *) = {
+	        NULL,
+	        archive_write_add_filter_gzip,
+	        archive_write_add_filter_bzip2,
+	        archive_write_add_filter_xz,
+	        archive_write_add_filter_lz4,
+	        archive_write_add_filter_zstd,
+	};
+	g_autofree char *bin = g_build_filename(f->tmp, "bundle.bin", NULL);
+	g_autofree char *module = g_build_filename(f->modules_dir, "1.2.0", "system-part1.bin", NULL);
+	g_autofree char *json = g_build_filename(f->modules_dir, "catalog.json", NULL);
+	g_autofree char *empty = g_build_filename(f->tmp, "empty", NULL);
+	g_autofree char *fifo = g_build_filename(f->tmp, "fifo", NULL);
+	g_autofree char *v7 = g_build_filename(f->tmp, "v7.bin", NULL);
+
+	(void)data;
+	for (guint i = 0; i < G_N_ELEMENTS(filters); i++) {
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(HealerBundle) bundle = NULL;
+
+		write_tar_declaring(bin, entries, filters[i], NULL, 0, FALSE);
+		g_assert_true(healer_bundle_file_is_archive(bin));
+		bundle = open_bundle(f, bin, FALSE, &error);
+		g_assert_no_error(error);
+		check_staged(bundle);
+	}
+	/* A V7 header (no magic) by its checksum: the ustar magic wiped, the checksum made right again. */
+	{
+		g_autoptr(GBytes) whole = test_read_file(bin);
+		gsize len = 0;
+		guint8 *bytes;
+		guint sum = 0;
+		g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+
+		write_tar_declaring(v7, entries, NULL, NULL, 0, FALSE);
+		g_bytes_unref(whole);
+		whole = test_read_file(v7);
+		bytes = g_bytes_unref_to_data(g_bytes_ref(whole), &len);
+		memset(bytes + 257, 0, 8);
+		memset(bytes + 148, ' ', 8);
+		for (guint i = 0; i < 512; i++)
+			sum += bytes[i];
+		g_snprintf((char *)bytes + 148, 8, "%06o", sum);
+		test_write_file(v7, bytes, 512);
+		g_assert_true(healer_bundle_file_is_archive(v7));
+		bytes[0] ^= 1; /* the checksum no longer adds up */
+		test_write_file(v7, bytes, 512);
+		g_assert_false(healer_bundle_file_is_archive(v7));
+		g_free(bytes);
+	}
+	/* What is not an archive: a module, JSON, an empty file, a directory, a FIFO (not opened blocking). */
+	g_assert_false(healer_bundle_file_is_archive(module));
+	g_assert_false(healer_bundle_file_is_archive(json));
+	test_write_file(empty, NULL, 0);
+	g_assert_false(healer_bundle_file_is_archive(empty));
+	g_assert_false(healer_bundle_file_is_archive(f->modules_dir));
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+	g_assert_false(healer_bundle_file_is_archive(fifo));
+	g_assert_false(healer_bundle_file_is_archive("/no/such/file"));
+}
+
+/* healer_bundle_open_fd: read through a descriptor opened elsewhere, named as its owner named it. */
+static void
+test_open_fd(Fixture *f, gconstpointer data)
+{
+	g_autofree char *tar = g_build_filename(f->tmp, "fd.tar", NULL);
+	g_autoptr(GArray) entries = tar_bundle_entries(f, "");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerBundle) bundle = NULL;
+	int fd;
+
+	(void)data;
+	write_tar_declaring(tar, entries, archive_write_add_filter_gzip, NULL, 0, FALSE);
+	fd = open(tar, O_RDONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_true(healer_bundle_fd_is_archive(fd));
+	bundle = healer_bundle_open_fd(fd, "my-bundle", f->keys, FALSE, f->staging, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(bundle->source, ==, "my-bundle");
+	check_staged(bundle);
+	g_clear_pointer(&bundle, healer_bundle_free);
+	close(fd);
+	fd = open(f->modules_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-dir", f->keys, FALSE, f->staging, &error);
+	g_assert_no_error(error);
+	check_staged(bundle);
+	g_clear_pointer(&bundle, healer_bundle_free);
+	close(fd);
+	/* Descriptors that do not allow reading: O_PATH (openat() would still work through one), write-only. */
+	fd = open(f->modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-dir", f->keys, FALSE, f->staging, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_PERMISSION_DENIED, "my-dir: not open for reading");
+	g_clear_error(&error);
+	close(fd);
+	fd = open(tar, O_WRONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	bundle = healer_bundle_open_fd(fd, "my-bundle", f->keys, FALSE, f->staging, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_PERMISSION_DENIED, "my-bundle: not open for reading");
+	close(fd);
 }
 
 static void
@@ -1222,6 +1583,9 @@ main(int argc, char **argv)
 	ADD("symlinks-in-directory", test_symlinks_in_directory);
 	ADD("manifest", test_manifest);
 	ADD("unsafe-entries", test_unsafe_entries);
+	ADD("limits", test_limits);
+	ADD("content-detection", test_content_detection);
+	ADD("open-fd", test_open_fd);
 	ADD("unsigned", test_unsigned);
 	ADD("export-cli", test_export_cli);
 	ADD("module-missing", test_module_missing);

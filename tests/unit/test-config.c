@@ -80,6 +80,8 @@ assert_defaults(const HealerConfig *config)
 	g_assert_null(config->upstream_proxy);
 	g_assert_cmpuint(config->upstream_max_parallel, ==, 2);
 	g_assert_cmpuint(config->upstream_refresh_s, ==, 21600);
+	g_assert_cmpuint(config->upstream_transfer_timeout_s, ==, 120);
+	g_assert_false(config->upstream_allow_insecure_http);
 }
 
 /* No file, or an empty one: every default. */
@@ -154,7 +156,9 @@ test_full_file(Fixture *f, gconstpointer data)
 	                       "max-bytes-per-second=65536\n"
 	                       "refresh-interval-seconds=0\n"
 	                       "retry-min-seconds=2\n"
-	                       "retry-max-seconds=60\n",
+	                       "retry-max-seconds=60\n"
+	                       "transfer-timeout-seconds=30\n"
+	                       "allow-insecure-http=false\n",
 	                       mods, table);
 	write_text(f->path, text);
 	config = healer_config_load(f->path, &error);
@@ -186,6 +190,8 @@ test_full_file(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(config->upstream_refresh_s, ==, 0);
 	g_assert_cmpuint(config->upstream_retry_min_s, ==, 2);
 	g_assert_cmpuint(config->upstream_retry_max_s, ==, 60);
+	g_assert_cmpuint(config->upstream_transfer_timeout_s, ==, 30);
+	g_assert_false(config->upstream_allow_insecure_http);
 }
 
 /* Release tables default to releases.json of each module directory that has one. */
@@ -306,9 +312,87 @@ test_invalid(Fixture *f, gconstpointer data)
 	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker=x\n", 3,
 	             "[mqtt]: unknown group (known groups: daemon, serial, store, healer, upstream)");
 	expect_error(f, "[healer]\nmax-attempts[de]=3\n", 2, "[healer] max-attempts[de]: unknown key");
-	/* A key given twice: GKeyFile keeps the last, and so does the line. */
+	expect_error(f, "[upstream]\ntransfer-timeout-seconds=4\n", 2,
+	             "[upstream] transfer-timeout-seconds: '4' is not a whole number 5..3600");
+	expect_error(f, "[upstream]\ntransfer-timeout-seconds=3601\n", 2,
+	             "[upstream] transfer-timeout-seconds: '3601' is not a whole number 5..3600");
+	expect_error(f, "[upstream]\nallow-insecure-http=yes\n", 2,
+	             "[upstream] allow-insecure-http: 'yes' is not a boolean");
+}
+
+/*
+ * A key set twice in one file is refused at its second line, naming the first (GKeyFile alone keeps the
+ * last without a word), also when its group is opened twice or blanks differ; the first value is not
+ * silently replaced, and nothing of the file applies.
+ */
+static void
+test_duplicate_keys(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	(void)data;
+	expect_error(f, "[serial]\nports=/dev/ttyUSB*\nbaud=9600\nports=/dev/*\n", 4,
+	             "[serial] ports: set twice in one file (first at line 2); set each key once");
 	expect_error(f, "[healer]\nmax-attempts=1\n[serial]\nbaud=9600\n[healer]\nmax-attempts=x\n", 6,
-	             "[healer] max-attempts: 'x' is not");
+	             "[healer] max-attempts: set twice in one file (first at line 2)");
+	expect_error(f, "# c\n[upstream]\n  url = https://a.example\n\n\turl=https://b.example\n", 5,
+	             "[upstream] url: set twice in one file (first at line 3)");
+	/* Before the value checks: the second line is the news, whatever it says. */
+	expect_error(f, "[healer]\nmax-attempts=3\nmax-attempts=lots\n", 3,
+	             "[healer] max-attempts: set twice in one file (first at line 2)");
+
+	/* The same key in two groups, a translation beside its key (refused as unknown, not as twice), a drop-in. */
+	expect_error(f, "[healer]\nmax-attempts=3\nmax-attempts[de]=3\n", 3, "[healer] max-attempts[de]: unknown key");
+	write_text(f->path, "[serial]\nwatch=false\n[store]\nallow-unsigned=false\n# watch=true\n");
+	write_drop_in(f, "10-watch.conf", "[serial]\nwatch=true\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_true(config->serial_watch);
+}
+
+/* An http:// url needs allow-insecure-http=true (in any file); the error names the url's file and line. */
+static void
+test_insecure_http(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(HealerConfig) allowed = NULL;
+	g_autoptr(HealerConfig) https = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *drop_in = g_build_filename(f->dir, "healerd.conf.d", "20-url.conf", NULL);
+	g_autofree char *where =
+	        g_strdup_printf("%s:3: [upstream] url: 'http://firmware.example.com' is plain http", drop_in);
+
+	(void)data;
+	expect_error(f, "[upstream]\nurl=http://firmware.example.com/\n", 2,
+	             "[upstream] url: 'http://firmware.example.com' is plain http: anyone on the network path "
+	             "could withhold new catalogs or replay old ones (signatures protect content, not "
+	             "freshness); use https://, or set allow-insecure-http=true in [upstream] to accept that");
+	expect_error(f, "[upstream]\nurl=HTTP://firmware.example.com\nallow-insecure-http=false\n", 2,
+	             "[upstream] url: 'HTTP://firmware.example.com' is plain http");
+
+	/* The url in a drop-in: its line there. */
+	write_text(f->path, "[upstream]\nurl=https://firmware.example.com\n");
+	write_drop_in(f, "20-url.conf", "# mirror\n[upstream]\nurl=http://firmware.example.com\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_null(config);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	if (strstr(error->message, where) == NULL)
+		g_error("expected '%s' in '%s'", where, error->message);
+	g_clear_error(&error);
+
+	/* Allowed in another file than the url's. */
+	write_drop_in(f, "30-insecure.conf", "[upstream]\nallow-insecure-http=true\n");
+	allowed = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(allowed->upstream_url, ==, "http://firmware.example.com");
+	g_assert_true(allowed->upstream_allow_insecure_http);
+
+	/* https needs nothing. */
+	https = healer_config_load_from_data("x.conf", "[upstream]\nurl=https://a.example\n",
+	                                     strlen("[upstream]\nurl=https://a.example\n"), &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(https->upstream_url, ==, "https://a.example");
 }
 
 /* An error in a drop-in names the drop-in, after a valid main file and an earlier valid drop-in. */
@@ -457,6 +541,8 @@ main(int argc, char **argv)
 	ADD("/config/drop-ins", test_drop_ins);
 	ADD("/config/invalid", test_invalid);
 	ADD("/config/invalid-drop-in", test_invalid_drop_in);
+	ADD("/config/duplicate-keys", test_duplicate_keys);
+	ADD("/config/insecure-http", test_insecure_http);
 	ADD("/config/syntax-error", test_syntax_error);
 	ADD("/config/shipped-file", test_shipped_file);
 	g_test_add_func("/config/retry-delay", test_retry_delay);

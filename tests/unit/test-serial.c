@@ -1,0 +1,200 @@
+/*
+ * Serial ports opened the safe way (agent/lib/healer-serial.h) and the port patterns healerd calls
+ * too wide (port-watcher.h), on ptys and files this test makes: only serial ttys pass the check,
+ * which opens nothing; an open port is held exclusively, a second open is refused naming the
+ * holder; closing puts the settings back.
+ */
+#define _GNU_SOURCE /* posix_openpt, grantpt, unlockpt, ptsname */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "healer-error.h"
+#include "healer-serial.h"
+#include "port-watcher.h"
+#include "test-util.h"
+
+typedef struct {
+	int master;
+	char *slave_path;
+} Pty;
+
+static void
+pty_open(Pty *p)
+{
+	p->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	g_assert_cmpint(p->master, >=, 0);
+	g_assert_cmpint(grantpt(p->master), ==, 0);
+	g_assert_cmpint(unlockpt(p->master), ==, 0);
+	p->slave_path = g_strdup(ptsname(p->master));
+}
+
+static void
+pty_close(Pty *p)
+{
+	close(p->master);
+	g_free(p->slave_path);
+}
+
+static void
+expect_refused(const char *path, int code, const char *expected)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerSerialPort) port = NULL;
+
+	g_assert_false(healer_serial_port_check(path, NULL, &error));
+	g_assert_error(error, HEALER_ERROR, code);
+	g_assert_cmpstr(error->message, ==, expected);
+	g_clear_error(&error);
+	port = healer_serial_port_open(path, &error);
+	g_assert_null(port);
+	g_assert_error(error, HEALER_ERROR, code);
+	g_assert_cmpstr(error->message, ==, expected);
+}
+
+/* What is not a serial tty is refused by what it is; a pty slave, a link to one, pass. */
+static void
+test_check(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *file = g_build_filename(dir, "file", NULL);
+	g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+	g_autofree char *link = g_build_filename(dir, "port", NULL);
+	g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+	g_autofree char *expected = NULL;
+	g_autoptr(GError) error = NULL;
+	struct stat st;
+	Pty pty;
+
+	g_assert_true(g_file_set_contents(file, "x", -1, NULL));
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+
+	expected = g_strdup_printf("%s: not a serial port (a regular file)", file);
+	expect_refused(file, HEALER_ERROR_INVALID_ARGUMENT, expected);
+	g_free(expected);
+	expected = g_strdup_printf("%s: not a serial port (a FIFO)", fifo);
+	expect_refused(fifo, HEALER_ERROR_INVALID_ARGUMENT, expected);
+	g_free(expected);
+	expected = g_strdup_printf("%s: not a serial port (a directory)", dir);
+	expect_refused(dir, HEALER_ERROR_INVALID_ARGUMENT, expected);
+	g_free(expected);
+	expected = g_strdup_printf("%s: No such file or directory", missing);
+	expect_refused(missing, HEALER_ERROR_NOT_FOUND, expected);
+	expect_refused("/dev/null", HEALER_ERROR_INVALID_ARGUMENT,
+	               "/dev/null: not a serial port (character device 1:3, class mem)");
+	expect_refused("/dev/tty", HEALER_ERROR_INVALID_ARGUMENT,
+	               "/dev/tty: not a serial port (character device 5:0: /dev/tty, /dev/console or /dev/ptmx)");
+	expect_refused("/dev/ptmx", HEALER_ERROR_INVALID_ARGUMENT,
+	               "/dev/ptmx: not a serial port (character device 5:2: /dev/tty, /dev/console or /dev/ptmx)");
+
+	pty_open(&pty);
+	g_assert_true(healer_serial_port_check(pty.slave_path, &st, &error));
+	g_assert_no_error(error);
+	g_assert_true(S_ISCHR(st.st_mode));
+	g_assert_cmpint(symlink(pty.slave_path, link), ==, 0);
+	g_assert_true(healer_serial_port_check(link, NULL, &error));
+	g_assert_no_error(error);
+	pty_close(&pty);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static gboolean
+same_termios(const struct termios *a, const struct termios *b)
+{
+	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag && a->c_cflag == b->c_cflag &&
+	       a->c_lflag == b->c_lflag && cfgetospeed(a) == cfgetospeed(b);
+}
+
+/*
+ * Open: raw at the asked speed while held; a second open (even by the same process, even as root:
+ * the lock) is refused naming this program and its pid, and changes nothing; close: the settings
+ * found at open are back, and the port can be opened again.
+ */
+static void
+test_open_exclusive_restore(void)
+{
+	g_autoptr(HealerSerialPort) port = NULL;
+	g_autoptr(HealerSerialPort) second = NULL;
+	g_autoptr(HealerSerialPort) again = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *expected = NULL;
+	g_autofree char *comm = NULL;
+	struct termios before, during, after;
+	int observer;
+	Pty pty;
+
+	pty_open(&pty);
+	observer = open(pty.slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	g_assert_cmpint(observer, >=, 0);
+	g_assert_cmpint(tcgetattr(observer, &before), ==, 0);
+	before.c_lflag |= ICANON | ECHO;
+	cfsetspeed(&before, B9600);
+	g_assert_cmpint(tcsetattr(observer, TCSANOW, &before), ==, 0);
+	g_assert_cmpint(tcgetattr(observer, &before), ==, 0);
+
+	port = healer_serial_port_open(pty.slave_path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(healer_serial_port_get_path(port), ==, pty.slave_path);
+	g_assert_true(healer_serial_port_set_raw(port, 921600, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(tcgetattr(observer, &during), ==, 0);
+	g_assert_false(during.c_lflag & (ICANON | ECHO));
+	g_assert_cmpuint(cfgetospeed(&during), ==, B921600);
+	g_assert_false(healer_serial_port_set_raw(port, 1234, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+
+	g_assert_true(g_file_get_contents("/proc/self/comm", &comm, NULL, NULL));
+	g_strstrip(comm);
+	expected = g_strdup_printf("%s is in use by %s (pid %d)", pty.slave_path, comm, (int)getpid());
+	second = healer_serial_port_open(pty.slave_path, &error);
+	g_assert_null(second);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_BUSY);
+	g_assert_cmpstr(error->message, ==, expected);
+	g_clear_error(&error);
+	g_assert_cmpint(tcgetattr(observer, &after), ==, 0);
+	g_assert_true(same_termios(&after, &during));
+
+	g_clear_pointer(&port, healer_serial_port_close);
+	g_assert_cmpint(tcgetattr(observer, &after), ==, 0);
+	g_assert_true(same_termios(&after, &before));
+	again = healer_serial_port_open(pty.slave_path, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(again);
+	close(observer);
+	pty_close(&pty);
+}
+
+/* The patterns reported at start: those that reach into /dev beyond /dev/tty* and /dev/serial/. */
+static void
+test_wide_globs(void)
+{
+	const char *wide[] = {"/dev/*",      "/dev/ptmx", "/dev/pts/*",   "/dev/t*",       "/*",
+	                      "/d*/ttyUSB0", "/dev",      "/dev/serial*", "/dev/bus/usb/*"};
+	const char *fine[] = {"/dev/ttyUSB*",        "/dev/ttyACM0",          "/dev/tty*",
+	                      "/dev/serial/by-id/*", "/run/healer-sim/*/tty", "/srv/ports/*"};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(wide); i++) {
+		if (!healer_port_glob_is_wide(wide[i]))
+			g_error("'%s' should be reported as wide", wide[i]);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(fine); i++) {
+		if (healer_port_glob_is_wide(fine[i]))
+			g_error("'%s' should not be reported as wide", fine[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/serial/check", test_check);
+	g_test_add_func("/serial/open-exclusive-restore", test_open_exclusive_restore);
+	g_test_add_func("/serial/wide-globs", test_wide_globs);
+	return g_test_run();
+}
