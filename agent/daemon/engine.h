@@ -41,8 +41,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEngine, healer_engine_free)
 /*
  * Serves the device on `port` through `transport` (taken), as the port
  * watcher does for every serial port it opens; tests and fuzzers attach
- * their own transports this way.  `port` must have no device yet (else the
- * transport is closed and a critical logged).
+ * their own transports this way.  A port the guard ignores for now (too
+ * many device ids) is not served: the transport is closed.  `port` must
+ * have no device yet (else the transport is closed and a critical logged).
  */
 void healer_engine_attach_transport(HealerEngine *engine, const char *port, HealerTransport *transport);
 
