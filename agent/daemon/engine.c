@@ -426,7 +426,6 @@ end_job_with(Job *job, const GError *error)
 	g_autofree char *id = g_strdup(job->device_id);
 
 	job->done_func = NULL;
-	release_job_slot(job);
 	if (job->slot != NULL) {
 		job->slot->job = NULL;
 		job->slot->last_heal = (guint64)g_get_real_time() / G_USEC_PER_SEC;
@@ -435,7 +434,10 @@ end_job_with(Job *job, const GError *error)
 	}
 	/* Queued behind any write of this job still pending: the file cannot come back after it. */
 	healer_job_writer_remove(self->job_writer, job->device_id);
-	g_hash_table_remove(self->jobs, job->device_id);
+	/* Gone from the table before its job slot starts a waiting device's heal (which may be this device's). */
+	g_hash_table_steal(self->jobs, job->device_id);
+	release_job_slot(job);
+	job_free(job);
 	schedule_trim(self);
 	NOTIFY(self, heal_finished, id, error == NULL, error ? error->message : "the application runs");
 	if (func != NULL)
@@ -468,7 +470,10 @@ job_failed(Job *job, const char *why)
 
 	job->attempt++;
 	job_release_module(job);
-	release_job_slot(job);
+	/*
+	 * The job slot is released last (here by end_job_with()): releasing it starts a waiting device's
+	 * heal, which must find this job as it ends up, not half failed.
+	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
 		healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL,
@@ -491,6 +496,7 @@ job_failed(Job *job, const char *why)
 		set_status(slot, HEALER_STATUS_FAILED, detail);
 	}
 	job->retry_source = g_timeout_add_seconds(delay, on_retry, job);
+	release_job_slot(job);
 	schedule_trim(self);
 }
 
@@ -632,6 +638,19 @@ start_job(Slot *slot, Job *job)
 			g_queue_push_tail(&self->waiting, slot);
 		return;
 	}
+	/*
+	 * The job runs here now: a retry it waited for is moot, and it leaves any other slot (its device
+	 * seen on two ports), as this slot leaves any other job (its device's id changed): a slot and a
+	 * job point at each other or at nothing, so neither is left pointing at a freed one.
+	 */
+	if (job->retry_source != 0) {
+		g_source_remove(job->retry_source);
+		job->retry_source = 0;
+	}
+	if (job->slot != NULL && job->slot != slot && job->slot->job == job)
+		job->slot->job = NULL;
+	if (slot->job != NULL && slot->job != job && slot->job->slot == slot)
+		slot->job->slot = NULL;
 	plan = healer_resolve(state, catalog(self), &goal, &policy, &error);
 	if (plan != NULL && !plan_is_local(slot, plan)) {
 		/* The job waits, holding no job slot, until the store or upstream changes. */
@@ -1000,15 +1019,36 @@ slot_free(Slot *slot)
 	g_free(slot);
 }
 
+void
+healer_engine_attach_transport(HealerEngine *self, const char *port, HealerTransport *transport)
+{
+	HealerDeviceTimeouts timeouts = {.response_timeout_ms = self->config->response_timeout_s * 1000,
+	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
+	Slot *slot;
+
+	if (healer_port_guard_is_ignored(self->guard, port)) {
+		g_debug("%s: ignored for now (too many device ids on it)", port);
+		healer_transport_close(transport);
+		return;
+	}
+	if (g_hash_table_contains(self->slots, port)) {
+		healer_transport_close(transport);
+		g_return_if_reached();
+	}
+	slot = g_new0(Slot, 1);
+	slot->engine = self;
+	slot->port = g_strdup(port);
+	slot->status = HEALER_STATUS_ATTACHED;
+	slot->device = healer_device_new(port, transport, &timeouts, on_device_event, slot);
+	g_hash_table_insert(self->slots, slot->port, slot);
+}
+
 static void
 attach(HealerEngine *self, const char *port)
 {
 	HealerTransportCallbacks callbacks = {0};
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = self->config->response_timeout_s * 1000,
-	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
 	g_autoptr(GError) error = NULL;
 	HealerTransport *transport;
-	Slot *slot;
 
 	if (healer_port_guard_is_ignored(self->guard, port)) {
 		g_debug("%s: ignored for now (too many device ids on it)", port);
@@ -1020,12 +1060,7 @@ attach(HealerEngine *self, const char *port)
 		healer_port_watcher_refused(self->watcher, port, error);
 		return;
 	}
-	slot = g_new0(Slot, 1);
-	slot->engine = self;
-	slot->port = g_strdup(port);
-	slot->status = HEALER_STATUS_ATTACHED;
-	slot->device = healer_device_new(port, transport, &timeouts, on_device_event, slot);
-	g_hash_table_insert(self->slots, slot->port, slot);
+	healer_engine_attach_transport(self, port, transport);
 }
 
 static void

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "store.h"
 #include "supply.h"
+#include "transport.h"
 #include "upstream.h"
 
 G_BEGIN_DECLS
@@ -36,6 +37,15 @@ HealerEngine *healer_engine_new(HealerConfig *config, HealerStore *store);
 void healer_engine_start(HealerEngine *engine);
 void healer_engine_free(HealerEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEngine, healer_engine_free)
+
+/*
+ * Serves the device on `port` through `transport` (taken), as the port
+ * watcher does for every serial port it opens; tests and fuzzers attach
+ * their own transports this way.  A port the guard ignores for now (too
+ * many device ids) is not served: the transport is closed.  `port` must
+ * have no device yet (else the transport is closed and a critical logged).
+ */
+void healer_engine_attach_transport(HealerEngine *engine, const char *port, HealerTransport *transport);
 
 /* error NULL: done.  device_id is the device the call named. */
 typedef void (*HealerEngineDoneFunc)(HealerEngine *engine, const char *device_id, const GError *error,

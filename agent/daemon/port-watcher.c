@@ -78,6 +78,8 @@ healer_port_watcher_rescan(HealerPortWatcher *self)
 	GHashTableIter iter;
 	gpointer key;
 
+	if (self == NULL)
+		return;
 	for (guint i = 0; self->globs[i] != NULL; i++) {
 		glob_t matches = {0};
 		if (glob(self->globs[i], 0, NULL, &matches) == 0) {

@@ -22,7 +22,10 @@ typedef void (*HealerPortsFunc)(GPtrArray *paths, gpointer user_data);
 
 HealerPortWatcher *healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFunc func,
                                            gpointer user_data);
-/* Matches the globs again now (the engine also does this after a device goes away). */
+/*
+ * Matches the globs again now (the engine also does this after a device goes away).  NULL does nothing:
+ * an engine never started has no watcher, only the transports attached to it by hand.
+ */
 void healer_port_watcher_rescan(HealerPortWatcher *watcher);
 /*
  * The engine could not open `path`, handed on by the last scan: logged once
