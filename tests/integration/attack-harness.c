@@ -11,6 +11,13 @@
 #define STATUS_LIMIT_MS  1000
 #define STATUS_PERIOD_MS 250
 #define RSS_SLACK_KIB    2048
+/*
+ * Under AddressSanitizer healerd's heap is ASan's allocator, whose free lists and the shadow of every
+ * page once touched stay resident: a 20,000-file walk that glibc gives back to within 0.2 MiB leaves
+ * 3.1-3.5 MiB there even a minute later.  The 2 MiB bound is healerd's and is asserted in the plain
+ * build; the sanitized one allows for its allocator on top, and says so.
+ */
+#define ASAN_ALLOWANCE_KIB 4096
 
 /* Every call that opens, creates or changes a file by name. */
 #define TRACED_CALLS                                                                                                   \
@@ -54,6 +61,7 @@ attack_setup(Attack *a, const char *module_dir, const char *extra_config)
 	 * baseline after any attack (id churn: +10 MiB).  Without quarantine, and freed memory released
 	 * at once, it does (use-after-free reports then need the reuse, which the other suites cover).
 	 */
+	a->under_asan = asan != NULL;
 	if (asan != NULL)
 		g_ptr_array_add(env, g_strdup_printf("ASAN_OPTIONS=%s:detect_leaks=0:quarantine_size_mb=0:"
 		                                     "allocator_release_to_os_interval_ms=0",
@@ -262,17 +270,24 @@ void
 attack_assert_rss_settles(Attack *a, guint timeout_ms)
 {
 	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	guint64 slack = RSS_SLACK_KIB;
 	guint64 rss;
+
+	if (a->under_asan) {
+		slack += ASAN_ALLOWANCE_KIB;
+		g_test_message("healerd runs under AddressSanitizer: its allocator is allowed %u KiB more",
+		               ASAN_ALLOWANCE_KIB);
+	}
 
 	for (;;) {
 		rss = attack_rss_kib(a);
-		if (rss <= a->baseline_kib + RSS_SLACK_KIB)
+		if (rss <= a->baseline_kib + slack)
 			break;
 		if (g_get_monotonic_time() > deadline)
 			g_error("healerd's RSS is %" G_GUINT64_FORMAT
-			        " KiB %u ms after the attack, more than 2 MiB over its "
-			        "baseline of %" G_GUINT64_FORMAT " KiB",
-			        rss, timeout_ms, a->baseline_kib);
+			        " KiB %u ms after the attack, more than %" G_GUINT64_FORMAT
+			        " KiB over its baseline of %" G_GUINT64_FORMAT " KiB",
+			        rss, timeout_ms, slack, a->baseline_kib);
 		g_usleep(100000);
 	}
 	g_test_message("healerd's RSS after the attack: %" G_GUINT64_FORMAT " KiB (baseline %" G_GUINT64_FORMAT " KiB)",

@@ -18,12 +18,13 @@ typedef struct _AttackProbe AttackProbe;
 
 typedef struct {
 	Bus bus;
-	char *dir;            /* a temp dir: state/, ports/, healerd.conf, healerd.log */
-	char *state_dir;      /* DIR/state */
-	char *ports_dir;      /* DIR/ports: what healerd serves (a hostile device links its pty here) */
-	char *opens_log;      /* strace's record of healerd's opens: DIR/opens.log */
+	char *dir;       /* a temp dir: state/, ports/, healerd.conf, healerd.log */
+	char *state_dir; /* DIR/state */
+	char *ports_dir; /* DIR/ports: what healerd serves (a hostile device links its pty here) */
+	char *opens_log; /* strace's record of healerd's opens: DIR/opens.log */
 	HealerdProcess *healerd;
 	guint64 baseline_kib; /* healerd's RSS once it has settled, before the attack */
+	gboolean under_asan;  /* the sanitize setup: its allocator gets an allowance on top of 2 MiB */
 } Attack;
 
 /*
@@ -52,7 +53,10 @@ void attack_assert_alive(Attack *a);
 AttackProbe *attack_probe_start(Attack *a);
 guint attack_probe_finish(AttackProbe *probe);
 
-/* Waits (up to timeout_ms) for RSS to come back within 2 MiB of the baseline; fails with both figures. */
+/*
+ * Waits (up to timeout_ms) for RSS to come back within 2 MiB of the baseline (plus 4 MiB for
+ * AddressSanitizer's allocator in the sanitize setup); fails with both figures.
+ */
 void attack_assert_rss_settles(Attack *a, guint timeout_ms);
 
 /*
