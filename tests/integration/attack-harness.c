@@ -103,6 +103,7 @@ attack_teardown(Attack *a)
 		}
 		g_clear_object(&a->healerd->process);
 	}
+	a->healerd_pid = 0;
 	g_clear_pointer(&a->healerd, healerd_process_free);
 	bus_stop(&a->bus);
 	if (a->dir != NULL)
@@ -113,19 +114,42 @@ attack_teardown(Attack *a)
 	g_clear_pointer(&a->opens_log, g_free);
 }
 
+/* Whether `pid` is a healerd that has run its own code (its comm is set by the exec). */
+static gboolean
+is_healerd(const char *pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%s/comm", pid);
+	g_autofree char *comm = NULL;
+
+	return g_file_get_contents(path, &comm, NULL, NULL) && g_str_equal(g_strstrip(comm), "healerd");
+}
+
 GPid
 attack_healerd_pid(Attack *a)
 {
 	const char *tracer = g_subprocess_get_identifier(a->healerd->process);
-	g_autofree char *path = NULL, *children = NULL;
+	g_autofree char *path = NULL;
 
+	if (a->healerd_pid != 0)
+		return a->healerd_pid;
 	g_assert_nonnull(tracer);
-	/* strace's first child is healerd (healerd forks nothing). */
+	/*
+	 * healerd is the strace child whose comm is "healerd": strace also forks short-lived children of
+	 * its own at start (its ptrace feature checks), and the tracee is "strace" until its exec.
+	 */
 	path = g_strdup_printf("/proc/%s/task/%s/children", tracer, tracer);
 	for (gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;;) {
-		g_clear_pointer(&children, g_free);
-		if (g_file_get_contents(path, &children, NULL, NULL) && g_ascii_isdigit(children[0]))
-			return (GPid)g_ascii_strtoll(children, NULL, 10);
+		g_autofree char *children = NULL;
+
+		if (g_file_get_contents(path, &children, NULL, NULL)) {
+			g_auto(GStrv) pids = g_strsplit_set(g_strstrip(children), " \n", -1);
+			for (guint i = 0; pids[i] != NULL; i++) {
+				if (g_ascii_isdigit(pids[i][0]) && is_healerd(pids[i])) {
+					a->healerd_pid = (GPid)g_ascii_strtoll(pids[i], NULL, 10);
+					return a->healerd_pid;
+				}
+			}
+		}
 		if (g_get_monotonic_time() > deadline)
 			g_error("strace (pid %s) has not started healerd", tracer);
 		g_usleep(10000);

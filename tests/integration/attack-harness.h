@@ -25,6 +25,7 @@ typedef struct {
 	HealerdProcess *healerd;
 	guint64 baseline_kib; /* healerd's RSS once it has settled, before the attack */
 	gboolean under_asan;  /* the sanitize setup: its allocator gets an allowance on top of 2 MiB */
+	GPid healerd_pid;     /* found once healerd has exec'd under strace (attack_healerd_pid) */
 } Attack;
 
 /*
