@@ -799,6 +799,26 @@ healer_store_import_bytes(HealerStore *store, const char *name, GBytes *bytes, c
 	return finish_single_import(store, outcome, name, reason, error);
 }
 
+/*
+ * The end of a batch import: the index written once when anything was added; the first failure
+ * (a file's, else the index's) propagated, and then nothing counts as added.
+ */
+static guint
+finish_batch_import(HealerStore *store, guint added, GError *failure /* transfer full */, GError **error)
+{
+	if (added > 0) {
+		g_autoptr(GError) index_error = NULL;
+		if (!write_index(store, &index_error) && failure == NULL)
+			failure = g_steal_pointer(&index_error);
+		emit_changed(store);
+	}
+	if (failure != NULL) {
+		g_propagate_error(error, failure);
+		return 0;
+	}
+	return added;
+}
+
 guint
 healer_store_import_many(HealerStore *store, GPtrArray *names, GPtrArray *contents, GPtrArray *rejected_out,
                          GError **error)
@@ -824,17 +844,7 @@ healer_store_import_many(HealerStore *store, GPtrArray *names, GPtrArray *conten
 			break;
 		}
 	}
-	if (added > 0) {
-		g_autoptr(GError) index_error = NULL;
-		if (!write_index(store, &index_error) && failure == NULL)
-			failure = g_steal_pointer(&index_error);
-		emit_changed(store);
-	}
-	if (failure != NULL) {
-		g_propagate_error(error, g_steal_pointer(&failure));
-		return 0;
-	}
-	return added;
+	return finish_batch_import(store, added, g_steal_pointer(&failure), error);
 }
 
 /* Every file to import under `dir`, sorted; unreadable subdirectories are warnings. */
@@ -917,17 +927,7 @@ healer_store_import_directory(HealerStore *store, const char *dir, GPtrArray *wa
 		for (guint i = 0; i < warnings->len; i++)
 			g_ptr_array_add(warnings_out, g_strdup(g_ptr_array_index(warnings, i)));
 	}
-	if (added > 0) {
-		g_autoptr(GError) index_error = NULL;
-		if (!write_index(store, &index_error) && failure == NULL)
-			failure = g_steal_pointer(&index_error);
-		emit_changed(store);
-	}
-	if (failure != NULL) {
-		g_propagate_error(error, g_steal_pointer(&failure));
-		return 0;
-	}
-	return added;
+	return finish_batch_import(store, added, g_steal_pointer(&failure), error);
 }
 
 void
