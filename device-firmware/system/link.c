@@ -6,6 +6,7 @@
 #include "hal.h"
 #include "healer/link-protocol.h"
 #include "link-frame.h"
+#include "text.h"
 #include "update.h"
 
 /* A transfer that hears nothing for this long is dropped (its bytes stay staged for a resume). */
@@ -210,9 +211,25 @@ static void
 on_finish(const link_frame_t *f)
 {
 	uint8_t reply[sizeof(struct link_update_result)];
-	int32_t status = update_finish(link.boot->reports);
+	static char why[160], line[200];
+	text_t reason, log;
+	int32_t status;
 
 	(void)f;
+	text_init(&reason, why, sizeof why);
+	status = update_finish(link.boot->reports, &reason);
+	/*
+	 * A refusal says why before its UPDATE_RESULT, so the host holds the
+	 * reason when the code arrives (three checks share -1340).
+	 */
+	if (status != 0 && reason.len > 0) {
+		text_init(&log, line, sizeof line);
+		text_str(&log, "update refused (");
+		text_int(&log, status);
+		text_str(&log, "): ");
+		text_str(&log, why);
+		link_log(LINK_LOG_WARNING, line);
+	}
 	put32(reply, (uint32_t)status);
 	send(LINK_UPDATE_RESULT, reply, sizeof reply);
 	if (status == 0) {

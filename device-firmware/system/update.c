@@ -111,9 +111,58 @@ update_data(uint32_t offset, const uint8_t *data, size_t len, uint32_t *next_off
 	return 0;
 }
 
-/* Would installing `p` break a module already installed that depends on its slot? */
+/* "system part 2", "bootloader 0": how the device names a module in its refusals. */
+static void
+text_module(text_t *t, uint8_t function, uint8_t index)
+{
+	switch (function) {
+	case MODULE_FUNCTION_BOOTLOADER:
+		text_str(t, "bootloader ");
+		break;
+	case MODULE_FUNCTION_SYSTEM_PART:
+		text_str(t, "system part ");
+		break;
+	case MODULE_FUNCTION_USER_PART:
+		text_str(t, "user part ");
+		break;
+	default:
+		text_str(t, "module function ");
+		text_uint(t, function);
+		text_str(t, " index ");
+		break;
+	}
+	text_uint(t, index);
+}
+
+/* "its first dependency, system part 2 >= 2002, is not installed (it has v1000)" */
+static void
+text_unmet(text_t *t, const module_report_t installed[HAL_MAX_SLOTS], const char *which, const module_dependency_t *dep)
+{
+	const hal_board_t *board = hal_board();
+
+	text_str(t, "its ");
+	text_str(t, which);
+	text_str(t, " dependency, ");
+	text_module(t, dep->function, dep->index);
+	text_str(t, " >= ");
+	text_uint(t, dep->version);
+	text_str(t, ", is not installed");
+	for (unsigned i = 0; i < board->n_slots; i++) {
+		if (board->slots[i].function == dep->function && board->slots[i].index == dep->index &&
+		    installed[i].present) {
+			text_str(t, " (it has v");
+			text_uint(t, installed[i].prefix.version);
+			text_str(t, ")");
+		}
+	}
+}
+
+/*
+ * Would installing `p` break a module already installed that depends on its
+ * slot?  If so, says which in `why`.
+ */
 static bool
-breaks_dependents(const module_report_t installed[HAL_MAX_SLOTS], const module_prefix_t *p)
+breaks_dependents(const module_report_t installed[HAL_MAX_SLOTS], const module_prefix_t *p, text_t *why)
 {
 	const hal_board_t *board = hal_board();
 
@@ -125,15 +174,26 @@ breaks_dependents(const module_report_t installed[HAL_MAX_SLOTS], const module_p
 			continue;
 		for (int d = 0; d < 2; d++) {
 			if (deps[d]->function == p->function && deps[d]->index == p->index &&
-			    deps[d]->version > p->version)
+			    deps[d]->version > p->version) {
+				text_str(why, "v");
+				text_uint(why, p->version);
+				text_str(why, " would break the installed ");
+				text_module(why, other->function, other->index);
+				text_str(why, " v");
+				text_uint(why, other->version);
+				text_str(why, ", which needs ");
+				text_module(why, p->function, p->index);
+				text_str(why, " >= ");
+				text_uint(why, deps[d]->version);
 				return true;
+			}
 		}
 	}
 	return false;
 }
 
 int32_t
-update_finish(const module_report_t installed[HAL_MAX_SLOTS])
+update_finish(const module_report_t installed[HAL_MAX_SLOTS], text_t *why)
 {
 	const hal_board_t *board = hal_board();
 	const hal_slot_t *slot;
@@ -148,39 +208,66 @@ update_finish(const module_report_t installed[HAL_MAX_SLOTS])
 		return LINK_ERROR_INCOMPLETE;
 	rx.active = false;
 
-	if (!module_read_prefix(board->staging_start, &p))
+	if (!module_read_prefix(board->staging_start, &p)) {
+		text_str(why, "not a module (no prefix)");
 		return MODULE_UPDATE_ERROR_FORMAT;
+	}
 	length = p.end_address - p.start_address + MODULE_CRC_SIZE;
 	if (length != rx.staging.size ||
 	    !module_check_integrity(board->staging_start, &p, rx.staging.size, suffix_sha, whole) ||
-	    memcmp(whole, rx.staging.sha256, 32) != 0)
+	    memcmp(whole, rx.staging.sha256, 32) != 0) {
+		text_str(why, "length, CRC-32 or SHA-256 wrong, or not the SHA-256 BEGIN named");
 		return MODULE_UPDATE_ERROR_INTEGRITY;
-	if (p.function != rx.staging.function || p.index != rx.staging.index || p.version != rx.staging.version ||
-	    (p.flags & ~MODULE_FLAG_PREFIX_EXTENSIONS) != 0)
+	}
+	if (p.function != rx.staging.function || p.index != rx.staging.index || p.version != rx.staging.version) {
+		text_str(why, "its prefix names another module than BEGIN did");
 		return MODULE_UPDATE_ERROR_FORMAT;
-	if (p.platform_id != board->platform_id)
+	}
+	if ((p.flags & ~MODULE_FLAG_PREFIX_EXTENSIONS) != 0) {
+		text_str(why, "flags this firmware does not take");
+		return MODULE_UPDATE_ERROR_FORMAT;
+	}
+	if (p.platform_id != board->platform_id) {
+		text_str(why, "built for platform ");
+		text_uint(why, p.platform_id);
+		text_str(why, ", this board is ");
+		text_uint(why, board->platform_id);
 		return MODULE_UPDATE_ERROR_PLATFORM;
+	}
 	slot = module_slot_for(p.function, p.index);
-	if (slot == NULL || p.start_address != slot->start || length > slot->size)
+	if (slot == NULL || p.start_address != slot->start || length > slot->size) {
+		text_str(why, slot == NULL                     ? "no slot for it on this board"
+		              : p.start_address != slot->start ? "not linked at its slot's start address"
+		                                               : "larger than its slot");
 		return MODULE_UPDATE_ERROR_ADDRESS;
+	}
 	/*
 	 * A system module whose own dependencies are not installed, or that
 	 * would leave an installed sibling unsatisfied, is refused.  An
 	 * application is taken even with unmet dependencies: the device then
 	 * boots into safe mode, which is how devices come to need healing.
+	 * Three checks, each with its own text: the tests trip each alone.
 	 */
 	if (p.function != MODULE_FUNCTION_USER_PART) {
 		if (!module_dependency_met(installed, p.dependency.function, p.dependency.index,
-		                           p.dependency.version) ||
-		    !module_dependency_met(installed, p.dependency2.function, p.dependency2.index,
-		                           p.dependency2.version) ||
-		    breaks_dependents(installed, &p))
+		                           p.dependency.version)) {
+			text_unmet(why, installed, "first", &p.dependency);
+			return MODULE_UPDATE_ERROR_DEPENDENCY;
+		}
+		if (!module_dependency_met(installed, p.dependency2.function, p.dependency2.index,
+		                           p.dependency2.version)) {
+			text_unmet(why, installed, "second", &p.dependency2);
+			return MODULE_UPDATE_ERROR_DEPENDENCY;
+		}
+		if (breaks_dependents(installed, &p, why))
 			return MODULE_UPDATE_ERROR_DEPENDENCY;
 	}
 
 	commit = rx.staging;
-	if (records_write(RECORDS_COMMIT_OFFSET, RECORDS_COMMIT_MAGIC, &commit) != 0)
+	if (records_write(RECORDS_COMMIT_OFFSET, RECORDS_COMMIT_MAGIC, &commit) != 0) {
+		text_str(why, "writing the commit record failed");
 		return MODULE_UPDATE_ERROR_GENERIC;
+	}
 	return 0;
 }
 

@@ -268,6 +268,38 @@ sim_device_wait_log(SimDevice *dev, const char *text, guint timeout_ms)
 	}
 }
 
+void
+sim_device_sync(SimDevice *dev)
+{
+	static guint32 counter;
+	guint32 nonce = 0x5e000000u | ++counter;
+	g_autoptr(GBytes) ping = healer_link_build_ping(nonce);
+	gint64 deadline = deadline_after(START_TIMEOUT_MS);
+
+	sim_device_send(dev, ping);
+	for (;;) {
+		gint64 now = g_get_monotonic_time();
+		g_autoptr(HealerLinkFrame) pong =
+		        now < deadline ? sim_device_wait(dev, LINK_PONG, (guint)((deadline - now) / 1000) + 1) : NULL;
+		guint32 got = 0;
+
+		if (pong == NULL)
+			g_error("%s did not answer PING %08x within %u ms", dev->state_dir, nonce, START_TIMEOUT_MS);
+		g_assert_true(healer_link_parse_pong(&pong->frame, &got, NULL));
+		if (got == nonce)
+			return;
+	}
+}
+
+void
+sim_device_request_hello(SimDevice *dev, HealerLinkHello *hello)
+{
+	g_autoptr(GBytes) request = healer_link_build_hello_request();
+
+	sim_device_send(dev, request);
+	sim_device_wait_hello(dev, hello, START_TIMEOUT_MS);
+}
+
 GBytes *
 sim_begin_for(GBytes *module)
 {

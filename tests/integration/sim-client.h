@@ -46,6 +46,15 @@ void sim_device_wait_hello(SimDevice *dev, HealerLinkHello *hello, guint timeout
 HealerDescribe *sim_device_describe(SimDevice *dev, char **json_out);
 /* TRUE once a LOG containing `text` has arrived (waits up to timeout_ms). */
 gboolean sim_device_wait_log(SimDevice *dev, const char *text, guint timeout_ms);
+/*
+ * A marker the device must answer: PING with a fresh nonce, then waits for
+ * its PONG (fails the test after 10 s).  The device answers frames in order,
+ * so on return every frame it sent before (a HELLO, a LOG) is in dev->frames
+ * and dev->logs: "it said nothing of X" is then a fact, not a timed silence.
+ */
+void sim_device_sync(SimDevice *dev);
+/* HELLO_REQUEST, then the next HELLO (fails the test after 10 s): the device's mode and last reset reason. */
+void sim_device_request_hello(SimDevice *dev, HealerLinkHello *hello);
 
 typedef struct {
 	gint32 ready_status; /* UPDATE_READY status */

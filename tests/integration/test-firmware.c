@@ -72,6 +72,71 @@ flash_ok(SimDevice *dev, const char *relative)
 	g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_UPDATE);
 }
 
+/* The device sent a LOG whose text is exactly `text` (already received: no wait). */
+static void
+assert_logged(SimDevice *dev, const char *text)
+{
+	for (guint i = 0; i < dev->logs->len; i++) {
+		if (g_strcmp0(g_ptr_array_index(dev->logs, i), text) == 0)
+			return;
+	}
+	for (guint i = 0; i < dev->logs->len; i++)
+		g_test_message("logged: %s", (const char *)g_ptr_array_index(dev->logs, i));
+	g_error("the device did not log \"%s\" (%u lines logged)", text, dev->logs->len);
+}
+
+/*
+ * The device did not reset since `boot` and installed nothing.  Asked for
+ * its HELLO, it answers with the mode, safe-mode reason and reset reason it
+ * booted with: had it reset after the last request, its boot HELLO (reset
+ * reason update or requested) would be first in line.  After a PING it
+ * answered, no second HELLO is queued (it sends frames in order, so this is
+ * not a timed silence), and its describe is `before_json`.
+ */
+static void
+assert_not_reset(SimDevice *dev, const HealerLinkHello *boot, const char *before_json)
+{
+	g_autoptr(HealerDescribe) d = NULL;
+	g_autoptr(HealerLinkFrame) extra = NULL;
+	g_autofree char *json = NULL;
+	HealerLinkHello now;
+
+	sim_device_request_hello(dev, &now);
+	g_assert_cmpuint(now.reset_reason, ==, boot->reset_reason);
+	g_assert_cmpuint(now.mode, ==, boot->mode);
+	g_assert_cmpuint(now.safe_mode_reason, ==, boot->safe_mode_reason);
+	sim_device_sync(dev);
+	extra = sim_device_wait(dev, LINK_HELLO, 0);
+	g_assert_null(extra);
+	d = sim_device_describe(dev, &json);
+	g_assert_cmpstr(json, ==, before_json);
+}
+
+/*
+ * Nothing was queued for commit: reset the device, and its bootloader
+ * installs nothing (no "bootloader:" line before the PING it answers after
+ * booting) and its describe is still `before_json`.  A refusal that left a
+ * commit record behind would show here, not before the reset.
+ */
+static void
+assert_nothing_staged(SimDevice *dev, const char *before_json)
+{
+	g_autoptr(GBytes) reset = healer_link_build_reset();
+	g_autoptr(HealerDescribe) d = NULL;
+	g_autofree char *json = NULL;
+	HealerLinkHello hello;
+
+	g_ptr_array_set_size(dev->logs, 0);
+	sim_device_send(dev, reset);
+	sim_device_wait_hello(dev, &hello, 10000);
+	g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_REQUESTED);
+	sim_device_sync(dev);
+	for (guint i = 0; i < dev->logs->len; i++)
+		g_assert_null(strstr(g_ptr_array_index(dev->logs, i), "bootloader:"));
+	d = sim_device_describe(dev, &json);
+	g_assert_cmpstr(json, ==, before_json);
+}
+
 /* Every module the build made is one healerctl inspect accepts. */
 static void
 test_modules_inspect(void)
@@ -194,8 +259,8 @@ test_heal_in_order(gconstpointer data)
 	const char *args[] = {"--release", "1.0.0", "--app", "travel-in-time", data, NULL};
 	g_autoptr(SimDevice) dev = new_device(data != NULL ? "heal-no-engines" : "heal", args);
 	g_autoptr(GBytes) too_early = module_file("2.0.0/system-part2.bin");
-	g_autoptr(HealerDescribe) after = NULL, final = NULL;
-	g_autofree char *before_json = NULL, *after_json = NULL;
+	g_autoptr(HealerDescribe) final = NULL;
+	g_autofree char *before_json = NULL;
 	g_autoptr(HealerDescribe) before = NULL;
 	HealerLinkHello hello;
 	SimTransfer t;
@@ -204,12 +269,14 @@ test_heal_in_order(gconstpointer data)
 	before = sim_device_describe(dev, &before_json);
 
 	/* 2.0.0's part 2 needs part 1 >= 2002: refused, and nothing changes. */
+	g_ptr_array_set_size(dev->logs, 0);
 	sim_device_transfer(dev, too_early, G_MAXUINT32, NULL, &t);
 	g_assert_true(t.finished);
 	g_assert_cmpint(t.result, ==, MODULE_UPDATE_ERROR_DEPENDENCY);
-	g_assert_null(sim_device_wait(dev, LINK_HELLO, 500)); /* no reset */
-	after = sim_device_describe(dev, &after_json);
-	g_assert_cmpstr(after_json, ==, before_json);
+	assert_logged(dev, "update refused (-1340): its first dependency, system part 1 >= 2002, is not installed "
+	                   "(it has v1000)");
+	/* No reset, back in safe mode: the same describe. */
+	assert_not_reset(dev, &hello, before_json);
 
 	/*
 	 * 2.0.0's part 1 needs part 2 >= 1203 and its part 2 needs part 1 >=
@@ -231,6 +298,23 @@ test_heal_in_order(gconstpointer data)
 	g_assert_true(sim_device_wait_log(dev, "travel-in-time: running on system 2.0.0, arrived in 1985", 5000));
 }
 
+/* A module around a 2 KiB system image (image info first), as the firmware build would stamp it. */
+static GBytes *
+module_from_spec(const HealerModuleSpec *spec)
+{
+	guint8 payload[2048] = {0};
+	g_autoptr(GBytes) image = NULL;
+	g_autoptr(GError) error = NULL;
+	firmware_image_info_t info = {.magic = FIRMWARE_IMAGE_MAGIC, .kind = FIRMWARE_IMAGE_SYSTEM};
+	GBytes *module;
+
+	memcpy(payload, &info, sizeof info);
+	image = g_bytes_new(payload, sizeof payload);
+	module = healer_module_write(spec, image, &error);
+	g_assert_no_error(error);
+	return module;
+}
+
 static GBytes *
 make_module(guint16 platform, guint8 function, guint8 index, guint32 start, guint16 version)
 {
@@ -239,27 +323,33 @@ make_module(guint16 platform, guint8 function, guint8 index, guint32 start, guin
 	                         .function = function,
 	                         .index = index,
 	                         .version = version};
-	guint8 payload[2048] = {0};
-	g_autoptr(GBytes) image = NULL;
-	firmware_image_info_t info = {.magic = FIRMWARE_IMAGE_MAGIC, .kind = FIRMWARE_IMAGE_SYSTEM};
 
-	memcpy(payload, &info, sizeof info);
-	image = g_bytes_new(payload, sizeof payload);
-	return healer_module_write(&spec, image, NULL);
+	return module_from_spec(&spec);
 }
 
+/*
+ * Sends `module` (with `begin` as its BEGIN when not NULL).  text NULL: the
+ * device refuses it at BEGIN with `code`.  Otherwise it takes every byte and
+ * refuses it at FINISH with `code`, saying why in the LOG it sends before
+ * UPDATE_RESULT ("update refused (code): text").
+ */
 static void
-expect_refused(SimDevice *dev, GBytes *module, GBytes *begin, gint32 code)
+expect_refused(SimDevice *dev, GBytes *module, GBytes *begin, gint32 code, const char *text)
 {
+	g_autofree char *line = NULL;
 	SimTransfer t;
 
+	g_ptr_array_set_size(dev->logs, 0);
 	sim_device_transfer(dev, module, G_MAXUINT32, begin, &t);
-	if (t.ready_status != 0) {
+	if (text == NULL) {
 		g_assert_cmpint(t.ready_status, ==, code);
 		return;
 	}
+	g_assert_cmpint(t.ready_status, ==, 0);
 	g_assert_true(t.finished);
 	g_assert_cmpint(t.result, ==, code);
+	line = g_strdup_printf("update refused (%d): %s", code, text);
+	assert_logged(dev, line);
 }
 
 static void
@@ -272,30 +362,132 @@ test_update_errors(void)
 	g_autoptr(GBytes) good = module_file("1.1.0/system-part1.bin");
 	g_autoptr(GBytes) other = module_file("1.1.0/system-part2.bin");
 	g_autoptr(GBytes) lie = NULL, mislabelled = NULL, bad_slot = NULL;
-	g_autofree char *before = NULL, *after = NULL;
-	g_autoptr(HealerDescribe) d1 = NULL, d2 = NULL;
+	g_autofree char *before = NULL;
+	g_autoptr(HealerDescribe) d1 = NULL;
 	HealerLinkHello hello;
 	guint8 sha[32] = {0};
 
 	sim_device_wait_hello(dev, &hello, 10000);
 	d1 = sim_device_describe(dev, &before);
-	expect_refused(dev, foreign, NULL, MODULE_UPDATE_ERROR_PLATFORM);
-	expect_refused(dev, misplaced, NULL, MODULE_UPDATE_ERROR_ADDRESS);
+	expect_refused(dev, foreign, NULL, MODULE_UPDATE_ERROR_PLATFORM, "built for platform 6, this board is 3");
+	expect_refused(dev, misplaced, NULL, MODULE_UPDATE_ERROR_ADDRESS, "not linked at its slot's start address");
 	/* BEGIN names a SHA-256 the bytes do not have. */
 	lie = healer_link_build_begin((guint32)g_bytes_get_size(good), sha, MODULE_FUNCTION_SYSTEM_PART, 1, 1100, 1024);
-	expect_refused(dev, good, lie, MODULE_UPDATE_ERROR_INTEGRITY);
+	expect_refused(dev, good, lie, MODULE_UPDATE_ERROR_INTEGRITY,
+	               "length, CRC-32 or SHA-256 wrong, or not the SHA-256 BEGIN named");
 	/* BEGIN says system part 1, the bytes are system part 2. */
 	healer_sha256(g_bytes_get_data(other, NULL), g_bytes_get_size(other), sha);
 	mislabelled = healer_link_build_begin((guint32)g_bytes_get_size(other), sha, MODULE_FUNCTION_SYSTEM_PART, 1,
 	                                      1100, 1024);
-	expect_refused(dev, other, mislabelled, MODULE_UPDATE_ERROR_FORMAT);
+	expect_refused(dev, other, mislabelled, MODULE_UPDATE_ERROR_FORMAT,
+	               "its prefix names another module than BEGIN did");
 	/* No slot for a radio stack on this board: refused at BEGIN. */
 	bad_slot = healer_link_build_begin(4096, sha, MODULE_FUNCTION_RADIO_STACK, 0, 1, 1024);
-	expect_refused(dev, good, bad_slot, MODULE_UPDATE_ERROR_ADDRESS);
+	expect_refused(dev, good, bad_slot, MODULE_UPDATE_ERROR_ADDRESS, NULL);
 
-	g_assert_null(sim_device_wait(dev, LINK_HELLO, 300));
-	d2 = sim_device_describe(dev, &after);
-	g_assert_cmpstr(after, ==, before);
+	assert_not_reset(dev, &hello, before);
+	assert_nothing_staged(dev, before);
+}
+
+/*
+ * A system module passes three dependency checks at FINISH (update.c): its
+ * first dependency is installed, its second is, and it breaks no installed
+ * module that depends on its slot.  Each module here fails exactly one of
+ * them (the others pass), so removing any one check lets its module through
+ * and fails this test.  The device refuses with -1340 and names the check,
+ * does not reset, and installs nothing, even at the next reset.
+ */
+static void
+test_dependency_checks(void)
+{
+	const char *args[] = {"--release", "1.0.0", "--app", "tinker", NULL};
+	g_autoptr(SimDevice) dev = new_device("dependency-checks", args);
+	g_autoptr(HealerDescribe) d = NULL;
+	g_autofree char *before = NULL;
+	const HealerDescribeModule *s2;
+	HealerLinkHello hello;
+	/* 1.0.0: bootloader 100, system part 1 1000 (s2 >= 1000), part 2 1000 (s1 >= 1000, b >= 100). */
+	const struct {
+		const char *what;
+		guint8 function;
+		guint32 start;
+		guint16 version;
+		guint8 dep_function[2];
+		guint8 dep_index[2];
+		guint16 dep_version[2];
+		const char *why;
+	} cases[] = {
+	        {"first dependency unmet",
+	         MODULE_FUNCTION_SYSTEM_PART,
+	         0x08020000,
+	         5000,
+	         {MODULE_FUNCTION_SYSTEM_PART, MODULE_FUNCTION_BOOTLOADER},
+	         {2, 0},
+	         {5000, 100},
+	         "its first dependency, system part 2 >= 5000, is not installed (it has v1000)"},
+	        {"second dependency unmet",
+	         MODULE_FUNCTION_SYSTEM_PART,
+	         0x08020000,
+	         5000,
+	         {MODULE_FUNCTION_SYSTEM_PART, MODULE_FUNCTION_BOOTLOADER},
+	         {2, 0},
+	         {1000, 500},
+	         "its second dependency, bootloader 0 >= 500, is not installed (it has v100)"},
+	        /* Its own dependencies met; part 2 needs part 1 >= 1000 (its first dependency). */
+	        {"breaks part 2's first dependency",
+	         MODULE_FUNCTION_SYSTEM_PART,
+	         0x08020000,
+	         900,
+	         {MODULE_FUNCTION_SYSTEM_PART, MODULE_FUNCTION_BOOTLOADER},
+	         {2, 0},
+	         {1000, 100},
+	         "v900 would break the installed system part 2 v1000, which needs system part 1 >= 1000"},
+	        /* No dependencies of its own; part 2 needs a bootloader >= 100 (its second). */
+	        {"breaks part 2's second dependency",
+	         MODULE_FUNCTION_BOOTLOADER,
+	         0x08000000,
+	         50,
+	         {0, 0},
+	         {0, 0},
+	         {0, 0},
+	         "v50 would break the installed system part 2 v1000, which needs bootloader 0 >= 100"},
+	};
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	d = sim_device_describe(dev, &before);
+	/* The premise: part 2 depends on part 1 >= 1000 first and on the bootloader >= 100 second. */
+	s2 = healer_describe_find(d, MODULE_FUNCTION_SYSTEM_PART, 2);
+	g_assert_nonnull(s2);
+	g_assert_cmpuint(s2->dependencies->len, ==, 2);
+	g_assert_cmpuint(g_array_index(s2->dependencies, HealerDescribeDependency, 0).function, ==,
+	                 MODULE_FUNCTION_SYSTEM_PART);
+	g_assert_cmpuint(g_array_index(s2->dependencies, HealerDescribeDependency, 0).version, ==, 1000);
+	g_assert_cmpuint(g_array_index(s2->dependencies, HealerDescribeDependency, 1).function, ==,
+	                 MODULE_FUNCTION_BOOTLOADER);
+	g_assert_cmpuint(g_array_index(s2->dependencies, HealerDescribeDependency, 1).version, ==, 100);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		HealerModuleSpec spec = {.start_address = cases[i].start,
+		                         .platform_id = 3,
+		                         .function = cases[i].function,
+		                         .index = cases[i].function == MODULE_FUNCTION_SYSTEM_PART ? 1 : 0,
+		                         .version = cases[i].version};
+		g_autoptr(GBytes) module = NULL;
+
+		for (guint k = 0; k < 2; k++) {
+			if (cases[i].dep_function[k] == MODULE_FUNCTION_NONE)
+				continue;
+			spec.dependencies[spec.n_dependencies].function = cases[i].dep_function[k];
+			spec.dependencies[spec.n_dependencies].index = cases[i].dep_index[k];
+			spec.dependencies[spec.n_dependencies].version = cases[i].dep_version[k];
+			spec.n_dependencies++;
+		}
+		module = module_from_spec(&spec);
+		g_test_message("%s", cases[i].what);
+		expect_refused(dev, module, NULL, MODULE_UPDATE_ERROR_DEPENDENCY, cases[i].why);
+		assert_not_reset(dev, &hello, before);
+	}
+	assert_nothing_staged(dev, before);
 }
 
 /* Cut the link, reset the device: the transfer picks up where the device's flash says. */
@@ -386,11 +578,16 @@ test_power_loss(void)
 			after_finish++;
 		}
 		sim_device_kill(dev);
+		g_ptr_array_set_size(dev->logs, 0);
 		sim_device_restart(dev);
 		sim_device_wait_hello(dev, &hello, 10000);
 		g_assert_cmpuint(hello.mode, !=, LINK_MODE_DFU);
-		/* The power came back with a commit pending: the bootloader did it (again) now. */
-		if (trial % 2 == 1 && sim_device_wait_log(dev, "bootloader: installed the staged module", 200))
+		/*
+		 * The power came back with a commit pending: the bootloader did it
+		 * (again) now, and says so before it answers the PING.
+		 */
+		sim_device_sync(dev);
+		if (trial % 2 == 1 && sim_device_wait_log(dev, "bootloader: installed the staged module", 0))
 			redone++;
 		g_ptr_array_set_size(dev->logs, 0);
 		d = sim_device_describe(dev, NULL);
@@ -420,6 +617,7 @@ main(int argc, char **argv)
 	g_test_add_data_func("/firmware/heal-in-order/no-engines", "--no-engines", test_heal_in_order);
 	g_test_add_func("/firmware/line-rate", test_line_rate);
 	g_test_add_func("/firmware/update-errors", test_update_errors);
+	g_test_add_func("/firmware/dependency-checks", test_dependency_checks);
 	g_test_add_func("/firmware/resume", test_resume);
 	g_test_add_func("/firmware/power-loss", test_power_loss);
 	rc = g_test_run();
