@@ -488,6 +488,33 @@ test_dependency_checks(void)
 		assert_not_reset(dev, &hello, before);
 	}
 	assert_nothing_staged(dev, before);
+
+	/*
+	 * And the checks refuse no more than that: a part 1 at each boundary
+	 * (its dependencies exactly the installed versions, its version exactly
+	 * what part 2 needs) is taken, and the bootloader installs it.
+	 */
+	{
+		HealerModuleSpec spec = {.start_address = 0x08020000,
+		                         .platform_id = 3,
+		                         .function = MODULE_FUNCTION_SYSTEM_PART,
+		                         .index = 1,
+		                         .version = 1000,
+		                         .n_dependencies = 2,
+		                         .dependencies = {{MODULE_FUNCTION_SYSTEM_PART, 2, 1000, 0},
+		                                          {MODULE_FUNCTION_BOOTLOADER, 0, 100, 0}}};
+		g_autoptr(GBytes) boundary = module_from_spec(&spec);
+		SimTransfer t;
+
+		g_ptr_array_set_size(dev->logs, 0);
+		sim_device_transfer(dev, boundary, G_MAXUINT32, NULL, &t);
+		g_assert_true(t.finished);
+		g_assert_cmpint(t.result, ==, 0);
+		sim_device_wait_hello(dev, &hello, 10000);
+		g_assert_cmpuint(hello.reset_reason, ==, LINK_RESET_UPDATE);
+		sim_device_sync(dev);
+		assert_logged(dev, "bootloader: installed the staged module");
+	}
 }
 
 /* Cut the link, reset the device: the transfer picks up where the device's flash says. */
