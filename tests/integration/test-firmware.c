@@ -137,30 +137,133 @@ assert_nothing_staged(SimDevice *dev, const char *before_json)
 	g_assert_cmpstr(json, ==, before_json);
 }
 
-/* Every module the build made is one healerctl inspect accepts. */
+static json_object *
+member(json_object *obj, const char *key)
+{
+	json_object *value = NULL;
+
+	if (!json_object_object_get_ex(obj, key, &value))
+		g_error("no \"%s\" in %s", key, json_object_to_json_string(obj));
+	return value;
+}
+
+/*
+ * `got` (healerctl inspect --json, one module) is a valid module for this
+ * board and is what firmware.json says it is: its slot's function, index
+ * and start, the version, and the dependencies in their order.
+ */
+static void
+assert_module_is(json_object *got, json_object *slot, guint16 version, json_object *dependencies)
+{
+	const char *file = json_object_get_string(member(got, "file"));
+	json_object *deps = member(got, "dependencies");
+	gsize n = dependencies != NULL ? json_object_array_length(dependencies) : 0;
+
+	g_test_message("%s: v%d", file, json_object_get_int(member(got, "version")));
+	if (!json_object_get_boolean(member(got, "valid")))
+		g_error("%s is not valid: %s", file, json_object_to_json_string(member(got, "faults")));
+	g_assert_cmpint(json_object_get_int(member(got, "platform_id")), ==, 3);
+	g_assert_cmpstr(json_object_get_string(member(got, "function")), ==,
+	                json_object_get_string(member(slot, "function")));
+	g_assert_cmpint(json_object_get_int(member(got, "index")), ==, json_object_get_int(member(slot, "index")));
+	g_assert_cmpint(json_object_get_int64(member(got, "start_address")), ==,
+	                json_object_get_int64(member(slot, "start")));
+	g_assert_cmpint(json_object_get_int(member(got, "version")), ==, version);
+	g_assert_cmpuint(json_object_array_length(deps), ==, n);
+	for (gsize i = 0; i < n; i++) {
+		json_object *want = json_object_array_get_idx(dependencies, i);
+		json_object *have = json_object_array_get_idx(deps, i);
+		g_assert_cmpstr(json_object_get_string(member(have, "function")), ==,
+		                json_object_get_string(json_object_array_get_idx(want, 0)));
+		g_assert_cmpint(json_object_get_int(member(have, "index")), ==,
+		                json_object_get_int(json_object_array_get_idx(want, 1)));
+		g_assert_cmpint(json_object_get_int(member(have, "version")), ==,
+		                json_object_get_int(json_object_array_get_idx(want, 2)));
+	}
+}
+
+/*
+ * Every module firmware.json describes was built, and healerctl inspect
+ * finds each valid and as described (not only "exit 0": each file's own
+ * verdict, version and dependencies); the text form names release versions.
+ */
 static void
 test_modules_inspect(void)
 {
 	const char *dir = test_program("HEALER_FIRMWARE_MODULES");
-	const char *releases[] = {"1.0.0", "1.1.0", "1.2.0", "2.0.0-rc.1", "2.0.0"};
 	const char *parts[] = {"bootloader", "system-part1", "system-part2"};
+	g_autofree char *description_path =
+	        g_build_filename(test_program("HEALER_SOURCE_DIR"), "device-firmware", "firmware.json", NULL);
+	json_object *description = json_object_from_file(description_path);
+	json_object *slots, *releases, *apps, *result;
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_auto(TestRun) run = {0};
+	g_auto(TestRun) run = {0}, text = {0};
+	gsize at = 0;
+
+	g_assert_nonnull(description);
+	slots = member(description, "slots");
+	releases = member(description, "releases");
+	apps = member(description, "apps");
+	g_assert_cmpuint(json_object_array_length(releases), >, 0);
+	g_assert_cmpuint(json_object_array_length(apps), >, 0);
 
 	g_ptr_array_add(argv, g_strdup(test_program("HEALERCTL")));
 	g_ptr_array_add(argv, g_strdup("inspect"));
-	for (gsize r = 0; r < G_N_ELEMENTS(releases); r++) {
+	g_ptr_array_add(argv, g_strdup("--json"));
+	for (gsize r = 0; r < json_object_array_length(releases); r++) {
+		const char *name = json_object_get_string(member(json_object_array_get_idx(releases, r), "name"));
 		for (gsize p = 0; p < G_N_ELEMENTS(parts); p++)
-			g_ptr_array_add(argv, g_strdup_printf("%s/%s/%s.bin", dir, releases[r], parts[p]));
+			g_ptr_array_add(argv, g_strdup_printf("%s/%s/%s.bin", dir, name, parts[p]));
 	}
-	g_ptr_array_add(argv, g_strdup_printf("%s/apps/tinker.bin", dir));
-	g_ptr_array_add(argv, g_strdup_printf("%s/apps/travel-in-time.bin", dir));
+	for (gsize a = 0; a < json_object_array_length(apps); a++)
+		g_ptr_array_add(argv, g_strdup_printf("%s/apps/%s.bin", dir,
+		                                      json_object_get_string(
+		                                              member(json_object_array_get_idx(apps, a), "name"))));
 	g_ptr_array_add(argv, NULL);
 	test_run(&run, (const char *const *)argv->pdata);
 	if (run.exit_status != 0)
 		g_error("inspect failed on the firmware build:\n%s", run.err);
-	g_assert_nonnull(strstr(run.out, "Version:        1203 (1.2.0)"));
-	g_assert_nonnull(strstr(run.out, "Version:        2000 (2.0.0-rc.1)"));
+	result = json_tokener_parse(run.out);
+	g_assert_nonnull(result);
+	g_assert_cmpuint(json_object_array_length(result), ==, argv->len - 4);
+
+	for (gsize r = 0; r < json_object_array_length(releases); r++) {
+		json_object *release = json_object_array_get_idx(releases, r);
+		for (gsize p = 0; p < G_N_ELEMENTS(parts); p++) {
+			json_object *part = member(release, parts[p]), *deps = NULL;
+			json_object_object_get_ex(part, "dependencies", &deps);
+			assert_module_is(json_object_array_get_idx(result, at++), member(slots, parts[p]),
+			                 (guint16)json_object_get_int(member(part, "version")), deps);
+		}
+	}
+	for (gsize a = 0; a < json_object_array_length(apps); a++) {
+		json_object *app = json_object_array_get_idx(apps, a);
+		const char *against = json_object_get_string(member(app, "built_against"));
+		json_object *deps = json_object_new_array(), *dep = json_object_new_array();
+		/* An application needs system part 2 of the release it was built against. */
+		for (gsize r = 0; r < json_object_array_length(releases); r++) {
+			json_object *release = json_object_array_get_idx(releases, r);
+			if (g_strcmp0(json_object_get_string(member(release, "name")), against) != 0)
+				continue;
+			json_object_array_add(dep, json_object_new_string("system-part"));
+			json_object_array_add(dep, json_object_new_int(2));
+			json_object_array_add(dep, json_object_get(member(member(release, "system-part2"), "version")));
+		}
+		g_assert_cmpuint(json_object_array_length(dep), ==, 3);
+		json_object_array_add(deps, dep);
+		assert_module_is(json_object_array_get_idx(result, at++), member(slots, "user-part"),
+		                 (guint16)json_object_get_int(member(app, "version")), deps);
+		json_object_put(deps);
+	}
+	json_object_put(result);
+	json_object_put(description);
+
+	/* The text form names versions by release (HEALER_RELEASE_TABLE). */
+	g_ptr_array_remove_index(argv, 2);
+	test_run(&text, (const char *const *)argv->pdata);
+	g_assert_cmpint(text.exit_status, ==, 0);
+	g_assert_nonnull(strstr(text.out, "Version:        1203 (1.2.0)"));
+	g_assert_nonnull(strstr(text.out, "Version:        2000 (2.0.0-rc.1)"));
 }
 
 static void
