@@ -620,6 +620,47 @@ test_dependency_checks(void)
 	}
 }
 
+/*
+ * What the dependency checks let through, on purpose: an application's
+ * dependencies are not checked at FINISH, and an installed application does
+ * not hold back a system part (the device then boots into safe mode, which
+ * is how devices come to need healing).  Each module here would be refused
+ * if either exemption were lost.
+ */
+static void
+test_dependency_exemptions(void)
+{
+	const char *args[] = {"--release", "1.1.0", "--app", "heartbeat", NULL};
+	g_autoptr(SimDevice) dev = new_device("dependency-exemptions", args);
+	g_autoptr(HealerDescribe) d = NULL;
+	const HealerDescribeModule *user;
+	HealerLinkHello hello;
+
+	sim_device_wait_hello(dev, &hello, 10000);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_NORMAL);
+
+	/* 1.0.0's part 2 (v1000) under heartbeat, which needs part 2 >= 1100. */
+	flash_ok(dev, "1.0.0/system-part2.bin");
+	g_assert_true(sim_device_wait_log(dev, "bootloader: installed the staged module", 5000));
+	g_ptr_array_set_size(dev->logs, 0);
+	sim_device_request_hello(dev, &hello);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_SAFE);
+	g_assert_cmpuint(hello.safe_mode_reason, ==, LINK_SAFE_MODE_DEPENDENCIES);
+
+	/* travel-in-time needs part 2 >= 2002: taken all the same. */
+	flash_ok(dev, "apps/travel-in-time.bin");
+	g_assert_true(sim_device_wait_log(dev, "bootloader: installed the staged module", 5000));
+	sim_device_request_hello(dev, &hello);
+	g_assert_cmpuint(hello.mode, ==, LINK_MODE_SAFE);
+	g_assert_cmpuint(hello.safe_mode_reason, ==, LINK_SAFE_MODE_DEPENDENCIES);
+	d = sim_device_describe(dev, NULL);
+	g_assert_cmpuint(installed_version(d, MODULE_FUNCTION_SYSTEM_PART, 2), ==, 1000);
+	user = healer_describe_find(d, MODULE_FUNCTION_USER_PART, 1);
+	g_assert_nonnull(user);
+	g_assert_cmpuint(user->version, ==, 1);
+	g_assert_true(healer_describe_module_dependency_failed(user));
+}
+
 /* Cut the link, reset the device: the transfer picks up where the device's flash says. */
 static void
 test_resume(void)
@@ -748,6 +789,7 @@ main(int argc, char **argv)
 	g_test_add_func("/firmware/line-rate", test_line_rate);
 	g_test_add_func("/firmware/update-errors", test_update_errors);
 	g_test_add_func("/firmware/dependency-checks", test_dependency_checks);
+	g_test_add_func("/firmware/dependency-exemptions", test_dependency_exemptions);
 	g_test_add_func("/firmware/resume", test_resume);
 	g_test_add_func("/firmware/power-loss", test_power_loss);
 	rc = g_test_run();
