@@ -536,6 +536,15 @@ test_dependency_checks(void)
 	         {2, 0},
 	         {1000, 500},
 	         "its second dependency, bootloader 0 >= 500, is not installed (it has v100)"},
+	        /* A dependency on a slot this board does not have is never met. */
+	        {"first dependency has no slot",
+	         MODULE_FUNCTION_SYSTEM_PART,
+	         0x08020000,
+	         5000,
+	         {MODULE_FUNCTION_RADIO_STACK, MODULE_FUNCTION_BOOTLOADER},
+	         {0, 0},
+	         {1, 100},
+	         "its first dependency, module function 8 index 0 >= 1, is not installed"},
 	        /* Its own dependencies met; part 2 needs part 1 >= 1000 (its first dependency). */
 	        {"breaks part 2's first dependency",
 	         MODULE_FUNCTION_SYSTEM_PART,
