@@ -23,7 +23,8 @@ What counts as a raise site (the code base raises in three ways; docs/testing.md
           ("HealerError code = HEALER_ERROR_IO;" then "code = ..._NOT_FOUND") counts as run
           whenever its function ran, so "value" sites can overstate a little.
 Not sites: g_error_matches() and other tests of a code, case labels, loop bounds, comments.
-A site ran when any line of its statement has a gcov count > 0; a site in a file gcov has no data
+A site ran when a line from its call to the end of the statement has a gcov count > 0 (a
+ternary's codes share that line: both count as run when it ran); a site in a file gcov has no data
 for (not built into anything the tests run) counts as not run.
 """
 import argparse
@@ -146,12 +147,11 @@ def line_of(text, offset):
 
 
 def statement_lines(text, start):
-    """The lines of the statement containing offset start: back to the previous ; { or }, on to
-    the next ;."""
-    a = max(text.rfind(";", 0, start), text.rfind("{", 0, start), text.rfind("}", 0, start)) + 1
-    b = text.find(";", start)
-    b = len(text) if b < 0 else b
-    return line_of(text, a + len(text[a:start]) - len(text[a:start].lstrip())), line_of(text, b)
+    """The lines from the call at offset start to the end of its statement (the next ";").  Not
+    back to the statement's start: "if (bad)\n\treturn fail(...)" must not count the if's line."""
+    end = text.find(";", start)
+    end = len(text) if end < 0 else end
+    return line_of(text, start), line_of(text, end)
 
 
 def sites_in(path):
@@ -199,15 +199,16 @@ def sites_in(path):
                 continue
             add(span, "call", at)
     for name, at, paren in calls(text):
-        if name in fixed_helpers and not any(b <= at <= e and f == name for f, (_, b, e) in funcs.items()):
-            if text[at - 1 : at] == "\n" or re.match(r"\w", text[at - 1 : at] or " "):
-                continue  # the definition itself (name at line start) or part of a longer name
+        inside = next((f for f, (_, b, e) in funcs.items() if b <= at <= e), None)
+        if inside is None:
+            continue  # a declaration or definition at file level, not a call
+        if name in fixed_helpers and inside != name:
             found.append((fixed_helpers[name], "helper") + statement_lines(text, at))
         elif name in param_helpers:
             args, _ = split_args(text, paren)
             if len(args) > param_helpers[name]:
                 span = args[param_helpers[name]]
-                if CODE.search(text, *span) and not text[at - 1 : at] == "\n":
+                if CODE.search(text, *span):
                     add(span, "helper", at)
 
     # Codes chosen into a value and raised later.
