@@ -22,7 +22,8 @@ import re
 import sys
 
 SUBTEST_SKIP = re.compile(r"^(?:not\s+)?ok\s+\d+\s*(.*?)\s*#\s*(?:skip|todo)\b\s*(.*)$", re.IGNORECASE)
-PLAN_SKIP = re.compile(r"^1\.\.0\s*#\s*skip\b\s*(.*)$", re.IGNORECASE)
+# A TAP plan of no test, or what an exit-77 script says (tests/package: "SKIP: needs root").
+PLAN_SKIP = re.compile(r"^(?:1\.\.0\s*#\s*skip\b|SKIP:)\s*(.*)$", re.IGNORECASE)
 
 
 def count(paths, build_failures, ci):

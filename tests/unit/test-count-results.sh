@@ -51,6 +51,7 @@ cat >"$work/b.json" <<'EOF'
 {"name": "healerd:demo / demo", "stdout": "all six devices healthy\n", "result": "OK", "returncode": 0}
 
 {"name": "healerd:integration / exit-77", "stdout": "", "result": "SKIP", "returncode": 77}
+{"name": "healerd:package / debian-package", "stdout": "SKIP: needs root (debootstrap, chroot, mounts)\n", "result": "SKIP", "returncode": 77}
 EOF
 cat >"$work/clean.json" <<'EOF'
 {"name": "healerd:unit / semver", "stdout": "1..1\nok 1 /semver/parse\n", "result": "OK", "returncode": 0}
@@ -62,13 +63,14 @@ cat >"$work/skip-only.json" <<'EOF'
 EOF
 
 # Passed: passes, dbus, journal, demo.  Failed: fails, the timeout, one build failure.  Skipped:
-# upstream and exit-77 (whole programs), dbus's two subtests, journal's incomplete one.
-expect "mixed" "4 passed, 3 failed, 5 skipped" 1 -- --build-failures 1 "$work/a.json" "$work/b.json"
+# upstream, exit-77 and debian-package (whole programs), dbus's two subtests, journal's incomplete one.
+expect "mixed" "4 passed, 3 failed, 6 skipped" 1 -- --build-failures 1 "$work/a.json" "$work/b.json"
 for reason in "upstream (whole program): nginx or openssl not installed" "exit-77 (whole program): no reason given" \
+  "debian-package (whole program): needs root (debootstrap, chroot, mounts)" \
   "/dbus/e2e: no dbus-daemon" "/dbus/other: not root or no setpriv" "/journal/catalog: catalog not checked"; do
   stderr_has "mixed names" "$reason"
 done
-expect "mixed, CI" "4 passed, 8 failed, 5 skipped" 1 CI=true -- --build-failures 1 "$work/a.json" "$work/b.json"
+expect "mixed, CI" "4 passed, 9 failed, 6 skipped" 1 CI=true -- --build-failures 1 "$work/a.json" "$work/b.json"
 stderr_has "mixed, CI" "skipped, which CI counts as failed"
 
 expect "clean" "2 passed, 0 failed, 0 skipped" 0 -- "$work/clean.json"
