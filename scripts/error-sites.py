@@ -12,10 +12,11 @@ What counts as a raise site (the code base raises in three ways; docs/testing.md
   call    a GLib raising call naming the code: g_set_error, g_set_error_literal, g_error_new,
           g_error_new_literal, g_task_return_new_error, g_dbus_method_invocation_return_error
           (and _literal).  A code argument "a ? HEALER_ERROR_X : HEALER_ERROR_Y" is a site of each.
-  helper  a call of a file's own raising helper.  A static function whose raising calls all
-          name one code (catalog.c's fail(): INVALID_DATA) is that code's helper: each call of it
+  helper  a call of a file's own raising helper: a function named fail() or *set_*error()
+          (the code base's names for them).  A static one whose raising calls all name one code
+          (catalog.c's fail(): INVALID_DATA) is that code's helper: each call of it
           in the file is a site, the helper's own body is not.  A function that raises with a
-          code taken from its parameters (http-curl.c's transfer_set_error()) is a helper too:
+          code taken from its parameters (http-curl.c's transfer_set_error(), bundle.c's fail()):
           each call of it naming a code literally is a site of that code.
   value   the code chosen into a variable or returned by a mapping function ("code =
           HEALER_ERROR_IO", "return HEALER_ERROR_NOT_FOUND"), raised later with the variable.
@@ -42,6 +43,9 @@ RAISERS = {
     "g_dbus_method_invocation_return_error": 2,
     "g_dbus_method_invocation_return_error_literal": 2,
 }
+# The code base's raising helpers are called fail() or *set_*error(); other functions that raise
+# (parse_one(), on_hello()...) raise only on some paths, so calling them is not raising.
+HELPER_NAME = re.compile(r"^(fail|\w*set_\w*error)$")
 CODE = re.compile(r"\bHEALER_ERROR_[A-Z_]+\b")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -179,8 +183,8 @@ def sites_in(path):
         owner = next((f for f, (_, b, e) in funcs.items() if b <= at <= e), None)
         raising.setdefault(owner, []).append((span, at))
     for owner, spans in raising.items():
-        if owner is None:
-            continue
+        if owner is None or not HELPER_NAME.match(owner):
+            continue  # an ordinary function that raises: its raising calls are the sites
         params = funcs[owner][0]
         codes = {c for span, _ in spans for c in CODE.findall(text, *span)}
         code_args = {text[slice(*span)].strip() for span, _ in spans}
