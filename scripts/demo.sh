@@ -177,7 +177,13 @@ unhealed=()
 check_device() { # name app
   local log=$work/$1.log boot why
   # The last boot: the lines after the last reset (the whole log if the device never reset).
-  boot=$(awk '/^healer-sim: reset /{n=NR} {line[NR]=$0} END{for (i=n+1; i<=NR; i++) print line[i]}' "$log")
+  # A device answers healerd before its log line about the application may be written (a loaded
+  # machine can hold the simulator between the two): wait for it, up to 30 s, before judging.
+  for _ in $(seq 300); do
+    boot=$(awk '/^healer-sim: reset /{n=NR} {line[NR]=$0} END{for (i=n+1; i<=NR; i++) print line[i]}' "$log")
+    grep -q '^healer-sim: starting application ' <<<"$boot" && break
+    sleep 0.1
+  done
   if ! grep -qxF "healer-sim: starting application $2" <<<"$boot"; then
     why="its own log: the last boot did not start $2"
   elif grep -qE '^healer-sim: (PANIC|safe mode|bootloader: the staged module failed)' <<<"$boot"; then
@@ -191,7 +197,7 @@ import json, sys
 bad = [f"{m.get('f', '?')}{m.get('n', '')} v{m.get('v', '?')}: passed {m['vv']:#x} of checks {m['vc']:#x}"
        for m in device["modules"]["m"] if m["vc"] == 0 or m["vv"] != m["vc"]]
 if device["mode"] != "normal":
-    print(f"it answers in {device['mode']} mode ({device['safe_mode_reason']})")
+    print(f"it answers in mode {device['mode']} ({device['safe_mode_reason']})")
 elif bad:
     print("modules failing their checks: " + "; ".join(bad))
 PY
