@@ -81,42 +81,7 @@ if ! $quick; then
     -Db_sanitize=address,undefined -Db_lundef=false -Dreal_binaries_tests=false
 fi
 
-# One line for CI, counted from meson's JSON test logs.
-# A TAP test whose subtests skip is still "OK" to meson: its skipped subtests are counted from the
-# TAP it printed (GLib: "ok N /path # SKIP reason"), so the line shows them.  Under CI=true every
-# skipped test or subtest is a failure (a check that did not run proves nothing), named on stderr.
-python3 - "$build_failures" "${CI:-}" "${logs[@]}" <<'PY'
-import json, re, sys
-failed = int(sys.argv[1])
-ci = sys.argv[2] == "true"
-passed = skipped = 0
-skips = []
-subtest_skip = re.compile(r"^ok\s+\d+\s*(.*?)\s*#\s*skip\b(.*)$", re.IGNORECASE)
-for path in sys.argv[3:]:
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            test = json.loads(line)
-            result = test["result"]
-            if result in ("OK", "EXPECTEDFAIL"):
-                passed += 1
-            elif result == "SKIP":
-                skipped += 1
-                skips.append(f"{path}: {test['name']}")
-            else:
-                failed += 1
-            for out in (test.get("stdout") or "").splitlines():
-                m = subtest_skip.match(out.strip())
-                if m:
-                    skipped += 1
-                    skips.append(f"{path}: {test['name']}: {m.group(1)}{m.group(2)}")
-if skips:
-    print(("=== skipped, which CI counts as failed:" if ci else "=== skipped:"), file=sys.stderr)
-    for s in skips:
-        print(f"  {s}", file=sys.stderr)
-    if ci:
-        failed += len(skips)
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
-PY
+# One line for CI, counted from meson's JSON test logs by scripts/count-results.py (tested by
+# tests/unit/test-count-results.sh): whole-program and subtest skips both counted and named, and
+# under CI=true (which it reads from the environment) each skip fails the run.
+CI="${CI:-}" python3 scripts/count-results.py --build-failures "$build_failures" "${logs[@]}"

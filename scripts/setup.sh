@@ -21,12 +21,25 @@ build_packages=(
 # systemd-nspawn), lrzsz (YMODEM, the peer
 # the link benchmark compares with) and gnuplot (the benchmarks' plots), and
 # npm, which fetches the real release binaries the reader is tested on; strace
-# (the security tests record every file healerd opens).
+# (the security tests record every file healerd opens).  A suite missing one of these does not
+# pass quietly: it reports the test skipped, naming what is missing, and CI fails on any skip
+# (scripts/count-results.py).  Who needs what:
+#   dbus-daemon   test-dbus, test-distribution, test-upstream, the security suites, the demo
+#                 (a private bus each)
+#   systemd       journalctl: test-journal checks healerd's message catalog with it
+#   nginx-light, openssl   test-http-fetcher, test-upstream, test-faults' upstream row,
+#                 test-security-net (TLS with a CA the test makes)
+#   util-linux    setpriv: test-dbus and test-security-callers run healerctl as an unprivileged
+#                 user; flock: the package test (essential in Debian, listed to say so)
+#   binutils      nm, readelf: firmware-no-heap and lazy-libraries (comes with gcc)
+#   gcovr         scripts/coverage.sh (on demand, not in CI)
+# linkemu (test-faults' link rows) is built from tests/tools/linkemu; the fault suite's disk-full
+# row needs root and a mount namespace, which no package provides: it skips, and CI fails, elsewhere.
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
-  ca-certificates nginx-light openssl
+  ca-certificates nginx-light openssl systemd util-linux binutils
   dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
-  lrzsz gnuplot-nox strace
+  lrzsz gnuplot-nox strace gcovr
 )
 
 missing=()

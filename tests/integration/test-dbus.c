@@ -452,7 +452,7 @@ check_completion(Device **devices, guint n)
 	const char *argv[] = {"bash", "--norc", "-c", NULL, NULL};
 
 	if (bash == NULL) {
-		g_test_message("no bash: completion not checked");
+		g_test_skip("no bash: completion not checked"); /* reported, not a silent pass */
 		return;
 	}
 	script =

@@ -26,6 +26,7 @@
 #include "hal.h"
 #include "healer/link-protocol.h"
 #include "sim.h"
+#include "sim-gcov.h"
 
 #define RING_SIZE 65536u
 
@@ -386,6 +387,7 @@ hal_wait_event(uint32_t timeout_ms)
 		uint64_t now, rx_due, tx_due, wake;
 		struct timespec ts;
 
+		sim_gcov_exit_if_stopped();
 		tx_pump();
 		now = now_us();
 		rx_due = ring_next_event(&sim->rx);
@@ -493,6 +495,7 @@ hal_reset(uint8_t reason, bool request_safe_mode)
 
 	hal_serial_flush();
 	fprintf(stderr, "healer-sim: reset (reason %u)\n", reason);
+	sim_gcov_flush(); /* the counters are in the RAM put back next */
 	ram_copy((volatile uint8_t *)__data_start, board->ram_image, board->ram_size);
 	board->reset_reason = reason;
 	board->safe_mode_requested = request_safe_mode;
@@ -560,6 +563,7 @@ sim_hal_start(const sim_config_t *config)
 	char path[4096];
 	int flash_fd;
 
+	sim_gcov_start();
 	/* Mapped, not in .bss: a reset must not put the board back, and 1 MiB of rings stay untouched. */
 	sim = mmap(NULL, sizeof *sim, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (sim == MAP_FAILED)
