@@ -5,6 +5,7 @@
  */
 #include <json-c/json.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "test-util.h"
 
@@ -274,6 +275,9 @@ test_usage_and_mixed(void)
 	const char *args[] = {"--platform",      "p1",         "--function", "bootloader", "--version", "101",
 	                      "--start-address", "0x08000000", NULL};
 	g_autofree char *module = mkmodule("mixed.bin", raw, args);
+	/* Never /dev/null: a mutant that accepts the bad argument would, as root, rename a regular
+	 * file over the device node.  A path of our own also shows nothing was written. */
+	g_autofree char *refused_out = g_strconcat(raw, ".refused.bin", NULL);
 	const char *no_files[] = {test_program("HEALERCTL"), "inspect", NULL};
 	const char *bad_option[] = {test_program("HEALERCTL"), "inspect", "--bogus", module, NULL};
 	const char *no_verb[] = {test_program("HEALERCTL"), NULL};
@@ -290,12 +294,12 @@ test_usage_and_mixed(void)
 	                         "--dependency",
 	                         "system-part:x:1",
 	                         "-o",
-	                         "/dev/null",
+	                         refused_out,
 	                         raw,
 	                         NULL};
 	const char *bad_function[] = {
 	        test_program("MKMODULE"), "--platform", "6",  "--function", "kernel", "--version", "1",
-	        "--start-address",        "0",          "-o", "/dev/null",  raw,      NULL};
+	        "--start-address",        "0",          "-o", refused_out,  raw,      NULL};
 	g_auto(TestRun) r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0}, r5 = {0}, r6 = {0};
 	json_object *root;
 
@@ -315,6 +319,7 @@ test_usage_and_mixed(void)
 	test_run(&r6, bad_function);
 	g_assert_cmpint(r6.exit_status, ==, 2);
 	g_assert_nonnull(strstr(r6.err, "unknown module function 'kernel'"));
+	g_assert_false(g_file_test(refused_out, G_FILE_TEST_EXISTS));
 
 	/* A valid and a broken file: exit 1, and the JSON still lists the valid one. */
 	{
@@ -356,6 +361,26 @@ test_combined(void)
 	json_object_put(root);
 }
 
+/* mkmodule -o onto something that is not a regular file (a fifo here, /dev/null in real life)
+ * is refused and the thing is left as it was: the atomic rename would otherwise replace it. */
+static void
+test_output_not_regular(void)
+{
+	g_autofree char *raw = make_raw("special.raw", 200, 9);
+	g_autofree char *fifo = path_in_tmp("special.fifo");
+	const char *argv[] = {test_program("MKMODULE"), "--platform", "6",  "--function", "user-part", "--version", "1",
+	                      "--start-address",        "0",          "-o", fifo,         raw,         NULL};
+	g_auto(TestRun) run = {0};
+	struct stat st;
+
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+	test_run(&run, argv);
+	g_assert_cmpint(run.exit_status, !=, 0);
+	g_assert_nonnull(strstr(run.err, "exists and is not a regular file; not replaced"));
+	g_assert_cmpint(lstat(fifo, &st), ==, 0);
+	g_assert_true(S_ISFIFO(st.st_mode));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -368,6 +393,7 @@ main(int argc, char **argv)
 	g_test_add_func("/inspect/faults-named", test_faults_named);
 	g_test_add_func("/inspect/usage-and-mixed", test_usage_and_mixed);
 	g_test_add_func("/inspect/combined", test_combined);
+	g_test_add_func("/inspect/output-not-regular", test_output_not_regular);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;
