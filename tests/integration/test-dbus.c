@@ -273,6 +273,17 @@ get_devices(HealerDBusHealer1 *manager)
 	return parse_json(text);
 }
 
+static char *
+list_modules(HealerDBusHealer1 *manager)
+{
+	g_autoptr(GError) error = NULL;
+	char *text = NULL;
+
+	g_assert_true(healer_dbus_healer1_call_list_modules_sync(manager, &text, NULL, &error));
+	g_assert_no_error(error);
+	return text;
+}
+
 /* Until healerd owns its name and has judged `n` devices (none attached or identified only). */
 static void
 wait_for_devices(GDBusConnection *c, HealerDBusHealer1 *manager, guint n, HealerdProcess *healerd)
@@ -668,6 +679,8 @@ test_end_to_end(void)
 	/* Anyone may look; only root and group healer may change things. */
 	if (can_switch_user()) {
 		g_auto(TestRun) list = {0}, heal = {0}, heal_all = {0}, import = {0};
+		g_autofree char *modules_before = list_modules(manager);
+		g_autoptr(json_object) devices_before = get_devices(manager);
 
 		healerctl_as_nobody(&list, "devices", NULL);
 		g_assert_cmpint(list.exit_status, ==, 0);
@@ -678,6 +691,7 @@ test_end_to_end(void)
 		g_assert_nonnull(strstr(heal.err, HOW_TO_HEAL));
 		healerctl_as_nobody(&heal_all, "heal", "--all", NULL);
 		g_assert_cmpint(heal_all.exit_status, ==, 4);
+		g_assert_nonnull(strstr(heal_all.err, HOW_TO_HEAL));
 		/* A module nobody can read (the bus directory is world-searchable): healerd itself refuses. */
 		{
 			g_autofree char *readable = g_build_filename(bus.dir, "sensor.bin", NULL);
@@ -695,6 +709,15 @@ test_end_to_end(void)
 			healerctl_as_nobody(&unreadable, "import", release_210, NULL);
 			g_assert_cmpint(unreadable.exit_status, ==, 4);
 			g_assert_nonnull(strstr(unreadable.err, "Permission denied"));
+		}
+		/* Refused, and nothing changed: the store, and every device's state (no heal began). */
+		{
+			g_autofree char *modules_after = list_modules(manager);
+			g_autoptr(json_object) devices_after = get_devices(manager);
+			g_assert_cmpstr(modules_after, ==, modules_before);
+			for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+				g_assert_cmpstr(string_member(find_device(devices_after, all[i]->id), "state"), ==,
+				                string_member(find_device(devices_before, all[i]->id), "state"));
 		}
 	} else {
 		/* Not a silent pass: the subtest is reported skipped (run-tests.sh counts it; CI fails on it). */
@@ -895,6 +918,9 @@ test_not_running(void)
 		healerctl(&run, "status", NULL);
 		g_unsetenv("HEALERCTL_BUS");
 		g_assert_cmpint(run.exit_status, ==, 2);
+		g_assert_cmpstr(run.out, ==, "");
+		g_assert_cmpstr(run.err, ==,
+		                "healerctl status: HEALERCTL_BUS must be 'system' or 'session', not 'tram'\n");
 	}
 }
 
