@@ -100,9 +100,11 @@ on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_data)
 		req->func(req->face, req->invocation, req->arg, req->fd);
 		req->fd = -1; /* the function owns it now */
 	} else
+		/* Named, so a caller (and a test on a permissive bus) sees which call healerd itself refused. */
 		g_dbus_method_invocation_return_error(req->invocation, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
-		                                      "only root and members of group '%s' may do this",
-		                                      PRIVILEGED_GROUP);
+		                                      "only root and members of group '%s' may call %s",
+		                                      PRIVILEGED_GROUP,
+		                                      g_dbus_method_invocation_get_method_name(req->invocation));
 	if (req->fd >= 0)
 		close(req->fd);
 	g_object_unref(req->invocation);

@@ -29,6 +29,13 @@ bus_stop(Bus *bus)
 void
 bus_start(Bus *bus)
 {
+	bus_start_with_policy(bus, NULL);
+}
+
+/* `extra`: policy XML read after the project's file, so it overrides it (NULL: none). */
+void
+bus_start_with_policy(Bus *bus, const char *extra)
+{
 	g_autofree char *config = NULL, *text = NULL, *policy = NULL, *log = NULL;
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 	g_autoptr(GDataInputStream) out = NULL;
@@ -66,8 +73,9 @@ bus_start(Bus *bus)
 	        "send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
 	        "  </policy>\n"
 	        "  <include>%s</include>\n"
+	        "%s"
 	        "</busconfig>\n",
-	        bus->dir, policy);
+	        bus->dir, policy, extra ? extra : "");
 	test_write_file(config, (const guint8 *)text, strlen(text));
 
 	argv[1] = g_strconcat("--config-file=", config, NULL);

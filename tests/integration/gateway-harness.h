@@ -23,6 +23,11 @@ typedef struct {
  * policy file, unchanged; DBUS_SYSTEM_BUS_ADDRESS points at it.
  */
 void bus_start(Bus *bus);
+/*
+ * The same with `extra` (policy XML) after the project's file, overriding it: a looser bus
+ * configuration elsewhere, against which healerd's own checks must hold.
+ */
+void bus_start_with_policy(Bus *bus, const char *extra);
 void bus_stop(Bus *bus);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Bus, bus_stop)
 GDBusConnection *bus_connect(const Bus *bus);

@@ -69,22 +69,60 @@ healerctl_as_nobody(TestRun *run, const char *first, ...)
 	log_run(run, what->str);
 }
 
-/* A healerctl left running (monitor, heal) while the test watches the bus. */
+/*
+ * A healerctl left running (monitor, heal) while the test watches the bus.  Its output is read
+ * line by line as it comes (on the main context), so a test can wait for a line (an event
+ * monitor printed) instead of sleeping.
+ */
 typedef struct {
 	GSubprocess *process;
-	char *out, *err;
-	gboolean done;
+	GDataInputStream *out_lines, *err_lines;
+	GString *out_text, *err_text; /* what came so far */
+	char *out, *err;              /* all of it, once done */
+	gboolean out_eof, err_eof, exited, done;
 } Background;
 
 static void
-on_background_done(GObject *source, GAsyncResult *result, gpointer user_data)
+background_check_done(Background *bg)
+{
+	if (!bg->out_eof || !bg->err_eof || !bg->exited || bg->done)
+		return;
+	bg->out = g_strdup(bg->out_text->str);
+	bg->err = g_strdup(bg->err_text->str);
+	bg->done = TRUE;
+}
+
+static void
+on_background_line(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	Background *bg = user_data;
+	GDataInputStream *in = G_DATA_INPUT_STREAM(source);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = g_data_input_stream_read_line_finish_utf8(in, result, NULL, &error);
+
+	g_assert_no_error(error);
+	if (line == NULL) {
+		if (in == bg->out_lines)
+			bg->out_eof = TRUE;
+		else
+			bg->err_eof = TRUE;
+		background_check_done(bg);
+		return;
+	}
+	g_string_append_printf(in == bg->out_lines ? bg->out_text : bg->err_text, "%s\n", line);
+	g_data_input_stream_read_line_async(in, G_PRIORITY_DEFAULT, NULL, on_background_line, bg);
+}
+
+static void
+on_background_exited(GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	Background *bg = user_data;
 	g_autoptr(GError) error = NULL;
 
-	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &bg->out, &bg->err, &error);
+	g_assert_true(g_subprocess_wait_finish(G_SUBPROCESS(source), result, &error));
 	g_assert_no_error(error);
-	bg->done = TRUE;
+	bg->exited = TRUE;
+	background_check_done(bg);
 }
 
 /* With wait_for_stderr, returns once the command has written a line on stderr. */
@@ -110,17 +148,20 @@ background_start(Background *bg, const char *const *args, gboolean wait_for_stde
 	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
 	bg->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
 	g_assert_no_error(error);
+	bg->out_text = g_string_new(NULL);
+	bg->err_text = g_string_new(NULL);
+	bg->out_lines = g_data_input_stream_new(g_subprocess_get_stdout_pipe(bg->process));
+	bg->err_lines = g_data_input_stream_new(g_subprocess_get_stderr_pipe(bg->process));
 	if (wait_for_stderr) {
-		g_autoptr(GDataInputStream) err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(bg->process));
-		g_autofree char *line = NULL;
-		/* Small reads: little of what follows the line is taken from communicate() (stderr only). */
-		g_buffered_input_stream_set_buffer_size(G_BUFFERED_INPUT_STREAM(err), 1);
-		line = g_data_input_stream_read_line(err, NULL, NULL, &error);
+		g_autofree char *line = g_data_input_stream_read_line_utf8(bg->err_lines, NULL, NULL, &error);
 		g_assert_no_error(error);
 		g_test_message("background healerctl said: %s", line ? line : "(nothing)");
-		g_filter_input_stream_set_close_base_stream(G_FILTER_INPUT_STREAM(err), FALSE);
+		if (line != NULL)
+			g_string_append_printf(bg->err_text, "%s\n", line);
 	}
-	g_subprocess_communicate_utf8_async(bg->process, NULL, NULL, on_background_done, bg);
+	g_data_input_stream_read_line_async(bg->out_lines, G_PRIORITY_DEFAULT, NULL, on_background_line, bg);
+	g_data_input_stream_read_line_async(bg->err_lines, G_PRIORITY_DEFAULT, NULL, on_background_line, bg);
+	g_subprocess_wait_async(bg->process, NULL, on_background_exited, bg);
 }
 
 /* Iterates the main context (so this test's proxies see signals) until it ends. */
@@ -140,6 +181,26 @@ background_wait(Background *bg, guint timeout_s)
 	return g_subprocess_get_exit_status(bg->process);
 }
 
+/* Iterates until a line of stdout makes `match` true (fails after timeout_s); returns its index. */
+static guint
+background_wait_line(Background *bg, gboolean (*match)(const char *line, gpointer data), gpointer data, guint timeout_s)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+
+	for (;;) {
+		g_auto(GStrv) lines = g_strsplit(bg->out_text->str, "\n", -1);
+		for (guint i = 0; lines[i] != NULL; i++) {
+			if (lines[i + 1] != NULL && match(lines[i], data)) /* a whole line: the last piece is not */
+				return i;
+		}
+		if (bg->done || g_get_monotonic_time() > deadline)
+			g_error("healerctl did not print the line awaited within %u s; it printed:\n%s", timeout_s,
+			        bg->out_text->str);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(2000);
+	}
+}
+
 static void
 background_clear(Background *bg)
 {
@@ -148,6 +209,12 @@ background_clear(Background *bg)
 		while (!bg->done)
 			g_main_context_iteration(NULL, TRUE);
 	}
+	g_clear_object(&bg->out_lines);
+	g_clear_object(&bg->err_lines);
+	if (bg->out_text != NULL)
+		g_string_free(g_steal_pointer(&bg->out_text), TRUE);
+	if (bg->err_text != NULL)
+		g_string_free(g_steal_pointer(&bg->err_text), TRUE);
 	g_clear_object(&bg->process);
 	g_clear_pointer(&bg->out, g_free);
 	g_clear_pointer(&bg->err, g_free);
@@ -204,6 +271,17 @@ get_devices(HealerDBusHealer1 *manager)
 	g_assert_true(healer_dbus_healer1_call_get_devices_sync(manager, &text, NULL, &error));
 	g_assert_no_error(error);
 	return parse_json(text);
+}
+
+static char *
+list_modules(HealerDBusHealer1 *manager)
+{
+	g_autoptr(GError) error = NULL;
+	char *text = NULL;
+
+	g_assert_true(healer_dbus_healer1_call_list_modules_sync(manager, &text, NULL, &error));
+	g_assert_no_error(error);
+	return text;
 }
 
 /* Until healerd owns its name and has judged `n` devices (none attached or identified only). */
@@ -472,6 +550,17 @@ check_completion(Device **devices, guint n)
 		g_assert_nonnull(strstr(run.out, devices[i]->id));
 }
 
+/* A heal-finished event of `id` (data) saying there was nothing to heal: the marker below. */
+static gboolean
+is_nothing_to_heal(const char *line, gpointer data)
+{
+	g_autoptr(json_object) event = *line == '\0' ? NULL : parse_json(line);
+
+	return event != NULL && g_str_equal(string_member(event, "event"), "heal-finished") &&
+	       g_str_equal(string_member(event, "device"), (const char *)data) &&
+	       g_str_has_prefix(string_member(event, "message"), "nothing to heal");
+}
+
 /* ---- the tests ---- */
 
 static void
@@ -590,6 +679,8 @@ test_end_to_end(void)
 	/* Anyone may look; only root and group healer may change things. */
 	if (can_switch_user()) {
 		g_auto(TestRun) list = {0}, heal = {0}, heal_all = {0}, import = {0};
+		g_autofree char *modules_before = list_modules(manager);
+		g_autoptr(json_object) devices_before = get_devices(manager);
 
 		healerctl_as_nobody(&list, "devices", NULL);
 		g_assert_cmpint(list.exit_status, ==, 0);
@@ -600,6 +691,7 @@ test_end_to_end(void)
 		g_assert_nonnull(strstr(heal.err, HOW_TO_HEAL));
 		healerctl_as_nobody(&heal_all, "heal", "--all", NULL);
 		g_assert_cmpint(heal_all.exit_status, ==, 4);
+		g_assert_nonnull(strstr(heal_all.err, HOW_TO_HEAL));
 		/* A module nobody can read (the bus directory is world-searchable): healerd itself refuses. */
 		{
 			g_autofree char *readable = g_build_filename(bus.dir, "sensor.bin", NULL);
@@ -617,6 +709,15 @@ test_end_to_end(void)
 			healerctl_as_nobody(&unreadable, "import", release_210, NULL);
 			g_assert_cmpint(unreadable.exit_status, ==, 4);
 			g_assert_nonnull(strstr(unreadable.err, "Permission denied"));
+		}
+		/* Refused, and nothing changed: the store, and every device's state (no heal began). */
+		{
+			g_autofree char *modules_after = list_modules(manager);
+			g_autoptr(json_object) devices_after = get_devices(manager);
+			g_assert_cmpstr(modules_after, ==, modules_before);
+			for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+				g_assert_cmpstr(string_member(find_device(devices_after, all[i]->id), "state"), ==,
+				                string_member(find_device(devices_before, all[i]->id), "state"));
 		}
 	} else {
 		/* Not a silent pass: the subtest is reported skipped (run-tests.sh counts it; CI fails on it). */
@@ -695,7 +796,8 @@ test_end_to_end(void)
 		g_autoptr(json_object) devices = NULL;
 		const char *monitor_args[] = {"monitor", "--json", NULL};
 		g_auto(GStrv) lines = NULL;
-		guint progress = 0, finished = 0, changed = 0;
+		guint progress = 0, finished = 0, changed = 0, marker;
+		gboolean seen_direct = FALSE, seen_blocked = FALSE;
 
 		/* monitor says it is following once its signal subscriptions are in place. */
 		background_start(&monitor, monitor_args, TRUE);
@@ -714,11 +816,25 @@ test_end_to_end(void)
 			g_assert_cmpstr(string_member(d, "mode"), ==, "normal");
 		}
 
-		g_usleep(G_USEC_PER_SEC / 2);
+		/*
+		 * A marker instead of a sleep: Heal on the healthy device ends at once with a HealFinished
+		 * ("nothing to heal"), which healerd sends after every signal of the heals above (one
+		 * sender's signals arrive in order).  Once monitor has printed it, it has printed all of
+		 * theirs, and any extra event would be before it.
+		 */
+		{
+			g_autofree char *path = g_strdup_printf(MANAGER_PATH "/devices/%s", healthy.id);
+			g_autoptr(HealerDBusHealer1Device) dev = healer_dbus_healer1_device_proxy_new_sync(
+			        c, G_DBUS_PROXY_FLAGS_NONE, BUS_NAME, path, NULL, &error);
+			g_assert_no_error(error);
+			g_assert_true(healer_dbus_healer1_device_call_heal_sync(dev, NULL, &error));
+			g_assert_no_error(error);
+			marker = background_wait_line(&monitor, is_nothing_to_heal, healthy.id, 60);
+		}
 		g_subprocess_send_signal(monitor.process, SIGINT);
 		g_assert_cmpint(background_wait(&monitor, 30), ==, 0);
 		lines = g_strsplit(monitor.out, "\n", -1);
-		for (guint i = 0; lines[i] != NULL; i++) {
+		for (guint i = 0; i < marker; i++) {
 			g_autoptr(json_object) event = NULL;
 			const char *kind;
 			if (*lines[i] == '\0')
@@ -728,10 +844,18 @@ test_end_to_end(void)
 			kind = string_member(event, "event");
 			if (g_str_equal(kind, "heal-progress"))
 				progress++;
-			else if (g_str_equal(kind, "heal-finished") &&
-			         json_object_get_boolean(member(event, "success")))
+			else if (g_str_equal(kind, "heal-finished")) {
+				/* The two heals heal --all started, each once, and nothing else. */
+				const char *id = string_member(event, "device");
+				g_assert_true(json_object_get_boolean(member(event, "success")));
+				g_assert_true(g_str_equal(id, direct.id) || g_str_equal(id, blocked.id));
+				g_assert_false(g_str_equal(id, direct.id) ? seen_direct : seen_blocked);
+				if (g_str_equal(id, direct.id))
+					seen_direct = TRUE;
+				else
+					seen_blocked = TRUE;
 				finished++;
-			else if (g_str_equal(kind, "properties-changed"))
+			} else if (g_str_equal(kind, "properties-changed"))
 				changed++;
 		}
 		g_assert_cmpuint(progress, >, 0);
@@ -794,6 +918,9 @@ test_not_running(void)
 		healerctl(&run, "status", NULL);
 		g_unsetenv("HEALERCTL_BUS");
 		g_assert_cmpint(run.exit_status, ==, 2);
+		g_assert_cmpstr(run.out, ==, "");
+		g_assert_cmpstr(run.err, ==,
+		                "healerctl status: HEALERCTL_BUS must be 'system' or 'session', not 'tram'\n");
 	}
 }
 
