@@ -911,6 +911,18 @@ retry_conflicts(HealerEngine *self, const char *id)
 	}
 }
 
+/* The record of a slot going: its device's, or the port's when no device was ever attached. */
+static void
+log_detached(Slot *slot, const char *what)
+{
+	if (slot->announced)
+		healer_journal_event(HEALER_MSG_DEVICE_DETACHED, slot->id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "%s",
+		                     what);
+	else
+		healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		                     "%s: closed (the device there was never attached)", slot->port);
+}
+
 /* Removes the slot on `port` (its device is let go); the id it held goes to a device refused for it. */
 static void
 forget_slot(HealerEngine *self, const char *port)
@@ -988,12 +1000,7 @@ on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_dat
 		}
 		break;
 	case HEALER_DEVICE_EVENT_DETACHED:
-		if (slot->announced)
-			healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-			                     "detached");
-		else
-			healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-			                     "%s: closed (the device there was never attached)", slot->port);
+		log_detached(slot, "detached");
 		/* The slot goes; a job stays, waiting for the device to return. */
 		forget_slot(self, slot->port);
 		update_notify_status(self);
@@ -1008,9 +1015,13 @@ slot_free(Slot *slot)
 	if (slot->announced)
 		NOTIFY(slot->engine, device_removed, slot->id);
 	release_slot_job(slot);
-	/* The device callback may be running: free it later. */
-	if (slot->device != NULL)
+	/* The device callback may be running: free it later.  But close its line now: a port whose
+	 * slot goes in a rescan (its path vanished with another's) may already have input pending in
+	 * this main-loop iteration, which would otherwise report to the freed slot. */
+	if (slot->device != NULL) {
+		healer_device_disconnect(slot->device);
 		g_idle_add_once((GSourceOnceFunc)healer_device_free, slot->device);
+	}
 	g_free(slot->detail);
 	g_free(slot->last_error);
 	g_free(slot->id);
@@ -1081,8 +1092,12 @@ on_ports(GPtrArray *paths, gpointer user_data)
 		if (!g_ptr_array_find_with_equal_func(paths, key, g_str_equal, NULL))
 			g_ptr_array_add(gone, key);
 	}
-	for (guint i = 0; i < gone->len; i++)
+	for (guint i = 0; i < gone->len; i++) {
+		/* Its path went before its line said so (two adapters pulled at once): said here. */
+		log_detached(g_hash_table_lookup(self->slots, g_ptr_array_index(gone, i)),
+		             "detached: its port is gone");
 		forget_slot(self, g_ptr_array_index(gone, i));
+	}
 	if (gone->len > 0)
 		update_notify_status(self);
 }

@@ -3,7 +3,8 @@
  * on its ports, plans, installs modules in dependency order (through a
  * stepping stone where needed), checks the application runs, reports a
  * device it cannot heal as blocked until the module appears, survives a
- * kill -9 in the middle of a heal, and heals many devices at once.
+ * kill -9 in the middle of a heal, heals many devices at once, and lives
+ * through two ports vanishing at once.
  */
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -238,6 +239,50 @@ test_bus_unreachable(void)
 	assert_runs(&device, 1100, 1100);
 }
 
+/*
+ * Two ports vanish in the same instant (a USB hub with two serial adapters pulled): the first
+ * port's hang-up rescans the ports, which lets go of the second's slot while the second's own
+ * hang-up is already pending in the same main-loop iteration.  That hang-up once reported to the
+ * freed slot (a use-after-free that crashed healerd).  healerd is stopped while both go, so both
+ * hang-ups are ready in one poll whatever the machine's load.
+ */
+static void
+test_two_ports_vanish_at_once(void)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, "vanish", NULL);
+	g_autofree char *modules = g_build_filename(dir, "modules", NULL);
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_auto(Device) a = {0}, b = {0};
+	g_autofree char *link_a = NULL, *link_b = NULL;
+	GPid pid;
+
+	test_copy_tree(test_program("HEALER_FIRMWARE_MODULES"), modules, NULL);
+	healerd = healerd_process_new(dir, modules, NULL);
+	start_device(&a, dir, "left", "2.0.0", "travel-in-time");
+	start_device(&b, dir, "right", "2.0.0", "travel-in-time");
+	link_a = g_build_filename(dir, "ports", "left", NULL);
+	link_b = g_build_filename(dir, "ports", "right", NULL);
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, words(a.id, "attached on"), 1, 60000);
+	healerd_process_wait(healerd, words(b.id, "attached on"), 1, 60000);
+
+	pid = (GPid)g_ascii_strtoll(g_subprocess_get_identifier(healerd->process), NULL, 10);
+	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+	sim_device_kill(a.sim);
+	sim_device_kill(b.sim);
+	g_assert_cmpint(unlink(link_a), ==, 0);
+	g_assert_cmpint(unlink(link_b), ==, 0);
+	g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
+
+	/* Both let go, each reported once, and healerd still serving. */
+	healerd_process_wait(healerd, words(a.id, "detached"), 1, 30000);
+	healerd_process_wait(healerd, words(b.id, "detached"), 1, 30000);
+	g_assert_cmpuint(healerd_process_count(healerd, words(a.id, "detached")), ==, 1);
+	g_assert_cmpuint(healerd_process_count(healerd, words(b.id, "detached")), ==, 1);
+	/* A healerd that crashed was signalled, and this fails. */
+	healerd_process_stop(healerd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -250,6 +295,7 @@ main(int argc, char **argv)
 	g_test_add_func("/healerd/restart-mid-heal", test_restart_mid_heal);
 	g_test_add_func("/healerd/many-devices", test_many_devices);
 	g_test_add_func("/healerd/bus-unreachable", test_bus_unreachable);
+	g_test_add_func("/healerd/two-ports-vanish-at-once", test_two_ports_vanish_at_once);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;
