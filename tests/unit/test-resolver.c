@@ -664,6 +664,50 @@ test_nothing_to_do(void)
 	g_assert_cmpstr(text, ==, "");
 }
 
+/*
+ * A device whose own modules are already inconsistent: part 2 needs part 1 >= 300 but holds 100.  The
+ * app needs part 1 >= 200 and the catalog has it, so the goal is reachable ignoring order; but the
+ * device refuses part 1 v200 (it would still leave part 2's need unmet), the only move there is.
+ */
+static void
+test_refuses_every_order(void)
+{
+	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=300 u1=5:s1>=200");
+	g_autofree char *why = NULL;
+
+	add(catalog, PHOTON, "s1=200", 1000, "2.0.0");
+	why = heal_fails(state, catalog, NULL);
+	g_assert_cmpstr(why, ==,
+	                "the modules in " SRC " could meet what the installed user-part 1 v5 needs, but the device "
+	                "would refuse every order: each would leave an installed module's dependency unmet "
+	                "(system-part 2 v100 needs system-part 1 >= 300)");
+}
+
+/*
+ * The search numbers the variants of its device states with 16 bits (0 is "empty"): the device's
+ * modules and the catalog's distinct usable ones must stay below 65,535.  The device holds one module
+ * (the app) and the catalog 65,534 versions of part 1: refused before any search, with the count.
+ * Only the refusal is run, not the plan one fewer would give: de-duplicating the entries is quadratic
+ * in the resolver (about 2e9 comparisons, some 5 s natively on a loaded machine), once is enough.
+ */
+static void
+test_too_many_modules(void)
+{
+	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "u1=5:s1>=2");
+	g_autofree char *why = NULL;
+
+	for (guint version = 1; version < G_MAXUINT16; version++) {
+		HealerCatalogEntry *e = healer_catalog_entry_new("many.bin", PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1,
+		                                                 (guint16)version, 100);
+		healer_module_catalog_add(catalog, e);
+	}
+	g_assert_cmpuint(state->modules->len + catalog->entries->len, ==, G_MAXUINT16);
+	why = heal_fails(state, catalog, NULL);
+	g_assert_cmpstr(why, ==, "too many modules to plan with (65534)");
+}
+
 /* ---- The device model -------------------------------------------------- */
 
 static void
@@ -1073,6 +1117,8 @@ main(int argc, char **argv)
 	g_test_add_func("/resolver/cost/minimum-bytes", test_minimum_bytes);
 	g_test_add_func("/resolver/no-plan/missing-module", test_missing_module);
 	g_test_add_func("/resolver/no-plan/no-user-part", test_no_user_part);
+	g_test_add_func("/resolver/no-plan/refuses-every-order", test_refuses_every_order);
+	g_test_add_func("/resolver/no-plan/too-many-modules", test_too_many_modules);
 	g_test_add_func("/resolver/nothing-to-do", test_nothing_to_do);
 	g_test_add_func("/resolver/device/simulate", test_simulate);
 	g_test_add_func("/resolver/device/breaks-dependents", test_breaks_dependents);

@@ -151,44 +151,32 @@ import(Fixture *f, const char *path)
 	return out;
 }
 
-static gint
-compare_names(gconstpointer a, gconstpointer b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Everything that says what the store and the trust hold: the index and every kept catalog. */
+/* Everything the store and the trust hold: the whole state directory, and the store's own count. */
 static char *
 snapshot(Fixture *f)
 {
-	g_autoptr(GString) s = g_string_new(NULL);
-	g_autofree char *index = g_build_filename(f->config->state_dir, "store", "index.json", NULL);
-	g_autofree char *catalogs = g_build_filename(f->config->state_dir, "catalogs", NULL);
-	g_autofree char *text = NULL;
-	g_autoptr(GDir) dir = g_dir_open(catalogs, 0, NULL);
-	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	const char *name;
+	g_autofree char *tree = test_tree_snapshot(f->config->state_dir);
 
-	if (g_file_get_contents(index, &text, NULL, NULL))
-		g_string_append(s, text);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
-		g_ptr_array_add(names, g_strdup(name));
-	g_ptr_array_sort(names, compare_names);
-	for (guint i = 0; i < names->len; i++) {
-		g_autofree char *path = g_build_filename(catalogs, g_ptr_array_index(names, i), NULL);
-		g_autoptr(GBytes) bytes = test_read_file(path);
-		g_autofree char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
-		g_string_append_printf(s, "\n%s %s", (const char *)g_ptr_array_index(names, i), sum);
+	return g_strdup_printf("%sentries %u\n", tree, healer_store_get_n_entries(f->store));
+}
+
+/* The state directory is as `before` (a snapshot()): files, sizes, SHA-256, index, entry count. */
+static void
+assert_unchanged(Fixture *f, const char *before, const char *what)
+{
+	g_autofree char *count = g_strdup_printf("entries %u\n", healer_store_get_n_entries(f->store));
+
+	g_assert_true(g_str_has_suffix(before, count));
+	{
+		g_autofree char *tree = g_strndup(before, strlen(before) - strlen(count));
+		test_assert_tree_unchanged(tree, f->config->state_dir, what);
 	}
-	g_string_append_printf(s, "\nentries %u", healer_store_get_n_entries(f->store));
-	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
 static void
 expect_rejected(Fixture *f, const char *path, const char *message)
 {
 	g_autofree char *before = snapshot(f);
-	g_autofree char *after = NULL;
 	ImportOutcome out = import(f, path);
 	g_autofree char *staging = g_build_filename(f->config->state_dir, "staging", NULL);
 	g_autoptr(GDir) dir = NULL;
@@ -200,8 +188,7 @@ expect_rejected(Fixture *f, const char *path, const char *message)
 		g_error("%s: expected '%s' in '%s'", path, message, out.error->message);
 	g_test_message("rejected as expected: %s", out.error->message);
 	g_error_free(out.error);
-	after = snapshot(f);
-	g_assert_cmpstr(before, ==, after);
+	assert_unchanged(f, before, path);
 	/* Nothing left half unpacked. */
 	dir = g_dir_open(staging, 0, NULL);
 	g_assert_nonnull(dir);
@@ -321,7 +308,7 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 static void
 test_bundle_directory(Fixture *f, gconstpointer data)
 {
-	g_autofree char *before = NULL, *after = NULL;
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 	g_autoptr(GPtrArray) held = NULL;
 	const HealerTrustedCatalog *tc;
@@ -339,8 +326,7 @@ test_bundle_directory(Fixture *f, gconstpointer data)
 	out = import(f, f->modules);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
-	after = snapshot(f);
-	g_assert_cmpstr(before, ==, after);
+	assert_unchanged(f, before, "importing the same bundle again");
 }
 
 /* A .tar and a .tar.gz bundle of one release; a plain module file is admitted once its catalog is held. */
@@ -433,6 +419,73 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	expect_rejected(f, truncated, "truncated.tar");
 }
 
+/*
+ * A catalog signed by the trusted key with the serial already accepted but other contents (here: made
+ * a second later, and a bundle of another release) is refused, in a bundle and offered alone as an
+ * upstream's would be, and the held catalog and the store stay byte for byte as they were.  The same
+ * catalog again is no change.  Only the serial rule's equal-serial check can refuse it: its signature
+ * is good and its serial is not lower.
+ */
+static void
+test_same_serial_other_contents(Fixture *f, gconstpointer data)
+{
+	g_autofree char *first = g_build_filename(f->dir, "first.tar", NULL);
+	g_autofree char *second = g_build_filename(f->dir, "second.tar", NULL);
+	g_autoptr(GBytes) json = NULL, sig = NULL, other_json = NULL, other_sig = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) held = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *kept = NULL;
+	g_autofree char *epoch = g_strdup(g_getenv("SOURCE_DATE_EPOCH"));
+	const HealerTrustedCatalog *tc;
+	ImportOutcome out;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	make_catalog(f, 5, NULL, &json, &sig);
+	make_bundle(f, first, 5, NULL, "1.2.0");
+	g_setenv("SOURCE_DATE_EPOCH", "1764000001", TRUE);
+	make_catalog(f, 5, NULL, &other_json, &other_sig);
+	make_bundle(f, second, 5, NULL, "2.0.0");
+	g_setenv("SOURCE_DATE_EPOCH", epoch, TRUE);
+	g_assert_false(g_bytes_equal(json, other_json));
+
+	out = import(f, first);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, >=, 3);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	tc = g_ptr_array_index(held, 0);
+	kept = g_strdup_printf("%s/catalogs/%s.json", f->config->state_dir, tc->key_id);
+	{
+		g_autoptr(GBytes) on_disk = test_read_file(kept);
+		g_assert_true(g_bytes_equal(on_disk, json));
+	}
+
+	expect_rejected(f, second, "catalog has serial 5, already accepted with other contents (key ");
+	expect_rejected(f, second, "): a publisher must raise the serial");
+	g_assert_cmpuint(count_logged(HEALER_MSG_CATALOG_REJECTED, "already accepted with other contents"), >=, 2);
+
+	/* The catalog alone, as a module directory's or an upstream's is offered. */
+	before = snapshot(f);
+	g_assert_null(healer_supply_offer_catalog(f->supply, other_json, other_sig, "test", &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_assert_nonnull(strstr(error->message, "catalog has serial 5, already accepted with other contents (key "));
+	g_clear_error(&error);
+	assert_unchanged(f, before, "offering a same-serial catalog with other contents");
+	g_clear_pointer(&held, g_ptr_array_unref);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	tc = g_ptr_array_index(held, 0);
+	g_assert_true(g_bytes_equal(tc->json, json));
+	g_assert_cmpuint(tc->catalog->serial, ==, 5);
+
+	/* The same bytes with the same serial are no change, not a refusal. */
+	g_assert_nonnull(healer_supply_offer_catalog(f->supply, json, sig, "test", &error));
+	g_assert_no_error(error);
+	assert_unchanged(f, before, "offering the held catalog again");
+}
+
 /* Catalogs accepted are kept and verified again at the next start; an altered one is ignored. */
 static void
 test_kept_catalogs(Fixture *f, gconstpointer data)
@@ -490,6 +543,7 @@ main(int argc, char **argv)
 	ADD("/supply/bundle-directory", test_bundle_directory);
 	ADD("/supply/bundle-archives", test_bundle_archives);
 	ADD("/supply/bundle-faults", test_bundle_faults);
+	ADD("/supply/same-serial-other-contents", test_same_serial_other_contents);
 	ADD("/supply/kept-catalogs", test_kept_catalogs);
 	ADD("/supply/allow-unsigned", test_allow_unsigned);
 	return g_test_run();
