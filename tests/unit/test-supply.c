@@ -280,6 +280,7 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 	g_autofree char *empty_keys = g_build_filename(f->dir, "no-keys", NULL);
 	g_autoptr(GError) error = NULL;
 	const char *dirs[] = {empty_keys, NULL};
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 
 	(void)data;
@@ -295,11 +296,13 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 		g_autofree char *catalog = g_build_filename(plain, "catalog.json", NULL);
 		g_unlink(catalog);
 	}
+	before = snapshot(f);
 	out = import(f, plain);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
 	g_assert_cmpuint(out.rejected, >=, 15);
 	g_assert_cmpuint(healer_store_get_n_entries(f->store), ==, 0);
+	assert_unchanged(f, before, "a directory of modules no trusted catalog lists");
 	/* The bundle itself: its catalog is signed by a key this gateway does not trust. */
 	expect_rejected(f, f->modules, "catalog is signed by an unknown key");
 }
@@ -336,6 +339,7 @@ test_bundle_archives(Fixture *f, gconstpointer data)
 	g_autofree char *tar = g_build_filename(f->dir, "release-2.1.0.tar", NULL);
 	g_autofree char *tgz = g_build_filename(f->dir, "all.tar.gz", NULL);
 	g_autofree char *app = g_build_filename(f->modules, "apps", "sensor.bin", NULL);
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 	guint after_tar;
 
@@ -344,10 +348,22 @@ test_bundle_archives(Fixture *f, gconstpointer data)
 	make_bundle(f, tar, 1, NULL, "2.1.0");
 	make_bundle(f, tgz, 1, NULL, NULL);
 	/* A module file alone: no catalog held yet lists it. */
+	before = snapshot(f);
 	out = import(f, app);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
 	g_assert_cmpuint(out.rejected, ==, 1);
+	assert_unchanged(f, before, "a module no trusted catalog lists");
+	/* A file that is no module at all. */
+	{
+		g_autofree char *text = g_build_filename(f->dir, "notes.txt", NULL);
+		test_write_file(text, (const guint8 *)"not firmware\n", 13);
+		out = import(f, text);
+		g_assert_no_error(out.error);
+		g_assert_cmpuint(out.added, ==, 0);
+		g_assert_cmpuint(out.rejected, ==, 1);
+		assert_unchanged(f, before, "a file that is not a module");
+	}
 	out = import(f, tar);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, >=, 3);
@@ -370,6 +386,8 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	g_autofree char *tampered = g_build_filename(f->dir, "tampered", NULL);
 	g_autofree char *bad_catalog = g_build_filename(f->dir, "bad-catalog", NULL);
 	g_autofree char *foreign = g_build_filename(f->dir, "foreign.tar", NULL);
+	g_autofree char *foreign_tgz = g_build_filename(f->dir, "foreign.tar.gz", NULL);
+	g_autofree char *unsigned_dir = g_build_filename(f->dir, "unsigned", NULL);
 	g_autofree char *truncated = g_build_filename(f->dir, "truncated.tar", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(EVP_PKEY) other_key = healer_catalog_generate_key(&error);
@@ -385,6 +403,8 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	make_bundle(f, tampered, 7, NULL, "2.0.0");
 	make_bundle(f, bad_catalog, 7, NULL, "2.0.0");
 	make_bundle(f, foreign, 9, other_key, "2.0.0");
+	make_bundle(f, foreign_tgz, 9, other_key, "2.0.0");
+	make_bundle(f, unsigned_dir, 7, NULL, "2.0.0");
 
 	out = import(f, good);
 	g_assert_no_error(out.error);
@@ -406,9 +426,16 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 		xor_byte(catalog, (gsize)(at - (const char *)g_bytes_get_data(text, NULL)) + 10, 0x01);
 	}
 	expect_rejected(f, bad_catalog, "catalog was altered after signing: the signature of trusted key");
-	/* Signed with a key this gateway does not trust. */
+	/* Signed with a key this gateway does not trust, in each archive format. */
 	expect_rejected(f, foreign, "catalog is signed by an unknown key");
 	expect_rejected(f, foreign, "(not among the trusted keys)");
+	expect_rejected(f, foreign_tgz, "catalog is signed by an unknown key");
+	/* No signature at all (allow-unsigned is off). */
+	{
+		g_autofree char *sig = g_build_filename(unsigned_dir, "catalog.json.sig", NULL);
+		g_assert_cmpint(g_unlink(sig), ==, 0);
+	}
+	expect_rejected(f, unsigned_dir, "catalog is unsigned (and unsigned catalogs are not allowed)");
 	/* Accept serial 7, then an older catalog from the same key is a replay. */
 	out = import(f, newer);
 	g_assert_no_error(out.error);
