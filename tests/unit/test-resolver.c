@@ -824,6 +824,26 @@ test_install_app_goal(void)
 	goal.app = not_app;
 	g_assert_null(healer_resolve(state, catalog, &goal, NULL, &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+
+	/*
+	 * The check every plan passes before it is returned (healer_resolve simulates it): the app not on
+	 * the device yet (v9 is another build), and a device with no app at all, are not the goal met.
+	 */
+	goal.app = app;
+	g_assert_false(healer_goal_met(state, &goal, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
+	g_assert_cmpstr(error->message, ==, "the app " SRC "/u1-3.bin is not installed");
+	g_clear_error(&error);
+	{
+		g_autoptr(HealerDeviceState) bare = state_new(PHOTON, "b=101 s1=207 s2=207");
+		HealerGoal heal_goal = {.kind = HEALER_GOAL_HEAL};
+
+		g_assert_false(healer_goal_met(bare, &heal_goal, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
+		g_assert_cmpstr(error->message, ==,
+		                "the device has no user part: nothing to heal (give an app to install)");
+	}
 }
 
 /* ---- Termination ------------------------------------------------------ */
