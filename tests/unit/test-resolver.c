@@ -994,6 +994,15 @@ test_catalog_dir(void)
 		put(dir, "broken/corrupt.bin", c);
 		put(dir, "broken/truncated.bin", truncated);
 	}
+	/*
+	 * One module marked COMBINED with nothing after it: the reader faults it, so the catalog's own
+	 * "a COMBINED module" refusal (module-catalog.c) is never reached from a file.
+	 */
+	{
+		g_autoptr(GBytes) flagged =
+		        write_module(PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1, 1001, 300, MODULE_FLAG_COMBINED);
+		put(dir, "broken/flagged.bin", flagged);
+	}
 
 	table = healer_release_table_new_from_data(table_json, sizeof table_json - 1, &error);
 	g_assert_no_error(error);
@@ -1004,10 +1013,13 @@ test_catalog_dir(void)
 	/* Every broken file is a warning naming it, never an entry; releases.json is passed over silently. */
 	for (guint i = 0; i < catalog->warnings->len; i++)
 		g_test_message("warning: %s", (char *)g_ptr_array_index(catalog->warnings, i));
-	g_assert_cmpuint(catalog->warnings->len, ==, 4);
+	g_assert_cmpuint(catalog->warnings->len, ==, 5);
 	{
-		static const char *const expect[] = {"/README: ", "/broken/corrupt.bin: not a valid module: ",
-		                                     "/broken/truncated.bin: ", "/combined.bin: a COMBINED file of 2"};
+		static const char *const expect[] = {
+		        "/README: ", "/broken/corrupt.bin: not a valid module: ", "/broken/truncated.bin: ",
+		        "/combined.bin: a COMBINED file of 2",
+		        "/broken/flagged.bin: a COMBINED module (plans send one module at a "
+		        "time)"};
 		for (guint i = 0; i < G_N_ELEMENTS(expect); i++) {
 			gboolean found = FALSE;
 			for (guint k = 0; k < catalog->warnings->len && !found; k++) {
