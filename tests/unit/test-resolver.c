@@ -1018,8 +1018,7 @@ test_catalog_dir(void)
 		static const char *const expect[] = {
 		        "/README: ", "/broken/corrupt.bin: not a valid module: ", "/broken/truncated.bin: ",
 		        "/combined.bin: a COMBINED file of 2",
-		        "/broken/flagged.bin: a COMBINED module (plans send one module at a "
-		        "time)"};
+		        "/broken/flagged.bin: not a valid module: COMBINED flag set but no module follows"};
 		for (guint i = 0; i < G_N_ELEMENTS(expect); i++) {
 			gboolean found = FALSE;
 			for (guint k = 0; k < catalog->warnings->len && !found; k++) {
