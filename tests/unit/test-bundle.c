@@ -1057,6 +1057,16 @@ test_manifest(Fixture *f, gconstpointer data)
 			g_error("%s: expected '%s' in '%s'", bad[i].json, bad[i].message, error->message);
 		g_clear_error(&error);
 	}
+	/* A NUL byte inside is refused as such, not read as the end of the text. */
+	{
+		static const guint8 with_nul[] = "{\"format\": \"healer-bundle\"}\0 ";
+		g_autoptr(GPtrArray) none =
+		        healer_bundle_manifest_parse(with_nul, sizeof with_nul - 1, f->catalog, &error);
+		g_assert_null(none);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		g_assert_cmpstr(error->message, ==, "not valid JSON: contains a NUL byte");
+		g_clear_error(&error);
+	}
 	/* In a bundle: the file and the JSON path are named. */
 	write_bundle(f, dir, r120);
 	test_write_file(manifest, (const guint8 *)bad[10].json, strlen(bad[10].json));
