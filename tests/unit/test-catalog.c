@@ -548,6 +548,25 @@ test_build_catalog(void)
 	g_assert_cmpuint(catalog->serial, ==, 1);
 	g_assert_cmpuint(catalog->modules->len, >=, 15);
 	g_assert_cmpuint(catalog->releases->len, >=, 5);
+
+	/* A publisher's directory with files that are not modules: no catalog, the first named, the rest counted. */
+	{
+		char *dir = test_tmpdir_new();
+		g_autofree char *a = g_build_filename(dir, "a.bin", NULL);
+		g_autofree char *b = g_build_filename(dir, "b.bin", NULL);
+		g_autofree char *c = g_build_filename(dir, "c.bin", NULL);
+		g_autoptr(GBytes) built = NULL;
+
+		test_write_file(a, (const guint8 *)"not a module", 12);
+		test_write_file(b, (const guint8 *)"", 0);
+		test_write_file(c, (const guint8 *)"nor this", 8);
+		built = healer_catalog_build_from_directory(dir, 1, NULL, &error);
+		g_assert_null(built);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		if (!g_str_has_prefix(error->message, a) || !g_str_has_suffix(error->message, " (and 2 more problems)"))
+			g_error("expected '%s: ... (and 2 more problems)', got '%s'", a, error->message);
+		test_tmpdir_free(dir);
+	}
 }
 
 static void
