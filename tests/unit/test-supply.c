@@ -546,6 +546,63 @@ test_catalog_over_limit(Fixture *f, gconstpointer data)
 	assert_unchanged(f, before, "a catalog at the limit");
 }
 
+/*
+ * A module directory (config module-dirs) whose catalog is refused: altered after signing, then signed
+ * but with the serial already held and other contents.  healerd logs why and stores nothing the
+ * refused catalog would have admitted: the state directory is as before the directory was read.
+ */
+static void
+test_module_dir_refused(Fixture *f, gconstpointer data)
+{
+	g_autofree char *dir = g_build_filename(f->dir, "module-dir", NULL);
+	g_autofree char *catalog = NULL, *sig = NULL;
+	g_autoptr(GBytes) json = NULL, signature = NULL;
+	g_autofree char *before = NULL;
+	ImportOutcome out;
+
+	(void)data;
+	test_copy_tree(f->modules, dir, NULL);
+	catalog = g_build_filename(dir, "catalog.json", NULL);
+	sig = g_build_filename(dir, "catalog.json.sig", NULL);
+	g_strfreev(f->config->module_dirs);
+	f->config->module_dirs = g_new0(char *, 2);
+	f->config->module_dirs[0] = g_strdup(dir);
+
+	/* Altered after signing: one byte of the serial. */
+	{
+		g_autoptr(GBytes) text = test_read_file(catalog);
+		const char *at = g_strstr_len(g_bytes_get_data(text, NULL), g_bytes_get_size(text), "\"serial\": 1");
+		g_assert_nonnull(at);
+		xor_byte(catalog, (gsize)(at - (const char *)g_bytes_get_data(text, NULL)) + 10, 0x02);
+	}
+	open_daemon(f, FALSE);
+	before = snapshot(f);
+	healer_supply_start(f->supply);
+	g_assert_cmpuint(
+	        count_logged(HEALER_MSG_CATALOG_REJECTED, "catalog not accepted: catalog was altered after signing"),
+	        ==, 1);
+	assert_unchanged(f, before, "a module directory with an altered catalog");
+	close_daemon(f);
+
+	/* The build's own catalog (serial 1) held; the directory's is serial 1 too, made a second later. */
+	open_daemon(f, FALSE);
+	out = import(f, f->modules);
+	g_assert_no_error(out.error);
+	g_clear_pointer(&before, g_free);
+	g_setenv("SOURCE_DATE_EPOCH", "1764000001", TRUE);
+	make_catalog(f, 1, NULL, &json, &signature);
+	g_setenv("SOURCE_DATE_EPOCH", "1764000000", TRUE);
+	test_write_file(catalog, g_bytes_get_data(json, NULL), g_bytes_get_size(json));
+	test_write_file(sig, g_bytes_get_data(signature, NULL), g_bytes_get_size(signature));
+	before = snapshot(f);
+	healer_supply_start(f->supply);
+	g_assert_cmpuint(
+	        count_logged(HEALER_MSG_CATALOG_REJECTED,
+	                     "catalog not accepted: catalog has serial 1, already accepted with other contents"),
+	        ==, 1);
+	assert_unchanged(f, before, "a module directory with a same-serial catalog of other contents");
+}
+
 /* Catalogs accepted are kept and verified again at the next start; an altered one is ignored. */
 static void
 test_kept_catalogs(Fixture *f, gconstpointer data)
@@ -605,6 +662,7 @@ main(int argc, char **argv)
 	ADD("/supply/bundle-faults", test_bundle_faults);
 	ADD("/supply/same-serial-other-contents", test_same_serial_other_contents);
 	ADD("/supply/catalog-over-limit", test_catalog_over_limit);
+	ADD("/supply/module-dir-refused", test_module_dir_refused);
 	ADD("/supply/kept-catalogs", test_kept_catalogs);
 	ADD("/supply/allow-unsigned", test_allow_unsigned);
 	return g_test_run();
