@@ -957,14 +957,16 @@ healer_store_forget_rejections(HealerStore *store)
 	}
 }
 
-/* Takes an entry added by this batch back out: its file removed, not set aside (it was never used). */
+/*
+ * Takes an entry added by this batch back out: its file removed, not set aside (it was never used).
+ * The entries array owns it: removing it from there frees it, so that comes last.
+ */
 static void
 undo_entry(HealerStore *store, HealerStoreEntry *entry)
 {
 	g_hash_table_remove(store->by_sha, entry->sha256);
-	g_ptr_array_remove(store->entries, entry);
 	g_unlink(entry->path);
-	entry_free(entry);
+	g_ptr_array_remove(store->entries, entry);
 }
 
 gboolean

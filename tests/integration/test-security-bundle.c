@@ -142,16 +142,28 @@ setup_warm(Attack *a, const char *work)
 	attack_rebaseline(a);
 }
 
-/* `healerctl import PATH` during a status probe; the run is left in `run`. */
+/*
+ * `healerctl import PATH` during a status probe; the run is left in `run`, and what healerd's state
+ * directory held before it in `before` (test_tree_snapshot()), for assert_state_unchanged().
+ */
 static void
-import_attacked(Attack *a, const char *path, TestRun *run)
+import_attacked(Attack *a, const char *path, TestRun *run, char **before)
 {
-	AttackProbe *probe = attack_probe_start(a);
+	AttackProbe *probe = NULL;
 	g_autofree char *what = g_strdup_printf("healerctl import %s", path);
 
+	*before = test_tree_snapshot(a->state_dir);
+	probe = attack_probe_start(a);
 	healerctl(run, "import", path, NULL);
 	log_run(run, what);
 	attack_probe_finish(probe);
+}
+
+/* A refused bundle leaves healerd's state directory as it was: store, index, catalogs, staging. */
+static void
+assert_state_unchanged(Attack *a, const char *before, const char *bundle)
+{
+	test_assert_tree_unchanged(before, a->state_dir, bundle);
 }
 
 static void
@@ -171,6 +183,7 @@ test_long_names(void)
 	char *work = work_dir();
 	g_auto(TestRun) run = {0};
 	g_autofree char *bundle = NULL;
+	g_autofree char *before = NULL;
 	g_autofree char *name = g_malloc(500 * 1000 + 5);
 	Tar t;
 
@@ -188,8 +201,9 @@ test_long_names(void)
 	}
 	tar_close(&t);
 
-	import_attacked(&a, bundle, &run);
+	import_attacked(&a, bundle, &run, &before);
 	assert_refused(&run, "long-names.tar.zst: entry 1 has a name of 500004 bytes; the limit is 4096");
+	assert_state_unchanged(&a, before, bundle);
 	attack_assert_unharmed(&a, NULL, RSS_TIMEOUT_MS);
 	attack_teardown(&a);
 	test_tmpdir_free(work);
@@ -204,6 +218,7 @@ test_skipped_entry(void)
 	char *work = work_dir();
 	g_auto(TestRun) run = {0};
 	g_autofree char *bundle = NULL;
+	g_autofree char *before = NULL;
 	static const guint8 zeros[64 * 1024];
 	Tar t;
 
@@ -219,9 +234,10 @@ test_skipped_entry(void)
 	tar_add(&t, "notes.json", zeros, sizeof(zeros), 2306867200, FALSE);
 	tar_abandon(&t, TRUE);
 
-	import_attacked(&a, bundle, &run);
+	import_attacked(&a, bundle, &run, &before);
 	assert_refused(&run, "skipped-entry.tar.gz: notes.json: entry ");
 	assert_refused(&run, " declares 2306867200 bytes; the limit for metadata passed over is 1048576");
+	assert_state_unchanged(&a, before, bundle);
 	attack_assert_unharmed(&a, NULL, RSS_TIMEOUT_MS);
 	attack_teardown(&a);
 	test_tmpdir_free(work);
@@ -236,6 +252,7 @@ test_sparse_entry(void)
 	char *work = work_dir();
 	g_auto(TestRun) run = {0};
 	g_autofree char *bundle = NULL;
+	g_autofree char *before = NULL;
 	static const guint8 data[4096] = {1};
 	Tar t;
 
@@ -246,9 +263,10 @@ test_sparse_entry(void)
 	tar_add(&t, "1.2.0/system-part1.bin", data, sizeof(data), 50LL << 30, TRUE);
 	tar_close(&t);
 
-	import_attacked(&a, bundle, &run);
+	import_attacked(&a, bundle, &run, &before);
 	assert_refused(&run, "sparse.tar: 1.2.0/system-part1.bin: sparse file in archive declaring 53687091200 bytes "
 	                     "(only plain files are allowed)");
+	assert_state_unchanged(&a, before, bundle);
 	attack_assert_unharmed(&a, NULL, RSS_TIMEOUT_MS);
 	attack_teardown(&a);
 	test_tmpdir_free(work);
@@ -304,6 +322,7 @@ test_symlink_out(void)
 	char *work = work_dir();
 	g_auto(TestRun) run = {0};
 	g_autofree char *bundle = NULL, *secret = NULL, *link = NULL;
+	g_autofree char *before = NULL;
 	static const char shadow[] = "root:$6$not-for-healerd:19000:0:99999:7:::\n";
 
 	attack_setup(&a, NULL, NULL);
@@ -317,9 +336,10 @@ test_symlink_out(void)
 	g_assert_cmpint(g_unlink(link), ==, 0);
 	g_assert_cmpint(symlink(secret, link), ==, 0);
 
-	import_attacked(&a, bundle, &run);
+	import_attacked(&a, bundle, &run, &before);
 	assert_refused(&run, "link-bundle: 2.0.0/system-part2.bin: symbolic link (not followed: a bundle holds only "
 	                     "files and directories)");
+	assert_state_unchanged(&a, before, bundle);
 	/* Exactly this: nothing about the target, not its name, not its size (the error told it). */
 	{
 		g_autofree char *exact = g_strdup_printf("healerctl import: %s: 2.0.0/system-part2.bin: symbolic link "

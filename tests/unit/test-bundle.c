@@ -99,7 +99,9 @@ expect_refused(Fixture *f, HealerBundle *bundle, GError *error, int code, const 
 		        error->message);
 	if (strstr(error->message, message) == NULL)
 		g_error("expected '%s' in '%s'", message, error->message);
-	g_assert_cmpuint(count_entries(f->staging), ==, 0);
+	/* The staging parent, made by the first open that got as far as staging, holds nothing at all. */
+	test_assert_tree_unchanged(g_file_test(f->staging, G_FILE_TEST_EXISTS) ? "" : "(absent)\n", f->staging,
+	                           error->message);
 }
 
 static HealerBundle *
@@ -781,6 +783,154 @@ test_missing_and_extra(Fixture *f, gconstpointer data)
 	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA, "not a directory or a readable tar archive");
 }
 
+/* Opens `dir` and expects it refused with INVALID_DATA, the message holding `message`. */
+static void
+expect_dir_refused(Fixture *f, const char *dir, const char *message)
+{
+	g_autoptr(GError) error = NULL;
+	HealerBundle *bundle = open_bundle(f, dir, FALSE, &error);
+
+	expect_refused(f, bundle, error, HEALER_ERROR_INVALID_DATA, message);
+	g_test_message("refused as expected: %s", error->message);
+}
+
+/*
+ * Directories `levels` deep under `dir`, each named by `width` characters, made one at a time through
+ * descriptors: the whole path may be longer than PATH_MAX, as a bundle's own names may be.
+ */
+static void
+make_deep(const char *dir, guint levels, guint width)
+{
+	g_autofree char *component = g_strnfill(width, 'n');
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	g_assert_cmpint(fd, >=, 0);
+	for (guint i = 0; i < levels; i++) {
+		int next;
+		g_assert_cmpint(mkdirat(fd, component, 0755), ==, 0);
+		next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		g_assert_cmpint(next, >=, 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+}
+
+/* Takes make_deep()'s directories away again (the temp dir's removal goes by paths, too long here). */
+static void
+remove_deep(const char *dir, guint levels, guint width)
+{
+	g_autofree char *component = g_strnfill(width, 'n');
+	g_autofree int *fds = g_new(int, levels + 1);
+
+	fds[0] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fds[0], >=, 0);
+	for (guint i = 1; i < levels; i++) {
+		fds[i] = openat(fds[i - 1], component, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		g_assert_cmpint(fds[i], >=, 0);
+	}
+	for (guint i = levels; i > 0; i--) {
+		g_assert_cmpint(unlinkat(fds[i - 1], component, AT_REMOVEDIR), ==, 0);
+		close(fds[i - 1]);
+	}
+}
+
+/*
+ * What a bundle given as a path or a directory can get wrong beyond its signature: not there, not a
+ * directory or file, a FIFO inside, nesting, names and entry counts over the archive limits, a
+ * module cut short, a catalog over the metadata limit.  Each refused with its cause, nothing staged.
+ */
+static void
+test_directory_faults(Fixture *f, gconstpointer data)
+{
+	g_autofree char *missing = g_build_filename(f->tmp, "no-such-bundle", NULL);
+	g_autofree char *fifo = g_build_filename(f->tmp, "bundle.fifo", NULL);
+	g_autoptr(GError) error = NULL;
+	HealerBundle *bundle;
+
+	(void)data;
+	bundle = open_bundle(f, missing, FALSE, &error);
+	expect_refused(f, bundle, error, HEALER_ERROR_NOT_FOUND, "no-such-bundle: No such file or directory");
+	g_clear_error(&error);
+
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+	expect_dir_refused(f, fifo, "bundle.fifo: not a directory or a tar archive");
+
+	{
+		g_autofree char *dir = copy_modules(f, "with-fifo");
+		g_autofree char *inside = g_build_filename(dir, "1.0.0", "pipe.bin", NULL);
+		g_assert_cmpint(mkfifo(inside, 0600), ==, 0);
+		expect_dir_refused(f, dir, "with-fifo: 1.0.0/pipe.bin: not a regular file");
+	}
+	{
+		/* 32 levels are allowed (empty directories are no harm); 33 are one more than a bundle may nest. */
+		g_autofree char *dir = copy_modules(f, "deep");
+		make_deep(dir, 32, 1);
+		bundle = open_bundle(f, dir, FALSE, &error);
+		g_assert_no_error(error);
+		g_clear_pointer(&bundle, healer_bundle_free);
+		{
+			g_autoptr(GString) deepest = g_string_new(dir);
+			for (guint i = 0; i < 32; i++)
+				g_string_append(deepest, "/n");
+			g_string_append(deepest, "/n");
+			g_assert_cmpint(g_mkdir(deepest->str, 0755), ==, 0);
+		}
+		expect_dir_refused(f, dir, ": directories nested too deep");
+	}
+	{
+		/* 17 components of 250 characters: a relative name of 4266 bytes, over the 4096 of an archive. */
+		g_autofree char *dir = copy_modules(f, "long-name");
+		make_deep(dir, 17, 250);
+		expect_dir_refused(f, dir, "has a name of 4266 bytes; the limit is 4096");
+		remove_deep(dir, 17, 250);
+	}
+	{
+		/* 2,200 names of 245 bytes: fewer files than the limit, more than 512 KiB of names. */
+		g_autofree char *dir = copy_modules(f, "many-names");
+		g_autofree char *sub = g_build_filename(dir, "notes", NULL);
+		g_autofree char *stem = g_strnfill(230, 'm');
+		g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+		for (guint i = 0; i < 2200; i++) {
+			g_autofree char *name = g_strdup_printf("%s/%s%04u.json", sub, stem, i);
+			test_write_file(name, (const guint8 *)"{}", 2);
+		}
+		expect_dir_refused(f, dir, ": the names of the files up to it add up to ");
+		expect_dir_refused(f, dir, " bytes; the limit is 524288");
+	}
+	{
+		/* One file or directory more than the limit (the copy holds some already). */
+		g_autofree char *dir = copy_modules(f, "many-files");
+		g_autofree char *sub = g_build_filename(dir, "n", NULL);
+		g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+		for (guint i = 0; i < HEALER_BUNDLE_MAX_ENTRIES; i++) {
+			g_autofree char *name = g_strdup_printf("%s/%u.json", sub, i);
+			test_write_file(name, (const guint8 *)"{}", 2);
+		}
+		expect_dir_refused(f, dir, "many-files: more than 4096 files and directories; the limit is 4096");
+	}
+	{
+		/* A module cut short: its size, not only its digest, is named. */
+		g_autofree char *dir = copy_modules(f, "short");
+		g_autofree char *module = g_build_filename(dir, "2.0.0", "system-part2.bin", NULL);
+		g_autoptr(GBytes) whole = test_read_file(module);
+		g_autofree char *expected = NULL;
+		test_write_file(module, g_bytes_get_data(whole, NULL), g_bytes_get_size(whole) - 1);
+		expected = g_strdup_printf("short: 2.0.0/system-part2.bin: size mismatch (expected %" G_GSIZE_FORMAT
+		                           " bytes, got %" G_GSIZE_FORMAT ")",
+		                           g_bytes_get_size(whole), g_bytes_get_size(whole) - 1);
+		expect_dir_refused(f, dir, expected);
+	}
+	{
+		/* A catalog over the metadata limit (sparse: no disk taken), refused by its size alone. */
+		g_autofree char *dir = copy_modules(f, "big-catalog");
+		g_autofree char *catalog = g_build_filename(dir, "catalog.json", NULL);
+		g_assert_cmpint(truncate(catalog, (off_t)HEALER_BUNDLE_MAX_METADATA + 1), ==, 0);
+		expect_dir_refused(f, dir, "big-catalog: catalog.json: 16777217 bytes; the limit is 16777216");
+	}
+	g_unlink(fifo);
+}
+
 static void
 test_symlinks_in_directory(Fixture *f, gconstpointer data)
 {
@@ -905,6 +1055,16 @@ test_manifest(Fixture *f, gconstpointer data)
 		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
 		if (strstr(error->message, bad[i].message) == NULL)
 			g_error("%s: expected '%s' in '%s'", bad[i].json, bad[i].message, error->message);
+		g_clear_error(&error);
+	}
+	/* A NUL byte inside is refused as such, not read as the end of the text. */
+	{
+		static const guint8 with_nul[] = "{\"format\": \"healer-bundle\"}\0 ";
+		g_autoptr(GPtrArray) none =
+		        healer_bundle_manifest_parse(with_nul, sizeof with_nul - 1, f->catalog, &error);
+		g_assert_null(none);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		g_assert_cmpstr(error->message, ==, "not valid JSON: contains a NUL byte");
 		g_clear_error(&error);
 	}
 	/* In a bundle: the file and the JSON path are named. */
@@ -1589,6 +1749,7 @@ main(int argc, char **argv)
 	ADD("tampered-catalog", test_tampered_catalog);
 	ADD("wrong-key", test_wrong_key);
 	ADD("missing-and-extra", test_missing_and_extra);
+	ADD("directory-faults", test_directory_faults);
 	ADD("symlinks-in-directory", test_symlinks_in_directory);
 	ADD("manifest", test_manifest);
 	ADD("unsafe-entries", test_unsafe_entries);

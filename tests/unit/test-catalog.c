@@ -364,6 +364,112 @@ test_malformed(void)
 	expect_path_error("a\\u0000b", "modules[0].path: missing or not a string");
 }
 
+/* `text` with the first `find` replaced by `replace` (which must be there). */
+static char *
+replace_once(const char *text, const char *find, const char *replace)
+{
+	const char *at = strstr(text, find);
+
+	if (at == NULL)
+		g_error("'%s' not in %s", find, text);
+	return g_strdup_printf("%.*s%s%s", (int)(at - text), text, replace, at + strlen(find));
+}
+
+#define DEP "{\"function\": \"system-part\", \"index\": 2, \"version\": 900}"
+
+/*
+ * Every field a catalog file can get wrong, one fault at a time in an otherwise good catalog: each is
+ * INVALID_DATA naming the field (the catalog a user publishes or a gateway fetches is read here).
+ */
+static void
+test_malformed_fields(void)
+{
+	g_autofree char *good = small_catalog("1", "1.0.0/system-part1.bin", "\"" SHA_A "\"");
+	g_autoptr(GString) many_deps = g_string_new("\"dependencies\": [");
+	static const char module_end[] = "\"path\": \"1.0.0/system-part1.bin\"}";
+	const struct {
+		const char *find, *replace, *message;
+	} cases[] = {
+	        {"\"dependencies\": [" DEP "]", "\"dependencies\": {}",
+	         "modules[0].dependencies: missing or not an array"},
+	        {"\"dependencies\": [" DEP "]", "\"dependencies\": [5]",
+	         "modules[0].dependencies[0]: expected an object"},
+	        {DEP, "{\"function\": 7, \"index\": 2, \"version\": 900}",
+	         "modules[0].dependencies[0].function: missing or not a string"},
+	        {DEP, "{\"function\": \"system-part\", \"index\": 256, \"version\": 900}",
+	         "modules[0].dependencies[0].index: missing or not an integer in 0..255"},
+	        {"\"dependencies\": [" DEP "], ", "",
+	         "modules[0].dependencies: missing (an array, empty when the module has none)"},
+	        {"\"platform_id\": 3", "\"platform_id\": 65536",
+	         "modules[0].platform_id: missing or not an integer in 0..65535"},
+	        {"\"function\": \"system-part\", \"index\": 1", "\"function\": 3, \"index\": 1",
+	         "modules[0].function: missing or not a string"},
+	        {"\"index\": 1,", "\"index\": 256,", "modules[0].index: missing or not an integer in 0..255"},
+	        {"\"release\": null, ", "", "modules[0].release: missing (a string, or null)"},
+	        {"\"release\": null", "\"release\": \"\"", "modules[0].release: expected a non-empty string or null"},
+	        {"\"prerelease\": false", "\"prerelease\": 0", "modules[0].prerelease: missing or not a boolean"},
+	        {"\"size\": 10", "\"size\": -10", "modules[0].size: missing or not a non-negative integer"},
+	        {"\"modules\": [{\"platform_id\"", "\"modules\": [5, {\"platform_id\"",
+	         "modules[0]: expected an object"},
+	        {"\"created\": \"2026-01-31T12:00:00Z\", ", "", "created: missing or not a string"},
+	        {"\"created\"", "\"key_id\": \"ABCDEF0123456789\", \"created\"",
+	         "key_id: expected 16 lowercase hex digits (a key id)"},
+	        {"\"releases\": [{\"name\": \"1.0.0\", \"modules\": [\"" SHA_A "\"]}]", "\"releases\": 5",
+	         "releases: missing or not an array"},
+	        {"\"releases\": [{", "\"releases\": [5, {", "releases[0]: expected an object"},
+	        {"{\"name\": \"1.0.0\", ", "{", "releases[0].name: missing or not a string"},
+	        {"\"name\": \"1.0.0\"", "\"name\": \"one\"", "releases[0].name: \"one\" is not a semantic version"},
+	        {"\"modules\": [\"" SHA_A "\"]", "\"modules\": \"" SHA_A "\"",
+	         "releases[0] (1.0.0).modules: missing or not an array"},
+	        {"\"modules\": [\"" SHA_A "\"]", "\"modules\": [\"" SHA_A "\", \"" SHA_A "\"]",
+	         "releases[0] (1.0.0).modules[1]: " SHA_A " is listed twice"},
+	        {"{\"name\": \"1.0.0\", \"modules\": [\"" SHA_A "\"]}",
+	         "{\"name\": \"1.0.0\", \"modules\": []}, {\"name\": \"1.0.0\", \"modules\": []}",
+	         "releases[1].name: \"1.0.0\" is listed twice"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *json = replace_once(good, cases[i].find, cases[i].replace);
+		expect_parse_error(json, cases[i].message);
+	}
+
+	/* The root's "modules" not an array: the unknown key check comes first, so the array goes whole. */
+	{
+		const char *start = strstr(good, "\"modules\": [{");
+		const char *end = strstr(good, module_end) + strlen(module_end) + 1;
+		g_autofree char *json = g_strdup_printf("%.*s\"modules\": 5%s", (int)(start - good), good, end);
+		expect_parse_error(json, "modules: missing or not an array");
+	}
+	/* The same module path twice. */
+	{
+		const char *start = strstr(good, "{\"platform_id\"");
+		const char *end = strstr(good, module_end) + strlen(module_end);
+		g_autofree char *module = g_strndup(start, (gsize)(end - start));
+		g_autofree char *twice = g_strdup_printf("%s, %s", module, module);
+		g_autofree char *json = replace_once(good, module, twice);
+		expect_parse_error(json, "modules[1].path: \"1.0.0/system-part1.bin\" is listed twice");
+	}
+	/* More dependencies than a module can declare. */
+	for (guint i = 0; i <= HEALER_CATALOG_MAX_DEPENDENCIES; i++)
+		g_string_append_printf(many_deps, "%s" DEP, i ? ", " : "");
+	g_string_append(many_deps, "]");
+	{
+		g_autofree char *json = replace_once(good, "\"dependencies\": [" DEP "]", many_deps->str);
+		expect_parse_error(json, "modules[0].dependencies: more than 16");
+	}
+	/* A NUL byte inside, where a C string would end: the whole length is read, and refused. */
+	{
+		g_autoptr(GError) error = NULL;
+		gsize len = strlen(good);
+		g_autofree char *copy = g_strdup(good);
+		HealerCatalog *catalog;
+
+		copy[len - 2] = '\0';
+		catalog = healer_catalog_load_verified((const guint8 *)copy, len, NULL, 0, NULL, 0, TRUE, &error);
+		expect_rejected(catalog, error, "not valid JSON: contains a NUL byte");
+	}
+}
+
 static void
 write_public_pem(const char *path, EVP_PKEY *key)
 {
@@ -442,6 +548,25 @@ test_build_catalog(void)
 	g_assert_cmpuint(catalog->serial, ==, 1);
 	g_assert_cmpuint(catalog->modules->len, >=, 15);
 	g_assert_cmpuint(catalog->releases->len, >=, 5);
+
+	/* A publisher's directory with files that are not modules: no catalog, the first named, the rest counted. */
+	{
+		char *dir = test_tmpdir_new();
+		g_autofree char *a = g_build_filename(dir, "a.bin", NULL);
+		g_autofree char *b = g_build_filename(dir, "b.bin", NULL);
+		g_autofree char *c = g_build_filename(dir, "c.bin", NULL);
+		g_autoptr(GBytes) built = NULL;
+
+		test_write_file(a, (const guint8 *)"not a module", 12);
+		test_write_file(b, (const guint8 *)"", 0);
+		test_write_file(c, (const guint8 *)"nor this", 8);
+		built = healer_catalog_build_from_directory(dir, 1, NULL, &error);
+		g_assert_null(built);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		if (!g_str_has_prefix(error->message, a) || !g_str_has_suffix(error->message, " (and 2 more problems)"))
+			g_error("expected '%s: ... (and 2 more problems)', got '%s'", a, error->message);
+		test_tmpdir_free(dir);
+	}
 }
 
 static void
@@ -557,6 +682,7 @@ main(int argc, char **argv)
 	g_test_add("/catalog/tampered", Fixture, NULL, fixture_set_up, test_tampered, fixture_tear_down);
 	g_test_add("/catalog/lower-serial", Fixture, NULL, fixture_set_up, test_lower_serial, fixture_tear_down);
 	g_test_add_func("/catalog/malformed", test_malformed);
+	g_test_add_func("/catalog/malformed-fields", test_malformed_fields);
 	g_test_add_func("/catalog/trusted-keys-dir", test_trusted_keys_dir);
 	g_test_add_func("/catalog/build-catalog", test_build_catalog);
 	g_test_add_func("/catalog/publish-cli", test_publish_cli);

@@ -664,6 +664,50 @@ test_nothing_to_do(void)
 	g_assert_cmpstr(text, ==, "");
 }
 
+/*
+ * A device whose own modules are already inconsistent: part 2 needs part 1 >= 300 but holds 100.  The
+ * app needs part 1 >= 200 and the catalog has it, so the goal is reachable ignoring order; but the
+ * device refuses part 1 v200 (it would still leave part 2's need unmet), the only move there is.
+ */
+static void
+test_refuses_every_order(void)
+{
+	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=300 u1=5:s1>=200");
+	g_autofree char *why = NULL;
+
+	add(catalog, PHOTON, "s1=200", 1000, "2.0.0");
+	why = heal_fails(state, catalog, NULL);
+	g_assert_cmpstr(why, ==,
+	                "the modules in " SRC " could meet what the installed user-part 1 v5 needs, but the device "
+	                "would refuse every order: each would leave an installed module's dependency unmet "
+	                "(system-part 2 v100 needs system-part 1 >= 300)");
+}
+
+/*
+ * The search numbers the variants of its device states with 16 bits (0 is "empty"): the device's
+ * modules and the catalog's distinct usable ones must stay below 65,535.  The device holds one module
+ * (the app) and the catalog 65,534 versions of part 1: refused before any search, with the count.
+ * Only the refusal is run, not the plan one fewer would give: de-duplicating the entries is quadratic
+ * in the resolver (about 2e9 comparisons, some 5 s natively on a loaded machine), once is enough.
+ */
+static void
+test_too_many_modules(void)
+{
+	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "u1=5:s1>=2");
+	g_autofree char *why = NULL;
+
+	for (guint version = 1; version < G_MAXUINT16; version++) {
+		HealerCatalogEntry *e = healer_catalog_entry_new("many.bin", PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1,
+		                                                 (guint16)version, 100);
+		healer_module_catalog_add(catalog, e);
+	}
+	g_assert_cmpuint(state->modules->len + catalog->entries->len, ==, G_MAXUINT16);
+	why = heal_fails(state, catalog, NULL);
+	g_assert_cmpstr(why, ==, "too many modules to plan with (65534)");
+}
+
 /* ---- The device model -------------------------------------------------- */
 
 static void
@@ -780,6 +824,26 @@ test_install_app_goal(void)
 	goal.app = not_app;
 	g_assert_null(healer_resolve(state, catalog, &goal, NULL, &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+
+	/*
+	 * The check every plan passes before it is returned (healer_resolve simulates it): the app not on
+	 * the device yet (v9 is another build), and a device with no app at all, are not the goal met.
+	 */
+	goal.app = app;
+	g_assert_false(healer_goal_met(state, &goal, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
+	g_assert_cmpstr(error->message, ==, "the app " SRC "/u1-3.bin is not installed");
+	g_clear_error(&error);
+	{
+		g_autoptr(HealerDeviceState) bare = state_new(PHOTON, "b=101 s1=207 s2=207");
+		HealerGoal heal_goal = {.kind = HEALER_GOAL_HEAL};
+
+		g_assert_false(healer_goal_met(bare, &heal_goal, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
+		g_assert_cmpstr(error->message, ==,
+		                "the device has no user part: nothing to heal (give an app to install)");
+	}
 }
 
 /* ---- Termination ------------------------------------------------------ */
@@ -930,6 +994,15 @@ test_catalog_dir(void)
 		put(dir, "broken/corrupt.bin", c);
 		put(dir, "broken/truncated.bin", truncated);
 	}
+	/*
+	 * One module marked COMBINED with nothing after it: the reader faults it, so the catalog's own
+	 * "a COMBINED module" refusal (module-catalog.c) is never reached from a file.
+	 */
+	{
+		g_autoptr(GBytes) flagged =
+		        write_module(PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1, 1001, 300, MODULE_FLAG_COMBINED);
+		put(dir, "broken/flagged.bin", flagged);
+	}
 
 	table = healer_release_table_new_from_data(table_json, sizeof table_json - 1, &error);
 	g_assert_no_error(error);
@@ -940,10 +1013,12 @@ test_catalog_dir(void)
 	/* Every broken file is a warning naming it, never an entry; releases.json is passed over silently. */
 	for (guint i = 0; i < catalog->warnings->len; i++)
 		g_test_message("warning: %s", (char *)g_ptr_array_index(catalog->warnings, i));
-	g_assert_cmpuint(catalog->warnings->len, ==, 4);
+	g_assert_cmpuint(catalog->warnings->len, ==, 5);
 	{
-		static const char *const expect[] = {"/README: ", "/broken/corrupt.bin: not a valid module: ",
-		                                     "/broken/truncated.bin: ", "/combined.bin: a COMBINED file of 2"};
+		static const char *const expect[] = {
+		        "/README: ", "/broken/corrupt.bin: not a valid module: ", "/broken/truncated.bin: ",
+		        "/combined.bin: a COMBINED file of 2",
+		        "/broken/flagged.bin: not a valid module: COMBINED flag set but no module follows"};
 		for (guint i = 0; i < G_N_ELEMENTS(expect); i++) {
 			gboolean found = FALSE;
 			for (guint k = 0; k < catalog->warnings->len && !found; k++) {
@@ -1073,6 +1148,8 @@ main(int argc, char **argv)
 	g_test_add_func("/resolver/cost/minimum-bytes", test_minimum_bytes);
 	g_test_add_func("/resolver/no-plan/missing-module", test_missing_module);
 	g_test_add_func("/resolver/no-plan/no-user-part", test_no_user_part);
+	g_test_add_func("/resolver/no-plan/refuses-every-order", test_refuses_every_order);
+	g_test_add_func("/resolver/no-plan/too-many-modules", test_too_many_modules);
 	g_test_add_func("/resolver/nothing-to-do", test_nothing_to_do);
 	g_test_add_func("/resolver/device/simulate", test_simulate);
 	g_test_add_func("/resolver/device/breaks-dependents", test_breaks_dependents);

@@ -1,5 +1,7 @@
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <json-c/json.h>
@@ -295,6 +297,7 @@ test_rejects(Fixture *f, gconstpointer data)
 	g_autofree char *hidden = g_build_filename(dir, ".hidden.bin", NULL);
 	g_autofree char *json = g_build_filename(dir, "releases.json", NULL);
 	g_autofree char *sha = NULL;
+	g_autofree char *before = NULL;
 	g_autoptr(GError) error = NULL;
 	const char *combine[] = {test_program("MKMODULE"), "--combine", "-o", combined, part1, part2, NULL};
 	g_auto(TestRun) run = {0};
@@ -325,10 +328,13 @@ test_rejects(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_logged(HEALER_MSG_STORE_REJECTED, ""), ==, 4);
 
 	/* A re-scan reports them again but logs nothing new: the files did not change. */
+	before = test_tree_snapshot(f->state);
 	g_ptr_array_set_size(warnings, 0);
 	g_assert_cmpuint(import(store, dir, warnings), ==, 0);
 	g_assert_cmpuint(warnings->len, ==, 4);
 	g_assert_cmpuint(count_logged(HEALER_MSG_STORE_REJECTED, ""), ==, 4);
+	test_assert_tree_unchanged(before, f->state, "a re-scan of refused files");
+	g_clear_pointer(&before, g_free);
 
 	/* Fixed in place, the file is taken. */
 	copy_file(part2, corrupt);
@@ -338,19 +344,214 @@ test_rejects(Fixture *f, gconstpointer data)
 	assert_index(f, store, 2);
 
 	/* One file: an error naming it, or the SHA-256 of what was stored. */
+	before = test_tree_snapshot(f->state);
 	g_assert_false(healer_store_import_file(store, foreign, &sha, &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
 	g_assert_true(g_str_has_prefix(error->message, foreign));
 	g_assert_null(sha);
 	g_clear_error(&error);
+	test_assert_tree_unchanged(before, f->state, foreign);
 	g_assert_true(healer_store_import_file(store, good, &sha, &error));
 	g_assert_no_error(error);
 	g_assert_nonnull(healer_store_lookup(store, sha));
 	assert_index(f, store, 2);
 
 	/* A directory that is not there is an error. */
+	g_clear_pointer(&before, g_free);
+	before = test_tree_snapshot(f->state);
 	g_assert_cmpuint(healer_store_import_directory(store, "/nonexistent/healer", NULL, &error), ==, 0);
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+	test_assert_tree_unchanged(before, f->state, "a missing directory");
+}
+
+/* The store refuses by name and code, and leaves its state directory as it was (test_tree_snapshot()). */
+static void
+expect_file_refused(Fixture *f, HealerStore *store, const char *path, int code, const char *reason)
+{
+	g_autofree char *before = test_tree_snapshot(f->state);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *sha = NULL;
+	guint entries = healer_store_get_n_entries(store);
+
+	g_assert_false(healer_store_import_file(store, path, &sha, &error));
+	g_assert_error(error, HEALER_ERROR, code);
+	if (!g_str_has_prefix(error->message, path) || strstr(error->message, reason) == NULL)
+		g_error("expected '%s: ...%s...', got '%s'", path, reason, error->message);
+	g_assert_null(sha);
+	g_assert_cmpuint(healer_store_get_n_entries(store), ==, entries);
+	test_assert_tree_unchanged(before, f->state, path);
+}
+
+static gboolean
+admit_none(const char *sha_hex, guint64 size, const char *path, char **reason, gpointer user_data)
+{
+	(void)sha_hex;
+	(void)size;
+	(void)path;
+	(void)user_data;
+	*reason = g_strdup("not listed (test)");
+	return FALSE;
+}
+
+/*
+ * Every way the store refuses an import (one file, bytes, a batch, a whole bundle's modules, a
+ * directory), fresh and remembered, leaves the state directory byte for byte as it was: no module
+ * file, no index change, no temporary file.  Includes the all-or-nothing import of a bundle whose
+ * last module fails to be written: what it wrote first is taken back out.
+ */
+static void
+test_refusals_leave_store(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_build_filename(f->tmp, "refused", NULL);
+	g_autofree char *part1 = g_build_filename(f->modules, "1.0.0", "system-part1.bin", NULL);
+	g_autofree char *part2 = g_build_filename(f->modules, "1.0.0", "system-part2.bin", NULL);
+	g_autofree char *app = g_build_filename(f->modules, "apps", "tinker.bin", NULL);
+	g_autofree char *corrupt = g_build_filename(dir, "corrupt.bin", NULL);
+	g_autofree char *foreign = g_build_filename(dir, "notes.txt", NULL);
+	g_autofree char *empty = g_build_filename(dir, "empty.bin", NULL);
+	g_autofree char *combined = g_build_filename(dir, "combined.bin", NULL);
+	g_autofree char *huge = g_build_filename(dir, "huge.bin", NULL);
+	g_autofree char *fifo = g_build_filename(f->tmp, "fifo.bin", NULL);
+	g_autofree char *missing = g_build_filename(f->tmp, "missing.bin", NULL);
+	g_autofree char *before = NULL;
+	const char *combine[] = {test_program("MKMODULE"), "--combine", "-o", combined, part1, part2, NULL};
+	g_auto(TestRun) run = {0};
+	g_autofree char *sha = NULL;
+
+	(void)data;
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+	copy_file(part2, corrupt);
+	flip_byte(corrupt, 0x300);
+	test_write_file(foreign, (const guint8 *)"not firmware\n", 13);
+	test_write_file(empty, (const guint8 *)"", 0);
+	test_run(&run, combine);
+	g_assert_cmpint(run.exit_status, ==, 0);
+	{
+		/* Sparse: larger than any module without taking the disk. */
+		FILE *fp = fopen(huge, "w");
+		g_assert_nonnull(fp);
+		g_assert_cmpint(ftruncate(fileno(fp), (off_t)HEALER_STORE_MAX_MODULE_SIZE + 1), ==, 0);
+		fclose(fp);
+	}
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+
+	store = open_store(f);
+	/* Something in the store already, so "unchanged" is not just "empty". */
+	g_assert_true(healer_store_import_file(store, part1, &sha, &error));
+	g_assert_no_error(error);
+	assert_index(f, store, 1);
+
+	/* One file at a time. */
+	expect_file_refused(f, store, corrupt, HEALER_ERROR_INVALID_DATA, "invalid module");
+	expect_file_refused(f, store, foreign, HEALER_ERROR_INVALID_DATA, "not a module");
+	expect_file_refused(f, store, empty, HEALER_ERROR_INVALID_DATA, "not a module");
+	expect_file_refused(f, store, combined, HEALER_ERROR_INVALID_DATA, "COMBINED");
+	expect_file_refused(f, store, huge, HEALER_ERROR_INVALID_DATA, "larger than any module");
+	expect_file_refused(f, store, fifo, HEALER_ERROR_INVALID_DATA, "not a regular file");
+	/* Remembered verdicts: the same refusal, still nothing written. */
+	expect_file_refused(f, store, corrupt, HEALER_ERROR_INVALID_DATA, "invalid module");
+
+	before = test_tree_snapshot(f->state);
+
+	/* A directory of nothing but refusals (and one module already held). */
+	{
+		g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+		g_autofree char *held = g_build_filename(dir, "held.bin", NULL);
+		copy_file(part1, held);
+		healer_store_forget_rejections(store);
+		g_assert_cmpuint(healer_store_import_directory(store, dir, warnings, &error), ==, 0);
+		g_assert_no_error(error);
+		g_assert_cmpuint(warnings->len, ==, 5);
+		test_assert_tree_unchanged(before, f->state, "a directory of refused files");
+		g_assert_cmpint(g_unlink(held), ==, 0);
+	}
+	/* A directory that is not there. */
+	g_assert_cmpuint(healer_store_import_directory(store, missing, NULL, &error), ==, 0);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	test_assert_tree_unchanged(before, f->state, "a missing directory");
+
+	/* Bytes, alone and in a batch, as a walked directory's are. */
+	{
+		g_autoptr(GBytes) bad = test_read_file(corrupt);
+		g_autoptr(GPtrArray) names = g_ptr_array_new();
+		g_autoptr(GPtrArray) contents = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+		g_autoptr(GPtrArray) rejected = g_ptr_array_new_with_free_func(g_free);
+
+		g_assert_false(healer_store_import_bytes(store, "bytes.bin", bad, NULL, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		g_assert_true(g_str_has_prefix(error->message, "bytes.bin: invalid module"));
+		g_clear_error(&error);
+		test_assert_tree_unchanged(before, f->state, "refused bytes");
+
+		g_ptr_array_add(names, "a.bin");
+		g_ptr_array_add(contents, g_bytes_ref(bad));
+		g_ptr_array_add(names, "b.txt");
+		g_ptr_array_add(contents, g_bytes_new_static("text", 4));
+		g_assert_cmpuint(healer_store_import_many(store, names, contents, rejected, &error), ==, 0);
+		g_assert_no_error(error);
+		g_assert_cmpuint(rejected->len, ==, 2);
+		test_assert_tree_unchanged(before, f->state, "a batch of refused bytes");
+	}
+
+	/* A bundle's modules, all or nothing: one bad file (first or last) refuses the good ones too. */
+	{
+		g_autoptr(GPtrArray) paths = g_ptr_array_new();
+		guint added = 99;
+
+		g_ptr_array_add(paths, part2);
+		g_ptr_array_add(paths, app);
+		g_ptr_array_add(paths, corrupt);
+		g_assert_false(healer_store_import_all(store, paths, "bundle", &added, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		g_assert_true(g_str_has_prefix(error->message, corrupt));
+		g_assert_cmpuint(added, ==, 0);
+		g_clear_error(&error);
+		test_assert_tree_unchanged(before, f->state, "a bundle with a corrupt module");
+
+		g_ptr_array_index(paths, 2) = missing;
+		g_assert_false(healer_store_import_all(store, paths, "bundle", &added, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_assert_true(g_str_has_prefix(error->message, missing));
+		g_clear_error(&error);
+		test_assert_tree_unchanged(before, f->state, "a bundle with a missing module");
+
+		/* Not admitted (no trusted catalog lists them): the store's admission check. */
+		g_ptr_array_set_size(paths, 2);
+		healer_store_set_admit_func(store, admit_none, NULL);
+		g_assert_false(healer_store_import_all(store, paths, "bundle", &added, &error));
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+		g_assert_nonnull(strstr(error->message, "not listed (test)"));
+		g_clear_error(&error);
+		expect_file_refused(f, store, app, HEALER_ERROR_INVALID_DATA, "not listed (test)");
+		test_assert_tree_unchanged(before, f->state, "modules not admitted");
+		healer_store_set_admit_func(store, NULL, NULL);
+
+		/*
+		 * The last module cannot be written (a directory where its file goes): the first, written
+		 * already, is taken back out.  The blocker is part of the "before".
+		 */
+		{
+			g_autoptr(GBytes) bytes = test_read_file(app);
+			g_autofree char *app_sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
+			g_autofree char *blocker = g_strdup_printf("%s/store/%s.bin", f->state, app_sha);
+			g_autofree char *blocked = NULL;
+
+			g_assert_cmpint(g_mkdir(blocker, 0755), ==, 0);
+			blocked = test_tree_snapshot(f->state);
+			g_assert_false(healer_store_import_all(store, paths, "bundle", &added, &error));
+			g_assert_error(error, HEALER_ERROR, HEALER_ERROR_IO);
+			g_assert_nonnull(strstr(error->message, "nothing was imported"));
+			g_clear_error(&error);
+			test_assert_tree_unchanged(blocked, f->state, "a bundle whose last module cannot be written");
+			g_assert_cmpint(g_rmdir(blocker), ==, 0);
+		}
+	}
+	assert_index(f, store, 1);
+	g_assert_cmpuint(f->changed, ==, 1);
+	g_unlink(fifo);
 }
 
 static void
@@ -898,6 +1099,7 @@ main(int argc, char **argv)
 	g_log_set_writer_func(capture_writer, NULL, NULL);
 	ADD("/store/import-firmware", test_import_firmware);
 	ADD("/store/rejects", test_rejects);
+	ADD("/store/refusals-leave-store", test_refusals_leave_store);
 	ADD("/store/reopen", test_reopen);
 	ADD("/store/tampered-at-open", test_tampered_at_open);
 	ADD("/store/verify-entry", test_verify_entry);

@@ -151,44 +151,32 @@ import(Fixture *f, const char *path)
 	return out;
 }
 
-static gint
-compare_names(gconstpointer a, gconstpointer b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Everything that says what the store and the trust hold: the index and every kept catalog. */
+/* Everything the store and the trust hold: the whole state directory, and the store's own count. */
 static char *
 snapshot(Fixture *f)
 {
-	g_autoptr(GString) s = g_string_new(NULL);
-	g_autofree char *index = g_build_filename(f->config->state_dir, "store", "index.json", NULL);
-	g_autofree char *catalogs = g_build_filename(f->config->state_dir, "catalogs", NULL);
-	g_autofree char *text = NULL;
-	g_autoptr(GDir) dir = g_dir_open(catalogs, 0, NULL);
-	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	const char *name;
+	g_autofree char *tree = test_tree_snapshot(f->config->state_dir);
 
-	if (g_file_get_contents(index, &text, NULL, NULL))
-		g_string_append(s, text);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
-		g_ptr_array_add(names, g_strdup(name));
-	g_ptr_array_sort(names, compare_names);
-	for (guint i = 0; i < names->len; i++) {
-		g_autofree char *path = g_build_filename(catalogs, g_ptr_array_index(names, i), NULL);
-		g_autoptr(GBytes) bytes = test_read_file(path);
-		g_autofree char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
-		g_string_append_printf(s, "\n%s %s", (const char *)g_ptr_array_index(names, i), sum);
+	return g_strdup_printf("%sentries %u\n", tree, healer_store_get_n_entries(f->store));
+}
+
+/* The state directory is as `before` (a snapshot()): files, sizes, SHA-256, index, entry count. */
+static void
+assert_unchanged(Fixture *f, const char *before, const char *what)
+{
+	g_autofree char *count = g_strdup_printf("entries %u\n", healer_store_get_n_entries(f->store));
+
+	g_assert_true(g_str_has_suffix(before, count));
+	{
+		g_autofree char *tree = g_strndup(before, strlen(before) - strlen(count));
+		test_assert_tree_unchanged(tree, f->config->state_dir, what);
 	}
-	g_string_append_printf(s, "\nentries %u", healer_store_get_n_entries(f->store));
-	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
 static void
 expect_rejected(Fixture *f, const char *path, const char *message)
 {
 	g_autofree char *before = snapshot(f);
-	g_autofree char *after = NULL;
 	ImportOutcome out = import(f, path);
 	g_autofree char *staging = g_build_filename(f->config->state_dir, "staging", NULL);
 	g_autoptr(GDir) dir = NULL;
@@ -200,8 +188,7 @@ expect_rejected(Fixture *f, const char *path, const char *message)
 		g_error("%s: expected '%s' in '%s'", path, message, out.error->message);
 	g_test_message("rejected as expected: %s", out.error->message);
 	g_error_free(out.error);
-	after = snapshot(f);
-	g_assert_cmpstr(before, ==, after);
+	assert_unchanged(f, before, path);
 	/* Nothing left half unpacked. */
 	dir = g_dir_open(staging, 0, NULL);
 	g_assert_nonnull(dir);
@@ -293,6 +280,7 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 	g_autofree char *empty_keys = g_build_filename(f->dir, "no-keys", NULL);
 	g_autoptr(GError) error = NULL;
 	const char *dirs[] = {empty_keys, NULL};
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 
 	(void)data;
@@ -308,11 +296,13 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 		g_autofree char *catalog = g_build_filename(plain, "catalog.json", NULL);
 		g_unlink(catalog);
 	}
+	before = snapshot(f);
 	out = import(f, plain);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
 	g_assert_cmpuint(out.rejected, >=, 15);
 	g_assert_cmpuint(healer_store_get_n_entries(f->store), ==, 0);
+	assert_unchanged(f, before, "a directory of modules no trusted catalog lists");
 	/* The bundle itself: its catalog is signed by a key this gateway does not trust. */
 	expect_rejected(f, f->modules, "catalog is signed by an unknown key");
 }
@@ -321,7 +311,7 @@ test_untrusted_refused(Fixture *f, gconstpointer data)
 static void
 test_bundle_directory(Fixture *f, gconstpointer data)
 {
-	g_autofree char *before = NULL, *after = NULL;
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 	g_autoptr(GPtrArray) held = NULL;
 	const HealerTrustedCatalog *tc;
@@ -339,8 +329,7 @@ test_bundle_directory(Fixture *f, gconstpointer data)
 	out = import(f, f->modules);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
-	after = snapshot(f);
-	g_assert_cmpstr(before, ==, after);
+	assert_unchanged(f, before, "importing the same bundle again");
 }
 
 /* A .tar and a .tar.gz bundle of one release; a plain module file is admitted once its catalog is held. */
@@ -350,6 +339,7 @@ test_bundle_archives(Fixture *f, gconstpointer data)
 	g_autofree char *tar = g_build_filename(f->dir, "release-2.1.0.tar", NULL);
 	g_autofree char *tgz = g_build_filename(f->dir, "all.tar.gz", NULL);
 	g_autofree char *app = g_build_filename(f->modules, "apps", "sensor.bin", NULL);
+	g_autofree char *before = NULL;
 	ImportOutcome out;
 	guint after_tar;
 
@@ -358,10 +348,22 @@ test_bundle_archives(Fixture *f, gconstpointer data)
 	make_bundle(f, tar, 1, NULL, "2.1.0");
 	make_bundle(f, tgz, 1, NULL, NULL);
 	/* A module file alone: no catalog held yet lists it. */
+	before = snapshot(f);
 	out = import(f, app);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, ==, 0);
 	g_assert_cmpuint(out.rejected, ==, 1);
+	assert_unchanged(f, before, "a module no trusted catalog lists");
+	/* A file that is no module at all. */
+	{
+		g_autofree char *text = g_build_filename(f->dir, "notes.txt", NULL);
+		test_write_file(text, (const guint8 *)"not firmware\n", 13);
+		out = import(f, text);
+		g_assert_no_error(out.error);
+		g_assert_cmpuint(out.added, ==, 0);
+		g_assert_cmpuint(out.rejected, ==, 1);
+		assert_unchanged(f, before, "a file that is not a module");
+	}
 	out = import(f, tar);
 	g_assert_no_error(out.error);
 	g_assert_cmpuint(out.added, >=, 3);
@@ -384,6 +386,8 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	g_autofree char *tampered = g_build_filename(f->dir, "tampered", NULL);
 	g_autofree char *bad_catalog = g_build_filename(f->dir, "bad-catalog", NULL);
 	g_autofree char *foreign = g_build_filename(f->dir, "foreign.tar", NULL);
+	g_autofree char *foreign_tgz = g_build_filename(f->dir, "foreign.tar.gz", NULL);
+	g_autofree char *unsigned_dir = g_build_filename(f->dir, "unsigned", NULL);
 	g_autofree char *truncated = g_build_filename(f->dir, "truncated.tar", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(EVP_PKEY) other_key = healer_catalog_generate_key(&error);
@@ -399,6 +403,8 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	make_bundle(f, tampered, 7, NULL, "2.0.0");
 	make_bundle(f, bad_catalog, 7, NULL, "2.0.0");
 	make_bundle(f, foreign, 9, other_key, "2.0.0");
+	make_bundle(f, foreign_tgz, 9, other_key, "2.0.0");
+	make_bundle(f, unsigned_dir, 7, NULL, "2.0.0");
 
 	out = import(f, good);
 	g_assert_no_error(out.error);
@@ -420,9 +426,16 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 		xor_byte(catalog, (gsize)(at - (const char *)g_bytes_get_data(text, NULL)) + 10, 0x01);
 	}
 	expect_rejected(f, bad_catalog, "catalog was altered after signing: the signature of trusted key");
-	/* Signed with a key this gateway does not trust. */
+	/* Signed with a key this gateway does not trust, in each archive format. */
 	expect_rejected(f, foreign, "catalog is signed by an unknown key");
 	expect_rejected(f, foreign, "(not among the trusted keys)");
+	expect_rejected(f, foreign_tgz, "catalog is signed by an unknown key");
+	/* No signature at all (allow-unsigned is off). */
+	{
+		g_autofree char *sig = g_build_filename(unsigned_dir, "catalog.json.sig", NULL);
+		g_assert_cmpint(g_unlink(sig), ==, 0);
+	}
+	expect_rejected(f, unsigned_dir, "catalog is unsigned (and unsigned catalogs are not allowed)");
 	/* Accept serial 7, then an older catalog from the same key is a replay. */
 	out = import(f, newer);
 	g_assert_no_error(out.error);
@@ -431,6 +444,163 @@ test_bundle_faults(Fixture *f, gconstpointer data)
 	whole = test_read_file(good);
 	test_write_file(truncated, g_bytes_get_data(whole, NULL), g_bytes_get_size(whole) * 2 / 3);
 	expect_rejected(f, truncated, "truncated.tar");
+}
+
+/*
+ * A catalog signed by the trusted key with the serial already accepted but other contents (here: made
+ * a second later, and a bundle of another release) is refused, in a bundle and offered alone as an
+ * upstream's would be, and the held catalog and the store stay byte for byte as they were.  The same
+ * catalog again is no change.  Only the serial rule's equal-serial check can refuse it: its signature
+ * is good and its serial is not lower.
+ */
+static void
+test_same_serial_other_contents(Fixture *f, gconstpointer data)
+{
+	g_autofree char *first = g_build_filename(f->dir, "first.tar", NULL);
+	g_autofree char *second = g_build_filename(f->dir, "second.tar", NULL);
+	g_autoptr(GBytes) json = NULL, sig = NULL, other_json = NULL, other_sig = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) held = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *kept = NULL;
+	g_autofree char *epoch = g_strdup(g_getenv("SOURCE_DATE_EPOCH"));
+	const HealerTrustedCatalog *tc;
+	ImportOutcome out;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	make_catalog(f, 5, NULL, &json, &sig);
+	make_bundle(f, first, 5, NULL, "1.2.0");
+	g_setenv("SOURCE_DATE_EPOCH", "1764000001", TRUE);
+	make_catalog(f, 5, NULL, &other_json, &other_sig);
+	make_bundle(f, second, 5, NULL, "2.0.0");
+	g_setenv("SOURCE_DATE_EPOCH", epoch, TRUE);
+	g_assert_false(g_bytes_equal(json, other_json));
+
+	out = import(f, first);
+	g_assert_no_error(out.error);
+	g_assert_cmpuint(out.added, >=, 3);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	tc = g_ptr_array_index(held, 0);
+	kept = g_strdup_printf("%s/catalogs/%s.json", f->config->state_dir, tc->key_id);
+	{
+		g_autoptr(GBytes) on_disk = test_read_file(kept);
+		g_assert_true(g_bytes_equal(on_disk, json));
+	}
+
+	expect_rejected(f, second, "catalog has serial 5, already accepted with other contents (key ");
+	expect_rejected(f, second, "): a publisher must raise the serial");
+	g_assert_cmpuint(count_logged(HEALER_MSG_CATALOG_REJECTED, "already accepted with other contents"), >=, 2);
+
+	/* The catalog alone, as a module directory's or an upstream's is offered. */
+	before = snapshot(f);
+	g_assert_null(healer_supply_offer_catalog(f->supply, other_json, other_sig, "test", &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_assert_nonnull(strstr(error->message, "catalog has serial 5, already accepted with other contents (key "));
+	g_clear_error(&error);
+	assert_unchanged(f, before, "offering a same-serial catalog with other contents");
+	g_clear_pointer(&held, g_ptr_array_unref);
+	held = healer_trust_list_catalogs(f->trust);
+	g_assert_cmpuint(held->len, ==, 1);
+	tc = g_ptr_array_index(held, 0);
+	g_assert_true(g_bytes_equal(tc->json, json));
+	g_assert_cmpuint(tc->catalog->serial, ==, 5);
+
+	/* The same bytes with the same serial are no change, not a refusal. */
+	g_assert_nonnull(healer_supply_offer_catalog(f->supply, json, sig, "test", &error));
+	g_assert_no_error(error);
+	assert_unchanged(f, before, "offering the held catalog again");
+}
+
+/*
+ * A catalog over 16 MiB (a module directory's catalog.json is read whole) is refused by its size
+ * before it is checked further; one of exactly 16 MiB is checked further (here refused as unsigned):
+ * the bound is where it is said to be.  Either way the state directory is untouched.
+ */
+static void
+test_catalog_over_limit(Fixture *f, gconstpointer data)
+{
+	const gsize limit = 16 * 1024 * 1024;
+	g_autofree guint8 *big = g_malloc(limit + 1);
+	g_autoptr(GBytes) over = NULL, at = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *before = NULL;
+
+	(void)data;
+	memset(big, ' ', limit + 1);
+	big[limit - 1] = 'x';
+	over = g_bytes_new_static(big, limit + 1);
+	at = g_bytes_new_static(big, limit);
+	open_daemon(f, FALSE);
+	before = snapshot(f);
+	g_assert_null(healer_supply_offer_catalog(f->supply, over, NULL, "big", &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_assert_cmpstr(error->message, ==, "catalog is 16777217 bytes, more than the 16777216 allowed");
+	g_clear_error(&error);
+	assert_unchanged(f, before, "a catalog over the limit");
+	g_assert_null(healer_supply_offer_catalog(f->supply, at, NULL, "big", &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	g_assert_null(strstr(error->message, "more than"));
+	g_clear_error(&error);
+	assert_unchanged(f, before, "a catalog at the limit");
+}
+
+/*
+ * A module directory (config module-dirs) whose catalog is refused: altered after signing, then signed
+ * but with the serial already held and other contents.  healerd logs why and stores nothing the
+ * refused catalog would have admitted: the state directory is as before the directory was read.
+ */
+static void
+test_module_dir_refused(Fixture *f, gconstpointer data)
+{
+	g_autofree char *dir = g_build_filename(f->dir, "module-dir", NULL);
+	g_autofree char *catalog = NULL, *sig = NULL;
+	g_autoptr(GBytes) json = NULL, signature = NULL;
+	g_autofree char *before = NULL;
+	ImportOutcome out;
+
+	(void)data;
+	test_copy_tree(f->modules, dir, NULL);
+	catalog = g_build_filename(dir, "catalog.json", NULL);
+	sig = g_build_filename(dir, "catalog.json.sig", NULL);
+	g_strfreev(f->config->module_dirs);
+	f->config->module_dirs = g_new0(char *, 2);
+	f->config->module_dirs[0] = g_strdup(dir);
+
+	/* Altered after signing: one byte of the serial. */
+	{
+		g_autoptr(GBytes) text = test_read_file(catalog);
+		const char *at = g_strstr_len(g_bytes_get_data(text, NULL), g_bytes_get_size(text), "\"serial\": 1");
+		g_assert_nonnull(at);
+		xor_byte(catalog, (gsize)(at - (const char *)g_bytes_get_data(text, NULL)) + 10, 0x02);
+	}
+	open_daemon(f, FALSE);
+	before = snapshot(f);
+	healer_supply_start(f->supply);
+	g_assert_cmpuint(
+	        count_logged(HEALER_MSG_CATALOG_REJECTED, "catalog not accepted: catalog was altered after signing"),
+	        ==, 1);
+	assert_unchanged(f, before, "a module directory with an altered catalog");
+	close_daemon(f);
+
+	/* The build's own catalog (serial 1) held; the directory's is serial 1 too, made a second later. */
+	open_daemon(f, FALSE);
+	out = import(f, f->modules);
+	g_assert_no_error(out.error);
+	g_clear_pointer(&before, g_free);
+	g_setenv("SOURCE_DATE_EPOCH", "1764000001", TRUE);
+	make_catalog(f, 1, NULL, &json, &signature);
+	g_setenv("SOURCE_DATE_EPOCH", "1764000000", TRUE);
+	test_write_file(catalog, g_bytes_get_data(json, NULL), g_bytes_get_size(json));
+	test_write_file(sig, g_bytes_get_data(signature, NULL), g_bytes_get_size(signature));
+	before = snapshot(f);
+	healer_supply_start(f->supply);
+	g_assert_cmpuint(
+	        count_logged(HEALER_MSG_CATALOG_REJECTED,
+	                     "catalog not accepted: catalog has serial 1, already accepted with other contents"),
+	        ==, 1);
+	assert_unchanged(f, before, "a module directory with a same-serial catalog of other contents");
 }
 
 /* Catalogs accepted are kept and verified again at the next start; an altered one is ignored. */
@@ -490,6 +660,9 @@ main(int argc, char **argv)
 	ADD("/supply/bundle-directory", test_bundle_directory);
 	ADD("/supply/bundle-archives", test_bundle_archives);
 	ADD("/supply/bundle-faults", test_bundle_faults);
+	ADD("/supply/same-serial-other-contents", test_same_serial_other_contents);
+	ADD("/supply/catalog-over-limit", test_catalog_over_limit);
+	ADD("/supply/module-dir-refused", test_module_dir_refused);
 	ADD("/supply/kept-catalogs", test_kept_catalogs);
 	ADD("/supply/allow-unsigned", test_allow_unsigned);
 	return g_test_run();

@@ -2,6 +2,8 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 
 void
@@ -131,4 +133,101 @@ test_copy_tree(const char *from, const char *to, const char *skip)
 			test_write_file(dst, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
 		}
 	}
+}
+
+static void
+snapshot_into(GPtrArray *lines, const char *root, const char *rel)
+{
+	g_autofree char *path = rel[0] != '\0' ? g_build_filename(root, rel, NULL) : g_strdup(root);
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const char *name;
+
+	g_assert_nonnull(dir);
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *child_rel = rel[0] != '\0' ? g_build_filename(rel, name, NULL) : g_strdup(name);
+		g_autofree char *child = g_build_filename(root, child_rel, NULL);
+		struct stat st;
+
+		g_assert_cmpint(lstat(child, &st), ==, 0);
+		if (S_ISLNK(st.st_mode)) {
+			g_autofree char *target = g_file_read_link(child, NULL);
+			g_ptr_array_add(lines, g_strdup_printf("%s link -> %s", child_rel, target ? target : "?"));
+		} else if (S_ISDIR(st.st_mode)) {
+			g_ptr_array_add(lines, g_strdup_printf("%s dir %04o", child_rel, st.st_mode & 07777));
+			snapshot_into(lines, root, child_rel);
+		} else if (S_ISREG(st.st_mode)) {
+			g_autoptr(GBytes) bytes = test_read_file(child);
+			g_autofree char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
+			g_autoptr(GString) line = g_string_new(NULL);
+
+			g_string_printf(line, "%s file %04o %" G_GSIZE_FORMAT " %s", child_rel, st.st_mode & 07777,
+			                g_bytes_get_size(bytes), sum);
+			/* The index in full (it is small in tests): a diff then names the entry that changed. */
+			if (strcmp(name, "index.json") == 0) {
+				g_auto(GStrv) text = g_strsplit(g_bytes_get_data(bytes, NULL) != NULL
+				                                        ? (const char *)g_bytes_get_data(bytes, NULL)
+				                                        : "",
+				                                "\n", -1);
+				for (guint i = 0; text[i] != NULL; i++)
+					g_string_append_printf(line, "\n%s   | %s", child_rel, text[i]);
+			}
+			g_ptr_array_add(lines, g_string_free(g_steal_pointer(&line), FALSE));
+		} else {
+			g_ptr_array_add(lines, g_strdup_printf("%s other %06o", child_rel, st.st_mode));
+		}
+	}
+}
+
+static gint
+compare_lines(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *
+test_tree_snapshot(const char *dir)
+{
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
+		return g_strdup("(absent)\n");
+	snapshot_into(lines, dir, "");
+	g_ptr_array_sort(lines, compare_lines);
+	for (guint i = 0; i < lines->len; i++)
+		g_string_append_printf(out, "%s\n", (const char *)g_ptr_array_index(lines, i));
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* Lines of `a` not in `b`, each prefixed. */
+static void
+append_missing(GString *out, char **a, char **b, const char *prefix)
+{
+	g_autoptr(GHashTable) in_b = g_hash_table_new(g_str_hash, g_str_equal);
+
+	for (guint i = 0; b[i] != NULL; i++)
+		g_hash_table_add(in_b, b[i]);
+	for (guint i = 0; a[i] != NULL; i++) {
+		if (a[i][0] != '\0' && !g_hash_table_contains(in_b, a[i]))
+			g_string_append_printf(out, "  %s %s\n", prefix, a[i]);
+	}
+}
+
+void
+test_assert_tree_unchanged_impl(const char *file, int line, const char *func, const char *before, const char *dir,
+                                const char *what)
+{
+	g_autofree char *after = test_tree_snapshot(dir);
+	g_auto(GStrv) old_lines = NULL, new_lines = NULL;
+	g_autoptr(GString) msg = NULL;
+
+	if (strcmp(before, after) == 0)
+		return;
+	old_lines = g_strsplit(before, "\n", -1);
+	new_lines = g_strsplit(after, "\n", -1);
+	msg = g_string_new(NULL);
+	g_string_printf(msg, "%s changed %s (- before, + after):\n", what, dir);
+	append_missing(msg, old_lines, new_lines, "-");
+	append_missing(msg, new_lines, old_lines, "+");
+	g_assertion_message(G_LOG_DOMAIN, file, line, func, msg->str);
 }

@@ -34,3 +34,22 @@ void test_die_with_parent(gpointer user_data);
 
 /* cp -r from to, leaving out the entry named `skip` (may be NULL) at the top. */
 void test_copy_tree(const char *from, const char *to, const char *skip);
+
+/*
+ * What a directory tree holds, as text: one line per entry, sorted by path,
+ * "path dir MODE", "path file MODE SIZE SHA-256" or "path link -> TARGET",
+ * and the whole text of every index.json (the store's index) indented below
+ * its line, so a difference shows which module entry changed.  Nothing about
+ * times: a refused import may not change what is there, but the snapshot
+ * does not care when it was last looked at.  A missing `dir` is "(absent)".
+ */
+char *test_tree_snapshot(const char *dir);
+
+/*
+ * Fails the test, naming `what` and listing the lines that went ("-") and
+ * came ("+"), unless `dir` is still as `before` (a test_tree_snapshot()).
+ */
+#define test_assert_tree_unchanged(before, dir, what)                                                                  \
+	test_assert_tree_unchanged_impl(__FILE__, __LINE__, G_STRFUNC, (before), (dir), (what))
+void test_assert_tree_unchanged_impl(const char *file, int line, const char *func, const char *before, const char *dir,
+                                     const char *what);
