@@ -197,46 +197,52 @@ healer_events(void)
 	return stream;
 }
 
+/* Emits `event` onto the daemon's stream with its text formatted from `format`. */
+static void
+emit_formatted(HealerEvent *event, const char *format, va_list args)
+{
+	g_autofree char *text = g_strdup_vprintf(format, args);
+
+	event->text = text;
+	healer_event_stream_emit(healer_events(), event);
+}
+
 void
 healer_emit_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
                  const char *device_id, const char *port, const char *module, int step, GLogLevelFlags level,
                  const char *format, ...)
 {
-	g_autofree char *text = NULL;
+	HealerEvent event = {.kind = kind,
+	                     .priority = level,
+	                     .device_id = device_id,
+	                     .port = port,
+	                     .module = module,
+	                     .step = step,
+	                     .code_file = code_file,
+	                     .code_line = code_line,
+	                     .code_func = code_func};
 	va_list args;
 
 	va_start(args, format);
-	text = g_strdup_vprintf(format, args);
+	emit_formatted(&event, format, args);
 	va_end(args);
-	healer_event_stream_emit(healer_events(), &(const HealerEvent){.kind = kind,
-	                                                               .priority = level,
-	                                                               .device_id = device_id,
-	                                                               .port = port,
-	                                                               .module = module,
-	                                                               .step = step,
-	                                                               .text = text,
-	                                                               .code_file = code_file,
-	                                                               .code_line = code_line,
-	                                                               .code_func = code_func});
 }
 
 void
 healer_emit_count_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
                        const char *module, guint count, const char *format, ...)
 {
-	g_autofree char *text = NULL;
+	HealerEvent event = {.kind = kind,
+	                     .priority = G_LOG_LEVEL_INFO,
+	                     .module = module,
+	                     .step = -1,
+	                     .count = count,
+	                     .code_file = code_file,
+	                     .code_line = code_line,
+	                     .code_func = code_func};
 	va_list args;
 
 	va_start(args, format);
-	text = g_strdup_vprintf(format, args);
+	emit_formatted(&event, format, args);
 	va_end(args);
-	healer_event_stream_emit(healer_events(), &(const HealerEvent){.kind = kind,
-	                                                               .priority = G_LOG_LEVEL_INFO,
-	                                                               .module = module,
-	                                                               .step = -1,
-	                                                               .count = count,
-	                                                               .text = text,
-	                                                               .code_file = code_file,
-	                                                               .code_line = code_line,
-	                                                               .code_func = code_func});
 }

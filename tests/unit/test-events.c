@@ -153,28 +153,10 @@ test_unsubscribe_during_emission(void)
 
 /* ---- the journal observer ----------------------------------------------- */
 
-static GHashTable *last_fields;
-static guint n_records;
-
-static GLogWriterOutput
-capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-	(void)level;
-	(void)user_data;
-	g_hash_table_remove_all(last_fields);
-	for (gsize i = 0; i < n_fields; i++) {
-		char *value =
-		        fields[i].length < 0 ? g_strdup(fields[i].value) : g_strndup(fields[i].value, fields[i].length);
-		g_hash_table_insert(last_fields, g_strdup(fields[i].key), value);
-	}
-	n_records++;
-	return G_LOG_WRITER_HANDLED;
-}
-
 static const char *
 field(const char *key)
 {
-	return g_hash_table_lookup(last_fields, key);
+	return test_log_field(key);
 }
 
 /* Every kind with its MESSAGE_ID as the catalog (packaging/healerd.catalog) and docs/journal.md list it. */
@@ -212,12 +194,12 @@ static void
 test_journal_records(void)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(records); i++) {
-		guint before = n_records;
+		guint before = test_log_count();
 		const char *name = healer_event_kind_to_string(records[i].kind);
 
 		healer_emit(records[i].kind, "e00fce68ae40e7ab6e4e3e11", "/dev/ttyACM0", "system-part1@2002", 2,
 		            G_LOG_LEVEL_WARNING, "%s happened (%u)", name, i);
-		g_assert_cmpuint(n_records, ==, before + 1);
+		g_assert_cmpuint(test_log_count(), ==, before + 1);
 		{
 			g_autofree char *text = g_strdup_printf("[e00fce68ae40e7ab6e4e3e11] %s happened (%u)", name, i);
 			g_assert_cmpstr(field("MESSAGE"), ==, text);
@@ -253,14 +235,14 @@ test_journal_records(void)
 static void
 test_journal_skips_face_events(void)
 {
-	guint before = n_records;
+	guint before = test_log_count();
 
 	healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = "dev", .step = 1, .total = 3,
 	                  .module = "system-part 1", .progress = 40);
 	healer_emit_event(.kind = HEALER_EVENT_HEAL_FINISHED, .device_id = "dev", .success = TRUE, .reason = "ok");
 	healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = "dev");
 	healer_emit_event(.kind = HEALER_EVENT_STATUS, .reason = "1 device: 1 healthy");
-	g_assert_cmpuint(n_records, ==, before);
+	g_assert_cmpuint(test_log_count(), ==, before);
 }
 
 /* Kind names are stable (a face may publish them) and unique. */
@@ -282,8 +264,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-	last_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_log_set_writer_func(capture_writer, NULL, NULL);
+	test_log_capture_start();
 	g_test_add_func("/events/order", test_order);
 	g_test_add_func("/events/reentrant", test_reentrant);
 	g_test_add_func("/events/unsubscribe-during-emission", test_unsubscribe_during_emission);

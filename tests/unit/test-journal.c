@@ -11,28 +11,10 @@
 #include "notify.h"
 #include "test-util.h"
 
-/* The fields of the last record logged. */
-static GHashTable *last_fields;
-static GLogLevelFlags last_level;
-
-static GLogWriterOutput
-capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-	(void)user_data;
-	g_hash_table_remove_all(last_fields);
-	for (gsize i = 0; i < n_fields; i++) {
-		char *value =
-		        fields[i].length < 0 ? g_strdup(fields[i].value) : g_strndup(fields[i].value, fields[i].length);
-		g_hash_table_insert(last_fields, g_strdup(fields[i].key), value);
-	}
-	last_level = level;
-	return G_LOG_WRITER_HANDLED;
-}
-
 static const char *
 field(const char *key)
 {
-	return g_hash_table_lookup(last_fields, key);
+	return test_log_field(key);
 }
 
 static void
@@ -51,7 +33,7 @@ test_event_fields(void)
 	g_assert_cmpstr(field("PRIORITY"), ==, "6");
 	g_assert_nonnull(field("CODE_FILE"));
 	g_assert_cmpstr(field("CODE_FUNC"), ==, "test_event_fields");
-	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_INFO);
+	g_assert_cmpint(test_log_last_level() & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_INFO);
 
 	/* Optional fields are left out, and no device means no prefix. */
 	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, "/x.bin", -1, G_LOG_LEVEL_WARNING, "bad");
@@ -69,7 +51,7 @@ test_event_fields(void)
 
 	/* ERROR would abort the daemon: logged as critical instead. */
 	healer_journal_event(HEALER_MSG_HEAL_FAILED, "dev", NULL, NULL, -1, G_LOG_LEVEL_ERROR, "x");
-	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_CRITICAL);
+	g_assert_cmpint(test_log_last_level() & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_CRITICAL);
 }
 
 static void
@@ -274,8 +256,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-	last_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_log_set_writer_func(capture_writer, NULL, NULL);
+	test_log_capture_start();
 	g_test_add_func("/journal/event-fields", test_event_fields);
 	g_test_add_func("/journal/format-line", test_format_line);
 	g_test_add_func("/journal/catalog", test_catalog);
