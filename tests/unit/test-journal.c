@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "events.h"
 #include "journal.h"
 #include "notify.h"
 #include "test-util.h"
@@ -252,6 +253,37 @@ test_notify(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* The systemd observer of the event stream: READY, STATUS and STOPPING events, and nothing for the others. */
+static void
+test_notify_events(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "notify", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, 0, &error);
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+	g_autofree char *ready = NULL, *status = NULL, *stopping = NULL;
+
+	g_assert_no_error(error);
+	g_assert_true(g_socket_bind(socket, address, TRUE, &error));
+	g_assert_no_error(error);
+	g_setenv("NOTIFY_SOCKET", path, TRUE);
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_READY);
+	ready = receive_datagram(socket);
+	g_assert_cmpstr(ready, ==, "READY=1");
+	/* A record, a device event: nothing for systemd (the next datagram is the status). */
+	healer_emit(HEALER_EVENT_HEAL_FAILED, "dev", NULL, NULL, -1, G_LOG_LEVEL_WARNING, "heal failed: x");
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = "dev");
+	healer_emit_event(.kind = HEALER_EVENT_STATUS, .reason = "2 devices: 1 healthy,\n1 failed");
+	status = receive_datagram(socket);
+	g_assert_cmpstr(status, ==, "STATUS=2 devices: 1 healthy, 1 failed");
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_STOPPING);
+	stopping = receive_datagram(socket);
+	g_assert_cmpstr(stopping, ==, "STOPPING=1");
+	g_unsetenv("NOTIFY_SOCKET");
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -262,5 +294,6 @@ main(int argc, char **argv)
 	g_test_add_func("/journal/catalog", test_catalog);
 	g_test_add_func("/journal/catalog-journalctl", test_catalog_journalctl);
 	g_test_add_func("/notify/messages", test_notify);
+	g_test_add_func("/notify/events", test_notify_events);
 	return g_test_run();
 }
