@@ -268,8 +268,8 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 		                        "(healerctl import)",
 		                        missing->str, problems->str, n == 1 ? "it" : "them");
 		if (slot->status != HEALER_STATUS_BLOCKED || g_strcmp0(slot->detail, detail) != 0)
-			healer_emit(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port, NULL, -1,
-			            G_LOG_LEVEL_WARNING, "waiting: %s", detail);
+			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
+			                   -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
 		set_status(slot, HEALER_STATUS_BLOCKED, detail);
 	} else {
 		g_autofree char *detail =
@@ -459,8 +459,8 @@ job_failed(Job *job, const char *why)
 	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
-		healer_emit(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL, (int)job->step,
-		            G_LOG_LEVEL_WARNING, "heal failed: %s", detail);
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
+		                   G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
 		if (slot != NULL)
 			set_status(slot, HEALER_STATUS_FAILED, detail);
 		{
@@ -471,8 +471,9 @@ job_failed(Job *job, const char *why)
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
 	persist(job);
-	healer_emit(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL, (int)job->step,
-	            G_LOG_LEVEL_WARNING, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why, delay);
+	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
+	                   G_LOG_LEVEL_WARNING, why, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why,
+	                   delay);
 	if (slot != NULL) {
 		g_autofree char *detail = g_strdup_printf("%s; retrying in %u s", why, delay);
 		set_status(slot, HEALER_STATUS_FAILED, detail);
@@ -650,10 +651,11 @@ start_job(Slot *slot, Job *job)
 		                                                    error->message, upstream_problem)
 		                                  : g_strdup(error->message);
 
-		healer_emit(HEALER_EVENT_HEAL_BLOCKED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
-		            "module directory",
-		            detail);
+		healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, job->device_id, slot->port, -1, G_LOG_LEVEL_WARNING,
+		                   detail,
+		                   "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
+		                   "module directory",
+		                   detail);
 		set_status(slot, HEALER_STATUS_BLOCKED, detail);
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
 		job->slot = NULL;
@@ -702,8 +704,8 @@ on_job_written(const char *device_id, guint64 seq, const GError *error, gpointer
 		g_autofree char *why = job != NULL
 		                               ? g_strdup_printf("cannot save the heal's progress: %s", error->message)
 		                               : g_strdup(error->message);
-		healer_emit(HEALER_EVENT_HEAL_FAILED, device_id, slot ? slot->port : NULL, NULL,
-		            job ? (int)job->step : -1, G_LOG_LEVEL_WARNING, "%s", why);
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, device_id, slot ? slot->port : NULL,
+		                   job ? (int)job->step : -1, G_LOG_LEVEL_WARNING, why, "%s", why);
 		if (slot != NULL) {
 			g_free(slot->last_error);
 			slot->last_error = g_steal_pointer(&why);
@@ -763,8 +765,8 @@ evaluate(Slot *slot)
 			                         healer_link_safe_mode_reason_to_string(hello->safe_mode_reason));
 			/* Reported, not healed: safe mode asked for, or no application, is not a missing module. */
 			if (slot->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(slot->detail, detail) != 0)
-				healer_emit(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-				            "%s", detail);
+				healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1,
+				                   G_LOG_LEVEL_INFO, detail, "%s", detail);
 			set_status(slot, HEALER_STATUS_SAFE_MODE, detail);
 		}
 		return;
@@ -774,8 +776,9 @@ evaluate(Slot *slot)
 		return;
 	}
 	if (job == NULL) {
-		healer_emit(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		            "in safe mode: its application needs modules it lacks");
+		const char *why = "its application needs modules it lacks";
+		healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1, G_LOG_LEVEL_INFO, why,
+		                   "in safe mode: %s", why);
 	}
 	start_job(slot, job ? job : job_for(self, id));
 }

@@ -229,6 +229,27 @@ healer_emit_full(const char *code_file, const char *code_line, const char *code_
 }
 
 void
+healer_emit_reason_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
+                        const char *device_id, const char *port, int step, GLogLevelFlags level, const char *reason,
+                        const char *format, ...)
+{
+	HealerEvent event = {.kind = kind,
+	                     .priority = level,
+	                     .device_id = device_id,
+	                     .port = port,
+	                     .step = step,
+	                     .reason = reason,
+	                     .code_file = code_file,
+	                     .code_line = code_line,
+	                     .code_func = code_func};
+	va_list args;
+
+	va_start(args, format);
+	emit_formatted(&event, format, args);
+	va_end(args);
+}
+
+void
 healer_emit_count_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
                        const char *module, guint count, const char *format, ...)
 {

@@ -76,7 +76,8 @@ typedef struct {
 	guint progress;     /* HEAL_PROGRESS: 0..100 over the job */
 	gboolean success;   /* HEAL_FINISHED */
 	guint count;        /* MODULES_IMPORTED: modules new to the store */
-	const char *reason; /* HEAL_FINISHED: its message; STATUS: the summary */
+	const char *reason; /* HEAL_FINISHED: its message; HEAL_BLOCKED, HEAL_FAILED, SAFE_MODE_DETECTED: the detail;
+	                     * STATUS: the summary */
 	const char *text;   /* the record a technician reads; NULL: the event makes no journal record */
 	/* Where it was emitted (the journal's CODE_FILE, CODE_LINE, CODE_FUNC). */
 	const char *code_file;
@@ -136,6 +137,18 @@ HealerEventStream *healer_events(void);
 void healer_emit_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
                       const char *device_id, const char *port, const char *module, int step, GLogLevelFlags level,
                       const char *format, ...) G_GNUC_PRINTF(10, 11);
+
+/*
+ * A record event with a reason a face can show on its own (HEAL_BLOCKED, HEAL_FAILED,
+ * SAFE_MODE_DETECTED: the device's detail), besides the text that embeds it.
+ */
+#define healer_emit_reason(kind, device_id, port, step, level, reason, ...)                                            \
+	healer_emit_reason_full(__FILE__, G_STRINGIFY(__LINE__), G_STRFUNC, kind, device_id, port, step, level,        \
+	                        reason, __VA_ARGS__)
+
+void healer_emit_reason_full(const char *code_file, const char *code_line, const char *code_func, HealerEventKind kind,
+                             const char *device_id, const char *port, int step, GLogLevelFlags level,
+                             const char *reason, const char *format, ...) G_GNUC_PRINTF(10, 11);
 
 /* An INFO record event counting something (MODULES_IMPORTED: new modules), about `module` (NULL: none; a HEALER_MODULE
  * field when given). */

@@ -231,6 +231,33 @@ test_journal_records(void)
 	g_assert_cmpstr(field("PRIORITY"), ==, "6");
 }
 
+static void
+on_reason(const HealerEvent *event, gpointer user_data)
+{
+	char **reason = user_data;
+
+	g_free(*reason);
+	*reason = g_strdup(event->reason);
+}
+
+/* A reason rides along for the faces; the record is the text alone, as before. */
+static void
+test_reason(void)
+{
+	g_autofree char *reason = NULL;
+	guint id = healer_event_stream_subscribe(healer_events(), on_reason, &reason);
+
+	healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, "dev", "/dev/ttyACM0", -1, G_LOG_LEVEL_WARNING,
+	                   "needs system-part 2", "cannot heal: %s; import a module bundle", "needs system-part 2");
+	healer_event_stream_unsubscribe(healer_events(), id);
+	g_assert_cmpstr(reason, ==, "needs system-part 2");
+	g_assert_cmpstr(field("MESSAGE"), ==, "[dev] cannot heal: needs system-part 2; import a module bundle");
+	g_assert_cmpstr(field("MESSAGE_ID"), ==, HEALER_MSG_HEAL_BLOCKED);
+	g_assert_cmpstr(field("PRIORITY"), ==, "4");
+	g_assert_null(field("HEALER_STEP"));
+	g_assert_null(field("HEALER_MODULE"));
+}
+
 /* Events for the faces (no text) make no record. */
 static void
 test_journal_skips_face_events(void)
@@ -269,6 +296,7 @@ main(int argc, char **argv)
 	g_test_add_func("/events/reentrant", test_reentrant);
 	g_test_add_func("/events/unsubscribe-during-emission", test_unsubscribe_during_emission);
 	g_test_add_func("/events/journal-records", test_journal_records);
+	g_test_add_func("/events/reason", test_reason);
 	g_test_add_func("/events/journal-skips-face-events", test_journal_skips_face_events);
 	g_test_add_func("/events/kind-names", test_kind_names);
 	return g_test_run();
