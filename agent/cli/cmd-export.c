@@ -20,6 +20,7 @@
 #include "healerctl.h"
 #include "json-autoptr.h"
 #include "module-names.h"
+#include "store-layout.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/healerd"
 
@@ -75,14 +76,17 @@ load_catalogs(const char *catalogs_dir, GError **error)
 		            code == HEALER_ERROR_NOT_FOUND ? " (healerd has not accepted a catalog yet)" : "");
 		return NULL;
 	}
-	while ((name = g_dir_read_name(dir)) != NULL)
-		if (g_str_has_suffix(name, ".json") && name[0] != '.')
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *key_id = healer_store_layout_catalog_key_id(name);
+		if (key_id != NULL)
 			g_ptr_array_add(names, g_strdup(name));
+	}
+	/* In the order of the file names. */
 	g_ptr_array_sort(names, compare_names);
 	for (guint i = 0; i < names->len; i++) {
-		const char *file = g_ptr_array_index(names, i);
-		g_autofree char *path = g_build_filename(catalogs_dir, file, NULL);
-		g_autofree char *sig_path = g_strconcat(path, ".sig", NULL);
+		g_autofree char *key_id = healer_store_layout_catalog_key_id(g_ptr_array_index(names, i));
+		g_autofree char *path = healer_store_layout_catalog_path(catalogs_dir, key_id);
+		g_autofree char *sig_path = healer_store_layout_signature_path(catalogs_dir, key_id);
 		g_autofree char *data = NULL, *sig = NULL;
 		gsize len = 0, sig_len = 0;
 		g_autoptr(GError) file_error = NULL;
@@ -98,7 +102,7 @@ load_catalogs(const char *catalogs_dir, GError **error)
 			continue;
 		}
 		c = g_new0(Candidate, 1);
-		c->key_id = g_strndup(file, strlen(file) - strlen(".json"));
+		c->key_id = g_steal_pointer(&key_id);
 		c->catalog = healer_catalog_parse((const guint8 *)data, len, &file_error);
 		c->json = g_bytes_new_take(g_steal_pointer(&data), len);
 		c->sig = sig != NULL ? g_bytes_new_take(g_steal_pointer(&sig), sig_len) : NULL;
@@ -120,9 +124,8 @@ static char *
 store_path(const char *store_dir, const HealerCatalogModule *module)
 {
 	g_autofree char *hex = healer_sha256_to_hex(module->sha256);
-	g_autofree char *name = g_strconcat(hex, ".bin", NULL);
 
-	return g_build_filename(store_dir, name, NULL);
+	return healer_store_layout_module_path(store_dir, hex);
 }
 
 /* A store file's bytes, its size and SHA-256 checked against the catalog. */
@@ -278,8 +281,8 @@ healerctl_export(int argc, char **argv)
 		        state_dir);
 		return HEALER_EXIT_NOT_FOUND;
 	}
-	catalogs_dir = g_build_filename(state_dir, "catalogs", NULL);
-	store_dir = g_build_filename(state_dir, "store", NULL);
+	catalogs_dir = healer_store_layout_catalogs_dir(state_dir);
+	store_dir = healer_store_layout_store_dir(state_dir);
 	catalogs = load_catalogs(catalogs_dir, &error);
 	if (catalogs == NULL) {
 		fprintf(stderr, "healerctl export: %s\n", error->message);
