@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
@@ -31,41 +32,11 @@
 #include "json-autoptr.h"
 #include "module-names.h"
 
-/* Parses a verb's options; FALSE (exit code in *status) on a usage error. */
-static gboolean
-parse_options(const char *verb, const char *parameter, const char *summary, const GOptionEntry *entries, int *argc,
-              char ***argv, int *status)
-{
-	g_autofree char *title = g_strdup_printf("%s - %s", parameter, summary);
-	g_autoptr(GOptionContext) context = g_option_context_new(title);
-	g_autoptr(GError) error = NULL;
-
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Asks healerd over D-Bus (the system bus unless --session).\n"
-	                                      "Exit status: see healerctl(1): 0 ok, 1 failed, 2 usage, 3 not found or "
-	                                      "no plan, 4 permission denied, 5 healerd not running, 6 busy.");
-	if (!g_option_context_parse(context, argc, argv, &error)) {
-		fprintf(stderr, "healerctl %s: %s\n", verb, error->message);
-		*status = HEALER_EXIT_USAGE;
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* Exactly `want` positional arguments (GOption leaves argv[0] in place). */
-static gboolean
-check_arguments(const char *verb, const char *usage, int argc, char **argv, int want, int *status)
-{
-	if (argc - 1 == want)
-		return TRUE;
-	if (argc - 1 > want)
-		fprintf(stderr, "healerctl %s: unexpected argument '%s' (usage: healerctl %s)\n", verb, argv[want + 1],
-		        usage);
-	else
-		fprintf(stderr, "healerctl %s: missing argument (usage: healerctl %s)\n", verb, usage);
-	*status = HEALER_EXIT_USAGE;
-	return FALSE;
-}
+/* Under a D-Bus verb's options in --help. */
+#define DAEMON_VERB_HELP                                                                                               \
+	"Asks healerd over D-Bus (the system bus unless --session).\n"                                                 \
+	"Exit status: see healerctl(1): 0 ok, 1 failed, 2 usage, 3 not found or no plan, 4 permission denied, "        \
+	"5 healerd not running, 6 busy."
 
 /* ---- tables ---- */
 
@@ -206,9 +177,9 @@ healerctl_status(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON object", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print a JSON object"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(json_object) devices = NULL;
@@ -219,9 +190,9 @@ healerctl_status(int argc, char **argv)
 	const char *version;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("status", "", "healerd's version, its devices by state, its module store", entries, &argc,
-	                   &argv, &status) ||
-	    !check_arguments("status", "status [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse("status", " - healerd's version, its devices by state, its module store",
+	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("status", "status [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "status")) != HEALER_EXIT_OK)
 		return status;
@@ -301,9 +272,9 @@ healerctl_devices(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print healerd's JSON array (GetDevices)", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print healerd's JSON array (GetDevices)"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	const char *headings[] = {"ID", "PORT", "PLATFORM", "MODE", "STATE", "PROGRESS", "NOTE"};
 	g_auto(HealerctlClient) client = {0};
@@ -311,8 +282,9 @@ healerctl_devices(int argc, char **argv)
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("devices", "", "the devices healerd serves", entries, &argc, &argv, &status) ||
-	    !check_arguments("devices", "devices [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse("devices", " - the devices healerd serves", DAEMON_VERB_HELP, entries,
+	                                      &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("devices", "devices [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "devices")) != HEALER_EXIT_OK)
 		return status;
@@ -440,10 +412,9 @@ healerctl_device(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json,
-	         "Print the device's object from GetDevices, with \"dependencies\" added", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print the device's object from GetDevices, with \"dependencies\" added"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
@@ -454,9 +425,10 @@ healerctl_device(int argc, char **argv)
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("device", "ID", "a device's details and its modules' dependencies", entries, &argc, &argv,
-	                   &status) ||
-	    !check_arguments("device", "device ID [--json]", argc, argv, 1, &status))
+	if ((status = healerctl_options_parse("device", "ID - a device's details and its modules' dependencies",
+	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("device", "device ID [--json]", argc, argv, 1)) !=
+	            HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "device")) != HEALER_EXIT_OK)
 		return status;
@@ -582,9 +554,9 @@ healerctl_modules(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print healerd's JSON array (ListModules)", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print healerd's JSON array (ListModules)"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	const char *headings[] = {"FUNCTION", "INDEX", "VERSION", "RELEASE", "PLATFORM", "SIZE", "SHA256"};
 	g_auto(HealerctlClient) client = {0};
@@ -594,8 +566,9 @@ healerctl_modules(int argc, char **argv)
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("modules", "", "the modules in healerd's store", entries, &argc, &argv, &status) ||
-	    !check_arguments("modules", "modules [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse("modules", " - the modules in healerd's store", DAEMON_VERB_HELP, entries,
+	                                      &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("modules", "modules [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "modules")) != HEALER_EXIT_OK)
 		return status;
@@ -642,9 +615,9 @@ healerctl_import(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print {\"added\": N, \"rejected\": [...]}", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print {\"added\": N, \"rejected\": [...]}"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
@@ -655,11 +628,12 @@ healerctl_import(int argc, char **argv)
 	guint added = 0;
 	int fd, status = HEALER_EXIT_OK;
 
-	if (!parse_options("import", "PATH",
-	                   "import a signed bundle (directory or tar archive), a module file or a directory into "
-	                   "healerd's store",
-	                   entries, &argc, &argv, &status) ||
-	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
+	if ((status = healerctl_options_parse("import",
+	                                      "PATH - import a signed bundle (directory or tar archive), a module file "
+	                                      "or a directory into healerd's store",
+	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("import", "import PATH [--json]", argc, argv, 1)) !=
+	            HEALER_EXIT_OK)
 		return status;
 	path = g_canonicalize_filename(argv[1], NULL);
 	/*
@@ -668,11 +642,7 @@ healerctl_import(int argc, char **argv)
 	 */
 	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0) {
-		int err = errno;
-		fprintf(stderr, "healerctl import: %s: %s\n", path, g_strerror(err));
-		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
-		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
-		                                         : HEALER_EXIT_FAILED;
+		return healerctl_print_open_error("import", path, errno);
 	}
 	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
 		fprintf(stderr, "healerctl import: %s: not a regular file or a directory\n", path);
@@ -723,9 +693,9 @@ healerctl_refresh(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print {\"changed\", \"serial\", \"modules\"}", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print {\"changed\", \"serial\", \"modules\"}"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
@@ -734,8 +704,9 @@ healerctl_refresh(int argc, char **argv)
 	guint modules = 0;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("refresh", "", "fetch the upstream catalog now", entries, &argc, &argv, &status) ||
-	    !check_arguments("refresh", "refresh [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse("refresh", " - fetch the upstream catalog now", DAEMON_VERB_HELP, entries,
+	                                      &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("refresh", "refresh [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
 		return status;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "healer-error.h"
 #include "printable.h"
@@ -272,28 +273,20 @@ healerctl_monitor(int argc, char **argv)
 {
 	gboolean json = FALSE;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object per event, one per line", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print one JSON object per event, one per line"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new("- print healerd's events until Ctrl-C");
-	g_autoptr(GError) error = NULL;
 	g_auto(HealerctlClient) client = {0};
 	Monitor m = {0};
 	guint sigint, sigterm;
 	int status;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl monitor: %s\n", error->message);
-		return HEALER_EXIT_USAGE;
-	}
-	if (argc != 1) {
-		fprintf(stderr, "healerctl monitor: unexpected argument '%s' (usage: healerctl monitor [--json])\n",
-		        argv[1]);
-		return HEALER_EXIT_USAGE;
-	}
+	if ((status = healerctl_options_parse("monitor", "- print healerd's events until Ctrl-C",
+	                                      "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.",
+	                                      entries, &argc, &argv)) != HEALER_EXIT_OK ||
+	    (status = healerctl_options_want_arguments("monitor", "monitor [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+		return status;
 	if ((status = healerctl_client_connect(&client, "monitor")) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_load_devices(&client)) != HEALER_EXIT_OK)
