@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "client.h"
 #include "healer-error.h"
 
 int
@@ -31,6 +32,21 @@ healerctl_options_want_arguments(const char *verb, const char *usage, int argc, 
 		return healerctl_usage_error(verb, "unexpected argument '%s' (usage: healerctl %s)", argv[want + 1],
 		                             usage);
 	return healerctl_usage_error(verb, "missing argument (usage: healerctl %s)", usage);
+}
+
+int
+healerctl_options_parse_json_verb(const HealerctlJsonVerb *spec, gboolean *json, int *argc, char ***argv)
+{
+	const GOptionEntry entries[] = {
+	        HEALERCTL_OPTION_JSON(json, spec->json_help),
+	        HEALERCTL_BUS_OPTIONS,
+	        HEALERCTL_OPTIONS_END,
+	};
+	int status = healerctl_options_parse(spec->verb, spec->title, spec->help, entries, argc, argv);
+
+	if (status != HEALER_EXIT_OK)
+		return status;
+	return healerctl_options_want_arguments(spec->verb, spec->usage, *argc, *argv, spec->n_arguments);
 }
 
 int

@@ -36,6 +36,19 @@ int healerctl_options_parse(const char *verb, const char *title, const char *hel
  */
 int healerctl_options_want_arguments(const char *verb, const char *usage, int argc, char **argv, int want);
 
+/* A D-Bus verb whose only options are --json and the bus (--system, --session). */
+typedef struct {
+	const char *verb;
+	const char *title;     /* as for healerctl_options_parse() */
+	const char *help;      /* as for healerctl_options_parse() */
+	const char *json_help; /* what --json prints, for --help */
+	const char *usage;     /* "VERB ARGUMENTS [--json]", in a usage error */
+	int n_arguments;       /* exactly this many positional arguments */
+} HealerctlJsonVerb;
+
+/* Parses such a verb's command line (options, then its arguments): HEALER_EXIT_OK or HEALER_EXIT_USAGE (printed). */
+int healerctl_options_parse_json_verb(const HealerctlJsonVerb *spec, gboolean *json, int *argc, char ***argv);
+
 /* Prints "healerctl VERB: MESSAGE" on stderr; returns HEALER_EXIT_USAGE. */
 int healerctl_usage_error(const char *verb, const char *format, ...) G_GNUC_PRINTF(2, 3);
 

@@ -38,6 +38,60 @@
 	"Exit status: see healerctl(1): 0 ok, 1 failed, 2 usage, 3 not found or no plan, 4 permission denied, "        \
 	"5 healerd not running, 6 busy."
 
+/*
+ * Each verb's command line.  The titles of those without arguments start with
+ * " - " (after "[OPTION…]" in --help), as they always have.
+ */
+static const HealerctlJsonVerb status_verb = {
+        .verb = "status",
+        .title = " - healerd's version, its devices by state, its module store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print a JSON object",
+        .usage = "status [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb devices_verb = {
+        .verb = "devices",
+        .title = " - the devices healerd serves",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print healerd's JSON array (GetDevices)",
+        .usage = "devices [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb device_verb = {
+        .verb = "device",
+        .title = "ID - a device's details and its modules' dependencies",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print the device's object from GetDevices, with \"dependencies\" added",
+        .usage = "device ID [--json]",
+        .n_arguments = 1,
+};
+static const HealerctlJsonVerb modules_verb = {
+        .verb = "modules",
+        .title = " - the modules in healerd's store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print healerd's JSON array (ListModules)",
+        .usage = "modules [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb import_verb = {
+        .verb = "import",
+        .title = "PATH - import a signed bundle (directory or tar archive), a module file or a directory into "
+                 "healerd's store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print {\"added\": N, \"rejected\": [...]}",
+        .usage = "import PATH [--json]",
+        .n_arguments = 1,
+};
+static const HealerctlJsonVerb refresh_verb = {
+        .verb = "refresh",
+        .title = " - fetch the upstream catalog now",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print {\"changed\", \"serial\", \"modules\"}",
+        .usage = "refresh [--json]",
+        .n_arguments = 0,
+};
+
 /* ---- tables ---- */
 
 typedef struct {
@@ -176,11 +230,6 @@ int
 healerctl_status(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print a JSON object"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(json_object) devices = NULL;
 	g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -190,9 +239,7 @@ healerctl_status(int argc, char **argv)
 	const char *version;
 	int status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("status", " - healerd's version, its devices by state, its module store",
-	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("status", "status [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&status_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "status")) != HEALER_EXIT_OK)
 		return status;
@@ -271,20 +318,13 @@ int
 healerctl_devices(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print healerd's JSON array (GetDevices)"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	const char *headings[] = {"ID", "PORT", "PLATFORM", "MODE", "STATE", "PROGRESS", "NOTE"};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(json_object) devices = NULL;
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("devices", " - the devices healerd serves", DAEMON_VERB_HELP, entries,
-	                                      &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("devices", "devices [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&devices_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "devices")) != HEALER_EXIT_OK)
 		return status;
@@ -411,11 +451,6 @@ int
 healerctl_device(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print the device's object from GetDevices, with \"dependencies\" added"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -425,10 +460,7 @@ healerctl_device(int argc, char **argv)
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("device", "ID - a device's details and its modules' dependencies",
-	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("device", "device ID [--json]", argc, argv, 1)) !=
-	            HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&device_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "device")) != HEALER_EXIT_OK)
 		return status;
@@ -553,11 +585,6 @@ int
 healerctl_modules(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print healerd's JSON array (ListModules)"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	const char *headings[] = {"FUNCTION", "INDEX", "VERSION", "RELEASE", "PLATFORM", "SIZE", "SHA256"};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
@@ -566,9 +593,7 @@ healerctl_modules(int argc, char **argv)
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("modules", " - the modules in healerd's store", DAEMON_VERB_HELP, entries,
-	                                      &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("modules", "modules [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&modules_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "modules")) != HEALER_EXIT_OK)
 		return status;
@@ -614,11 +639,6 @@ int
 healerctl_import(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print {\"added\": N, \"rejected\": [...]}"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) rejected = NULL;
@@ -628,12 +648,7 @@ healerctl_import(int argc, char **argv)
 	guint added = 0;
 	int fd, status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("import",
-	                                      "PATH - import a signed bundle (directory or tar archive), a module file "
-	                                      "or a directory into healerd's store",
-	                                      DAEMON_VERB_HELP, entries, &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("import", "import PATH [--json]", argc, argv, 1)) !=
-	            HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&import_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	path = g_canonicalize_filename(argv[1], NULL);
 	/*
@@ -692,11 +707,6 @@ int
 healerctl_refresh(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print {\"changed\", \"serial\", \"modules\"}"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
 	gboolean changed = FALSE;
@@ -704,9 +714,7 @@ healerctl_refresh(int argc, char **argv)
 	guint modules = 0;
 	int status = HEALER_EXIT_OK;
 
-	if ((status = healerctl_options_parse("refresh", " - fetch the upstream catalog now", DAEMON_VERB_HELP, entries,
-	                                      &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("refresh", "refresh [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&refresh_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
 		return status;

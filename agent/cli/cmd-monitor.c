@@ -268,24 +268,26 @@ on_stop(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* monitor's command line. */
+static const HealerctlJsonVerb monitor_verb = {
+        .verb = "monitor",
+        .title = "- print healerd's events until Ctrl-C",
+        .help = "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.",
+        .json_help = "Print one JSON object per event, one per line",
+        .usage = "monitor [--json]",
+        .n_arguments = 0,
+};
+
 int
 healerctl_monitor(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        HEALERCTL_OPTION_JSON(&json, "Print one JSON object per event, one per line"),
-	        HEALERCTL_BUS_OPTIONS,
-	        HEALERCTL_OPTIONS_END,
-	};
 	g_auto(HealerctlClient) client = {0};
 	Monitor m = {0};
 	guint sigint, sigterm;
 	int status;
 
-	if ((status = healerctl_options_parse("monitor", "- print healerd's events until Ctrl-C",
-	                                      "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.",
-	                                      entries, &argc, &argv)) != HEALER_EXIT_OK ||
-	    (status = healerctl_options_want_arguments("monitor", "monitor [--json]", argc, argv, 0)) != HEALER_EXIT_OK)
+	if ((status = healerctl_options_parse_json_verb(&monitor_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "monitor")) != HEALER_EXIT_OK)
 		return status;
