@@ -293,15 +293,6 @@ healerctl_parse_json(const HealerctlClient *client, const char *what, const char
 	return obj;
 }
 
-void
-healerctl_print_json(json_object *obj, gboolean pretty)
-{
-	int flags = (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) | JSON_C_TO_STRING_NOSLASHESCAPE;
-
-	printf("%s\n", json_object_to_json_string_ext(obj, flags));
-	fflush(stdout);
-}
-
 const char *
 healerctl_json_string(json_object *obj, const char *key, const char *fallback)
 {

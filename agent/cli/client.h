@@ -54,8 +54,6 @@ int healerctl_error_exit_code(const GError *error);
 
 /* Parses a JSON document healerd sent; NULL after printing why. */
 json_object *healerctl_parse_json(const HealerctlClient *client, const char *what, const char *text);
-/* Prints `obj` pretty (one document) or on one line. */
-void healerctl_print_json(json_object *obj, gboolean pretty);
 
 /* A string member of a JSON object, or `fallback`. */
 const char *healerctl_json_string(json_object *obj, const char *key, const char *fallback);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
@@ -31,41 +32,65 @@
 #include "json-autoptr.h"
 #include "module-names.h"
 
-/* Parses a verb's options; FALSE (exit code in *status) on a usage error. */
-static gboolean
-parse_options(const char *verb, const char *parameter, const char *summary, const GOptionEntry *entries, int *argc,
-              char ***argv, int *status)
-{
-	g_autofree char *title = g_strdup_printf("%s - %s", parameter, summary);
-	g_autoptr(GOptionContext) context = g_option_context_new(title);
-	g_autoptr(GError) error = NULL;
+/* Under a D-Bus verb's options in --help. */
+#define DAEMON_VERB_HELP                                                                                               \
+	"Asks healerd over D-Bus (the system bus unless --session).\n"                                                 \
+	"Exit status: see healerctl(1): 0 ok, 1 failed, 2 usage, 3 not found or no plan, 4 permission denied, "        \
+	"5 healerd not running, 6 busy."
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Asks healerd over D-Bus (the system bus unless --session).\n"
-	                                      "Exit status: see healerctl(1): 0 ok, 1 failed, 2 usage, 3 not found or "
-	                                      "no plan, 4 permission denied, 5 healerd not running, 6 busy.");
-	if (!g_option_context_parse(context, argc, argv, &error)) {
-		fprintf(stderr, "healerctl %s: %s\n", verb, error->message);
-		*status = HEALER_EXIT_USAGE;
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* Exactly `want` positional arguments (GOption leaves argv[0] in place). */
-static gboolean
-check_arguments(const char *verb, const char *usage, int argc, char **argv, int want, int *status)
-{
-	if (argc - 1 == want)
-		return TRUE;
-	if (argc - 1 > want)
-		fprintf(stderr, "healerctl %s: unexpected argument '%s' (usage: healerctl %s)\n", verb, argv[want + 1],
-		        usage);
-	else
-		fprintf(stderr, "healerctl %s: missing argument (usage: healerctl %s)\n", verb, usage);
-	*status = HEALER_EXIT_USAGE;
-	return FALSE;
-}
+/*
+ * Each verb's command line.  The titles of those without arguments start with
+ * " - " (after "[OPTION…]" in --help), as they always have.
+ */
+static const HealerctlJsonVerb status_verb = {
+        .verb = "status",
+        .title = " - healerd's version, its devices by state, its module store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print a JSON object",
+        .usage = "status [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb devices_verb = {
+        .verb = "devices",
+        .title = " - the devices healerd serves",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print healerd's JSON array (GetDevices)",
+        .usage = "devices [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb device_verb = {
+        .verb = "device",
+        .title = "ID - a device's details and its modules' dependencies",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print the device's object from GetDevices, with \"dependencies\" added",
+        .usage = "device ID [--json]",
+        .n_arguments = 1,
+};
+static const HealerctlJsonVerb modules_verb = {
+        .verb = "modules",
+        .title = " - the modules in healerd's store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print healerd's JSON array (ListModules)",
+        .usage = "modules [--json]",
+        .n_arguments = 0,
+};
+static const HealerctlJsonVerb import_verb = {
+        .verb = "import",
+        .title = "PATH - import a signed bundle (directory or tar archive), a module file or a directory into "
+                 "healerd's store",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print {\"added\": N, \"rejected\": [...]}",
+        .usage = "import PATH [--json]",
+        .n_arguments = 1,
+};
+static const HealerctlJsonVerb refresh_verb = {
+        .verb = "refresh",
+        .title = " - fetch the upstream catalog now",
+        .help = DAEMON_VERB_HELP,
+        .json_help = "Print {\"changed\", \"serial\", \"modules\"}",
+        .usage = "refresh [--json]",
+        .n_arguments = 0,
+};
 
 /* ---- tables ---- */
 
@@ -205,11 +230,6 @@ int
 healerctl_status(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON object", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(json_object) devices = NULL;
 	g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -219,9 +239,7 @@ healerctl_status(int argc, char **argv)
 	const char *version;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("status", "", "healerd's version, its devices by state, its module store", entries, &argc,
-	                   &argv, &status) ||
-	    !check_arguments("status", "status [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse_json_verb(&status_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "status")) != HEALER_EXIT_OK)
 		return status;
@@ -300,19 +318,13 @@ int
 healerctl_devices(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print healerd's JSON array (GetDevices)", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	const char *headings[] = {"ID", "PORT", "PLATFORM", "MODE", "STATE", "PROGRESS", "NOTE"};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(json_object) devices = NULL;
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("devices", "", "the devices healerd serves", entries, &argc, &argv, &status) ||
-	    !check_arguments("devices", "devices [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse_json_verb(&devices_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "devices")) != HEALER_EXIT_OK)
 		return status;
@@ -439,12 +451,6 @@ int
 healerctl_device(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json,
-	         "Print the device's object from GetDevices, with \"dependencies\" added", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -454,9 +460,7 @@ healerctl_device(int argc, char **argv)
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("device", "ID", "a device's details and its modules' dependencies", entries, &argc, &argv,
-	                   &status) ||
-	    !check_arguments("device", "device ID [--json]", argc, argv, 1, &status))
+	if ((status = healerctl_options_parse_json_verb(&device_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "device")) != HEALER_EXIT_OK)
 		return status;
@@ -581,11 +585,6 @@ int
 healerctl_modules(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print healerd's JSON array (ListModules)", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	const char *headings[] = {"FUNCTION", "INDEX", "VERSION", "RELEASE", "PLATFORM", "SIZE", "SHA256"};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
@@ -594,8 +593,7 @@ healerctl_modules(int argc, char **argv)
 	g_autoptr(Table) table = table_new(G_N_ELEMENTS(headings), headings);
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("modules", "", "the modules in healerd's store", entries, &argc, &argv, &status) ||
-	    !check_arguments("modules", "modules [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse_json_verb(&modules_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "modules")) != HEALER_EXIT_OK)
 		return status;
@@ -641,11 +639,6 @@ int
 healerctl_import(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print {\"added\": N, \"rejected\": [...]}", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) rejected = NULL;
@@ -655,11 +648,7 @@ healerctl_import(int argc, char **argv)
 	guint added = 0;
 	int fd, status = HEALER_EXIT_OK;
 
-	if (!parse_options("import", "PATH",
-	                   "import a signed bundle (directory or tar archive), a module file or a directory into "
-	                   "healerd's store",
-	                   entries, &argc, &argv, &status) ||
-	    !check_arguments("import", "import PATH [--json]", argc, argv, 1, &status))
+	if ((status = healerctl_options_parse_json_verb(&import_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	path = g_canonicalize_filename(argv[1], NULL);
 	/*
@@ -668,11 +657,7 @@ healerctl_import(int argc, char **argv)
 	 */
 	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0) {
-		int err = errno;
-		fprintf(stderr, "healerctl import: %s: %s\n", path, g_strerror(err));
-		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
-		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
-		                                         : HEALER_EXIT_FAILED;
+		return healerctl_print_open_error("import", path, errno);
 	}
 	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
 		fprintf(stderr, "healerctl import: %s: not a regular file or a directory\n", path);
@@ -722,11 +707,6 @@ int
 healerctl_refresh(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print {\"changed\", \"serial\", \"modules\"}", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(GError) error = NULL;
 	gboolean changed = FALSE;
@@ -734,8 +714,7 @@ healerctl_refresh(int argc, char **argv)
 	guint modules = 0;
 	int status = HEALER_EXIT_OK;
 
-	if (!parse_options("refresh", "", "fetch the upstream catalog now", entries, &argc, &argv, &status) ||
-	    !check_arguments("refresh", "refresh [--json]", argc, argv, 0, &status))
+	if ((status = healerctl_options_parse_json_verb(&refresh_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_connect(&client, "refresh")) != HEALER_EXIT_OK)
 		return status;

@@ -14,12 +14,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli-options.h"
 #include "bundle.h"
 #include "catalog.h"
 #include "healer-error.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
 #include "module-names.h"
+#include "store-layout.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/healerd"
 
@@ -75,14 +77,17 @@ load_catalogs(const char *catalogs_dir, GError **error)
 		            code == HEALER_ERROR_NOT_FOUND ? " (healerd has not accepted a catalog yet)" : "");
 		return NULL;
 	}
-	while ((name = g_dir_read_name(dir)) != NULL)
-		if (g_str_has_suffix(name, ".json") && name[0] != '.')
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *key_id = healer_store_layout_catalog_key_id(name);
+		if (key_id != NULL)
 			g_ptr_array_add(names, g_strdup(name));
+	}
+	/* In the order of the file names. */
 	g_ptr_array_sort(names, compare_names);
 	for (guint i = 0; i < names->len; i++) {
-		const char *file = g_ptr_array_index(names, i);
-		g_autofree char *path = g_build_filename(catalogs_dir, file, NULL);
-		g_autofree char *sig_path = g_strconcat(path, ".sig", NULL);
+		g_autofree char *key_id = healer_store_layout_catalog_key_id(g_ptr_array_index(names, i));
+		g_autofree char *path = healer_store_layout_catalog_path(catalogs_dir, key_id);
+		g_autofree char *sig_path = healer_store_layout_signature_path(catalogs_dir, key_id);
 		g_autofree char *data = NULL, *sig = NULL;
 		gsize len = 0, sig_len = 0;
 		g_autoptr(GError) file_error = NULL;
@@ -98,7 +103,7 @@ load_catalogs(const char *catalogs_dir, GError **error)
 			continue;
 		}
 		c = g_new0(Candidate, 1);
-		c->key_id = g_strndup(file, strlen(file) - strlen(".json"));
+		c->key_id = g_steal_pointer(&key_id);
 		c->catalog = healer_catalog_parse((const guint8 *)data, len, &file_error);
 		c->json = g_bytes_new_take(g_steal_pointer(&data), len);
 		c->sig = sig != NULL ? g_bytes_new_take(g_steal_pointer(&sig), sig_len) : NULL;
@@ -120,9 +125,8 @@ static char *
 store_path(const char *store_dir, const HealerCatalogModule *module)
 {
 	g_autofree char *hex = healer_sha256_to_hex(module->sha256);
-	g_autofree char *name = g_strconcat(hex, ".bin", NULL);
 
-	return g_build_filename(store_dir, name, NULL);
+	return healer_store_layout_module_path(store_dir, hex);
 }
 
 /* A store file's bytes, its size and SHA-256 checked against the catalog. */
@@ -227,12 +231,10 @@ healerctl_export(int argc, char **argv)
 	        {"release", 0, 0, G_OPTION_ARG_STRING, &release, "Only the modules of this release", "R"},
 	        {"catalog", 0, 0, G_OPTION_ARG_STRING, &key_id,
 	         "The catalog of this signing key id (or a unique prefix of it)", "KEYID"},
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the result as JSON", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print the result as JSON"),
 	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "DEST"},
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context =
-	        g_option_context_new("DEST - write a bundle of stored modules (a directory, or .tar/.tar.gz/.tar.xz)");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) catalogs = NULL;
 	g_autoptr(GPtrArray) matching = g_ptr_array_new();
@@ -244,32 +246,27 @@ healerctl_export(int argc, char **argv)
 	int platform_id = -1;
 	guint with_release = 0;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(
-	        context, "Offline, from healerd's state directory (no daemon needed): the stored modules of "
-	                 "an accepted catalog,\nwith the catalog and its signature, as a bundle another "
-	                 "gateway can import.\n"
-	                 "Exit status: 0 written, 1 failed (a damaged store file, a write error), 2 usage "
-	                 "(also: several catalogs match, choose one with --catalog), 3 nothing to export, "
-	                 "no such release, catalog or state directory, 4 permission denied.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl export: %s\n", error->message);
+	if (healerctl_options_parse("export",
+	                            "DEST - write a bundle of stored modules (a directory, or .tar/.tar.gz/.tar.xz)",
+	                            "Offline, from healerd's state directory (no daemon needed): the stored modules of "
+	                            "an accepted catalog,\nwith the catalog and its signature, as a bundle another "
+	                            "gateway can import.\n"
+	                            "Exit status: 0 written, 1 failed (a damaged store file, a write error), 2 usage "
+	                            "(also: several catalogs match, choose one with --catalog), 3 nothing to export, "
+	                            "no such release, catalog or state directory, 4 permission denied.",
+	                            entries, &argc, &argv) != HEALER_EXIT_OK)
 		return HEALER_EXIT_USAGE;
-	}
-	if (rest == NULL || rest[0] == NULL || rest[1] != NULL) {
-		fprintf(stderr,
-		        "healerctl export: %s (usage: healerctl export [--state-dir DIR] [--platform P] "
-		        "[--release R] [--catalog KEYID] [--json] DEST)\n",
+	if (rest == NULL || rest[0] == NULL || rest[1] != NULL)
+		return healerctl_usage_error(
+		        "export",
+		        "%s (usage: healerctl export [--state-dir DIR] [--platform P] [--release R] [--catalog KEYID] "
+		        "[--json] DEST)",
 		        rest == NULL || rest[0] == NULL ? "no destination given" : "more than one destination given");
-		return HEALER_EXIT_USAGE;
-	}
 	dest = rest[0];
-	if (!parse_platform(platform_text, &platform_id)) {
-		fprintf(stderr,
-		        "healerctl export: unknown platform '%s' (give its id, or a name such as photon or argon)\n",
-		        platform_text);
-		return HEALER_EXIT_USAGE;
-	}
+	if (!parse_platform(platform_text, &platform_id))
+		return healerctl_usage_error("export",
+		                             "unknown platform '%s' (give its id, or a name such as photon or argon)",
+		                             platform_text);
 	if (state_dir == NULL)
 		state_dir = g_strdup(DEFAULT_STATE_DIR);
 	if (!g_file_test(state_dir, G_FILE_TEST_IS_DIR)) {
@@ -278,13 +275,11 @@ healerctl_export(int argc, char **argv)
 		        state_dir);
 		return HEALER_EXIT_NOT_FOUND;
 	}
-	catalogs_dir = g_build_filename(state_dir, "catalogs", NULL);
-	store_dir = g_build_filename(state_dir, "store", NULL);
+	catalogs_dir = healer_store_layout_catalogs_dir(state_dir);
+	store_dir = healer_store_layout_store_dir(state_dir);
 	catalogs = load_catalogs(catalogs_dir, &error);
-	if (catalogs == NULL) {
-		fprintf(stderr, "healerctl export: %s\n", error->message);
-		return healer_error_to_exit_code(error);
-	}
+	if (catalogs == NULL)
+		return healerctl_print_error("export", error);
 	if (catalogs->len == 0) {
 		fprintf(stderr, "healerctl export: no catalog in %s (healerd has not accepted a catalog yet)\n",
 		        catalogs_dir);
@@ -375,10 +370,8 @@ healerctl_export(int argc, char **argv)
 
 	reader.store_dir = store_dir;
 	if (!healer_bundle_write(dest, chosen->json, chosen->sig, chosen->catalog, chosen->stored, read_from_store,
-	                         &reader, &error)) {
-		fprintf(stderr, "healerctl export: %s\n", error->message);
-		return healer_error_to_exit_code(error);
-	}
+	                         &reader, &error))
+		return healerctl_print_error("export", error);
 	for (guint i = 0; i < chosen->stored->len; i++)
 		bytes += ((const HealerCatalogModule *)g_ptr_array_index(chosen->stored, i))->size;
 	size_text = format_size(bytes);
@@ -391,8 +384,7 @@ healerctl_export(int argc, char **argv)
 		json_object_object_add(root, "bytes", json_object_new_uint64(bytes));
 		json_object_object_add(root, "not_stored",
 		                       json_object_new_int64(chosen->selected - chosen->stored->len));
-		printf("%s\n",
-		       json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		healerctl_print_json(root, TRUE);
 	} else {
 		printf("exported %u module%s (%s) of catalog %s serial %" G_GUINT64_FORMAT " to %s\n",
 		       chosen->stored->len, chosen->stored->len == 1 ? "" : "s", size_text, chosen->key_id,

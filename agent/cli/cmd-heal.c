@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "healer-error.h"
 #include "printable.h"
@@ -461,29 +462,23 @@ healerctl_heal(int argc, char **argv)
 	        {"all", 'a', 0, G_OPTION_ARG_NONE, &all, "Heal every device whose application needs modules it lacks",
 	         NULL},
 	        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait, "Start the heals and return", NULL},
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the results as JSON (no progress)", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print the results as JSON (no progress)"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new("ID|--all - heal devices now, and follow the heals");
-	g_autoptr(GError) error = NULL;
 	g_auto(HealerctlClient) client = {0};
 	g_auto(Follow) f = {0};
 	int status;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Needs root or group healer.  Exit status: 0 every heal succeeded, 1 one "
+	if ((status = healerctl_options_parse("heal", "ID|--all - heal devices now, and follow the heals",
+	                                      "Needs root or group healer.  Exit status: 0 every heal succeeded, 1 one "
 	                                      "failed, 2 usage, 3 no such device or no plan, 4 permission denied, 5 "
-	                                      "healerd not running, 6 busy.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl heal: %s\n", error->message);
-		return HEALER_EXIT_USAGE;
-	}
-	if ((all && argc != 1) || (!all && argc != 2)) {
-		fprintf(stderr, "healerctl heal: give one device ID or --all (usage: healerctl heal ID|--all "
-		                "[--no-wait] [--json])\n");
-		return HEALER_EXIT_USAGE;
-	}
+	                                      "healerd not running, 6 busy.",
+	                                      entries, &argc, &argv)) != HEALER_EXIT_OK)
+		return status;
+	if ((all && argc != 1) || (!all && argc != 2))
+		return healerctl_usage_error("heal", "give one device ID or --all (usage: healerctl heal ID|--all "
+		                                     "[--no-wait] [--json])");
 	if ((status = healerctl_client_connect(&client, "heal")) != HEALER_EXIT_OK)
 		return status;
 	follow_init(&f, &client, "healed", json);
@@ -507,12 +502,10 @@ healerctl_flash(int argc, char **argv)
 	gboolean no_wait = FALSE, json = FALSE;
 	const GOptionEntry entries[] = {
 	        {"no-wait", 0, 0, G_OPTION_ARG_NONE, &no_wait, "Start the install and return", NULL},
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the result as JSON (no progress)", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print the result as JSON (no progress)"),
 	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new(
-	        "ID APP.bin - install an application, after the system modules it needs, and follow the install");
 	g_autoptr(GError) error = NULL;
 	g_auto(HealerctlClient) client = {0};
 	g_autoptr(HealerDBusHealer1Device) dev = NULL;
@@ -522,19 +515,17 @@ healerctl_flash(int argc, char **argv)
 	struct stat st;
 	int status, fd;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context,
-	                             "healerctl opens APP.bin with your rights and passes it to healerd.  Needs "
-	                             "root or group healer.  Exit status as for heal.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl flash: %s\n", error->message);
-		return HEALER_EXIT_USAGE;
-	}
-	if (argc != 3) {
-		fprintf(stderr, "healerctl flash: give a device ID and an application file (usage: healerctl flash ID "
-		                "APP.bin [--no-wait] [--json])\n");
-		return HEALER_EXIT_USAGE;
-	}
+	if ((status = healerctl_options_parse(
+	             "flash",
+	             "ID APP.bin - install an application, after the system modules it needs, and follow the install",
+	             "healerctl opens APP.bin with your rights and passes it to healerd.  Needs root or group healer.  "
+	             "Exit status as for heal.",
+	             entries, &argc, &argv)) != HEALER_EXIT_OK)
+		return status;
+	if (argc != 3)
+		return healerctl_usage_error("flash",
+		                             "give a device ID and an application file (usage: healerctl flash ID "
+		                             "APP.bin [--no-wait] [--json])");
 	/*
 	 * healerd reads what we open, with our rights, and nothing else (docs/dbus-api.md): the
 	 * descriptor goes over the bus, the path only names it.  O_NONBLOCK: a FIFO does not hang us.
@@ -542,11 +533,7 @@ healerctl_flash(int argc, char **argv)
 	path = g_canonicalize_filename(argv[2], NULL);
 	fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
 	if (fd < 0) {
-		int err = errno;
-		fprintf(stderr, "healerctl flash: %s: %s\n", path, g_strerror(err));
-		return err == ENOENT                     ? HEALER_EXIT_NOT_FOUND
-		       : (err == EACCES || err == EPERM) ? HEALER_EXIT_PERMISSION
-		                                         : HEALER_EXIT_FAILED;
+		return healerctl_print_open_error("flash", path, errno);
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "healerctl flash: %s: not a regular file\n", path);

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "cli-options.h"
 #include "healer-error.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
@@ -112,34 +113,27 @@ healerctl_inspect(int argc, char **argv)
 	g_autofree char *releases_path = NULL;
 	g_auto(GStrv) files = NULL;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array, one object per module", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print a JSON array, one object per module"),
 	        {"releases", 0, 0, G_OPTION_ARG_FILENAME, &releases_path,
 	         "Release table naming module versions (default: $HEALER_RELEASE_TABLE, then the installed one)",
 	         "TABLE"},
 	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new("FILE... - show and verify firmware modules");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = NULL;
 	g_autoptr(json_object) array = json_object_new_array();
 	int status = HEALER_EXIT_OK;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Exit status: 0 all files are valid modules, 1 any is not, 2 usage.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl inspect: %s\n", error->message);
+	if (healerctl_options_parse("inspect", "FILE... - show and verify firmware modules",
+	                            "Exit status: 0 all files are valid modules, 1 any is not, 2 usage.", entries,
+	                            &argc, &argv) != HEALER_EXIT_OK)
 		return HEALER_EXIT_USAGE;
-	}
-	if (files == NULL || files[0] == NULL) {
-		fprintf(stderr, "healerctl inspect: no file given (usage: healerctl inspect [--json] FILE...)\n");
-		return HEALER_EXIT_USAGE;
-	}
+	if (files == NULL || files[0] == NULL)
+		return healerctl_usage_error("inspect", "no file given (usage: healerctl inspect [--json] FILE...)");
 	table = load_release_table(releases_path, &error);
-	if (table == NULL && error != NULL) {
-		fprintf(stderr, "healerctl inspect: release table: %s\n", error->message);
-		return HEALER_EXIT_USAGE;
-	}
+	if (table == NULL && error != NULL)
+		return healerctl_usage_error("inspect", "release table: %s", error->message);
 
 	for (guint f = 0; files[f] != NULL; f++) {
 		g_autoptr(GPtrArray) modules = NULL;
@@ -165,8 +159,7 @@ healerctl_inspect(int argc, char **argv)
 		}
 	}
 	if (json)
-		printf("%s\n",
-		       json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		healerctl_print_json(array, TRUE);
 	fflush(stdout);
 	return status;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "healer-error.h"
 #include "printable.h"
@@ -267,33 +268,27 @@ on_stop(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* monitor's command line. */
+static const HealerctlJsonVerb monitor_verb = {
+        .verb = "monitor",
+        .title = "- print healerd's events until Ctrl-C",
+        .help = "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.",
+        .json_help = "Print one JSON object per event, one per line",
+        .usage = "monitor [--json]",
+        .n_arguments = 0,
+};
+
 int
 healerctl_monitor(int argc, char **argv)
 {
 	gboolean json = FALSE;
-	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object per event, one per line", NULL},
-	        HEALERCTL_BUS_OPTIONS,
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
-	};
-	g_autoptr(GOptionContext) context = g_option_context_new("- print healerd's events until Ctrl-C");
-	g_autoptr(GError) error = NULL;
 	g_auto(HealerctlClient) client = {0};
 	Monitor m = {0};
 	guint sigint, sigterm;
 	int status;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Exit status: 0 stopped by Ctrl-C, 2 usage, 5 healerd not running.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl monitor: %s\n", error->message);
-		return HEALER_EXIT_USAGE;
-	}
-	if (argc != 1) {
-		fprintf(stderr, "healerctl monitor: unexpected argument '%s' (usage: healerctl monitor [--json])\n",
-		        argv[1]);
-		return HEALER_EXIT_USAGE;
-	}
+	if ((status = healerctl_options_parse_json_verb(&monitor_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
+		return status;
 	if ((status = healerctl_client_connect(&client, "monitor")) != HEALER_EXIT_OK)
 		return status;
 	if ((status = healerctl_client_load_devices(&client)) != HEALER_EXIT_OK)

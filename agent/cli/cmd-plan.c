@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 
+#include "cli-options.h"
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
@@ -56,14 +57,6 @@ load_describe(const char *path, GError **error)
 }
 
 static void
-print_json(const HealerPlan *plan)
-{
-	g_autoptr(json_object) root = healer_plan_to_json(plan);
-
-	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-}
-
-static void
 print_text(const HealerPlan *plan, const HealerGoal *goal)
 {
 	if (plan->steps->len == 0) {
@@ -100,13 +93,11 @@ healerctl_plan(int argc, char **argv)
 	        {"allow-prerelease", 0, 0, G_OPTION_ARG_NONE, &allow_prerelease,
 	         "Use prerelease modules freely (default: only when no plan exists without one)", NULL},
 	        {"max-states", 0, 0, G_OPTION_ARG_INT, &max_states, "Search bound (default 100000)", "N"},
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the plan as JSON", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print the plan as JSON"),
 	        HEALERCTL_BUS_OPTIONS,
 	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new(
-	        "ID | --describe FILE --modules DIR - plan the modules a device needs (healerd's plan, or offline)");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -117,48 +108,36 @@ healerctl_plan(int argc, char **argv)
 	HealerResolverPolicy policy = {0};
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context,
-	                             "With an ID, asks healerd (over D-Bus) what it would install on that device now.\n"
-	                             "With --describe and --modules, plans offline, with no daemon.\n"
-	                             "Exit status: 0 a plan (empty when nothing is needed), 1 unreadable or malformed "
-	                             "input, 2 usage, 3 no plan exists (the reason on stderr) or no such device, "
-	                             "4 permission denied, 5 healerd not running.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl plan: %s\n", error->message);
+	if (healerctl_options_parse(
+	            "plan",
+	            "ID | --describe FILE --modules DIR - plan the modules a device needs (healerd's plan, or offline)",
+	            "With an ID, asks healerd (over D-Bus) what it would install on that device now.\n"
+	            "With --describe and --modules, plans offline, with no daemon.\n"
+	            "Exit status: 0 a plan (empty when nothing is needed), 1 unreadable or malformed "
+	            "input, 2 usage, 3 no plan exists (the reason on stderr) or no such device, "
+	            "4 permission denied, 5 healerd not running.",
+	            entries, &argc, &argv) != HEALER_EXIT_OK)
 		return HEALER_EXIT_USAGE;
-	}
 	if (describe_path == NULL && rest != NULL && rest[0] != NULL) {
 		/* A device ID: healerd plans, from what the device reports now. */
-		if (rest[1] != NULL) {
-			fprintf(stderr,
-			        "healerctl plan: unexpected argument '%s' (usage: healerctl plan ID [--json])\n",
-			        rest[1]);
-			return HEALER_EXIT_USAGE;
-		}
+		if (rest[1] != NULL)
+			return healerctl_usage_error(
+			        "plan", "unexpected argument '%s' (usage: healerctl plan ID [--json])", rest[1]);
 		if (modules_dir != NULL || releases_path != NULL || app_path != NULL || allow_prerelease ||
-		    max_states != 0) {
-			fprintf(stderr,
-			        "healerctl plan: --modules, --releases, --app, --allow-prerelease and --max-states "
-			        "plan offline, with --describe FILE instead of a device ID\n");
-			return HEALER_EXIT_USAGE;
-		}
+		    max_states != 0)
+			return healerctl_usage_error(
+			        "plan", "--modules, --releases, --app, --allow-prerelease and --max-states "
+			                "plan offline, with --describe FILE instead of a device ID");
 		return healerctl_plan_remote(rest[0], json);
 	}
-	if (rest != NULL && rest[0] != NULL) {
-		fprintf(stderr, "healerctl plan: unexpected argument '%s'\n", rest[0]);
-		return HEALER_EXIT_USAGE;
-	}
-	if (describe_path == NULL || modules_dir == NULL) {
-		fprintf(stderr, "healerctl plan: give a device ID, or --describe and --modules "
-		                "(usage: healerctl plan ID [--json], or healerctl plan --describe FILE --modules DIR "
-		                "[--app FILE] [--json])\n");
-		return HEALER_EXIT_USAGE;
-	}
-	if (max_states < 0) {
-		fprintf(stderr, "healerctl plan: --max-states must not be negative\n");
-		return HEALER_EXIT_USAGE;
-	}
+	if (rest != NULL && rest[0] != NULL)
+		return healerctl_usage_error("plan", "unexpected argument '%s'", rest[0]);
+	if (describe_path == NULL || modules_dir == NULL)
+		return healerctl_usage_error("plan", "give a device ID, or --describe and --modules "
+		                                     "(usage: healerctl plan ID [--json], or healerctl plan --describe "
+		                                     "FILE --modules DIR [--app FILE] [--json])");
+	if (max_states < 0)
+		return healerctl_usage_error("plan", "--max-states must not be negative");
 	policy.allow_prerelease = allow_prerelease;
 	policy.max_states = (guint)max_states;
 
@@ -193,16 +172,17 @@ healerctl_plan(int argc, char **argv)
 	state = healer_device_state_new_from_describe(describe);
 	plan = healer_resolve(state, catalog, &goal, &policy, &error);
 	if (plan == NULL) {
-		fprintf(stderr, "healerctl plan: %s%s\n",
-		        g_error_matches(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN) ? "no plan: " : "", error->message);
-		return healer_error_to_exit_code(error);
+		if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN))
+			g_prefix_error(&error, "no plan: ");
+		return healerctl_print_error("plan", error);
 	}
 	if (plan->uses_prerelease && !allow_prerelease)
 		fprintf(stderr,
 		        "healerctl plan: note: this plan uses a prerelease module; no plan exists without one\n");
-	if (json)
-		print_json(plan);
-	else
+	if (json) {
+		g_autoptr(json_object) root = healer_plan_to_json(plan);
+		healerctl_print_json(root, TRUE);
+	} else
 		print_text(plan, &goal);
 	fflush(stdout);
 	return HEALER_EXIT_OK;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cli-options.h"
 #include "describe.h"
 #include "healer-error.h"
 #include "healer-serial.h"
@@ -158,28 +159,22 @@ healerctl_probe(int argc, char **argv)
 	gint timeout_s = 5;
 	g_auto(GStrv) ports = NULL;
 	const GOptionEntry entries[] = {
-	        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON array: each port's hello and describe", NULL},
+	        HEALERCTL_OPTION_JSON(&json, "Print a JSON array: each port's hello and describe"),
 	        {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s, "Seconds to wait for each device (default 5)",
 	         "SECONDS"},
 	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, NULL, "PORT..."},
-	        {NULL, 0, 0, 0, NULL, NULL, NULL},
+	        HEALERCTL_OPTIONS_END,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new("PORT... - ask devices on serial ports directly");
-	g_autoptr(GError) error = NULL;
 	g_autoptr(json_object) array = json_object_new_array();
 	int status = HEALER_EXIT_OK;
 
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context, "Talks to the devices itself: stop healerd first.\n"
-	                                      "Exit status: 0 every device answered, 1 a device did not, 2 usage.");
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "healerctl probe: %s\n", error->message);
+	if (healerctl_options_parse("probe", "PORT... - ask devices on serial ports directly",
+	                            "Talks to the devices itself: stop healerd first.\n"
+	                            "Exit status: 0 every device answered, 1 a device did not, 2 usage.",
+	                            entries, &argc, &argv) != HEALER_EXIT_OK)
 		return HEALER_EXIT_USAGE;
-	}
-	if (ports == NULL || ports[0] == NULL || timeout_s < 1) {
-		fprintf(stderr, "healerctl probe: give one or more ports (and a timeout of 1 s or more)\n");
-		return HEALER_EXIT_USAGE;
-	}
+	if (ports == NULL || ports[0] == NULL || timeout_s < 1)
+		return healerctl_usage_error("probe", "give one or more ports (and a timeout of 1 s or more)");
 	for (guint i = 0; ports[i] != NULL; i++) {
 		g_auto(Probe) p = {0};
 		g_autoptr(GError) port_error = NULL;
@@ -208,7 +203,6 @@ healerctl_probe(int argc, char **argv)
 		}
 	}
 	if (json)
-		printf("%s\n",
-		       json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		healerctl_print_json(array, TRUE);
 	return status;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "healer-serial.h"
 #include "port-guard.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
@@ -88,11 +89,6 @@ static const KeySpec keys[] = {
 };
 
 static const char *const groups[] = {"daemon", "serial", "store", "healer", "upstream"};
-
-/* The rates termios has a Bxxx constant for (from 1200 up). */
-static const guint baud_rates[] = {1200,    2400,    4800,    9600,    19200,   38400,   57600,
-                                   115200,  230400,  460800,  500000,  576000,  921600,  1000000,
-                                   1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
 
 static const struct {
 	const char *name;
@@ -333,16 +329,6 @@ parse_bool(const char *value, gboolean *out)
 	return FALSE;
 }
 
-static char *
-baud_list(void)
-{
-	g_autoptr(GString) s = g_string_new(NULL);
-
-	for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++)
-		g_string_append_printf(s, "%s%u", i > 0 ? ", " : "", baud_rates[i]);
-	return g_string_free(g_steal_pointer(&s), FALSE);
-}
-
 /*
  * GKeyFile's escapes are \s \n \t \r \\ (and, in lists, \; for a literal
  * separator): any other, or a backslash ending the value, is an error,
@@ -471,16 +457,13 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 	}
 	case KEY_BAUD: {
 		guint64 v = 0;
-		if (g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT, &v, NULL)) {
-			for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++) {
-				if (baud_rates[i] == v) {
-					*(guint *)field = (guint)v;
-					return TRUE;
-				}
-			}
+		if (g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT, &v, NULL) &&
+		    healer_serial_baud_is_supported((guint)v)) {
+			*(guint *)field = (guint)v;
+			return TRUE;
 		}
 		{
-			g_autofree char *rates = baud_list();
+			g_autofree char *rates = healer_serial_baud_rates_to_string();
 			set_key_error(error, file, text, spec->group, spec->key,
 			              "'%s' is not a supported baud rate (one of %s)", value, rates);
 		}

@@ -26,7 +26,7 @@ typedef struct {
 
 	/* [serial] */
 	GStrv serial_ports;          /* ports: absolute glob patterns */
-	guint baud;                  /* baud: a standard termios rate */
+	guint baud;                  /* baud: one of healer-serial.h's rates */
 	gboolean serial_watch;       /* watch: re-scan when the globs' directories change */
 	guint device_ids_per_minute; /* device-ids-per-minute: more on one port and it is ignored (port-guard.h) */
 

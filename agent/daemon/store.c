@@ -17,6 +17,7 @@
 #include "module-checksums.h"
 #include "module-names.h"
 #include "module-reader.h"
+#include "store-layout.h"
 
 #define MAX_MODULE_FILE_SIZE HEALER_STORE_MAX_MODULE_SIZE
 
@@ -245,21 +246,13 @@ release_name(HealerStore *store, guint function, guint16 version)
 	return NULL;
 }
 
-static char *
-store_path(HealerStore *store, const char *sha)
-{
-	g_autofree char *name = g_strconcat(sha, ".bin", NULL);
-
-	return g_build_filename(store->dir, name, NULL);
-}
-
 static HealerStoreEntry *
 entry_new(HealerStore *store, const char *sha, guint64 size, const HealerModule *module, const char *source)
 {
 	HealerStoreEntry *entry = g_new0(HealerStoreEntry, 1);
 
 	entry->sha256 = g_strdup(sha);
-	entry->path = store_path(store, sha);
+	entry->path = healer_store_layout_module_path(store->dir, sha);
 	entry->size = size;
 	entry->platform_id = module->platform_id;
 	entry->function = module->function;
@@ -350,18 +343,6 @@ retire_entry(HealerStore *store, HealerStoreEntry *entry, const char *why)
 /* --- opening ------------------------------------------------------------- */
 
 static gboolean
-is_sha_name(const char *name, gsize len)
-{
-	if (len != 64)
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		if (!g_ascii_isdigit(name[i]) && !(name[i] >= 'a' && name[i] <= 'f'))
-			return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean
 get_int(json_object *obj, const char *key, gint64 min, gint64 max, gint64 *out)
 {
 	json_object *v = NULL;
@@ -402,7 +383,8 @@ entry_from_json(HealerStore *store, json_object *obj, const char **problem)
 		*problem = "not an object";
 		return NULL;
 	}
-	if (!get_string_or_null(obj, "sha256", &sha) || sha == NULL || !is_sha_name(sha, strlen(sha))) {
+	if (!get_string_or_null(obj, "sha256", &sha) || sha == NULL ||
+	    !healer_store_layout_is_sha256_hex(sha, strlen(sha))) {
 		*problem = "sha256 missing or not 64 lowercase hex digits";
 		return NULL;
 	}
@@ -431,7 +413,7 @@ entry_from_json(HealerStore *store, json_object *obj, const char **problem)
 	}
 	entry = g_new0(HealerStoreEntry, 1);
 	entry->sha256 = g_strdup(sha);
-	entry->path = store_path(store, sha);
+	entry->path = healer_store_layout_module_path(store->dir, sha);
 	entry->size = (guint64)size;
 	entry->platform_id = (guint16)platform_id;
 	entry->function = (guint8)function_num;
@@ -541,7 +523,6 @@ scan_store_dir(HealerStore *store, gboolean *dirty)
 
 	for (guint i = 0; i < names->len; i++) {
 		const char *n = g_ptr_array_index(names, i);
-		gsize len = strlen(n);
 		g_autofree char *path = g_build_filename(store->dir, n, NULL);
 		g_autofree char *reason = NULL;
 		g_autofree char *sha = NULL;
@@ -550,14 +531,13 @@ scan_store_dir(HealerStore *store, gboolean *dirty)
 		HealerError code;
 
 		/* "<name>.XXXXXX": g_file_set_contents()'s temp file. */
-		if ((len == 64 + 4 + 7 && is_sha_name(n, 64) && strncmp(n + 64, ".bin.", 5) == 0) ||
-		    (len == 10 + 7 && g_str_has_prefix(n, "index.json."))) {
+		if (healer_store_layout_is_temp_name(n)) {
 			if (!g_str_has_suffix(n, ".corrupt")) {
 				g_unlink(path);
 				continue;
 			}
 		}
-		if (len != 68 || !is_sha_name(n, 64) || strcmp(n + 64, ".bin") != 0)
+		if (!healer_store_layout_is_module_name(n))
 			continue;
 		{
 			g_autofree char *sha_name = g_strndup(n, 64);
@@ -605,8 +585,8 @@ healer_store_open(const char *state_dir, GError **error)
 	gboolean dirty = FALSE;
 
 	store->state_dir = g_strdup(state_dir);
-	store->dir = g_build_filename(state_dir, "store", NULL);
-	store->index_path = g_build_filename(store->dir, "index.json", NULL);
+	store->dir = healer_store_layout_store_dir(state_dir);
+	store->index_path = healer_store_layout_index_path(store->dir);
 	store->entries = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
 	store->by_sha = g_hash_table_new(g_str_hash, g_str_equal);
 	store->shared = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)shared_module_free);

@@ -8,6 +8,7 @@
 #include "healer-error.h"
 #include "healer-file.h"
 #include "events.h"
+#include "store-layout.h"
 
 #define MAX_CATALOG_SIZE (16 * 1024 * 1024)
 
@@ -115,20 +116,12 @@ healer_trust_check(HealerTrust *trust, GBytes *json, GBytes *sig, HealerCatalog 
 	return TRUE;
 }
 
-static char *
-catalog_path(HealerTrust *trust, const char *key_id, const char *suffix)
-{
-	g_autofree char *name = g_strconcat(key_id, suffix, NULL);
-
-	return g_build_filename(trust->dir, name, NULL);
-}
-
 /* The signature first: a crash between the two renames leaves a pair that fails to verify and is ignored. */
 static gboolean
 persist(HealerTrust *trust, const HealerTrustedCatalog *tc, GError **error)
 {
-	g_autofree char *json_path = catalog_path(trust, tc->key_id, ".json");
-	g_autofree char *sig_path = catalog_path(trust, tc->key_id, ".json.sig");
+	g_autofree char *json_path = healer_store_layout_catalog_path(trust->dir, tc->key_id);
+	g_autofree char *sig_path = healer_store_layout_signature_path(trust->dir, tc->key_id);
 
 	if (tc->sig != NULL) {
 		if (!healer_file_write_atomic(sig_path, tc->sig, error))
@@ -265,11 +258,11 @@ load_kept(HealerTrust *trust)
 		g_autofree char *verified_key = NULL;
 		HealerTrustedCatalog *tc;
 
-		if (!g_str_has_suffix(name, ".json") || name[0] == '.')
+		key_id = healer_store_layout_catalog_key_id(name);
+		if (key_id == NULL)
 			continue;
-		key_id = g_strndup(name, strlen(name) - strlen(".json"));
-		json_path = catalog_path(trust, key_id, ".json");
-		sig_path = catalog_path(trust, key_id, ".json.sig");
+		json_path = healer_store_layout_catalog_path(trust->dir, key_id);
+		sig_path = healer_store_layout_signature_path(trust->dir, key_id);
 		if (!g_file_get_contents(json_path, &json_data, &json_len, &error)) {
 			g_warning("kept catalog %s: %s; ignored", json_path, error->message);
 			continue;
@@ -299,7 +292,7 @@ healer_trust_new(const char *state_dir, const char *const *key_dirs, gboolean al
 {
 	g_autoptr(HealerTrust) trust = g_new0(HealerTrust, 1);
 
-	trust->dir = g_build_filename(state_dir, "catalogs", NULL);
+	trust->dir = healer_store_layout_catalogs_dir(state_dir);
 	trust->keys = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
 	trust->by_key = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, trusted_catalog_free);
 	trust->allow_unsigned = allow_unsigned;

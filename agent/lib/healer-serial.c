@@ -209,27 +209,62 @@ healer_serial_port_open(const char *path, GError **error)
 	return port;
 }
 
+/*
+ * The one table of line speeds: config.c accepts a rate only when it is here, and the port is set to
+ * exactly that rate, never to another (every termios Bxxx constant from 1200 up).
+ */
+static const struct {
+	guint baud;
+	speed_t speed;
+} baud_rates[] = {
+        {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},       {19200, B19200},
+        {38400, B38400},     {57600, B57600},     {115200, B115200},   {230400, B230400},   {460800, B460800},
+        {500000, B500000},   {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
+        {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000}, {3500000, B3500000},
+        {4000000, B4000000},
+};
+
 static gboolean
 speed_for(guint baud, speed_t *speed)
 {
-	static const struct {
-		guint baud;
-		speed_t speed;
-	} rates[] = {
-	        {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},       {19200, B19200},
-	        {38400, B38400},     {57600, B57600},     {115200, B115200},   {230400, B230400},   {460800, B460800},
-	        {500000, B500000},   {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
-	        {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000}, {3500000, B3500000},
-	        {4000000, B4000000},
-	};
-
-	for (gsize i = 0; i < G_N_ELEMENTS(rates); i++) {
-		if (rates[i].baud == baud) {
-			*speed = rates[i].speed;
+	for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++) {
+		if (baud_rates[i].baud == baud) {
+			*speed = baud_rates[i].speed;
 			return TRUE;
 		}
 	}
 	return FALSE;
+}
+
+gsize
+healer_serial_baud_rate_count(void)
+{
+	return G_N_ELEMENTS(baud_rates);
+}
+
+guint
+healer_serial_baud_rate(gsize i)
+{
+	g_return_val_if_fail(i < G_N_ELEMENTS(baud_rates), 0);
+	return baud_rates[i].baud;
+}
+
+gboolean
+healer_serial_baud_is_supported(guint baud)
+{
+	speed_t speed;
+
+	return speed_for(baud, &speed);
+}
+
+char *
+healer_serial_baud_rates_to_string(void)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(baud_rates); i++)
+		g_string_append_printf(s, "%s%u", i > 0 ? ", " : "", baud_rates[i].baud);
+	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
 gboolean

@@ -47,7 +47,21 @@ gboolean healer_serial_port_check(const char *path, struct stat *st, GError **er
  */
 HealerSerialPort *healer_serial_port_open(const char *path, GError **error);
 
-/* Raw 8N1 at `baud` (a rate config.c accepts; 0: the port's speed as it is), receiver on, modem lines ignored. */
+/*
+ * The line speeds a port is set to exactly, in increasing order: the only
+ * rates [serial] baud accepts (config.c), so no rate is silently replaced by
+ * another.  healer_serial_baud_rate(i) for i < healer_serial_baud_rate_count().
+ */
+gsize healer_serial_baud_rate_count(void);
+guint healer_serial_baud_rate(gsize i);
+gboolean healer_serial_baud_is_supported(guint baud);
+/* "1200, 2400, ..., 4000000", for messages. */
+char *healer_serial_baud_rates_to_string(void);
+
+/*
+ * Raw 8N1 at `baud` (one of the rates above; 0: the port's speed as it is),
+ * receiver on, modem lines ignored.  Another rate: HEALER_ERROR_INVALID_ARGUMENT.
+ */
 gboolean healer_serial_port_set_raw(HealerSerialPort *port, guint baud, GError **error);
 
 int healer_serial_port_get_fd(HealerSerialPort *port);

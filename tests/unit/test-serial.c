@@ -2,7 +2,8 @@
  * Serial ports opened the safe way (agent/lib/healer-serial.h) and the port patterns healerd calls
  * too wide (port-watcher.h), on ptys and files this test makes: only serial ttys pass the check,
  * which opens nothing; an open port is held exclusively, a second open is refused naming the
- * holder; closing puts the settings back.
+ * holder; closing puts the settings back; every rate [serial] baud accepts is the rate the port is
+ * set to, and no other rate is accepted.
  */
 #define _GNU_SOURCE /* posix_openpt, grantpt, unlockpt, ptsname */
 #include <fcntl.h>
@@ -14,9 +15,11 @@
 
 #include <glib/gstdio.h>
 
+#include "config.h"
 #include "healer-error.h"
 #include "healer-serial.h"
 #include "port-watcher.h"
+#include "serial-speed.h"
 #include "test-util.h"
 
 typedef struct {
@@ -170,6 +173,88 @@ test_open_exclusive_restore(void)
 	pty_close(&pty);
 }
 
+/* The rates as [serial] baud lists them when it refuses one (healerd.conf(5) lists the same). */
+#define ALL_RATES                                                                                                      \
+	"1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, "       \
+	"1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000"
+
+/* [serial] baud=TEXT through the daemon's config: the rate taken, or 0 after checking why not. */
+static guint
+config_baud(const char *text)
+{
+	g_autofree char *conf = g_strdup_printf("[serial]\nbaud=%s\n", text);
+	g_autofree char *expected = g_strdup_printf("test.conf:2: [serial] baud: '%s' is not a supported baud rate "
+	                                            "(one of " ALL_RATES ")",
+	                                            text);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerConfig) config = healer_config_load_from_data("test.conf", conf, strlen(conf), &error);
+
+	if (config != NULL) {
+		g_assert_no_error(error);
+		return config->baud;
+	}
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr(error->message, ==, expected);
+	return 0;
+}
+
+/*
+ * Every rate the config accepts is the speed the port runs at, as the kernel reads it back (issue 15:
+ * 1200, 2400, 4800, 500000, 576000 and 1152000 up were accepted, and ran at 115200).  The candidates
+ * are every rate Linux has a constant for and a few it has not; those the config refuses are refused
+ * with the list of rates, and so is any rate by the port itself.
+ */
+static void
+test_every_accepted_rate_is_set(void)
+{
+	static const guint candidates[] = {
+	        50,      75,      110,     134,     150,     200,     300,     600,     1200,    1800,
+	        2400,    4800,    9600,    14400,   19200,   28800,   38400,   57600,   76800,   115200,
+	        115201,  128000,  230400,  250000,  256000,  460800,  500000,  576000,  921600,  1000000,
+	        1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000, 4000001, 5000000,
+	};
+	static const guint refused[] = {50, 600, 1800, 14400, 115201, 250000, 4000001, 5000000};
+	guint accepted = 0;
+	Pty pty;
+
+	pty_open(&pty);
+	for (gsize i = 0; i < G_N_ELEMENTS(candidates); i++) {
+		g_autofree char *text = g_strdup_printf("%u", candidates[i]);
+		g_autoptr(HealerSerialPort) port = NULL;
+		g_autoptr(GError) error = NULL;
+		guint baud = config_baud(text);
+
+		if (baud == 0) {
+			g_assert_false(healer_serial_baud_is_supported(candidates[i]));
+			port = healer_serial_port_open(pty.slave_path, &error);
+			g_assert_no_error(error);
+			g_assert_false(healer_serial_port_set_raw(port, candidates[i], &error));
+			g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+			continue;
+		}
+		g_assert_cmpuint(baud, ==, candidates[i]);
+		port = healer_serial_port_open(pty.slave_path, &error);
+		g_assert_no_error(error);
+		g_assert_true(healer_serial_port_set_raw(port, baud, &error));
+		g_assert_no_error(error);
+		if (serial_speed_of(healer_serial_port_get_fd(port)) != baud)
+			g_error("[serial] baud=%u accepted, but the port runs at %u", baud,
+			        serial_speed_of(healer_serial_port_get_fd(port)));
+		accepted++;
+	}
+	g_assert_cmpuint(accepted, ==, 21);
+	/* The table itself: each of its rates among the candidates, each candidate above judged by it. */
+	g_assert_cmpuint(healer_serial_baud_rate_count(), ==, accepted);
+	for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autofree char *text = g_strdup_printf("%u", refused[i]);
+		g_assert_cmpuint(config_baud(text), ==, 0);
+	}
+	g_assert_cmpuint(config_baud("0"), ==, 0);
+	g_assert_cmpuint(config_baud("fast"), ==, 0);
+	g_assert_cmpuint(config_baud("-9600"), ==, 0);
+	pty_close(&pty);
+}
+
 /* The patterns reported at start: those that reach into /dev beyond /dev/tty* and /dev/serial/. */
 static void
 test_wide_globs(void)
@@ -196,5 +281,6 @@ main(int argc, char **argv)
 	g_test_add_func("/serial/check", test_check);
 	g_test_add_func("/serial/open-exclusive-restore", test_open_exclusive_restore);
 	g_test_add_func("/serial/wide-globs", test_wide_globs);
+	g_test_add_func("/serial/every-accepted-rate-is-set", test_every_accepted_rate_is_set);
 	return g_test_run();
 }

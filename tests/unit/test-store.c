@@ -12,6 +12,7 @@
 #include "journal.h"
 #include "json-autoptr.h"
 #include "release-table.h"
+#include "store-layout.h"
 #include "store.h"
 #include "test-util.h"
 
@@ -1089,6 +1090,55 @@ test_job_writer_error(Fixture *f, gconstpointer data)
 	writes_clear(&w);
 }
 
+/*
+ * The state directory's layout (store-layout.h), as docs/ and healerctl export know it: the paths
+ * it builds, the store files it tells apart, the catalogs it names by key id.
+ */
+static void
+test_layout(void)
+{
+	const char *sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	g_autofree char *store = healer_store_layout_store_dir("/var/lib/healerd");
+	g_autofree char *index = healer_store_layout_index_path(store);
+	g_autofree char *module = healer_store_layout_module_path(store, sha);
+	g_autofree char *catalogs = healer_store_layout_catalogs_dir("/var/lib/healerd");
+	g_autofree char *catalog = healer_store_layout_catalog_path(catalogs, "k1");
+	g_autofree char *signature = healer_store_layout_signature_path(catalogs, "k1");
+	g_autofree char *module_name = g_strconcat(sha, ".bin", NULL);
+	g_autofree char *module_temp = g_strconcat(sha, ".bin.Ab12Z9", NULL);
+	g_autofree char *upper = g_ascii_strup(module_name, -1);
+	g_autofree char *key_id = NULL;
+
+	g_assert_cmpstr(store, ==, "/var/lib/healerd/store");
+	g_assert_cmpstr(index, ==, "/var/lib/healerd/store/index.json");
+	g_assert_cmpstr(module, ==,
+	                "/var/lib/healerd/store/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.bin");
+	g_assert_cmpstr(catalogs, ==, "/var/lib/healerd/catalogs");
+	g_assert_cmpstr(catalog, ==, "/var/lib/healerd/catalogs/k1.json");
+	g_assert_cmpstr(signature, ==, "/var/lib/healerd/catalogs/k1.json.sig");
+
+	g_assert_true(healer_store_layout_is_sha256_hex(sha, 64));
+	g_assert_false(healer_store_layout_is_sha256_hex(sha, 63));
+	g_assert_true(healer_store_layout_is_module_name(module_name));
+	g_assert_false(healer_store_layout_is_module_name(upper));
+	g_assert_false(healer_store_layout_is_module_name(module_name + 1));
+	g_assert_false(healer_store_layout_is_module_name(module_temp));
+	g_assert_false(healer_store_layout_is_module_name("index.json"));
+
+	g_assert_true(healer_store_layout_is_temp_name(module_temp));
+	g_assert_true(healer_store_layout_is_temp_name("index.json.Ab12Z9"));
+	g_assert_false(healer_store_layout_is_temp_name(module_name));
+	g_assert_false(healer_store_layout_is_temp_name("index.json"));
+	g_assert_false(healer_store_layout_is_temp_name("index.json.corrupt"));
+	g_assert_false(healer_store_layout_is_temp_name("other.json.Ab12Z9"));
+
+	key_id = healer_store_layout_catalog_key_id("k1.json");
+	g_assert_cmpstr(key_id, ==, "k1");
+	g_assert_null(healer_store_layout_catalog_key_id("k1.json.sig"));
+	g_assert_null(healer_store_layout_catalog_key_id(".k1.json"));
+	g_assert_null(healer_store_layout_catalog_key_id("k1.txt"));
+}
+
 #define ADD(name, func) g_test_add(name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
 int
@@ -1097,6 +1147,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	logged = g_ptr_array_new_with_free_func(g_free);
 	g_log_set_writer_func(capture_writer, NULL, NULL);
+	g_test_add_func("/store/layout", test_layout);
 	ADD("/store/import-firmware", test_import_firmware);
 	ADD("/store/rejects", test_rejects);
 	ADD("/store/refusals-leave-store", test_refusals_leave_store);
