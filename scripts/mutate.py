@@ -14,6 +14,7 @@ list must fail loudly rather than rot into mutants that change nothing.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -150,10 +151,26 @@ def first_failure(build):
     return "?"
 
 
-def run_tests(build, tests, log, multiplier):
-    cmd = ["meson", "test", "-C", build, "--no-rebuild", "--maxfail", "1", "--print-errorlogs",
-           "--timeout-multiplier", str(multiplier)] + tests
-    return run(cmd, log)
+def test_args(m):
+    """testargs: NAME ARGS[; NAME ARGS]: arguments for one test (GLib's -p takes one path per run)."""
+    out = {}
+    for part in m.get("testargs", "").split(";"):
+        words = part.split(None, 1)
+        if words:
+            out[words[0]] = words[1] if len(words) > 1 else ""
+    return out
+
+
+def run_tests(build, tests, testargs, log, multiplier):
+    """Each test on its own (its own arguments); stops at the first failure."""
+    for name in tests:
+        cmd = ["meson", "test", "-C", build, "--no-rebuild", "--print-errorlogs",
+               "--timeout-multiplier", str(multiplier)]
+        if testargs.get(name):
+            cmd += ["--test-args", testargs[name]]
+        if run(cmd + [name], log) != 0:
+            return 1
+    return 0
 
 
 def main():
@@ -178,6 +195,8 @@ def main():
     if args.list:
         for m in mutants:
             print(f"{m['id']:32} {m['area']:10} {m['file']}: {m['breaks']}")
+            if m.get("equivalent"):
+                print(f"{'':43} equivalent: {m['equivalent']}")
         return 0
     problems = check_snippets(mutants, SOURCE)
     if args.ids:
@@ -198,6 +217,13 @@ def main():
     build = os.path.join(args.workdir, "build")
     logs = os.path.join(args.workdir, "logs")
     os.makedirs(logs, exist_ok=True)
+    # One run per work directory: two would edit the same copy under each other.
+    lock = open(os.path.join(args.workdir, "lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"mutate: another run holds {args.workdir}; wait for it or give --workdir", file=sys.stderr)
+        return 1
     print(f"mutate: copying the tree to {src}", flush=True)
     sync_copy(src)
     setup_log = os.path.join(logs, "setup.log")
@@ -220,13 +246,20 @@ def main():
         return 2
 
     if not args.no_baseline:
-        tests = sorted({t for m in mutants for t in m["tests"]})
-        print(f"mutate: baseline: {' '.join(tests)}", flush=True)
-        t0 = time.monotonic()
-        if run_tests(build, tests, setup_log, args.timeout_multiplier) != 0:
-            print(f"mutate: the unmutated tree fails {first_failure(build)}; see {setup_log}", file=sys.stderr)
-            return 1
-        print(f"mutate: baseline passed in {time.monotonic() - t0:.0f} s", flush=True)
+        # Each distinct (arguments, tests) the mutants run, once, on the unmutated copy: a test that
+        # fails already would "kill" every mutant.
+        runs = set()
+        for m in mutants:
+            targs = test_args(m)
+            runs.update((t, targs.get(t, "")) for t in m["tests"])
+        for name, targs in sorted(runs):
+            print(f"mutate: baseline: {name} {targs}", flush=True)
+            t0 = time.monotonic()
+            if run_tests(build, [name], {name: targs}, setup_log, args.timeout_multiplier) != 0:
+                print(f"mutate: the unmutated tree fails {first_failure(build)}; see {setup_log}",
+                      file=sys.stderr)
+                return 1
+            print(f"mutate: baseline: {name} passed in {time.monotonic() - t0:.0f} s", flush=True)
 
     results = []
     start = time.monotonic()
@@ -241,9 +274,10 @@ def main():
         try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(original.replace(m["original"], m["replacement"], 1))
-            if run(["meson", "compile", "-C", build], log) != 0:
+            # Twice: on a loaded machine ninja has failed once without the mutant being at fault.
+            if run(["meson", "compile", "-C", build], log) != 0 and run(["meson", "compile", "-C", build], log) != 0:
                 result = "invalid"
-            elif run_tests(build, m["tests"], log, args.timeout_multiplier) != 0:
+            elif run_tests(build, m["tests"], test_args(m), log, args.timeout_multiplier) != 0:
                 result = "killed"
                 killer = first_failure(build)
             else:
@@ -270,9 +304,18 @@ def main():
     print()
     print(f"killed {len(killed)} of {len(valid)} valid mutants ({share:.0f} %), "
           f"{len(results) - len(valid)} invalid; {total:.0f} s in all, logs in {logs}")
+    equivalent = [r for r in valid if r[1] == "survived" and r[0].get("equivalent")]
+    if equivalent:
+        rest = len(valid) - len(equivalent)
+        print(f"without the {len(equivalent)} equivalent: killed {len(killed)} of {rest} "
+              f"({100.0 * len(killed) / rest if rest else 0.0:.0f} %)")
     for m, result, _, _ in results:
-        if result == "survived" and m.get("expect"):
+        if result == "survived" and m.get("equivalent"):
+            print(f"  {m['id']}: survived, equivalent: {m['equivalent']}")
+        elif result == "survived" and m.get("expect"):
             print(f"  {m['id']}: survived; expected killed by {m['expect']}")
+        elif result == "survived":
+            print(f"  {m['id']}: SURVIVED: no test notices that {m['breaks']}")
     return 0
 
 
