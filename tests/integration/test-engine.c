@@ -303,9 +303,10 @@ typedef struct {
 	/* The script: which DATA frames are lost. */
 	gboolean (*drop)(gpointer script, guint n, guint32 offset, gsize len, guint32 size);
 	gpointer script;
+	guint lose_describes; /* DESCRIBE requests after the first FINISH (the reset's) lost this many times */
 
 	/* What happened. */
-	guint data_frames, begins, finishes, incomplete;
+	guint data_frames, begins, finishes, incomplete, describes_lost;
 	guint finish_before_last_ack; /* FINISHes that arrived before the host could have seen the last ACK */
 	gboolean last_ack_delivered;
 	guint16 min_payload, max_payload;
@@ -376,6 +377,11 @@ scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 
 	switch (f->type) {
 	case LINK_DESCRIBE:
+		if (dev->finishes > 0 && dev->lose_describes > 0) {
+			dev->lose_describes--;
+			dev->describes_lost++;
+			break;
+		}
 		scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
 		break;
 	case LINK_BEGIN: {
@@ -516,13 +522,24 @@ on_scripted_installed(HealerDevice *device, const GError *error, gpointer user_d
 	g_main_loop_quit(in->loop);
 }
 
+/*
+ * What a test changes beyond the dropped frames: a response timeout that fires (0: far beyond the test's
+ * run, so the transfer must get through on its frames alone), describes lost after the reset.
+ */
+typedef struct {
+	guint response_timeout_ms;
+	guint lose_describes;
+} ScriptedOptions;
+
 /* Installs a module of `size` random bytes through HealerDevice; the device (still attached) is returned. */
 static ScriptedDevice *
-scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
-                 GError **error)
+scripted_install_with(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
+                      const ScriptedOptions *options, GError **error)
 {
-	/* Timeouts far beyond the test's run: the transfer must get through on its frames alone. */
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
+	HealerDeviceTimeouts timeouts = {
+	        .response_timeout_ms = options->response_timeout_ms ? options->response_timeout_ms : 600000,
+	        .reset_timeout_ms = 600000,
+	};
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GRand) rand = g_rand_new_with_seed(size);
 	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
@@ -543,6 +560,7 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
 	dev->expected = g_bytes_new_take(module, size);
 	dev->drop = drop;
 	dev->script = script;
+	dev->lose_describes = options->lose_describes;
 	/* The first frame of a device that just booted. */
 	scripted_hello(dev, LINK_RESET_POWER_ON);
 	device = healer_device_new("scripted", &dev->parent, &timeouts, on_scripted_event, &in);
@@ -556,6 +574,15 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
 	if (in.error != NULL)
 		g_propagate_error(error, in.error);
 	return dev;
+}
+
+static ScriptedDevice *
+scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
+                 GError **error)
+{
+	static const ScriptedOptions defaults = {0};
+
+	return scripted_install_with(size, drop, script, &defaults, error);
 }
 
 /* A clean line: frames of the whole negotiated size, and FINISH right behind the last one. */
@@ -671,6 +698,105 @@ test_transfer_adaptive_size(void)
 	g_assert_cmpuint(dev->begins, ==, 1);
 }
 
+/* Drops the DATA frames numbered [first, first + count) as sent: a whole window lost, so no ACK comes back. */
+typedef struct {
+	guint first, count, dropped;
+} DropRun;
+
+static gboolean
+drop_run(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	DropRun *d = script;
+
+	(void)offset;
+	(void)len;
+	(void)size;
+	if (n < d->first || n >= d->first + d->count)
+		return FALSE;
+	d->dropped++;
+	return TRUE;
+}
+
+/*
+ * A whole window lost mid-module: the device says nothing (no duplicate ACK), so only the retry interval
+ * notices, and the host goes back to the acknowledged offset rather than give up (mutation testing:
+ * device-no-resend-on-silence).  The retry interval is a quarter of the response timeout; at 2 s a loaded
+ * machine may fire it needlessly too, which only resends frames and changes nothing asserted here.
+ */
+static void
+test_transfer_silence_goes_back(void)
+{
+	g_autoptr(GError) error = NULL;
+	/* Frames 8..15: the second window of 8, after the first window's ACKs came back. */
+	DropRun script = {.first = 8, .count = 8};
+	ScriptedOptions options = {.response_timeout_ms = 2000};
+	g_autoptr(ScriptedDevice) dev = scripted_install_with(50000, drop_run, &script, &options, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(script.dropped, ==, 8);
+	/* Went back within the transfer: no second BEGIN, and the device holds the module (checked at FINISH). */
+	g_assert_cmpuint(dev->begins, ==, 1);
+	g_assert_cmpuint(dev->finishes, ==, 1);
+	g_assert_cmpuint(dev->incomplete, ==, 0);
+}
+
+/* Drops every frame at `offset` until `left` runs out. */
+typedef struct {
+	guint32 offset;
+	guint left, dropped;
+} DropAlways;
+
+static gboolean
+drop_always(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	DropAlways *d = script;
+
+	(void)n;
+	(void)len;
+	(void)size;
+	if (offset != d->offset || d->left == 0)
+		return FALSE;
+	d->left--;
+	d->dropped++;
+	return TRUE;
+}
+
+/*
+ * The frame at one offset lost every time (the device alive, answering each later frame with a duplicate
+ * ACK): the host gives up after 32 go-backs rather than resend forever (mutation testing:
+ * device-gap-limit).  The script stops dropping after 200, so a host without the limit ends the install
+ * successfully instead of hanging the test.
+ */
+static void
+test_transfer_gap_limit(void)
+{
+	g_autoptr(GError) error = NULL;
+	DropAlways script = {.offset = 0, .left = 200};
+	g_autoptr(ScriptedDevice) dev = scripted_install(50000, drop_always, &script, &error);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "the frame at 0 of 50000 bytes was lost 32 times in a row"));
+	/* The first loss and 32 go-backs, each losing the frame again. */
+	g_assert_cmpuint(script.dropped, ==, 33);
+	g_assert_cmpuint(dev->finishes, ==, 0);
+}
+
+/*
+ * The describe after the reset lost on the line: the host asks again at the retry interval rather than
+ * fail the step (mutation testing: device-describe-retry).  Response timeout 2 s as above.
+ */
+static void
+test_transfer_describe_retried(void)
+{
+	g_autoptr(GError) error = NULL;
+	ScriptedOptions options = {.response_timeout_ms = 2000, .lose_describes = 2};
+	g_autoptr(ScriptedDevice) dev = scripted_install_with(20000, NULL, NULL, &options, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(dev->describes_lost, ==, 2);
+	g_assert_cmpuint(dev->finishes, ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -687,6 +813,9 @@ main(int argc, char **argv)
 	g_test_add_func("/engine/transfer/resume-after-incomplete", test_transfer_resume_after_incomplete);
 	g_test_add_func("/engine/transfer/incomplete-gives-up", test_transfer_incomplete_gives_up);
 	g_test_add_func("/engine/transfer/adaptive-size", test_transfer_adaptive_size);
+	g_test_add_func("/engine/transfer/silence-goes-back", test_transfer_silence_goes_back);
+	g_test_add_func("/engine/transfer/gap-limit", test_transfer_gap_limit);
+	g_test_add_func("/engine/transfer/describe-retried", test_transfer_describe_retried);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;
