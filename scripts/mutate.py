@@ -137,6 +137,19 @@ def run(cmd, log, **kw):
         return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw).returncode
 
 
+def build_tree(build, log):
+    """
+    Up to three tries, a pause between: on the shared machine ninja has stopped with "posix_spawn: No
+    such file or directory" twice in a row and then built; a mutant that does not compile fails all three.
+    """
+    for attempt in range(3):
+        if attempt:
+            time.sleep(10)
+        if run(["meson", "compile", "-C", build], log) == 0:
+            return True
+    return False
+
+
 def first_failure(build):
     """The first test in meson's JSON log that did not pass: the killer."""
     path = os.path.join(build, "meson-logs", "testlog.json")
@@ -274,8 +287,7 @@ def main():
         try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(original.replace(m["original"], m["replacement"], 1))
-            # Twice: on a loaded machine ninja has failed once without the mutant being at fault.
-            if run(["meson", "compile", "-C", build], log) != 0 and run(["meson", "compile", "-C", build], log) != 0:
+            if not build_tree(build, log):
                 result = "invalid"
             elif run_tests(build, m["tests"], test_args(m), log, args.timeout_multiplier) != 0:
                 result = "killed"

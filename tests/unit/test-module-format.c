@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "module-checksums.h"
 #include "module-names.h"
 #include "module-reader.h"
 #include "module-writer.h"
@@ -539,6 +540,46 @@ test_header_faults(void)
 	assert_only_fault(copy, len, "bad dependency extension");
 }
 
+/*
+ * A change the CRC-32 does not show (stamped again over the changed bytes), as an attacker would make:
+ * only the SHA-256 catches it.  The flips above all break the CRC too, so they cannot tell whether the
+ * SHA-256 is checked at all (mutation testing: reader-sha256).
+ */
+static void
+test_sha256_alone(void)
+{
+	HealerModuleSpec spec = {.start_address = 0x080A0000,
+	                         .platform_id = 6,
+	                         .function = MODULE_FUNCTION_USER_PART,
+	                         .index = 1,
+	                         .version = 4};
+	g_autoptr(GBytes) image = make_image(600, 0, 0, 9);
+	g_autoptr(GBytes) module = write_ok(&spec, image);
+	gsize len = 0;
+	const guint8 *orig = g_bytes_get_data(module, &len);
+	g_autofree guint8 *copy = g_memdup2(orig, len);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) parsed = NULL;
+	HealerModule *m;
+	guint32 crc;
+
+	copy[300] ^= 0x01;
+	crc = healer_crc32(copy, len - MODULE_CRC_SIZE);
+	copy[len - 4] = (guint8)(crc >> 24);
+	copy[len - 3] = (guint8)(crc >> 16);
+	copy[len - 2] = (guint8)(crc >> 8);
+	copy[len - 1] = (guint8)crc;
+	parsed = healer_module_parse(copy, len, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(parsed->len, ==, 1);
+	m = g_ptr_array_index(parsed, 0);
+	g_assert_true(m->crc_ok);
+	g_assert_false(m->sha_ok);
+	g_assert_false(healer_module_is_valid(m));
+	g_assert_cmpuint(m->faults->len, ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(m->faults, 0), "SHA-256 stored "));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -552,5 +593,6 @@ main(int argc, char **argv)
 	g_test_add_func("/module/integrity/every-flip-caught", test_every_flip_caught);
 	g_test_add_func("/module/integrity/named-faults", test_named_faults);
 	g_test_add_func("/module/integrity/header-faults", test_header_faults);
+	g_test_add_func("/module/integrity/sha256-alone", test_sha256_alone);
 	return g_test_run();
 }
