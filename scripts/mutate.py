@@ -109,7 +109,10 @@ def tree_files():
 
 
 def sync_copy(dest):
-    """Copies changed files only, so the build in the copy stays incremental."""
+    """
+    Copies changed files only, so the build in the copy stays incremental.  A file deleted from the
+    tree stays in the copy: meson builds from its lists of files, so it is never compiled.
+    """
     os.makedirs(dest, exist_ok=True)
     for rel in tree_files():
         src = os.path.join(SOURCE, rel)
@@ -246,7 +249,7 @@ def main():
             print(f"mutate: meson setup failed, see {setup_log}", file=sys.stderr)
             return 1
     print("mutate: building the unmutated copy", flush=True)
-    if run(["meson", "compile", "-C", build], setup_log) != 0:
+    if not build_tree(build, setup_log):
         print(f"mutate: the unmutated tree does not build, see {setup_log}", file=sys.stderr)
         return 1
     known = subprocess.run(["meson", "test", "-C", build, "--no-rebuild", "--list"], capture_output=True,
@@ -302,7 +305,7 @@ def main():
         results.append((m, result, killer, secs))
         print(f"{m['id']:32} {result:8} {killer:32} {secs:5.0f} s", flush=True)
     # Leave the build matching the unmutated copy.
-    run(["meson", "compile", "-C", build], setup_log)
+    build_tree(build, setup_log)
 
     total = time.monotonic() - start
     print()
