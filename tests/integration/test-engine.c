@@ -304,7 +304,10 @@ typedef struct {
 	/* The script: which DATA frames are lost. */
 	gboolean (*drop)(gpointer script, guint n, guint32 offset, gsize len, guint32 size);
 	gpointer script;
-	guint lose_describes; /* DESCRIBE requests after the first FINISH (the reset's) lost this many times */
+	guint lose_describes;         /* DESCRIBE requests after the first FINISH (the reset's) lost this many times */
+	const HealerLinkHello *hello; /* when set, its id and platform in every HELLO (mode stays safe) */
+	const char *describe;         /* when set, the describe it answers (else an empty one) */
+	const char *describe_after;   /* when set, the describe it answers once a module went in */
 
 	/* What happened. */
 	guint data_frames, begins, finishes, incomplete, describes_lost;
@@ -364,6 +367,10 @@ scripted_hello(ScriptedDevice *dev, guint8 reset_reason)
 	        .max_data = dev->max_data,
 	};
 
+	if (dev->hello != NULL) {
+		memcpy(hello.device_id, dev->hello->device_id, sizeof hello.device_id);
+		hello.platform_id = dev->hello->platform_id;
+	}
 	scripted_queue(dev, healer_link_build_hello(&hello));
 }
 
@@ -372,6 +379,7 @@ static void
 scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 {
 	static const char describe[] = "{\"p\":3,\"m\":[]}";
+	const char *text = dev->finishes > 0 && dev->describe_after ? dev->describe_after : dev->describe;
 	guint32 offset;
 	gsize len;
 	guint16 payload;
@@ -383,7 +391,10 @@ scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 			dev->describes_lost++;
 			break;
 		}
-		scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
+		if (text != NULL)
+			scripted_queue(dev, healer_link_build_describe_reply(text, strlen(text), NULL));
+		else
+			scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
 		break;
 	case LINK_BEGIN: {
 		HealerLinkBegin begin;
@@ -435,8 +446,10 @@ scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 			scripted_queue(dev, healer_link_build_update_result(LINK_ERROR_INCOMPLETE));
 			break;
 		}
-		g_assert_cmpmem(dev->staged->data, dev->staged->len, g_bytes_get_data(dev->expected, NULL),
-		                g_bytes_get_size(dev->expected));
+		/* No module expected: a device under the engine takes whatever it is sent. */
+		if (dev->expected != NULL)
+			g_assert_cmpmem(dev->staged->data, dev->staged->len, g_bytes_get_data(dev->expected, NULL),
+			                g_bytes_get_size(dev->expected));
 		dev->active = FALSE;
 		scripted_queue(dev, healer_link_build_update_result(0));
 		scripted_hello(dev, LINK_RESET_UPDATE);
@@ -808,6 +821,137 @@ test_transfer_describe_retried(void)
 	g_assert_cmpuint(dev->finishes, ==, 1);
 }
 
+/* A scripted device for the engine: answers with `hello`'s id and `describe` until a module went in, then
+ * `describe_after`. */
+static ScriptedDevice *
+scripted_device_new(const HealerLinkHello *hello, const char *describe, const char *describe_after)
+{
+	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
+
+	dev->parent.ops = &scripted_ops;
+	dev->decoder = healer_link_decoder_new();
+	g_queue_init(&dev->to_host);
+	dev->max_data = HEALER_LINK_MAX_DATA_PAYLOAD;
+	dev->window = 8;
+	dev->staged = g_byte_array_new();
+	dev->payloads = g_array_new(FALSE, FALSE, sizeof(guint16));
+	dev->min_payload = G_MAXUINT16;
+	dev->hello = hello;
+	dev->describe = describe;
+	dev->describe_after = describe_after;
+	scripted_hello(dev, LINK_RESET_POWER_ON);
+	return dev;
+}
+
+/* The HELLO and describe of a real device (healer-sim) running `release` and `app`. */
+static char *
+sim_describe_of(const char *name, const char *release, const char *app, HealerLinkHello *hello)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, name, NULL);
+	g_autofree char *link = g_build_filename(dir, "link", NULL);
+	const char *args[] = {"--release", release, "--app", app, "--link", link, NULL};
+	g_autoptr(SimDevice) sim = sim_device_start(dir, args);
+	g_autoptr(HealerDescribe) describe = NULL;
+	char *json = NULL;
+
+	sim_device_wait_hello(sim, hello, 10000);
+	describe = sim_device_describe(sim, &json);
+	g_assert_nonnull(describe);
+	return json;
+}
+
+/*
+ * Heals (flash_app of the app it has) a scripted device that takes every module sent, with the engine
+ * giving up at the first failure; returns the heal's error.
+ */
+static GError *
+engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char *describe, const char *describe_after,
+                     ScriptedDevice **dev_out)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, name, NULL);
+	g_autofree char *state = g_build_filename(dir, "state", NULL);
+	g_autofree char *ports_glob = g_build_filename(dir, "no-ports", "*", NULL);
+	g_autofree char *app = g_build_filename(test_program("HEALER_FIRMWARE_MODULES"), "apps", "heartbeat.bin", NULL);
+	g_autofree char *id = sim_hello_id(hello);
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(GError) error = NULL;
+	Outcome outcome = {.loop = loop};
+	ScriptedDevice *dev = scripted_device_new(hello, describe, describe_after);
+	gint64 deadline;
+	guint timeout;
+
+	g_free(config->state_dir);
+	config->state_dir = g_strdup(state);
+	g_strfreev(config->serial_ports);
+	config->serial_ports = g_strsplit(ports_glob, "\n", -1);
+	g_strfreev(config->module_dirs);
+	config->module_dirs = g_strsplit(test_program("HEALER_FIRMWARE_MODULES"), "\n", -1);
+	config->auto_heal = FALSE;
+	config->max_attempts = 1;
+	store = healer_store_open(state, &error);
+	g_assert_no_error(error);
+	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
+	g_assert_no_error(error);
+	engine = healer_engine_new(config, store);
+	healer_engine_start(engine);
+	healer_engine_attach_transport(engine, "scripted", &dev->parent);
+
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (!healer_engine_flash_app(engine, id, app, on_done, &outcome, &error)) {
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_clear_error(&error);
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, TRUE);
+	}
+	timeout = g_timeout_add_seconds(120, on_timeout, NULL);
+	if (!outcome.done)
+		g_main_loop_run(loop);
+	g_source_remove(timeout);
+	g_clear_pointer(&engine, healer_engine_free);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	*dev_out = dev;
+	return outcome.error;
+}
+
+/*
+ * A device that acknowledges every module but keeps running what it ran: the first step did not take
+ * effect, and the heal fails there, not later (mutation testing: engine-step-took-effect).
+ */
+static void
+test_engine_step_must_take_effect(void)
+{
+	HealerLinkHello hello;
+	g_autofree char *before = sim_describe_of("lies-before", "1.0.0", "heartbeat", &hello);
+	g_autoptr(ScriptedDevice) dev = NULL;
+	g_autoptr(GError) error = engine_heal_scripted("lies", &hello, before, NULL, &dev);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "did not take effect (gave up after 1 attempts)"));
+	g_assert_cmpuint(dev->finishes, ==, 1);
+}
+
+/*
+ * A device that takes every module (its describe shows them) but stays in safe mode: the heal is not
+ * called a success (mutation testing: engine-app-runs).
+ */
+static void
+test_engine_app_must_run(void)
+{
+	HealerLinkHello hello, after_hello;
+	g_autofree char *before = sim_describe_of("stuck-before", "1.0.0", "heartbeat", &hello);
+	g_autofree char *after = sim_describe_of("stuck-after", "1.1.0", "heartbeat", &after_hello);
+	g_autoptr(ScriptedDevice) dev = NULL;
+	g_autoptr(GError) error = engine_heal_scripted("stuck", &hello, before, after, &dev);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "every module is installed but the application does not run"));
+	g_assert_cmpuint(dev->finishes, >=, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -827,6 +971,8 @@ main(int argc, char **argv)
 	g_test_add_func("/engine/transfer/silence-goes-back", test_transfer_silence_goes_back);
 	g_test_add_func("/engine/transfer/gap-limit", test_transfer_gap_limit);
 	g_test_add_func("/engine/transfer/describe-retried", test_transfer_describe_retried);
+	g_test_add_func("/engine/step-must-take-effect", test_engine_step_must_take_effect);
+	g_test_add_func("/engine/app-must-run", test_engine_app_must_run);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;
