@@ -281,7 +281,8 @@ test_heal_job_file(gconstpointer data)
  * HealerDevice's transfer against a scripted device on an in-process transport: frames go both ways in
  * order, as on a serial line, and the script drops chosen DATA frames (a frame damaged on the line: the
  * device never sees it).  No timer fires (the response timeout is far away), so every run takes the same
- * path: deterministic on a loaded machine.
+ * path: deterministic on a loaded machine.  Only the tests of silence and of a lost describe need the
+ * retry interval to fire (firing_timeout_ms()).
  */
 #define SCRIPT_BLOCK 1024u /* the device keeps what it received in blocks of this size (docs/link-protocol.md) */
 
@@ -304,9 +305,13 @@ typedef struct {
 	/* The script: which DATA frames are lost. */
 	gboolean (*drop)(gpointer script, guint n, guint32 offset, gsize len, guint32 size);
 	gpointer script;
+	guint lose_describes;         /* DESCRIBE requests after the first FINISH (the reset's) lost this many times */
+	const HealerLinkHello *hello; /* when set, its id and platform in every HELLO (mode stays safe) */
+	const char *describe;         /* when set, the describe it answers (else an empty one) */
+	const char *describe_after;   /* when set, the describe it answers once a module went in */
 
 	/* What happened. */
-	guint data_frames, begins, finishes, incomplete;
+	guint data_frames, begins, finishes, incomplete, describes_lost;
 	guint finish_before_last_ack; /* FINISHes that arrived before the host could have seen the last ACK */
 	gboolean last_ack_delivered;
 	guint16 min_payload, max_payload;
@@ -363,6 +368,10 @@ scripted_hello(ScriptedDevice *dev, guint8 reset_reason)
 	        .max_data = dev->max_data,
 	};
 
+	if (dev->hello != NULL) {
+		memcpy(hello.device_id, dev->hello->device_id, sizeof hello.device_id);
+		hello.platform_id = dev->hello->platform_id;
+	}
 	scripted_queue(dev, healer_link_build_hello(&hello));
 }
 
@@ -371,13 +380,22 @@ static void
 scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 {
 	static const char describe[] = "{\"p\":3,\"m\":[]}";
+	const char *text = dev->finishes > 0 && dev->describe_after ? dev->describe_after : dev->describe;
 	guint32 offset;
 	gsize len;
 	guint16 payload;
 
 	switch (f->type) {
 	case LINK_DESCRIBE:
-		scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
+		if (dev->finishes > 0 && dev->lose_describes > 0) {
+			dev->lose_describes--;
+			dev->describes_lost++;
+			break;
+		}
+		if (text != NULL)
+			scripted_queue(dev, healer_link_build_describe_reply(text, strlen(text), NULL));
+		else
+			scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
 		break;
 	case LINK_BEGIN: {
 		HealerLinkBegin begin;
@@ -429,8 +447,10 @@ scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 			scripted_queue(dev, healer_link_build_update_result(LINK_ERROR_INCOMPLETE));
 			break;
 		}
-		g_assert_cmpmem(dev->staged->data, dev->staged->len, g_bytes_get_data(dev->expected, NULL),
-		                g_bytes_get_size(dev->expected));
+		/* No module expected: a device under the engine takes whatever it is sent. */
+		if (dev->expected != NULL)
+			g_assert_cmpmem(dev->staged->data, dev->staged->len, g_bytes_get_data(dev->expected, NULL),
+			                g_bytes_get_size(dev->expected));
 		dev->active = FALSE;
 		scripted_queue(dev, healer_link_build_update_result(0));
 		scripted_hello(dev, LINK_RESET_UPDATE);
@@ -517,13 +537,24 @@ on_scripted_installed(HealerDevice *device, const GError *error, gpointer user_d
 	g_main_loop_quit(in->loop);
 }
 
+/*
+ * What a test changes beyond the dropped frames: a response timeout that fires (0: far beyond the test's
+ * run, so the transfer must get through on its frames alone), describes lost after the reset.
+ */
+typedef struct {
+	guint response_timeout_ms;
+	guint lose_describes;
+} ScriptedOptions;
+
 /* Installs a module of `size` random bytes through HealerDevice; the device (still attached) is returned. */
 static ScriptedDevice *
-scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
-                 GError **error)
+scripted_install_with(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
+                      const ScriptedOptions *options, GError **error)
 {
-	/* Timeouts far beyond the test's run: the transfer must get through on its frames alone. */
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
+	HealerDeviceTimeouts timeouts = {
+	        .response_timeout_ms = options->response_timeout_ms ? options->response_timeout_ms : 600000,
+	        .reset_timeout_ms = 600000,
+	};
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GRand) rand = g_rand_new_with_seed(size);
 	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
@@ -544,6 +575,7 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
 	dev->expected = g_bytes_new_take(module, size);
 	dev->drop = drop;
 	dev->script = script;
+	dev->lose_describes = options->lose_describes;
 	/* The first frame of a device that just booted. */
 	scripted_hello(dev, LINK_RESET_POWER_ON);
 	device = healer_device_new("scripted", &dev->parent, &timeouts, on_scripted_event, &in);
@@ -557,6 +589,15 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
 	if (in.error != NULL)
 		g_propagate_error(error, in.error);
 	return dev;
+}
+
+static ScriptedDevice *
+scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
+                 GError **error)
+{
+	static const ScriptedOptions defaults = {0};
+
+	return scripted_install_with(size, drop, script, &defaults, error);
 }
 
 /* A clean line: frames of the whole negotiated size, and FINISH right behind the last one. */
@@ -672,6 +713,246 @@ test_transfer_adaptive_size(void)
 	g_assert_cmpuint(dev->begins, ==, 1);
 }
 
+/* Drops the DATA frames numbered [first, first + count) as sent: a whole window lost, so no ACK comes back. */
+typedef struct {
+	guint first, count, dropped;
+} DropRun;
+
+static gboolean
+drop_run(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	DropRun *d = script;
+
+	(void)offset;
+	(void)len;
+	(void)size;
+	if (n < d->first || n >= d->first + d->count)
+		return FALSE;
+	d->dropped++;
+	return TRUE;
+}
+
+/*
+ * A response timeout for the tests that need the retry interval (a quarter of it) to fire: 4 s, 40 s under
+ * valgrind, whose slowdown could otherwise leave a retry interval without one frame handled and run
+ * through the retry limits.  A needless retry only resends, which changes nothing the tests assert.
+ */
+static guint
+firing_timeout_ms(void)
+{
+	return g_getenv("HEALER_UNDER_VALGRIND") != NULL ? 40000 : 4000;
+}
+
+/*
+ * A whole window lost mid-module: the device says nothing (no duplicate ACK), so only the retry interval
+ * notices, and the host goes back to the acknowledged offset rather than give up (mutation testing:
+ * device-no-resend-on-silence).
+ */
+static void
+test_transfer_silence_goes_back(void)
+{
+	g_autoptr(GError) error = NULL;
+	/* Frames 8..15: the second window of 8, after the first window's ACKs came back. */
+	DropRun script = {.first = 8, .count = 8};
+	ScriptedOptions options = {.response_timeout_ms = firing_timeout_ms()};
+	g_autoptr(ScriptedDevice) dev = scripted_install_with(50000, drop_run, &script, &options, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(script.dropped, ==, 8);
+	/* Went back within the transfer: no second BEGIN, and the device holds the module (checked at FINISH). */
+	g_assert_cmpuint(dev->begins, ==, 1);
+	g_assert_cmpuint(dev->finishes, ==, 1);
+	g_assert_cmpuint(dev->incomplete, ==, 0);
+}
+
+/* Drops every frame at `offset` until `left` runs out. */
+typedef struct {
+	guint32 offset;
+	guint left, dropped;
+} DropAlways;
+
+static gboolean
+drop_always(gpointer script, guint n, guint32 offset, gsize len, guint32 size)
+{
+	DropAlways *d = script;
+
+	(void)n;
+	(void)len;
+	(void)size;
+	if (offset != d->offset || d->left == 0)
+		return FALSE;
+	d->left--;
+	d->dropped++;
+	return TRUE;
+}
+
+/*
+ * The frame at one offset lost every time (the device alive, answering each later frame with a duplicate
+ * ACK): the host gives up after 32 go-backs rather than resend forever (mutation testing:
+ * device-gap-limit).  The script stops dropping after 200, so a host without the limit ends the install
+ * successfully instead of hanging the test.
+ */
+static void
+test_transfer_gap_limit(void)
+{
+	g_autoptr(GError) error = NULL;
+	DropAlways script = {.offset = 0, .left = 200};
+	g_autoptr(ScriptedDevice) dev = scripted_install(50000, drop_always, &script, &error);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "the frame at 0 of 50000 bytes was lost 32 times in a row"));
+	/* The first loss and 32 go-backs, each losing the frame again. */
+	g_assert_cmpuint(script.dropped, ==, 33);
+	g_assert_cmpuint(dev->finishes, ==, 0);
+}
+
+/*
+ * The describe after the reset lost on the line: the host asks again at the retry interval rather than
+ * fail the step (mutation testing: device-describe-retry).
+ */
+static void
+test_transfer_describe_retried(void)
+{
+	g_autoptr(GError) error = NULL;
+	ScriptedOptions options = {.response_timeout_ms = firing_timeout_ms(), .lose_describes = 2};
+	g_autoptr(ScriptedDevice) dev = scripted_install_with(20000, NULL, NULL, &options, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(dev->describes_lost, ==, 2);
+	g_assert_cmpuint(dev->finishes, ==, 1);
+}
+
+/* A scripted device for the engine: answers with `hello`'s id and `describe` until a module went in, then
+ * `describe_after`. */
+static ScriptedDevice *
+scripted_device_new(const HealerLinkHello *hello, const char *describe, const char *describe_after)
+{
+	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
+
+	dev->parent.ops = &scripted_ops;
+	dev->decoder = healer_link_decoder_new();
+	g_queue_init(&dev->to_host);
+	dev->max_data = HEALER_LINK_MAX_DATA_PAYLOAD;
+	dev->window = 8;
+	dev->staged = g_byte_array_new();
+	dev->payloads = g_array_new(FALSE, FALSE, sizeof(guint16));
+	dev->min_payload = G_MAXUINT16;
+	dev->hello = hello;
+	dev->describe = describe;
+	dev->describe_after = describe_after;
+	scripted_hello(dev, LINK_RESET_POWER_ON);
+	return dev;
+}
+
+/* The HELLO and describe of a real device (healer-sim) running `release` and `app`. */
+static char *
+sim_describe_of(const char *name, const char *release, const char *app, HealerLinkHello *hello)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, name, NULL);
+	g_autofree char *link = g_build_filename(dir, "link", NULL);
+	const char *args[] = {"--release", release, "--app", app, "--link", link, NULL};
+	g_autoptr(SimDevice) sim = sim_device_start(dir, args);
+	g_autoptr(HealerDescribe) describe = NULL;
+	char *json = NULL;
+
+	sim_device_wait_hello(sim, hello, 10000);
+	describe = sim_device_describe(sim, &json);
+	g_assert_nonnull(describe);
+	return json;
+}
+
+/*
+ * Heals (flash_app of the app it has) a scripted device that takes every module sent, with the engine
+ * giving up at the first failure; returns the heal's error.
+ */
+static GError *
+engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char *describe, const char *describe_after,
+                     ScriptedDevice **dev_out)
+{
+	g_autofree char *dir = g_build_filename(tmpdir, name, NULL);
+	g_autofree char *state = g_build_filename(dir, "state", NULL);
+	g_autofree char *ports_glob = g_build_filename(dir, "no-ports", "*", NULL);
+	g_autofree char *app = g_build_filename(test_program("HEALER_FIRMWARE_MODULES"), "apps", "heartbeat.bin", NULL);
+	g_autofree char *id = sim_hello_id(hello);
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(GError) error = NULL;
+	Outcome outcome = {.loop = loop};
+	ScriptedDevice *dev = scripted_device_new(hello, describe, describe_after);
+	gint64 deadline;
+	guint timeout;
+
+	g_free(config->state_dir);
+	config->state_dir = g_strdup(state);
+	g_strfreev(config->serial_ports);
+	config->serial_ports = g_strsplit(ports_glob, "\n", -1);
+	g_strfreev(config->module_dirs);
+	config->module_dirs = g_strsplit(test_program("HEALER_FIRMWARE_MODULES"), "\n", -1);
+	config->auto_heal = FALSE;
+	config->max_attempts = 1;
+	store = healer_store_open(state, &error);
+	g_assert_no_error(error);
+	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
+	g_assert_no_error(error);
+	engine = healer_engine_new(config, store);
+	healer_engine_start(engine);
+	healer_engine_attach_transport(engine, "scripted", &dev->parent);
+
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (!healer_engine_flash_app(engine, id, app, on_done, &outcome, &error)) {
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_clear_error(&error);
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, TRUE);
+	}
+	timeout = g_timeout_add_seconds(120, on_timeout, NULL);
+	if (!outcome.done)
+		g_main_loop_run(loop);
+	g_source_remove(timeout);
+	g_clear_pointer(&engine, healer_engine_free);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	*dev_out = dev;
+	return outcome.error;
+}
+
+/*
+ * A device that acknowledges every module but keeps running what it ran: the first step did not take
+ * effect, and the heal fails there, not later (mutation testing: engine-step-took-effect).
+ */
+static void
+test_engine_step_must_take_effect(void)
+{
+	HealerLinkHello hello;
+	g_autofree char *before = sim_describe_of("lies-before", "1.0.0", "heartbeat", &hello);
+	g_autoptr(ScriptedDevice) dev = NULL;
+	g_autoptr(GError) error = engine_heal_scripted("lies", &hello, before, NULL, &dev);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "did not take effect (gave up after 1 attempts)"));
+	g_assert_cmpuint(dev->finishes, ==, 1);
+}
+
+/*
+ * A device that takes every module (its describe shows them) but stays in safe mode: the heal is not
+ * called a success (mutation testing: engine-app-runs).
+ */
+static void
+test_engine_app_must_run(void)
+{
+	HealerLinkHello hello, after_hello;
+	g_autofree char *before = sim_describe_of("stuck-before", "1.0.0", "heartbeat", &hello);
+	g_autofree char *after = sim_describe_of("stuck-after", "1.1.0", "heartbeat", &after_hello);
+	g_autoptr(ScriptedDevice) dev = NULL;
+	g_autoptr(GError) error = engine_heal_scripted("stuck", &hello, before, after, &dev);
+
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "every module is installed but the application does not run"));
+	g_assert_cmpuint(dev->finishes, >=, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -688,6 +969,11 @@ main(int argc, char **argv)
 	g_test_add_func("/engine/transfer/resume-after-incomplete", test_transfer_resume_after_incomplete);
 	g_test_add_func("/engine/transfer/incomplete-gives-up", test_transfer_incomplete_gives_up);
 	g_test_add_func("/engine/transfer/adaptive-size", test_transfer_adaptive_size);
+	g_test_add_func("/engine/transfer/silence-goes-back", test_transfer_silence_goes_back);
+	g_test_add_func("/engine/transfer/gap-limit", test_transfer_gap_limit);
+	g_test_add_func("/engine/transfer/describe-retried", test_transfer_describe_retried);
+	g_test_add_func("/engine/step-must-take-effect", test_engine_step_must_take_effect);
+	g_test_add_func("/engine/app-must-run", test_engine_app_must_run);
 	rc = g_test_run();
 	test_tmpdir_free(tmpdir);
 	return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "module-checksums.h"
 #include "module-names.h"
 #include "module-reader.h"
 #include "module-writer.h"
@@ -469,6 +470,116 @@ test_named_faults(void)
 	assert_fault(copy, len, "bad prefix extension at offset 24");
 }
 
+/* The only fault of `data`: an edit stamped with fresh SHA-256 and CRC-32 must be named by itself. */
+static void
+assert_only_fault(guint8 *data, gsize len, const char *expect)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) parsed = NULL;
+	HealerModule *m;
+
+	g_assert_true(healer_module_restamp(data, len, &error));
+	g_assert_no_error(error);
+	parsed = healer_module_parse(data, len, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(parsed->len, ==, 1);
+	m = g_ptr_array_index(parsed, 0);
+	g_assert_true(m->crc_ok);
+	g_assert_true(m->sha_ok);
+	g_assert_false(healer_module_is_valid(m));
+	g_assert_cmpuint(m->faults->len, ==, 1);
+	if (strstr(g_ptr_array_index(m->faults, 0), expect) == NULL)
+		g_error("expected a fault containing '%s', got '%s'", expect, (char *)g_ptr_array_index(m->faults, 0));
+}
+
+/*
+ * Header fields a writer cannot produce, restamped so that the hashes match: the reader must name
+ * each (mutation testing found no test for them: tests/mutants/mutants.list, reader-unknown-flags and
+ * reader-dependency-extension).
+ */
+static void
+test_header_faults(void)
+{
+	HealerModuleSpec spec = {.start_address = 0x080A0000,
+	                         .platform_id = 6,
+	                         .function = MODULE_FUNCTION_SYSTEM_PART,
+	                         .index = 1,
+	                         .version = 4,
+	                         .n_dependencies = 3,
+	                         .dependencies = {{MODULE_FUNCTION_BOOTLOADER, 0, 1003, 0},
+	                                          {MODULE_FUNCTION_SYSTEM_PART, 2, 207, 0},
+	                                          {MODULE_FUNCTION_RADIO_STACK, 0, 3, 0}}};
+	g_autoptr(GBytes) image = make_image(500, 0, 0, 7);
+	g_autoptr(GBytes) module = write_ok(&spec, image);
+	g_autoptr(GPtrArray) parsed = parse_ok(module);
+	const HealerModule *m = g_ptr_array_index(parsed, 0);
+	gsize len = 0;
+	const guint8 *orig = g_bytes_get_data(module, &len);
+	g_autofree guint8 *copy = g_malloc(len);
+	const HealerModuleExtension *dep_ext = NULL;
+
+	/* A flag bit no format defines (0x80), next to the ones set. */
+	memcpy(copy, orig, len);
+	copy[m->prefix_offset + MODULE_PREFIX_OFF_FLAGS] |= 0x80;
+	assert_only_fault(copy, len, "unknown flag bits 0x80");
+
+	/* The third dependency went into a DEPENDENCY extension: make it name function 0 (none). */
+	g_assert_cmpuint(m->dependencies->len, ==, 3);
+	for (guint i = 0; i < m->prefix_extensions->len; i++) {
+		const HealerModuleExtension *ext = g_ptr_array_index(m->prefix_extensions, i);
+		if (ext->type == MODULE_EXTENSION_DEPENDENCY)
+			dep_ext = ext;
+	}
+	g_assert_nonnull(dep_ext);
+	memcpy(copy, orig, len);
+	g_assert_cmpuint(copy[dep_ext->offset + MODULE_EXTENSION_HEADER_SIZE], ==, MODULE_FUNCTION_RADIO_STACK);
+	copy[dep_ext->offset + MODULE_EXTENSION_HEADER_SIZE] = MODULE_FUNCTION_NONE;
+	assert_only_fault(copy, len, "function 0");
+	/* And one past the last function. */
+	copy[dep_ext->offset + MODULE_EXTENSION_HEADER_SIZE] = MODULE_FUNCTION_MAX + 1;
+	assert_only_fault(copy, len, "bad dependency extension");
+}
+
+/*
+ * A change the CRC-32 does not show (stamped again over the changed bytes), as an attacker would make:
+ * only the SHA-256 catches it.  The flips above all break the CRC too, so they cannot tell whether the
+ * SHA-256 is checked at all (mutation testing: reader-sha256).
+ */
+static void
+test_sha256_alone(void)
+{
+	HealerModuleSpec spec = {.start_address = 0x080A0000,
+	                         .platform_id = 6,
+	                         .function = MODULE_FUNCTION_USER_PART,
+	                         .index = 1,
+	                         .version = 4};
+	g_autoptr(GBytes) image = make_image(600, 0, 0, 9);
+	g_autoptr(GBytes) module = write_ok(&spec, image);
+	gsize len = 0;
+	const guint8 *orig = g_bytes_get_data(module, &len);
+	g_autofree guint8 *copy = g_memdup2(orig, len);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) parsed = NULL;
+	HealerModule *m;
+	guint32 crc;
+
+	copy[300] ^= 0x01;
+	crc = healer_crc32(copy, len - MODULE_CRC_SIZE);
+	copy[len - 4] = (guint8)(crc >> 24);
+	copy[len - 3] = (guint8)(crc >> 16);
+	copy[len - 2] = (guint8)(crc >> 8);
+	copy[len - 1] = (guint8)crc;
+	parsed = healer_module_parse(copy, len, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(parsed->len, ==, 1);
+	m = g_ptr_array_index(parsed, 0);
+	g_assert_true(m->crc_ok);
+	g_assert_false(m->sha_ok);
+	g_assert_false(healer_module_is_valid(m));
+	g_assert_cmpuint(m->faults->len, ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(m->faults, 0), "SHA-256 stored "));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,5 +592,7 @@ main(int argc, char **argv)
 	g_test_add_func("/module/roundtrip/combined", test_combined);
 	g_test_add_func("/module/integrity/every-flip-caught", test_every_flip_caught);
 	g_test_add_func("/module/integrity/named-faults", test_named_faults);
+	g_test_add_func("/module/integrity/header-faults", test_header_faults);
+	g_test_add_func("/module/integrity/sha256-alone", test_sha256_alone);
 	return g_test_run();
 }

@@ -317,6 +317,26 @@ test_no_plan(void)
 	assert_contains(run200.err, "a stepping-stone release is missing");
 }
 
+/*
+ * An --app that is a module but no application: the resolver's INVALID_ARGUMENT, which healerctl maps to
+ * exit 2 through healer_error_to_exit_code() (the usage errors above return 2 directly; mutation testing:
+ * cli-exit-usage).
+ */
+static void
+test_app_not_user_part(void)
+{
+	g_autofree char *describe = write_describe("tinker-100.json", "1.0.0", "tinker.bin");
+	g_autofree char *system = module_path("2.0.0/system-part1.bin");
+	const char *args[] = {"--describe", describe, "--modules", modules_dir(), "--app", system, NULL};
+	g_auto(TestRun) run = {0};
+
+	plan(&run, args);
+	g_assert_cmpint(run.exit_status, ==, 2);
+	g_assert_cmpstr(run.out, ==, "");
+	assert_contains(run.err, "healerctl plan: ");
+	assert_contains(run.err, "is not an application (user part)");
+}
+
 static void
 test_usage(void)
 {
@@ -395,6 +415,7 @@ main(int argc, char **argv)
 	g_test_add_func("/plan-cli/install-app", test_install_app);
 	g_test_add_func("/plan-cli/no-plan", test_no_plan);
 	g_test_add_func("/plan-cli/usage", test_usage);
+	g_test_add_func("/plan-cli/app-not-user-part", test_app_not_user_part);
 	g_test_add_func("/plan-cli/malformed-input", test_malformed_input);
 	status = g_test_run();
 	test_tmpdir_free(tmpdir);

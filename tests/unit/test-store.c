@@ -587,6 +587,48 @@ test_reopen(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(import(again, f->modules, NULL), ==, 0);
 }
 
+/*
+ * One file at a time (healerctl import of a file, FlashAppFd): each import that adds a module writes
+ * the index before it returns, so the module is still there when the store is opened again (mutation
+ * testing found no test for it: tests/mutants/mutants.list, store-index-not-written).
+ */
+static void
+test_single_imports_persist(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerStore) store = open_store(f);
+	g_autoptr(HealerStore) again = NULL;
+	g_autofree char *file = g_build_filename(f->modules, "2.0.0", "system-part2.bin", NULL);
+	g_autofree char *other = g_build_filename(f->modules, "1.1.0", "system-part1.bin", NULL);
+	g_autoptr(GBytes) other_bytes = test_read_file(other);
+	g_autofree char *file_sha = NULL, *other_sha = NULL, *again_sha = NULL;
+	g_autoptr(GError) error = NULL;
+
+	(void)data;
+	g_assert_true(healer_store_import_file(store, file, &file_sha, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(f->changed, ==, 1);
+	assert_index(f, store, 1);
+
+	g_assert_true(healer_store_import_bytes(store, "caller's descriptor", other_bytes, &other_sha, &error));
+	g_assert_no_error(error);
+	g_assert_cmpstr(other_sha, !=, file_sha);
+	g_assert_cmpuint(f->changed, ==, 2);
+	assert_index(f, store, 2);
+
+	/* Present already: the same SHA-256, nothing changed. */
+	g_assert_true(healer_store_import_file(store, file, &again_sha, &error));
+	g_assert_no_error(error);
+	g_assert_cmpstr(again_sha, ==, file_sha);
+	g_assert_cmpuint(f->changed, ==, 2);
+	assert_index(f, store, 2);
+
+	again = open_store(f);
+	assert_index(f, again, 2);
+	g_assert_nonnull(healer_store_lookup(again, file_sha));
+	g_assert_nonnull(healer_store_lookup(again, other_sha));
+	g_assert_cmpuint(count_logged(HEALER_MSG_STORE_REJECTED, ""), ==, 0);
+}
+
 /* A store file altered or removed on disk is dropped at open, with a warning, and can be imported again. */
 static void
 test_tampered_at_open(Fixture *f, gconstpointer data)
@@ -1152,6 +1194,7 @@ main(int argc, char **argv)
 	ADD("/store/rejects", test_rejects);
 	ADD("/store/refusals-leave-store", test_refusals_leave_store);
 	ADD("/store/reopen", test_reopen);
+	ADD("/store/single-imports-persist", test_single_imports_persist);
 	ADD("/store/tampered-at-open", test_tampered_at_open);
 	ADD("/store/verify-entry", test_verify_entry);
 	ADD("/store/index-recovery", test_index_recovery);
