@@ -132,7 +132,8 @@ healer_bundle_manifest_parse(const guint8 *json, gsize len, const HealerCatalog 
 	json_object *modules = NULL;
 
 	root = healer_json_parse(json, len, "bundle manifest", error);
-	if (root == NULL || !healer_json_check_format(root, HEALER_BUNDLE_FORMAT, HEALER_BUNDLE_FORMAT_VERSION, error) ||
+	if (root == NULL ||
+	    !healer_json_check_format(root, HEALER_BUNDLE_FORMAT, HEALER_BUNDLE_FORMAT_VERSION, error) ||
 	    !healer_json_check_keys(root, "", keys, error) ||
 	    !healer_json_get_array(root, "modules", "", G_MAXSIZE, &modules, error))
 		return NULL;
@@ -189,7 +190,7 @@ healer_catalog_select(const HealerCatalog *catalog, int platform_id, const char 
 				g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", r->name);
 			}
 			healer_fail(error, HEALER_ERROR_NOT_FOUND, "no release \"%s\" in the catalog (%s%s)", name,
-			     names->len > 0 ? "it has " : "it lists no releases", names->str);
+			            names->len > 0 ? "it has " : "it lists no releases", names->str);
 			return NULL;
 		}
 		shas = g_hash_table_new(g_str_hash, g_str_equal);
@@ -323,7 +324,7 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		if (out < 0) {
 			int saved = errno;
 			return healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot stage it in %s: %s", bundle->source,
-			            module->path, bundle->staging_dir, g_strerror(saved));
+			                   module->path, bundle->staging_dir, g_strerror(saved));
 		}
 	}
 	for (;;) {
@@ -339,11 +340,11 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		if (n < 0) {
 			if (in->archive != NULL) {
 				g_autofree char *fault = archive_fault(in);
-				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source, module->path,
-				     fault);
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source,
+				            module->path, fault);
 			} else {
-				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", bundle->source, module->path,
-				     g_strerror(in->saved_errno));
+				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", bundle->source,
+				            module->path, g_strerror(in->saved_errno));
 			}
 			goto out;
 		}
@@ -352,29 +353,29 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		total += (guint64)n;
 		if (total > module->size) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got more)", bundle->source,
-			     module->path, module->size);
+			            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got more)",
+			            bundle->source, module->path, module->size);
 			goto out;
 		}
 		g_checksum_update(sum, st->buffer, (gssize)n);
 		if (out >= 0 && !write_all(out, st->buffer, (gsize)n)) {
 			int saved = errno;
-			healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path, dest,
-			     g_strerror(saved));
+			healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path,
+			            dest, g_strerror(saved));
 			goto out;
 		}
 	}
 	if (total != module->size) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT ")",
-		     bundle->source, module->path, module->size, total);
+		            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT ")",
+		            bundle->source, module->path, module->size, total);
 		goto out;
 	}
 	g_checksum_get_digest(sum, digest, &digest_len);
 	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
 		g_autofree char *got = healer_sha256_to_hex(digest);
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: SHA-256 mismatch (expected %s, got %s)", bundle->source,
-		     module->path, hex, got);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: SHA-256 mismatch (expected %s, got %s)",
+		            bundle->source, module->path, hex, got);
 		goto out;
 	}
 	ok = TRUE;
@@ -382,8 +383,8 @@ out:
 	if (out >= 0) {
 		if (close(out) != 0 && ok) {
 			int saved = errno;
-			ok = healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path,
-			          dest, g_strerror(saved));
+			ok = healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source,
+			                 module->path, dest, g_strerror(saved));
 		}
 		if (ok)
 			g_hash_table_insert(st->staged, g_steal_pointer(&hex), g_steal_pointer(&dest));
@@ -406,7 +407,7 @@ load_metadata(OpenState *st, GBytes *catalog_json, GBytes *sig, GBytes *manifest
 
 	if (catalog_json == NULL)
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (not a bundle)", bundle->source,
-		            HEALER_BUNDLE_CATALOG);
+		                   HEALER_BUNDLE_CATALOG);
 	bundle->catalog_json = g_bytes_ref(catalog_json);
 	bundle->catalog_sig = sig != NULL ? g_bytes_ref(sig) : NULL;
 	data = g_bytes_get_data(catalog_json, &len);
@@ -459,9 +460,10 @@ check_file_listed(OpenState *st, const char *path, GError **error)
 	name = printable(path);
 	if (g_hash_table_contains(st->catalog_paths, path))
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		            "%s: %s: not carried by this bundle (%s does not list it)", st->bundle->source, name,
-		            HEALER_BUNDLE_MANIFEST);
-	return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not listed in the catalog", st->bundle->source, name);
+		                   "%s: %s: not carried by this bundle (%s does not list it)", st->bundle->source, name,
+		                   HEALER_BUNDLE_MANIFEST);
+	return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not listed in the catalog", st->bundle->source,
+	                   name);
 }
 
 /* Every file is allowed, and every carried module is there. */
@@ -478,9 +480,10 @@ check_listing(OpenState *st, GHashTable *files, GError **error)
 		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
 		if (!g_hash_table_contains(files, module->path))
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (%s)", st->bundle->source,
-			            module->path,
-			            st->bundle->has_manifest ? "bundle.json lists it"
-			                                     : "the catalog lists it and there is no bundle.json");
+			                   module->path,
+			                   st->bundle->has_manifest
+			                           ? "bundle.json lists it"
+			                           : "the catalog lists it and there is no bundle.json");
 	}
 	return TRUE;
 }
@@ -492,13 +495,13 @@ make_staging_dir(OpenState *st, const char *staging_parent, GError **error)
 
 	if (g_mkdir_with_parents(staging_parent, 0750) != 0) {
 		int saved = errno;
-		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create %s: %s", st->bundle->source, staging_parent,
-		            g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create %s: %s", st->bundle->source,
+		                   staging_parent, g_strerror(saved));
 	}
 	if (g_mkdtemp_full(template, 0750) == NULL) {
 		int saved = errno;
 		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a staging directory in %s: %s",
-		            st->bundle->source, staging_parent, g_strerror(saved));
+		                   st->bundle->source, staging_parent, g_strerror(saved));
 	}
 	st->bundle->staging_dir = g_steal_pointer(&template);
 	return TRUE;
@@ -519,8 +522,8 @@ finish_modules(OpenState *st, GError **error)
 
 		if (staged == NULL)
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			            "%s: %s: missing (the bundle changed while it was read)", bundle->source,
-			            module->path);
+			                   "%s: %s: missing (the bundle changed while it was read)", bundle->source,
+			                   module->path);
 		entry = g_new0(HealerBundleModule, 1);
 		entry->module = module;
 		entry->staged_path = g_strdup(staged);
@@ -543,10 +546,11 @@ read_bounded(OpenState *st, Input *in, const char *name, gsize max, gsize expect
 		if (n < 0) {
 			if (in->archive != NULL) {
 				g_autofree char *fault = archive_fault(in);
-				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name, fault);
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name,
+				            fault);
 			} else {
 				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
-				     g_strerror(in->saved_errno));
+				            g_strerror(in->saved_errno));
 			}
 			return NULL;
 		}
@@ -554,7 +558,7 @@ read_bounded(OpenState *st, Input *in, const char *name, gsize max, gsize expect
 			break;
 		if (data->len + (gsize)n > max) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: larger than %" G_GSIZE_FORMAT " bytes",
-			     st->bundle->source, name, max);
+			            st->bundle->source, name, max);
 			return NULL;
 		}
 		g_byte_array_append(data, st->buffer, (guint)n);
@@ -641,8 +645,8 @@ check_entry(OpenState *st, ArchiveTally *tally, const HealerArchiveEntry *entry,
 	guint64 limit;
 
 	if (++tally->count > HEALER_BUNDLE_MAX_ENTRIES) {
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive; the limit is %d", source,
-		     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive; the limit is %d",
+		            source, HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
 		return NULL;
 	}
 	if (entry->path == NULL || entry->path_len == 0) {
@@ -651,16 +655,16 @@ check_entry(OpenState *st, ArchiveTally *tally, const HealerArchiveEntry *entry,
 	}
 	if (entry->path_len > HEALER_BUNDLE_MAX_NAME) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: entry %u has a name of %" G_GSIZE_FORMAT " bytes; the limit is %d", source, tally->count,
-		     entry->path_len, HEALER_BUNDLE_MAX_NAME);
+		            "%s: entry %u has a name of %" G_GSIZE_FORMAT " bytes; the limit is %d", source,
+		            tally->count, entry->path_len, HEALER_BUNDLE_MAX_NAME);
 		return NULL;
 	}
 	tally->name_bytes += entry->path_len;
 	if (tally->name_bytes > HEALER_BUNDLE_MAX_NAMES) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: entry %u: the names of the entries up to it add up to %" G_GUINT64_FORMAT
-		     " bytes; the limit is %d",
-		     source, tally->count, tally->name_bytes, HEALER_BUNDLE_MAX_NAMES);
+		            "%s: entry %u: the names of the entries up to it add up to %" G_GUINT64_FORMAT
+		            " bytes; the limit is %d",
+		            source, tally->count, tally->name_bytes, HEALER_BUNDLE_MAX_NAMES);
 		return NULL;
 	}
 	name = printable(entry->path);
@@ -670,46 +674,47 @@ check_entry(OpenState *st, ArchiveTally *tally, const HealerArchiveEntry *entry,
 		return NULL;
 	}
 	if (entry->type == HEALER_ARCHIVE_ENTRY_HARDLINK) {
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)", source,
-		     name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)",
+		            source, name);
 		return NULL;
 	}
 	if (entry->type == HEALER_ARCHIVE_ENTRY_SYMLINK) {
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: symbolic link in archive (only files are allowed)",
-		     source, name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: symbolic link in archive (only files are allowed)", source, name);
 		return NULL;
 	}
 	if (entry->type != HEALER_ARCHIVE_ENTRY_DIRECTORY &&
 	    (entry->type != HEALER_ARCHIVE_ENTRY_FILE || path[0] == '\0')) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: device, FIFO or socket in archive (only files are allowed)", source, name);
+		            "%s: %s: device, FIFO or socket in archive (only files are allowed)", source, name);
 		return NULL;
 	}
 	/* Its holes are not in the archive: reading would make up data, as much as it declares. */
 	if (entry->sparse) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: sparse file in archive declaring %" G_GUINT64_FORMAT
-		     " bytes (only plain files are allowed)",
-		     source, name, size);
+		            "%s: %s: sparse file in archive declaring %" G_GUINT64_FORMAT
+		            " bytes (only plain files are allowed)",
+		            source, name, size);
 		return NULL;
 	}
 	limit = entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY ? 0 : entry_limit(path, &what);
 	if (entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY && size > 0) {
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directory entry declaring %" G_GUINT64_FORMAT " bytes",
-		     source, name, size);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: directory entry declaring %" G_GUINT64_FORMAT " bytes", source, name, size);
 		return NULL;
 	}
 	if (size > limit) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: entry %u declares %" G_GUINT64_FORMAT " bytes; the limit for %s is %" G_GUINT64_FORMAT,
-		     source, name, tally->count, size, what, limit);
+		            "%s: %s: entry %u declares %" G_GUINT64_FORMAT
+		            " bytes; the limit for %s is %" G_GUINT64_FORMAT,
+		            source, name, tally->count, size, what, limit);
 		return NULL;
 	}
 	tally->data_bytes += size;
 	if (tally->data_bytes > HEALER_BUNDLE_MAX_TOTAL) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: the entries up to it declare %" G_GUINT64_FORMAT " bytes; the limit is %d", source, name,
-		     tally->data_bytes, HEALER_BUNDLE_MAX_TOTAL);
+		            "%s: %s: the entries up to it declare %" G_GUINT64_FORMAT " bytes; the limit is %d", source,
+		            name, tally->data_bytes, HEALER_BUNDLE_MAX_TOTAL);
 		return NULL;
 	}
 	return g_steal_pointer(&path);
@@ -739,7 +744,7 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 	}
 	if (!af->reader_open_fd(a, fd, CHUNK_SIZE)) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a readable tar archive (%s)",
-		     bundle->source, af->reader_error(a) ? af->reader_error(a) : "unknown error");
+		            bundle->source, af->reader_error(a) ? af->reader_error(a) : "unknown error");
 		goto out;
 	}
 	for (;;) {
@@ -752,12 +757,12 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 		if (r == HEALER_ARCHIVE_NEXT_ERROR) {
 			if (tally.count == 0) {
 				healer_fail(error, HEALER_ERROR_INVALID_DATA,
-				     "%s: not a directory or a readable tar archive (%s)", bundle->source,
-				     af->reader_error(a) ? af->reader_error(a) : "unknown error");
+				            "%s: not a directory or a readable tar archive (%s)", bundle->source,
+				            af->reader_error(a) ? af->reader_error(a) : "unknown error");
 			} else {
 				g_autofree char *fault = archive_fault(&in);
-				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s", bundle->source,
-				     fault, last != NULL ? last : "none");
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s",
+				            bundle->source, fault, last != NULL ? last : "none");
 			}
 			goto out;
 		}
@@ -769,8 +774,8 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 		if (entry.type == HEALER_ARCHIVE_ENTRY_DIRECTORY)
 			continue;
 		if (g_hash_table_contains(seen, path)) {
-			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive", bundle->source,
-			     last);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive",
+			            bundle->source, last);
 			goto out;
 		}
 		g_hash_table_add(seen, g_strdup(path));
@@ -799,9 +804,9 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			/* Refused from its header: nothing of a 50 GB entry is read to find out. */
 			if ((guint64)MAX(entry.size, 0) != module->size) {
 				healer_fail(error, HEALER_ERROR_INVALID_DATA,
-				     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT
-				     " bytes, the archive declares %" G_GINT64_FORMAT ")",
-				     bundle->source, module->path, module->size, MAX(entry.size, 0));
+				            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT
+				            " bytes, the archive declares %" G_GINT64_FORMAT ")",
+				            bundle->source, module->path, module->size, MAX(entry.size, 0));
 				goto out;
 			}
 			if (!stage_module(st, module, &in, error))
@@ -848,7 +853,7 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		int saved = errno;
 		close(fd);
 		return healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
-		            prefix != NULL ? prefix : ".", g_strerror(saved));
+		                   prefix != NULL ? prefix : ".", g_strerror(saved));
 	}
 	for (;;) {
 		g_autofree char *rel = NULL, *name = NULL;
@@ -860,7 +865,7 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 			if (errno != 0) {
 				int saved = errno;
 				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
-				     prefix != NULL ? prefix : ".", g_strerror(saved));
+				            prefix != NULL ? prefix : ".", g_strerror(saved));
 				goto out;
 			}
 			break;
@@ -869,23 +874,24 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 			continue;
 		if (++*count > HEALER_BUNDLE_MAX_ENTRIES) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: more than %d files and directories; the limit is %d", st->bundle->source,
-			     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+			            "%s: more than %d files and directories; the limit is %d", st->bundle->source,
+			            HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
 			goto out;
 		}
 		rel = prefix != NULL ? g_strconcat(prefix, "/", de->d_name, NULL) : g_strdup(de->d_name);
 		/* The archive limits, so a directory bundle holds no more than an archive may. */
 		if (strlen(rel) > HEALER_BUNDLE_MAX_NAME) {
-			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: file %u has a name of %zu bytes; the limit is %d",
-			     st->bundle->source, *count, strlen(rel), HEALER_BUNDLE_MAX_NAME);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: file %u has a name of %zu bytes; the limit is %d", st->bundle->source, *count,
+			            strlen(rel), HEALER_BUNDLE_MAX_NAME);
 			goto out;
 		}
 		*name_bytes += strlen(rel);
 		if (*name_bytes > HEALER_BUNDLE_MAX_NAMES) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: file %u: the names of the files up to it add up to %" G_GUINT64_FORMAT
-			     " bytes; the limit is %d",
-			     st->bundle->source, *count, *name_bytes, HEALER_BUNDLE_MAX_NAMES);
+			            "%s: file %u: the names of the files up to it add up to %" G_GUINT64_FORMAT
+			            " bytes; the limit is %d",
+			            st->bundle->source, *count, *name_bytes, HEALER_BUNDLE_MAX_NAMES);
 			goto out;
 		}
 		name = printable(rel);
@@ -898,14 +904,14 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 			int sub;
 			if (depth >= MAX_DEPTH) {
 				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directories nested too deep",
-				     st->bundle->source, name);
+				            st->bundle->source, name);
 				goto out;
 			}
 			sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
 				int saved = errno;
 				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
-				     g_strerror(saved));
+				            g_strerror(saved));
 				goto out;
 			}
 			if (!walk_directory(st, sub, rel, depth + 1, files, count, name_bytes, error))
@@ -918,12 +924,13 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		 */
 		if (S_ISLNK(lst.st_mode)) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
-			     st->bundle->source, name);
+			            "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			            st->bundle->source, name);
 			goto out;
 		}
 		if (!S_ISREG(lst.st_mode)) {
-			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, name);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source,
+			            name);
 			goto out;
 		}
 		g_hash_table_add(files, g_steal_pointer(&rel));
@@ -955,14 +962,15 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 			close(dir);
 		if (next < 0 && (saved == ELOOP || saved == ENOTDIR)) {
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: not a directory, or a symbolic link (not followed: a bundle holds only files and "
-			     "directories)",
-			     st->bundle->source, parts[i]);
+			            "%s: %s: not a directory, or a symbolic link (not followed: a bundle holds only "
+			            "files and "
+			            "directories)",
+			            st->bundle->source, parts[i]);
 			return -1;
 		}
 		if (next < 0) {
 			healer_fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
-			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
+			            "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
 			return -1;
 		}
 		dir = next;
@@ -973,11 +981,11 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 		int saved = errno;
 		if (saved == ELOOP)
 			healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
-			     st->bundle->source, path);
+			            "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			            st->bundle->source, path);
 		else
 			healer_fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
-			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
+			            "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
 	}
 	if (dir != root_fd)
 		close(dir);
@@ -1004,8 +1012,8 @@ read_metadata_file(OpenState *st, int root_fd, const char *name, gsize max, GErr
 	if (fstat(fd, &sb) == 0 && (guint64)sb.st_size > max) {
 		close(fd);
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: %" G_GUINT64_FORMAT " bytes; the limit is %" G_GSIZE_FORMAT, st->bundle->source, name,
-		     (guint64)sb.st_size, max);
+		            "%s: %s: %" G_GUINT64_FORMAT " bytes; the limit is %" G_GSIZE_FORMAT, st->bundle->source,
+		            name, (guint64)sb.st_size, max);
 		return NULL;
 	}
 	data = read_bounded(st, &in, name, max, (gsize)sb.st_size, error);
@@ -1025,7 +1033,8 @@ open_directory(OpenState *st, int root_fd, GPtrArray *trusted_keys, gboolean all
 
 	if (walk_fd < 0) {
 		int saved = errno;
-		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source,
+		                   g_strerror(saved));
 	}
 	if (!walk_directory(st, walk_fd, NULL, 0, files, &count, &name_bytes, error))
 		return FALSE;
@@ -1182,10 +1191,10 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 	if (fd < 0) {
 		int saved = errno;
 		healer_fail(error,
-		     saved == ENOENT || saved == ENOTDIR ? HEALER_ERROR_NOT_FOUND
-		     : saved == EACCES                   ? HEALER_ERROR_PERMISSION_DENIED
-		                                         : HEALER_ERROR_IO,
-		     "%s: %s", path, g_strerror(saved));
+		            saved == ENOENT || saved == ENOTDIR ? HEALER_ERROR_NOT_FOUND
+		            : saved == EACCES                   ? HEALER_ERROR_PERMISSION_DENIED
+		                                                : HEALER_ERROR_IO,
+		            "%s: %s", path, g_strerror(saved));
 		return NULL;
 	}
 	bundle = healer_bundle_open_fd(fd, path, trusted_keys, allow_unsigned, staging_parent, error);
@@ -1256,16 +1265,16 @@ read_checked(const HealerCatalogModule *module, HealerBundleReadFunc read_func, 
 	bytes = g_bytes_get_data(data, &len);
 	if (len != module->size) {
 		healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GSIZE_FORMAT ")", module->path,
-		     module->size, len);
+		            "%s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GSIZE_FORMAT ")",
+		            module->path, module->size, len);
 		return NULL;
 	}
 	healer_sha256(bytes != NULL ? bytes : (const guint8 *)"", len, digest);
 	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
 		g_autofree char *expected = healer_sha256_to_hex(module->sha256);
 		g_autofree char *got = healer_sha256_to_hex(digest);
-		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: SHA-256 mismatch (expected %s, got %s)", module->path,
-		     expected, got);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: SHA-256 mismatch (expected %s, got %s)",
+		            module->path, expected, got);
 		return NULL;
 	}
 	return g_steal_pointer(&data);
@@ -1327,8 +1336,8 @@ write_directory(const char *dest, const char *parent, GPtrArray *head, GPtrArray
 
 	if (g_mkdtemp_full(tmp, 0755) == NULL) {
 		int saved = errno;
-		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary directory beside it: %s", dest,
-		            g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary directory beside it: %s",
+		                   dest, g_strerror(saved));
 	}
 	g_hash_table_add(dirs, g_strdup(tmp));
 	for (guint i = 0; i < head->len; i++) {
@@ -1357,8 +1366,8 @@ write_directory(const char *dest, const char *parent, GPtrArray *head, GPtrArray
 				saved = errno;
 		}
 		if (saved != 0) {
-			healer_fail(error, saved == EEXIST ? HEALER_ERROR_INVALID_ARGUMENT : HEALER_ERROR_IO, "%s: %s", dest,
-			     saved == EEXIST ? "already exists" : g_strerror(saved));
+			healer_fail(error, saved == EEXIST ? HEALER_ERROR_INVALID_ARGUMENT : HEALER_ERROR_IO, "%s: %s",
+			            dest, saved == EEXIST ? "already exists" : g_strerror(saved));
 			goto fail;
 		}
 	}
@@ -1378,7 +1387,7 @@ archive_add(const HealerArchiveFuncs *af, HealerArchiveWriter *a, const char *de
 
 	if (!af->writer_add_file(a, path, bytes != NULL ? bytes : (const guint8 *)"", len, (gint64)mtime))
 		return healer_fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
-		            af->writer_error(a) ? af->writer_error(a) : "write failed");
+		                   af->writer_error(a) ? af->writer_error(a) : "write failed");
 	return TRUE;
 }
 
@@ -1403,7 +1412,7 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 	if (fd < 0) {
 		int saved = errno;
 		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary file beside it: %s", dest,
-		            g_strerror(saved));
+		                   g_strerror(saved));
 	}
 	if (g_str_has_suffix(dest, ".gz") || g_str_has_suffix(dest, ".tgz"))
 		compression = HEALER_ARCHIVE_COMPRESSION_GZIP;
@@ -1412,7 +1421,7 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 	a = af->writer_new(compression);
 	if (!af->writer_open_fd(a, fd)) {
 		healer_fail(error, HEALER_ERROR_IO, "%s: %s", dest,
-		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
+		            af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	for (guint i = 0; i < head->len; i++) {
@@ -1428,7 +1437,7 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 	}
 	if (!af->writer_close(a)) {
 		healer_fail(error, HEALER_ERROR_IO, "%s: %s", dest,
-		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
+		            af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
@@ -1482,7 +1491,7 @@ healer_bundle_write(const char *dest_arg, GBytes *catalog_json, GBytes *catalog_
 		const HealerCatalogModule *module = g_ptr_array_index(selected, i);
 		if (!g_ptr_array_find(catalog->modules, module, NULL))
 			return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
-			            "%s: a selected module is not one of the catalog's", dest);
+			                   "%s: a selected module is not one of the catalog's", dest);
 		g_hash_table_add(shas, healer_sha256_to_hex(module->sha256));
 	}
 	/* Every path of a selected SHA-256: what bundle.json's list means to a reader. */

@@ -132,7 +132,8 @@ parse_dependencies(json_object *obj, const char *where, HealerCatalogModule *mod
 		HealerModuleDependency dep = {0};
 		guint64 index = 0, version = 0;
 
-		if (!healer_json_value_object(dep_obj, at, error) || !healer_json_check_keys(dep_obj, at, keys, error) ||
+		if (!healer_json_value_object(dep_obj, at, error) ||
+		    !healer_json_check_keys(dep_obj, at, keys, error) ||
 		    !get_function(dep_obj, at, &dep.function, error) ||
 		    !healer_json_get_uint(dep_obj, "index", at, G_MAXUINT8, &index, error) ||
 		    !healer_json_get_uint(dep_obj, "version", at, G_MAXUINT16, &version, error))
@@ -238,8 +239,8 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 		return FALSE;
 	created = g_date_time_new_from_iso8601(s, NULL);
 	if (created == NULL || !g_str_has_suffix(s, "Z"))
-		return healer_json_fail(
-		        error, "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
+		return healer_json_fail(error,
+		                        "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
 	catalog->created = g_strdup(s);
 	if (!healer_json_get_optional_hex(root, "key_id", "", 8, HEALER_JSON_HEX_LOWER, NULL, &found, NULL))
 		return healer_json_fail(error, "key_id: expected 16 lowercase hex digits (a key id)");

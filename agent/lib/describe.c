@@ -41,8 +41,8 @@ parse_function(json_object *obj, const char *where, guint8 *function, GError **e
 	}
 	f = strlen(s) == 1 ? healer_module_function_from_string(s) : -1;
 	if (f < 0)
-		return healer_json_fail(error, "%s: \"%s\" is not a module function (b, s, u, m, a, c, r, t, n or _)", path,
-		                        s);
+		return healer_json_fail(error, "%s: \"%s\" is not a module function (b, s, u, m, a, c, r, t, n or _)",
+		                        path, s);
 	*function = (guint8)f;
 	return TRUE;
 }
@@ -81,7 +81,8 @@ parse_dependency(json_object *obj, const char *where, HealerDescribeDependency *
 	guint64 v = 0;
 
 	if (!healer_json_value_object(obj, where, error) || !parse_function(obj, where, &dep->function, error) ||
-	    !parse_index(obj, where, &dep->index, error) || !healer_json_get_uint(obj, "v", where, G_MAXUINT16, &v, error))
+	    !parse_index(obj, where, &dep->index, error) ||
+	    !healer_json_get_uint(obj, "v", where, G_MAXUINT16, &v, error))
 		return FALSE;
 	dep->version = (guint16)v;
 	/* "_":"" (firmware up to about 1.5) and anything else are ignored. */
@@ -129,8 +130,7 @@ parse_module(json_object *obj, const char *where, HealerDescribeModule *module, 
 	module->validity_checked = (guint16)checked;
 	module->validity_passed = (guint16)passed;
 	/* "u": the module's SHA-256; Device OS prints it in capitals. */
-	if (!healer_json_get_optional_hex(obj, "u", where, 32, HEALER_JSON_HEX_ANY_CASE, module->sha256, &found,
-	                                  error))
+	if (!healer_json_get_optional_hex(obj, "u", where, 32, HEALER_JSON_HEX_ANY_CASE, module->sha256, &found, error))
 		return FALSE;
 	module->has_hash = found;
 
@@ -186,7 +186,8 @@ parse_describe(const char *data, gsize len, GError **error)
 		end++;
 	if (root == NULL || end < len) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		healer_json_fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
+		healer_json_fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s",
+		                 json_tokener_get_parse_end(tok),
 		                 root != NULL || jerr == json_tokener_success ? "trailing data"
 		                 : jerr == json_tokener_continue              ? "unexpected end of input"
 		                                                              : json_tokener_error_desc(jerr));

@@ -25,7 +25,8 @@ healer_json_parse(const guint8 *data, gsize len, const char *what, GError **erro
 	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
 
-		healer_json_fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
+		healer_json_fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s",
+		                 json_tokener_get_parse_end(tok),
 		                 jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
 		return NULL;
 	}
@@ -73,8 +74,8 @@ healer_json_check_keys(json_object *obj, const char *where, const char *const *a
 		if (!g_strv_contains(allowed, key)) {
 			g_autofree char *name = printable_key(key);
 
-			return healer_json_fail(error, "%s: unknown key \"%s\"", where != NULL && *where ? where : "top level",
-			                        name);
+			return healer_json_fail(error, "%s: unknown key \"%s\"",
+			                        where != NULL && *where ? where : "top level", name);
 		}
 	}
 	return TRUE;
@@ -238,8 +239,8 @@ healer_json_get_object(json_object *obj, const char *key, const char *where, jso
 }
 
 gboolean
-healer_json_get_optional_array(json_object *obj, const char *key, const char *where, gsize max_len,
-                               json_object **out, gboolean *found, GError **error)
+healer_json_get_optional_array(json_object *obj, const char *key, const char *where, gsize max_len, json_object **out,
+                               gboolean *found, GError **error)
 {
 	g_autofree char *path = healer_json_path(where, key);
 	json_object *val;
@@ -270,8 +271,8 @@ healer_json_get_array(json_object *obj, const char *key, const char *where, gsiz
 }
 
 gboolean
-healer_json_get_optional_string(json_object *obj, const char *key, const char *where, const char **out,
-                                gboolean *found, GError **error)
+healer_json_get_optional_string(json_object *obj, const char *key, const char *where, const char **out, gboolean *found,
+                                GError **error)
 {
 	g_autofree char *path = healer_json_path(where, key);
 	json_object *val;
@@ -298,8 +299,7 @@ healer_json_get_string(json_object *obj, const char *key, const char *where, con
 }
 
 gboolean
-healer_json_get_string_or_null(json_object *obj, const char *key, const char *where, const char **out,
-                               GError **error)
+healer_json_get_string_or_null(json_object *obj, const char *key, const char *where, const char **out, GError **error)
 {
 	g_autofree char *path = healer_json_path(where, key);
 	json_object *val;
@@ -329,8 +329,7 @@ healer_json_get_optional_uint(json_object *obj, const char *key, const char *whe
 }
 
 gboolean
-healer_json_get_uint(json_object *obj, const char *key, const char *where, guint64 max, guint64 *out,
-                     GError **error)
+healer_json_get_uint(json_object *obj, const char *key, const char *where, guint64 max, guint64 *out, GError **error)
 {
 	gboolean found;
 

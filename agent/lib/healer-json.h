@@ -71,17 +71,16 @@ typedef enum {
 } HealerJsonHexFlags;
 
 /* A string of exactly 2 * `n_bytes` hex digits; `out` (may be NULL: check only) gets the bytes. */
-gboolean healer_json_value_hex(json_object *val, const char *path, gsize n_bytes, HealerJsonHexFlags flags,
-                               guint8 *out, GError **error);
+gboolean healer_json_value_hex(json_object *val, const char *path, gsize n_bytes, HealerJsonHexFlags flags, guint8 *out,
+                               GError **error);
 
 /* ---- a member of an object, required: a missing one is an error ----------------------------- */
 
 gboolean healer_json_get_object(json_object *obj, const char *key, const char *where, json_object **out,
                                 GError **error);
-gboolean healer_json_get_array(json_object *obj, const char *key, const char *where, gsize max_len,
-                               json_object **out, GError **error);
-gboolean healer_json_get_string(json_object *obj, const char *key, const char *where, const char **out,
-                                GError **error);
+gboolean healer_json_get_array(json_object *obj, const char *key, const char *where, gsize max_len, json_object **out,
+                               GError **error);
+gboolean healer_json_get_string(json_object *obj, const char *key, const char *where, const char **out, GError **error);
 gboolean healer_json_get_uint(json_object *obj, const char *key, const char *where, guint64 max, guint64 *out,
                               GError **error);
 gboolean healer_json_get_bool(json_object *obj, const char *key, const char *where, gboolean *out, GError **error);
@@ -97,8 +96,8 @@ gboolean healer_json_get_optional_array(json_object *obj, const char *key, const
                                         json_object **out, gboolean *found, GError **error);
 gboolean healer_json_get_optional_string(json_object *obj, const char *key, const char *where, const char **out,
                                          gboolean *found, GError **error);
-gboolean healer_json_get_optional_uint(json_object *obj, const char *key, const char *where, guint64 max,
-                                       guint64 *out, gboolean *found, GError **error);
+gboolean healer_json_get_optional_uint(json_object *obj, const char *key, const char *where, guint64 max, guint64 *out,
+                                       gboolean *found, GError **error);
 gboolean healer_json_get_optional_hex(json_object *obj, const char *key, const char *where, gsize n_bytes,
                                       HealerJsonHexFlags flags, guint8 *out, gboolean *found, GError **error);
 
