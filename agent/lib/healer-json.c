@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "healer-text.h"
 #include "json-autoptr.h"
 
 json_object *
@@ -50,29 +51,14 @@ healer_json_check_format(json_object *root, const char *format, gint64 version, 
 	return TRUE;
 }
 
-/* A key from outside, safe to print: escaped when it holds control characters or is not UTF-8. */
-static char *
-printable_key(const char *key)
-{
-	if (g_utf8_validate(key, -1, NULL)) {
-		gboolean plain = TRUE;
-
-		for (const char *p = key; *p != '\0'; p++)
-			if ((guchar)*p < 0x20 || *p == 0x7f)
-				plain = FALSE;
-		if (plain)
-			return g_strdup(key);
-	}
-	return g_strescape(key, NULL);
-}
-
 gboolean
 healer_json_check_keys(json_object *obj, const char *where, const char *const *allowed, GError **error)
 {
 	json_object_object_foreach (obj, key, val) {
 		(void)val;
 		if (!g_strv_contains(allowed, key)) {
-			g_autofree char *name = printable_key(key);
+			/* A key from outside: shown escaped, as every outside text is (healer-text.h). */
+			g_autofree char *name = healer_text_escape(key, -1);
 
 			return healer_json_fail(error, "%s: unknown key \"%s\"",
 			                        where != NULL && *where ? where : "top level", name);

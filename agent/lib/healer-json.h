@@ -45,7 +45,10 @@ json_object *healer_json_parse(const guint8 *data, gsize len, const char *what, 
  */
 gboolean healer_json_check_format(json_object *root, const char *format, gint64 version, GError **error);
 
-/* Every member of `obj` is one of `allowed` (NULL-terminated); else "WHERE: unknown key \"KEY\"" (escaped). */
+/*
+ * Every member of `obj` is one of `allowed` (NULL-terminated); else "WHERE: unknown key \"KEY\""
+ * ("top level" for a NULL or empty `where`; KEY escaped by healer_text_escape()).
+ */
 gboolean healer_json_check_keys(json_object *obj, const char *where, const char *const *allowed, GError **error);
 
 /* "WHERE.KEY", or "KEY" when `where` is "" or NULL. */

@@ -75,8 +75,8 @@ test_format_and_keys(void)
 	expect_fail(healer_json_check_format(version, "f", 2, &error), &error, "format_version: expected 2");
 	expect_fail(healer_json_check_format(good, "f", 3, &error), &error, "format_version: expected 3");
 	/* A key from outside is escaped in the message. */
-	expect_fail(healer_json_check_keys(extra, "", keys, &error), &error, "top level: unknown key \"y\\001\"");
-	expect_fail(healer_json_check_keys(extra, "a[2]", keys, &error), &error, "a[2]: unknown key \"y\\001\"");
+	expect_fail(healer_json_check_keys(extra, "", keys, &error), &error, "top level: unknown key \"y\\x01\"");
+	expect_fail(healer_json_check_keys(extra, "a[2]", keys, &error), &error, "a[2]: unknown key \"y\\x01\"");
 }
 
 static void
