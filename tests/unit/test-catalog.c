@@ -390,8 +390,7 @@ test_malformed_fields(void)
 	const struct {
 		const char *find, *replace, *message;
 	} cases[] = {
-	        {"\"dependencies\": [" DEP "]", "\"dependencies\": {}",
-	         "modules[0].dependencies: expected an array"},
+	        {"\"dependencies\": [" DEP "]", "\"dependencies\": {}", "modules[0].dependencies: expected an array"},
 	        {"\"dependencies\": [" DEP "]", "\"dependencies\": [5]",
 	         "modules[0].dependencies[0]: expected an object"},
 	        {DEP, "{\"function\": 7, \"index\": 2, \"version\": 900}",
@@ -400,8 +399,7 @@ test_malformed_fields(void)
 	         "modules[0].dependencies[0].index: 256 is outside 0..255"},
 	        {"\"dependencies\": [" DEP "], ", "",
 	         "modules[0].dependencies: missing (an array, empty when the module has none)"},
-	        {"\"platform_id\": 3", "\"platform_id\": 65536",
-	         "modules[0].platform_id: 65536 is outside 0..65535"},
+	        {"\"platform_id\": 3", "\"platform_id\": 65536", "modules[0].platform_id: 65536 is outside 0..65535"},
 	        {"\"function\": \"system-part\", \"index\": 1", "\"function\": 3, \"index\": 1",
 	         "modules[0].function: expected a string"},
 	        {"\"index\": 1,", "\"index\": 256,", "modules[0].index: 256 is outside 0..255"},
