@@ -91,11 +91,13 @@ uint_words(guint64 max)
 	return g_strdup_printf("an integer 0..%" G_GUINT64_FORMAT, max);
 }
 
+/* Every 32-byte value healerd's documents hold in hex is a SHA-256: the message says so. */
 static char *
 hex_words(gsize n_bytes, HealerJsonHexFlags flags)
 {
-	return g_strdup_printf("%" G_GSIZE_FORMAT " %shex digits", n_bytes * 2,
-	                       (flags & HEALER_JSON_HEX_LOWER) != 0 ? "lowercase " : "");
+	return g_strdup_printf("%" G_GSIZE_FORMAT " %shex digits%s", n_bytes * 2,
+	                       (flags & HEALER_JSON_HEX_LOWER) != 0 ? "lowercase " : "",
+	                       n_bytes == 32 ? ", a SHA-256" : "");
 }
 
 /* ---- values --------------------------------------------------------------------------------- */

@@ -17,7 +17,8 @@
  *   string with a NUL   PATH: expected a string without NUL characters
  *   bad hex             PATH: expected 64 lowercase hex digits
  * where WHAT is "a string", "an integer 0..MAX" ("a non-negative integer" when MAX is
- * G_MAXUINT64), "a boolean", "an array", "an object" or "N [lowercase ]hex digits".
+ * G_MAXUINT64), "a boolean", "an array", "an object" or "N [lowercase ]hex digits" (with ", a
+ * SHA-256" for 64 digits); a hex value of the wrong type says "expected a string of N ... digits".
  */
 #pragma once
 

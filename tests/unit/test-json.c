@@ -250,7 +250,7 @@ test_hex(void)
 	expect_fail(healer_json_get_hex(obj, "i", "m[1]", 4, HEALER_JSON_HEX_LOWER, out, &error), &error,
 	            "m[1].i: expected a string of 8 lowercase hex digits");
 	expect_fail(healer_json_get_hex(obj, "gone", "m[1]", 32, HEALER_JSON_HEX_LOWER, out, &error), &error,
-	            "m[1].gone: missing (expected 64 lowercase hex digits)");
+	            "m[1].gone: missing (expected 64 lowercase hex digits, a SHA-256)");
 	g_assert_cmpmem(out, 4, want, 4); /* untouched by the failures */
 	g_assert_true(healer_json_get_optional_hex(obj, "gone", "", 4, HEALER_JSON_HEX_LOWER, out, &found, &error));
 	g_assert_false(found);
