@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "healer-error.h"
+#include "healer-json.h"
 #include "json-autoptr.h"
 
 static GBusType chosen_bus = G_BUS_TYPE_NONE;
@@ -296,11 +297,9 @@ healerctl_parse_json(const HealerctlClient *client, const char *what, const char
 const char *
 healerctl_json_string(json_object *obj, const char *key, const char *fallback)
 {
-	json_object *v = NULL;
+	const char *s = healer_json_lookup_string(obj, key);
 
-	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
-		return fallback;
-	return json_object_get_string(v);
+	return s != NULL ? s : fallback;
 }
 
 gint64

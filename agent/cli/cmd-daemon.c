@@ -26,6 +26,7 @@
 #include "client.h"
 #include "describe.h"
 #include "healer-error.h"
+#include "healer-json.h"
 #include "printable.h"
 #include "healerctl.h"
 #include "import-dir.h"
@@ -550,7 +551,7 @@ healerctl_plan_remote(const char *id, gboolean json)
 		healerctl_print_json(plan, TRUE);
 		return HEALER_EXIT_OK;
 	}
-	if (!json_object_object_get_ex(plan, "steps", &steps) || !json_object_is_type(steps, json_type_array)) {
+	if ((steps = healer_json_lookup_type(plan, "steps", json_type_array)) == NULL) {
 		fprintf(stderr, "healerctl plan: healerd sent a plan without \"steps\"\n");
 		return HEALER_EXIT_FAILED;
 	}
@@ -565,7 +566,7 @@ healerctl_plan_remote(const char *id, gboolean json)
 		g_autofree char *what = NULL;
 		json_object *function = NULL;
 
-		if (json_object_object_get_ex(s, "function", &function) && json_object_is_type(function, json_type_int))
+		if ((function = healer_json_lookup_type(s, "function", json_type_int)) != NULL)
 			what = g_strdup(function_name((guint)json_object_get_int(function)));
 		else
 			what = g_strdup(healerctl_json_string(s, "function", "?"));
@@ -616,7 +617,7 @@ healerctl_modules(int argc, char **argv)
 		        healer_platform_lookup((guint16)healerctl_json_int(m, "platform_id", 0));
 		char *row[7];
 
-		if (json_object_object_get_ex(m, "function", &function) && json_object_is_type(function, json_type_int))
+		if ((function = healer_json_lookup_type(m, "function", json_type_int)) != NULL)
 			row[0] = g_strdup(function_name((guint)json_object_get_int(function)));
 		else
 			row[0] = g_strdup(healerctl_json_string(m, "function", "?"));

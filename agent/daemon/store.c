@@ -12,6 +12,7 @@
 #include "healer-error.h"
 #include "healer-file.h"
 #include "events.h"
+#include "healer-json.h"
 #include "json-autoptr.h"
 #include "module-catalog.h"
 #include "module-checksums.h"
@@ -342,81 +343,52 @@ retire_entry(HealerStore *store, HealerStoreEntry *entry, const char *why)
 
 /* --- opening ------------------------------------------------------------- */
 
+/* "function": a module function's name (as index.json is written) or, in older indexes, its number. */
 static gboolean
-get_int(json_object *obj, const char *key, gint64 min, gint64 max, gint64 *out)
+get_function(json_object *obj, guint8 *function, GError **error)
 {
-	json_object *v = NULL;
+	json_object *val = NULL;
+	gint64 n = -1;
 
-	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
-		return FALSE;
-	*out = json_object_get_int64(v);
-	return *out >= min && *out <= max;
-}
-
-static gboolean
-get_string_or_null(json_object *obj, const char *key, const char **out)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(obj, key, &v))
-		return FALSE;
-	if (v == NULL) {
-		*out = NULL;
-		return TRUE;
-	}
-	if (!json_object_is_type(v, json_type_string))
-		return FALSE;
-	*out = json_object_get_string(v);
+	if (!json_object_object_get_ex(obj, "function", &val))
+		return healer_json_fail(error, "function: missing (expected a module function)");
+	if (json_object_is_type(val, json_type_string))
+		n = healer_module_function_from_string(json_object_get_string(val));
+	else if (json_object_is_type(val, json_type_int))
+		n = json_object_get_int64(val);
+	if (n < 1 || n > G_MAXUINT8)
+		return healer_json_fail(error, "function: %s is not a module function",
+		                        json_object_to_json_string(val));
+	*function = (guint8)n;
 	return TRUE;
 }
 
-/* One index element; NULL with `problem` set when malformed. */
+/* One index element; NULL with `error` set (naming the member) when malformed. */
 static HealerStoreEntry *
-entry_from_json(HealerStore *store, json_object *obj, const char **problem)
+entry_from_json(HealerStore *store, json_object *obj, GError **error)
 {
 	HealerStoreEntry *entry;
-	json_object *function = NULL;
 	const char *sha = NULL, *release = NULL, *source = NULL;
-	gint64 size, platform_id, index, version, function_num;
+	guint64 size = 0, platform_id = 0, index = 0, version = 0;
+	guint8 function = 0;
 
-	if (!json_object_is_type(obj, json_type_object)) {
-		*problem = "not an object";
+	if (!healer_json_value_object(obj, "entry", error) ||
+	    !healer_json_get_hex(obj, "sha256", "", 32, HEALER_JSON_HEX_LOWER, NULL, error) ||
+	    !healer_json_get_string(obj, "sha256", "", &sha, error) ||
+	    !healer_json_get_uint(obj, "size", "", G_MAXINT64, &size, error) ||
+	    !healer_json_get_uint(obj, "platform_id", "", G_MAXUINT16, &platform_id, error) ||
+	    !healer_json_get_uint(obj, "index", "", G_MAXUINT8, &index, error) ||
+	    !healer_json_get_uint(obj, "version", "", G_MAXUINT16, &version, error) ||
+	    !get_function(obj, &function, error) ||
+	    !healer_json_get_string_or_null(obj, "release", "", &release, error) ||
+	    !healer_json_get_string_or_null(obj, "source", "", &source, error))
 		return NULL;
-	}
-	if (!get_string_or_null(obj, "sha256", &sha) || sha == NULL ||
-	    !healer_store_layout_is_sha256_hex(sha, strlen(sha))) {
-		*problem = "sha256 missing or not 64 lowercase hex digits";
-		return NULL;
-	}
-	if (!get_int(obj, "size", 0, G_MAXINT64, &size) || !get_int(obj, "platform_id", 0, G_MAXUINT16, &platform_id) ||
-	    !get_int(obj, "index", 0, G_MAXUINT8, &index) || !get_int(obj, "version", 0, G_MAXUINT16, &version)) {
-		*problem = "size, platform_id, index or version missing or out of range";
-		return NULL;
-	}
-	if (!json_object_object_get_ex(obj, "function", &function)) {
-		*problem = "function missing";
-		return NULL;
-	}
-	if (json_object_is_type(function, json_type_string))
-		function_num = healer_module_function_from_string(json_object_get_string(function));
-	else if (json_object_is_type(function, json_type_int))
-		function_num = json_object_get_int64(function);
-	else
-		function_num = -1;
-	if (function_num < 1 || function_num > G_MAXUINT8) {
-		*problem = "function unknown";
-		return NULL;
-	}
-	if (!get_string_or_null(obj, "release", &release) || !get_string_or_null(obj, "source", &source)) {
-		*problem = "release or source not a string or null";
-		return NULL;
-	}
 	entry = g_new0(HealerStoreEntry, 1);
 	entry->sha256 = g_strdup(sha);
 	entry->path = healer_store_layout_module_path(store->dir, sha);
-	entry->size = (guint64)size;
+	entry->size = size;
 	entry->platform_id = (guint16)platform_id;
-	entry->function = (guint8)function_num;
+	entry->function = function;
 	entry->index = (guint8)index;
 	entry->version = (guint16)version;
 	entry->release = g_strdup(release);
@@ -481,12 +453,12 @@ load_index(HealerStore *store, gboolean *dirty)
 		return;
 	}
 	for (size_t i = 0; i < json_object_array_length(root); i++) {
-		const char *problem = NULL;
+		g_autoptr(GError) problem = NULL;
 		HealerStoreEntry *entry = entry_from_json(store, json_object_array_get_idx(root, i), &problem);
 
 		if (entry == NULL) {
 			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
-			            "store index %s: entry %zu dropped: %s", store->index_path, i, problem);
+			            "store index %s: entry %zu dropped: %s", store->index_path, i, problem->message);
 			*dirty = TRUE;
 			continue;
 		}

@@ -8,6 +8,7 @@
 
 #include "backoff.h"
 #include "healer-error.h"
+#include "healer-json.h"
 #include "healer-file.h"
 #include "http-fetcher.h"
 #include "events.h"
@@ -90,12 +91,10 @@ load_state(HealerUpstream *u)
 	/* Validators belong to the URL they came from. */
 	if (!json_object_object_get_ex(root, "url", &val) || g_strcmp0(json_object_get_string(val), u->url) != 0)
 		return;
-	if (json_object_object_get_ex(root, "etag", &val) && json_object_is_type(val, json_type_string))
-		u->etag = g_strdup(json_object_get_string(val));
-	if (json_object_object_get_ex(root, "last_modified", &val) && json_object_is_type(val, json_type_string))
-		u->last_modified = g_strdup(json_object_get_string(val));
+	u->etag = g_strdup(healer_json_lookup_string(root, "etag"));
+	u->last_modified = g_strdup(healer_json_lookup_string(root, "last_modified"));
 	/* The validators only help while the trust still holds that catalog. */
-	if (json_object_object_get_ex(root, "key_id", &val) && json_object_is_type(val, json_type_string)) {
+	if (healer_json_lookup_string(root, "key_id") != NULL) {
 		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(healer_supply_get_trust(u->supply));
 		guint64 serial =
 		        json_object_object_get_ex(root, "serial", &val) ? (guint64)json_object_get_int64(val) : 0;

@@ -19,6 +19,7 @@
 
 #include "healer-archive.h"
 #include "healer-error.h"
+#include "healer-json.h"
 #include "healer-loadable.h"
 #include "json-autoptr.h"
 #include "module-catalog.h"
@@ -29,20 +30,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */
-
-G_GNUC_PRINTF(3, 4)
-static gboolean
-fail(GError **error, int code, const char *format, ...)
-{
-	va_list args;
-	g_autofree char *message = NULL;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HEALER_ERROR, code, message);
-	return FALSE;
-}
 
 /* A name from outside, safe to print: escaped when it holds control characters or is not UTF-8. */
 static char *
@@ -57,31 +44,6 @@ printable(const char *name)
 			return g_strdup(name);
 	}
 	return g_strescape(name, NULL);
-}
-
-/* A string without embedded NULs; NULL otherwise. */
-static const char *
-get_string(json_object *val)
-{
-	const char *s;
-
-	if (!json_object_is_type(val, json_type_string))
-		return NULL;
-	s = json_object_get_string(val);
-	if ((size_t)json_object_get_string_len(val) != strlen(s))
-		return NULL;
-	return s;
-}
-
-static gboolean
-is_lower_hex_sha256(const char *s)
-{
-	if (s == NULL || strlen(s) != HEALER_SHA256_SIZE * 2)
-		return FALSE;
-	for (const char *p = s; *p != '\0'; p++)
-		if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
-			return FALSE;
-	return TRUE;
 }
 
 static gboolean
@@ -163,72 +125,36 @@ GPtrArray *
 healer_bundle_manifest_parse(const guint8 *json, gsize len, const HealerCatalog *catalog, GError **error)
 {
 	static const char *const keys[] = {"format", "format_version", "modules", NULL};
-	g_autoptr(json_tokener) tok = json_tokener_new();
 	g_autoptr(json_object) root = NULL;
 	g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GPtrArray) carried = g_ptr_array_new();
-	json_object *val = NULL, *modules = NULL;
+	json_object *modules = NULL;
 
-	if (len > G_MAXINT) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "bundle manifest is too large");
+	root = healer_json_parse(json, len, "bundle manifest", error);
+	if (root == NULL ||
+	    !healer_json_check_format(root, HEALER_BUNDLE_FORMAT, HEALER_BUNDLE_FORMAT_VERSION, error) ||
+	    !healer_json_check_keys(root, "", keys, error) ||
+	    !healer_json_get_array(root, "modules", "", G_MAXSIZE, &modules, error))
 		return NULL;
-	}
-	if (memchr(json, '\0', len) != NULL) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "not valid JSON: contains a NUL byte");
-		return NULL;
-	}
-	root = json_tokener_parse_ex(tok, (const char *)json, (int)len);
-	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		fail(error, HEALER_ERROR_INVALID_DATA, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s",
-		     json_tokener_get_parse_end(tok),
-		     jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
-		return NULL;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "top level: expected an object");
-		return NULL;
-	}
-	if (!json_object_object_get_ex(root, "format", &val) || g_strcmp0(get_string(val), HEALER_BUNDLE_FORMAT) != 0) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "format: expected \"%s\"", HEALER_BUNDLE_FORMAT);
-		return NULL;
-	}
-	if (!json_object_object_get_ex(root, "format_version", &val) || !json_object_is_type(val, json_type_int) ||
-	    json_object_get_int64(val) != HEALER_BUNDLE_FORMAT_VERSION) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "format_version: expected %d", HEALER_BUNDLE_FORMAT_VERSION);
-		return NULL;
-	}
-	json_object_object_foreach (root, key, unused) {
-		(void)unused;
-		if (!g_strv_contains(keys, key)) {
-			g_autofree char *name = printable(key);
-			fail(error, HEALER_ERROR_INVALID_DATA, "top level: unknown key \"%s\"", name);
-			return NULL;
-		}
-	}
-	if (!json_object_object_get_ex(root, "modules", &modules) || !json_object_is_type(modules, json_type_array)) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "modules: missing or not an array");
-		return NULL;
-	}
 	for (guint i = 0; i < catalog->modules->len; i++) {
 		const HealerCatalogModule *module = g_ptr_array_index(catalog->modules, i);
 		g_hash_table_add(known, healer_sha256_to_hex(module->sha256));
 	}
 	for (size_t i = 0; i < json_object_array_length(modules); i++) {
-		const char *s = get_string(json_object_array_get_idx(modules, i));
+		g_autofree char *at = healer_json_path_index("modules", i);
+		json_object *val = json_object_array_get_idx(modules, i);
+		const char *s;
 
-		if (!is_lower_hex_sha256(s)) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: not 64 lowercase hex digits", i);
+		if (!healer_json_value_hex(val, at, HEALER_SHA256_SIZE, HEALER_JSON_HEX_LOWER, NULL, error))
 			return NULL;
-		}
+		s = json_object_get_string(val);
 		if (!g_hash_table_contains(known, s)) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: %s is not one of the catalog's modules",
-			     i, s);
+			healer_json_fail(error, "%s: %s is not one of the catalog's modules", at, s);
 			return NULL;
 		}
 		if (!g_hash_table_add(listed, (gpointer)s)) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "modules[%zu]: %s is listed twice", i, s);
+			healer_json_fail(error, "%s: %s is listed twice", at, s);
 			return NULL;
 		}
 	}
@@ -263,8 +189,8 @@ healer_catalog_select(const HealerCatalog *catalog, int platform_id, const char 
 				const HealerCatalogRelease *r = g_ptr_array_index(catalog->releases, i);
 				g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", r->name);
 			}
-			fail(error, HEALER_ERROR_NOT_FOUND, "no release \"%s\" in the catalog (%s%s)", name,
-			     names->len > 0 ? "it has " : "it lists no releases", names->str);
+			healer_fail(error, HEALER_ERROR_NOT_FOUND, "no release \"%s\" in the catalog (%s%s)", name,
+			            names->len > 0 ? "it has " : "it lists no releases", names->str);
 			return NULL;
 		}
 		shas = g_hash_table_new(g_str_hash, g_str_equal);
@@ -397,8 +323,8 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (out < 0) {
 			int saved = errno;
-			return fail(error, HEALER_ERROR_IO, "%s: %s: cannot stage it in %s: %s", bundle->source,
-			            module->path, bundle->staging_dir, g_strerror(saved));
+			return healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot stage it in %s: %s", bundle->source,
+			                   module->path, bundle->staging_dir, g_strerror(saved));
 		}
 	}
 	for (;;) {
@@ -414,11 +340,11 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 		if (n < 0) {
 			if (in->archive != NULL) {
 				g_autofree char *fault = archive_fault(in);
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source, module->path,
-				     fault);
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", bundle->source,
+				            module->path, fault);
 			} else {
-				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", bundle->source, module->path,
-				     g_strerror(in->saved_errno));
+				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", bundle->source,
+				            module->path, g_strerror(in->saved_errno));
 			}
 			goto out;
 		}
@@ -426,30 +352,30 @@ stage_module(OpenState *st, const HealerCatalogModule *module, Input *in, GError
 			break;
 		total += (guint64)n;
 		if (total > module->size) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got more)", bundle->source,
-			     module->path, module->size);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got more)",
+			            bundle->source, module->path, module->size);
 			goto out;
 		}
 		g_checksum_update(sum, st->buffer, (gssize)n);
 		if (out >= 0 && !write_all(out, st->buffer, (gsize)n)) {
 			int saved = errno;
-			fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path, dest,
-			     g_strerror(saved));
+			healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path,
+			            dest, g_strerror(saved));
 			goto out;
 		}
 	}
 	if (total != module->size) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT ")",
-		     bundle->source, module->path, module->size, total);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GUINT64_FORMAT ")",
+		            bundle->source, module->path, module->size, total);
 		goto out;
 	}
 	g_checksum_get_digest(sum, digest, &digest_len);
 	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
 		g_autofree char *got = healer_sha256_to_hex(digest);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: SHA-256 mismatch (expected %s, got %s)", bundle->source,
-		     module->path, hex, got);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: SHA-256 mismatch (expected %s, got %s)",
+		            bundle->source, module->path, hex, got);
 		goto out;
 	}
 	ok = TRUE;
@@ -457,8 +383,8 @@ out:
 	if (out >= 0) {
 		if (close(out) != 0 && ok) {
 			int saved = errno;
-			ok = fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source, module->path,
-			          dest, g_strerror(saved));
+			ok = healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot write %s: %s", bundle->source,
+			                 module->path, dest, g_strerror(saved));
 		}
 		if (ok)
 			g_hash_table_insert(st->staged, g_steal_pointer(&hex), g_steal_pointer(&dest));
@@ -480,8 +406,8 @@ load_metadata(OpenState *st, GBytes *catalog_json, GBytes *sig, GBytes *manifest
 	const guint8 *data, *sig_data = NULL;
 
 	if (catalog_json == NULL)
-		return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (not a bundle)", bundle->source,
-		            HEALER_BUNDLE_CATALOG);
+		return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (not a bundle)", bundle->source,
+		                   HEALER_BUNDLE_CATALOG);
 	bundle->catalog_json = g_bytes_ref(catalog_json);
 	bundle->catalog_sig = sig != NULL ? g_bytes_ref(sig) : NULL;
 	data = g_bytes_get_data(catalog_json, &len);
@@ -533,10 +459,11 @@ check_file_listed(OpenState *st, const char *path, GError **error)
 		return TRUE;
 	name = printable(path);
 	if (g_hash_table_contains(st->catalog_paths, path))
-		return fail(error, HEALER_ERROR_INVALID_DATA,
-		            "%s: %s: not carried by this bundle (%s does not list it)", st->bundle->source, name,
-		            HEALER_BUNDLE_MANIFEST);
-	return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not listed in the catalog", st->bundle->source, name);
+		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		                   "%s: %s: not carried by this bundle (%s does not list it)", st->bundle->source, name,
+		                   HEALER_BUNDLE_MANIFEST);
+	return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not listed in the catalog", st->bundle->source,
+	                   name);
 }
 
 /* Every file is allowed, and every carried module is there. */
@@ -552,10 +479,11 @@ check_listing(OpenState *st, GHashTable *files, GError **error)
 	for (guint i = 0; i < st->carried->len; i++) {
 		const HealerCatalogModule *module = g_ptr_array_index(st->carried, i);
 		if (!g_hash_table_contains(files, module->path))
-			return fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (%s)", st->bundle->source,
-			            module->path,
-			            st->bundle->has_manifest ? "bundle.json lists it"
-			                                     : "the catalog lists it and there is no bundle.json");
+			return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: missing (%s)", st->bundle->source,
+			                   module->path,
+			                   st->bundle->has_manifest
+			                           ? "bundle.json lists it"
+			                           : "the catalog lists it and there is no bundle.json");
 	}
 	return TRUE;
 }
@@ -567,13 +495,13 @@ make_staging_dir(OpenState *st, const char *staging_parent, GError **error)
 
 	if (g_mkdir_with_parents(staging_parent, 0750) != 0) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "%s: cannot create %s: %s", st->bundle->source, staging_parent,
-		            g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create %s: %s", st->bundle->source,
+		                   staging_parent, g_strerror(saved));
 	}
 	if (g_mkdtemp_full(template, 0750) == NULL) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "%s: cannot create a staging directory in %s: %s",
-		            st->bundle->source, staging_parent, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a staging directory in %s: %s",
+		                   st->bundle->source, staging_parent, g_strerror(saved));
 	}
 	st->bundle->staging_dir = g_steal_pointer(&template);
 	return TRUE;
@@ -593,9 +521,9 @@ finish_modules(OpenState *st, GError **error)
 		HealerBundleModule *entry;
 
 		if (staged == NULL)
-			return fail(error, HEALER_ERROR_INVALID_DATA,
-			            "%s: %s: missing (the bundle changed while it was read)", bundle->source,
-			            module->path);
+			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			                   "%s: %s: missing (the bundle changed while it was read)", bundle->source,
+			                   module->path);
 		entry = g_new0(HealerBundleModule, 1);
 		entry->module = module;
 		entry->staged_path = g_strdup(staged);
@@ -618,18 +546,19 @@ read_bounded(OpenState *st, Input *in, const char *name, gsize max, gsize expect
 		if (n < 0) {
 			if (in->archive != NULL) {
 				g_autofree char *fault = archive_fault(in);
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name, fault);
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", st->bundle->source, name,
+				            fault);
 			} else {
-				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
-				     g_strerror(in->saved_errno));
+				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
+				            g_strerror(in->saved_errno));
 			}
 			return NULL;
 		}
 		if (n == 0)
 			break;
 		if (data->len + (gsize)n > max) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: larger than %" G_GSIZE_FORMAT " bytes",
-			     st->bundle->source, name, max);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: larger than %" G_GSIZE_FORMAT " bytes",
+			            st->bundle->source, name, max);
 			return NULL;
 		}
 		g_byte_array_append(data, st->buffer, (guint)n);
@@ -716,75 +645,76 @@ check_entry(OpenState *st, ArchiveTally *tally, const HealerArchiveEntry *entry,
 	guint64 limit;
 
 	if (++tally->count > HEALER_BUNDLE_MAX_ENTRIES) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive; the limit is %d", source,
-		     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: more than %d entries in archive; the limit is %d",
+		            source, HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
 		return NULL;
 	}
 	if (entry->path == NULL || entry->path_len == 0) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", source, tally->count);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: entry %u has no name", source, tally->count);
 		return NULL;
 	}
 	if (entry->path_len > HEALER_BUNDLE_MAX_NAME) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: entry %u has a name of %" G_GSIZE_FORMAT " bytes; the limit is %d", source, tally->count,
-		     entry->path_len, HEALER_BUNDLE_MAX_NAME);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: entry %u has a name of %" G_GSIZE_FORMAT " bytes; the limit is %d", source,
+		            tally->count, entry->path_len, HEALER_BUNDLE_MAX_NAME);
 		return NULL;
 	}
 	tally->name_bytes += entry->path_len;
 	if (tally->name_bytes > HEALER_BUNDLE_MAX_NAMES) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: entry %u: the names of the entries up to it add up to %" G_GUINT64_FORMAT
-		     " bytes; the limit is %d",
-		     source, tally->count, tally->name_bytes, HEALER_BUNDLE_MAX_NAMES);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: entry %u: the names of the entries up to it add up to %" G_GUINT64_FORMAT
+		            " bytes; the limit is %d",
+		            source, tally->count, tally->name_bytes, HEALER_BUNDLE_MAX_NAMES);
 		return NULL;
 	}
 	name = printable(entry->path);
 	path = normalize_entry_path(entry->path);
 	if (path == NULL) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", source, name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: unsafe path in archive", source, name);
 		return NULL;
 	}
 	if (entry->type == HEALER_ARCHIVE_ENTRY_HARDLINK) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)", source,
-		     name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: hard link in archive (only files are allowed)",
+		            source, name);
 		return NULL;
 	}
 	if (entry->type == HEALER_ARCHIVE_ENTRY_SYMLINK) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: symbolic link in archive (only files are allowed)",
-		     source, name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: symbolic link in archive (only files are allowed)", source, name);
 		return NULL;
 	}
 	if (entry->type != HEALER_ARCHIVE_ENTRY_DIRECTORY &&
 	    (entry->type != HEALER_ARCHIVE_ENTRY_FILE || path[0] == '\0')) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: device, FIFO or socket in archive (only files are allowed)", source, name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: device, FIFO or socket in archive (only files are allowed)", source, name);
 		return NULL;
 	}
 	/* Its holes are not in the archive: reading would make up data, as much as it declares. */
 	if (entry->sparse) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: sparse file in archive declaring %" G_GUINT64_FORMAT
-		     " bytes (only plain files are allowed)",
-		     source, name, size);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: sparse file in archive declaring %" G_GUINT64_FORMAT
+		            " bytes (only plain files are allowed)",
+		            source, name, size);
 		return NULL;
 	}
 	limit = entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY ? 0 : entry_limit(path, &what);
 	if (entry->type == HEALER_ARCHIVE_ENTRY_DIRECTORY && size > 0) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directory entry declaring %" G_GUINT64_FORMAT " bytes",
-		     source, name, size);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: directory entry declaring %" G_GUINT64_FORMAT " bytes", source, name, size);
 		return NULL;
 	}
 	if (size > limit) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: entry %u declares %" G_GUINT64_FORMAT " bytes; the limit for %s is %" G_GUINT64_FORMAT,
-		     source, name, tally->count, size, what, limit);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: entry %u declares %" G_GUINT64_FORMAT
+		            " bytes; the limit for %s is %" G_GUINT64_FORMAT,
+		            source, name, tally->count, size, what, limit);
 		return NULL;
 	}
 	tally->data_bytes += size;
 	if (tally->data_bytes > HEALER_BUNDLE_MAX_TOTAL) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: the entries up to it declare %" G_GUINT64_FORMAT " bytes; the limit is %d", source, name,
-		     tally->data_bytes, HEALER_BUNDLE_MAX_TOTAL);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: the entries up to it declare %" G_GUINT64_FORMAT " bytes; the limit is %d", source,
+		            name, tally->data_bytes, HEALER_BUNDLE_MAX_TOTAL);
 		return NULL;
 	}
 	return g_steal_pointer(&path);
@@ -809,12 +739,12 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 	a = in.archive = af->reader_new();
 	if (lseek(fd, 0, SEEK_SET) != 0) {
 		int saved = errno;
-		fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", bundle->source, g_strerror(saved));
+		healer_fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", bundle->source, g_strerror(saved));
 		goto out;
 	}
 	if (!af->reader_open_fd(a, fd, CHUNK_SIZE)) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a readable tar archive (%s)",
-		     bundle->source, af->reader_error(a) ? af->reader_error(a) : "unknown error");
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a readable tar archive (%s)",
+		            bundle->source, af->reader_error(a) ? af->reader_error(a) : "unknown error");
 		goto out;
 	}
 	for (;;) {
@@ -826,13 +756,13 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			break;
 		if (r == HEALER_ARCHIVE_NEXT_ERROR) {
 			if (tally.count == 0) {
-				fail(error, HEALER_ERROR_INVALID_DATA,
-				     "%s: not a directory or a readable tar archive (%s)", bundle->source,
-				     af->reader_error(a) ? af->reader_error(a) : "unknown error");
+				healer_fail(error, HEALER_ERROR_INVALID_DATA,
+				            "%s: not a directory or a readable tar archive (%s)", bundle->source,
+				            af->reader_error(a) ? af->reader_error(a) : "unknown error");
 			} else {
 				g_autofree char *fault = archive_fault(&in);
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s", bundle->source,
-				     fault, last != NULL ? last : "none");
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s, last entry read: %s",
+				            bundle->source, fault, last != NULL ? last : "none");
 			}
 			goto out;
 		}
@@ -844,8 +774,8 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 		if (entry.type == HEALER_ARCHIVE_ENTRY_DIRECTORY)
 			continue;
 		if (g_hash_table_contains(seen, path)) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive", bundle->source,
-			     last);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: duplicate entry in archive",
+			            bundle->source, last);
 			goto out;
 		}
 		g_hash_table_add(seen, g_strdup(path));
@@ -873,10 +803,10 @@ archive_pass(OpenState *st, int fd, gboolean staging, GHashTable *files, GBytes 
 			}
 			/* Refused from its header: nothing of a 50 GB entry is read to find out. */
 			if ((guint64)MAX(entry.size, 0) != module->size) {
-				fail(error, HEALER_ERROR_INVALID_DATA,
-				     "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT
-				     " bytes, the archive declares %" G_GINT64_FORMAT ")",
-				     bundle->source, module->path, module->size, MAX(entry.size, 0));
+				healer_fail(error, HEALER_ERROR_INVALID_DATA,
+				            "%s: %s: size mismatch (expected %" G_GUINT64_FORMAT
+				            " bytes, the archive declares %" G_GINT64_FORMAT ")",
+				            bundle->source, module->path, module->size, MAX(entry.size, 0));
 				goto out;
 			}
 			if (!stage_module(st, module, &in, error))
@@ -922,8 +852,8 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 	if (dir == NULL) {
 		int saved = errno;
 		close(fd);
-		return fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
-		            prefix != NULL ? prefix : ".", g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
+		                   prefix != NULL ? prefix : ".", g_strerror(saved));
 	}
 	for (;;) {
 		g_autofree char *rel = NULL, *name = NULL;
@@ -934,8 +864,8 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		if (de == NULL) {
 			if (errno != 0) {
 				int saved = errno;
-				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
-				     prefix != NULL ? prefix : ".", g_strerror(saved));
+				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source,
+				            prefix != NULL ? prefix : ".", g_strerror(saved));
 				goto out;
 			}
 			break;
@@ -943,44 +873,45 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (++*count > HEALER_BUNDLE_MAX_ENTRIES) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: more than %d files and directories; the limit is %d", st->bundle->source,
-			     HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: more than %d files and directories; the limit is %d", st->bundle->source,
+			            HEALER_BUNDLE_MAX_ENTRIES, HEALER_BUNDLE_MAX_ENTRIES);
 			goto out;
 		}
 		rel = prefix != NULL ? g_strconcat(prefix, "/", de->d_name, NULL) : g_strdup(de->d_name);
 		/* The archive limits, so a directory bundle holds no more than an archive may. */
 		if (strlen(rel) > HEALER_BUNDLE_MAX_NAME) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: file %u has a name of %zu bytes; the limit is %d",
-			     st->bundle->source, *count, strlen(rel), HEALER_BUNDLE_MAX_NAME);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: file %u has a name of %zu bytes; the limit is %d", st->bundle->source, *count,
+			            strlen(rel), HEALER_BUNDLE_MAX_NAME);
 			goto out;
 		}
 		*name_bytes += strlen(rel);
 		if (*name_bytes > HEALER_BUNDLE_MAX_NAMES) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: file %u: the names of the files up to it add up to %" G_GUINT64_FORMAT
-			     " bytes; the limit is %d",
-			     st->bundle->source, *count, *name_bytes, HEALER_BUNDLE_MAX_NAMES);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: file %u: the names of the files up to it add up to %" G_GUINT64_FORMAT
+			            " bytes; the limit is %d",
+			            st->bundle->source, *count, *name_bytes, HEALER_BUNDLE_MAX_NAMES);
 			goto out;
 		}
 		name = printable(rel);
 		if (fstatat(dirfd(dir), de->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0) {
 			int saved = errno;
-			fail(error, HEALER_ERROR_IO, "%s: %s: %s", st->bundle->source, name, g_strerror(saved));
+			healer_fail(error, HEALER_ERROR_IO, "%s: %s: %s", st->bundle->source, name, g_strerror(saved));
 			goto out;
 		}
 		if (S_ISDIR(lst.st_mode)) {
 			int sub;
 			if (depth >= MAX_DEPTH) {
-				fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directories nested too deep",
-				     st->bundle->source, name);
+				healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: directories nested too deep",
+				            st->bundle->source, name);
 				goto out;
 			}
 			sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
 				int saved = errno;
-				fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
-				     g_strerror(saved));
+				healer_fail(error, HEALER_ERROR_IO, "%s: %s: cannot read: %s", st->bundle->source, name,
+				            g_strerror(saved));
 				goto out;
 			}
 			if (!walk_directory(st, sub, rel, depth + 1, files, count, name_bytes, error))
@@ -992,13 +923,14 @@ walk_directory(OpenState *st, int fd, const char *prefix, guint depth, GHashTabl
 		 * anywhere healerd may read (/etc/shadow), and even its size would tell.
 		 */
 		if (S_ISLNK(lst.st_mode)) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
-			     st->bundle->source, name);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			            st->bundle->source, name);
 			goto out;
 		}
 		if (!S_ISREG(lst.st_mode)) {
-			fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, name);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source,
+			            name);
 			goto out;
 		}
 		g_hash_table_add(files, g_steal_pointer(&rel));
@@ -1029,15 +961,16 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 		if (dir != root_fd)
 			close(dir);
 		if (next < 0 && (saved == ELOOP || saved == ENOTDIR)) {
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: not a directory, or a symbolic link (not followed: a bundle holds only files and "
-			     "directories)",
-			     st->bundle->source, parts[i]);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: %s: not a directory, or a symbolic link (not followed: a bundle holds only "
+			            "files and "
+			            "directories)",
+			            st->bundle->source, parts[i]);
 			return -1;
 		}
 		if (next < 0) {
-			fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
-			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
+			healer_fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
+			            "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
 			return -1;
 		}
 		dir = next;
@@ -1047,12 +980,12 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 	if (fd < 0) {
 		int saved = errno;
 		if (saved == ELOOP)
-			fail(error, HEALER_ERROR_INVALID_DATA,
-			     "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
-			     st->bundle->source, path);
+			healer_fail(error, HEALER_ERROR_INVALID_DATA,
+			            "%s: %s: symbolic link (not followed: a bundle holds only files and directories)",
+			            st->bundle->source, path);
 		else
-			fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
-			     "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
+			healer_fail(error, saved == ENOENT ? HEALER_ERROR_INVALID_DATA : HEALER_ERROR_IO,
+			            "%s: %s: cannot open: %s", st->bundle->source, path, g_strerror(saved));
 	}
 	if (dir != root_fd)
 		close(dir);
@@ -1060,7 +993,7 @@ open_in_bundle(OpenState *st, int root_fd, const char *path, GError **error)
 		return -1;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, path);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: %s: not a regular file", st->bundle->source, path);
 		return -1;
 	}
 	return fd;
@@ -1078,9 +1011,9 @@ read_metadata_file(OpenState *st, int root_fd, const char *name, gsize max, GErr
 		return NULL;
 	if (fstat(fd, &sb) == 0 && (guint64)sb.st_size > max) {
 		close(fd);
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: %s: %" G_GUINT64_FORMAT " bytes; the limit is %" G_GSIZE_FORMAT, st->bundle->source, name,
-		     (guint64)sb.st_size, max);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: %s: %" G_GUINT64_FORMAT " bytes; the limit is %" G_GSIZE_FORMAT, st->bundle->source,
+		            name, (guint64)sb.st_size, max);
 		return NULL;
 	}
 	data = read_bounded(st, &in, name, max, (gsize)sb.st_size, error);
@@ -1100,7 +1033,8 @@ open_directory(OpenState *st, int root_fd, GPtrArray *trusted_keys, gboolean all
 
 	if (walk_fd < 0) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot read: %s", st->bundle->source,
+		                   g_strerror(saved));
 	}
 	if (!walk_directory(st, walk_fd, NULL, 0, files, &count, &name_bytes, error))
 		return FALSE;
@@ -1226,11 +1160,11 @@ healer_bundle_open_fd(int fd, const char *name, GPtrArray *trusted_keys, gboolea
 	/* Only what the descriptor's owner could read: an O_PATH one still works with openat(). */
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || (flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_WRONLY) {
-		fail(error, HEALER_ERROR_PERMISSION_DENIED, "%s: not open for reading", name);
+		healer_fail(error, HEALER_ERROR_PERMISSION_DENIED, "%s: not open for reading", name);
 		return NULL;
 	}
 	if (fstat(fd, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))) {
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", name);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a directory or a tar archive", name);
 		return NULL;
 	}
 	st.staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -1256,11 +1190,11 @@ healer_bundle_open(const char *path, GPtrArray *trusted_keys, gboolean allow_uns
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int saved = errno;
-		fail(error,
-		     saved == ENOENT || saved == ENOTDIR ? HEALER_ERROR_NOT_FOUND
-		     : saved == EACCES                   ? HEALER_ERROR_PERMISSION_DENIED
-		                                         : HEALER_ERROR_IO,
-		     "%s: %s", path, g_strerror(saved));
+		healer_fail(error,
+		            saved == ENOENT || saved == ENOTDIR ? HEALER_ERROR_NOT_FOUND
+		            : saved == EACCES                   ? HEALER_ERROR_PERMISSION_DENIED
+		                                                : HEALER_ERROR_IO,
+		            "%s: %s", path, g_strerror(saved));
 		return NULL;
 	}
 	bundle = healer_bundle_open_fd(fd, path, trusted_keys, allow_unsigned, staging_parent, error);
@@ -1325,22 +1259,22 @@ read_checked(const HealerCatalogModule *module, HealerBundleReadFunc read_func, 
 		if (local_error != NULL)
 			g_propagate_error(error, g_steal_pointer(&local_error));
 		else
-			fail(error, HEALER_ERROR_FAILED, "%s: could not be read", module->path);
+			healer_fail(error, HEALER_ERROR_FAILED, "%s: could not be read", module->path);
 		return NULL;
 	}
 	bytes = g_bytes_get_data(data, &len);
 	if (len != module->size) {
-		fail(error, HEALER_ERROR_INVALID_DATA,
-		     "%s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GSIZE_FORMAT ")", module->path,
-		     module->size, len);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		            "%s: size mismatch (expected %" G_GUINT64_FORMAT " bytes, got %" G_GSIZE_FORMAT ")",
+		            module->path, module->size, len);
 		return NULL;
 	}
 	healer_sha256(bytes != NULL ? bytes : (const guint8 *)"", len, digest);
 	if (memcmp(digest, module->sha256, sizeof(digest)) != 0) {
 		g_autofree char *expected = healer_sha256_to_hex(module->sha256);
 		g_autofree char *got = healer_sha256_to_hex(digest);
-		fail(error, HEALER_ERROR_INVALID_DATA, "%s: SHA-256 mismatch (expected %s, got %s)", module->path,
-		     expected, got);
+		healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: SHA-256 mismatch (expected %s, got %s)",
+		            module->path, expected, got);
 		return NULL;
 	}
 	return g_steal_pointer(&data);
@@ -1359,7 +1293,7 @@ write_file_under(const char *root, const char *rel, GBytes *data, GHashTable *di
 	if (!g_hash_table_contains(dirs, parent)) {
 		if (g_mkdir_with_parents(parent, 0755) != 0) {
 			int saved = errno;
-			return fail(error, HEALER_ERROR_IO, "cannot create %s: %s", parent, g_strerror(saved));
+			return healer_fail(error, HEALER_ERROR_IO, "cannot create %s: %s", parent, g_strerror(saved));
 		}
 		/* Every directory from root down to parent, so each gets synced. */
 		for (char *dir = g_strdup(parent); dir != NULL;) {
@@ -1376,16 +1310,16 @@ write_file_under(const char *root, const char *rel, GBytes *data, GHashTable *di
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "cannot create %s: %s", path, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "cannot create %s: %s", path, g_strerror(saved));
 	}
 	if (!write_all(fd, bytes, len) || fsync(fd) != 0) {
 		int saved = errno;
 		close(fd);
-		return fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
 	}
 	if (close(fd) != 0) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "cannot write %s: %s", path, g_strerror(saved));
 	}
 	return TRUE;
 }
@@ -1402,8 +1336,8 @@ write_directory(const char *dest, const char *parent, GPtrArray *head, GPtrArray
 
 	if (g_mkdtemp_full(tmp, 0755) == NULL) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary directory beside it: %s", dest,
-		            g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary directory beside it: %s",
+		                   dest, g_strerror(saved));
 	}
 	g_hash_table_add(dirs, g_strdup(tmp));
 	for (guint i = 0; i < head->len; i++) {
@@ -1432,8 +1366,8 @@ write_directory(const char *dest, const char *parent, GPtrArray *head, GPtrArray
 				saved = errno;
 		}
 		if (saved != 0) {
-			fail(error, saved == EEXIST ? HEALER_ERROR_INVALID_ARGUMENT : HEALER_ERROR_IO, "%s: %s", dest,
-			     saved == EEXIST ? "already exists" : g_strerror(saved));
+			healer_fail(error, saved == EEXIST ? HEALER_ERROR_INVALID_ARGUMENT : HEALER_ERROR_IO, "%s: %s",
+			            dest, saved == EEXIST ? "already exists" : g_strerror(saved));
 			goto fail;
 		}
 	}
@@ -1452,8 +1386,8 @@ archive_add(const HealerArchiveFuncs *af, HealerArchiveWriter *a, const char *de
 	const guint8 *bytes = g_bytes_get_data(data, &len);
 
 	if (!af->writer_add_file(a, path, bytes != NULL ? bytes : (const guint8 *)"", len, (gint64)mtime))
-		return fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
-		            af->writer_error(a) ? af->writer_error(a) : "write failed");
+		return healer_fail(error, HEALER_ERROR_IO, "%s: %s: %s", dest, path,
+		                   af->writer_error(a) ? af->writer_error(a) : "write failed");
 	return TRUE;
 }
 
@@ -1477,8 +1411,8 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		int saved = errno;
-		return fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary file beside it: %s", dest,
-		            g_strerror(saved));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot create a temporary file beside it: %s", dest,
+		                   g_strerror(saved));
 	}
 	if (g_str_has_suffix(dest, ".gz") || g_str_has_suffix(dest, ".tgz"))
 		compression = HEALER_ARCHIVE_COMPRESSION_GZIP;
@@ -1486,8 +1420,8 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 		compression = HEALER_ARCHIVE_COMPRESSION_XZ;
 	a = af->writer_new(compression);
 	if (!af->writer_open_fd(a, fd)) {
-		fail(error, HEALER_ERROR_IO, "%s: %s", dest,
-		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
+		healer_fail(error, HEALER_ERROR_IO, "%s: %s", dest,
+		            af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	for (guint i = 0; i < head->len; i++) {
@@ -1502,20 +1436,20 @@ write_archive(const char *dest, const char *parent, GPtrArray *head, GPtrArray *
 			goto out;
 	}
 	if (!af->writer_close(a)) {
-		fail(error, HEALER_ERROR_IO, "%s: %s", dest,
-		     af->writer_error(a) ? af->writer_error(a) : "cannot write");
+		healer_fail(error, HEALER_ERROR_IO, "%s: %s", dest,
+		            af->writer_error(a) ? af->writer_error(a) : "cannot write");
 		goto out;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		int saved = errno;
 		fd = -1;
-		fail(error, HEALER_ERROR_IO, "%s: cannot write: %s", dest, g_strerror(saved));
+		healer_fail(error, HEALER_ERROR_IO, "%s: cannot write: %s", dest, g_strerror(saved));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, dest) != 0) {
 		int saved = errno;
-		fail(error, HEALER_ERROR_IO, "%s: %s", dest, g_strerror(saved));
+		healer_fail(error, HEALER_ERROR_IO, "%s: %s", dest, g_strerror(saved));
 		goto out;
 	}
 	sync_directory(parent);
@@ -1556,8 +1490,8 @@ healer_bundle_write(const char *dest_arg, GBytes *catalog_json, GBytes *catalog_
 	for (guint i = 0; i < selected->len; i++) {
 		const HealerCatalogModule *module = g_ptr_array_index(selected, i);
 		if (!g_ptr_array_find(catalog->modules, module, NULL))
-			return fail(error, HEALER_ERROR_INVALID_ARGUMENT,
-			            "%s: a selected module is not one of the catalog's", dest);
+			return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+			                   "%s: a selected module is not one of the catalog's", dest);
 		g_hash_table_add(shas, healer_sha256_to_hex(module->sha256));
 	}
 	/* Every path of a selected SHA-256: what bundle.json's list means to a reader. */
@@ -1571,11 +1505,11 @@ healer_bundle_write(const char *dest_arg, GBytes *catalog_json, GBytes *catalog_
 
 	if (g_file_test(dest, G_FILE_TEST_EXISTS) || g_file_test(dest, G_FILE_TEST_IS_SYMLINK)) {
 		if (!healer_bundle_dest_is_archive(dest) || g_file_test(dest, G_FILE_TEST_IS_DIR))
-			return fail(error, HEALER_ERROR_INVALID_ARGUMENT, "%s: already exists", dest);
+			return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT, "%s: already exists", dest);
 	}
 	parent = g_path_get_dirname(dest);
 	if (!g_file_test(parent, G_FILE_TEST_IS_DIR))
-		return fail(error, HEALER_ERROR_NOT_FOUND, "%s: directory %s does not exist", dest, parent);
+		return healer_fail(error, HEALER_ERROR_NOT_FOUND, "%s: directory %s does not exist", dest, parent);
 
 	created = catalog->created != NULL ? g_date_time_new_from_iso8601(catalog->created, NULL) : NULL;
 	if (created != NULL && g_date_time_to_unix(created) > 0)

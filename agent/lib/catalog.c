@@ -11,10 +11,14 @@
 
 #include "healer-error.h"
 #include "healer-file.h"
+#include "healer-json.h"
 #include "healer/module-format.h"
 #include "module-catalog.h"
 #include "module-names.h"
 #include "semver.h"
+
+/* The catalog's errors are all about its data (the publisher half below moves to agent/tools/ as is). */
+#define fail(error, ...) healer_fail((error), HEALER_ERROR_INVALID_DATA, __VA_ARGS__)
 
 static void
 catalog_module_free(gpointer data)
@@ -51,20 +55,6 @@ healer_catalog_free(HealerCatalog *catalog)
 	g_free(catalog);
 }
 
-G_GNUC_PRINTF(2, 3)
-static gboolean
-fail(GError **error, const char *format, ...)
-{
-	va_list args;
-	g_autofree char *message = NULL;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, message);
-	return FALSE;
-}
-
 /* OpenSSL's last error, for messages; clears its queue. */
 static char *
 openssl_error(void)
@@ -77,42 +67,6 @@ openssl_error(void)
 		return g_strdup("unknown OpenSSL error");
 	ERR_error_string_n(code, buf, sizeof(buf));
 	return g_strdup(buf);
-}
-
-/* A string without embedded NULs; NULL otherwise. */
-static const char *
-get_string(json_object *val)
-{
-	const char *s;
-
-	if (!json_object_is_type(val, json_type_string))
-		return NULL;
-	s = json_object_get_string(val);
-	if ((size_t)json_object_get_string_len(val) != strlen(s))
-		return NULL;
-	return s;
-}
-
-static gboolean
-get_uint(json_object *val, guint64 max, guint64 *out)
-{
-	if (!json_object_is_type(val, json_type_int))
-		return FALSE;
-	if (json_object_get_int64(val) < 0)
-		return FALSE;
-	*out = json_object_get_uint64(val);
-	return *out <= max;
-}
-
-static gboolean
-is_lower_hex_sha256(const char *s)
-{
-	if (s == NULL || strlen(s) != HEALER_SHA256_SIZE * 2)
-		return FALSE;
-	for (const char *p = s; *p != '\0'; p++)
-		if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
-			return FALSE;
-	return TRUE;
 }
 
 /* Relative, '/'-separated, no empty, "." or ".." component, no backslash or control character. */
@@ -143,52 +97,49 @@ path_fault(const char *path)
 	return NULL;
 }
 
+/* "function": a module function's name, as module-names.c spells it. */
 static gboolean
-check_keys(json_object *obj, const char *const *allowed, const char *where, GError **error)
+get_function(json_object *obj, const char *where, guint8 *function, GError **error)
 {
-	json_object_object_foreach (obj, key, val) {
-		(void)val;
-		if (!g_strv_contains(allowed, key))
-			return fail(error, "%s: unknown key \"%s\"", where, key);
-	}
+	const char *s;
+	int f;
+
+	if (!healer_json_get_string(obj, "function", where, &s, error))
+		return FALSE;
+	f = healer_module_function_from_string(s);
+	if (f <= MODULE_FUNCTION_NONE || strlen(s) < 2)
+		return healer_json_fail(error, "%s.function: unknown module function \"%s\"", where, s);
+	*function = (guint8)f;
 	return TRUE;
 }
 
 /* "dependencies": [{"function": "system-part", "index": 1, "version": 1203}, ...], at most 8. */
 static gboolean
-parse_dependencies(json_object *list, const char *where, HealerCatalogModule *module, GError **error)
+parse_dependencies(json_object *obj, const char *where, HealerCatalogModule *module, GError **error)
 {
 	static const char *const keys[] = {"function", "index", "version", NULL};
+	g_autofree char *list_path = healer_json_path(where, "dependencies");
+	json_object *list = NULL;
 
 	module->dependencies = g_array_new(FALSE, TRUE, sizeof(HealerModuleDependency));
-	if (list == NULL || !json_object_is_type(list, json_type_array))
-		return fail(error, "%s.dependencies: missing or not an array", where);
-	if (json_object_array_length(list) > HEALER_CATALOG_MAX_DEPENDENCIES)
-		return fail(error, "%s.dependencies: more than %d", where, HEALER_CATALOG_MAX_DEPENDENCIES);
+	if (!json_object_object_get_ex(obj, "dependencies", NULL))
+		return healer_json_fail(error, "%s: missing (an array, empty when the module has none)", list_path);
+	if (!healer_json_get_array(obj, "dependencies", where, HEALER_CATALOG_MAX_DEPENDENCIES, &list, error))
+		return FALSE;
 	for (size_t d = 0; d < json_object_array_length(list); d++) {
-		json_object *obj = json_object_array_get_idx(list, d), *val = NULL;
-		g_autofree char *at = g_strdup_printf("%s.dependencies[%zu]", where, d);
+		json_object *dep_obj = json_object_array_get_idx(list, d);
+		g_autofree char *at = healer_json_path_index(list_path, d);
 		HealerModuleDependency dep = {0};
-		const char *s;
-		guint64 n = 0;
-		int function;
+		guint64 index = 0, version = 0;
 
-		if (!json_object_is_type(obj, json_type_object))
-			return fail(error, "%s: expected an object", at);
-		if (!check_keys(obj, keys, at, error))
+		if (!healer_json_value_object(dep_obj, at, error) ||
+		    !healer_json_check_keys(dep_obj, at, keys, error) ||
+		    !get_function(dep_obj, at, &dep.function, error) ||
+		    !healer_json_get_uint(dep_obj, "index", at, G_MAXUINT8, &index, error) ||
+		    !healer_json_get_uint(dep_obj, "version", at, G_MAXUINT16, &version, error))
 			return FALSE;
-		if (!json_object_object_get_ex(obj, "function", &val) || (s = get_string(val)) == NULL)
-			return fail(error, "%s.function: missing or not a string", at);
-		function = healer_module_function_from_string(s);
-		if (function <= MODULE_FUNCTION_NONE || strlen(s) < 2)
-			return fail(error, "%s.function: unknown module function \"%s\"", at, s);
-		dep.function = (guint8)function;
-		if (!json_object_object_get_ex(obj, "index", &val) || !get_uint(val, G_MAXUINT8, &n))
-			return fail(error, "%s.index: missing or not an integer in 0..255", at);
-		dep.index = (guint8)n;
-		if (!json_object_object_get_ex(obj, "version", &val) || !get_uint(val, G_MAXUINT16, &n))
-			return fail(error, "%s.version: missing or not an integer in 0..65535", at);
-		dep.version = (guint16)n;
+		dep.index = (guint8)index;
+		dep.version = (guint16)version;
 		g_array_append_val(module->dependencies, dep);
 	}
 	return TRUE;
@@ -200,58 +151,34 @@ parse_module(json_object *obj, guint i, HealerCatalogModule *module, GError **er
 	static const char *const keys[] = {"platform_id",   "function",     "index", "version",
 	                                   "release",       "prerelease",   "size",  "sha256",
 	                                   "module_sha256", "dependencies", "path",  NULL};
-	g_autofree char *where = g_strdup_printf("modules[%u]", i);
-	json_object *val = NULL;
+	g_autofree char *where = healer_json_path_index("modules", i);
 	const char *s;
-	guint64 n = 0;
-	int function;
+	guint64 platform_id = 0, index = 0, version = 0;
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(error, "%s: expected an object", where);
-	if (!check_keys(obj, keys, where, error))
+	if (!healer_json_value_object(obj, where, error) || !healer_json_check_keys(obj, where, keys, error) ||
+	    !healer_json_get_uint(obj, "platform_id", where, G_MAXUINT16, &platform_id, error) ||
+	    !get_function(obj, where, &module->function, error) ||
+	    !healer_json_get_uint(obj, "index", where, G_MAXUINT8, &index, error) ||
+	    !healer_json_get_uint(obj, "version", where, G_MAXUINT16, &version, error))
 		return FALSE;
-	if (!json_object_object_get_ex(obj, "platform_id", &val) || !get_uint(val, G_MAXUINT16, &n))
-		return fail(error, "%s.platform_id: missing or not an integer in 0..65535", where);
-	module->platform_id = (guint16)n;
-	if (!json_object_object_get_ex(obj, "function", &val) || (s = get_string(val)) == NULL)
-		return fail(error, "%s.function: missing or not a string", where);
-	function = healer_module_function_from_string(s);
-	if (function <= MODULE_FUNCTION_NONE || strlen(s) < 2)
-		return fail(error, "%s.function: unknown module function \"%s\"", where, s);
-	module->function = (guint8)function;
-	if (!json_object_object_get_ex(obj, "index", &val) || !get_uint(val, G_MAXUINT8, &n))
-		return fail(error, "%s.index: missing or not an integer in 0..255", where);
-	module->index = (guint8)n;
-	if (!json_object_object_get_ex(obj, "version", &val) || !get_uint(val, G_MAXUINT16, &n))
-		return fail(error, "%s.version: missing or not an integer in 0..65535", where);
-	module->version = (guint16)n;
-	if (!json_object_object_get_ex(obj, "release", &val))
-		return fail(error, "%s.release: missing (a string, or null)", where);
-	if (val != NULL) {
-		if ((s = get_string(val)) == NULL || s[0] == '\0')
-			return fail(error, "%s.release: expected a non-empty string or null", where);
-		module->release = g_strdup(s);
-	}
-	if (!json_object_object_get_ex(obj, "prerelease", &val) || !json_object_is_type(val, json_type_boolean))
-		return fail(error, "%s.prerelease: missing or not a boolean", where);
-	module->prerelease = json_object_get_boolean(val);
-	if (!json_object_object_get_ex(obj, "size", &val) || !get_uint(val, G_MAXUINT64, &n))
-		return fail(error, "%s.size: missing or not a non-negative integer", where);
-	module->size = n;
-	if (!json_object_object_get_ex(obj, "sha256", &val) || (s = get_string(val)) == NULL ||
-	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->sha256))
-		return fail(error, "%s.sha256: missing or not 64 lowercase hex digits", where);
-	if (!json_object_object_get_ex(obj, "module_sha256", &val) || (s = get_string(val)) == NULL ||
-	    !is_lower_hex_sha256(s) || !healer_sha256_from_hex(s, module->module_sha256))
-		return fail(error, "%s.module_sha256: missing or not 64 lowercase hex digits", where);
-	if (!json_object_object_get_ex(obj, "dependencies", &val))
-		return fail(error, "%s.dependencies: missing (an array, empty when the module has none)", where);
-	if (!parse_dependencies(val, where, module, error))
+	module->platform_id = (guint16)platform_id;
+	module->index = (guint8)index;
+	module->version = (guint16)version;
+	if (!healer_json_get_string_or_null(obj, "release", where, &s, error))
 		return FALSE;
-	if (!json_object_object_get_ex(obj, "path", &val) || (s = get_string(val)) == NULL)
-		return fail(error, "%s.path: missing or not a string", where);
+	if (s != NULL && s[0] == '\0')
+		return healer_json_fail(error, "%s.release: expected a non-empty string or null", where);
+	module->release = g_strdup(s);
+	if (!healer_json_get_bool(obj, "prerelease", where, &module->prerelease, error) ||
+	    !healer_json_get_uint(obj, "size", where, G_MAXUINT64, &module->size, error) ||
+	    !healer_json_get_hex(obj, "sha256", where, HEALER_SHA256_SIZE, HEALER_JSON_HEX_LOWER, module->sha256,
+	                         error) ||
+	    !healer_json_get_hex(obj, "module_sha256", where, HEALER_SHA256_SIZE, HEALER_JSON_HEX_LOWER,
+	                         module->module_sha256, error) ||
+	    !parse_dependencies(obj, where, module, error) || !healer_json_get_string(obj, "path", where, &s, error))
+		return FALSE;
 	if (path_fault(s) != NULL)
-		return fail(error, "%s.path: \"%s\" %s", where, s, path_fault(s));
+		return healer_json_fail(error, "%s.path: \"%s\" %s", where, s, path_fault(s));
 	module->path = g_strdup(s);
 	return TRUE;
 }
@@ -260,32 +187,33 @@ static gboolean
 parse_release(json_object *obj, guint i, GHashTable *shas, HealerCatalogRelease *release, GError **error)
 {
 	static const char *const keys[] = {"name", "modules", NULL};
-	g_autofree char *where = g_strdup_printf("releases[%u]", i);
+	g_autofree char *where = healer_json_path_index("releases", i);
+	g_autofree char *named = NULL;
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-	json_object *val = NULL;
+	json_object *modules = NULL;
 	const char *s;
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(error, "%s: expected an object", where);
-	if (!check_keys(obj, keys, where, error))
+	if (!healer_json_value_object(obj, where, error) || !healer_json_check_keys(obj, where, keys, error) ||
+	    !healer_json_get_string(obj, "name", where, &s, error))
 		return FALSE;
-	if (!json_object_object_get_ex(obj, "name", &val) || (s = get_string(val)) == NULL)
-		return fail(error, "%s.name: missing or not a string", where);
 	if (!healer_semver_valid(s))
-		return fail(error, "%s.name: \"%s\" is not a semantic version", where, s);
+		return healer_json_fail(error, "%s.name: \"%s\" is not a semantic version", where, s);
 	release->name = g_strdup(s);
-	if (!json_object_object_get_ex(obj, "modules", &val) || !json_object_is_type(val, json_type_array))
-		return fail(error, "%s (%s).modules: missing or not an array", where, release->name);
-	for (size_t j = 0; j < json_object_array_length(val); j++) {
-		s = get_string(json_object_array_get_idx(val, j));
-		if (!is_lower_hex_sha256(s))
-			return fail(error, "%s (%s).modules[%zu]: not 64 lowercase hex digits", where, release->name,
-			            j);
+	/* From here on the release is named by its name too: "releases[3] (1.2.0).modules[1]". */
+	named = g_strdup_printf("%s (%s)", where, release->name);
+	if (!healer_json_get_array(obj, "modules", named, G_MAXSIZE, &modules, error))
+		return FALSE;
+	for (size_t j = 0; j < json_object_array_length(modules); j++) {
+		g_autofree char *at = g_strdup_printf("%s.modules[%zu]", named, j);
+		json_object *val = json_object_array_get_idx(modules, j);
+
+		if (!healer_json_value_hex(val, at, HEALER_SHA256_SIZE, HEALER_JSON_HEX_LOWER, NULL, error))
+			return FALSE;
+		s = json_object_get_string(val);
 		if (!g_hash_table_contains(shas, s))
-			return fail(error, "%s (%s).modules[%zu]: %s is not one of the catalog's modules", where,
-			            release->name, j, s);
+			return healer_json_fail(error, "%s: %s is not one of the catalog's modules", at, s);
 		if (!g_hash_table_add(seen, (gpointer)s))
-			return fail(error, "%s (%s).modules[%zu]: %s is listed twice", where, release->name, j, s);
+			return healer_json_fail(error, "%s: %s is listed twice", at, s);
 		g_ptr_array_add(release->modules, g_strdup(s));
 	}
 	return TRUE;
@@ -296,41 +224,33 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 {
 	static const char *const keys[] = {"format", "format_version", "serial",   "created",
 	                                   "key_id", "modules",        "releases", NULL};
-	json_object *val = NULL, *modules = NULL, *releases = NULL;
+	json_object *modules = NULL, *releases = NULL;
 	const char *s;
-	guint64 n = 0;
+	gboolean found;
 	g_autoptr(GHashTable) paths = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GHashTable) shas = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GDateTime) created = NULL;
 
-	if (!json_object_is_type(root, json_type_object))
-		return fail(error, "top level: expected an object");
-	if (!json_object_object_get_ex(root, "format", &val) || g_strcmp0(get_string(val), HEALER_CATALOG_FORMAT) != 0)
-		return fail(error, "format: expected \"%s\"", HEALER_CATALOG_FORMAT);
-	if (!json_object_object_get_ex(root, "format_version", &val) || !json_object_is_type(val, json_type_int) ||
-	    json_object_get_int64(val) != HEALER_CATALOG_FORMAT_VERSION)
-		return fail(error, "format_version: expected %d", HEALER_CATALOG_FORMAT_VERSION);
-	if (!check_keys(root, keys, "top level", error))
+	if (!healer_json_check_format(root, HEALER_CATALOG_FORMAT, HEALER_CATALOG_FORMAT_VERSION, error) ||
+	    !healer_json_check_keys(root, "", keys, error) ||
+	    !healer_json_get_uint(root, "serial", "", G_MAXUINT64, &catalog->serial, error) ||
+	    !healer_json_get_string(root, "created", "", &s, error))
 		return FALSE;
-	if (!json_object_object_get_ex(root, "serial", &val) || !get_uint(val, G_MAXUINT64, &n))
-		return fail(error, "serial: missing or not a non-negative integer");
-	catalog->serial = n;
-	if (!json_object_object_get_ex(root, "created", &val) || (s = get_string(val)) == NULL)
-		return fail(error, "created: missing or not a string");
 	created = g_date_time_new_from_iso8601(s, NULL);
 	if (created == NULL || !g_str_has_suffix(s, "Z"))
-		return fail(error, "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
+		return healer_json_fail(error,
+		                        "created: \"%s\" is not an ISO-8601 UTC time such as 2026-01-31T12:00:00Z", s);
 	catalog->created = g_strdup(s);
-	if (json_object_object_get_ex(root, "key_id", &val)) {
-		if ((s = get_string(val)) == NULL || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
-			return fail(error, "key_id: expected 16 lowercase hex digits (a key id)");
+	if (!healer_json_get_optional_hex(root, "key_id", "", 8, HEALER_JSON_HEX_LOWER, NULL, &found, NULL))
+		return healer_json_fail(error, "key_id: expected 16 lowercase hex digits (a key id)");
+	if (found && !healer_json_get_string(root, "key_id", "", &s, error))
+		return FALSE;
+	if (found)
 		catalog->key_id = g_strdup(s);
-	}
-	if (!json_object_object_get_ex(root, "modules", &modules) || !json_object_is_type(modules, json_type_array))
-		return fail(error, "modules: missing or not an array");
-	if (!json_object_object_get_ex(root, "releases", &releases) || !json_object_is_type(releases, json_type_array))
-		return fail(error, "releases: missing or not an array");
+	if (!healer_json_get_array(root, "modules", "", G_MAXSIZE, &modules, error) ||
+	    !healer_json_get_array(root, "releases", "", G_MAXSIZE, &releases, error))
+		return FALSE;
 	for (size_t i = 0; i < json_object_array_length(modules); i++) {
 		HealerCatalogModule *module = g_new0(HealerCatalogModule, 1);
 
@@ -338,7 +258,7 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 		if (!parse_module(json_object_array_get_idx(modules, i), (guint)i, module, error))
 			return FALSE;
 		if (!g_hash_table_add(paths, module->path))
-			return fail(error, "modules[%zu].path: \"%s\" is listed twice", i, module->path);
+			return healer_json_fail(error, "modules[%zu].path: \"%s\" is listed twice", i, module->path);
 		g_hash_table_add(shas, healer_sha256_to_hex(module->sha256));
 	}
 	for (size_t i = 0; i < json_object_array_length(releases); i++) {
@@ -349,7 +269,7 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 		if (!parse_release(json_object_array_get_idx(releases, i), (guint)i, shas, release, error))
 			return FALSE;
 		if (!g_hash_table_add(names, release->name))
-			return fail(error, "releases[%zu].name: \"%s\" is listed twice", i, release->name);
+			return healer_json_fail(error, "releases[%zu].name: \"%s\" is listed twice", i, release->name);
 	}
 	return TRUE;
 }
@@ -357,28 +277,13 @@ parse_root(json_object *root, HealerCatalog *catalog, GError **error)
 HealerCatalog *
 healer_catalog_parse(const guint8 *json, gsize len, GError **error)
 {
-	g_autoptr(json_tokener) tok = json_tokener_new();
 	g_autoptr(json_object) root = NULL;
 	g_autoptr(HealerCatalog) catalog = g_new0(HealerCatalog, 1);
 
 	catalog->modules = g_ptr_array_new_with_free_func(catalog_module_free);
 	catalog->releases = g_ptr_array_new_with_free_func(catalog_release_free);
-	if (len > G_MAXINT) {
-		fail(error, "catalog is too large");
-		return NULL;
-	}
-	if (memchr(json, '\0', len) != NULL) {
-		fail(error, "not valid JSON: contains a NUL byte");
-		return NULL;
-	}
-	root = json_tokener_parse_ex(tok, (const char *)json, (int)len);
-	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
-		     jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
-		return NULL;
-	}
-	if (!parse_root(root, catalog, error))
+	root = healer_json_parse(json, len, "catalog", error);
+	if (root == NULL || !parse_root(root, catalog, error))
 		return NULL;
 	return g_steal_pointer(&catalog);
 }

@@ -3,22 +3,9 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "healer-json.h"
 #include "json-autoptr.h"
 #include "module-names.h"
-
-G_GNUC_PRINTF(3, 4)
-static gboolean
-fail(GError **error, const char *path, const char *format, ...)
-{
-	g_autofree char *message = NULL;
-	va_list args;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "describe: %s: %s", path, message);
-	return FALSE;
-}
 
 static void
 module_clear(gpointer data)
@@ -37,63 +24,15 @@ healer_describe_free(HealerDescribe *describe)
 	g_free(describe);
 }
 
-/*
- * An integer member 0..max.  *found says whether it was there; a missing
- * required member is an error.
- */
-static gboolean
-get_uint(json_object *obj, const char *key, const char *where, gboolean required, guint64 max, guint64 *value,
-         gboolean *found, GError **error)
-{
-	g_autofree char *path = *where ? g_strdup_printf("%s.%s", where, key) : g_strdup(key);
-	json_object *member = NULL;
-	int64_t v;
-
-	*found = json_object_object_get_ex(obj, key, &member);
-	if (!*found) {
-		if (required)
-			return fail(error, path, "missing");
-		return TRUE;
-	}
-	if (!json_object_is_type(member, json_type_int))
-		return fail(error, path, "expected an integer 0..%" G_GUINT64_FORMAT, max);
-	/* json-c keeps integers above INT64_MAX as uint64; get_int64 saturates them, which the range check catches. */
-	v = json_object_get_int64(member);
-	if (v < 0 || (guint64)v > max)
-		return fail(error, path, "%s is outside 0..%" G_GUINT64_FORMAT, json_object_to_json_string(member),
-		            max);
-	*value = (guint64)v;
-	return TRUE;
-}
-
-/* A string member; NULL (and no error) when absent and not required. */
-static gboolean
-get_string(json_object *obj, const char *key, const char *where, gboolean required, const char **value, GError **error)
-{
-	g_autofree char *path = g_strdup_printf("%s.%s", where, key);
-	json_object *member = NULL;
-
-	*value = NULL;
-	if (!json_object_object_get_ex(obj, key, &member)) {
-		if (required)
-			return fail(error, path, "missing");
-		return TRUE;
-	}
-	if (!json_object_is_type(member, json_type_string))
-		return fail(error, path, "expected a string");
-	*value = json_object_get_string(member);
-	return TRUE;
-}
-
 /* "f": a describe function character. */
 static gboolean
 parse_function(json_object *obj, const char *where, guint8 *function, GError **error)
 {
-	g_autofree char *path = g_strdup_printf("%s.f", where);
+	g_autofree char *path = healer_json_path(where, "f");
 	const char *s;
 	int f;
 
-	if (!get_string(obj, "f", where, TRUE, &s, error))
+	if (!healer_json_get_string(obj, "f", where, &s, error))
 		return FALSE;
 	/* "_": Device OS prints it for SETTINGS (and, on some versions, ASSET); it reads back as SETTINGS. */
 	if (strcmp(s, "_") == 0) {
@@ -102,7 +41,8 @@ parse_function(json_object *obj, const char *where, guint8 *function, GError **e
 	}
 	f = strlen(s) == 1 ? healer_module_function_from_string(s) : -1;
 	if (f < 0)
-		return fail(error, path, "\"%s\" is not a module function (b, s, u, m, a, c, r, t, n or _)", s);
+		return healer_json_fail(error, "%s: \"%s\" is not a module function (b, s, u, m, a, c, r, t, n or _)",
+		                        path, s);
 	*function = (guint8)f;
 	return TRUE;
 }
@@ -111,28 +51,26 @@ parse_function(json_object *obj, const char *where, guint8 *function, GError **e
 static gboolean
 parse_index(json_object *obj, const char *where, guint8 *index, GError **error)
 {
-	g_autofree char *path = g_strdup_printf("%s.n", where);
-	json_object *member = NULL;
-	const char *s;
+	g_autofree char *path = healer_json_path(where, "n");
+	const char *s = NULL;
+	gboolean found;
 	gsize len;
 	guint v = 0;
 
-	if (!json_object_object_get_ex(obj, "n", &member))
-		return fail(error, path, "missing");
-	if (!json_object_is_type(member, json_type_string))
-		return fail(error, path, "expected a string holding a number 0..255");
-	s = json_object_get_string(member);
-	len = (gsize)json_object_get_string_len(member);
-	/* Canonical decimal only: 1 to 3 digits, no sign, no leading zero, no NUL inside. */
-	if (len < 1 || len > 3 || (len > 1 && s[0] == '0'))
-		return fail(error, path, "expected a string holding a number 0..255");
+	if (!json_object_object_get_ex(obj, "n", NULL))
+		return healer_json_fail(error, "%s: missing (expected a string holding a number 0..255)", path);
+	(void)healer_json_get_optional_string(obj, "n", where, &s, &found, NULL);
+	len = s != NULL ? strlen(s) : 0;
+	/* Canonical decimal only: 1 to 3 digits, no sign, no leading zero (a NUL inside fails above). */
+	if (s == NULL || len < 1 || len > 3 || (len > 1 && s[0] == '0'))
+		return healer_json_fail(error, "%s: expected a string holding a number 0..255", path);
 	for (gsize i = 0; i < len; i++) {
 		if (!g_ascii_isdigit(s[i]))
-			return fail(error, path, "expected a string holding a number 0..255");
+			return healer_json_fail(error, "%s: expected a string holding a number 0..255", path);
 		v = v * 10 + (guint)(s[i] - '0');
 	}
 	if (v > 255)
-		return fail(error, path, "expected a string holding a number 0..255");
+		return healer_json_fail(error, "%s: expected a string holding a number 0..255", path);
 	*index = (guint8)v;
 	return TRUE;
 }
@@ -141,12 +79,10 @@ static gboolean
 parse_dependency(json_object *obj, const char *where, HealerDescribeDependency *dep, GError **error)
 {
 	guint64 v = 0;
-	gboolean found;
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(error, where, "expected an object");
-	if (!parse_function(obj, where, &dep->function, error) || !parse_index(obj, where, &dep->index, error) ||
-	    !get_uint(obj, "v", where, TRUE, G_MAXUINT16, &v, &found, error))
+	if (!healer_json_value_object(obj, where, error) || !parse_function(obj, where, &dep->function, error) ||
+	    !parse_index(obj, where, &dep->index, error) ||
+	    !healer_json_get_uint(obj, "v", where, G_MAXUINT16, &v, error))
 		return FALSE;
 	dep->version = (guint16)v;
 	/* "_":"" (firmware up to about 1.5) and anything else are ignored. */
@@ -162,10 +98,10 @@ parse_store(json_object *obj, const char *where, guint8 *store, GError **error)
 	        [MODULE_STORE_BACKUP] = "b",
 	        [MODULE_STORE_SCRATCHPAD] = "t",
 	};
-	g_autofree char *path = g_strdup_printf("%s.l", where);
+	g_autofree char *path = healer_json_path(where, "l");
 	const char *s;
 
-	if (!get_string(obj, "l", where, TRUE, &s, error))
+	if (!healer_json_get_string(obj, "l", where, &s, error))
 		return FALSE;
 	for (guint i = 0; i < G_N_ELEMENTS(stores); i++) {
 		if (strcmp(s, stores[i]) == 0) {
@@ -173,53 +109,30 @@ parse_store(json_object *obj, const char *where, guint8 *store, GError **error)
 			return TRUE;
 		}
 	}
-	return fail(error, path, "\"%s\" is not a module store (m, f, b or t)", s);
-}
-
-static gboolean
-parse_hash(const char *s, guint8 sha256[32])
-{
-	if (strlen(s) != 64)
-		return FALSE;
-	for (guint i = 0; i < 32; i++) {
-		int hi = g_ascii_xdigit_value(s[2 * i]), lo = g_ascii_xdigit_value(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return FALSE;
-		sha256[i] = (guint8)(hi << 4 | lo);
-	}
-	return TRUE;
+	return healer_json_fail(error, "%s: \"%s\" is not a module store (m, f, b or t)", path, s);
 }
 
 static gboolean
 parse_module(json_object *obj, const char *where, HealerDescribeModule *module, GError **error)
 {
+	g_autofree char *deps_path = healer_json_path(where, "d");
 	json_object *deps = NULL;
-	const char *hash = NULL;
 	gboolean has_f, has_n, has_v, found;
-	guint64 v = 0;
+	guint64 size = 0, checked = 0, passed = 0, v = 0;
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(error, where, "expected an object");
-	if (!get_uint(obj, "s", where, TRUE, G_MAXUINT32, &v, &found, error))
+	if (!healer_json_value_object(obj, where, error) ||
+	    !healer_json_get_uint(obj, "s", where, G_MAXUINT32, &size, error) ||
+	    !parse_store(obj, where, &module->store, error) ||
+	    !healer_json_get_uint(obj, "vc", where, G_MAXUINT16, &checked, error) ||
+	    !healer_json_get_uint(obj, "vv", where, G_MAXUINT16, &passed, error))
 		return FALSE;
-	module->max_size = (guint32)v;
-	if (!parse_store(obj, where, &module->store, error))
+	module->max_size = (guint32)size;
+	module->validity_checked = (guint16)checked;
+	module->validity_passed = (guint16)passed;
+	/* "u": the module's SHA-256; Device OS prints it in capitals. */
+	if (!healer_json_get_optional_hex(obj, "u", where, 32, HEALER_JSON_HEX_ANY_CASE, module->sha256, &found, error))
 		return FALSE;
-	if (!get_uint(obj, "vc", where, TRUE, G_MAXUINT16, &v, &found, error))
-		return FALSE;
-	module->validity_checked = (guint16)v;
-	if (!get_uint(obj, "vv", where, TRUE, G_MAXUINT16, &v, &found, error))
-		return FALSE;
-	module->validity_passed = (guint16)v;
-
-	if (!get_string(obj, "u", where, FALSE, &hash, error))
-		return FALSE;
-	if (hash != NULL) {
-		g_autofree char *path = g_strdup_printf("%s.u", where);
-		if (!parse_hash(hash, module->sha256))
-			return fail(error, path, "expected 64 hexadecimal digits (a SHA-256)");
-		module->has_hash = TRUE;
-	}
+	module->has_hash = found;
 
 	/* "f", "n" and "v" describe the module in the slot; an empty slot has none of them. */
 	has_f = json_object_object_get_ex(obj, "f", NULL);
@@ -228,48 +141,42 @@ parse_module(json_object *obj, const char *where, HealerDescribeModule *module, 
 	if (has_f || has_n || has_v) {
 		if (!parse_function(obj, where, &module->function, error) ||
 		    !parse_index(obj, where, &module->index, error) ||
-		    !get_uint(obj, "v", where, TRUE, G_MAXUINT16, &v, &found, error))
+		    !healer_json_get_uint(obj, "v", where, G_MAXUINT16, &v, error))
 			return FALSE;
 		module->version = (guint16)v;
 		module->has_info = TRUE;
 	}
 
-	if (json_object_object_get_ex(obj, "d", &deps)) {
-		g_autofree char *path = g_strdup_printf("%s.d", where);
-		gsize n;
+	if (!healer_json_get_optional_array(obj, "d", where, G_MAXSIZE, &deps, &found, error))
+		return FALSE;
+	for (gsize i = 0; found && i < json_object_array_length(deps); i++) {
+		g_autofree char *dep_path = healer_json_path_index(deps_path, i);
+		HealerDescribeDependency dep = {0};
 
-		if (!json_object_is_type(deps, json_type_array))
-			return fail(error, path, "expected an array");
-		n = json_object_array_length(deps);
-		for (gsize i = 0; i < n; i++) {
-			g_autofree char *dep_path = g_strdup_printf("%s.d[%" G_GSIZE_FORMAT "]", where, i);
-			HealerDescribeDependency dep = {0};
-
-			if (!parse_dependency(json_object_array_get_idx(deps, i), dep_path, &dep, error))
-				return FALSE;
-			g_array_append_val(module->dependencies, dep);
-		}
+		if (!parse_dependency(json_object_array_get_idx(deps, i), dep_path, &dep, error))
+			return FALSE;
+		g_array_append_val(module->dependencies, dep);
 	}
 	return TRUE;
 }
 
-HealerDescribe *
-healer_describe_parse(const char *data, gsize len, GError **error)
+static HealerDescribe *
+parse_describe(const char *data, gsize len, GError **error)
 {
 	g_autoptr(json_tokener) tok = json_tokener_new();
 	g_autoptr(json_object) root = NULL;
 	g_autoptr(HealerDescribe) describe = g_new0(HealerDescribe, 1);
 	json_object *modules = NULL;
 	guint64 v = 0;
-	gboolean found;
-	gsize end, n;
+	gsize end;
 
 	describe->modules = g_array_new(FALSE, TRUE, sizeof(HealerDescribeModule));
 	g_array_set_clear_func(describe->modules, module_clear);
 	if (len > G_MAXINT) {
-		fail(error, "top level", "%" G_GSIZE_FORMAT " bytes is too large", len);
+		healer_json_fail(error, "top level: %" G_GSIZE_FORMAT " bytes is too large", len);
 		return NULL;
 	}
+	/* Not healer_json_parse(): a describe is checked more strictly (UTF-8) and may end in white space. */
 	json_tokener_set_flags(tok,
 	                       JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, data, (int)len);
@@ -279,31 +186,20 @@ healer_describe_parse(const char *data, gsize len, GError **error)
 		end++;
 	if (root == NULL || end < len) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-		            "describe: not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
-		            root != NULL || jerr == json_tokener_success ? "trailing data"
-		            : jerr == json_tokener_continue              ? "unexpected end of input"
-		                                                         : json_tokener_error_desc(jerr));
+		healer_json_fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s",
+		                 json_tokener_get_parse_end(tok),
+		                 root != NULL || jerr == json_tokener_success ? "trailing data"
+		                 : jerr == json_tokener_continue              ? "unexpected end of input"
+		                                                              : json_tokener_error_desc(jerr));
 		return NULL;
 	}
-	if (!json_object_is_type(root, json_type_object)) {
-		fail(error, "top level", "expected an object");
-		return NULL;
-	}
-	if (!get_uint(root, "p", "", TRUE, G_MAXUINT16, &v, &found, error))
+	if (!healer_json_value_object(root, "top level", error) ||
+	    !healer_json_get_uint(root, "p", "", G_MAXUINT16, &v, error) ||
+	    !healer_json_get_array(root, "m", "", G_MAXSIZE, &modules, error))
 		return NULL;
 	describe->platform_id = (guint16)v;
-	if (!json_object_object_get_ex(root, "m", &modules)) {
-		fail(error, "m", "missing");
-		return NULL;
-	}
-	if (!json_object_is_type(modules, json_type_array)) {
-		fail(error, "m", "expected an array");
-		return NULL;
-	}
-	n = json_object_array_length(modules);
-	for (gsize i = 0; i < n; i++) {
-		g_autofree char *path = g_strdup_printf("m[%" G_GSIZE_FORMAT "]", i);
+	for (gsize i = 0; i < json_object_array_length(modules); i++) {
+		g_autofree char *path = healer_json_path_index("m", i);
 		HealerDescribeModule module = {0};
 
 		module.dependencies = g_array_new(FALSE, TRUE, sizeof(HealerDescribeDependency));
@@ -314,6 +210,17 @@ healer_describe_parse(const char *data, gsize len, GError **error)
 			return NULL;
 	}
 	return g_steal_pointer(&describe);
+}
+
+HealerDescribe *
+healer_describe_parse(const char *data, gsize len, GError **error)
+{
+	HealerDescribe *describe = parse_describe(data, len, error);
+
+	/* Every message names the document: "describe: m[0].s: missing (expected ...)". */
+	if (describe == NULL)
+		g_prefix_error(error, "describe: ");
+	return describe;
 }
 
 /* ---- back to JSON ------------------------------------------------------------ */

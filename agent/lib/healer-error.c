@@ -63,3 +63,16 @@ healer_error_to_dbus_name(HealerError code)
 	}
 	return "io.healerd.Error.Failed";
 }
+
+gboolean
+healer_fail(GError **error, HealerError code, const char *format, ...)
+{
+	va_list args;
+	g_autofree char *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error_literal(error, HEALER_ERROR, code, message);
+	return FALSE;
+}

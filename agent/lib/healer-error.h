@@ -44,4 +44,11 @@ const char *healer_error_to_dbus_name(HealerError code);
  */
 void healer_error_register_dbus_names(void);
 
+/*
+ * Sets `error` (which may be NULL) to `code` with a printf-style message and returns FALSE, so a
+ * check reads `return healer_fail(error, HEALER_ERROR_INVALID_DATA, "x: expected ...", ...);`.
+ */
+G_GNUC_PRINTF(3, 4)
+gboolean healer_fail(GError **error, HealerError code, const char *format, ...);
+
 G_END_DECLS

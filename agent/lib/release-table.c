@@ -3,6 +3,7 @@
 #include "json-autoptr.h"
 
 #include "healer-error.h"
+#include "healer-json.h"
 #include "healer/module-format.h"
 #include "module-names.h"
 #include "semver.h"
@@ -43,56 +44,37 @@ release_compare(gconstpointer a, gconstpointer b)
 	return healer_semver_compare(((const Release *)a)->name, ((const Release *)b)->name);
 }
 
-G_GNUC_PRINTF(2, 3)
-static gboolean
-fail(GError **error, const char *format, ...)
-{
-	va_list args;
-	g_autofree char *message = NULL;
-
-	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
-	va_end(args);
-	g_set_error_literal(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, message);
-	return FALSE;
-}
-
 static gboolean
 parse_release(json_object *obj, guint i, Release *release, GError **error)
 {
-	json_object *name = NULL, *modules = NULL;
+	static const char *const keys[] = {"name", "modules", NULL};
+	g_autofree char *where = healer_json_path_index("releases", i);
+	g_autofree char *named = NULL;
+	json_object *modules = NULL;
+	const char *name;
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(error, "releases[%u]: expected an object", i);
-	if (!json_object_object_get_ex(obj, "name", &name) || !json_object_is_type(name, json_type_string))
-		return fail(error, "releases[%u].name: missing or not a string", i);
-	if (!healer_semver_valid(json_object_get_string(name)))
-		return fail(error, "releases[%u].name: \"%s\" is not a semantic version", i,
-		            json_object_get_string(name));
-	release->name = g_strdup(json_object_get_string(name));
-	if (!json_object_object_get_ex(obj, "modules", &modules) || !json_object_is_type(modules, json_type_object))
-		return fail(error, "releases[%u] (%s).modules: missing or not an object", i, release->name);
+	if (!healer_json_value_object(obj, where, error) || !healer_json_get_string(obj, "name", where, &name, error))
+		return FALSE;
+	if (!healer_semver_valid(name))
+		return healer_json_fail(error, "%s.name: \"%s\" is not a semantic version", where, name);
+	release->name = g_strdup(name);
+	/* From here on the release is named by its name too: "releases[3] (1.2.0).modules". */
+	named = g_strdup_printf("%s (%s)", where, release->name);
+	if (!healer_json_get_object(obj, "modules", named, &modules, error))
+		return FALSE;
 	json_object_object_foreach (modules, key, val) {
+		g_autofree char *path = g_strdup_printf("%s.modules.%s", named, key);
 		int function = healer_module_function_from_string(key);
-		int64_t v;
+		guint64 version = 0;
+
 		if (function <= MODULE_FUNCTION_NONE || strlen(key) < 2)
-			return fail(error, "releases[%u] (%s).modules: unknown module function \"%s\"", i,
-			            release->name, key);
-		if (!json_object_is_type(val, json_type_int))
-			return fail(error, "releases[%u] (%s).modules.%s: expected an integer", i, release->name, key);
-		v = json_object_get_int64(val);
-		if (v < 0 || v > G_MAXUINT16)
-			return fail(error, "releases[%u] (%s).modules.%s: %" G_GINT64_FORMAT " is outside 0..65535", i,
-			            release->name, key, (gint64)v);
+			return healer_json_fail(error, "%s.modules: unknown module function \"%s\"", named, key);
+		if (!healer_json_value_uint(val, path, G_MAXUINT16, &version, error))
+			return FALSE;
 		release->has[function] = TRUE;
-		release->version[function] = (guint16)v;
+		release->version[function] = (guint16)version;
 	}
-	json_object_object_foreach (obj, okey, oval) {
-		(void)oval;
-		if (g_strcmp0(okey, "name") != 0 && g_strcmp0(okey, "modules") != 0)
-			return fail(error, "releases[%u] (%s): unknown key \"%s\"", i, release->name, okey);
-	}
-	return TRUE;
+	return healer_json_check_keys(obj, named, keys, error);
 }
 
 /*
@@ -110,10 +92,10 @@ check_monotonic(const HealerReleaseTable *table, GError **error)
 			if (!r->has[f])
 				continue;
 			if (prev != NULL && healer_semver_compare(prev->name, r->name) == 0)
-				return fail(error, "release %s is listed twice", r->name);
+				return healer_json_fail(error, "release %s is listed twice", r->name);
 			if (prev != NULL && (r->version[f] < prev->version[f] ||
 			                     (f != MODULE_FUNCTION_BOOTLOADER && r->version[f] == prev->version[f])))
-				return fail(
+				return healer_json_fail(
 				        error,
 				        "%s version %u of release %s does not rise above %u of the earlier release %s",
 				        healer_module_function_to_string(f), r->version[f], r->name, prev->version[f],
@@ -127,49 +109,25 @@ check_monotonic(const HealerReleaseTable *table, GError **error)
 HealerReleaseTable *
 healer_release_table_new_from_data(const char *data, gsize len, GError **error)
 {
-	g_autoptr(json_tokener) tok = json_tokener_new();
-	json_object *root;
-	json_object *format = NULL, *format_version = NULL, *releases = NULL;
+	g_autoptr(json_object) root = NULL;
 	g_autoptr(HealerReleaseTable) table = g_new0(HealerReleaseTable, 1);
-	gboolean ok = FALSE;
+	json_object *releases = NULL;
 
 	table->releases = g_array_new(FALSE, TRUE, sizeof(Release));
 	g_array_set_clear_func(table->releases, release_clear);
-	if (len > G_MAXINT) {
-		fail(error, "release table is too large");
+	root = healer_json_parse((const guint8 *)data, len, "release table", error);
+	if (root == NULL ||
+	    !healer_json_check_format(root, RELEASE_TABLE_FORMAT, RELEASE_TABLE_FORMAT_VERSION, error) ||
+	    !healer_json_get_array(root, "releases", "", G_MAXSIZE, &releases, error))
 		return NULL;
+	for (size_t i = 0; i < json_object_array_length(releases); i++) {
+		Release release = {0};
+		gboolean ok = parse_release(json_object_array_get_idx(releases, i), (guint)i, &release, error);
+
+		g_array_append_val(table->releases, release);
+		if (!ok)
+			return NULL;
 	}
-	root = json_tokener_parse_ex(tok, data, (int)len);
-	if (root == NULL || json_tokener_get_parse_end(tok) < len) {
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		fail(error, "not valid JSON at byte %" G_GSIZE_FORMAT ": %s", json_tokener_get_parse_end(tok),
-		     jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
-		json_object_put(root);
-		return NULL;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		fail(error, "top level: expected an object");
-	} else if (!json_object_object_get_ex(root, "format", &format) ||
-	           g_strcmp0(json_object_get_string(format), RELEASE_TABLE_FORMAT) != 0) {
-		fail(error, "format: expected \"%s\"", RELEASE_TABLE_FORMAT);
-	} else if (!json_object_object_get_ex(root, "format_version", &format_version) ||
-	           !json_object_is_type(format_version, json_type_int) ||
-	           json_object_get_int64(format_version) != RELEASE_TABLE_FORMAT_VERSION) {
-		fail(error, "format_version: expected %d", RELEASE_TABLE_FORMAT_VERSION);
-	} else if (!json_object_object_get_ex(root, "releases", &releases) ||
-	           !json_object_is_type(releases, json_type_array)) {
-		fail(error, "releases: missing or not an array");
-	} else {
-		ok = TRUE;
-		for (size_t i = 0; ok && i < json_object_array_length(releases); i++) {
-			Release release = {0};
-			ok = parse_release(json_object_array_get_idx(releases, i), (guint)i, &release, error);
-			g_array_append_val(table->releases, release);
-		}
-	}
-	json_object_put(root);
-	if (!ok)
-		return NULL;
 	g_array_sort(table->releases, release_compare);
 	if (!check_monotonic(table, error))
 		return NULL;

@@ -18,6 +18,7 @@
 
 #include "healer-error.h"
 #include "healer-file.h"
+#include "healer-json.h"
 #include "healer/firmware-image.h"
 #include "json-autoptr.h"
 #include "module-names.h"
@@ -30,55 +31,27 @@ typedef struct {
 } Slot;
 
 static gboolean
-get_member(json_object *obj, const char *key, json_type type, json_object **out, const char *where, GError **error)
-{
-	if (!json_object_object_get_ex(obj, key, out) || !json_object_is_type(*out, type)) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.%s: missing or not a %s", where, key,
-		            json_type_to_name(type));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean
-get_uint(json_object *obj, const char *key, guint64 max, guint64 *out, const char *where, GError **error)
-{
-	json_object *v;
-	int64_t n;
-
-	if (!get_member(obj, key, json_type_int, &v, where, error))
-		return FALSE;
-	n = json_object_get_int64(v);
-	if (n < 0 || (guint64)n > max) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-		            "%s.%s: %" G_GINT64_FORMAT " is outside 0..%" G_GUINT64_FORMAT, where, key, (gint64)n, max);
-		return FALSE;
-	}
-	*out = (guint64)n;
-	return TRUE;
-}
-
-static gboolean
 read_slot(json_object *slots, const char *name, Slot *slot, GError **error)
 {
-	json_object *obj, *function;
+	json_object *obj;
+	const char *function;
 	g_autofree char *where = g_strdup_printf("slots.%s", name);
 	guint64 v;
 	int f;
 
-	if (!get_member(slots, name, json_type_object, &obj, "slots", error) ||
-	    !get_member(obj, "function", json_type_string, &function, where, error))
+	if (!healer_json_get_object(slots, name, "slots", &obj, error) ||
+	    !healer_json_get_string(obj, "function", where, &function, error))
 		return FALSE;
-	f = healer_module_function_from_string(json_object_get_string(function));
+	f = healer_module_function_from_string(function);
 	if (f <= 0) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s.function: unknown", where);
 		return FALSE;
 	}
 	slot->function = (guint8)f;
-	if (!get_uint(obj, "index", G_MAXUINT8, &v, where, error))
+	if (!healer_json_get_uint(obj, "index", where, G_MAXUINT8, &v, error))
 		return FALSE;
 	slot->index = (guint8)v;
-	if (!get_uint(obj, "start", G_MAXUINT32, &v, where, error))
+	if (!healer_json_get_uint(obj, "start", where, G_MAXUINT32, &v, error))
 		return FALSE;
 	slot->start = (guint32)v;
 	return TRUE;
@@ -117,16 +90,12 @@ write_module(const char *path, const HealerModuleSpec *spec, GBytes *payload, GE
 static gboolean
 add_dependencies(HealerModuleSpec *spec, json_object *obj, const char *where, GError **error)
 {
-	json_object *deps;
+	json_object *deps = NULL;
+	gboolean found;
 
-	if (!json_object_object_get_ex(obj, "dependencies", &deps))
-		return TRUE;
-	if (!json_object_is_type(deps, json_type_array) || json_object_array_length(deps) > 2) {
-		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-		            "%s.dependencies: expected up to two entries", where);
+	if (!healer_json_get_optional_array(obj, "dependencies", where, 2, &deps, &found, error))
 		return FALSE;
-	}
-	for (size_t i = 0; i < json_object_array_length(deps); i++) {
+	for (size_t i = 0; found && i < json_object_array_length(deps); i++) {
 		json_object *d = json_object_array_get_idx(deps, i);
 		int f;
 		if (!json_object_is_type(d, json_type_array) || json_object_array_length(d) != 3 ||
@@ -150,18 +119,17 @@ build_release(json_object *release, guint16 platform, const Slot slots[3], const
 {
 	static const char *const parts[] = {"bootloader", "system-part1", "system-part2"};
 	static const guint8 kinds[] = {FIRMWARE_IMAGE_BOOTLOADER, FIRMWARE_IMAGE_SYSTEM, FIRMWARE_IMAGE_SYSTEM};
-	json_object *name_obj, *table_modules = json_object_new_object(), *table_release = json_object_new_object();
+	json_object *table_modules = json_object_new_object(), *table_release = json_object_new_object();
 	g_autofree char *dir = NULL;
 	const char *name;
 	guint64 abi;
 
 	json_object_object_add(table_release, "modules", table_modules);
 	json_object_array_add(table_releases, table_release);
-	if (!get_member(release, "name", json_type_string, &name_obj, "releases[]", error))
+	if (!healer_json_get_string(release, "name", "releases[]", &name, error))
 		return FALSE;
-	name = json_object_get_string(name_obj);
 	json_object_object_add(table_release, "name", json_object_new_string(name));
-	if (!get_uint(release, "abi_entries", SYSTEM_ABI_COUNT, &abi, name, error))
+	if (!healer_json_get_uint(release, "abi_entries", name, SYSTEM_ABI_COUNT, &abi, error))
 		return FALSE;
 	dir = g_build_filename(outdir, name, NULL);
 	if (g_mkdir_with_parents(dir, 0755) != 0) {
@@ -179,9 +147,9 @@ build_release(json_object *release, guint16 platform, const Slot slots[3], const
 		                         .index = slots[i].index};
 		guint64 version, size;
 
-		if (!get_member(release, parts[i], json_type_object, &part, name, error) ||
-		    !get_uint(part, "version", G_MAXUINT16, &version, where, error) ||
-		    !get_uint(part, "size", 0x40000, &size, where, error) ||
+		if (!healer_json_get_object(release, parts[i], name, &part, error) ||
+		    !healer_json_get_uint(part, "version", where, G_MAXUINT16, &version, error) ||
+		    !healer_json_get_uint(part, "size", where, 0x40000, &size, error) ||
 		    !add_dependencies(&spec, part, where, error))
 			return FALSE;
 		if (size < sizeof(firmware_image_info_t)) {
@@ -202,7 +170,7 @@ static gboolean
 build_app(json_object *app, guint16 platform, const Slot *user, json_object *releases, const char *outdir,
           GError **error)
 {
-	json_object *name_obj, *against_obj;
+	const char *name, *against;
 	g_autofree char *dir = g_build_filename(outdir, "apps", NULL);
 	g_autofree char *file = NULL;
 	g_autoptr(GBytes) payload = NULL;
@@ -213,18 +181,16 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 	guint64 version, abi, size;
 	gboolean found = FALSE;
 
-	if (!get_member(app, "name", json_type_string, &name_obj, "apps[]", error) ||
-	    !get_member(app, "built_against", json_type_string, &against_obj, json_object_get_string(name_obj),
-	                error) ||
-	    !get_uint(app, "version", G_MAXUINT16, &version, "app", error) ||
-	    !get_uint(app, "abi_entries", SYSTEM_ABI_COUNT, &abi, "app", error) ||
-	    !get_uint(app, "size", 0x20000, &size, "app", error))
+	if (!healer_json_get_string(app, "name", "apps[]", &name, error) ||
+	    !healer_json_get_string(app, "built_against", name, &against, error) ||
+	    !healer_json_get_uint(app, "version", "app", G_MAXUINT16, &version, error) ||
+	    !healer_json_get_uint(app, "abi_entries", "app", SYSTEM_ABI_COUNT, &abi, error) ||
+	    !healer_json_get_uint(app, "size", "app", 0x20000, &size, error))
 		return FALSE;
 	/* An application depends on system part 2 (which exports the dynalib) of the release it was built against. */
 	for (size_t i = 0; i < json_object_array_length(releases); i++) {
 		json_object *r = json_object_array_get_idx(releases, i), *n, *part, *v;
-		if (json_object_object_get_ex(r, "name", &n) &&
-		    g_strcmp0(json_object_get_string(n), json_object_get_string(against_obj)) == 0 &&
+		if (json_object_object_get_ex(r, "name", &n) && g_strcmp0(json_object_get_string(n), against) == 0 &&
 		    json_object_object_get_ex(r, "system-part2", &part) &&
 		    json_object_object_get_ex(part, "version", &v)) {
 			spec.dependencies[0].function = MODULE_FUNCTION_SYSTEM_PART;
@@ -236,7 +202,7 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 	}
 	if (!found) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "app %s: built_against names no release",
-		            json_object_get_string(name_obj));
+		            name);
 		return FALSE;
 	}
 	spec.version = (guint16)version;
@@ -244,9 +210,8 @@ build_app(json_object *app, guint16 platform, const Slot *user, json_object *rel
 	spec.product_id = platform;
 	spec.product_version = (guint16)version;
 	g_mkdir_with_parents(dir, 0755);
-	file = g_strdup_printf("%s/%s.bin", dir, json_object_get_string(name_obj));
-	payload = make_payload(FIRMWARE_IMAGE_APPLICATION, (guint16)abi, json_object_get_string(against_obj),
-	                       json_object_get_string(name_obj), (gsize)size);
+	file = g_strdup_printf("%s/%s.bin", dir, name);
+	payload = make_payload(FIRMWARE_IMAGE_APPLICATION, (guint16)abi, against, name, (gsize)size);
 	return write_module(file, &spec, payload, error);
 }
 
@@ -270,10 +235,10 @@ run(const char *input, const char *outdir, GError **error)
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s", input, json_util_get_last_err());
 		return FALSE;
 	}
-	if (!get_uint(root, "platform_id", G_MAXUINT16, &platform, input, error) ||
-	    !get_member(root, "slots", json_type_object, &slots, input, error) ||
-	    !get_member(root, "releases", json_type_array, &releases, input, error) ||
-	    !get_member(root, "apps", json_type_array, &apps, input, error))
+	if (!healer_json_get_uint(root, "platform_id", input, G_MAXUINT16, &platform, error) ||
+	    !healer_json_get_object(root, "slots", input, &slots, error) ||
+	    !healer_json_get_array(root, "releases", input, G_MAXSIZE, &releases, error) ||
+	    !healer_json_get_array(root, "apps", input, G_MAXSIZE, &apps, error))
 		return FALSE;
 	for (gsize i = 0; i < G_N_ELEMENTS(slot_names); i++) {
 		if (!read_slot(slots, slot_names[i], &slot[i], error))

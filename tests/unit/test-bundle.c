@@ -1009,17 +1009,17 @@ test_manifest(Fixture *f, gconstpointer data)
 	         "format_version: expected 1"},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": \"1\", \"modules\": []}",
 	         "format_version: expected 1"},
-	        {"{\"format\": \"healer-bundle\", \"format_version\": 1}", "modules: missing or not an array"},
+	        {"{\"format\": \"healer-bundle\", \"format_version\": 1}", "modules: missing (expected an array)"},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": 1, \"modules\": {}}",
-	         "modules: missing or not an array"},
+	         "modules: expected an array"},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": 1, \"modules\": [], \"extra\": 1}",
 	         "top level: unknown key \"extra\""},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": 1, \"modules\": [1]}",
-	         "modules[0]: not 64 lowercase hex digits"},
+	         "modules[0]: expected a string of 64 lowercase hex digits"},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": 1, \"modules\": "
 	         "[\"5EBB9E7FC8F66449F30FDBFC17DD8D0"
 	         "95B53E7095ED39E8019CBE5B99A3B44C6\"]}",
-	         "modules[0]: not 64 lowercase hex digits"},
+	         "modules[0]: expected 64 lowercase hex digits"},
 	        {"{\"format\": \"healer-bundle\", \"format_version\": 1, \"modules\": "
 	         "[\"5ebb9e7fc8f66449f30fdbfc17dd8d0"
 	         "95b53e7095ed39e8019cbe5b99a3b44c6\", "

@@ -296,7 +296,7 @@ test_malformed(void)
 		g_autofree char *s = g_strdup(good);
 		char *p = strstr(s, "\"version\": 900");
 		memcpy(p + 11, "\"9\"", 3);
-		expect_parse_error(s, "modules[0].dependencies[0].version: missing or not an integer in 0..65535");
+		expect_parse_error(s, "modules[0].dependencies[0].version: expected an integer 0..65535");
 	}
 	{
 		g_autofree char *s = g_strdup(good);
@@ -308,7 +308,7 @@ test_malformed(void)
 		g_autofree char *s = g_strdup(good);
 		char *p = strstr(s, "\"module_sha256\": \"");
 		p[18] = 'A';
-		expect_parse_error(s, "modules[0].module_sha256: missing or not 64 lowercase hex digits");
+		expect_parse_error(s, "modules[0].module_sha256: expected 64 lowercase hex digits");
 	}
 
 	expect_parse_error("{\"format\": \"healer-catalog\",", "not valid JSON");
@@ -316,9 +316,9 @@ test_malformed(void)
 	expect_parse_error("[]", "top level: expected an object");
 	expect_parse_error("{\"format\": \"healer-release-table\"}", "format: expected \"healer-catalog\"");
 	expect_parse_error("{\"format\": \"healer-catalog\", \"format_version\": 2}", "format_version: expected 1");
-	expect_parse_error(unknown_sha, "releases[0] (1.0.0).modules[1]: not 64 lowercase hex digits");
+	expect_parse_error(unknown_sha, "releases[0] (1.0.0).modules[1]: expected 64 lowercase hex digits");
 	expect_parse_error(absent_sha, "releases[0] (1.0.0).modules[0]: bbbb");
-	expect_parse_error(negative, "serial: missing or not a non-negative integer");
+	expect_parse_error(negative, "serial: -1 is not a non-negative integer");
 	{
 		g_autofree char *s = g_strdup(good);
 		char *p = strstr(s, "\"index\": 1");
@@ -329,7 +329,7 @@ test_malformed(void)
 		g_autofree char *s = g_strdup(good);
 		char *p = strstr(s, "\"version\": 1000");
 		memcpy(p + 11, "\"10\"", 4);
-		expect_parse_error(s, "modules[0].version: missing or not an integer in 0..65535");
+		expect_parse_error(s, "modules[0].version: expected an integer 0..65535");
 	}
 	{
 		g_autofree char *s = g_strdup(good);
@@ -341,7 +341,7 @@ test_malformed(void)
 		g_autofree char *s = g_strdup(good);
 		char *p = strstr(s, SHA_A);
 		p[3] = 'A';
-		expect_parse_error(s, "modules[0].sha256: missing or not 64 lowercase hex digits");
+		expect_parse_error(s, "modules[0].sha256: expected 64 lowercase hex digits");
 	}
 	{
 		g_autofree char *s = g_strdup(good);
@@ -362,7 +362,7 @@ test_malformed(void)
 	expect_path_error("a//b", "has an empty component");
 	expect_path_error("a/./b", "has a '.' component");
 	expect_path_error("a\\\\b", "contains a backslash");
-	expect_path_error("a\\u0000b", "modules[0].path: missing or not a string");
+	expect_path_error("a\\u0000b", "modules[0].path: expected a string without NUL characters");
 }
 
 /* `text` with the first `find` replaced by `replace` (which must be there). */
@@ -391,37 +391,35 @@ test_malformed_fields(void)
 	const struct {
 		const char *find, *replace, *message;
 	} cases[] = {
-	        {"\"dependencies\": [" DEP "]", "\"dependencies\": {}",
-	         "modules[0].dependencies: missing or not an array"},
+	        {"\"dependencies\": [" DEP "]", "\"dependencies\": {}", "modules[0].dependencies: expected an array"},
 	        {"\"dependencies\": [" DEP "]", "\"dependencies\": [5]",
 	         "modules[0].dependencies[0]: expected an object"},
 	        {DEP, "{\"function\": 7, \"index\": 2, \"version\": 900}",
-	         "modules[0].dependencies[0].function: missing or not a string"},
+	         "modules[0].dependencies[0].function: expected a string"},
 	        {DEP, "{\"function\": \"system-part\", \"index\": 256, \"version\": 900}",
-	         "modules[0].dependencies[0].index: missing or not an integer in 0..255"},
+	         "modules[0].dependencies[0].index: 256 is outside 0..255"},
 	        {"\"dependencies\": [" DEP "], ", "",
 	         "modules[0].dependencies: missing (an array, empty when the module has none)"},
-	        {"\"platform_id\": 3", "\"platform_id\": 65536",
-	         "modules[0].platform_id: missing or not an integer in 0..65535"},
+	        {"\"platform_id\": 3", "\"platform_id\": 65536", "modules[0].platform_id: 65536 is outside 0..65535"},
 	        {"\"function\": \"system-part\", \"index\": 1", "\"function\": 3, \"index\": 1",
-	         "modules[0].function: missing or not a string"},
-	        {"\"index\": 1,", "\"index\": 256,", "modules[0].index: missing or not an integer in 0..255"},
-	        {"\"release\": null, ", "", "modules[0].release: missing (a string, or null)"},
+	         "modules[0].function: expected a string"},
+	        {"\"index\": 1,", "\"index\": 256,", "modules[0].index: 256 is outside 0..255"},
+	        {"\"release\": null, ", "", "modules[0].release: missing (expected a string or null)"},
 	        {"\"release\": null", "\"release\": \"\"", "modules[0].release: expected a non-empty string or null"},
-	        {"\"prerelease\": false", "\"prerelease\": 0", "modules[0].prerelease: missing or not a boolean"},
-	        {"\"size\": 10", "\"size\": -10", "modules[0].size: missing or not a non-negative integer"},
+	        {"\"prerelease\": false", "\"prerelease\": 0", "modules[0].prerelease: expected a boolean"},
+	        {"\"size\": 10", "\"size\": -10", "modules[0].size: -10 is not a non-negative integer"},
 	        {"\"modules\": [{\"platform_id\"", "\"modules\": [5, {\"platform_id\"",
 	         "modules[0]: expected an object"},
-	        {"\"created\": \"2026-01-31T12:00:00Z\", ", "", "created: missing or not a string"},
+	        {"\"created\": \"2026-01-31T12:00:00Z\", ", "", "created: missing (expected a string)"},
 	        {"\"created\"", "\"key_id\": \"ABCDEF0123456789\", \"created\"",
 	         "key_id: expected 16 lowercase hex digits (a key id)"},
 	        {"\"releases\": [{\"name\": \"1.0.0\", \"modules\": [\"" SHA_A "\"]}]", "\"releases\": 5",
-	         "releases: missing or not an array"},
+	         "releases: expected an array"},
 	        {"\"releases\": [{", "\"releases\": [5, {", "releases[0]: expected an object"},
-	        {"{\"name\": \"1.0.0\", ", "{", "releases[0].name: missing or not a string"},
+	        {"{\"name\": \"1.0.0\", ", "{", "releases[0].name: missing (expected a string)"},
 	        {"\"name\": \"1.0.0\"", "\"name\": \"one\"", "releases[0].name: \"one\" is not a semantic version"},
 	        {"\"modules\": [\"" SHA_A "\"]", "\"modules\": \"" SHA_A "\"",
-	         "releases[0] (1.0.0).modules: missing or not an array"},
+	         "releases[0] (1.0.0).modules: expected an array"},
 	        {"\"modules\": [\"" SHA_A "\"]", "\"modules\": [\"" SHA_A "\", \"" SHA_A "\"]",
 	         "releases[0] (1.0.0).modules[1]: " SHA_A " is listed twice"},
 	        {"{\"name\": \"1.0.0\", \"modules\": [\"" SHA_A "\"]}",
@@ -439,7 +437,7 @@ test_malformed_fields(void)
 		const char *start = strstr(good, "\"modules\": [{");
 		const char *end = strstr(good, module_end) + strlen(module_end) + 1;
 		g_autofree char *json = g_strdup_printf("%.*s\"modules\": 5%s", (int)(start - good), good, end);
-		expect_parse_error(json, "modules: missing or not an array");
+		expect_parse_error(json, "modules: expected an array");
 	}
 	/* The same module path twice. */
 	{

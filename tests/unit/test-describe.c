@@ -326,11 +326,10 @@ test_malformed(void)
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30}"), "m[0].vv: missing"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":true}"), "m[0].vv: expected an integer 0..65535"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":70000,\"vv\":30}"), "m[0].vc: 70000 is outside 0..65535"},
-	        {M(GOOD ",{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"u\":\"abc\"}"),
-	         "m[1].u: expected 64 hexadecimal digits"},
+	        {M(GOOD ",{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"u\":\"abc\"}"), "m[1].u: expected 64 hex digits"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"u\":"
 	           "\"153790B1DF94A332C290930076EFF123B0CB9D87AC11619491D58B6120185C8G\"}"),
-	         "m[0].u: expected 64 hexadecimal digits"},
+	         "m[0].u: expected 64 hex digits"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"u\":7}"), "m[0].u: expected a string"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"n\":\"1\",\"v\":1}"), "m[0].f: missing"},
 	        {M("{\"s\":1,\"l\":\"m\",\"vc\":30,\"vv\":30,\"f\":\"s\",\"v\":1}"), "m[0].n: missing"},

@@ -67,7 +67,7 @@ test_bad_tables(void)
 	expect_error("[]", "top level: expected an object");
 	expect_error("{\"format\":\"x\"}", "format: expected");
 	expect_error("{\"format\":\"healer-release-table\",\"format_version\":2}", "format_version: expected 1");
-	expect_error(HEAD "{}}", "releases: missing or not an array");
+	expect_error(HEAD "{}}", "releases: expected an array");
 	expect_error(HEAD "[{\"name\":\"1.0\",\"modules\":{}}]}",
 	             "releases[0].name: \"1.0\" is not a semantic version");
 	expect_error(HEAD "[{\"name\":\"1.0.0\",\"modules\":{\"system\":5}}]}", "unknown module function \"system\"");

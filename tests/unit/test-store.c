@@ -746,10 +746,13 @@ test_index_recovery(Fixture *f, gconstpointer data)
 	g_assert_true(g_file_test(index_corrupt, G_FILE_TEST_EXISTS));
 	g_clear_pointer(&store, healer_store_free);
 
-	/* A malformed entry is dropped, then its file re-indexed. */
+	/* A malformed entry is dropped (the record names the member at fault), then its file re-indexed. */
 	test_write_file(index, (const guint8 *)"[{\"sha256\": 5}]", 15);
 	store = open_store(f);
 	assert_index(f, store, f->n);
+	g_assert_cmpuint(count_logged(HEALER_MSG_STORE_REJECTED,
+	                              "entry 0 dropped: sha256: expected a string of 64 lowercase hex digits"),
+	                 ==, 1);
 }
 
 /* A write that fails leaves a clear error and a valid index. */
