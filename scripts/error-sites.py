@@ -12,7 +12,9 @@ What counts as a raise site (the code base raises in three ways; docs/testing.md
   call    a GLib raising call naming the code: g_set_error, g_set_error_literal, g_error_new,
           g_error_new_literal, g_task_return_new_error, g_dbus_method_invocation_return_error
           (and _literal).  A code argument "a ? HEALER_ERROR_X : HEALER_ERROR_Y" is a site of each.
-  helper  a call of a file's own raising helper: a function named fail() or *set_*error()
+  helper  a call of healer_json_fail() (a macro raising INVALID_DATA; healer_fail(), which takes
+          the code, counts as a GLib raising call), or of a file's own raising helper: a
+          function named fail() or *set_*error()
           (the code base's names for them).  A static one whose raising calls all name one code
           (catalog.c's fail(): INVALID_DATA) is that code's helper: each call of it
           in the file is a site, the helper's own body is not.  A function that raises with a
@@ -42,6 +44,11 @@ RAISERS = {
     "g_task_return_new_error": 2,
     "g_dbus_method_invocation_return_error": 2,
     "g_dbus_method_invocation_return_error_literal": 2,
+    "healer_fail": 1,  # libhealer's printf-style raiser (healer-error.h)
+}
+# Raisers whose code is fixed by their name (macros over healer_fail()): each call is a site.
+FIXED_RAISERS = {
+    "healer_json_fail": "HEALER_ERROR_INVALID_DATA",  # healer-json.h
 }
 # The code base's raising helpers are called fail() or *set_*error(); other functions that raise
 # (parse_one(), on_hello()...) raise only on some paths, so calling them is not raising.
@@ -158,6 +165,18 @@ def statement_lines(text, start):
     return line_of(text, start), line_of(text, end)
 
 
+def in_define(text, at):
+    """Whether offset `at` is in a #define (continuation lines included)."""
+    start = text.rfind("\n", 0, at) + 1
+    while True:
+        if text[start:].lstrip(" \t").startswith("#"):
+            return True
+        prev_end = start - 1
+        if prev_end <= 0 or not text[:prev_end].rstrip(" \t").endswith("\\"):
+            return False
+        start = text.rfind("\n", 0, prev_end) + 1
+
+
 def sites_in(path):
     raw = open(path, encoding="utf-8", errors="replace").read()
     text = blank_comments_and_strings(raw)
@@ -174,8 +193,11 @@ def sites_in(path):
     fixed_helpers, param_helpers = {}, {}
     raising = {}  # function name -> list of (code args text)
     for name, at, paren in calls(text):
-        if name not in RAISERS:
+        if name in FIXED_RAISERS and not in_define(text, at):
+            found.append((FIXED_RAISERS[name], "helper") + statement_lines(text, at))
             continue
+        if name not in RAISERS or in_define(text, at):
+            continue  # a macro that raises is counted where it is used
         args, _ = split_args(text, paren)
         if len(args) <= RAISERS[name]:
             continue

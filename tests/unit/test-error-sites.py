@@ -18,6 +18,10 @@ SCRIPT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__fi
 SOURCE = """\
 #include "healer-error.h"
 
+/* A macro over healer_fail(): counted where it is used, not here. */
+#define refuse(error, ...) \\
+	healer_fail((error), HEALER_ERROR_NO_PLAN, __VA_ARGS__)
+
 static gboolean
 fail(GError **error, const char *format, ...)
 {
@@ -71,6 +75,10 @@ parse(const char *s, GError **error)
 	/* g_set_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN, "only a comment"); */
 	set_code_error(error, HEALER_ERROR_PERMISSION_DENIED); /* @coded */
 	check_size(3, error); /* @check-call */
+	if (s[0] == 'p')
+		return healer_fail(error, HEALER_ERROR_NO_PLAN, "no plan"); /* @hfail */
+	if (s[0] == 'j')
+		return healer_json_fail(error, "j: expected a string"); /* @jfail */
 	return TRUE;
 }
 """
@@ -116,7 +124,8 @@ with tempfile.TemporaryDirectory() as root:
     # What gcov saw: the if before the unrun fail() ran, the ternary's first line has no count of its
     # own (gcc puts it on the continuation), the mapping's IO line never ran.
     counts = {"if-ran": 5, "fail-run": 1, "if-x-ran": 4, "fail-not-run": 0, "ternary": 0, "ternary-continued": 1,
-              "not-found": 2, "mapped-io": 0, "coded": 1, "too-big": 0, "check-call": 1}
+              "not-found": 2, "mapped-io": 0, "coded": 1, "too-big": 0, "check-call": 1,
+              "hfail": 1, "jfail": 0}
     lines = [{"line_number": line_of(m), "count": c, "branches": [], "gcovr/noncode": False} for m, c in counts.items()]
     lines[[*counts].index("ternary")]["gcovr/noncode"] = True
     with open(os.path.join(root, "coverage.json"), "w") as f:
@@ -126,26 +135,28 @@ with tempfile.TemporaryDirectory() as root:
     expect("sites", sites, {
         "HEALER_ERROR_BUSY": ["1"],
         "HEALER_ERROR_FAILED": ["1"],
-        "HEALER_ERROR_INVALID_DATA": ["2"],
+        "HEALER_ERROR_INVALID_DATA": ["3"],
         "HEALER_ERROR_IO": ["2"],
         "HEALER_ERROR_NOT_FOUND": ["1"],
+        "HEALER_ERROR_NO_PLAN": ["1"],
         "HEALER_ERROR_PERMISSION_DENIED": ["1"],
-        "all": ["8"],
+        "all": ["10"],
     })
     ran = table(run(["--root", root, "--coverage", os.path.join(root, "coverage.json"), "agent"]))
     expect("ran", ran, {
         "HEALER_ERROR_BUSY": ["1", "1", "100.0%"],
         "HEALER_ERROR_FAILED": ["1", "0", "0.0%"],
-        "HEALER_ERROR_INVALID_DATA": ["2", "1", "50.0%"],
+        "HEALER_ERROR_INVALID_DATA": ["3", "1", "33.3%"],
         "HEALER_ERROR_IO": ["2", "1", "50.0%"],
         "HEALER_ERROR_NOT_FOUND": ["1", "1", "100.0%"],
+        "HEALER_ERROR_NO_PLAN": ["1", "1", "100.0%"],
         "HEALER_ERROR_PERMISSION_DENIED": ["1", "1", "100.0%"],
-        "all": ["8", "5", "62.5%"],
+        "all": ["10", "6", "60.0%"],
     })
     listed = run(["--root", root, "--list", "agent"])
     for marker, kind in [("fail-run", "helper"), ("fail-not-run", "helper"), ("ternary", "call"),
                          ("not-found", "value"), ("mapped-io", "value"), ("coded", "helper"),
-                         ("too-big", "call")]:
+                         ("too-big", "call"), ("hfail", "call"), ("jfail", "helper")]:
         kinds = [row.split("\t")[2] for row in listed.splitlines() if row.startswith(f"agent/x.c:{line_of(marker)}\t")]
         expect(f"line {marker}: kinds", set(kinds), {kind})
 
