@@ -6,12 +6,13 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 
-#include "device.h"
 #include "engine.h"
 #include "healer-error.h"
 #include "store.h"
 #include "healer/module-format.h"
 #include "journal.h"
+#include "link-device.h"
+#include "serial-backend.h"
 #include "sim-client.h"
 #include "test-util.h"
 
@@ -62,6 +63,7 @@ test_flash_app_never_safe_mode(void)
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -91,6 +93,8 @@ test_flash_app_never_safe_mode(void)
 	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
 	g_assert_no_error(error);
 	engine = healer_engine_new(config, store);
+	serial = healer_serial_backend_new(config);
+	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_start(engine);
 
 	/* Unknown device, and a file that is no application: refused at once. */
@@ -197,6 +201,7 @@ test_heal_job_file(gconstpointer data)
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) entries = NULL;
@@ -230,6 +235,8 @@ test_heal_job_file(gconstpointer data)
 	if (unwritable)
 		test_write_file(jobs, (const guint8 *)"not a directory", 15);
 	engine = healer_engine_new(config, store);
+	serial = healer_serial_backend_new(config);
+	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_add_observer(engine, &observer, &seen);
 	healer_engine_start(engine);
 	timeout = g_timeout_add_seconds(120, on_timeout, NULL);
@@ -494,12 +501,12 @@ typedef struct {
 } Install;
 
 static void
-on_scripted_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+on_scripted_identified(HealerDevice *device, gpointer user_data)
 {
 	Install *in = user_data;
 
 	(void)device;
-	if (event == HEALER_DEVICE_EVENT_IDENTIFIED && !in->identified) {
+	if (!in->identified) {
 		in->identified = TRUE;
 		g_main_loop_quit(in->loop);
 	}
@@ -522,12 +529,13 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
                  GError **error)
 {
 	/* Timeouts far beyond the test's run: the transfer must get through on its frames alone. */
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
+	HealerLinkTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GRand) rand = g_rand_new_with_seed(size);
 	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
 	Install in = {.loop = loop};
-	g_autoptr(HealerDevice) device = NULL;
+	g_autoptr(HealerLinkDevice) device = NULL;
+	HealerDeviceModule m = {.function = MODULE_FUNCTION_SYSTEM_PART, .index = 1, .version = 1100};
 	guint8 *module = g_malloc(size);
 
 	for (guint32 i = 0; i < size; i++)
@@ -545,12 +553,13 @@ scripted_install(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize,
 	dev->script = script;
 	/* The first frame of a device that just booted. */
 	scripted_hello(dev, LINK_RESET_POWER_ON);
-	device = healer_device_new("scripted", &dev->parent, &timeouts, on_scripted_event, &in);
+	device = healer_link_device_new("scripted", "scripted", "scripted", &dev->parent, &timeouts);
+	g_signal_connect(device, "identified", G_CALLBACK(on_scripted_identified), &in);
 	g_main_loop_run(loop);
 	g_assert_true(in.identified);
 
-	healer_device_install_async(device, dev->expected, NULL, MODULE_FUNCTION_SYSTEM_PART, 1, 1100,
-	                            on_scripted_installed, &in);
+	m.bytes = dev->expected;
+	healer_device_install_async(HEALER_DEVICE(device), &m, on_scripted_installed, &in);
 	while (!in.done)
 		g_main_loop_run(loop);
 	if (in.error != NULL)
