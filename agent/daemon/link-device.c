@@ -56,6 +56,7 @@ struct _HealerLinkDevice {
 	HealerDescribe *describe;
 	char *describe_json;
 	HealerDeviceState *state;  /* the describe, for the resolver */
+	GError *describe_error;    /* why the last describe was unreadable, or NULL */
 	gboolean describe_pending; /* a DESCRIBE request is out */
 	guint probe_source;        /* HELLO_REQUEST / DESCRIBE retries */
 	guint probe_interval_ms;   /* the next retry's delay: doubles while the port stays silent */
@@ -499,7 +500,9 @@ on_describe_reply(HealerLinkDevice *self, const link_frame_t *frame)
 	if (!healer_link_parse_describe_reply(frame, &reply, &error))
 		return;
 	describe = healer_describe_parse(reply.json, reply.len, &error);
+	g_clear_error(&self->describe_error);
 	if (describe == NULL) {
+		self->describe_error = g_error_copy(error);
 		g_autofree char *why = healer_text_escape(error->message, -1);
 		g_autofree char *line = g_strdup_printf("unreadable describe: %s", why);
 		healer_device_emit_log(HEALER_DEVICE(self), line);
@@ -676,6 +679,7 @@ healer_link_device_finalize(GObject *object)
 	g_array_unref(self->inflight);
 	g_clear_pointer(&self->describe, healer_describe_free);
 	g_clear_pointer(&self->state, healer_device_state_free);
+	g_clear_error(&self->describe_error);
 	g_free(self->describe_json);
 	g_free(self->id);
 	G_OBJECT_CLASS(healer_link_device_parent_class)->finalize(object);
@@ -868,4 +872,61 @@ const HealerDescribe *
 healer_link_device_get_describe(HealerLinkDevice *self)
 {
 	return self->describe;
+}
+
+typedef struct {
+	gboolean identified;
+	gboolean gone;
+	gboolean late;
+} ProbeWait;
+
+static void
+on_probe_identified(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	((ProbeWait *)user_data)->identified = TRUE;
+}
+
+static void
+on_probe_detached(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	((ProbeWait *)user_data)->gone = TRUE;
+}
+
+static gboolean
+on_probe_deadline(gpointer user_data)
+{
+	((ProbeWait *)user_data)->late = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+HealerLinkDevice *
+healer_link_device_probe(const char *port, HealerTransport *transport, guint timeout_s, GError **error)
+{
+	HealerLinkTimeouts timeouts = {.response_timeout_ms = timeout_s * 1000, .reset_timeout_ms = timeout_s * 1000};
+	g_autoptr(HealerLinkDevice) self = healer_link_device_new(port, port, NULL, transport, &timeouts);
+	g_autoptr(GBytes) hello_request = healer_link_build_hello_request();
+	ProbeWait wait = {0};
+	guint deadline;
+
+	g_signal_connect(self, "identified", G_CALLBACK(on_probe_identified), &wait);
+	g_signal_connect(self, "detached", G_CALLBACK(on_probe_detached), &wait);
+	deadline = g_timeout_add_seconds(timeout_s, on_probe_deadline, &wait);
+	/* A technician waits: both questions now, not after the daemon's second of listening first. */
+	healer_transport_send(self->transport, hello_request);
+	send_describe(self);
+	while (!wait.identified && !wait.gone && !wait.late && self->describe_error == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	if (!wait.late)
+		g_source_remove(deadline);
+	g_signal_handlers_disconnect_by_data(self, &wait);
+	if (wait.identified)
+		return g_steal_pointer(&self);
+	if (self->describe_error != NULL)
+		g_set_error(error, self->describe_error->domain, self->describe_error->code, "%s: %s", port,
+		            self->describe_error->message);
+	else
+		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "%s: no answer within %u s", port, timeout_s);
+	return NULL;
 }

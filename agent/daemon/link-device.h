@@ -32,6 +32,16 @@ typedef struct {
 HealerLinkDevice *healer_link_device_new(const char *port, const char *physical_id, const char *transport_name,
                                          HealerTransport *transport, const HealerLinkTimeouts *timeouts);
 
+/*
+ * For a command line: asks the device on `transport` (taken) who it is and
+ * what it holds, at once, and runs the default main context until it has
+ * answered both (HELLO and DESCRIBE) or `timeout_s` passed.  The device,
+ * identified, or NULL: no answer in time (NOT_FOUND), or its describe was
+ * unreadable (the parser's error), each prefixed with `port`.
+ */
+HealerLinkDevice *healer_link_device_probe(const char *port, HealerTransport *transport, guint timeout_s,
+                                           GError **error);
+
 /* NULL before the first HELLO / DESCRIBE reply. */
 const HealerLinkHello *healer_link_device_get_hello(HealerLinkDevice *self);
 const HealerDescribe *healer_link_device_get_describe(HealerLinkDevice *self);
