@@ -88,6 +88,13 @@ struct _Job {
 	guint64 awaiting_seq;
 	/* The SHA-256 (hex) of the store module the step in flight holds (healer_store_acquire_module()), or NULL. */
 	char *module_sha;
+	/*
+	 * The step was installed on a device that re-enumerates after its reset: the job keeps its job
+	 * slot and waits (up to the reset timeout) for its id to be reported again, whatever the device
+	 * comes back as; `returned` once it has, while the step is checked.
+	 */
+	guint return_source;
+	gboolean returned;
 };
 
 struct _HealerEngine {
@@ -319,6 +326,8 @@ job_free(Job *job)
 {
 	if (job->retry_source != 0)
 		g_source_remove(job->retry_source);
+	if (job->return_source != 0)
+		g_source_remove(job->return_source);
 	job_release_module(job);
 	g_clear_pointer(&job->plan, healer_plan_free);
 	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
@@ -471,6 +480,10 @@ job_failed(Job *job, const char *why)
 
 	job->attempt++;
 	job_release_module(job);
+	if (job->return_source != 0) {
+		g_source_remove(job->return_source);
+		job->return_source = 0;
+	}
 	/*
 	 * The job slot is released last (here by end_job_with()): releasing it starts a waiting device's
 	 * heal, which must find this job as it ends up, not half failed.
@@ -530,6 +543,20 @@ job_progress(Job *job)
 	return (guint)MIN(100, done * 100 / job->plan->bytes);
 }
 
+static gboolean
+on_return_timeout(gpointer user_data)
+{
+	Job *job = user_data;
+	const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+	g_autofree char *label = step_label(step);
+	g_autofree char *why = g_strdup_printf("installing %s: device did not come back within %u s", label,
+	                                       job->engine->config->reset_timeout_s);
+
+	job->return_source = 0;
+	job_failed(job, why);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 {
@@ -544,6 +571,13 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		job_failed(job, why);
 		return;
 	}
+	/* Staged and resetting: it reports its state once back, as whatever device it enumerates as. */
+	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) && !job->returned) {
+		job->return_source =
+		        g_timeout_add_seconds(job->engine->config->reset_timeout_s, on_return_timeout, job);
+		return;
+	}
+	job->returned = FALSE;
 	/* The device says what it runs now: the step must show. */
 	if (!healer_device_lookup_module(device, step->entry->function, step->entry->index, &now) ||
 	    now != step->entry->version) {
@@ -807,7 +841,11 @@ static void slot_free(Slot *slot);
 static void
 release_slot_job(Slot *slot)
 {
-	if (slot->job != NULL) {
+	if (slot->job != NULL && slot->job->return_source != 0) {
+		/* Its device re-enumerates after the reset: the job keeps its job slot and waits for the id. */
+		slot->job->slot = NULL;
+		slot->job = NULL;
+	} else if (slot->job != NULL) {
 		Job *job = slot->job;
 		job_release_module(job);
 		release_job_slot(job);
@@ -882,13 +920,34 @@ announce(Slot *slot)
 	slot->announced = TRUE;
 	NOTIFY(self, device_added, id);
 	saved = g_hash_table_lookup(self->jobs, id);
-	if (saved != NULL && !saved->active && saved->slot == NULL) {
+	if (saved != NULL && saved->return_source != 0 && saved->slot == NULL) {
+		/* Back after the reset of a step, as another device node: the step is checked (on_identified()). */
+		saved->slot = slot;
+		slot->job = saved;
+	} else if (saved != NULL && !saved->active && saved->slot == NULL) {
 		/* A heal that lost its device (or healerd) picks up where the device is now. */
 		saved->slot = slot;
 		slot->job = saved;
 		saved->resumed = TRUE;
 	}
 	return TRUE;
+}
+
+/* An announced device reported its state: the step its job waited for is checked, or the device judged. */
+static void
+judge_announced(Slot *slot)
+{
+	if (slot->job != NULL && slot->job->return_source != 0) {
+		/* The device a step was waiting for reported itself again (wherever it came back). */
+		Job *job = slot->job;
+		g_source_remove(job->return_source);
+		job->return_source = 0;
+		job->returned = TRUE;
+		on_step_installed(slot->device, NULL, job);
+		return;
+	}
+	if (slot->job == NULL || !slot->job->active)
+		evaluate(slot);
 }
 
 /*
@@ -910,7 +969,7 @@ retry_conflicts(HealerEngine *self, const char *id)
 		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
 		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 &&
 		    healer_device_get_state(slot->device) != NULL && announce(slot)) {
-			evaluate(slot);
+			judge_announced(slot);
 			return;
 		}
 	}
@@ -968,8 +1027,7 @@ on_identified(HealerDevice *device, gpointer user_data)
 	(void)device;
 	if (!slot->announced && !announce(slot))
 		return;
-	if (slot->job == NULL || !slot->job->active)
-		evaluate(slot);
+	judge_announced(slot);
 }
 
 static void
