@@ -12,6 +12,8 @@
 #include "json-autoptr.h"
 
 #include "caller-file.h"
+#include "device-json.h"
+#include "events.h"
 #include "healer-dbus.h"
 #include "healer-error.h"
 #include "module-names.h"
@@ -29,6 +31,7 @@ struct _HealerDBusFace {
 	GDBusObjectManagerServer *manager;
 	HealerDBusHealer1 *healer;
 	GHashTable *objects; /* device id -> HealerDBusObjectSkeleton* */
+	guint subscription;  /* to healer_events() */
 };
 
 /* ---- who may change things ---------------------------------------------- */
@@ -361,10 +364,9 @@ on_plan(HealerDBusHealer1Device *iface, GDBusMethodInvocation *invocation, gpoin
 }
 
 static void
-on_device_added(HealerEngine *engine, const char *device_id, gpointer user_data)
+on_device_added(HealerDBusFace *self, const char *device_id)
 {
-	HealerDBusFace *self = user_data;
-	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(engine, device_id);
+	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(self->engine, device_id);
 	g_autofree char *path = object_path(device_id);
 	g_autoptr(HealerDBusObjectSkeleton) object = NULL;
 	g_autoptr(HealerDBusHealer1Device) iface = NULL;
@@ -387,18 +389,17 @@ on_device_added(HealerEngine *engine, const char *device_id, gpointer user_data)
 }
 
 static void
-on_device_changed(HealerEngine *engine, const char *device_id, gpointer user_data)
+on_device_changed(HealerDBusFace *self, const char *device_id)
 {
-	HealerDBusFace *self = user_data;
 	HealerDBusObject *object = g_hash_table_lookup(self->objects, device_id);
 	g_autoptr(HealerDeviceInfo) info = NULL;
 	g_autoptr(HealerDBusHealer1Device) iface = NULL;
 
 	if (object == NULL) {
-		on_device_added(engine, device_id, user_data);
+		on_device_added(self, device_id);
 		return;
 	}
-	info = healer_engine_get_device(engine, device_id);
+	info = healer_engine_get_device(self->engine, device_id);
 	iface = healer_dbus_object_get_healer1_device(object);
 	if (info != NULL && iface != NULL)
 		update_device(self, iface, info);
@@ -406,37 +407,66 @@ on_device_changed(HealerEngine *engine, const char *device_id, gpointer user_dat
 }
 
 static void
-on_device_removed(HealerEngine *engine, const char *device_id, gpointer user_data)
+on_device_removed(HealerDBusFace *self, const char *device_id)
 {
-	HealerDBusFace *self = user_data;
 	g_autofree char *path = object_path(device_id);
 
-	(void)engine;
 	if (g_hash_table_remove(self->objects, device_id))
 		g_dbus_object_manager_server_unexport(self->manager, path);
 	update_manager(self);
 }
 
 static void
-on_heal_progress(HealerEngine *engine, const char *device_id, guint step, guint steps, const char *module,
-                 guint progress, gpointer user_data)
+on_heal_progress(HealerDBusFace *self, const HealerEvent *event)
 {
-	HealerDBusFace *self = user_data;
-
-	(void)engine;
 	if (self->healer != NULL)
-		healer_dbus_healer1_emit_heal_progress(self->healer, device_id, step, steps, module, progress);
+		healer_dbus_healer1_emit_heal_progress(self->healer, event->device_id, (guint)event->step, event->total,
+		                                       event->module, event->progress);
 }
 
 static void
-on_heal_finished(HealerEngine *engine, const char *device_id, gboolean success, const char *message, gpointer user_data)
+on_heal_finished(HealerDBusFace *self, const HealerEvent *event)
+{
+	if (self->healer != NULL)
+		healer_dbus_healer1_emit_heal_finished(self->healer, event->device_id, event->success, event->reason);
+	update_manager(self);
+}
+
+static void
+on_sources_changed(HealerDBusFace *self)
+{
+	if (self->healer != NULL)
+		update_manager(self);
+}
+
+/* The D-Bus face's observer of the event stream: objects, properties and signals. */
+static void
+on_event(const HealerEvent *event, gpointer user_data)
 {
 	HealerDBusFace *self = user_data;
 
-	(void)engine;
-	if (self->healer != NULL)
-		healer_dbus_healer1_emit_heal_finished(self->healer, device_id, success, message);
-	update_manager(self);
+	switch (event->kind) {
+	case HEALER_EVENT_DEVICE_ADDED:
+		on_device_added(self, event->device_id);
+		break;
+	case HEALER_EVENT_DEVICE_CHANGED:
+		on_device_changed(self, event->device_id);
+		break;
+	case HEALER_EVENT_DEVICE_REMOVED:
+		on_device_removed(self, event->device_id);
+		break;
+	case HEALER_EVENT_HEAL_PROGRESS:
+		on_heal_progress(self, event);
+		break;
+	case HEALER_EVENT_HEAL_FINISHED:
+		on_heal_finished(self, event);
+		break;
+	case HEALER_EVENT_SOURCES_CHANGED:
+		on_sources_changed(self);
+		break;
+	default:
+		break;
+	}
 }
 
 /* ---- the manager ----------------------------------------------------------- */
@@ -448,35 +478,8 @@ on_get_devices(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpoi
 	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
 	json_object *array = json_object_new_array();
 
-	for (guint i = 0; i < devices->len; i++) {
-		const HealerDeviceInfo *d = g_ptr_array_index(devices, i);
-		json_object *o = json_object_new_object();
-		json_object *modules = NULL;
-		json_object_object_add(o, "id", json_object_new_string(d->id));
-		json_object_object_add(o, "port", json_object_new_string(d->port));
-		json_object_object_add(o, "transport", json_object_new_string(d->transport));
-		json_object_object_add(o, "platform_id", json_object_new_int(d->platform_id));
-		json_object_object_add(o, "platform", json_object_new_string(d->platform_name));
-		json_object_object_add(o, "mode", json_object_new_string(d->mode));
-		json_object_object_add(o, "led", json_object_new_string(d->led));
-		json_object_object_add(o, "state", json_object_new_string(d->state));
-		json_object_object_add(o, "detail", json_object_new_string(d->detail));
-		json_object_object_add(o, "safe_mode_reason", json_object_new_string(d->safe_mode_reason));
-		json_object_object_add(o, "progress", json_object_new_int((int)d->progress));
-		json_object_object_add(o, "current_step", json_object_new_string(d->current_step));
-		json_object_object_add(o, "last_error", json_object_new_string(d->last_error));
-		json_object_object_add(o, "last_heal", json_object_new_int64((gint64)d->last_heal));
-		/* The describe's module list, as the device sent it. */
-		if (d->modules_json[0] != '\0') {
-			json_object *describe = json_tokener_parse(d->modules_json);
-			json_object *m = NULL;
-			if (describe != NULL && json_object_object_get_ex(describe, "m", &m))
-				modules = json_object_get(m);
-			json_object_put(describe);
-		}
-		json_object_object_add(o, "modules", modules ? modules : json_object_new_array());
-		json_object_array_add(array, o);
-	}
+	for (guint i = 0; i < devices->len; i++)
+		json_object_array_add(array, healer_device_info_to_json(g_ptr_array_index(devices, i)));
 	healer_dbus_healer1_complete_get_devices(
 	        iface, invocation,
 	        json_object_to_json_string_ext(array, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -707,7 +710,7 @@ on_bus_acquired(GDBusConnection *connection, const char *name, gpointer user_dat
 	g_dbus_object_manager_server_set_connection(self->manager, connection);
 	devices = healer_engine_list_devices(self->engine);
 	for (guint i = 0; i < devices->len; i++)
-		on_device_added(self->engine, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id, self);
+		on_device_added(self, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id);
 	update_manager(self);
 }
 
@@ -737,34 +740,16 @@ on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
 	g_main_loop_quit(self->loop);
 }
 
-static void
-on_sources_changed(HealerEngine *engine, gpointer user_data)
-{
-	HealerDBusFace *self = user_data;
-
-	(void)engine;
-	if (self->healer != NULL)
-		update_manager(self);
-}
-
 HealerDBusFace *
 healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop)
 {
 	HealerDBusFace *self = g_new0(HealerDBusFace, 1);
-	const HealerEngineObserver observer = {
-	        .device_added = on_device_added,
-	        .device_changed = on_device_changed,
-	        .device_removed = on_device_removed,
-	        .heal_progress = on_heal_progress,
-	        .heal_finished = on_heal_finished,
-	        .sources_changed = on_sources_changed,
-	};
 
 	healer_error_register_dbus_names();
 	self->engine = engine;
 	self->loop = loop;
 	self->objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
-	healer_engine_add_observer(engine, &observer, self);
+	self->subscription = healer_event_stream_subscribe(healer_events(), on_event, self);
 	self->owner_id = g_bus_own_name(bus_type, BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired,
 	                                on_name_acquired, on_name_lost, self, NULL);
 	return self;
@@ -781,6 +766,7 @@ healer_dbus_face_free(HealerDBusFace *self)
 {
 	if (self == NULL)
 		return;
+	healer_event_stream_unsubscribe(healer_events(), self->subscription);
 	g_bus_unown_name(self->owner_id);
 	g_hash_table_destroy(self->objects);
 	if (self->healer != NULL)

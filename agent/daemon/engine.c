@@ -11,9 +11,8 @@
 #include "device.h"
 #include "healer-error.h"
 #include "job-file.h"
-#include "journal.h"
+#include "events.h"
 #include "module-names.h"
-#include "notify.h"
 #include "resolver.h"
 #include "semver.h"
 
@@ -109,27 +108,10 @@ struct _HealerEngine {
 	GHashTable *by_id; /* announced device id -> Slot* */
 	GHashTable *jobs;  /* device id -> Job* */
 	guint active_jobs;
-	GQueue waiting;    /* Slot* waiting for a job slot */
-	GArray *observers; /* Observer */
+	GQueue waiting; /* Slot* waiting for a job slot */
 	HealerJobWriter *job_writer;
 	guint trim_source;
 };
-
-typedef struct {
-	HealerEngineObserver funcs;
-	gpointer user_data;
-} Observer;
-
-#define NOTIFY(self, member, ...)                                                                                      \
-	G_STMT_START                                                                                                   \
-	{                                                                                                              \
-		for (guint _i = 0; (self)->observers != NULL && _i < (self)->observers->len; _i++) {                   \
-			Observer *_o = &g_array_index((self)->observers, Observer, _i);                                \
-			if (_o->funcs.member != NULL)                                                                  \
-				_o->funcs.member((self), ##__VA_ARGS__, _o->user_data);                                \
-		}                                                                                                      \
-	}                                                                                                              \
-	G_STMT_END
 
 static void evaluate(Slot *slot);
 static void run_step(Job *job);
@@ -149,14 +131,14 @@ update_notify_status(HealerEngine *self)
 {
 	g_autofree char *summary = healer_engine_summary(self);
 
-	healer_notify_status("%s", summary);
+	healer_emit_event(.kind = HEALER_EVENT_STATUS, .reason = summary);
 }
 
 static void
 slot_changed(Slot *slot)
 {
 	if (slot->announced)
-		NOTIFY(slot->engine, device_changed, slot->id);
+		healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = slot->id, .port = slot->port);
 }
 
 static void
@@ -200,8 +182,8 @@ catalog(HealerEngine *self)
 		}
 		e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
 		if (e == NULL) {
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
-			                     "store module %s is unusable: %s", s->sha256, error->message);
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
+			            "store module %s is unusable: %s", s->sha256, error->message);
 			continue;
 		}
 		if (s->release != NULL) {
@@ -294,16 +276,16 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 		                        "(healerctl import)",
 		                        missing->str, problems->str, n == 1 ? "it" : "them");
 		if (slot->status != HEALER_STATUS_BLOCKED || g_strcmp0(slot->detail, detail) != 0)
-			healer_journal_event(HEALER_MSG_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
-			                     NULL, -1, G_LOG_LEVEL_WARNING, "waiting: %s", detail);
+			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
+			                   -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
 		set_status(slot, HEALER_STATUS_BLOCKED, detail);
 	} else {
 		g_autofree char *detail =
 		        g_strdup_printf("fetching %u module(s), %" G_GUINT64_FORMAT " bytes, from upstream: %s", n,
 		                        bytes, missing->str);
 		if (g_strcmp0(slot->detail, detail) != 0)
-			healer_journal_event(HEALER_MSG_HEAL_STARTED, healer_device_get_id(slot->device), slot->port,
-			                     NULL, -1, G_LOG_LEVEL_INFO, "%s", detail);
+			healer_emit(HEALER_EVENT_HEAL_STARTED, healer_device_get_id(slot->device), slot->port, NULL, -1,
+			            G_LOG_LEVEL_INFO, "%s", detail);
 		set_status(slot, HEALER_STATUS_HEALING, detail);
 	}
 	return FALSE;
@@ -449,7 +431,8 @@ end_job_with(Job *job, const GError *error)
 	release_job_slot(job);
 	job_free(job);
 	schedule_trim(self);
-	NOTIFY(self, heal_finished, id, error == NULL, error ? error->message : "the application runs");
+	healer_emit_event(.kind = HEALER_EVENT_HEAL_FINISHED, .device_id = id, .success = error == NULL,
+	                  .reason = error ? error->message : "the application runs");
 	if (func != NULL)
 		func(self, id, error, user_data);
 }
@@ -490,8 +473,8 @@ job_failed(Job *job, const char *why)
 	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
-		healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL,
-		                     (int)job->step, G_LOG_LEVEL_WARNING, "heal failed: %s", detail);
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
+		                   G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
 		if (slot != NULL)
 			set_status(slot, HEALER_STATUS_FAILED, detail);
 		{
@@ -502,9 +485,9 @@ job_failed(Job *job, const char *why)
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
 	persist(job);
-	healer_journal_event(HEALER_MSG_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, NULL, (int)job->step,
-	                     G_LOG_LEVEL_WARNING, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why,
-	                     delay);
+	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
+	                   G_LOG_LEVEL_WARNING, why, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why,
+	                   delay);
 	if (slot != NULL) {
 		g_autofree char *detail = g_strdup_printf("%s; retrying in %u s", why, delay);
 		set_status(slot, HEALER_STATUS_FAILED, detail);
@@ -585,9 +568,9 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		job_failed(job, why);
 		return;
 	}
-	healer_journal_event(HEALER_MSG_MODULE_INSTALLED, job->device_id, healer_device_get_port(device), label,
-	                     (int)job->step + 1, G_LOG_LEVEL_INFO, "installed %s (step %u of %u)", label, job->step + 1,
-	                     job->plan->steps->len);
+	healer_emit(HEALER_EVENT_MODULE_INSTALLED, job->device_id, healer_device_get_port(device), label,
+	            (int)job->step + 1, G_LOG_LEVEL_INFO, "installed %s (step %u of %u)", label, job->step + 1,
+	            job->plan->steps->len);
 	job->step++;
 	run_step(job);
 }
@@ -609,9 +592,9 @@ run_step(Job *job)
 			job_failed(job, "every module is installed but the application does not run");
 			return;
 		}
-		healer_journal_event(HEALER_MSG_HEAL_SUCCEEDED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		                     "heal succeeded: %u module(s), %" G_GUINT64_FORMAT " bytes; the application runs",
-		                     job->plan->steps->len, job->plan->bytes);
+		healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		            "heal succeeded: %u module(s), %" G_GUINT64_FORMAT " bytes; the application runs",
+		            job->plan->steps->len, job->plan->bytes);
 		set_status(slot, HEALER_STATUS_HEALTHY, NULL);
 		end_job(job);
 		return;
@@ -704,10 +687,11 @@ start_job(Slot *slot, Job *job)
 		                                                    error->message, upstream_problem)
 		                                  : g_strdup(error->message);
 
-		healer_journal_event(HEALER_MSG_HEAL_BLOCKED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
-		                     "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
-		                     "module directory",
-		                     detail);
+		healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, job->device_id, slot->port, -1, G_LOG_LEVEL_WARNING,
+		                   detail,
+		                   "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
+		                   "module directory",
+		                   detail);
 		set_status(slot, HEALER_STATUS_BLOCKED, detail);
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
 		job->slot = NULL;
@@ -724,14 +708,14 @@ start_job(Slot *slot, Job *job)
 	slot->job = job;
 	job->active = TRUE;
 	self->active_jobs++;
-	healer_journal_event(HEALER_MSG_HEAL_STARTED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-	                     "%s heal: %u module(s), %" G_GUINT64_FORMAT " bytes%s",
-	                     job->resumed ? "resuming the" : "starting the", plan->steps->len, plan->bytes,
-	                     plan->uses_prerelease ? " (uses a prerelease)" : "");
+	healer_emit(HEALER_EVENT_HEAL_STARTED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+	            "%s heal: %u module(s), %" G_GUINT64_FORMAT " bytes%s",
+	            job->resumed ? "resuming the" : "starting the", plan->steps->len, plan->bytes,
+	            plan->uses_prerelease ? " (uses a prerelease)" : "");
 	for (guint i = 0; i < plan->steps->len; i++) {
 		g_autofree char *label = step_label(&g_array_index(plan->steps, HealerPlanStep, i));
-		healer_journal_event(HEALER_MSG_HEAL_STARTED, job->device_id, slot->port, label, (int)i + 1,
-		                     G_LOG_LEVEL_DEBUG, "plan step %u: %s", i + 1, label);
+		healer_emit(HEALER_EVENT_HEAL_STEP, job->device_id, slot->port, label, (int)i + 1, G_LOG_LEVEL_DEBUG,
+		            "plan step %u: %s", i + 1, label);
 	}
 	job->resumed = FALSE;
 	/*
@@ -756,8 +740,8 @@ on_job_written(const char *device_id, guint64 seq, const GError *error, gpointer
 		g_autofree char *why = job != NULL
 		                               ? g_strdup_printf("cannot save the heal's progress: %s", error->message)
 		                               : g_strdup(error->message);
-		healer_journal_event(HEALER_MSG_HEAL_FAILED, device_id, slot ? slot->port : NULL, NULL,
-		                     job ? (int)job->step : -1, G_LOG_LEVEL_WARNING, "%s", why);
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, device_id, slot ? slot->port : NULL,
+		                   job ? (int)job->step : -1, G_LOG_LEVEL_WARNING, why, "%s", why);
 		if (slot != NULL) {
 			g_free(slot->last_error);
 			slot->last_error = g_steal_pointer(&why);
@@ -806,8 +790,8 @@ evaluate(Slot *slot)
 	if (!needs_heal(device)) {
 		if (job != NULL) {
 			/* A job was under way (or read back after a restart) and the device is whole now. */
-			healer_journal_event(HEALER_MSG_HEAL_SUCCEEDED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-			                     "heal succeeded: the device's application dependencies are met");
+			healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			            "heal succeeded: the device's application dependencies are met");
 			end_job(job);
 		}
 		if (health.running) {
@@ -816,8 +800,8 @@ evaluate(Slot *slot)
 			detail = g_strdup_printf("%s, nothing to heal (%s)", health.mode, health.boot_reason);
 			/* Reported, not healed: safe mode asked for, or no application, is not a missing module. */
 			if (slot->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(slot->detail, detail) != 0)
-				healer_journal_event(HEALER_MSG_SAFE_MODE_DETECTED, id, slot->port, NULL, -1,
-				                     G_LOG_LEVEL_INFO, "%s", detail);
+				healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1,
+				                   G_LOG_LEVEL_INFO, detail, "%s", detail);
 			set_status(slot, HEALER_STATUS_SAFE_MODE, detail);
 		}
 		return;
@@ -827,8 +811,9 @@ evaluate(Slot *slot)
 		return;
 	}
 	if (job == NULL) {
-		healer_journal_event(HEALER_MSG_SAFE_MODE_DETECTED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		                     "in safe mode: its application needs modules it lacks");
+		const char *why = "its application needs modules it lacks";
+		healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1, G_LOG_LEVEL_INFO, why,
+		                   "in safe mode: %s", why);
 	}
 	start_job(slot, job ? job : job_for(self, id));
 }
@@ -875,10 +860,9 @@ detach_identity(Slot *slot, const char *why)
 	if (!slot->announced)
 		return;
 	slot->announced = FALSE;
-	healer_journal_event(HEALER_MSG_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "detached: %s",
-	                     why);
+	healer_emit(HEALER_EVENT_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "detached: %s", why);
 	release_slot_job(slot);
-	NOTIFY(self, device_removed, id);
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = id, .port = slot->port);
 	slot->status = HEALER_STATUS_ATTACHED;
 	slot->fetching = FALSE;
 	slot->last_heal = 0;
@@ -900,10 +884,10 @@ announce(Slot *slot)
 
 	if (holder != NULL) {
 		if (g_strcmp0(slot->conflict_id, id) != 0) {
-			healer_journal_event(HEALER_MSG_DEVICE_CONFLICT, id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
-			                     "refused on %s: device %s is attached on %s, which keeps it (two devices "
-			                     "with one id: one of them is faulty or hostile)",
-			                     slot->port, id, holder->port);
+			healer_emit(HEALER_EVENT_DEVICE_CONFLICT, id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
+			            "refused on %s: device %s is attached on %s, which keeps it (two devices "
+			            "with one id: one of them is faulty or hostile)",
+			            slot->port, id, holder->port);
 			g_free(slot->conflict_id);
 			slot->conflict_id = g_strdup(id);
 		}
@@ -913,12 +897,12 @@ announce(Slot *slot)
 	slot->id = g_strdup(id);
 	g_hash_table_insert(self->by_id, slot->id, slot);
 	healer_device_get_health(device, &health);
-	healer_journal_event(HEALER_MSG_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-	                     "attached on %s: platform %u, %s, reset reason %s", slot->port,
-	                     healer_device_get_platform_id(device), health.boot_mode, health.reset_reason);
+	healer_emit(HEALER_EVENT_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+	            "attached on %s: platform %u, %s, reset reason %s", slot->port,
+	            healer_device_get_platform_id(device), health.boot_mode, health.reset_reason);
 	set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
 	slot->announced = TRUE;
-	NOTIFY(self, device_added, id);
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_ADDED, .device_id = id, .port = slot->port);
 	saved = g_hash_table_lookup(self->jobs, id);
 	if (saved != NULL && saved->return_source != 0 && saved->slot == NULL) {
 		/* Back after the reset of a step, as another device node: the step is checked (on_identified()). */
@@ -980,11 +964,10 @@ static void
 log_detached(Slot *slot, const char *what)
 {
 	if (slot->announced)
-		healer_journal_event(HEALER_MSG_DEVICE_DETACHED, slot->id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "%s",
-		                     what);
+		healer_emit(HEALER_EVENT_DEVICE_DETACHED, slot->id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "%s", what);
 	else
-		healer_journal_event(NULL, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		                     "%s: closed (the device there was never attached)", slot->port);
+		healer_emit(HEALER_EVENT_NOTE, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		            "%s: closed (the device there was never attached)", slot->port);
 }
 
 /* Removes the device's slot (the engine lets go of it); the id it held goes to a device refused for it. */
@@ -1038,8 +1021,8 @@ on_device_log(HealerDevice *device, const char *text, gpointer user_data)
 
 	/* The backend may limit what one attachment writes; the text is escaped by the family. */
 	if (healer_backend_allow_record(slot->backend, device, id))
-		healer_journal_event(HEALER_MSG_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		                     "device%s%s: %s", id ? "" : " on ", id ? "" : slot->port, text);
+		healer_emit(HEALER_EVENT_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "device%s%s: %s",
+		            id ? "" : " on ", id ? "" : slot->port, text);
 }
 
 static void
@@ -1053,7 +1036,6 @@ static void
 on_device_progress(HealerDevice *device, gpointer user_data)
 {
 	Slot *slot = user_data;
-	HealerEngine *self = slot->engine;
 	const char *id = slot->id;
 
 	(void)device;
@@ -1066,7 +1048,9 @@ on_device_progress(HealerDevice *device, gpointer user_data)
 		if (progress != job->last_progress) {
 			g_autofree char *label = step_label(step);
 			job->last_progress = progress;
-			NOTIFY(self, heal_progress, id, job->step + 1, job->plan->steps->len, label, progress);
+			healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = id, .port = slot->port,
+			                  .step = (int)job->step + 1, .total = job->plan->steps->len, .module = label,
+			                  .progress = progress);
 			slot_changed(slot);
 		}
 	}
@@ -1076,7 +1060,7 @@ static void
 slot_free(Slot *slot)
 {
 	if (slot->announced)
-		NOTIFY(slot->engine, device_removed, slot->id);
+		healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = slot->id, .port = slot->port);
 	release_slot_job(slot);
 	if (slot->id != NULL && g_hash_table_lookup(slot->engine->by_id, slot->id) == slot)
 		g_hash_table_remove(slot->engine->by_id, slot->id);
@@ -1154,7 +1138,6 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 	self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
 	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
 	g_queue_init(&self->waiting);
-	self->observers = g_array_new(FALSE, TRUE, sizeof(Observer));
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
@@ -1253,7 +1236,7 @@ healer_engine_store_changed(HealerEngine *self)
 		if (slot->status == HEALER_STATUS_BLOCKED || slot->fetching)
 			evaluate(slot);
 	}
-	NOTIFY(self, sources_changed);
+	healer_emit_event(.kind = HEALER_EVENT_SOURCES_CHANGED);
 }
 
 json_object *
@@ -1350,8 +1333,6 @@ healer_engine_free(HealerEngine *self)
 		g_signal_handlers_disconnect_by_data(backend, self);
 		healer_backend_stop(backend);
 	}
-	/* Nobody listens while everything is torn down. */
-	g_array_set_size(self->observers, 0);
 	g_hash_table_destroy(self->slots);
 	self->slots = NULL;
 	g_hash_table_destroy(self->by_id);
@@ -1363,19 +1344,10 @@ healer_engine_free(HealerEngine *self)
 	if (self->trim_source != 0)
 		g_source_remove(self->trim_source);
 	drop_catalog(self);
-	g_array_unref(self->observers);
 	g_free(self);
 }
 
 /* ---- what the faces see and ask for -------------------------------------- */
-
-void
-healer_engine_add_observer(HealerEngine *self, const HealerEngineObserver *observer, gpointer user_data)
-{
-	Observer o = {.funcs = *observer, .user_data = user_data};
-
-	g_array_append_val(self->observers, o);
-}
 
 void
 healer_device_info_free(HealerDeviceInfo *info)
@@ -1484,7 +1456,8 @@ announce_nothing_to_heal(gpointer user_data)
 {
 	NothingToHeal *n = user_data;
 
-	NOTIFY(n->engine, heal_finished, n->device_id, TRUE, "nothing to heal: the application's dependencies are met");
+	healer_emit_event(.kind = HEALER_EVENT_HEAL_FINISHED, .device_id = n->device_id, .success = TRUE,
+	                  .reason = "nothing to heal: the application's dependencies are met");
 	g_free(n->device_id);
 	g_free(n);
 	return G_SOURCE_REMOVE;

@@ -1,7 +1,7 @@
 /*
  * The engine: every attached device, what state it is in, and the heal
- * job each one that needs it runs.  The faces (journal, and next D-Bus and
- * MQTT) observe it and call into it; they decide nothing.
+ * job each one that needs it runs.  The faces (journal, systemd, D-Bus, and
+ * next MQTT) observe its events (events.h) and call into it; they decide nothing.
  */
 #pragma once
 
@@ -89,21 +89,12 @@ typedef struct {
 void healer_device_info_free(HealerDeviceInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDeviceInfo, healer_device_info_free)
 
-/* Faces observe the engine through these; every callback may be NULL. */
-typedef struct {
-	void (*device_added)(HealerEngine *engine, const char *device_id, gpointer user_data);
-	void (*device_changed)(HealerEngine *engine, const char *device_id, gpointer user_data);
-	void (*device_removed)(HealerEngine *engine, const char *device_id, gpointer user_data);
-	void (*heal_progress)(HealerEngine *engine, const char *device_id, guint step, guint steps, const char *module,
-	                      guint progress, gpointer user_data);
-	void (*heal_finished)(HealerEngine *engine, const char *device_id, gboolean success, const char *message,
-	                      gpointer user_data);
-	/* The store, the accepted catalogs or the upstream's state changed. */
-	void (*sources_changed)(HealerEngine *engine, gpointer user_data);
-} HealerEngineObserver;
-
-void healer_engine_add_observer(HealerEngine *engine, const HealerEngineObserver *observer, gpointer user_data);
-
+/*
+ * Faces observe the engine through the event stream (events.h): it emits
+ * DEVICE_ADDED / _CHANGED / _REMOVED, HEAL_PROGRESS, HEAL_FINISHED,
+ * SOURCES_CHANGED and STATUS, and the journal records of its devices and heals.
+ * A face unsubscribes before the engine is freed.
+ */
 /* Devices that said who they are; NULL / empty before. */
 HealerDeviceInfo *healer_engine_get_device(HealerEngine *engine, const char *device_id);
 GPtrArray *healer_engine_list_devices(HealerEngine *engine);

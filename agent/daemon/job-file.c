@@ -7,7 +7,7 @@
 
 #include "healer-error.h"
 #include "healer-file.h"
-#include "journal.h"
+#include "events.h"
 #include "json-autoptr.h"
 
 #define JOB_SUFFIX ".json"
@@ -105,9 +105,9 @@ healer_job_file_load(const char *state_dir, const char *device_id, GError **erro
 		job = json_tokener_parse_verbose(text, &jerr);
 	if (job == NULL || !json_object_is_type(job, json_type_object)) {
 		g_autofree char *corrupt = g_strconcat(path, ".corrupt", NULL);
-		healer_journal_event(NULL, device_id, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		                     "saved job %s is unreadable (%s); set aside as %s, the job starts afresh", path,
-		                     job == NULL ? json_tokener_error_desc(jerr) : "not a JSON object", corrupt);
+		healer_emit(HEALER_EVENT_NOTE, device_id, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "saved job %s is unreadable (%s); set aside as %s, the job starts afresh", path,
+		            job == NULL ? json_tokener_error_desc(jerr) : "not a JSON object", corrupt);
 		if (g_rename(path, corrupt) != 0)
 			g_unlink(path);
 		return NULL;

@@ -80,6 +80,17 @@ healer_journal_event_full(const char *code_file, const char *code_line, const ch
 	g_log_structured_array(level, fields, n);
 }
 
+void
+healer_journal_observe(const HealerEvent *event, gpointer user_data)
+{
+	(void)user_data;
+	if (event->text == NULL)
+		return;
+	healer_journal_event_full(event->code_file, event->code_line, event->code_func,
+	                          healer_event_kind_message_id(event->kind), event->device_id, event->port,
+	                          event->module, event->step, event->priority, "%s", event->text);
+}
+
 static const char *
 field_string(const GLogField *fields, gsize n_fields, const char *key, char **to_free)
 {

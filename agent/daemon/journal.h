@@ -14,6 +14,8 @@
 
 #include <glib.h>
 
+#include "events.h"
+
 G_BEGIN_DECLS
 
 /* Generated once with systemd-id128 new; never change one (the catalog and users' filters use them). */
@@ -41,7 +43,8 @@ G_BEGIN_DECLS
 #define HEALER_JOURNAL_DOMAIN "healerd"
 
 /*
- * Logs one record: MESSAGE (printf-style, prefixed "[<device_id>] " when a
+ * Logs one record (the journal observer's writer; the daemon's parts emit
+ * events instead): MESSAGE (printf-style, prefixed "[<device_id>] " when a
  * device is given), MESSAGE_ID (may be NULL for records without one),
  * PRIORITY, GLIB_DOMAIN "healerd", CODE_FILE/LINE/FUNC, and HEALER_DEVICE_ID,
  * HEALER_PORT, HEALER_MODULE, HEALER_STEP for those given (NULL / step < 0:
@@ -53,6 +56,13 @@ G_BEGIN_DECLS
 void healer_journal_event_full(const char *code_file, const char *code_line, const char *code_func,
                                const char *message_id, const char *device_id, const char *port, const char *module,
                                int step, GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF(10, 11);
+
+/*
+ * The journal observer of the event stream (events.h): an event with a text
+ * is one record, its MESSAGE_ID from its kind, its fields and CODE_* from the
+ * event; events without text (progress, status, ...) are not recorded.
+ */
+void healer_journal_observe(const HealerEvent *event, gpointer user_data);
 
 /*
  * Installs healerd's log writer (once per process; later calls only change

@@ -12,6 +12,7 @@
 #include "dbus-face.h"
 #include "engine.h"
 #include "healer-error.h"
+#include "events.h"
 #include "journal.h"
 #include "notify.h"
 #include "serial-backend.h"
@@ -141,12 +142,12 @@ main(int argc, char **argv)
 	if (upstream != NULL)
 		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();
-	healer_notify_ready();
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_READY);
 	g_info("healerd %s serving %s; state in %s", HEALER_VERSION,
 	       config->serial_ports && config->serial_ports[0] ? config->serial_ports[0] : "no ports",
 	       config->state_dir);
 	g_main_loop_run(loop);
-	healer_notify_stopping();
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_STOPPING);
 	if (face != NULL && healer_dbus_face_lost_name(face)) {
 		g_critical("stopping: the D-Bus name is taken or not allowed");
 		return 1;

@@ -30,6 +30,25 @@ healer_notify_stopping(void)
 	sd_notify(0, "STOPPING=1");
 }
 
+void
+healer_notify_observe(const HealerEvent *event, gpointer user_data)
+{
+	(void)user_data;
+	switch (event->kind) {
+	case HEALER_EVENT_STATUS:
+		healer_notify_status("%s", event->reason != NULL ? event->reason : "");
+		break;
+	case HEALER_EVENT_DAEMON_READY:
+		healer_notify_ready();
+		break;
+	case HEALER_EVENT_DAEMON_STOPPING:
+		healer_notify_stopping();
+		break;
+	default:
+		break;
+	}
+}
+
 static gboolean
 watchdog_ping(gpointer user_data)
 {

@@ -7,7 +7,15 @@
 
 #include <glib.h>
 
+#include "events.h"
+
 G_BEGIN_DECLS
+
+/*
+ * The systemd observer of the event stream (events.h): STATUS events become
+ * STATUS=<summary>, DAEMON_READY READY=1, DAEMON_STOPPING STOPPING=1.
+ */
+void healer_notify_observe(const HealerEvent *event, gpointer user_data);
 
 void healer_notify_ready(void);
 /* STATUS=..., e.g. "4 devices: 3 healthy, 1 healing". */

@@ -1,6 +1,6 @@
 #include "port-guard.h"
 
-#include "journal.h"
+#include "events.h"
 
 typedef struct {
 	HealerPortGuard *guard;
@@ -28,10 +28,9 @@ static void
 flush_suppressed(PortRecord *r)
 {
 	if (r->suppressed > 0)
-		healer_journal_event(HEALER_MSG_LOG_SUPPRESSED, r->suppressed_id, r->port, NULL, -1,
-		                     G_LOG_LEVEL_WARNING,
-		                     "suppressed %u records from the device on %s: more than %u in %u s", r->suppressed,
-		                     r->port, PORT_GUARD_RECORD_BURST, PORT_GUARD_RECORD_INTERVAL_S);
+		healer_emit(HEALER_EVENT_LOG_SUPPRESSED, r->suppressed_id, r->port, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "suppressed %u records from the device on %s: more than %u in %u s", r->suppressed, r->port,
+		            PORT_GUARD_RECORD_BURST, PORT_GUARD_RECORD_INTERVAL_S);
 	r->suppressed = 0;
 	g_clear_pointer(&r->suppressed_id, g_free);
 }
@@ -142,10 +141,10 @@ healer_port_guard_note_identity(HealerPortGuard *self, const char *port, const c
 		r->seen[r->n_seen++] = now;
 		return TRUE;
 	}
-	healer_journal_event(HEALER_MSG_PORT_IGNORED, NULL, port, NULL, -1, G_LOG_LEVEL_WARNING,
-	                     "ignoring %s for %u s: more than %u device ids on it within %u s (the last %s); a "
-	                     "device's id never changes, so the device there is faulty or hostile",
-	                     port, PORT_GUARD_IGNORE_S, self->identities, PORT_GUARD_IDENTITY_WINDOW_S, id);
+	healer_emit(HEALER_EVENT_PORT_IGNORED, NULL, port, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "ignoring %s for %u s: more than %u device ids on it within %u s (the last %s); a "
+	            "device's id never changes, so the device there is faulty or hostile",
+	            port, PORT_GUARD_IGNORE_S, self->identities, PORT_GUARD_IDENTITY_WINDOW_S, id);
 	r->ignore_source = g_timeout_add_seconds(PORT_GUARD_IGNORE_S, on_ignore_over, r);
 	return FALSE;
 }

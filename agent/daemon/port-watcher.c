@@ -5,7 +5,7 @@
 
 #include "healer-error.h"
 #include "healer-serial.h"
-#include "journal.h"
+#include "events.h"
 
 /* Events come in bursts (a symlink replaced is two); match once they settle. */
 #define SETTLE_MS 50
@@ -62,9 +62,9 @@ report_skipped(GPtrArray *reasons)
 		g_string_append_printf(s, "%s%s", i > 0 ? "; " : "", (const char *)g_ptr_array_index(reasons, i));
 	if (reasons->len > MAX_NAMED_SKIPPED)
 		g_string_append_printf(s, "; and %u more", reasons->len - MAX_NAMED_SKIPPED);
-	healer_journal_event(HEALER_MSG_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-	                     "[serial] ports matched %u path%s that %s not opened: %s", reasons->len,
-	                     reasons->len == 1 ? "" : "s", reasons->len == 1 ? "is" : "are", s->str);
+	healer_emit(HEALER_EVENT_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "[serial] ports matched %u path%s that %s not opened: %s", reasons->len,
+	            reasons->len == 1 ? "" : "s", reasons->len == 1 ? "is" : "are", s->str);
 }
 
 static gboolean on_retry(gpointer user_data);
@@ -140,10 +140,10 @@ healer_port_watcher_refused(HealerPortWatcher *self, const char *path, const GEr
 		self->busy = TRUE;
 	if (g_strcmp0(before, error->message) == 0)
 		return;
-	healer_journal_event(HEALER_MSG_PORT_REFUSED, NULL, path, NULL, -1, G_LOG_LEVEL_WARNING, "%s%s", error->message,
-	                     g_error_matches(error, HEALER_ERROR, HEALER_ERROR_BUSY)
-	                             ? ": not opened; healerd tries again every " G_STRINGIFY(BUSY_RETRY_S) " s"
-	                             : ": not opened");
+	healer_emit(HEALER_EVENT_PORT_REFUSED, NULL, path, NULL, -1, G_LOG_LEVEL_WARNING, "%s%s", error->message,
+	            g_error_matches(error, HEALER_ERROR, HEALER_ERROR_BUSY)
+	                    ? ": not opened; healerd tries again every " G_STRINGIFY(BUSY_RETRY_S) " s"
+	                    : ": not opened");
 	g_hash_table_replace(self->refused, g_strdup(path), g_strdup(error->message));
 }
 
@@ -194,12 +194,11 @@ healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFun
 	self->unconfirmed = g_hash_table_new(g_str_hash, g_str_equal);
 	for (guint i = 0; self->globs[i] != NULL; i++) {
 		if (healer_port_glob_is_wide(self->globs[i]))
-			healer_journal_event(
-			        HEALER_MSG_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-			        "[serial] ports: '%s' reaches into /dev beyond serial ports (/dev/tty*, "
-			        "/dev/serial/); healerd opens only serial ttys among its matches, but name "
-			        "the ports meant, such as /dev/ttyUSB* or /dev/serial/by-id/*",
-			        self->globs[i]);
+			healer_emit(HEALER_EVENT_PORT_REFUSED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+			            "[serial] ports: '%s' reaches into /dev beyond serial ports (/dev/tty*, "
+			            "/dev/serial/); healerd opens only serial ttys among its matches, but name "
+			            "the ports meant, such as /dev/ttyUSB* or /dev/serial/by-id/*",
+			            self->globs[i]);
 	}
 	for (guint i = 0; watch && self->globs[i] != NULL; i++) {
 		/* Watch the directory part up to the first wildcard. */

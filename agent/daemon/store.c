@@ -11,7 +11,7 @@
 
 #include "healer-error.h"
 #include "healer-file.h"
-#include "journal.h"
+#include "events.h"
 #include "json-autoptr.h"
 #include "module-catalog.h"
 #include "module-checksums.h"
@@ -337,14 +337,14 @@ retire_entry(HealerStore *store, HealerStoreEntry *entry, const char *why)
 	g_autoptr(GError) error = NULL;
 	guint i = 0;
 
-	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
-	                     "store file %s %s; removed from the store", entry->path, why);
+	healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+	            "store file %s %s; removed from the store", entry->path, why);
 	set_aside(entry->path);
 	g_hash_table_remove(store->by_sha, entry->sha256);
 	if (g_ptr_array_find(store->entries, entry, &i))
 		g_ptr_array_add(store->retired, g_ptr_array_steal_index(store->entries, i));
 	if (!write_index(store, &error))
-		healer_journal_event(NULL, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING, "%s", error->message);
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING, "%s", error->message);
 }
 
 /* --- opening ------------------------------------------------------------- */
@@ -452,18 +452,18 @@ check_entry_file(HealerStoreEntry *entry)
 	g_autoptr(GBytes) bytes = read_file(entry->path, MAX_MODULE_FILE_SIZE, NULL, &code, &reason);
 
 	if (bytes == NULL) {
-		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
-		                     "store file %s: %s; dropped from the index", entry->path, reason);
+		healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+		            "store file %s: %s; dropped from the index", entry->path, reason);
 		if (code != HEALER_ERROR_NOT_FOUND)
 			set_aside(entry->path);
 		return FALSE;
 	}
 	sha = sha256_hex_of(bytes);
 	if (g_bytes_get_size(bytes) != entry->size || strcmp(sha, entry->sha256) != 0) {
-		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
-		                     "store file %s was altered (%" G_GSIZE_FORMAT " bytes, SHA-256 %s); dropped "
-		                     "from the index and set aside as .corrupt",
-		                     entry->path, g_bytes_get_size(bytes), sha);
+		healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, entry->path, -1, G_LOG_LEVEL_WARNING,
+		            "store file %s was altered (%" G_GSIZE_FORMAT " bytes, SHA-256 %s); dropped "
+		            "from the index and set aside as .corrupt",
+		            entry->path, g_bytes_get_size(bytes), sha);
 		set_aside(entry->path);
 		return FALSE;
 	}
@@ -481,9 +481,8 @@ load_index(HealerStore *store, gboolean *dirty)
 
 	if (!g_file_get_contents(store->index_path, &text, NULL, &error)) {
 		if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1,
-			                     G_LOG_LEVEL_WARNING, "store index unreadable (%s); rebuilding it",
-			                     error->message);
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
+			            "store index unreadable (%s); rebuilding it", error->message);
 			set_aside(store->index_path);
 		}
 		*dirty = TRUE;
@@ -491,11 +490,10 @@ load_index(HealerStore *store, gboolean *dirty)
 	}
 	root = json_tokener_parse_verbose(text, &jerr);
 	if (root == NULL || !json_object_is_type(root, json_type_array)) {
-		healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
-		                     "store index %s is not a JSON array (%s); set aside as .corrupt and rebuilt "
-		                     "from the store's files",
-		                     store->index_path,
-		                     root == NULL ? json_tokener_error_desc(jerr) : "another JSON value");
+		healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
+		            "store index %s is not a JSON array (%s); set aside as .corrupt and rebuilt "
+		            "from the store's files",
+		            store->index_path, root == NULL ? json_tokener_error_desc(jerr) : "another JSON value");
 		set_aside(store->index_path);
 		*dirty = TRUE;
 		return;
@@ -505,9 +503,8 @@ load_index(HealerStore *store, gboolean *dirty)
 		HealerStoreEntry *entry = entry_from_json(store, json_object_array_get_idx(root, i), &problem);
 
 		if (entry == NULL) {
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, store->index_path, -1,
-			                     G_LOG_LEVEL_WARNING, "store index %s: entry %zu dropped: %s",
-			                     store->index_path, i, problem);
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, store->index_path, -1, G_LOG_LEVEL_WARNING,
+			            "store index %s: entry %zu dropped: %s", store->index_path, i, problem);
 			*dirty = TRUE;
 			continue;
 		}
@@ -576,15 +573,15 @@ scan_store_dir(HealerStore *store, gboolean *dirty)
 				module = check_module(bytes, &reason);
 		}
 		if (module == NULL) {
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
-			                     "store file %s is not in the index and is unusable (%s); set aside as "
-			                     ".corrupt",
-			                     path, reason);
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
+			            "store file %s is not in the index and is unusable (%s); set aside as "
+			            ".corrupt",
+			            path, reason);
 			set_aside(path);
 			continue;
 		}
-		healer_journal_event(NULL, NULL, NULL, path, -1, G_LOG_LEVEL_INFO,
-		                     "store file %s was missing from the index; indexed again", path);
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, path, -1, G_LOG_LEVEL_INFO,
+		            "store file %s was missing from the index; indexed again", path);
 		add_entry(store, entry_new(store, sha, g_bytes_get_size(bytes), module, NULL));
 		*dirty = TRUE;
 	}
@@ -913,8 +910,8 @@ healer_store_import_directory(HealerStore *store, const char *dir, GPtrArray *wa
 			break;
 		case IMPORT_REJECTED:
 			if (fresh)
-				healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, path, -1,
-				                     G_LOG_LEVEL_WARNING, "%s: %s; skipped, not stored", path, reason);
+				healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
+				            "%s: %s; skipped, not stored", path, reason);
 			g_ptr_array_add(warnings, g_strdup_printf("%s: %s", path, reason));
 			break;
 		case IMPORT_FAILED:

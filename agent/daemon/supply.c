@@ -21,7 +21,7 @@
 #include "caller-file.h"
 #include "import-walk.h"
 #include "healer-error.h"
-#include "journal.h"
+#include "events.h"
 
 struct _HealerSupply {
 	const HealerConfig *config;
@@ -51,10 +51,10 @@ admit(const char *sha_hex, guint64 size, const char *path, char **reason, gpoint
 	if (!healer_trust_admits(supply->trust, sha_hex, size, &only_unsigned, reason))
 		return FALSE;
 	if (only_unsigned)
-		healer_journal_event(HEALER_MSG_UNSIGNED_ALLOWED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
-		                     "%s (%s) is not listed in any trusted catalog; stored anyway because "
-		                     "allow-unsigned is on",
-		                     path, sha_hex);
+		healer_emit(HEALER_EVENT_UNSIGNED_ALLOWED, NULL, NULL, path, -1, G_LOG_LEVEL_WARNING,
+		            "%s (%s) is not listed in any trusted catalog; stored anyway because "
+		            "allow-unsigned is on",
+		            path, sha_hex);
 	return TRUE;
 }
 
@@ -180,8 +180,8 @@ offer_directory_catalog(HealerSupply *supply, const char *dir)
 		sig = read_small(sig_path, &error);
 	if (error == NULL && healer_supply_offer_catalog(supply, json, sig, dir, &error) != NULL)
 		return;
-	healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, json_path, -1, G_LOG_LEVEL_WARNING,
-	                     "%s: catalog not accepted: %s", json_path, error->message);
+	healer_emit(HEALER_EVENT_CATALOG_REJECTED, NULL, NULL, json_path, -1, G_LOG_LEVEL_WARNING,
+	            "%s: catalog not accepted: %s", json_path, error->message);
 }
 
 static void
@@ -197,14 +197,16 @@ import_module_dirs(HealerSupply *supply)
 		offer_directory_catalog(supply, config->module_dirs[i]);
 		added = healer_store_import_directory(supply->store, config->module_dirs[i], warnings, &error);
 		for (guint w = 0; w < warnings->len; w++)
-			healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, NULL, -1, G_LOG_LEVEL_DEBUG,
-			                     "module directory %s: skipped %s", config->module_dirs[i],
-			                     (const char *)g_ptr_array_index(warnings, w));
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, NULL, -1, G_LOG_LEVEL_DEBUG,
+			            "module directory %s: skipped %s", config->module_dirs[i],
+			            (const char *)g_ptr_array_index(warnings, w));
 		if (error != NULL)
 			g_warning("module directory %s: %s", config->module_dirs[i], error->message);
 		else
-			g_info("module directory %s: %u new module(s), %u skipped; the store holds %u",
-			       config->module_dirs[i], added, warnings->len, healer_store_get_n_entries(supply->store));
+			healer_emit_count(HEALER_EVENT_MODULES_IMPORTED, NULL, added,
+			                  "module directory %s: %u new module(s), %u skipped; the store holds %u",
+			                  config->module_dirs[i], added, warnings->len,
+			                  healer_store_get_n_entries(supply->store));
 	}
 }
 
@@ -350,8 +352,8 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	(void)source;
 	if (bundle == NULL) {
-		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
-		                     "bundle rejected, nothing imported: %s", error->message);
+		healer_emit(HEALER_EVENT_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
+		            "bundle rejected, nothing imported: %s", error->message);
 		finish(job, NULL, error);
 		return;
 	}
@@ -359,8 +361,8 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (!healer_trust_check(supply->trust, bundle->catalog_json, bundle->catalog_sig, NULL, NULL, &check_error)) {
 		g_autoptr(GError) e = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "%s: %s: %s", job->name,
 		                                  HEALER_BUNDLE_CATALOG, check_error->message);
-		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
-		                     "bundle rejected, nothing imported: %s", e->message);
+		healer_emit(HEALER_EVENT_CATALOG_REJECTED, NULL, NULL, job->name, -1, G_LOG_LEVEL_WARNING,
+		            "bundle rejected, nothing imported: %s", e->message);
 		finish(job, NULL, e);
 		return;
 	}
@@ -379,8 +381,9 @@ on_bundle_opened(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	result.catalog =
 	        g_strdup_printf("serial %" G_GUINT64_FORMAT " (key %s)", bundle->catalog->serial, bundle->key_id);
-	g_info("bundle %s: catalog %s, %u module(s), %u new", job->name, result.catalog, bundle->modules->len,
-	       result.added);
+	healer_emit_count(HEALER_EVENT_MODULES_IMPORTED, NULL, result.added,
+	                  "bundle %s: catalog %s, %u module(s), %u new", job->name, result.catalog,
+	                  bundle->modules->len, result.added);
 	finish(job, &result, NULL);
 	g_free(result.catalog);
 }
@@ -431,15 +434,14 @@ on_walked(GObject *source, GAsyncResult *res, gpointer user_data)
 		                                "has the counts)",
 		                                job->name, skipped + refused - rejected->len));
 	/* One record for the whole directory, however many files it held. */
-	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, job->name, -1,
-	                     skipped + refused > 0 || walk->stopped != NULL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
-	                     "import of %s: scanned %u files, imported %u, skipped %u: %u not modules, %u not listed "
-	                     "in a trusted catalog, %u not regular files, %u unreadable, %u too large, %u "
-	                     "directories too deep%s%s",
-	                     job->name, walk->scanned, result.added, skipped + refused, walk->not_modules, refused,
-	                     walk->not_regular, walk->unreadable, walk->too_large, walk->too_deep,
-	                     walk->stopped != NULL ? "; stopped early: " : "",
-	                     walk->stopped != NULL ? walk->stopped : "");
+	healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, job->name, -1,
+	            skipped + refused > 0 || walk->stopped != NULL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
+	            "import of %s: scanned %u files, imported %u, skipped %u: %u not modules, %u not listed "
+	            "in a trusted catalog, %u not regular files, %u unreadable, %u too large, %u "
+	            "directories too deep%s%s",
+	            job->name, walk->scanned, result.added, skipped + refused, walk->not_modules, refused,
+	            walk->not_regular, walk->unreadable, walk->too_large, walk->too_deep,
+	            walk->stopped != NULL ? "; stopped early: " : "", walk->stopped != NULL ? walk->stopped : "");
 	finish(job, error == NULL ? &result : NULL, error);
 	g_clear_pointer(&walk, healer_import_walk_free);
 	g_clear_pointer(&rejected, g_ptr_array_unref);

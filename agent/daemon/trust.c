@@ -7,7 +7,7 @@
 
 #include "healer-error.h"
 #include "healer-file.h"
-#include "journal.h"
+#include "events.h"
 
 #define MAX_CATALOG_SIZE (16 * 1024 * 1024)
 
@@ -170,12 +170,11 @@ healer_trust_offer(HealerTrust *trust, GBytes *json, GBytes *sig, const char *so
 	g_hash_table_replace(trust->by_key, tc->key_id, tc);
 	if (changed != NULL)
 		*changed = TRUE;
-	healer_journal_event(HEALER_MSG_CATALOG_ACCEPTED, NULL, NULL, source, -1,
-	                     tc->sig == NULL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
-	                     "accepted %s catalog serial %" G_GUINT64_FORMAT
-	                     " from %s (key %s): %u modules, %u releases",
-	                     tc->sig == NULL ? "an UNSIGNED" : "the signed", tc->catalog->serial, source, tc->key_id,
-	                     tc->catalog->modules->len, tc->catalog->releases->len);
+	healer_emit(HEALER_EVENT_CATALOG_ACCEPTED, NULL, NULL, source, -1,
+	            tc->sig == NULL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
+	            "accepted %s catalog serial %" G_GUINT64_FORMAT " from %s (key %s): %u modules, %u releases",
+	            tc->sig == NULL ? "an UNSIGNED" : "the signed", tc->catalog->serial, source, tc->key_id,
+	            tc->catalog->modules->len, tc->catalog->releases->len);
 	return tc;
 }
 
@@ -280,10 +279,9 @@ load_kept(HealerTrust *trust)
 			sig = g_bytes_new_take(g_steal_pointer(&sig_data), sig_len);
 		catalog = verify(trust, json, sig, &verified_key, &error);
 		if (catalog == NULL || strcmp(verified_key, key_id) != 0) {
-			healer_journal_event(
-			        HEALER_MSG_CATALOG_REJECTED, NULL, NULL, json_path, -1, G_LOG_LEVEL_WARNING,
-			        "kept catalog %s no longer verifies (%s); ignored, its modules are not used", json_path,
-			        error != NULL ? error->message : "signed by another key");
+			healer_emit(HEALER_EVENT_CATALOG_REJECTED, NULL, NULL, json_path, -1, G_LOG_LEVEL_WARNING,
+			            "kept catalog %s no longer verifies (%s); ignored, its modules are not used",
+			            json_path, error != NULL ? error->message : "signed by another key");
 			continue;
 		}
 		tc = g_new0(HealerTrustedCatalog, 1);
@@ -332,9 +330,9 @@ healer_trust_new(const char *state_dir, const char *const *key_dirs, gboolean al
 		}
 	}
 	if (allow_unsigned)
-		healer_journal_event(HEALER_MSG_UNSIGNED_ALLOWED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		                     "allow-unsigned is ON: modules no trusted catalog lists and unsigned catalogs are "
-		                     "accepted. This is a development switch; never use it on a gateway in the field");
+		healer_emit(HEALER_EVENT_UNSIGNED_ALLOWED, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "allow-unsigned is ON: modules no trusted catalog lists and unsigned catalogs are "
+		            "accepted. This is a development switch; never use it on a gateway in the field");
 	else if (trust->keys->len == 0)
 		g_warning("no trusted keys (in %s): no catalog can be accepted, so no module can enter the store",
 		          key_dirs != NULL && key_dirs[0] != NULL ? key_dirs[0] : "(no directory configured)");

@@ -10,7 +10,7 @@
 #include "healer-error.h"
 #include "healer-file.h"
 #include "http-fetcher.h"
-#include "journal.h"
+#include "events.h"
 #include "json-autoptr.h"
 #include "module-checksums.h"
 
@@ -180,8 +180,8 @@ refresh_finished(HealerUpstream *u, const HealerUpstreamRefreshResult *result, c
 	g_clear_pointer(&u->catalog_problem, g_free);
 	if (error != NULL) {
 		guint delay = retry_delay_s(u, ++u->catalog_attempt);
-		healer_journal_event(HEALER_MSG_UPSTREAM_FAILED, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
-		                     "upstream catalog: %s; next try in %u s", error->message, delay);
+		healer_emit(HEALER_EVENT_UPSTREAM_FAILED, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
+		            "upstream catalog: %s; next try in %u s", error->message, delay);
 		u->catalog_problem = g_strdup_printf("%s; next try in %u s", error->message, delay);
 		schedule_refresh(u, delay);
 	} else {
@@ -217,8 +217,8 @@ on_signature(const HealerHttpResult *res, const GError *error, gpointer user_dat
 	                                 &offer_error);
 	if (tc == NULL) {
 		/* Validators are not kept, so the next refresh fetches it whole again. */
-		healer_journal_event(HEALER_MSG_CATALOG_REJECTED, NULL, NULL, source, -1, G_LOG_LEVEL_WARNING,
-		                     "%s: catalog not accepted: %s", source, offer_error->message);
+		healer_emit(HEALER_EVENT_CATALOG_REJECTED, NULL, NULL, source, -1, G_LOG_LEVEL_WARNING,
+		            "%s: catalog not accepted: %s", source, offer_error->message);
 		refresh_finished(u, NULL, offer_error);
 		return;
 	}
@@ -325,9 +325,8 @@ want_failed(Want *want, const char *url, const char *why)
 
 	g_free(want->problem);
 	want->problem = g_strdup_printf("%s; next try in %u s", why, delay);
-	healer_journal_event(HEALER_MSG_UPSTREAM_FAILED, NULL, NULL, url, -1, G_LOG_LEVEL_WARNING,
-	                     "fetching module %s: %s (attempt %u); next try in %u s", want->sha, why, want->attempt,
-	                     delay);
+	healer_emit(HEALER_EVENT_UPSTREAM_FAILED, NULL, NULL, url, -1, G_LOG_LEVEL_WARNING,
+	            "fetching module %s: %s (attempt %u); next try in %u s", want->sha, why, want->attempt, delay);
 	want->retry_source = g_timeout_add_seconds(delay, on_want_retry, want);
 	emit_changed(u);
 }
@@ -397,9 +396,9 @@ on_module_fetched(const HealerHttpResult *res, const GError *error, gpointer use
 		return;
 	}
 	g_unlink(path);
-	healer_journal_event(HEALER_MSG_MODULE_FETCHED, NULL, NULL, url, -1, G_LOG_LEVEL_INFO,
-	                     "fetched %s (%" G_GUINT64_FORMAT " bytes%s) and stored it", url, module->size,
-	                     res->resumed_from > 0 ? ", resumed" : "");
+	healer_emit(HEALER_EVENT_MODULE_FETCHED, NULL, NULL, url, -1, G_LOG_LEVEL_INFO,
+	            "fetched %s (%" G_GUINT64_FORMAT " bytes%s) and stored it", url, module->size,
+	            res->resumed_from > 0 ? ", resumed" : "");
 	/* Removing it frees `want`; the store's changed function has told the engine already. */
 	g_hash_table_remove(u->wants, want->sha);
 	emit_changed(u);
@@ -542,11 +541,11 @@ healer_upstream_start(HealerUpstream *u)
 {
 	/* Loud, as allow-unsigned is: a gateway in the field must not run like this unnoticed. */
 	if (u->config->upstream_allow_insecure_http)
-		healer_journal_event(HEALER_MSG_INSECURE_UPSTREAM, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
-		                     "allow-insecure-http is ON: %s may be fetched over plain http (and redirects "
-		                     "to http:// followed), so anyone on the network path can withhold new catalogs "
-		                     "or replay old ones; never on a gateway in the field",
-		                     u->url);
+		healer_emit(HEALER_EVENT_INSECURE_UPSTREAM, NULL, NULL, u->url, -1, G_LOG_LEVEL_WARNING,
+		            "allow-insecure-http is ON: %s may be fetched over plain http (and redirects "
+		            "to http:// followed), so anyone on the network path can withhold new catalogs "
+		            "or replay old ones; never on a gateway in the field",
+		            u->url);
 	g_info("upstream %s: fetching the catalog", u->url);
 	refresh_now(u);
 }

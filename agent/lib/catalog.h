@@ -5,7 +5,12 @@
  * (raw 64 bytes in CATALOG.sig) over the exact catalog bytes.
  *
  * Not to be confused with module-catalog.h, which summarises module files
- * found on disk; a catalog is built from one (healer_catalog_build_from_directory).
+ * found on disk; a catalog is built from one (healer_catalog_build_from_directory,
+ * agent/tools/catalog-publish.h).
+ *
+ * This is the gateway's side: parsing and verifying.  Writing and signing
+ * catalogs and making keys is the publisher's (agent/tools/catalog-publish.h),
+ * which healerd and healerctl do not link.
  *
  * Every rejection is HEALER_ERROR_INVALID_DATA with a message that says why:
  * "catalog is unsigned", "catalog is signed by an unknown key", "modules[3].path:
@@ -110,33 +115,14 @@ EVP_PKEY *healer_catalog_load_public_key(const char *path, GError **error);
 EVP_PKEY *healer_catalog_load_private_key(const char *path, GError **error);
 
 /*
- * Makes a catalog of every module file under `dir` (healer_module_catalog_load_dir;
- * a file that is not a usable module is an error, not a warning, so nothing
- * is silently left out).  `releases` (may be NULL) names each module's
- * release and makes the "releases" list: every release of the table with the
- * modules of the directory that it ships.  "created" is now, or
- * $SOURCE_DATE_EPOCH when set.  Returns the JSON text, newline-terminated.
+ * Why `path` is not a module path a catalog may hold (relative, '/'-separated,
+ * no empty, "." or ".." component, no backslash or control character), or
+ * NULL when it is.  The publisher (agent/tools/catalog-publish.c) checks what
+ * it writes with the same rule the parser applies.
  */
-GBytes *healer_catalog_build_from_directory(const char *dir, guint64 serial, const HealerReleaseTable *releases,
-                                            GError **error);
-/*
- * The same, naming the key that will sign it ("key_id", healer_catalog_key_id()),
- * so a gateway can tell "signed by a key I do not trust" from "altered after
- * signing".  `key_id` may be NULL (left out).
- */
-GBytes *healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, const HealerReleaseTable *releases,
-                                                    const char *key_id, GError **error);
+const char *healer_catalog_path_fault(const char *path);
 
-/* The raw 64-byte Ed25519 signature of `json` with `private_key`. */
-GBytes *healer_catalog_sign(GBytes *json, EVP_PKEY *private_key, GError **error);
-
-/* A fresh Ed25519 key pair. */
-EVP_PKEY *healer_catalog_generate_key(GError **error);
-/*
- * Writes a fresh Ed25519 key pair: the private key as PKCS#8 PEM to
- * `private_path` (mode 0600, atomically) and the public key as
- * SubjectPublicKeyInfo PEM to `public_path` (0644, atomically).
- */
-gboolean healer_catalog_write_key_pair(const char *private_path, const char *public_path, GError **error);
+/* OpenSSL's last error as text, for messages; clears OpenSSL's error queue. */
+char *healer_catalog_openssl_error(void);
 
 G_END_DECLS

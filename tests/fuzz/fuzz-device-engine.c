@@ -41,6 +41,7 @@
 #include <json-c/json.h>
 
 #include "engine.h"
+#include "events.h"
 #include "fuzz-device-engine.h"
 #include "healer-error.h"
 #include "link-codec.h"
@@ -833,13 +834,15 @@ op_model(Port *p, guint8 arg)
 }
 
 static void
-on_changed(HealerEngine *engine, const char *device_id, gpointer user_data)
+on_changed(const HealerEvent *event, gpointer user_data)
 {
-	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(engine, device_id);
+	g_autoptr(HealerDeviceInfo) info = NULL;
 
-	(void)user_data;
+	if (event->kind != HEALER_EVENT_DEVICE_CHANGED)
+		return;
+	info = healer_engine_get_device(user_data, event->device_id);
 	if (info != NULL)
-		fprintf(stderr, "    %s on %s: %s (%s)\n", device_id, info->port, info->state, info->detail);
+		fprintf(stderr, "    %s on %s: %s (%s)\n", event->device_id, info->port, info->state, info->detail);
 }
 
 static void
@@ -986,6 +989,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static gboolean initialized = FALSE;
 	Fuzz f = {.data = data, .size = size};
 	guint8 cfg;
+	guint trace_subscription = 0;
 
 	if (!initialized) {
 		setup_once();
@@ -1017,10 +1021,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.engine = healer_engine_new(f.config, store);
 	f.serial = healer_serial_backend_new(f.config);
 	healer_engine_add_backend(f.engine, HEALER_BACKEND(f.serial));
-	if (trace) {
-		static const HealerEngineObserver observer = {.device_changed = on_changed};
-		healer_engine_add_observer(f.engine, &observer, NULL);
-	}
+	if (trace)
+		trace_subscription = healer_event_stream_subscribe(healer_events(), on_changed, f.engine);
 	op_plug(&f, 0);
 	settle(&f);
 
@@ -1029,6 +1031,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		settle(&f);
 	}
 
+	if (trace_subscription != 0)
+		healer_event_stream_unsubscribe(healer_events(), trace_subscription);
 	g_clear_pointer(&f.engine, healer_engine_free);
 	g_clear_object(&f.serial);
 	/* Devices are freed from idles (a device callback may be running when its slot goes). */

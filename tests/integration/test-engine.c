@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "engine.h"
+#include "events.h"
 #include "healer-error.h"
 #include "store.h"
 #include "healer/module-format.h"
@@ -139,6 +140,7 @@ test_flash_app_never_safe_mode(void)
 /* What a heal looked like from outside while it ran. */
 typedef struct {
 	GMainLoop *loop;
+	HealerEngine *engine;
 	char *job_path;
 	gboolean progressed;
 	gboolean file_at_first_progress;
@@ -147,16 +149,10 @@ typedef struct {
 } HealSeen;
 
 static void
-on_heal_progress(HealerEngine *engine, const char *device_id, guint step, guint steps, const char *module,
-                 guint progress, gpointer user_data)
+on_heal_progress(HealSeen *seen, const char *device_id)
 {
-	HealSeen *seen = user_data;
-	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(engine, device_id);
+	g_autoptr(HealerDeviceInfo) info = healer_engine_get_device(seen->engine, device_id);
 
-	(void)step;
-	(void)steps;
-	(void)module;
-	(void)progress;
 	if (seen->progressed)
 		return;
 	seen->progressed = TRUE;
@@ -165,16 +161,20 @@ on_heal_progress(HealerEngine *engine, const char *device_id, guint step, guint 
 }
 
 static void
-on_heal_finished(HealerEngine *engine, const char *device_id, gboolean success, const char *message, gpointer user_data)
+on_heal_finished(HealSeen *seen, gboolean success)
 {
-	HealSeen *seen = user_data;
-
-	(void)engine;
-	(void)device_id;
-	(void)message;
 	seen->finished = TRUE;
 	seen->success = success;
 	g_main_loop_quit(seen->loop);
+}
+
+static void
+on_event(const HealerEvent *event, gpointer user_data)
+{
+	if (event->kind == HEALER_EVENT_HEAL_PROGRESS)
+		on_heal_progress(user_data, event->device_id);
+	else if (event->kind == HEALER_EVENT_HEAL_FINISHED)
+		on_heal_finished(user_data, event->success);
 }
 
 /*
@@ -196,7 +196,6 @@ test_heal_job_file(gconstpointer data)
 	g_autofree char *ports_glob = g_build_filename(dir, "ports", "*", NULL);
 	g_autofree char *id = NULL, *job_name = NULL;
 	const char *args[] = {"--release", "1.0.0", "--app", "heartbeat", "--link", link, NULL};
-	const HealerEngineObserver observer = {.heal_progress = on_heal_progress, .heal_finished = on_heal_finished};
 	g_autoptr(SimDevice) sim = NULL;
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
@@ -208,7 +207,7 @@ test_heal_job_file(gconstpointer data)
 	g_autoptr(GPtrArray) shas = g_ptr_array_new_with_free_func(g_free);
 	HealSeen seen = {.loop = loop};
 	HealerLinkHello hello;
-	guint timeout;
+	guint timeout, subscription;
 
 	{
 		g_autofree char *ports = g_path_get_dirname(link);
@@ -237,11 +236,13 @@ test_heal_job_file(gconstpointer data)
 	engine = healer_engine_new(config, store);
 	serial = healer_serial_backend_new(config);
 	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
-	healer_engine_add_observer(engine, &observer, &seen);
+	seen.engine = engine;
+	subscription = healer_event_stream_subscribe(healer_events(), on_event, &seen);
 	healer_engine_start(engine);
 	timeout = g_timeout_add_seconds(120, on_timeout, NULL);
 	g_main_loop_run(loop);
 	g_source_remove(timeout);
+	healer_event_stream_unsubscribe(healer_events(), subscription);
 
 	g_assert_true(seen.success);
 	g_assert_true(seen.progressed);

@@ -11,10 +11,13 @@
  * still not running after a fresh healerd with a good store); lost: persisted
  * state lost or corrupt (index.json unparsable, an indexed or stored module
  * missing or failing its SHA-256, a job file unreadable, anything set aside
- * as .corrupt).  Bricked and lost must be 0 in every row: the test fails
- * otherwise.  extra time: the mean heal time of the healed trials minus the
- * baseline heal time of the same application, measured in the same run
- * without faults.  docs/testing.md has the rules of each fault.
+ * as .corrupt).  extra time: a healed trial's heal time minus the baseline
+ * heal time of the same application, measured in the same run without
+ * faults (the table: the row's mean, and its worst trial against its bound).
+ * Every row asserts (row_end()): bricked and lost 0, at least its minimum of
+ * trials healed (every trial, unless Row.min_reason says why not), and every
+ * healed trial's extra time within the row's bound.  docs/testing.md has the
+ * rules of each fault.
  *
  * Random points (offsets, times, sizes, which module is tampered) come from
  * one seeded PRNG: HEALER_FAULT_SEED sets the seed, which is printed.
@@ -90,29 +93,90 @@ typedef enum {
 	N_ROWS,
 } RowId;
 
+/* Every trial of the row must heal (Row.min_healed). */
+#define ALL_TRIALS G_MAXUINT
+
+/*
+ * The fixed delays a fault may add to a heal, from healerd's configuration in
+ * the tests (healerd-process.c): a request the fault cut short goes
+ * unanswered for response-timeout-seconds=5, and the attempt is tried again
+ * after retry-backoff-seconds=1.  reset-timeout-seconds=20 is left out on
+ * purpose: a heal that waits out a reset timeout after one of these faults
+ * is a regression, and the bounds below are short enough to catch it.
+ */
+#define RESPONSE_TIMEOUT_S 5.0
+#define RETRY_BACKOFF_S    1.0
+#define FAULT_DELAYS_S     (RESPONSE_TIMEOUT_S + RETRY_BACKOFF_S)
+/* upstream-cut: up to 3 cut connections, each retried after at most retry-max-seconds=2 (upstream_lines()). */
+#define UPSTREAM_RETRIES_S (3 * 2.0)
+
 typedef struct {
 	const char *label;
 	const char *slug;
 	guint plain, soaked, valgrind; /* trials: the ordinary suite, the soak, under valgrind */
+	/*
+	 * The fewest trials that must heal (ALL_TRIALS: every one), and why a
+	 * lower number is honest (printed with the table).
+	 */
+	guint min_healed;
+	const char *min_reason;
+	/*
+	 * The bound on a healed trial's extra time: `heals` baseline heals of the
+	 * same application plus `delay_s`, and why.  The baseline is measured
+	 * in the same run, so a slow machine (or valgrind) widens the bound with
+	 * it; the delays are healerd's configured timeouts, not wall time.
+	 */
+	double heals, delay_s;
+	const char *bound_reason;
 	gboolean ran;
 	char *skipped; /* why the row did not run */
 	guint trials, healed, bricked, lost;
 	double extra_sum;
 	guint timed;
-	GString *notes; /* what the row showed besides the counts */
+	guint over_bound;                /* healed trials whose extra time broke the bound */
+	double worst_extra, worst_bound; /* the healed trial closest to (or over) its bound */
+	GString *notes;                  /* what the row showed besides the counts */
 } Row;
 
+/*
+ * Why 2 baseline heals for most rows: a fault can cost everything done
+ * before it (at most one whole heal, since faults strike within the
+ * baseline's span) and one more baseline is the margin for a loaded
+ * machine, measured on that machine in the same run; the row's delays come
+ * on top.
+ */
+#define REDO_AND_MARGIN "what was done before the fault (<= 1 heal) + 1 heal of margin"
+
 static Row rows[N_ROWS] = {
-        [ROW_UNPLUG] = {"unplug at random offset", "unplug", 3, 200, 2},
-        [ROW_BER_6] = {"bit errors 1e-6", "ber-1e-6", 1, 5, 1},
-        [ROW_BER_5] = {"bit errors 1e-5", "ber-1e-5", 1, 5, 1},
-        [ROW_BER_4] = {"bit errors 1e-4", "ber-1e-4", 1, 5, 1},
-        [ROW_BER_3] = {"bit errors 1e-3", "ber-1e-3", 1, 5, 1},
-        [ROW_POWER_LOSS] = {"device power loss at random", "power-loss", 3, 50, 2},
-        [ROW_KILL_HEALERD] = {"kill -9 healerd at random", "kill-healerd", 3, 50, 2},
-        [ROW_DISK_FULL] = {"store disk full", "disk-full", 2, 20, 1},
-        [ROW_TAMPERED] = {"tampered module / bundle", "tampered", 2, 20, 2},
-        [ROW_UPSTREAM_CUT] = {"upstream cut mid-download", "upstream-cut", 2, 20, 1},
+        [ROW_UNPLUG] = {"unplug at random offset", "unplug", 3, 200, 3, ALL_TRIALS, NULL, 2, FAULT_DELAYS_S + 0.5,
+                        REDO_AND_MARGIN " + response timeout, retry backoff and the replug (<= 0.5 s)"},
+        [ROW_BER_6] = {"bit errors 1e-6", "ber-1e-6", 3, 5, 3, ALL_TRIALS, NULL, 2, FAULT_DELAYS_S,
+                       "a damaged frame is resent; a damaged request costs one response timeout and backoff"},
+        [ROW_BER_5] = {"bit errors 1e-5", "ber-1e-5", 3, 5, 3, ALL_TRIALS, NULL, 2, FAULT_DELAYS_S,
+                       "a damaged frame is resent; a damaged request costs one response timeout and backoff"},
+        [ROW_BER_4] = {"bit errors 1e-4", "ber-1e-4", 3, 5, 3, ALL_TRIALS, NULL, 3, FAULT_DELAYS_S,
+                       "more than half the 1 KiB DATA frames are damaged at 1e-4 (8,300 bits each) until the DATA "
+                       "size adapts down, so the data crosses about twice: 1 more heal"},
+        [ROW_BER_3] = {"bit errors 1e-3", "ber-1e-3", 3, 5, 3, 0,
+                       "link protocol v1 cannot be expected to heal at 1e-3: the ~470-byte describe reply "
+                       "healerd needs after every reset is one frame, whole under 1 % of the time (0.999^4800); "
+                       "issue 21 (link protocol v2) is what makes it heal. Still asserted: nothing bricked or "
+                       "lost, every device brought back by a fresh healerd",
+                       3, FAULT_DELAYS_S, "as 1e-4, should one heal"},
+        [ROW_POWER_LOSS] = {"device power loss at random", "power-loss", 3, 50, 3, ALL_TRIALS, NULL, 2,
+                            FAULT_DELAYS_S + 0.1, REDO_AND_MARGIN " + response timeout, retry backoff, 0.1 s off"},
+        [ROW_KILL_HEALERD] = {"kill -9 healerd at random", "kill-healerd", 3, 50, 3, ALL_TRIALS, NULL, 2,
+                              FAULT_DELAYS_S,
+                              REDO_AND_MARGIN " (a healerd start included) + response timeout, "
+                                              "retry backoff"},
+        [ROW_DISK_FULL] = {"store disk full", "disk-full", 3, 20, 3, ALL_TRIALS, NULL, 2, FAULT_DELAYS_S,
+                           "timed from healerd's restart with space: a heal from the start + 1 heal of margin + "
+                           "response timeout, retry backoff"},
+        [ROW_TAMPERED] = {"tampered module / bundle", "tampered", 3, 20, 3, ALL_TRIALS, NULL, 2, FAULT_DELAYS_S,
+                          "timed from the remedy, against the baseline from the device attached: 1 heal + 1 of "
+                          "margin + response timeout, retry backoff"},
+        [ROW_UPSTREAM_CUT] = {"upstream cut mid-download", "upstream-cut", 3, 20, 3, ALL_TRIALS, NULL, 2,
+                              UPSTREAM_RETRIES_S, REDO_AND_MARGIN " + 3 cut downloads retried after <= 2 s each"},
 };
 
 static guint
@@ -154,13 +218,6 @@ static double
 now_s(void)
 {
 	return g_get_monotonic_time() / 1e6;
-}
-
-static void
-sleep_s(double seconds)
-{
-	if (seconds > 0)
-		g_usleep((gulong)(seconds * 1e6));
 }
 
 static char *
@@ -410,7 +467,9 @@ emu_clear(Emu *emu)
 
 /* ---- a trial ---------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct Trial Trial;
+
+struct Trial {
 	RowId row;
 	guint n;
 	guint app; /* index into apps[] */
@@ -431,13 +490,22 @@ typedef struct {
 	GPtrArray *saved;  /* SHA-256s the store held when the fault struck: they must survive */
 	char *lost_during; /* what was lost or corrupt while the fault lasted (the disk full) */
 	GString *what;     /* the fault, as done: printed with the outcome */
-} Trial;
+	/* A fault struck while waiting for the heal, fault_at seconds after t0 (wait_heals()); NULL: none. */
+	void (*fault)(Trial *t);
+	double fault_at;
+	/* The upstream row: nginx, and cut-proxy in front of it (0: none). */
+	NginxServer *nginx;
+	GPid proxy;
+};
 
 static void
 trial_free(Trial *t)
 {
 	emu_clear(&t->emu);
 	g_clear_pointer(&t->healerd, healerd_process_free);
+	if (t->proxy != 0)
+		test_child_stop(t->proxy);
+	g_clear_pointer(&t->nginx, nginx_server_free);
 	g_clear_pointer(&t->sim, sim_device_free);
 	/* HEALER_FAULT_KEEP=1 keeps every trial's directory (logs, state) for a look. */
 	if (t->dir != NULL && g_getenv("HEALER_FAULT_KEEP") == NULL)
@@ -615,32 +683,72 @@ healerd_running(Trial *t)
 }
 
 /*
- * Waits for "heal succeeded" for the device: FALSE after timeout_ms, or once
- * healerd gave up on it.  healerd dying is a bug.
+ * One look at a trial waiting for its heal: strikes its fault when it is
+ * due; TRUE once "heal succeeded" is logged for the device or healerd gave
+ * up on it.  healerd dying is a bug.
  */
+static gboolean
+heal_poll(Trial *t)
+{
+	if (t->fault != NULL && now_s() >= t->t0 + t->fault_at) {
+		void (*fault)(Trial * t) = t->fault;
+		t->fault = NULL;
+		fault(t);
+	}
+	if (t->seen_s < 0 && log_count(t, t->id, "attached on") > 0)
+		t->seen_s = now_s() - t->t0;
+	if (t->healerd->process != NULL && !healerd_running(t))
+		trial_bug(t, "healerd exited on its own");
+	if (log_count(t, t->id, "heal succeeded") > 0) {
+		if (t->heal_s < 0)
+			t->heal_s = now_s() - t->t0;
+		/* Over once its fault struck too (a fault may come after the heal: that is a trial as well). */
+		return t->fault == NULL;
+	}
+	if (log_count(t, t->id, "(gave up after") > 0 && t->fault == NULL) {
+		trial_what(t, "healerd gave up");
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/*
+ * Waits for the heals of several trials running at once (each its own
+ * device, linkemu and healerd), each timed from its own t0, until all are
+ * over or timeout_ms has passed.  A fault still due at the timeout strikes
+ * then.
+ */
+static void
+wait_heals(Trial *const *trials, guint n, guint timeout_ms)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	g_autofree gboolean *over = g_new0(gboolean, n);
+
+	for (;;) {
+		guint left = 0;
+
+		for (guint i = 0; i < n; i++) {
+			if (!over[i])
+				over[i] = heal_poll(trials[i]);
+			left += over[i] ? 0 : 1;
+		}
+		if (left == 0 || now_s() > deadline)
+			break;
+		g_usleep(20000);
+	}
+	for (guint i = 0; i < n; i++) {
+		if (trials[i]->fault != NULL)
+			trials[i]->fault(trials[i]);
+		trials[i]->fault = NULL;
+	}
+}
+
+/* Waits for "heal succeeded" for the device: FALSE after timeout_ms, or once healerd gave up on it. */
 static gboolean
 wait_heal(Trial *t, guint timeout_ms)
 {
-	double deadline = now_s() + timeout_ms / 1000.0;
-
-	for (;;) {
-		if (t->seen_s < 0 && log_count(t, t->id, "attached on") > 0)
-			t->seen_s = now_s() - t->t0;
-		if (log_count(t, t->id, "heal succeeded") > 0) {
-			if (t->heal_s < 0)
-				t->heal_s = now_s() - t->t0;
-			return TRUE;
-		}
-		if (log_count(t, t->id, "(gave up after") > 0) {
-			trial_what(t, "healerd gave up");
-			return FALSE;
-		}
-		if (t->healerd->process != NULL && !healerd_running(t))
-			trial_bug(t, "healerd exited on its own");
-		if (now_s() > deadline)
-			return FALSE;
-		g_usleep(20000);
-	}
+	wait_heals(&t, 1, timeout_ms);
+	return t->heal_s >= 0;
 }
 
 /* Waits for a line with both strings (timeout: FALSE). */
@@ -1026,12 +1134,22 @@ trial_end(Trial *t)
 	else if (!healed && !bricked)
 		row_note(t->row, "not healed: brought back by a fresh healerd");
 	if (healed) {
-		double extra =
-		        t->heal_s - (t->remedy ? baseline.from_attach[t->app] : baseline.seconds[t->setting][t->app]);
+		double base = t->remedy ? baseline.from_attach[t->app] : baseline.seconds[t->setting][t->app];
+		double extra = t->heal_s - base;
+		double bound = row->heals * base + row->delay_s;
+
 		row->healed++;
 		row->extra_sum += extra;
 		row->timed++;
-		g_string_append_printf(outcome, "healed in %.1f s (%+.1f s)", t->heal_s, extra);
+		if (row->timed == 1 || extra - bound > row->worst_extra - row->worst_bound) {
+			row->worst_extra = extra;
+			row->worst_bound = bound;
+		}
+		g_string_append_printf(outcome, "healed in %.1f s (%+.1f s, bound %+.1f s)", t->heal_s, extra, bound);
+		if (extra > bound) {
+			row->over_bound++;
+			g_string_append(outcome, ": OVER THE BOUND");
+		}
 	} else {
 		g_string_append_printf(outcome, "not healed (%s), %s", t->heal_s >= 0 ? "device" : "no heal logged",
 		                       bricked                ? "BRICKED"
@@ -1048,7 +1166,7 @@ trial_end(Trial *t)
 	}
 	g_test_message("%s #%u, %s: %s: %s", row->label, t->n, apps[t->app], t->what->str, outcome->str);
 	/* Every trial that did not heal shows its logs: the next run may not draw it again. */
-	if (!healed || bricked || lost != NULL)
+	if (!healed || bricked || lost != NULL || (healed && row->over_bound > 0))
 		show_trial(t);
 }
 
@@ -1140,15 +1258,38 @@ row_begin(RowId id, const char *skip_reason)
 	return TRUE;
 }
 
-/* Bricked and lost must be 0. */
+static guint
+row_min_healed(const Row *row)
+{
+	return row->min_healed == ALL_TRIALS ? row->trials : MIN(row->min_healed, row->trials);
+}
+
+/*
+ * What every row asserts: bricked and lost 0, at least its minimum of
+ * trials healed (every trial unless the row says why not), and no healed
+ * trial's extra time over the row's bound.
+ */
 static void
 row_end(RowId id)
 {
 	Row *row = &rows[id];
 
+	g_assert_cmpuint(row->trials, ==, row_trials(row));
 	if (row->bricked > 0 || row->lost > 0) {
 		g_test_message("%s: %u bricked, %u lost of %u trials (seed %u)", row->label, row->bricked, row->lost,
 		               row->trials, seed);
+		g_test_fail();
+	}
+	if (row->healed < row_min_healed(row)) {
+		g_test_message("%s: %u of %u trials healed, %u must (seed %u)", row->label, row->healed, row->trials,
+		               row_min_healed(row), seed);
+		g_test_fail();
+	}
+	if (row->over_bound > 0) {
+		g_test_message("%s: %u healed trial(s) took longer than the bound on extra time (worst %+.1f s, "
+		               "bound %+.1f s: %g baseline heal(s) + %.1f s: %s; seed %u)",
+		               row->label, row->over_bound, row->worst_extra, row->worst_bound, row->heals,
+		               row->delay_s, row->bound_reason, seed);
 		g_test_fail();
 	}
 }
@@ -1159,31 +1300,60 @@ trial_app(RowId id, guint n)
 	return (id + n) % N_APPS;
 }
 
+/*
+ * The row's trials, each its own device (behind its own linkemu when
+ * `wired`) and healerd, created one after another and started by `start`:
+ * they run at once, and wait_heals() waits for all of them.
+ */
+static GPtrArray *
+trials_start(RowId id, gboolean wired, void (*start)(Trial *t))
+{
+	GPtrArray *trials = g_ptr_array_new_with_free_func((GDestroyNotify)trial_free);
+
+	for (guint n = 0; n < row_trials(&rows[id]); n++) {
+		Trial *t = trial_new(id, n, trial_app(id, n), wired);
+		g_ptr_array_add(trials, t);
+		start(t);
+	}
+	return trials;
+}
+
+static void
+trials_wait(GPtrArray *trials, guint timeout_ms)
+{
+	wait_heals((Trial *const *)trials->pdata, trials->len, timeout_ms);
+}
+
 /* Unplug at a random byte offset of either direction; plugged back in 20..500 ms later. */
+static void
+unplug_start(Trial *t)
+{
+	gboolean to_host = g_rand_boolean(rng);
+	guint64 total = to_host ? baseline.to_host[t->app] : baseline.to_device[t->app];
+	guint64 offset = (guint64)g_rand_double_range(rng, 1, (double)total);
+	guint replug = (guint)g_rand_int_range(rng, 20, 501);
+	g_autofree char *after = g_strdup_printf("--unplug-after=%" G_GUINT64_FORMAT, offset);
+	g_autofree char *replug_arg = g_strdup_printf("--replug-after-ms=%u", replug);
+	const char *args[] = {after, to_host ? "--unplug-direction=to-host" : "--unplug-direction=to-device",
+	                      replug_arg, NULL};
+
+	trial_what(t, "unplugged after byte %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " %s, replugged after %u ms",
+	           offset, total, to_host ? "to healerd" : "to the device", replug);
+	trial_emu_start(t, args);
+	trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
+}
+
 static void
 test_unplug(void)
 {
+	g_autoptr(GPtrArray) trials = NULL;
+
 	if (!row_begin(ROW_UNPLUG, linkemu_path() ? NULL : "tests/tools/linkemu is not built ($HEALER_LINKEMU)"))
 		return;
-	for (guint n = 0; n < row_trials(&rows[ROW_UNPLUG]); n++) {
-		guint app = trial_app(ROW_UNPLUG, n);
-		g_autoptr(Trial) t = trial_new(ROW_UNPLUG, n, app, TRUE);
-		gboolean to_host = g_rand_boolean(rng);
-		guint64 total = to_host ? baseline.to_host[app] : baseline.to_device[app];
-		guint64 offset = (guint64)g_rand_double_range(rng, 1, (double)total);
-		guint replug = (guint)g_rand_int_range(rng, 20, 501);
-		g_autofree char *after = g_strdup_printf("--unplug-after=%" G_GUINT64_FORMAT, offset);
-		g_autofree char *replug_arg = g_strdup_printf("--replug-after-ms=%u", replug);
-		const char *args[] = {after, to_host ? "--unplug-direction=to-host" : "--unplug-direction=to-device",
-		                      replug_arg, NULL};
-
-		trial_what(t,
-		           "unplugged after byte %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-		           " %s, replugged after %u ms",
-		           offset, total, to_host ? "to healerd" : "to the device", replug);
-		trial_emu_start(t, args);
-		trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
-		wait_heal(t, scaled_ms(180000));
+	trials = trials_start(ROW_UNPLUG, TRUE, unplug_start);
+	trials_wait(trials, scaled_ms(180000));
+	for (guint i = 0; i < trials->len; i++) {
+		Trial *t = g_ptr_array_index(trials, i);
 		trial_end(t);
 		if (t->emu.unplugs == 0)
 			row_note(ROW_UNPLUG, "some unplug points fell after the heal's last byte");
@@ -1191,113 +1361,149 @@ test_unplug(void)
 	row_end(ROW_UNPLUG);
 }
 
+static double bit_error_rate; /* of the row starting its trials */
+
 static void
-run_bit_errors(RowId id, double rate, guint timeout_ms)
+bit_errors_start(Trial *t)
 {
+	guint32 emu_seed = g_rand_int(rng);
+	g_autofree char *rate_arg = g_strdup_printf("--bit-error-rate=%g", bit_error_rate);
+	g_autofree char *seed_arg = g_strdup_printf("--seed=%u", emu_seed);
+	const char *args[] = {rate_arg, seed_arg, NULL};
+
+	trial_what(t, "bit error rate %g (linkemu seed %u)", bit_error_rate, emu_seed);
+	trial_emu_start(t, args);
+	trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
+}
+
+static guint bit_error_timeout_ms(void);
+
+static void
+run_bit_errors(RowId id, double rate)
+{
+	g_autoptr(GPtrArray) trials = NULL;
+	guint timeout_ms;
+
 	if (!row_begin(id, linkemu_path() ? NULL : "tests/tools/linkemu is not built ($HEALER_LINKEMU)"))
 		return;
-	for (guint n = 0; n < row_trials(&rows[id]); n++) {
-		guint app = trial_app(id, n);
-		g_autoptr(Trial) t = trial_new(id, n, app, TRUE);
-		guint32 emu_seed = g_rand_int(rng);
-		g_autofree char *rate_arg = g_strdup_printf("--bit-error-rate=%g", rate);
-		g_autofree char *seed_arg = g_strdup_printf("--seed=%u", emu_seed);
-		const char *args[] = {rate_arg, seed_arg, NULL};
-
-		trial_emu_start(t, args);
-		trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
-		if (!wait_heal(t, timeout_ms) && log_count(t, t->id, "(gave up after") == 0)
+	timeout_ms = bit_error_timeout_ms();
+	bit_error_rate = rate;
+	trials = trials_start(id, TRUE, bit_errors_start);
+	trials_wait(trials, timeout_ms);
+	for (guint i = 0; i < trials->len; i++) {
+		Trial *t = g_ptr_array_index(trials, i);
+		if (t->heal_s < 0 && log_count(t, t->id, "(gave up after") == 0)
 			trial_what(t, "no heal within %u s", timeout_ms / 1000);
 		emu_stop(&t->emu);
-		trial_what(t, "bit error rate %g (linkemu seed %u): %" G_GUINT64_FORMAT " bits flipped", rate, emu_seed,
-		           t->emu.bit_errors);
+		trial_what(t, "%" G_GUINT64_FORMAT " bits flipped", t->emu.bit_errors);
 		trial_end(t);
 	}
 	row_end(id);
 }
 
 /*
- * How long a trial with bit errors may take: the heal is expected to slow
- * down, not to take forever (the soak waits longer); not scaled under
- * valgrind, where the line, not healerd, sets the pace.
+ * How long a trial with bit errors may take: 20 s of line trouble (the soak:
+ * 60 s) on top of the longer baseline heal, which is how long a heal takes
+ * on this machine in this run (under valgrind most of it is healerd's
+ * start): the heal is expected to slow down, not to take forever.
  */
 static guint
 bit_error_timeout_ms(void)
 {
-	return soak ? 60000 : 20000;
+	double slowest = MAX(baseline.seconds[SETTING_LOCAL][0], baseline.seconds[SETTING_LOCAL][1]);
+
+	return (soak ? 60000 : 20000) + (guint)(slowest * 1000);
 }
 
 static void
 test_bit_errors_6(void)
 {
-	run_bit_errors(ROW_BER_6, 1e-6, bit_error_timeout_ms());
+	run_bit_errors(ROW_BER_6, 1e-6);
 }
 
 static void
 test_bit_errors_5(void)
 {
-	run_bit_errors(ROW_BER_5, 1e-5, bit_error_timeout_ms());
+	run_bit_errors(ROW_BER_5, 1e-5);
 }
 
 static void
 test_bit_errors_4(void)
 {
-	run_bit_errors(ROW_BER_4, 1e-4, bit_error_timeout_ms());
+	run_bit_errors(ROW_BER_4, 1e-4);
 }
 
 static void
 test_bit_errors_3(void)
 {
-	run_bit_errors(ROW_BER_3, 1e-3, bit_error_timeout_ms());
+	run_bit_errors(ROW_BER_3, 1e-3);
 }
 
 /* The device loses power at a random point of its heal; power returns 100 ms later. */
 static void
+power_loss_strike(Trial *t)
+{
+	trial_save_store(t);
+	sim_device_kill(t->sim);
+	g_usleep(100000);
+	sim_device_restart(t->sim);
+	sim_device_disconnect(t->sim);
+}
+
+static void
+power_loss_start(Trial *t)
+{
+	t->fault_at = random_point(t->app, SETTING_LOCAL);
+	t->fault = power_loss_strike;
+	trial_what(t, "power lost %.2f s after healerd started", t->fault_at);
+	trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
+}
+
+static void
 test_power_loss(void)
 {
+	g_autoptr(GPtrArray) trials = NULL;
+
 	if (!row_begin(ROW_POWER_LOSS, NULL))
 		return;
-	for (guint n = 0; n < row_trials(&rows[ROW_POWER_LOSS]); n++) {
-		guint app = trial_app(ROW_POWER_LOSS, n);
-		g_autoptr(Trial) t = trial_new(ROW_POWER_LOSS, n, app, FALSE);
-		double at = random_point(app, SETTING_LOCAL);
-
-		trial_what(t, "power lost %.2f s after healerd started", at);
-		trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
-		sleep_s(t->t0 + at - now_s());
-		trial_save_store(t);
-		sim_device_kill(t->sim);
-		g_usleep(100000);
-		sim_device_restart(t->sim);
-		sim_device_disconnect(t->sim);
-		wait_heal(t, scaled_ms(180000));
-		trial_end(t);
-	}
+	trials = trials_start(ROW_POWER_LOSS, FALSE, power_loss_start);
+	trials_wait(trials, scaled_ms(180000));
+	for (guint i = 0; i < trials->len; i++)
+		trial_end(g_ptr_array_index(trials, i));
 	row_end(ROW_POWER_LOSS);
 }
 
 /* kill -9 healerd at a random point (from its start on), then start it again on the same state. */
 static void
+kill_healerd_strike(Trial *t)
+{
+	if (log_count(t, t->id, "heal succeeded") > 0)
+		trial_what(t, "after the heal");
+	trial_save_store(t);
+	healerd_process_kill(t->healerd);
+	trial_healerd_launch(t);
+}
+
+static void
+kill_healerd_start(Trial *t)
+{
+	t->fault_at = random_point(t->app, SETTING_LOCAL);
+	t->fault = kill_healerd_strike;
+	trial_what(t, "healerd killed %.2f s after its start", t->fault_at);
+	trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
+}
+
+static void
 test_kill_healerd(void)
 {
+	g_autoptr(GPtrArray) trials = NULL;
+
 	if (!row_begin(ROW_KILL_HEALERD, NULL))
 		return;
-	for (guint n = 0; n < row_trials(&rows[ROW_KILL_HEALERD]); n++) {
-		guint app = trial_app(ROW_KILL_HEALERD, n);
-		g_autoptr(Trial) t = trial_new(ROW_KILL_HEALERD, n, app, FALSE);
-		double at = random_point(app, SETTING_LOCAL);
-
-		trial_what(t, "healerd killed %.2f s after its start", at);
-		trial_healerd_start(t, test_program("HEALER_FIRMWARE_MODULES"), NULL, FALSE);
-		sleep_s(t->t0 + at - now_s());
-		if (log_count(t, t->id, "heal succeeded") > 0)
-			trial_what(t, "after the heal");
-		trial_save_store(t);
-		healerd_process_kill(t->healerd);
-		trial_healerd_launch(t);
-		wait_heal(t, scaled_ms(180000));
-		trial_end(t);
-	}
+	trials = trials_start(ROW_KILL_HEALERD, FALSE, kill_healerd_start);
+	trials_wait(trials, scaled_ms(180000));
+	for (guint i = 0; i < trials->len; i++)
+		trial_end(g_ptr_array_index(trials, i));
 	row_end(ROW_KILL_HEALERD);
 }
 
@@ -1680,38 +1886,43 @@ fetched_bytes(guint app)
 /*
  * An empty module directory and an upstream behind cut-proxy, which cuts its
  * first 1..3 connections at a random byte: the heal completes from resumed
- * downloads and what is stored verifies.
+ * downloads and what is stored verifies.  The trials run at once, each its
+ * own nginx, cut-proxy and healerd.
  */
+static void
+upstream_cut_start(Trial *t)
+{
+	g_autofree char *empty = g_build_filename(t->dir, "no-modules", NULL);
+	g_autofree char *catalog = NULL;
+	g_autofree char *lines = NULL;
+	int cuts = g_rand_int_range(rng, 1, 4), proxy_port = 0;
+	GStatBuf st;
+	long cut_after;
+
+	t->setting = SETTING_UPSTREAM;
+	t->nginx = upstream_server(t->dir);
+	catalog = g_build_filename(t->nginx->www, "catalog.json", NULL);
+	g_assert_cmpint(g_stat(catalog, &st), ==, 0);
+	cut_after = (long)g_rand_double_range(rng, 1, (double)st.st_size + (double)fetched_bytes(t->app));
+	trial_what(t, "the first %d connection(s) cut after %ld bytes from the server", cuts, cut_after);
+	t->proxy = test_cut_proxy_start(t->nginx->tls_port, cuts, cut_after, &proxy_port);
+	lines = upstream_lines(t->nginx, proxy_port);
+	g_assert_cmpint(g_mkdir_with_parents(empty, 0755), ==, 0);
+	trial_healerd_start(t, empty, lines, FALSE);
+}
+
 static void
 test_upstream_cut(void)
 {
+	g_autoptr(GPtrArray) trials = NULL;
+
 	if (!row_begin(ROW_UPSTREAM_CUT, nginx_server_available() ? NULL : "nginx or openssl is not installed"))
 		return;
 	measure_baseline(SETTING_UPSTREAM);
-	for (guint n = 0; n < row_trials(&rows[ROW_UPSTREAM_CUT]); n++) {
-		guint app = trial_app(ROW_UPSTREAM_CUT, n);
-		g_autoptr(Trial) t = trial_new(ROW_UPSTREAM_CUT, n, app, FALSE);
-		g_autoptr(NginxServer) nginx = upstream_server(t->dir);
-		g_autofree char *empty = g_build_filename(t->dir, "no-modules", NULL);
-		g_autofree char *catalog = g_build_filename(nginx->www, "catalog.json", NULL);
-		g_autofree char *lines = NULL;
-		int cuts = g_rand_int_range(rng, 1, 4), proxy_port = 0;
-		GStatBuf st;
-		long cut_after;
-		GPid proxy;
-
-		t->setting = SETTING_UPSTREAM;
-		g_assert_cmpint(g_stat(catalog, &st), ==, 0);
-		cut_after = (long)g_rand_double_range(rng, 1, (double)st.st_size + (double)fetched_bytes(app));
-		trial_what(t, "the first %d connection(s) cut after %ld bytes from the server", cuts, cut_after);
-		proxy = test_cut_proxy_start(nginx->tls_port, cuts, cut_after, &proxy_port);
-		lines = upstream_lines(nginx, proxy_port);
-		g_assert_cmpint(g_mkdir_with_parents(empty, 0755), ==, 0);
-		trial_healerd_start(t, empty, lines, FALSE);
-		wait_heal(t, scaled_ms(180000));
-		trial_end(t);
-		test_child_stop(proxy);
-	}
+	trials = trials_start(ROW_UPSTREAM_CUT, FALSE, upstream_cut_start);
+	trials_wait(trials, scaled_ms(180000));
+	for (guint i = 0; i < trials->len; i++)
+		trial_end(g_ptr_array_index(trials, i));
 	row_end(ROW_UPSTREAM_CUT);
 }
 
@@ -1732,8 +1943,8 @@ table_text(void)
 			g_string_append_printf(out, "  from the device attached: %s %.1f s, %s %.1f s\n", apps[0],
 			                       baseline.from_attach[0], apps[1], baseline.from_attach[1]);
 	}
-	g_string_append_printf(out, "%-30s%6s%8s%9s%6s  %s\n", "fault", "trials", "healed", "bricked", "lost",
-	                       "extra time");
+	g_string_append_printf(out, "%-30s%6s%8s%6s%9s%6s  %s\n", "fault", "trials", "healed", "must", "bricked",
+	                       "lost", "extra time (mean; worst of bound)");
 	for (guint i = 0; i < N_ROWS; i++) {
 		const Row *row = &rows[i];
 		g_autofree char *extra = NULL;
@@ -1744,10 +1955,27 @@ table_text(void)
 			g_string_append_printf(out, "%-30s  skipped: %s\n", row->label, row->skipped);
 			continue;
 		}
-		extra = row->timed > 0 ? g_strdup_printf("%+.1f s", row->extra_sum / row->timed) : g_strdup("-");
-		g_string_append_printf(out, "%-30s%6u%8u%9u%6u  %s%s%s%s\n", row->label, row->trials, row->healed,
-		                       row->bricked, row->lost, extra, row->notes ? "  (" : "",
+		extra = row->timed > 0 ? g_strdup_printf("%+.1f s; %+.1f of %+.1f s", row->extra_sum / row->timed,
+		                                         row->worst_extra, row->worst_bound)
+		                       : g_strdup("-");
+		g_string_append_printf(out, "%-30s%6u%8u%6u%9u%6u  %s%s%s%s\n", row->label, row->trials, row->healed,
+		                       row_min_healed(row), row->bricked, row->lost, extra, row->notes ? "  (" : "",
 		                       row->notes ? row->notes->str : "", row->notes ? ")" : "");
+	}
+	/* What each row asserts beyond bricked 0 and lost 0: the minimum healed and the bound, with the reasons. */
+	g_string_append(out, "must: trials that must heal; bound on extra time per healed trial = N baseline heals "
+	                     "of its application + S seconds:\n");
+	for (guint i = 0; i < N_ROWS; i++) {
+		const Row *row = &rows[i];
+		g_autofree char *must = NULL;
+
+		if (!row->ran || row->skipped != NULL)
+			continue;
+		must = row->min_healed == ALL_TRIALS
+		               ? g_strdup("every trial")
+		               : g_strdup_printf("at least %u: %s", row->min_healed, row->min_reason);
+		g_string_append_printf(out, "  %s: must heal %s; bound %g heal(s) + %.1f s (%s)\n", row->label, must,
+		                       row->heals, row->delay_s, row->bound_reason);
 	}
 	return g_string_free(out, FALSE);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "catalog-publish.h"
 #include "catalog.h"
 #include "healer-error.h"
 #include "json-autoptr.h"

@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "catalog-publish.h"
 #include "catalog.h"
 #include "healer-error.h"
 #include "test-util.h"

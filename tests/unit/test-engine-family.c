@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "device.h"
 #include "engine.h"
+#include "events.h"
 #include "module-writer.h"
 #include "store.h"
 #include "test-util.h"
@@ -285,15 +286,16 @@ typedef struct {
 } Seen;
 
 static void
-on_heal_finished(HealerEngine *engine, const char *device_id, gboolean success, const char *message, gpointer user_data)
+on_event(const HealerEvent *event, gpointer user_data)
 {
 	Seen *seen = user_data;
 
-	(void)engine;
-	g_assert_cmpstr(device_id, ==, DEVICE_ID);
+	if (event->kind != HEALER_EVENT_HEAL_FINISHED)
+		return;
+	g_assert_cmpstr(event->device_id, ==, DEVICE_ID);
 	seen->finished = TRUE;
-	seen->success = success;
-	seen->message = g_strdup(message);
+	seen->success = event->success;
+	seen->message = g_strdup(event->reason);
 	g_main_loop_quit(seen->loop);
 }
 
@@ -321,8 +323,7 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	                         .index = 1,
 	                         .version = 2};
 	g_autoptr(GBytes) module = healer_module_write(&spec, image, &error);
-	const HealerEngineObserver observer = {.heal_finished = on_heal_finished};
-	guint timeout;
+	guint timeout, subscription;
 
 	g_assert_no_error(error);
 	g_free(config->state_dir);
@@ -336,12 +337,13 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	backend->comes_back = comes_back;
 	engine = healer_engine_new(config, store);
 	backend->engine = engine;
-	healer_engine_add_observer(engine, &observer, seen);
+	subscription = healer_event_stream_subscribe(healer_events(), on_event, seen);
 	healer_engine_add_backend(engine, HEALER_BACKEND(backend));
 	healer_engine_start(engine);
 	timeout = g_timeout_add_seconds(30, on_timeout, NULL);
 	g_main_loop_run(seen->loop);
 	g_source_remove(timeout);
+	healer_event_stream_unsubscribe(healer_events(), subscription);
 	/* The module went to the first device, once; the one that came back only reported. */
 	g_assert_cmpuint(backend->first->installs, ==, 1);
 	g_assert_cmpuint(backend->healing_while_away, ==, 1);

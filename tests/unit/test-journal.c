@@ -7,32 +7,15 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "events.h"
 #include "journal.h"
 #include "notify.h"
 #include "test-util.h"
 
-/* The fields of the last record logged. */
-static GHashTable *last_fields;
-static GLogLevelFlags last_level;
-
-static GLogWriterOutput
-capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-	(void)user_data;
-	g_hash_table_remove_all(last_fields);
-	for (gsize i = 0; i < n_fields; i++) {
-		char *value =
-		        fields[i].length < 0 ? g_strdup(fields[i].value) : g_strndup(fields[i].value, fields[i].length);
-		g_hash_table_insert(last_fields, g_strdup(fields[i].key), value);
-	}
-	last_level = level;
-	return G_LOG_WRITER_HANDLED;
-}
-
 static const char *
 field(const char *key)
 {
-	return g_hash_table_lookup(last_fields, key);
+	return test_log_field(key);
 }
 
 static void
@@ -51,7 +34,7 @@ test_event_fields(void)
 	g_assert_cmpstr(field("PRIORITY"), ==, "6");
 	g_assert_nonnull(field("CODE_FILE"));
 	g_assert_cmpstr(field("CODE_FUNC"), ==, "test_event_fields");
-	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_INFO);
+	g_assert_cmpint(test_log_last_level() & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_INFO);
 
 	/* Optional fields are left out, and no device means no prefix. */
 	healer_journal_event(HEALER_MSG_STORE_REJECTED, NULL, NULL, "/x.bin", -1, G_LOG_LEVEL_WARNING, "bad");
@@ -69,7 +52,7 @@ test_event_fields(void)
 
 	/* ERROR would abort the daemon: logged as critical instead. */
 	healer_journal_event(HEALER_MSG_HEAL_FAILED, "dev", NULL, NULL, -1, G_LOG_LEVEL_ERROR, "x");
-	g_assert_cmpint(last_level & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_CRITICAL);
+	g_assert_cmpint(test_log_last_level() & G_LOG_LEVEL_MASK, ==, G_LOG_LEVEL_CRITICAL);
 }
 
 static void
@@ -270,16 +253,47 @@ test_notify(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* The systemd observer of the event stream: READY, STATUS and STOPPING events, and nothing for the others. */
+static void
+test_notify_events(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autofree char *path = g_build_filename(dir, "notify", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, 0, &error);
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+	g_autofree char *ready = NULL, *status = NULL, *stopping = NULL;
+
+	g_assert_no_error(error);
+	g_assert_true(g_socket_bind(socket, address, TRUE, &error));
+	g_assert_no_error(error);
+	g_setenv("NOTIFY_SOCKET", path, TRUE);
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_READY);
+	ready = receive_datagram(socket);
+	g_assert_cmpstr(ready, ==, "READY=1");
+	/* A record, a device event: nothing for systemd (the next datagram is the status). */
+	healer_emit(HEALER_EVENT_HEAL_FAILED, "dev", NULL, NULL, -1, G_LOG_LEVEL_WARNING, "heal failed: x");
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = "dev");
+	healer_emit_event(.kind = HEALER_EVENT_STATUS, .reason = "2 devices: 1 healthy,\n1 failed");
+	status = receive_datagram(socket);
+	g_assert_cmpstr(status, ==, "STATUS=2 devices: 1 healthy, 1 failed");
+	healer_emit_event(.kind = HEALER_EVENT_DAEMON_STOPPING);
+	stopping = receive_datagram(socket);
+	g_assert_cmpstr(stopping, ==, "STOPPING=1");
+	g_unsetenv("NOTIFY_SOCKET");
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-	last_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_log_set_writer_func(capture_writer, NULL, NULL);
+	test_log_capture_start();
 	g_test_add_func("/journal/event-fields", test_event_fields);
 	g_test_add_func("/journal/format-line", test_format_line);
 	g_test_add_func("/journal/catalog", test_catalog);
 	g_test_add_func("/journal/catalog-journalctl", test_catalog_journalctl);
 	g_test_add_func("/notify/messages", test_notify);
+	g_test_add_func("/notify/events", test_notify_events);
 	return g_test_run();
 }

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 
 #include "bundle.h"
+#include "catalog-publish.h"
 #include "catalog.h"
 #include "config.h"
 #include "healer-error.h"

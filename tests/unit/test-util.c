@@ -231,3 +231,47 @@ test_assert_tree_unchanged_impl(const char *file, int line, const char *func, co
 	append_missing(msg, new_lines, old_lines, "+");
 	g_assertion_message(G_LOG_DOMAIN, file, line, func, msg->str);
 }
+
+static GHashTable *log_fields;
+static GLogLevelFlags log_level;
+static guint log_count;
+
+static GLogWriterOutput
+capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	(void)user_data;
+	g_hash_table_remove_all(log_fields);
+	for (gsize i = 0; i < n_fields; i++) {
+		char *value =
+		        fields[i].length < 0 ? g_strdup(fields[i].value) : g_strndup(fields[i].value, fields[i].length);
+		g_hash_table_insert(log_fields, g_strdup(fields[i].key), value);
+	}
+	log_level = level;
+	log_count++;
+	return G_LOG_WRITER_HANDLED;
+}
+
+void
+test_log_capture_start(void)
+{
+	log_fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_log_set_writer_func(capture_writer, NULL, NULL);
+}
+
+const char *
+test_log_field(const char *key)
+{
+	return g_hash_table_lookup(log_fields, key);
+}
+
+GLogLevelFlags
+test_log_last_level(void)
+{
+	return log_level;
+}
+
+guint
+test_log_count(void)
+{
+	return log_count;
+}

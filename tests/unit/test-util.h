@@ -53,3 +53,13 @@ char *test_tree_snapshot(const char *dir);
 	test_assert_tree_unchanged_impl(__FILE__, __LINE__, G_STRFUNC, (before), (dir), (what))
 void test_assert_tree_unchanged_impl(const char *file, int line, const char *func, const char *before, const char *dir,
                                      const char *what);
+
+/*
+ * Captures every log record of the process from now on (g_log_set_writer_func: call once, before
+ * anything logs): the last record's fields, its level, and how many records there were.
+ */
+void test_log_capture_start(void);
+/* A field of the last record; NULL when it had none. */
+const char *test_log_field(const char *key);
+GLogLevelFlags test_log_last_level(void);
+guint test_log_count(void);

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "catalog.h"
+#include "catalog-publish.h"
 #include "healer-error.h"
 #include "healer-file.h"
 #include "release-table.h"
