@@ -5,8 +5,8 @@
 typedef struct {
 	char *physical_id;
 	char *port;
-	char *family;
-	char *transport_name;
+	const char *family;         /* interned: a handful of names shared by every device */
+	const char *transport_name; /* interned */
 	HealerDeviceFlags flags;
 	char *last_log;
 } HealerDevicePrivate;
@@ -53,12 +53,10 @@ healer_device_set_property(GObject *object, guint prop_id, const GValue *value, 
 		priv->port = g_value_dup_string(value);
 		break;
 	case PROP_FAMILY:
-		g_free(priv->family);
-		priv->family = g_value_dup_string(value);
+		priv->family = g_intern_string(g_value_get_string(value));
 		break;
 	case PROP_TRANSPORT_NAME:
-		g_free(priv->transport_name);
-		priv->transport_name = g_value_dup_string(value);
+		priv->transport_name = g_intern_string(g_value_get_string(value));
 		break;
 	case PROP_FLAGS:
 		priv->flags = g_value_get_uint(value);
@@ -101,8 +99,6 @@ healer_device_finalize(GObject *object)
 
 	g_free(priv->physical_id);
 	g_free(priv->port);
-	g_free(priv->family);
-	g_free(priv->transport_name);
 	g_free(priv->last_log);
 	G_OBJECT_CLASS(healer_device_parent_class)->finalize(object);
 }
@@ -212,6 +208,12 @@ healer_device_get_state(HealerDevice *self)
 {
 	g_return_val_if_fail(HEALER_IS_DEVICE(self), NULL);
 	return CLASS(self)->get_state(self);
+}
+
+gboolean
+healer_device_has_state(HealerDevice *self)
+{
+	return healer_device_get_state_json(self) != NULL;
 }
 
 const char *

@@ -67,9 +67,13 @@ struct _HealerDeviceClass {
 	/* The platform it said it is (0 until it said). */
 	guint16 (*get_platform_id)(HealerDevice *self);
 
-	/* State: NULL until it reported what it holds (transfer none, valid until the next report). */
+	/*
+	 * State: NULL until it reported what it holds (transfer none, valid until the next report).
+	 * A family may build it when first asked: whether there is one is get_state_json() != NULL.
+	 */
 	const HealerDeviceState *(*get_state)(HealerDevice *self);
-	/* The report as the device sent it, for the faces (JSON, no control character), or NULL. */
+	/* The report as the device sent it, for the faces (JSON, no control character): NULL exactly until it reported.
+	 */
 	const char *(*get_state_json)(HealerDevice *self);
 	/* The version it runs at (function, index), as it reported it: FALSE when it has none there. */
 	gboolean (*lookup_module)(HealerDevice *self, guint function, guint index, guint16 *version);
@@ -119,6 +123,8 @@ const char *healer_device_get_last_log(HealerDevice *self);
 
 guint16 healer_device_get_platform_id(HealerDevice *self);
 const HealerDeviceState *healer_device_get_state(HealerDevice *self);
+/* Whether it reported its state yet (without building it). */
+gboolean healer_device_has_state(HealerDevice *self);
 const char *healer_device_get_state_json(HealerDevice *self);
 gboolean healer_device_lookup_module(HealerDevice *self, guint function, guint index, guint16 *version);
 void healer_device_get_health(HealerDevice *self, HealerDeviceHealth *health);

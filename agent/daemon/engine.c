@@ -777,7 +777,7 @@ evaluate(Slot *slot)
 	Job *job;
 	g_autofree char *detail = NULL;
 
-	if (!slot->announced || healer_device_get_id(device) == NULL || healer_device_get_state(device) == NULL ||
+	if (!slot->announced || healer_device_get_id(device) == NULL || !healer_device_has_state(device) ||
 	    healer_device_is_busy(device))
 		return;
 	healer_device_get_health(device, &health);
@@ -951,8 +951,8 @@ retry_conflicts(HealerEngine *self, const char *id)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
 		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
-		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 &&
-		    healer_device_get_state(slot->device) != NULL && announce(slot)) {
+		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 && healer_device_has_state(slot->device) &&
+		    announce(slot)) {
 			judge_announced(slot);
 			return;
 		}
@@ -1469,7 +1469,7 @@ healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
 	Slot *slot = slot_for_device(self, device_id);
 	Job *job;
 
-	if (slot == NULL || healer_device_get_state(slot->device) == NULL) {
+	if (slot == NULL || !healer_device_has_state(slot->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
@@ -1503,7 +1503,7 @@ healer_engine_heal_all(HealerEngine *self)
 	for (GList *l = slots; l != NULL; l = l->next) {
 		Slot *slot = l->data;
 		const char *id = slot->id;
-		if (id == NULL || healer_device_get_state(slot->device) == NULL || !needs_heal(slot->device))
+		if (id == NULL || !healer_device_has_state(slot->device) || !needs_heal(slot->device))
 			continue;
 		if (slot->job != NULL && slot->job->active) {
 			g_ptr_array_add(started, g_strdup(id));

@@ -55,7 +55,7 @@ struct _HealerLinkDevice {
 	guint8 led;
 	HealerDescribe *describe;
 	char *describe_json;
-	HealerDeviceState *state;  /* the describe, for the resolver */
+	HealerDeviceState *state;  /* the describe, for the resolver: built when first asked */
 	GError *describe_error;    /* why the last describe was unreadable, or NULL */
 	gboolean describe_pending; /* a DESCRIBE request is out */
 	guint probe_source;        /* HELLO_REQUEST / DESCRIBE retries */
@@ -511,7 +511,6 @@ on_describe_reply(HealerLinkDevice *self, const link_frame_t *frame)
 	g_clear_pointer(&self->describe, healer_describe_free);
 	self->describe = describe;
 	g_clear_pointer(&self->state, healer_device_state_free);
-	self->state = healer_device_state_new_from_describe(describe);
 	g_free(self->describe_json);
 	/*
 	 * Exported as the device sent it, but written again by json-c: the parse above was strict (valid
@@ -702,7 +701,12 @@ link_get_platform_id(HealerDevice *device)
 static const HealerDeviceState *
 link_get_state(HealerDevice *device)
 {
-	return HEALER_LINK_DEVICE(device)->state;
+	HealerLinkDevice *self = HEALER_LINK_DEVICE(device);
+
+	/* Built when first asked (a plan, a check): a healthy device is never planned for. */
+	if (self->state == NULL && self->describe != NULL)
+		self->state = healer_device_state_new_from_describe(self->describe);
+	return self->state;
 }
 
 static const char *
