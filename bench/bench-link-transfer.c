@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "device.h"
+#include "link-device.h"
 #include "healer-error.h"
 #include "module-reader.h"
 #include "transport.h"
@@ -134,18 +134,24 @@ typedef struct {
 } Wait;
 
 static void
-on_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+on_identified(HealerDevice *device, gpointer user_data)
 {
 	Wait *w = user_data;
 
 	(void)device;
-	if (event == HEALER_DEVICE_EVENT_IDENTIFIED && !w->identified) {
+	if (!w->identified) {
 		w->identified = TRUE;
 		g_main_loop_quit(w->loop);
-	} else if (event == HEALER_DEVICE_EVENT_DETACHED) {
-		g_printerr("bench-link-transfer: the device went away\n");
-		exit(1);
 	}
+}
+
+static void
+on_detached(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	(void)user_data;
+	g_printerr("bench-link-transfer: the device went away\n");
+	exit(1);
 }
 
 static void
@@ -177,13 +183,13 @@ int
 main(int argc, char **argv)
 {
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = config->response_timeout_s * 1000,
-	                                 .reset_timeout_ms = config->reset_timeout_s * 1000};
+	HealerLinkTimeouts timeouts = {.response_timeout_ms = config->response_timeout_s * 1000,
+	                               .reset_timeout_ms = config->reset_timeout_s * 1000};
 	HealerTransportCallbacks callbacks = {.frame = on_inner_frame, .closed = on_inner_closed};
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	TimedTransport *timed;
-	HealerDevice *device;
+	HealerLinkDevice *device;
 	Stamps stamps = {0};
 	Wait wait = {.loop = loop};
 	int status = 0;
@@ -202,7 +208,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	g_timeout_add_seconds(600, on_deadline, NULL);
-	device = healer_device_new(argv[1], &timed->parent, &timeouts, on_event, &wait);
+	device = healer_link_device_new(argv[1], argv[1], "serial", &timed->parent, &timeouts);
+	g_signal_connect(device, "identified", G_CALLBACK(on_identified), &wait);
+	g_signal_connect(device, "detached", G_CALLBACK(on_detached), &wait);
 	g_main_loop_run(loop);
 
 	printf("# file bytes data_frames wire_bytes begin_data_s data_s ack_result_s result_hello_s hello_done_s "
@@ -225,8 +233,11 @@ main(int argc, char **argv)
 		memset(&stamps, 0, sizeof stamps);
 		stamps.total = (guint32)len;
 		wait.done = FALSE;
-		healer_device_install_async(device, bytes, NULL, m->function, m->index, m->version, on_installed,
-		                            &wait);
+		{
+			HealerDeviceModule module = {
+			        .bytes = bytes, .function = m->function, .index = m->index, .version = m->version};
+			healer_device_install_async(HEALER_DEVICE(device), &module, on_installed, &wait);
+		}
 		while (!wait.done)
 			g_main_loop_run(loop);
 		stamps.done = g_get_monotonic_time();
@@ -243,7 +254,7 @@ main(int argc, char **argv)
 		       span(stamps.begin, stamps.done));
 		fflush(stdout);
 	}
-	healer_device_free(device);
+	g_object_unref(device);
 	/* The transports free themselves from idles. */
 	while (g_main_context_iteration(NULL, FALSE))
 		;

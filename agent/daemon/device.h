@@ -1,79 +1,147 @@
 /*
- * One attached device, as the engine sees it: its link (through a
- * transport), what it said in HELLO and DESCRIBE, and the one operation
- * that can be in flight on it (installing a module).  Waiting for a reply
- * or for the device to come back after a reset is a timer and a state,
- * never a sleep.
+ * A device, whatever protocol it speaks: what the engine knows of every
+ * family (the link protocol over a serial port today; DFU and Particle's
+ * USB control requests next).  A family is a subclass filling in the class's
+ * functions; a backend (backend.h) finds devices and makes them.  The engine
+ * reads identity, state and health through this class and drives installs and
+ * resets through it, and never learns which family a device belongs to.
+ *
+ * Identity: `id` is who the device says it is (stable across ports, resets and
+ * healerd restarts; the engine's key); the physical id names where it is
+ * plugged (the USB port path, or the tty when there is no such thing), which a
+ * device that re-enumerates after a reset keeps while its port and product id
+ * change; `port` is what the faces and records show.
  */
 #pragma once
 
-#include <glib.h>
+#include <glib-object.h>
 
-#include "describe.h"
-#include "link-codec.h"
-#include "transport.h"
+#include "resolver.h"
 
 G_BEGIN_DECLS
 
-typedef struct _HealerDevice HealerDevice;
+#define HEALER_TYPE_DEVICE (healer_device_get_type())
+G_DECLARE_DERIVABLE_TYPE(HealerDevice, healer_device, HEALER, DEVICE, GObject)
 
 typedef enum {
-	HEALER_DEVICE_EVENT_IDENTIFIED, /* HELLO and a DESCRIBE arrived (at attach and after every boot) */
-	/*
-	 * HELLO brought an id other than the one before (the first HELLO too): another device answers on
-	 * this port.  Its describe is dropped (IDENTIFIED follows the new one) and an install in flight has
-	 * failed.  The handler may disconnect the device.
-	 */
-	HEALER_DEVICE_EVENT_NEW_ID,
-	HEALER_DEVICE_EVENT_STATUS,   /* mode or LED changed */
-	HEALER_DEVICE_EVENT_LOG,      /* the device logged a line: healer_device_get_last_log() */
-	HEALER_DEVICE_EVENT_PROGRESS, /* bytes of the module in flight were acknowledged */
-	HEALER_DEVICE_EVENT_DETACHED, /* the transport closed; the device object is dead */
-} HealerDeviceEvent;
+	HEALER_DEVICE_FLAG_NONE = 0,
+	/* After a reset it comes back as another device node (another USB product id, another port). */
+	HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET = 1 << 0,
+	/* An interrupted install continues from the bytes the device already holds. */
+	HEALER_DEVICE_FLAG_RESUMES_TRANSFER = 1 << 1,
+} HealerDeviceFlags;
 
-typedef void (*HealerDeviceEventFunc)(HealerDevice *device, HealerDeviceEvent event, gpointer user_data);
-/* error NULL: the module is installed and the device has come back and described itself. */
+/* How the device is doing, in words every face shows as they are.  Strings are the device's (transfer none). */
+typedef struct {
+	gboolean running;             /* its application runs */
+	const char *mode;             /* what it runs, in the family's words ("normal", "safe", "dfu") */
+	const char *safe_mode_reason; /* why it is in safe mode; "none" when it is not */
+	/* What it ran and why it would not run its application, as it said when it last booted. */
+	const char *boot_mode;
+	const char *boot_reason;
+	const char *reset_reason; /* why it last booted */
+	const char *led;          /* what its status light shows, or "" */
+	/* Its application: present, passed every check, and whether its dependencies failed theirs. */
+	gboolean has_app;
+	gboolean app_valid;
+	gboolean app_dependencies_failed;
+} HealerDeviceHealth;
+
+/* error NULL: the module is installed and the device came back and reported its state again. */
 typedef void (*HealerDeviceInstallFunc)(HealerDevice *device, const GError *error, gpointer user_data);
 
+/* One module to install: bytes, and what it is (the caller knows it from the store). */
 typedef struct {
-	guint response_timeout_ms; /* a reply to a request */
-	guint reset_timeout_ms;    /* HELLO after a reset */
-} HealerDeviceTimeouts;
+	GBytes *bytes;
+	const guint8 *sha256; /* HEALER_SHA256_SIZE bytes, or NULL: computed */
+	guint8 function;      /* enum module_function */
+	guint8 index;
+	guint16 version;
+} HealerDeviceModule;
 
-HealerDevice *healer_device_new(const char *port, HealerTransport *transport, const HealerDeviceTimeouts *timeouts,
-                                HealerDeviceEventFunc func, gpointer user_data);
-void healer_device_free(HealerDevice *device);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDevice, healer_device_free)
+struct _HealerDeviceClass {
+	GObjectClass parent_class;
 
-const char *healer_device_get_port(HealerDevice *device);
-/* The device id (24 hex digits) once HELLO arrived, else NULL. */
-const char *healer_device_get_id(HealerDevice *device);
-/* Closes the line now (no event follows); the device is freed later as usual. */
-void healer_device_disconnect(HealerDevice *device);
-/* NULL before the first HELLO. */
-const HealerLinkHello *healer_device_get_hello(HealerDevice *device);
-/* NULL before the first DESCRIBE reply. */
-const HealerDescribe *healer_device_get_describe(HealerDevice *device);
-/* The describe as the device sent it, written again compactly by json-c (no control character). */
-const char *healer_device_get_describe_json(HealerDevice *device);
-/* The last LOG or ERROR text, escaped (healer_text_escape()): safe to log and to show. */
-const char *healer_device_get_last_log(HealerDevice *device);
-guint8 healer_device_get_mode(HealerDevice *device);
-guint8 healer_device_get_led(HealerDevice *device);
-void healer_device_get_progress(HealerDevice *device, guint32 *done, guint32 *total);
-gboolean healer_device_is_busy(HealerDevice *device);
+	/* Identity.  NULL until the device said who it is. */
+	const char *(*get_id)(HealerDevice *self);
+	/* The platform it said it is (0 until it said). */
+	guint16 (*get_platform_id)(HealerDevice *self);
+
+	/*
+	 * State: NULL until it reported what it holds (transfer none, valid until the next report).
+	 * A family may build it when first asked: whether there is one is get_state_json() != NULL.
+	 */
+	const HealerDeviceState *(*get_state)(HealerDevice *self);
+	/* The report as the device sent it, for the faces (JSON, no control character): NULL exactly until it reported.
+	 */
+	const char *(*get_state_json)(HealerDevice *self);
+	/* The version it runs at (function, index), as it reported it: FALSE when it has none there. */
+	gboolean (*lookup_module)(HealerDevice *self, guint function, guint index, guint16 *version);
+
+	/* Health: only meaningful once get_id() is set. */
+	void (*get_health)(HealerDevice *self, HealerDeviceHealth *health);
+
+	/*
+	 * Installs one module and waits for the device to come back and report again; `func` runs
+	 * once, from the main loop, before any signal the same event causes (the engine moves its job
+	 * on before it judges the device again).  One at a time: is_busy() says whether one is under
+	 * way, get_progress() how far (bytes the device acknowledged, of the module's).
+	 */
+	void (*install_async)(HealerDevice *self, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
+	                      gpointer user_data);
+	gboolean (*is_busy)(HealerDevice *self);
+	void (*get_progress)(HealerDevice *self, guint64 *done, guint64 *total);
+
+	/* Asks it to reset (it reports again when back) / to report its identity and state again. */
+	void (*reset)(HealerDevice *self);
+	void (*refresh)(HealerDevice *self);
+	/* Lets go of it now: no signal follows, an install in flight is dropped without its callback. */
+	void (*close)(HealerDevice *self);
+};
 
 /*
- * Sends `module` (resuming from what the device already holds), asks it to
- * install it, waits for its reset and HELLO, and describes it again.
- * `sha256` (HEALER_SHA256_SIZE bytes): the module's SHA-256 when the caller
- * knows it (a store module is named by it), else NULL and it is computed.
+ * Signals (all on the main loop):
+ *   "identified"       it reported who it is and what it holds (at attach and after every boot)
+ *   "identity-changed" another id answers here now (the first time too): what the last one reported
+ *                      is dropped and an install in flight has failed; a handler may close the device
+ *   "changed"          its health changed (mode, LED)
+ *   "log" (text)       it logged a line; the text is escaped (healer_text_escape()), safe to show
+ *   "progress"         bytes of the module in flight were acknowledged
+ *   "detached"         it is gone (unplugged, its line closed); no signal follows
  */
-void healer_device_install_async(HealerDevice *device, GBytes *module, const guint8 *sha256, guint8 function,
-                                 guint8 index, guint16 version, HealerDeviceInstallFunc func, gpointer user_data);
-/* Asks the device to reset; it says HELLO when it is back. */
-void healer_device_reset(HealerDevice *device);
-/* Asks for HELLO and DESCRIBE again (e.g. after the store changed). */
-void healer_device_refresh(HealerDevice *device);
+
+const char *healer_device_get_id(HealerDevice *self);
+const char *healer_device_get_physical_id(HealerDevice *self);
+const char *healer_device_get_port(HealerDevice *self);
+/* The family ("link") and the transport the faces show ("serial"). */
+const char *healer_device_get_family(HealerDevice *self);
+const char *healer_device_get_transport_name(HealerDevice *self);
+HealerDeviceFlags healer_device_get_flags(HealerDevice *self);
+gboolean healer_device_has_flag(HealerDevice *self, HealerDeviceFlags flag);
+/* The last line it logged (escaped), or NULL. */
+const char *healer_device_get_last_log(HealerDevice *self);
+
+guint16 healer_device_get_platform_id(HealerDevice *self);
+const HealerDeviceState *healer_device_get_state(HealerDevice *self);
+/* Whether it reported its state yet (without building it). */
+gboolean healer_device_has_state(HealerDevice *self);
+const char *healer_device_get_state_json(HealerDevice *self);
+gboolean healer_device_lookup_module(HealerDevice *self, guint function, guint index, guint16 *version);
+void healer_device_get_health(HealerDevice *self, HealerDeviceHealth *health);
+void healer_device_install_async(HealerDevice *self, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
+                                 gpointer user_data);
+gboolean healer_device_is_busy(HealerDevice *self);
+void healer_device_get_progress(HealerDevice *self, guint64 *done, guint64 *total);
+void healer_device_reset(HealerDevice *self);
+void healer_device_refresh(HealerDevice *self);
+void healer_device_close(HealerDevice *self);
+
+/* For families: emit the signals above. */
+void healer_device_emit_identified(HealerDevice *self);
+void healer_device_emit_identity_changed(HealerDevice *self);
+void healer_device_emit_changed(HealerDevice *self);
+void healer_device_emit_log(HealerDevice *self, const char *text);
+void healer_device_emit_progress(HealerDevice *self);
+void healer_device_emit_detached(HealerDevice *self);
 
 G_END_DECLS

@@ -6,17 +6,15 @@
 #endif
 #include <unistd.h>
 
+#include "backend.h"
 #include "caller-file.h"
 #include "device.h"
 #include "healer-error.h"
 #include "job-file.h"
 #include "events.h"
 #include "module-names.h"
-#include "port-guard.h"
-#include "port-watcher.h"
 #include "resolver.h"
 #include "semver.h"
-#include "transport.h"
 
 /*
  * The modules the resolver plans with, shared: the engine holds the current
@@ -42,16 +40,18 @@ planning_catalog_unref(PlanningCatalog *pc)
 typedef struct _Job Job;
 
 /*
- * One port and what is on it: one device at a time.  The device the faces see is `id`, set when it is
- * announced (its describe came and no other port holds that id); a device that then says another id is
+ * One device a backend gave us, and what the engine makes of it.  A device object is one attachment
+ * (a port): what answers there may change.  The device the faces see is `id`, set when it is announced
+ * (it reported its state and no other slot holds that id); a device that then says another id is
  * another device: the first is detached (its object, its job) before the second is announced.
  */
 typedef struct {
 	HealerEngine *engine;
-	char *port;
-	HealerDevice *device;
-	char *id;          /* the announced device's id, or NULL */
-	char *conflict_id; /* an id refused here because another port holds it (logged once) */
+	HealerBackend *backend; /* where the device came from */
+	char *port;             /* the device's, kept for the records after it went */
+	HealerDevice *device;   /* a reference */
+	char *id;               /* the announced device's id, or NULL */
+	char *conflict_id;      /* an id refused here because another port holds it (logged once) */
 	HealerStatus status;
 	char *detail;       /* why blocked/failed/in safe mode, or "step 2 of 5" */
 	Job *job;           /* borrowed from engine->jobs while a job runs on this device */
@@ -87,6 +87,13 @@ struct _Job {
 	guint64 awaiting_seq;
 	/* The SHA-256 (hex) of the store module the step in flight holds (healer_store_acquire_module()), or NULL. */
 	char *module_sha;
+	/*
+	 * The step was installed on a device that re-enumerates after its reset: the job keeps its job
+	 * slot and waits (up to the reset timeout) for its id to be reported again, whatever the device
+	 * comes back as; `returned` once it has, while the step is checked.
+	 */
+	guint return_source;
+	gboolean returned;
 };
 
 struct _HealerEngine {
@@ -95,14 +102,15 @@ struct _HealerEngine {
 	HealerSupply *supply;     /* may be NULL (tests): every valid module of the store is used */
 	HealerUpstream *upstream; /* may be NULL: no [upstream] url */
 	PlanningCatalog *catalog; /* built from the store (and upstream); NULL when it must be rebuilt */
-	HealerPortWatcher *watcher;
-	GHashTable *slots; /* port -> Slot* */
+	GPtrArray *backends;      /* HealerBackend*, references */
+	gboolean started;
+	GHashTable *slots; /* HealerDevice* -> Slot* */
+	GHashTable *by_id; /* announced device id -> Slot* */
 	GHashTable *jobs;  /* device id -> Job* */
 	guint active_jobs;
 	GQueue waiting; /* Slot* waiting for a job slot */
 	HealerJobWriter *job_writer;
 	guint trim_source;
-	HealerPortGuard *guard; /* identities and records per port */
 };
 
 static void evaluate(Slot *slot);
@@ -300,6 +308,8 @@ job_free(Job *job)
 {
 	if (job->retry_source != 0)
 		g_source_remove(job->retry_source);
+	if (job->return_source != 0)
+		g_source_remove(job->return_source);
 	job_release_module(job);
 	g_clear_pointer(&job->plan, healer_plan_free);
 	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
@@ -364,7 +374,7 @@ release_job_slot(Job *job)
 	/* Whoever waited longest gets the slot. */
 	while (!g_queue_is_empty(&self->waiting)) {
 		Slot *next = g_queue_pop_head(&self->waiting);
-		if (g_hash_table_lookup(self->slots, next->port) == next) {
+		if (g_hash_table_lookup(self->slots, next->device) == next) {
 			evaluate(next);
 			break;
 		}
@@ -453,6 +463,10 @@ job_failed(Job *job, const char *why)
 
 	job->attempt++;
 	job_release_module(job);
+	if (job->return_source != 0) {
+		g_source_remove(job->return_source);
+		job->return_source = 0;
+	}
 	/*
 	 * The job slot is released last (here by end_job_with()): releasing it starts a waiting device's
 	 * heal, which must find this job as it ends up, not half failed.
@@ -487,13 +501,10 @@ job_failed(Job *job, const char *why)
 static gboolean
 application_runs(HealerDevice *device)
 {
-	const HealerLinkHello *hello = healer_device_get_hello(device);
-	const HealerDescribe *describe = healer_device_get_describe(device);
-	const HealerDescribeModule *app =
-	        describe ? healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1) : NULL;
+	HealerDeviceHealth health;
 
-	return hello != NULL && healer_device_get_mode(device) == LINK_MODE_NORMAL && app != NULL &&
-	       healer_describe_module_valid(app);
+	healer_device_get_health(device, &health);
+	return health.running && health.has_app && health.app_valid;
 }
 
 /* 0..100 over the whole plan: the bytes of the steps done and of the one in flight. */
@@ -501,7 +512,7 @@ static guint
 job_progress(Job *job)
 {
 	guint64 done = 0;
-	guint32 acked = 0, total = 0;
+	guint64 acked = 0, total = 0;
 
 	if (job->plan == NULL || job->plan->bytes == 0)
 		return 0;
@@ -515,13 +526,26 @@ job_progress(Job *job)
 	return (guint)MIN(100, done * 100 / job->plan->bytes);
 }
 
+static gboolean
+on_return_timeout(gpointer user_data)
+{
+	Job *job = user_data;
+	const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+	g_autofree char *label = step_label(step);
+	g_autofree char *why = g_strdup_printf("installing %s: device did not come back within %u s", label,
+	                                       job->engine->config->reset_timeout_s);
+
+	job->return_source = 0;
+	job_failed(job, why);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 {
 	Job *job = user_data;
 	const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
-	const HealerDescribe *describe = healer_device_get_describe(device);
-	const HealerDescribeModule *now;
+	guint16 now = 0;
 	g_autofree char *label = step_label(step);
 
 	job_release_module(job);
@@ -530,9 +554,16 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		job_failed(job, why);
 		return;
 	}
+	/* Staged and resetting: it reports its state once back, as whatever device it enumerates as. */
+	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) && !job->returned) {
+		job->return_source =
+		        g_timeout_add_seconds(job->engine->config->reset_timeout_s, on_return_timeout, job);
+		return;
+	}
+	job->returned = FALSE;
 	/* The device says what it runs now: the step must show. */
-	now = describe ? healer_describe_find(describe, step->entry->function, step->entry->index) : NULL;
-	if (now == NULL || now->version != step->entry->version) {
+	if (!healer_device_lookup_module(device, step->entry->function, step->entry->index, &now) ||
+	    now != step->entry->version) {
 		g_autofree char *why = g_strdup_printf("%s did not take effect", label);
 		job_failed(job, why);
 		return;
@@ -584,9 +615,15 @@ run_step(Job *job)
 	job->module_sha = g_steal_pointer(&sha);
 	detail = g_strdup_printf("step %u of %u: %s", job->step + 1, job->plan->steps->len, label);
 	set_status(slot, HEALER_STATUS_HEALING, detail);
-	/* The store's name of the module is its SHA-256: the device link need not hash it again. */
-	healer_device_install_async(slot->device, module, step->entry->sha256, step->entry->function,
-	                            step->entry->index, step->entry->version, on_step_installed, job);
+	/* The store's name of the module is its SHA-256: the device need not hash it again. */
+	{
+		HealerDeviceModule m = {.bytes = module,
+		                        .sha256 = step->entry->sha256,
+		                        .function = step->entry->function,
+		                        .index = step->entry->index,
+		                        .version = step->entry->version};
+		healer_device_install_async(slot->device, &m, on_step_installed, job);
+	}
 }
 
 static Job *
@@ -608,8 +645,7 @@ static void
 start_job(Slot *slot, Job *job)
 {
 	HealerEngine *self = slot->engine;
-	g_autoptr(HealerDeviceState) state =
-	        healer_device_state_new_from_describe(healer_device_get_describe(slot->device));
+	const HealerDeviceState *state = healer_device_get_state(slot->device);
 	HealerGoal goal = {.kind = job->app ? HEALER_GOAL_INSTALL_APP : HEALER_GOAL_HEAL, .app = job->app};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	g_autoptr(GError) error = NULL;
@@ -725,10 +761,10 @@ on_job_written(const char *device_id, guint64 seq, const GError *error, gpointer
 static gboolean
 needs_heal(HealerDevice *device)
 {
-	const HealerDescribe *describe = healer_device_get_describe(device);
-	const HealerDescribeModule *app = healer_describe_find(describe, MODULE_FUNCTION_USER_PART, 1);
+	HealerDeviceHealth health;
 
-	return app != NULL && healer_describe_module_dependency_failed(app);
+	healer_device_get_health(device, &health);
+	return health.has_app && health.app_dependencies_failed;
 }
 
 static void
@@ -736,14 +772,15 @@ evaluate(Slot *slot)
 {
 	HealerEngine *self = slot->engine;
 	HealerDevice *device = slot->device;
-	const HealerLinkHello *hello = healer_device_get_hello(device);
+	HealerDeviceHealth health;
 	const char *id = slot->id;
 	Job *job;
 	g_autofree char *detail = NULL;
 
-	if (!slot->announced || hello == NULL || healer_device_get_describe(device) == NULL ||
+	if (!slot->announced || healer_device_get_id(device) == NULL || !healer_device_has_state(device) ||
 	    healer_device_is_busy(device))
 		return;
+	healer_device_get_health(device, &health);
 	job = g_hash_table_lookup(self->jobs, id);
 	if (job != NULL && (job->active || job->retry_source != 0) && job->slot == slot)
 		return; /* its job drives it; a retry timer is pending */
@@ -757,12 +794,10 @@ evaluate(Slot *slot)
 			            "heal succeeded: the device's application dependencies are met");
 			end_job(job);
 		}
-		if (healer_device_get_mode(device) == LINK_MODE_NORMAL) {
+		if (health.running) {
 			set_status(slot, HEALER_STATUS_HEALTHY, NULL);
 		} else {
-			detail = g_strdup_printf("%s, nothing to heal (%s)",
-			                         healer_link_mode_to_string(healer_device_get_mode(device)),
-			                         healer_link_safe_mode_reason_to_string(hello->safe_mode_reason));
+			detail = g_strdup_printf("%s, nothing to heal (%s)", health.mode, health.boot_reason);
 			/* Reported, not healed: safe mode asked for, or no application, is not a missing module. */
 			if (slot->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(slot->detail, detail) != 0)
 				healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1,
@@ -791,7 +826,11 @@ static void slot_free(Slot *slot);
 static void
 release_slot_job(Slot *slot)
 {
-	if (slot->job != NULL) {
+	if (slot->job != NULL && slot->job->return_source != 0) {
+		/* Its device re-enumerates after the reset: the job keeps its job slot and waits for the id. */
+		slot->job->slot = NULL;
+		slot->job = NULL;
+	} else if (slot->job != NULL) {
 		Job *job = slot->job;
 		job_release_module(job);
 		release_job_slot(job);
@@ -813,8 +852,11 @@ static void
 detach_identity(Slot *slot, const char *why)
 {
 	HealerEngine *self = slot->engine;
-	g_autofree char *id = g_steal_pointer(&slot->id);
+	g_autofree char *id = NULL;
 
+	if (slot->id != NULL && g_hash_table_lookup(self->by_id, slot->id) == slot)
+		g_hash_table_remove(self->by_id, slot->id);
+	id = g_steal_pointer(&slot->id);
 	if (!slot->announced)
 		return;
 	slot->announced = FALSE;
@@ -836,7 +878,7 @@ announce(Slot *slot)
 	HealerEngine *self = slot->engine;
 	HealerDevice *device = slot->device;
 	const char *id = healer_device_get_id(device);
-	const HealerLinkHello *hello = healer_device_get_hello(device);
+	HealerDeviceHealth health;
 	Slot *holder = slot_for_device(self, id);
 	Job *saved;
 
@@ -853,20 +895,43 @@ announce(Slot *slot)
 	}
 	g_clear_pointer(&slot->conflict_id, g_free);
 	slot->id = g_strdup(id);
+	g_hash_table_insert(self->by_id, slot->id, slot);
+	healer_device_get_health(device, &health);
 	healer_emit(HEALER_EVENT_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-	            "attached on %s: platform %u, %s, reset reason %s", slot->port, hello->platform_id,
-	            healer_link_mode_to_string(hello->mode), healer_link_reset_reason_to_string(hello->reset_reason));
+	            "attached on %s: platform %u, %s, reset reason %s", slot->port,
+	            healer_device_get_platform_id(device), health.boot_mode, health.reset_reason);
 	set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
 	slot->announced = TRUE;
 	healer_emit_event(.kind = HEALER_EVENT_DEVICE_ADDED, .device_id = id, .port = slot->port);
 	saved = g_hash_table_lookup(self->jobs, id);
-	if (saved != NULL && !saved->active && saved->slot == NULL) {
+	if (saved != NULL && saved->return_source != 0 && saved->slot == NULL) {
+		/* Back after the reset of a step, as another device node: the step is checked (on_identified()). */
+		saved->slot = slot;
+		slot->job = saved;
+	} else if (saved != NULL && !saved->active && saved->slot == NULL) {
 		/* A heal that lost its device (or healerd) picks up where the device is now. */
 		saved->slot = slot;
 		slot->job = saved;
 		saved->resumed = TRUE;
 	}
 	return TRUE;
+}
+
+/* An announced device reported its state: the step its job waited for is checked, or the device judged. */
+static void
+judge_announced(Slot *slot)
+{
+	if (slot->job != NULL && slot->job->return_source != 0) {
+		/* The device a step was waiting for reported itself again (wherever it came back). */
+		Job *job = slot->job;
+		g_source_remove(job->return_source);
+		job->return_source = 0;
+		job->returned = TRUE;
+		on_step_installed(slot->device, NULL, job);
+		return;
+	}
+	if (slot->job == NULL || !slot->job->active)
+		evaluate(slot);
 }
 
 /*
@@ -886,9 +951,9 @@ retry_conflicts(HealerEngine *self, const char *id)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
 		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
-		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 &&
-		    healer_device_get_describe(slot->device) != NULL && announce(slot)) {
-			evaluate(slot);
+		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 && healer_device_has_state(slot->device) &&
+		    announce(slot)) {
+			judge_announced(slot);
 			return;
 		}
 	}
@@ -905,23 +970,27 @@ log_detached(Slot *slot, const char *what)
 		            "%s: closed (the device there was never attached)", slot->port);
 }
 
-/* Removes the slot on `port` (its device is let go); the id it held goes to a device refused for it. */
+/* Removes the device's slot (the engine lets go of it); the id it held goes to a device refused for it. */
 static void
-forget_slot(HealerEngine *self, const char *port)
+forget_slot(HealerEngine *self, HealerDevice *device)
 {
-	Slot *slot = g_hash_table_lookup(self->slots, port);
+	Slot *slot = g_hash_table_lookup(self->slots, device);
 	g_autofree char *id = slot != NULL && slot->announced ? g_strdup(slot->id) : NULL;
 
-	g_hash_table_remove(self->slots, port);
+	g_hash_table_remove(self->slots, device);
 	retry_conflicts(self, id);
 }
 
-/* A new id on the port: the device before it is gone; too many new ids, and the port is let go. */
+/*
+ * Another id answers on the device (the first HELLO too): the device announced there before is gone.
+ * The backend counts the ids after this (it may let the port go: device-removed follows).
+ */
 static void
-on_new_id(Slot *slot)
+on_identity_changed(HealerDevice *device, gpointer user_data)
 {
+	Slot *slot = user_data;
 	HealerEngine *self = slot->engine;
-	const char *id = healer_device_get_id(slot->device);
+	const char *id = healer_device_get_id(device);
 
 	if (slot->announced) {
 		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, slot->port);
@@ -931,66 +1000,59 @@ on_new_id(Slot *slot)
 	}
 	if (g_strcmp0(slot->conflict_id, id) != 0)
 		g_clear_pointer(&slot->conflict_id, g_free);
-	if (healer_port_guard_note_identity(self->guard, slot->port, id))
-		return;
-	/* Closed now (no more frames reach this slot), freed with the slot. */
-	healer_device_disconnect(slot->device);
-	forget_slot(self, slot->port);
-	update_notify_status(self);
 }
 
 static void
-on_device_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+on_identified(HealerDevice *device, gpointer user_data)
 {
 	Slot *slot = user_data;
-	HealerEngine *self = slot->engine;
+
+	(void)device;
+	if (!slot->announced && !announce(slot))
+		return;
+	judge_announced(slot);
+}
+
+static void
+on_device_log(HealerDevice *device, const char *text, gpointer user_data)
+{
+	Slot *slot = user_data;
 	const char *id = slot->id; /* NULL until announced: a device refused here speaks for nobody */
 
-	switch (event) {
-	case HEALER_DEVICE_EVENT_NEW_ID:
-		on_new_id(slot);
-		break;
-	case HEALER_DEVICE_EVENT_IDENTIFIED:
-		if (!slot->announced && !announce(slot))
-			break;
-		if (slot->job == NULL || !slot->job->active)
-			evaluate(slot);
-		break;
-	case HEALER_DEVICE_EVENT_LOG:
-		/* Limited per port as journald limits a service; the text is escaped (device.c). */
-		if (healer_port_guard_allow_record(self->guard, slot->port, id))
-			healer_emit(HEALER_EVENT_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-			            "device%s%s: %s", id ? "" : " on ", id ? "" : slot->port,
-			            healer_device_get_last_log(device));
-		break;
-	case HEALER_DEVICE_EVENT_STATUS:
-		slot_changed(slot);
-		break;
-	case HEALER_DEVICE_EVENT_PROGRESS:
-		if (id != NULL && slot->job != NULL && slot->job->plan != NULL &&
-		    slot->job->step < slot->job->plan->steps->len) {
-			Job *job = slot->job;
-			const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
-			guint progress = job_progress(job);
-			/* One signal per percent, not one per acknowledgement. */
-			if (progress != job->last_progress) {
-				g_autofree char *label = step_label(step);
-				job->last_progress = progress;
-				healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = id,
-				                  .port = slot->port, .step = (int)job->step + 1,
-				                  .total = job->plan->steps->len, .module = label,
-				                  .progress = progress);
-				slot_changed(slot);
-			}
+	/* The backend may limit what one attachment writes; the text is escaped by the family. */
+	if (healer_backend_allow_record(slot->backend, device, id))
+		healer_emit(HEALER_EVENT_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "device%s%s: %s",
+		            id ? "" : " on ", id ? "" : slot->port, text);
+}
+
+static void
+on_device_changed(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	slot_changed(user_data);
+}
+
+static void
+on_device_progress(HealerDevice *device, gpointer user_data)
+{
+	Slot *slot = user_data;
+	const char *id = slot->id;
+
+	(void)device;
+	if (id != NULL && slot->job != NULL && slot->job->plan != NULL &&
+	    slot->job->step < slot->job->plan->steps->len) {
+		Job *job = slot->job;
+		const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
+		guint progress = job_progress(job);
+		/* One signal per percent, not one per acknowledgement. */
+		if (progress != job->last_progress) {
+			g_autofree char *label = step_label(step);
+			job->last_progress = progress;
+			healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = id, .port = slot->port,
+			                  .step = (int)job->step + 1, .total = job->plan->steps->len, .module = label,
+			                  .progress = progress);
+			slot_changed(slot);
 		}
-		break;
-	case HEALER_DEVICE_EVENT_DETACHED:
-		log_detached(slot, "detached");
-		/* The slot goes; a job stays, waiting for the device to return. */
-		forget_slot(self, slot->port);
-		update_notify_status(self);
-		healer_port_watcher_rescan(self->watcher);
-		break;
 	}
 }
 
@@ -1000,13 +1062,11 @@ slot_free(Slot *slot)
 	if (slot->announced)
 		healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = slot->id, .port = slot->port);
 	release_slot_job(slot);
-	/* The device callback may be running: free it later.  But close its line now: a port whose
-	 * slot goes in a rescan (its path vanished with another's) may already have input pending in
-	 * this main-loop iteration, which would otherwise report to the freed slot. */
-	if (slot->device != NULL) {
-		healer_device_disconnect(slot->device);
-		g_idle_add_once((GSourceOnceFunc)healer_device_free, slot->device);
-	}
+	if (slot->id != NULL && g_hash_table_lookup(slot->engine->by_id, slot->id) == slot)
+		g_hash_table_remove(slot->engine->by_id, slot->id);
+	/* No more of its signals reach this slot; the backend closed (or closes) the device. */
+	g_signal_handlers_disconnect_by_data(slot->device, slot);
+	g_object_unref(slot->device);
 	g_free(slot->detail);
 	g_free(slot->last_error);
 	g_free(slot->id);
@@ -1015,87 +1075,52 @@ slot_free(Slot *slot)
 	g_free(slot);
 }
 
-void
-healer_engine_attach_transport(HealerEngine *self, const char *port, HealerTransport *transport)
+/* A backend found a device: it is served (announced once it says who it is). */
+static void
+on_device_added(HealerBackend *backend, HealerDevice *device, gpointer user_data)
 {
-	HealerDeviceTimeouts timeouts = {.response_timeout_ms = self->config->response_timeout_s * 1000,
-	                                 .reset_timeout_ms = self->config->reset_timeout_s * 1000};
+	HealerEngine *self = user_data;
 	Slot *slot;
 
-	if (healer_port_guard_is_ignored(self->guard, port)) {
-		g_debug("%s: ignored for now (too many device ids on it)", port);
-		healer_transport_close(transport);
-		return;
-	}
-	if (g_hash_table_contains(self->slots, port)) {
-		healer_transport_close(transport);
-		g_return_if_reached();
-	}
+	g_return_if_fail(!g_hash_table_contains(self->slots, device));
 	slot = g_new0(Slot, 1);
 	slot->engine = self;
-	slot->port = g_strdup(port);
+	slot->backend = backend;
+	slot->port = g_strdup(healer_device_get_port(device));
 	slot->status = HEALER_STATUS_ATTACHED;
-	slot->device = healer_device_new(port, transport, &timeouts, on_device_event, slot);
-	g_hash_table_insert(self->slots, slot->port, slot);
+	slot->device = g_object_ref(device);
+	g_signal_connect(device, "identity-changed", G_CALLBACK(on_identity_changed), slot);
+	g_signal_connect(device, "identified", G_CALLBACK(on_identified), slot);
+	g_signal_connect(device, "log", G_CALLBACK(on_device_log), slot);
+	g_signal_connect(device, "changed", G_CALLBACK(on_device_changed), slot);
+	g_signal_connect(device, "progress", G_CALLBACK(on_device_progress), slot);
+	g_hash_table_insert(self->slots, device, slot);
 }
 
+/* A backend let a device go (unplugged, its port gone, or refused): its slot goes; a job stays, waiting for it. */
 static void
-attach(HealerEngine *self, const char *port)
-{
-	HealerTransportCallbacks callbacks = {0};
-	g_autoptr(GError) error = NULL;
-	HealerTransport *transport;
-
-	if (healer_port_guard_is_ignored(self->guard, port)) {
-		g_debug("%s: ignored for now (too many device ids on it)", port);
-		return;
-	}
-	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
-	if (transport == NULL) {
-		/* Reported once per cause; a port in use is tried again shortly. */
-		healer_port_watcher_refused(self->watcher, port, error);
-		return;
-	}
-	healer_engine_attach_transport(self, port, transport);
-}
-
-static void
-on_ports(GPtrArray *paths, gpointer user_data)
+on_device_removed(HealerBackend *backend, HealerDevice *device, const char *why, gpointer user_data)
 {
 	HealerEngine *self = user_data;
-	GHashTableIter iter;
-	gpointer key;
-	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+	Slot *slot = g_hash_table_lookup(self->slots, device);
 
-	for (guint i = 0; i < paths->len; i++) {
-		const char *path = g_ptr_array_index(paths, i);
-		if (!g_hash_table_contains(self->slots, path))
-			attach(self, path);
-	}
-	g_hash_table_iter_init(&iter, self->slots);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		if (!g_ptr_array_find_with_equal_func(paths, key, g_str_equal, NULL))
-			g_ptr_array_add(gone, key);
-	}
-	for (guint i = 0; i < gone->len; i++) {
-		/* Its path went before its line said so (two adapters pulled at once): said here. */
-		log_detached(g_hash_table_lookup(self->slots, g_ptr_array_index(gone, i)),
-		             "detached: its port is gone");
-		forget_slot(self, g_ptr_array_index(gone, i));
-	}
-	if (gone->len > 0)
-		update_notify_status(self);
+	(void)backend;
+	if (slot == NULL)
+		return;
+	if (why != NULL)
+		log_detached(slot, why);
+	forget_slot(self, device);
+	update_notify_status(self);
 }
 
-/* A port ignored for its many device ids is served again. */
-static void
-on_port_unignored(const char *port, gpointer user_data)
+void
+healer_engine_add_backend(HealerEngine *self, HealerBackend *backend)
 {
-	HealerEngine *self = user_data;
-
-	(void)port;
-	if (self->watcher != NULL)
-		healer_port_watcher_rescan(self->watcher);
+	g_ptr_array_add(self->backends, g_object_ref(backend));
+	g_signal_connect(backend, "device-added", G_CALLBACK(on_device_added), self);
+	g_signal_connect(backend, "device-removed", G_CALLBACK(on_device_removed), self);
+	if (self->started)
+		healer_backend_start(backend);
 }
 
 /* ---- the engine ---------------------------------------------------------- */
@@ -1108,11 +1133,12 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 
 	self->config = config;
 	self->store = store;
-	self->slots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)slot_free);
+	self->backends = g_ptr_array_new_with_free_func(g_object_unref);
+	self->slots = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)slot_free);
+	self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
 	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
 	g_queue_init(&self->waiting);
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
-	self->guard = healer_port_guard_new(config->device_ids_per_minute, on_port_unignored, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
 	for (guint i = 0; saved != NULL && i < saved->len; i++) {
@@ -1126,25 +1152,18 @@ healer_engine_new(HealerConfig *config, HealerStore *store)
 void
 healer_engine_start(HealerEngine *self)
 {
-	self->watcher = healer_port_watcher_new((const char *const *)self->config->serial_ports,
-	                                        self->config->serial_watch, on_ports, self);
-	healer_port_watcher_rescan(self->watcher);
+	self->started = TRUE;
+	for (guint i = 0; i < self->backends->len; i++)
+		healer_backend_start(g_ptr_array_index(self->backends, i));
 	update_notify_status(self);
 }
 
 static Slot *
 slot_for_device(HealerEngine *self, const char *device_id)
 {
-	GHashTableIter iter;
-	gpointer value;
+	Slot *slot = device_id != NULL ? g_hash_table_lookup(self->by_id, device_id) : NULL;
 
-	g_hash_table_iter_init(&iter, self->slots);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		Slot *slot = value;
-		if (slot->announced && g_strcmp0(slot->id, device_id) == 0)
-			return slot;
-	}
-	return NULL;
+	return slot != NULL && slot->announced ? slot : NULL;
 }
 
 gboolean
@@ -1169,11 +1188,11 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 {
 	Slot *slot = slot_for_device(self, device_id);
 	g_autoptr(HealerCatalogEntry) app = NULL;
-	const HealerDescribe *describe;
+	const HealerDeviceState *state;
 	g_autofree char *sha = NULL;
 	Job *job;
 
-	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+	if (slot == NULL || healer_device_get_state(slot->device) == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
@@ -1185,11 +1204,11 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 	                                         g_bytes_get_size(app_bytes), NULL, error);
 	if (app == NULL)
 		return FALSE;
-	describe = healer_device_get_describe(slot->device);
-	if (app->function != MODULE_FUNCTION_USER_PART || app->platform_id != describe->platform_id) {
+	state = healer_device_get_state(slot->device);
+	if (app->function != MODULE_FUNCTION_USER_PART || app->platform_id != state->platform_id) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "%s is not an application for platform %u (it is a %s for platform %u)", app_path,
-		            describe->platform_id, healer_module_function_to_string(app->function), app->platform_id);
+		            state->platform_id, healer_module_function_to_string(app->function), app->platform_id);
 		return FALSE;
 	}
 	/* The application is flashed from the store like every module: verified, by its hash. */
@@ -1308,10 +1327,16 @@ healer_engine_free(HealerEngine *self)
 {
 	if (self == NULL)
 		return;
-	healer_port_watcher_free(self->watcher);
+	/* No device comes or goes any more: the backends close theirs. */
+	for (guint i = 0; i < self->backends->len; i++) {
+		HealerBackend *backend = g_ptr_array_index(self->backends, i);
+		g_signal_handlers_disconnect_by_data(backend, self);
+		healer_backend_stop(backend);
+	}
 	g_hash_table_destroy(self->slots);
 	self->slots = NULL;
-	healer_port_guard_free(self->guard);
+	g_hash_table_destroy(self->by_id);
+	g_ptr_array_unref(self->backends);
 	g_hash_table_destroy(self->jobs);
 	g_queue_clear(&self->waiting);
 	/* Last: tearing slots and jobs down may queue writes; a stop (SIGTERM) waits for them all. */
@@ -1348,29 +1373,26 @@ static HealerDeviceInfo *
 info_for(Slot *slot)
 {
 	HealerDevice *device = slot->device;
-	const HealerLinkHello *hello = healer_device_get_hello(device);
 	const HealerPlatform *platform;
+	HealerDeviceHealth health;
 	HealerDeviceInfo *info;
-	const char *mode;
 
-	if (hello == NULL || !slot->announced)
+	if (!slot->announced || healer_device_get_id(device) == NULL)
 		return NULL;
-	platform = healer_platform_lookup(hello->platform_id);
-	mode = healer_link_mode_to_string(healer_device_get_mode(device));
+	healer_device_get_health(device, &health);
+	platform = healer_platform_lookup(healer_device_get_platform_id(device));
 	info = g_new0(HealerDeviceInfo, 1);
 	info->id = g_strdup(slot->id);
 	info->port = g_strdup(slot->port);
-	info->transport = g_strdup("serial");
-	info->platform_id = hello->platform_id;
+	info->transport = g_strdup(healer_device_get_transport_name(device));
+	info->platform_id = healer_device_get_platform_id(device);
 	info->platform_name = g_strdup(platform ? platform->name : "");
-	info->mode = g_strdup(mode ? mode : "unknown");
-	info->led = g_strdup(healer_link_led_to_string(healer_device_get_led(device)));
+	info->mode = g_strdup(health.mode);
+	info->led = g_strdup(health.led);
 	info->state = g_strdup(healer_status_to_string(slot->status));
 	info->detail = g_strdup(slot->detail ? slot->detail : "");
-	info->safe_mode_reason = g_strdup(healer_link_safe_mode_reason_to_string(
-	        healer_device_get_mode(device) == LINK_MODE_SAFE ? hello->safe_mode_reason : LINK_SAFE_MODE_NONE));
-	info->modules_json =
-	        g_strdup(healer_device_get_describe_json(device) ? healer_device_get_describe_json(device) : "");
+	info->safe_mode_reason = g_strdup(health.safe_mode_reason);
+	info->modules_json = g_strdup(healer_device_get_state_json(device) ? healer_device_get_state_json(device) : "");
 	/* A finished heal stays at 100 until the next one; a device never healed here shows 0. */
 	info->progress = slot->job ? job_progress(slot->job)
 	                           : (slot->status == HEALER_STATUS_HEALTHY && slot->last_heal != 0 ? 100 : 0);
@@ -1447,7 +1469,7 @@ healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
 	Slot *slot = slot_for_device(self, device_id);
 	Job *job;
 
-	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+	if (slot == NULL || !healer_device_has_state(slot->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
@@ -1481,7 +1503,7 @@ healer_engine_heal_all(HealerEngine *self)
 	for (GList *l = slots; l != NULL; l = l->next) {
 		Slot *slot = l->data;
 		const char *id = slot->id;
-		if (id == NULL || healer_device_get_describe(slot->device) == NULL || !needs_heal(slot->device))
+		if (id == NULL || !healer_device_has_state(slot->device) || !needs_heal(slot->device))
 			continue;
 		if (slot->job != NULL && slot->job->active) {
 			g_ptr_array_add(started, g_strdup(id));
@@ -1497,18 +1519,18 @@ char *
 healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 {
 	Slot *slot = slot_for_device(self, device_id);
-	g_autoptr(HealerDeviceState) state = NULL;
+	const HealerDeviceState *state;
 	g_autoptr(HealerPlan) plan = NULL;
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	json_object *root;
 	char *out;
 
-	if (slot == NULL || healer_device_get_describe(slot->device) == NULL) {
+	state = slot != NULL ? healer_device_get_state(slot->device) : NULL;
+	if (state == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return NULL;
 	}
-	state = healer_device_state_new_from_describe(healer_device_get_describe(slot->device));
 	plan = healer_resolve(state, catalog(self), &goal, &policy, error);
 	if (plan == NULL)
 		return NULL;

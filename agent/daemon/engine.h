@@ -8,10 +8,10 @@
 #include <glib.h>
 #include <json-c/json.h>
 
+#include "backend.h"
 #include "config.h"
 #include "store.h"
 #include "supply.h"
-#include "transport.h"
 #include "upstream.h"
 
 G_BEGIN_DECLS
@@ -33,19 +33,18 @@ typedef struct _HealerEngine HealerEngine;
 
 /* Takes neither: both must outlive the engine. */
 HealerEngine *healer_engine_new(HealerConfig *config, HealerStore *store);
-/* Starts watching ports and serving devices. */
+/* Starts the backends and serving their devices. */
 void healer_engine_start(HealerEngine *engine);
 void healer_engine_free(HealerEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEngine, healer_engine_free)
 
 /*
- * Serves the device on `port` through `transport` (taken), as the port
- * watcher does for every serial port it opens; tests and fuzzers attach
- * their own transports this way.  A port the guard ignores for now (too
- * many device ids) is not served: the transport is closed.  `port` must
- * have no device yet (else the transport is closed and a critical logged).
+ * Devices come from backends (backend.h): the engine serves every device
+ * `backend` (a reference is taken) adds, from healer_engine_start() on (at
+ * once when started already).  The serial backend (serial-backend.h) is the
+ * first; tests and fuzzers attach their own transports through it.
  */
-void healer_engine_attach_transport(HealerEngine *engine, const char *port, HealerTransport *transport);
+void healer_engine_add_backend(HealerEngine *engine, HealerBackend *backend);
 
 /* error NULL: done.  device_id is the device the call named. */
 typedef void (*HealerEngineDoneFunc)(HealerEngine *engine, const char *device_id, const GError *error,

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "journal.h"
 #include "notify.h"
+#include "serial-backend.h"
 #include "store.h"
 
 static gboolean
@@ -125,6 +126,10 @@ main(int argc, char **argv)
 	healer_supply_start(supply);
 
 	engine = healer_engine_new(config, store);
+	{
+		g_autoptr(HealerSerialBackend) serial = healer_serial_backend_new(config);
+		healer_engine_add_backend(engine, HEALER_BACKEND(serial));
+	}
 	upstream = healer_upstream_new(config, supply);
 	healer_engine_set_supply(engine, supply, upstream);
 	healer_store_set_changed_func(store, on_store_changed, engine);
@@ -154,8 +159,8 @@ main(int argc, char **argv)
 	g_clear_pointer(&upstream, healer_upstream_free);
 	g_clear_pointer(&supply, healer_supply_free);
 	/*
-	 * Devices are freed from idle callbacks (a device may be inside its own callback when its slot
-	 * goes): run them, so every port is closed properly and gets back the terminal settings it had.
+	 * Transports are freed from idle callbacks (a device may be inside its own callback when its
+	 * port goes): run them, so every port is closed properly and gets back the terminal settings it had.
 	 */
 	while (g_main_context_iteration(NULL, FALSE))
 		;

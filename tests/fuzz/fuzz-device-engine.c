@@ -46,6 +46,7 @@
 #include "healer-error.h"
 #include "link-codec.h"
 #include "module-checksums.h"
+#include "serial-backend.h"
 #include "store.h"
 #include "transport.h"
 
@@ -178,6 +179,7 @@ struct _Fuzz {
 	gsize size, pos;
 	HealerConfig *config;
 	HealerEngine *engine;
+	HealerSerialBackend *serial; /* the ports' backend: the fake transports are attached through it */
 	HealerLinkDecoder *incoming; /* frames the device sends, encoded then decoded as a serial line would */
 	Port ports[FE_PORTS];
 	guint current;
@@ -819,7 +821,7 @@ op_plug(Fuzz *f, guint port)
 	p->transport = t;
 	forget_transfer(p);
 	healer_link_decoder_reset(p->sent);
-	healer_engine_attach_transport(f->engine, p->name, &t->parent);
+	healer_serial_backend_attach_transport(f->serial, p->name, &t->parent);
 }
 
 static void
@@ -1017,6 +1019,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p->id = i;
 	}
 	f.engine = healer_engine_new(f.config, store);
+	f.serial = healer_serial_backend_new(f.config);
+	healer_engine_add_backend(f.engine, HEALER_BACKEND(f.serial));
 	if (trace)
 		trace_subscription = healer_event_stream_subscribe(healer_events(), on_changed, f.engine);
 	op_plug(&f, 0);
@@ -1030,6 +1034,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace_subscription != 0)
 		healer_event_stream_unsubscribe(healer_events(), trace_subscription);
 	g_clear_pointer(&f.engine, healer_engine_free);
+	g_clear_object(&f.serial);
 	/* Devices are freed from idles (a device callback may be running when its slot goes). */
 	settle(&f);
 	for (guint i = 0; i < FE_PORTS; i++) {

@@ -6,13 +6,14 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 
-#include "device.h"
 #include "engine.h"
 #include "events.h"
 #include "healer-error.h"
 #include "store.h"
 #include "healer/module-format.h"
 #include "journal.h"
+#include "link-device.h"
+#include "serial-backend.h"
 #include "sim-client.h"
 #include "test-util.h"
 
@@ -63,6 +64,7 @@ test_flash_app_never_safe_mode(void)
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
@@ -92,6 +94,8 @@ test_flash_app_never_safe_mode(void)
 	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
 	g_assert_no_error(error);
 	engine = healer_engine_new(config, store);
+	serial = healer_serial_backend_new(config);
+	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_start(engine);
 
 	/* Unknown device, and a file that is no application: refused at once. */
@@ -196,6 +200,7 @@ test_heal_job_file(gconstpointer data)
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) entries = NULL;
@@ -229,6 +234,8 @@ test_heal_job_file(gconstpointer data)
 	if (unwritable)
 		test_write_file(jobs, (const guint8 *)"not a directory", 15);
 	engine = healer_engine_new(config, store);
+	serial = healer_serial_backend_new(config);
+	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	seen.engine = engine;
 	subscription = healer_event_stream_subscribe(healer_events(), on_event, &seen);
 	healer_engine_start(engine);
@@ -515,12 +522,12 @@ typedef struct {
 } Install;
 
 static void
-on_scripted_event(HealerDevice *device, HealerDeviceEvent event, gpointer user_data)
+on_scripted_identified(HealerDevice *device, gpointer user_data)
 {
 	Install *in = user_data;
 
 	(void)device;
-	if (event == HEALER_DEVICE_EVENT_IDENTIFIED && !in->identified) {
+	if (!in->identified) {
 		in->identified = TRUE;
 		g_main_loop_quit(in->loop);
 	}
@@ -551,7 +558,7 @@ static ScriptedDevice *
 scripted_install_with(guint32 size, gboolean (*drop)(gpointer, guint, guint32, gsize, guint32), gpointer script,
                       const ScriptedOptions *options, GError **error)
 {
-	HealerDeviceTimeouts timeouts = {
+	HealerLinkTimeouts timeouts = {
 	        .response_timeout_ms = options->response_timeout_ms ? options->response_timeout_ms : 600000,
 	        .reset_timeout_ms = 600000,
 	};
@@ -559,7 +566,8 @@ scripted_install_with(guint32 size, gboolean (*drop)(gpointer, guint, guint32, g
 	g_autoptr(GRand) rand = g_rand_new_with_seed(size);
 	ScriptedDevice *dev = g_new0(ScriptedDevice, 1);
 	Install in = {.loop = loop};
-	g_autoptr(HealerDevice) device = NULL;
+	g_autoptr(HealerLinkDevice) device = NULL;
+	HealerDeviceModule m = {.function = MODULE_FUNCTION_SYSTEM_PART, .index = 1, .version = 1100};
 	guint8 *module = g_malloc(size);
 
 	for (guint32 i = 0; i < size; i++)
@@ -578,12 +586,13 @@ scripted_install_with(guint32 size, gboolean (*drop)(gpointer, guint, guint32, g
 	dev->lose_describes = options->lose_describes;
 	/* The first frame of a device that just booted. */
 	scripted_hello(dev, LINK_RESET_POWER_ON);
-	device = healer_device_new("scripted", &dev->parent, &timeouts, on_scripted_event, &in);
+	device = healer_link_device_new("scripted", "scripted", "scripted", &dev->parent, &timeouts);
+	g_signal_connect(device, "identified", G_CALLBACK(on_scripted_identified), &in);
 	g_main_loop_run(loop);
 	g_assert_true(in.identified);
 
-	healer_device_install_async(device, dev->expected, NULL, MODULE_FUNCTION_SYSTEM_PART, 1, 1100,
-	                            on_scripted_installed, &in);
+	m.bytes = dev->expected;
+	healer_device_install_async(HEALER_DEVICE(device), &m, on_scripted_installed, &in);
 	while (!in.done)
 		g_main_loop_run(loop);
 	if (in.error != NULL)
@@ -877,6 +886,7 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
+	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	g_autoptr(GError) error = NULL;
 	Outcome outcome = {.loop = loop};
@@ -897,8 +907,10 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
 	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
 	g_assert_no_error(error);
 	engine = healer_engine_new(config, store);
+	serial = healer_serial_backend_new(config);
+	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_start(engine);
-	healer_engine_attach_transport(engine, "scripted", &dev->parent);
+	healer_serial_backend_attach_transport(serial, "scripted", &dev->parent);
 
 	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 	while (!healer_engine_flash_app(engine, id, app, on_done, &outcome, &error)) {
