@@ -17,6 +17,7 @@
 #include "healer-dbus.h"
 #include "healer-error.h"
 #include "module-names.h"
+#include "upstream.h"
 
 #define BUS_NAME         "io.healerd.Healer1"
 #define ROOT_PATH        "/io/healerd/Healer1"
@@ -24,6 +25,9 @@
 
 struct _HealerDBusFace {
 	HealerEngine *engine;
+	HealerStore *store;
+	HealerSupply *supply;
+	HealerUpstream *upstream; /* NULL: no [upstream] url */
 	GMainLoop *loop;
 	guint owner_id;
 	gboolean lost_name;
@@ -185,10 +189,9 @@ update_manager(HealerDBusFace *self)
 	devices = healer_engine_list_devices(self->engine);
 	healer_dbus_healer1_set_devices(self->healer, devices->len);
 	healer_dbus_healer1_set_healing(self->healer, healer_engine_count_healing(self->engine));
-	healer_dbus_healer1_set_store_modules(self->healer,
-	                                      healer_store_get_n_entries(healer_engine_get_store(self->engine)));
+	healer_dbus_healer1_set_store_modules(self->healer, healer_store_get_n_entries(self->store));
 	{
-		g_autoptr(json_object) sources = healer_engine_sources_to_json(self->engine);
+		g_autoptr(json_object) sources = healer_supply_sources_to_json(self->supply);
 		const char *text = json_object_to_json_string_ext(sources, JSON_C_TO_STRING_PLAIN |
 		                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
 		/* Set only when it changed: every set emits PropertiesChanged. */
@@ -491,7 +494,7 @@ static gboolean
 on_list_modules(HealerDBusHealer1 *iface, GDBusMethodInvocation *invocation, gpointer user_data)
 {
 	HealerDBusFace *self = user_data;
-	g_autoptr(GPtrArray) entries = healer_store_list(healer_engine_get_store(self->engine));
+	g_autoptr(GPtrArray) entries = healer_store_list(self->store);
 	json_object *array = json_object_new_array();
 
 	for (guint i = 0; i < entries->len; i++) {
@@ -594,7 +597,7 @@ import_fd_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, co
 	call->face = self;
 	call->invocation = invocation;
 	call->fd = fd;
-	healer_supply_import_fd_async(healer_engine_get_supply(self->engine), own, safe_name, on_imported, call);
+	healer_supply_import_fd_async(self->supply, own, safe_name, on_imported, call);
 }
 
 static gboolean
@@ -627,7 +630,7 @@ import_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const
 	call->face = self;
 	call->invocation = invocation;
 	call->fd = -1;
-	healer_supply_import_async(healer_engine_get_supply(self->engine), path, on_imported, call);
+	healer_supply_import_async(self->supply, path, on_imported, call);
 }
 
 static void
@@ -647,7 +650,7 @@ static void
 refresh_authorized(HealerDBusFace *self, GDBusMethodInvocation *invocation, const char *arg, int fd)
 {
 	(void)fd;
-	HealerUpstream *upstream = healer_engine_get_upstream(self->engine);
+	HealerUpstream *upstream = self->upstream;
 	PendingCall *call;
 
 	(void)arg;
@@ -741,12 +744,16 @@ on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
 }
 
 HealerDBusFace *
-healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop)
+healer_dbus_face_new(HealerEngine *engine, HealerStore *store, HealerSupply *supply, HealerUpstream *upstream,
+                     GBusType bus_type, GMainLoop *loop)
 {
 	HealerDBusFace *self = g_new0(HealerDBusFace, 1);
 
 	healer_error_register_dbus_names();
 	self->engine = engine;
+	self->store = store;
+	self->supply = supply;
+	self->upstream = upstream;
 	self->loop = loop;
 	self->objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->subscription = healer_event_stream_subscribe(healer_events(), on_event, self);

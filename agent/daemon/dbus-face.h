@@ -8,13 +8,21 @@
 #include <gio/gio.h>
 
 #include "engine.h"
+#include "store.h"
+#include "supply.h"
+#include "upstream.h"
 
 G_BEGIN_DECLS
 
 typedef struct _HealerDBusFace HealerDBusFace;
 
-/* Owns the bus name; quits `loop` if the name cannot be had or is lost. */
-HealerDBusFace *healer_dbus_face_new(HealerEngine *engine, GBusType bus_type, GMainLoop *loop);
+/*
+ * Owns the bus name; quits `loop` if the name cannot be had or is lost.  The engine for devices and
+ * heals; the store (modules held), the supply (imports, sources) and the upstream (NULL: none;
+ * refreshes) for where modules come from.  Takes none: all outlive the face.
+ */
+HealerDBusFace *healer_dbus_face_new(HealerEngine *engine, HealerStore *store, HealerSupply *supply,
+                                     HealerUpstream *upstream, GBusType bus_type, GMainLoop *loop);
 gboolean healer_dbus_face_lost_name(HealerDBusFace *face);
 void healer_dbus_face_free(HealerDBusFace *face);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDBusFace, healer_dbus_face_free)

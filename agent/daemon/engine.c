@@ -16,27 +16,6 @@
 #include "resolver.h"
 #include "semver.h"
 
-/*
- * The modules the resolver plans with, shared: the engine holds the current
- * one and every job holds the one its plan was made from (plan steps point
- * into it), so a store change during a heal never frees what a heal uses.
- */
-typedef struct {
-	HealerModuleCatalog *catalog;
-} PlanningCatalog;
-
-static void
-planning_catalog_clear(gpointer data)
-{
-	healer_module_catalog_free(((PlanningCatalog *)data)->catalog);
-}
-
-static void
-planning_catalog_unref(PlanningCatalog *pc)
-{
-	g_rc_box_release_full(pc, planning_catalog_clear);
-}
-
 typedef struct _Job Job;
 
 /*
@@ -78,14 +57,14 @@ struct _Job {
 	guint retry_source;
 	Slot *slot;
 	/* The catalog the plan's steps point into: kept while the plan lives, whatever the store does. */
-	PlanningCatalog *plan_catalog;
+	HealerPlanningCatalog *plan_catalog;
 	/* Installing an application rather than healing: its entry, and who to tell. */
 	HealerCatalogEntry *app;
 	HealerEngineDoneFunc done_func;
 	gpointer done_user_data;
 	/* The job file write the first step waits for (0: none): no device is touched before it is on disk. */
 	guint64 awaiting_seq;
-	/* The SHA-256 (hex) of the store module the step in flight holds (healer_store_acquire_module()), or NULL. */
+	/* The SHA-256 (hex) of the store module the step in flight holds (healer_supply_acquire_module()), or NULL. */
 	char *module_sha;
 	/*
 	 * The step was installed on a device that re-enumerates after its reset: the job keeps its job
@@ -98,11 +77,8 @@ struct _Job {
 
 struct _HealerEngine {
 	HealerConfig *config;
-	HealerStore *store;
-	HealerSupply *supply;     /* may be NULL (tests): every valid module of the store is used */
-	HealerUpstream *upstream; /* may be NULL: no [upstream] url */
-	PlanningCatalog *catalog; /* built from the store (and upstream); NULL when it must be rebuilt */
-	GPtrArray *backends;      /* HealerBackend*, references */
+	HealerSupply *supply; /* what plans are made from, and the modules they flash */
+	GPtrArray *backends;  /* HealerBackend*, references */
 	gboolean started;
 	GHashTable *slots; /* HealerDevice* -> Slot* */
 	GHashTable *by_id; /* announced device id -> Slot* */
@@ -155,92 +131,17 @@ set_status(Slot *slot, HealerStatus status, const char *detail)
 	slot_changed(slot);
 }
 
-/* ---- the catalog the resolver plans with ------------------------------ */
-
-static HealerModuleCatalog *
-catalog(HealerEngine *self)
-{
-	g_autoptr(GPtrArray) entries = NULL;
-	HealerTrust *trust = self->supply != NULL ? healer_supply_get_trust(self->supply) : NULL;
-	HealerModuleCatalog *planning;
-
-	if (self->catalog != NULL)
-		return self->catalog->catalog;
-	self->catalog = g_rc_box_new0(PlanningCatalog);
-	self->catalog->catalog = planning = healer_module_catalog_new("the module store");
-	entries = healer_store_list(self->store);
-	for (guint i = 0; i < entries->len; i++) {
-		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
-		g_autoptr(GError) error = NULL;
-		g_autofree char *why = NULL;
-		HealerCatalogEntry *e;
-
-		/* Stored before healerd checked catalogs, or its catalog's key is no longer trusted: not used. */
-		if (trust != NULL && !healer_trust_admits(trust, s->sha256, s->size, NULL, &why)) {
-			g_debug("store module %s is not planned with: it %s", s->sha256, why);
-			continue;
-		}
-		e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
-		if (e == NULL) {
-			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
-			            "store module %s is unusable: %s", s->sha256, error->message);
-			continue;
-		}
-		if (s->release != NULL) {
-			g_auto(GStrv) range = g_strsplit(s->release, "..", 2);
-			e->release = g_strdup(s->release);
-			/* A prerelease only if every release that ships it is one. */
-			e->prerelease = healer_semver_is_prerelease(range[0]) &&
-			                (range[1] == NULL || healer_semver_is_prerelease(range[1]));
-		}
-		healer_module_catalog_add(planning, e);
-	}
-	/* With an upstream, what the trusted catalogs list can be fetched: plan with it too. */
-	if (self->upstream != NULL && self->supply != NULL) {
-		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(healer_supply_get_trust(self->supply));
-		g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-
-		for (guint c = 0; c < held->len; c++) {
-			const HealerTrustedCatalog *tc = g_ptr_array_index(held, c);
-			for (guint i = 0; i < tc->catalog->modules->len; i++) {
-				const HealerCatalogModule *m = g_ptr_array_index(tc->catalog->modules, i);
-				g_autofree char *sha = healer_sha256_to_hex(m->sha256);
-				g_autofree char *url = NULL;
-
-				if (healer_store_lookup(self->store, sha) != NULL ||
-				    !g_hash_table_add(seen, g_strdup(sha)))
-					continue;
-				url = g_strdup_printf("%s/%s", healer_upstream_get_url(self->upstream), m->path);
-				healer_module_catalog_add(planning, healer_catalog_module_to_entry(m, NULL));
-				{
-					HealerCatalogEntry *e =
-					        g_ptr_array_index(planning->entries, planning->entries->len - 1);
-					g_free(e->path);
-					e->path = g_steal_pointer(&url);
-				}
-			}
-		}
-	}
-	return planning;
-}
-
-/* The store or the trust changed: the next plan is made from a fresh catalog; running plans keep theirs. */
-static void
-drop_catalog(HealerEngine *self)
-{
-	g_clear_pointer(&self->catalog, planning_catalog_unref);
-}
-
 /*
- * The steps of `plan` whose module the store lacks are asked of upstream.
+ * The supply makes the modules of `plan` local (healer_supply_make_local()).
  * TRUE when the plan can run now; otherwise the device waits for them
- * (status healing while they come, blocked with the reason when a fetch
- * failed and waits for its retry).
+ * (status healing while they are fetched, blocked with the reason when one
+ * cannot come: a fetch failed and waits for its retry, or there is no upstream).
  */
 static gboolean
 plan_is_local(Slot *slot, const HealerPlan *plan)
 {
 	HealerEngine *self = slot->engine;
+	g_autoptr(GArray) answers = healer_supply_make_local(self->supply, plan);
 	g_autoptr(GString) missing = g_string_new(NULL);
 	g_autoptr(GString) problems = g_string_new(NULL);
 	guint64 bytes = 0;
@@ -248,22 +149,18 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
-		g_autofree char *sha = healer_sha256_to_hex(step->entry->sha256);
+		const HealerSupplyStep *answer = &g_array_index(answers, HealerSupplyStep, i);
 		g_autofree char *label = NULL;
-		const char *problem;
 
-		if (healer_store_lookup(self->store, sha) != NULL)
+		if (answer->state == HEALER_SUPPLY_STEP_READY)
 			continue;
 		label = healer_catalog_entry_describe(step->entry);
 		n++;
 		bytes += step->bytes;
 		g_string_append_printf(missing, "%s%s", missing->len > 0 ? ", " : "", label);
-		if (self->upstream == NULL)
-			continue;
-		healer_upstream_want(self->upstream, step->entry->sha256);
-		problem = healer_upstream_get_problem(self->upstream, step->entry->sha256);
-		if (problem != NULL)
-			g_string_append_printf(problems, "%s%s: %s", problems->len > 0 ? "; " : "", label, problem);
+		if (answer->state == HEALER_SUPPLY_STEP_BLOCKED)
+			g_string_append_printf(problems, "%s%s: %s", problems->len > 0 ? "; " : "", label,
+			                       answer->reason);
 	}
 	if (n == 0) {
 		slot->fetching = FALSE;
@@ -300,7 +197,7 @@ job_release_module(Job *job)
 	g_autofree char *sha = g_steal_pointer(&job->module_sha);
 
 	if (sha != NULL)
-		healer_store_release_module(job->engine->store, sha);
+		healer_supply_release_module(job->engine->supply, sha);
 }
 
 static void
@@ -312,7 +209,7 @@ job_free(Job *job)
 		g_source_remove(job->return_source);
 	job_release_module(job);
 	g_clear_pointer(&job->plan, healer_plan_free);
-	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
+	g_clear_pointer(&job->plan_catalog, healer_planning_catalog_unref);
 	g_clear_pointer(&job->app, healer_catalog_entry_free);
 	g_free(job->device_id);
 	g_free(job);
@@ -604,11 +501,11 @@ run_step(Job *job)
 	label = step_label(step);
 	job_release_module(job);
 	/* One verified copy per module, shared by every device flashing it (checked when first read). */
-	module = healer_store_acquire_module(self->store, sha, &error);
+	module = healer_supply_acquire_module(self->supply, sha, &error);
 	if (module == NULL) {
 		g_autofree char *why =
 		        g_strdup_printf("module %s (%s) unreadable from the store: %s", label, sha, error->message);
-		drop_catalog(self);
+		healer_supply_drop_planning_catalog(self->supply);
 		job_failed(job, why);
 		return;
 	}
@@ -649,6 +546,7 @@ start_job(Slot *slot, Job *job)
 	HealerGoal goal = {.kind = job->app ? HEALER_GOAL_INSTALL_APP : HEALER_GOAL_HEAL, .app = job->app};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	g_autoptr(GError) error = NULL;
+	HealerPlanningCatalog *planning;
 	HealerPlan *plan;
 
 	if (self->config->max_concurrent_jobs != 0 && self->active_jobs >= self->config->max_concurrent_jobs) {
@@ -670,7 +568,8 @@ start_job(Slot *slot, Job *job)
 		job->slot->job = NULL;
 	if (slot->job != NULL && slot->job != job && slot->job->slot == slot)
 		slot->job->slot = NULL;
-	plan = healer_resolve(state, catalog(self), &goal, &policy, &error);
+	planning = healer_supply_get_planning_catalog(self->supply);
+	plan = healer_resolve(state, planning->catalog, &goal, &policy, &error);
 	if (plan != NULL && !plan_is_local(slot, plan)) {
 		/* The job waits, holding no job slot, until the store or upstream changes. */
 		healer_plan_free(plan);
@@ -680,8 +579,7 @@ start_job(Slot *slot, Job *job)
 	}
 	slot->fetching = FALSE;
 	if (plan == NULL) {
-		const char *upstream_problem =
-		        self->upstream != NULL ? healer_upstream_get_catalog_problem(self->upstream) : NULL;
+		const char *upstream_problem = healer_supply_get_upstream_problem(self->supply);
 		g_autofree char *detail = upstream_problem != NULL
 		                                  ? g_strdup_printf("%s; the upstream catalog could not be fetched: %s",
 		                                                    error->message, upstream_problem)
@@ -700,9 +598,9 @@ start_job(Slot *slot, Job *job)
 		return;
 	}
 	g_clear_pointer(&job->plan, healer_plan_free);
-	g_clear_pointer(&job->plan_catalog, planning_catalog_unref);
+	g_clear_pointer(&job->plan_catalog, healer_planning_catalog_unref);
 	job->plan = plan;
-	job->plan_catalog = g_rc_box_acquire(self->catalog);
+	job->plan_catalog = healer_planning_catalog_ref(planning);
 	job->step = 0;
 	job->slot = slot;
 	slot->job = job;
@@ -1126,13 +1024,13 @@ healer_engine_add_backend(HealerEngine *self, HealerBackend *backend)
 /* ---- the engine ---------------------------------------------------------- */
 
 HealerEngine *
-healer_engine_new(HealerConfig *config, HealerStore *store)
+healer_engine_new(HealerConfig *config, HealerSupply *supply)
 {
 	HealerEngine *self = g_new0(HealerEngine, 1);
 	g_autoptr(GPtrArray) saved = NULL;
 
 	self->config = config;
-	self->store = store;
+	self->supply = supply;
 	self->backends = g_ptr_array_new_with_free_func(g_object_unref);
 	self->slots = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)slot_free);
 	self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
@@ -1212,9 +1110,8 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 		return FALSE;
 	}
 	/* The application is flashed from the store like every module: verified, by its hash. */
-	if (!healer_store_import_bytes(self->store, app_path, app_bytes, &sha, error))
+	if (!healer_supply_import_app(self->supply, app_path, app_bytes, &sha, error))
 		return FALSE;
-	drop_catalog(self);
 	job = job_for(self, device_id);
 	job->app = g_steal_pointer(&app);
 	job->done_func = func;
@@ -1229,7 +1126,7 @@ healer_engine_store_changed(HealerEngine *self)
 	GHashTableIter iter;
 	gpointer value;
 
-	drop_catalog(self);
+	healer_supply_drop_planning_catalog(self->supply);
 	g_hash_table_iter_init(&iter, self->slots);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Slot *slot = value;
@@ -1237,64 +1134,6 @@ healer_engine_store_changed(HealerEngine *self)
 			evaluate(slot);
 	}
 	healer_emit_event(.kind = HEALER_EVENT_SOURCES_CHANGED);
-}
-
-json_object *
-healer_engine_sources_to_json(HealerEngine *self)
-{
-	json_object *root = json_object_new_object();
-	json_object *list = json_object_new_array();
-	HealerTrust *trust = self->supply != NULL ? healer_supply_get_trust(self->supply) : NULL;
-
-	json_object_object_add(root, "trusted_keys",
-	                       json_object_new_int(trust != NULL ? (int)healer_trust_get_keys(trust)->len : 0));
-	json_object_object_add(root, "allow_unsigned",
-	                       json_object_new_boolean(trust != NULL && healer_trust_get_allow_unsigned(trust)));
-	if (trust != NULL) {
-		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(trust);
-		for (guint i = 0; i < held->len; i++) {
-			const HealerTrustedCatalog *tc = g_ptr_array_index(held, i);
-			json_object *o = json_object_new_object();
-			json_object_object_add(o, "key_id", json_object_new_string(tc->key_id));
-			json_object_object_add(o, "serial", json_object_new_uint64(tc->catalog->serial));
-			json_object_object_add(o, "created", json_object_new_string(tc->catalog->created));
-			json_object_object_add(o, "modules", json_object_new_int((int)tc->catalog->modules->len));
-			json_object_object_add(o, "source", json_object_new_string(tc->source));
-			json_object_array_add(list, o);
-		}
-	}
-	json_object_object_add(root, "catalogs", list);
-	if (self->upstream != NULL) {
-		json_object *u = json_object_new_object();
-		const char *problem = healer_upstream_get_catalog_problem(self->upstream);
-		json_object_object_add(u, "url", json_object_new_string(healer_upstream_get_url(self->upstream)));
-		json_object_object_add(u, "serial", json_object_new_uint64(healer_upstream_get_serial(self->upstream)));
-		json_object_object_add(u, "problem", problem != NULL ? json_object_new_string(problem) : NULL);
-		json_object_object_add(root, "upstream", u);
-	} else {
-		json_object_object_add(root, "upstream", NULL);
-	}
-	return root;
-}
-
-void
-healer_engine_set_supply(HealerEngine *self, HealerSupply *supply, HealerUpstream *upstream)
-{
-	self->supply = supply;
-	self->upstream = upstream;
-	drop_catalog(self);
-}
-
-HealerUpstream *
-healer_engine_get_upstream(HealerEngine *self)
-{
-	return self->upstream;
-}
-
-HealerSupply *
-healer_engine_get_supply(HealerEngine *self)
-{
-	return self->supply;
 }
 
 char *
@@ -1343,7 +1182,6 @@ healer_engine_free(HealerEngine *self)
 	healer_job_writer_free(self->job_writer);
 	if (self->trim_source != 0)
 		g_source_remove(self->trim_source);
-	drop_catalog(self);
 	g_free(self);
 }
 
@@ -1439,12 +1277,6 @@ healer_engine_count_healing(HealerEngine *self)
 	return self->active_jobs;
 }
 
-HealerStore *
-healer_engine_get_store(HealerEngine *self)
-{
-	return self->store;
-}
-
 typedef struct {
 	HealerEngine *engine;
 	char *device_id;
@@ -1531,7 +1363,7 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return NULL;
 	}
-	plan = healer_resolve(state, catalog(self), &goal, &policy, error);
+	plan = healer_resolve(state, healer_supply_get_planning_catalog(self->supply)->catalog, &goal, &policy, error);
 	if (plan == NULL)
 		return NULL;
 	root = healer_plan_to_json(plan);

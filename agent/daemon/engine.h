@@ -10,9 +10,7 @@
 
 #include "backend.h"
 #include "config.h"
-#include "store.h"
 #include "supply.h"
-#include "upstream.h"
 
 G_BEGIN_DECLS
 
@@ -31,8 +29,11 @@ const char *healer_status_to_string(HealerStatus status);
 
 typedef struct _HealerEngine HealerEngine;
 
-/* Takes neither: both must outlive the engine. */
-HealerEngine *healer_engine_new(HealerConfig *config, HealerStore *store);
+/*
+ * Takes neither: both must outlive the engine.  Plans are made from the supply's planning catalog,
+ * their modules made local and read through it (supply.h).
+ */
+HealerEngine *healer_engine_new(HealerConfig *config, HealerSupply *supply);
 /* Starts the backends and serving their devices. */
 void healer_engine_start(HealerEngine *engine);
 void healer_engine_free(HealerEngine *engine);
@@ -99,7 +100,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDeviceInfo, healer_device_info_free)
 HealerDeviceInfo *healer_engine_get_device(HealerEngine *engine, const char *device_id);
 GPtrArray *healer_engine_list_devices(HealerEngine *engine);
 guint healer_engine_count_healing(HealerEngine *engine);
-HealerStore *healer_engine_get_store(HealerEngine *engine);
 
 /* Starts a heal now, auto-heal or not; a device that needs none finishes at once. */
 gboolean healer_engine_heal(HealerEngine *engine, const char *device_id, GError **error);
@@ -108,18 +108,6 @@ GPtrArray *healer_engine_heal_all(HealerEngine *engine);
 /* What a heal would install now, as JSON: {"steps": [...], "bytes": N}. */
 char *healer_engine_plan(HealerEngine *engine, const char *device_id, GError **error);
 gboolean healer_engine_reset(HealerEngine *engine, const char *device_id, GError **error);
-
-/*
- * Where modules come from: the supply (trusted catalogs; NULL: the store
- * alone) and the upstream (NULL: none).  With an upstream, plans may use
- * modules the trusted catalogs list and the store lacks: they are fetched
- * before the heal runs.  Neither is owned.
- */
-void healer_engine_set_supply(HealerEngine *engine, HealerSupply *supply, HealerUpstream *upstream);
-HealerSupply *healer_engine_get_supply(HealerEngine *engine);
-HealerUpstream *healer_engine_get_upstream(HealerEngine *engine);
-/* The D-Bus Sources property's JSON (new reference). */
-json_object *healer_engine_sources_to_json(HealerEngine *engine);
 
 /* The store gained modules, a catalog was accepted, or a fetch changed: blocked and waiting devices are planned again.
  */

@@ -17,6 +17,8 @@
 #include "notify.h"
 #include "serial-backend.h"
 #include "store.h"
+#include "supply.h"
+#include "upstream.h"
 
 static gboolean
 on_stop_signal(gpointer user_data)
@@ -125,19 +127,20 @@ main(int argc, char **argv)
 	supply = healer_supply_new(config, store, trust);
 	healer_supply_start(supply);
 
-	engine = healer_engine_new(config, store);
+	upstream = healer_upstream_new(config, supply);
+	healer_supply_set_upstream(supply, upstream);
+	engine = healer_engine_new(config, supply);
 	{
 		g_autoptr(HealerSerialBackend) serial = healer_serial_backend_new(config);
 		healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	}
-	upstream = healer_upstream_new(config, supply);
-	healer_engine_set_supply(engine, supply, upstream);
 	healer_store_set_changed_func(store, on_store_changed, engine);
 	healer_supply_set_changed_func(supply, on_supply_changed, engine);
 	if (upstream != NULL)
 		healer_upstream_set_changed_func(upstream, on_upstream_changed, engine);
 	if (!no_bus)
-		face = healer_dbus_face_new(engine, session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
+		face = healer_dbus_face_new(engine, store, supply, upstream,
+		                            session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
 	healer_engine_start(engine);
 	if (upstream != NULL)
 		healer_upstream_start(upstream);
@@ -156,6 +159,7 @@ main(int argc, char **argv)
 	/* The engine first: nothing may call into the upstream or the supply while they go. */
 	g_clear_pointer(&face, healer_dbus_face_free);
 	g_clear_pointer(&engine, healer_engine_free);
+	healer_supply_set_upstream(supply, NULL);
 	g_clear_pointer(&upstream, healer_upstream_free);
 	g_clear_pointer(&supply, healer_supply_free);
 	/*

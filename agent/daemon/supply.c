@@ -22,6 +22,8 @@
 #include "import-walk.h"
 #include "healer-error.h"
 #include "events.h"
+#include "semver.h"
+#include "upstream.h"
 
 struct _HealerSupply {
 	const HealerConfig *config;
@@ -32,6 +34,8 @@ struct _HealerSupply {
 	gpointer changed_data;
 	GPtrArray *monitors; /* GFileMonitor* of the module directories */
 	guint settle_source;
+	HealerUpstream *upstream;        /* may be NULL: no [upstream] url */
+	HealerPlanningCatalog *planning; /* NULL when it must be rebuilt */
 };
 
 static void
@@ -95,8 +99,10 @@ healer_supply_new(const HealerConfig *config, HealerStore *store, HealerTrust *t
 	if (g_mkdir_with_parents(supply->staging_parent, 0700) != 0)
 		g_warning("cannot create %s: %s; bundles cannot be imported", supply->staging_parent,
 		          g_strerror(errno));
-	healer_store_set_admit_func(store, admit, supply);
-	healer_store_set_release_func(store, release_of, supply);
+	if (trust != NULL) {
+		healer_store_set_admit_func(store, admit, supply);
+		healer_store_set_release_func(store, release_of, supply);
+	}
 	return supply;
 }
 
@@ -112,8 +118,11 @@ healer_supply_free(HealerSupply *supply)
 			g_signal_handlers_disconnect_by_data(g_ptr_array_index(supply->monitors, i), supply);
 		g_ptr_array_unref(supply->monitors);
 	}
-	healer_store_set_admit_func(supply->store, NULL, NULL);
-	healer_store_set_release_func(supply->store, NULL, NULL);
+	if (supply->trust != NULL) {
+		healer_store_set_admit_func(supply->store, NULL, NULL);
+		healer_store_set_release_func(supply->store, NULL, NULL);
+	}
+	healer_supply_drop_planning_catalog(supply);
 	g_free(supply->staging_parent);
 	g_free(supply);
 }
@@ -524,4 +533,218 @@ healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyI
 		return;
 	}
 	healer_supply_import_fd_async(supply, fd, name, done, user_data);
+}
+
+/* ---- what the engine plans from, fetches and flashes ------------------- */
+
+void
+healer_supply_set_upstream(HealerSupply *supply, HealerUpstream *upstream)
+{
+	supply->upstream = upstream;
+	healer_supply_drop_planning_catalog(supply);
+}
+
+HealerUpstream *
+healer_supply_get_upstream(HealerSupply *supply)
+{
+	return supply->upstream;
+}
+
+static void
+planning_catalog_clear(gpointer data)
+{
+	healer_module_catalog_free(((HealerPlanningCatalog *)data)->catalog);
+}
+
+HealerPlanningCatalog *
+healer_planning_catalog_ref(HealerPlanningCatalog *planning)
+{
+	return g_rc_box_acquire(planning);
+}
+
+void
+healer_planning_catalog_unref(HealerPlanningCatalog *planning)
+{
+	g_rc_box_release_full(planning, planning_catalog_clear);
+}
+
+void
+healer_supply_drop_planning_catalog(HealerSupply *supply)
+{
+	g_clear_pointer(&supply->planning, healer_planning_catalog_unref);
+}
+
+HealerPlanningCatalog *
+healer_supply_get_planning_catalog(HealerSupply *supply)
+{
+	g_autoptr(GPtrArray) entries = NULL;
+	HealerTrust *trust = supply->trust;
+	HealerModuleCatalog *planning;
+
+	if (supply->planning != NULL)
+		return supply->planning;
+	supply->planning = g_rc_box_new0(HealerPlanningCatalog);
+	supply->planning->catalog = planning = healer_module_catalog_new("the module store");
+	entries = healer_store_list(supply->store);
+	for (guint i = 0; i < entries->len; i++) {
+		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
+		g_autoptr(GError) error = NULL;
+		g_autofree char *why = NULL;
+		HealerCatalogEntry *e;
+
+		/* Stored before healerd checked catalogs, or its catalog's key is no longer trusted: not used. */
+		if (trust != NULL && !healer_trust_admits(trust, s->sha256, s->size, NULL, &why)) {
+			g_debug("store module %s is not planned with: it %s", s->sha256, why);
+			continue;
+		}
+		e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
+		if (e == NULL) {
+			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
+			            "store module %s is unusable: %s", s->sha256, error->message);
+			continue;
+		}
+		if (s->release != NULL) {
+			g_auto(GStrv) range = g_strsplit(s->release, "..", 2);
+			e->release = g_strdup(s->release);
+			/* A prerelease only if every release that ships it is one. */
+			e->prerelease = healer_semver_is_prerelease(range[0]) &&
+			                (range[1] == NULL || healer_semver_is_prerelease(range[1]));
+		}
+		healer_module_catalog_add(planning, e);
+	}
+	/* With an upstream, what the trusted catalogs list can be fetched: plan with it too. */
+	if (supply->upstream != NULL && trust != NULL) {
+		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(trust);
+		g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+		for (guint c = 0; c < held->len; c++) {
+			const HealerTrustedCatalog *tc = g_ptr_array_index(held, c);
+			for (guint i = 0; i < tc->catalog->modules->len; i++) {
+				const HealerCatalogModule *m = g_ptr_array_index(tc->catalog->modules, i);
+				g_autofree char *sha = healer_sha256_to_hex(m->sha256);
+				g_autofree char *url = NULL;
+
+				if (healer_store_lookup(supply->store, sha) != NULL ||
+				    !g_hash_table_add(seen, g_strdup(sha)))
+					continue;
+				url = g_strdup_printf("%s/%s", healer_upstream_get_url(supply->upstream), m->path);
+				healer_module_catalog_add(planning, healer_catalog_module_to_entry(m, NULL));
+				{
+					HealerCatalogEntry *e =
+					        g_ptr_array_index(planning->entries, planning->entries->len - 1);
+					g_free(e->path);
+					e->path = g_steal_pointer(&url);
+				}
+			}
+		}
+	}
+	return supply->planning;
+}
+
+const char *
+healer_supply_step_state_to_string(HealerSupplyStepState state)
+{
+	static const char *const names[] = {"ready", "fetching", "blocked"};
+
+	return state < G_N_ELEMENTS(names) ? names[state] : "unknown";
+}
+
+static void
+supply_step_clear(gpointer data)
+{
+	g_free(((HealerSupplyStep *)data)->reason);
+}
+
+GArray *
+healer_supply_make_local(HealerSupply *supply, const HealerPlan *plan)
+{
+	GArray *steps = g_array_sized_new(FALSE, TRUE, sizeof(HealerSupplyStep), plan->steps->len);
+
+	g_array_set_clear_func(steps, supply_step_clear);
+	for (guint i = 0; i < plan->steps->len; i++) {
+		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
+		g_autofree char *sha = healer_sha256_to_hex(step->entry->sha256);
+		HealerSupplyStep answer = {.state = HEALER_SUPPLY_STEP_READY};
+		const char *problem;
+
+		if (healer_store_lookup(supply->store, sha) != NULL) {
+			/* ready */
+		} else if (supply->upstream == NULL) {
+			answer.state = HEALER_SUPPLY_STEP_BLOCKED;
+			answer.reason = g_strdup("not in the store, and no upstream is configured");
+		} else {
+			healer_upstream_want(supply->upstream, step->entry->sha256);
+			problem = healer_upstream_get_problem(supply->upstream, step->entry->sha256);
+			answer.state = problem != NULL ? HEALER_SUPPLY_STEP_BLOCKED : HEALER_SUPPLY_STEP_FETCHING;
+			answer.reason = g_strdup(problem);
+		}
+		g_array_append_val(steps, answer);
+	}
+	return steps;
+}
+
+GBytes *
+healer_supply_acquire_module(HealerSupply *supply, const char *sha_hex, GError **error)
+{
+	return healer_store_acquire_module(supply->store, sha_hex, error);
+}
+
+void
+healer_supply_release_module(HealerSupply *supply, const char *sha_hex)
+{
+	healer_store_release_module(supply->store, sha_hex);
+}
+
+gboolean
+healer_supply_import_app(HealerSupply *supply, const char *name, GBytes *bytes, char **sha_out, GError **error)
+{
+	if (!healer_store_import_bytes(supply->store, name, bytes, sha_out, error))
+		return FALSE;
+	healer_supply_drop_planning_catalog(supply);
+	return TRUE;
+}
+
+const char *
+healer_supply_get_upstream_problem(HealerSupply *supply)
+{
+	return supply->upstream != NULL ? healer_upstream_get_catalog_problem(supply->upstream) : NULL;
+}
+
+json_object *
+healer_supply_sources_to_json(HealerSupply *supply)
+{
+	json_object *root = json_object_new_object();
+	json_object *list = json_object_new_array();
+	HealerTrust *trust = supply->trust;
+
+	json_object_object_add(root, "trusted_keys",
+	                       json_object_new_int(trust != NULL ? (int)healer_trust_get_keys(trust)->len : 0));
+	json_object_object_add(root, "allow_unsigned",
+	                       json_object_new_boolean(trust != NULL && healer_trust_get_allow_unsigned(trust)));
+	if (trust != NULL) {
+		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(trust);
+		for (guint i = 0; i < held->len; i++) {
+			const HealerTrustedCatalog *tc = g_ptr_array_index(held, i);
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "key_id", json_object_new_string(tc->key_id));
+			json_object_object_add(o, "serial", json_object_new_uint64(tc->catalog->serial));
+			json_object_object_add(o, "created", json_object_new_string(tc->catalog->created));
+			json_object_object_add(o, "modules", json_object_new_int((int)tc->catalog->modules->len));
+			json_object_object_add(o, "source", json_object_new_string(tc->source));
+			json_object_array_add(list, o);
+		}
+	}
+	json_object_object_add(root, "catalogs", list);
+	if (supply->upstream != NULL) {
+		json_object *u = json_object_new_object();
+		const char *problem = healer_upstream_get_catalog_problem(supply->upstream);
+		json_object_object_add(u, "url", json_object_new_string(healer_upstream_get_url(supply->upstream)));
+		json_object_object_add(u, "serial",
+		                       json_object_new_uint64(healer_upstream_get_serial(supply->upstream)));
+		json_object_object_add(u, "problem", problem != NULL ? json_object_new_string(problem) : NULL);
+		json_object_object_add(root, "upstream", u);
+	} else {
+		json_object_object_add(root, "upstream", NULL);
+	}
+	return root;
 }

@@ -17,18 +17,22 @@
 #pragma once
 
 #include <glib.h>
+#include <json-c/json.h>
 
 #include "config.h"
+#include "resolver.h"
 #include "store.h"
 #include "trust.h"
 
 G_BEGIN_DECLS
 
 typedef struct _HealerSupply HealerSupply;
+typedef struct _HealerUpstream HealerUpstream;
 
 /* Something new may be plannable: a catalog was accepted or modules were stored. */
 typedef void (*HealerSupplyChangedFunc)(HealerSupply *supply, gpointer user_data);
 
+/* Takes neither: both outlive the supply.  `trust` NULL (tests): every valid module of the store is used. */
 HealerSupply *healer_supply_new(const HealerConfig *config, HealerStore *store, HealerTrust *trust);
 void healer_supply_free(HealerSupply *supply);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerSupply, healer_supply_free)
@@ -78,5 +82,73 @@ void healer_supply_import_fd_async(HealerSupply *supply, int fd, const char *nam
  */
 void healer_supply_import_async(HealerSupply *supply, const char *path, HealerSupplyImportDone done,
                                 gpointer user_data);
+
+/* ---- what the engine plans from, fetches and flashes ------------------- */
+
+/*
+ * Where modules the store lacks come from (NULL: nowhere; not owned).  With an upstream, plans may
+ * use modules the trusted catalogs list and the store lacks: they are fetched before the heal runs.
+ */
+void healer_supply_set_upstream(HealerSupply *supply, HealerUpstream *upstream);
+HealerUpstream *healer_supply_get_upstream(HealerSupply *supply);
+
+/*
+ * The modules the resolver plans with, shared (g_rc_box): the supply holds the current one and
+ * every heal holds the one its plan was made from (plan steps point into it), so a store change
+ * during a heal never frees what a heal uses.
+ */
+typedef struct {
+	HealerModuleCatalog *catalog;
+} HealerPlanningCatalog;
+
+HealerPlanningCatalog *healer_planning_catalog_ref(HealerPlanningCatalog *planning);
+void healer_planning_catalog_unref(HealerPlanningCatalog *planning);
+
+/*
+ * The current planning catalog (borrowed: valid until the next healer_supply_drop_planning_catalog();
+ * take a reference to keep it): the store's modules the trust admits, plus, with an upstream, what
+ * the trusted catalogs list and the store lacks (its path the module's upstream URL).  Built when
+ * first asked for after a drop.
+ */
+HealerPlanningCatalog *healer_supply_get_planning_catalog(HealerSupply *supply);
+/* The store or the trust changed: the next plan is made from a fresh catalog; held ones stay. */
+void healer_supply_drop_planning_catalog(HealerSupply *supply);
+
+typedef enum {
+	HEALER_SUPPLY_STEP_READY,    /* its module is in the store */
+	HEALER_SUPPLY_STEP_FETCHING, /* asked of upstream; the changed functions tell when it arrived */
+	HEALER_SUPPLY_STEP_BLOCKED,  /* cannot come now: `reason` says why */
+} HealerSupplyStepState;
+
+const char *healer_supply_step_state_to_string(HealerSupplyStepState state);
+
+typedef struct {
+	HealerSupplyStepState state;
+	char *reason; /* BLOCKED: why (a fetch failed and waits for its retry, or no upstream); else NULL */
+} HealerSupplyStep;
+
+/*
+ * Makes the modules of `plan`'s steps local: a step whose module the store lacks is asked of
+ * upstream (its download starts, or is already under way).  Returns one HealerSupplyStep per plan
+ * step, in order (a GArray that frees the reasons).
+ */
+GArray *healer_supply_make_local(HealerSupply *supply, const HealerPlan *plan);
+
+/*
+ * A step's module, verified, to flash: one copy per module shared by every device flashing it.
+ * Every module acquired is released when its flash is done.
+ */
+GBytes *healer_supply_acquire_module(HealerSupply *supply, const char *sha_hex, GError **error);
+void healer_supply_release_module(HealerSupply *supply, const char *sha_hex);
+
+/* Stores an application to install (verified, by its hash: *sha_out); the planning catalog is dropped. */
+gboolean healer_supply_import_app(HealerSupply *supply, const char *name, GBytes *bytes, char **sha_out,
+                                  GError **error);
+
+/* Why the upstream catalog could not be fetched, or NULL (none, or no upstream). */
+const char *healer_supply_get_upstream_problem(HealerSupply *supply);
+
+/* The D-Bus Sources property's JSON (new reference): trusted keys, catalogs held, the upstream. */
+json_object *healer_supply_sources_to_json(HealerSupply *supply);
 
 G_END_DECLS

@@ -48,6 +48,7 @@
 #include "module-checksums.h"
 #include "serial-backend.h"
 #include "store.h"
+#include "supply.h"
 #include "transport.h"
 
 /* A heal waits for its job file this long at most (a worker writes it on a tmpfs or a disk; valgrind is slow). */
@@ -988,6 +989,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static gboolean initialized = FALSE;
 	Fuzz f = {.data = data, .size = size};
+	HealerSupply *supply;
 	guint8 cfg;
 	guint trace_subscription = 0;
 
@@ -1018,7 +1020,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p->model = (Model){.bootloader = 100, .part1 = 1000, .part2 = 1000, .app = cfg >> FE_CFG_APP_SHIFT};
 		p->id = i;
 	}
-	f.engine = healer_engine_new(f.config, store);
+	supply = healer_supply_new(f.config, store, NULL);
+	f.engine = healer_engine_new(f.config, supply);
 	f.serial = healer_serial_backend_new(f.config);
 	healer_engine_add_backend(f.engine, HEALER_BACKEND(f.serial));
 	if (trace)
@@ -1034,6 +1037,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace_subscription != 0)
 		healer_event_stream_unsubscribe(healer_events(), trace_subscription);
 	g_clear_pointer(&f.engine, healer_engine_free);
+	g_clear_pointer(&supply, healer_supply_free);
 	g_clear_object(&f.serial);
 	/* Devices are freed from idles (a device callback may be running when its slot goes). */
 	settle(&f);

@@ -10,6 +10,7 @@
 #include "events.h"
 #include "healer-error.h"
 #include "store.h"
+#include "supply.h"
 #include "healer/module-format.h"
 #include "journal.h"
 #include "link-device.h"
@@ -63,6 +64,7 @@ test_flash_app_never_safe_mode(void)
 	g_autoptr(SimDevice) sim = NULL;
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -93,7 +95,8 @@ test_flash_app_never_safe_mode(void)
 	g_assert_no_error(error);
 	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
 	g_assert_no_error(error);
-	engine = healer_engine_new(config, store);
+	supply = healer_supply_new(config, store, NULL);
+	engine = healer_engine_new(config, supply);
 	serial = healer_serial_backend_new(config);
 	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_start(engine);
@@ -199,6 +202,7 @@ test_heal_job_file(gconstpointer data)
 	g_autoptr(SimDevice) sim = NULL;
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -233,7 +237,8 @@ test_heal_job_file(gconstpointer data)
 	g_assert_no_error(error);
 	if (unwritable)
 		test_write_file(jobs, (const guint8 *)"not a directory", 15);
-	engine = healer_engine_new(config, store);
+	supply = healer_supply_new(config, store, NULL);
+	engine = healer_engine_new(config, supply);
 	serial = healer_serial_backend_new(config);
 	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	seen.engine = engine;
@@ -885,6 +890,7 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
 	g_autofree char *id = sim_hello_id(hello);
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(HealerSerialBackend) serial = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -906,7 +912,8 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
 	g_assert_no_error(error);
 	healer_store_import_directory(store, config->module_dirs[0], NULL, &error);
 	g_assert_no_error(error);
-	engine = healer_engine_new(config, store);
+	supply = healer_supply_new(config, store, NULL);
+	engine = healer_engine_new(config, supply);
 	serial = healer_serial_backend_new(config);
 	healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	healer_engine_start(engine);

@@ -16,6 +16,7 @@
 #include "events.h"
 #include "module-writer.h"
 #include "store.h"
+#include "supply.h"
 #include "test-util.h"
 
 #define PLATFORM  6
@@ -313,6 +314,7 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	g_autofree char *state = test_tmpdir_new();
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
 	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(FakeBackend) backend = g_object_new(FAKE_TYPE_BACKEND, "name", "fake", NULL);
 	g_autoptr(GError) error = NULL;
@@ -335,7 +337,8 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
 	g_assert_no_error(error);
 	backend->comes_back = comes_back;
-	engine = healer_engine_new(config, store);
+	supply = healer_supply_new(config, store, NULL);
+	engine = healer_engine_new(config, supply);
 	backend->engine = engine;
 	subscription = healer_event_stream_subscribe(healer_events(), on_event, seen);
 	healer_engine_add_backend(engine, HEALER_BACKEND(backend));

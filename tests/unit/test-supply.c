@@ -20,6 +20,7 @@
 #include "supply.h"
 #include "test-util.h"
 #include "trust.h"
+#include "upstream.h"
 
 /* Every record logged, "MESSAGE_ID|MESSAGE": warnings are part of what is tested, not fatal. */
 static GPtrArray *logged;
@@ -648,6 +649,117 @@ test_allow_unsigned(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_logged(HEALER_MSG_UNSIGNED_ALLOWED, "sensor.bin"), ==, 1);
 }
 
+/* ---- what the engine plans from and makes local ---- */
+
+/* The planning catalog's entry with this whole-file SHA-256, or NULL. */
+static const HealerCatalogEntry *
+planned(HealerSupply *supply, const guint8 sha256[HEALER_SHA256_SIZE])
+{
+	HealerModuleCatalog *catalog = healer_supply_get_planning_catalog(supply)->catalog;
+
+	for (guint i = 0; i < catalog->entries->len; i++) {
+		const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+		if (memcmp(e->sha256, sha256, HEALER_SHA256_SIZE) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void
+add_step(HealerPlan *plan, const HealerCatalogEntry *entry)
+{
+	HealerPlanStep step = {.entry = entry, .bytes = entry->size};
+
+	g_array_append_val(plan->steps, step);
+}
+
+/*
+ * A catalog is trusted and one of its modules stored: the planning catalog holds the stored module
+ * and, with an upstream, the listed one the store lacks (its path the upstream URL).  Making a plan
+ * local answers per step: ready (stored), fetching (asked of upstream), blocked with the reason
+ * (upstream cannot have it; or there is no upstream).
+ */
+static void
+test_make_local(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) json = NULL, sig = NULL;
+	g_autoptr(GPtrArray) held = NULL;
+	g_autoptr(HealerUpstream) upstream = NULL;
+	g_autoptr(HealerPlan) plan = healer_plan_new();
+	g_autoptr(GArray) steps = NULL;
+	g_autofree char *stored_path = NULL, *stored_sha = NULL, *url = NULL;
+	const HealerTrustedCatalog *tc;
+	const HealerCatalogModule *stored, *listed;
+	const HealerCatalogEntry *stored_entry, *listed_entry;
+	HealerCatalogEntry unlisted = {.path = (char *)"unlisted.bin"};
+	const HealerSupplyStep *step;
+
+	(void)data;
+	f->config->upstream_url = g_strdup("http://127.0.0.1:9/modules");
+	open_daemon(f, FALSE);
+	make_catalog(f, 1, NULL, &json, &sig);
+	g_assert_nonnull(healer_supply_offer_catalog(f->supply, json, sig, "test", &error));
+	g_assert_no_error(error);
+	held = healer_trust_list_catalogs(f->trust);
+	tc = g_ptr_array_index(held, 0);
+	g_assert_cmpuint(tc->catalog->modules->len, >=, 2);
+	stored = g_ptr_array_index(tc->catalog->modules, 0);
+	listed = g_ptr_array_index(tc->catalog->modules, 1);
+	stored_path = g_build_filename(f->modules, stored->path, NULL);
+	g_assert_true(healer_store_import_file(f->store, stored_path, &stored_sha, &error));
+	g_assert_no_error(error);
+	memset(unlisted.sha256, 0xab, sizeof(unlisted.sha256));
+
+	/* Without an upstream: the store's module alone is planned with. */
+	g_assert_nonnull(planned(f->supply, stored->sha256));
+	g_assert_null(planned(f->supply, listed->sha256));
+
+	upstream = healer_upstream_new(f->config, f->supply);
+	g_assert_nonnull(upstream);
+	healer_supply_set_upstream(f->supply, upstream);
+	stored_entry = planned(f->supply, stored->sha256);
+	listed_entry = planned(f->supply, listed->sha256);
+	g_assert_nonnull(stored_entry);
+	g_assert_nonnull(listed_entry);
+	url = g_strdup_printf("http://127.0.0.1:9/modules/%s", listed->path);
+	g_assert_cmpstr(listed_entry->path, ==, url);
+	g_assert_null(planned(f->supply, unlisted.sha256));
+
+	add_step(plan, stored_entry);
+	add_step(plan, listed_entry);
+	add_step(plan, &unlisted);
+	steps = healer_supply_make_local(f->supply, plan);
+	g_assert_cmpuint(steps->len, ==, 3);
+	step = &g_array_index(steps, HealerSupplyStep, 0);
+	g_assert_cmpstr(healer_supply_step_state_to_string(step->state), ==, "ready");
+	g_assert_null(step->reason);
+	step = &g_array_index(steps, HealerSupplyStep, 1);
+	g_assert_cmpstr(healer_supply_step_state_to_string(step->state), ==, "fetching");
+	g_assert_null(step->reason);
+	g_assert_true(healer_upstream_is_wanted(upstream, listed->sha256));
+	step = &g_array_index(steps, HealerSupplyStep, 2);
+	g_assert_cmpstr(healer_supply_step_state_to_string(step->state), ==, "blocked");
+	g_assert_true(g_str_has_prefix(step->reason, "not listed in any trusted catalog; next try in "));
+	g_clear_pointer(&steps, g_array_unref);
+
+	/* No upstream: what the store lacks cannot come, and says so. */
+	healer_supply_set_upstream(f->supply, NULL);
+	stored_entry = planned(f->supply, stored->sha256);
+	g_array_set_size(plan->steps, 0);
+	add_step(plan, stored_entry);
+	add_step(plan, &unlisted);
+	steps = healer_supply_make_local(f->supply, plan);
+	g_assert_cmpuint(steps->len, ==, 2);
+	step = &g_array_index(steps, HealerSupplyStep, 0);
+	g_assert_cmpint(step->state, ==, HEALER_SUPPLY_STEP_READY);
+	step = &g_array_index(steps, HealerSupplyStep, 1);
+	g_assert_cmpint(step->state, ==, HEALER_SUPPLY_STEP_BLOCKED);
+	g_assert_cmpstr(step->reason, ==, "not in the store, and no upstream is configured");
+	/* Before the upstream goes: the supply must not reach it after. */
+	g_clear_pointer(&upstream, healer_upstream_free);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -666,5 +778,6 @@ main(int argc, char **argv)
 	ADD("/supply/module-dir-refused", test_module_dir_refused);
 	ADD("/supply/kept-catalogs", test_kept_catalogs);
 	ADD("/supply/allow-unsigned", test_allow_unsigned);
+	ADD("/supply/make-local", test_make_local);
 	return g_test_run();
 }
