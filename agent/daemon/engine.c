@@ -168,10 +168,15 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 	}
 	slot->fetching = TRUE;
 	if (problems->len > 0) {
+		/* Without an upstream nothing was fetched: only a stale planning catalog gets here. */
 		g_autofree char *detail =
-		        g_strdup_printf("needs %s from upstream, which failed: %s; or import a bundle that has %s "
-		                        "(healerctl import)",
-		                        missing->str, problems->str, n == 1 ? "it" : "them");
+		        healer_supply_get_upstream(self->supply) == NULL
+		                ? g_strdup_printf("needs %s, which the store lacks and no upstream is configured to "
+		                                  "fetch; import a bundle that has %s (healerctl import)",
+		                                  missing->str, n == 1 ? "it" : "them")
+		                : g_strdup_printf("needs %s from upstream, which failed: %s; or import a bundle that "
+		                                  "has %s (healerctl import)",
+		                                  missing->str, problems->str, n == 1 ? "it" : "them");
 		if (slot->status != HEALER_STATUS_BLOCKED || g_strcmp0(slot->detail, detail) != 0)
 			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
 			                   -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
