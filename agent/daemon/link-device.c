@@ -246,7 +246,7 @@ static gboolean
 on_op_timeout(gpointer user_data)
 {
 	HealerLinkDevice *self = user_data;
-	g_autoptr(HealerLinkDevice) hold = g_object_ref(self);
+	g_autoptr(HealerLinkDevice) hold G_GNUC_UNUSED = g_object_ref(self);
 
 	self->op_timer = 0;
 	switch (self->op) {
@@ -562,7 +562,7 @@ on_frame(HealerTransport *transport, const link_frame_t *frame, gpointer user_da
 {
 	HealerLinkDevice *self = user_data;
 	/* A handler may drop the last other reference: this one keeps the device until the frame is handled. */
-	g_autoptr(HealerLinkDevice) hold = g_object_ref(self);
+	g_autoptr(HealerLinkDevice) hold G_GNUC_UNUSED = g_object_ref(self);
 
 	(void)transport;
 	/* Something answers on this port after all: ask again soon. */
@@ -602,7 +602,7 @@ static void
 on_closed(HealerTransport *transport, const GError *error, gpointer user_data)
 {
 	HealerLinkDevice *self = user_data;
-	g_autoptr(HealerLinkDevice) hold = g_object_ref(self);
+	g_autoptr(HealerLinkDevice) hold G_GNUC_UNUSED = g_object_ref(self);
 
 	(void)transport;
 	self->transport = NULL;
