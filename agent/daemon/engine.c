@@ -96,7 +96,7 @@ static Slot *slot_for_device(HealerEngine *self, const char *device_id);
 const char *
 healer_status_to_string(HealerStatus status)
 {
-	static const char *const names[] = {"attached", "identified", "healthy", "safe-mode",
+	static const char *const names[] = {"attached", "identified", "healthy", "safe-mode", "queued",
 	                                    "healing",  "blocked",    "failed",  "detached"};
 
 	return status < G_N_ELEMENTS(names) ? names[status] : "unknown";
@@ -555,7 +555,7 @@ start_job(Slot *slot, Job *job)
 	HealerPlan *plan;
 
 	if (self->config->max_concurrent_jobs != 0 && self->active_jobs >= self->config->max_concurrent_jobs) {
-		set_status(slot, HEALER_STATUS_SAFE_MODE, "waiting for a free heal job slot");
+		set_status(slot, HEALER_STATUS_QUEUED, "waiting for a free heal job slot");
 		if (g_queue_find(&self->waiting, slot) == NULL)
 			g_queue_push_tail(&self->waiting, slot);
 		return;

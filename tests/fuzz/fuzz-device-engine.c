@@ -849,7 +849,7 @@ on_changed(const HealerEvent *event, gpointer user_data)
 static void
 check_info(const HealerDeviceInfo *info)
 {
-	static const char *const states[] = {"attached", "identified", "healthy", "safe-mode",
+	static const char *const states[] = {"attached", "identified", "healthy", "safe-mode", "queued",
 	                                     "healing",  "blocked",    "failed",  "detached"};
 	gboolean known = FALSE;
 
