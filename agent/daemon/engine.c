@@ -154,7 +154,7 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 
 		if (answer->state == HEALER_SUPPLY_STEP_READY)
 			continue;
-		label = healer_catalog_entry_describe(step->entry);
+		label = healer_catalog_entry_to_string(step->entry);
 		n++;
 		bytes += step->bytes;
 		g_string_append_printf(missing, "%s%s", missing->len > 0 ? ", " : "", label);

@@ -177,7 +177,7 @@ dependency_text(guint function, guint index, guint16 version)
 gboolean
 healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *entry, GError **error)
 {
-	g_autofree char *what = healer_catalog_entry_describe(entry);
+	g_autofree char *what = healer_catalog_entry_to_string(entry);
 	const HealerInstalledModule *installed = healer_device_state_find(state, entry->function, entry->index);
 	HealerInstalledModule *m;
 
@@ -250,7 +250,7 @@ static gboolean
 check_app(const HealerDeviceState *state, const HealerGoal *goal, GError **error)
 {
 	if (goal->app == NULL || goal->app->function != MODULE_FUNCTION_USER_PART) {
-		g_autofree char *what = goal->app ? healer_catalog_entry_describe(goal->app) : NULL;
+		g_autofree char *what = goal->app ? healer_catalog_entry_to_string(goal->app) : NULL;
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "%s%s%s is not an application (user part)", goal->app ? goal->app->path : "no app given",
 		            goal->app ? ": " : "", what ? what : "");
@@ -736,7 +736,7 @@ search_init(Search *s, GError **error)
 static char *
 variant_text(const Variant *v)
 {
-	g_autofree char *what = healer_catalog_entry_describe(v->entry);
+	g_autofree char *what = healer_catalog_entry_to_string(v->entry);
 
 	return g_strdup_printf("%s from %s", what, v->entry->path);
 }

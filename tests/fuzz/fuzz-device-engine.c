@@ -439,7 +439,7 @@ fake_close(HealerTransport *transport)
 }
 
 static const char *
-fake_describe(HealerTransport *transport)
+fake_label(HealerTransport *transport)
 {
 	FakeTransport *t = (FakeTransport *)transport;
 
@@ -449,7 +449,7 @@ fake_describe(HealerTransport *transport)
 static const HealerTransportOps fake_ops = {
         .send = fake_send,
         .close = fake_close,
-        .describe = fake_describe,
+        .label = fake_label,
 };
 
 /* ---- the main context ---------------------------------------------------- */
