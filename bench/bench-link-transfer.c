@@ -86,15 +86,15 @@ timed_close(HealerTransport *transport)
 }
 
 static const char *
-timed_describe(HealerTransport *transport)
+timed_label(HealerTransport *transport)
 {
-	return healer_transport_describe(((TimedTransport *)transport)->inner);
+	return healer_transport_label(((TimedTransport *)transport)->inner);
 }
 
 static const HealerTransportOps timed_ops = {
         .send = timed_send,
         .close = timed_close,
-        .describe = timed_describe,
+        .label = timed_label,
 };
 
 static void

@@ -187,7 +187,7 @@ get_devices(HealerctlClient *client, int *status)
 	return devices;
 }
 
-static const char *const state_order[] = {"healthy", "healing",  "safe-mode",  "blocked",
+static const char *const state_order[] = {"healthy", "healing",  "queued",     "safe-mode", "blocked",
                                           "failed",  "attached", "identified", "detached"};
 
 /* The Sources property: trusted keys, accepted catalogs, the upstream. */

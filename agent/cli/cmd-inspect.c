@@ -22,7 +22,7 @@ version_text(const HealerReleaseTable *table, guint function, guint16 version)
 
 	/* Only system firmware versions name releases; apps number their own. */
 	if (function != MODULE_FUNCTION_USER_PART)
-		release = healer_release_table_describe(table, function, version);
+		release = healer_release_table_label(table, function, version);
 	return release ? g_strdup_printf("%u (%s)", version, release) : g_strdup_printf("%u", version);
 }
 
@@ -57,7 +57,7 @@ print_module(const char *file, const HealerModule *m, guint nth, guint count, co
 	for (guint i = 0; i < m->dependencies->len; i++) {
 		const HealerModuleDependency *dep = &g_array_index(m->dependencies, HealerModuleDependency, i);
 		g_autofree char *text = healer_module_dependency_to_string(dep);
-		g_autofree char *release = healer_release_table_describe(table, dep->function, dep->version);
+		g_autofree char *release = healer_release_table_label(table, dep->function, dep->version);
 		printf("  %-16s%s%s%s%s\n", i == 0 ? "Dependencies:" : "", text, release ? " (" : "",
 		       release ? release : "", release ? ")" : "");
 	}

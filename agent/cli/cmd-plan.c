@@ -68,7 +68,7 @@ print_text(const HealerPlan *plan, const HealerGoal *goal)
 	}
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
-		g_autofree char *what = healer_catalog_entry_describe(step->entry);
+		g_autofree char *what = healer_catalog_entry_to_string(step->entry);
 		printf("%u. %s  %s  %" G_GSIZE_FORMAT " bytes\n", i + 1, what, step->entry->path, step->bytes);
 	}
 	printf("total: %" G_GUINT64_FORMAT " bytes in %u step%s (one module per reset)\n", plan->bytes,

@@ -21,7 +21,7 @@ typedef struct _Job Job;
 /*
  * One device a backend gave us, and what the engine makes of it.  A device object is one attachment
  * (a port): what answers there may change.  The device the faces see is `id`, set when it is announced
- * (it reported its state and no other slot holds that id); a device that then says another id is
+ * (it reported its state and no other attachment holds that id); a device that then says another id is
  * another device: the first is detached (its object, its job) before the second is announced.
  */
 typedef struct {
@@ -38,7 +38,7 @@ typedef struct {
 	char *last_error;
 	guint64 last_heal;
 	gboolean fetching; /* its plan waits for modules from upstream */
-} Slot;
+} Attachment;
 
 /*
  * A heal.  Keyed by device id, not port: a device that goes away mid-heal
@@ -55,7 +55,7 @@ struct _Job {
 	guint last_progress;
 	gboolean resumed;
 	guint retry_source;
-	Slot *slot;
+	Attachment *attachment;
 	/* The catalog the plan's steps point into: kept while the plan lives, whatever the store does. */
 	HealerPlanningCatalog *plan_catalog;
 	/* Installing an application rather than healing: its entry, and who to tell. */
@@ -80,23 +80,23 @@ struct _HealerEngine {
 	HealerSupply *supply; /* what plans are made from, and the modules they flash */
 	GPtrArray *backends;  /* HealerBackend*, references */
 	gboolean started;
-	GHashTable *slots; /* HealerDevice* -> Slot* */
-	GHashTable *by_id; /* announced device id -> Slot* */
-	GHashTable *jobs;  /* device id -> Job* */
+	GHashTable *attachments; /* HealerDevice* -> Attachment* */
+	GHashTable *by_id;       /* announced device id -> Attachment* */
+	GHashTable *jobs;        /* device id -> Job* */
 	guint active_jobs;
-	GQueue waiting; /* Slot* waiting for a job slot */
+	GQueue waiting; /* Attachment* waiting for a job slot */
 	HealerJobWriter *job_writer;
 	guint trim_source;
 };
 
-static void evaluate(Slot *slot);
+static void evaluate(Attachment *attachment);
 static void run_step(Job *job);
-static Slot *slot_for_device(HealerEngine *self, const char *device_id);
+static Attachment *attachment_for_device(HealerEngine *self, const char *device_id);
 
 const char *
 healer_status_to_string(HealerStatus status)
 {
-	static const char *const names[] = {"attached", "identified", "healthy", "safe-mode",
+	static const char *const names[] = {"attached", "identified", "healthy", "safe-mode", "queued",
 	                                    "healing",  "blocked",    "failed",  "detached"};
 
 	return status < G_N_ELEMENTS(names) ? names[status] : "unknown";
@@ -111,24 +111,25 @@ update_notify_status(HealerEngine *self)
 }
 
 static void
-slot_changed(Slot *slot)
+attachment_changed(Attachment *attachment)
 {
-	if (slot->announced)
-		healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = slot->id, .port = slot->port);
+	if (attachment->announced)
+		healer_emit_event(.kind = HEALER_EVENT_DEVICE_CHANGED, .device_id = attachment->id,
+		                  .port = attachment->port);
 }
 
 static void
-set_status(Slot *slot, HealerStatus status, const char *detail)
+set_status(Attachment *attachment, HealerStatus status, const char *detail)
 {
-	slot->status = status;
-	g_free(slot->detail);
-	slot->detail = g_strdup(detail);
+	attachment->status = status;
+	g_free(attachment->detail);
+	attachment->detail = g_strdup(detail);
 	if (status == HEALER_STATUS_BLOCKED || status == HEALER_STATUS_FAILED) {
-		g_free(slot->last_error);
-		slot->last_error = g_strdup(detail);
+		g_free(attachment->last_error);
+		attachment->last_error = g_strdup(detail);
 	}
-	update_notify_status(slot->engine);
-	slot_changed(slot);
+	update_notify_status(attachment->engine);
+	attachment_changed(attachment);
 }
 
 /*
@@ -138,9 +139,9 @@ set_status(Slot *slot, HealerStatus status, const char *detail)
  * cannot come: a fetch failed and waits for its retry, or there is no upstream).
  */
 static gboolean
-plan_is_local(Slot *slot, const HealerPlan *plan)
+plan_is_local(Attachment *attachment, const HealerPlan *plan)
 {
-	HealerEngine *self = slot->engine;
+	HealerEngine *self = attachment->engine;
 	g_autoptr(GArray) answers = healer_supply_make_local(self->supply, plan);
 	g_autoptr(GString) missing = g_string_new(NULL);
 	g_autoptr(GString) problems = g_string_new(NULL);
@@ -154,7 +155,7 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 
 		if (answer->state == HEALER_SUPPLY_STEP_READY)
 			continue;
-		label = healer_catalog_entry_describe(step->entry);
+		label = healer_catalog_entry_to_string(step->entry);
 		n++;
 		bytes += step->bytes;
 		g_string_append_printf(missing, "%s%s", missing->len > 0 ? ", " : "", label);
@@ -163,10 +164,10 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 			                       answer->reason);
 	}
 	if (n == 0) {
-		slot->fetching = FALSE;
+		attachment->fetching = FALSE;
 		return TRUE;
 	}
-	slot->fetching = TRUE;
+	attachment->fetching = TRUE;
 	if (problems->len > 0) {
 		/* Without an upstream nothing was fetched: only a stale planning catalog gets here. */
 		g_autofree char *detail =
@@ -177,18 +178,18 @@ plan_is_local(Slot *slot, const HealerPlan *plan)
 		                : g_strdup_printf("needs %s from upstream, which failed: %s; or import a bundle that "
 		                                  "has %s (healerctl import)",
 		                                  missing->str, problems->str, n == 1 ? "it" : "them");
-		if (slot->status != HEALER_STATUS_BLOCKED || g_strcmp0(slot->detail, detail) != 0)
-			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(slot->device), slot->port,
-			                   -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
-		set_status(slot, HEALER_STATUS_BLOCKED, detail);
+		if (attachment->status != HEALER_STATUS_BLOCKED || g_strcmp0(attachment->detail, detail) != 0)
+			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(attachment->device),
+			                   attachment->port, -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
+		set_status(attachment, HEALER_STATUS_BLOCKED, detail);
 	} else {
 		g_autofree char *detail =
 		        g_strdup_printf("fetching %u module(s), %" G_GUINT64_FORMAT " bytes, from upstream: %s", n,
 		                        bytes, missing->str);
-		if (g_strcmp0(slot->detail, detail) != 0)
-			healer_emit(HEALER_EVENT_HEAL_STARTED, healer_device_get_id(slot->device), slot->port, NULL, -1,
-			            G_LOG_LEVEL_INFO, "%s", detail);
-		set_status(slot, HEALER_STATUS_HEALING, detail);
+		if (g_strcmp0(attachment->detail, detail) != 0)
+			healer_emit(HEALER_EVENT_HEAL_STARTED, healer_device_get_id(attachment->device),
+			            attachment->port, NULL, -1, G_LOG_LEVEL_INFO, "%s", detail);
+		set_status(attachment, HEALER_STATUS_HEALING, detail);
 	}
 	return FALSE;
 }
@@ -273,10 +274,10 @@ release_job_slot(Job *job)
 		return;
 	job->active = FALSE;
 	self->active_jobs--;
-	/* Whoever waited longest gets the slot. */
+	/* Whoever waited longest gets the job slot. */
 	while (!g_queue_is_empty(&self->waiting)) {
-		Slot *next = g_queue_pop_head(&self->waiting);
-		if (g_hash_table_lookup(self->slots, next->device) == next) {
+		Attachment *next = g_queue_pop_head(&self->waiting);
+		if (g_hash_table_lookup(self->attachments, next->device) == next) {
 			evaluate(next);
 			break;
 		}
@@ -320,11 +321,11 @@ end_job_with(Job *job, const GError *error)
 	g_autofree char *id = g_strdup(job->device_id);
 
 	job->done_func = NULL;
-	if (job->slot != NULL) {
-		job->slot->job = NULL;
-		job->slot->last_heal = (guint64)g_get_real_time() / G_USEC_PER_SEC;
+	if (job->attachment != NULL) {
+		job->attachment->job = NULL;
+		job->attachment->last_heal = (guint64)g_get_real_time() / G_USEC_PER_SEC;
 		if (error == NULL)
-			g_clear_pointer(&job->slot->last_error, g_free);
+			g_clear_pointer(&job->attachment->last_error, g_free);
 	}
 	/* Queued behind any write of this job still pending: the file cannot come back after it. */
 	healer_job_writer_remove(self->job_writer, job->device_id);
@@ -351,8 +352,8 @@ on_retry(gpointer user_data)
 	Job *job = user_data;
 
 	job->retry_source = 0;
-	if (job->slot != NULL)
-		evaluate(job->slot);
+	if (job->attachment != NULL)
+		evaluate(job->attachment);
 	return G_SOURCE_REMOVE;
 }
 
@@ -360,7 +361,7 @@ static void
 job_failed(Job *job, const char *why)
 {
 	HealerEngine *self = job->engine;
-	Slot *slot = job->slot;
+	Attachment *attachment = job->attachment;
 	guint delay;
 
 	job->attempt++;
@@ -375,10 +376,10 @@ job_failed(Job *job, const char *why)
 	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
-		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
-		                   G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
-		if (slot != NULL)
-			set_status(slot, HEALER_STATUS_FAILED, detail);
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
+		                   (int)job->step, G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
+		if (attachment != NULL)
+			set_status(attachment, HEALER_STATUS_FAILED, detail);
 		{
 			g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
 			end_job_with(job, error);
@@ -387,12 +388,12 @@ job_failed(Job *job, const char *why)
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
 	persist(job);
-	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, slot ? slot->port : NULL, (int)job->step,
-	                   G_LOG_LEVEL_WARNING, why, "heal attempt %u failed: %s; retrying in %u s", job->attempt, why,
-	                   delay);
-	if (slot != NULL) {
+	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
+	                   (int)job->step, G_LOG_LEVEL_WARNING, why, "heal attempt %u failed: %s; retrying in %u s",
+	                   job->attempt, why, delay);
+	if (attachment != NULL) {
 		g_autofree char *detail = g_strdup_printf("%s; retrying in %u s", why, delay);
-		set_status(slot, HEALER_STATUS_FAILED, detail);
+		set_status(attachment, HEALER_STATUS_FAILED, detail);
 	}
 	job->retry_source = g_timeout_add_seconds(delay, on_retry, job);
 	release_job_slot(job);
@@ -421,8 +422,9 @@ job_progress(Job *job)
 	for (guint i = 0; i < job->step && i < job->plan->steps->len; i++)
 		done += g_array_index(job->plan->steps, HealerPlanStep, i).bytes;
 	/* Only a transfer in flight counts: a finished one is already in the steps done. */
-	if (job->slot != NULL && job->slot->device != NULL && healer_device_is_busy(job->slot->device)) {
-		healer_device_get_progress(job->slot->device, &acked, &total);
+	if (job->attachment != NULL && job->attachment->device != NULL &&
+	    healer_device_is_busy(job->attachment->device)) {
+		healer_device_get_progress(job->attachment->device, &acked, &total);
 		done += acked;
 	}
 	return (guint)MIN(100, done * 100 / job->plan->bytes);
@@ -481,23 +483,23 @@ static void
 run_step(Job *job)
 {
 	HealerEngine *self = job->engine;
-	Slot *slot = job->slot;
+	Attachment *attachment = job->attachment;
 	const HealerPlanStep *step;
 	GBytes *module;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *sha = NULL, *label = NULL, *detail = NULL;
 
-	if (slot == NULL || slot->device == NULL)
+	if (attachment == NULL || attachment->device == NULL)
 		return; /* it went away: the job waits for it to come back */
 	if (job->step >= job->plan->steps->len) {
-		if (!application_runs(slot->device)) {
+		if (!application_runs(attachment->device)) {
 			job_failed(job, "every module is installed but the application does not run");
 			return;
 		}
-		healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+		healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, job->device_id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
 		            "heal succeeded: %u module(s), %" G_GUINT64_FORMAT " bytes; the application runs",
 		            job->plan->steps->len, job->plan->bytes);
-		set_status(slot, HEALER_STATUS_HEALTHY, NULL);
+		set_status(attachment, HEALER_STATUS_HEALTHY, NULL);
 		end_job(job);
 		return;
 	}
@@ -516,7 +518,7 @@ run_step(Job *job)
 	}
 	job->module_sha = g_steal_pointer(&sha);
 	detail = g_strdup_printf("step %u of %u: %s", job->step + 1, job->plan->steps->len, label);
-	set_status(slot, HEALER_STATUS_HEALING, detail);
+	set_status(attachment, HEALER_STATUS_HEALING, detail);
 	/* The store's name of the module is its SHA-256: the device need not hash it again. */
 	{
 		HealerDeviceModule m = {.bytes = module,
@@ -524,7 +526,7 @@ run_step(Job *job)
 		                        .function = step->entry->function,
 		                        .index = step->entry->index,
 		                        .version = step->entry->version};
-		healer_device_install_async(slot->device, &m, on_step_installed, job);
+		healer_device_install_async(attachment->device, &m, on_step_installed, job);
 	}
 }
 
@@ -544,10 +546,10 @@ job_for(HealerEngine *self, const char *id)
 
 /* Plans from what the device says now, and runs it. */
 static void
-start_job(Slot *slot, Job *job)
+start_job(Attachment *attachment, Job *job)
 {
-	HealerEngine *self = slot->engine;
-	const HealerDeviceState *state = healer_device_get_state(slot->device);
+	HealerEngine *self = attachment->engine;
+	const HealerDeviceState *state = healer_device_get_state(attachment->device);
 	HealerGoal goal = {.kind = job->app ? HEALER_GOAL_INSTALL_APP : HEALER_GOAL_HEAL, .app = job->app};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	g_autoptr(GError) error = NULL;
@@ -555,34 +557,34 @@ start_job(Slot *slot, Job *job)
 	HealerPlan *plan;
 
 	if (self->config->max_concurrent_jobs != 0 && self->active_jobs >= self->config->max_concurrent_jobs) {
-		set_status(slot, HEALER_STATUS_SAFE_MODE, "waiting for a free heal job slot");
-		if (g_queue_find(&self->waiting, slot) == NULL)
-			g_queue_push_tail(&self->waiting, slot);
+		set_status(attachment, HEALER_STATUS_QUEUED, "waiting for a free heal job slot");
+		if (g_queue_find(&self->waiting, attachment) == NULL)
+			g_queue_push_tail(&self->waiting, attachment);
 		return;
 	}
 	/*
-	 * The job runs here now: a retry it waited for is moot, and it leaves any other slot (its device
-	 * seen on two ports), as this slot leaves any other job (its device's id changed): a slot and a
+	 * The job runs here now: a retry it waited for is moot, and it leaves any other attachment (its device
+	 * seen on two ports), as this attachment leaves any other job (its device's id changed): an attachment and a
 	 * job point at each other or at nothing, so neither is left pointing at a freed one.
 	 */
 	if (job->retry_source != 0) {
 		g_source_remove(job->retry_source);
 		job->retry_source = 0;
 	}
-	if (job->slot != NULL && job->slot != slot && job->slot->job == job)
-		job->slot->job = NULL;
-	if (slot->job != NULL && slot->job != job && slot->job->slot == slot)
-		slot->job->slot = NULL;
+	if (job->attachment != NULL && job->attachment != attachment && job->attachment->job == job)
+		job->attachment->job = NULL;
+	if (attachment->job != NULL && attachment->job != job && attachment->job->attachment == attachment)
+		attachment->job->attachment = NULL;
 	planning = healer_supply_get_planning_catalog(self->supply);
 	plan = healer_resolve(state, planning->catalog, &goal, &policy, &error);
-	if (plan != NULL && !plan_is_local(slot, plan)) {
+	if (plan != NULL && !plan_is_local(attachment, plan)) {
 		/* The job waits, holding no job slot, until the store or upstream changes. */
 		healer_plan_free(plan);
-		job->slot = NULL;
-		slot->job = NULL;
+		job->attachment = NULL;
+		attachment->job = NULL;
 		return;
 	}
-	slot->fetching = FALSE;
+	attachment->fetching = FALSE;
 	if (plan == NULL) {
 		const char *upstream_problem = healer_supply_get_upstream_problem(self->supply);
 		g_autofree char *detail = upstream_problem != NULL
@@ -590,15 +592,15 @@ start_job(Slot *slot, Job *job)
 		                                                    error->message, upstream_problem)
 		                                  : g_strdup(error->message);
 
-		healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, job->device_id, slot->port, -1, G_LOG_LEVEL_WARNING,
+		healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, job->device_id, attachment->port, -1, G_LOG_LEVEL_WARNING,
 		                   detail,
 		                   "cannot heal: %s; import a module bundle (healerctl import) or add it to a "
 		                   "module directory",
 		                   detail);
-		set_status(slot, HEALER_STATUS_BLOCKED, detail);
+		set_status(attachment, HEALER_STATUS_BLOCKED, detail);
 		/* Nothing to do until the store changes; the job's attempts are not spent on waiting. */
-		job->slot = NULL;
-		slot->job = NULL;
+		job->attachment = NULL;
+		attachment->job = NULL;
 		end_job_with(job, error);
 		return;
 	}
@@ -607,18 +609,18 @@ start_job(Slot *slot, Job *job)
 	job->plan = plan;
 	job->plan_catalog = healer_planning_catalog_ref(planning);
 	job->step = 0;
-	job->slot = slot;
-	slot->job = job;
+	job->attachment = attachment;
+	attachment->job = job;
 	job->active = TRUE;
 	self->active_jobs++;
-	healer_emit(HEALER_EVENT_HEAL_STARTED, job->device_id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+	healer_emit(HEALER_EVENT_HEAL_STARTED, job->device_id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
 	            "%s heal: %u module(s), %" G_GUINT64_FORMAT " bytes%s",
 	            job->resumed ? "resuming the" : "starting the", plan->steps->len, plan->bytes,
 	            plan->uses_prerelease ? " (uses a prerelease)" : "");
 	for (guint i = 0; i < plan->steps->len; i++) {
 		g_autofree char *label = step_label(&g_array_index(plan->steps, HealerPlanStep, i));
-		healer_emit(HEALER_EVENT_HEAL_STEP, job->device_id, slot->port, label, (int)i + 1, G_LOG_LEVEL_DEBUG,
-		            "plan step %u: %s", i + 1, label);
+		healer_emit(HEALER_EVENT_HEAL_STEP, job->device_id, attachment->port, label, (int)i + 1,
+		            G_LOG_LEVEL_DEBUG, "plan step %u: %s", i + 1, label);
 	}
 	job->resumed = FALSE;
 	/*
@@ -627,7 +629,7 @@ start_job(Slot *slot, Job *job)
 	 * finds the heal on restart and resumes it, also with auto-heal off.
 	 */
 	job->awaiting_seq = persist(job);
-	set_status(slot, HEALER_STATUS_HEALING, "starting");
+	set_status(attachment, HEALER_STATUS_HEALING, "starting");
 }
 
 /* A job file write finished (see start_job()). */
@@ -636,26 +638,26 @@ on_job_written(const char *device_id, guint64 seq, const GError *error, gpointer
 {
 	HealerEngine *self = user_data;
 	Job *job = g_hash_table_lookup(self->jobs, device_id);
-	Slot *slot = job != NULL ? job->slot : NULL;
+	Attachment *attachment = job != NULL ? job->attachment : NULL;
 
 	if (error != NULL) {
 		/* A job gone by now had its file's removal fail: the message says that much itself. */
 		g_autofree char *why = job != NULL
 		                               ? g_strdup_printf("cannot save the heal's progress: %s", error->message)
 		                               : g_strdup(error->message);
-		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, device_id, slot ? slot->port : NULL,
+		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, device_id, attachment ? attachment->port : NULL,
 		                   job ? (int)job->step : -1, G_LOG_LEVEL_WARNING, why, "%s", why);
-		if (slot != NULL) {
-			g_free(slot->last_error);
-			slot->last_error = g_steal_pointer(&why);
-			slot_changed(slot);
+		if (attachment != NULL) {
+			g_free(attachment->last_error);
+			attachment->last_error = g_steal_pointer(&why);
+			attachment_changed(attachment);
 		}
 	}
 	if (job == NULL || job->awaiting_seq == 0 || seq < job->awaiting_seq)
 		return;
 	job->awaiting_seq = 0;
 	/* A heal that could not be saved still runs (as it always did): left alone, the device stays down. */
-	if (job->active && slot != NULL && slot->job == job)
+	if (job->active && attachment != NULL && attachment->job == job)
 		run_step(job);
 }
 
@@ -671,21 +673,21 @@ needs_heal(HealerDevice *device)
 }
 
 static void
-evaluate(Slot *slot)
+evaluate(Attachment *attachment)
 {
-	HealerEngine *self = slot->engine;
-	HealerDevice *device = slot->device;
+	HealerEngine *self = attachment->engine;
+	HealerDevice *device = attachment->device;
 	HealerDeviceHealth health;
-	const char *id = slot->id;
+	const char *id = attachment->id;
 	Job *job;
 	g_autofree char *detail = NULL;
 
-	if (!slot->announced || healer_device_get_id(device) == NULL || !healer_device_has_state(device) ||
+	if (!attachment->announced || healer_device_get_id(device) == NULL || !healer_device_has_state(device) ||
 	    healer_device_is_busy(device))
 		return;
 	healer_device_get_health(device, &health);
 	job = g_hash_table_lookup(self->jobs, id);
-	if (job != NULL && (job->active || job->retry_source != 0) && job->slot == slot)
+	if (job != NULL && (job->active || job->retry_source != 0) && job->attachment == attachment)
 		return; /* its job drives it; a retry timer is pending */
 	if (job != NULL && job->active)
 		return;
@@ -693,58 +695,59 @@ evaluate(Slot *slot)
 	if (!needs_heal(device)) {
 		if (job != NULL) {
 			/* A job was under way (or read back after a restart) and the device is whole now. */
-			healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
+			healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
 			            "heal succeeded: the device's application dependencies are met");
 			end_job(job);
 		}
 		if (health.running) {
-			set_status(slot, HEALER_STATUS_HEALTHY, NULL);
+			set_status(attachment, HEALER_STATUS_HEALTHY, NULL);
 		} else {
 			detail = g_strdup_printf("%s, nothing to heal (%s)", health.mode, health.boot_reason);
 			/* Reported, not healed: safe mode asked for, or no application, is not a missing module. */
-			if (slot->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(slot->detail, detail) != 0)
-				healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1,
+			if (attachment->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(attachment->detail, detail) != 0)
+				healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, attachment->port, -1,
 				                   G_LOG_LEVEL_INFO, detail, "%s", detail);
-			set_status(slot, HEALER_STATUS_SAFE_MODE, detail);
+			set_status(attachment, HEALER_STATUS_SAFE_MODE, detail);
 		}
 		return;
 	}
 	if (job == NULL && !self->config->auto_heal) {
-		set_status(slot, HEALER_STATUS_SAFE_MODE, "its application needs modules it lacks (auto-heal is off)");
+		set_status(attachment, HEALER_STATUS_SAFE_MODE,
+		           "its application needs modules it lacks (auto-heal is off)");
 		return;
 	}
 	if (job == NULL) {
 		const char *why = "its application needs modules it lacks";
-		healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, slot->port, -1, G_LOG_LEVEL_INFO, why,
+		healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, attachment->port, -1, G_LOG_LEVEL_INFO, why,
 		                   "in safe mode: %s", why);
 	}
-	start_job(slot, job ? job : job_for(self, id));
+	start_job(attachment, job ? job : job_for(self, id));
 }
 
 /* ---- devices coming and going ----------------------------------------- */
 
-static void slot_free(Slot *slot);
+static void attachment_free(Attachment *attachment);
 
-/* The slot's job lets go of the device (it stays, waiting for the device to come back). */
+/* The attachment's job lets go of the device (it stays, waiting for the device to come back). */
 static void
-release_slot_job(Slot *slot)
+release_attachment_job(Attachment *attachment)
 {
-	if (slot->job != NULL && slot->job->return_source != 0) {
+	if (attachment->job != NULL && attachment->job->return_source != 0) {
 		/* Its device re-enumerates after the reset: the job keeps its job slot and waits for the id. */
-		slot->job->slot = NULL;
-		slot->job = NULL;
-	} else if (slot->job != NULL) {
-		Job *job = slot->job;
+		attachment->job->attachment = NULL;
+		attachment->job = NULL;
+	} else if (attachment->job != NULL) {
+		Job *job = attachment->job;
 		job_release_module(job);
 		release_job_slot(job);
-		job->slot = NULL;
+		job->attachment = NULL;
 		if (job->retry_source != 0) {
 			g_source_remove(job->retry_source);
 			job->retry_source = 0;
 		}
-		slot->job = NULL;
+		attachment->job = NULL;
 	}
-	g_queue_remove(&slot->engine->waiting, slot);
+	g_queue_remove(&attachment->engine->waiting, attachment);
 }
 
 /*
@@ -752,69 +755,70 @@ release_slot_job(Slot *slot)
  * detached as if unplugged (its object goes, its job waits for it), and the port starts over.
  */
 static void
-detach_identity(Slot *slot, const char *why)
+detach_identity(Attachment *attachment, const char *why)
 {
-	HealerEngine *self = slot->engine;
+	HealerEngine *self = attachment->engine;
 	g_autofree char *id = NULL;
 
-	if (slot->id != NULL && g_hash_table_lookup(self->by_id, slot->id) == slot)
-		g_hash_table_remove(self->by_id, slot->id);
-	id = g_steal_pointer(&slot->id);
-	if (!slot->announced)
+	if (attachment->id != NULL && g_hash_table_lookup(self->by_id, attachment->id) == attachment)
+		g_hash_table_remove(self->by_id, attachment->id);
+	id = g_steal_pointer(&attachment->id);
+	if (!attachment->announced)
 		return;
-	slot->announced = FALSE;
-	healer_emit(HEALER_EVENT_DEVICE_DETACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "detached: %s", why);
-	release_slot_job(slot);
-	healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = id, .port = slot->port);
-	slot->status = HEALER_STATUS_ATTACHED;
-	slot->fetching = FALSE;
-	slot->last_heal = 0;
-	g_clear_pointer(&slot->detail, g_free);
-	g_clear_pointer(&slot->last_error, g_free);
+	attachment->announced = FALSE;
+	healer_emit(HEALER_EVENT_DEVICE_DETACHED, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO, "detached: %s",
+	            why);
+	release_attachment_job(attachment);
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = id, .port = attachment->port);
+	attachment->status = HEALER_STATUS_ATTACHED;
+	attachment->fetching = FALSE;
+	attachment->last_heal = 0;
+	g_clear_pointer(&attachment->detail, g_free);
+	g_clear_pointer(&attachment->last_error, g_free);
 	update_notify_status(self);
 }
 
-/* Announces the device on the slot, unless another port holds its id (the first port keeps it). */
+/* Announces the device on the attachment, unless another port holds its id (the first port keeps it). */
 static gboolean
-announce(Slot *slot)
+announce(Attachment *attachment)
 {
-	HealerEngine *self = slot->engine;
-	HealerDevice *device = slot->device;
+	HealerEngine *self = attachment->engine;
+	HealerDevice *device = attachment->device;
 	const char *id = healer_device_get_id(device);
 	HealerDeviceHealth health;
-	Slot *holder = slot_for_device(self, id);
+	Attachment *holder = attachment_for_device(self, id);
 	Job *saved;
 
 	if (holder != NULL) {
-		if (g_strcmp0(slot->conflict_id, id) != 0) {
-			healer_emit(HEALER_EVENT_DEVICE_CONFLICT, id, slot->port, NULL, -1, G_LOG_LEVEL_WARNING,
+		if (g_strcmp0(attachment->conflict_id, id) != 0) {
+			healer_emit(HEALER_EVENT_DEVICE_CONFLICT, id, attachment->port, NULL, -1, G_LOG_LEVEL_WARNING,
 			            "refused on %s: device %s is attached on %s, which keeps it (two devices "
 			            "with one id: one of them is faulty or hostile)",
-			            slot->port, id, holder->port);
-			g_free(slot->conflict_id);
-			slot->conflict_id = g_strdup(id);
+			            attachment->port, id, holder->port);
+			g_free(attachment->conflict_id);
+			attachment->conflict_id = g_strdup(id);
 		}
 		return FALSE;
 	}
-	g_clear_pointer(&slot->conflict_id, g_free);
-	slot->id = g_strdup(id);
-	g_hash_table_insert(self->by_id, slot->id, slot);
+	g_clear_pointer(&attachment->conflict_id, g_free);
+	attachment->id = g_strdup(id);
+	g_hash_table_insert(self->by_id, attachment->id, attachment);
 	healer_device_get_health(device, &health);
-	healer_emit(HEALER_EVENT_DEVICE_ATTACHED, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-	            "attached on %s: platform %u, %s, reset reason %s", slot->port,
+	healer_emit(HEALER_EVENT_DEVICE_ATTACHED, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
+	            "attached on %s: platform %u, %s, reset reason %s", attachment->port,
 	            healer_device_get_platform_id(device), health.boot_mode, health.reset_reason);
-	set_status(slot, HEALER_STATUS_IDENTIFIED, NULL);
-	slot->announced = TRUE;
-	healer_emit_event(.kind = HEALER_EVENT_DEVICE_ADDED, .device_id = id, .port = slot->port);
+	set_status(attachment, HEALER_STATUS_IDENTIFIED, NULL);
+	attachment->announced = TRUE;
+	healer_emit_event(.kind = HEALER_EVENT_DEVICE_ADDED, .device_id = id, .port = attachment->port);
 	saved = g_hash_table_lookup(self->jobs, id);
-	if (saved != NULL && saved->return_source != 0 && saved->slot == NULL) {
+	if (saved != NULL && saved->return_source != 0 && saved->attachment == NULL) {
 		/* Back after the reset of a step, as another device node: the step is checked (on_identified()). */
-		saved->slot = slot;
-		slot->job = saved;
-	} else if (saved != NULL && !saved->active && saved->slot == NULL) {
+		saved->attachment = attachment;
+		attachment->job = saved;
+	} else if (saved != NULL && !saved->active && saved->attachment == NULL) {
 		/* A heal that lost its device (or healerd) picks up where the device is now. */
-		saved->slot = slot;
-		slot->job = saved;
+		saved->attachment = attachment;
+		attachment->job = saved;
 		saved->resumed = TRUE;
 	}
 	return TRUE;
@@ -822,19 +826,19 @@ announce(Slot *slot)
 
 /* An announced device reported its state: the step its job waited for is checked, or the device judged. */
 static void
-judge_announced(Slot *slot)
+judge_announced(Attachment *attachment)
 {
-	if (slot->job != NULL && slot->job->return_source != 0) {
+	if (attachment->job != NULL && attachment->job->return_source != 0) {
 		/* The device a step was waiting for reported itself again (wherever it came back). */
-		Job *job = slot->job;
+		Job *job = attachment->job;
 		g_source_remove(job->return_source);
 		job->return_source = 0;
 		job->returned = TRUE;
-		on_step_installed(slot->device, NULL, job);
+		on_step_installed(attachment->device, NULL, job);
 		return;
 	}
-	if (slot->job == NULL || !slot->job->active)
-		evaluate(slot);
+	if (attachment->job == NULL || !attachment->job->active)
+		evaluate(attachment);
 }
 
 /*
@@ -848,39 +852,40 @@ retry_conflicts(HealerEngine *self, const char *id)
 	GHashTableIter iter;
 	gpointer value;
 
-	if (id == NULL || self->slots == NULL)
+	if (id == NULL || self->attachments == NULL)
 		return;
-	g_hash_table_iter_init(&iter, self->slots);
+	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		Slot *slot = value;
-		if (!slot->announced && g_strcmp0(slot->conflict_id, id) == 0 &&
-		    g_strcmp0(healer_device_get_id(slot->device), id) == 0 && healer_device_has_state(slot->device) &&
-		    announce(slot)) {
-			judge_announced(slot);
+		Attachment *attachment = value;
+		if (!attachment->announced && g_strcmp0(attachment->conflict_id, id) == 0 &&
+		    g_strcmp0(healer_device_get_id(attachment->device), id) == 0 &&
+		    healer_device_has_state(attachment->device) && announce(attachment)) {
+			judge_announced(attachment);
 			return;
 		}
 	}
 }
 
-/* The record of a slot going: its device's, or the port's when no device was ever attached. */
+/* The record of an attachment going: its device's, or the port's when no device was ever attached. */
 static void
-log_detached(Slot *slot, const char *what)
+log_detached(Attachment *attachment, const char *what)
 {
-	if (slot->announced)
-		healer_emit(HEALER_EVENT_DEVICE_DETACHED, slot->id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "%s", what);
+	if (attachment->announced)
+		healer_emit(HEALER_EVENT_DEVICE_DETACHED, attachment->id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
+		            "%s", what);
 	else
-		healer_emit(HEALER_EVENT_NOTE, NULL, slot->port, NULL, -1, G_LOG_LEVEL_INFO,
-		            "%s: closed (the device there was never attached)", slot->port);
+		healer_emit(HEALER_EVENT_NOTE, NULL, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
+		            "%s: closed (the device there was never attached)", attachment->port);
 }
 
-/* Removes the device's slot (the engine lets go of it); the id it held goes to a device refused for it. */
+/* Removes the device's attachment (the engine lets go of it); the id it held goes to a device refused for it. */
 static void
-forget_slot(HealerEngine *self, HealerDevice *device)
+forget_attachment(HealerEngine *self, HealerDevice *device)
 {
-	Slot *slot = g_hash_table_lookup(self->slots, device);
-	g_autofree char *id = slot != NULL && slot->announced ? g_strdup(slot->id) : NULL;
+	Attachment *attachment = g_hash_table_lookup(self->attachments, device);
+	g_autofree char *id = attachment != NULL && attachment->announced ? g_strdup(attachment->id) : NULL;
 
-	g_hash_table_remove(self->slots, device);
+	g_hash_table_remove(self->attachments, device);
 	retry_conflicts(self, id);
 }
 
@@ -891,91 +896,92 @@ forget_slot(HealerEngine *self, HealerDevice *device)
 static void
 on_identity_changed(HealerDevice *device, gpointer user_data)
 {
-	Slot *slot = user_data;
-	HealerEngine *self = slot->engine;
+	Attachment *attachment = user_data;
+	HealerEngine *self = attachment->engine;
 	const char *id = healer_device_get_id(device);
 
-	if (slot->announced) {
-		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, slot->port);
-		g_autofree char *old = g_strdup(slot->id);
-		detach_identity(slot, why);
+	if (attachment->announced) {
+		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, attachment->port);
+		g_autofree char *old = g_strdup(attachment->id);
+		detach_identity(attachment, why);
 		retry_conflicts(self, old);
 	}
-	if (g_strcmp0(slot->conflict_id, id) != 0)
-		g_clear_pointer(&slot->conflict_id, g_free);
+	if (g_strcmp0(attachment->conflict_id, id) != 0)
+		g_clear_pointer(&attachment->conflict_id, g_free);
 }
 
 static void
 on_identified(HealerDevice *device, gpointer user_data)
 {
-	Slot *slot = user_data;
+	Attachment *attachment = user_data;
 
 	(void)device;
-	if (!slot->announced && !announce(slot))
+	if (!attachment->announced && !announce(attachment))
 		return;
-	judge_announced(slot);
+	judge_announced(attachment);
 }
 
 static void
 on_device_log(HealerDevice *device, const char *text, gpointer user_data)
 {
-	Slot *slot = user_data;
-	const char *id = slot->id; /* NULL until announced: a device refused here speaks for nobody */
+	Attachment *attachment = user_data;
+	const char *id = attachment->id; /* NULL until announced: a device refused here speaks for nobody */
 
 	/* The backend may limit what one attachment writes; the text is escaped by the family. */
-	if (healer_backend_allow_record(slot->backend, device, id))
-		healer_emit(HEALER_EVENT_DEVICE_LOG, id, slot->port, NULL, -1, G_LOG_LEVEL_INFO, "device%s%s: %s",
-		            id ? "" : " on ", id ? "" : slot->port, text);
+	if (healer_backend_allow_record(attachment->backend, device, id))
+		healer_emit(HEALER_EVENT_DEVICE_LOG, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO, "device%s%s: %s",
+		            id ? "" : " on ", id ? "" : attachment->port, text);
 }
 
 static void
 on_device_changed(HealerDevice *device, gpointer user_data)
 {
 	(void)device;
-	slot_changed(user_data);
+	attachment_changed(user_data);
 }
 
 static void
 on_device_progress(HealerDevice *device, gpointer user_data)
 {
-	Slot *slot = user_data;
-	const char *id = slot->id;
+	Attachment *attachment = user_data;
+	const char *id = attachment->id;
 
 	(void)device;
-	if (id != NULL && slot->job != NULL && slot->job->plan != NULL &&
-	    slot->job->step < slot->job->plan->steps->len) {
-		Job *job = slot->job;
+	if (id != NULL && attachment->job != NULL && attachment->job->plan != NULL &&
+	    attachment->job->step < attachment->job->plan->steps->len) {
+		Job *job = attachment->job;
 		const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
 		guint progress = job_progress(job);
 		/* One signal per percent, not one per acknowledgement. */
 		if (progress != job->last_progress) {
 			g_autofree char *label = step_label(step);
 			job->last_progress = progress;
-			healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = id, .port = slot->port,
+			healer_emit_event(.kind = HEALER_EVENT_HEAL_PROGRESS, .device_id = id, .port = attachment->port,
 			                  .step = (int)job->step + 1, .total = job->plan->steps->len, .module = label,
 			                  .progress = progress);
-			slot_changed(slot);
+			attachment_changed(attachment);
 		}
 	}
 }
 
 static void
-slot_free(Slot *slot)
+attachment_free(Attachment *attachment)
 {
-	if (slot->announced)
-		healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = slot->id, .port = slot->port);
-	release_slot_job(slot);
-	if (slot->id != NULL && g_hash_table_lookup(slot->engine->by_id, slot->id) == slot)
-		g_hash_table_remove(slot->engine->by_id, slot->id);
-	/* No more of its signals reach this slot; the backend closed (or closes) the device. */
-	g_signal_handlers_disconnect_by_data(slot->device, slot);
-	g_object_unref(slot->device);
-	g_free(slot->detail);
-	g_free(slot->last_error);
-	g_free(slot->id);
-	g_free(slot->conflict_id);
-	g_free(slot->port);
-	g_free(slot);
+	if (attachment->announced)
+		healer_emit_event(.kind = HEALER_EVENT_DEVICE_REMOVED, .device_id = attachment->id,
+		                  .port = attachment->port);
+	release_attachment_job(attachment);
+	if (attachment->id != NULL && g_hash_table_lookup(attachment->engine->by_id, attachment->id) == attachment)
+		g_hash_table_remove(attachment->engine->by_id, attachment->id);
+	/* No more of its signals reach this attachment; the backend closed (or closes) the device. */
+	g_signal_handlers_disconnect_by_data(attachment->device, attachment);
+	g_object_unref(attachment->device);
+	g_free(attachment->detail);
+	g_free(attachment->last_error);
+	g_free(attachment->id);
+	g_free(attachment->conflict_id);
+	g_free(attachment->port);
+	g_free(attachment);
 }
 
 /* A backend found a device: it is served (announced once it says who it is). */
@@ -983,36 +989,37 @@ static void
 on_device_added(HealerBackend *backend, HealerDevice *device, gpointer user_data)
 {
 	HealerEngine *self = user_data;
-	Slot *slot;
+	Attachment *attachment;
 
-	g_return_if_fail(!g_hash_table_contains(self->slots, device));
-	slot = g_new0(Slot, 1);
-	slot->engine = self;
-	slot->backend = backend;
-	slot->port = g_strdup(healer_device_get_port(device));
-	slot->status = HEALER_STATUS_ATTACHED;
-	slot->device = g_object_ref(device);
-	g_signal_connect(device, "identity-changed", G_CALLBACK(on_identity_changed), slot);
-	g_signal_connect(device, "identified", G_CALLBACK(on_identified), slot);
-	g_signal_connect(device, "log", G_CALLBACK(on_device_log), slot);
-	g_signal_connect(device, "changed", G_CALLBACK(on_device_changed), slot);
-	g_signal_connect(device, "progress", G_CALLBACK(on_device_progress), slot);
-	g_hash_table_insert(self->slots, device, slot);
+	g_return_if_fail(!g_hash_table_contains(self->attachments, device));
+	attachment = g_new0(Attachment, 1);
+	attachment->engine = self;
+	attachment->backend = backend;
+	attachment->port = g_strdup(healer_device_get_port(device));
+	attachment->status = HEALER_STATUS_ATTACHED;
+	attachment->device = g_object_ref(device);
+	g_signal_connect(device, "identity-changed", G_CALLBACK(on_identity_changed), attachment);
+	g_signal_connect(device, "identified", G_CALLBACK(on_identified), attachment);
+	g_signal_connect(device, "log", G_CALLBACK(on_device_log), attachment);
+	g_signal_connect(device, "changed", G_CALLBACK(on_device_changed), attachment);
+	g_signal_connect(device, "progress", G_CALLBACK(on_device_progress), attachment);
+	g_hash_table_insert(self->attachments, device, attachment);
 }
 
-/* A backend let a device go (unplugged, its port gone, or refused): its slot goes; a job stays, waiting for it. */
+/* A backend let a device go (unplugged, its port gone, or refused): its attachment goes; a job stays, waiting for it.
+ */
 static void
 on_device_removed(HealerBackend *backend, HealerDevice *device, const char *why, gpointer user_data)
 {
 	HealerEngine *self = user_data;
-	Slot *slot = g_hash_table_lookup(self->slots, device);
+	Attachment *attachment = g_hash_table_lookup(self->attachments, device);
 
 	(void)backend;
-	if (slot == NULL)
+	if (attachment == NULL)
 		return;
 	if (why != NULL)
-		log_detached(slot, why);
-	forget_slot(self, device);
+		log_detached(attachment, why);
+	forget_attachment(self, device);
 	update_notify_status(self);
 }
 
@@ -1037,7 +1044,7 @@ healer_engine_new(HealerConfig *config, HealerSupply *supply)
 	self->config = config;
 	self->supply = supply;
 	self->backends = g_ptr_array_new_with_free_func(g_object_unref);
-	self->slots = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)slot_free);
+	self->attachments = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)attachment_free);
 	self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
 	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
 	g_queue_init(&self->waiting);
@@ -1061,12 +1068,12 @@ healer_engine_start(HealerEngine *self)
 	update_notify_status(self);
 }
 
-static Slot *
-slot_for_device(HealerEngine *self, const char *device_id)
+static Attachment *
+attachment_for_device(HealerEngine *self, const char *device_id)
 {
-	Slot *slot = device_id != NULL ? g_hash_table_lookup(self->by_id, device_id) : NULL;
+	Attachment *attachment = device_id != NULL ? g_hash_table_lookup(self->by_id, device_id) : NULL;
 
-	return slot != NULL && slot->announced ? slot : NULL;
+	return attachment != NULL && attachment->announced ? attachment : NULL;
 }
 
 gboolean
@@ -1089,17 +1096,17 @@ gboolean
 healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes *app_bytes, const char *app_path,
                               HealerEngineDoneFunc func, gpointer user_data, GError **error)
 {
-	Slot *slot = slot_for_device(self, device_id);
+	Attachment *attachment = attachment_for_device(self, device_id);
 	g_autoptr(HealerCatalogEntry) app = NULL;
 	const HealerDeviceState *state;
 	g_autofree char *sha = NULL;
 	Job *job;
 
-	if (slot == NULL || healer_device_get_state(slot->device) == NULL) {
+	if (attachment == NULL || healer_device_get_state(attachment->device) == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
-	if (g_hash_table_contains(self->jobs, device_id) || healer_device_is_busy(slot->device)) {
+	if (g_hash_table_contains(self->jobs, device_id) || healer_device_is_busy(attachment->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is busy with a job", device_id);
 		return FALSE;
 	}
@@ -1107,7 +1114,7 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 	                                         g_bytes_get_size(app_bytes), NULL, error);
 	if (app == NULL)
 		return FALSE;
-	state = healer_device_get_state(slot->device);
+	state = healer_device_get_state(attachment->device);
 	if (app->function != MODULE_FUNCTION_USER_PART || app->platform_id != state->platform_id) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "%s is not an application for platform %u (it is a %s for platform %u)", app_path,
@@ -1121,7 +1128,7 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 	job->app = g_steal_pointer(&app);
 	job->done_func = func;
 	job->done_user_data = user_data;
-	start_job(slot, job);
+	start_job(attachment, job);
 	return TRUE;
 }
 
@@ -1132,11 +1139,11 @@ healer_engine_store_changed(HealerEngine *self)
 	gpointer value;
 
 	healer_supply_drop_planning_catalog(self->supply);
-	g_hash_table_iter_init(&iter, self->slots);
+	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		Slot *slot = value;
-		if (slot->status == HEALER_STATUS_BLOCKED || slot->fetching)
-			evaluate(slot);
+		Attachment *attachment = value;
+		if (attachment->status == HEALER_STATUS_BLOCKED || attachment->fetching)
+			evaluate(attachment);
 	}
 	healer_emit_event(.kind = HEALER_EVENT_SOURCES_CHANGED);
 }
@@ -1150,11 +1157,11 @@ healer_engine_summary(HealerEngine *self)
 	gpointer value;
 	guint total = 0;
 
-	if (self->slots == NULL)
+	if (self->attachments == NULL)
 		return g_strdup("stopping");
-	g_hash_table_iter_init(&iter, self->slots);
+	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		counts[((Slot *)value)->status]++;
+		counts[((Attachment *)value)->status]++;
 		total++;
 	}
 	g_string_append_printf(out, "%u device%s", total, total == 1 ? "" : "s");
@@ -1177,13 +1184,13 @@ healer_engine_free(HealerEngine *self)
 		g_signal_handlers_disconnect_by_data(backend, self);
 		healer_backend_stop(backend);
 	}
-	g_hash_table_destroy(self->slots);
-	self->slots = NULL;
+	g_hash_table_destroy(self->attachments);
+	self->attachments = NULL;
 	g_hash_table_destroy(self->by_id);
 	g_ptr_array_unref(self->backends);
 	g_hash_table_destroy(self->jobs);
 	g_queue_clear(&self->waiting);
-	/* Last: tearing slots and jobs down may queue writes; a stop (SIGTERM) waits for them all. */
+	/* Last: tearing attachments and jobs down may queue writes; a stop (SIGTERM) waits for them all. */
 	healer_job_writer_free(self->job_writer);
 	if (self->trim_source != 0)
 		g_source_remove(self->trim_source);
@@ -1213,44 +1220,46 @@ healer_device_info_free(HealerDeviceInfo *info)
 }
 
 static HealerDeviceInfo *
-info_for(Slot *slot)
+info_for(Attachment *attachment)
 {
-	HealerDevice *device = slot->device;
+	HealerDevice *device = attachment->device;
 	const HealerPlatform *platform;
 	HealerDeviceHealth health;
 	HealerDeviceInfo *info;
 
-	if (!slot->announced || healer_device_get_id(device) == NULL)
+	if (!attachment->announced || healer_device_get_id(device) == NULL)
 		return NULL;
 	healer_device_get_health(device, &health);
 	platform = healer_platform_lookup(healer_device_get_platform_id(device));
 	info = g_new0(HealerDeviceInfo, 1);
-	info->id = g_strdup(slot->id);
-	info->port = g_strdup(slot->port);
+	info->id = g_strdup(attachment->id);
+	info->port = g_strdup(attachment->port);
 	info->transport = g_strdup(healer_device_get_transport_name(device));
 	info->platform_id = healer_device_get_platform_id(device);
 	info->platform_name = g_strdup(platform ? platform->name : "");
 	info->mode = g_strdup(health.mode);
 	info->led = g_strdup(health.led);
-	info->state = g_strdup(healer_status_to_string(slot->status));
-	info->detail = g_strdup(slot->detail ? slot->detail : "");
+	info->state = g_strdup(healer_status_to_string(attachment->status));
+	info->detail = g_strdup(attachment->detail ? attachment->detail : "");
 	info->safe_mode_reason = g_strdup(health.safe_mode_reason);
 	info->modules_json = g_strdup(healer_device_get_state_json(device) ? healer_device_get_state_json(device) : "");
 	/* A finished heal stays at 100 until the next one; a device never healed here shows 0. */
-	info->progress = slot->job ? job_progress(slot->job)
-	                           : (slot->status == HEALER_STATUS_HEALTHY && slot->last_heal != 0 ? 100 : 0);
-	info->current_step = g_strdup(slot->status == HEALER_STATUS_HEALING && slot->detail ? slot->detail : "");
-	info->last_error = g_strdup(slot->last_error ? slot->last_error : "");
-	info->last_heal = slot->last_heal;
+	info->progress =
+	        attachment->job ? job_progress(attachment->job)
+	                        : (attachment->status == HEALER_STATUS_HEALTHY && attachment->last_heal != 0 ? 100 : 0);
+	info->current_step =
+	        g_strdup(attachment->status == HEALER_STATUS_HEALING && attachment->detail ? attachment->detail : "");
+	info->last_error = g_strdup(attachment->last_error ? attachment->last_error : "");
+	info->last_heal = attachment->last_heal;
 	return info;
 }
 
 HealerDeviceInfo *
 healer_engine_get_device(HealerEngine *self, const char *device_id)
 {
-	Slot *slot = slot_for_device(self, device_id);
+	Attachment *attachment = attachment_for_device(self, device_id);
 
-	return slot ? info_for(slot) : NULL;
+	return attachment ? info_for(attachment) : NULL;
 }
 
 static gint
@@ -1266,7 +1275,7 @@ healer_engine_list_devices(HealerEngine *self)
 	GHashTableIter iter;
 	gpointer value;
 
-	g_hash_table_iter_init(&iter, self->slots);
+	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		HealerDeviceInfo *info = info_for(value);
 		if (info != NULL)
@@ -1303,19 +1312,19 @@ announce_nothing_to_heal(gpointer user_data)
 gboolean
 healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
 {
-	Slot *slot = slot_for_device(self, device_id);
+	Attachment *attachment = attachment_for_device(self, device_id);
 	Job *job;
 
-	if (slot == NULL || !healer_device_has_state(slot->device)) {
+	if (attachment == NULL || !healer_device_has_state(attachment->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
 	job = g_hash_table_lookup(self->jobs, device_id);
-	if ((job != NULL && job->active) || healer_device_is_busy(slot->device)) {
+	if ((job != NULL && job->active) || healer_device_is_busy(attachment->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is already being healed", device_id);
 		return FALSE;
 	}
-	if (!needs_heal(slot->device)) {
+	if (!needs_heal(attachment->device)) {
 		/* Nothing to do is an answer too: the caller waiting for HealFinished gets it. */
 		NothingToHeal *n = g_new0(NothingToHeal, 1);
 		n->engine = self;
@@ -1327,7 +1336,7 @@ healer_engine_heal(HealerEngine *self, const char *device_id, GError **error)
 		g_source_remove(job->retry_source);
 		job->retry_source = 0;
 	}
-	start_job(slot, job ? job : job_for(self, device_id));
+	start_job(attachment, job ? job : job_for(self, device_id));
 	return TRUE;
 }
 
@@ -1335,14 +1344,14 @@ GPtrArray *
 healer_engine_heal_all(HealerEngine *self)
 {
 	GPtrArray *started = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GList) slots = g_hash_table_get_values(self->slots);
+	g_autoptr(GList) attachments = g_hash_table_get_values(self->attachments);
 
-	for (GList *l = slots; l != NULL; l = l->next) {
-		Slot *slot = l->data;
-		const char *id = slot->id;
-		if (id == NULL || !healer_device_has_state(slot->device) || !needs_heal(slot->device))
+	for (GList *l = attachments; l != NULL; l = l->next) {
+		Attachment *attachment = l->data;
+		const char *id = attachment->id;
+		if (id == NULL || !healer_device_has_state(attachment->device) || !needs_heal(attachment->device))
 			continue;
-		if (slot->job != NULL && slot->job->active) {
+		if (attachment->job != NULL && attachment->job->active) {
 			g_ptr_array_add(started, g_strdup(id));
 			continue;
 		}
@@ -1355,7 +1364,7 @@ healer_engine_heal_all(HealerEngine *self)
 char *
 healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 {
-	Slot *slot = slot_for_device(self, device_id);
+	Attachment *attachment = attachment_for_device(self, device_id);
 	const HealerDeviceState *state;
 	g_autoptr(HealerPlan) plan = NULL;
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
@@ -1363,7 +1372,7 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 	json_object *root;
 	char *out;
 
-	state = slot != NULL ? healer_device_get_state(slot->device) : NULL;
+	state = attachment != NULL ? healer_device_get_state(attachment->device) : NULL;
 	if (state == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return NULL;
@@ -1380,16 +1389,16 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 gboolean
 healer_engine_reset(HealerEngine *self, const char *device_id, GError **error)
 {
-	Slot *slot = slot_for_device(self, device_id);
+	Attachment *attachment = attachment_for_device(self, device_id);
 
-	if (slot == NULL) {
+	if (attachment == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return FALSE;
 	}
-	if (healer_device_is_busy(slot->device)) {
+	if (healer_device_is_busy(attachment->device)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is receiving a module", device_id);
 		return FALSE;
 	}
-	healer_device_reset(slot->device);
+	healer_device_reset(attachment->device);
 	return TRUE;
 }

@@ -18,7 +18,8 @@ typedef enum {
 	HEALER_STATUS_ATTACHED,   /* port open, waiting for HELLO */
 	HEALER_STATUS_IDENTIFIED, /* HELLO and describe in, not yet judged */
 	HEALER_STATUS_HEALTHY,
-	HEALER_STATUS_SAFE_MODE, /* in safe mode for a reason healing does not fix, or waiting for a job slot */
+	HEALER_STATUS_SAFE_MODE, /* in safe mode for a reason healing does not fix, or with auto-heal off */
+	HEALER_STATUS_QUEUED,    /* needs a heal, waiting for a free job slot (max-concurrent-jobs) */
 	HEALER_STATUS_HEALING,
 	HEALER_STATUS_BLOCKED, /* needs a module the store lacks */
 	HEALER_STATUS_FAILED,

@@ -171,7 +171,7 @@ serial_close(HealerTransport *transport)
 }
 
 static const char *
-serial_describe(HealerTransport *transport)
+serial_label(HealerTransport *transport)
 {
 	return ((SerialTransport *)transport)->path;
 }
@@ -179,7 +179,7 @@ serial_describe(HealerTransport *transport)
 static const HealerTransportOps serial_ops = {
         .send = serial_send,
         .close = serial_close,
-        .describe = serial_describe,
+        .label = serial_label,
 };
 
 HealerTransport *

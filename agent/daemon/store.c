@@ -240,7 +240,7 @@ static char *
 release_name(HealerStore *store, guint function, guint16 version)
 {
 	for (guint i = 0; i < store->tables->len; i++) {
-		char *name = healer_release_table_describe(g_ptr_array_index(store->tables, i), function, version);
+		char *name = healer_release_table_label(g_ptr_array_index(store->tables, i), function, version);
 		if (name != NULL)
 			return name;
 	}

@@ -24,7 +24,8 @@ typedef struct {
 typedef struct {
 	void (*send)(HealerTransport *transport, GBytes *frame);
 	void (*close)(HealerTransport *transport);
-	const char *(*describe)(HealerTransport *transport);
+	/* What to call it in logs and errors: the port's path ("/dev/ttyACM0"), or a test's name. */
+	const char *(*label)(HealerTransport *transport);
 } HealerTransportOps;
 
 struct _HealerTransport {
@@ -48,9 +49,9 @@ healer_transport_close(HealerTransport *transport)
 }
 
 static inline const char *
-healer_transport_describe(HealerTransport *transport)
+healer_transport_label(HealerTransport *transport)
 {
-	return transport->ops->describe(transport);
+	return transport->ops->label(transport);
 }
 
 /* A serial port (tty, USB CDC-ACM, pty), raw, at `baud`. */

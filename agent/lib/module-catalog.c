@@ -66,7 +66,7 @@ name_release(HealerCatalogEntry *entry, const HealerReleaseTable *releases)
 				prereleases++;
 		}
 	}
-	entry->release = healer_release_table_describe(releases, entry->function, entry->version);
+	entry->release = healer_release_table_label(releases, entry->function, entry->version);
 	entry->prerelease = matches > 0 && prereleases == matches;
 }
 
@@ -130,7 +130,7 @@ healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize l
 }
 
 char *
-healer_catalog_entry_describe(const HealerCatalogEntry *entry)
+healer_catalog_entry_to_string(const HealerCatalogEntry *entry)
 {
 	const char *function = healer_module_function_to_string(entry->function);
 	g_autofree char *unknown = NULL;

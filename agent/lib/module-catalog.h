@@ -54,7 +54,7 @@ void healer_catalog_entry_free(HealerCatalogEntry *entry);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerCatalogEntry, healer_catalog_entry_free)
 
 /* "system-part 1 v1203 (1.2.0)": function, index, version and release. */
-char *healer_catalog_entry_describe(const HealerCatalogEntry *entry);
+char *healer_catalog_entry_to_string(const HealerCatalogEntry *entry);
 
 typedef struct {
 	char *source;        /* what it was loaded from, for messages: a directory, or "the given files" */

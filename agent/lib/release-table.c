@@ -184,7 +184,7 @@ healer_release_table_lookup(const HealerReleaseTable *table, const char *name, g
 }
 
 char *
-healer_release_table_describe(const HealerReleaseTable *table, guint function, guint16 version)
+healer_release_table_label(const HealerReleaseTable *table, guint function, guint16 version)
 {
 	const char *first = NULL, *last = NULL;
 

@@ -30,6 +30,6 @@ gboolean healer_release_table_lookup(const HealerReleaseTable *table, const char
  * "2.2.0..2.3.1" when several releases share it (bootloaders often do).
  * NULL when no release does.
  */
-char *healer_release_table_describe(const HealerReleaseTable *table, guint function, guint16 version);
+char *healer_release_table_label(const HealerReleaseTable *table, guint function, guint16 version);
 
 G_END_DECLS

@@ -53,7 +53,7 @@ healer_device_state_find(const HealerDeviceState *state, guint function, guint i
 }
 
 static HealerInstalledModule *
-set_slot(HealerDeviceState *state, guint function, guint index, guint16 version)
+set_module_at(HealerDeviceState *state, guint function, guint index, guint16 version)
 {
 	HealerInstalledModule *m = find_mutable(state, function, index);
 
@@ -74,7 +74,7 @@ set_slot(HealerDeviceState *state, guint function, guint index, guint16 version)
 void
 healer_device_state_set(HealerDeviceState *state, guint function, guint index, guint16 version)
 {
-	set_slot(state, function, index, version);
+	set_module_at(state, function, index, version);
 }
 
 void
@@ -102,11 +102,11 @@ healer_device_state_new_from_describe(const HealerDescribe *describe)
 		const HealerDescribeModule *d = &g_array_index(describe->modules, HealerDescribeModule, i);
 		HealerInstalledModule *m;
 
-		/* The first main-store entry for a slot is the one the device runs. */
+		/* The first main-store entry for a position is the one the device runs. */
 		if (!d->has_info || d->store != MODULE_STORE_MAIN || d->function == MODULE_FUNCTION_NONE ||
 		    healer_device_state_find(state, d->function, d->index) != NULL)
 			continue;
-		m = set_slot(state, d->function, d->index, d->version);
+		m = set_module_at(state, d->function, d->index, d->version);
 		for (guint k = 0; k < d->dependencies->len; k++) {
 			const HealerDescribeDependency *dep =
 			        &g_array_index(d->dependencies, HealerDescribeDependency, k);
@@ -177,7 +177,7 @@ dependency_text(guint function, guint index, guint16 version)
 gboolean
 healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *entry, GError **error)
 {
-	g_autofree char *what = healer_catalog_entry_describe(entry);
+	g_autofree char *what = healer_catalog_entry_to_string(entry);
 	const HealerInstalledModule *installed = healer_device_state_find(state, entry->function, entry->index);
 	HealerInstalledModule *m;
 
@@ -224,7 +224,7 @@ healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *
 			}
 		}
 	}
-	m = set_slot(state, entry->function, entry->index, entry->version);
+	m = set_module_at(state, entry->function, entry->index, entry->version);
 	for (guint i = 0; i < entry->dependencies->len; i++) {
 		const HealerModuleDependency *dep = &g_array_index(entry->dependencies, HealerModuleDependency, i);
 		if (dep->function != MODULE_FUNCTION_NONE)
@@ -250,7 +250,7 @@ static gboolean
 check_app(const HealerDeviceState *state, const HealerGoal *goal, GError **error)
 {
 	if (goal->app == NULL || goal->app->function != MODULE_FUNCTION_USER_PART) {
-		g_autofree char *what = goal->app ? healer_catalog_entry_describe(goal->app) : NULL;
+		g_autofree char *what = goal->app ? healer_catalog_entry_to_string(goal->app) : NULL;
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "%s%s%s is not an application (user part)", goal->app ? goal->app->path : "no app given",
 		            goal->app ? ": " : "", what ? what : "");
@@ -363,7 +363,7 @@ healer_plan_simulate(const HealerDeviceState *state, const HealerPlan *plan, Hea
 /* ---- The search ------------------------------------------------------ */
 
 /*
- * Inside the search a device state is a vector: for each slot (function,
+ * Inside the search a device state is a vector: for each position (function,
  * index) that the device has or the catalog offers, the id of the variant
  * in it (0: empty).  Variants are the device's own modules and the usable
  * catalog modules; catalog variants are sorted by (bootloader, radio
@@ -374,14 +374,14 @@ healer_plan_simulate(const HealerDeviceState *state, const HealerPlan *plan, Hea
  */
 
 typedef struct {
-	gint slot; /* -1: a slot nothing has and nothing offers: never met */
+	gint position; /* -1: a position nothing has and nothing offers: never met */
 	guint8 function;
 	guint8 index;
 	guint16 version;
 } Req;
 
 typedef struct {
-	guint slot;
+	guint position;
 	guint8 function;
 	guint8 index;
 	guint16 version;
@@ -393,7 +393,7 @@ typedef struct {
 typedef struct {
 	guint8 function;
 	guint8 index;
-} Slot;
+} Position;
 
 typedef struct {
 	const HealerDeviceState *state;
@@ -402,13 +402,13 @@ typedef struct {
 	gboolean allow_prerelease;
 	guint max_states;
 
-	GArray *slots;       /* Slot */
-	GArray *variants;    /* Variant; [0] stands for an empty slot */
+	GArray *positions;   /* Position */
+	GArray *variants;    /* Variant; [0] stands for an empty position */
 	guint first_catalog; /* variants [first_catalog, len) come from the catalog */
 	guint16 *start;      /* the device's vector */
 	GArray *goal_reqs;   /* Req: what the goal needs that the device does not have */
 	GArray *moves;       /* guint16: catalog variants that can matter to the goal */
-	gint32 *reach;       /* per slot: the highest version any order could install (-1: none) */
+	gint32 *reach;       /* per position: the highest version any order could install (-1: none) */
 	char *who;           /* "the app FILE" or "the installed user-part 1 v4" */
 	guint states_explored;
 } Search;
@@ -424,7 +424,7 @@ variant_clear(gpointer data)
 static void
 search_clear(Search *s)
 {
-	g_clear_pointer(&s->slots, g_array_unref);
+	g_clear_pointer(&s->positions, g_array_unref);
 	g_clear_pointer(&s->variants, g_array_unref);
 	g_clear_pointer(&s->start, g_free);
 	g_clear_pointer(&s->goal_reqs, g_array_unref);
@@ -434,26 +434,26 @@ search_clear(Search *s)
 }
 
 static gint
-slot_find(const Search *s, guint function, guint index)
+position_find(const Search *s, guint function, guint index)
 {
-	for (guint i = 0; i < s->slots->len; i++) {
-		const Slot *slot = &g_array_index(s->slots, Slot, i);
-		if (slot->function == function && slot->index == index)
+	for (guint i = 0; i < s->positions->len; i++) {
+		const Position *position = &g_array_index(s->positions, Position, i);
+		if (position->function == function && position->index == index)
 			return (gint)i;
 	}
 	return -1;
 }
 
 static guint
-slot_get(Search *s, guint function, guint index)
+position_get(Search *s, guint function, guint index)
 {
-	gint found = slot_find(s, function, index);
-	Slot slot = {.function = (guint8)function, .index = (guint8)index};
+	gint found = position_find(s, function, index);
+	Position position = {.function = (guint8)function, .index = (guint8)index};
 
 	if (found >= 0)
 		return (guint)found;
-	g_array_append_val(s->slots, slot);
-	return s->slots->len - 1;
+	g_array_append_val(s->positions, position);
+	return s->positions->len - 1;
 }
 
 static const Variant *
@@ -472,7 +472,7 @@ make_reqs(const Search *s, GArray *dependencies)
 		Req r = {.function = dep->function, .index = dep->index, .version = dep->version};
 		if (dep->function == MODULE_FUNCTION_NONE)
 			continue;
-		r.slot = slot_find(s, dep->function, dep->index);
+		r.position = position_find(s, dep->function, dep->index);
 		g_array_append_val(reqs, r);
 	}
 	return reqs;
@@ -532,7 +532,7 @@ same_dependencies(const HealerCatalogEntry *a, const HealerCatalogEntry *b)
 	return TRUE;
 }
 
-/* Catalog entries as one module: same slot, version and dependencies (hashed on the first three). */
+/* Catalog entries as one module: same position, version and dependencies (hashed on the first three). */
 static guint
 module_identity_hash(gconstpointer p)
 {
@@ -568,13 +568,13 @@ usable(const Search *s, const HealerCatalogEntry *e)
 static gboolean
 req_met_by(const Search *s, const Req *r, const guint16 *vec)
 {
-	return r->slot >= 0 && vec[r->slot] != 0 && variant(s, vec[r->slot])->version >= r->version;
+	return r->position >= 0 && vec[r->position] != 0 && variant(s, vec[r->position])->version >= r->version;
 }
 
 static gboolean
 req_reachable(const Search *s, const Req *r)
 {
-	return r->slot >= 0 && s->reach[r->slot] >= (gint32)r->version;
+	return r->position >= 0 && s->reach[r->position] >= (gint32)r->version;
 }
 
 static gboolean
@@ -588,7 +588,7 @@ search_init(Search *s, GError **error)
 	g_autofree guint32 *min_need = NULL;
 	gboolean changed;
 
-	s->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
+	s->positions = g_array_new(FALSE, TRUE, sizeof(Position));
 	s->variants = g_array_new(FALSE, TRUE, sizeof(Variant));
 	g_array_set_clear_func(s->variants, variant_clear);
 	s->goal_reqs = g_array_new(FALSE, TRUE, sizeof(Req));
@@ -598,7 +598,7 @@ search_init(Search *s, GError **error)
 	/* Slots: everything the device has, everything the catalog could give it. */
 	for (guint i = 0; i < s->state->modules->len; i++) {
 		const HealerInstalledModule *m = &g_array_index(s->state->modules, HealerInstalledModule, i);
-		slot_get(s, m->function, m->index);
+		position_get(s, m->function, m->index);
 	}
 	for (guint i = 0; s->catalog != NULL && i < s->catalog->entries->len; i++) {
 		const HealerCatalogEntry *e = g_ptr_array_index(s->catalog->entries, i);
@@ -618,7 +618,7 @@ search_init(Search *s, GError **error)
 			g_ptr_array_add(entries, (gpointer)e);
 			g_hash_table_insert(kept, (gpointer)e, GUINT_TO_POINTER(entries->len));
 		}
-		slot_get(s, e->function, e->index);
+		position_get(s, e->function, e->index);
 	}
 	if (s->state->modules->len + entries->len >= G_MAXUINT16) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN, "too many modules to plan with (%u)",
@@ -627,20 +627,20 @@ search_init(Search *s, GError **error)
 	}
 	g_ptr_array_sort(entries, compare_entries);
 
-	s->start = g_new0(guint16, s->slots->len);
+	s->start = g_new0(guint16, s->positions->len);
 	for (guint i = 0; i < s->state->modules->len; i++) {
 		const HealerInstalledModule *m = &g_array_index(s->state->modules, HealerInstalledModule, i);
 		Variant v = {.function = m->function, .index = m->index, .version = m->version};
-		v.slot = slot_get(s, m->function, m->index);
+		v.position = position_get(s, m->function, m->index);
 		v.deps = make_reqs(s, m->dependencies);
 		g_array_append_val(s->variants, v);
-		s->start[v.slot] = (guint16)(s->variants->len - 1);
+		s->start[v.position] = (guint16)(s->variants->len - 1);
 	}
 	s->first_catalog = s->variants->len;
 	for (guint i = 0; i < entries->len; i++) {
 		const HealerCatalogEntry *e = g_ptr_array_index(entries, i);
 		Variant v = {.function = e->function, .index = e->index, .version = e->version, .bytes = e->size};
-		v.slot = slot_get(s, e->function, e->index);
+		v.position = position_get(s, e->function, e->index);
 		v.deps = make_reqs(s, e->dependencies);
 		v.entry = e;
 		g_array_append_val(s->variants, v);
@@ -676,13 +676,13 @@ search_init(Search *s, GError **error)
 	 * requirement of the goal or of a module that matters.  Versions only
 	 * grow, so a dependency the device meets now stays met.
 	 */
-	min_need = g_new(guint32, s->slots->len);
-	for (guint i = 0; i < s->slots->len; i++)
+	min_need = g_new(guint32, s->positions->len);
+	for (guint i = 0; i < s->positions->len; i++)
 		min_need[i] = G_MAXUINT32;
 	for (guint i = 0; i < s->goal_reqs->len; i++) {
 		const Req *r = &g_array_index(s->goal_reqs, Req, i);
-		if (r->slot >= 0)
-			min_need[r->slot] = MIN(min_need[r->slot], r->version);
+		if (r->position >= 0)
+			min_need[r->position] = MIN(min_need[r->position], r->version);
 	}
 	{
 		g_autofree gboolean *relevant = g_new0(gboolean, s->variants->len);
@@ -690,14 +690,14 @@ search_init(Search *s, GError **error)
 			changed = FALSE;
 			for (guint id = s->first_catalog; id < s->variants->len; id++) {
 				const Variant *v = variant(s, id);
-				if (relevant[id] || min_need[v->slot] > v->version)
+				if (relevant[id] || min_need[v->position] > v->version)
 					continue;
 				relevant[id] = TRUE;
 				changed = TRUE;
 				for (guint k = 0; k < v->deps->len; k++) {
 					const Req *r = &g_array_index(v->deps, Req, k);
-					if (r->slot >= 0 && !req_met_by(s, r, s->start))
-						min_need[r->slot] = MIN(min_need[r->slot], r->version);
+					if (r->position >= 0 && !req_met_by(s, r, s->start))
+						min_need[r->position] = MIN(min_need[r->position], r->version);
 				}
 			}
 		} while (changed);
@@ -709,23 +709,23 @@ search_init(Search *s, GError **error)
 	}
 
 	/*
-	 * Reachability, ignoring order: the highest version each slot could
+	 * Reachability, ignoring order: the highest version each position could
 	 * ever hold.  Dependencies only ask for minimum versions, so this is
 	 * exact (apart from devices whose modules are already inconsistent)
 	 * and tells at once, and why, when no plan exists.
 	 */
-	s->reach = g_new(gint32, s->slots->len);
-	for (guint i = 0; i < s->slots->len; i++)
+	s->reach = g_new(gint32, s->positions->len);
+	for (guint i = 0; i < s->positions->len; i++)
 		s->reach[i] = s->start[i] != 0 ? variant(s, s->start[i])->version : -1;
 	do {
 		changed = FALSE;
 		for (guint i = 0; i < s->moves->len; i++) {
 			const Variant *v = variant(s, g_array_index(s->moves, guint16, i));
-			gboolean ok = s->reach[v->slot] < (gint32)v->version;
+			gboolean ok = s->reach[v->position] < (gint32)v->version;
 			for (guint k = 0; ok && k < v->deps->len; k++)
 				ok = req_reachable(s, &g_array_index(v->deps, Req, k));
 			if (ok) {
-				s->reach[v->slot] = v->version;
+				s->reach[v->position] = v->version;
 				changed = TRUE;
 			}
 		}
@@ -736,7 +736,7 @@ search_init(Search *s, GError **error)
 static char *
 variant_text(const Variant *v)
 {
-	g_autofree char *what = healer_catalog_entry_describe(v->entry);
+	g_autofree char *what = healer_catalog_entry_to_string(v->entry);
 
 	return g_strdup_printf("%s from %s", what, v->entry->path);
 }
@@ -750,7 +750,7 @@ static char *
 explain_unreachable(const Search *s, const Req *goal_req)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
-	g_autofree gboolean *on_path = g_new0(gboolean, s->slots->len);
+	g_autofree gboolean *on_path = g_new0(gboolean, s->positions->len);
 	const char *source = s->catalog != NULL && s->catalog->source != NULL ? s->catalog->source : "the catalog";
 	Req r = *goal_req;
 
@@ -761,9 +761,9 @@ explain_unreachable(const Search *s, const Req *goal_req)
 		guint n_candidates = 0;
 		const Req *blocking = NULL;
 
-		for (guint id = s->first_catalog; r.slot >= 0 && id < s->variants->len; id++) {
+		for (guint id = s->first_catalog; r.position >= 0 && id < s->variants->len; id++) {
 			const Variant *v = variant(s, id);
-			if (v->slot == (guint)r.slot && v->version >= r.version) {
+			if (v->position == (guint)r.position && v->version >= r.version) {
 				if (first == NULL)
 					first = v;
 				n_candidates++;
@@ -788,7 +788,7 @@ explain_unreachable(const Search *s, const Req *goal_req)
 			g_string_append(out, ")");
 			break;
 		}
-		if (on_path[r.slot]) {
+		if (on_path[r.position]) {
 			g_autofree char *text = variant_text(first);
 			g_string_append_printf(out,
 			                       "; %s only comes from modules that cannot be installed yet (the oldest: "
@@ -801,7 +801,7 @@ explain_unreachable(const Search *s, const Req *goal_req)
 			g_string_append_printf(out, "cannot meet %s (needed by %s; %s): ", need, s->who, have);
 		else
 			g_string_append(out, "; ");
-		on_path[r.slot] = TRUE;
+		on_path[r.position] = TRUE;
 		for (guint k = 0; k < first->deps->len && blocking == NULL; k++) {
 			const Req *d = &g_array_index(first->deps, Req, k);
 			if (!req_reachable(s, d))
@@ -963,7 +963,7 @@ static gboolean
 accepts(const Search *s, const guint16 *vec, guint id)
 {
 	const Variant *m = variant(s, id);
-	guint cur = vec[m->slot];
+	guint cur = vec[m->position];
 
 	if (cur != 0 && m->version <= variant(s, cur)->version)
 		return FALSE;
@@ -971,16 +971,16 @@ accepts(const Search *s, const guint16 *vec, guint id)
 		if (!req_met_by(s, &g_array_index(m->deps, Req, k), vec))
 			return FALSE;
 	}
-	for (guint slot = 0; slot < s->slots->len; slot++) {
+	for (guint position = 0; position < s->positions->len; position++) {
 		const Variant *other;
-		if (slot == m->slot || vec[slot] == 0)
+		if (position == m->position || vec[position] == 0)
 			continue;
-		other = variant(s, vec[slot]);
+		other = variant(s, vec[position]);
 		if (other->function == MODULE_FUNCTION_USER_PART)
 			continue;
 		for (guint k = 0; k < other->deps->len; k++) {
 			const Req *r = &g_array_index(other->deps, Req, k);
-			if (r->slot == (gint)m->slot && r->version > m->version)
+			if (r->position == (gint)m->position && r->version > m->version)
 				return FALSE;
 		}
 	}
@@ -1016,8 +1016,8 @@ search_run(Search *s, gboolean *hit_limit)
 	g_autoptr(GArray) nodes = g_array_new(FALSE, TRUE, sizeof(Node));
 	g_autoptr(GArray) heap = g_array_new(FALSE, FALSE, sizeof(HeapItem));
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_bytes_hash, g_bytes_equal);
-	g_autofree guint16 *next = g_new(guint16, s->slots->len);
-	gsize vec_size = s->slots->len * sizeof(guint16);
+	g_autofree guint16 *next = g_new(guint16, s->positions->len);
+	gsize vec_size = s->positions->len * sizeof(guint16);
 	guint seq = 0;
 	Node root = {.key = g_bytes_new(s->start, vec_size), .parent = -1};
 
@@ -1058,7 +1058,7 @@ search_run(Search *s, gboolean *hit_limit)
 			if (!accepts(s, vec, id))
 				continue;
 			memcpy(next, vec, vec_size);
-			next[m->slot] = id;
+			next[m->position] = id;
 			key = g_bytes_new(next, vec_size);
 			found = g_hash_table_lookup(seen, key);
 			if (found == NULL) {

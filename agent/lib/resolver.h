@@ -5,10 +5,10 @@
  *
  * It models what a device accepts (device-firmware/system/update.c,
  * update_finish(); Particle's HAL_FLASH_End()): a module for the device's
- * platform, newer than the one in its slot, whose own dependencies the
- * installed modules meet (dependency (f, i, v) is met iff slot (f, i)
+ * platform, newer than the one in its position, whose own dependencies the
+ * installed modules meet (dependency (f, i, v) is met iff position (f, i)
  * holds version >= v; not transitive), and which leaves every other
- * installed system module's dependency on its slot met.  Applications are
+ * installed system module's dependency on its position met.  Applications are
  * accepted with unmet dependencies.  One module per step; the plan is the
  * cheapest in bytes sent (then the fewest steps), found by uniform-cost
  * search over simulated device states with a visited set and a bound on
@@ -47,9 +47,9 @@ HealerDeviceState *healer_device_state_copy(const HealerDeviceState *state);
 void healer_device_state_free(HealerDeviceState *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDeviceState, healer_device_state_free)
 
-/* Puts version `version` in slot (function, index), with no dependencies, replacing what was there. */
+/* Puts version `version` in position (function, index), with no dependencies, replacing what was there. */
 void healer_device_state_set(HealerDeviceState *state, guint function, guint index, guint16 version);
-/* Adds a dependency to the module in slot (function, index), which must be set. */
+/* Adds a dependency to the module in position (function, index), which must be set. */
 void healer_device_state_add_dependency(HealerDeviceState *state, guint function, guint index, guint dep_function,
                                         guint dep_index, guint16 dep_version);
 const HealerInstalledModule *healer_device_state_find(const HealerDeviceState *state, guint function, guint index);

@@ -439,7 +439,7 @@ fake_close(HealerTransport *transport)
 }
 
 static const char *
-fake_describe(HealerTransport *transport)
+fake_label(HealerTransport *transport)
 {
 	FakeTransport *t = (FakeTransport *)transport;
 
@@ -449,7 +449,7 @@ fake_describe(HealerTransport *transport)
 static const HealerTransportOps fake_ops = {
         .send = fake_send,
         .close = fake_close,
-        .describe = fake_describe,
+        .label = fake_label,
 };
 
 /* ---- the main context ---------------------------------------------------- */
@@ -849,7 +849,7 @@ on_changed(const HealerEvent *event, gpointer user_data)
 static void
 check_info(const HealerDeviceInfo *info)
 {
-	static const char *const states[] = {"attached", "identified", "healthy", "safe-mode",
+	static const char *const states[] = {"attached", "identified", "healthy", "safe-mode", "queued",
 	                                     "healing",  "blocked",    "failed",  "detached"};
 	gboolean known = FALSE;
 

@@ -34,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Functions 0..MAX, and one past it, which must answer "none". */
 	for (guint function = 0; function <= MODULE_FUNCTION_MAX + 1; function++) {
 		for (gsize v = 0; v < G_N_ELEMENTS(versions); v++) {
-			g_autofree char *described = healer_release_table_describe(table, function, versions[v]);
+			g_autofree char *described = healer_release_table_label(table, function, versions[v]);
 			(void)described;
 		}
 		for (guint i = 0; i < n; i++) {
@@ -44,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			g_assert(name != NULL);
 			if (healer_release_table_lookup(table, name, function, &version)) {
 				/* What a release ships, describe must name (it or a range holding it). */
-				g_autofree char *described = healer_release_table_describe(table, function, version);
+				g_autofree char *described = healer_release_table_label(table, function, version);
 				g_assert(described != NULL);
 			}
 		}

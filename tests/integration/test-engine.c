@@ -508,7 +508,7 @@ scripted_device_free(ScriptedDevice *dev)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ScriptedDevice, scripted_device_free)
 
 static const char *
-scripted_describe(HealerTransport *transport)
+scripted_label(HealerTransport *transport)
 {
 	(void)transport;
 	return "scripted";
@@ -517,7 +517,7 @@ scripted_describe(HealerTransport *transport)
 static const HealerTransportOps scripted_ops = {
         .send = scripted_send,
         .close = scripted_close,
-        .describe = scripted_describe,
+        .label = scripted_label,
 };
 
 typedef struct {

@@ -155,7 +155,7 @@ heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog)
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
 		g_autofree char *base = g_path_get_basename(step->entry->path);
-		g_autofree char *what = healer_catalog_entry_describe(step->entry);
+		g_autofree char *what = healer_catalog_entry_to_string(step->entry);
 		g_test_message("%u. %s  %s  %" G_GSIZE_FORMAT " bytes", i + 1, what, base, step->bytes);
 		g_string_append_printf(text, "%s%s", i ? " " : "", base);
 	}

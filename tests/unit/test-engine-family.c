@@ -6,7 +6,8 @@
  *
  *   - a step installed on such a device is checked on the device that comes
  *     back with the same id, on another port, and the heal finishes there;
- *   - a device that does not come back within the reset timeout fails the step.
+ *   - a device that does not come back within the reset timeout fails the step;
+ *   - with one job slot, a second device to heal is reported queued while the first heals.
  */
 #include <glib/gstdio.h>
 
@@ -21,6 +22,7 @@
 
 #define PLATFORM  6
 #define DEVICE_ID "00112233445566778899aabb"
+#define SECOND_ID "ffeeddccbbaa998877665544"
 
 /* ---- the fake family ---------------------------------------------------- */
 
@@ -29,6 +31,7 @@ G_DECLARE_FINAL_TYPE(FakeDevice, fake_device, FAKE, DEVICE, HealerDevice)
 
 struct _FakeDevice {
 	HealerDevice parent_instance;
+	const char *id; /* DEVICE_ID unless a test plugs a second one */
 	HealerDeviceState *state;
 	gboolean healed; /* runs its application with its dependencies met */
 	guint installs;
@@ -43,8 +46,7 @@ G_DEFINE_FINAL_TYPE(FakeDevice, fake_device, HEALER_TYPE_DEVICE)
 static const char *
 fake_get_id(HealerDevice *device)
 {
-	(void)device;
-	return DEVICE_ID;
+	return FAKE_DEVICE(device)->id;
 }
 
 static guint16
@@ -184,6 +186,7 @@ fake_device_new(const char *port, gboolean healed)
 	                                "transport-name", "fake", "flags",
 	                                (guint)HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET, NULL);
 
+	self->id = DEVICE_ID;
 	self->healed = healed;
 	self->state = healer_device_state_new(PLATFORM);
 	healer_device_state_set(self->state, MODULE_FUNCTION_SYSTEM_PART, 1, healed ? 2 : 1);
@@ -205,6 +208,10 @@ struct _FakeBackend {
 	FakeDevice *first;    /* the first device, kept to count its installs */
 	HealerEngine *engine; /* to see what it counts while the device is away */
 	guint healing_while_away;
+	FakeDevice *second; /* with `plug_second`: another device in safe mode, plugged after the first */
+	gboolean plug_second;
+	char *second_state_while_away; /* what the engine says of the second while the first is away */
+	char *second_detail_while_away;
 };
 
 G_DEFINE_FINAL_TYPE(FakeBackend, fake_backend, HEALER_TYPE_BACKEND)
@@ -234,6 +241,18 @@ reenumerate(gpointer user_data)
 	healer_backend_emit_device_removed(HEALER_BACKEND(self), HEALER_DEVICE(gone), "detached");
 	/* The heal still holds its job slot while its device is away. */
 	self->healing_while_away = healer_engine_count_healing(self->engine);
+	if (self->second != NULL) {
+		g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+
+		for (guint i = 0; i < devices->len; i++) {
+			const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
+
+			if (g_str_equal(info->id, SECOND_ID)) {
+				self->second_state_while_away = g_strdup(info->state);
+				self->second_detail_while_away = g_strdup(info->detail);
+			}
+		}
+	}
 	if (self->comes_back)
 		plug(self, fake_device_new("/dev/fake-dfu1", TRUE));
 	return G_SOURCE_REMOVE;
@@ -248,12 +267,19 @@ fake_start(HealerBackend *backend)
 	self->first->staged = reenumerate;
 	self->first->staged_data = self;
 	plug(self, g_object_ref(self->first));
+	if (self->plug_second) {
+		self->second = fake_device_new("/dev/fake1", FALSE);
+		self->second->id = SECOND_ID;
+		healer_backend_emit_device_added(backend, HEALER_DEVICE(self->second));
+		g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, emit_identified, g_object_ref(self->second), g_object_unref);
+	}
 }
 
 static void
 fake_stop(HealerBackend *backend)
 {
 	g_clear_object(&FAKE_BACKEND(backend)->device);
+	g_clear_object(&FAKE_BACKEND(backend)->second);
 }
 
 static void
@@ -261,6 +287,9 @@ fake_backend_finalize(GObject *object)
 {
 	g_clear_object(&FAKE_BACKEND(object)->device);
 	g_clear_object(&FAKE_BACKEND(object)->first);
+	g_clear_object(&FAKE_BACKEND(object)->second);
+	g_free(FAKE_BACKEND(object)->second_state_while_away);
+	g_free(FAKE_BACKEND(object)->second_detail_while_away);
 	G_OBJECT_CLASS(fake_backend_parent_class)->finalize(object);
 }
 
@@ -282,8 +311,11 @@ fake_backend_init(FakeBackend *self)
 
 typedef struct {
 	GMainLoop *loop;
-	gboolean finished, success;
+	gboolean finished, success; /* of the first device's heal */
 	char *message;
+	gboolean second; /* a second device is plugged: both heals must end */
+	gboolean second_finished;
+	char *second_state_while_away, *second_detail_while_away;
 } Seen;
 
 static void
@@ -293,11 +325,18 @@ on_event(const HealerEvent *event, gpointer user_data)
 
 	if (event->kind != HEALER_EVENT_HEAL_FINISHED)
 		return;
+	if (seen->second && g_strcmp0(event->device_id, SECOND_ID) == 0) {
+		seen->second_finished = TRUE;
+		if (seen->finished)
+			g_main_loop_quit(seen->loop);
+		return;
+	}
 	g_assert_cmpstr(event->device_id, ==, DEVICE_ID);
 	seen->finished = TRUE;
 	seen->success = event->success;
 	seen->message = g_strdup(event->reason);
-	g_main_loop_quit(seen->loop);
+	if (!seen->second || seen->second_finished)
+		g_main_loop_quit(seen->loop);
 }
 
 static gboolean
@@ -337,6 +376,9 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
 	g_assert_no_error(error);
 	backend->comes_back = comes_back;
+	backend->plug_second = seen->second;
+	if (seen->second)
+		config->max_concurrent_jobs = 1;
 	supply = healer_supply_new(config, store, NULL);
 	engine = healer_engine_new(config, supply);
 	backend->engine = engine;
@@ -350,6 +392,8 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	/* The module went to the first device, once; the one that came back only reported. */
 	g_assert_cmpuint(backend->first->installs, ==, 1);
 	g_assert_cmpuint(backend->healing_while_away, ==, 1);
+	seen->second_state_while_away = g_steal_pointer(&backend->second_state_while_away);
+	seen->second_detail_while_away = g_steal_pointer(&backend->second_detail_while_away);
 	*devices = healer_engine_list_devices(engine);
 	g_clear_pointer(&engine, healer_engine_free);
 	test_tmpdir_free(g_steal_pointer(&state));
@@ -394,6 +438,25 @@ test_device_that_does_not_return(void)
 	g_free(seen.message);
 }
 
+/* One job slot, two devices to heal: the second is queued (not in safe-mode) until the first heal ends. */
+static void
+test_second_device_queued_for_a_job_slot(void)
+{
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	Seen seen = {.loop = loop, .second = TRUE};
+	g_autoptr(GPtrArray) devices = NULL;
+
+	run_heal(TRUE, &seen, &devices);
+	g_assert_true(seen.finished);
+	g_assert_true(seen.success);
+	g_assert_true(seen.second_finished);
+	g_assert_cmpstr(seen.second_state_while_away, ==, "queued");
+	g_assert_cmpstr(seen.second_detail_while_away, ==, "waiting for a free heal job slot");
+	g_free(seen.message);
+	g_free(seen.second_state_while_away);
+	g_free(seen.second_detail_while_away);
+}
+
 /* The engine's records (a failed heal is a warning) are not what is tested here: only criticals count. */
 static GLogWriterOutput
 quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -411,5 +474,6 @@ main(int argc, char **argv)
 	g_test_add_func("/engine-family/step-checked-where-the-device-returns",
 	                test_step_checked_where_the_device_returns);
 	g_test_add_func("/engine-family/device-that-does-not-return", test_device_that_does_not_return);
+	g_test_add_func("/engine-family/second-device-queued-for-a-job-slot", test_second_device_queued_for_a_job_slot);
 	return g_test_run();
 }

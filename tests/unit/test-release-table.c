@@ -20,13 +20,13 @@ test_shipped_table(void)
 		g_assert_cmpstr(healer_release_table_get_name(table, i - 1), !=,
 		                healer_release_table_get_name(table, i));
 	g_assert_true(healer_release_table_lookup(table, "1.0.0", MODULE_FUNCTION_SYSTEM_PART, &v));
-	sys = healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, v);
+	sys = healer_release_table_label(table, MODULE_FUNCTION_SYSTEM_PART, v);
 	g_assert_cmpstr(sys, ==, "1.0.0");
 	g_assert_true(healer_release_table_lookup(table, "1.1.0", MODULE_FUNCTION_BOOTLOADER, &v));
-	boot = healer_release_table_describe(table, MODULE_FUNCTION_BOOTLOADER, v);
+	boot = healer_release_table_label(table, MODULE_FUNCTION_BOOTLOADER, v);
 	g_assert_cmpstr(boot, ==, "1.0.0..1.1.0");
 	g_assert_false(healer_release_table_lookup(table, "9.9.9", MODULE_FUNCTION_SYSTEM_PART, &v));
-	g_assert_null(healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, 1));
+	g_assert_null(healer_release_table_label(table, MODULE_FUNCTION_SYSTEM_PART, 1));
 }
 
 /* The shipped Device OS table loads and names real release numbers (not a formula: 2.0.0 is 2008). */
@@ -40,9 +40,9 @@ test_device_os_table(void)
 	g_autofree char *v2008 = NULL, *boot = NULL;
 
 	g_assert_no_error(error);
-	v2008 = healer_release_table_describe(table, MODULE_FUNCTION_SYSTEM_PART, 2008);
+	v2008 = healer_release_table_label(table, MODULE_FUNCTION_SYSTEM_PART, 2008);
 	g_assert_cmpstr(v2008, ==, "2.0.0");
-	boot = healer_release_table_describe(table, MODULE_FUNCTION_BOOTLOADER, 1006);
+	boot = healer_release_table_label(table, MODULE_FUNCTION_BOOTLOADER, 1006);
 	g_assert_cmpstr(boot, ==, "2.2.0..2.3.1");
 }
 

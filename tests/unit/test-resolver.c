@@ -1050,7 +1050,7 @@ test_catalog_dir(void)
 		const HealerCatalogEntry *e1 = g_ptr_array_index(catalog->entries, 1);
 		const HealerCatalogEntry *e2 = g_ptr_array_index(catalog->entries, 2);
 		const HealerCatalogEntry *e3 = g_ptr_array_index(catalog->entries, 3);
-		g_autofree char *d1 = healer_catalog_entry_describe(e1);
+		g_autofree char *d1 = healer_catalog_entry_to_string(e1);
 
 		g_assert_cmpstr(e0->release, ==, "1.0.0");
 		g_assert_false(e0->prerelease);
