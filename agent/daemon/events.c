@@ -198,6 +198,8 @@ healer_events(void)
 }
 
 /* Emits `event` onto the daemon's stream with its text formatted from `format`. */
+static void emit_formatted(HealerEvent *event, const char *format, va_list args) G_GNUC_PRINTF(2, 0);
+
 static void
 emit_formatted(HealerEvent *event, const char *format, va_list args)
 {
