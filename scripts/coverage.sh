@@ -52,7 +52,9 @@ gcovr --root "$root" --object-directory "$dir" --filter 'agent/' --filter 'devic
 area() { # NAME gcovr-filter-arguments...: one area's summary
   local name=$1; shift
   echo "== $name"
-  gcovr --root "$root" --add-tracefile "$dir/coverage.json" "$@" --print-summary -o /dev/null |
+  # Its text report goes to a scratch file: never -o /dev/null, which gcovr, run as root,
+  # replaced with a regular file.
+  gcovr --root "$root" --add-tracefile "$dir/coverage.json" "$@" --print-summary -o "$dir/area-report.txt" |
     grep -E '^(lines|branches):'
 }
 {
