@@ -15,7 +15,7 @@
 G_BEGIN_DECLS
 
 typedef enum {
-	HEALER_STATUS_ATTACHED,   /* port open, waiting for HELLO */
+	HEALER_STATUS_ATTACHED,   /* a backend gave it, not yet identified */
 	HEALER_STATUS_IDENTIFIED, /* HELLO and describe in, not yet judged */
 	HEALER_STATUS_HEALTHY,
 	HEALER_STATUS_SAFE_MODE, /* in safe mode for a reason healing does not fix, or with auto-heal off */

@@ -1,8 +1,9 @@
 /*
- * How the engine reaches a device: a byte pipe that delivers decoded link
- * frames and takes encoded ones.  Serial is the first kind; USB (DFU and
- * Particle control requests) will be another implementation of the same
- * interface, so nothing above this layer knows which it is.
+ * How the link-protocol family (link-device.c) reaches its device: a byte
+ * pipe that delivers decoded link frames and takes encoded ones.  Serial is
+ * the one there is; a link device over a USB CDC or vendor pipe would be
+ * another.  Devices that speak no link protocol (DFU, Particle control
+ * requests) are families of their own (device.h), not transports.
  */
 #pragma once
 
