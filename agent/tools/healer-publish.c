@@ -68,6 +68,24 @@ parse_options(const char *name, const GOptionEntry *entries, int *argc, char ***
 	return TRUE;
 }
 
+/* The Ed25519 private key at `path`, or NULL after saying why. */
+static EVP_PKEY *
+load_signing_key(const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(EVP_PKEY) key = healer_catalog_load_private_key(path, &error);
+
+	if (key == NULL) {
+		failed(error);
+		return NULL;
+	}
+	if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+		g_printerr("healer-publish: %s: not an Ed25519 private key\n", path);
+		return NULL;
+	}
+	return g_steal_pointer(&key);
+}
+
 static int
 cmd_keygen(int argc, char **argv)
 {
@@ -111,13 +129,9 @@ cmd_pubkey(int argc, char **argv)
 		return EXIT_USAGE;
 	if (key_path == NULL || output == NULL)
 		return usage("pubkey needs --key PRIVATE.pem and --output PUBLIC.pem");
-	key = healer_catalog_load_private_key(key_path, &error);
+	key = load_signing_key(key_path);
 	if (key == NULL)
-		return failed(error);
-	if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-		g_printerr("healer-publish: %s: not an Ed25519 private key\n", key_path);
 		return EXIT_FAILED;
-	}
 	bio = BIO_new(BIO_s_mem());
 	if (bio == NULL || !PEM_write_bio_PUBKEY(bio, key)) {
 		BIO_free(bio);
@@ -178,13 +192,9 @@ cmd_catalog(int argc, char **argv)
 		return usage("catalog needs --modules DIR, --serial N, --key PRIVATE.pem and --output CATALOG.json");
 	if (!parse_serial(serial_text, "--serial", &serial))
 		return EXIT_USAGE;
-	key = healer_catalog_load_private_key(key_path, &error);
+	key = load_signing_key(key_path);
 	if (key == NULL)
-		return failed(error);
-	if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-		g_printerr("healer-publish: %s: not an Ed25519 private key\n", key_path);
 		return EXIT_FAILED;
-	}
 	if (releases_path != NULL) {
 		table = healer_release_table_new_from_file(releases_path, &error);
 		if (table == NULL)
