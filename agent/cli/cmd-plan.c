@@ -17,7 +17,7 @@
 #include "healer-error.h"
 #include "healerctl.h"
 #include "json-autoptr.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-names.h"
 #include "release-table.h"
 #include "resolver.h"
@@ -68,7 +68,7 @@ print_text(const HealerPlan *plan, const HealerGoal *goal)
 	}
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
-		g_autofree char *what = healer_catalog_entry_to_string(step->entry);
+		g_autofree char *what = healer_inventory_entry_to_string(step->entry);
 		printf("%u. %s  %s  %" G_GSIZE_FORMAT " bytes\n", i + 1, what, step->entry->path, step->bytes);
 	}
 	printf("total: %" G_GUINT64_FORMAT " bytes in %u step%s (one module per reset)\n", plan->bytes,
@@ -101,8 +101,8 @@ healerctl_plan(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = NULL;
 	g_autoptr(HealerDescribe) describe = NULL;
-	g_autoptr(HealerModuleCatalog) catalog = NULL;
-	g_autoptr(HealerCatalogEntry) app = NULL;
+	g_autoptr(HealerModuleInventory) inventory = NULL;
+	g_autoptr(HealerInventoryEntry) app = NULL;
 	g_autoptr(HealerDeviceState) state = NULL;
 	g_autoptr(HealerPlan) plan = NULL;
 	HealerResolverPolicy policy = {0};
@@ -151,16 +151,16 @@ healerctl_plan(int argc, char **argv)
 		fprintf(stderr, "healerctl plan: release table: %s\n", error->message);
 		return HEALER_EXIT_FAILED;
 	}
-	catalog = healer_module_catalog_load_dir(modules_dir, table, &error);
-	if (catalog == NULL) {
+	inventory = healer_module_inventory_load_dir(modules_dir, table, &error);
+	if (inventory == NULL) {
 		fprintf(stderr, "healerctl plan: %s\n", error->message);
 		return HEALER_EXIT_FAILED;
 	}
-	for (guint i = 0; i < catalog->warnings->len; i++)
+	for (guint i = 0; i < inventory->warnings->len; i++)
 		fprintf(stderr, "healerctl plan: warning: skipped %s\n",
-		        (const char *)g_ptr_array_index(catalog->warnings, i));
+		        (const char *)g_ptr_array_index(inventory->warnings, i));
 	if (app_path != NULL) {
-		app = healer_catalog_entry_new_from_file(app_path, table, &error);
+		app = healer_inventory_entry_new_from_file(app_path, table, &error);
 		if (app == NULL) {
 			fprintf(stderr, "healerctl plan: %s\n", error->message);
 			return HEALER_EXIT_FAILED;
@@ -170,7 +170,7 @@ healerctl_plan(int argc, char **argv)
 	}
 
 	state = healer_device_state_new_from_describe(describe);
-	plan = healer_resolve(state, catalog, &goal, &policy, &error);
+	plan = healer_resolve(state, inventory, &goal, &policy, &error);
 	if (plan == NULL) {
 		if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN))
 			g_prefix_error(&error, "no plan: ");

@@ -15,7 +15,7 @@
 #include "bundle.h"
 #include "healer-archive.h"
 #include "healer-error.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 
 /* The same bound as healerd's walk (agent/daemon/import-walk.h): module trees are 2 or 3 deep. */
 #define MAX_DEPTH 8

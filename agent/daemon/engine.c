@@ -56,10 +56,10 @@ struct _Job {
 	gboolean resumed;
 	guint retry_source;
 	Attachment *attachment;
-	/* The catalog the plan's steps point into: kept while the plan lives, whatever the store does. */
-	HealerPlanningCatalog *plan_catalog;
+	/* The planning set the plan's steps point into: kept while the plan lives, whatever the store does. */
+	HealerPlanningSet *plan_set;
 	/* Installing an application rather than healing: its entry, and who to tell. */
-	HealerCatalogEntry *app;
+	HealerInventoryEntry *app;
 	HealerEngineDoneFunc done_func;
 	gpointer done_user_data;
 	/* The job file write the first step waits for (0: none): no device is touched before it is on disk. */
@@ -155,7 +155,7 @@ plan_is_local(Attachment *attachment, const HealerPlan *plan)
 
 		if (answer->state == HEALER_SUPPLY_STEP_READY)
 			continue;
-		label = healer_catalog_entry_to_string(step->entry);
+		label = healer_inventory_entry_to_string(step->entry);
 		n++;
 		bytes += step->bytes;
 		g_string_append_printf(missing, "%s%s", missing->len > 0 ? ", " : "", label);
@@ -169,7 +169,7 @@ plan_is_local(Attachment *attachment, const HealerPlan *plan)
 	}
 	attachment->fetching = TRUE;
 	if (problems->len > 0) {
-		/* Without an upstream nothing was fetched: only a stale planning catalog gets here. */
+		/* Without an upstream nothing was fetched: only a stale planning set gets here. */
 		g_autofree char *detail =
 		        healer_supply_get_upstream(self->supply) == NULL
 		                ? g_strdup_printf("needs %s, which the store lacks and no upstream is configured to "
@@ -215,8 +215,8 @@ job_free(Job *job)
 		g_source_remove(job->return_source);
 	job_release_module(job);
 	g_clear_pointer(&job->plan, healer_plan_free);
-	g_clear_pointer(&job->plan_catalog, healer_planning_catalog_unref);
-	g_clear_pointer(&job->app, healer_catalog_entry_free);
+	g_clear_pointer(&job->plan_set, healer_planning_set_unref);
+	g_clear_pointer(&job->app, healer_inventory_entry_free);
 	g_free(job->device_id);
 	g_free(job);
 }
@@ -224,7 +224,7 @@ job_free(Job *job)
 static char *
 step_label(const HealerPlanStep *step)
 {
-	const HealerCatalogEntry *e = step->entry;
+	const HealerInventoryEntry *e = step->entry;
 	const char *f = healer_module_function_to_string(e->function);
 
 	return g_strdup_printf("%s %u v%u%s%s%s", f ? f : "?", e->index, e->version, e->release ? " (" : "",
@@ -512,7 +512,7 @@ run_step(Job *job)
 	if (module == NULL) {
 		g_autofree char *why =
 		        g_strdup_printf("module %s (%s) unreadable from the store: %s", label, sha, error->message);
-		healer_supply_drop_planning_catalog(self->supply);
+		healer_supply_drop_planning_set(self->supply);
 		job_failed(job, why);
 		return;
 	}
@@ -553,7 +553,7 @@ start_job(Attachment *attachment, Job *job)
 	HealerGoal goal = {.kind = job->app ? HEALER_GOAL_INSTALL_APP : HEALER_GOAL_HEAL, .app = job->app};
 	HealerResolverPolicy policy = {.allow_prerelease = self->config->allow_prerelease};
 	g_autoptr(GError) error = NULL;
-	HealerPlanningCatalog *planning;
+	HealerPlanningSet *planning;
 	HealerPlan *plan;
 
 	if (self->config->max_concurrent_jobs != 0 && self->active_jobs >= self->config->max_concurrent_jobs) {
@@ -575,8 +575,8 @@ start_job(Attachment *attachment, Job *job)
 		job->attachment->job = NULL;
 	if (attachment->job != NULL && attachment->job != job && attachment->job->attachment == attachment)
 		attachment->job->attachment = NULL;
-	planning = healer_supply_get_planning_catalog(self->supply);
-	plan = healer_resolve(state, planning->catalog, &goal, &policy, &error);
+	planning = healer_supply_get_planning_set(self->supply);
+	plan = healer_resolve(state, planning->inventory, &goal, &policy, &error);
 	if (plan != NULL && !plan_is_local(attachment, plan)) {
 		/* The job waits, holding no job slot, until the store or upstream changes. */
 		healer_plan_free(plan);
@@ -605,9 +605,9 @@ start_job(Attachment *attachment, Job *job)
 		return;
 	}
 	g_clear_pointer(&job->plan, healer_plan_free);
-	g_clear_pointer(&job->plan_catalog, healer_planning_catalog_unref);
+	g_clear_pointer(&job->plan_set, healer_planning_set_unref);
 	job->plan = plan;
-	job->plan_catalog = healer_planning_catalog_ref(planning);
+	job->plan_set = healer_planning_set_ref(planning);
 	job->step = 0;
 	job->attachment = attachment;
 	attachment->job = job;
@@ -1097,7 +1097,7 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
                               HealerEngineDoneFunc func, gpointer user_data, GError **error)
 {
 	Attachment *attachment = attachment_for_device(self, device_id);
-	g_autoptr(HealerCatalogEntry) app = NULL;
+	g_autoptr(HealerInventoryEntry) app = NULL;
 	const HealerDeviceState *state;
 	g_autofree char *sha = NULL;
 	Job *job;
@@ -1110,8 +1110,8 @@ healer_engine_flash_app_bytes(HealerEngine *self, const char *device_id, GBytes 
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_BUSY, "device %s is busy with a job", device_id);
 		return FALSE;
 	}
-	app = healer_catalog_entry_new_from_data(app_path, g_bytes_get_data(app_bytes, NULL),
-	                                         g_bytes_get_size(app_bytes), NULL, error);
+	app = healer_inventory_entry_new_from_data(app_path, g_bytes_get_data(app_bytes, NULL),
+	                                           g_bytes_get_size(app_bytes), NULL, error);
 	if (app == NULL)
 		return FALSE;
 	state = healer_device_get_state(attachment->device);
@@ -1138,7 +1138,7 @@ healer_engine_store_changed(HealerEngine *self)
 	GHashTableIter iter;
 	gpointer value;
 
-	healer_supply_drop_planning_catalog(self->supply);
+	healer_supply_drop_planning_set(self->supply);
 	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Attachment *attachment = value;
@@ -1377,7 +1377,7 @@ healer_engine_plan(HealerEngine *self, const char *device_id, GError **error)
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND, "no device %s is attached", device_id);
 		return NULL;
 	}
-	plan = healer_resolve(state, healer_supply_get_planning_catalog(self->supply)->catalog, &goal, &policy, error);
+	plan = healer_resolve(state, healer_supply_get_planning_set(self->supply)->inventory, &goal, &policy, error);
 	if (plan == NULL)
 		return NULL;
 	root = healer_plan_to_json(plan);

@@ -31,8 +31,8 @@ const char *healer_status_to_string(HealerStatus status);
 typedef struct _HealerEngine HealerEngine;
 
 /*
- * Takes neither: both must outlive the engine.  Plans are made from the supply's planning catalog,
- * their modules made local and read through it (supply.h).
+ * Takes neither: both must outlive the engine.  Plans are made from the supply's planning set,
+ * their modules made local and read through it (supply.h, planning-set.h).
  */
 HealerEngine *healer_engine_new(HealerConfig *config, HealerSupply *supply);
 /* Starts the backends and serving their devices. */

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "caller-file.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-reader.h"
 #include "store.h"
 

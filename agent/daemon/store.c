@@ -14,7 +14,7 @@
 #include "events.h"
 #include "healer-json.h"
 #include "json-autoptr.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-checksums.h"
 #include "module-names.h"
 #include "module-reader.h"

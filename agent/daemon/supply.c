@@ -22,7 +22,6 @@
 #include "import-walk.h"
 #include "healer-error.h"
 #include "events.h"
-#include "semver.h"
 #include "upstream.h"
 
 struct _HealerSupply {
@@ -34,8 +33,8 @@ struct _HealerSupply {
 	gpointer changed_data;
 	GPtrArray *monitors; /* GFileMonitor* of the module directories */
 	guint settle_source;
-	HealerUpstream *upstream;        /* may be NULL: no [upstream] url */
-	HealerPlanningCatalog *planning; /* NULL when it must be rebuilt */
+	HealerUpstream *upstream;    /* may be NULL: no [upstream] url */
+	HealerPlanningSet *planning; /* NULL when it must be rebuilt */
 };
 
 static void
@@ -122,7 +121,7 @@ healer_supply_free(HealerSupply *supply)
 		healer_store_set_admit_func(supply->store, NULL, NULL);
 		healer_store_set_release_func(supply->store, NULL, NULL);
 	}
-	healer_supply_drop_planning_catalog(supply);
+	healer_supply_drop_planning_set(supply);
 	g_free(supply->staging_parent);
 	g_free(supply);
 }
@@ -541,7 +540,7 @@ void
 healer_supply_set_upstream(HealerSupply *supply, HealerUpstream *upstream)
 {
 	supply->upstream = upstream;
-	healer_supply_drop_planning_catalog(supply);
+	healer_supply_drop_planning_set(supply);
 }
 
 HealerUpstream *
@@ -550,94 +549,19 @@ healer_supply_get_upstream(HealerSupply *supply)
 	return supply->upstream;
 }
 
-static void
-planning_catalog_clear(gpointer data)
-{
-	healer_module_catalog_free(((HealerPlanningCatalog *)data)->catalog);
-}
-
-HealerPlanningCatalog *
-healer_planning_catalog_ref(HealerPlanningCatalog *planning)
-{
-	return g_rc_box_acquire(planning);
-}
-
 void
-healer_planning_catalog_unref(HealerPlanningCatalog *planning)
+healer_supply_drop_planning_set(HealerSupply *supply)
 {
-	g_rc_box_release_full(planning, planning_catalog_clear);
+	g_clear_pointer(&supply->planning, healer_planning_set_unref);
 }
 
-void
-healer_supply_drop_planning_catalog(HealerSupply *supply)
+HealerPlanningSet *
+healer_supply_get_planning_set(HealerSupply *supply)
 {
-	g_clear_pointer(&supply->planning, healer_planning_catalog_unref);
-}
-
-HealerPlanningCatalog *
-healer_supply_get_planning_catalog(HealerSupply *supply)
-{
-	g_autoptr(GPtrArray) entries = NULL;
-	HealerTrust *trust = supply->trust;
-	HealerModuleCatalog *planning;
-
-	if (supply->planning != NULL)
-		return supply->planning;
-	supply->planning = g_rc_box_new0(HealerPlanningCatalog);
-	supply->planning->catalog = planning = healer_module_catalog_new("the module store");
-	entries = healer_store_list(supply->store);
-	for (guint i = 0; i < entries->len; i++) {
-		const HealerStoreEntry *s = g_ptr_array_index(entries, i);
-		g_autoptr(GError) error = NULL;
-		g_autofree char *why = NULL;
-		HealerCatalogEntry *e;
-
-		/* Stored before healerd checked catalogs, or its catalog's key is no longer trusted: not used. */
-		if (trust != NULL && !healer_trust_admits(trust, s->sha256, s->size, NULL, &why)) {
-			g_debug("store module %s is not planned with: it %s", s->sha256, why);
-			continue;
-		}
-		e = healer_catalog_entry_new_from_file(s->path, NULL, &error);
-		if (e == NULL) {
-			healer_emit(HEALER_EVENT_STORE_REJECTED, NULL, NULL, s->path, -1, G_LOG_LEVEL_WARNING,
-			            "store module %s is unusable: %s", s->sha256, error->message);
-			continue;
-		}
-		if (s->release != NULL) {
-			g_auto(GStrv) range = g_strsplit(s->release, "..", 2);
-			e->release = g_strdup(s->release);
-			/* A prerelease only if every release that ships it is one. */
-			e->prerelease = healer_semver_is_prerelease(range[0]) &&
-			                (range[1] == NULL || healer_semver_is_prerelease(range[1]));
-		}
-		healer_module_catalog_add(planning, e);
-	}
-	/* With an upstream, what the trusted catalogs list can be fetched: plan with it too. */
-	if (supply->upstream != NULL && trust != NULL) {
-		g_autoptr(GPtrArray) held = healer_trust_list_catalogs(trust);
-		g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-
-		for (guint c = 0; c < held->len; c++) {
-			const HealerTrustedCatalog *tc = g_ptr_array_index(held, c);
-			for (guint i = 0; i < tc->catalog->modules->len; i++) {
-				const HealerCatalogModule *m = g_ptr_array_index(tc->catalog->modules, i);
-				g_autofree char *sha = healer_sha256_to_hex(m->sha256);
-				g_autofree char *url = NULL;
-
-				if (healer_store_lookup(supply->store, sha) != NULL ||
-				    !g_hash_table_add(seen, g_strdup(sha)))
-					continue;
-				url = g_strdup_printf("%s/%s", healer_upstream_get_url(supply->upstream), m->path);
-				healer_module_catalog_add(planning, healer_catalog_module_to_entry(m, NULL));
-				{
-					HealerCatalogEntry *e =
-					        g_ptr_array_index(planning->entries, planning->entries->len - 1);
-					g_free(e->path);
-					e->path = g_steal_pointer(&url);
-				}
-			}
-		}
-	}
+	if (supply->planning == NULL)
+		supply->planning = healer_planning_set_new(
+		        supply->store, supply->trust,
+		        supply->upstream != NULL ? healer_upstream_get_url(supply->upstream) : NULL);
 	return supply->planning;
 }
 
@@ -700,7 +624,7 @@ healer_supply_import_app(HealerSupply *supply, const char *name, GBytes *bytes, 
 {
 	if (!healer_store_import_bytes(supply->store, name, bytes, sha_out, error))
 		return FALSE;
-	healer_supply_drop_planning_catalog(supply);
+	healer_supply_drop_planning_set(supply);
 	return TRUE;
 }
 

@@ -13,6 +13,11 @@
  *   - A single module file, or a plain directory, is imported with the same
  *     admission check as module directories; a directory is walked in a
  *     worker, within limits, and summed up in one journal record.
+ *
+ * And how a plan's modules reach a device: healer_supply_make_local() asks upstream for what
+ * the store lacks (each step ready, fetching or blocked), healer_supply_acquire_module() hands
+ * out the verified bytes to flash.  The supply keeps the current planning set (what plans are
+ * made from); planning-set.h builds it.
  */
 #pragma once
 
@@ -20,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "planning-set.h"
 #include "resolver.h"
 #include "store.h"
 #include "trust.h"
@@ -93,26 +99,13 @@ void healer_supply_set_upstream(HealerSupply *supply, HealerUpstream *upstream);
 HealerUpstream *healer_supply_get_upstream(HealerSupply *supply);
 
 /*
- * The modules the resolver plans with, shared (g_rc_box): the supply holds the current one and
- * every heal holds the one its plan was made from (plan steps point into it), so a store change
- * during a heal never frees what a heal uses.
+ * The current planning set (planning-set.h; borrowed: valid until the next
+ * healer_supply_drop_planning_set(); take a reference to keep it), built when first asked for
+ * after a drop.
  */
-typedef struct {
-	HealerModuleCatalog *catalog;
-} HealerPlanningCatalog;
-
-HealerPlanningCatalog *healer_planning_catalog_ref(HealerPlanningCatalog *planning);
-void healer_planning_catalog_unref(HealerPlanningCatalog *planning);
-
-/*
- * The current planning catalog (borrowed: valid until the next healer_supply_drop_planning_catalog();
- * take a reference to keep it): the store's modules the trust admits, plus, with an upstream, what
- * the trusted catalogs list and the store lacks (its path the module's upstream URL).  Built when
- * first asked for after a drop.
- */
-HealerPlanningCatalog *healer_supply_get_planning_catalog(HealerSupply *supply);
-/* The store or the trust changed: the next plan is made from a fresh catalog; held ones stay. */
-void healer_supply_drop_planning_catalog(HealerSupply *supply);
+HealerPlanningSet *healer_supply_get_planning_set(HealerSupply *supply);
+/* The store or the trust changed: the next plan is made from a fresh planning set; held ones stay. */
+void healer_supply_drop_planning_set(HealerSupply *supply);
 
 typedef enum {
 	HEALER_SUPPLY_STEP_READY,    /* its module is in the store */
@@ -141,7 +134,7 @@ GArray *healer_supply_make_local(HealerSupply *supply, const HealerPlan *plan);
 GBytes *healer_supply_acquire_module(HealerSupply *supply, const char *sha_hex, GError **error);
 void healer_supply_release_module(HealerSupply *supply, const char *sha_hex);
 
-/* Stores an application to install (verified, by its hash: *sha_out); the planning catalog is dropped. */
+/* Stores an application to install (verified, by its hash: *sha_out); the planning set is dropped. */
 gboolean healer_supply_import_app(HealerSupply *supply, const char *name, GBytes *bytes, char **sha_out,
                                   GError **error);
 

@@ -22,7 +22,7 @@
 #include "healer-json.h"
 #include "healer-loadable.h"
 #include "json-autoptr.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 
 #define CHUNK_SIZE (64 * 1024)
 #define MAX_DEPTH  32

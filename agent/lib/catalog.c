@@ -13,7 +13,7 @@
 #include "healer-file.h"
 #include "healer-json.h"
 #include "healer/module-format.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-names.h"
 #include "semver.h"
 
@@ -409,16 +409,16 @@ healer_catalog_load_verified(const guint8 *json, gsize len, const guint8 *sig, g
 	return g_steal_pointer(&catalog);
 }
 
-HealerCatalogEntry *
-healer_catalog_module_to_entry(const HealerCatalogModule *module, const char *base)
+HealerInventoryEntry *
+healer_catalog_module_to_inventory_entry(const HealerCatalogModule *module, const char *base)
 {
 	g_autofree char *path = base != NULL ? g_build_filename(base, module->path, NULL) : g_strdup(module->path);
-	HealerCatalogEntry *entry = healer_catalog_entry_new(path, module->platform_id, module->function, module->index,
-	                                                     module->version, (gsize)module->size);
+	HealerInventoryEntry *entry = healer_inventory_entry_new(path, module->platform_id, module->function,
+	                                                         module->index, module->version, (gsize)module->size);
 
 	for (guint i = 0; i < module->dependencies->len; i++) {
 		const HealerModuleDependency *dep = &g_array_index(module->dependencies, HealerModuleDependency, i);
-		healer_catalog_entry_add_dependency(entry, dep->function, dep->index, dep->version);
+		healer_inventory_entry_add_dependency(entry, dep->function, dep->index, dep->version);
 	}
 	memcpy(entry->sha256, module->sha256, HEALER_SHA256_SIZE);
 	memcpy(entry->module_sha256, module->module_sha256, HEALER_SHA256_SIZE);

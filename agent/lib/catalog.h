@@ -4,8 +4,9 @@
  * with a serial number that only grows, and a detached Ed25519 signature
  * (raw 64 bytes in CATALOG.sig) over the exact catalog bytes.
  *
- * Not to be confused with module-catalog.h, which summarises module files
- * found on disk; a catalog is built from one (healer_catalog_build_from_directory,
+ * "Catalog" means this and nothing else.  A module inventory
+ * (module-inventory.h) summarises module files found on disk; the
+ * publisher writes a catalog of one (healer_catalog_build_from_directory,
  * agent/tools/catalog-publish.h).
  *
  * This is the gateway's side: parsing and verifying.  Writing and signing
@@ -21,7 +22,7 @@
 #include <glib.h>
 #include <openssl/evp.h>
 
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-checksums.h"
 #include "release-table.h"
 
@@ -95,8 +96,9 @@ HealerCatalog *healer_catalog_load_signed(const guint8 *json, gsize len, const g
 /* A key's id: the first 16 hex digits of the SHA-256 of its SubjectPublicKeyInfo DER. */
 char *healer_catalog_key_id(EVP_PKEY *key);
 
-/* The catalog module as the resolver sees it, its path `base`/module->path (base may be NULL). */
-HealerCatalogEntry *healer_catalog_module_to_entry(const HealerCatalogModule *module, const char *base);
+/* The catalog's module as an inventory entry (what the resolver plans with), its path `base`/module->path (base may be
+ * NULL). */
+HealerInventoryEntry *healer_catalog_module_to_inventory_entry(const HealerCatalogModule *module, const char *base);
 
 /* The module with this whole-file SHA-256, or NULL. */
 const HealerCatalogModule *healer_catalog_find(const HealerCatalog *catalog, const guint8 sha256[HEALER_SHA256_SIZE]);

@@ -175,9 +175,9 @@ dependency_text(guint function, guint index, guint16 version)
 }
 
 gboolean
-healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *entry, GError **error)
+healer_device_state_install(HealerDeviceState *state, const HealerInventoryEntry *entry, GError **error)
 {
-	g_autofree char *what = healer_catalog_entry_to_string(entry);
+	g_autofree char *what = healer_inventory_entry_to_string(entry);
 	const HealerInstalledModule *installed = healer_device_state_find(state, entry->function, entry->index);
 	HealerInstalledModule *m;
 
@@ -238,7 +238,7 @@ healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *
 /* ---- Goals and plans ------------------------------------------------- */
 
 static gboolean
-is_installed_app(const HealerDeviceState *state, const HealerCatalogEntry *app)
+is_installed_app(const HealerDeviceState *state, const HealerInventoryEntry *app)
 {
 	const HealerInstalledModule *m = healer_device_state_find(state, MODULE_FUNCTION_USER_PART, app->index);
 
@@ -250,7 +250,7 @@ static gboolean
 check_app(const HealerDeviceState *state, const HealerGoal *goal, GError **error)
 {
 	if (goal->app == NULL || goal->app->function != MODULE_FUNCTION_USER_PART) {
-		g_autofree char *what = goal->app ? healer_catalog_entry_to_string(goal->app) : NULL;
+		g_autofree char *what = goal->app ? healer_inventory_entry_to_string(goal->app) : NULL;
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
 		            "%s%s%s is not an application (user part)", goal->app ? goal->app->path : "no app given",
 		            goal->app ? ": " : "", what ? what : "");
@@ -323,7 +323,7 @@ healer_plan_new(void)
 }
 
 void
-healer_plan_add_step(HealerPlan *plan, const HealerCatalogEntry *entry)
+healer_plan_add_step(HealerPlan *plan, const HealerInventoryEntry *entry)
 {
 	HealerPlanStep step = {.entry = entry, .bytes = entry->size};
 
@@ -364,9 +364,9 @@ healer_plan_simulate(const HealerDeviceState *state, const HealerPlan *plan, Hea
 
 /*
  * Inside the search a device state is a vector: for each position (function,
- * index) that the device has or the catalog offers, the id of the variant
+ * index) that the device has or the inventory offers, the id of the variant
  * in it (0: empty).  Variants are the device's own modules and the usable
- * catalog modules; catalog variants are sorted by (bootloader, radio
+ * inventory modules; inventory variants are sorted by (bootloader, radio
  * stack, NCP, system parts, others; index; releases before prereleases;
  * version), and among plans of equal bytes and steps the search keeps the
  * one whose step ids compare lowest, so plans come out deterministic and
@@ -387,7 +387,7 @@ typedef struct {
 	guint16 version;
 	GArray *deps; /* Req */
 	guint64 bytes;
-	const HealerCatalogEntry *entry; /* NULL: a module the device has */
+	const HealerInventoryEntry *entry; /* NULL: a module the device has */
 } Variant;
 
 typedef struct {
@@ -397,17 +397,17 @@ typedef struct {
 
 typedef struct {
 	const HealerDeviceState *state;
-	const HealerModuleCatalog *catalog;
+	const HealerModuleInventory *inventory;
 	const HealerGoal *goal;
 	gboolean allow_prerelease;
 	guint max_states;
 
 	GArray *positions;   /* Position */
 	GArray *variants;    /* Variant; [0] stands for an empty position */
-	guint first_catalog; /* variants [first_catalog, len) come from the catalog */
+	guint first_offered; /* variants [first_offered, len) come from the inventory */
 	guint16 *start;      /* the device's vector */
 	GArray *goal_reqs;   /* Req: what the goal needs that the device does not have */
-	GArray *moves;       /* guint16: catalog variants that can matter to the goal */
+	GArray *moves;       /* guint16: inventory variants that can matter to the goal */
 	gint32 *reach;       /* per position: the highest version any order could install (-1: none) */
 	char *who;           /* "the app FILE" or "the installed user-part 1 v4" */
 	guint states_explored;
@@ -501,8 +501,8 @@ function_rank(guint function)
 static gint
 compare_entries(gconstpointer a, gconstpointer b)
 {
-	const HealerCatalogEntry *x = *(const HealerCatalogEntry *const *)a;
-	const HealerCatalogEntry *y = *(const HealerCatalogEntry *const *)b;
+	const HealerInventoryEntry *x = *(const HealerInventoryEntry *const *)a;
+	const HealerInventoryEntry *y = *(const HealerInventoryEntry *const *)b;
 
 	if (function_rank(x->function) != function_rank(y->function))
 		return function_rank(x->function) < function_rank(y->function) ? -1 : 1;
@@ -519,7 +519,7 @@ compare_entries(gconstpointer a, gconstpointer b)
 }
 
 static gboolean
-same_dependencies(const HealerCatalogEntry *a, const HealerCatalogEntry *b)
+same_dependencies(const HealerInventoryEntry *a, const HealerInventoryEntry *b)
 {
 	if (a->dependencies->len != b->dependencies->len)
 		return FALSE;
@@ -532,11 +532,11 @@ same_dependencies(const HealerCatalogEntry *a, const HealerCatalogEntry *b)
 	return TRUE;
 }
 
-/* Catalog entries as one module: same position, version and dependencies (hashed on the first three). */
+/* Inventory entries as one module: same position, version and dependencies (hashed on the first three). */
 static guint
 module_identity_hash(gconstpointer p)
 {
-	const HealerCatalogEntry *e = p;
+	const HealerInventoryEntry *e = p;
 
 	return ((guint)e->function * 31u + (guint)e->index) * 2654435761u ^ (guint)e->version;
 }
@@ -544,15 +544,15 @@ module_identity_hash(gconstpointer p)
 static gboolean
 module_identity_equal(gconstpointer a, gconstpointer b)
 {
-	const HealerCatalogEntry *x = a, *y = b;
+	const HealerInventoryEntry *x = a, *y = b;
 
 	return x->function == y->function && x->index == y->index && x->version == y->version &&
 	       same_dependencies(x, y);
 }
 
-/* A catalog entry the device could ever take in this pass: platform, kind, policy, newer than installed. */
+/* A inventory entry the device could ever take in this pass: platform, kind, policy, newer than installed. */
 static gboolean
-usable(const Search *s, const HealerCatalogEntry *e)
+usable(const Search *s, const HealerInventoryEntry *e)
 {
 	const HealerInstalledModule *installed;
 
@@ -581,7 +581,7 @@ static gboolean
 search_init(Search *s, GError **error)
 {
 	g_autoptr(GPtrArray) entries = g_ptr_array_new();
-	/* entry -> its position in `entries` + 1: a catalog of tens of thousands of entries is
+	/* entry -> its position in `entries` + 1: an inventory of tens of thousands of entries is
 	 * de-duplicated in linear time, not quadratic (65,534 entries took 5 s, 63 s under valgrind). */
 	g_autoptr(GHashTable) kept = g_hash_table_new(module_identity_hash, module_identity_equal);
 	Variant empty = {0};
@@ -595,20 +595,20 @@ search_init(Search *s, GError **error)
 	s->moves = g_array_new(FALSE, TRUE, sizeof(guint16));
 	g_array_append_val(s->variants, empty);
 
-	/* Slots: everything the device has, everything the catalog could give it. */
+	/* Positions: everything the device has, everything the inventory could give it. */
 	for (guint i = 0; i < s->state->modules->len; i++) {
 		const HealerInstalledModule *m = &g_array_index(s->state->modules, HealerInstalledModule, i);
 		position_get(s, m->function, m->index);
 	}
-	for (guint i = 0; s->catalog != NULL && i < s->catalog->entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(s->catalog->entries, i);
+	for (guint i = 0; s->inventory != NULL && i < s->inventory->entries->len; i++) {
+		const HealerInventoryEntry *e = g_ptr_array_index(s->inventory->entries, i);
 		gpointer position;
 		if (!usable(s, e))
 			continue;
 		/* The same module in two files (a bootloader shared by releases): keep the smaller file. */
 		if (g_hash_table_lookup_extended(kept, e, NULL, &position)) {
 			guint k = GPOINTER_TO_UINT(position) - 1;
-			const HealerCatalogEntry *other = g_ptr_array_index(entries, k);
+			const HealerInventoryEntry *other = g_ptr_array_index(entries, k);
 			if (compare_entries(&e, &other) < 0) {
 				g_hash_table_remove(kept, other);
 				g_hash_table_insert(kept, (gpointer)e, position);
@@ -636,9 +636,9 @@ search_init(Search *s, GError **error)
 		g_array_append_val(s->variants, v);
 		s->start[v.position] = (guint16)(s->variants->len - 1);
 	}
-	s->first_catalog = s->variants->len;
+	s->first_offered = s->variants->len;
 	for (guint i = 0; i < entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(entries, i);
+		const HealerInventoryEntry *e = g_ptr_array_index(entries, i);
 		Variant v = {.function = e->function, .index = e->index, .version = e->version, .bytes = e->size};
 		v.position = position_get(s, e->function, e->index);
 		v.deps = make_reqs(s, e->dependencies);
@@ -672,7 +672,7 @@ search_init(Search *s, GError **error)
 	}
 
 	/*
-	 * Relevance: a catalog module matters only if it meets some unmet
+	 * Relevance: an inventory module matters only if it meets some unmet
 	 * requirement of the goal or of a module that matters.  Versions only
 	 * grow, so a dependency the device meets now stays met.
 	 */
@@ -688,7 +688,7 @@ search_init(Search *s, GError **error)
 		g_autofree gboolean *relevant = g_new0(gboolean, s->variants->len);
 		do {
 			changed = FALSE;
-			for (guint id = s->first_catalog; id < s->variants->len; id++) {
+			for (guint id = s->first_offered; id < s->variants->len; id++) {
 				const Variant *v = variant(s, id);
 				if (relevant[id] || min_need[v->position] > v->version)
 					continue;
@@ -701,7 +701,7 @@ search_init(Search *s, GError **error)
 				}
 			}
 		} while (changed);
-		for (guint id = s->first_catalog; id < s->variants->len; id++) {
+		for (guint id = s->first_offered; id < s->variants->len; id++) {
 			guint16 id16 = (guint16)id;
 			if (relevant[id])
 				g_array_append_val(s->moves, id16);
@@ -736,7 +736,7 @@ search_init(Search *s, GError **error)
 static char *
 variant_text(const Variant *v)
 {
-	g_autofree char *what = healer_catalog_entry_to_string(v->entry);
+	g_autofree char *what = healer_inventory_entry_to_string(v->entry);
 
 	return g_strdup_printf("%s from %s", what, v->entry->path);
 }
@@ -751,7 +751,8 @@ explain_unreachable(const Search *s, const Req *goal_req)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autofree gboolean *on_path = g_new0(gboolean, s->positions->len);
-	const char *source = s->catalog != NULL && s->catalog->source != NULL ? s->catalog->source : "the catalog";
+	const char *source =
+	        s->inventory != NULL && s->inventory->source != NULL ? s->inventory->source : "the modules given";
 	Req r = *goal_req;
 
 	for (guint depth = 0;; depth++) {
@@ -761,7 +762,7 @@ explain_unreachable(const Search *s, const Req *goal_req)
 		guint n_candidates = 0;
 		const Req *blocking = NULL;
 
-		for (guint id = s->first_catalog; r.position >= 0 && id < s->variants->len; id++) {
+		for (guint id = s->first_offered; r.position >= 0 && id < s->variants->len; id++) {
 			const Variant *v = variant(s, id);
 			if (v->position == (guint)r.position && v->version >= r.version) {
 				if (first == NULL)
@@ -770,9 +771,9 @@ explain_unreachable(const Search *s, const Req *goal_req)
 			}
 		}
 		if (first == NULL) {
-			const HealerCatalogEntry *elsewhere = NULL;
-			for (guint i = 0; s->catalog != NULL && i < s->catalog->entries->len && !elsewhere; i++) {
-				const HealerCatalogEntry *e = g_ptr_array_index(s->catalog->entries, i);
+			const HealerInventoryEntry *elsewhere = NULL;
+			for (guint i = 0; s->inventory != NULL && i < s->inventory->entries->len && !elsewhere; i++) {
+				const HealerInventoryEntry *e = g_ptr_array_index(s->inventory->entries, i);
 				if (e->function == r.function && e->index == r.index && e->version >= r.version &&
 				    e->platform_id != s->state->platform_id)
 					elsewhere = e;
@@ -958,7 +959,7 @@ path_less(GArray *nodes, guint from, guint16 via, guint to)
 	return FALSE;
 }
 
-/* Whether the device in state `vec` would accept catalog variant `id`. */
+/* Whether the device in state `vec` would accept inventory variant `id`. */
 static gboolean
 accepts(const Search *s, const guint16 *vec, guint id)
 {
@@ -1104,12 +1105,12 @@ typedef enum {
 } PassResult;
 
 static PassResult
-run_pass(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const HealerGoal *goal,
+run_pass(const HealerDeviceState *state, const HealerModuleInventory *inventory, const HealerGoal *goal,
          gboolean allow_prerelease, guint max_states, HealerPlan **plan_out, GError **error)
 {
 	Search s = {
 	        .state = state,
-	        .catalog = catalog,
+	        .inventory = inventory,
 	        .goal = goal,
 	        .allow_prerelease = allow_prerelease,
 	        .max_states = max_states,
@@ -1134,7 +1135,7 @@ run_pass(const HealerDeviceState *state, const HealerModuleCatalog *catalog, con
 		            "search limit: explored %u device states without reaching the goal (%u modules of %s "
 		            "could matter)",
 		            s.states_explored, s.moves->len,
-		            catalog != NULL && catalog->source ? catalog->source : "the catalog");
+		            inventory != NULL && inventory->source ? inventory->source : "the modules given");
 		result = PASS_LIMIT;
 		goto out;
 	}
@@ -1143,7 +1144,8 @@ run_pass(const HealerDeviceState *state, const HealerModuleCatalog *catalog, con
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN,
 		            "the modules in %s could meet what %s needs, but the device would refuse every order: "
 		            "each would leave an installed module's dependency unmet (%s)",
-		            catalog != NULL && catalog->source ? catalog->source : "the catalog", s.who, why);
+		            inventory != NULL && inventory->source ? inventory->source : "the modules given", s.who,
+		            why);
 		goto out;
 	}
 	*plan_out = healer_plan_new();
@@ -1157,10 +1159,10 @@ out:
 }
 
 static gboolean
-catalog_has_prerelease(const HealerModuleCatalog *catalog, guint16 platform_id)
+inventory_has_prerelease(const HealerModuleInventory *inventory, guint16 platform_id)
 {
-	for (guint i = 0; catalog != NULL && i < catalog->entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+	for (guint i = 0; inventory != NULL && i < inventory->entries->len; i++) {
+		const HealerInventoryEntry *e = g_ptr_array_index(inventory->entries, i);
 		if (e->prerelease && e->platform_id == platform_id && e->function != MODULE_FUNCTION_USER_PART)
 			return TRUE;
 	}
@@ -1168,7 +1170,7 @@ catalog_has_prerelease(const HealerModuleCatalog *catalog, guint16 platform_id)
 }
 
 HealerPlan *
-healer_resolve(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const HealerGoal *goal,
+healer_resolve(const HealerDeviceState *state, const HealerModuleInventory *inventory, const HealerGoal *goal,
                const HealerResolverPolicy *policy, GError **error)
 {
 	HealerResolverPolicy defaults = {0};
@@ -1198,11 +1200,11 @@ healer_resolve(const HealerDeviceState *state, const HealerModuleCatalog *catalo
 	}
 
 	/* Prereleases only when allowed, or when the goal cannot be met without one. */
-	result = run_pass(state, catalog, goal, policy->allow_prerelease, max_states, &plan, &first_error);
+	result = run_pass(state, inventory, goal, policy->allow_prerelease, max_states, &plan, &first_error);
 	if (result == PASS_NO_PLAN && !policy->allow_prerelease &&
-	    catalog_has_prerelease(catalog, state->platform_id)) {
+	    inventory_has_prerelease(inventory, state->platform_id)) {
 		g_autoptr(GError) second_error = NULL;
-		result = run_pass(state, catalog, goal, TRUE, max_states, &plan, &second_error);
+		result = run_pass(state, inventory, goal, TRUE, max_states, &plan, &second_error);
 		/* The wider search explains better, unless it only ran out of room. */
 		if (result == PASS_NO_PLAN) {
 			g_clear_error(&first_error);
@@ -1235,7 +1237,7 @@ healer_plan_to_json(const HealerPlan *plan)
 
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
-		const HealerCatalogEntry *e = step->entry;
+		const HealerInventoryEntry *e = step->entry;
 		const char *function = healer_module_function_to_string(e->function);
 		g_autofree char *sha = healer_sha256_to_hex(e->sha256);
 		json_object *obj = json_object_new_object();

@@ -1,7 +1,7 @@
 /*
  * The resolver: which modules to send a device, in which order, so that
  * its application's dependencies are met (docs/resolver.md).  A pure
- * function of a device state, a catalog, a goal and a policy: no I/O.
+ * function of a device state, a module inventory, a goal and a policy: no I/O.
  *
  * It models what a device accepts (device-firmware/system/update.c,
  * update_finish(); Particle's HAL_FLASH_End()): a module for the device's
@@ -20,7 +20,7 @@
 #include <json-c/json.h>
 
 #include "describe.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 
 G_BEGIN_DECLS
 
@@ -65,7 +65,7 @@ gboolean healer_device_state_dependency_met(const HealerDeviceState *state, guin
  * system module's dependency it would break.  On refusal the state is
  * unchanged.
  */
-gboolean healer_device_state_install(HealerDeviceState *state, const HealerCatalogEntry *entry, GError **error);
+gboolean healer_device_state_install(HealerDeviceState *state, const HealerInventoryEntry *entry, GError **error);
 
 /* ---- Goals, policy, plans ------------------------------------------- */
 
@@ -78,7 +78,7 @@ typedef enum {
 
 typedef struct {
 	HealerGoalKind kind;
-	const HealerCatalogEntry *app; /* INSTALL_APP: a user part */
+	const HealerInventoryEntry *app; /* INSTALL_APP: a user part */
 } HealerGoal;
 
 /*
@@ -97,8 +97,8 @@ typedef struct {
 } HealerResolverPolicy;
 
 typedef struct {
-	const HealerCatalogEntry *entry; /* borrowed from the catalog or the goal */
-	gsize bytes;                     /* entry->size */
+	const HealerInventoryEntry *entry; /* borrowed from the inventory or the goal */
+	gsize bytes;                       /* entry->size */
 } HealerPlanStep;
 
 typedef struct {
@@ -109,13 +109,13 @@ typedef struct {
 } HealerPlan;
 
 HealerPlan *healer_plan_new(void);
-void healer_plan_add_step(HealerPlan *plan, const HealerCatalogEntry *entry);
+void healer_plan_add_step(HealerPlan *plan, const HealerInventoryEntry *entry);
 void healer_plan_free(HealerPlan *plan);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerPlan, healer_plan_free)
 
 /*
  * The cheapest plan that takes `state` to `goal` with the modules of
- * `catalog` (may be NULL: no modules), or NULL with:
+ * `inventory` (may be NULL: no modules), or NULL with:
  *   HEALER_ERROR_NO_PLAN  no plan exists, naming the dependency that
  *                         blocked and why ("no module in DIR provides
  *                         system-part 2 >= 2202 for platform 6", or the
@@ -123,11 +123,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerPlan, healer_plan_free)
  *                         be met), or the search limit was reached;
  *   HEALER_ERROR_INVALID_ARGUMENT  the goal's app is not a user part.
  * An empty plan means the goal is already met.  The steps borrow the
- * catalog's and the goal's entries, which must outlive the plan.
+ * inventory's and the goal's entries, which must outlive the plan.
  * `policy` may be NULL (defaults).
  */
-HealerPlan *healer_resolve(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const HealerGoal *goal,
-                           const HealerResolverPolicy *policy, GError **error);
+HealerPlan *healer_resolve(const HealerDeviceState *state, const HealerModuleInventory *inventory,
+                           const HealerGoal *goal, const HealerResolverPolicy *policy, GError **error);
 
 /*
  * Applies `plan` to a copy of `state` step by step with

@@ -6,7 +6,7 @@
 #include "json-autoptr.h"
 
 #include "healer-error.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-names.h"
 
 static char *
@@ -33,7 +33,7 @@ GBytes *
 healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, const HealerReleaseTable *releases,
                                             const char *key_id, GError **error)
 {
-	g_autoptr(HealerModuleCatalog) modules = healer_module_catalog_load_dir(dir, releases, error);
+	g_autoptr(HealerModuleInventory) modules = healer_module_inventory_load_dir(dir, releases, error);
 	g_autoptr(json_object) root = NULL;
 	g_autoptr(GFile) base = g_file_new_for_path(dir);
 	g_autofree char *created = NULL;
@@ -58,7 +58,7 @@ healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, con
 	jmodules = json_object_new_array();
 	json_object_object_add(root, "modules", jmodules);
 	for (guint i = 0; i < modules->entries->len; i++) {
-		const HealerCatalogEntry *entry = g_ptr_array_index(modules->entries, i);
+		const HealerInventoryEntry *entry = g_ptr_array_index(modules->entries, i);
 		g_autoptr(GFile) file = g_file_new_for_path(entry->path);
 		g_autofree char *relative = g_file_get_relative_path(base, file);
 		g_autofree char *hex = healer_sha256_to_hex(entry->sha256);
@@ -106,7 +106,7 @@ healer_catalog_build_from_directory_for_key(const char *dir, guint64 serial, con
 		json_object *jr;
 
 		for (guint i = 0; i < modules->entries->len; i++) {
-			const HealerCatalogEntry *entry = g_ptr_array_index(modules->entries, i);
+			const HealerInventoryEntry *entry = g_ptr_array_index(modules->entries, i);
 			guint16 version = 0;
 			char *hex;
 

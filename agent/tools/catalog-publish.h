@@ -15,7 +15,7 @@
 G_BEGIN_DECLS
 
 /*
- * Makes a catalog of every module file under `dir` (healer_module_catalog_load_dir;
+ * Makes a catalog of every module file under `dir` (healer_module_inventory_load_dir;
  * a file that is not a usable module is an error, not a warning, so nothing
  * is silently left out).  `releases` (may be NULL) names each module's
  * release and makes the "releases" list: every release of the table with the

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "healer-error.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-names.h"
 #include "release-table.h"
 #include "resolver.h"
@@ -116,15 +116,15 @@ store(const char *name, const char *const *files)
 	return dir;
 }
 
-static HealerModuleCatalog *
+static HealerModuleInventory *
 load(const char *dir)
 {
 	g_autoptr(GError) error = NULL;
-	HealerModuleCatalog *catalog = healer_module_catalog_load_dir(dir, releases, &error);
+	HealerModuleInventory *inventory = healer_module_inventory_load_dir(dir, releases, &error);
 
 	g_assert_no_error(error);
-	g_assert_cmpuint(catalog->warnings->len, ==, 0);
-	return catalog;
+	g_assert_cmpuint(inventory->warnings->len, ==, 0);
+	return inventory;
 }
 
 static HealerDeviceState *
@@ -139,11 +139,11 @@ state_from(const char *json)
 
 /* Heals; asserts the plan is accepted step by step and meets the app's dependencies; returns "FILE FILE ...". */
 static char *
-heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog)
+heal(const HealerDeviceState *state, const HealerModuleInventory *inventory)
 {
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, NULL, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, NULL, &error);
 	g_autoptr(HealerDeviceState) final_state = NULL;
 	g_autoptr(GString) text = g_string_new(NULL);
 
@@ -155,7 +155,7 @@ heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog)
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerPlanStep *step = &g_array_index(plan->steps, HealerPlanStep, i);
 		g_autofree char *base = g_path_get_basename(step->entry->path);
-		g_autofree char *what = healer_catalog_entry_to_string(step->entry);
+		g_autofree char *what = healer_inventory_entry_to_string(step->entry);
 		g_test_message("%u. %s  %s  %" G_GSIZE_FORMAT " bytes", i + 1, what, base, step->bytes);
 		g_string_append_printf(text, "%s%s", i ? " " : "", base);
 	}
@@ -163,11 +163,11 @@ heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog)
 }
 
 static char *
-heal_fails(const HealerDeviceState *state, const HealerModuleCatalog *catalog)
+heal_fails(const HealerDeviceState *state, const HealerModuleInventory *inventory)
 {
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, NULL, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, NULL, &error);
 
 	g_assert_null(plan);
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
@@ -208,11 +208,11 @@ test_boron(void)
 	                                    "boron-softdevice@2.2.0.bin", "argon-softdevice@2.2.0.bin",
 	                                    "argon-bootloader@2.2.0.bin", NULL};
 	g_autofree char *dir = store("boron", files);
-	g_autoptr(HealerModuleCatalog) catalog = load(dir);
+	g_autoptr(HealerModuleInventory) inventory = load(dir);
 	g_autoptr(HealerDeviceState) state = state_from(boron_152);
 	g_autoptr(HealerDeviceState) no_radio = state_from(boron_152_no_radio);
-	g_autofree char *plan = heal(state, catalog);
-	g_autofree char *plan2 = heal(no_radio, catalog);
+	g_autofree char *plan = heal(state, inventory);
+	g_autofree char *plan2 = heal(no_radio, inventory);
 
 	/* Part 1 2202 needs bootloader >= 1005 (the device has 501) and SoftDevice >= 202 (it has 202). */
 	g_assert_cmpstr(plan, ==, "boron-bootloader@2.2.0.bin boron-system-part1@2.2.0.bin");
@@ -227,9 +227,9 @@ test_boron_wrong_softdevice(void)
 	static const char *const files[] = {"boron-bootloader@2.2.0.bin", "boron-system-part1@2.2.0.bin",
 	                                    "argon-softdevice@2.2.0.bin", NULL};
 	g_autofree char *dir = store("boron-argon-sd", files);
-	g_autoptr(HealerModuleCatalog) catalog = load(dir);
+	g_autoptr(HealerModuleInventory) inventory = load(dir);
 	g_autoptr(HealerDeviceState) state = state_from(boron_152_no_radio);
-	g_autofree char *why = heal_fails(state, catalog);
+	g_autofree char *why = heal_fails(state, inventory);
 	g_autofree char *expect = g_strdup_printf("no module in %s provides radio-stack 0 >= 202 for platform 13 (the "
 	                                          "device has no radio-stack 0; %s/argon-softdevice@2.2.0.bin is for "
 	                                          "platform 12)",
@@ -269,9 +269,9 @@ test_photon_reference_set(void)
 	static const char *const files[] = {"photon-system-part1@2.2.0.bin", "photon-bootloader@2.2.0+lto.bin",
 	                                    "electron-system-part1@2.2.0.bin", NULL};
 	g_autofree char *dir = store("photon-reference", files);
-	g_autoptr(HealerModuleCatalog) catalog = load(dir);
+	g_autoptr(HealerModuleInventory) inventory = load(dir);
 	g_autoptr(HealerDeviceState) state = state_from(photon_060);
-	g_autofree char *why = heal_fails(state, catalog);
+	g_autofree char *why = heal_fails(state, inventory);
 	g_autofree char *expect = g_strdup_printf("no module in %s provides system-part 2 >= 2202 for platform 6 "
 	                                          "(needed by the installed user-part 1 v4; the device has "
 	                                          "system-part 2 v100)",
@@ -287,7 +287,7 @@ test_photon_reference_set(void)
 	json1 = g_strdup(photon_060);
 	memcpy(strstr(json1, "\"n\":\"2\",\"v\":2202"), "\"n\":\"1\"", 7);
 	wants_part1 = state_from(json1);
-	why1 = heal_fails(wants_part1, catalog);
+	why1 = heal_fails(wants_part1, inventory);
 	expect1 = g_strdup_printf("system-part 1 v2202 (2.2.0) from %s/photon-system-part1@2.2.0.bin needs system-part "
 	                          "2 >= 207 (the device has system-part 2 v100); no module in %s provides system-part "
 	                          "2 >= 207 for platform 6 (the device has system-part 2 v100)",
@@ -303,11 +303,11 @@ test_photon_mutual(void)
 	static const char *const files[] = {"photon-system-part1@2.2.0.bin", "photon-system-part2@2.2.0.bin",
 	                                    "photon-bootloader@2.2.0+lto.bin", NULL};
 	g_autofree char *dir = store("photon-2.2.0", files);
-	g_autoptr(HealerModuleCatalog) catalog = load(dir);
+	g_autoptr(HealerModuleInventory) inventory = load(dir);
 	g_autoptr(HealerDeviceState) from_060 = state_from(photon_060);
 	g_autoptr(HealerDeviceState) from_070 = state_from(photon_070);
-	g_autofree char *why = heal_fails(from_060, catalog);
-	g_autofree char *plan = heal(from_070, catalog);
+	g_autofree char *why = heal_fails(from_060, inventory);
+	g_autofree char *plan = heal(from_070, inventory);
 
 	/* From 0.6: part 2 needs part 1 >= 2202, part 1 needs part 2 >= 207: a stepping stone is missing. */
 	assert_contains(why, "photon-system-part2@2.2.0.bin needs system-part 1 >= 2202 (the device has system-part 1 "
@@ -336,9 +336,9 @@ test_argon_reference(void)
 	static const char *const files[] = {"argon-bootloader@2.2.0.bin", "argon-softdevice@2.2.0.bin",
 	                                    "boron-system-part1@2.2.0.bin", NULL};
 	g_autofree char *dir = store("argon", files);
-	g_autoptr(HealerModuleCatalog) catalog = load(dir);
+	g_autoptr(HealerModuleInventory) inventory = load(dir);
 	g_autoptr(HealerDeviceState) state = state_from(argon);
-	g_autofree char *why = heal_fails(state, catalog);
+	g_autofree char *why = heal_fails(state, inventory);
 	g_autofree char *expect = g_strdup_printf("no module in %s provides system-part 1 >= 2011 for platform 12 "
 	                                          "(needed by the installed user-part 1 v6; the device has "
 	                                          "system-part 1 v1512; %s/boron-system-part1@2.2.0.bin is for "

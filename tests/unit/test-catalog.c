@@ -281,7 +281,7 @@ test_malformed(void)
 	g_assert_null(((HealerCatalogModule *)g_ptr_array_index(catalog->modules, 0))->release);
 	{
 		const HealerCatalogModule *m = g_ptr_array_index(catalog->modules, 0);
-		g_autoptr(HealerCatalogEntry) entry = healer_catalog_module_to_entry(m, "/base");
+		g_autoptr(HealerInventoryEntry) entry = healer_catalog_module_to_inventory_entry(m, "/base");
 		const HealerModuleDependency *dep = &g_array_index(entry->dependencies, HealerModuleDependency, 0);
 
 		g_assert_cmpuint(m->dependencies->len, ==, 1);

@@ -1,19 +1,19 @@
 /*
- * The resolver and the module catalog: plans over synthetic catalogs
+ * The resolver and the module inventory: plans over synthetic inventories
  * (mutual dependencies as in Device OS 2.x, stepping stones, downgrades
  * refused, prereleases only when allowed or required, the cheapest of
  * several paths, precise reasons when no plan exists, termination on large
- * catalogs), over the project's own firmware modules as built, and the
- * catalog's reading of a directory with broken files in it.
+ * inventories), over the project's own firmware modules as built, and the
+ * inventory's reading of a directory with broken files in it.
  *
  * Synthetic modules are written in a small notation: "s2" is system-part
  * 2, "b" the bootloader, "a" the radio stack, "u1" user-part 1; a state
- * or catalog entry is "s2=2202:s1>=2202,b>=1003".
+ * or inventory entry is "s2=2202:s1>=2202,b>=1003".
  */
 #include <string.h>
 
 #include "healer-error.h"
-#include "module-catalog.h"
+#include "module-inventory.h"
 #include "module-names.h"
 #include "module-writer.h"
 #include "resolver.h"
@@ -101,9 +101,9 @@ parse_module(const char *text, guint *function, guint *index, guint16 *version)
 	return deps;
 }
 
-/* A catalog entry in memory: "s1=2202:s2>=207", its size and release ("2.0.0-rc.1" marks a prerelease). */
-static const HealerCatalogEntry *
-add(HealerModuleCatalog *catalog, guint16 platform, const char *text, gsize size, const char *release)
+/* An inventory entry in memory: "s1=2202:s2>=207", its size and release ("2.0.0-rc.1" marks a prerelease). */
+static const HealerInventoryEntry *
+add(HealerModuleInventory *inventory, guint16 platform, const char *text, gsize size, const char *release)
 {
 	guint function, index;
 	guint16 version;
@@ -111,11 +111,11 @@ add(HealerModuleCatalog *catalog, guint16 platform, const char *text, gsize size
 	g_autofree char *name = slot_name(function, index);
 	g_autofree char *path =
 	        g_strdup_printf("%s/%s-%u%s%s.bin", SRC, name, version, release ? "@" : "", release ? release : "");
-	HealerCatalogEntry *e = healer_catalog_entry_new(path, platform, function, index, version, size);
+	HealerInventoryEntry *e = healer_inventory_entry_new(path, platform, function, index, version, size);
 
 	for (guint i = 0; i < deps->len; i++) {
 		const Dep *d = &g_array_index(deps, Dep, i);
-		healer_catalog_entry_add_dependency(e, d->function, d->index, d->version);
+		healer_inventory_entry_add_dependency(e, d->function, d->index, d->version);
 	}
 	if (release != NULL) {
 		e->release = g_strdup(release);
@@ -123,7 +123,7 @@ add(HealerModuleCatalog *catalog, guint16 platform, const char *text, gsize size
 	}
 	/* A distinct suffix SHA-256 per module, as real modules have. */
 	healer_sha256((const guint8 *)path, strlen(path), e->module_sha256);
-	healer_module_catalog_add(catalog, e);
+	healer_module_inventory_add(inventory, e);
 	return e;
 }
 
@@ -157,7 +157,7 @@ plan_text(const HealerPlan *plan)
 	g_autoptr(GString) out = g_string_new(NULL);
 
 	for (guint i = 0; i < plan->steps->len; i++) {
-		const HealerCatalogEntry *e = g_array_index(plan->steps, HealerPlanStep, i).entry;
+		const HealerInventoryEntry *e = g_array_index(plan->steps, HealerPlanStep, i).entry;
 		g_autofree char *name = slot_name(e->function, e->index);
 		g_string_append_printf(out, "%s%s=%u", i ? " " : "", name, e->version);
 	}
@@ -181,14 +181,14 @@ assert_valid(const HealerDeviceState *state, const HealerPlan *plan, const Heale
 	g_assert_cmpuint(bytes, ==, plan->bytes);
 }
 
-/* Heals `state` with `catalog`; asserts a valid plan and returns its text. */
+/* Heals `state` with `inventory`; asserts a valid plan and returns its text. */
 static char *
-heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const HealerResolverPolicy *policy,
+heal(const HealerDeviceState *state, const HealerModuleInventory *inventory, const HealerResolverPolicy *policy,
      HealerPlan **plan_out)
 {
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, policy, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, policy, &error);
 	char *text;
 
 	g_assert_no_error(error);
@@ -203,11 +203,11 @@ heal(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const H
 
 /* Heals and expects no plan; returns the reason. */
 static char *
-heal_fails(const HealerDeviceState *state, const HealerModuleCatalog *catalog, const HealerResolverPolicy *policy)
+heal_fails(const HealerDeviceState *state, const HealerModuleInventory *inventory, const HealerResolverPolicy *policy)
 {
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, policy, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, policy, &error);
 
 	g_assert_null(plan);
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
@@ -227,24 +227,24 @@ assert_contains(const char *haystack, const char *needle)
 #define PHOTON 6
 
 /* Photon 2.2.0: part 1 needs part 2 >= 207, part 2 needs part 1 >= 2202 and bootloader >= 1003. */
-static HealerModuleCatalog *
-photon_220_catalog(void)
+static HealerModuleInventory *
+photon_220_inventory(void)
 {
-	HealerModuleCatalog *catalog = healer_module_catalog_new(SRC);
+	HealerModuleInventory *inventory = healer_module_inventory_new(SRC);
 
-	add(catalog, PHOTON, "b=1006", 15000, "2.2.0");
-	add(catalog, PHOTON, "s1=2202:s2>=207", 240000, "2.2.0");
-	add(catalog, PHOTON, "s2=2202:s1>=2202,b>=1003", 260000, "2.2.0");
-	return catalog;
+	add(inventory, PHOTON, "b=1006", 15000, "2.2.0");
+	add(inventory, PHOTON, "s1=2202:s2>=207", 240000, "2.2.0");
+	add(inventory, PHOTON, "s2=2202:s1>=2202,b>=1003", 260000, "2.2.0");
+	return inventory;
 }
 
 static void
 test_mutual_from_07(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state =
 	        state_new(PHOTON, "b=101 s1=207:s2>=207 s2=207:s1>=207,b>=101 u1=5:s2>=2202");
-	g_autofree char *plan = heal(state, catalog, NULL, NULL);
+	g_autofree char *plan = heal(state, inventory, NULL, NULL);
 
 	/* Part 1 first (its need, part 2 >= 207, is met), then part 2 once part 1 and the bootloader are there. */
 	g_assert_cmpstr(plan, ==, "b=1006 s1=2202 s2=2202");
@@ -253,9 +253,9 @@ test_mutual_from_07(void)
 static void
 test_mutual_deadlock(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=100 u1=5:s2>=2202");
-	g_autofree char *why = heal_fails(state, catalog, NULL);
+	g_autofree char *why = heal_fails(state, inventory, NULL);
 
 	/* Part 2 needs part 1 >= 2202, part 1 needs part 2 >= 207: neither can go first from 0.6. */
 	assert_contains(why, "cannot meet system-part 2 >= 2202 (needed by the installed user-part 1 v5; the device "
@@ -270,14 +270,14 @@ test_mutual_deadlock(void)
 static void
 test_mutual_through_07(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=100 u1=5:s2>=2202");
 	g_autofree char *plan = NULL;
 
 	/* With 0.7.0 in the store it becomes the stepping stone. */
-	add(catalog, PHOTON, "s1=207", 200000, "0.7.0");
-	add(catalog, PHOTON, "s2=207:s1>=207", 200000, "0.7.0");
-	plan = heal(state, catalog, NULL, NULL);
+	add(inventory, PHOTON, "s1=207", 200000, "0.7.0");
+	add(inventory, PHOTON, "s2=207:s1>=207", 200000, "0.7.0");
+	plan = heal(state, inventory, NULL, NULL);
 	g_assert_cmpstr(plan, ==, "b=1006 s1=207 s2=207 s1=2202 s2=2202");
 }
 
@@ -288,40 +288,41 @@ test_mutual_through_07(void)
  * releases and apps to it, so these tests check the plan's shape (1.2.0
  * before 2.x, every step accepted, no prerelease) rather than one list.
  */
-static HealerModuleCatalog *
-firmware_catalog(void)
+static HealerModuleInventory *
+firmware_inventory(void)
 {
 	const char *dir = test_program("HEALER_FIRMWARE_MODULES");
 	g_autofree char *table_path = g_build_filename(dir, "releases.json", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = healer_release_table_new_from_file(table_path, &error);
-	HealerModuleCatalog *catalog;
+	HealerModuleInventory *inventory;
 
 	g_assert_no_error(error);
-	catalog = healer_module_catalog_load_dir(dir, table, &error);
+	inventory = healer_module_inventory_load_dir(dir, table, &error);
 	g_assert_no_error(error);
-	g_assert_nonnull(catalog);
-	for (guint i = 0; i < catalog->warnings->len; i++)
-		g_error("unexpected warning on the built modules: %s", (char *)g_ptr_array_index(catalog->warnings, i));
+	g_assert_nonnull(inventory);
+	for (guint i = 0; i < inventory->warnings->len; i++)
+		g_error("unexpected warning on the built modules: %s",
+		        (char *)g_ptr_array_index(inventory->warnings, i));
 	/* At least 1.0.0, 1.1.0, 1.2.0, 2.0.0-rc.1 and 2.0.0 of 3 modules, and tinker and travel-in-time. */
-	g_assert_cmpuint(catalog->entries->len, >=, 17);
-	return catalog;
+	g_assert_cmpuint(inventory->entries->len, >=, 17);
+	return inventory;
 }
 
-static const HealerCatalogEntry *
-catalog_find(const HealerModuleCatalog *catalog, const char *suffix)
+static const HealerInventoryEntry *
+catalog_find(const HealerModuleInventory *inventory, const char *suffix)
 {
-	for (guint i = 0; i < catalog->entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+	for (guint i = 0; i < inventory->entries->len; i++) {
+		const HealerInventoryEntry *e = g_ptr_array_index(inventory->entries, i);
 		if (g_str_has_suffix(e->path, suffix))
 			return e;
 	}
-	g_error("no %s in the catalog", suffix);
+	g_error("no %s in the inventory", suffix);
 }
 
 /* A device flashed with `release` of the firmware and `app` (may be NULL), as the factory would. */
 static HealerDeviceState *
-firmware_state(const HealerModuleCatalog *catalog, const char *release, const HealerCatalogEntry *app)
+firmware_state(const HealerModuleInventory *inventory, const char *release, const HealerInventoryEntry *app)
 {
 	HealerDeviceState *state = healer_device_state_new(3);
 	static const char *const parts[] = {"bootloader.bin", "system-part1.bin", "system-part2.bin"};
@@ -329,7 +330,7 @@ firmware_state(const HealerModuleCatalog *catalog, const char *release, const He
 
 	for (guint i = 0; i < G_N_ELEMENTS(parts); i++) {
 		g_autofree char *suffix = g_strdup_printf("/%s/%s", release, parts[i]);
-		const HealerCatalogEntry *e = catalog_find(catalog, suffix);
+		const HealerInventoryEntry *e = catalog_find(inventory, suffix);
 		healer_device_state_set(state, e->function, e->index, e->version);
 		for (guint k = 0; k < e->dependencies->len; k++) {
 			const HealerModuleDependency *d = &g_array_index(e->dependencies, HealerModuleDependency, k);
@@ -352,7 +353,7 @@ assert_stepping_stone(const HealerPlan *plan)
 
 	g_assert_false(plan->uses_prerelease);
 	for (guint i = 0; i < plan->steps->len; i++) {
-		const HealerCatalogEntry *e = g_array_index(plan->steps, HealerPlanStep, i).entry;
+		const HealerInventoryEntry *e = g_array_index(plan->steps, HealerPlanStep, i).entry;
 		g_assert_false(e->prerelease);
 		if (e->function == MODULE_FUNCTION_SYSTEM_PART) {
 			g_ptr_array_add(parts, (gpointer)e);
@@ -365,7 +366,7 @@ assert_stepping_stone(const HealerPlan *plan)
 	g_assert_cmpuint(parts->len, ==, 4);
 	g_assert_cmpuint(bootloader_at, <, last_part_at);
 	for (guint i = 0; i < 4; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(parts, i);
+		const HealerInventoryEntry *e = g_ptr_array_index(parts, i);
 		g_assert_cmpuint(e->index, ==, i % 2 + 1);
 		if (i < 2)
 			g_assert_cmpstr(e->release, ==, "1.2.0");
@@ -377,11 +378,11 @@ assert_stepping_stone(const HealerPlan *plan)
 static void
 test_firmware_stepping_stone(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = firmware_catalog();
-	const HealerCatalogEntry *travel = catalog_find(catalog, "/apps/travel-in-time.bin");
-	g_autoptr(HealerDeviceState) state = firmware_state(catalog, "1.0.0", travel);
+	g_autoptr(HealerModuleInventory) inventory = firmware_inventory();
+	const HealerInventoryEntry *travel = catalog_find(inventory, "/apps/travel-in-time.bin");
+	g_autoptr(HealerDeviceState) state = firmware_state(inventory, "1.0.0", travel);
 	g_autoptr(HealerPlan) plan = NULL;
-	g_autofree char *text = heal(state, catalog, NULL, &plan);
+	g_autofree char *text = heal(state, inventory, NULL, &plan);
 	guint64 bytes = 0;
 
 	assert_contains(text, "s1=1203 s2=1203 s1=");
@@ -401,15 +402,15 @@ test_firmware_stepping_stone(void)
 
 	/* Only 2.0.0 in the store: no order works, and the reason says so. */
 	{
-		g_autoptr(HealerModuleCatalog) only_200 = healer_module_catalog_new("only-2.0.0");
+		g_autoptr(HealerModuleInventory) only_200 = healer_module_inventory_new("only-2.0.0");
 		g_autofree char *why = NULL;
-		for (guint i = 0; i < catalog->entries->len; i++) {
-			const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+		for (guint i = 0; i < inventory->entries->len; i++) {
+			const HealerInventoryEntry *e = g_ptr_array_index(inventory->entries, i);
 			if (strstr(e->path, "/2.0.0/") != NULL) {
-				HealerCatalogEntry *copy = healer_catalog_entry_new(
+				HealerInventoryEntry *copy = healer_inventory_entry_new(
 				        e->path, e->platform_id, e->function, e->index, e->version, e->size);
 				g_array_append_vals(copy->dependencies, e->dependencies->data, e->dependencies->len);
-				healer_module_catalog_add(only_200, copy);
+				healer_module_inventory_add(only_200, copy);
 			}
 		}
 		why = heal_fails(state, only_200, NULL);
@@ -422,15 +423,15 @@ test_firmware_stepping_stone(void)
 static void
 test_firmware_install_app(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = firmware_catalog();
-	const HealerCatalogEntry *tinker = catalog_find(catalog, "/apps/tinker.bin");
-	const HealerCatalogEntry *travel = catalog_find(catalog, "/apps/travel-in-time.bin");
-	g_autoptr(HealerDeviceState) state = firmware_state(catalog, "1.0.0", tinker);
+	g_autoptr(HealerModuleInventory) inventory = firmware_inventory();
+	const HealerInventoryEntry *tinker = catalog_find(inventory, "/apps/tinker.bin");
+	const HealerInventoryEntry *travel = catalog_find(inventory, "/apps/travel-in-time.bin");
+	g_autoptr(HealerDeviceState) state = firmware_state(inventory, "1.0.0", tinker);
 	HealerGoal goal = {.kind = HEALER_GOAL_INSTALL_APP, .app = travel};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, NULL, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, NULL, &error);
 	g_autoptr(HealerPlan) again = NULL;
-	g_autoptr(HealerDeviceState) bare = firmware_state(catalog, "1.0.0", NULL);
+	g_autoptr(HealerDeviceState) bare = firmware_state(inventory, "1.0.0", NULL);
 	g_autofree char *text = NULL;
 
 	g_assert_no_error(error);
@@ -443,11 +444,11 @@ test_firmware_install_app(void)
 
 	/* tinker is installed and happy on 1.0.0: nothing to do; on an app-less 1.0.0 only the app. */
 	goal.app = tinker;
-	again = healer_resolve(state, catalog, &goal, NULL, &error);
+	again = healer_resolve(state, inventory, &goal, NULL, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(again->steps->len, ==, 0);
 	g_clear_pointer(&again, healer_plan_free);
-	again = healer_resolve(bare, catalog, &goal, NULL, &error);
+	again = healer_resolve(bare, inventory, &goal, NULL, &error);
 	g_assert_no_error(error);
 	assert_valid(bare, again, &goal);
 	text = plan_text(again);
@@ -457,11 +458,11 @@ test_firmware_install_app(void)
 static void
 test_firmware_from_110(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = firmware_catalog();
-	const HealerCatalogEntry *travel = catalog_find(catalog, "/apps/travel-in-time.bin");
-	g_autoptr(HealerDeviceState) state = firmware_state(catalog, "1.1.0", travel);
+	g_autoptr(HealerModuleInventory) inventory = firmware_inventory();
+	const HealerInventoryEntry *travel = catalog_find(inventory, "/apps/travel-in-time.bin");
+	g_autoptr(HealerDeviceState) state = firmware_state(inventory, "1.1.0", travel);
 	g_autoptr(HealerPlan) plan = NULL;
-	g_autofree char *text = heal(state, catalog, NULL, &plan);
+	g_autofree char *text = heal(state, inventory, NULL, &plan);
 
 	assert_contains(text, "s1=1203 s2=1203 s1=");
 	assert_stepping_stone(plan);
@@ -472,7 +473,7 @@ test_firmware_from_110(void)
 static void
 test_no_downgrade(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	/*
 	 * The device's part 1 (3000) needs part 2 >= 3000 but holds 100: part 2
 	 * 2202 (small) would break it, and installing the older part 1 2202
@@ -483,13 +484,13 @@ test_no_downgrade(void)
 	g_autofree char *plan = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerDeviceState) copy = NULL;
-	const HealerCatalogEntry *old_s1, *same_s1;
+	const HealerInventoryEntry *old_s1, *same_s1;
 
-	old_s1 = add(catalog, PHOTON, "s1=2202", 1000, "2.2.0");
-	same_s1 = add(catalog, PHOTON, "s1=3000", 10, "3.0.0");
-	add(catalog, PHOTON, "s2=2202:s1>=2202", 1000, "2.2.0");
-	add(catalog, PHOTON, "s2=3000:s1>=3000", 900000, "3.0.0");
-	plan = heal(state, catalog, NULL, NULL);
+	old_s1 = add(inventory, PHOTON, "s1=2202", 1000, "2.2.0");
+	same_s1 = add(inventory, PHOTON, "s1=3000", 10, "3.0.0");
+	add(inventory, PHOTON, "s2=2202:s1>=2202", 1000, "2.2.0");
+	add(inventory, PHOTON, "s2=3000:s1>=3000", 900000, "3.0.0");
+	plan = heal(state, inventory, NULL, NULL);
 	g_assert_cmpstr(plan, ==, "s2=3000");
 
 	/* The device model refuses both an older and an equal version. */
@@ -506,12 +507,12 @@ test_no_downgrade(void)
 static void
 test_no_downgrade_no_plan(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "s1=2500 s2=2500:s1>=2500 u1=5:s2>=2600");
 	g_autofree char *why = NULL;
 
-	add(catalog, PHOTON, "s2=2202:s1>=2202", 1000, "2.2.0");
-	why = heal_fails(state, catalog, NULL);
+	add(inventory, PHOTON, "s2=2202:s1>=2202", 1000, "2.2.0");
+	why = heal_fails(state, inventory, NULL);
 	g_assert_cmpstr(why, ==,
 	                "no module in " SRC " provides system-part 2 >= 2600 for platform 6 (needed by the installed "
 	                "user-part 1 v5; the device has system-part 2 v2500)");
@@ -522,29 +523,29 @@ test_no_downgrade_no_plan(void)
 static void
 test_prerelease_policy(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(3, "b=201 s1=2002 s2=1203:s1>=1203 u1=2:s2>=2000");
 	HealerResolverPolicy allow = {.allow_prerelease = TRUE};
 	g_autoptr(HealerPlan) plan = NULL;
 	g_autofree char *a = NULL, *b = NULL, *c = NULL;
 
 	/* The rc is smaller, but a release meets the need too: the release is used. */
-	add(catalog, 3, "s2=2000:s1>=2000", 40000, "2.0.0-rc.1");
-	add(catalog, 3, "s2=2002:s1>=2002", 50000, "2.0.0");
-	a = heal(state, catalog, NULL, &plan);
+	add(inventory, 3, "s2=2000:s1>=2000", 40000, "2.0.0-rc.1");
+	add(inventory, 3, "s2=2002:s1>=2002", 50000, "2.0.0");
+	a = heal(state, inventory, NULL, &plan);
 	g_assert_cmpstr(a, ==, "s2=2002");
 	g_assert_false(plan->uses_prerelease);
 	g_clear_pointer(&plan, healer_plan_free);
 
 	/* Allowed: the cheaper rc. */
-	b = heal(state, catalog, &allow, &plan);
+	b = heal(state, inventory, &allow, &plan);
 	g_assert_cmpstr(b, ==, "s2=2000");
 	g_assert_true(plan->uses_prerelease);
 	g_clear_pointer(&plan, healer_plan_free);
 
 	/* Only the rc provides it: required, so used without being allowed. */
-	g_ptr_array_remove_index(catalog->entries, 1);
-	c = heal(state, catalog, NULL, &plan);
+	g_ptr_array_remove_index(inventory->entries, 1);
+	c = heal(state, inventory, NULL, &plan);
 	g_assert_cmpstr(c, ==, "s2=2000");
 	g_assert_true(plan->uses_prerelease);
 }
@@ -552,16 +553,16 @@ test_prerelease_policy(void)
 static void
 test_prerelease_stepping_stone(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(3, "b=201 s1=1000 s2=1000:s1>=1000 u1=2:s2>=2002");
 	g_autofree char *plan = NULL;
 
 	/* The only way to s2 2002 goes through an rc's part 1 (no final 1.2.0 here): it is required. */
-	add(catalog, 3, "s1=1200", 30000, "1.2.0-rc.1");
-	add(catalog, 3, "s2=1203:s1>=1200", 30000, "1.2.0");
-	add(catalog, 3, "s1=2002:s2>=1203", 30000, "2.0.0");
-	add(catalog, 3, "s2=2002:s1>=2002", 30000, "2.0.0");
-	plan = heal(state, catalog, NULL, NULL);
+	add(inventory, 3, "s1=1200", 30000, "1.2.0-rc.1");
+	add(inventory, 3, "s2=1203:s1>=1200", 30000, "1.2.0");
+	add(inventory, 3, "s1=2002:s2>=1203", 30000, "2.0.0");
+	add(inventory, 3, "s2=2002:s1>=2002", 30000, "2.0.0");
+	plan = heal(state, inventory, NULL, NULL);
 	g_assert_cmpstr(plan, ==, "s1=1200 s2=1203 s1=2002 s2=2002");
 }
 
@@ -574,32 +575,32 @@ test_minimum_bytes(void)
 
 	/* Direct: s2 2300 (50000 bytes); or s1 2100 + s2 2100 (20000 + 10000). */
 	{
-		g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+		g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 		g_autofree char *plan = NULL;
-		add(catalog, PHOTON, "s2=2300:s1>=2000", 50000, NULL);
-		add(catalog, PHOTON, "s1=2100", 20000, NULL);
-		add(catalog, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
-		plan = heal(state, catalog, NULL, NULL);
+		add(inventory, PHOTON, "s2=2300:s1>=2000", 50000, NULL);
+		add(inventory, PHOTON, "s1=2100", 20000, NULL);
+		add(inventory, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
+		plan = heal(state, inventory, NULL, NULL);
 		g_assert_cmpstr(plan, ==, "s1=2100 s2=2100");
 	}
 	/* The same with the direct module cheaper. */
 	{
-		g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+		g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 		g_autofree char *plan = NULL;
-		add(catalog, PHOTON, "s2=2300:s1>=2000", 29999, NULL);
-		add(catalog, PHOTON, "s1=2100", 20000, NULL);
-		add(catalog, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
-		plan = heal(state, catalog, NULL, NULL);
+		add(inventory, PHOTON, "s2=2300:s1>=2000", 29999, NULL);
+		add(inventory, PHOTON, "s1=2100", 20000, NULL);
+		add(inventory, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
+		plan = heal(state, inventory, NULL, NULL);
 		g_assert_cmpstr(plan, ==, "s2=2300");
 	}
 	/* Equal bytes: fewer steps. */
 	{
-		g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+		g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 		g_autofree char *plan = NULL;
-		add(catalog, PHOTON, "s2=2300:s1>=2000", 30000, NULL);
-		add(catalog, PHOTON, "s1=2100", 20000, NULL);
-		add(catalog, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
-		plan = heal(state, catalog, NULL, NULL);
+		add(inventory, PHOTON, "s2=2300:s1>=2000", 30000, NULL);
+		add(inventory, PHOTON, "s1=2100", 20000, NULL);
+		add(inventory, PHOTON, "s2=2100:s1>=2100", 10000, NULL);
+		plan = heal(state, inventory, NULL, NULL);
 		g_assert_cmpstr(plan, ==, "s2=2300");
 	}
 }
@@ -609,13 +610,13 @@ test_minimum_bytes(void)
 static void
 test_missing_module(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=100 u1=5:s2>=2202");
 	g_autofree char *why = NULL, *why2 = NULL, *why3 = NULL;
 
-	add(catalog, PHOTON, "s1=2202:s2>=207", 240000, "2.2.0");
-	add(catalog, PHOTON, "b=1006", 15000, "2.2.0");
-	why = heal_fails(state, catalog, NULL);
+	add(inventory, PHOTON, "s1=2202:s2>=207", 240000, "2.2.0");
+	add(inventory, PHOTON, "b=1006", 15000, "2.2.0");
+	why = heal_fails(state, inventory, NULL);
 	g_assert_cmpstr(why, ==,
 	                "no module in " SRC " provides system-part 2 >= 2202 for platform 6 (needed by the installed "
 	                "user-part 1 v5; the device has system-part 2 v100)");
@@ -623,7 +624,7 @@ test_missing_module(void)
 	/* One level down: the app needs part 1, whose own dependency nothing provides. */
 	{
 		g_autoptr(HealerDeviceState) s1_state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=100 u1=5:s1>=2202");
-		why2 = heal_fails(s1_state, catalog, NULL);
+		why2 = heal_fails(s1_state, inventory, NULL);
 		g_assert_cmpstr(why2, ==,
 		                "cannot meet system-part 1 >= 2202 (needed by the installed user-part 1 v5; the device "
 		                "has system-part 1 v100): system-part 1 v2202 (2.2.0) from " SRC
@@ -633,17 +634,17 @@ test_missing_module(void)
 	}
 
 	/* A module for another platform is named as such. */
-	add(catalog, 12, "s2=2202:s1>=2202", 1000, "2.2.0");
-	why3 = heal_fails(state, catalog, NULL);
+	add(inventory, 12, "s2=2202:s1>=2202", 1000, "2.2.0");
+	why3 = heal_fails(state, inventory, NULL);
 	assert_contains(why3, "; " SRC "/s2-2202@2.2.0.bin is for platform 12)");
 }
 
 static void
 test_no_user_part(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100");
-	g_autofree char *why = heal_fails(state, catalog, NULL);
+	g_autofree char *why = heal_fails(state, inventory, NULL);
 
 	assert_contains(why, "no user part");
 }
@@ -651,14 +652,14 @@ test_no_user_part(void)
 static void
 test_nothing_to_do(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=100 u1=5:s2>=100");
 	g_autoptr(HealerPlan) plan = NULL;
-	g_autofree char *text = heal(state, catalog, NULL, &plan);
+	g_autofree char *text = heal(state, inventory, NULL, &plan);
 
 	g_assert_cmpstr(text, ==, "");
 	g_assert_cmpuint(plan->bytes, ==, 0);
-	/* With no catalog at all, too. */
+	/* With no inventory at all, too. */
 	g_clear_pointer(&text, g_free);
 	text = heal(state, NULL, NULL, NULL);
 	g_assert_cmpstr(text, ==, "");
@@ -666,18 +667,18 @@ test_nothing_to_do(void)
 
 /*
  * A device whose own modules are already inconsistent: part 2 needs part 1 >= 300 but holds 100.  The
- * app needs part 1 >= 200 and the catalog has it, so the goal is reachable ignoring order; but the
+ * app needs part 1 >= 200 and the inventory has it, so the goal is reachable ignoring order; but the
  * device refuses part 1 v200 (it would still leave part 2's need unmet), the only move there is.
  */
 static void
 test_refuses_every_order(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=7 s1=100 s2=100:s1>=300 u1=5:s1>=200");
 	g_autofree char *why = NULL;
 
-	add(catalog, PHOTON, "s1=200", 1000, "2.0.0");
-	why = heal_fails(state, catalog, NULL);
+	add(inventory, PHOTON, "s1=200", 1000, "2.0.0");
+	why = heal_fails(state, inventory, NULL);
 	g_assert_cmpstr(why, ==,
 	                "the modules in " SRC " could meet what the installed user-part 1 v5 needs, but the device "
 	                "would refuse every order: each would leave an installed module's dependency unmet "
@@ -686,24 +687,24 @@ test_refuses_every_order(void)
 
 /*
  * The search numbers the variants of its device states with 16 bits (0 is "empty"): the device's
- * modules and the catalog's distinct usable ones must stay below 65,535.  The device holds one module
- * (the app) and the catalog 65,534 versions of part 1: refused before any search, with the count.
+ * modules and the inventory's distinct usable ones must stay below 65,535.  The device holds one module
+ * (the app) and the inventory 65,534 versions of part 1: refused before any search, with the count.
  * Only the refusal is run, not the plan one fewer would give (a search over 65,533 variants).
  */
 static void
 test_too_many_modules(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "u1=5:s1>=2");
 	g_autofree char *why = NULL;
 
 	for (guint version = 1; version < G_MAXUINT16; version++) {
-		HealerCatalogEntry *e = healer_catalog_entry_new("many.bin", PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1,
-		                                                 (guint16)version, 100);
-		healer_module_catalog_add(catalog, e);
+		HealerInventoryEntry *e = healer_inventory_entry_new("many.bin", PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1,
+		                                                     (guint16)version, 100);
+		healer_module_inventory_add(inventory, e);
 	}
-	g_assert_cmpuint(state->modules->len + catalog->entries->len, ==, G_MAXUINT16);
-	why = heal_fails(state, catalog, NULL);
+	g_assert_cmpuint(state->modules->len + inventory->entries->len, ==, G_MAXUINT16);
+	why = heal_fails(state, inventory, NULL);
 	g_assert_cmpstr(why, ==, "too many modules to plan with (65534)");
 }
 
@@ -712,16 +713,16 @@ test_too_many_modules(void)
 static void
 test_simulate(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
 	g_autoptr(HealerDeviceState) state =
 	        state_new(PHOTON, "b=101 s1=207:s2>=207 s2=207:s1>=207,b>=101 u1=5:s2>=2202");
 	g_autoptr(HealerPlan) bad = healer_plan_new();
 	g_autoptr(HealerPlan) good = healer_plan_new();
 	g_autoptr(HealerDeviceState) final_state = NULL;
 	g_autoptr(GError) error = NULL;
-	const HealerCatalogEntry *b = g_ptr_array_index(catalog->entries, 0);
-	const HealerCatalogEntry *s1 = g_ptr_array_index(catalog->entries, 1);
-	const HealerCatalogEntry *s2 = g_ptr_array_index(catalog->entries, 2);
+	const HealerInventoryEntry *b = g_ptr_array_index(inventory->entries, 0);
+	const HealerInventoryEntry *s1 = g_ptr_array_index(inventory->entries, 1);
+	const HealerInventoryEntry *s2 = g_ptr_array_index(inventory->entries, 2);
 	HealerGoal goal = {.kind = HEALER_GOAL_HEAL};
 
 	/* Part 2 before part 1: refused at step 1, state untouched. */
@@ -756,16 +757,16 @@ test_simulate(void)
 static void
 test_breaks_dependents(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	/* The radio stack needs part 1 >= 1321; the device holds an odd part 1 of 1000 (an inconsistent state). */
 	g_autoptr(HealerDeviceState) state = state_new(13, "b=1006 a=202:s1>=1321 s1=1000 u1=6:s1>=1300");
 	g_autoptr(GError) error = NULL;
-	const HealerCatalogEntry *s1_1300, *wrong;
+	const HealerInventoryEntry *s1_1300, *wrong;
 	g_autofree char *plan = NULL;
 
-	s1_1300 = add(catalog, 13, "s1=1300", 100, NULL);
-	add(catalog, 13, "s1=1400", 5000, NULL);
-	wrong = add(catalog, 12, "s1=1500", 10, NULL);
+	s1_1300 = add(inventory, 13, "s1=1300", 100, NULL);
+	add(inventory, 13, "s1=1400", 5000, NULL);
+	wrong = add(inventory, 12, "s1=1500", 10, NULL);
 	g_assert_false(healer_device_state_install(state, s1_1300, &error));
 	assert_contains(error->message,
 	                "would break the installed radio-stack 0 v202, which needs system-part 1 >= 1321");
@@ -774,37 +775,37 @@ test_breaks_dependents(void)
 	assert_contains(error->message, "is for platform 12, the device is platform 13");
 	g_clear_error(&error);
 	/* The cheap 1300 is refused by the device, so the plan takes 1400. */
-	plan = heal(state, catalog, NULL, NULL);
+	plan = heal(state, inventory, NULL, NULL);
 	g_assert_cmpstr(plan, ==, "s1=1400");
 }
 
 static void
 test_radio_stack_order(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(SRC);
 	/* Gen 3 from 1.5.2 with no radio stack listed: bootloader, then SoftDevice, then part 1. */
 	g_autoptr(HealerDeviceState) state = state_new(13, "b=501 s1=1512:b>=501 u1=6:s1>=2202");
 	g_autofree char *plan = NULL;
 
-	add(catalog, 13, "b=1006", 47292, "2.2.0");
-	add(catalog, 13, "a=202:b>=501,s1>=1321", 153048, NULL);
-	add(catalog, 13, "s1=2202:b>=1005,a>=202", 499160, "2.2.0");
-	plan = heal(state, catalog, NULL, NULL);
+	add(inventory, 13, "b=1006", 47292, "2.2.0");
+	add(inventory, 13, "a=202:b>=501,s1>=1321", 153048, NULL);
+	add(inventory, 13, "s1=2202:b>=1005,a>=202", 499160, "2.2.0");
+	plan = heal(state, inventory, NULL, NULL);
 	g_assert_cmpstr(plan, ==, "b=1006 a=202 s1=2202");
 }
 
 static void
 test_install_app_goal(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = photon_220_catalog();
-	g_autoptr(HealerModuleCatalog) apps = healer_module_catalog_new(SRC);
+	g_autoptr(HealerModuleInventory) inventory = photon_220_inventory();
+	g_autoptr(HealerModuleInventory) apps = healer_module_inventory_new(SRC);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=101 s1=207:s2>=207 s2=207:s1>=207,b>=101 u1=9");
-	const HealerCatalogEntry *app = add(apps, PHOTON, "u1=3:s2>=2202", 5000, NULL);
-	const HealerCatalogEntry *other_platform = add(apps, 12, "u1=3:s1>=2202", 5000, NULL);
-	const HealerCatalogEntry *not_app = g_ptr_array_index(catalog->entries, 0);
+	const HealerInventoryEntry *app = add(apps, PHOTON, "u1=3:s2>=2202", 5000, NULL);
+	const HealerInventoryEntry *other_platform = add(apps, 12, "u1=3:s1>=2202", 5000, NULL);
+	const HealerInventoryEntry *not_app = g_ptr_array_index(inventory->entries, 0);
 	HealerGoal goal = {.kind = HEALER_GOAL_INSTALL_APP, .app = app};
 	g_autoptr(GError) error = NULL;
-	g_autoptr(HealerPlan) plan = healer_resolve(state, catalog, &goal, NULL, &error);
+	g_autoptr(HealerPlan) plan = healer_resolve(state, inventory, &goal, NULL, &error);
 	g_autofree char *text = NULL;
 
 	g_assert_no_error(error);
@@ -815,13 +816,13 @@ test_install_app_goal(void)
 	g_assert_cmpuint(plan->bytes, ==, 15000 + 240000 + 260000 + 5000);
 
 	goal.app = other_platform;
-	g_assert_null(healer_resolve(state, catalog, &goal, NULL, &error));
+	g_assert_null(healer_resolve(state, inventory, &goal, NULL, &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NO_PLAN);
 	assert_contains(error->message, "is an app for platform 12, the device is platform 6");
 	g_clear_error(&error);
 
 	goal.app = not_app;
-	g_assert_null(healer_resolve(state, catalog, &goal, NULL, &error));
+	g_assert_null(healer_resolve(state, inventory, &goal, NULL, &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 
@@ -852,41 +853,41 @@ test_install_app_goal(void)
  * of release k-3, its part 2 needs part 1 of release k and the bootloader
  * of release k-2.  Every release in one store.
  */
-static HealerModuleCatalog *
+static HealerModuleInventory *
 many_releases(guint first)
 {
-	HealerModuleCatalog *catalog = healer_module_catalog_new(SRC);
+	HealerModuleInventory *inventory = healer_module_inventory_new(SRC);
 
 	for (guint k = first; k <= 30; k++) {
 		g_autofree char *b = g_strdup_printf("b=%u", 100 + k);
 		g_autofree char *s1 = g_strdup_printf("s1=%u:s2>=%u", 1000 + k * 10, 1000 + (k > 3 ? k - 3 : 0) * 10);
 		g_autofree char *s2 =
 		        g_strdup_printf("s2=%u:s1>=%u,b>=%u", 1000 + k * 10, 1000 + k * 10, 100 + (k > 2 ? k - 2 : 0));
-		add(catalog, PHOTON, b, 10000 + k * 11, NULL);
-		add(catalog, PHOTON, s1, 200000 + k * 97, NULL);
-		add(catalog, PHOTON, s2, 150000 + k * 53, NULL);
+		add(inventory, PHOTON, b, 10000 + k * 11, NULL);
+		add(inventory, PHOTON, s1, 200000 + k * 97, NULL);
+		add(inventory, PHOTON, s2, 150000 + k * 53, NULL);
 	}
-	return catalog;
+	return inventory;
 }
 
 static void
 test_termination_many_releases(void)
 {
-	g_autoptr(HealerModuleCatalog) catalog = many_releases(1);
+	g_autoptr(HealerModuleInventory) inventory = many_releases(1);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=100 s1=1000 s2=1000:s1>=1000,b>=100 u1=1:s2>=1300");
 	g_autoptr(HealerPlan) plan = NULL;
-	g_autofree char *text = heal(state, catalog, NULL, &plan);
+	g_autofree char *text = heal(state, inventory, NULL, &plan);
 	HealerResolverPolicy tight = {.max_states = 5};
 	g_autofree char *why = NULL;
 
-	g_assert_cmpuint(catalog->entries->len, ==, 90);
+	g_assert_cmpuint(inventory->entries->len, ==, 90);
 	g_assert_cmpuint(plan->states_explored, <, HEALER_RESOLVER_DEFAULT_MAX_STATES);
 	/* s2 >= 1300 takes part 1 and part 2 in hops of at most 3 releases. */
 	g_assert_cmpuint(plan->steps->len, >=, 20);
 	g_assert_true(g_str_has_suffix(text, " s2=1300"));
 
 	/* A small bound ends the search with a reason. */
-	why = heal_fails(state, catalog, &tight);
+	why = heal_fails(state, inventory, &tight);
 	assert_contains(why, "search limit: explored 5 device states");
 }
 
@@ -894,9 +895,9 @@ static void
 test_termination_deadlock(void)
 {
 	/* The same store without the first 5 releases: nothing is reachable from 1.0, found without a search. */
-	g_autoptr(HealerModuleCatalog) catalog = many_releases(6);
+	g_autoptr(HealerModuleInventory) inventory = many_releases(6);
 	g_autoptr(HealerDeviceState) state = state_new(PHOTON, "b=100 s1=1000 s2=1000:s1>=1000,b>=100 u1=1:s2>=1300");
-	g_autofree char *why = heal_fails(state, catalog, NULL);
+	g_autofree char *why = heal_fails(state, inventory, NULL);
 
 	assert_contains(why, "cannot meet system-part 2 >= 1300");
 	assert_contains(why, "needs system-part 1 >= 1300 (the device has system-part 1 v1000)");
@@ -904,7 +905,7 @@ test_termination_deadlock(void)
 	assert_contains(why, "none can be installed first");
 }
 
-/* ---- The catalog -------------------------------------------------------- */
+/* ---- The inventory ------------------------------------------------------ */
 
 static GBytes *
 write_module(guint16 platform, guint function, guint index, guint16 version, gsize payload, guint8 flags)
@@ -952,7 +953,7 @@ static const char table_json[] = "{\"format\":\"healer-release-table\",\"format_
                                  "{\"name\":\"2.0.0\",\"modules\":{\"system-part\":2002}}]}";
 
 static void
-test_catalog_dir(void)
+test_inventory_dir(void)
 {
 	char *dir = test_tmpdir_new();
 	g_autoptr(GBytes) s1 = write_module(PHOTON, MODULE_FUNCTION_SYSTEM_PART, 1, 1000, 3000, 0);
@@ -965,8 +966,8 @@ test_catalog_dir(void)
 	g_autoptr(GPtrArray) parts = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HealerReleaseTable) table = NULL;
-	g_autoptr(HealerModuleCatalog) catalog = NULL;
-	g_autoptr(HealerModuleCatalog) listed = NULL;
+	g_autoptr(HealerModuleInventory) inventory = NULL;
+	g_autoptr(HealerModuleInventory) listed = NULL;
 	g_autofree guint8 *corrupt = NULL;
 	gsize len;
 	static const char *const expect_paths[] = {"/1.0.0/system-part1.bin", "/2.0.0-rc.1/system-part2.bin",
@@ -994,8 +995,8 @@ test_catalog_dir(void)
 		put(dir, "broken/truncated.bin", truncated);
 	}
 	/*
-	 * One module marked COMBINED with nothing after it: the reader faults it, so the catalog's own
-	 * "a COMBINED module" refusal (module-catalog.c) is never reached from a file.
+	 * One module marked COMBINED with nothing after it: the reader faults it, so the inventory's own
+	 * "a COMBINED module" refusal (module-inventory.c) is never reached from a file.
 	 */
 	{
 		g_autoptr(GBytes) flagged =
@@ -1005,14 +1006,14 @@ test_catalog_dir(void)
 
 	table = healer_release_table_new_from_data(table_json, sizeof table_json - 1, &error);
 	g_assert_no_error(error);
-	catalog = healer_module_catalog_load_dir(dir, table, &error);
+	inventory = healer_module_inventory_load_dir(dir, table, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(catalog->source, ==, dir);
+	g_assert_cmpstr(inventory->source, ==, dir);
 
 	/* Every broken file is a warning naming it, never an entry; releases.json is passed over silently. */
-	for (guint i = 0; i < catalog->warnings->len; i++)
-		g_test_message("warning: %s", (char *)g_ptr_array_index(catalog->warnings, i));
-	g_assert_cmpuint(catalog->warnings->len, ==, 5);
+	for (guint i = 0; i < inventory->warnings->len; i++)
+		g_test_message("warning: %s", (char *)g_ptr_array_index(inventory->warnings, i));
+	g_assert_cmpuint(inventory->warnings->len, ==, 5);
 	{
 		static const char *const expect[] = {
 		        "/README: ", "/broken/corrupt.bin: not a valid module: ", "/broken/truncated.bin: ",
@@ -1020,8 +1021,8 @@ test_catalog_dir(void)
 		        "/broken/flagged.bin: not a valid module: COMBINED flag set but no module follows"};
 		for (guint i = 0; i < G_N_ELEMENTS(expect); i++) {
 			gboolean found = FALSE;
-			for (guint k = 0; k < catalog->warnings->len && !found; k++) {
-				const char *w = g_ptr_array_index(catalog->warnings, k);
+			for (guint k = 0; k < inventory->warnings->len && !found; k++) {
+				const char *w = g_ptr_array_index(inventory->warnings, k);
 				found = g_str_has_prefix(w, dir) && strstr(w, expect[i]) != NULL;
 			}
 			if (!found)
@@ -1029,9 +1030,9 @@ test_catalog_dir(void)
 		}
 	}
 
-	g_assert_cmpuint(catalog->entries->len, ==, G_N_ELEMENTS(expect_paths));
-	for (guint i = 0; i < catalog->entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+	g_assert_cmpuint(inventory->entries->len, ==, G_N_ELEMENTS(expect_paths));
+	for (guint i = 0; i < inventory->entries->len; i++) {
+		const HealerInventoryEntry *e = g_ptr_array_index(inventory->entries, i);
 		g_autoptr(GBytes) file = test_read_file(e->path);
 		guint8 sha[HEALER_SHA256_SIZE];
 		g_autoptr(GPtrArray) parsed = healer_module_parse_file(e->path, &error);
@@ -1046,11 +1047,11 @@ test_catalog_dir(void)
 		g_assert_cmpuint(e->platform_id, ==, PHOTON);
 	}
 	{
-		const HealerCatalogEntry *e0 = g_ptr_array_index(catalog->entries, 0);
-		const HealerCatalogEntry *e1 = g_ptr_array_index(catalog->entries, 1);
-		const HealerCatalogEntry *e2 = g_ptr_array_index(catalog->entries, 2);
-		const HealerCatalogEntry *e3 = g_ptr_array_index(catalog->entries, 3);
-		g_autofree char *d1 = healer_catalog_entry_to_string(e1);
+		const HealerInventoryEntry *e0 = g_ptr_array_index(inventory->entries, 0);
+		const HealerInventoryEntry *e1 = g_ptr_array_index(inventory->entries, 1);
+		const HealerInventoryEntry *e2 = g_ptr_array_index(inventory->entries, 2);
+		const HealerInventoryEntry *e3 = g_ptr_array_index(inventory->entries, 3);
+		g_autofree char *d1 = healer_inventory_entry_to_string(e1);
 
 		g_assert_cmpstr(e0->release, ==, "1.0.0");
 		g_assert_false(e0->prerelease);
@@ -1073,19 +1074,19 @@ test_catalog_dir(void)
 		g_autofree char *c = g_build_filename(dir, "1.0.0/system-part1.bin", NULL);
 		g_autofree char *missing = g_build_filename(dir, "nope.bin", NULL);
 		const char *files[] = {a, b, c, missing, NULL};
-		listed = healer_module_catalog_load_files(files, NULL);
+		listed = healer_module_inventory_load_files(files, NULL);
 		g_assert_cmpuint(listed->entries->len, ==, 2);
-		g_assert_cmpstr(((HealerCatalogEntry *)g_ptr_array_index(listed->entries, 0))->path, ==, a);
-		g_assert_cmpstr(((HealerCatalogEntry *)g_ptr_array_index(listed->entries, 1))->path, ==, c);
-		g_assert_null(((HealerCatalogEntry *)g_ptr_array_index(listed->entries, 1))->release);
+		g_assert_cmpstr(((HealerInventoryEntry *)g_ptr_array_index(listed->entries, 0))->path, ==, a);
+		g_assert_cmpstr(((HealerInventoryEntry *)g_ptr_array_index(listed->entries, 1))->path, ==, c);
+		g_assert_null(((HealerInventoryEntry *)g_ptr_array_index(listed->entries, 1))->release);
 		g_assert_cmpuint(listed->warnings->len, ==, 2);
 		g_assert_true(g_str_has_prefix(g_ptr_array_index(listed->warnings, 1), missing));
 	}
 
-	/* A directory that is not there is an error, not an empty catalog. */
+	/* A directory that is not there is an error, not an empty inventory. */
 	{
 		g_autofree char *missing_dir = g_build_filename(dir, "no-such-dir", NULL);
-		g_assert_null(healer_module_catalog_load_dir(missing_dir, NULL, &error));
+		g_assert_null(healer_module_inventory_load_dir(missing_dir, NULL, &error));
 		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
 		g_clear_error(&error);
 	}
@@ -1156,7 +1157,7 @@ main(int argc, char **argv)
 	g_test_add_func("/resolver/install-app", test_install_app_goal);
 	g_test_add_func("/resolver/termination/many-releases", test_termination_many_releases);
 	g_test_add_func("/resolver/termination/deadlock", test_termination_deadlock);
-	g_test_add_func("/resolver/catalog/directory", test_catalog_dir);
-	g_test_add_func("/resolver/catalog/state-from-describe", test_state_from_describe);
+	g_test_add_func("/resolver/inventory/directory", test_inventory_dir);
+	g_test_add_func("/resolver/state-from-describe", test_state_from_describe);
 	return g_test_run();
 }

@@ -651,14 +651,14 @@ test_allow_unsigned(Fixture *f, gconstpointer data)
 
 /* ---- what the engine plans from and makes local ---- */
 
-/* The planning catalog's entry with this whole-file SHA-256, or NULL. */
-static const HealerCatalogEntry *
+/* The planning set's entry with this whole-file SHA-256, or NULL. */
+static const HealerInventoryEntry *
 planned(HealerSupply *supply, const guint8 sha256[HEALER_SHA256_SIZE])
 {
-	HealerModuleCatalog *catalog = healer_supply_get_planning_catalog(supply)->catalog;
+	HealerModuleInventory *inventory = healer_supply_get_planning_set(supply)->inventory;
 
-	for (guint i = 0; i < catalog->entries->len; i++) {
-		const HealerCatalogEntry *e = g_ptr_array_index(catalog->entries, i);
+	for (guint i = 0; i < inventory->entries->len; i++) {
+		const HealerInventoryEntry *e = g_ptr_array_index(inventory->entries, i);
 		if (memcmp(e->sha256, sha256, HEALER_SHA256_SIZE) == 0)
 			return e;
 	}
@@ -666,7 +666,7 @@ planned(HealerSupply *supply, const guint8 sha256[HEALER_SHA256_SIZE])
 }
 
 static void
-add_step(HealerPlan *plan, const HealerCatalogEntry *entry)
+add_step(HealerPlan *plan, const HealerInventoryEntry *entry)
 {
 	HealerPlanStep step = {.entry = entry, .bytes = entry->size};
 
@@ -674,7 +674,7 @@ add_step(HealerPlan *plan, const HealerCatalogEntry *entry)
 }
 
 /*
- * A catalog is trusted and one of its modules stored: the planning catalog holds the stored module
+ * A catalog is trusted and one of its modules stored: the planning set holds the stored module
  * and, with an upstream, the listed one the store lacks (its path the upstream URL).  Making a plan
  * local answers per step: ready (stored), fetching (asked of upstream), blocked with the reason
  * (upstream cannot have it; or there is no upstream).
@@ -691,8 +691,8 @@ test_make_local(Fixture *f, gconstpointer data)
 	g_autofree char *stored_path = NULL, *stored_sha = NULL, *url = NULL;
 	const HealerTrustedCatalog *tc;
 	const HealerCatalogModule *stored, *listed;
-	const HealerCatalogEntry *stored_entry, *listed_entry;
-	HealerCatalogEntry unlisted = {.path = (char *)"unlisted.bin"};
+	const HealerInventoryEntry *stored_entry, *listed_entry;
+	HealerInventoryEntry unlisted = {.path = (char *)"unlisted.bin"};
 	const HealerSupplyStep *step;
 
 	(void)data;

@@ -1,4 +1,4 @@
-#include "module-catalog.h"
+#include "module-inventory.h"
 
 #include <string.h>
 
@@ -6,11 +6,11 @@
 #include "module-names.h"
 #include "semver.h"
 
-HealerCatalogEntry *
-healer_catalog_entry_new(const char *path, guint16 platform_id, guint function, guint index, guint16 version,
-                         gsize size)
+HealerInventoryEntry *
+healer_inventory_entry_new(const char *path, guint16 platform_id, guint function, guint index, guint16 version,
+                           gsize size)
 {
-	HealerCatalogEntry *entry = g_new0(HealerCatalogEntry, 1);
+	HealerInventoryEntry *entry = g_new0(HealerInventoryEntry, 1);
 
 	entry->path = g_strdup(path);
 	entry->platform_id = platform_id;
@@ -23,7 +23,7 @@ healer_catalog_entry_new(const char *path, guint16 platform_id, guint function, 
 }
 
 void
-healer_catalog_entry_add_dependency(HealerCatalogEntry *entry, guint function, guint index, guint16 version)
+healer_inventory_entry_add_dependency(HealerInventoryEntry *entry, guint function, guint index, guint16 version)
 {
 	HealerModuleDependency dep = {
 	        .function = (guint8)function,
@@ -35,7 +35,7 @@ healer_catalog_entry_add_dependency(HealerCatalogEntry *entry, guint function, g
 }
 
 void
-healer_catalog_entry_free(HealerCatalogEntry *entry)
+healer_inventory_entry_free(HealerInventoryEntry *entry)
 {
 	if (entry == NULL)
 		return;
@@ -51,7 +51,7 @@ healer_catalog_entry_free(HealerCatalogEntry *entry)
  * versions, so they have no release.
  */
 static void
-name_release(HealerCatalogEntry *entry, const HealerReleaseTable *releases)
+name_release(HealerInventoryEntry *entry, const HealerReleaseTable *releases)
 {
 	guint matches = 0, prereleases = 0;
 
@@ -70,8 +70,8 @@ name_release(HealerCatalogEntry *entry, const HealerReleaseTable *releases)
 	entry->prerelease = matches > 0 && prereleases == matches;
 }
 
-HealerCatalogEntry *
-healer_catalog_entry_new_from_file(const char *path, const HealerReleaseTable *releases, GError **error)
+HealerInventoryEntry *
+healer_inventory_entry_new_from_file(const char *path, const HealerReleaseTable *releases, GError **error)
 {
 	g_autoptr(GMappedFile) mapped = NULL;
 	g_autoptr(GError) local_error = NULL;
@@ -84,18 +84,18 @@ healer_catalog_entry_new_from_file(const char *path, const HealerReleaseTable *r
 		            "%s", local_error->message);
 		return NULL;
 	}
-	return healer_catalog_entry_new_from_data(path, (const guint8 *)g_mapped_file_get_contents(mapped),
-	                                          g_mapped_file_get_length(mapped), releases, error);
+	return healer_inventory_entry_new_from_data(path, (const guint8 *)g_mapped_file_get_contents(mapped),
+	                                            g_mapped_file_get_length(mapped), releases, error);
 }
 
-HealerCatalogEntry *
-healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize len, const HealerReleaseTable *releases,
-                                   GError **error)
+HealerInventoryEntry *
+healer_inventory_entry_new_from_data(const char *path, const guint8 *data, gsize len,
+                                     const HealerReleaseTable *releases, GError **error)
 {
 	g_autoptr(GError) local_error = NULL;
 	g_autoptr(GPtrArray) modules = NULL;
 	const HealerModule *m;
-	HealerCatalogEntry *entry;
+	HealerInventoryEntry *entry;
 
 	modules = healer_module_parse(data, len, &local_error);
 	if (modules == NULL) {
@@ -120,7 +120,7 @@ healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize l
 		return NULL;
 	}
 
-	entry = healer_catalog_entry_new(path, m->platform_id, m->function, m->index, m->version, len);
+	entry = healer_inventory_entry_new(path, m->platform_id, m->function, m->index, m->version, len);
 	for (guint i = 0; i < m->dependencies->len; i++)
 		g_array_append_val(entry->dependencies, g_array_index(m->dependencies, HealerModuleDependency, i));
 	healer_sha256(data, len, entry->sha256);
@@ -130,7 +130,7 @@ healer_catalog_entry_new_from_data(const char *path, const guint8 *data, gsize l
 }
 
 char *
-healer_catalog_entry_to_string(const HealerCatalogEntry *entry)
+healer_inventory_entry_to_string(const HealerInventoryEntry *entry)
 {
 	const char *function = healer_module_function_to_string(entry->function);
 	g_autofree char *unknown = NULL;
@@ -143,49 +143,49 @@ healer_catalog_entry_to_string(const HealerCatalogEntry *entry)
 	return g_strdup_printf("%s %u v%u", function, entry->index, entry->version);
 }
 
-HealerModuleCatalog *
-healer_module_catalog_new(const char *source)
+HealerModuleInventory *
+healer_module_inventory_new(const char *source)
 {
-	HealerModuleCatalog *catalog = g_new0(HealerModuleCatalog, 1);
+	HealerModuleInventory *inventory = g_new0(HealerModuleInventory, 1);
 
-	catalog->source = g_strdup(source);
-	catalog->entries = g_ptr_array_new_with_free_func((GDestroyNotify)healer_catalog_entry_free);
-	catalog->warnings = g_ptr_array_new_with_free_func(g_free);
-	return catalog;
+	inventory->source = g_strdup(source);
+	inventory->entries = g_ptr_array_new_with_free_func((GDestroyNotify)healer_inventory_entry_free);
+	inventory->warnings = g_ptr_array_new_with_free_func(g_free);
+	return inventory;
 }
 
 void
-healer_module_catalog_free(HealerModuleCatalog *catalog)
+healer_module_inventory_free(HealerModuleInventory *inventory)
 {
-	if (catalog == NULL)
+	if (inventory == NULL)
 		return;
-	g_free(catalog->source);
-	g_ptr_array_unref(catalog->entries);
-	g_ptr_array_unref(catalog->warnings);
-	g_free(catalog);
+	g_free(inventory->source);
+	g_ptr_array_unref(inventory->entries);
+	g_ptr_array_unref(inventory->warnings);
+	g_free(inventory);
 }
 
 void
-healer_module_catalog_add(HealerModuleCatalog *catalog, HealerCatalogEntry *entry)
+healer_module_inventory_add(HealerModuleInventory *inventory, HealerInventoryEntry *entry)
 {
-	g_ptr_array_add(catalog->entries, entry);
+	g_ptr_array_add(inventory->entries, entry);
 }
 
 static void
-add_file(HealerModuleCatalog *catalog, const char *path, const HealerReleaseTable *releases)
+add_file(HealerModuleInventory *inventory, const char *path, const HealerReleaseTable *releases)
 {
 	g_autoptr(GError) error = NULL;
-	HealerCatalogEntry *entry = healer_catalog_entry_new_from_file(path, releases, &error);
+	HealerInventoryEntry *entry = healer_inventory_entry_new_from_file(path, releases, &error);
 
 	if (entry != NULL) {
-		healer_module_catalog_add(catalog, entry);
+		healer_module_inventory_add(inventory, entry);
 		return;
 	}
 	/* INVALID_DATA messages already start with the path. */
 	if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA))
-		g_ptr_array_add(catalog->warnings, g_strdup(error->message));
+		g_ptr_array_add(inventory->warnings, g_strdup(error->message));
 	else
-		g_ptr_array_add(catalog->warnings, g_strdup_printf("%s: %s", path, error->message));
+		g_ptr_array_add(inventory->warnings, g_strdup_printf("%s: %s", path, error->message));
 }
 
 static gint
@@ -233,30 +233,30 @@ healer_module_file_name_is_metadata(const char *name)
 	return g_str_has_suffix(name, ".json") || g_str_has_suffix(name, ".json.sig");
 }
 
-HealerModuleCatalog *
-healer_module_catalog_load_dir(const char *dir, const HealerReleaseTable *releases, GError **error)
+HealerModuleInventory *
+healer_module_inventory_load_dir(const char *dir, const HealerReleaseTable *releases, GError **error)
 {
-	g_autoptr(HealerModuleCatalog) catalog = healer_module_catalog_new(dir);
+	g_autoptr(HealerModuleInventory) inventory = healer_module_inventory_new(dir);
 	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) local_error = NULL;
 
-	if (!collect_files(dir, files, catalog->warnings, &local_error)) {
+	if (!collect_files(dir, files, inventory->warnings, &local_error)) {
 		g_set_error_literal(error, HEALER_ERROR, local_error->code, local_error->message);
 		return NULL;
 	}
 	g_ptr_array_sort(files, compare_strings);
-	g_ptr_array_sort(catalog->warnings, compare_strings);
+	g_ptr_array_sort(inventory->warnings, compare_strings);
 	for (guint i = 0; i < files->len; i++)
-		add_file(catalog, g_ptr_array_index(files, i), releases);
-	return g_steal_pointer(&catalog);
+		add_file(inventory, g_ptr_array_index(files, i), releases);
+	return g_steal_pointer(&inventory);
 }
 
-HealerModuleCatalog *
-healer_module_catalog_load_files(const char *const *files, const HealerReleaseTable *releases)
+HealerModuleInventory *
+healer_module_inventory_load_files(const char *const *files, const HealerReleaseTable *releases)
 {
-	HealerModuleCatalog *catalog = healer_module_catalog_new("the given files");
+	HealerModuleInventory *inventory = healer_module_inventory_new("the given files");
 
 	for (guint i = 0; files != NULL && files[i] != NULL; i++)
-		add_file(catalog, files[i], releases);
-	return catalog;
+		add_file(inventory, files[i], releases);
+	return inventory;
 }
