@@ -28,7 +28,7 @@ static const struct {
         [HEALER_EVENT_HEAL_FAILED] = {"heal-failed", HEALER_MSG_HEAL_FAILED},
         [HEALER_EVENT_HEAL_BLOCKED] = {"heal-blocked", HEALER_MSG_HEAL_BLOCKED},
         [HEALER_EVENT_HEAL_FINISHED] = {"heal-finished", NULL},
-        /* Imports have always been plain records: a MESSAGE_ID now would be a new catalog entry. */
+        /* Imports have always been plain records: a MESSAGE_ID now would be a new journal message catalog entry. */
         [HEALER_EVENT_MODULES_IMPORTED] = {"modules-imported", NULL},
         [HEALER_EVENT_STORE_REJECTED] = {"store-rejected", HEALER_MSG_STORE_REJECTED},
         [HEALER_EVENT_CATALOG_ACCEPTED] = {"catalog-accepted", HEALER_MSG_CATALOG_ACCEPTED},

@@ -1,8 +1,8 @@
 /*
  * healerd's journal face: structured records (g_log_structured) with a
- * MESSAGE_ID for each key event, explained to technicians by the catalog in
- * packaging/healerd.catalog (`journalctl -x`), and fields a technician can
- * filter on:
+ * MESSAGE_ID for each key event, explained to technicians by the journal
+ * message catalog packaging/healerd.catalog (`journalctl -x`), and fields
+ * a technician can filter on:
  *
  *     journalctl -u healerd HEALER_DEVICE_ID=0123456789abcdef01234567
  *     journalctl MESSAGE_ID=<HEALER_MSG_HEAL_FAILED>
@@ -18,7 +18,10 @@
 
 G_BEGIN_DECLS
 
-/* Generated once with systemd-id128 new; never change one (the catalog and users' filters use them). */
+/*
+ * Generated once with systemd-id128 new; never change one (the journal message catalog and
+ * users' filters use them).
+ */
 #define HEALER_MSG_DEVICE_ATTACHED    "1d081cbad2d84d49b67f4b8bdebdd2d1"
 #define HEALER_MSG_DEVICE_DETACHED    "9aa99e8ea1a14052ac89a69651a0d8bc"
 #define HEALER_MSG_SAFE_MODE_DETECTED "5d485ce88ea5441ea65bc5eabcd73966"

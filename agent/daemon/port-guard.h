@@ -10,7 +10,7 @@
  *   journald limits a service: PORT_GUARD_RECORD_BURST per PORT_GUARD_RECORD_INTERVAL_S, then one
  *   "suppressed N records" record when the interval ends.
  *
- * Kept per port, not per slot: the history must outlive a device that hangs up and comes back.
+ * Kept per port, not per attachment: the history must outlive a device that hangs up and comes back.
  */
 #pragma once
 

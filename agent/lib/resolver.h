@@ -41,7 +41,7 @@ typedef struct {
 } HealerDeviceState;
 
 HealerDeviceState *healer_device_state_new(guint16 platform_id);
-/* The main-store modules of a describe (empty slots and other stores left out). */
+/* The main-store modules of a describe (empty board slots and other stores left out). */
 HealerDeviceState *healer_device_state_new_from_describe(const HealerDescribe *describe);
 HealerDeviceState *healer_device_state_copy(const HealerDeviceState *state);
 void healer_device_state_free(HealerDeviceState *state);
@@ -53,7 +53,7 @@ void healer_device_state_set(HealerDeviceState *state, guint function, guint ind
 void healer_device_state_add_dependency(HealerDeviceState *state, guint function, guint index, guint dep_function,
                                         guint dep_index, guint16 dep_version);
 const HealerInstalledModule *healer_device_state_find(const HealerDeviceState *state, guint function, guint index);
-/* Slot (function, index) holds a version >= `version` (function NONE: always met). */
+/* Position (function, index) holds a version >= `version` (function NONE: always met). */
 gboolean healer_device_state_dependency_met(const HealerDeviceState *state, guint function, guint index,
                                             guint16 version);
 

@@ -1039,7 +1039,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_clear_pointer(&f.engine, healer_engine_free);
 	g_clear_pointer(&supply, healer_supply_free);
 	g_clear_object(&f.serial);
-	/* Devices are freed from idles (a device callback may be running when its slot goes). */
+	/* Devices are freed from idles (a device callback may be running when its attachment goes). */
 	settle(&f);
 	for (guint i = 0; i < FE_PORTS; i++) {
 		Port *p = &f.ports[i];

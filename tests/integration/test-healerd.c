@@ -241,9 +241,9 @@ test_bus_unreachable(void)
 
 /*
  * Two ports vanish in the same instant (a USB hub with two serial adapters pulled): the first
- * port's hang-up rescans the ports, which lets go of the second's slot while the second's own
+ * port's hang-up rescans the ports, which lets go of the second's attachment while the second's own
  * hang-up is already pending in the same main-loop iteration.  That hang-up once reported to the
- * freed slot (a use-after-free that crashed healerd).  healerd is stopped while both go, so both
+ * freed attachment (a use-after-free that crashed healerd).  healerd is stopped while both go, so both
  * hang-ups are ready in one poll whatever the machine's load.
  */
 static void

@@ -44,7 +44,7 @@ cat >"$work/a.json" <<'EOF'
 {"name": "healerd:unit / fails", "stdout": "1..2\nok 1 /a\nnot ok 2 /b\n", "result": "FAIL", "returncode": 1}
 {"name": "healerd:integration / upstream", "stdout": "1..0 # SKIP nginx or openssl not installed (scripts/setup.sh installs them)\n", "result": "SKIP", "returncode": 0}
 {"name": "healerd:integration / dbus", "stdout": "1..3\nok 1 /dbus/e2e # SKIP no dbus-daemon\nok 2 /dbus/events\nok 3 /dbus/other # SKIP not root or no setpriv: the unprivileged checks did not run\n", "result": "OK", "returncode": 0}
-{"name": "healerd:unit / journal", "stdout": "1..1\nnot ok 1 /journal/catalog # TODO catalog not checked\n", "result": "OK", "returncode": 0}
+{"name": "healerd:unit / journal", "stdout": "1..1\nnot ok 1 /journal/message-catalog # TODO message catalog not checked\n", "result": "OK", "returncode": 0}
 {"name": "healerd:integration / faults", "stdout": "1..1\n", "result": "TIMEOUT", "returncode": -15}
 EOF
 cat >"$work/b.json" <<'EOF'
@@ -59,7 +59,7 @@ cat >"$work/clean.json" <<'EOF'
 EOF
 cat >"$work/skip-only.json" <<'EOF'
 {"name": "healerd:unit / semver", "stdout": "1..1\nok 1 /semver/parse\n", "result": "OK", "returncode": 0}
-{"name": "healerd:unit / journal", "stdout": "1..1\nok 1 /journal/catalog-journalctl # SKIP journalctl not installed\n", "result": "OK", "returncode": 0}
+{"name": "healerd:unit / journal", "stdout": "1..1\nok 1 /journal/message-catalog-journalctl # SKIP journalctl not installed\n", "result": "OK", "returncode": 0}
 EOF
 
 # Passed: passes, dbus, journal, demo.  Failed: fails, the timeout, one build failure.  Skipped:
@@ -67,7 +67,7 @@ EOF
 expect "mixed" "4 passed, 3 failed, 6 skipped" 1 -- --build-failures 1 "$work/a.json" "$work/b.json"
 for reason in "upstream (whole program): nginx or openssl not installed" "exit-77 (whole program): no reason given" \
   "debian-package (whole program): needs root (debootstrap, chroot, mounts)" \
-  "/dbus/e2e: no dbus-daemon" "/dbus/other: not root or no setpriv" "/journal/catalog: catalog not checked"; do
+  "/dbus/e2e: no dbus-daemon" "/dbus/other: not root or no setpriv" "/journal/message-catalog: message catalog not checked"; do
   stderr_has "mixed names" "$reason"
 done
 expect "mixed, CI" "4 passed, 9 failed, 6 skipped" 1 CI=true -- --build-failures 1 "$work/a.json" "$work/b.json"
@@ -78,7 +78,7 @@ expect "clean, CI" "2 passed, 0 failed, 0 skipped" 0 CI=true -- "$work/clean.jso
 
 # A skipped subtest alone: a pass outside CI, a failure in it (CI=false is not CI).
 expect "skip only" "2 passed, 0 failed, 1 skipped" 0 -- "$work/skip-only.json"
-stderr_has "skip only" "/journal/catalog-journalctl: journalctl not installed"
+stderr_has "skip only" "/journal/message-catalog-journalctl: journalctl not installed"
 expect "skip only, CI=false" "2 passed, 0 failed, 1 skipped" 0 CI=false -- "$work/skip-only.json"
 expect "skip only, CI" "2 passed, 1 failed, 1 skipped" 1 CI=true -- "$work/skip-only.json"
 

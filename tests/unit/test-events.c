@@ -159,7 +159,7 @@ field(const char *key)
 	return test_log_field(key);
 }
 
-/* Every kind with its MESSAGE_ID as the catalog (packaging/healerd.catalog) and docs/journal.md list it. */
+/* Every kind with its MESSAGE_ID as docs/journal.md and the journal message catalog (healerd.catalog) list it. */
 static const struct {
 	HealerEventKind kind;
 	const char *message_id;

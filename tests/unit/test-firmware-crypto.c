@@ -68,7 +68,7 @@ test_crc32_lengths(void)
 		g_assert_cmphex(fw_crc32_update(0, data, len), ==, want);
 		g_assert_cmphex(crc32_pieces(data, len, rand, 7), ==, want);
 	}
-	/* The catalogue check value of CRC-32/ISO-HDLC. */
+	/* The standard check value of CRC-32/ISO-HDLC: the CRC of "123456789". */
 	g_assert_cmphex(fw_crc32_update(0, "123456789", 9), ==, 0xCBF43926);
 	g_assert_cmphex(fw_crc32_update(0, NULL, 0), ==, 0);
 	g_rand_free(rand);

@@ -77,9 +77,9 @@ static const char *const all_ids[] = {
         HEALER_MSG_DEVICE_CONFLICT,  HEALER_MSG_PORT_IGNORED,    HEALER_MSG_LOG_SUPPRESSED,
 };
 
-/* Every MESSAGE_ID is a distinct 128-bit id with exactly one catalog entry, and the catalog has no others. */
+/* Every MESSAGE_ID is a distinct 128-bit id with one entry in the journal message catalog, which has no others. */
 static void
-test_catalog(void)
+test_message_catalog(void)
 {
 	g_autofree char *path = g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "packaging", "healerd.catalog", NULL);
 	g_autoptr(GBytes) text = test_read_file(path);
@@ -123,9 +123,9 @@ run_system(const char *const *argv, char **out, char **err)
 	return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 }
 
-/* journalctl itself reads the catalog (in a scratch root: no privileges needed). */
+/* journalctl itself reads the journal message catalog (in a scratch root: no privileges needed). */
 static void
-test_catalog_journalctl(void)
+test_message_catalog_journalctl(void)
 {
 	g_autofree char *journalctl = g_find_program_in_path("journalctl");
 	g_autofree char *source = g_build_filename(g_getenv("HEALER_SOURCE_DIR"), "packaging", "healerd.catalog", NULL);
@@ -291,8 +291,8 @@ main(int argc, char **argv)
 	test_log_capture_start();
 	g_test_add_func("/journal/event-fields", test_event_fields);
 	g_test_add_func("/journal/format-line", test_format_line);
-	g_test_add_func("/journal/catalog", test_catalog);
-	g_test_add_func("/journal/catalog-journalctl", test_catalog_journalctl);
+	g_test_add_func("/journal/message-catalog", test_message_catalog);
+	g_test_add_func("/journal/message-catalog-journalctl", test_message_catalog_journalctl);
 	g_test_add_func("/notify/messages", test_notify);
 	g_test_add_func("/notify/events", test_notify_events);
 	return g_test_run();

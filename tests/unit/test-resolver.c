@@ -25,7 +25,7 @@
 /* ---- Notation -------------------------------------------------------- */
 
 static void
-parse_slot(const char *name, guint *function, guint *index)
+parse_position(const char *name, guint *function, guint *index)
 {
 	char kind = name[0];
 	const char *rest = name + 1;
@@ -47,13 +47,13 @@ parse_slot(const char *name, guint *function, guint *index)
 		*function = MODULE_FUNCTION_NCP_FIRMWARE;
 		break;
 	default:
-		g_error("bad slot name %s", name);
+		g_error("bad position name %s", name);
 	}
 	*index = *rest != '\0' ? (guint)g_ascii_strtoull(rest, NULL, 10) : 0;
 }
 
 static char *
-slot_name(guint function, guint index)
+position_name(guint function, guint index)
 {
 	switch (function) {
 	case MODULE_FUNCTION_BOOTLOADER:
@@ -76,7 +76,7 @@ typedef struct {
 	guint16 version;
 } Dep;
 
-/* "s2=2202:s1>=2202,b>=1003" -> slot, version, dependencies */
+/* "s2=2202:s1>=2202,b>=1003" -> position, version, dependencies */
 static GArray *
 parse_module(const char *text, guint *function, guint *index, guint16 *version)
 {
@@ -85,7 +85,7 @@ parse_module(const char *text, guint *function, guint *index, guint16 *version)
 	GArray *deps = g_array_new(FALSE, TRUE, sizeof(Dep));
 
 	g_assert_nonnull(sv[1]);
-	parse_slot(sv[0], function, index);
+	parse_position(sv[0], function, index);
 	*version = (guint16)g_ascii_strtoull(sv[1], NULL, 10);
 	if (head[1] != NULL) {
 		g_auto(GStrv) items = g_strsplit(head[1], ",", -1);
@@ -93,7 +93,7 @@ parse_module(const char *text, guint *function, guint *index, guint16 *version)
 			g_auto(GStrv) dv = g_strsplit(items[i], ">=", 2);
 			Dep d;
 			g_assert_nonnull(dv[1]);
-			parse_slot(dv[0], &d.function, &d.index);
+			parse_position(dv[0], &d.function, &d.index);
 			d.version = (guint16)g_ascii_strtoull(dv[1], NULL, 10);
 			g_array_append_val(deps, d);
 		}
@@ -108,7 +108,7 @@ add(HealerModuleInventory *inventory, guint16 platform, const char *text, gsize 
 	guint function, index;
 	guint16 version;
 	g_autoptr(GArray) deps = parse_module(text, &function, &index, &version);
-	g_autofree char *name = slot_name(function, index);
+	g_autofree char *name = position_name(function, index);
 	g_autofree char *path =
 	        g_strdup_printf("%s/%s-%u%s%s.bin", SRC, name, version, release ? "@" : "", release ? release : "");
 	HealerInventoryEntry *e = healer_inventory_entry_new(path, platform, function, index, version, size);
@@ -158,7 +158,7 @@ plan_text(const HealerPlan *plan)
 
 	for (guint i = 0; i < plan->steps->len; i++) {
 		const HealerInventoryEntry *e = g_array_index(plan->steps, HealerPlanStep, i).entry;
-		g_autofree char *name = slot_name(e->function, e->index);
+		g_autofree char *name = position_name(e->function, e->index);
 		g_string_append_printf(out, "%s%s=%u", i ? " " : "", name, e->version);
 	}
 	return g_string_free(g_steal_pointer(&out), FALSE);

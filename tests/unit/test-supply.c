@@ -760,6 +760,59 @@ test_make_local(Fixture *f, gconstpointer data)
 	g_clear_pointer(&upstream, healer_upstream_free);
 }
 
+/*
+ * A heal keeps the planning set its plan was made from: a module stored meanwhile and the set
+ * dropped, the held set still holds what it held (its entries are the plan's steps), and the next
+ * one is built afresh with the new module in it.
+ */
+static void
+test_planning_set_held(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) json = NULL, sig = NULL;
+	g_autoptr(GPtrArray) held = NULL;
+	g_autoptr(HealerPlanningSet) kept = NULL;
+	g_autofree char *first_path = NULL, *second_path = NULL;
+	const HealerTrustedCatalog *tc;
+	const HealerCatalogModule *first, *second;
+	const HealerInventoryEntry *entry;
+	HealerPlanningSet *now;
+
+	(void)data;
+	open_daemon(f, FALSE);
+	make_catalog(f, 1, NULL, &json, &sig);
+	g_assert_nonnull(healer_supply_offer_catalog(f->supply, json, sig, "test", &error));
+	g_assert_no_error(error);
+	held = healer_trust_list_catalogs(f->trust);
+	tc = g_ptr_array_index(held, 0);
+	g_assert_cmpuint(tc->catalog->modules->len, >=, 2);
+	first = g_ptr_array_index(tc->catalog->modules, 0);
+	second = g_ptr_array_index(tc->catalog->modules, 1);
+	first_path = g_build_filename(f->modules, first->path, NULL);
+	second_path = g_build_filename(f->modules, second->path, NULL);
+	g_assert_true(healer_store_import_file(f->store, first_path, NULL, &error));
+	g_assert_no_error(error);
+
+	/* Asked twice without a change: the same set. */
+	now = healer_supply_get_planning_set(f->supply);
+	g_assert_true(now == healer_supply_get_planning_set(f->supply));
+	g_assert_cmpuint(now->inventory->entries->len, ==, 1);
+	kept = healer_planning_set_ref(now);
+	entry = g_ptr_array_index(kept->inventory->entries, 0);
+
+	g_assert_true(healer_store_import_file(f->store, second_path, NULL, &error));
+	g_assert_no_error(error);
+	healer_supply_drop_planning_set(f->supply);
+	now = healer_supply_get_planning_set(f->supply);
+	g_assert_true(now != kept);
+	g_assert_cmpuint(now->inventory->entries->len, ==, 2);
+	g_assert_nonnull(planned(f->supply, second->sha256));
+	/* The held one is as it was, its entry whole. */
+	g_assert_cmpuint(kept->inventory->entries->len, ==, 1);
+	g_assert_true(g_ptr_array_index(kept->inventory->entries, 0) == entry);
+	g_assert_cmpmem(entry->sha256, HEALER_SHA256_SIZE, first->sha256, HEALER_SHA256_SIZE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -779,5 +832,6 @@ main(int argc, char **argv)
 	ADD("/supply/kept-catalogs", test_kept_catalogs);
 	ADD("/supply/allow-unsigned", test_allow_unsigned);
 	ADD("/supply/make-local", test_make_local);
+	ADD("/supply/planning-set-held", test_planning_set_held);
 	return g_test_run();
 }
