@@ -238,7 +238,6 @@ job_free(Job *job)
 	g_clear_pointer(&job->plan_catalog, healer_planning_catalog_unref);
 	g_clear_pointer(&job->app, healer_catalog_entry_free);
 	g_free(job->physical_id);
-	g_free(job->other_id);
 	g_free(job->device_id);
 	g_free(job);
 }
