@@ -10,7 +10,8 @@
  * healerd restarts; the engine's key); the physical id names where it is
  * plugged (the USB port path, or the tty when there is no such thing), which a
  * device that re-enumerates after a reset keeps while its port and product id
- * change; `port` is what the faces and records show.
+ * change (and, with ID_CHANGES_ACROSS_MODES, its id); `port` is what the
+ * faces and records show.
  */
 #pragma once
 
@@ -29,6 +30,13 @@ typedef enum {
 	HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET = 1 << 0,
 	/* An interrupted install continues from the bytes the device already holds. */
 	HEALER_DEVICE_FLAG_RESUMES_TRANSFER = 1 << 1,
+	/*
+	 * The id it reports, or its lack of one, belongs to the mode it is in, not to the hardware (a
+	 * bootloader that identifies by a USB serial, or not at all): found at the physical id of a
+	 * device the engine waits for after a reset, it is that device.  Without it, another id there
+	 * is another device.
+	 */
+	HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES = 1 << 2,
 } HealerDeviceFlags;
 
 /* How the device is doing, in words every face shows as they are.  Strings are the device's (transfer none). */
@@ -62,7 +70,7 @@ typedef struct {
 struct _HealerDeviceClass {
 	GObjectClass parent_class;
 
-	/* Identity.  NULL until the device said who it is. */
+	/* Identity.  NULL until the device said who it is (and, with ID_CHANGES_ACROSS_MODES, when it cannot say). */
 	const char *(*get_id)(HealerDevice *self);
 	/* The platform it said it is (0 until it said). */
 	guint16 (*get_platform_id)(HealerDevice *self);

@@ -28,6 +28,7 @@ typedef struct {
 	HealerEngine *engine;
 	HealerBackend *backend; /* where the device came from */
 	char *port;             /* the device's, kept for the records after it went */
+	char *physical_id;      /* the device's: where it is plugged (NULL: the family does not know) */
 	HealerDevice *device;   /* a reference */
 	char *id;               /* the announced device's id, or NULL */
 	char *conflict_id;      /* an id refused here because another port holds it (logged once) */
@@ -68,11 +69,15 @@ struct _Job {
 	char *module_sha;
 	/*
 	 * The step was installed on a device that re-enumerates after its reset: the job keeps its job
-	 * slot and waits (up to the reset timeout) for its id to be reported again, whatever the device
-	 * comes back as; `returned` once it has, while the step is checked.
+	 * slot and waits (up to the reset timeout) for its device to come back, whatever it comes back as:
+	 * a device reporting its id, or one at `physical_id` (where it was reset) whose family says its id
+	 * changes across modes (job_awaiting_at()); `returned` once it has, while the step is checked.
+	 * `other_id`: a device that came at `physical_id` meanwhile reporting another id (it was swapped).
 	 */
 	guint return_source;
 	gboolean returned;
+	char *physical_id;
+	char *other_id;
 };
 
 struct _HealerEngine {
@@ -83,6 +88,7 @@ struct _HealerEngine {
 	GHashTable *attachments; /* HealerDevice* -> Attachment* */
 	GHashTable *by_id;       /* announced device id -> Attachment* */
 	GHashTable *jobs;        /* device id -> Job* */
+	GHashTable *returning;   /* physical id -> Job* waiting there for its device to come back after a reset */
 	guint active_jobs;
 	GQueue waiting; /* Attachment* waiting for a job slot */
 	HealerJobWriter *job_writer;
@@ -179,16 +185,16 @@ plan_is_local(Attachment *attachment, const HealerPlan *plan)
 		                                  "has %s (healerctl import)",
 		                                  missing->str, problems->str, n == 1 ? "it" : "them");
 		if (attachment->status != HEALER_STATUS_BLOCKED || g_strcmp0(attachment->detail, detail) != 0)
-			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, healer_device_get_id(attachment->device),
-			                   attachment->port, -1, G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
+			healer_emit_reason(HEALER_EVENT_HEAL_BLOCKED, attachment->id, attachment->port, -1,
+			                   G_LOG_LEVEL_WARNING, detail, "waiting: %s", detail);
 		set_status(attachment, HEALER_STATUS_BLOCKED, detail);
 	} else {
 		g_autofree char *detail =
 		        g_strdup_printf("fetching %u module(s), %" G_GUINT64_FORMAT " bytes, from upstream: %s", n,
 		                        bytes, missing->str);
 		if (g_strcmp0(attachment->detail, detail) != 0)
-			healer_emit(HEALER_EVENT_HEAL_STARTED, healer_device_get_id(attachment->device),
-			            attachment->port, NULL, -1, G_LOG_LEVEL_INFO, "%s", detail);
+			healer_emit(HEALER_EVENT_HEAL_STARTED, attachment->id, attachment->port, NULL, -1,
+			            G_LOG_LEVEL_INFO, "%s", detail);
 		set_status(attachment, HEALER_STATUS_HEALING, detail);
 	}
 	return FALSE;
@@ -206,17 +212,32 @@ job_release_module(Job *job)
 		healer_supply_release_module(job->engine->supply, sha);
 }
 
+/* The job no longer waits for its device to come back after a reset (it came back, or the wait failed). */
+static void
+job_end_return_wait(Job *job)
+{
+	GHashTable *returning = job->engine->returning;
+
+	if (job->return_source != 0) {
+		g_source_remove(job->return_source);
+		job->return_source = 0;
+	}
+	if (job->physical_id != NULL && returning != NULL && g_hash_table_lookup(returning, job->physical_id) == job)
+		g_hash_table_remove(returning, job->physical_id);
+	g_clear_pointer(&job->other_id, g_free);
+}
+
 static void
 job_free(Job *job)
 {
 	if (job->retry_source != 0)
 		g_source_remove(job->retry_source);
-	if (job->return_source != 0)
-		g_source_remove(job->return_source);
+	job_end_return_wait(job);
 	job_release_module(job);
 	g_clear_pointer(&job->plan, healer_plan_free);
 	g_clear_pointer(&job->plan_set, healer_planning_set_unref);
 	g_clear_pointer(&job->app, healer_inventory_entry_free);
+	g_free(job->physical_id);
 	g_free(job->device_id);
 	g_free(job);
 }
@@ -366,10 +387,7 @@ job_failed(Job *job, const char *why)
 
 	job->attempt++;
 	job_release_module(job);
-	if (job->return_source != 0) {
-		g_source_remove(job->return_source);
-		job->return_source = 0;
-	}
+	job_end_return_wait(job);
 	/*
 	 * The job slot is released last (here by end_job_with()): releasing it starts a waiting device's
 	 * heal, which must find this job as it ends up, not half failed.
@@ -430,18 +448,42 @@ job_progress(Job *job)
 	return (guint)MIN(100, done * 100 / job->plan->bytes);
 }
 
+/* What the wait was for, and how long: the id (on any port) and the physical id where it was reset. */
 static gboolean
 on_return_timeout(gpointer user_data)
 {
 	Job *job = user_data;
 	const HealerPlanStep *step = &g_array_index(job->plan->steps, HealerPlanStep, job->step);
 	g_autofree char *label = step_label(step);
-	g_autofree char *why = g_strdup_printf("installing %s: device did not come back within %u s", label,
-	                                       job->engine->config->reset_timeout_s);
+	g_autofree char *where =
+	        job->physical_id != NULL ? g_strdup_printf(" (physical id %s)", job->physical_id) : g_strdup("");
+	g_autofree char *other = job->other_id != NULL ? g_strdup_printf("; device %s came at %s instead",
+	                                                                 job->other_id, job->physical_id)
+	                                               : g_strdup("");
+	g_autofree char *why = g_strdup_printf("installing %s: device %s%s did not come back within %u s%s", label,
+	                                       job->device_id, where, job->engine->config->reset_timeout_s, other);
 
 	job->return_source = 0;
 	job_failed(job, why);
 	return G_SOURCE_REMOVE;
+}
+
+/*
+ * The step is staged and `device` resets: the job waits for it to come back, by its id on any port and
+ * by the physical id it leaves (where a device whose family says its id changes across modes is taken
+ * for it).  A later wait at the same physical id takes it over: the device there last is the one to wait for.
+ */
+static void
+job_await_return(Job *job, HealerDevice *device)
+{
+	const char *physical_id = healer_device_get_physical_id(device);
+
+	job_end_return_wait(job);
+	g_free(job->physical_id);
+	job->physical_id = g_strdup(physical_id);
+	if (physical_id != NULL)
+		g_hash_table_replace(job->engine->returning, g_strdup(physical_id), job);
+	job->return_source = g_timeout_add_seconds(job->engine->config->reset_timeout_s, on_return_timeout, job);
 }
 
 static void
@@ -460,8 +502,7 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 	}
 	/* Staged and resetting: it reports its state once back, as whatever device it enumerates as. */
 	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) && !job->returned) {
-		job->return_source =
-		        g_timeout_add_seconds(job->engine->config->reset_timeout_s, on_return_timeout, job);
+		job_await_return(job, device);
 		return;
 	}
 	job->returned = FALSE;
@@ -682,8 +723,7 @@ evaluate(Attachment *attachment)
 	Job *job;
 	g_autofree char *detail = NULL;
 
-	if (!attachment->announced || healer_device_get_id(device) == NULL || !healer_device_has_state(device) ||
-	    healer_device_is_busy(device))
+	if (!attachment->announced || !healer_device_has_state(device) || healer_device_is_busy(device))
 		return;
 	healer_device_get_health(device, &health);
 	job = g_hash_table_lookup(self->jobs, id);
@@ -778,17 +818,76 @@ detach_identity(Attachment *attachment, const char *why)
 	update_notify_status(self);
 }
 
-/* Announces the device on the attachment, unless another port holds its id (the first port keeps it). */
+/*
+ * The job whose device this is, back in another mode, matched by where it is plugged (docs/architecture.md,
+ * "How a returning device is matched"): the job waiting at its physical id, if its family says its id
+ * changes across modes.  The id comes first: a device reporting an id the engine knows (a job's, or an
+ * announced device's) is that device, wherever it is plugged, and is matched by id (announce()).
+ */
+static Job *
+job_awaiting_at(Attachment *attachment)
+{
+	HealerEngine *self = attachment->engine;
+	const char *reported = healer_device_get_id(attachment->device);
+
+	if (attachment->physical_id == NULL ||
+	    !healer_device_has_flag(attachment->device, HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES))
+		return NULL;
+	if (reported != NULL &&
+	    (g_hash_table_contains(self->jobs, reported) || g_hash_table_contains(self->by_id, reported)))
+		return NULL;
+	return g_hash_table_lookup(self->returning, attachment->physical_id);
+}
+
+/*
+ * A device that says it is someone else came where a job waits for its device: the device there was
+ * swapped (or a hub port reused).  It is not taken for the job's (the rest of the plan would go to it);
+ * the job keeps waiting for its own, by id, and says so once.
+ */
+static void
+note_other_device(Attachment *attachment, const char *reported)
+{
+	HealerEngine *self = attachment->engine;
+	Job *job =
+	        attachment->physical_id != NULL ? g_hash_table_lookup(self->returning, attachment->physical_id) : NULL;
+
+	if (job == NULL || reported == NULL || g_str_equal(job->device_id, reported) ||
+	    g_strcmp0(job->other_id, reported) == 0)
+		return;
+	g_free(job->other_id);
+	job->other_id = g_strdup(reported);
+	healer_emit(HEALER_EVENT_NOTE, reported, attachment->port, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "device %s came at %s, where device %s was reset, and is another device: the heal of %s "
+	            "waits for it by its id (up to %u s after its reset)",
+	            reported, attachment->physical_id, job->device_id, job->device_id, self->config->reset_timeout_s);
+}
+
+/*
+ * Announces the device on the attachment, under the id it reports or the id of the device it came back as
+ * (job_awaiting_at()), unless another port holds that id (the first port keeps it).
+ */
 static gboolean
 announce(Attachment *attachment)
 {
 	HealerEngine *self = attachment->engine;
 	HealerDevice *device = attachment->device;
-	const char *id = healer_device_get_id(device);
+	const char *reported = healer_device_get_id(device);
+	Job *returning = job_awaiting_at(attachment);
+	const char *id = returning != NULL ? returning->device_id : reported;
+	g_autofree char *came_back_as = NULL;
 	HealerDeviceHealth health;
-	Attachment *holder = attachment_for_device(self, id);
+	Attachment *holder;
 	Job *saved;
 
+	if (returning == NULL)
+		note_other_device(attachment, reported);
+	if (id == NULL) {
+		/* It cannot say who it is, and no device is awaited where it is: it speaks for nobody. */
+		g_debug("%s: reported no id, and no device is awaited at %s", attachment->port,
+		        attachment->physical_id ? attachment->physical_id : "its (unknown) physical id");
+		return FALSE;
+	}
+	holder = attachment_for_device(self, id);
 	if (holder != NULL) {
 		if (g_strcmp0(attachment->conflict_id, id) != 0) {
 			healer_emit(HEALER_EVENT_DEVICE_CONFLICT, id, attachment->port, NULL, -1, G_LOG_LEVEL_WARNING,
@@ -804,15 +903,22 @@ announce(Attachment *attachment)
 	attachment->id = g_strdup(id);
 	g_hash_table_insert(self->by_id, attachment->id, attachment);
 	healer_device_get_health(device, &health);
+	if (g_strcmp0(id, reported) != 0)
+		came_back_as = g_strdup_printf(" (back at %s after its reset, reporting %s%s)", attachment->physical_id,
+		                               reported != NULL ? "id " : "no id", reported != NULL ? reported : "");
 	healer_emit(HEALER_EVENT_DEVICE_ATTACHED, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO,
-	            "attached on %s: platform %u, %s, reset reason %s", attachment->port,
-	            healer_device_get_platform_id(device), health.boot_mode, health.reset_reason);
+	            "attached on %s: platform %u, %s, reset reason %s%s", attachment->port,
+	            healer_device_get_platform_id(device), health.boot_mode, health.reset_reason,
+	            came_back_as != NULL ? came_back_as : "");
 	set_status(attachment, HEALER_STATUS_IDENTIFIED, NULL);
 	attachment->announced = TRUE;
 	healer_emit_event(.kind = HEALER_EVENT_DEVICE_ADDED, .device_id = id, .port = attachment->port);
 	saved = g_hash_table_lookup(self->jobs, id);
 	if (saved != NULL && saved->return_source != 0 && saved->attachment == NULL) {
-		/* Back after the reset of a step, as another device node: the step is checked (on_identified()). */
+		/*
+		 * Back after the reset of a step, as another device node (by its id, or at its physical id in
+		 * another mode): the step is checked (judge_announced()).
+		 */
 		saved->attachment = attachment;
 		attachment->job = saved;
 	} else if (saved != NULL && !saved->active && saved->attachment == NULL) {
@@ -831,8 +937,7 @@ judge_announced(Attachment *attachment)
 	if (attachment->job != NULL && attachment->job->return_source != 0) {
 		/* The device a step was waiting for reported itself again (wherever it came back). */
 		Job *job = attachment->job;
-		g_source_remove(job->return_source);
-		job->return_source = 0;
+		job_end_return_wait(job);
 		job->returned = TRUE;
 		on_step_installed(attachment->device, NULL, job);
 		return;
@@ -857,8 +962,11 @@ retry_conflicts(HealerEngine *self, const char *id)
 	g_hash_table_iter_init(&iter, self->attachments);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		Attachment *attachment = value;
+		/*
+		 * conflict_id is the id it claimed (what it reports, or the id of the device it came back as);
+		 * a device that reports another id since has had it cleared (on_identity_changed()).
+		 */
 		if (!attachment->announced && g_strcmp0(attachment->conflict_id, id) == 0 &&
-		    g_strcmp0(healer_device_get_id(attachment->device), id) == 0 &&
 		    healer_device_has_state(attachment->device) && announce(attachment)) {
 			judge_announced(attachment);
 			return;
@@ -981,6 +1089,7 @@ attachment_free(Attachment *attachment)
 	g_free(attachment->id);
 	g_free(attachment->conflict_id);
 	g_free(attachment->port);
+	g_free(attachment->physical_id);
 	g_free(attachment);
 }
 
@@ -996,6 +1105,7 @@ on_device_added(HealerBackend *backend, HealerDevice *device, gpointer user_data
 	attachment->engine = self;
 	attachment->backend = backend;
 	attachment->port = g_strdup(healer_device_get_port(device));
+	attachment->physical_id = g_strdup(healer_device_get_physical_id(device));
 	attachment->status = HEALER_STATUS_ATTACHED;
 	attachment->device = g_object_ref(device);
 	g_signal_connect(device, "identity-changed", G_CALLBACK(on_identity_changed), attachment);
@@ -1047,6 +1157,7 @@ healer_engine_new(HealerConfig *config, HealerSupply *supply)
 	self->attachments = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)attachment_free);
 	self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
 	self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)job_free);
+	self->returning = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_queue_init(&self->waiting);
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
@@ -1189,6 +1300,8 @@ healer_engine_free(HealerEngine *self)
 	g_hash_table_destroy(self->by_id);
 	g_ptr_array_unref(self->backends);
 	g_hash_table_destroy(self->jobs);
+	/* After the jobs: a job leaves it as it goes. */
+	g_clear_pointer(&self->returning, g_hash_table_destroy);
 	g_queue_clear(&self->waiting);
 	/* Last: tearing attachments and jobs down may queue writes; a stop (SIGTERM) waits for them all. */
 	healer_job_writer_free(self->job_writer);
@@ -1227,7 +1340,7 @@ info_for(Attachment *attachment)
 	HealerDeviceHealth health;
 	HealerDeviceInfo *info;
 
-	if (!attachment->announced || healer_device_get_id(device) == NULL)
+	if (!attachment->announced)
 		return NULL;
 	healer_device_get_health(device, &health);
 	platform = healer_platform_lookup(healer_device_get_platform_id(device));

@@ -2,11 +2,21 @@
  * The engine through the family interface alone (device.h, backend.h): a fake
  * family whose devices re-enumerate after a reset (HEALER_DEVICE_FLAG_
  * REENUMERATES_AFTER_RESET, as a USB device that comes back in DFU or under
- * another product id does) and a fake backend that adds and removes them.
+ * another product id does) and a fake backend that removes each after its
+ * reset and plugs what the test says comes back (docs/architecture.md, "How a
+ * returning device is matched"):
  *
- *   - a step installed on such a device is checked on the device that comes
- *     back with the same id, on another port, and the heal finishes there;
- *   - a device that does not come back within the reset timeout fails the step;
+ *   - the same id on another port and physical id: the step is checked there
+ *     and the heal finishes there;
+ *   - the same physical id, no id or another id, from a family that says its
+ *     id changes across modes: it is the device, under its id;
+ *   - the same physical id, another id, or no id, from a family that does not
+ *     say so: another device, not taken for it; the step times out, and says
+ *     what came instead;
+ *   - a device matching one waiting job by id and another by physical id
+ *     goes to the one its id names;
+ *   - nothing comes back: the step fails after the reset timeout, naming the
+ *     id and physical id it waited for and for how long;
  *   - with one job slot, a second device to heal is reported queued while the first heals.
  */
 #include <glib/gstdio.h>
@@ -20,9 +30,20 @@
 #include "supply.h"
 #include "test-util.h"
 
-#define PLATFORM  6
-#define DEVICE_ID "00112233445566778899aabb"
-#define SECOND_ID "ffeeddccbbaa998877665544"
+#define PLATFORM   6
+#define DEVICE_ID  "00112233445566778899aabb"
+#define SECOND_ID  "ffeeddccbbaa998877665544"
+#define OTHER_ID   "0123456789abcdef01234567"
+#define PHYSICAL   "usb-1-1"
+#define PHYSICAL_2 "usb-1-2"
+
+/* What comes back after a device's reset, as the backend plugs it: it runs system-part 1 v2. */
+typedef struct {
+	const char *id; /* what it reports; NULL: nothing */
+	const char *physical_id;
+	const char *port;
+	gboolean id_changes; /* its family sets HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES */
+} FakeReturn;
 
 /* ---- the fake family ---------------------------------------------------- */
 
@@ -31,13 +52,14 @@ G_DECLARE_FINAL_TYPE(FakeDevice, fake_device, FAKE, DEVICE, HealerDevice)
 
 struct _FakeDevice {
 	HealerDevice parent_instance;
-	const char *id; /* DEVICE_ID unless a test plugs a second one */
+	const char *id; /* NULL: it reports none */
 	HealerDeviceState *state;
 	gboolean healed; /* runs its application with its dependencies met */
 	guint installs;
 	HealerDeviceInstallFunc func;
 	gpointer user_data;
-	GSourceFunc staged; /* what happens to it once staged (the backend's), and its data */
+	const FakeReturn *back; /* what comes back after its reset (NULL: nothing) */
+	GSourceFunc staged;     /* what happens to it once staged (the backend's), and its data */
 	gpointer staged_data;
 };
 
@@ -97,7 +119,7 @@ fake_get_health(HealerDevice *device, HealerDeviceHealth *health)
 	health->app_dependencies_failed = !self->healed;
 }
 
-/* Staged: the device resets now, and goes (the backend removes it; the test decides whether it returns). */
+/* Staged: the device resets now, and goes (the backend removes it and plugs what comes back, if anything). */
 static gboolean
 fake_staged(gpointer user_data)
 {
@@ -106,8 +128,7 @@ fake_staged(gpointer user_data)
 
 	self->func = NULL;
 	func(HEALER_DEVICE(self), NULL, self->user_data);
-	if (self->staged != NULL)
-		g_idle_add(self->staged, self->staged_data);
+	g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, self->staged, g_object_ref(self), g_object_unref);
 	g_object_unref(self);
 	return G_SOURCE_REMOVE;
 }
@@ -178,15 +199,15 @@ fake_device_init(FakeDevice *self)
 	(void)self;
 }
 
-/* On `port`: system-part 1 v1 (in safe mode: its application needs v2), or v2 (healed). */
+/* `id` (or none) on `port` at `physical_id`: system-part 1 v1 (in safe mode: its application needs v2), or v2. */
 static FakeDevice *
-fake_device_new(const char *port, gboolean healed)
+fake_device_new(const char *id, const char *port, const char *physical_id, HealerDeviceFlags flags, gboolean healed)
 {
-	FakeDevice *self = g_object_new(FAKE_TYPE_DEVICE, "port", port, "physical-id", "usb-1-1", "family", "fake",
+	FakeDevice *self = g_object_new(FAKE_TYPE_DEVICE, "port", port, "physical-id", physical_id, "family", "fake",
 	                                "transport-name", "fake", "flags",
-	                                (guint)HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET, NULL);
+	                                (guint)(HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET | flags), NULL);
 
-	self->id = DEVICE_ID;
+	self->id = id;
 	self->healed = healed;
 	self->state = healer_device_state_new(PLATFORM);
 	healer_device_state_set(self->state, MODULE_FUNCTION_SYSTEM_PART, 1, healed ? 2 : 1);
@@ -203,18 +224,23 @@ G_DECLARE_FINAL_TYPE(FakeBackend, fake_backend, FAKE, BACKEND, HealerBackend)
 
 struct _FakeBackend {
 	HealerBackend parent_instance;
-	FakeDevice *device; /* the one plugged in now, or NULL */
-	gboolean comes_back;
-	FakeDevice *first;    /* the first device, kept to count its installs */
-	HealerEngine *engine; /* to see what it counts while the device is away */
+	GPtrArray *plugged;     /* FakeDevice*: plugged in now */
+	const FakeReturn *back; /* what comes back after the first device's reset (NULL: nothing) */
+	FakeDevice *first;      /* the first device, kept to count its installs */
+	HealerEngine *engine;   /* to see what it counts while the device is away */
 	guint healing_while_away;
-	FakeDevice *second; /* with `plug_second`: another device in safe mode, plugged after the first */
+	FakeDevice
+	        *second; /* with `plug_second`: another device in safe mode (at PHYSICAL_2), plugged after the first */
 	gboolean plug_second;
+	const FakeReturn *second_back; /* what comes back after its reset (NULL: nothing) */
 	char *second_state_while_away; /* what the engine says of the second while the first is away */
 	char *second_detail_while_away;
+	guint returned_installs; /* modules installed into devices that came back */
 };
 
 G_DEFINE_FINAL_TYPE(FakeBackend, fake_backend, HEALER_TYPE_BACKEND)
+
+static gboolean reenumerate(gpointer user_data);
 
 static gboolean
 emit_identified(gpointer user_data)
@@ -226,35 +252,50 @@ emit_identified(gpointer user_data)
 static void
 plug(FakeBackend *self, FakeDevice *device)
 {
-	self->device = device;
+	device->staged = reenumerate;
+	device->staged_data = self;
+	g_ptr_array_add(self->plugged, device);
 	healer_backend_emit_device_added(HEALER_BACKEND(self), HEALER_DEVICE(device));
 	g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, emit_identified, g_object_ref(device), g_object_unref);
 }
 
-/* The old node goes after its reset; the device returns as another one, on another port (or never). */
+/* What the engine says of `id` now (its state and detail), if it lists it. */
+static void
+note_device(HealerEngine *engine, const char *id, char **state, char **detail)
+{
+	g_autoptr(GPtrArray) devices = healer_engine_list_devices(engine);
+
+	for (guint i = 0; i < devices->len; i++) {
+		const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
+
+		if (g_str_equal(info->id, id)) {
+			*state = g_strdup(info->state);
+			*detail = g_strdup(info->detail);
+		}
+	}
+}
+
+/* The old node goes after its reset; what comes back (if anything) is another node, maybe another port. */
 static gboolean
 reenumerate(gpointer user_data)
 {
-	FakeBackend *self = user_data;
-	g_autoptr(FakeDevice) gone = g_steal_pointer(&self->device);
+	FakeDevice *gone = user_data;
+	FakeBackend *self = gone->staged_data;
+	const FakeReturn *back = gone->back;
 
+	g_assert_true(g_ptr_array_find(self->plugged, gone, NULL));
 	healer_backend_emit_device_removed(HEALER_BACKEND(self), HEALER_DEVICE(gone), "detached");
-	/* The heal still holds its job slot while its device is away. */
-	self->healing_while_away = healer_engine_count_healing(self->engine);
-	if (self->second != NULL) {
-		g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
-
-		for (guint i = 0; i < devices->len; i++) {
-			const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
-
-			if (g_str_equal(info->id, SECOND_ID)) {
-				self->second_state_while_away = g_strdup(info->state);
-				self->second_detail_while_away = g_strdup(info->detail);
-			}
-		}
+	if (gone == self->first) {
+		/* The heal still holds its job slot while its device is away. */
+		self->healing_while_away = healer_engine_count_healing(self->engine);
+		if (self->second != NULL)
+			note_device(self->engine, SECOND_ID, &self->second_state_while_away,
+			            &self->second_detail_while_away);
 	}
-	if (self->comes_back)
-		plug(self, fake_device_new("/dev/fake-dfu1", TRUE));
+	g_ptr_array_remove(self->plugged, gone);
+	if (back != NULL)
+		plug(self, fake_device_new(back->id, back->port, back->physical_id,
+		                           back->id_changes ? HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES : 0, TRUE));
 	return G_SOURCE_REMOVE;
 }
 
@@ -263,33 +304,40 @@ fake_start(HealerBackend *backend)
 {
 	FakeBackend *self = FAKE_BACKEND(backend);
 
-	self->first = fake_device_new("/dev/fake0", FALSE);
-	self->first->staged = reenumerate;
-	self->first->staged_data = self;
+	self->first = fake_device_new(DEVICE_ID, "/dev/fake0", PHYSICAL, 0, FALSE);
+	self->first->back = self->back;
 	plug(self, g_object_ref(self->first));
 	if (self->plug_second) {
-		self->second = fake_device_new("/dev/fake1", FALSE);
-		self->second->id = SECOND_ID;
-		healer_backend_emit_device_added(backend, HEALER_DEVICE(self->second));
-		g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, emit_identified, g_object_ref(self->second), g_object_unref);
+		self->second = fake_device_new(SECOND_ID, "/dev/fake1", PHYSICAL_2, 0, FALSE);
+		self->second->back = self->second_back;
+		plug(self, g_object_ref(self->second));
 	}
 }
 
 static void
 fake_stop(HealerBackend *backend)
 {
-	g_clear_object(&FAKE_BACKEND(backend)->device);
-	g_clear_object(&FAKE_BACKEND(backend)->second);
+	FakeBackend *self = FAKE_BACKEND(backend);
+
+	for (guint i = 0; i < self->plugged->len; i++) {
+		FakeDevice *device = g_ptr_array_index(self->plugged, i);
+
+		if (device != self->first && device != self->second)
+			self->returned_installs += device->installs;
+	}
+	g_ptr_array_set_size(self->plugged, 0);
 }
 
 static void
 fake_backend_finalize(GObject *object)
 {
-	g_clear_object(&FAKE_BACKEND(object)->device);
-	g_clear_object(&FAKE_BACKEND(object)->first);
-	g_clear_object(&FAKE_BACKEND(object)->second);
-	g_free(FAKE_BACKEND(object)->second_state_while_away);
-	g_free(FAKE_BACKEND(object)->second_detail_while_away);
+	FakeBackend *self = FAKE_BACKEND(object);
+
+	g_ptr_array_unref(self->plugged);
+	g_clear_object(&self->first);
+	g_clear_object(&self->second);
+	g_free(self->second_state_while_away);
+	g_free(self->second_detail_while_away);
 	G_OBJECT_CLASS(fake_backend_parent_class)->finalize(object);
 }
 
@@ -304,29 +352,61 @@ fake_backend_class_init(FakeBackendClass *klass)
 static void
 fake_backend_init(FakeBackend *self)
 {
-	(void)self;
+	self->plugged = g_ptr_array_new_with_free_func(g_object_unref);
 }
 
 /* ---- the tests ---------------------------------------------------------- */
 
 typedef struct {
+	/* The test's: */
 	GMainLoop *loop;
+	const FakeReturn *back;        /* what comes back after the first device's reset (NULL: nothing) */
+	gboolean second;               /* a second device is plugged: both heals must end */
+	const FakeReturn *second_back; /* what comes back after its reset (NULL: nothing) */
+	guint max_concurrent_jobs;
+	/* What was seen: */
 	gboolean finished, success; /* of the first device's heal */
 	char *message;
-	gboolean second; /* a second device is plugged: both heals must end */
-	gboolean second_finished;
+	gboolean second_finished, second_success;
+	char *second_message;
 	char *second_state_while_away, *second_detail_while_away;
+	char *note;         /* the text of the last NOTE record */
+	char *attached;     /* the text of the last DEVICE_ATTACHED record of DEVICE_ID */
+	GPtrArray *devices; /* what the engine lists at the end */
 } Seen;
+
+static void
+seen_clear(Seen *seen)
+{
+	g_free(seen->message);
+	g_free(seen->second_message);
+	g_free(seen->second_state_while_away);
+	g_free(seen->second_detail_while_away);
+	g_free(seen->note);
+	g_free(seen->attached);
+	g_clear_pointer(&seen->devices, g_ptr_array_unref);
+	g_clear_pointer(&seen->loop, g_main_loop_unref);
+}
 
 static void
 on_event(const HealerEvent *event, gpointer user_data)
 {
 	Seen *seen = user_data;
 
+	if (event->kind == HEALER_EVENT_NOTE) {
+		g_free(seen->note);
+		seen->note = g_strdup(event->text);
+	}
+	if (event->kind == HEALER_EVENT_DEVICE_ATTACHED && g_strcmp0(event->device_id, DEVICE_ID) == 0) {
+		g_free(seen->attached);
+		seen->attached = g_strdup(event->text);
+	}
 	if (event->kind != HEALER_EVENT_HEAL_FINISHED)
 		return;
 	if (seen->second && g_strcmp0(event->device_id, SECOND_ID) == 0) {
 		seen->second_finished = TRUE;
+		seen->second_success = event->success;
+		seen->second_message = g_strdup(event->reason);
 		if (seen->finished)
 			g_main_loop_quit(seen->loop);
 		return;
@@ -347,8 +427,9 @@ on_timeout(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Heals the first device (and the second, with seen->second) until every heal has finished. */
 static void
-run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
+run_heal(Seen *seen)
 {
 	g_autofree char *state = test_tmpdir_new();
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
@@ -367,18 +448,19 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	guint timeout, subscription;
 
 	g_assert_no_error(error);
+	seen->loop = g_main_loop_new(NULL, FALSE);
 	g_free(config->state_dir);
 	config->state_dir = g_strdup(state);
 	config->reset_timeout_s = 1;
 	config->max_attempts = 1;
+	config->max_concurrent_jobs = seen->max_concurrent_jobs;
 	store = healer_store_open(state, &error);
 	g_assert_no_error(error);
 	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
 	g_assert_no_error(error);
-	backend->comes_back = comes_back;
+	backend->back = seen->back;
 	backend->plug_second = seen->second;
-	if (seen->second)
-		config->max_concurrent_jobs = 1;
+	backend->second_back = seen->second_back;
 	supply = healer_supply_new(config, store, NULL);
 	engine = healer_engine_new(config, supply);
 	backend->engine = engine;
@@ -389,72 +471,194 @@ run_heal(gboolean comes_back, Seen *seen, GPtrArray **devices)
 	g_main_loop_run(seen->loop);
 	g_source_remove(timeout);
 	healer_event_stream_unsubscribe(healer_events(), subscription);
-	/* The module went to the first device, once; the one that came back only reported. */
+	/* The module went to the first device, once, and to no device that came back: those only reported. */
 	g_assert_cmpuint(backend->first->installs, ==, 1);
-	g_assert_cmpuint(backend->healing_while_away, ==, 1);
+	if (seen->second && seen->max_concurrent_jobs == 0) {
+		/* Two heals at once: the second's may have started by then, or not. */
+		g_assert_cmpuint(backend->healing_while_away, >=, 1);
+		g_assert_cmpuint(backend->second->installs, ==, 1);
+	} else {
+		g_assert_cmpuint(backend->healing_while_away, ==, 1);
+	}
 	seen->second_state_while_away = g_steal_pointer(&backend->second_state_while_away);
 	seen->second_detail_while_away = g_steal_pointer(&backend->second_detail_while_away);
-	*devices = healer_engine_list_devices(engine);
+	seen->devices = healer_engine_list_devices(engine);
 	g_clear_pointer(&engine, healer_engine_free);
+	g_assert_cmpuint(backend->returned_installs, ==, 0);
 	test_tmpdir_free(g_steal_pointer(&state));
 }
 
-/* The step is checked on the device that came back under its id, on another port: the heal ends there. */
+/* The one device the engine lists at the end, which must be `id` on `port`, healthy. */
 static void
-test_step_checked_where_the_device_returns(void)
+assert_one_device(const Seen *seen, const char *id, const char *port)
 {
-	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-	Seen seen = {.loop = loop};
-	g_autoptr(GPtrArray) devices = NULL;
 	const HealerDeviceInfo *info;
 
-	run_heal(TRUE, &seen, &devices);
+	g_assert_cmpuint(seen->devices->len, ==, 1);
+	info = g_ptr_array_index(seen->devices, 0);
+	g_assert_cmpstr(info->id, ==, id);
+	g_assert_cmpstr(info->port, ==, port);
+	g_assert_cmpstr(info->state, ==, "healthy");
+	g_assert_cmpstr(info->transport, ==, "fake");
+}
+
+/*
+ * It comes back reporting its id on another port and another physical id (another hub): the step is
+ * checked there, by id alone, and the heal ends there.
+ */
+static void
+test_same_id_on_another_port(void)
+{
+	static const FakeReturn back = {.id = DEVICE_ID, .physical_id = "usb-2-3", .port = "/dev/fake-dfu1"};
+	Seen seen = {.back = &back};
+
+	run_heal(&seen);
 	g_assert_true(seen.finished);
 	g_assert_cmpstr(seen.message, ==, "the application runs");
 	g_assert_true(seen.success);
-	g_assert_cmpuint(devices->len, ==, 1);
-	info = g_ptr_array_index(devices, 0);
-	g_assert_cmpstr(info->id, ==, DEVICE_ID);
-	g_assert_cmpstr(info->port, ==, "/dev/fake-dfu1");
-	g_assert_cmpstr(info->state, ==, "healthy");
-	g_assert_cmpstr(info->transport, ==, "fake");
-	g_free(seen.message);
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake-dfu1");
+	g_assert_cmpstr(seen.attached, ==, "attached on /dev/fake-dfu1: platform 6, normal, reset reason power-on");
+	seen_clear(&seen);
 }
 
-/* A device that does not come back within the reset timeout fails the step (here: the heal, 1 attempt). */
+/*
+ * It comes back where it was reset, reporting no id, and its family says its id changes across modes
+ * (a bootloader that cannot identify): it is the device, under its id.
+ */
 static void
-test_device_that_does_not_return(void)
+test_same_physical_id_no_id(void)
 {
-	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-	Seen seen = {.loop = loop};
-	g_autoptr(GPtrArray) devices = NULL;
+	static const FakeReturn back = {.physical_id = PHYSICAL, .port = "/dev/fake-dfu1", .id_changes = TRUE};
+	Seen seen = {.back = &back};
 
-	run_heal(FALSE, &seen, &devices);
+	run_heal(&seen);
+	g_assert_true(seen.success);
+	g_assert_cmpstr(seen.message, ==, "the application runs");
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake-dfu1");
+	g_assert_cmpstr(seen.attached, ==,
+	                "attached on /dev/fake-dfu1: platform 6, normal, reset reason power-on (back at " PHYSICAL
+	                " after its reset, reporting no id)");
+	seen_clear(&seen);
+}
+
+/* Another id there (a bootloader identifying by its USB serial), from a family that says ids change: the device. */
+static void
+test_same_physical_id_another_id(void)
+{
+	static const FakeReturn back = {
+	        .id = OTHER_ID, .physical_id = PHYSICAL, .port = "/dev/fake-dfu1", .id_changes = TRUE};
+	Seen seen = {.back = &back};
+
+	run_heal(&seen);
+	g_assert_true(seen.success);
+	g_assert_cmpstr(seen.message, ==, "the application runs");
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake-dfu1");
+	g_assert_cmpstr(seen.attached, ==,
+	                "attached on /dev/fake-dfu1: platform 6, normal, reset reason power-on (back at " PHYSICAL
+	                " after its reset, reporting id " OTHER_ID ")");
+	seen_clear(&seen);
+}
+
+/*
+ * Another id where it was reset, from a family whose ids are the hardware's: another device (the one
+ * there was swapped).  It is not taken for it: it is listed as itself, nothing is flashed into it, and the
+ * step times out saying what came instead.
+ */
+static void
+test_other_device_at_the_physical_id(void)
+{
+	static const FakeReturn back = {.id = OTHER_ID, .physical_id = PHYSICAL, .port = "/dev/fake-other"};
+	Seen seen = {.back = &back};
+
+	run_heal(&seen);
 	g_assert_true(seen.finished);
 	g_assert_false(seen.success);
 	g_assert_cmpstr(seen.message, ==,
-	                "installing system-part 1 v2: device did not come back within 1 s (gave up after 1 attempts)");
-	g_assert_cmpuint(devices->len, ==, 0);
-	g_free(seen.message);
+	                "installing system-part 1 v2: device " DEVICE_ID " (physical id " PHYSICAL
+	                ") did not come back within 1 s; device " OTHER_ID " came at " PHYSICAL
+	                " instead (gave up after 1 attempts)");
+	g_assert_cmpstr(seen.note, ==,
+	                "device " OTHER_ID " came at " PHYSICAL ", where device " DEVICE_ID
+	                " was reset, and is another device: the heal of " DEVICE_ID
+	                " waits for it by its id (up to 1 s after its reset)");
+	assert_one_device(&seen, OTHER_ID, "/dev/fake-other");
+	seen_clear(&seen);
+}
+
+/* No id where it was reset, from a family that does not say its ids change: nobody, not the device. */
+static void
+test_no_id_at_the_physical_id(void)
+{
+	static const FakeReturn back = {.physical_id = PHYSICAL, .port = "/dev/fake-other"};
+	Seen seen = {.back = &back};
+
+	run_heal(&seen);
+	g_assert_true(seen.finished);
+	g_assert_false(seen.success);
+	g_assert_cmpstr(seen.message, ==,
+	                "installing system-part 1 v2: device " DEVICE_ID " (physical id " PHYSICAL
+	                ") did not come back within 1 s (gave up after 1 attempts)");
+	g_assert_cmpuint(seen.devices->len, ==, 0);
+	seen_clear(&seen);
+}
+
+/*
+ * Both devices reset; at the second's physical id comes a device that may change ids across modes and
+ * reports the first's id.  The id comes first: it is the first device, and the second times out.
+ */
+static void
+test_id_before_physical_id(void)
+{
+	static const FakeReturn second_back = {
+	        .id = DEVICE_ID, .physical_id = PHYSICAL_2, .port = "/dev/fake-dfu2", .id_changes = TRUE};
+	Seen seen = {.second = TRUE, .second_back = &second_back};
+
+	run_heal(&seen);
+	g_assert_true(seen.success);
+	g_assert_cmpstr(seen.message, ==, "the application runs");
+	g_assert_true(seen.second_finished);
+	g_assert_false(seen.second_success);
+	g_assert_cmpstr(seen.second_message, ==,
+	                "installing system-part 1 v2: device " SECOND_ID " (physical id " PHYSICAL_2
+	                ") did not come back within 1 s; device " DEVICE_ID " came at " PHYSICAL_2
+	                " instead (gave up after 1 attempts)");
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake-dfu2");
+	seen_clear(&seen);
+}
+
+/*
+ * Nothing comes back within the reset timeout: the step fails (here: the heal, 1 attempt), saying the id
+ * and physical id it waited for, and how long.
+ */
+static void
+test_device_that_does_not_return(void)
+{
+	Seen seen = {0};
+
+	run_heal(&seen);
+	g_assert_true(seen.finished);
+	g_assert_false(seen.success);
+	g_assert_cmpstr(seen.message, ==,
+	                "installing system-part 1 v2: device " DEVICE_ID " (physical id " PHYSICAL
+	                ") did not come back within 1 s (gave up after 1 attempts)");
+	g_assert_cmpuint(seen.devices->len, ==, 0);
+	seen_clear(&seen);
 }
 
 /* One job slot, two devices to heal: the second is queued (not in safe-mode) until the first heal ends. */
 static void
 test_second_device_queued_for_a_job_slot(void)
 {
-	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-	Seen seen = {.loop = loop, .second = TRUE};
-	g_autoptr(GPtrArray) devices = NULL;
+	static const FakeReturn back = {.id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake-dfu1"};
+	Seen seen = {.back = &back, .second = TRUE, .max_concurrent_jobs = 1};
 
-	run_heal(TRUE, &seen, &devices);
+	run_heal(&seen);
 	g_assert_true(seen.finished);
 	g_assert_true(seen.success);
 	g_assert_true(seen.second_finished);
 	g_assert_cmpstr(seen.second_state_while_away, ==, "queued");
 	g_assert_cmpstr(seen.second_detail_while_away, ==, "waiting for a free heal job slot");
-	g_free(seen.message);
-	g_free(seen.second_state_while_away);
-	g_free(seen.second_detail_while_away);
+	seen_clear(&seen);
 }
 
 /* The engine's records (a failed heal is a warning) are not what is tested here: only criticals count. */
@@ -471,8 +675,12 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_log_set_writer_func(quiet_writer, NULL, NULL);
-	g_test_add_func("/engine-family/step-checked-where-the-device-returns",
-	                test_step_checked_where_the_device_returns);
+	g_test_add_func("/engine-family/same-id-on-another-port", test_same_id_on_another_port);
+	g_test_add_func("/engine-family/same-physical-id-no-id", test_same_physical_id_no_id);
+	g_test_add_func("/engine-family/same-physical-id-another-id", test_same_physical_id_another_id);
+	g_test_add_func("/engine-family/other-device-at-the-physical-id", test_other_device_at_the_physical_id);
+	g_test_add_func("/engine-family/no-id-at-the-physical-id", test_no_id_at_the_physical_id);
+	g_test_add_func("/engine-family/id-before-physical-id", test_id_before_physical_id);
 	g_test_add_func("/engine-family/device-that-does-not-return", test_device_that_does_not_return);
 	g_test_add_func("/engine-family/second-device-queued-for-a-job-slot", test_second_device_queued_for_a_job_slot);
 	return g_test_run();
