@@ -143,8 +143,6 @@ read_segment(Cursor *c, HealerDfuseLayout *layout, guint64 *address, GError **er
 	guint64 unit = 1, sector_size, end;
 	int ch;
 
-	if (layout->segments->len == HEALER_DFUSE_LAYOUT_MAX_SEGMENTS)
-		return fail_at(c->pos, error, "more than %u segments", HEALER_DFUSE_LAYOUT_MAX_SEGMENTS);
 	if (!read_decimal(c, "a sector count", &count, error))
 		return FALSE;
 	if (!take(c, '*'))
@@ -176,6 +174,9 @@ read_segment(Cursor *c, HealerDfuseLayout *layout, guint64 *address, GError **er
 
 	if (count == 0)
 		return fail_at(segment.offset, error, "a segment of 0 sectors");
+	if (count > HEALER_DFUSE_LAYOUT_MAX_SECTORS)
+		return fail_at(segment.offset, error, "%u sectors, more than the %u a segment may have", count,
+		               HEALER_DFUSE_LAYOUT_MAX_SECTORS);
 	if (size == 0)
 		return fail_at(size_offset, error, "a sector size of 0");
 	sector_size = size * unit;

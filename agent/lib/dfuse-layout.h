@@ -10,9 +10,10 @@
  *
  * The parser is strict: anything it cannot read exactly is refused with the character offset and
  * what was expected there, so a healer never writes by a layout it guessed.  Limits: 255
- * characters (a USB string descriptor holds at most 126), 64 segments, 1..65535 sectors of
- * 1 byte..4 GiB each, up to 8 hex digits of address and 5 decimal digits of count and size; no
- * segment may pass 0xffffffff or overlap another.  docs/usb.md has the grammar and every refusal.
+ * characters (a USB string descriptor holds at most 126; so at most 49 segments), 1..65535
+ * sectors of 1 byte..4 GiB - 1 each, up to 8 hex digits of address and 5 decimal digits of
+ * count and size; no segment may pass 0xffffffff or overlap another.  docs/usb.md has the
+ * grammar and every refusal.
  */
 #pragma once
 
@@ -20,9 +21,8 @@
 
 G_BEGIN_DECLS
 
-#define HEALER_DFUSE_LAYOUT_MAX_LENGTH   255
-#define HEALER_DFUSE_LAYOUT_MAX_SEGMENTS 64
-#define HEALER_DFUSE_LAYOUT_MAX_SECTORS  65535
+#define HEALER_DFUSE_LAYOUT_MAX_LENGTH  255
+#define HEALER_DFUSE_LAYOUT_MAX_SECTORS 65535
 
 typedef enum {
 	HEALER_DFUSE_READABLE = 1 << 0,
