@@ -279,20 +279,20 @@ healer_dfuse_layout_to_string(const HealerDfuseLayout *layout)
 	for (guint i = 0; i < layout->segments->len; i++) {
 		const HealerDfuseSegment *s = &g_array_index(layout->segments, HealerDfuseSegment, i);
 		guint32 size = s->sector_size;
-		char unit = ' ';
+		const char *unit = ""; /* bytes: the attribute letter right after the digits */
 
 		if (s->start == next)
 			g_string_append_c(out, ',');
 		else
-			g_string_append_printf(out, "/0x%08x/", s->start);
+			g_string_append_printf(out, "/0x%x/", s->start);
 		if (size % (1024 * 1024) == 0) {
 			size /= 1024 * 1024;
-			unit = 'M';
+			unit = "M";
 		} else if (size % 1024 == 0) {
 			size /= 1024;
-			unit = 'K';
+			unit = "K";
 		}
-		g_string_append_printf(out, "%u*%u%c%c", s->n_sectors, size, unit, s->attribute);
+		g_string_append_printf(out, "%u*%u%s%c", s->n_sectors, size, unit, s->attribute);
 		next = s->end;
 	}
 	return g_string_free(g_steal_pointer(&out), FALSE);

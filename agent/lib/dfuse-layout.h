@@ -54,7 +54,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDfuseLayout, healer_dfuse_layout_free)
  */
 HealerDfuseLayout *healer_dfuse_layout_parse(const char *text, gssize len, GError **error);
 
-/* The layout written back in one canonical form ("@Name/0x08000000/4*16Kg,1*64Kg"). */
+/*
+ * The layout written back in its shortest form: "@Internal Flash/0x8000000/4*16Kg,1*64Kg" (name
+ * trimmed, no leading zeros, the largest unit that divides the sector size, none for bytes,
+ * groups that continue the last merged).  Never longer than the string it was parsed from, and
+ * parsed again it gives the same layout (the fuzz target checks both).
+ */
 char *healer_dfuse_layout_to_string(const HealerDfuseLayout *layout);
 
 /* "read-only", "readable, erasable and writable", ... for an attribute's bits. */
