@@ -112,7 +112,7 @@ typedef enum {
 	HEALER_DFUSE_SET_ADDRESS_POINTER = 0x21,
 	HEALER_DFUSE_ERASE = 0x41,
 	HEALER_DFUSE_READ_UNPROTECT = 0x92,
-	/* Particle's bootloaders: set the safe-mode request, manifest and reset (particle-usb.md §4). */
+	/* Particle's bootloaders: set the safe-mode request, manifest and reset (particle-usb's dfu.js). */
 	HEALER_DFUSE_PARTICLE_ENTER_SAFE_MODE = 0xFA,
 } HealerDfuseCommand;
 

@@ -3,7 +3,7 @@
 /* ---- identities ------------------------------------------------------------------------------- */
 
 /*
- * Particle platforms with USB ids (particle-usb.md §1): normal 0xC000 | id, DFU 0xD000 | id.
+ * Particle platforms with USB ids (@particle/device-constants): normal 0xC000 | id, DFU 0xD000 | id.
  * Tachyon (42) is left out: a Linux board that answers no control requests, nothing to heal.
  */
 static const struct {
@@ -103,7 +103,7 @@ healer_usb_identify(guint16 vendor_id, guint16 product_id, HealerUsbIdentity *ou
 
 #define KIB(n) ((guint32)(n)*1024u)
 
-/* Photon, P1 (particle-device-os.md §2.2, Device OS 2.3.1 hal/src/photon/ota_module_bounds.c). */
+/* Photon, P1 (Device OS 2.3.1 hal/src/photon/ota_module_bounds.c). */
 static const HealerParticleSlot photon_slots[] = {
         {MODULE_FUNCTION_BOOTLOADER, 0, 0x08000000, KIB(16), 0, HEALER_PARTICLE_SLOT_READ_ONLY_OVER_DFU},
         {MODULE_FUNCTION_SYSTEM_PART, 1, 0x08020000, KIB(256), 0, 0},

@@ -5,8 +5,8 @@
  * platform, the module slots of its internal flash: where a DFU family reads each module's
  * header by UPLOAD to learn what the device holds when no Device OS runs to say it.
  *
- * Facts from /work/shared/reference/particle-usb.md §1 and §4 and particle-device-os.md §2
- * (Particle's device constants, Device OS's ota_module_bounds.c); platform names and
+ * Facts from @particle/device-constants 4.2.1 (the ids, the quirks), particle-usb 4.1.0 and
+ * Device OS's ota_module_bounds.c (the slots); docs/usb.md has the tables.  Platform names and
  * generations are module-names.c's one table.  Like particle-usb, the ids are looked up in a
  * table, never computed: a product id that follows the pattern but is not listed is unknown.
  */

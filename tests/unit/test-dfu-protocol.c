@@ -307,7 +307,7 @@ static void
 test_functional_among_others(void)
 {
 	/*
-	 * A Particle Gen 3 bootloader's (particle-usb.md §4: 0x0B, 4096, 0x011A) behind a
+	 * A Particle Gen 3 bootloader's (Device OS usbd_dfu.h: 0x0B, 4096, 0x011A) behind a
 	 * class-specific descriptor and an endpoint descriptor, then one more after it.
 	 */
 	const guint8 extra[] = {0x05, 0x24, 0x00, 0x10, 0x01,                         /* CS_INTERFACE */

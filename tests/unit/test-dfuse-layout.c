@@ -34,7 +34,7 @@ typedef struct {
 /*
  * The STM32F2's ROM bootloader strings are those dfu-util's device log records for the
  * STM32F4 ROM (device-logs/stm32f4discovery.lsusb): the same 1 MiB sector map (4 x 16K, 1 x 64K,
- * 7 x 128K) and the same OTP and option-byte addresses.  Particle's from particle-usb.md §4;
+ * 7 x 128K) and the same OTP and option-byte addresses.  Particle's from Device OS's bootloaders;
  * the Core's and the F103's from dfu-util's device logs and a dfu-util -l listing.
  */
 static const LayoutCase layouts[] = {

@@ -14,7 +14,7 @@
 #include "module-writer.h"
 #include "particle-usb-ids.h"
 
-/* particle-usb.md §1: platform, id, generation, normal and DFU product ids. */
+/* @particle/device-constants: platform, id, generation, normal and DFU product ids. */
 static const struct {
 	const char *name;
 	guint16 id;
@@ -140,7 +140,7 @@ expect_slots(guint16 platform_id, const Slot *want, gsize n_want)
 static void
 test_slots(void)
 {
-	/* particle-device-os.md §2.2. */
+	/* Device OS ota_module_bounds.c. */
 	const Slot photon[] = {
 	        {MODULE_FUNCTION_BOOTLOADER, 0, 0x08000000, 0x4000, HEALER_PARTICLE_SLOT_READ_ONLY_OVER_DFU},
 	        {MODULE_FUNCTION_SYSTEM_PART, 1, 0x08020000, 0x40000, 0},
@@ -190,9 +190,9 @@ test_slots(void)
 }
 
 /*
- * Every slot against the alternate setting 0 layout its bootloader reports (particle-usb.md
- * §4): the header read is readable; what healerd may write is writable; what is marked
- * read-only over DFU is not.  Two sources of fact that must agree.
+ * Every slot against the alternate setting 0 layout its bootloader reports (Device OS's
+ * usbd_flash_if.h and usbd_dfu_mal.h): the header read is readable; what healerd may write is
+ * writable; what is marked read-only over DFU is not.  Two sources of fact that must agree.
  */
 static void
 test_slots_against_layouts(void)
