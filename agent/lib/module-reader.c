@@ -70,7 +70,8 @@ add_fault(HealerModule *module, const char *format, ...)
 gboolean
 healer_module_is_valid(const HealerModule *module)
 {
-	return module->faults->len == 0;
+	/* A header alone says nothing of the checksums. */
+	return !module->header_only && module->faults->len == 0;
 }
 
 /* ---- locating the prefix -------------------------------------------- */
@@ -574,6 +575,22 @@ healer_module_parse(const guint8 *data, gsize len, GError **error)
 		          len - offset, offset, last->length);
 	}
 	return g_steal_pointer(&modules);
+}
+
+HealerModule *
+healer_module_parse_header(const guint8 *data, gsize len, GError **error)
+{
+	g_autoptr(HealerModule) module = module_new();
+	gsize prefix_offset = 0;
+
+	if (!find_prefix(data, len, &prefix_offset, error))
+		return NULL;
+	module->header_only = TRUE;
+	module->prefix_offset = prefix_offset;
+	read_prefix(module, data + prefix_offset);
+	module->length = (gsize)((guint64)module->end_address - module->start_address + MODULE_CRC_SIZE);
+	check_flags(module);
+	return g_steal_pointer(&module);
 }
 
 GPtrArray *

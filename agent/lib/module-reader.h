@@ -72,6 +72,9 @@ typedef struct {
 	gboolean crc_ok;
 
 	GPtrArray *faults; /* char*: what is wrong, with where; empty when valid */
+
+	/* healer_module_parse_header(): only the prefix was read (no extensions, suffix or checksums). */
+	gboolean header_only;
 } HealerModule;
 
 void healer_module_free(HealerModule *module);
@@ -85,6 +88,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerModule, healer_module_free)
 GPtrArray *healer_module_parse(const guint8 *data, gsize len, GError **error);
 GPtrArray *healer_module_parse_file(const char *path, GError **error);
 
+/*
+ * Only the header of a module of which `data` holds the first `len` bytes: what a DFU UPLOAD of
+ * a module slot's first bytes gives (particle-usb-ids.h).  The prefix is found as
+ * healer_module_parse() finds it (offsets 0, 0x184, 0x200, 0x20, 0x10c, 0xc0, scored) and read:
+ * addresses, `length`, flags, version, platform, function, index, dependency slots; `faults`
+ * holds what the prefix alone shows wrong (unknown flags, DROP_MODULE_INFO away from offset 0,
+ * COMPRESSED on the wrong function).  Nothing after the prefix is read, so the checksums are not
+ * known: `header_only` is TRUE, `crc_ok` and `sha_ok` FALSE.  NULL with HEALER_ERROR_INVALID_DATA
+ * when no prefix is there (an erased slot reads 0xff).
+ */
+HealerModule *healer_module_parse_header(const guint8 *data, gsize len, GError **error);
+
+/* No fault, and read whole (not healer_module_parse_header()). */
 gboolean healer_module_is_valid(const HealerModule *module);
 
 /* A dependency slot as "system-part 2 >= 207". */
