@@ -19,6 +19,7 @@
 #include "store.h"
 #include "supply.h"
 #include "upstream.h"
+#include "usb-backend.h"
 
 static gboolean
 on_stop_signal(gpointer user_data)
@@ -57,6 +58,26 @@ load_release_tables(HealerStore *store, const HealerConfig *config)
 		if (table == NULL || !healer_store_add_release_table(store, table, &error))
 			g_warning("release table %s: %s", config->release_tables[i], error->message);
 	}
+}
+
+/* USB devices too, when [usb] enable is on and libusb starts; without it healerd serves serial ports. */
+static void
+add_usb_backend(HealerEngine *engine, HealerConfig *config)
+{
+	g_autoptr(HealerUsbBackend) usb = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!config->usb_enable)
+		return;
+	usb = healer_usb_backend_new(config, HEALER_USB_CONTEXT_FLAG_NONE, &error);
+	if (usb == NULL) {
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "USB devices are not served: %s (serial ports are; [usb] enable=false says no USB "
+		            "without this record)",
+		            error->message);
+		return;
+	}
+	healer_engine_add_backend(engine, HEALER_BACKEND(usb));
 }
 
 int
@@ -134,6 +155,7 @@ main(int argc, char **argv)
 		g_autoptr(HealerSerialBackend) serial = healer_serial_backend_new(config);
 		healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	}
+	add_usb_backend(engine, config);
 	healer_store_set_changed_func(store, on_store_changed, engine);
 	healer_supply_set_changed_func(supply, on_supply_changed, engine);
 	if (upstream != NULL)
