@@ -136,6 +136,7 @@ serve(HealerUsbBackend *self, Entry *entry)
 	const HealerUsbMatch *match;
 	HealerUsbCandidate candidate;
 	g_autoptr(GError) error = NULL;
+	g_autofree char *interface_text = NULL;
 	HealerDevice *device;
 
 	/* Read from what libusb cached at enumeration: no request to the device. */
@@ -175,6 +176,10 @@ serve(HealerUsbBackend *self, Entry *entry)
 	        .match = match,
 	};
 	device = match->new_device(&candidate, &error);
+	/* What the record says of the interface, before its descriptor goes. */
+	interface_text = g_strdup_printf("interface %u, class %02x/%02x/%02x", interface->bInterfaceNumber,
+	                                 interface->bInterfaceClass, interface->bInterfaceSubClass,
+	                                 interface->bInterfaceProtocol);
 	libusb_free_config_descriptor(config);
 	if (device == NULL) {
 		entry->state = ENTRY_REFUSED;
@@ -197,10 +202,8 @@ serve(HealerUsbBackend *self, Entry *entry)
 	g_signal_connect(device, "detached", G_CALLBACK(on_detached), self);
 	g_signal_connect_after(device, "identity-changed", G_CALLBACK(on_identity_changed), self);
 	healer_emit(HEALER_EVENT_NOTE, NULL, entry->physical_id, NULL, -1, G_LOG_LEVEL_INFO,
-	            "%s: USB device %04x:%04x served by the %s family (interface %u, class %02x/%02x/%02x)",
-	            entry->physical_id, descriptor.idVendor, descriptor.idProduct, match->family,
-	            interface->bInterfaceNumber, interface->bInterfaceClass, interface->bInterfaceSubClass,
-	            interface->bInterfaceProtocol);
+	            "%s: USB device %04x:%04x served by the %s family (%s)", entry->physical_id, descriptor.idVendor,
+	            descriptor.idProduct, match->family, interface_text);
 	healer_backend_emit_device_added(HEALER_BACKEND(self), device);
 }
 
