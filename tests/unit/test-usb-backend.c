@@ -864,6 +864,60 @@ test_selectors(Fixture *f, gconstpointer data)
 	g_assert_true(found);
 }
 
+/*
+ * healerctl probe usb:...: the device at a physical id, or with a vendor and product id, found as the
+ * backend finds it, with its interfaces' kernel drivers and the family that serves it (none in this
+ * build yet); a selector that names nothing, and one that is malformed, each said.
+ */
+static void
+test_probe(Fixture *f, gconstpointer data)
+{
+	const char *healerctl = test_program("HEALERCTL");
+	g_autoptr(TestNode) node = NULL;
+
+	(void)data;
+	plug(f->tb, &cdc, cdc.devnum);
+	node = test_node_attach(f->tb, &cdc, cdc.devnum);
+	{
+		const char *argv[] = {healerctl, "probe", "usb:1-1.2", NULL};
+		g_auto(TestRun) run = {0};
+		test_run(&run, argv);
+		g_test_message("%s%s", run.out, run.err);
+		g_assert_cmpint(run.exit_status, ==, 0);
+		g_assert_nonnull(
+		        strstr(run.out, "usb:1-1.2\n  USB device:   2b04:c006 (bus 1, address 3), class ef\n"));
+		g_assert_nonnull(strstr(run.out, "    0: class 02/02/01, held by the kernel driver cdc_acm\n"
+		                                 "    1: class 0a/00/00, held by the kernel driver cdc_acm\n"
+		                                 "    2: class ff/ff/ff, no kernel driver\n"));
+		g_assert_nonnull(
+		        strstr(run.out, "  Family:       none in this build serves it: healerd leaves it alone\n"));
+	}
+	{
+		const char *argv[] = {healerctl, "probe", "--json", "usb:2b04:c006", NULL};
+		g_auto(TestRun) run = {0};
+		test_run(&run, argv);
+		g_assert_cmpint(run.exit_status, ==, 0);
+		g_assert_nonnull(strstr(run.out, "\"port\":\"usb:1-1.2\""));
+		g_assert_nonnull(strstr(run.out, "\"vendor_id\":11012"));
+		g_assert_nonnull(strstr(run.out, "\"driver\":\"cdc_acm\""));
+		g_assert_nonnull(strstr(run.out, "\"family\":null"));
+	}
+	{
+		const char *argv[] = {healerctl, "probe", "usb:1-1.4", NULL};
+		g_auto(TestRun) run = {0};
+		test_run(&run, argv);
+		g_assert_cmpint(run.exit_status, ==, 1);
+		g_assert_cmpstr(run.err, ==, "healerctl probe: no USB device is plugged in at usb:1-1.4\n");
+	}
+	{
+		const char *argv[] = {healerctl, "probe", "usb:1-1.4.", NULL};
+		g_auto(TestRun) run = {0};
+		test_run(&run, argv);
+		g_assert_cmpint(run.exit_status, ==, 2);
+		g_assert_nonnull(strstr(run.err, "'usb:1-1.4.': expected a port number 1..255 after '.'"));
+	}
+}
+
 /* The match table's rules, without libusb. */
 static void
 test_match_rows(void)
@@ -942,5 +996,6 @@ main(int argc, char **argv)
 	ADD("/usb-backend/family-detached", test_family_detached);
 	ADD("/usb-backend/fallback", test_fallback);
 	ADD("/usb-backend/engine-shows-physical-id", test_engine_shows_physical_id);
+	ADD("/usb-backend/probe", test_probe);
 	return g_test_run();
 }
