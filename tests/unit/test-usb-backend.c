@@ -962,6 +962,18 @@ reexec_under_umockdev(char **argv)
 	                       g_getenv("ASAN_OPTIONS") ? ":" : "");
 	g_setenv("ASAN_OPTIONS", asan, TRUE);
 	g_strv_builder_add(args, "umockdev-wrapper");
+	/* The valgrind setup's wrapper (HEALER_TEST_WRAPPER) goes inside: this process is about to be replaced. */
+	if (g_getenv("HEALER_TEST_WRAPPER") != NULL) {
+		g_auto(GStrv) wrapper = g_strsplit(g_getenv("HEALER_TEST_WRAPPER"), " ", -1);
+		for (guint i = 0; wrapper[i] != NULL; i++) {
+			g_strv_builder_add(args, wrapper[i]);
+			if (i == 0 && g_str_has_suffix(wrapper[0], "valgrind")) {
+				g_autofree char *supp = g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
+				                                        g_getenv("HEALER_SOURCE_DIR"));
+				g_strv_builder_add(args, supp);
+			}
+		}
+	}
 	g_strv_builder_addv(args, (const char **)argv);
 	argv2 = g_strv_builder_end(args);
 	execvp(argv2[0], argv2);
