@@ -35,7 +35,10 @@ healer_usb_claim_interface(libusb_device_handle *handle, const char *physical_id
 		                   "from kernel drivers (leave the device to it, or unbind it yourself)",
 		                   physical_id, interface_number, driver != NULL ? driver : "(unnamed in sysfs)");
 	}
-	/* Unsure is no: claiming could take the interface from a driver libusb could not see. */
+	/*
+	 * Unsure is no: claiming could take the interface from a driver libusb could not see.  A
+	 * platform that cannot tell at all (NOT_SUPPORTED) refuses a claim on a bound interface itself.
+	 */
 	if (r < 0 && r != LIBUSB_ERROR_NOT_SUPPORTED)
 		return healer_fail(
 		        error, r == LIBUSB_ERROR_NO_DEVICE ? HEALER_ERROR_NOT_FOUND : HEALER_ERROR_FAILED,
