@@ -336,7 +336,8 @@ healerctl_devices(int argc, char **argv)
 		return HEALER_EXIT_OK;
 	}
 	if (json_object_array_length(devices) == 0) {
-		printf("no devices attached (healerd watches the ports in [serial] ports of healerd.conf)\n");
+		printf("no devices attached (healerd watches the ports in [serial] ports of healerd.conf, and USB "
+		       "devices unless [usb] enable=false)\n");
 		return HEALER_EXIT_OK;
 	}
 	for (size_t i = 0; i < json_object_array_length(devices); i++) {

@@ -1,10 +1,11 @@
 /*
- * healerctl probe [--json] [--timeout SECONDS] PORT...
+ * healerctl probe [--json] [--timeout SECONDS] PORT|usb:ID...
  *
  * Asks devices on serial ports directly, with no daemon (stop healerd
  * first: a port has one reader): who they are, their mode and LED, and
  * their modules with each dependency's verdict, as `particle serial
- * inspect` shows them.  Ports are opened as healerd opens them
+ * inspect` shows them.  A USB selector (usb:1-1.4, usb:2b04:d006) shows the
+ * USB device(s) it names and the family that would serve each (probe-usb.c).  Ports are opened as healerd opens them
  * (healer-serial.h): only serial ttys, exclusively, so a port healerd holds
  * is refused ("/dev/ttyUSB0 is in use by healerd (pid 1234)") rather than
  * read by both; their settings are put back afterwards.
@@ -19,6 +20,8 @@
 #include "link-codec.h"
 #include "link-device.h"
 #include "module-names.h"
+#include "probe-usb.h"
+#include "usb-selector.h"
 
 /*
  * The device on `port`, asked by the link family's own code (link-device.h) through the
@@ -77,14 +80,17 @@ healerctl_probe(int argc, char **argv)
 	        HEALERCTL_OPTION_JSON(&json, "Print a JSON array: each port's hello and describe"),
 	        {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s, "Seconds to wait for each device (default 5)",
 	         "SECONDS"},
-	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, NULL, "PORT..."},
+	        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, NULL, "PORT|usb:ID..."},
 	        HEALERCTL_OPTIONS_END,
 	};
 	g_autoptr(json_object) array = json_object_new_array();
 	int status = HEALER_EXIT_OK;
 
-	if (healerctl_options_parse("probe", "PORT... - ask devices on serial ports directly",
+	if (healerctl_options_parse("probe",
+	                            "PORT|usb:ID... - ask devices on serial ports directly, or find USB devices",
 	                            "Talks to the devices itself: stop healerd first.\n"
+	                            "usb:BUS-PORT[.PORT...] (a physical id, e.g. usb:1-1.4) or usb:VID:PID (e.g.\n"
+	                            "usb:2b04:d006): the USB devices there, and the family that serves each.\n"
 	                            "Exit status: 0 every device answered, 1 a device did not, 2 usage.",
 	                            entries, &argc, &argv) != HEALER_EXIT_OK)
 		return HEALER_EXIT_USAGE;
@@ -92,8 +98,16 @@ healerctl_probe(int argc, char **argv)
 		return healerctl_usage_error("probe", "give one or more ports (and a timeout of 1 s or more)");
 	for (guint i = 0; ports[i] != NULL; i++) {
 		g_autoptr(GError) port_error = NULL;
-		g_autoptr(HealerLinkDevice) device = probe_port(ports[i], (guint)timeout_s, &port_error);
+		g_autoptr(HealerLinkDevice) device = NULL;
 		const HealerLinkHello *hello;
+
+		if (healer_usb_selector_is_usb(ports[i])) {
+			int usb_status = healerctl_probe_usb(ports[i], json, array);
+			if (usb_status != HEALER_EXIT_OK && status != HEALER_EXIT_USAGE)
+				status = usb_status;
+			continue;
+		}
+		device = probe_port(ports[i], (guint)timeout_s, &port_error);
 
 		if (device == NULL) {
 			fprintf(stderr, "healerctl probe: %s\n", port_error->message);

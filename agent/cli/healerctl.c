@@ -28,7 +28,8 @@ static const struct {
         {"refresh", healerctl_refresh, "Fetch the upstream catalog now"},
         {"monitor", healerctl_monitor, "Print healerd's events as they happen, until Ctrl-C"},
         {"inspect", healerctl_inspect, "Show and verify the modules in firmware files (no daemon needed)"},
-        {"probe", healerctl_probe, "Ask devices on serial ports directly (no daemon: stop healerd first)"},
+        {"probe", healerctl_probe,
+         "Ask devices on serial ports directly (no daemon: stop healerd first), or find USB devices"},
         {"export", healerctl_export, "Write a bundle of stored modules from healerd's state directory (no daemon)"},
 };
 

@@ -6,6 +6,7 @@
 #include "healer-error.h"
 #include "healer-serial.h"
 #include "port-guard.h"
+#include "usb-selector.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
 #define HEALER_DEFAULT_MODULE_DIR HEALER_FIRMWARE_DIR
@@ -45,6 +46,7 @@ typedef enum {
 	KEY_BOOL,
 	KEY_LOG_LEVEL,
 	KEY_BAUD,
+	KEY_USB_LIST, /* USB selectors (usb-match.h), ';'-separated */
 } KeyType;
 
 typedef struct {
@@ -64,6 +66,8 @@ static const KeySpec keys[] = {
         {"serial", "baud", KEY_BAUD, 0, 0, FIELD(baud)},
         {"serial", "watch", KEY_BOOL, 0, 0, FIELD(serial_watch)},
         {"serial", "device-ids-per-minute", KEY_UINT, 1, 600, FIELD(device_ids_per_minute)},
+        {"usb", "enable", KEY_BOOL, 0, 0, FIELD(usb_enable)},
+        {"usb", "ignore", KEY_USB_LIST, 0, 0, FIELD(usb_ignore)},
         {"store", "module-directories", KEY_PATH_LIST, 0, 0, FIELD(module_dirs)},
         {"store", "release-tables", KEY_PATH_LIST, 0, 0, FIELD(release_tables)},
         {"healer", "max-concurrent-jobs", KEY_UINT, 0, 1024, FIELD(max_concurrent_jobs)},
@@ -88,7 +92,7 @@ static const KeySpec keys[] = {
         {"upstream", "allow-insecure-http", KEY_BOOL, 0, 0, FIELD(upstream_allow_insecure_http)},
 };
 
-static const char *const groups[] = {"daemon", "serial", "store", "healer", "upstream"};
+static const char *const groups[] = {"daemon", "serial", "usb", "store", "healer", "upstream"};
 
 static const struct {
 	const char *name;
@@ -157,6 +161,8 @@ healer_config_new_defaults(void)
 	config->baud = 115200;
 	config->serial_watch = TRUE;
 	config->device_ids_per_minute = PORT_GUARD_IDENTITIES;
+	config->usb_enable = TRUE;
+	config->usb_ignore = g_new0(char *, 1);
 	config->module_dirs = g_strdupv((char **)dirs);
 	config->max_concurrent_jobs = 0;
 	config->reset_timeout_s = 30;
@@ -186,6 +192,7 @@ healer_config_free(HealerConfig *config)
 		return;
 	g_free(config->state_dir);
 	g_strfreev(config->serial_ports);
+	g_strfreev(config->usb_ignore);
 	g_strfreev(config->module_dirs);
 	g_strfreev(config->release_tables);
 	g_strfreev(config->trusted_key_dirs);
@@ -360,7 +367,8 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 	g_autofree char *raw = g_key_file_get_value(kf, spec->group, spec->key, NULL);
 	g_autofree char *value = g_strstrip(g_strdup(raw != NULL ? raw : ""));
 	g_autoptr(GError) local_error = NULL;
-	g_autofree char *bad_escape = raw != NULL ? find_bad_escape(raw, spec->type == KEY_PATH_LIST) : NULL;
+	g_autofree char *bad_escape =
+	        raw != NULL ? find_bad_escape(raw, spec->type == KEY_PATH_LIST || spec->type == KEY_USB_LIST) : NULL;
 
 	/* Checked before GLib unescapes: GLib 2.74 sets its GError twice on some of these (a GLib warning). */
 	if (bad_escape != NULL) {
@@ -436,6 +444,29 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 			if (!g_path_is_absolute(list[i])) {
 				set_key_error(error, file, text, spec->group, spec->key, "'%s' is not an absolute path",
 				              list[i]);
+				return FALSE;
+			}
+			g_ptr_array_add(kept, g_strdup(list[i]));
+		}
+		g_ptr_array_add(kept, NULL);
+		g_strfreev(*(GStrv *)field);
+		*(GStrv *)field = (GStrv)g_ptr_array_steal(kept, NULL);
+		return TRUE;
+	}
+	case KEY_USB_LIST: {
+		g_auto(GStrv) list = g_key_file_get_string_list(kf, spec->group, spec->key, NULL, &local_error);
+		g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+		if (list == NULL) {
+			set_key_error(error, file, text, spec->group, spec->key, "%s", local_error->message);
+			return FALSE;
+		}
+		for (guint i = 0; list[i] != NULL; i++) {
+			HealerUsbSelector selector;
+			g_strstrip(list[i]);
+			if (list[i][0] == '\0')
+				continue;
+			if (!healer_usb_selector_parse(list[i], &selector, &local_error)) {
+				set_key_error(error, file, text, spec->group, spec->key, "%s", local_error->message);
 				return FALSE;
 			}
 			g_ptr_array_add(kept, g_strdup(list[i]));
@@ -604,7 +635,7 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 		g_auto(GStrv) key_names = NULL;
 		if (!is_known_group(group_names[g])) {
 			set_key_error(error, file, text, group_names[g], NULL,
-			              "unknown group (known groups: daemon, serial, store, healer, upstream)");
+			              "unknown group (known groups: daemon, serial, usb, store, healer, upstream)");
 			return FALSE;
 		}
 		key_names = g_key_file_get_keys(kf, group_names[g], NULL, NULL);

@@ -30,6 +30,10 @@ typedef struct {
 	gboolean serial_watch;       /* watch: re-scan when the globs' directories change */
 	guint device_ids_per_minute; /* device-ids-per-minute: more on one port and it is ignored (port-guard.h) */
 
+	/* [usb] */
+	gboolean usb_enable; /* enable: serve USB devices (libusb) */
+	GStrv usb_ignore;    /* ignore: usb:BUS-PORT[.PORT...] or usb:VID:PID selectors of devices left alone */
+
 	/* [store] */
 	GStrv module_dirs;       /* module-directories */
 	GStrv release_tables;    /* release-tables; by default <dir>/releases.json of each

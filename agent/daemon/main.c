@@ -19,6 +19,7 @@
 #include "store.h"
 #include "supply.h"
 #include "upstream.h"
+#include "usb-backend.h"
 
 static gboolean
 on_stop_signal(gpointer user_data)
@@ -59,11 +60,32 @@ load_release_tables(HealerStore *store, const HealerConfig *config)
 	}
 }
 
+/* USB devices too, when [usb] enable is on and libusb starts; without it healerd serves serial ports. */
+static gboolean
+add_usb_backend(HealerEngine *engine, HealerConfig *config)
+{
+	g_autoptr(HealerUsbBackend) usb = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!config->usb_enable)
+		return FALSE;
+	usb = healer_usb_backend_new(config, HEALER_USB_CONTEXT_FLAG_NONE, &error);
+	if (usb == NULL) {
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "USB devices are not served: %s (serial ports are; [usb] enable=false says no USB "
+		            "without this record)",
+		            error->message);
+		return FALSE;
+	}
+	healer_engine_add_backend(engine, HEALER_BACKEND(usb));
+	return TRUE;
+}
+
 int
 main(int argc, char **argv)
 {
 	g_autofree char *config_path = NULL, *state_dir = NULL;
-	gboolean verbose = FALSE, version = FALSE, session = FALSE, no_bus = FALSE;
+	gboolean verbose = FALSE, version = FALSE, session = FALSE, no_bus = FALSE, usb = FALSE;
 	const GOptionEntry entries[] = {
 	        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	         "Configuration file (default " HEALER_CONFIG_DEFAULT_PATH ", plus its healerd.conf.d/*.conf)", "FILE"},
@@ -134,6 +156,7 @@ main(int argc, char **argv)
 		g_autoptr(HealerSerialBackend) serial = healer_serial_backend_new(config);
 		healer_engine_add_backend(engine, HEALER_BACKEND(serial));
 	}
+	usb = add_usb_backend(engine, config);
 	healer_store_set_changed_func(store, on_store_changed, engine);
 	healer_supply_set_changed_func(supply, on_supply_changed, engine);
 	if (upstream != NULL)
@@ -146,9 +169,9 @@ main(int argc, char **argv)
 		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();
 	healer_emit_event(.kind = HEALER_EVENT_DAEMON_READY);
-	g_info("healerd %s serving %s; state in %s", HEALER_VERSION,
+	g_info("healerd %s serving %s%s; state in %s", HEALER_VERSION,
 	       config->serial_ports && config->serial_ports[0] ? config->serial_ports[0] : "no ports",
-	       config->state_dir);
+	       usb ? " and USB devices" : "", config->state_dir);
 	g_main_loop_run(loop);
 	healer_emit_event(.kind = HEALER_EVENT_DAEMON_STOPPING);
 	if (face != NULL && healer_dbus_face_lost_name(face)) {

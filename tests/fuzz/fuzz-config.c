@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "healer-error.h"
+#include "usb-selector.h"
 
 static void
 check_paths(GStrv list)
@@ -51,5 +52,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_assert(config->upstream_ca_file == NULL || g_path_is_absolute(config->upstream_ca_file));
 	g_assert(config->upstream_url == NULL || g_ascii_strncasecmp(config->upstream_url, "http", 4) == 0);
 	g_assert(healer_log_level_to_string(config->log_level) != NULL);
+	/* [usb] ignore: every selector kept is one (usb-selector.c), within USB's limits. */
+	for (guint i = 0; config->usb_ignore != NULL && config->usb_ignore[i] != NULL; i++) {
+		HealerUsbSelector selector;
+		g_assert(healer_usb_selector_parse(config->usb_ignore[i], &selector, NULL));
+		g_assert(selector.kind == HEALER_USB_SELECTOR_IDS ||
+		         (selector.bus >= 1 && selector.n_ports >= 1 && selector.n_ports <= HEALER_USB_MAX_PORTS));
+		for (guint p = 0; selector.kind == HEALER_USB_SELECTOR_PORT && p < selector.n_ports; p++)
+			g_assert(selector.ports[p] >= 1);
+	}
 	return 0;
 }

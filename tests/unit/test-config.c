@@ -63,6 +63,9 @@ assert_defaults(const HealerConfig *config)
 	assert_strv(config->serial_ports, ports);
 	g_assert_cmpuint(config->baud, ==, 115200);
 	g_assert_true(config->serial_watch);
+	g_assert_true(config->usb_enable);
+	g_assert_nonnull(config->usb_ignore);
+	g_assert_null(config->usb_ignore[0]);
 	assert_strv(config->module_dirs, dirs);
 	g_assert_cmpuint(config->max_concurrent_jobs, ==, 0);
 	g_assert_cmpuint(config->reset_timeout_s, ==, 30);
@@ -134,6 +137,9 @@ test_full_file(Fixture *f, gconstpointer data)
 	                       "ports=/dev/ttyACM*;/run/healer-sim/*/tty;\n"
 	                       "baud=921600\n"
 	                       "watch=false\n"
+	                       "[usb]\n"
+	                       "enable=false\n"
+	                       "ignore=usb:1-1.4; usb:2B04:d006;usb:255-255.1.2.3.4.5.6;\n"
 	                       "[store]\n"
 	                       "module-directories = %s;/srv/firmware\\;extra\n"
 	                       "release-tables = %s\n"
@@ -168,6 +174,11 @@ test_full_file(Fixture *f, gconstpointer data)
 	assert_strv(config->serial_ports, ports);
 	g_assert_cmpuint(config->baud, ==, 921600);
 	g_assert_false(config->serial_watch);
+	g_assert_false(config->usb_enable);
+	{
+		const char *ignore[] = {"usb:1-1.4", "usb:2B04:d006", "usb:255-255.1.2.3.4.5.6", NULL};
+		assert_strv(config->usb_ignore, ignore);
+	}
 	assert_strv(config->module_dirs, dirs);
 	assert_strv(config->release_tables, tables);
 	g_assert_cmpuint(config->max_concurrent_jobs, ==, 8);
@@ -310,7 +321,28 @@ test_invalid(Fixture *f, gconstpointer data)
 	expect_error(f, "[daemon]\nlog-level=info\n\n[healer]\nmax-atempts=3\n", 5,
 	             "[healer] max-atempts: unknown key (known keys in [healer]: max-concurrent-jobs,");
 	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker=x\n", 3,
-	             "[mqtt]: unknown group (known groups: daemon, serial, store, healer, upstream)");
+	             "[mqtt]: unknown group (known groups: daemon, serial, usb, store, healer, upstream)");
+	/* [usb]: booleans, and selectors of devices to leave alone, each refused with what is wrong. */
+	expect_error(f, "[usb]\nenable=on\n", 2, "[usb] enable: 'on' is not a boolean");
+	expect_error(f, "[usb]\nignore=usb:1-1.4;1-1.5\n", 2,
+	             "[usb] ignore: '1-1.5' does not start with 'usb:' (usb:BUS-PORT[.PORT...]");
+	expect_error(f, "[usb]\nignore=usb:2b04:d06\n", 2,
+	             "[usb] ignore: 'usb:2b04:d06': the product id is not 4 hexadecimal digits");
+	expect_error(f, "[usb]\nignore=usb:2b0g:d006\n", 2,
+	             "[usb] ignore: 'usb:2b0g:d006': the vendor id is not 4 hexadecimal digits");
+	expect_error(f, "[usb]\nignore=usb:0-1\n", 2,
+	             "[usb] ignore: 'usb:0-1': expected a bus number 1..255 and '-' after 'usb:'");
+	expect_error(f, "[usb]\nignore=usb:256-1\n", 2, "[usb] ignore: 'usb:256-1': expected a bus number");
+	expect_error(f, "[usb]\nignore=usb:1\n", 2, "[usb] ignore: 'usb:1': expected a bus number");
+	expect_error(f, "[usb]\nignore=usb:1-\n", 2, "[usb] ignore: 'usb:1-': expected a port number 1..255 after '-'");
+	expect_error(f, "[usb]\nignore=usb:1-1..2\n", 2,
+	             "[usb] ignore: 'usb:1-1..2': expected a port number 1..255 after '.'");
+	expect_error(f, "[usb]\nignore=usb:1-01\n", 2, "[usb] ignore: 'usb:1-01': expected a port number");
+	expect_error(f, "[usb]\nignore=usb:1-1.4x\n", 2, "[usb] ignore: 'usb:1-1.4x': unexpected 'x' after the ports");
+	expect_error(f, "[usb]\nignore=usb:1-1.2.3.4.5.6.7.8\n", 2,
+	             "[usb] ignore: 'usb:1-1.2.3.4.5.6.7.8': more than 7 ports");
+	expect_error(f, "[usb]\nignore=usb:1-1\\q\n", 2, "[usb] ignore: '\\q' is not an escape");
+	expect_error(f, "[usb]\nports=usb:1-1\n", 2, "[usb] ports: unknown key (known keys in [usb]: enable, ignore)");
 	expect_error(f, "[healer]\nmax-attempts[de]=3\n", 2, "[healer] max-attempts[de]: unknown key");
 	expect_error(f, "[upstream]\ntransfer-timeout-seconds=4\n", 2,
 	             "[upstream] transfer-timeout-seconds: '4' is not a whole number 5..3600");
