@@ -207,6 +207,7 @@ usbemu_bus_unplug(UsbemuDevice *device)
 
 	g_mutex_lock(&usbemu.lock);
 	usbemu.devnum_used[instance->devnum] = false;
+	instance->gone = true;
 	usbemu_instance_maybe_free(instance);
 	g_mutex_unlock(&usbemu.lock);
 }

@@ -71,7 +71,7 @@ usbemu_instance_maybe_free(UsbemuInstance *instance)
 {
 	UsbemuDevice *device = instance->device;
 
-	if (instance->plugged || instance->clients != NULL)
+	if (!instance->gone || instance->clients != NULL)
 		return;
 	device->retired = g_list_remove(device->retired, instance);
 	if (instance->fifo_fd >= 0)
@@ -89,36 +89,34 @@ usbemu_instance_set_unplugged(UsbemuInstance *instance)
 	update_ready(instance);
 }
 
+/*
+ * The file was closed: umockdev read the end of its socket and let go of the client object.
+ * (umockdev 0.17.16 emits neither client-vanished, pitfall 5, nor notify::connected: the
+ * stream's closing notifies nothing.)  Its claims go, and URBs it never reaped.
+ */
 static void
-on_client_notify_connected(GObject *object, GParamSpec *pspec, gpointer user_data)
+client_gone(gpointer data)
 {
-	UMockdevIoctlClient *client = UMOCKDEV_IOCTL_CLIENT(object);
-	UsbemuClient *uc;
+	UsbemuClient *uc = data;
+	UsbemuInstance *instance;
 
-	(void)pspec;
-	(void)user_data;
-	if (umockdev_ioctl_client_get_connected(client))
-		return;
 	g_mutex_lock(&usbemu.lock);
-	uc = g_object_steal_data(object, CLIENT_KEY);
-	if (uc != NULL && uc->instance != NULL) {
-		UsbemuInstance *instance = uc->instance;
-
+	instance = uc->instance;
+	if (instance != NULL) {
 		for (unsigned i = 0; i < USBEMU_MAX_INTERFACES; i++) {
 			if (instance->claimed_by[i] == uc)
 				instance->claimed_by[i] = NULL;
 		}
 		instance->clients = g_list_remove(instance->clients, uc);
-		client_free(uc);
+		g_queue_clear_full(&uc->reapable, g_object_unref);
 		update_ready(instance);
 		usbemu_instance_maybe_free(instance);
-	} else if (uc != NULL) {
-		client_free(uc);
 	}
 	g_mutex_unlock(&usbemu.lock);
+	client_free(uc);
 }
 
-/* A file opened on the node (pitfall 5: umockdev 0.17.16 never emits client-vanished). */
+/* A file opened on the node. */
 static void
 on_client_connected(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpointer user_data)
 {
@@ -134,9 +132,8 @@ on_client_connected(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpoint
 		uc->instance = device->current;
 		device->current->clients = g_list_prepend(device->current->clients, uc);
 	}
-	g_object_set_data(G_OBJECT(client), CLIENT_KEY, uc);
 	g_mutex_unlock(&usbemu.lock);
-	g_signal_connect(client, "notify::connected", G_CALLBACK(on_client_notify_connected), NULL);
+	g_object_set_data_full(G_OBJECT(client), CLIENT_KEY, uc, client_gone);
 }
 
 static bool
@@ -389,27 +386,94 @@ usbfs_ioctl(UsbemuClient *uc, UMockdevIoctlClient *client, gulong request, UMock
 	}
 }
 
-static gboolean
-on_handle_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpointer user_data)
+/*
+ * An ioctl that found its interface claimed by another file waits a while before it gets EBUSY:
+ * a file closed in one process is only let go of when umockdev's worker reads the end of its
+ * socket, where the kernel releases it in close() itself, and a program started after another
+ * ended must not see that one's claims.  Retried from the main loop.
+ */
+#define CLAIM_WAIT_US (2 * G_USEC_PER_SEC)
+#define CLAIM_RETRY_MS 5
+
+typedef struct {
+	UMockdevIoctlClient *client;
+	int64_t since;
+} Waiting;
+
+static GQueue waiting = G_QUEUE_INIT;
+static guint retry_source;
+
+/* Carries out one ioctl; false if it must wait for a claim. */
+static bool
+handle(UMockdevIoctlClient *client, int64_t since)
 {
 	gulong request = umockdev_ioctl_client_get_request(client);
 	UMockdevIoctlData *arg = umockdev_ioctl_client_get_arg(client);
-	UsbemuClient *uc;
+	UsbemuClient *uc = client_of(client);
 	long result = 0;
 	int e;
 
-	(void)base;
-	(void)user_data;
-	g_mutex_lock(&usbemu.lock);
-	uc = client_of(client);
 	if (request == USBDEVFS_REAPURBNDELAY || request == USBDEVFS_REAPURB) {
 		/* REAPURB would block; libusb never uses it, and waiting is not possible here. */
 		reap_urb(uc, client, arg);
-	} else if (!client_alive(uc)) {
+		return true;
+	}
+	if (!client_alive(uc)) {
 		umockdev_ioctl_client_complete(client, -1, ENODEV);
-	} else {
-		e = usbfs_ioctl(uc, client, request, arg, &result);
-		umockdev_ioctl_client_complete(client, e == 0 ? result : -1, e);
+		return true;
+	}
+	e = usbfs_ioctl(uc, client, request, arg, &result);
+	if (e == EBUSY && usbemu_now_us() - since < CLAIM_WAIT_US)
+		return false;
+	if (e == EBUSY)
+		usbemu_trace("%s event busy: an interface is claimed by another open file (%s)",
+		             uc->instance->device->label, uc->instance->devnode);
+	umockdev_ioctl_client_complete(client, e == 0 ? result : -1, e);
+	return true;
+}
+
+static gboolean
+on_retry(gpointer user_data)
+{
+	GQueue done = G_QUEUE_INIT;
+	Waiting *w;
+
+	(void)user_data;
+	g_mutex_lock(&usbemu.lock);
+	for (GList *l = waiting.head; l != NULL;) {
+		GList *next = l->next;
+		w = l->data;
+		if (handle(w->client, w->since)) {
+			g_queue_unlink(&waiting, l);
+			g_queue_push_tail_link(&done, l);
+		}
+		l = next;
+	}
+	if (g_queue_is_empty(&waiting))
+		retry_source = 0;
+	g_mutex_unlock(&usbemu.lock);
+	/* Outside the lock: the last reference may finalize the client (client_gone). */
+	while ((w = g_queue_pop_head(&done)) != NULL) {
+		g_object_unref(w->client);
+		g_free(w);
+	}
+	return retry_source != 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_handle_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpointer user_data)
+{
+	(void)base;
+	(void)user_data;
+	g_mutex_lock(&usbemu.lock);
+	if (!handle(client, usbemu_now_us())) {
+		Waiting *w = g_new(Waiting, 1);
+
+		w->client = g_object_ref(client);
+		w->since = usbemu_now_us();
+		g_queue_push_tail(&waiting, w);
+		if (retry_source == 0)
+			retry_source = g_timeout_add(CLAIM_RETRY_MS, on_retry, NULL);
 	}
 	g_mutex_unlock(&usbemu.lock);
 	return TRUE;
