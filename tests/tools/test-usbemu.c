@@ -187,15 +187,14 @@ make_module(gsize size, guint32 seed)
 	return g_bytes_new_take(bytes, size);
 }
 
-static char *
+static void
 write_module(Fixture *f, const char *name, GBytes *module)
 {
-	char *path = path_in(f, name);
+	g_autofree char *path = path_in(f, name);
 	gsize size;
 	const guint8 *data = g_bytes_get_data(module, &size);
 
 	test_write_file(path, data, size);
-	return path;
 }
 
 /* A state directory whose memory file is all `fill` (usbemu takes a file of the right size). */
@@ -226,28 +225,28 @@ static const struct {
 	const char *serial;
 	const char *alternates[4];
 } listed[] = {
-	{"stm32f2",
-	 "0483:df11",
-	 "2200",
-	 "325936773330",
-	 {"@Internal Flash  /0x08000000/04*016Kg,01*064Kg,07*128Kg", "@Option Bytes  /0x1FFFC000/01*016 e",
-	  "@OTP Memory /0x1FFF7800/01*512 e,01*016 e", "@Device Feature/0xFFFF0000/01*004 e"}},
-	{"particle-photon",
-	 "2b04:d006",
-	 "0250",
-	 "3c003d000a47353235303037",
-	 {"@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", "@DCT Flash   /0x00000000/01*016Kg"}},
-	{"particle-argon",
-	 "2b04:d00c",
-	 "0251",
-	 "e00fce68b1b4c0d1a5dd3f41",
-	 {"@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka",
-	  "@DCT Flash   /0x00000000/1*016Ke", "@External Flash   /0x80000000/1024*004Kg"}},
-	{"particle-p2",
-	 "2b04:d020",
-	 "0252",
-	 "0a10aced202194944a0452ac",
-	 {"@Internal Flash   /0x08000000/2048*004Kg", "@DCT Flash   /0x00000000/1*016Ke"}},
+        {"stm32f2",
+         "0483:df11",
+         "2200",
+         "325936773330",
+         {"@Internal Flash  /0x08000000/04*016Kg,01*064Kg,07*128Kg", "@Option Bytes  /0x1FFFC000/01*016 e",
+          "@OTP Memory /0x1FFF7800/01*512 e,01*016 e", "@Device Feature/0xFFFF0000/01*004 e"}},
+        {"particle-photon",
+         "2b04:d006",
+         "0250",
+         "3c003d000a47353235303037",
+         {"@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", "@DCT Flash   /0x00000000/01*016Kg"}},
+        {"particle-argon",
+         "2b04:d00c",
+         "0251",
+         "e00fce68b1b4c0d1a5dd3f41",
+         {"@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka",
+          "@DCT Flash   /0x00000000/1*016Ke", "@External Flash   /0x80000000/1024*004Kg"}},
+        {"particle-p2",
+         "2b04:d020",
+         "0252",
+         "0a10aced202194944a0452ac",
+         {"@Internal Flash   /0x08000000/2048*004Kg", "@DCT Flash   /0x00000000/1*016Ke"}},
 };
 
 static void
@@ -295,12 +294,12 @@ typedef struct {
 } Download;
 
 static const Download downloads[] = {
-	{"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu"},
-	{"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal"},
-	{"particle-argon", 0x00000000, 1024 * 1024, 0x000b4000, 0x000b4000, 0x000b4000 + 24 * 4096, "2b04:c00c",
-	 "normal"},
-	{"particle-p2", 0x08000000, 8 * 1024 * 1024, 0x08060000, 0x08060000, 0x08060000 + 24 * 4096, "2b04:c020",
-	 "normal"},
+        {"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu"},
+        {"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal"},
+        {"particle-argon", 0x00000000, 1024 * 1024, 0x000b4000, 0x000b4000, 0x000b4000 + 24 * 4096, "2b04:c00c",
+         "normal"},
+        {"particle-p2", 0x08000000, 8 * 1024 * 1024, 0x08060000, 0x08060000, 0x08060000 + 24 * 4096, "2b04:c020",
+         "normal"},
 };
 
 /* The memory file holds the module at its address, 0xFF in the rest of what was erased, and
@@ -321,8 +320,8 @@ assert_flash(const char *path, const Download *d, GBytes *module, guint8 fill)
 		if (i >= at && i < at + module_size)
 			continue;
 		if (bytes[i] != expected)
-			g_error("%s: byte 0x%zx (address 0x%08zx) is 0x%02x, not 0x%02x", path, i, d->base + i, bytes[i],
-			        expected);
+			g_error("%s: byte 0x%zx (address 0x%08zx) is 0x%02x, not 0x%02x", path, i, d->base + i,
+			        bytes[i], expected);
 	}
 }
 
@@ -331,7 +330,6 @@ test_download(Fixture *f, gconstpointer data)
 {
 	const Download *d = data;
 	g_autoptr(GBytes) module = make_module(MODULE_SIZE, 92);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = state_with_memory(f, "state", "internal-flash.bin", d->size, 0x00);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
 	g_autofree char *model = g_strdup_printf("--dfu=%s", d->model);
@@ -342,13 +340,15 @@ test_download(Fixture *f, gconstpointer data)
 	                                          "\"$USBEMU_CLIENT\" wait 1-1.1 %s 3",
 	                                          d->address, d->after_leave);
 	g_autofree char *expected_found = g_strdup_printf("found 1-1.1 %s devnum=4", d->after_leave);
-	g_autofree char *plugged_again = g_strdup_printf("dev1 event plugged mode=%s port=1-1.1 devnum=4", d->after_mode);
+	g_autofree char *plugged_again =
+	        g_strdup_printf("dev1 event plugged mode=%s port=1-1.1 devnum=4", d->after_mode);
 	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
 	gint64 start = g_get_monotonic_time();
 
 	if (!have_dfu_util())
 		return;
+	write_module(f, "module.bin", module);
 	g_assert_cmpint(usbemu_run(f, args, script, &out), ==, 0);
 	assert_contains(out, "File downloaded successfully");
 	assert_contains(out, expected_found);
@@ -402,7 +402,6 @@ static void
 test_read_only(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(8192, 7);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *photon = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0xff);
 	g_autofree char *argon = state_with_memory(f, "argon", "internal-flash.bin", 1024 * 1024, 0xff);
 	g_autofree char *photon_arg = g_strdup_printf("--state=%s", photon);
@@ -413,6 +412,7 @@ test_read_only(Fixture *f, gconstpointer data)
 	g_autofree char *trace = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* A first run makes the rest of the state (serial, model, the other memories). */
@@ -443,7 +443,6 @@ static void
 test_check_erased(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) block = make_module(100, 3);
-	g_autofree char *block_path = write_module(f, "block.bin", block);
 	g_autofree char *state = state_with_memory(f, "p2", "internal-flash.bin", 8 * 1024 * 1024, 0x00);
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	const char *args[] = {"--dfu=particle-p2", state_arg, NULL};
@@ -451,6 +450,7 @@ test_check_erased(Fixture *f, gconstpointer data)
 	g_autofree char *out = NULL;
 
 	(void)data;
+	write_module(f, "block.bin", block);
 	g_assert_cmpint(usbemu_run(f, args, "exit 0", NULL), ==, 0);
 	before = test_tree_snapshot(state);
 	/* Flash only clears bits: a block over bytes that are not erased is refused (errCHECK_ERASED). */
@@ -464,7 +464,6 @@ static void
 test_stall(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(3 * 4096 + 100, 11);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
@@ -475,6 +474,7 @@ test_stall(Fixture *f, gconstpointer data)
 	const guint8 *bytes;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* DNLOADs: the erase, then address and data of block 1, then the address of block 2: stalled. */
@@ -499,7 +499,6 @@ static void
 test_busy(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(2 * 4096 + 100, 13);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "p2");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
@@ -509,6 +508,7 @@ test_busy(Fixture *f, gconstpointer data)
 	g_autoptr(GBytes) written = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* Every operation takes 150 ms: dfu-util waits for it each time and succeeds. */
@@ -546,7 +546,6 @@ static void
 test_persist(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(20000, 17);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *serial_path = g_build_filename(state, "serial", NULL);
@@ -556,6 +555,7 @@ test_persist(Fixture *f, gconstpointer data)
 	g_autoptr(GBytes) uploaded = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -a 0 -s 0x080a0000:leave -D module.bin && dfu-util -l", &first),

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TIMEOUT_MS    5000
-#define DEADLINE_S    60
+#define TIMEOUT_MS 5000
+#define DEADLINE_S 60
 
 static libusb_context *ctx;
 
@@ -154,8 +154,7 @@ cmd_wait(const char *port, const char *id, int not_devnum)
 	                                 &callback);
 	n = libusb_get_device_list(ctx, &list);
 	for (ssize_t i = 0; i < n; i++) {
-		if (device_matches(list[i], port, vendor, product) &&
-		    libusb_get_device_address(list[i]) != not_devnum)
+		if (device_matches(list[i], port, vendor, product) && libusb_get_device_address(list[i]) != not_devnum)
 			watch.arrived_devnum = libusb_get_device_address(list[i]);
 	}
 	libusb_free_device_list(list, 1);
@@ -241,7 +240,8 @@ cmd_idle(const char *port)
 	end = now_s() + 1.0;
 	while (now_s() < end) {
 		double left = end - now_s();
-		struct timeval tv = {.tv_sec = (time_t)left, .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+		struct timeval tv = {.tv_sec = (time_t)left,
+		                     .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
 		libusb_handle_events_timeout_completed(ctx, &tv, NULL);
 		wakeups++;
 	}
@@ -382,8 +382,9 @@ main(int argc, char **argv)
 	else if (argc == 5 && strcmp(argv[1], "write") == 0)
 		r = cmd_write(argv[2], argv[3], argv[4]);
 	else {
-		fprintf(stderr, "usage: usbemu-client wait PORT VID:PID [NOT-DEVNUM] | replug FIFO N PORT | idle PORT |\n"
-		                "       early-poll PORT ADDRESS | write PORT ADDRESS FILE | pty\n");
+		fprintf(stderr,
+		        "usage: usbemu-client wait PORT VID:PID [NOT-DEVNUM] | replug FIFO N PORT | idle PORT |\n"
+		        "       early-poll PORT ADDRESS | write PORT ADDRESS FILE | pty\n");
 		r = 2;
 	}
 	libusb_exit(ctx);

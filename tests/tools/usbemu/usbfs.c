@@ -392,7 +392,7 @@ usbfs_ioctl(UsbemuClient *uc, UMockdevIoctlClient *client, gulong request, UMock
  * socket, where the kernel releases it in close() itself, and a program started after another
  * ended must not see that one's claims.  Retried from the main loop.
  */
-#define CLAIM_WAIT_US (2 * G_USEC_PER_SEC)
+#define CLAIM_WAIT_US  (2 * G_USEC_PER_SEC)
 #define CLAIM_RETRY_MS 5
 
 typedef struct {
