@@ -291,15 +291,17 @@ typedef struct {
 	guint32 erase_end;
 	const char *after_leave; /* VID:PID at the port once the device has reset */
 	const char *after_mode;
+	const char *dfu_id; /* VID:PID in DFU mode */
 } Download;
 
 static const Download downloads[] = {
-        {"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu"},
-        {"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal"},
+        {"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu", "0483:df11"},
+        {"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal",
+         "2b04:d006"},
         {"particle-argon", 0x00000000, 1024 * 1024, 0x000b4000, 0x000b4000, 0x000b4000 + 24 * 4096, "2b04:c00c",
-         "normal"},
+         "normal", "2b04:d00c"},
         {"particle-p2", 0x08000000, 8 * 1024 * 1024, 0x08060000, 0x08060000, 0x08060000 + 24 * 4096, "2b04:c020",
-         "normal"},
+         "normal", "2b04:d020"},
 };
 
 /* The memory file holds the module at its address, 0xFF in the rest of what was erased, and
@@ -336,9 +338,13 @@ test_download(Fixture *f, gconstpointer data)
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	const char *args[] = {model, state_arg, NULL};
 	/* A reset re-enumerates: the device comes back at the same port with the next devnum (4). */
-	g_autofree char *script = g_strdup_printf("dfu-util -p 1-1.1 -a 0 -s 0x%08x:leave -D module.bin && "
-	                                          "\"$USBEMU_CLIENT\" wait 1-1.1 %s 3",
-	                                          d->address, d->after_leave);
+	bool normal = strcmp(d->after_mode, "normal") == 0;
+	/* In normal mode, `dfu 1` brings it back in DFU mode (what a DFU_MODE request would). */
+	g_autofree char *script = g_strdup_printf(
+	        "dfu-util -p 1-1.1 -a 0 -s 0x%08x:leave -D module.bin && "
+	        "\"$USBEMU_CLIENT\" wait 1-1.1 %s 3%s%s%s",
+	        d->address, d->after_leave, normal ? " && echo 'dfu 1' >control && \"$USBEMU_CLIENT\" wait 1-1.1 " : "",
+	        normal ? d->dfu_id : "", normal ? " 4" : "");
 	g_autofree char *expected_found = g_strdup_printf("found 1-1.1 %s devnum=4", d->after_leave);
 	g_autofree char *plugged_again =
 	        g_strdup_printf("dev1 event plugged mode=%s port=1-1.1 devnum=4", d->after_mode);
@@ -357,6 +363,12 @@ test_download(Fixture *f, gconstpointer data)
 	assert_contains(trace, "dev1 event manifest");
 	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
 	assert_contains(trace, plugged_again);
+	if (normal) {
+		g_autofree char *found_dfu = g_strdup_printf("found 1-1.1 %s devnum=5", d->dfu_id);
+		assert_contains(out, found_dfu);
+		assert_contains(trace, "control \"dfu 1\" ok");
+		assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=5");
+	}
 	/* For the benchmarks to come: what a 92 KiB module costs (not a check). */
 	g_test_message("%s: %u control transfers, %.2f s with dfu-util and the wait", d->model,
 	               count_lines(trace, " ctrl "), (double)(g_get_monotonic_time() - start) / 1e6);
@@ -458,6 +470,66 @@ test_check_erased(Fixture *f, gconstpointer data)
 	assert_contains(out, "set address: state=5 status=0 poll=0");
 	assert_contains(out, "write: state=10 status=5 poll=0");
 	test_assert_tree_unchanged(before, state, "a write over bytes not erased");
+}
+
+static void
+test_whole_flash(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GBytes) block = make_module(100, 5);
+	g_autofree char *stm32 = state_with_memory(f, "stm32", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *photon = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *stm32_arg = g_strdup_printf("--state=%s", stm32);
+	g_autofree char *photon_arg = g_strdup_printf("--state=%s", photon);
+	g_autofree char *stm32_flash = g_build_filename(stm32, "internal-flash.bin", NULL);
+	g_autofree char *photon_flash = g_build_filename(photon, "internal-flash.bin", NULL);
+	const char *args[] = {"--dfu=stm32f2", stm32_arg, "--dfu=particle-photon", photon_arg, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+	g_autoptr(GBytes) flash = NULL;
+	const guint8 *bytes;
+
+	(void)data;
+	write_module(f, "block.bin", block);
+	if (!have_dfu_util())
+		return;
+	/* The ST ROM erases all its flash at once (ERASE with no address), then takes the block. */
+	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.1 -a 0 -s 0x08004000:mass-erase:force -D block.bin", &out),
+	                ==, 0);
+	flash = read_bytes(stm32_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	g_assert_cmpmem(bytes + 0x4000, 100, g_bytes_get_data(block, NULL), 100);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_true((i >= 0x4000 && i < 0x4000 + 100) || bytes[i] == 0xff);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&flash, g_bytes_unref);
+	/* Its read unprotect (0x92) erases everything and resets: back with the next devnum. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "dfu-util -p 1-1.1 -a 0 -s :unprotect:force -D block.bin && "
+	                           "\"$USBEMU_CLIENT\" wait 1-1.1 0483:df11 3",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "found 1-1.1 0483:df11 devnum=");
+	trace = read_text(f->trace);
+	assert_contains(trace, "dfuse=READ_UNPROTECT");
+	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
+	flash = read_bytes(stm32_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_cmpuint(bytes[i], ==, 0xff);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&trace, g_free);
+	g_clear_pointer(&flash, g_bytes_unref);
+	/* Particle's bootloaders have no mass erase: errTARGET, nothing erased. */
+	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.2 -a 0 -s 0x080a0000:mass-erase:force -D block.bin", &out),
+	                ==, 74);
+	assert_contains(out, "MASS_ERASE not correctly executed");
+	trace = read_text(f->trace);
+	assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
+	                       "wLength=6 result=6 state=dfuERROR status=errTARGET");
+	flash = read_bytes(photon_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_cmpuint(bytes[i], ==, 0x00);
 }
 
 static void
@@ -766,6 +838,7 @@ main(int argc, char **argv)
 	ADD("/usbemu/upload", test_upload, NULL);
 	ADD("/usbemu/read-only", test_read_only, NULL);
 	ADD("/usbemu/check-erased", test_check_erased, NULL);
+	ADD("/usbemu/whole-flash", test_whole_flash, NULL);
 	ADD("/usbemu/stall", test_stall, NULL);
 	ADD("/usbemu/busy", test_busy, NULL);
 	ADD("/usbemu/early-poll", test_early_poll, NULL);
