@@ -9,7 +9,7 @@
  *   while one can: libusb polls the node for POLLOUT, and a plain file would always be writable
  *   and make it spin (pitfall 6 of the umockdev spike).
  * - Interfaces are claimed per open file, as the kernel does: a second file claiming one, or
- *   sending a control request to one, gets EBUSY.
+ *   sending a control request to one, gets EBUSY (after a wait, below on_retry()).
  * - Once unplugged, an instance's files get ENODEV for everything but reaping what completed.
  *
  * Files opened on other /dev nodes (a pty, /dev/null) go to the testbed's default handler,
