@@ -465,11 +465,40 @@ test_check_erased(Fixture *f, gconstpointer data)
 	write_module(f, "block.bin", block);
 	g_assert_cmpint(usbemu_run(f, args, "exit 0", NULL), ==, 0);
 	before = test_tree_snapshot(state);
-	/* Flash only clears bits: a block over bytes that are not erased is refused (errCHECK_ERASED). */
-	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" write 1-1.1 0x08060000 block.bin", &out), ==, 0);
-	assert_contains(out, "set address: state=5 status=0 poll=0");
-	assert_contains(out, "write: state=10 status=5 poll=0");
+	/* Flash only clears bits: a block over bytes that are not erased is refused (errCHECK_ERASED);
+	 * one running past the memory's end is errADDRESS. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "\"$USBEMU_CLIENT\" write 1-1.1 0x08060000 block.bin && "
+	                           "\"$USBEMU_CLIENT\" write 1-1.1 0x087fffc0 block.bin",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "set address: state=5 status=0 poll=0\nwrite: state=10 status=5 poll=0\n"
+	                     "set address: state=5 status=0 poll=0\nwrite: state=10 status=8 poll=0\n");
 	test_assert_tree_unchanged(before, state, "a write over bytes not erased");
+}
+
+static void
+test_erase_refused(Fixture *f, gconstpointer data)
+{
+	g_autofree char *state = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
+	const char *args[] = {"--dfu=particle-photon", state_arg, NULL};
+	g_autofree char *before = NULL;
+	g_autofree char *out = NULL;
+
+	(void)data;
+	g_assert_cmpint(usbemu_run(f, args, "exit 0", NULL), ==, 0);
+	before = test_tree_snapshot(state);
+	/* The bootloader's sector is 'a' (read only): its erase is refused, errTARGET (dfu-util will
+	 * not even ask); an address outside the memory too. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "\"$USBEMU_CLIENT\" erase 1-1.1 0x08000000 && "
+	                           "\"$USBEMU_CLIENT\" erase 1-1.1 0x20000000",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "commands: 00 21 41\nerase: state=10 status=1 poll=0\n"
+	                     "commands: 00 21 41\nerase: state=10 status=1 poll=0\n");
+	test_assert_tree_unchanged(before, state, "a refused erase");
 }
 
 static void
@@ -838,6 +867,7 @@ main(int argc, char **argv)
 	ADD("/usbemu/upload", test_upload, NULL);
 	ADD("/usbemu/read-only", test_read_only, NULL);
 	ADD("/usbemu/check-erased", test_check_erased, NULL);
+	ADD("/usbemu/erase-refused", test_erase_refused, NULL);
 	ADD("/usbemu/whole-flash", test_whole_flash, NULL);
 	ADD("/usbemu/stall", test_stall, NULL);
 	ADD("/usbemu/busy", test_busy, NULL);
