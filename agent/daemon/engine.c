@@ -97,6 +97,7 @@ struct _HealerEngine {
 
 static void evaluate(Attachment *attachment);
 static void run_step(Job *job);
+static gboolean needs_heal(HealerDevice *device);
 static Attachment *attachment_for_device(HealerEngine *self, const char *device_id);
 
 const char *
@@ -501,7 +502,8 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		return;
 	}
 	/* Staged and resetting: it reports its state once back, as whatever device it enumerates as. */
-	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) && !job->returned) {
+	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) &&
+	    !healer_device_has_flag(device, HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET) && !job->returned) {
 		job_await_return(job, device);
 		return;
 	}
@@ -533,6 +535,24 @@ run_step(Job *job)
 	if (attachment == NULL || attachment->device == NULL)
 		return; /* it went away: the job waits for it to come back */
 	if (job->step >= job->plan->steps->len) {
+		/*
+		 * Written in place (a bootloader): its dependencies are met now, and it boots what it holds
+		 * once reset, which is asked for once, here.  Whether the application then runs is for the
+		 * family serving it in that mode to say (a Particle device leaves DFU for normal mode).
+		 */
+		if (healer_device_has_flag(attachment->device, HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET) &&
+		    !needs_heal(attachment->device)) {
+			HealerDevice *device = attachment->device;
+			healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, job->device_id, attachment->port, NULL, -1,
+			            G_LOG_LEVEL_INFO,
+			            "heal succeeded: %u module(s), %" G_GUINT64_FORMAT
+			            " bytes; its dependencies are met, resetting it to start its application",
+			            job->plan->steps->len, job->plan->bytes);
+			set_status(attachment, HEALER_STATUS_HEALTHY, "resetting to start its application");
+			end_job(job);
+			healer_device_reset(device);
+			return;
+		}
 		if (!application_runs(attachment->device)) {
 			job_failed(job, "every module is installed but the application does not run");
 			return;
