@@ -70,6 +70,7 @@ struct _HealerDfuClient {
 	struct libusb_transfer *transfer; /* in flight, or NULL */
 	guint timer;
 	gboolean closing;
+	guint dispatching; /* inside libusb's callback or a timer of ours: libusb_close() must wait */
 };
 
 static void run_step(HealerDfuClient *self);
@@ -140,10 +141,19 @@ healer_dfu_client_close(HealerDfuClient *self)
 	if (self == NULL)
 		return;
 	clear_operation(self);
+	self->closing = TRUE;
 	if (self->transfer != NULL) {
 		/* libusb hands it back from the main loop; the handle is closed then (on_transfer()). */
-		self->closing = TRUE;
 		libusb_cancel_transfer(self->transfer);
+		return;
+	}
+	/*
+	 * Called from one of our callbacks (the device's owner lets go when it hears the device is
+	 * gone): libusb_close() there would wait for the event lock libusb holds, and the caller's
+	 * frames still use the client.  From the main loop, once they have returned.
+	 */
+	if (self->dispatching > 0) {
+		g_idle_add(on_release_idle, self);
 		return;
 	}
 	release(self);
@@ -274,10 +284,12 @@ on_wait_done(gpointer user_data)
 	HealerDfuClient *self = user_data;
 
 	self->timer = 0;
+	self->dispatching++;
 	if (self->after_wait == PHASE_REQUEST)
 		run_step(self); /* a stalled command, sent again */
 	else
 		send_get_status(self, self->after_wait);
+	self->dispatching--;
 	return G_SOURCE_REMOVE;
 }
 
@@ -575,6 +587,7 @@ on_transfer(struct libusb_transfer *transfer)
 	}
 	if (!self->busy)
 		return;
+	self->dispatching++;
 	switch (status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 		on_reply(self, libusb_control_transfer_get_data(transfer), (gsize)transfer->actual_length);
@@ -604,6 +617,7 @@ on_transfer(struct libusb_transfer *transfer)
 		}
 		break;
 	}
+	self->dispatching--;
 }
 
 /* ---- operations --------------------------------------------------------------------------------- */
