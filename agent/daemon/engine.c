@@ -335,7 +335,7 @@ schedule_trim(HealerEngine *self)
 }
 
 static void
-end_job_with(Job *job, const GError *error)
+end_job_as(Job *job, const GError *error, const char *success_reason)
 {
 	HealerEngine *self = job->engine;
 	HealerEngineDoneFunc func = job->done_func;
@@ -357,9 +357,15 @@ end_job_with(Job *job, const GError *error)
 	job_free(job);
 	schedule_trim(self);
 	healer_emit_event(.kind = HEALER_EVENT_HEAL_FINISHED, .device_id = id, .success = error == NULL,
-	                  .reason = error ? error->message : "the application runs");
+	                  .reason = error ? error->message : success_reason);
 	if (func != NULL)
 		func(self, id, error, user_data);
+}
+
+static void
+end_job_with(Job *job, const GError *error)
+{
+	end_job_as(job, error, "the application runs");
 }
 
 static void
@@ -549,7 +555,7 @@ run_step(Job *job)
 			            " bytes; its dependencies are met, resetting it to start its application",
 			            job->plan->steps->len, job->plan->bytes);
 			set_status(attachment, HEALER_STATUS_HEALTHY, "resetting to start its application");
-			end_job(job);
+			end_job_as(job, NULL, "its dependencies are met; reset to start its application");
 			healer_device_reset(device);
 			return;
 		}
