@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway-harness.h"
 #include "healerd-process.h"
 #include "test-util.h"
 
@@ -515,6 +516,93 @@ test_healerd_heals(Fixture *f, gconstpointer data)
 	g_assert_true(flash_holds(f, m, app, 0x080a0000));
 }
 
+/* A Photon in DFU with every dependency met, and its modules there. */
+static void
+photon_with_modules(Fixture *f, gboolean app_needs_newer)
+{
+	const Model *m = &models[1];
+	g_autofree char *sp1 = make_module(f, "sp1", 6, "system-part", 1, 100, 0x08020000, 20 * KIB, NULL);
+	g_autofree char *sp2 =
+	        make_module(f, "sp2", 6, "system-part", 2, 100, 0x08060000, 30 * KIB, "system-part:1:100");
+	g_autofree char *app = make_module(f, "app", 6, "user-part", 1, 5, 0x080a0000, 9 * KIB,
+	                                   app_needs_newer ? "system-part:2:200" : "system-part:2:100");
+
+	make_device(f, m->model);
+	put_module(f, m, sp1, 0x08020000);
+	put_module(f, m, sp2, 0x08060000);
+	put_module(f, m, app, 0x080a0000);
+}
+
+/* healerctl probe usb:... reads the device through the family: its layouts and modules. */
+static void
+test_probe(Fixture *f, gconstpointer data)
+{
+	const char *text_args[] = {test_program("HEALERCTL"), "probe", "usb:1-1.1", NULL};
+	const char *json_args[] = {test_program("HEALERCTL"), "probe", "--json", "usb:2b04:d006", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *json = NULL;
+
+	(void)data;
+	photon_with_modules(f, TRUE);
+	g_assert_cmpint(usbemu_run(f, "particle-photon", text_args, &out), ==, 0);
+	assert_contains(out, "  Family:       dfu (interface 0, class fe/01/02): healerd serves it\n");
+	assert_contains(out, "  DFU:          dfu, id ");
+	assert_contains(out, ", platform photon, wTransferSize 4096, can-download|can-upload|will-detach\n");
+	assert_contains(out, "    alt 0:      @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg\n");
+	assert_contains(out,
+	                "    user-part    1  v5     FAILED checks\n        needs system-part 2 >= 200         FAIL\n");
+	g_assert_cmpint(usbemu_run(f, "particle-photon", json_args, &json), ==, 0);
+	assert_contains(json, "\"family\":\"dfu\"");
+	assert_contains(json, "\"describe\":{");
+	assert_contains(json, "\"transfer_size\":4096");
+}
+
+/* healerctl devices and device ID show a device healerd serves in DFU: port = physical id, transport usb, modules. */
+static void
+test_healerctl_devices(Fixture *f, gconstpointer data)
+{
+	g_auto(Bus) bus = {0};
+	g_autofree char *modules = g_build_filename(f->dir, "modules", NULL);
+	g_autofree char *healerd_dir = g_build_filename(f->dir, "healerd", NULL);
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_autofree char *serial_path = g_build_filename(f->state, "serial", NULL);
+	g_autofree char *serial = NULL;
+	g_autofree char *id = NULL;
+	g_auto(TestRun) devices = {0};
+	g_auto(TestRun) device = {0};
+	const char *judged[] = {"dfu, nothing to heal", NULL};
+
+	(void)data;
+	if (!have_dbus_daemon()) {
+		g_test_skip("dbus-daemon is not installed");
+		return;
+	}
+	photon_with_modules(f, FALSE);
+	g_assert_true(g_file_get_contents(serial_path, &serial, NULL, NULL));
+	id = g_ascii_strdown(g_strstrip(serial), -1);
+	g_mkdir_with_parents(modules, 0755);
+	g_mkdir_with_parents(healerd_dir, 0755);
+	healerd = healerd_process_new(healerd_dir, modules, NULL);
+	healerd->bus_args = g_strdup(""); /* the system bus: the private one */
+	healerd->wrapper = g_strdup_printf("%s --trace=%s --dfu=particle-photon --state=%s --", test_program("USBEMU"),
+	                                   f->trace, f->state);
+	bus_start(&bus);
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, judged, 1, 60000);
+	healerctl(&devices, "devices", NULL);
+	g_assert_cmpint(devices.exit_status, ==, 0);
+	assert_contains(devices.out, id);
+	assert_contains(devices.out, "  usb:1-1.1  photon    dfu ");
+	healerctl(&device, "device", id, NULL);
+	g_assert_cmpint(device.exit_status, ==, 0);
+	assert_contains(device.out, "Port:         usb:1-1.1 (usb)\n");
+	assert_contains(device.out, "Mode:         dfu\n");
+	assert_contains(device.out, "    system-part  2  v100   valid\n");
+	assert_contains(device.out, "    user-part    1  v5     valid\n");
+	g_test_message("healerctl devices:\n%s\nhealerctl device:\n%s", devices.out, device.out);
+	healerd_process_stop(healerd);
+}
+
 /*
  * dfu-util as the peer: for the same module and the same emulated model, `dfu-util -a 0 -s
  * ADDR:leave -D FILE` and the family (install, then leave) leave byte-identical flash files.
@@ -577,5 +665,7 @@ main(int argc, char **argv)
 	ADD("/dfu-family/leave/rom", test_leave_rom, NULL);
 	ADD("/dfu-family/leave/particle", test_leave_particle, NULL);
 	ADD("/dfu-family/healerd-heals", test_healerd_heals, NULL);
+	ADD("/dfu-family/probe", test_probe, NULL);
+	ADD("/dfu-family/healerctl-devices", test_healerctl_devices, NULL);
 	return g_test_run();
 }
