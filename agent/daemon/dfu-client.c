@@ -22,6 +22,7 @@ typedef enum {
 	STEP_DNLOAD,  /* a data block, polled */
 	STEP_LEAVE,   /* zero-length DNLOAD, one GETSTATUS */
 	STEP_UPLOAD,  /* one UPLOAD block */
+	STEP_ABORT,   /* ABORT where the state is known to allow it (dfuDNLOAD-IDLE, dfuUPLOAD-IDLE): to dfuIDLE */
 } StepKind;
 
 typedef struct {
@@ -322,6 +323,8 @@ step_request_name(const Step *step)
 		return "DNLOAD";
 	case STEP_UPLOAD:
 		return "UPLOAD";
+	case STEP_ABORT:
+		return "ABORT";
 	}
 	return "?";
 }
@@ -367,6 +370,9 @@ run_step(HealerDfuClient *self)
 		break;
 	case STEP_UPLOAD:
 		submit_dfu(self, HEALER_DFU_REQUEST_UPLOAD, step->value, NULL, step->length);
+		break;
+	case STEP_ABORT:
+		submit_dfu(self, HEALER_DFU_REQUEST_ABORT, 0, NULL, 0);
 		break;
 	}
 }
@@ -506,6 +512,10 @@ on_reply(HealerDfuClient *self, const guint8 *data, gsize len)
 				return;
 			}
 			g_byte_array_append(self->result, data, (guint)len);
+			next_step(self);
+			return;
+		case STEP_ABORT:
+			/* DFU 1.1: ABORT from an idle state always lands in dfuIDLE; a device that cannot stalls it. */
 			next_step(self);
 			return;
 		default:
@@ -723,10 +733,13 @@ healer_dfu_client_read_async(HealerDfuClient *self, guint32 address, gsize size,
 	           g_strdup_printf("UPLOAD of %" G_GSIZE_FORMAT " bytes at 0x%08x", size, address)))
 		return;
 	self->result = g_byte_array_sized_new((guint)size);
-	/* SET_ADDRESS_POINTER leaves dfuDNLOAD-IDLE, where UPLOAD is refused: ABORT (the idle step) first. */
+	/*
+	 * SET_ADDRESS_POINTER leaves dfuDNLOAD-IDLE (its GETSTATUS said so), where UPLOAD is refused:
+	 * ABORT, with no GETSTATUS around it, as the state it starts from is known.
+	 */
 	add_step(self, STEP_IDLE, 0);
 	add_set_address(self, address);
-	add_step(self, STEP_IDLE, 0);
+	add_step(self, STEP_ABORT, 0);
 	blocks = (size + self->transfer_size - 1) / self->transfer_size;
 	for (gsize i = 0; i < blocks; i++) {
 		Step step = {.kind = STEP_UPLOAD,
@@ -736,7 +749,8 @@ healer_dfu_client_read_async(HealerDfuClient *self, guint32 address, gsize size,
 		g_return_if_fail(HEALER_DFUSE_FIRST_DATA_BLOCK + i <= G_MAXUINT16);
 		g_array_append_val(self->steps, step);
 	}
-	add_step(self, STEP_IDLE, 0);
+	/* A last full block leaves dfuUPLOAD-IDLE; a short one, dfuIDLE (ABORT is allowed in both). */
+	add_step(self, STEP_ABORT, 0);
 	run_step(self);
 }
 
