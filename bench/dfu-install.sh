@@ -8,8 +8,8 @@
 #
 # For each model: a fresh device per run; dfu-util -a 0 -s ADDR -D FILE (download, no verify, no
 # leave); the family's install (erase, blocks, verify by UPLOAD, headers read again).  Printed per
-# model: transfers and milliseconds of the download (first ERASE to the last block's status),
-# of the whole tool run on the device (first to last transfer), and the family's extra phases.
+# model, the median run by download time: transfers before the download (finding the device; the
+# family reads the module headers at attach), transfers and ms of the download, and after it.
 set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 
@@ -31,8 +31,9 @@ models=(
   "particle-p2 32 0x08060000"
 )
 
-# analyse TRACE: "all_n all_ms dl_n dl_ms" (download = first ERASE .. last DNLOAD block's last GETSTATUS before
-# anything else: the transfers between the first ERASE and the last data DNLOAD, plus its status polls).
+# analyse TRACE: "before_n dl_n dl_ms after_n after_ms uploads": the transfers before the first ERASE (the
+# tool finding and reading the device), the download (first ERASE to the last data block's last GETSTATUS),
+# and after it (the family's verify by UPLOAD and its headers read again; dfu-util's ABORT), with the UPLOADs.
 analyse() {
   python3 - "$1" <<'EOF'
 import sys
@@ -43,16 +44,18 @@ text = [' '.join(l) for l in lines]
 first_erase = next(i for i, s in enumerate(text) if 'dfuse=ERASE' in s)
 last_data = max(i for i, s in enumerate(text) if 'bRequest=DNLOAD' in s and 'wValue=0x0002' in s)
 end = last_data
-while end + 1 < len(lines) and req[end + 1] == 'bRequest=GETSTATUS':
+# The last block's status polls, up to the one saying it is done (what follows is the next phase).
+while end + 1 < len(lines) and req[end + 1] == 'bRequest=GETSTATUS' and 'state=dfuDNLOAD-IDLE' not in text[end]:
     end += 1
 uploads = sum(1 for i in range(end + 1, len(lines)) if req[i] == 'bRequest=UPLOAD')
-print(len(lines), round((t[-1] - t[0]) * 1000, 1), end - first_erase + 1,
-      round((t[end] - t[first_erase]) * 1000, 1), len(lines) - (end - first_erase + 1), uploads)
+after_ms = (t[-1] - t[end]) * 1000 if end + 1 < len(lines) else 0.0
+print(first_erase, end - first_erase + 1, round((t[end] - t[first_erase]) * 1000, 1),
+      len(lines) - end - 1, round(after_ms, 1), uploads)
 EOF
 }
 
 printf '%s KiB module, %s runs each (medians)\n\n' "$size_kib" "$reps"
-printf '| model | tool | download transfers | download ms | all transfers | all ms | other transfers (UPLOADs) |\n'
+printf '| model | tool | before: transfers | download: transfers | download: ms | after: transfers (UPLOADs) | after: ms |\n'
 printf '|---|---|---|---|---|---|---|\n'
 for row in "${models[@]}"; do
   read -r model platform address <<<"$row"
@@ -72,9 +75,9 @@ for row in "${models[@]}"; do
       results+=("$(analyse "$work/trace")")
     done
     # The median run by download time.
-    median=$(printf '%s\n' "${results[@]}" | sort -n -k4 | sed -n "$(((reps + 1) / 2))p")
-    read -r all_n all_ms dl_n dl_ms other_n uploads <<<"$median"
-    printf '| %s | %s | %s | %s | %s | %s | %s (%s) |\n' "$model" "$tool" "$dl_n" "$dl_ms" "$all_n" "$all_ms" \
-      "$other_n" "$uploads"
+    median=$(printf '%s\n' "${results[@]}" | sort -n -k3 | sed -n "$(((reps + 1) / 2))p")
+    read -r before_n dl_n dl_ms after_n after_ms uploads <<<"$median"
+    printf '| %s | %s | %s | %s | %s | %s (%s) | %s |\n' "$model" "$tool" "$before_n" "$dl_n" "$dl_ms" "$after_n" \
+      "$uploads" "$after_ms"
   done
 done

@@ -696,7 +696,7 @@ healer_dfu_client_erase_async(HealerDfuClient *self, guint32 address, HealerDfuC
 
 	if (!begin(self, func, user_data, g_strdup_printf("ERASE at 0x%08x", address)))
 		return;
-	add_step(self, STEP_IDLE, 0);
+	/* From dfuIDLE or dfuDNLOAD-IDLE (a download under way): the caller got there first. */
 	add_command(self, command, healer_dfuse_build_erase_sector(address, command));
 	run_step(self);
 }
@@ -750,6 +750,27 @@ healer_dfu_client_read_async(HealerDfuClient *self, guint32 address, gsize size,
 		g_array_append_val(self->steps, step);
 	}
 	/* A last full block leaves dfuUPLOAD-IDLE; a short one, dfuIDLE (ABORT is allowed in both). */
+	add_step(self, STEP_ABORT, 0);
+	run_step(self);
+}
+
+void
+healer_dfu_client_read_blocks_async(HealerDfuClient *self, guint32 address, const guint16 *blocks, guint n_blocks,
+                                    guint16 length, HealerDfuClientFunc func, gpointer user_data)
+{
+	if (!begin(self, func, user_data,
+	           g_strdup_printf("UPLOAD of %u blocks of %u bytes from 0x%08x", n_blocks, length, address)))
+		return;
+	g_return_if_fail(length > 0 && length <= self->transfer_size);
+	self->result = g_byte_array_sized_new(n_blocks * length);
+	add_step(self, STEP_IDLE, 0);
+	add_set_address(self, address);
+	add_step(self, STEP_ABORT, 0);
+	for (guint i = 0; i < n_blocks; i++) {
+		Step step = {.kind = STEP_UPLOAD, .value = blocks[i], .length = length};
+		g_return_if_fail(blocks[i] >= HEALER_DFUSE_FIRST_DATA_BLOCK);
+		g_array_append_val(self->steps, step);
+	}
 	add_step(self, STEP_ABORT, 0);
 	run_step(self);
 }

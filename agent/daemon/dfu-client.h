@@ -63,7 +63,7 @@ void healer_dfu_client_read_string_async(HealerDfuClient *self, guint8 index, He
                                          gpointer user_data);
 /* dfuIDLE, from wherever the device is (dfuERROR: CLRSTATUS; dfuDNLOAD-IDLE and others: ABORT). */
 void healer_dfu_client_reach_idle_async(HealerDfuClient *self, HealerDfuClientFunc func, gpointer user_data);
-/* DfuSe ERASE of the sector at `address`. */
+/* DfuSe ERASE of the sector at `address`, from dfuIDLE or dfuDNLOAD-IDLE (reach_idle first). */
 void healer_dfu_client_erase_async(HealerDfuClient *self, guint32 address, HealerDfuClientFunc func,
                                    gpointer user_data);
 /* DfuSe SET_ADDRESS_POINTER `address`, then DNLOAD block 2 (at most wTransferSize bytes). */
@@ -72,6 +72,13 @@ void healer_dfu_client_write_async(HealerDfuClient *self, guint32 address, GByte
 /* DfuSe read of `size` bytes from `address` by UPLOAD; back to dfuIDLE after. */
 void healer_dfu_client_read_async(HealerDfuClient *self, guint32 address, gsize size, HealerDfuClientFunc func,
                                   gpointer user_data);
+/*
+ * `length` bytes at each of `blocks` (block numbers >= 2, in the order given: a block n is at
+ * `address` + (n - 2) * wTransferSize), one UPLOAD each after a single SET_ADDRESS_POINTER: the
+ * start of every wTransferSize step of a range for the price of one transfer each.
+ */
+void healer_dfu_client_read_blocks_async(HealerDfuClient *self, guint32 address, const guint16 *blocks, guint n_blocks,
+                                         guint16 length, HealerDfuClientFunc func, gpointer user_data);
 /*
  * DfuSe leave: SET_ADDRESS_POINTER `address` (the start of what was written, as dfu-util's
  * ":leave" does), a zero-length DNLOAD (block 2) and one GETSTATUS to start manifestation.  Done

@@ -57,6 +57,8 @@ struct _HealerDfuDevice {
 	guint alt;
 	gsize slot;
 	guint32 probe_address;
+	guint scan_next;          /* FIXED_END: the 4 KiB steps of the slot not read yet (read top down) */
+	gboolean partial;         /* after an install: only the slots the module may have changed are read */
 	HealerDescribe *reading;  /* built while the slots are read */
 	HealerDescribe *describe; /* the last complete read */
 	char *describe_json;      /* healer_describe_to_string(describe) */
@@ -257,6 +259,25 @@ slot_readable(HealerDfuDevice *self, const HealerParticleSlot *slot)
 	                                       HEALER_DFUSE_READABLE, NULL);
 }
 
+/* Whether the slot (or one holding the same module) overlaps what the install in flight wrote. */
+static gboolean
+slot_touched(HealerDfuDevice *self, const HealerParticleSlot *slot)
+{
+	gsize n = 0;
+	const HealerParticleSlot *slots = healer_particle_slots(self->identity.platform->id, &n);
+	guint64 start = self->address;
+	guint64 end = start + (self->module != NULL ? g_bytes_get_size(self->module) : 0);
+
+	for (gsize i = 0; i < n; i++) {
+		const HealerParticleSlot *other = &slots[i];
+		if (other->function != slot->function || other->index != slot->index)
+			continue;
+		if (other->address < end && start < (guint64)other->address + other->max_size)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static const HealerParticleSlot *
 current_slot(HealerDfuDevice *self)
 {
@@ -276,6 +297,29 @@ slot_first_address(const HealerParticleSlot *slot)
 	return slot->address;
 }
 
+static void on_header(HealerDfuClient *client, GBytes *data, const GError *error, gpointer user_data);
+
+/* Steps of a FIXED_END slot read per round: a small application is found in the first. */
+#define SCAN_CHUNK 16
+
+/*
+ * A Gen 4 user part ends at its slot's end and starts at a 4 KiB step below it: the next steps
+ * down, each read by one UPLOAD after one SET_ADDRESS_POINTER (a block number per step: the
+ * device's wTransferSize is that step).
+ */
+static void
+scan_fixed_end(HealerDfuDevice *self, const HealerParticleSlot *slot)
+{
+	guint16 blocks[SCAN_CHUNK];
+	guint n = MIN(SCAN_CHUNK, self->scan_next);
+
+	for (guint i = 0; i < n; i++)
+		blocks[i] = (guint16)(HEALER_DFUSE_FIRST_DATA_BLOCK + self->scan_next - 1 - i);
+	self->scan_next -= n;
+	healer_dfu_client_read_blocks_async(self->client, slot->address, blocks, n, HEALER_PARTICLE_HEADER_READ_SIZE,
+	                                    on_header, self);
+}
+
 static void
 on_header(HealerDfuClient *client, GBytes *data, const GError *error, gpointer user_data)
 {
@@ -291,17 +335,28 @@ on_header(HealerDfuClient *client, GBytes *data, const GError *error, gpointer u
 			read_failed(self, error);
 		return;
 	}
-	module = header_at(self, data, self->probe_address);
-	if (module != NULL) {
-		add_module(self, slot, module);
-	} else if ((slot->flags & HEALER_PARTICLE_SLOT_FIXED_END) &&
-	           self->probe_address >= slot->address + FIXED_END_STEP) {
-		/* No header at this boundary: the module starts lower (it grows down from its fixed end). */
-		self->probe_address -= FIXED_END_STEP;
-		healer_dfu_client_read_async(self->client, self->probe_address, HEALER_PARTICLE_HEADER_READ_SIZE,
-		                             on_header, self);
-		return;
+	if (slot->flags & HEALER_PARTICLE_SLOT_FIXED_END) {
+		/* The steps just read, top down: the first with a module starting there is it. */
+		gsize len = 0;
+		const guint8 *bytes = g_bytes_get_data(data, &len);
+		guint n = (guint)(len / HEALER_PARTICLE_HEADER_READ_SIZE);
+		for (guint i = 0; i < n; i++) {
+			guint32 at = slot->address + (self->scan_next + n - 1 - i) * FIXED_END_STEP;
+			g_autoptr(GBytes) one = g_bytes_new_static(bytes + i * HEALER_PARTICLE_HEADER_READ_SIZE,
+			                                           HEALER_PARTICLE_HEADER_READ_SIZE);
+			module = header_at(self, one, at);
+			if (module != NULL)
+				break;
+		}
+		if (module == NULL && self->scan_next > 0) {
+			scan_fixed_end(self, slot);
+			return;
+		}
+	} else {
+		module = header_at(self, data, self->probe_address);
 	}
+	if (module != NULL)
+		add_module(self, slot, module);
 	self->slot++;
 	read_next(self);
 }
@@ -402,10 +457,17 @@ read_next(HealerDfuDevice *self)
 		healer_dfu_client_reach_idle_async(self->client, on_read_idle, self);
 		return;
 	case READ_SLOTS:
-		while ((slot = current_slot(self)) != NULL && !slot_readable(self, slot))
+		while ((slot = current_slot(self)) != NULL &&
+		       (!slot_readable(self, slot) || (self->partial && !slot_touched(self, slot))))
 			self->slot++;
 		if (slot == NULL) {
 			read_complete(self);
+			return;
+		}
+		if ((slot->flags & HEALER_PARTICLE_SLOT_FIXED_END) &&
+		    self->functional.transfer_size == FIXED_END_STEP) {
+			self->scan_next = slot->max_size / FIXED_END_STEP;
+			scan_fixed_end(self, slot);
 			return;
 		}
 		self->probe_address = slot_first_address(slot);
@@ -418,11 +480,40 @@ read_next(HealerDfuDevice *self)
 }
 
 /* Reads the module headers again (the layouts and the id stay). */
+/* A copy of `m` (its dependencies too). */
+static HealerDescribeModule
+module_copy(const HealerDescribeModule *m)
+{
+	HealerDescribeModule copy = *m;
+
+	copy.dependencies = g_array_copy(m->dependencies);
+	return copy;
+}
+
+/*
+ * Reads the module headers again (the layouts and the id stay).  After an install, only the slots
+ * the module may have changed (those of its function and index, and any it overlaps): what the
+ * others held is kept.
+ */
 static void
 start_reading(HealerDfuDevice *self)
 {
 	g_clear_pointer(&self->reading, healer_describe_free);
 	self->reading = healer_describe_new(self->identity.platform != NULL ? self->identity.platform->id : 0);
+	self->partial = self->op == OP_REREAD && self->describe != NULL && self->identity.platform != NULL;
+	for (guint i = 0; self->partial && i < self->describe->modules->len; i++) {
+		const HealerDescribeModule *m = &g_array_index(self->describe->modules, HealerDescribeModule, i);
+		gsize n = 0;
+		const HealerParticleSlot *slots = healer_particle_slots(self->identity.platform->id, &n);
+		gboolean touched = FALSE;
+		for (gsize j = 0; j < n && !touched; j++)
+			touched = slots[j].function == m->function && slots[j].index == m->index &&
+			          slot_touched(self, &slots[j]);
+		if (!touched) {
+			HealerDescribeModule copy = module_copy(m);
+			g_array_append_val(self->reading->modules, copy);
+		}
+	}
 	if (self->layouts->len < self->alt_strings->len || self->id == NULL) {
 		self->read = self->id == NULL ? READ_SERIAL : READ_LAYOUTS;
 		g_ptr_array_set_size(self->layouts, 0);
@@ -582,7 +673,8 @@ dfu_install_async(HealerDevice *device, const HealerDeviceModule *module, Healer
 		return;
 	}
 	self->last_address = self->address;
-	install_next(self);
+	/* dfuIDLE first (CLRSTATUS, ABORT): from there every erase and block follows without a check. */
+	healer_dfu_client_reach_idle_async(self->client, on_op_step, self);
 }
 
 /* ---- leaving DFU ------------------------------------------------------------------------------------ */

@@ -277,6 +277,27 @@ test_show_modules(Fixture *f, gconstpointer data)
 	assert_contains(out, "\"transfer_size\":4096");
 }
 
+/* A P2's user part ends at its slot's fixed end (0x08600000): found by reading the 4 KiB steps below it. */
+static void
+test_show_fixed_end(Fixture *f, gconstpointer data)
+{
+	const Model *m = &models[3];
+	/* 20 KiB: it starts 5 steps below the end. */
+	g_autofree char *app = make_module(f, "app", 32, "user-part", 1, 7, 0x08600000 - 5 * 4096, 20 * KIB - 64, NULL);
+	g_autofree char *sp1 = make_module(f, "sp1", 32, "system-part", 1, 5000, 0x08060000, 40 * KIB, NULL);
+	const char *args[] = {"show", NULL};
+	g_autofree char *out = NULL;
+
+	(void)data;
+	make_device(f, m->model);
+	put_module(f, m, sp1, 0x08060000);
+	put_module(f, m, app, 0x08600000 - 5 * 4096);
+	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
+	assert_contains(out, "platform 32\n");
+	assert_contains(out, "\"f\":\"s\",\"n\":\"1\",\"v\":5000");
+	assert_contains(out, "\"f\":\"u\",\"n\":\"1\",\"v\":7");
+}
+
 /* The ST ROM: no Particle modules, its own serial; the id is the chip's, so it changes across modes. */
 static void
 test_show_rom(Fixture *f, gconstpointer data)
@@ -652,6 +673,7 @@ main(int argc, char **argv)
 #define ADD(path, fn, data) g_test_add(path, Fixture, data, fixture_set_up, fn, fixture_tear_down)
 	ADD("/dfu-family/show/modules", test_show_modules, NULL);
 	ADD("/dfu-family/show/rom", test_show_rom, NULL);
+	ADD("/dfu-family/show/fixed-end", test_show_fixed_end, NULL);
 	for (guint i = 0; i < G_N_ELEMENTS(models); i++) {
 		g_autofree char *path = g_strdup_printf("/dfu-family/install/%s", models[i].model);
 		g_autofree char *peer = g_strdup_printf("/dfu-family/same-flash-as-dfu-util/%s", models[i].model);
