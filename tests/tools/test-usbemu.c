@@ -187,15 +187,14 @@ make_module(gsize size, guint32 seed)
 	return g_bytes_new_take(bytes, size);
 }
 
-static char *
+static void
 write_module(Fixture *f, const char *name, GBytes *module)
 {
-	char *path = path_in(f, name);
+	g_autofree char *path = path_in(f, name);
 	gsize size;
 	const guint8 *data = g_bytes_get_data(module, &size);
 
 	test_write_file(path, data, size);
-	return path;
 }
 
 /* A state directory whose memory file is all `fill` (usbemu takes a file of the right size). */
@@ -226,28 +225,28 @@ static const struct {
 	const char *serial;
 	const char *alternates[4];
 } listed[] = {
-	{"stm32f2",
-	 "0483:df11",
-	 "2200",
-	 "325936773330",
-	 {"@Internal Flash  /0x08000000/04*016Kg,01*064Kg,07*128Kg", "@Option Bytes  /0x1FFFC000/01*016 e",
-	  "@OTP Memory /0x1FFF7800/01*512 e,01*016 e", "@Device Feature/0xFFFF0000/01*004 e"}},
-	{"particle-photon",
-	 "2b04:d006",
-	 "0250",
-	 "3c003d000a47353235303037",
-	 {"@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", "@DCT Flash   /0x00000000/01*016Kg"}},
-	{"particle-argon",
-	 "2b04:d00c",
-	 "0251",
-	 "e00fce68b1b4c0d1a5dd3f41",
-	 {"@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka",
-	  "@DCT Flash   /0x00000000/1*016Ke", "@External Flash   /0x80000000/1024*004Kg"}},
-	{"particle-p2",
-	 "2b04:d020",
-	 "0252",
-	 "0a10aced202194944a0452ac",
-	 {"@Internal Flash   /0x08000000/2048*004Kg", "@DCT Flash   /0x00000000/1*016Ke"}},
+        {"stm32f2",
+         "0483:df11",
+         "2200",
+         "325936773330",
+         {"@Internal Flash  /0x08000000/04*016Kg,01*064Kg,07*128Kg", "@Option Bytes  /0x1FFFC000/01*016 e",
+          "@OTP Memory /0x1FFF7800/01*512 e,01*016 e", "@Device Feature/0xFFFF0000/01*004 e"}},
+        {"particle-photon",
+         "2b04:d006",
+         "0250",
+         "3c003d000a47353235303037",
+         {"@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", "@DCT Flash   /0x00000000/01*016Kg"}},
+        {"particle-argon",
+         "2b04:d00c",
+         "0251",
+         "e00fce68b1b4c0d1a5dd3f41",
+         {"@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka",
+          "@DCT Flash   /0x00000000/1*016Ke", "@External Flash   /0x80000000/1024*004Kg"}},
+        {"particle-p2",
+         "2b04:d020",
+         "0252",
+         "0a10aced202194944a0452ac",
+         {"@Internal Flash   /0x08000000/2048*004Kg", "@DCT Flash   /0x00000000/1*016Ke"}},
 };
 
 static void
@@ -292,15 +291,17 @@ typedef struct {
 	guint32 erase_end;
 	const char *after_leave; /* VID:PID at the port once the device has reset */
 	const char *after_mode;
+	const char *dfu_id; /* VID:PID in DFU mode */
 } Download;
 
 static const Download downloads[] = {
-	{"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu"},
-	{"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal"},
-	{"particle-argon", 0x00000000, 1024 * 1024, 0x000b4000, 0x000b4000, 0x000b4000 + 24 * 4096, "2b04:c00c",
-	 "normal"},
-	{"particle-p2", 0x08000000, 8 * 1024 * 1024, 0x08060000, 0x08060000, 0x08060000 + 24 * 4096, "2b04:c020",
-	 "normal"},
+        {"stm32f2", 0x08000000, 1024 * 1024, 0x08004000, 0x08004000, 0x08020000, "0483:df11", "dfu", "0483:df11"},
+        {"particle-photon", 0x08000000, 1024 * 1024, 0x080a0000, 0x080a0000, 0x080c0000, "2b04:c006", "normal",
+         "2b04:d006"},
+        {"particle-argon", 0x00000000, 1024 * 1024, 0x000b4000, 0x000b4000, 0x000b4000 + 24 * 4096, "2b04:c00c",
+         "normal", "2b04:d00c"},
+        {"particle-p2", 0x08000000, 8 * 1024 * 1024, 0x08060000, 0x08060000, 0x08060000 + 24 * 4096, "2b04:c020",
+         "normal", "2b04:d020"},
 };
 
 /* The memory file holds the module at its address, 0xFF in the rest of what was erased, and
@@ -321,8 +322,8 @@ assert_flash(const char *path, const Download *d, GBytes *module, guint8 fill)
 		if (i >= at && i < at + module_size)
 			continue;
 		if (bytes[i] != expected)
-			g_error("%s: byte 0x%zx (address 0x%08zx) is 0x%02x, not 0x%02x", path, i, d->base + i, bytes[i],
-			        expected);
+			g_error("%s: byte 0x%zx (address 0x%08zx) is 0x%02x, not 0x%02x", path, i, d->base + i,
+			        bytes[i], expected);
 	}
 }
 
@@ -331,24 +332,29 @@ test_download(Fixture *f, gconstpointer data)
 {
 	const Download *d = data;
 	g_autoptr(GBytes) module = make_module(MODULE_SIZE, 92);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = state_with_memory(f, "state", "internal-flash.bin", d->size, 0x00);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
 	g_autofree char *model = g_strdup_printf("--dfu=%s", d->model);
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	const char *args[] = {model, state_arg, NULL};
 	/* A reset re-enumerates: the device comes back at the same port with the next devnum (4). */
-	g_autofree char *script = g_strdup_printf("dfu-util -p 1-1.1 -a 0 -s 0x%08x:leave -D module.bin && "
-	                                          "\"$USBEMU_CLIENT\" wait 1-1.1 %s 3",
-	                                          d->address, d->after_leave);
+	bool normal = strcmp(d->after_mode, "normal") == 0;
+	/* In normal mode, `dfu 1` brings it back in DFU mode (what a DFU_MODE request would). */
+	g_autofree char *script = g_strdup_printf(
+	        "dfu-util -p 1-1.1 -a 0 -s 0x%08x:leave -D module.bin && "
+	        "\"$USBEMU_CLIENT\" wait 1-1.1 %s 3%s%s%s",
+	        d->address, d->after_leave, normal ? " && echo 'dfu 1' >control && \"$USBEMU_CLIENT\" wait 1-1.1 " : "",
+	        normal ? d->dfu_id : "", normal ? " 4" : "");
 	g_autofree char *expected_found = g_strdup_printf("found 1-1.1 %s devnum=4", d->after_leave);
-	g_autofree char *plugged_again = g_strdup_printf("dev1 event plugged mode=%s port=1-1.1 devnum=4", d->after_mode);
+	g_autofree char *plugged_again =
+	        g_strdup_printf("dev1 event plugged mode=%s port=1-1.1 devnum=4", d->after_mode);
 	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
 	gint64 start = g_get_monotonic_time();
 
 	if (!have_dfu_util())
 		return;
+	write_module(f, "module.bin", module);
 	g_assert_cmpint(usbemu_run(f, args, script, &out), ==, 0);
 	assert_contains(out, "File downloaded successfully");
 	assert_contains(out, expected_found);
@@ -357,6 +363,12 @@ test_download(Fixture *f, gconstpointer data)
 	assert_contains(trace, "dev1 event manifest");
 	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
 	assert_contains(trace, plugged_again);
+	if (normal) {
+		g_autofree char *found_dfu = g_strdup_printf("found 1-1.1 %s devnum=5", d->dfu_id);
+		assert_contains(out, found_dfu);
+		assert_contains(trace, "control \"dfu 1\" ok");
+		assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=5");
+	}
 	/* For the benchmarks to come: what a 92 KiB module costs (not a check). */
 	g_test_message("%s: %u control transfers, %.2f s with dfu-util and the wait", d->model,
 	               count_lines(trace, " ctrl "), (double)(g_get_monotonic_time() - start) / 1e6);
@@ -402,7 +414,6 @@ static void
 test_read_only(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(8192, 7);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *photon = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0xff);
 	g_autofree char *argon = state_with_memory(f, "argon", "internal-flash.bin", 1024 * 1024, 0xff);
 	g_autofree char *photon_arg = g_strdup_printf("--state=%s", photon);
@@ -413,6 +424,7 @@ test_read_only(Fixture *f, gconstpointer data)
 	g_autofree char *trace = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* A first run makes the rest of the state (serial, model, the other memories). */
@@ -443,7 +455,6 @@ static void
 test_check_erased(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) block = make_module(100, 3);
-	g_autofree char *block_path = write_module(f, "block.bin", block);
 	g_autofree char *state = state_with_memory(f, "p2", "internal-flash.bin", 8 * 1024 * 1024, 0x00);
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	const char *args[] = {"--dfu=particle-p2", state_arg, NULL};
@@ -451,20 +462,109 @@ test_check_erased(Fixture *f, gconstpointer data)
 	g_autofree char *out = NULL;
 
 	(void)data;
+	write_module(f, "block.bin", block);
 	g_assert_cmpint(usbemu_run(f, args, "exit 0", NULL), ==, 0);
 	before = test_tree_snapshot(state);
-	/* Flash only clears bits: a block over bytes that are not erased is refused (errCHECK_ERASED). */
-	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" write 1-1.1 0x08060000 block.bin", &out), ==, 0);
-	assert_contains(out, "set address: state=5 status=0 poll=0");
-	assert_contains(out, "write: state=10 status=5 poll=0");
+	/* Flash only clears bits: a block over bytes that are not erased is refused (errCHECK_ERASED);
+	 * one running past the memory's end is errADDRESS. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "\"$USBEMU_CLIENT\" write 1-1.1 0x08060000 block.bin && "
+	                           "\"$USBEMU_CLIENT\" write 1-1.1 0x087fffc0 block.bin",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "set address: state=5 status=0 poll=0\nwrite: state=10 status=5 poll=0\n"
+	                     "set address: state=5 status=0 poll=0\nwrite: state=10 status=8 poll=0\n");
 	test_assert_tree_unchanged(before, state, "a write over bytes not erased");
+}
+
+static void
+test_erase_refused(Fixture *f, gconstpointer data)
+{
+	g_autofree char *state = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
+	const char *args[] = {"--dfu=particle-photon", state_arg, NULL};
+	g_autofree char *before = NULL;
+	g_autofree char *out = NULL;
+
+	(void)data;
+	g_assert_cmpint(usbemu_run(f, args, "exit 0", NULL), ==, 0);
+	before = test_tree_snapshot(state);
+	/* The bootloader's sector is 'a' (read only): its erase is refused, errTARGET (dfu-util will
+	 * not even ask); an address outside the memory too. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "\"$USBEMU_CLIENT\" erase 1-1.1 0x08000000 && "
+	                           "\"$USBEMU_CLIENT\" erase 1-1.1 0x20000000",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "commands: 00 21 41\nerase: state=10 status=1 poll=0\n"
+	                     "commands: 00 21 41\nerase: state=10 status=1 poll=0\n");
+	test_assert_tree_unchanged(before, state, "a refused erase");
+}
+
+static void
+test_whole_flash(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GBytes) block = make_module(100, 5);
+	g_autofree char *stm32 = state_with_memory(f, "stm32", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *photon = state_with_memory(f, "photon", "internal-flash.bin", 1024 * 1024, 0x00);
+	g_autofree char *stm32_arg = g_strdup_printf("--state=%s", stm32);
+	g_autofree char *photon_arg = g_strdup_printf("--state=%s", photon);
+	g_autofree char *stm32_flash = g_build_filename(stm32, "internal-flash.bin", NULL);
+	g_autofree char *photon_flash = g_build_filename(photon, "internal-flash.bin", NULL);
+	const char *args[] = {"--dfu=stm32f2", stm32_arg, "--dfu=particle-photon", photon_arg, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+	g_autoptr(GBytes) flash = NULL;
+	const guint8 *bytes;
+
+	(void)data;
+	write_module(f, "block.bin", block);
+	if (!have_dfu_util())
+		return;
+	/* The ST ROM erases all its flash at once (ERASE with no address), then takes the block. */
+	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.1 -a 0 -s 0x08004000:mass-erase:force -D block.bin", &out),
+	                ==, 0);
+	flash = read_bytes(stm32_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	g_assert_cmpmem(bytes + 0x4000, 100, g_bytes_get_data(block, NULL), 100);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_true((i >= 0x4000 && i < 0x4000 + 100) || bytes[i] == 0xff);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&flash, g_bytes_unref);
+	/* Its read unprotect (0x92) erases everything and resets: back with the next devnum. */
+	g_assert_cmpint(usbemu_run(f, args,
+	                           "dfu-util -p 1-1.1 -a 0 -s :unprotect:force -D block.bin && "
+	                           "\"$USBEMU_CLIENT\" wait 1-1.1 0483:df11 3",
+	                           &out),
+	                ==, 0);
+	assert_contains(out, "found 1-1.1 0483:df11 devnum=");
+	trace = read_text(f->trace);
+	assert_contains(trace, "dfuse=READ_UNPROTECT");
+	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
+	flash = read_bytes(stm32_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_cmpuint(bytes[i], ==, 0xff);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&trace, g_free);
+	g_clear_pointer(&flash, g_bytes_unref);
+	/* Particle's bootloaders have no mass erase: errTARGET, nothing erased. */
+	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.2 -a 0 -s 0x080a0000:mass-erase:force -D block.bin", &out),
+	                ==, 74);
+	assert_contains(out, "MASS_ERASE not correctly executed");
+	trace = read_text(f->trace);
+	assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
+	                       "wLength=6 result=6 state=dfuERROR status=errTARGET");
+	flash = read_bytes(photon_flash);
+	bytes = g_bytes_get_data(flash, NULL);
+	for (gsize i = 0; i < 1024 * 1024; i++)
+		g_assert_cmpuint(bytes[i], ==, 0x00);
 }
 
 static void
 test_stall(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(3 * 4096 + 100, 11);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
@@ -475,6 +575,7 @@ test_stall(Fixture *f, gconstpointer data)
 	const guint8 *bytes;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* DNLOADs: the erase, then address and data of block 1, then the address of block 2: stalled. */
@@ -499,7 +600,6 @@ static void
 test_busy(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(2 * 4096 + 100, 13);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "p2");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
@@ -509,6 +609,7 @@ test_busy(Fixture *f, gconstpointer data)
 	g_autoptr(GBytes) written = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	/* Every operation takes 150 ms: dfu-util waits for it each time and succeeds. */
@@ -546,7 +647,6 @@ static void
 test_persist(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(20000, 17);
-	g_autofree char *module_path = write_module(f, "module.bin", module);
 	g_autofree char *state = path_in(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *serial_path = g_build_filename(state, "serial", NULL);
@@ -556,6 +656,7 @@ test_persist(Fixture *f, gconstpointer data)
 	g_autoptr(GBytes) uploaded = NULL;
 
 	(void)data;
+	write_module(f, "module.bin", module);
 	if (!have_dfu_util())
 		return;
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -a 0 -s 0x080a0000:leave -D module.bin && dfu-util -l", &first),
@@ -766,6 +867,8 @@ main(int argc, char **argv)
 	ADD("/usbemu/upload", test_upload, NULL);
 	ADD("/usbemu/read-only", test_read_only, NULL);
 	ADD("/usbemu/check-erased", test_check_erased, NULL);
+	ADD("/usbemu/erase-refused", test_erase_refused, NULL);
+	ADD("/usbemu/whole-flash", test_whole_flash, NULL);
 	ADD("/usbemu/stall", test_stall, NULL);
 	ADD("/usbemu/busy", test_busy, NULL);
 	ADD("/usbemu/early-poll", test_early_poll, NULL);

@@ -220,6 +220,11 @@ on_reset(gpointer user_data)
 	UsbemuMode mode;
 
 	g_mutex_lock(&usbemu.lock);
+	/* Replaced by a later reset while this one was being dispatched: that one does it. */
+	if (device->reset_source != g_source_get_id(g_main_current_source())) {
+		g_mutex_unlock(&usbemu.lock);
+		return G_SOURCE_REMOVE;
+	}
 	device->reset_source = 0;
 	mode = device->next_mode;
 	g_mutex_unlock(&usbemu.lock);

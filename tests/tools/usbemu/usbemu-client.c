@@ -9,6 +9,7 @@
  *   usbemu-client idle PORT                  event-loop wakeups in 1 s with the device open
  *   usbemu-client early-poll PORT ADDRESS    GETSTATUS again before the poll timeout
  *   usbemu-client write PORT ADDRESS FILE    one DfuSe block at ADDRESS, no erase first
+ *   usbemu-client erase PORT ADDRESS         a DfuSe page erase, and GET_COMMANDS
  *   usbemu-client pty                        TIOCGPTN on /dev/ptmx
  *
  * Prints one line per finding; exit status 0 when everything went as it should, 1 if not.
@@ -25,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TIMEOUT_MS    5000
-#define DEADLINE_S    60
+#define TIMEOUT_MS 5000
+#define DEADLINE_S 60
 
 static libusb_context *ctx;
 
@@ -154,8 +155,7 @@ cmd_wait(const char *port, const char *id, int not_devnum)
 	                                 &callback);
 	n = libusb_get_device_list(ctx, &list);
 	for (ssize_t i = 0; i < n; i++) {
-		if (device_matches(list[i], port, vendor, product) &&
-		    libusb_get_device_address(list[i]) != not_devnum)
+		if (device_matches(list[i], port, vendor, product) && libusb_get_device_address(list[i]) != not_devnum)
 			watch.arrived_devnum = libusb_get_device_address(list[i]);
 	}
 	libusb_free_device_list(list, 1);
@@ -241,7 +241,8 @@ cmd_idle(const char *port)
 	end = now_s() + 1.0;
 	while (now_s() < end) {
 		double left = end - now_s();
-		struct timeval tv = {.tv_sec = (time_t)left, .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+		struct timeval tv = {.tv_sec = (time_t)left,
+		                     .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
 		libusb_handle_events_timeout_completed(ctx, &tv, NULL);
 		wakeups++;
 	}
@@ -311,6 +312,16 @@ dnload(libusb_device_handle *handle, uint16_t block, uint8_t *data, uint16_t len
 	return r;
 }
 
+/* As dfu-util does before it starts: a device left in dfuERROR is cleared. */
+static void
+clear_error(libusb_device_handle *handle)
+{
+	uint8_t status[6];
+
+	if (get_status(handle, status) == 6 && status[4] == 10 /* dfuERROR */)
+		libusb_control_transfer(handle, 0x21, 4 /* CLRSTATUS */, 0, 0, NULL, 0, TIMEOUT_MS);
+}
+
 static int
 cmd_write(const char *port, const char *address_text, const char *file)
 {
@@ -330,10 +341,38 @@ cmd_write(const char *port, const char *address_text, const char *file)
 		return 1;
 	}
 	libusb_claim_interface(handle, 0);
+	clear_error(handle);
 	r = dnload(handle, 0, command, sizeof command, status);
 	printf("set address: %s\n", describe_status(r, status, text, sizeof text));
 	r = dnload(handle, 2, data, (uint16_t)n, status);
 	printf("write: %s\n", describe_status(r, status, text, sizeof text));
+	libusb_release_interface(handle, 0);
+	libusb_close(handle);
+	return 0;
+}
+
+static int
+cmd_erase(const char *port, const char *address_text)
+{
+	libusb_device_handle *handle = open_at(port);
+	unsigned long address = strtoul(address_text, NULL, 0);
+	uint8_t command[5] = {0x41, address & 0xff, (address >> 8) & 0xff, (address >> 16) & 0xff, address >> 24};
+	uint8_t commands[16], status[6];
+	char text[64];
+	int r;
+
+	if (handle == NULL)
+		return 1;
+	libusb_claim_interface(handle, 0);
+	clear_error(handle);
+	/* UPLOAD of block 0: the DfuSe commands the device takes. */
+	r = libusb_control_transfer(handle, 0xa1, 2 /* UPLOAD */, 0, 0, commands, sizeof commands, TIMEOUT_MS);
+	printf("commands:");
+	for (int i = 0; i < r; i++)
+		printf(" %02x", commands[i]);
+	printf("%s\n", r < 0 ? libusb_error_name(r) : "");
+	r = dnload(handle, 0, command, sizeof command, status);
+	printf("erase: %s\n", describe_status(r, status, text, sizeof text));
 	libusb_release_interface(handle, 0);
 	libusb_close(handle);
 	return 0;
@@ -381,9 +420,13 @@ main(int argc, char **argv)
 		r = cmd_early_poll(argv[2], argv[3]);
 	else if (argc == 5 && strcmp(argv[1], "write") == 0)
 		r = cmd_write(argv[2], argv[3], argv[4]);
+	else if (argc == 4 && strcmp(argv[1], "erase") == 0)
+		r = cmd_erase(argv[2], argv[3]);
 	else {
-		fprintf(stderr, "usage: usbemu-client wait PORT VID:PID [NOT-DEVNUM] | replug FIFO N PORT | idle PORT |\n"
-		                "       early-poll PORT ADDRESS | write PORT ADDRESS FILE | pty\n");
+		fprintf(stderr,
+		        "usage: usbemu-client wait PORT VID:PID [NOT-DEVNUM] | replug FIFO N PORT | idle PORT |\n"
+		        "       early-poll PORT ADDRESS | write PORT ADDRESS FILE |\n"
+		        "       erase PORT ADDRESS | pty\n");
 		r = 2;
 	}
 	libusb_exit(ctx);

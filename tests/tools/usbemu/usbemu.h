@@ -185,7 +185,7 @@ struct UsbemuInstance {
 	int fifo_fd; /* the node is this FIFO: writable (POLLOUT) exactly when a URB can be reaped */
 	bool fifo_ready;
 	bool plugged;
-	bool gone; /* unplugged and out of the testbed: freed with its last file */
+	bool gone;      /* unplugged and out of the testbed: freed with its last file */
 	GList *clients; /* UsbemuClient */
 	UsbemuClient *claimed_by[USBEMU_MAX_INTERFACES];
 };

@@ -9,7 +9,7 @@
  *   while one can: libusb polls the node for POLLOUT, and a plain file would always be writable
  *   and make it spin (pitfall 6 of the umockdev spike).
  * - Interfaces are claimed per open file, as the kernel does: a second file claiming one, or
- *   sending a control request to one, gets EBUSY.
+ *   sending a control request to one, gets EBUSY (after a wait, below on_retry()).
  * - Once unplugged, an instance's files get ENODEV for everything but reaping what completed.
  *
  * Files opened on other /dev nodes (a pty, /dev/null) go to the testbed's default handler,
@@ -392,7 +392,7 @@ usbfs_ioctl(UsbemuClient *uc, UMockdevIoctlClient *client, gulong request, UMock
  * socket, where the kernel releases it in close() itself, and a program started after another
  * ended must not see that one's claims.  Retried from the main loop.
  */
-#define CLAIM_WAIT_US (2 * G_USEC_PER_SEC)
+#define CLAIM_WAIT_US  (2 * G_USEC_PER_SEC)
 #define CLAIM_RETRY_MS 5
 
 typedef struct {
