@@ -686,7 +686,9 @@ on_left(HealerDfuClient *client, GBytes *data, const GError *error, gpointer use
 
 	(void)client;
 	(void)data;
-	self->op = OP_NONE;
+	/* Left: it stays "leaving" until libusb says it is gone (it resets on its own). */
+	if (error != NULL)
+		self->op = OP_NONE;
 	if (error != NULL && is_gone(error)) {
 		gone(self, error);
 		return;
@@ -821,7 +823,8 @@ dfu_get_health(HealerDevice *device, HealerDeviceHealth *health)
 static gboolean
 dfu_is_busy(HealerDevice *device)
 {
-	return HEALER_DFU_DEVICE(device)->op != OP_NONE && HEALER_DFU_DEVICE(device)->op != OP_LEAVE;
+	/* Leaving counts: the engine does not judge a device on its way out of DFU mode. */
+	return HEALER_DFU_DEVICE(device)->op != OP_NONE;
 }
 
 static void

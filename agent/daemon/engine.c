@@ -555,8 +555,9 @@ run_step(Job *job)
 			            " bytes; its dependencies are met, resetting it to start its application",
 			            job->plan->steps->len, job->plan->bytes);
 			set_status(attachment, HEALER_STATUS_HEALTHY, "resetting to start its application");
-			end_job_as(job, NULL, "its dependencies are met; reset to start its application");
+			/* Reset first: the device is busy leaving, not judged again in the mode it leaves. */
 			healer_device_reset(device);
+			end_job_as(job, NULL, "its dependencies are met; reset to start its application");
 			return;
 		}
 		if (!application_runs(attachment->device)) {
