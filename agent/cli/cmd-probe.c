@@ -38,6 +38,25 @@ probe_port(const char *port, guint timeout_s, GError **error)
 	return healer_link_device_probe(port, transport, timeout_s, error);
 }
 
+void
+healerctl_print_modules(const HealerDescribe *describe)
+{
+	for (guint i = 0; i < describe->modules->len; i++) {
+		const HealerDescribeModule *m = &g_array_index(describe->modules, HealerDescribeModule, i);
+		const char *f = healer_module_function_to_string(m->function);
+		printf("    %-12s %u  v%-5u %s\n", f ? f : "?", m->index, m->version,
+		       healer_describe_module_valid(m) ? "valid" : "FAILED checks");
+		for (guint d = 0; d < m->dependencies->len; d++) {
+			const HealerDescribeDependency *dep =
+			        &g_array_index(m->dependencies, HealerDescribeDependency, d);
+			const HealerDescribeModule *have = healer_describe_find(describe, dep->function, dep->index);
+			g_autofree char *text = healer_describe_dependency_to_string(dep);
+			gboolean met = have != NULL && have->version >= dep->version;
+			printf("        needs %-28s %s\n", text, met ? "PASS" : "FAIL");
+		}
+	}
+}
+
 static void
 print_probe(const char *port, HealerLinkDevice *device)
 {
@@ -53,20 +72,7 @@ print_probe(const char *port, HealerLinkDevice *device)
 	       hello->safe_mode_reason ? healer_link_safe_mode_reason_to_string(hello->safe_mode_reason) : "",
 	       hello->safe_mode_reason ? ")" : "", healer_link_led_to_string(hello->led),
 	       healer_link_reset_reason_to_string(hello->reset_reason));
-	for (guint i = 0; i < describe->modules->len; i++) {
-		const HealerDescribeModule *m = &g_array_index(describe->modules, HealerDescribeModule, i);
-		const char *f = healer_module_function_to_string(m->function);
-		printf("    %-12s %u  v%-5u %s\n", f ? f : "?", m->index, m->version,
-		       healer_describe_module_valid(m) ? "valid" : "FAILED checks");
-		for (guint d = 0; d < m->dependencies->len; d++) {
-			const HealerDescribeDependency *dep =
-			        &g_array_index(m->dependencies, HealerDescribeDependency, d);
-			const HealerDescribeModule *have = healer_describe_find(describe, dep->function, dep->index);
-			g_autofree char *text = healer_describe_dependency_to_string(dep);
-			gboolean met = have != NULL && have->version >= dep->version;
-			printf("        needs %-28s %s\n", text, met ? "PASS" : "FAIL");
-		}
-	}
+	healerctl_print_modules(describe);
 	printf("\n");
 }
 

@@ -12,8 +12,13 @@
 #include "probe-usb.h"
 
 #include <stdio.h>
+#include <string.h>
 
+#include "dfu-device.h"
 #include "healer-error.h"
+#include "json-autoptr.h"
+#include "module-names.h"
+#include "printable.h"
 #include "usb-claim.h"
 #include "usb-context.h"
 #include "usb-match.h"
@@ -44,8 +49,126 @@ string_or_null(const char *s)
 	return s != NULL ? json_object_new_string(s) : NULL;
 }
 
+/* How long the family may take to read a device (its modules' headers, by UPLOAD). */
+#define FAMILY_READ_TIMEOUT_S 10
+
+typedef struct {
+	gboolean identified, gone, late;
+	char *problem; /* what the family logged when it could not read the device */
+} FamilyWait;
+
 static void
-probe_one(libusb_device *device, const struct libusb_device_descriptor *descriptor, gboolean json, json_object *array)
+on_family_identified(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	((FamilyWait *)user_data)->identified = TRUE;
+}
+
+static void
+on_family_detached(HealerDevice *device, gpointer user_data)
+{
+	(void)device;
+	((FamilyWait *)user_data)->gone = TRUE;
+}
+
+static void
+on_family_log(HealerDevice *device, const char *text, gpointer user_data)
+{
+	FamilyWait *wait = user_data;
+
+	(void)device;
+	if (g_str_has_prefix(text, "cannot read")) {
+		g_free(wait->problem);
+		wait->problem = g_strdup(text);
+	}
+}
+
+static gboolean
+on_family_deadline(gpointer user_data)
+{
+	((FamilyWait *)user_data)->late = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * What the DFU family reads of the device (through its own code: the device it would serve,
+ * made and read as healerd makes and reads it): printed, or added to `o`.  The interface is
+ * claimed for the time it takes, so a device healerd serves is refused here (busy): its state is
+ * in `healerctl device ID` then.
+ */
+static void
+probe_dfu(const HealerUsbCandidate *candidate, gboolean json, json_object *o)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerDevice) device = candidate->match->new_device(candidate, &error);
+	FamilyWait wait = {0};
+	guint deadline;
+
+	if (device == NULL) {
+		if (json)
+			json_object_object_add(o, "dfu_error", json_object_new_string(error->message));
+		else
+			printf("  DFU:          not read: %s\n", error->message);
+		return;
+	}
+	g_signal_connect(device, "identified", G_CALLBACK(on_family_identified), &wait);
+	g_signal_connect(device, "detached", G_CALLBACK(on_family_detached), &wait);
+	g_signal_connect(device, "log", G_CALLBACK(on_family_log), &wait);
+	deadline = g_timeout_add_seconds(FAMILY_READ_TIMEOUT_S, on_family_deadline, &wait);
+	while (!wait.identified && !wait.gone && !wait.late && wait.problem == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	if (!wait.late)
+		g_source_remove(deadline);
+	g_signal_handlers_disconnect_by_data(device, &wait);
+	if (json) {
+		json_object *dfu = healer_dfu_device_to_json(HEALER_DFU_DEVICE(device));
+		const char *state = healer_device_get_state_json(device);
+		json_object_object_add(dfu, "id", string_or_null(healer_device_get_id(device)));
+		json_object_object_add(dfu, "describe", wait.identified && state ? json_tokener_parse(state) : NULL);
+		if (!wait.identified)
+			json_object_object_add(dfu, "error",
+			                       json_object_new_string(wait.problem ? wait.problem
+			                                              : wait.gone  ? "the device went away"
+			                                                           : "no answer in time"));
+		json_object_object_add(o, "dfu", dfu);
+	} else {
+		g_autoptr(json_object) dfu = healer_dfu_device_to_json(HEALER_DFU_DEVICE(device));
+		json_object *alts = NULL;
+		const HealerPlatform *platform = healer_platform_lookup(healer_device_get_platform_id(device));
+		HealerDeviceHealth health;
+		healer_device_get_health(device, &health);
+		printf("  DFU:          %s, id %s, platform %s, wTransferSize %d, %s\n", health.mode,
+		       healer_device_get_id(device) ? healer_device_get_id(device) : "-",
+		       platform != NULL ? platform->name : "unknown (a ROM bootloader)",
+		       json_object_get_int(json_object_object_get(dfu, "transfer_size")),
+		       json_object_get_string(json_object_object_get(dfu, "attributes")));
+		if (json_object_object_get_ex(dfu, "alternate_settings", &alts)) {
+			for (size_t i = 0; i < json_object_array_length(alts); i++) {
+				g_autofree char *text =
+				        healerctl_printable(json_object_get_string(json_object_array_get_idx(alts, i)));
+				printf("    alt %zu:      %s\n", i, text);
+			}
+		}
+		if (wait.identified && healer_device_get_state_json(device) != NULL) {
+			const char *state = healer_device_get_state_json(device);
+			g_autoptr(HealerDescribe) describe = healer_describe_parse(state, strlen(state), NULL);
+			printf("  Modules:%s\n",
+			       describe == NULL || describe->modules->len == 0 ? "      none found" : "");
+			if (describe != NULL)
+				healerctl_print_modules(describe);
+		} else {
+			printf("  Modules:      not read: %s\n", wait.problem ? wait.problem
+			                                         : wait.gone  ? "the device went away"
+			                                                      : "no answer in time");
+		}
+	}
+	g_free(wait.problem);
+	healer_device_close(device);
+}
+
+static void
+probe_one(HealerUsbContext *context, libusb_device *device, const struct libusb_device_descriptor *descriptor,
+          gboolean json, json_object *array)
 {
 	g_autofree char *physical_id = healer_usb_physical_id(device);
 	struct libusb_config_descriptor *config = NULL;
@@ -96,6 +219,16 @@ probe_one(libusb_device *device, const struct libusb_device_descriptor *descript
 	}
 	json_object_object_add(o, "interfaces", interfaces);
 	json_object_object_add(o, "family", match != NULL ? json_object_new_string(match->family) : NULL);
+	if (match != NULL && g_str_equal(match->family, "dfu") && json) {
+		HealerUsbCandidate candidate = {.context = context,
+		                                .device = device,
+		                                .descriptor = descriptor,
+		                                .config = config,
+		                                .interface = matched,
+		                                .physical_id = physical_id,
+		                                .match = match};
+		probe_dfu(&candidate, json, o);
+	}
 
 	if (json) {
 		json_object_array_add(array, o);
@@ -117,12 +250,24 @@ probe_one(libusb_device *device, const struct libusb_device_descriptor *descript
 			       driver != NULL ? "held by the kernel driver " : "no kernel driver",
 			       driver != NULL ? driver : "");
 		}
-		if (match != NULL)
-			printf("  Family:       %s (interface %u, class %02x/%02x/%02x): healerd serves it\n\n",
+		if (match == NULL) {
+			printf("  Family:       none in this build serves it: healerd leaves it alone\n\n");
+		} else {
+			printf("  Family:       %s (interface %u, class %02x/%02x/%02x): healerd serves it\n",
 			       match->family, matched->bInterfaceNumber, matched->bInterfaceClass,
 			       matched->bInterfaceSubClass, matched->bInterfaceProtocol);
-		else
-			printf("  Family:       none in this build serves it: healerd leaves it alone\n\n");
+			if (g_str_equal(match->family, "dfu")) {
+				HealerUsbCandidate candidate = {.context = context,
+				                                .device = device,
+				                                .descriptor = descriptor,
+				                                .config = config,
+				                                .interface = matched,
+				                                .physical_id = physical_id,
+				                                .match = match};
+				probe_dfu(&candidate, json, o);
+			}
+			printf("\n");
+		}
 		json_object_put(o);
 	}
 	libusb_free_config_descriptor(config);
@@ -157,7 +302,7 @@ healerctl_probe_usb(const char *text, gboolean json, json_object *array)
 		libusb_get_device_descriptor(list[i], &descriptor);
 		if (!healer_usb_selector_matches(&selector, list[i], &descriptor))
 			continue;
-		probe_one(list[i], &descriptor, json, array);
+		probe_one(context, list[i], &descriptor, json, array);
 		found++;
 	}
 	libusb_free_device_list(list, 1);

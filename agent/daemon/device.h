@@ -37,6 +37,12 @@ typedef enum {
 	 * is another device.
 	 */
 	HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES = 1 << 2,
+	/*
+	 * An install writes the module where it is and the device stays as it is (a bootloader in DFU
+	 * mode): it reports its new state at once, with no reset, and runs what it holds only after a
+	 * reset, which the engine asks for once when a heal's last step is in.
+	 */
+	HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET = 1 << 3,
 } HealerDeviceFlags;
 
 /* How the device is doing, in words every face shows as they are.  Strings are the device's (transfer none). */

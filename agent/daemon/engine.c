@@ -97,6 +97,7 @@ struct _HealerEngine {
 
 static void evaluate(Attachment *attachment);
 static void run_step(Job *job);
+static gboolean needs_heal(HealerDevice *device);
 static Attachment *attachment_for_device(HealerEngine *self, const char *device_id);
 
 const char *
@@ -334,7 +335,7 @@ schedule_trim(HealerEngine *self)
 }
 
 static void
-end_job_with(Job *job, const GError *error)
+end_job_as(Job *job, const GError *error, const char *success_reason)
 {
 	HealerEngine *self = job->engine;
 	HealerEngineDoneFunc func = job->done_func;
@@ -356,9 +357,15 @@ end_job_with(Job *job, const GError *error)
 	job_free(job);
 	schedule_trim(self);
 	healer_emit_event(.kind = HEALER_EVENT_HEAL_FINISHED, .device_id = id, .success = error == NULL,
-	                  .reason = error ? error->message : "the application runs");
+	                  .reason = error ? error->message : success_reason);
 	if (func != NULL)
 		func(self, id, error, user_data);
+}
+
+static void
+end_job_with(Job *job, const GError *error)
+{
+	end_job_as(job, error, "the application runs");
 }
 
 static void
@@ -501,7 +508,8 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		return;
 	}
 	/* Staged and resetting: it reports its state once back, as whatever device it enumerates as. */
-	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) && !job->returned) {
+	if (healer_device_has_flag(device, HEALER_DEVICE_FLAG_REENUMERATES_AFTER_RESET) &&
+	    !healer_device_has_flag(device, HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET) && !job->returned) {
 		job_await_return(job, device);
 		return;
 	}
@@ -533,6 +541,25 @@ run_step(Job *job)
 	if (attachment == NULL || attachment->device == NULL)
 		return; /* it went away: the job waits for it to come back */
 	if (job->step >= job->plan->steps->len) {
+		/*
+		 * Written in place (a bootloader): its dependencies are met now, and it boots what it holds
+		 * once reset, which is asked for once, here.  Whether the application then runs is for the
+		 * family serving it in that mode to say (a Particle device leaves DFU for normal mode).
+		 */
+		if (healer_device_has_flag(attachment->device, HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET) &&
+		    !needs_heal(attachment->device)) {
+			HealerDevice *device = attachment->device;
+			healer_emit(HEALER_EVENT_HEAL_SUCCEEDED, job->device_id, attachment->port, NULL, -1,
+			            G_LOG_LEVEL_INFO,
+			            "heal succeeded: %u module(s), %" G_GUINT64_FORMAT
+			            " bytes; its dependencies are met, resetting it to start its application",
+			            job->plan->steps->len, job->plan->bytes);
+			set_status(attachment, HEALER_STATUS_HEALTHY, "resetting to start its application");
+			/* Reset first: the device is busy leaving, not judged again in the mode it leaves. */
+			healer_device_reset(device);
+			end_job_as(job, NULL, "its dependencies are met; reset to start its application");
+			return;
+		}
 		if (!application_runs(attachment->device)) {
 			job_failed(job, "every module is installed but the application does not run");
 			return;

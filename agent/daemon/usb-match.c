@@ -2,19 +2,21 @@
 
 #include <string.h>
 
+#include "dfu-device.h"
 #include "healer-error.h"
 
 /*
  * The built-in table, one row per family and kind of device, tried in order.  A family adds its
- * rows here, e.g. the DFU family (Particle devices in DFU mode, interface class 0xfe/0x01/0x02):
+ * rows here.  The row ending the table has no family.
  *
- *   {"dfu", 0x2b04, 0xd000, 0xf000, 0xfe, 0x01, 0x02, healer_dfu_device_new_usb},
- *
- * The row ending the table has no family.  No family serves USB devices yet (the DFU family and
- * Particle's control requests are next): until one does, the backend names each device it sees and
- * serves none.
+ * DFU (dfu-device.h): Particle devices in their DFU bootloader (2b04:d0xx; the platform comes
+ * from the product id, and an id healerd does not know is refused by the family, not guessed) and
+ * an STM32's ROM bootloader (0483:df11), each by its DFU interface (class 0xfe, subclass 0x01,
+ * protocol 0x02: DFU mode).
  */
 static const HealerUsbMatch builtin_matches[] = {
+        {"dfu", 0x2b04, 0xd000, 0xf000, 0xfe, 0x01, 0x02, healer_dfu_device_new_usb},
+        {"dfu", 0x0483, 0xdf11, 0xffff, 0xfe, 0x01, 0x02, healer_dfu_device_new_usb},
         {.family = NULL},
 };
 

@@ -160,18 +160,27 @@ parse_module(json_object *obj, const char *where, HealerDescribeModule *module, 
 	return TRUE;
 }
 
+HealerDescribe *
+healer_describe_new(guint16 platform_id)
+{
+	HealerDescribe *describe = g_new0(HealerDescribe, 1);
+
+	describe->platform_id = platform_id;
+	describe->modules = g_array_new(FALSE, TRUE, sizeof(HealerDescribeModule));
+	g_array_set_clear_func(describe->modules, module_clear);
+	return describe;
+}
+
 static HealerDescribe *
 parse_describe(const char *data, gsize len, GError **error)
 {
 	g_autoptr(json_tokener) tok = json_tokener_new();
 	g_autoptr(json_object) root = NULL;
-	g_autoptr(HealerDescribe) describe = g_new0(HealerDescribe, 1);
+	g_autoptr(HealerDescribe) describe = healer_describe_new(0);
 	json_object *modules = NULL;
 	guint64 v = 0;
 	gsize end;
 
-	describe->modules = g_array_new(FALSE, TRUE, sizeof(HealerDescribeModule));
-	g_array_set_clear_func(describe->modules, module_clear);
 	if (len > G_MAXINT) {
 		healer_json_fail(error, "top level: %" G_GSIZE_FORMAT " bytes is too large", len);
 		return NULL;

@@ -45,6 +45,12 @@ typedef struct {
 	GArray *modules; /* HealerDescribeModule, in order */
 } HealerDescribe;
 
+/*
+ * An empty describe, for a family that learns the modules another way (the DFU family reads
+ * their headers): add HealerDescribeModule entries to `modules`, each with its own
+ * `dependencies` array (freed with the describe).
+ */
+HealerDescribe *healer_describe_new(guint16 platform_id);
 /* `data` need not be NUL-terminated; NULL with HEALER_ERROR_INVALID_DATA on any fault. */
 HealerDescribe *healer_describe_parse(const char *data, gsize len, GError **error);
 void healer_describe_free(HealerDescribe *describe);

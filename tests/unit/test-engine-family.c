@@ -17,7 +17,10 @@
  *     goes to the one its id names;
  *   - nothing comes back: the step fails after the reset timeout, naming the
  *     id and physical id it waited for and for how long;
- *   - with one job slot, a second device to heal is reported queued while the first heals.
+ *   - with one job slot, a second device to heal is reported queued while the first heals;
+ *   - a device that installs in place (HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET, a bootloader in DFU
+ *     mode) is not waited for after a step: once its dependencies are met it is reset once, and
+ *     the heal ends; unplugged during its install, it is installed again, whole, when it returns.
  */
 #include <glib/gstdio.h>
 
@@ -25,6 +28,7 @@
 #include "device.h"
 #include "engine.h"
 #include "events.h"
+#include "healer-error.h"
 #include "module-writer.h"
 #include "store.h"
 #include "supply.h"
@@ -61,6 +65,11 @@ struct _FakeDevice {
 	const FakeReturn *back; /* what comes back after its reset (NULL: nothing) */
 	GSourceFunc staged;     /* what happens to it once staged (the backend's), and its data */
 	gpointer staged_data;
+	/* Installs in place (INSTALL_NEEDS_RESET): runs nothing until reset, reports the module at once. */
+	gboolean in_place;
+	gboolean unplug_during_install; /* its install ends with it unplugged */
+	guint resets;
+	gsize installed_size; /* the bytes its last install was given */
 };
 
 G_DEFINE_FINAL_TYPE(FakeDevice, fake_device, HEALER_TYPE_DEVICE)
@@ -107,6 +116,19 @@ fake_get_health(HealerDevice *device, HealerDeviceHealth *health)
 {
 	FakeDevice *self = FAKE_DEVICE(device);
 
+	if (self->in_place) {
+		health->running = FALSE;
+		health->mode = "dfu";
+		health->safe_mode_reason = "none";
+		health->boot_mode = health->mode;
+		health->boot_reason = "in its bootloader";
+		health->reset_reason = "unknown";
+		health->led = "";
+		health->has_app = TRUE;
+		health->app_valid = self->healed;
+		health->app_dependencies_failed = !self->healed;
+		return;
+	}
 	health->running = self->healed;
 	health->mode = self->healed ? "normal" : "safe-mode";
 	health->safe_mode_reason = self->healed ? "none" : "dependencies";
@@ -133,6 +155,27 @@ fake_staged(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Written in place: it reports the module at once and stays; or it was unplugged midway. */
+static gboolean
+fake_written(gpointer user_data)
+{
+	FakeDevice *self = user_data;
+	HealerDeviceInstallFunc func = self->func;
+
+	self->func = NULL;
+	if (self->unplug_during_install) {
+		g_autoptr(GError) error = g_error_new_literal(HEALER_ERROR, HEALER_ERROR_IO, "device went away");
+		func(HEALER_DEVICE(self), error, self->user_data);
+		healer_device_emit_detached(HEALER_DEVICE(self));
+	} else {
+		self->healed = TRUE;
+		healer_device_state_set(self->state, MODULE_FUNCTION_SYSTEM_PART, 1, 2);
+		func(HEALER_DEVICE(self), NULL, self->user_data);
+	}
+	g_object_unref(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 fake_install_async(HealerDevice *device, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
                    gpointer user_data)
@@ -142,9 +185,10 @@ fake_install_async(HealerDevice *device, const HealerDeviceModule *module, Heale
 	g_assert_cmpuint(module->function, ==, MODULE_FUNCTION_SYSTEM_PART);
 	g_assert_cmpuint(module->version, ==, 2);
 	self->installs++;
+	self->installed_size = g_bytes_get_size(module->bytes);
 	self->func = func;
 	self->user_data = user_data;
-	g_idle_add(fake_staged, g_object_ref(self));
+	g_idle_add(self->in_place ? fake_written : fake_staged, g_object_ref(self));
 }
 
 static gboolean
@@ -164,6 +208,17 @@ static void
 fake_nothing(HealerDevice *device)
 {
 	(void)device;
+}
+
+/* An in-place device resets into its application: it goes (the backend plugs what comes back). */
+static void
+fake_reset(HealerDevice *device)
+{
+	FakeDevice *self = FAKE_DEVICE(device);
+
+	self->resets++;
+	if (self->in_place && self->staged != NULL)
+		g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, self->staged, g_object_ref(self), g_object_unref);
 }
 
 static void
@@ -188,7 +243,7 @@ fake_device_class_init(FakeDeviceClass *klass)
 	device_class->install_async = fake_install_async;
 	device_class->is_busy = fake_is_busy;
 	device_class->get_progress = fake_get_progress;
-	device_class->reset = fake_nothing;
+	device_class->reset = fake_reset;
 	device_class->refresh = fake_nothing;
 	device_class->close = fake_nothing;
 }
@@ -236,6 +291,11 @@ struct _FakeBackend {
 	char *second_state_while_away; /* what the engine says of the second while the first is away */
 	char *second_detail_while_away;
 	guint returned_installs; /* modules installed into devices that came back */
+	/* The first device installs in place; with unplug_first its first install ends with it unplugged. */
+	gboolean in_place;
+	gboolean unplug_first;
+	FakeDevice *replacement; /* what came back after that unplug */
+	gboolean returned;       /* what `back` says came back after a reset */
 };
 
 G_DEFINE_FINAL_TYPE(FakeBackend, fake_backend, HEALER_TYPE_BACKEND)
@@ -299,12 +359,42 @@ reenumerate(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+static FakeDevice *
+in_place_device_new(FakeBackend *self)
+{
+	FakeDevice *device =
+	        fake_device_new(DEVICE_ID, "/dev/fake-dfu0", PHYSICAL, HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET, FALSE);
+
+	device->in_place = TRUE;
+	device->back = self->back;
+	return device;
+}
+
+/* Unplugged during its install: gone, and plugged back at once (the same device, in DFU still). */
+static void
+on_in_place_detached(HealerDevice *device, gpointer user_data)
+{
+	FakeBackend *self = user_data;
+
+	g_signal_handlers_disconnect_by_data(device, self);
+	healer_backend_emit_device_removed(HEALER_BACKEND(self), device, "detached");
+	g_ptr_array_remove(self->plugged, device);
+	self->replacement = in_place_device_new(self);
+	plug(self, g_object_ref(self->replacement));
+}
+
 static void
 fake_start(HealerBackend *backend)
 {
 	FakeBackend *self = FAKE_BACKEND(backend);
 
-	self->first = fake_device_new(DEVICE_ID, "/dev/fake0", PHYSICAL, 0, FALSE);
+	if (self->in_place) {
+		self->first = in_place_device_new(self);
+		self->first->unplug_during_install = self->unplug_first;
+		g_signal_connect(self->first, "detached", G_CALLBACK(on_in_place_detached), self);
+	} else {
+		self->first = fake_device_new(DEVICE_ID, "/dev/fake0", PHYSICAL, 0, FALSE);
+	}
 	self->first->back = self->back;
 	plug(self, g_object_ref(self->first));
 	if (self->plug_second) {
@@ -336,6 +426,7 @@ fake_backend_finalize(GObject *object)
 	g_ptr_array_unref(self->plugged);
 	g_clear_object(&self->first);
 	g_clear_object(&self->second);
+	g_clear_object(&self->replacement);
 	g_free(self->second_state_while_away);
 	g_free(self->second_detail_while_away);
 	G_OBJECT_CLASS(fake_backend_parent_class)->finalize(object);
@@ -661,6 +752,109 @@ test_second_device_queued_for_a_job_slot(void)
 	seen_clear(&seen);
 }
 
+/*
+ * Heals a device that installs in place (a bootloader in DFU mode) until its heal has ended and what
+ * comes back after its reset (normal mode, the same id) is plugged; with `unplug_first`, its first
+ * install ends with it unplugged and it is plugged back at once.
+ */
+static void
+run_in_place(Seen *seen, gboolean unplug_first, FakeBackend **backend_out)
+{
+	g_autofree char *state = test_tmpdir_new();
+	g_autoptr(HealerConfig) config = healer_config_new_defaults();
+	g_autoptr(HealerStore) store = NULL;
+	g_autoptr(HealerSupply) supply = NULL;
+	HealerEngine *engine;
+	FakeBackend *backend = g_object_new(FAKE_TYPE_BACKEND, "name", "fake", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) image = g_bytes_new_static("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	HealerModuleSpec spec = {.start_address = 0x08020000,
+	                         .platform_id = PLATFORM,
+	                         .function = MODULE_FUNCTION_SYSTEM_PART,
+	                         .index = 1,
+	                         .version = 2};
+	g_autoptr(GBytes) module = healer_module_write(&spec, image, &error);
+	guint timeout, subscription;
+
+	g_assert_no_error(error);
+	seen->loop = g_main_loop_new(NULL, FALSE);
+	g_free(config->state_dir);
+	config->state_dir = g_strdup(state);
+	config->reset_timeout_s = 1;
+	config->max_attempts = 3;
+	config->retry_backoff_s = 1;
+	store = healer_store_open(state, &error);
+	g_assert_no_error(error);
+	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
+	g_assert_no_error(error);
+	backend->back = seen->back;
+	backend->in_place = TRUE;
+	backend->unplug_first = unplug_first;
+	supply = healer_supply_new(config, store, NULL);
+	engine = healer_engine_new(config, supply);
+	backend->engine = engine;
+	subscription = healer_event_stream_subscribe(healer_events(), on_event, seen);
+	healer_engine_add_backend(engine, HEALER_BACKEND(backend));
+	healer_engine_start(engine);
+	timeout = g_timeout_add_seconds(30, on_timeout, NULL);
+	g_main_loop_run(seen->loop);
+	/* The heal has ended; the reset it asked for brings the device back in normal mode. */
+	while (backend->plugged->len == 0 || FAKE_DEVICE(g_ptr_array_index(backend->plugged, 0))->in_place)
+		g_main_context_iteration(NULL, TRUE);
+	g_source_remove(timeout);
+	healer_event_stream_unsubscribe(healer_events(), subscription);
+	/* Let the engine hear of the device that came back. */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	seen->devices = healer_engine_list_devices(engine);
+	healer_engine_free(engine);
+	g_assert_cmpuint(g_bytes_get_size(module), >, 0);
+	g_object_set_data_full(G_OBJECT(backend), "module-size", GSIZE_TO_POINTER(g_bytes_get_size(module)), NULL);
+	*backend_out = backend;
+	test_tmpdir_free(g_steal_pointer(&state));
+}
+
+/* Installed in place, its dependencies met: reset once (not waited for as a step), and the heal ends. */
+static void
+test_in_place_reset_once(void)
+{
+	static const FakeReturn back = {.id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake0"};
+	Seen seen = {.back = &back};
+	g_autoptr(FakeBackend) backend = NULL;
+
+	run_in_place(&seen, FALSE, &backend);
+	g_assert_true(seen.finished);
+	g_assert_true(seen.success);
+	g_assert_cmpstr(seen.message, ==, "its dependencies are met; reset to start its application");
+	g_assert_cmpuint(backend->first->installs, ==, 1);
+	g_assert_cmpuint(backend->first->resets, ==, 1);
+	/* Back in normal mode, running: healthy, and nothing more is installed. */
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake0");
+	seen_clear(&seen);
+}
+
+/* Unplugged during its install: the attempt fails; back, the module is installed again, whole, then reset. */
+static void
+test_in_place_unplugged_installs_again(void)
+{
+	static const FakeReturn back = {.id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake0"};
+	Seen seen = {.back = &back};
+	g_autoptr(FakeBackend) backend = NULL;
+	gsize size;
+
+	run_in_place(&seen, TRUE, &backend);
+	size = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(backend), "module-size"));
+	g_assert_true(seen.success);
+	g_assert_cmpuint(backend->first->installs, ==, 1);
+	g_assert_cmpuint(backend->first->resets, ==, 0);
+	g_assert_nonnull(backend->replacement);
+	g_assert_cmpuint(backend->replacement->installs, ==, 1);
+	g_assert_cmpuint(backend->replacement->installed_size, ==, size);
+	g_assert_cmpuint(backend->replacement->resets, ==, 1);
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake0");
+	seen_clear(&seen);
+}
+
 /* The engine's records (a failed heal is a warning) are not what is tested here: only criticals count. */
 static GLogWriterOutput
 quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -683,5 +877,7 @@ main(int argc, char **argv)
 	g_test_add_func("/engine-family/id-before-physical-id", test_id_before_physical_id);
 	g_test_add_func("/engine-family/device-that-does-not-return", test_device_that_does_not_return);
 	g_test_add_func("/engine-family/second-device-queued-for-a-job-slot", test_second_device_queued_for_a_job_slot);
+	g_test_add_func("/engine-family/in-place/reset-once", test_in_place_reset_once);
+	g_test_add_func("/engine-family/in-place/unplugged-installs-again", test_in_place_unplugged_installs_again);
 	return g_test_run();
 }
