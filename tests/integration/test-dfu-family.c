@@ -85,9 +85,49 @@ assert_lacks(const char *text, const char *needle)
 		g_error("'%s' found in:\n%s", needle, text);
 }
 
+/* The valgrind setup's wrapper (HEALER_TEST_WRAPPER), for what runs under usbemu: usbemu is the test's
+ * tool, the family's code (the client, healerctl, healerd) is what valgrind must see.  umockdev's
+ * preload library is loaded in it too, hence its suppressions (tests/unit/umockdev.supp). */
+static void
+add_test_wrapper(GPtrArray *argv)
+{
+	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
+	g_auto(GStrv) words = NULL;
+
+	if (wrapper == NULL || *wrapper == '\0')
+		return;
+	g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
+	for (guint i = 0; words[i] != NULL; i++) {
+		g_ptr_array_add(argv, g_strdup(words[i]));
+		if (i == 0 && g_str_has_suffix(words[0], "valgrind"))
+			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
+			                                      g_getenv("HEALER_SOURCE_DIR")));
+	}
+}
+
+/* healerd's wrapper: usbemu, then the test wrapper, so that healerd (not usbemu) runs under it. */
+static char *
+healerd_wrapper(Fixture *f, const char *model)
+{
+	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) line = g_string_new(NULL);
+
+	g_ptr_array_add(words, g_strdup(test_program("USBEMU")));
+	g_ptr_array_add(words, g_strdup_printf("--trace=%s", f->trace));
+	g_ptr_array_add(words, g_strdup_printf("--dfu=%s", model));
+	g_ptr_array_add(words, g_strdup_printf("--state=%s", f->state));
+	g_ptr_array_add(words, g_strdup("--"));
+	add_test_wrapper(words);
+	for (guint i = 0; i < words->len; i++) {
+		g_autofree char *quoted = g_shell_quote(words->pdata[i]);
+		g_string_append_printf(line, "%s%s", i ? " " : "", quoted);
+	}
+	return g_string_free(g_steal_pointer(&line), FALSE);
+}
+
 /* Runs usbemu --dfu MODEL --state STATE -- ARGV..., returning its status and output. */
 static int
-usbemu_run(Fixture *f, const char *model, const char *const *command, char **output)
+usbemu_run_wrapped(Fixture *f, const char *model, const char *const *command, gboolean wrapped, char **output)
 {
 	g_autoptr(GSubprocessLauncher) launcher =
 	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
@@ -103,6 +143,8 @@ usbemu_run(Fixture *f, const char *model, const char *const *command, char **out
 	g_ptr_array_add(argv, g_strdup_printf("--dfu=%s", model));
 	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
 	g_ptr_array_add(argv, g_strdup("--"));
+	if (wrapped)
+		add_test_wrapper(argv);
 	for (guint i = 0; command[i] != NULL; i++)
 		g_ptr_array_add(argv, g_strdup(command[i]));
 	g_ptr_array_add(argv, NULL);
@@ -120,6 +162,13 @@ usbemu_run(Fixture *f, const char *model, const char *const *command, char **out
 	return status;
 }
 
+/* usbemu running a program of someone else's (dfu-util, /bin/true): never under the test wrapper. */
+static int
+usbemu_run(Fixture *f, const char *model, const char *const *command, char **output)
+{
+	return usbemu_run_wrapped(f, model, command, FALSE, output);
+}
+
 /* The client under usbemu: "install FILE" and friends; its options first. */
 static int
 client_run(Fixture *f, const char *model, const char *const *args, char **output)
@@ -131,7 +180,7 @@ client_run(Fixture *f, const char *model, const char *const *args, char **output
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)args[i]);
 	g_ptr_array_add(argv, NULL);
-	return usbemu_run(f, model, (const char *const *)argv->pdata, output);
+	return usbemu_run_wrapped(f, model, (const char *const *)argv->pdata, TRUE, output);
 }
 
 /* A fresh device: usbemu makes its state (erased flash, a serial number) on a first, empty run. */
@@ -514,8 +563,7 @@ test_healerd_heals(Fixture *f, gconstpointer data)
 
 	g_mkdir_with_parents(healerd_dir, 0755);
 	healerd = healerd_process_new(healerd_dir, modules, NULL);
-	healerd->wrapper = g_strdup_printf("%s --trace=%s --dfu=%s --state=%s --", test_program("USBEMU"), f->trace,
-	                                   m->model, f->state);
+	healerd->wrapper = healerd_wrapper(f, m->model);
 	healerd_process_start(healerd);
 	{
 		const char *attached[] = {"attached on usb:1-1.1: platform 6, dfu", NULL};
@@ -565,14 +613,14 @@ test_probe(Fixture *f, gconstpointer data)
 
 	(void)data;
 	photon_with_modules(f, TRUE);
-	g_assert_cmpint(usbemu_run(f, "particle-photon", text_args, &out), ==, 0);
+	g_assert_cmpint(usbemu_run_wrapped(f, "particle-photon", text_args, TRUE, &out), ==, 0);
 	assert_contains(out, "  Family:       dfu (interface 0, class fe/01/02): healerd serves it\n");
 	assert_contains(out, "  DFU:          dfu, id ");
 	assert_contains(out, ", platform photon, wTransferSize 4096, can-download|can-upload|will-detach\n");
 	assert_contains(out, "    alt 0:      @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg\n");
 	assert_contains(out,
 	                "    user-part    1  v5     FAILED checks\n        needs system-part 2 >= 200         FAIL\n");
-	g_assert_cmpint(usbemu_run(f, "particle-photon", json_args, &json), ==, 0);
+	g_assert_cmpint(usbemu_run_wrapped(f, "particle-photon", json_args, TRUE, &json), ==, 0);
 	assert_contains(json, "\"family\":\"dfu\"");
 	assert_contains(json, "\"describe\":{");
 	assert_contains(json, "\"transfer_size\":4096");
@@ -605,8 +653,7 @@ test_healerctl_devices(Fixture *f, gconstpointer data)
 	g_mkdir_with_parents(healerd_dir, 0755);
 	healerd = healerd_process_new(healerd_dir, modules, NULL);
 	healerd->bus_args = g_strdup(""); /* the system bus: the private one */
-	healerd->wrapper = g_strdup_printf("%s --trace=%s --dfu=particle-photon --state=%s --", test_program("USBEMU"),
-	                                   f->trace, f->state);
+	healerd->wrapper = healerd_wrapper(f, "particle-photon");
 	bus_start(&bus);
 	healerd_process_start(healerd);
 	healerd_process_wait(healerd, judged, 1, 60000);
