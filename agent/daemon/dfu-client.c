@@ -261,7 +261,8 @@ submit_dfu(HealerDfuClient *self, HealerDfuRequest request, guint16 value, const
 	 * RTL872x (particle-usb's controlOutTransfersRequireDataStage): an OUT request without a data
 	 * stage never completes there, so one zero byte goes with it.  Only the requests that carry
 	 * nothing by definition (CLRSTATUS, ABORT, DETACH): a zero-length DNLOAD is the leave signal,
-	 * and a byte there would be data.
+	 * and a byte there would be data.  particle-usb itself sends all four without a data stage in
+	 * DFU mode, so the bootloader is not known to need the byte: a precaution (docs/usb.md).
 	 */
 	if (!in && length == 0 && request != HEALER_DFU_REQUEST_DNLOAD &&
 	    (self->quirks & HEALER_USB_QUIRK_CONTROL_OUT_NEEDS_DATA) != 0) {

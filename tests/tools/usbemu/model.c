@@ -96,6 +96,8 @@ static const UsbemuModel models[] = {
         },
         {
                 .name = "particle-p2",
+                /* controlOutTransfersRequireDataStage is not modelled: particle-usb sends the DFU
+                 * class requests with no data stage and the bootloader completes them (docs/usb.md). */
                 .description = "Particle P2 (Gen 4, RTL872x) bootloader in DFU mode",
                 .source = "Device OS 6.2.0 bootloader/src/rtl872x/usb_hal.cpp, usbd_dfu.h, usbd_dfu.cpp, "
                           "usbd_dfu_mal.h; hal/src/tron/hal_platform_config.h",
