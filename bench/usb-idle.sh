@@ -9,20 +9,17 @@
 #   bench/usb-idle.sh BUILD_DIR [OUT_DIR]
 #   environment: DEVICES=16 IDLE_S=30
 #
-# The USB devices are emulated with umockdev (umockdev-run: sysfs attributes,
-# descriptors and a /dev/bus/usb node each, uevents for libusb's hotplug): a
-# root hub, a hub, and DEVICES devices on its ports, in turn a Particle device
-# in DFU mode (2b04:d006), one in normal mode with cdc_acm on its serial
-# interfaces (2b04:c006) and a serial adapter (0403:6001).  healerd has no
-# serial ports and no D-Bus face here.  Cases:
+# The USB devices are usbemu's (tests/tools/usbemu, on umockdev): DEVICES
+# Photons in their DFU bootloader (2b04:d006, on the ports of a hub), each
+# with its own state directory, answering as the device does.  healerd has no
+# serial ports, no modules and no D-Bus face here.  Cases:
 #   usb-off   [usb] enable=false: healerd without libusb (the baseline)
-#   usb-on    [usb] enable=true: every device enumerated through libusb, its
-#             hotplug registered, the libusb context on the main loop
-# No family in this build serves these devices yet (the DFU family comes
-# next): healerd lists and matches them and opens none.  A family that holds a
-# device open adds its usbfs node to the poll set; a real node polls ready
-# only when a transfer completed (the kernel's usbdev_poll), an emulated one
-# always, so this bench measures devices nobody holds open.
+#   dfu-held  [usb] enable=true: every Photon served by the DFU family, read
+#             (its serial, layouts and module headers) and judged ("nothing
+#             to heal"), then held: its usbfs node open and its interface
+#             claimed, its node's descriptor in the main loop's poll set
+# usbemu's node polls writable only while a URB waits to be reaped (as the
+# kernel's usbdev_poll), so an idle held device is measured as on hardware.
 # Writes OUT_DIR/usb-idle.tsv and prints the table.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,49 +34,20 @@ out=$(cd "$out" && pwd)
 devices=${DEVICES:-16}
 idle_s=${IDLE_S:-30}
 healerd=$build/agent/daemon/healerd
-command -v umockdev-run >/dev/null || { echo "umockdev-run is missing (scripts/setup.sh installs umockdev)" >&2; exit 1; }
+usbemu=$build/tests/tools/usbemu/usbemu
+[[ -x $usbemu ]] || { echo "$usbemu is missing (a build with umockdev: scripts/setup.sh installs it)" >&2; exit 1; }
 
 bench_workdir work
 tsv=$out/usb-idle.tsv
-printf 'case\tusb_devices\twindow_s\tvmrss_kib\trssfile_kib\tcpu_s\tswitches\tswitches_per_s\tthreads\tblocked_in\n' >"$tsv"
+printf 'case\tusb_devices\theld_open\twindow_s\tvmrss_kib\trssfile_kib\tcpu_s\tswitches\tswitches_per_s\tthreads\tblocked_in\n' >"$tsv"
 
-# The emulated tree, in umockdev's record format: parents first, each device's interfaces with it.
-"$bench_python" - "$devices" >"$work/devices.umockdev" <<'EOF'
-import sys
-n = int(sys.argv[1])
-root = "/devices/pci0000:00/0000:00:14.0/usb1"
-kinds = [  # vendor, product, device class, interfaces (class, subclass, protocol, driver)
-    (0x2b04, 0xd006, 0x00, [(0xfe, 0x01, 0x02, None)]),
-    (0x2b04, 0xc006, 0xef, [(0x02, 0x02, 0x01, "cdc_acm"), (0x0a, 0x00, 0x00, "cdc_acm"), (0xff, 0xff, 0xff, None)]),
-    (0x0403, 0x6001, 0x00, [(0xff, 0xff, 0xff, "ftdi_sio")]),
-]
+# usbemu's device arguments: the same Photons (state directories) in every case.
+device_args=()
+for i in $(seq "$devices"); do
+  device_args+=(--dfu particle-photon --state "$work/photon-$i")
+done
 
-def device(path, devnum, vendor, product, dclass, interfaces):
-    name = path.rsplit("/", 1)[1]
-    d = bytes([18, 1, 0x00, 0x02, dclass, 0, 0, 64, vendor & 0xff, vendor >> 8, product & 0xff, product >> 8,
-               0x51, 0x02, 0, 0, 0, 1])
-    total = 9 + 9 * len(interfaces)
-    d += bytes([9, 2, total & 0xff, total >> 8, len(interfaces), 1, 0, 0x80, 50])
-    for i, (c, s, p, _) in enumerate(interfaces):
-        d += bytes([9, 4, i, 0, 0, c, s, p, 0])
-    print(f"P: {path}\nN: bus/usb/001/{devnum:03d}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\n"
-          f"E: DEVNAME=/dev/bus/usb/001/{devnum:03d}\nE: BUSNUM=001\nE: DEVNUM={devnum:03d}\n"
-          f"A: busnum=1\\n\nA: devnum={devnum}\\n\nA: idVendor={vendor:04x}\\n\nA: idProduct={product:04x}\\n\n"
-          f"A: speed=480\\n\nA: bConfigurationValue=1\\n\nA: bNumConfigurations=1\\n\nA: dev=189:{devnum - 1}\\n\n"
-          f"H: descriptors={d.hex().upper()}\n")
-    for i, (c, s, p, driver) in enumerate(interfaces):
-        link = f"L: driver=../../../../../../../bus/usb/drivers/{driver}\n" if driver else ""
-        print(f"P: {path}/{name}:1.{i}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: INTERFACE={c}/{s}/{p}\n"
-              f"A: bInterfaceNumber={i:02x}\\n\nA: bInterfaceClass={c:02x}\\n\n{link}")
-
-device(root, 1, 0x1d6b, 0x0002, 0x09, [(0x09, 0, 0, "hub")])
-device(root + "/1-1", 2, 0x05e3, 0x0608, 0x09, [(0x09, 0, 0, "hub")])
-for i in range(n):
-    vendor, product, dclass, interfaces = kinds[i % len(kinds)]
-    device(f"{root}/1-1/1-1.{i + 1}", 3 + i, vendor, product, dclass, interfaces)
-EOF
-
-# The child umockdev-run started: healerd under umockdev's preload library.
+# The child usbemu started: healerd under umockdev's preload library.
 child_of() {
   local c=""
   for _ in $(seq 200); do
@@ -92,21 +60,29 @@ child_of() {
 
 # run_case CASE ENABLE
 run_case() {
-  local name=$1 enable=$2 upid hpid c0 c1 w0 w1 sw rss file t0 t1 secs threads="" blocked="" t comm sc k v n
+  local name=$1 enable=$2 held fd seen upid hpid c0 c1 w0 w1 sw rss file t0 t1 secs threads="" blocked="" t comm sc k v n
   mkdir -p "$work/$name/state"
   printf '[daemon]\nstate-directory=%s\n[serial]\nports=\n[usb]\nenable=%s\n[store]\nmodule-directories=\n' \
     "$work/$name/state" "$enable" >"$work/$name/healerd.conf"
-  umockdev-run -d "$work/devices.umockdev" -- "$healerd" --no-bus --verbose --config "$work/$name/healerd.conf" \
+  "$usbemu" "${device_args[@]}" -- "$healerd" --no-bus --verbose --config "$work/$name/healerd.conf" \
     2>"$work/$name/healerd.log" &
   upid=$!
   bench_pids+=("$upid")
   hpid=$(child_of "$upid") || { echo "$name: healerd did not start" >&2; return 1; }
-  # Ready once it says it serves (the devices there at start are enumerated before that).
-  for _ in $(seq 600); do
-    grep -q 'serving' "$work/$name/healerd.log" && break
+  # Ready once it serves and, with USB on, has judged every device (each read through).
+  for _ in $(seq 3600); do
+    if grep -q 'serving' "$work/$name/healerd.log"; then
+      [[ $enable == false ]] && break
+      (($(grep -c 'nothing to heal' "$work/$name/healerd.log") >= devices)) && break
+    fi
     sleep 0.05
   done
   grep -q 'serving' "$work/$name/healerd.log" || { echo "$name: healerd not ready; $work/$name/healerd.log" >&2; return 1; }
+  if [[ $enable == true ]] && (($(grep -c 'nothing to heal' "$work/$name/healerd.log") < devices)); then
+    echo "$name: $(grep -c 'nothing to heal' "$work/$name/healerd.log") of $devices devices judged in 180 s:" >&2
+    tail -n 5 "$work/$name/healerd.log" >&2
+    return 1
+  fi
   sleep 1
   bench_cpu_ticks c0 "$hpid"
   bench_switches w0 "$hpid"
@@ -136,9 +112,13 @@ run_case() {
     esac
   done
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-  local seen
-  seen=$(grep -c 'ignored: no family serves it' "$work/$name/healerd.log" || true)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$seen" "$secs" "$rss" "$file" \
+  seen=$(grep -c 'served by the dfu family' "$work/$name/healerd.log" || true)
+  # usbfs nodes healerd holds open at the window's end (umockdev's testbed has them under dev/bus/usb).
+  held=0
+  for fd in /proc/"$hpid"/fd/*; do
+    [[ $(readlink "$fd" 2>/dev/null) == */dev/bus/usb/* ]] && held=$((held + 1))
+  done
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$seen" "$held" "$secs" "$rss" "$file" \
     "$(awk -v a="$c0" -v b="$c1" -v hz="$bench_clk_tck" 'BEGIN { printf "%.2f", (b - a) / hz }')" "$sw" \
     "$(awk -v n="$sw" -v s="$secs" 'BEGIN { printf "%.2f", n / s }')" "$threads" "$blocked" >>"$tsv"
   bench_stop "$upid"
@@ -147,13 +127,13 @@ run_case() {
 
 bench_wait_quiet
 run_case usb-off false
-run_case usb-on true
+run_case dfu-held true
 
-printf '\n%s; %s emulated USB devices (+ root hub and hub), %s s idle windows\n\n' "$(bench_machine)" "$devices" "$idle_s"
-printf '| case | USB devices seen | VmRSS MiB | RssFile MiB | CPU s | wakeups | wakeups/s | threads (switches) | where each thread sleeps |\n'
-printf '|---|---:|---:|---:|---:|---:|---:|---|---|\n'
-tail -n +2 "$tsv" | while IFS=$'\t' read -r name seen secs rss file cpu sw rate threads blocked; do
-  printf '| %s | %s | %.1f | %.1f | %s | %s in %s s | **%s** | %s | %s |\n' "$name" "$seen" \
+printf '\n%s; %s Photons in DFU mode (usbemu), %s s idle windows\n\n' "$(bench_machine)" "$devices" "$idle_s"
+printf '| case | devices served | held open | VmRSS MiB | RssFile MiB | CPU s | wakeups | wakeups/s | threads (switches) | where each thread sleeps |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n'
+tail -n +2 "$tsv" | while IFS=$'\t' read -r name seen held secs rss file cpu sw rate threads blocked; do
+  printf '| %s | %s | %s | %.1f | %.1f | %s | %s in %s s | **%s** | %s | %s |\n' "$name" "$seen" "$held" \
     "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$file" 'BEGIN { print k / 1024 }')" "$cpu" \
     "$sw" "$secs" "$rate" "$threads" "$blocked"
 done
