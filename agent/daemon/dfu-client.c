@@ -50,7 +50,6 @@ struct _HealerDfuClient {
 	libusb_device_handle *handle;
 	guint8 interface;
 	guint16 transfer_size;
-	guint quirks;
 	guint stall_interval_ms;
 	guint64 transfers;
 
@@ -106,7 +105,7 @@ on_release_idle(gpointer user_data)
 
 HealerDfuClient *
 healer_dfu_client_new(HealerUsbContext *context, libusb_device *device, libusb_device_handle *handle, guint8 interface,
-                      guint16 transfer_size, guint quirks)
+                      guint16 transfer_size)
 {
 	HealerDfuClient *self = g_new0(HealerDfuClient, 1);
 
@@ -115,7 +114,6 @@ healer_dfu_client_new(HealerUsbContext *context, libusb_device *device, libusb_d
 	self->handle = handle;
 	self->interface = interface;
 	self->transfer_size = transfer_size;
-	self->quirks = quirks;
 	self->stall_interval_ms = HEALER_DFU_STALL_INTERVAL_MS;
 	self->steps = g_array_new(FALSE, TRUE, sizeof(Step));
 	g_array_set_clear_func(self->steps, (GDestroyNotify)step_clear);
@@ -255,20 +253,7 @@ submit_dfu(HealerDfuClient *self, HealerDfuRequest request, guint16 value, const
 {
 	gboolean in = request == HEALER_DFU_REQUEST_UPLOAD || request == HEALER_DFU_REQUEST_GETSTATUS ||
 	              request == HEALER_DFU_REQUEST_GETSTATE;
-	static const guint8 zero = 0;
 
-	/*
-	 * RTL872x (particle-usb's controlOutTransfersRequireDataStage): an OUT request without a data
-	 * stage never completes there, so one zero byte goes with it.  Only the requests that carry
-	 * nothing by definition (CLRSTATUS, ABORT, DETACH): a zero-length DNLOAD is the leave signal,
-	 * and a byte there would be data.  particle-usb itself sends all four without a data stage in
-	 * DFU mode, so the bootloader is not known to need the byte: a precaution (docs/usb.md).
-	 */
-	if (!in && length == 0 && request != HEALER_DFU_REQUEST_DNLOAD &&
-	    (self->quirks & HEALER_USB_QUIRK_CONTROL_OUT_NEEDS_DATA) != 0) {
-		out = &zero;
-		length = 1;
-	}
 	submit(self, in ? HEALER_DFU_REQUEST_TYPE_IN : HEALER_DFU_REQUEST_TYPE_OUT, request, value, self->interface,
 	       out, length);
 }

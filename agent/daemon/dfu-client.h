@@ -44,10 +44,14 @@ typedef void (*HealerDfuClientFunc)(HealerDfuClient *client, GBytes *data, const
 /*
  * A client for `handle` (taken: released and closed with the client), whose interface
  * `interface` is claimed.  The client keeps `device` and `context` referenced until the handle
- * is closed.  `transfer_size`: wTransferSize; `quirks`: HealerUsbQuirks (particle-usb-ids.h).
+ * is closed.  `transfer_size`: wTransferSize.
+ *
+ * Class requests go as DFU defines them, with no data stage where they carry nothing, on every
+ * platform: the RTL872x quirk (particle-usb-ids.h) is known for Device OS's control requests only,
+ * and particle-usb sends DFU requests to an RTL872x bootloader without one (docs/usb.md).
  */
 HealerDfuClient *healer_dfu_client_new(HealerUsbContext *context, libusb_device *device, libusb_device_handle *handle,
-                                       guint8 interface, guint16 transfer_size, guint quirks);
+                                       guint8 interface, guint16 transfer_size);
 /*
  * Lets go: no callback follows.  A transfer in flight is cancelled and the handle closed once
  * libusb has handed it back (from the main loop); otherwise at once.

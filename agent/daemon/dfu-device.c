@@ -979,8 +979,8 @@ healer_dfu_device_new_usb(const HealerUsbCandidate *candidate, GError **error)
 		for (int a = 0; a < iface->num_altsetting; a++)
 			g_array_append_val(self->alt_strings, iface->altsetting[a].iInterface);
 	}
-	self->client = healer_dfu_client_new(candidate->context, candidate->device, handle, number,
-	                                     functional.transfer_size, identity.quirks);
+	self->client =
+	        healer_dfu_client_new(candidate->context, candidate->device, handle, number, functional.transfer_size);
 	start_reading(self);
 	return HEALER_DEVICE(self);
 }
