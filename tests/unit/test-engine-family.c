@@ -7,7 +7,8 @@
  *   - a step installed on such a device is checked on the device that comes
  *     back with the same id, on another port, and the heal finishes there;
  *   - a device that does not come back within the reset timeout fails the step;
- *   - with one job slot, a second device to heal is reported queued while the first heals.
+ *   - with one job slot, a second device to heal is reported queued while the first heals;
+ *   - the engine hears its devices through one watch: it connects no handler to any device.
  */
 #include <glib/gstdio.h>
 
@@ -237,7 +238,12 @@ reenumerate(gpointer user_data)
 {
 	FakeBackend *self = user_data;
 	g_autoptr(FakeDevice) gone = g_steal_pointer(&self->device);
+	guint n_ids = 0;
+	g_autofree guint *ids = g_signal_list_ids(HEALER_TYPE_DEVICE, &n_ids);
 
+	/* The engine serves it (announced, healing) through its watch: no handler on the device itself. */
+	for (guint i = 0; i < n_ids; i++)
+		g_assert_false(g_signal_has_handler_pending(gone, ids[i], 0, FALSE));
 	healer_backend_emit_device_removed(HEALER_BACKEND(self), HEALER_DEVICE(gone), "detached");
 	/* The heal still holds its job slot while its device is away. */
 	self->healing_while_away = healer_engine_count_healing(self->engine);
