@@ -119,7 +119,7 @@ test_functions_and_arguments(void)
 	static const HealerDeviceWatchFuncs funcs = {.log = on_log, .detached = on_detached};
 	Seen seen = {.calls = g_string_new(NULL)};
 	g_autoptr(HealerDevice) device = quiet_device_new("ttyACM0");
-	g_autoptr(HealerDeviceWatch) watch = healer_device_watch_new(&funcs, &seen);
+	g_autoptr(HealerDeviceWatch) watch G_GNUC_UNUSED = healer_device_watch_new(&funcs, &seen);
 
 	/* Signals it has no function for reach nothing (and crash nothing). */
 	healer_device_emit_identified(device);
@@ -139,7 +139,7 @@ test_connects_nothing_to_devices(void)
 	static const HealerDeviceWatchFuncs funcs = {
 	        .identity_changed = first_identity_changed, .log = on_log, .detached = on_detached};
 	Seen seen = {.calls = g_string_new(NULL)};
-	g_autoptr(HealerDeviceWatch) watch = healer_device_watch_new(&funcs, &seen);
+	g_autoptr(HealerDeviceWatch) watch G_GNUC_UNUSED = healer_device_watch_new(&funcs, &seen);
 	g_autoptr(HealerDevice) device = quiet_device_new("a");
 	guint n_ids = 0;
 	g_autofree guint *ids = g_signal_list_ids(HEALER_TYPE_DEVICE, &n_ids);
