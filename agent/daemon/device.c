@@ -323,3 +323,70 @@ healer_device_emit_detached(HealerDevice *self)
 {
 	g_signal_emit(self, signals[SIGNAL_DETACHED], 0);
 }
+
+struct _HealerDeviceWatch {
+	HealerDeviceWatchFuncs funcs;
+	gpointer user_data;
+	gulong hooks[N_SIGNALS]; /* 0: that signal is not watched */
+	gpointer klass;          /* HealerDeviceClass, referenced: its signals exist while the hooks do */
+};
+
+static gboolean
+on_emission(GSignalInvocationHint *hint, guint n_values, const GValue *values, gpointer data)
+{
+	HealerDeviceWatch *watch = data;
+	HealerDevice *device = g_value_get_object(&values[0]);
+	const HealerDeviceWatchFuncs *f = &watch->funcs;
+
+	(void)n_values;
+	if (hint->signal_id == signals[SIGNAL_IDENTIFIED])
+		f->identified(device, watch->user_data);
+	else if (hint->signal_id == signals[SIGNAL_IDENTITY_CHANGED])
+		f->identity_changed(device, watch->user_data);
+	else if (hint->signal_id == signals[SIGNAL_CHANGED])
+		f->changed(device, watch->user_data);
+	else if (hint->signal_id == signals[SIGNAL_LOG])
+		f->log(device, g_value_get_string(&values[1]), watch->user_data);
+	else if (hint->signal_id == signals[SIGNAL_PROGRESS])
+		f->progress(device, watch->user_data);
+	else if (hint->signal_id == signals[SIGNAL_DETACHED])
+		f->detached(device, watch->user_data);
+	return TRUE; /* stays until healer_device_watch_free() */
+}
+
+HealerDeviceWatch *
+healer_device_watch_new(const HealerDeviceWatchFuncs *funcs, gpointer user_data)
+{
+	HealerDeviceWatch *watch = g_new0(HealerDeviceWatch, 1);
+	const gboolean wanted[N_SIGNALS] = {
+	        [SIGNAL_IDENTIFIED] = funcs->identified != NULL,
+	        [SIGNAL_IDENTITY_CHANGED] = funcs->identity_changed != NULL,
+	        [SIGNAL_CHANGED] = funcs->changed != NULL,
+	        [SIGNAL_LOG] = funcs->log != NULL,
+	        [SIGNAL_PROGRESS] = funcs->progress != NULL,
+	        [SIGNAL_DETACHED] = funcs->detached != NULL,
+	};
+
+	watch->funcs = *funcs;
+	watch->user_data = user_data;
+	/* The signals are made when the class is: perhaps before any device is. */
+	watch->klass = g_type_class_ref(HEALER_TYPE_DEVICE);
+	for (guint i = 0; i < N_SIGNALS; i++) {
+		if (wanted[i])
+			watch->hooks[i] = g_signal_add_emission_hook(signals[i], 0, on_emission, watch, NULL);
+	}
+	return watch;
+}
+
+void
+healer_device_watch_free(HealerDeviceWatch *watch)
+{
+	if (watch == NULL)
+		return;
+	for (guint i = 0; i < N_SIGNALS; i++) {
+		if (watch->hooks[i] != 0)
+			g_signal_remove_emission_hook(signals[i], watch->hooks[i]);
+	}
+	g_type_class_unref(watch->klass);
+	g_free(watch);
+}

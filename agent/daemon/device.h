@@ -150,6 +150,30 @@ void healer_device_reset(HealerDevice *self);
 void healer_device_refresh(HealerDevice *self);
 void healer_device_close(HealerDevice *self);
 
+/*
+ * One handler for the signals of every device at once, for a part that serves many (the engine, a
+ * backend): each function set in `funcs` runs at every emission of its signal by any HealerDevice,
+ * before the handlers connected to that device, in the order the watches were made (an emission
+ * hook); a part tells its own devices from others' by its own table.  A handler connected to each
+ * device costs the device a closure and a handler entry, about 280 bytes a signal; a watch costs
+ * the devices nothing.  `funcs` is copied; NULL members are not watched.
+ */
+typedef struct {
+	void (*identified)(HealerDevice *device, gpointer user_data);
+	void (*identity_changed)(HealerDevice *device, gpointer user_data);
+	void (*changed)(HealerDevice *device, gpointer user_data);
+	void (*log)(HealerDevice *device, const char *text, gpointer user_data);
+	void (*progress)(HealerDevice *device, gpointer user_data);
+	void (*detached)(HealerDevice *device, gpointer user_data);
+} HealerDeviceWatchFuncs;
+
+typedef struct _HealerDeviceWatch HealerDeviceWatch;
+
+HealerDeviceWatch *healer_device_watch_new(const HealerDeviceWatchFuncs *funcs, gpointer user_data);
+/* No function of it runs after this returns. */
+void healer_device_watch_free(HealerDeviceWatch *watch);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerDeviceWatch, healer_device_watch_free)
+
 /* For families: emit the signals above. */
 void healer_device_emit_identified(HealerDevice *self);
 void healer_device_emit_identity_changed(HealerDevice *self);

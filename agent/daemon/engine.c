@@ -26,12 +26,12 @@ typedef struct _Job Job;
  */
 typedef struct {
 	HealerEngine *engine;
-	HealerBackend *backend; /* where the device came from */
-	char *port;             /* the device's, kept for the records after it went */
-	char *physical_id;      /* the device's: where it is plugged (NULL: the family does not know) */
-	HealerDevice *device;   /* a reference */
-	char *id;               /* the announced device's id, or NULL */
-	char *conflict_id;      /* an id refused here because another port holds it (logged once) */
+	HealerBackend *backend;  /* where the device came from */
+	const char *port;        /* the device's (kept with it, for the records after it went) */
+	const char *physical_id; /* the device's: where it is plugged (NULL: the family does not know) */
+	HealerDevice *device;    /* a reference */
+	char *id;                /* the announced device's id, or NULL */
+	char *conflict_id;       /* an id refused here because another port holds it (logged once) */
 	HealerStatus status;
 	char *detail;       /* why blocked/failed/in safe mode, or "step 2 of 5" */
 	Job *job;           /* borrowed from engine->jobs while a job runs on this device */
@@ -93,6 +93,7 @@ struct _HealerEngine {
 	GQueue waiting; /* Attachment* waiting for a job slot */
 	HealerJobWriter *job_writer;
 	guint trim_source;
+	HealerDeviceWatch *watch; /* the signals of every device, one handler each (not one per device) */
 };
 
 static void evaluate(Attachment *attachment);
@@ -1024,6 +1025,13 @@ forget_attachment(HealerEngine *self, HealerDevice *device)
 	retry_conflicts(self, id);
 }
 
+/* The watch hears every device: the attachment of one this engine serves, else NULL. */
+static Attachment *
+attachment_of(HealerEngine *self, HealerDevice *device)
+{
+	return g_hash_table_lookup(self->attachments, device);
+}
+
 /*
  * Another id answers on the device (the first HELLO too): the device announced there before is gone.
  * The backend counts the ids after this (it may let the port go: device-removed follows).
@@ -1031,10 +1039,12 @@ forget_attachment(HealerEngine *self, HealerDevice *device)
 static void
 on_identity_changed(HealerDevice *device, gpointer user_data)
 {
-	Attachment *attachment = user_data;
-	HealerEngine *self = attachment->engine;
+	HealerEngine *self = user_data;
+	Attachment *attachment = attachment_of(self, device);
 	const char *id = healer_device_get_id(device);
 
+	if (attachment == NULL)
+		return;
 	if (attachment->announced) {
 		g_autofree char *why = g_strdup_printf("device %s answers on %s now", id, attachment->port);
 		g_autofree char *old = g_strdup(attachment->id);
@@ -1048,9 +1058,10 @@ on_identity_changed(HealerDevice *device, gpointer user_data)
 static void
 on_identified(HealerDevice *device, gpointer user_data)
 {
-	Attachment *attachment = user_data;
+	Attachment *attachment = attachment_of(user_data, device);
 
-	(void)device;
+	if (attachment == NULL)
+		return;
 	if (!attachment->announced && !announce(attachment))
 		return;
 	judge_announced(attachment);
@@ -1059,9 +1070,12 @@ on_identified(HealerDevice *device, gpointer user_data)
 static void
 on_device_log(HealerDevice *device, const char *text, gpointer user_data)
 {
-	Attachment *attachment = user_data;
-	const char *id = attachment->id; /* NULL until announced: a device refused here speaks for nobody */
+	Attachment *attachment = attachment_of(user_data, device);
+	const char *id;
 
+	if (attachment == NULL)
+		return;
+	id = attachment->id; /* NULL until announced: a device refused here speaks for nobody */
 	/* The backend may limit what one attachment writes; the text is escaped by the family. */
 	if (healer_backend_allow_record(attachment->backend, device, id))
 		healer_emit(HEALER_EVENT_DEVICE_LOG, id, attachment->port, NULL, -1, G_LOG_LEVEL_INFO, "device%s%s: %s",
@@ -1071,17 +1085,21 @@ on_device_log(HealerDevice *device, const char *text, gpointer user_data)
 static void
 on_device_changed(HealerDevice *device, gpointer user_data)
 {
-	(void)device;
-	attachment_changed(user_data);
+	Attachment *attachment = attachment_of(user_data, device);
+
+	if (attachment != NULL)
+		attachment_changed(attachment);
 }
 
 static void
 on_device_progress(HealerDevice *device, gpointer user_data)
 {
-	Attachment *attachment = user_data;
-	const char *id = attachment->id;
+	Attachment *attachment = attachment_of(user_data, device);
+	const char *id;
 
-	(void)device;
+	if (attachment == NULL)
+		return;
+	id = attachment->id;
 	if (id != NULL && attachment->job != NULL && attachment->job->plan != NULL &&
 	    attachment->job->step < attachment->job->plan->steps->len) {
 		Job *job = attachment->job;
@@ -1108,15 +1126,12 @@ attachment_free(Attachment *attachment)
 	release_attachment_job(attachment);
 	if (attachment->id != NULL && g_hash_table_lookup(attachment->engine->by_id, attachment->id) == attachment)
 		g_hash_table_remove(attachment->engine->by_id, attachment->id);
-	/* No more of its signals reach this attachment; the backend closed (or closes) the device. */
-	g_signal_handlers_disconnect_by_data(attachment->device, attachment);
+	/* Out of the engine's table already: no more of its signals reach this attachment. */
 	g_object_unref(attachment->device);
 	g_free(attachment->detail);
 	g_free(attachment->last_error);
 	g_free(attachment->id);
 	g_free(attachment->conflict_id);
-	g_free(attachment->port);
-	g_free(attachment->physical_id);
 	g_free(attachment);
 }
 
@@ -1131,15 +1146,11 @@ on_device_added(HealerBackend *backend, HealerDevice *device, gpointer user_data
 	attachment = g_new0(Attachment, 1);
 	attachment->engine = self;
 	attachment->backend = backend;
-	attachment->port = g_strdup(healer_device_get_port(device));
-	attachment->physical_id = g_strdup(healer_device_get_physical_id(device));
+	attachment->port = healer_device_get_port(device);
+	attachment->physical_id = healer_device_get_physical_id(device);
 	attachment->status = HEALER_STATUS_ATTACHED;
 	attachment->device = g_object_ref(device);
-	g_signal_connect(device, "identity-changed", G_CALLBACK(on_identity_changed), attachment);
-	g_signal_connect(device, "identified", G_CALLBACK(on_identified), attachment);
-	g_signal_connect(device, "log", G_CALLBACK(on_device_log), attachment);
-	g_signal_connect(device, "changed", G_CALLBACK(on_device_changed), attachment);
-	g_signal_connect(device, "progress", G_CALLBACK(on_device_progress), attachment);
+	/* From now on its signals reach the engine's watch (healer_engine_new()). */
 	g_hash_table_insert(self->attachments, device, attachment);
 }
 
@@ -1172,6 +1183,15 @@ healer_engine_add_backend(HealerEngine *self, HealerBackend *backend)
 
 /* ---- the engine ---------------------------------------------------------- */
 
+/* What the engine hears from every device; each handler finds the device's attachment (or ignores it). */
+static const HealerDeviceWatchFuncs engine_watch = {
+        .identity_changed = on_identity_changed,
+        .identified = on_identified,
+        .log = on_device_log,
+        .changed = on_device_changed,
+        .progress = on_device_progress,
+};
+
 HealerEngine *
 healer_engine_new(HealerConfig *config, HealerSupply *supply)
 {
@@ -1187,6 +1207,12 @@ healer_engine_new(HealerConfig *config, HealerSupply *supply)
 	self->returning = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_queue_init(&self->waiting);
 	self->job_writer = healer_job_writer_new(config->state_dir, on_job_written, self);
+	/*
+	 * Before any backend's watch (a backend makes its own with the first device it serves): watches run
+	 * in the order they were made, and a backend counts a new id on a port after the engine detached
+	 * the one before.
+	 */
+	self->watch = healer_device_watch_new(&engine_watch, self);
 	/* Heals interrupted by a stop or a crash: resumed when their device shows up. */
 	saved = healer_job_file_list(config->state_dir);
 	for (guint i = 0; saved != NULL && i < saved->len; i++) {
@@ -1316,6 +1342,7 @@ healer_engine_free(HealerEngine *self)
 {
 	if (self == NULL)
 		return;
+	g_clear_pointer(&self->watch, healer_device_watch_free);
 	/* No device comes or goes any more: the backends close theirs. */
 	for (guint i = 0; i < self->backends->len; i++) {
 		HealerBackend *backend = g_ptr_array_index(self->backends, i);

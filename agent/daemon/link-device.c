@@ -69,7 +69,8 @@ struct _HealerLinkDevice {
 	gpointer op_user_data;
 	guint32 next;       /* next byte to send */
 	guint32 acked;      /* bytes the device acknowledged */
-	GArray *inflight;   /* guint32: end offset of each DATA frame sent past `acked`, oldest first */
+	GArray *inflight;   /* guint32: end offset of each DATA frame sent past `acked`, oldest first; from the first
+	                       install */
 	gboolean went_back; /* the window was resent for the gap at `acked` */
 	guint stale_dups;   /* duplicate ACKs still due from frames sent before that go-back */
 	guint16 max_data;   /* negotiated in UPDATE_READY */
@@ -675,7 +676,7 @@ healer_link_device_finalize(GObject *object)
 
 	g_clear_pointer(&self->module, g_bytes_unref);
 	g_clear_pointer(&self->begin, g_bytes_unref);
-	g_array_unref(self->inflight);
+	g_clear_pointer(&self->inflight, g_array_unref);
 	g_clear_pointer(&self->describe, healer_describe_free);
 	g_clear_pointer(&self->state, healer_device_state_free);
 	g_clear_error(&self->describe_error);
@@ -779,6 +780,9 @@ link_install_async(HealerDevice *device, const HealerDeviceModule *module, Heale
 	g_return_if_fail(self->transport != NULL);
 	g_return_if_fail(self->op == OP_NONE);
 	g_return_if_fail(len >= MODULE_PREFIX_SIZE);
+	/* Made by the first install: most devices are idle, and never need it. */
+	if (self->inflight == NULL)
+		self->inflight = g_array_new(FALSE, FALSE, sizeof(guint32));
 	self->module = g_bytes_ref(module->bytes);
 	self->op_func = func;
 	self->op_user_data = user_data;
@@ -845,7 +849,7 @@ healer_link_device_class_init(HealerLinkDeviceClass *klass)
 static void
 healer_link_device_init(HealerLinkDevice *self)
 {
-	self->inflight = g_array_new(FALSE, FALSE, sizeof(guint32));
+	(void)self;
 }
 
 HealerLinkDevice *

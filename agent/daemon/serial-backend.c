@@ -13,7 +13,8 @@ struct _HealerSerialBackend {
 	HealerConfig *config;
 	HealerPortWatcher *watcher; /* NULL until started */
 	HealerPortGuard *guard;     /* identities and records per port */
-	GHashTable *devices;        /* port -> HealerDevice* (a reference) */
+	GHashTable *devices;        /* port (the device's own string) -> HealerDevice* (a reference) */
+	HealerDeviceWatch *watch;   /* "detached" and "identity-changed" of every device; NULL until one is served */
 };
 
 G_DEFINE_FINAL_TYPE(HealerSerialBackend, healer_serial_backend, HEALER_TYPE_BACKEND)
@@ -25,16 +26,21 @@ rescan(HealerSerialBackend *self)
 		healer_port_watcher_rescan(self->watcher);
 }
 
+/* Whether the watch heard one of ours: the device in the table for its port. */
+static gboolean
+is_ours(HealerSerialBackend *self, HealerDevice *device)
+{
+	return g_hash_table_lookup(self->devices, healer_device_get_port(device)) == device;
+}
+
 /* The device leaves the table (closed, and its signals no longer reach us) and the engine hears of it. */
 static void
 remove_device(HealerSerialBackend *self, const char *port, const char *why)
 {
 	g_autoptr(HealerDevice) device = NULL;
-	g_autofree char *key = NULL;
 
-	if (!g_hash_table_steal_extended(self->devices, port, (gpointer *)&key, (gpointer *)&device))
+	if (!g_hash_table_steal_extended(self->devices, port, NULL, (gpointer *)&device))
 		return;
-	g_signal_handlers_disconnect_by_data(device, self);
 	healer_device_close(device);
 	healer_backend_emit_device_removed(HEALER_BACKEND(self), device, why);
 }
@@ -43,25 +49,36 @@ static void
 on_detached(HealerDevice *device, gpointer user_data)
 {
 	HealerSerialBackend *self = user_data;
-	g_autofree char *port = g_strdup(healer_device_get_port(device));
+	g_autofree char *port = NULL;
 
+	if (!is_ours(self, device))
+		return;
+	port = g_strdup(healer_device_get_port(device));
 	remove_device(self, port, "detached");
 	/* The device may have come back on another port already, or its port may be in use now. */
 	rescan(self);
 }
 
-/* Runs after the engine's handler: the device that answered before is detached first, then counted. */
+/* After the engine's function (its watch is older): the device that answered before is detached, then counted. */
 static void
 on_identity_changed(HealerDevice *device, gpointer user_data)
 {
 	HealerSerialBackend *self = user_data;
-	g_autofree char *port = g_strdup(healer_device_get_port(device));
+	g_autofree char *port = NULL;
 
+	if (!is_ours(self, device))
+		return;
+	port = g_strdup(healer_device_get_port(device));
 	if (healer_port_guard_note_identity(self->guard, port, healer_device_get_id(device)))
 		return;
 	/* Too many ids on the port: it is let go (the guard said why), closed now, no more frames from it. */
 	remove_device(self, port, NULL);
 }
+
+static const HealerDeviceWatchFuncs serial_watch = {
+        .detached = on_detached,
+        .identity_changed = on_identity_changed,
+};
 
 /* Where the port is plugged: its device in sysfs (a USB interface, a UART), else the port itself (a pty). */
 static char *
@@ -103,9 +120,13 @@ healer_serial_backend_attach_transport(HealerSerialBackend *self, const char *po
 	}
 	physical_id = physical_id_for(port);
 	device = HEALER_DEVICE(healer_link_device_new(port, physical_id, "serial", transport, &timeouts));
-	g_hash_table_insert(self->devices, g_strdup(port), device);
-	g_signal_connect(device, "detached", G_CALLBACK(on_detached), self);
-	g_signal_connect_after(device, "identity-changed", G_CALLBACK(on_identity_changed), self);
+	/*
+	 * Our watch is made with the first device we serve, so after the engine's, which is made with the
+	 * engine that hears of this device (device-added): the engine's functions run first.
+	 */
+	if (self->watch == NULL)
+		self->watch = healer_device_watch_new(&serial_watch, self);
+	g_hash_table_insert(self->devices, (gpointer)healer_device_get_port(device), device);
 	healer_backend_emit_device_added(HEALER_BACKEND(self), device);
 }
 
@@ -180,11 +201,10 @@ serial_stop(HealerBackend *backend)
 	gpointer value;
 
 	g_clear_pointer(&self->watcher, healer_port_watcher_free);
+	g_clear_pointer(&self->watch, healer_device_watch_free);
 	g_hash_table_iter_init(&iter, self->devices);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		g_signal_handlers_disconnect_by_data(value, self);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
 		healer_device_close(value);
-	}
 	g_hash_table_remove_all(self->devices);
 }
 
@@ -233,7 +253,7 @@ healer_serial_backend_class_init(HealerSerialBackendClass *klass)
 static void
 healer_serial_backend_init(HealerSerialBackend *self)
 {
-	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_object_unref);
 }
 
 HealerSerialBackend *

@@ -26,7 +26,11 @@ typedef struct {
 	int fd; /* the port's */
 	GSource *in_source;
 	GSource *out_source; /* while `out` holds bytes */
-	GByteArray *out;     /* bytes the kernel has not taken yet */
+	/*
+	 * Bytes the kernel has not taken yet; NULL when there are none.  Freed once drained, not kept
+	 * for the next time: a full window can wait here (16 KB), and a device heals rarely.
+	 */
+	GByteArray *out;
 	HealerLinkDecoder *decoder;
 	gboolean closing;
 } SerialTransport;
@@ -72,7 +76,7 @@ on_output(gint fd, GIOCondition condition, gpointer user_data)
 	SerialTransport *self = user_data;
 
 	(void)condition;
-	while (self->out->len > 0) {
+	while (self->out != NULL && self->out->len > 0) {
 		ssize_t n = write(fd, self->out->data, self->out->len);
 		if (n > 0) {
 			g_byte_array_remove_range(self->out, 0, (guint)n);
@@ -86,6 +90,7 @@ on_output(gint fd, GIOCondition condition, gpointer user_data)
 		return G_SOURCE_REMOVE;
 	}
 	/* Drained: the next frame goes straight to the port again. */
+	g_clear_pointer(&self->out, g_byte_array_unref);
 	unwatch(&self->out_source);
 	return G_SOURCE_REMOVE;
 }
@@ -103,7 +108,7 @@ serial_send(HealerTransport *transport, GBytes *frame)
 	 * heal-scale).  A hard error is left for the watch to report, from the main loop: failing
 	 * here would close the transport under the caller.
 	 */
-	if (self->out->len == 0) {
+	if (self->out == NULL) {
 		while (len > 0) {
 			ssize_t n = write(self->fd, data, len);
 			if (n > 0) {
@@ -115,6 +120,7 @@ serial_send(HealerTransport *transport, GBytes *frame)
 		}
 		if (len == 0)
 			return;
+		self->out = g_byte_array_sized_new((guint)len);
 	}
 	g_byte_array_append(self->out, data, (guint)len);
 	if (self->out_source == NULL)
@@ -163,7 +169,7 @@ serial_close(HealerTransport *transport)
 	/* Its settings back as they were, and free for others. */
 	g_clear_pointer(&self->port, healer_serial_port_close);
 	self->fd = -1;
-	g_byte_array_unref(self->out);
+	g_clear_pointer(&self->out, g_byte_array_unref);
 	healer_link_decoder_free(self->decoder);
 	/* Freed from an idle: the caller may be inside one of our callbacks. */
 	g_idle_add_once((GSourceOnceFunc)g_free, self->path);
@@ -198,7 +204,6 @@ healer_serial_transport_open(const char *path, guint baud, const HealerTransport
 	self->path = g_strdup(path);
 	self->fd = healer_serial_port_get_fd(port);
 	self->port = g_steal_pointer(&port);
-	self->out = g_byte_array_new();
 	self->decoder = healer_link_decoder_new();
 	self->in_source = watch(self, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input);
 	return &self->parent;
