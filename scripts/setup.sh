@@ -13,6 +13,7 @@ build_packages=(
   gcc pkg-config meson ninja-build python3
   libglib2.0-dev libglib2.0-bin libjson-c-dev libssl-dev zlib1g-dev
   libcurl4-openssl-dev libusb-1.0-0-dev libmosquitto-dev libsystemd-dev libarchive-dev
+  libprotobuf-c-dev protobuf-c-compiler
 )
 # Tests: valgrind, clang with libFuzzer and the sanitizer runtimes, umockdev
 # for USB, nginx and openssl (the upstream tests serve over TLS with a CA the
