@@ -78,6 +78,13 @@ struct _Job {
 	gboolean returned;
 	char *physical_id;
 	char *other_id;
+	/*
+	 * The device switched mode for the step instead of installing it (healer_device_mode_switch_new()):
+	 * the return being awaited runs the step again.  `switched_step` is step + 1 of the last switch
+	 * (0: none), so a second switch for one step fails the heal instead of going round.
+	 */
+	gboolean switching;
+	guint switched_step;
 };
 
 struct _HealerEngine {
@@ -224,6 +231,7 @@ job_end_return_wait(Job *job)
 		g_source_remove(job->return_source);
 		job->return_source = 0;
 	}
+	job->switching = FALSE;
 	if (job->physical_id != NULL && returning != NULL && g_hash_table_lookup(returning, job->physical_id) == job)
 		g_hash_table_remove(returning, job->physical_id);
 	g_clear_pointer(&job->other_id, g_free);
@@ -503,6 +511,22 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 	g_autofree char *label = step_label(step);
 
 	job_release_module(job);
+	if (healer_device_error_is_mode_switch(error) && job->switched_step == job->step + 1) {
+		g_autofree char *why = g_strdup_printf(
+		        "installing %s: the device switched mode for it twice (%s); it installs in neither mode", label,
+		        error->message);
+		job_failed(job, why);
+		return;
+	}
+	if (healer_device_error_is_mode_switch(error)) {
+		/* Nothing written: it comes back in the mode that takes the step, which runs again there. */
+		healer_emit(HEALER_EVENT_NOTE, job->device_id, healer_device_get_port(device), label, (int)job->step + 1,
+		            G_LOG_LEVEL_INFO, "installing %s: %s", label, error->message);
+		job->switched_step = job->step + 1;
+		job_await_return(job, device);
+		job->switching = TRUE;
+		return;
+	}
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("installing %s: %s", label, error->message);
 		job_failed(job, why);
@@ -678,6 +702,7 @@ start_job(Attachment *attachment, Job *job)
 	job->plan = plan;
 	job->plan_set = healer_planning_set_ref(planning);
 	job->step = 0;
+	job->switched_step = 0;
 	job->attachment = attachment;
 	attachment->job = job;
 	job->active = TRUE;
@@ -965,7 +990,13 @@ judge_announced(Attachment *attachment)
 	if (attachment->job != NULL && attachment->job->return_source != 0) {
 		/* The device a step was waiting for reported itself again (wherever it came back). */
 		Job *job = attachment->job;
+		gboolean switched = job->switching;
 		job_end_return_wait(job);
+		if (switched) {
+			/* Back in the mode it switched to for the step: the step runs again there. */
+			run_step(job);
+			return;
+		}
 		job->returned = TRUE;
 		on_step_installed(attachment->device, NULL, job);
 		return;
