@@ -520,8 +520,8 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 	}
 	if (healer_device_error_is_mode_switch(error)) {
 		/* Nothing written: it comes back in the mode that takes the step, which runs again there. */
-		healer_emit(HEALER_EVENT_NOTE, job->device_id, healer_device_get_port(device), label, (int)job->step + 1,
-		            G_LOG_LEVEL_INFO, "installing %s: %s", label, error->message);
+		healer_emit(HEALER_EVENT_NOTE, job->device_id, healer_device_get_port(device), label,
+		            (int)job->step + 1, G_LOG_LEVEL_INFO, "installing %s: %s", label, error->message);
 		job->switched_step = job->step + 1;
 		job_await_return(job, device);
 		job->switching = TRUE;
