@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "name-table.h"
 
 static const char *const service_names[] = {NULL, "INIT", "CHECK", "SEND", "RECV", "RESET"};
 static const char *const status_names[] = {"OK", "ERROR", "PENDING", "BUSY", "NO_MEMORY", "NOT_FOUND"};
@@ -10,13 +11,13 @@ static const char *const status_names[] = {"OK", "ERROR", "PENDING", "BUSY", "NO
 const char *
 healer_particle_service_to_string(guint service)
 {
-	return service < G_N_ELEMENTS(service_names) ? service_names[service] : NULL;
+	return NAME_OR_NULL(service_names, service);
 }
 
 const char *
 healer_particle_status_to_string(guint status)
 {
-	return status < G_N_ELEMENTS(status_names) ? status_names[status] : NULL;
+	return NAME_OR_NULL(status_names, status);
 }
 
 static guint32
