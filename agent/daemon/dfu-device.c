@@ -14,8 +14,6 @@
 #include "particle-usb-ids.h"
 #include "usb-claim.h"
 
-/* The USB serial numbers kept as ids: Particle's are 24 hex digits, ST's 12 to 24. */
-#define MAX_ID_LENGTH 64
 /* A Gen 4 user part's header lies on a 4 KiB boundary below its fixed end (particle-usb-ids.h). */
 #define FIXED_END_STEP 4096
 
@@ -132,21 +130,6 @@ is_gone(const GError *error)
 }
 
 /* ---- reading what it holds ------------------------------------------------------------------------ */
-
-/* The serial number as an id: lower case, printable ASCII only (it reaches records and file names). */
-static char *
-id_from_serial(const char *serial)
-{
-	GString *id = g_string_new(NULL);
-
-	for (const char *p = serial; *p != '\0' && id->len < MAX_ID_LENGTH; p++) {
-		if (g_ascii_isalnum(*p) || *p == '-' || *p == '_')
-			g_string_append_c(id, g_ascii_tolower(*p));
-	}
-	if (id->len == 0)
-		return g_string_free(id, TRUE), NULL;
-	return g_string_free(id, FALSE);
-}
 
 static void
 read_failed(HealerDfuDevice *self, const GError *error)
@@ -396,7 +379,7 @@ on_string(HealerDfuClient *client, GBytes *data, const GError *error, gpointer u
 	}
 	text = g_strndup(g_bytes_get_data(data, NULL), g_bytes_get_size(data));
 	if (self->read == READ_SERIAL) {
-		g_autofree char *id = id_from_serial(text);
+		g_autofree char *id = healer_usb_id_from_serial(text);
 		g_free(self->serial);
 		self->serial = g_steal_pointer(&text);
 		if (g_strcmp0(id, self->id) != 0) {
