@@ -72,6 +72,7 @@ typedef void (*HealerDeviceInstallFunc)(HealerDevice *device, const GError *erro
  * for one step fails the heal).  Not a failure: no attempt is spent on it.  In its own error domain,
  * not HEALER_ERROR: it never reaches a face.
  */
+GQuark healer_device_mode_switch_quark(void);
 G_GNUC_PRINTF(1, 2)
 GError *healer_device_mode_switch_new(const char *format, ...);
 gboolean healer_device_error_is_mode_switch(const GError *error);

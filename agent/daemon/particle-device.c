@@ -179,9 +179,9 @@ find_app(const HealerParticleModuleInfo *info)
 static const char *
 safe_mode_reason(guint32 failed)
 {
-	static const guint order[] = {HEALER_PARTICLE_CHECK_INTEGRITY,    HEALER_PARTICLE_CHECK_DEPENDENCIES,
-	                              HEALER_PARTICLE_CHECK_RANGE,        HEALER_PARTICLE_CHECK_PLATFORM,
-	                              HEALER_PARTICLE_CHECK_PRODUCT,      HEALER_PARTICLE_CHECK_DEPENDENCIES_FULL};
+	static const guint order[] = {HEALER_PARTICLE_CHECK_INTEGRITY, HEALER_PARTICLE_CHECK_DEPENDENCIES,
+	                              HEALER_PARTICLE_CHECK_RANGE,     HEALER_PARTICLE_CHECK_PLATFORM,
+	                              HEALER_PARTICLE_CHECK_PRODUCT,   HEALER_PARTICLE_CHECK_DEPENDENCIES_FULL};
 
 	for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
 		if (failed & order[i])
@@ -227,9 +227,7 @@ judge(HealerParticleDevice *self)
 	g_free(self->boot_reason);
 	self->boot_reason = all_failed != 0 ? healer_text_escape(why->str, -1) : g_strdup("every module passed");
 	health->running = all_failed == 0;
-	health->mode = all_failed != 0                              ? "safe"
-	               : self->device_mode == DEVICE_MODE_LISTENING ? "listening"
-	                                                            : "normal";
+	health->mode = all_failed != 0 ? "safe" : self->device_mode == DEVICE_MODE_LISTENING ? "listening" : "normal";
 	health->safe_mode_reason = safe_mode_reason(all_failed);
 	health->boot_mode = health->mode;
 	health->boot_reason = self->boot_reason;
@@ -251,8 +249,8 @@ judge(HealerParticleDevice *self)
 static HealerDeviceState *
 build_state(HealerParticleDevice *self)
 {
-	HealerDeviceState *state = healer_particle_module_info_to_state(self->info, healer_device_get_platform_id(
-	                                                                                    HEALER_DEVICE(self)));
+	HealerDeviceState *state =
+	        healer_particle_module_info_to_state(self->info, healer_device_get_platform_id(HEALER_DEVICE(self)));
 
 	for (guint i = 0; i < self->info->modules->len; i++) {
 		const HealerParticleModule *m = g_ptr_array_index(self->info->modules, i);
@@ -271,8 +269,8 @@ build_state(HealerParticleDevice *self)
 		for (guint k = 0; k < state->modules->len; k++) {
 			const HealerInstalledModule *app = &g_array_index(state->modules, HealerInstalledModule, k);
 			if (app->function == MODULE_FUNCTION_USER_PART)
-				healer_device_state_add_dependency(state, app->function, app->index, m->function, m->index,
-				                                   m->version);
+				healer_device_state_add_dependency(state, app->function, app->index, m->function,
+				                                   m->index, m->version);
 		}
 	}
 	return state;
@@ -304,7 +302,8 @@ build_state_json(HealerParticleDevice *self)
 		d.dependencies = g_array_new(FALSE, TRUE, sizeof(HealerDescribeDependency));
 		for (guint k = 0; k < m->dependencies->len; k++) {
 			const HealerModuleDependency *dep = &g_array_index(m->dependencies, HealerModuleDependency, k);
-			HealerDescribeDependency dd = {.function = dep->function, .index = dep->index, .version = dep->version};
+			HealerDescribeDependency dd = {
+			        .function = dep->function, .index = dep->index, .version = dep->version};
 			g_array_append_val(d.dependencies, dd);
 		}
 		g_array_append_val(describe->modules, d);
@@ -461,9 +460,10 @@ static GError *
 result_error(const char *what, gint32 result)
 {
 	g_autofree char *text = healer_particle_result_describe(result);
-	HealerError code = result == HEALER_PARTICLE_RESULT_PROTECTED || result == HEALER_PARTICLE_RESULT_OTA_UPDATES_DISABLED
-	                           ? HEALER_ERROR_PERMISSION_DENIED
-	                           : HEALER_ERROR_FAILED;
+	HealerError code =
+	        result == HEALER_PARTICLE_RESULT_PROTECTED || result == HEALER_PARTICLE_RESULT_OTA_UPDATES_DISABLED
+	                ? HEALER_ERROR_PERMISSION_DENIED
+	                : HEALER_ERROR_FAILED;
 
 	return g_error_new(HEALER_ERROR, code, "%s: %s", what, text);
 }
@@ -522,7 +522,8 @@ on_finished(HealerParticleClient *client, gint32 result, GBytes *reply, const GE
 		finish_op(self, result_error("the device refused the module at FINISH", result));
 		return;
 	}
-	/* Staged: it applies the module as it resets, and comes back as another USB device (the engine waits for it). */
+	/* Staged: it applies the module as it resets, and comes back as another USB device (the engine waits for it).
+	 */
 	healer_device_emit_log(HEALER_DEVICE(self), "module staged: the device resets to apply it");
 	finish_op(self, NULL);
 	self->op = OP_RESET;
@@ -543,7 +544,8 @@ on_data(HealerParticleClient *client, gint32 result, GBytes *reply, const GError
 		return;
 	}
 	if (result != HEALER_PARTICLE_RESULT_OK) {
-		g_autofree char *what = g_strdup_printf("the device refused DATA at byte %" G_GSIZE_FORMAT, self->offset);
+		g_autofree char *what =
+		        g_strdup_printf("the device refused DATA at byte %" G_GSIZE_FORMAT, self->offset);
 		finish_op(self, result_error(what, result));
 		return;
 	}
@@ -562,7 +564,8 @@ send_next(HealerParticleDevice *self)
 	const guint8 *bytes = g_bytes_get_data(self->module, &len);
 
 	if (self->offset < len) {
-		Healer__Particle__FirmwareUpdateDataRequest request = HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
+		Healer__Particle__FirmwareUpdateDataRequest request =
+		        HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
 		gsize n = MIN((gsize)self->chunk_size, len - self->offset);
 		gsize size;
 		guint8 *packed;
@@ -572,10 +575,12 @@ send_next(HealerParticleDevice *self)
 		size = healer__particle__firmware_update_data_request__get_packed_size(&request);
 		packed = g_malloc(size);
 		healer__particle__firmware_update_data_request__pack(&request, packed);
+		g_autoptr(GBytes) payload = NULL;
+
+		payload = g_bytes_new_take(packed, size);
 		self->op = OP_DATA;
 		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_FIRMWARE_UPDATE_DATA,
-		                                     g_bytes_new_take(packed, size), HEALER_PARTICLE_REQUEST_TIMEOUT_MS,
-		                                     on_data, self);
+		                                     payload, HEALER_PARTICLE_REQUEST_TIMEOUT_MS, on_data, self);
 		return;
 	}
 	{
@@ -605,7 +610,8 @@ on_started(HealerParticleClient *client, gint32 result, GBytes *reply, const GEr
 		return;
 	}
 	/* A Device OS that cannot take a module over control requests may still in DFU mode (not a bootloader). */
-	if ((result == HEALER_PARTICLE_RESULT_NOT_SUPPORTED || result == HEALER_PARTICLE_RESULT_OTA_UNSUPPORTED_MODULE) &&
+	if ((result == HEALER_PARTICLE_RESULT_NOT_SUPPORTED ||
+	     result == HEALER_PARTICLE_RESULT_OTA_UNSUPPORTED_MODULE) &&
 	    self->module_function != MODULE_FUNCTION_BOOTLOADER) {
 		g_autofree char *text = healer_particle_result_describe(result);
 		g_autofree char *why = g_strdup_printf("START answered %s: installing it over DFU instead", text);
@@ -651,20 +657,23 @@ particle_install_async(HealerDevice *device, const HealerDeviceModule *module, H
 		return;
 	}
 	if (len == 0) {
-		finish_op(self, g_error_new_literal(HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "the module is empty"));
+		finish_op(self,
+		          g_error_new_literal(HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "the module is empty"));
 		return;
 	}
 	/* DFU cannot write a bootloader (read-only there): always over control requests. */
 	if (module->function != MODULE_FUNCTION_BOOTLOADER &&
 	    healer_particle_device_get_install_route(platform) == HEALER_PARTICLE_INSTALL_DFU) {
 		const HealerPlatform *p = healer_platform_lookup(platform);
-		g_autofree char *why = g_strdup_printf("the [particle] install route for %s is dfu: rebooting into DFU mode",
-		                                       p != NULL ? p->name : "this platform");
+		g_autofree char *why =
+		        g_strdup_printf("the [particle] install route for %s is dfu: rebooting into DFU mode",
+		                        p != NULL ? p->name : "this platform");
 		switch_to_dfu(self, why);
 		return;
 	}
 	{
-		Healer__Particle__StartFirmwareUpdateRequest request = HEALER__PARTICLE__START_FIRMWARE_UPDATE_REQUEST__INIT;
+		Healer__Particle__StartFirmwareUpdateRequest request =
+		        HEALER__PARTICLE__START_FIRMWARE_UPDATE_REQUEST__INIT;
 		guint8 packed[16];
 		gsize size;
 		g_autoptr(GBytes) payload = NULL;
@@ -673,8 +682,8 @@ particle_install_async(HealerDevice *device, const HealerDeviceModule *module, H
 		request.format = FORMAT_BIN;
 		size = healer__particle__start_firmware_update_request__pack(&request, packed);
 		payload = g_bytes_new(packed, size);
-		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE, payload,
-		                                     START_TIMEOUT_MS, on_started, self);
+		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE,
+		                                     payload, START_TIMEOUT_MS, on_started, self);
 	}
 }
 
@@ -888,8 +897,8 @@ healer_particle_device_new_usb(const HealerUsbCandidate *candidate, GError **err
 	if (!healer_usb_identify(descriptor->idVendor, descriptor->idProduct, &identity) ||
 	    identity.mode != HEALER_USB_MODE_NORMAL || identity.platform == NULL) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
-		            "%04x:%04x is no Particle device running Device OS that healerd knows", descriptor->idVendor,
-		            descriptor->idProduct);
+		            "%04x:%04x is no Particle device running Device OS that healerd knows",
+		            descriptor->idVendor, descriptor->idProduct);
 		return NULL;
 	}
 	/* The kernel read the serial number at enumeration: no request to the device, no wait. */
@@ -971,15 +980,17 @@ healer_particle_device_to_json(HealerParticleDevice *self)
 	particle_get_health(HEALER_DEVICE(self), &health);
 	json_object_object_add(o, "usb_id", json_object_new_string(ids));
 	json_object_object_add(o, "serial", json_object_new_string(self->serial != NULL ? self->serial : ""));
-	json_object_object_add(o, "platform",
-	                       json_object_new_string(self->identity.platform != NULL ? self->identity.platform->name : ""));
+	json_object_object_add(
+	        o, "platform",
+	        json_object_new_string(self->identity.platform != NULL ? self->identity.platform->name : ""));
 	json_object_object_add(o, "device_os",
 	                       self->system_version != NULL ? json_object_new_string(self->system_version) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(health.mode));
 	json_object_object_add(o, "safe_mode_reason", json_object_new_string(health.safe_mode_reason));
-	json_object_object_add(o, "install_route",
-	                       json_object_new_string(healer_particle_install_route_to_string(
-	                               healer_particle_device_get_install_route(particle_get_platform_id(HEALER_DEVICE(self))))));
+	json_object_object_add(
+	        o, "install_route",
+	        json_object_new_string(healer_particle_install_route_to_string(
+	                healer_particle_device_get_install_route(particle_get_platform_id(HEALER_DEVICE(self))))));
 	json_object_object_add(o, "module_info_format",
 	                       self->info != NULL ? json_object_new_string(healer_particle_module_info_format_to_string(
 	                                                    self->info->format))
