@@ -606,6 +606,23 @@ install_next(HealerDfuDevice *self)
 	start_reading(self);
 }
 
+/* Left DFU for a module only Device OS writes: the step runs again once the device is back in normal mode. */
+static void
+on_left_for_module(HealerDfuClient *client, GBytes *data, const GError *error, gpointer user_data)
+{
+	HealerDfuDevice *self = user_data;
+
+	(void)client;
+	(void)data;
+	if (error != NULL) {
+		op_failed(self, error);
+		return;
+	}
+	finish_op(self, healer_device_mode_switch_new("leaving DFU mode to install it over control requests"));
+	/* Manifesting: it resets on its own and re-enumerates; the backend sees it go (hotplug). */
+	self->op = OP_LEAVE;
+}
+
 static void
 dfu_install_async(HealerDevice *device, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
                   gpointer user_data)
@@ -632,6 +649,20 @@ dfu_install_async(HealerDevice *device, const HealerDeviceModule *module, Healer
 	if (header == NULL) {
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "the module's header: %s",
 		                            error->message));
+		return;
+	}
+	/*
+	 * A Particle bootloader is read-only over DFU: Device OS writes it (control requests), so the
+	 * device leaves DFU mode for normal mode, where the Particle family takes the same step.
+	 */
+	if (self->identity.mode == HEALER_USB_MODE_DFU && header->function == MODULE_FUNCTION_BOOTLOADER) {
+		const HealerDfuseLayout *first = flash_layout(self);
+		guint32 leave_at = self->last_address;
+		if (leave_at == 0 && first != NULL && first->segments->len > 0)
+			leave_at = g_array_index(first->segments, HealerDfuseSegment, 0).start;
+		healer_device_emit_log(device, "a bootloader is written by Device OS, not DFU: leaving DFU mode");
+		self->op = OP_LEAVE;
+		healer_dfu_client_leave_async(self->client, leave_at, on_left_for_module, self);
 		return;
 	}
 	if (self->identity.platform != NULL && header->platform_id != self->identity.platform->id) {
