@@ -126,8 +126,8 @@ request(libusb_device_handle *h, uint16_t type, const uint8_t *payload, size_t s
 	uint16_t id = r.id;
 	g_autofree uint8_t *bytes = NULL;
 
-	REQUIRE(r.status == HEALER_PARTICLE_STATUS_OK || r.status == HEALER_PARTICLE_STATUS_PENDING,
-	        "INIT %u: %s", type, status_name(r.status));
+	REQUIRE(r.status == HEALER_PARTICLE_STATUS_OK || r.status == HEALER_PARTICLE_STATUS_PENDING, "INIT %u: %s",
+	        type, status_name(r.status));
 	if (r.status == HEALER_PARTICLE_STATUS_PENDING) {
 		r = check_until_settled(h, id);
 		REQUIRE(r.status == HEALER_PARTICLE_STATUS_OK && !(r.fields & HEALER_PARTICLE_REPLY_FIELD_RESULT),
@@ -135,8 +135,8 @@ request(libusb_device_handle *h, uint16_t type, const uint8_t *payload, size_t s
 	}
 	for (size_t sent = 0; sent < size;) {
 		uint16_t chunk = (uint16_t)MIN(size - sent, HEALER_PARTICLE_MAX_CHUNK);
-		int n = libusb_control_transfer(h, HEALER_PARTICLE_REQUEST_TYPE_OUT, HEALER_PARTICLE_SERVICE_SEND, 0, id,
-		                                (uint8_t *)payload + sent, chunk, TRANSFER_TIMEOUT);
+		int n = libusb_control_transfer(h, HEALER_PARTICLE_REQUEST_TYPE_OUT, HEALER_PARTICLE_SERVICE_SEND, 0,
+		                                id, (uint8_t *)payload + sent, chunk, TRANSFER_TIMEOUT);
 		REQUIRE(n == chunk, "SEND: %s", libusb_error_name(n));
 		sent += chunk;
 	}
@@ -171,9 +171,10 @@ print_module_info(libusb_device_handle *h)
 	for (guint i = 0; i < info->modules->len; i++) {
 		const HealerParticleModule *m = g_ptr_array_index(info->modules, i);
 		g_autofree char *why = healer_particle_module_describe_failure(info, m);
-		printf("module %s %u version %u failed 0x%02x hash %s%s%s\n", healer_module_function_to_string(m->function),
-		       m->index, m->version, healer_particle_module_failed(m), m->has_hash ? "yes" : "no",
-		       why != NULL ? ": " : "", why != NULL ? why : "");
+		printf("module %s %u version %u failed 0x%02x hash %s%s%s\n",
+		       healer_module_function_to_string(m->function), m->index, m->version,
+		       healer_particle_module_failed(m), m->has_hash ? "yes" : "no", why != NULL ? ": " : "",
+		       why != NULL ? why : "");
 	}
 }
 
@@ -218,7 +219,8 @@ ota(libusb_device_handle **handle, GBytes *module, size_t stop_after, const char
 	printf("chunk %u\n", chunk);
 	healer__particle__start_firmware_update_reply__free_unpacked(started, NULL);
 	for (size_t sent = 0; sent < size; sent += chunk) {
-		Healer__Particle__FirmwareUpdateDataRequest piece = HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
+		Healer__Particle__FirmwareUpdateDataRequest piece =
+		        HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
 		if (stop_after > 0 && sent >= stop_after) {
 			/* Mid-install: the device resets now (usbemu's `reboot`), and the update is lost. */
 			uint8_t devnum = devnum_of(h);
