@@ -201,6 +201,20 @@ healer_particle_client_get_system_version(HealerParticleClient *self)
 }
 
 void
+healer_particle_client_set_max_active(HealerParticleClient *self, guint max_active)
+{
+	g_return_if_fail(max_active > 0);
+	self->max_active = max_active;
+	pump(self);
+}
+
+guint
+healer_particle_client_get_max_active(HealerParticleClient *self)
+{
+	return self->max_active;
+}
+
+void
 healer_particle_client_get_stats(HealerParticleClient *self, HealerParticleClientStats *stats)
 {
 	*stats = self->stats;

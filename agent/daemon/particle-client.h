@@ -85,6 +85,13 @@ void healer_particle_client_request_async(HealerParticleClient *self, guint16 ty
 void healer_particle_client_raw_out_async(HealerParticleClient *self, guint16 index, HealerParticleClientFunc func,
                                           gpointer user_data);
 
+/*
+ * Requests in flight at most (HEALER_PARTICLE_MAX_ACTIVE at first; a BUSY lowers it).  Tests raise
+ * it above the device's limit to have it answer BUSY.
+ */
+void healer_particle_client_set_max_active(HealerParticleClient *self, guint max_active);
+guint healer_particle_client_get_max_active(HealerParticleClient *self);
+
 typedef struct {
 	guint64 transfers; /* control transfers completed (every kind) */
 	guint64 polls;     /* of them, CHECKs */

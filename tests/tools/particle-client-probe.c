@@ -17,7 +17,8 @@
  *   control COMMAND           writes COMMAND to usbemu's control FIFO (--control): "control: sent"
  *   stats                     "stats: transfers T polls P bytes-out O bytes-in I"
  *
- * --quirk on|off|auto: the data-stage quirk (auto: from the product id's identity).  Every wait is
+ * --quirk on|off|auto: the data-stage quirk (auto: from the product id's identity); --max-active N:
+ * the client's limit on requests in flight (above the device's 4: it answers BUSY).  Every wait is
  * on an event but close-in-flight's, which only gives libusb time to hand the cancelled transfers
  * back before the process ends (valgrind then sees whether the client freed everything).  Exit 0
  * when every step ran (answers are the test's to judge), 1 when the device never came.
@@ -45,6 +46,7 @@ static struct {
 	guint step;
 	char *control;
 	char *quirk;
+	gint max_active;
 	guint outstanding;
 	guint answered;
 	gboolean closed;
@@ -145,12 +147,12 @@ on_concurrent(HealerParticleClient *client, gint32 result, GBytes *reply, const 
 {
 	g_autofree char *what = g_strdup_printf("concurrent %s", type_name(GPOINTER_TO_UINT(user_data)));
 
-	(void)client;
 	print_answer(what, result, reply, error);
 	app.answered++;
 	if (--app.outstanding > 0)
 		return;
-	printf("concurrent: %u answered\n", app.answered);
+	printf("concurrent: %u answered, at most %u at once now\n", app.answered,
+	       healer_particle_client_get_max_active(client));
 	fflush(stdout);
 	next_step();
 }
@@ -324,6 +326,8 @@ on_usb(HealerUsbContext *context, libusb_device *usb, gboolean arrived, gpointer
 	       identity.platform != NULL ? identity.platform->name : "?", quirk ? "yes" : "no");
 	fflush(stdout);
 	app.client = healer_particle_client_new(context, handle, quirk);
+	if (app.max_active > 0)
+		healer_particle_client_set_max_active(app.client, (guint)app.max_active);
 	g_idle_add(on_next_idle, NULL);
 }
 
@@ -333,6 +337,8 @@ main(int argc, char **argv)
 	GOptionEntry entries[] = {
 	        {"control", 0, 0, G_OPTION_ARG_FILENAME, &app.control, "usbemu's control FIFO", "FIFO"},
 	        {"quirk", 0, 0, G_OPTION_ARG_STRING, &app.quirk, "the data-stage quirk: on, off, auto", "Q"},
+	        {"max-active", 0, 0, G_OPTION_ARG_INT, &app.max_active,
+	         "requests in flight at most (above the device's: BUSY)", "N"},
 	        {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) options = g_option_context_new("STEP...");
