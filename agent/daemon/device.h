@@ -61,7 +61,11 @@ typedef struct {
 	gboolean app_dependencies_failed;
 } HealerDeviceHealth;
 
-/* error NULL: the module is installed and the device came back and reported its state again. */
+/*
+ * error NULL: the module is installed and the device came back and reported its state again.
+ * HEALER_ERROR_PERMISSION_DENIED: the device refuses it in a way no retry changes (a protected
+ * device, updates disabled by its application): the engine ends the heal at once, showing the message.
+ */
 typedef void (*HealerDeviceInstallFunc)(HealerDevice *device, const GError *error, gpointer user_data);
 
 /*

@@ -394,6 +394,36 @@ on_retry(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The heal ends failed, saying `detail`. */
+static void
+job_give_up(Job *job, const char *detail)
+{
+	Attachment *attachment = job->attachment;
+	g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
+
+	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
+	                   (int)job->step, G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
+	if (attachment != NULL)
+		set_status(attachment, HEALER_STATUS_FAILED, detail);
+	end_job_with(job, error);
+}
+
+/*
+ * The device refused the step in a way no retry changes (HEALER_ERROR_PERMISSION_DENIED from its
+ * install: a protected device, updates disabled by its application): the heal ends at once, with
+ * the family's words of what the technician can do.
+ */
+static void
+job_refused(Job *job, const char *why)
+{
+	g_autofree char *detail = g_strdup_printf("%s (not retried: the device refuses it until that changes)", why);
+
+	job->attempt++;
+	job_release_module(job);
+	job_end_return_wait(job);
+	job_give_up(job, detail);
+}
+
 static void
 job_failed(Job *job, const char *why)
 {
@@ -410,14 +440,7 @@ job_failed(Job *job, const char *why)
 	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
-		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
-		                   (int)job->step, G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
-		if (attachment != NULL)
-			set_status(attachment, HEALER_STATUS_FAILED, detail);
-		{
-			g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
-			end_job_with(job, error);
-		}
+		job_give_up(job, detail);
 		return;
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
@@ -525,6 +548,11 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 		job->switched_step = job->step + 1;
 		job_await_return(job, device);
 		job->switching = TRUE;
+		return;
+	}
+	if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED)) {
+		g_autofree char *why = g_strdup_printf("installing %s: %s", label, error->message);
+		job_refused(job, why);
 		return;
 	}
 	if (error != NULL) {

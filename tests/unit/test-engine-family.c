@@ -81,6 +81,7 @@ struct _FakeDevice {
 	guint resets;
 	gsize installed_size; /* the bytes its last install was given */
 	gboolean switches;    /* an install switches mode (nothing written), then it resets */
+	gboolean refuses;     /* an install is refused for good (HEALER_ERROR_PERMISSION_DENIED: protected) */
 };
 
 G_DEFINE_FINAL_TYPE(FakeDevice, fake_device, HEALER_TYPE_DEVICE)
@@ -203,6 +204,21 @@ fake_switched(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Refused: protected, say; nothing written, and it stays. */
+static gboolean
+fake_refused(gpointer user_data)
+{
+	FakeDevice *self = user_data;
+	HealerDeviceInstallFunc func = self->func;
+	g_autoptr(GError) error =
+	        g_error_new_literal(HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED, "the device is protected");
+
+	self->func = NULL;
+	func(HEALER_DEVICE(self), error, self->user_data);
+	g_object_unref(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 fake_install_async(HealerDevice *device, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
                    gpointer user_data)
@@ -215,7 +231,11 @@ fake_install_async(HealerDevice *device, const HealerDeviceModule *module, Heale
 	self->installed_size = g_bytes_get_size(module->bytes);
 	self->func = func;
 	self->user_data = user_data;
-	g_idle_add(self->switches ? fake_switched : self->in_place ? fake_written : fake_staged, g_object_ref(self));
+	g_idle_add(self->refuses    ? fake_refused
+	           : self->switches ? fake_switched
+	           : self->in_place ? fake_written
+	                            : fake_staged,
+	           g_object_ref(self));
 }
 
 static gboolean
@@ -324,6 +344,7 @@ struct _FakeBackend {
 	FakeDevice *replacement; /* what came back after that unplug */
 	gboolean returned;       /* what `back` says came back after a reset */
 	gboolean first_switches; /* the first device switches mode for its step */
+	gboolean first_refuses;  /* the first device refuses its step for good */
 	GPtrArray *all;          /* FakeDevice*: every device ever plugged */
 };
 
@@ -442,6 +463,7 @@ fake_start(HealerBackend *backend)
 	} else {
 		self->first = fake_device_new(DEVICE_ID, "/dev/fake0", PHYSICAL, 0, FALSE);
 		self->first->switches = self->first_switches;
+		self->first->refuses = self->first_refuses;
 	}
 	self->first->back = self->back;
 	plug(self, g_object_ref(self->first));
@@ -505,7 +527,8 @@ typedef struct {
 	gboolean second;               /* a second device is plugged: both heals must end */
 	const FakeReturn *second_back; /* what comes back after its reset (NULL: nothing) */
 	guint max_concurrent_jobs;
-	guint max_attempts; /* run_in_place(): 0 for 3 */
+	guint max_attempts;     /* run_in_place(): 0 for 3 */
+	gboolean first_refuses; /* run_in_place(): the first device, in normal mode, refuses its step for good */
 	/* What was seen: */
 	gboolean finished, success; /* of the first device's heal */
 	char *message;
@@ -839,7 +862,8 @@ run_in_place(Seen *seen, gboolean unplug_first, gboolean first_switches, FakeBac
 	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
 	g_assert_no_error(error);
 	backend->back = seen->back;
-	backend->in_place = !first_switches;
+	backend->in_place = !first_switches && !seen->first_refuses;
+	backend->first_refuses = seen->first_refuses;
 	backend->unplug_first = unplug_first;
 	backend->first_switches = first_switches;
 	supply = healer_supply_new(config, store, NULL);
@@ -968,6 +992,24 @@ test_mode_switch_twice_fails(void)
 	seen_clear(&seen);
 }
 
+/* A step the device refuses for good (PERMISSION_DENIED): the heal fails at once, with no retry, saying why. */
+static void
+test_refused_not_retried(void)
+{
+	Seen seen = {.first_refuses = TRUE};
+	g_autoptr(FakeBackend) backend = NULL;
+
+	run_in_place(&seen, FALSE, FALSE, &backend);
+	g_assert_true(seen.finished);
+	g_assert_false(seen.success);
+	g_assert_cmpstr(seen.message, ==,
+	                "installing system-part 1 v2: the device is protected (not retried: the device refuses it "
+	                "until that changes)");
+	/* Three attempts were allowed: one was made. */
+	g_assert_cmpuint(backend->first->installs, ==, 1);
+	seen_clear(&seen);
+}
+
 /* The engine's records (a failed heal is a warning) are not what is tested here: only criticals count. */
 static GLogWriterOutput
 quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -994,5 +1036,6 @@ main(int argc, char **argv)
 	g_test_add_func("/engine-family/in-place/unplugged-installs-again", test_in_place_unplugged_installs_again);
 	g_test_add_func("/engine-family/mode-switch/runs-the-step-again", test_mode_switch_runs_the_step_again);
 	g_test_add_func("/engine-family/mode-switch/twice-fails", test_mode_switch_twice_fails);
+	g_test_add_func("/engine-family/refused-not-retried", test_refused_not_retried);
 	return g_test_run();
 }
