@@ -261,13 +261,13 @@ stage_text(const Op *op)
 	case STAGE_BUSY_WAIT:
 		return g_strdup("in INIT");
 	case STAGE_WAIT_BUFFER:
-		return g_strdup_printf("polling CHECK for a %" G_GSIZE_FORMAT "-byte payload buffer (%u polls)",
+		return g_strdup_printf("polling CHECK for a %" G_GSIZE_FORMAT "-byte payload buffer, %u polls",
 		                       payload_size(op), op->polls);
 	case STAGE_SEND:
 		return g_strdup_printf("in SEND (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes sent)", op->offset,
 		                       payload_size(op));
 	case STAGE_WAIT_RESULT:
-		return g_strdup_printf("polling CHECK for the result (%u polls)", op->polls);
+		return g_strdup_printf("polling CHECK for the result, %u polls", op->polls);
 	case STAGE_RECV:
 		return g_strdup_printf("in RECV (%" G_GSIZE_FORMAT " of %u bytes received)", op->offset,
 		                       op->reply_size);

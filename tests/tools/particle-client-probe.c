@@ -11,6 +11,8 @@
  *                             M modules (old|new format)"
  *   concurrent N TYPE         N requests at once: "concurrent: K of N answered" and each answer
  *   raw-out INDEX             "raw-out INDEX: done"
+ *   background-raw-out INDEX  the same, and the next step at once (the line comes when it is done, if
+ *                             the client is still open then)
  *   close-in-flight N TYPE    N requests at once; the client is closed in the first answer's
  *                             callback; then waits for a DRAIN_MS timer (the transfers cancelled by
  *                             close come back meanwhile): "close-in-flight: closed, M callbacks after"
@@ -197,6 +199,19 @@ on_raw_out(HealerParticleClient *client, gint32 result, GBytes *reply, const GEr
 	next_step();
 }
 
+static void
+on_background_raw_out(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                      gpointer user_data)
+{
+	(void)client;
+	(void)result;
+	(void)reply;
+	if (app.closed)
+		app.after_close++;
+	printf("background raw-out %u: %s\n", GPOINTER_TO_UINT(user_data), error != NULL ? error->message : "done");
+	fflush(stdout);
+}
+
 static GBytes *
 pattern(guint size)
 {
@@ -279,6 +294,12 @@ next_step(void)
 		guint index = (guint)atoi(arg(0));
 		app.step++;
 		healer_particle_client_raw_out_async(app.client, (guint16)index, on_raw_out, GUINT_TO_POINTER(index));
+	} else if (g_str_equal(step, "background-raw-out")) {
+		guint index = (guint)atoi(arg(0));
+		app.step++;
+		healer_particle_client_raw_out_async(app.client, (guint16)index, on_background_raw_out,
+		                                     GUINT_TO_POINTER(index));
+		g_idle_add(on_next_idle, NULL);
 	} else if (g_str_equal(step, "control")) {
 		send_control(arg(0));
 		app.step++;
