@@ -1174,6 +1174,9 @@ on_device_removed(HealerBackend *backend, HealerDevice *device, const char *why,
 void
 healer_engine_add_backend(HealerEngine *self, HealerBackend *backend)
 {
+	/* One physical device may show in several backends (backend.h, "Peers"). */
+	for (guint i = 0; i < self->backends->len; i++)
+		healer_backend_add_peer(g_ptr_array_index(self->backends, i), backend);
 	g_ptr_array_add(self->backends, g_object_ref(backend));
 	g_signal_connect(backend, "device-added", G_CALLBACK(on_device_added), self);
 	g_signal_connect(backend, "device-removed", G_CALLBACK(on_device_removed), self);
