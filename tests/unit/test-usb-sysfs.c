@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "device-json.h"
+#include "json-autoptr.h"
 #include "events.h"
 #include "serial-backend.h"
 #include "test-util.h"
@@ -167,6 +169,43 @@ test_device_ttys(void)
 	bad = healer_usb_sysfs_ttys(root, "usb:../../1-1.2");
 	g_assert_cmpuint(bad->len, ==, 0);
 	test_tmpdir_free(g_steal_pointer(&root));
+}
+
+/* GetDevices' object lists the USB device's ttys with the device: one physical device, one entry. */
+static void
+test_device_json_ttys(void)
+{
+	char *ttys[] = {(char *)"ttyACM0", NULL};
+	char *none[] = {NULL};
+	char empty[] = "";
+	char id[] = "0123456789abcdef01234567";
+	char usb_port[] = "usb:1-1.2", tty_port[] = "/dev/ttyUSB0";
+#define INFO(port_, ttys_)                                                                                             \
+	{.id = id,                                                                                                     \
+	 .port = port_,                                                                                                \
+	 .transport = empty,                                                                                           \
+	 .platform_name = empty,                                                                                       \
+	 .mode = empty,                                                                                                \
+	 .led = empty,                                                                                                 \
+	 .state = empty,                                                                                               \
+	 .detail = empty,                                                                                              \
+	 .safe_mode_reason = empty,                                                                                    \
+	 .modules_json = empty,                                                                                        \
+	 .ttys = ttys_,                                                                                                \
+	 .current_step = empty,                                                                                        \
+	 .last_error = empty}
+	HealerDeviceInfo info = INFO(usb_port, ttys);
+	HealerDeviceInfo serial = INFO(tty_port, none);
+#undef INFO
+	g_autoptr(json_object) with = healer_device_info_to_json(&info);
+	g_autoptr(json_object) without = healer_device_info_to_json(&serial);
+	json_object *list = NULL;
+
+	g_assert_true(json_object_object_get_ex(with, "ttys", &list));
+	g_assert_cmpuint(json_object_array_length(list), ==, 1);
+	g_assert_cmpstr(json_object_get_string(json_object_array_get_idx(list, 0)), ==, "ttyACM0");
+	g_assert_true(json_object_object_get_ex(without, "ttys", &list));
+	g_assert_cmpuint(json_object_array_length(list), ==, 0);
 }
 
 /* ---- the serial backend's rule ------------------------------------------- */
@@ -475,6 +514,7 @@ main(int argc, char **argv)
 	g_test_add_func("/usb-sysfs/tty-parent", test_tty_parent);
 	g_test_add_func("/usb-sysfs/tty-parent-bad-ids", test_tty_parent_bad_ids);
 	g_test_add_func("/usb-sysfs/device-ttys", test_device_ttys);
+	g_test_add_func("/usb-sysfs/device-json-ttys", test_device_json_ttys);
 	g_test_add_func("/usb-sysfs/serial/held-port-left-alone", test_held_port_left_alone);
 	g_test_add_func("/usb-sysfs/serial/port-first-then-device", test_port_first_then_device);
 	g_test_add_func("/usb-sysfs/serial/another-device-keeps-port", test_another_device_keeps_port);
