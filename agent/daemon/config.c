@@ -6,6 +6,7 @@
 #include "healer-error.h"
 #include "healer-serial.h"
 #include "port-guard.h"
+#include "module-names.h"
 #include "usb-selector.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
@@ -68,6 +69,7 @@ static const KeySpec keys[] = {
         {"serial", "device-ids-per-minute", KEY_UINT, 1, 600, FIELD(device_ids_per_minute)},
         {"usb", "enable", KEY_BOOL, 0, 0, FIELD(usb_enable)},
         {"usb", "ignore", KEY_USB_LIST, 0, 0, FIELD(usb_ignore)},
+        {"particle", "install", KEY_STRING, 0, 0, FIELD(particle_install)},
         {"store", "module-directories", KEY_PATH_LIST, 0, 0, FIELD(module_dirs)},
         {"store", "release-tables", KEY_PATH_LIST, 0, 0, FIELD(release_tables)},
         {"healer", "max-concurrent-jobs", KEY_UINT, 0, 1024, FIELD(max_concurrent_jobs)},
@@ -92,7 +94,10 @@ static const KeySpec keys[] = {
         {"upstream", "allow-insecure-http", KEY_BOOL, 0, 0, FIELD(upstream_allow_insecure_http)},
 };
 
-static const char *const groups[] = {"daemon", "serial", "usb", "store", "healer", "upstream"};
+static const char *const groups[] = {"daemon", "serial", "usb", "particle", "store", "healer", "upstream"};
+
+/* [particle] install.PLATFORM: the route for one platform, named as module-names.h names it. */
+#define PARTICLE_INSTALL_PREFIX "install."
 
 static const struct {
 	const char *name;
@@ -163,6 +168,8 @@ healer_config_new_defaults(void)
 	config->device_ids_per_minute = PORT_GUARD_IDENTITIES;
 	config->usb_enable = TRUE;
 	config->usb_ignore = g_new0(char *, 1);
+	config->particle_install = g_strdup("control");
+	config->particle_install_platforms = g_new0(char *, 1);
 	config->module_dirs = g_strdupv((char **)dirs);
 	config->max_concurrent_jobs = 0;
 	config->reset_timeout_s = 30;
@@ -193,6 +200,8 @@ healer_config_free(HealerConfig *config)
 	g_free(config->state_dir);
 	g_strfreev(config->serial_ports);
 	g_strfreev(config->usb_ignore);
+	g_free(config->particle_install);
+	g_strfreev(config->particle_install_platforms);
 	g_strfreev(config->module_dirs);
 	g_strfreev(config->release_tables);
 	g_strfreev(config->trusted_key_dirs);
@@ -607,6 +616,65 @@ load_file(HealerConfig *config, const char *file, LoadState *state, GError **err
 	return apply_text(config, file, text, len, state, error);
 }
 
+/* [particle] install and install.PLATFORM: "control" or "dfu". */
+static gboolean
+check_particle_route(const char *value, const char *file, const char *text, const char *key, GError **error)
+{
+	if (g_strcmp0(value, "control") == 0 || g_strcmp0(value, "dfu") == 0)
+		return TRUE;
+	set_key_error(error, file, text, "particle", key, "'%s': expected control or dfu", value);
+	return FALSE;
+}
+
+/* install.PLATFORM: a platform healerd knows by name, and a route. */
+static gboolean
+check_particle_platform_key(GKeyFile *kf, const char *key, const char *file, const char *text, GError **error)
+{
+	const char *name = key + strlen(PARTICLE_INSTALL_PREFIX);
+	const HealerPlatform *platform = healer_platform_lookup_name(name);
+	g_autofree char *value = g_key_file_get_value(kf, "particle", key, NULL);
+
+	if (platform == NULL) {
+		set_key_error(error, file, text, "particle", key,
+		              "unknown platform '%s' (a name as healerctl platforms lists it: photon, p1, electron, "
+		              "argon, boron, bsom, p2, ...)",
+		              name);
+		return FALSE;
+	}
+	return check_particle_route(value, file, text, key, error);
+}
+
+/* Checked already: each install.PLATFORM replaces what an earlier file said of that platform. */
+static void
+apply_particle_platform_keys(HealerConfig *config, GKeyFile *kf)
+{
+	g_auto(GStrv) key_names = g_key_file_get_keys(kf, "particle", NULL, NULL);
+	g_autoptr(GStrvBuilder) kept = g_strv_builder_new();
+
+	for (guint k = 0; key_names != NULL && key_names[k] != NULL; k++) {
+		const HealerPlatform *platform;
+		g_autofree char *value = NULL;
+		g_autofree char *prefix = NULL;
+
+		if (!g_str_has_prefix(key_names[k], PARTICLE_INSTALL_PREFIX))
+			continue;
+		platform = healer_platform_lookup_name(key_names[k] + strlen(PARTICLE_INSTALL_PREFIX));
+		value = g_key_file_get_value(kf, "particle", key_names[k], NULL);
+		prefix = g_strdup_printf("%s=", platform->name);
+		for (guint i = 0; config->particle_install_platforms[i] != NULL; i++) {
+			if (!g_str_has_prefix(config->particle_install_platforms[i], prefix))
+				g_strv_builder_add(kept, config->particle_install_platforms[i]);
+		}
+		{
+			g_autofree char *pair = g_strdup_printf("%s%s", prefix, value);
+			g_strv_builder_add(kept, pair);
+		}
+		g_strfreev(config->particle_install_platforms);
+		config->particle_install_platforms = g_strv_builder_end(kept);
+		kept = g_strv_builder_new();
+	}
+}
+
 /* Parses and checks `text` (`len` bytes, NUL-terminated), the contents of `file`, applying its keys over `config`. */
 static gboolean
 apply_text(HealerConfig *config, const char *file, const char *text, gsize len, LoadState *state, GError **error)
@@ -634,12 +702,19 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 	for (guint g = 0; group_names[g] != NULL; g++) {
 		g_auto(GStrv) key_names = NULL;
 		if (!is_known_group(group_names[g])) {
-			set_key_error(error, file, text, group_names[g], NULL,
-			              "unknown group (known groups: daemon, serial, usb, store, healer, upstream)");
+			set_key_error(
+			        error, file, text, group_names[g], NULL,
+			        "unknown group (known groups: daemon, serial, usb, particle, store, healer, upstream)");
 			return FALSE;
 		}
 		key_names = g_key_file_get_keys(kf, group_names[g], NULL, NULL);
 		for (guint k = 0; key_names != NULL && key_names[k] != NULL; k++) {
+			if (strcmp(group_names[g], "particle") == 0 &&
+			    g_str_has_prefix(key_names[k], PARTICLE_INSTALL_PREFIX)) {
+				if (!check_particle_platform_key(kf, key_names[k], file, text, error))
+					return FALSE;
+				continue;
+			}
 			if (find_key(group_names[g], key_names[k]) == NULL) {
 				g_autofree char *known = known_keys(group_names[g]);
 				set_key_error(error, file, text, group_names[g], key_names[k],
@@ -647,6 +722,11 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 				return FALSE;
 			}
 		}
+	}
+	if (g_key_file_has_key(kf, "particle", "install", NULL)) {
+		g_autofree char *value = g_key_file_get_value(kf, "particle", "install", NULL);
+		if (!check_particle_route(value, file, text, "install", error))
+			return FALSE;
 	}
 	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
 		if (!g_key_file_has_key(kf, keys[i].group, keys[i].key, NULL))
@@ -660,6 +740,7 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 			state->url_where = key_location(file, text, keys[i].group, keys[i].key);
 		}
 	}
+	apply_particle_platform_keys(config, kf);
 	return TRUE;
 }
 

@@ -34,6 +34,10 @@ typedef struct {
 	gboolean usb_enable; /* enable: serve USB devices (libusb) */
 	GStrv usb_ignore;    /* ignore: usb:BUS-PORT[.PORT...] or usb:VID:PID selectors of devices left alone */
 
+	/* [particle] */
+	char *particle_install;           /* install: "control" or "dfu", the route for every platform */
+	GStrv particle_install_platforms; /* install.PLATFORM=ROUTE: "photon=dfu", one per platform named */
+
 	/* [store] */
 	GStrv module_dirs;       /* module-directories */
 	GStrv release_tables;    /* release-tables; by default <dir>/releases.json of each

@@ -282,6 +282,26 @@ healer_device_close(HealerDevice *self)
 	CLASS(self)->close(self);
 }
 
+G_DEFINE_QUARK(healer - device - mode - switch - quark, healer_device_mode_switch)
+
+GError *
+healer_device_mode_switch_new(const char *format, ...)
+{
+	va_list args;
+	g_autofree char *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	return g_error_new_literal(healer_device_mode_switch_quark(), 0, message);
+}
+
+gboolean
+healer_device_error_is_mode_switch(const GError *error)
+{
+	return error != NULL && error->domain == healer_device_mode_switch_quark();
+}
+
 void
 healer_device_emit_identified(HealerDevice *self)
 {

@@ -61,8 +61,25 @@ typedef struct {
 	gboolean app_dependencies_failed;
 } HealerDeviceHealth;
 
-/* error NULL: the module is installed and the device came back and reported its state again. */
+/*
+ * error NULL: the module is installed and the device came back and reported its state again.
+ * HEALER_ERROR_PERMISSION_DENIED: the device refuses it in a way no retry changes (a protected
+ * device, updates disabled by its application): the engine ends the heal at once, showing the message.
+ */
 typedef void (*HealerDeviceInstallFunc)(HealerDevice *device, const GError *error, gpointer user_data);
+
+/*
+ * An install's answer when the device wrote nothing but switches to another mode that takes the
+ * module (a Particle device asked to reboot into its DFU bootloader, a DFU bootloader asked for a
+ * module only its application writes): it resets and comes back as another device (it has
+ * REENUMERATES_AFTER_RESET), and the engine runs the same step again there, once (a second switch
+ * for one step fails the heal).  Not a failure: no attempt is spent on it.  In its own error domain,
+ * not HEALER_ERROR: it never reaches a face.
+ */
+GQuark healer_device_mode_switch_quark(void);
+G_GNUC_PRINTF(1, 2)
+GError *healer_device_mode_switch_new(const char *format, ...);
+gboolean healer_device_error_is_mode_switch(const GError *error);
 
 /* One module to install: bytes, and what it is (the caller knows it from the store). */
 typedef struct {

@@ -14,8 +14,6 @@
 #include "particle-usb-ids.h"
 #include "usb-claim.h"
 
-/* The USB serial numbers kept as ids: Particle's are 24 hex digits, ST's 12 to 24. */
-#define MAX_ID_LENGTH 64
 /* A Gen 4 user part's header lies on a 4 KiB boundary below its fixed end (particle-usb-ids.h). */
 #define FIXED_END_STEP 4096
 
@@ -132,21 +130,6 @@ is_gone(const GError *error)
 }
 
 /* ---- reading what it holds ------------------------------------------------------------------------ */
-
-/* The serial number as an id: lower case, printable ASCII only (it reaches records and file names). */
-static char *
-id_from_serial(const char *serial)
-{
-	GString *id = g_string_new(NULL);
-
-	for (const char *p = serial; *p != '\0' && id->len < MAX_ID_LENGTH; p++) {
-		if (g_ascii_isalnum(*p) || *p == '-' || *p == '_')
-			g_string_append_c(id, g_ascii_tolower(*p));
-	}
-	if (id->len == 0)
-		return g_string_free(id, TRUE), NULL;
-	return g_string_free(id, FALSE);
-}
 
 static void
 read_failed(HealerDfuDevice *self, const GError *error)
@@ -396,7 +379,7 @@ on_string(HealerDfuClient *client, GBytes *data, const GError *error, gpointer u
 	}
 	text = g_strndup(g_bytes_get_data(data, NULL), g_bytes_get_size(data));
 	if (self->read == READ_SERIAL) {
-		g_autofree char *id = id_from_serial(text);
+		g_autofree char *id = healer_usb_id_from_serial(text);
 		g_free(self->serial);
 		self->serial = g_steal_pointer(&text);
 		if (g_strcmp0(id, self->id) != 0) {
@@ -623,6 +606,23 @@ install_next(HealerDfuDevice *self)
 	start_reading(self);
 }
 
+/* Left DFU for a module only Device OS writes: the step runs again once the device is back in normal mode. */
+static void
+on_left_for_module(HealerDfuClient *client, GBytes *data, const GError *error, gpointer user_data)
+{
+	HealerDfuDevice *self = user_data;
+
+	(void)client;
+	(void)data;
+	if (error != NULL) {
+		op_failed(self, error);
+		return;
+	}
+	finish_op(self, healer_device_mode_switch_new("leaving DFU mode to install it over control requests"));
+	/* Manifesting: it resets on its own and re-enumerates; the backend sees it go (hotplug). */
+	self->op = OP_LEAVE;
+}
+
 static void
 dfu_install_async(HealerDevice *device, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
                   gpointer user_data)
@@ -649,6 +649,20 @@ dfu_install_async(HealerDevice *device, const HealerDeviceModule *module, Healer
 	if (header == NULL) {
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA, "the module's header: %s",
 		                            error->message));
+		return;
+	}
+	/*
+	 * A Particle bootloader is read-only over DFU: Device OS writes it (control requests), so the
+	 * device leaves DFU mode for normal mode, where the Particle family takes the same step.
+	 */
+	if (self->identity.mode == HEALER_USB_MODE_DFU && header->function == MODULE_FUNCTION_BOOTLOADER) {
+		const HealerDfuseLayout *first = flash_layout(self);
+		guint32 leave_at = self->last_address;
+		if (leave_at == 0 && first != NULL && first->segments->len > 0)
+			leave_at = g_array_index(first->segments, HealerDfuseSegment, 0).start;
+		healer_device_emit_log(device, "a bootloader is written by Device OS, not DFU: leaving DFU mode");
+		self->op = OP_LEAVE;
+		healer_dfu_client_leave_async(self->client, leave_at, on_left_for_module, self);
 		return;
 	}
 	if (self->identity.platform != NULL && header->platform_id != self->identity.platform->id) {

@@ -79,6 +79,13 @@ struct _Job {
 	gboolean returned;
 	char *physical_id;
 	char *other_id;
+	/*
+	 * The device switched mode for the step instead of installing it (healer_device_mode_switch_new()):
+	 * the return being awaited runs the step again.  `switched_step` is step + 1 of the last switch
+	 * (0: none), so a second switch for one step fails the heal instead of going round.
+	 */
+	gboolean switching;
+	guint switched_step;
 };
 
 struct _HealerEngine {
@@ -225,6 +232,7 @@ job_end_return_wait(Job *job)
 		g_source_remove(job->return_source);
 		job->return_source = 0;
 	}
+	job->switching = FALSE;
 	if (job->physical_id != NULL && returning != NULL && g_hash_table_lookup(returning, job->physical_id) == job)
 		g_hash_table_remove(returning, job->physical_id);
 	g_clear_pointer(&job->other_id, g_free);
@@ -387,6 +395,36 @@ on_retry(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The heal ends failed, saying `detail`. */
+static void
+job_give_up(Job *job, const char *detail)
+{
+	Attachment *attachment = job->attachment;
+	g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
+
+	healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
+	                   (int)job->step, G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
+	if (attachment != NULL)
+		set_status(attachment, HEALER_STATUS_FAILED, detail);
+	end_job_with(job, error);
+}
+
+/*
+ * The device refused the step in a way no retry changes (HEALER_ERROR_PERMISSION_DENIED from its
+ * install: a protected device, updates disabled by its application): the heal ends at once, with
+ * the family's words of what the technician can do.
+ */
+static void
+job_refused(Job *job, const char *why)
+{
+	g_autofree char *detail = g_strdup_printf("%s (not retried: the device refuses it until that changes)", why);
+
+	job->attempt++;
+	job_release_module(job);
+	job_end_return_wait(job);
+	job_give_up(job, detail);
+}
+
 static void
 job_failed(Job *job, const char *why)
 {
@@ -403,14 +441,7 @@ job_failed(Job *job, const char *why)
 	 */
 	if (job->attempt >= self->config->max_attempts) {
 		g_autofree char *detail = g_strdup_printf("%s (gave up after %u attempts)", why, job->attempt);
-		healer_emit_reason(HEALER_EVENT_HEAL_FAILED, job->device_id, attachment ? attachment->port : NULL,
-		                   (int)job->step, G_LOG_LEVEL_WARNING, detail, "heal failed: %s", detail);
-		if (attachment != NULL)
-			set_status(attachment, HEALER_STATUS_FAILED, detail);
-		{
-			g_autoptr(GError) error = g_error_new(HEALER_ERROR, HEALER_ERROR_FAILED, "%s", detail);
-			end_job_with(job, error);
-		}
+		job_give_up(job, detail);
 		return;
 	}
 	delay = healer_config_retry_delay(self->config, job->attempt);
@@ -504,6 +535,27 @@ on_step_installed(HealerDevice *device, const GError *error, gpointer user_data)
 	g_autofree char *label = step_label(step);
 
 	job_release_module(job);
+	if (healer_device_error_is_mode_switch(error) && job->switched_step == job->step + 1) {
+		g_autofree char *why = g_strdup_printf(
+		        "installing %s: the device switched mode for it twice (%s); it installs in neither mode", label,
+		        error->message);
+		job_failed(job, why);
+		return;
+	}
+	if (healer_device_error_is_mode_switch(error)) {
+		/* Nothing written: it comes back in the mode that takes the step, which runs again there. */
+		healer_emit(HEALER_EVENT_NOTE, job->device_id, healer_device_get_port(device), label,
+		            (int)job->step + 1, G_LOG_LEVEL_INFO, "installing %s: %s", label, error->message);
+		job->switched_step = job->step + 1;
+		job_await_return(job, device);
+		job->switching = TRUE;
+		return;
+	}
+	if (g_error_matches(error, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED)) {
+		g_autofree char *why = g_strdup_printf("installing %s: %s", label, error->message);
+		job_refused(job, why);
+		return;
+	}
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("installing %s: %s", label, error->message);
 		job_failed(job, why);
@@ -679,6 +731,7 @@ start_job(Attachment *attachment, Job *job)
 	job->plan = plan;
 	job->plan_set = healer_planning_set_ref(planning);
 	job->step = 0;
+	job->switched_step = 0;
 	job->attachment = attachment;
 	attachment->job = job;
 	job->active = TRUE;
@@ -966,7 +1019,13 @@ judge_announced(Attachment *attachment)
 	if (attachment->job != NULL && attachment->job->return_source != 0) {
 		/* The device a step was waiting for reported itself again (wherever it came back). */
 		Job *job = attachment->job;
+		gboolean switched = job->switching;
 		job_end_return_wait(job);
+		if (switched) {
+			/* Back in the mode it switched to for the step: the step runs again there. */
+			run_step(job);
+			return;
+		}
 		job->returned = TRUE;
 		on_step_installed(attachment->device, NULL, job);
 		return;

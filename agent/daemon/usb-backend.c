@@ -2,6 +2,8 @@
 
 #include "events.h"
 #include "healer-error.h"
+#include "module-names.h"
+#include "particle-device.h"
 #include "port-guard.h"
 
 typedef enum {
@@ -372,6 +374,23 @@ healer_usb_backend_init(HealerUsbBackend *self)
 	self->ignore = g_array_new(FALSE, FALSE, sizeof(HealerUsbSelector));
 }
 
+/* [particle] install and install.PLATFORM, checked when the configuration was loaded. */
+static void
+apply_particle_routes(const HealerConfig *config)
+{
+	HealerParticleInstallRoute route;
+
+	if (healer_particle_install_route_from_string(config->particle_install, &route))
+		healer_particle_device_set_install_route(0, route);
+	for (guint i = 0; config->particle_install_platforms != NULL && config->particle_install_platforms[i] != NULL;
+	     i++) {
+		g_auto(GStrv) pair = g_strsplit(config->particle_install_platforms[i], "=", 2);
+		const HealerPlatform *platform = pair[0] != NULL ? healer_platform_lookup_name(pair[0]) : NULL;
+		if (platform != NULL && pair[1] != NULL && healer_particle_install_route_from_string(pair[1], &route))
+			healer_particle_device_set_install_route(platform->id, route);
+	}
+}
+
 HealerUsbBackend *
 healer_usb_backend_new(HealerConfig *config, HealerUsbContextFlags flags, GError **error)
 {
@@ -384,6 +403,7 @@ healer_usb_backend_new(HealerConfig *config, HealerUsbContextFlags flags, GError
 	self->config = config;
 	self->context = g_steal_pointer(&context);
 	self->guard = healer_port_guard_new(config->device_ids_per_minute, on_port_unignored, self);
+	apply_particle_routes(config);
 	for (guint i = 0; config->usb_ignore != NULL && config->usb_ignore[i] != NULL; i++) {
 		HealerUsbSelector selector;
 		/* Checked when the configuration was loaded. */

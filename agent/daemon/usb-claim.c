@@ -57,7 +57,7 @@ healer_usb_claim_interface(libusb_device_handle *handle, const char *physical_id
 }
 
 libusb_device_handle *
-healer_usb_open_claimed(libusb_device *device, const char *physical_id, guint8 interface_number, GError **error)
+healer_usb_open(libusb_device *device, const char *physical_id, GError **error)
 {
 	libusb_device_handle *handle = NULL;
 	int r = libusb_open(device, &handle);
@@ -70,6 +70,16 @@ healer_usb_open_claimed(libusb_device *device, const char *physical_id, guint8 i
 		            libusb_get_bus_number(device), libusb_get_device_address(device), libusb_strerror(r));
 		return NULL;
 	}
+	return handle;
+}
+
+libusb_device_handle *
+healer_usb_open_claimed(libusb_device *device, const char *physical_id, guint8 interface_number, GError **error)
+{
+	libusb_device_handle *handle = healer_usb_open(device, physical_id, error);
+
+	if (handle == NULL)
+		return NULL;
 	if (!healer_usb_claim_interface(handle, physical_id, interface_number, error)) {
 		libusb_close(handle);
 		return NULL;

@@ -33,6 +33,14 @@ gboolean healer_usb_claim_interface(libusb_device_handle *handle, const char *ph
                                     GError **error);
 
 /*
+ * Opens the device, claiming nothing (a family whose requests go to the device itself).  The
+ * handle's usbfs node is polled by the context's source from now on; libusb_close() when done.
+ * HEALER_ERROR_PERMISSION_DENIED when the node may not be opened (the udev rules grant healerd
+ * the devices it serves), HEALER_ERROR_NOT_FOUND when the device went.
+ */
+libusb_device_handle *healer_usb_open(libusb_device *device, const char *physical_id, GError **error);
+
+/*
  * Opens the device and claims the interface (above): a family's way in.  The handle's usbfs node
  * is polled by the context's source from now on; libusb_release_interface() and libusb_close()
  * when done.  HEALER_ERROR_PERMISSION_DENIED when the node may not be opened (the udev rules grant

@@ -4,6 +4,7 @@
 
 #include "dfu-device.h"
 #include "healer-error.h"
+#include "particle-device.h"
 
 /*
  * The built-in table, one row per family and kind of device, tried in order.  A family adds its
@@ -13,10 +14,15 @@
  * from the product id, and an id healerd does not know is refused by the family, not guessed) and
  * an STM32's ROM bootloader (0483:df11), each by its DFU interface (class 0xfe, subclass 0x01,
  * protocol 0x02: DFU mode).
+ *
+ * Particle (particle-device.h): Particle devices running Device OS (2b04:c0xx; the platform from
+ * the product id, refused by the family when healerd does not know it), by their control
+ * interface (0xff/0xff/0xff, no endpoints: the requests go to the device, nothing is claimed).
  */
 static const HealerUsbMatch builtin_matches[] = {
         {"dfu", 0x2b04, 0xd000, 0xf000, 0xfe, 0x01, 0x02, healer_dfu_device_new_usb},
         {"dfu", 0x0483, 0xdf11, 0xffff, 0xfe, 0x01, 0x02, healer_dfu_device_new_usb},
+        {"particle", 0x2b04, 0xc000, 0xf000, 0xff, 0xff, 0xff, healer_particle_device_new_usb},
         {.family = NULL},
 };
 
@@ -82,6 +88,35 @@ healer_usb_physical_id(libusb_device *device)
 	for (int i = 0; i < n; i++)
 		g_string_append_printf(s, "%c%u", i == 0 ? '-' : '.', ports[i]);
 	return g_string_free(s, FALSE);
+}
+
+/* The USB serial numbers kept as ids: Particle's are 24 hex digits, ST's 12 to 24. */
+#define MAX_ID_LENGTH 64
+
+char *
+healer_usb_id_from_serial(const char *serial)
+{
+	GString *id = g_string_new(NULL);
+
+	for (const char *p = serial; *p != '\0' && id->len < MAX_ID_LENGTH; p++) {
+		if (g_ascii_isalnum(*p) || *p == '-' || *p == '_')
+			g_string_append_c(id, g_ascii_tolower(*p));
+	}
+	if (id->len == 0)
+		return g_string_free(id, TRUE), NULL;
+	return g_string_free(id, FALSE);
+}
+
+char *
+healer_usb_read_serial(libusb_device *device)
+{
+	g_autofree char *physical_id = healer_usb_physical_id(device);
+	g_autofree char *path = g_strdup_printf("/sys/bus/usb/devices/%s/serial", physical_id + 4);
+	char *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return NULL;
+	return g_strchomp(text);
 }
 
 gboolean

@@ -85,6 +85,20 @@ gboolean healer_usb_match_matches(const HealerUsbMatch *match, const struct libu
 /* "usb:1-1.4" (a root hub, which has no port: "usb:1"). */
 char *healer_usb_physical_id(libusb_device *device);
 
+/*
+ * A USB serial number as a device id: lower case, letters, digits, '-' and '_' only (it reaches
+ * records and file names), at most 64 characters; NULL when nothing is left.  Every family
+ * serving a device by its serial number makes its id with this, so a device keeps its id across
+ * modes (a Particle device in Device OS and in its DFU bootloader).
+ */
+char *healer_usb_id_from_serial(const char *serial);
+
+/*
+ * The serial number the kernel read when the device was enumerated (sysfs: .../1-1.4/serial), with
+ * no request to the device; NULL when the device has none or sysfs does not say.
+ */
+char *healer_usb_read_serial(libusb_device *device);
+
 /* Whether the device is the one `selector` means. */
 gboolean healer_usb_selector_matches(const HealerUsbSelector *selector, libusb_device *device,
                                      const struct libusb_device_descriptor *descriptor);

@@ -1,8 +1,7 @@
 #include "dfu-protocol.h"
 
 #include "healer-error.h"
-
-#define NAME_OR_NULL(table, i) ((i) < G_N_ELEMENTS(table) ? (table)[i] : NULL)
+#include "name-table.h"
 
 static const char *const request_names[] = {
         [HEALER_DFU_REQUEST_DETACH] = "DETACH",       [HEALER_DFU_REQUEST_DNLOAD] = "DNLOAD",

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "name-table.h"
 #include "healer/module-format.h"
 
 /* ---- little-endian fields, byte by byte ------------------------------------ */
@@ -120,8 +121,6 @@ static const char *const log_level_names[] = {
         [LINK_LOG_INFO] = "info",
         [LINK_LOG_DEBUG] = "debug",
 };
-
-#define NAME_OR_NULL(table, i) ((i) < G_N_ELEMENTS(table) ? (table)[i] : NULL)
 
 const char *
 healer_link_mode_to_string(guint mode)

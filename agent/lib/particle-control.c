@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "healer-error.h"
+#include "name-table.h"
 
 static const char *const service_names[] = {NULL, "INIT", "CHECK", "SEND", "RECV", "RESET"};
 static const char *const status_names[] = {"OK", "ERROR", "PENDING", "BUSY", "NO_MEMORY", "NOT_FOUND"};
@@ -10,13 +11,13 @@ static const char *const status_names[] = {"OK", "ERROR", "PENDING", "BUSY", "NO
 const char *
 healer_particle_service_to_string(guint service)
 {
-	return service < G_N_ELEMENTS(service_names) ? service_names[service] : NULL;
+	return NAME_OR_NULL(service_names, service);
 }
 
 const char *
 healer_particle_status_to_string(guint status)
 {
-	return status < G_N_ELEMENTS(status_names) ? status_names[status] : NULL;
+	return NAME_OR_NULL(status_names, status);
 }
 
 static guint32
@@ -158,6 +159,39 @@ HealerParticleSetup
 healer_particle_setup_reset(guint16 id)
 {
 	return setup(HEALER_PARTICLE_REQUEST_TYPE_IN, HEALER_PARTICLE_SERVICE_RESET, 0, id, HEALER_PARTICLE_MIN_WLENGTH);
+}
+
+const char *
+healer_particle_request_type_to_string(guint type)
+{
+	switch (type) {
+	case HEALER_PARTICLE_REQUEST_GET_DEVICE_ID:
+		return "GET_DEVICE_ID";
+	case HEALER_PARTICLE_REQUEST_GET_SYSTEM_VERSION:
+		return "GET_SYSTEM_VERSION";
+	case HEALER_PARTICLE_REQUEST_RESET:
+		return "RESET";
+	case HEALER_PARTICLE_REQUEST_DFU_MODE:
+		return "DFU_MODE";
+	case HEALER_PARTICLE_REQUEST_SAFE_MODE:
+		return "SAFE_MODE";
+	case HEALER_PARTICLE_REQUEST_GET_DEVICE_MODE:
+		return "GET_DEVICE_MODE";
+	case HEALER_PARTICLE_REQUEST_GET_PROTECTED_STATE:
+		return "GET_PROTECTED_STATE";
+	case HEALER_PARTICLE_REQUEST_GET_MODULE_INFO:
+		return "GET_MODULE_INFO";
+	case HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE:
+		return "START_FIRMWARE_UPDATE";
+	case HEALER_PARTICLE_REQUEST_FINISH_FIRMWARE_UPDATE:
+		return "FINISH_FIRMWARE_UPDATE";
+	case HEALER_PARTICLE_REQUEST_CANCEL_FIRMWARE_UPDATE:
+		return "CANCEL_FIRMWARE_UPDATE";
+	case HEALER_PARTICLE_REQUEST_FIRMWARE_UPDATE_DATA:
+		return "FIRMWARE_UPDATE_DATA";
+	default:
+		return NULL;
+	}
 }
 
 typedef struct {

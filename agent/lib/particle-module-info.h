@@ -63,10 +63,18 @@ typedef struct {
 void healer_particle_module_info_free(HealerParticleModuleInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerParticleModuleInfo, healer_particle_module_info_free)
 
+/* A module with no checks run and no dependencies (usbemu and tests build replies from these). */
+HealerParticleModule *healer_particle_module_new(guint function, guint index, guint16 version);
+void healer_particle_module_free(HealerParticleModule *module);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerParticleModule, healer_particle_module_free)
+void healer_particle_module_add_dependency(HealerParticleModule *module, guint function, guint index, guint16 version);
+
 /*
  * Reads a GetModuleInfo reply.  FALSE (NULL) with HEALER_ERROR_INVALID_DATA when it is not one
- * (protobuf that does not decode; a type, index or version out of range, naming the entry), and
- * with HEALER_ERROR_INVALID_DATA for a reply that lists no main-store module.
+ * (protobuf that does not decode; a type, index or version out of range, an old-format validity
+ * with undefined bits, a hash that is not 32 bytes, naming the entry: "module info (new format):
+ * modules[3]: version 70000 is over 65535"), and for a reply that lists no main-store module.
+ * Every entry is checked, those of other stores too; dependencies of type 0 (empty slots) are dropped.
  */
 HealerParticleModuleInfo *healer_particle_module_info_parse(const guint8 *data, gsize len, GError **error);
 
@@ -74,8 +82,10 @@ HealerParticleModuleInfo *healer_particle_module_info_parse(const guint8 *data, 
 guint32 healer_particle_module_failed(const HealerParticleModule *module);
 
 /*
- * Encodes `modules` (HealerParticleModule*) as a device would answer in `format` (usbemu; tests).
- * The old format carries integrity and dependency failures only, and no hash, size limit or store.
+ * Encodes `modules` (HealerParticleModule*) as a device would answer in `format` (usbemu; tests),
+ * every module in the main store.  The old format carries integrity and dependency failures only,
+ * and no hash, size limit or store; modules and dependencies its enum has no type for (resource,
+ * settings, asset) are left out, as such a device never lists them.
  */
 GBytes *healer_particle_module_info_encode(GPtrArray *modules, HealerParticleModuleInfoFormat format);
 
@@ -84,8 +94,9 @@ HealerDeviceState *healer_particle_module_info_to_state(const HealerParticleModu
 
 /*
  * Why `module` failed its checks, in words, or NULL when it passed: for a dependency failure, each
- * dependency the other modules do not meet ("needs system-part 2 version >= 2202, has 1102" or
- * "... has none"); integrity, range and platform failures named as such.
+ * dependency the other modules of `info` do not meet ("dependency check failed: needs system-part 2
+ * version >= 2202 (has 1102)", "... (has none)", several joined by ", "); integrity, range,
+ * platform, product and full-dependency failures named as such, several joined by "; ".
  */
 char *healer_particle_module_describe_failure(const HealerParticleModuleInfo *info, const HealerParticleModule *module);
 

@@ -386,12 +386,12 @@ test_install(Fixture *f, gconstpointer data)
 	assert_lacks(trace, "result=stall");
 }
 
-/* The Photon's bootloader segment is read-only ('a'): refused before any erase, the segment named. */
+/* The Photon's bootloader segment is read-only ('a'): a module there is refused before any erase, the segment named. */
 static void
 test_read_only_refused(Fixture *f, gconstpointer data)
 {
 	const Model *m = &models[1];
-	g_autofree char *module = make_module(f, "boot", 6, "bootloader", 0, 1200, 0x08000000, 10 * KIB, NULL);
+	g_autofree char *module = make_module(f, "boot", 6, "system-part", 3, 1200, 0x08000000, 10 * KIB, NULL);
 	const char *args[] = {"install", module, NULL};
 	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
@@ -401,6 +401,27 @@ test_read_only_refused(Fixture *f, gconstpointer data)
 	assert_contains(out, "install failed: cannot write ");
 	assert_contains(out, " bytes at 0x08000000: 0x08000000..");
 	assert_contains(out, "segment 'Internal Flash' 0x08000000 is not writable (attribute a: read-only)");
+	g_assert_false(flash_holds(f, m, module, 0x08000000));
+	trace = trace_text(f);
+	assert_lacks(trace, "dfuse=ERASE");
+}
+
+/*
+ * A bootloader is Device OS's to write (control requests): the device leaves DFU mode for it, nothing
+ * is erased, and the install answers a mode switch (the engine runs the step again in normal mode).
+ */
+static void
+test_bootloader_leaves_dfu(Fixture *f, gconstpointer data)
+{
+	const Model *m = &models[1];
+	g_autofree char *module = make_module(f, "boot", 6, "bootloader", 0, 1200, 0x08000000, 10 * KIB, NULL);
+	const char *args[] = {"install", module, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 1);
+	assert_contains(out, "install failed: leaving DFU mode to install it over control requests");
 	g_assert_false(flash_holds(f, m, module, 0x08000000));
 	trace = trace_text(f);
 	assert_lacks(trace, "dfuse=ERASE");
@@ -522,7 +543,7 @@ test_leave_particle(Fixture *f, gconstpointer data)
 /*
  * healerd heals a Photon stuck in DFU: its application needs system-part 2 v200, the store has it
  * (a signed catalog); healerd installs it, resets the device (leave), and the device comes back in
- * normal mode, where no family serves it yet: healerd says so.
+ * normal mode, where the Particle family serves it.
  */
 static void
 test_healerd_heals(Fixture *f, gconstpointer data)
@@ -578,7 +599,7 @@ test_healerd_heals(Fixture *f, gconstpointer data)
 		const char *succeeded[] = {"heal succeeded: 1 module(s)", "resetting it to start its application",
 		                           NULL};
 		const char *detached[] = {"] detached", NULL};
-		const char *normal[] = {"usb:1-1.1: USB device 2b04:c006", "no family serves it", NULL};
+		const char *normal[] = {"usb:1-1.1: USB device 2b04:c006", "served by the particle family", NULL};
 		healerd_process_wait(healerd, attached, 1, 60000);
 		healerd_process_wait(healerd, started, 1, 60000);
 		healerd_process_wait(healerd, installed, 1, 60000);
@@ -734,6 +755,7 @@ main(int argc, char **argv)
 		ADD(peer, test_same_flash_as_dfu_util, &models[i]);
 	}
 	ADD("/dfu-family/read-only-refused", test_read_only_refused, NULL);
+	ADD("/dfu-family/bootloader-leaves-dfu", test_bootloader_leaves_dfu, NULL);
 	ADD("/dfu-family/stall-recovered", test_stall_recovered, NULL);
 	ADD("/dfu-family/failure-names-state", test_failure_names_state, NULL);
 	ADD("/dfu-family/unplug-mid-download", test_unplug_mid_download, NULL);

@@ -219,6 +219,9 @@ on_usb(HealerUsbContext *context, libusb_device *usb, gboolean arrived, gpointer
 		config = NULL;
 	match = healer_usb_match_find((const HealerUsbMatch *const *)rows->pdata, rows->len, &descriptor, config,
 	                              &interface);
+	/* Another family's device (a Particle device in normal mode) is no DFU device to this client. */
+	if (match != NULL && !g_str_equal(match->family, "dfu"))
+		match = NULL;
 	if (match == NULL) {
 		/* After a leave: what came back at the physical id the device left. */
 		if (app.leaving && g_strcmp0(physical_id, app.last_physical_id) == 0) {

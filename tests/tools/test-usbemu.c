@@ -805,8 +805,9 @@ test_usage(Fixture *f, gconstpointer data)
 	{
 		const char *args[] = {"--dfu=nosuch", state_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "--dfu nosuch: no such model (models: stm32f2, particle-photon, particle-argon, "
-		                     "particle-p2)");
+		assert_contains(out, "--dfu nosuch: no such model (models: stm32f2, particle-photon, particle-p1, "
+		                     "particle-electron, particle-argon, particle-boron, particle-bsom, particle-p2, "
+		                     "particle-msom)");
 		g_clear_pointer(&out, g_free);
 	}
 	{
@@ -818,7 +819,7 @@ test_usage(Fixture *f, gconstpointer data)
 	{
 		const char *args[] = {"--state=x", "--dfu=stm32f2", NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "--state x: comes after the --dfu MODEL it belongs to");
+		assert_contains(out, "--state x: comes after the --dfu MODEL or --particle PLATFORM it belongs to");
 		g_clear_pointer(&out, g_free);
 	}
 	{

@@ -66,6 +66,8 @@ assert_defaults(const HealerConfig *config)
 	g_assert_true(config->usb_enable);
 	g_assert_nonnull(config->usb_ignore);
 	g_assert_null(config->usb_ignore[0]);
+	g_assert_cmpstr(config->particle_install, ==, "control");
+	g_assert_null(config->particle_install_platforms[0]);
 	assert_strv(config->module_dirs, dirs);
 	g_assert_cmpuint(config->max_concurrent_jobs, ==, 0);
 	g_assert_cmpuint(config->reset_timeout_s, ==, 30);
@@ -321,7 +323,15 @@ test_invalid(Fixture *f, gconstpointer data)
 	expect_error(f, "[daemon]\nlog-level=info\n\n[healer]\nmax-atempts=3\n", 5,
 	             "[healer] max-atempts: unknown key (known keys in [healer]: max-concurrent-jobs,");
 	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker=x\n", 3,
-	             "[mqtt]: unknown group (known groups: daemon, serial, usb, store, healer, upstream)");
+	             "[mqtt]: unknown group (known groups: daemon, serial, usb, particle, store, healer, upstream)");
+	/* [particle]: a route, for every platform or one named as healerd names it. */
+	expect_error(f, "[particle]\ninstall=usb\n", 2, "[particle] install: 'usb': expected control or dfu");
+	expect_error(f, "[particle]\ninstall.photon=DFU\n", 2,
+	             "[particle] install.photon: 'DFU': expected control or dfu");
+	expect_error(f, "[particle]\ninstall=dfu\ninstall.potato=dfu\n", 3,
+	             "[particle] install.potato: unknown platform 'potato' (a name as healerctl platforms lists it:");
+	expect_error(f, "[particle]\ninstal=dfu\n", 2,
+	             "[particle] instal: unknown key (known keys in [particle]: install)");
 	/* [usb]: booleans, and selectors of devices to leave alone, each refused with what is wrong. */
 	expect_error(f, "[usb]\nenable=on\n", 2, "[usb] enable: 'on' is not a boolean");
 	expect_error(f, "[usb]\nignore=usb:1-1.4;1-1.5\n", 2,
@@ -561,6 +571,23 @@ test_log_levels(void)
 	g_assert_cmpstr(healer_log_level_to_string(G_LOG_LEVEL_INFO), ==, "info");
 }
 
+/* [particle] install routes: the default, and per platform, a later drop-in replacing one platform's. */
+static void
+test_particle_routes(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *routes[] = {"electron=control", "photon=control", "boron=dfu", NULL};
+
+	(void)data;
+	write_text(f->path, "[particle]\ninstall=dfu\ninstall.photon=dfu\ninstall.electron=control\n");
+	write_drop_in(f, "10-photon.conf", "[particle]\ninstall.photon=control\ninstall.boron=dfu\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(config->particle_install, ==, "dfu");
+	assert_strv(config->particle_install_platforms, routes);
+}
+
 #define ADD(name, func) g_test_add(name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
 int
@@ -577,6 +604,7 @@ main(int argc, char **argv)
 	ADD("/config/insecure-http", test_insecure_http);
 	ADD("/config/syntax-error", test_syntax_error);
 	ADD("/config/shipped-file", test_shipped_file);
+	ADD("/config/particle-routes", test_particle_routes);
 	g_test_add_func("/config/retry-delay", test_retry_delay);
 	g_test_add_func("/config/nul-byte", test_nul_byte);
 	g_test_add_func("/config/log-levels", test_log_levels);

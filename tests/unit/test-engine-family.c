@@ -22,8 +22,12 @@
  *     mode) is not waited for after a step: once its dependencies are met it is reset once, and
  *     the heal ends; unplugged during its install, it is installed again, whole, when it returns.
  *   - the engine hears its devices through one watch: it connects no handler to any device.
+ *   - a device that switches mode for a step instead of installing it (healer_device_mode_switch_new():
+ *     a Particle device rebooting into DFU mode) comes back in the other mode, where the same step
+ *     runs again and is installed; a second switch for the same step fails the heal, saying so.
  */
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "backend.h"
 #include "device.h"
@@ -43,11 +47,16 @@
 #define PHYSICAL_2 "usb-1-2"
 
 /* What comes back after a device's reset, as the backend plugs it: it runs system-part 1 v2. */
-typedef struct {
+typedef struct FakeReturnStruct {
 	const char *id; /* what it reports; NULL: nothing */
 	const char *physical_id;
 	const char *port;
 	gboolean id_changes; /* its family sets HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES */
+	/* It comes back in DFU mode (installs in place, not healed yet); it switches mode again when asked to install.
+	 */
+	gboolean in_place;
+	gboolean switches;
+	const struct FakeReturnStruct *then; /* what comes back after its own reset */
 } FakeReturn;
 
 /* ---- the fake family ---------------------------------------------------- */
@@ -71,6 +80,8 @@ struct _FakeDevice {
 	gboolean unplug_during_install; /* its install ends with it unplugged */
 	guint resets;
 	gsize installed_size; /* the bytes its last install was given */
+	gboolean switches;    /* an install switches mode (nothing written), then it resets */
+	gboolean refuses;     /* an install is refused for good (HEALER_ERROR_PERMISSION_DENIED: protected) */
 };
 
 G_DEFINE_FINAL_TYPE(FakeDevice, fake_device, HEALER_TYPE_DEVICE)
@@ -177,6 +188,37 @@ fake_written(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Nothing written: it says it switches mode, and resets (the backend plugs what comes back). */
+static gboolean
+fake_switched(gpointer user_data)
+{
+	FakeDevice *self = user_data;
+	HealerDeviceInstallFunc func = self->func;
+	g_autoptr(GError) error = healer_device_mode_switch_new("rebooting into %s mode to install it",
+	                                                        self->in_place ? "normal" : "DFU");
+
+	self->func = NULL;
+	func(HEALER_DEVICE(self), error, self->user_data);
+	g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, self->staged, g_object_ref(self), g_object_unref);
+	g_object_unref(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* Refused: protected, say; nothing written, and it stays. */
+static gboolean
+fake_refused(gpointer user_data)
+{
+	FakeDevice *self = user_data;
+	HealerDeviceInstallFunc func = self->func;
+	g_autoptr(GError) error =
+	        g_error_new_literal(HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED, "the device is protected");
+
+	self->func = NULL;
+	func(HEALER_DEVICE(self), error, self->user_data);
+	g_object_unref(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 fake_install_async(HealerDevice *device, const HealerDeviceModule *module, HealerDeviceInstallFunc func,
                    gpointer user_data)
@@ -189,7 +231,11 @@ fake_install_async(HealerDevice *device, const HealerDeviceModule *module, Heale
 	self->installed_size = g_bytes_get_size(module->bytes);
 	self->func = func;
 	self->user_data = user_data;
-	g_idle_add(self->in_place ? fake_written : fake_staged, g_object_ref(self));
+	g_idle_add(self->refuses    ? fake_refused
+	           : self->switches ? fake_switched
+	           : self->in_place ? fake_written
+	                            : fake_staged,
+	           g_object_ref(self));
 }
 
 static gboolean
@@ -297,6 +343,9 @@ struct _FakeBackend {
 	gboolean unplug_first;
 	FakeDevice *replacement; /* what came back after that unplug */
 	gboolean returned;       /* what `back` says came back after a reset */
+	gboolean first_switches; /* the first device switches mode for its step */
+	gboolean first_refuses;  /* the first device refuses its step for good */
+	GPtrArray *all;          /* FakeDevice*: every device ever plugged */
 };
 
 G_DEFINE_FINAL_TYPE(FakeBackend, fake_backend, HEALER_TYPE_BACKEND)
@@ -316,6 +365,7 @@ plug(FakeBackend *self, FakeDevice *device)
 	device->staged = reenumerate;
 	device->staged_data = self;
 	g_ptr_array_add(self->plugged, device);
+	g_ptr_array_add(self->all, g_object_ref(device));
 	healer_backend_emit_device_added(HEALER_BACKEND(self), HEALER_DEVICE(device));
 	g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, emit_identified, g_object_ref(device), g_object_unref);
 }
@@ -365,9 +415,15 @@ reenumerate(gpointer user_data)
 			            &self->second_detail_while_away);
 	}
 	g_ptr_array_remove(self->plugged, gone);
-	if (back != NULL)
-		plug(self, fake_device_new(back->id, back->port, back->physical_id,
-		                           back->id_changes ? HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES : 0, TRUE));
+	if (back != NULL) {
+		HealerDeviceFlags flags = (back->id_changes ? HEALER_DEVICE_FLAG_ID_CHANGES_ACROSS_MODES : 0) |
+		                          (back->in_place ? HEALER_DEVICE_FLAG_INSTALL_NEEDS_RESET : 0);
+		FakeDevice *device = fake_device_new(back->id, back->port, back->physical_id, flags, !back->in_place);
+		device->in_place = back->in_place;
+		device->switches = back->switches;
+		device->back = back->then;
+		plug(self, device);
+	}
 	return G_SOURCE_REMOVE;
 }
 
@@ -406,6 +462,8 @@ fake_start(HealerBackend *backend)
 		g_signal_connect(self->first, "detached", G_CALLBACK(on_in_place_detached), self);
 	} else {
 		self->first = fake_device_new(DEVICE_ID, "/dev/fake0", PHYSICAL, 0, FALSE);
+		self->first->switches = self->first_switches;
+		self->first->refuses = self->first_refuses;
 	}
 	self->first->back = self->back;
 	plug(self, g_object_ref(self->first));
@@ -436,6 +494,7 @@ fake_backend_finalize(GObject *object)
 	FakeBackend *self = FAKE_BACKEND(object);
 
 	g_ptr_array_unref(self->plugged);
+	g_ptr_array_unref(self->all);
 	g_clear_object(&self->first);
 	g_clear_object(&self->second);
 	g_clear_object(&self->replacement);
@@ -456,6 +515,7 @@ static void
 fake_backend_init(FakeBackend *self)
 {
 	self->plugged = g_ptr_array_new_with_free_func(g_object_unref);
+	self->all = g_ptr_array_new_with_free_func(g_object_unref);
 }
 
 /* ---- the tests ---------------------------------------------------------- */
@@ -467,6 +527,8 @@ typedef struct {
 	gboolean second;               /* a second device is plugged: both heals must end */
 	const FakeReturn *second_back; /* what comes back after its reset (NULL: nothing) */
 	guint max_concurrent_jobs;
+	guint max_attempts;     /* run_in_place(): 0 for 3 */
+	gboolean first_refuses; /* run_in_place(): the first device, in normal mode, refuses its step for good */
 	/* What was seen: */
 	gboolean finished, success; /* of the first device's heal */
 	char *message;
@@ -770,7 +832,7 @@ test_second_device_queued_for_a_job_slot(void)
  * install ends with it unplugged and it is plugged back at once.
  */
 static void
-run_in_place(Seen *seen, gboolean unplug_first, FakeBackend **backend_out)
+run_in_place(Seen *seen, gboolean unplug_first, gboolean first_switches, FakeBackend **backend_out)
 {
 	g_autofree char *state = test_tmpdir_new();
 	g_autoptr(HealerConfig) config = healer_config_new_defaults();
@@ -793,15 +855,17 @@ run_in_place(Seen *seen, gboolean unplug_first, FakeBackend **backend_out)
 	g_free(config->state_dir);
 	config->state_dir = g_strdup(state);
 	config->reset_timeout_s = 1;
-	config->max_attempts = 3;
+	config->max_attempts = seen->max_attempts != 0 ? seen->max_attempts : 3;
 	config->retry_backoff_s = 1;
 	store = healer_store_open(state, &error);
 	g_assert_no_error(error);
 	g_assert_true(healer_store_import_bytes(store, "system-part1.bin", module, NULL, &error));
 	g_assert_no_error(error);
 	backend->back = seen->back;
-	backend->in_place = TRUE;
+	backend->in_place = !first_switches && !seen->first_refuses;
+	backend->first_refuses = seen->first_refuses;
 	backend->unplug_first = unplug_first;
+	backend->first_switches = first_switches;
 	supply = healer_supply_new(config, store, NULL);
 	engine = healer_engine_new(config, supply);
 	backend->engine = engine;
@@ -810,8 +874,9 @@ run_in_place(Seen *seen, gboolean unplug_first, FakeBackend **backend_out)
 	healer_engine_start(engine);
 	timeout = g_timeout_add_seconds(30, on_timeout, NULL);
 	g_main_loop_run(seen->loop);
-	/* The heal has ended; the reset it asked for brings the device back in normal mode. */
-	while (backend->plugged->len == 0 || FAKE_DEVICE(g_ptr_array_index(backend->plugged, 0))->in_place)
+	/* The heal has ended; the reset it asked for brings the device back in normal mode (if it succeeded). */
+	while (seen->success &&
+	       (backend->plugged->len == 0 || FAKE_DEVICE(g_ptr_array_index(backend->plugged, 0))->in_place))
 		g_main_context_iteration(NULL, TRUE);
 	g_source_remove(timeout);
 	healer_event_stream_unsubscribe(healer_events(), subscription);
@@ -834,7 +899,7 @@ test_in_place_reset_once(void)
 	Seen seen = {.back = &back};
 	g_autoptr(FakeBackend) backend = NULL;
 
-	run_in_place(&seen, FALSE, &backend);
+	run_in_place(&seen, FALSE, FALSE, &backend);
 	g_assert_true(seen.finished);
 	g_assert_true(seen.success);
 	g_assert_cmpstr(seen.message, ==, "its dependencies are met; reset to start its application");
@@ -854,7 +919,7 @@ test_in_place_unplugged_installs_again(void)
 	g_autoptr(FakeBackend) backend = NULL;
 	gsize size;
 
-	run_in_place(&seen, TRUE, &backend);
+	run_in_place(&seen, TRUE, FALSE, &backend);
 	size = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(backend), "module-size"));
 	g_assert_true(seen.success);
 	g_assert_cmpuint(backend->first->installs, ==, 1);
@@ -864,6 +929,84 @@ test_in_place_unplugged_installs_again(void)
 	g_assert_cmpuint(backend->replacement->installed_size, ==, size);
 	g_assert_cmpuint(backend->replacement->resets, ==, 1);
 	assert_one_device(&seen, DEVICE_ID, "/dev/fake0");
+	seen_clear(&seen);
+}
+
+/* Installs in `mode` of the devices plugged (NULL: all), after the first. */
+static guint
+installs_after_first(FakeBackend *backend, gboolean in_place)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < backend->all->len; i++) {
+		FakeDevice *device = g_ptr_array_index(backend->all, i);
+		if (device != backend->first && device->in_place == in_place)
+			n += device->installs;
+	}
+	return n;
+}
+
+/*
+ * The device switches to DFU mode for its step (nothing written) and comes back in DFU mode at the
+ * same physical id with the same id: the step runs again there, is written in place, the device is
+ * reset into normal mode, and the heal ends.
+ */
+static void
+test_mode_switch_runs_the_step_again(void)
+{
+	static const FakeReturn normal = {.id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake0"};
+	static const FakeReturn dfu = {
+	        .id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake-dfu0", .in_place = TRUE, .then = &normal};
+	Seen seen = {.back = &dfu};
+	g_autoptr(FakeBackend) backend = NULL;
+
+	run_in_place(&seen, FALSE, TRUE, &backend);
+	g_assert_true(seen.finished);
+	g_assert_cmpstr(seen.message, ==, "its dependencies are met; reset to start its application");
+	g_assert_true(seen.success);
+	/* Asked once in normal mode (it switched), written once in DFU mode, nothing in normal mode after. */
+	g_assert_cmpuint(backend->first->installs, ==, 1);
+	g_assert_cmpuint(installs_after_first(backend, TRUE), ==, 1);
+	g_assert_cmpuint(installs_after_first(backend, FALSE), ==, 0);
+	g_assert_nonnull(strstr(seen.note, "system-part 1 v2: rebooting into DFU mode to install it"));
+	assert_one_device(&seen, DEVICE_ID, "/dev/fake0");
+	seen_clear(&seen);
+}
+
+/* It switches mode for the step, and in the other mode switches back for the same step: the heal fails, saying so. */
+static void
+test_mode_switch_twice_fails(void)
+{
+	static const FakeReturn dfu = {
+	        .id = DEVICE_ID, .physical_id = PHYSICAL, .port = "/dev/fake-dfu0", .in_place = TRUE, .switches = TRUE};
+	Seen seen = {.back = &dfu, .max_attempts = 1};
+	g_autoptr(FakeBackend) backend = NULL;
+
+	run_in_place(&seen, FALSE, TRUE, &backend);
+	g_assert_true(seen.finished);
+	g_assert_false(seen.success);
+	g_assert_nonnull(strstr(seen.message, "the device switched mode for it twice (rebooting into normal mode to "
+	                                      "install it); it installs in neither mode"));
+	g_assert_cmpuint(backend->first->installs, ==, 1);
+	g_assert_cmpuint(installs_after_first(backend, TRUE), ==, 1);
+	seen_clear(&seen);
+}
+
+/* A step the device refuses for good (PERMISSION_DENIED): the heal fails at once, with no retry, saying why. */
+static void
+test_refused_not_retried(void)
+{
+	Seen seen = {.first_refuses = TRUE};
+	g_autoptr(FakeBackend) backend = NULL;
+
+	run_in_place(&seen, FALSE, FALSE, &backend);
+	g_assert_true(seen.finished);
+	g_assert_false(seen.success);
+	g_assert_cmpstr(seen.message, ==,
+	                "installing system-part 1 v2: the device is protected (not retried: the device refuses it "
+	                "until that changes)");
+	/* Three attempts were allowed: one was made. */
+	g_assert_cmpuint(backend->first->installs, ==, 1);
 	seen_clear(&seen);
 }
 
@@ -891,5 +1034,8 @@ main(int argc, char **argv)
 	g_test_add_func("/engine-family/second-device-queued-for-a-job-slot", test_second_device_queued_for_a_job_slot);
 	g_test_add_func("/engine-family/in-place/reset-once", test_in_place_reset_once);
 	g_test_add_func("/engine-family/in-place/unplugged-installs-again", test_in_place_unplugged_installs_again);
+	g_test_add_func("/engine-family/mode-switch/runs-the-step-again", test_mode_switch_runs_the_step_again);
+	g_test_add_func("/engine-family/mode-switch/twice-fails", test_mode_switch_twice_fails);
+	g_test_add_func("/engine-family/refused-not-retried", test_refused_not_retried);
 	return g_test_run();
 }

@@ -866,8 +866,8 @@ test_selectors(Fixture *f, gconstpointer data)
 
 /*
  * healerctl probe usb:...: the device at a physical id, or with a vendor and product id, found as the
- * backend finds it, with its interfaces' kernel drivers and the family that serves it (none in this
- * build yet); a selector that names nothing, and one that is malformed, each said.
+ * backend finds it, with its interfaces' kernel drivers and the family that serves it (the Particle
+ * family, by its control interface); a selector that names nothing, and one that is malformed, each said.
  */
 static void
 test_probe(Fixture *f, gconstpointer data)
@@ -889,8 +889,9 @@ test_probe(Fixture *f, gconstpointer data)
 		g_assert_nonnull(strstr(run.out, "    0: class 02/02/01, held by the kernel driver cdc_acm\n"
 		                                 "    1: class 0a/00/00, held by the kernel driver cdc_acm\n"
 		                                 "    2: class ff/ff/ff, no kernel driver\n"));
+		/* Its control interface is the Particle family's (probe reads it no further). */
 		g_assert_nonnull(
-		        strstr(run.out, "  Family:       none in this build serves it: healerd leaves it alone\n"));
+		        strstr(run.out, "  Family:       particle (interface 2, class ff/ff/ff): healerd serves it\n"));
 	}
 	{
 		const char *argv[] = {healerctl, "probe", "--json", "usb:2b04:c006", NULL};
@@ -900,7 +901,7 @@ test_probe(Fixture *f, gconstpointer data)
 		g_assert_nonnull(strstr(run.out, "\"port\":\"usb:1-1.2\""));
 		g_assert_nonnull(strstr(run.out, "\"vendor_id\":11012"));
 		g_assert_nonnull(strstr(run.out, "\"driver\":\"cdc_acm\""));
-		g_assert_nonnull(strstr(run.out, "\"family\":null"));
+		g_assert_nonnull(strstr(run.out, "\"family\":\"particle\""));
 	}
 	{
 		const char *argv[] = {healerctl, "probe", "usb:1-1.4", NULL};

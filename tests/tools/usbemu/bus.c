@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "usbemu.h"
+#include "particle.h"
 
 #define BUS              1
 #define PORTS_PER_HUB    7
@@ -94,7 +94,8 @@ usbemu_bus_init(GError **error)
 			return false;
 	}
 	for (unsigned i = 0; i < usbemu.devices->len; i++) {
-		if (!usbemu_bus_plug(g_ptr_array_index(usbemu.devices, i), USBEMU_MODE_DFU, error))
+		UsbemuDevice *device = g_ptr_array_index(usbemu.devices, i);
+		if (!usbemu_bus_plug(device, device->next_mode, error))
 			return false;
 	}
 	return true;
@@ -194,6 +195,8 @@ usbemu_bus_unplug(UsbemuDevice *device)
 	}
 	device->current = NULL;
 	usbemu_instance_set_unplugged(instance);
+	/* Power gone: Device OS' requests and an update in progress with it (particle.h). */
+	usbemu_particle_reset(device);
 	device->retired = g_list_prepend(device->retired, instance);
 	for (unsigned i = 0; i < device->n_memories; i++)
 		usbemu_memory_sync(&device->memories[i]);

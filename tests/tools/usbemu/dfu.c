@@ -16,12 +16,14 @@
  *   at the same port, in normal mode (Particle) or DFU mode again (the ST ROM: no application).
  * - any other request with no transition from the current state stalls and enters dfuERROR.
  *
+ * In normal mode, a Particle device's vendor requests go to its Device OS model (particle.h).
+ *
  * Called from umockdev's worker thread with usbemu.lock held.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "usbemu.h"
+#include "particle.h"
 
 #define REQUEST_GET_STATUS        0x00
 #define REQUEST_CLEAR_FEATURE     0x01
@@ -480,8 +482,10 @@ usbemu_control(UsbemuDevice *device, const uint8_t raw[8], uint8_t *data)
 		r = dfu_request(device, &s, data, &reported, &poll_ms);
 	else if (type == 0)
 		r = standard_request(device, &s, data);
+	else if (type == 2 && device->mode == USBEMU_MODE_NORMAL && device->particle != NULL)
+		r = usbemu_particle_control(device, s.type, s.request, s.value, s.index, s.length, data);
 	else
-		r = -EPIPE; /* vendor and other class requests: not emulated */
+		r = -EPIPE; /* other class and vendor requests: not emulated */
 
 	if (usbemu_trace_enabled()) {
 		bool dfu_mode = device->mode == USBEMU_MODE_DFU;
@@ -490,6 +494,8 @@ usbemu_control(UsbemuDevice *device, const uint8_t raw[8], uint8_t *data)
 
 		if (r >= 0)
 			g_snprintf(result, sizeof result, "%d", r);
+		else if (r == USBEMU_CONTROL_HANG)
+			g_strlcpy(result, "hang", sizeof result);
 		else
 			g_strlcpy(result, "stall", sizeof result);
 		if (status_reply)

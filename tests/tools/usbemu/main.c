@@ -23,14 +23,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "usbemu.h"
+#include "module-names.h"
+#include "particle.h"
 
 #define PRELOAD_LIBRARY "libumockdev-preload.so.0"
 
 typedef struct {
 	const UsbemuModel *model;
+	const char *option; /* "--dfu" or "--particle", for messages */
 	char *state_dir;
 	char *serial;
+	/* Device OS (Particle models): */
+	char **modules;  /* --modules: files written into a new flash */
+	int module_info; /* --module-info: HealerParticleModuleInfoFormat, -1 for the platform's */
+	bool protected_device;
+	bool updates_disabled;
+	int mode;          /* --mode: UsbemuMode, -1 for the option's default */
+	double time_scale; /* --time-scale, 0 for 1 */
 } DeviceSpec;
 
 static struct {
@@ -51,20 +60,32 @@ static struct {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: usbemu [--trace FILE] [--control FIFO] DEVICE... -- COMMAND [ARG...]\n"
-	             "  DEVICE: --dfu MODEL --state DIR [--serial SERIAL]\n"
-	             "Runs COMMAND under umockdev's preload with emulated USB devices in DFU mode attached,\n"
-	             "device i at port 1-1.i (then 1-2.1 ...), and exits with COMMAND's status.\n"
-	             "\n"
-	             "  --dfu MODEL       a device (usbemu --list-models)\n"
-	             "  --state DIR       its memories (one file each), serial number and model\n"
-	             "  --serial SERIAL   its USB serial number (default: kept in DIR, made up the first time)\n"
-	             "  --trace FILE      one line per control transfer and per event\n"
-	             "  --control FIFO    commands, one a line (created if missing):\n"
-	             "                      unplug N | replug N | dfu N | busy N MS | stall N [REQUEST [SKIP]]\n"
-	             "\n"
-	             "Exit status: COMMAND's (128 + signal if it was killed), 125 for usbemu's own errors,\n"
-	             "126 if COMMAND cannot run, 127 if it is not found.\n");
+	fprintf(out,
+	        "usage: usbemu [--trace FILE] [--control FIFO] DEVICE... -- COMMAND [ARG...]\n"
+	        "  DEVICE: --dfu MODEL --state DIR [--serial SERIAL]\n"
+	        "        | --particle PLATFORM --state DIR [--modules FILE,...] [--module-info old|new]\n"
+	        "                     [--protected] [--updates-disabled] [--mode normal|dfu] [--serial SERIAL]\n"
+	        "                     [--time-scale F]\n"
+	        "Runs COMMAND under umockdev's preload with emulated USB devices in DFU mode attached,\n"
+	        "device i at port 1-1.i (then 1-2.1 ...), and exits with COMMAND's status.\n"
+	        "\n"
+	        "  --dfu MODEL       a device (usbemu --list-models), in DFU mode\n"
+	        "  --particle PLATFORM  a Particle device running Device OS (photon, p1, electron, argon,\n"
+	        "                    boron, bsom, p2, msom): model particle-PLATFORM, in normal mode\n"
+	        "  --modules F,...   module files written at their start addresses into a new flash\n"
+	        "  --module-info old|new  GET_MODULE_INFO's format (default: old on Gen 2, new on others)\n"
+	        "  --protected       Device Protection: OTA answers -1801, DFU segments read \"b\"\n"
+	        "  --updates-disabled  START_FIRMWARE_UPDATE answers -1380\n"
+	        "  --mode normal|dfu the mode it starts in\n"
+	        "  --time-scale F    multiplies every modelled Device OS time (handlers, resets)\n"
+	        "  --state DIR       its memories (one file each), serial number and model\n"
+	        "  --serial SERIAL   its USB serial number (default: kept in DIR, made up the first time)\n"
+	        "  --trace FILE      one line per control transfer and per event\n"
+	        "  --control FIFO    commands, one a line (created if missing):\n"
+	        "                      unplug N | replug N | dfu N | reboot N | busy N MS | stall N [REQUEST [SKIP]]\n"
+	        "\n"
+	        "Exit status: COMMAND's (128 + signal if it was killed), 125 for usbemu's own errors,\n"
+	        "126 if COMMAND cannot run, 127 if it is not found.\n");
 }
 
 static void
@@ -112,6 +133,52 @@ serial_valid(const char *serial)
 	return true;
 }
 
+/* The options of a Device OS device: --modules, --mode, --module-info, --time-scale, --protected, --updates-disabled.
+ */
+static bool
+parse_particle_option(DeviceSpec *spec, unsigned which, const char *value, GError **error)
+{
+	char *end;
+
+	switch (which) {
+	case 0:
+		g_strfreev(spec->modules);
+		spec->modules = g_strsplit(value, ",", -1);
+		for (unsigned i = 0; spec->modules[i] != NULL; i++) {
+			if (spec->modules[i][0] == '\0')
+				return fail(error, "--modules '%s': an empty file name", value);
+		}
+		return true;
+	case 1:
+		if (strcmp(value, "normal") == 0)
+			spec->mode = USBEMU_MODE_NORMAL;
+		else if (strcmp(value, "dfu") == 0)
+			spec->mode = USBEMU_MODE_DFU;
+		else
+			return fail(error, "--mode '%s': normal or dfu", value);
+		return true;
+	case 2:
+		if (strcmp(value, "old") == 0)
+			spec->module_info = HEALER_PARTICLE_MODULE_INFO_OLD;
+		else if (strcmp(value, "new") == 0)
+			spec->module_info = HEALER_PARTICLE_MODULE_INFO_NEW;
+		else
+			return fail(error, "--module-info '%s': old or new", value);
+		return true;
+	case 3:
+		spec->time_scale = g_ascii_strtod(value, &end);
+		if (end == value || *end != '\0' || !(spec->time_scale > 0) || spec->time_scale > 1000)
+			return fail(error, "--time-scale '%s': a number above 0, at most 1000", value);
+		return true;
+	case 4:
+		spec->protected_device = true;
+		return true;
+	default:
+		spec->updates_disabled = true;
+		return true;
+	}
+}
+
 /* Returns the index of "--" ending the options, or -1 on an error. */
 static int
 parse_args(int argc, char **argv, GError **error)
@@ -123,12 +190,19 @@ parse_args(int argc, char **argv, GError **error)
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *value = NULL;
-		const char *names[] = {"--trace", "--control", "--dfu", "--state", "--serial"};
+		const char *names[] = {"--trace",       "--control",    "--dfu",       "--state",
+		                       "--serial",      "--particle",   "--modules",   "--mode",
+		                       "--module-info", "--time-scale", "--protected", "--updates-disabled"};
+		const unsigned first_flag = 10;
 		unsigned which = G_N_ELEMENTS(names);
 
 		if (strcmp(arg, "--") == 0)
 			break;
-		for (unsigned n = 0; n < G_N_ELEMENTS(names); n++) {
+		for (unsigned n = first_flag; n < G_N_ELEMENTS(names); n++) {
+			if (strcmp(arg, names[n]) == 0)
+				which = n;
+		}
+		for (unsigned n = 0; n < first_flag && which == G_N_ELEMENTS(names); n++) {
 			size_t len = strlen(names[n]);
 			if (strcmp(arg, names[n]) == 0) {
 				if (i + 1 >= argc) {
@@ -150,7 +224,8 @@ parse_args(int argc, char **argv, GError **error)
 			opt.control_path = g_strdup(value);
 			break;
 		case 2: {
-			DeviceSpec spec = {.model = usbemu_model_find(value)};
+			DeviceSpec spec = {
+			        .model = usbemu_model_find(value), .option = "--dfu", .module_info = -1, .mode = -1};
 			if (spec.model == NULL) {
 				g_autoptr(GString) known = g_string_new(NULL);
 				const UsbemuModel *m;
@@ -163,11 +238,48 @@ parse_args(int argc, char **argv, GError **error)
 			last = &g_array_index(opt.specs, DeviceSpec, opt.specs->len - 1);
 			break;
 		}
+		case 5: {
+			g_autofree char *name = g_strconcat("particle-", value, NULL);
+			DeviceSpec spec = {.model = usbemu_model_find(name),
+			                   .option = "--particle",
+			                   .module_info = -1,
+			                   .mode = -1};
+			if (spec.model == NULL || spec.model->platform_id == 0) {
+				g_autoptr(GString) known = g_string_new(NULL);
+				const UsbemuModel *m;
+				for (unsigned n = 0; (m = usbemu_model_get(n)) != NULL; n++) {
+					if (m->platform_id != 0)
+						g_string_append_printf(known, "%s%s", known->len > 0 ? ", " : "",
+						                       m->name + strlen("particle-"));
+				}
+				fail(error, "--particle %s: no such platform (platforms: %s)", value, known->str);
+				return -1;
+			}
+			g_array_append_val(opt.specs, spec);
+			last = &g_array_index(opt.specs, DeviceSpec, opt.specs->len - 1);
+			break;
+		}
 		case 3:
 		case 4:
+		case 6:
+		case 7:
+		case 8:
+		case 9:
+		case 10:
+		case 11:
 			if (last == NULL) {
-				fail(error, "%s %s: comes after the --dfu MODEL it belongs to", names[which], value);
+				fail(error, "%s%s%s: comes after the --dfu MODEL or --particle PLATFORM it belongs to",
+				     names[which], value != NULL ? " " : "", value != NULL ? value : "");
 				return -1;
+			}
+			if (which >= 6 && last->model->platform_id == 0) {
+				fail(error, "%s: the %s runs no Device OS", names[which], last->model->name);
+				return -1;
+			}
+			if (which >= 6) {
+				if (!parse_particle_option(last, which - 6, value, error))
+					return -1;
+				break;
 			}
 			if (which == 3) {
 				g_free(last->state_dir);
@@ -192,7 +304,8 @@ parse_args(int argc, char **argv, GError **error)
 	}
 	for (unsigned n = 0; n < opt.specs->len; n++) {
 		if (g_array_index(opt.specs, DeviceSpec, n).state_dir == NULL) {
-			fail(error, "device %u (--dfu %s) has no --state DIR", n + 1,
+			fail(error, "device %u (%s %s) has no --state DIR", n + 1,
+			     g_array_index(opt.specs, DeviceSpec, n).option,
 			     g_array_index(opt.specs, DeviceSpec, n).model->name);
 			return -1;
 		}
@@ -237,6 +350,36 @@ make_serial(const UsbemuModel *model)
 	for (unsigned i = 0; i < model->serial_length; i++)
 		serial[i] = digits[g_random_int_range(0, 16)];
 	return serial;
+}
+
+/* Device OS: its options, and the modules of --modules in a new flash (a kept one stays as it is). */
+static bool
+particle_open(UsbemuDevice *device, const DeviceSpec *spec, GError **error)
+{
+	const HealerPlatform *platform = healer_platform_lookup(device->model->platform_id);
+	UsbemuParticle *particle = usbemu_particle_new();
+
+	device->particle = particle;
+	particle->module_info_format = spec->module_info >= 0 ? (HealerParticleModuleInfoFormat)spec->module_info
+	                               : platform != NULL && platform->generation == 2
+	                                       ? HEALER_PARTICLE_MODULE_INFO_OLD
+	                                       : HEALER_PARTICLE_MODULE_INFO_NEW;
+	particle->protected_device = spec->protected_device;
+	particle->updates_disabled = spec->updates_disabled;
+	if (spec->time_scale > 0)
+		particle->timing.scale = spec->time_scale;
+	if (spec->modules == NULL)
+		return true;
+	if (!device->memories[0].fresh) {
+		usbemu_trace("%s event modules: the flash in %s is kept from an earlier run", device->label,
+		             device->state_dir);
+		return true;
+	}
+	for (unsigned i = 0; spec->modules[i] != NULL; i++) {
+		if (!usbemu_flash_write_file(device, spec->modules[i], error))
+			return false;
+	}
+	return true;
 }
 
 /* The state directory: locked for this run, the model it belongs to, the serial, the memories. */
@@ -289,7 +432,14 @@ device_open(UsbemuDevice *device, const DeviceSpec *spec, GError **error)
 		if (!usbemu_memory_parse_layout(model->layouts[i], &device->memories[i], error) ||
 		    !usbemu_memory_open(&device->memories[i], spec->state_dir, error))
 			return false;
+		if (spec->protected_device)
+			usbemu_memory_protect(&device->memories[i]);
 	}
+	device->next_mode = spec->mode >= 0                           ? (UsbemuMode)spec->mode
+	                    : strcmp(spec->option, "--particle") == 0 ? USBEMU_MODE_NORMAL
+	                                                              : USBEMU_MODE_DFU;
+	if (model->platform_id != 0)
+		return particle_open(device, spec, error);
 	return true;
 }
 
@@ -387,6 +537,17 @@ control_command(const char *line)
 			if (!usbemu_bus_plug(device, USBEMU_MODE_DFU, &error))
 				g_string_printf(problem, "%s", error->message);
 		}
+	} else if (strcmp(w[0], "reboot") == 0 && n == 2) {
+		/* A reset now: whatever Device OS was doing is lost, an install in progress too. */
+		if (device->current == NULL)
+			g_string_printf(problem, "device %s is unplugged", w[1]);
+		else {
+			UsbemuMode mode = device->model->normal_layout == USBEMU_NORMAL_NONE ? USBEMU_MODE_DFU
+			                                                                     : USBEMU_MODE_NORMAL;
+			usbemu_bus_unplug(device);
+			if (!usbemu_bus_plug(device, mode, &error))
+				g_string_printf(problem, "%s", error->message);
+		}
 	} else if (strcmp(w[0], "busy") == 0 && n == 3) {
 		if (!parse_uint(w[2], 0xffffff, &value)) {
 			g_string_printf(problem, "'%s' is not a poll timeout in ms (0 to 16777215)", w[2]);
@@ -411,8 +572,9 @@ control_command(const char *line)
 			g_mutex_unlock(&usbemu.lock);
 		}
 	} else {
-		g_string_printf(problem,
-		                "unknown command (unplug N, replug N, dfu N, busy N MS, stall N [REQUEST [SKIP]])");
+		g_string_printf(
+		        problem,
+		        "unknown command (unplug N, replug N, dfu N, reboot N, busy N MS, stall N [REQUEST [SKIP]])");
 	}
 	if (problem->len > 0) {
 		g_printerr("usbemu: control: '%s': %s\n", line, problem->str);

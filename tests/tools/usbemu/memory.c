@@ -167,12 +167,29 @@ usbemu_memory_open(UsbemuMemory *memory, const char *state_dir, GError **error)
 		return false;
 	}
 	memory->bytes = map;
+	memory->fresh = fresh;
 	/* A new device's memory is erased. */
 	if (fresh) {
 		memset(memory->bytes, 0xff, memory->size);
 		usbemu_memory_sync(memory);
 	}
 	return true;
+}
+
+void
+usbemu_memory_protect(UsbemuMemory *memory)
+{
+	char *slash = strchr(memory->layout, '/');
+
+	/* The access letter ends each sector group: before a ',' and at the end. */
+	slash = slash != NULL ? strchr(slash + 1, '/') : NULL;
+	for (char *p = slash; p != NULL && *p != '\0'; p++) {
+		if (*p >= 'a' && *p <= 'g' && (p[1] == ',' || p[1] == '\0'))
+			*p = 'b';
+	}
+	/* A protected bootloader refuses every DfuSe operation on it. */
+	for (unsigned i = 0; i < memory->n_segments; i++)
+		memory->segments[i].access = 0;
 }
 
 void

@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -122,6 +123,10 @@ typedef struct {
 	uint16_t normal_product_id;
 	uint16_t normal_bcd_device;
 	const char *normal_product;
+	/* Particle: the platform (0 for the ST ROM), and how Device OS behaves in normal mode. */
+	uint16_t platform_id;
+	bool out_hangs_without_data; /* RTL872x: an OUT control request with no data stage never completes */
+	uint32_t ota_max_size;       /* the OTA staging area: the largest module START accepts */
 } UsbemuModel;
 
 const UsbemuModel *usbemu_model_find(const char *name);
@@ -145,10 +150,13 @@ typedef struct {
 	UsbemuSegment *segments;
 	unsigned n_segments;
 	uint8_t *bytes; /* the file, mapped */
+	bool fresh;     /* the file was made (erased) by this run */
 } UsbemuMemory;
 
 bool usbemu_memory_parse_layout(const char *layout, UsbemuMemory *memory, GError **error);
 bool usbemu_memory_open(UsbemuMemory *memory, const char *state_dir, GError **error);
+/* Device Protection: every segment reads "b" in the layout, and DfuSe may neither read, erase nor write. */
+void usbemu_memory_protect(UsbemuMemory *memory);
 void usbemu_memory_sync(UsbemuMemory *memory);
 void usbemu_memory_clear(UsbemuMemory *memory);
 const UsbemuSegment *usbemu_memory_segment_at(const UsbemuMemory *memory, uint32_t address);
@@ -167,11 +175,16 @@ typedef enum {
 
 typedef struct UsbemuDevice UsbemuDevice;
 typedef struct UsbemuInstance UsbemuInstance;
+typedef struct UsbemuParticle UsbemuParticle; /* particle.h */
+
+/* What usbemu_control() returns for a transfer the device never completes (its URB stays submitted). */
+#define USBEMU_CONTROL_HANG (-EINPROGRESS)
 
 /* An open file descriptor of the device node (one UMockdevIoctlClient). */
 typedef struct {
 	UsbemuInstance *instance; /* NULL: it opened a node that is gone */
 	GQueue reapable;          /* UMockdevIoctlData of completed URBs, oldest first */
+	GQueue hung;              /* UMockdevIoctlData of URBs the device never completes, until discarded */
 } UsbemuClient;
 
 #define USBEMU_MAX_INTERFACES 4
@@ -239,6 +252,9 @@ struct UsbemuDevice {
 	uint8_t op_result;     /* status of the operation carried out, reported once it is done */
 	uint8_t op_next_state; /* where a successful operation leads */
 	int64_t busy_until;    /* monotonic us: dfuDNBUSY until then */
+
+	/* Device OS in normal mode (particle.h); NULL for a device without one (the ST ROM). */
+	UsbemuParticle *particle;
 
 	/* Faults from the control FIFO. */
 	uint32_t poll_timeout_ms; /* `busy N MS`: reported in bwPollTimeout, and honoured */

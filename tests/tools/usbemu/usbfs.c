@@ -4,7 +4,9 @@
  *
  * - Control transfers come as SUBMITURB (libusb never uses USBDEVFS_CONTROL while sysfs is there,
  *   but it is answered too); the device model answers at once and the URB waits in the client's
- *   queue for REAPURBNDELAY.  Every URB is completed exactly once.
+ *   queue for REAPURBNDELAY.  Every URB is completed exactly once: at once, but for one the device
+ *   never answers (an RTL872x Particle's OUT request without a data stage), which waits for the
+ *   host's timeout to discard it (DISCARDURB: -ENOENT) or the unplug (-ESHUTDOWN).
  * - The node is a FIFO, kept full (not writable) while no URB can be reaped and emptied (POLLOUT)
  *   while one can: libusb polls the node for POLLOUT, and a plain file would always be writable
  *   and make it spin (pitfall 6 of the umockdev spike).
@@ -63,6 +65,7 @@ static void
 client_free(UsbemuClient *uc)
 {
 	g_queue_clear_full(&uc->reapable, g_object_unref);
+	g_queue_clear_full(&uc->hung, g_object_unref);
 	g_free(uc);
 }
 
@@ -81,9 +84,17 @@ usbemu_instance_maybe_free(UsbemuInstance *instance)
 	g_free(instance);
 }
 
+static void complete_hung(UsbemuClient *uc, GList *link, int status);
+
 void
 usbemu_instance_set_unplugged(UsbemuInstance *instance)
 {
+	/* The device is gone: URBs it never completed end as the kernel ends them on a disconnect. */
+	for (GList *l = instance->clients; l != NULL; l = l->next) {
+		UsbemuClient *uc = l->data;
+		while (uc->hung.head != NULL)
+			complete_hung(uc, uc->hung.head, -ESHUTDOWN);
+	}
 	instance->plugged = false;
 	memset(instance->claimed_by, 0, sizeof instance->claimed_by);
 	update_ready(instance);
@@ -109,6 +120,7 @@ client_gone(gpointer data)
 		}
 		instance->clients = g_list_remove(instance->clients, uc);
 		g_queue_clear_full(&uc->reapable, g_object_unref);
+		g_queue_clear_full(&uc->hung, g_object_unref);
 		update_ready(instance);
 		usbemu_instance_maybe_free(instance);
 	}
@@ -126,6 +138,7 @@ on_client_connected(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpoint
 
 	(void)base;
 	g_queue_init(&uc->reapable);
+	g_queue_init(&uc->hung);
 	g_mutex_lock(&usbemu.lock);
 	/* A file opened just before an unplug finds the device gone. */
 	if (device->current != NULL && g_strcmp0(device->current->devnode, devnode) == 0) {
@@ -204,6 +217,11 @@ submit_urb(UsbemuClient *uc, UMockdevIoctlData *arg)
 			return e;
 	}
 	r = usbemu_control(device, setup, setup + 8);
+	if (r == USBEMU_CONTROL_HANG) {
+		/* Submitted, never completed: the host's timeout discards it (DISCARDURB). */
+		g_queue_push_tail(&uc->hung, g_steal_pointer(&urb_data));
+		return 0;
+	}
 	urb->status = r < 0 ? r : 0;
 	urb->actual_length = r < 0 ? 0 : r; /* the data stage only, as the kernel counts it */
 	g_queue_push_tail(&uc->reapable, g_steal_pointer(&urb_data));
@@ -272,6 +290,9 @@ control_transfer(UsbemuClient *uc, UMockdevIoctlData *arg, long *result)
 			return e;
 	}
 	r = usbemu_control(uc->instance->device, setup, setup + 8);
+	/* The kernel waits for the timeout and gives up; this thread cannot wait: at once. */
+	if (r == USBEMU_CONTROL_HANG)
+		return ETIMEDOUT;
 	if (r < 0)
 		return -r;
 	if (data != NULL && (setup[0] & 0x80))
@@ -302,6 +323,38 @@ set_interface(UsbemuClient *uc, UMockdevIoctlData *arg)
 		usbemu_trace("%s event alternate=%u", device->label, set->altsetting);
 	}
 	return 0;
+}
+
+/* Completes a hung URB with `status`, to be reaped. */
+static void
+complete_hung(UsbemuClient *uc, GList *link, int status)
+{
+	UMockdevIoctlData *urb_data = link->data;
+	struct usbdevfs_urb *urb = (struct usbdevfs_urb *)urb_data->data;
+
+	urb->status = status;
+	urb->actual_length = 0;
+	g_queue_unlink(&uc->hung, link);
+	g_queue_push_tail_link(&uc->reapable, link);
+}
+
+static int
+discard_urb(UsbemuClient *uc, UMockdevIoctlData *arg)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(UMockdevIoctlData) target = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_urb), &error);
+
+	if (target == NULL)
+		return EFAULT;
+	for (GList *l = uc->hung.head; l != NULL; l = l->next) {
+		if (((UMockdevIoctlData *)l->data)->client_addr == target->client_addr) {
+			/* As the kernel: the discarded URB completes with -ENOENT. */
+			complete_hung(uc, l, -ENOENT);
+			update_ready(uc->instance);
+			return 0;
+		}
+	}
+	return EINVAL;
 }
 
 /* One usbfs ioctl of a live file; returns an errno (0: success, *result the return value). */
@@ -379,7 +432,8 @@ usbfs_ioctl(UsbemuClient *uc, UMockdevIoctlClient *client, gulong request, UMock
 	case USBDEVFS_SUBMITURB:
 		return submit_urb(uc, arg);
 	case USBDEVFS_DISCARDURB:
-		return EINVAL; /* every URB completed when it was submitted: nothing left to discard */
+		/* Only a URB the device never completed is left to discard: the rest completed at once. */
+		return discard_urb(uc, arg);
 	default:
 		(void)client;
 		return ENOTTY;
