@@ -315,6 +315,24 @@ platform_text(json_object *dev)
 	return g_strdup_printf("%" G_GINT64_FORMAT, healerctl_json_int(dev, "platform_id", 0));
 }
 
+/* "usb:1-1.4 (ttyACM0)": a USB device with the ttys that are its own (docs/particle.md). */
+static char *
+port_text(json_object *dev)
+{
+	GString *s = g_string_new(healerctl_json_string(dev, "port", ""));
+	json_object *ttys = NULL;
+
+	if (json_object_object_get_ex(dev, "ttys", &ttys) && json_object_is_type(ttys, json_type_array) &&
+	    json_object_array_length(ttys) > 0) {
+		g_string_append(s, " (");
+		for (size_t i = 0; i < json_object_array_length(ttys); i++)
+			g_string_append_printf(s, "%s%s", i > 0 ? ", " : "",
+			                       json_object_get_string(json_object_array_get_idx(ttys, i)));
+		g_string_append(s, ")");
+	}
+	return g_string_free(s, FALSE);
+}
+
 int
 healerctl_devices(int argc, char **argv)
 {
@@ -351,7 +369,7 @@ healerctl_devices(int argc, char **argv)
 		if (*note == '\0')
 			note = healerctl_json_string(dev, "last_error", "");
 		row[0] = g_strdup(healerctl_json_string(dev, "id", "?"));
-		row[1] = g_strdup(healerctl_json_string(dev, "port", ""));
+		row[1] = port_text(dev);
 		row[2] = platform_text(dev);
 		row[3] = g_strdup(healerctl_json_string(dev, "mode", ""));
 		row[4] = g_strdup(state);

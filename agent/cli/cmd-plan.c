@@ -6,10 +6,13 @@
  * Offline: which modules of DIR, in which order, a device in the state
  * the describe shows must be sent so that its application's dependencies
  * are met (or, with --app, so that the app can be installed last).  See
- * docs/resolver.md.  With a device ID instead, healerd answers over D-Bus
- * (the Plan method; healerctl_plan_remote() in cmd-daemon.c).
+ * docs/resolver.md.  FILE is a describe, or a device's object as `healerctl
+ * device ID --json` prints it (its "platform_id" and "modules"): a Particle
+ * device's module info, a DFU device's headers (docs/particle.md).  With a device ID instead, healerd answers over
+ * D-Bus (the Plan method; healerctl_plan_remote() in cmd-daemon.c).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli-options.h"
 #include "client.h"
@@ -37,10 +40,35 @@ load_release_table(const char *path, const char *modules_dir, GError **error)
 	return NULL;
 }
 
+/*
+ * A device's object as `healerctl device ID --json` prints it (GetDevices: "platform_id" and
+ * "modules", the describe's "m" as its family reported it, whatever the family: link, DFU,
+ * Particle) as the describe it came from; NULL for anything else (read as a describe then).
+ */
+static char *
+describe_from_device_json(const char *data, gsize len)
+{
+	g_autoptr(json_tokener) tokener = json_tokener_new();
+	g_autoptr(json_object) root = NULL;
+	g_autoptr(json_object) describe = NULL;
+	json_object *platform = NULL, *modules = NULL;
+
+	root = json_tokener_parse_ex(tokener, data, (int)MIN(len, (gsize)G_MAXINT));
+	if (root == NULL || !json_object_is_type(root, json_type_object) ||
+	    json_object_object_get_ex(root, "m", NULL) || !json_object_object_get_ex(root, "platform_id", &platform) ||
+	    !json_object_object_get_ex(root, "modules", &modules))
+		return NULL;
+	describe = json_object_new_object();
+	json_object_object_add(describe, "p", json_object_get(platform));
+	json_object_object_add(describe, "m", json_object_get(modules));
+	return g_strdup(json_object_to_json_string_ext(describe, JSON_C_TO_STRING_PLAIN));
+}
+
 static HealerDescribe *
 load_describe(const char *path, GError **error)
 {
 	g_autofree char *data = NULL;
+	g_autofree char *from_device = NULL;
 	gsize len = 0;
 	g_autoptr(GError) local_error = NULL;
 	HealerDescribe *describe;
@@ -48,6 +76,12 @@ load_describe(const char *path, GError **error)
 	if (!g_file_get_contents(path, &data, &len, &local_error)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_IO, "%s", local_error->message);
 		return NULL;
+	}
+	from_device = describe_from_device_json(data, len);
+	if (from_device != NULL) {
+		g_free(data);
+		data = g_steal_pointer(&from_device);
+		len = strlen(data);
 	}
 	describe = healer_describe_parse(data, len, &local_error);
 	if (describe == NULL)
@@ -83,7 +117,8 @@ healerctl_plan(int argc, char **argv)
 	g_autofree char *describe_path = NULL, *modules_dir = NULL, *releases_path = NULL, *app_path = NULL;
 	g_auto(GStrv) rest = NULL;
 	const GOptionEntry entries[] = {
-	        {"describe", 0, 0, G_OPTION_ARG_FILENAME, &describe_path, "The device's describe (JSON)", "FILE"},
+	        {"describe", 0, 0, G_OPTION_ARG_FILENAME, &describe_path,
+	         "The device's describe, or its `healerctl device ID --json` (JSON)", "FILE"},
 	        {"modules", 0, 0, G_OPTION_ARG_FILENAME, &modules_dir, "Directory of module files to plan with", "DIR"},
 	        {"releases", 0, 0, G_OPTION_ARG_FILENAME, &releases_path,
 	         "Release table (default: $HEALER_RELEASE_TABLE, then DIR/releases.json)", "TABLE"},

@@ -2,6 +2,7 @@
 
 typedef struct {
 	char *name;
+	GPtrArray *peers; /* HealerBackend*, not referenced: each removes itself from the others' when it goes */
 } HealerBackendPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE(HealerBackend, healer_backend, G_TYPE_OBJECT)
@@ -52,9 +53,28 @@ healer_backend_get_property(GObject *object, guint prop_id, GValue *value, GPara
 	}
 }
 
+static void on_peer_device_added(HealerBackend *peer, HealerDevice *device, gpointer user_data);
+
+/* It leaves its peers: no more of their devices reach it, and they no longer ask it. */
+static void
+healer_backend_dispose(GObject *object)
+{
+	HealerBackend *self = HEALER_BACKEND(object);
+	HealerBackendPrivate *priv = PRIV(self);
+
+	while (priv->peers->len > 0) {
+		HealerBackend *peer = g_ptr_array_steal_index(priv->peers, priv->peers->len - 1);
+		g_signal_handlers_disconnect_by_func(peer, on_peer_device_added, self);
+		g_signal_handlers_disconnect_by_func(self, on_peer_device_added, peer);
+		g_ptr_array_remove(PRIV(peer)->peers, self);
+	}
+	G_OBJECT_CLASS(healer_backend_parent_class)->dispose(object);
+}
+
 static void
 healer_backend_finalize(GObject *object)
 {
+	g_ptr_array_unref(PRIV(HEALER_BACKEND(object))->peers);
 	g_free(PRIV(HEALER_BACKEND(object))->name);
 	G_OBJECT_CLASS(healer_backend_parent_class)->finalize(object);
 }
@@ -66,6 +86,7 @@ healer_backend_class_init(HealerBackendClass *klass)
 
 	object_class->set_property = healer_backend_set_property;
 	object_class->get_property = healer_backend_get_property;
+	object_class->dispose = healer_backend_dispose;
 	object_class->finalize = healer_backend_finalize;
 	props[PROP_NAME] = g_param_spec_string("name", NULL, NULL, NULL,
 	                                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
@@ -80,7 +101,7 @@ healer_backend_class_init(HealerBackendClass *klass)
 static void
 healer_backend_init(HealerBackend *self)
 {
-	(void)self;
+	PRIV(self)->peers = g_ptr_array_new();
 }
 
 const char *
@@ -124,4 +145,54 @@ void
 healer_backend_emit_device_removed(HealerBackend *self, HealerDevice *device, const char *why)
 {
 	g_signal_emit(self, signals[SIGNAL_DEVICE_REMOVED], 0, device, why);
+}
+
+const char *
+healer_backend_family_at(HealerBackend *self, const char *physical_id)
+{
+	HealerBackendClass *klass;
+
+	g_return_val_if_fail(HEALER_IS_BACKEND(self), NULL);
+	klass = HEALER_BACKEND_GET_CLASS(self);
+	return klass->family_at != NULL && physical_id != NULL ? klass->family_at(self, physical_id) : NULL;
+}
+
+/* `peer` (the emitter) added a device: `user_data` hears of it. */
+static void
+on_peer_device_added(HealerBackend *peer, HealerDevice *device, gpointer user_data)
+{
+	HealerBackend *self = user_data;
+	HealerBackendClass *klass = HEALER_BACKEND_GET_CLASS(self);
+
+	if (klass->peer_device_added != NULL)
+		klass->peer_device_added(self, peer, device);
+}
+
+void
+healer_backend_add_peer(HealerBackend *self, HealerBackend *peer)
+{
+	g_return_if_fail(HEALER_IS_BACKEND(self));
+	g_return_if_fail(HEALER_IS_BACKEND(peer));
+	if (self == peer || g_ptr_array_find(PRIV(self)->peers, peer, NULL))
+		return;
+	g_ptr_array_add(PRIV(self)->peers, peer);
+	g_ptr_array_add(PRIV(peer)->peers, self);
+	/* After the engine's handlers (connected when it was given the backend): it knows the device first. */
+	g_signal_connect_after(peer, "device-added", G_CALLBACK(on_peer_device_added), self);
+	g_signal_connect_after(self, "device-added", G_CALLBACK(on_peer_device_added), peer);
+}
+
+const char *
+healer_backend_peer_family_at(HealerBackend *self, const char *physical_id)
+{
+	GPtrArray *peers;
+
+	g_return_val_if_fail(HEALER_IS_BACKEND(self), NULL);
+	peers = PRIV(self)->peers;
+	for (guint i = 0; i < peers->len; i++) {
+		const char *family = healer_backend_family_at(g_ptr_array_index(peers, i), physical_id);
+		if (family != NULL)
+			return family;
+	}
+	return NULL;
 }

@@ -9,6 +9,13 @@
  * removed (or it stops); whoever handles "device-added" takes its own reference
  * if it keeps the device.
  *
+ * Peers: the backends of one daemon know each other (the engine introduces each to the others,
+ * healer_backend_add_peer()), because one physical device may show up in more than one of them: a
+ * Particle device is a USB device (the USB backend's Particle family holds it) and a CDC-ACM tty
+ * (which the serial backend would open).  A backend asks its peers whether a physical id is held
+ * before it opens a port there (healer_backend_peer_family_at()), and hears of each device a peer
+ * adds (peer_device_added), so the answer holds whichever arrives first.
+ *
  * Signals (main loop):
  *   "device-added" (HealerDevice *)           a device to serve: it has not said who it is yet
  *   "device-removed" (HealerDevice *, why)    it is gone or let go, closed already; `why` is the
@@ -39,12 +46,35 @@ struct _HealerBackendClass {
 	 * the engine knows it by, or NULL.  NULL function: always.
 	 */
 	gboolean (*allow_record)(HealerBackend *self, HealerDevice *device, const char *device_id);
+	/*
+	 * The family of the device this backend serves at `physical_id` (usb-match.h's "usb:1-1.4"), or
+	 * NULL when it serves none there.  NULL function: never.
+	 */
+	const char *(*family_at)(HealerBackend *self, const char *physical_id);
+	/* A peer added `device` (after the engine heard of it).  NULL function: not interested. */
+	void (*peer_device_added)(HealerBackend *self, HealerBackend *peer, HealerDevice *device);
 };
 
 const char *healer_backend_get_name(HealerBackend *self);
 void healer_backend_start(HealerBackend *self);
 void healer_backend_stop(HealerBackend *self);
 gboolean healer_backend_allow_record(HealerBackend *self, HealerDevice *device, const char *device_id);
+
+/* What the class's family_at says; NULL without one. */
+const char *healer_backend_family_at(HealerBackend *self, const char *physical_id);
+
+/*
+ * Makes `self` and `peer` peers of each other (the engine does, for each backend it is given): each
+ * hears of the other's devices (peer_device_added) and may ask it family_at.  Not referenced: a
+ * backend that goes leaves its peers.
+ */
+void healer_backend_add_peer(HealerBackend *self, HealerBackend *peer);
+
+/*
+ * The family of the device one of `self`'s peers serves at `physical_id` ("the USB backend's
+ * particle family holds usb:1-1.4"), or NULL when none does.  The string is the peer's: use it now.
+ */
+const char *healer_backend_peer_family_at(HealerBackend *self, const char *physical_id);
 
 /* For backends. */
 void healer_backend_emit_device_added(HealerBackend *self, HealerDevice *device);

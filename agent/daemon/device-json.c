@@ -36,5 +36,11 @@ healer_device_info_to_json(const HealerDeviceInfo *d)
 	json_object_object_add(o, "last_error", json_object_new_string(d->last_error));
 	json_object_object_add(o, "last_heal", json_object_new_int64((gint64)d->last_heal));
 	json_object_object_add(o, "modules", modules_to_json(d->modules_json));
+	{
+		json_object *ttys = json_object_new_array();
+		for (guint i = 0; d->ttys != NULL && d->ttys[i] != NULL; i++)
+			json_object_array_add(ttys, json_object_new_string(d->ttys[i]));
+		json_object_object_add(o, "ttys", ttys);
+	}
 	return o;
 }

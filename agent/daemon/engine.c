@@ -15,6 +15,7 @@
 #include "module-names.h"
 #include "resolver.h"
 #include "semver.h"
+#include "usb-sysfs.h"
 
 typedef struct _Job Job;
 
@@ -1233,6 +1234,9 @@ on_device_removed(HealerBackend *backend, HealerDevice *device, const char *why,
 void
 healer_engine_add_backend(HealerEngine *self, HealerBackend *backend)
 {
+	/* One physical device may show in several backends (backend.h, "Peers"). */
+	for (guint i = 0; i < self->backends->len; i++)
+		healer_backend_add_peer(g_ptr_array_index(self->backends, i), backend);
 	g_ptr_array_add(self->backends, g_object_ref(backend));
 	g_signal_connect(backend, "device-added", G_CALLBACK(on_device_added), self);
 	g_signal_connect(backend, "device-removed", G_CALLBACK(on_device_removed), self);
@@ -1440,9 +1444,29 @@ healer_device_info_free(HealerDeviceInfo *info)
 	g_free(info->detail);
 	g_free(info->safe_mode_reason);
 	g_free(info->modules_json);
+	g_strfreev(info->ttys);
 	g_free(info->current_step);
 	g_free(info->last_error);
 	g_free(info);
+}
+
+/*
+ * One physical device, several ports: the ttys of a USB device (a Particle device's CDC-ACM port)
+ * belong to it, and the serial backend leaves them alone (serial-backend.h); the faces show them
+ * with it.
+ */
+static GStrv
+ttys_of(HealerDevice *device)
+{
+	const char *physical_id = healer_device_get_physical_id(device);
+	g_autoptr(GPtrArray) ttys = NULL;
+
+	if (physical_id == NULL || !g_str_has_prefix(physical_id, "usb:"))
+		return g_new0(char *, 1);
+	ttys = healer_usb_sysfs_ttys(NULL, physical_id);
+	g_ptr_array_set_free_func(ttys, NULL);
+	g_ptr_array_add(ttys, NULL);
+	return (GStrv)g_ptr_array_free(g_steal_pointer(&ttys), FALSE);
 }
 
 static HealerDeviceInfo *
@@ -1469,6 +1493,7 @@ info_for(Attachment *attachment)
 	info->detail = g_strdup(attachment->detail ? attachment->detail : "");
 	info->safe_mode_reason = g_strdup(health.safe_mode_reason);
 	info->modules_json = g_strdup(healer_device_get_state_json(device) ? healer_device_get_state_json(device) : "");
+	info->ttys = ttys_of(device);
 	/* A finished heal stays at 100 until the next one; a device never healed here shows 0. */
 	info->progress =
 	        attachment->job ? job_progress(attachment->job)

@@ -82,6 +82,7 @@ typedef struct {
 	char *detail;
 	char *safe_mode_reason;
 	char *modules_json; /* the describe as the device sent it */
+	GStrv ttys;         /* the ttys of its USB device ("ttyACM0"; usb-sysfs.h), never served apart; empty */
 	guint progress;     /* 0..100 over the running job */
 	char *current_step;
 	char *last_error;

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "events.h"
 #include "link-device.h"
+#include "particle-usb-ids.h"
 #include "port-guard.h"
 #include "port-watcher.h"
+#include "usb-sysfs.h"
 
 struct _HealerSerialBackend {
 	HealerBackend parent_instance;
@@ -15,6 +18,8 @@ struct _HealerSerialBackend {
 	HealerPortGuard *guard;     /* identities and records per port */
 	GHashTable *devices;        /* port (the device's own string) -> HealerDevice* (a reference) */
 	HealerDeviceWatch *watch;   /* "detached" and "identity-changed" of every device; NULL until one is served */
+	char *sysfs_root;           /* NULL: /sys (tests give a directory of their own) */
+	GHashTable *left_alone;     /* port -> why it is not opened, as last recorded (one record per reason) */
 };
 
 G_DEFINE_FINAL_TYPE(HealerSerialBackend, healer_serial_backend, HEALER_TYPE_BACKEND)
@@ -101,6 +106,55 @@ physical_id_for(const char *port)
 	}
 }
 
+/*
+ * Why `port` must not be opened (a newly allocated sentence), or NULL when it may: it is a tty of a
+ * USB device another family holds (that family speaks to the device; its application may read this
+ * port, and link frames would reach it), or of a Particle device, which the Particle family serves
+ * over USB whether or not it has arrived yet there (so the order the two arrive in does not matter),
+ * unless [serial] ports names the port by its exact path.
+ */
+static char *
+why_left_alone(HealerSerialBackend *self, const char *port)
+{
+	g_autofree char *tty = healer_usb_sysfs_tty_name_for_port(port);
+	g_auto(HealerUsbTtyParent) parent = {0};
+	const char *family;
+
+	if (!healer_usb_sysfs_tty_parent(self->sysfs_root, tty, &parent))
+		return NULL;
+	family = healer_backend_peer_family_at(HEALER_BACKEND(self), parent.physical_id);
+	if (family != NULL && g_strcmp0(family, "link") != 0)
+		return g_strdup_printf("a port of USB device %s (%04x:%04x), which the %s family holds: its "
+		                       "application may read this port, so healerd sends nothing into it",
+		                       parent.physical_id, parent.vendor_id, parent.product_id, family);
+	if (parent.vendor_id == HEALER_USB_VENDOR_PARTICLE &&
+	    (self->config->serial_ports == NULL ||
+	     !g_strv_contains((const char *const *)self->config->serial_ports, port)))
+		return g_strdup_printf("the USB serial port of Particle device %s (%04x:%04x), which is served over "
+		                       "USB: its application may read this port, so healerd sends nothing into it "
+		                       "(name the port by its exact path in [serial] ports to serve it over the link "
+		                       "protocol)",
+		                       parent.physical_id, parent.vendor_id, parent.product_id);
+	return NULL;
+}
+
+/* One record for each port and reason; FALSE when the port may be opened. */
+static gboolean
+leave_alone(HealerSerialBackend *self, const char *port)
+{
+	g_autofree char *why = why_left_alone(self, port);
+
+	if (why == NULL) {
+		g_hash_table_remove(self->left_alone, port);
+		return FALSE;
+	}
+	if (g_strcmp0(g_hash_table_lookup(self->left_alone, port), why) != 0) {
+		healer_emit(HEALER_EVENT_NOTE, NULL, port, NULL, -1, G_LOG_LEVEL_INFO, "%s: not opened: %s", port, why);
+		g_hash_table_replace(self->left_alone, g_strdup(port), g_steal_pointer(&why));
+	}
+	return TRUE;
+}
+
 void
 healer_serial_backend_attach_transport(HealerSerialBackend *self, const char *port, HealerTransport *transport)
 {
@@ -141,6 +195,8 @@ attach(HealerSerialBackend *self, const char *port)
 		g_debug("%s: ignored for now (too many device ids on it)", port);
 		return;
 	}
+	if (leave_alone(self, port))
+		return;
 	transport = healer_serial_transport_open(port, self->config->baud, &callbacks, NULL, &error);
 	if (transport == NULL) {
 		/* Reported once per cause; a port in use is tried again shortly. */
@@ -171,6 +227,30 @@ on_ports(GPtrArray *paths, gpointer user_data)
 	/* Its path went before its line said so (two adapters pulled at once): said here, its line closed now. */
 	for (guint i = 0; i < gone->len; i++)
 		remove_device(self, g_ptr_array_index(gone, i), "detached: its port is gone");
+}
+
+/*
+ * A peer (the USB backend) serves a device now: a port of ours that is part of it (it came first)
+ * is let go at once, and left alone from now on.
+ */
+static void
+serial_peer_device_added(HealerBackend *backend, HealerBackend *peer, HealerDevice *device)
+{
+	HealerSerialBackend *self = HEALER_SERIAL_BACKEND(backend);
+	g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter iter;
+	gpointer key;
+
+	(void)peer;
+	(void)device;
+	g_hash_table_iter_init(&iter, self->devices);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(ports, g_strdup(key));
+	for (guint i = 0; i < ports->len; i++) {
+		const char *port = g_ptr_array_index(ports, i);
+		if (leave_alone(self, port))
+			remove_device(self, port, "let go: its USB device is served by another family");
+	}
 }
 
 /* A port ignored for its many device ids is served again. */
@@ -234,6 +314,8 @@ healer_serial_backend_finalize(GObject *object)
 	HealerSerialBackend *self = HEALER_SERIAL_BACKEND(object);
 
 	g_hash_table_unref(self->devices);
+	g_hash_table_unref(self->left_alone);
+	g_free(self->sysfs_root);
 	G_OBJECT_CLASS(healer_serial_backend_parent_class)->finalize(object);
 }
 
@@ -248,12 +330,14 @@ healer_serial_backend_class_init(HealerSerialBackendClass *klass)
 	backend_class->start = serial_start;
 	backend_class->stop = serial_stop;
 	backend_class->allow_record = serial_allow_record;
+	backend_class->peer_device_added = serial_peer_device_added;
 }
 
 static void
 healer_serial_backend_init(HealerSerialBackend *self)
 {
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_object_unref);
+	self->left_alone = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 }
 
 HealerSerialBackend *
@@ -264,4 +348,12 @@ healer_serial_backend_new(HealerConfig *config)
 	self->config = config;
 	self->guard = healer_port_guard_new(config->device_ids_per_minute, on_port_unignored, self);
 	return self;
+}
+
+void
+healer_serial_backend_set_sysfs_root(HealerSerialBackend *self, const char *sysfs_root)
+{
+	g_return_if_fail(HEALER_IS_SERIAL_BACKEND(self));
+	g_free(self->sysfs_root);
+	self->sysfs_root = g_strdup(sysfs_root);
 }

@@ -313,6 +313,23 @@ usb_allow_record(HealerBackend *backend, HealerDevice *device, const char *devic
 	return healer_port_guard_allow_record(self->guard, healer_device_get_port(device), device_id);
 }
 
+/* The family of the device served at `physical_id`: another backend leaves that device's ports alone. */
+static const char *
+usb_family_at(HealerBackend *backend, const char *physical_id)
+{
+	HealerUsbBackend *self = HEALER_USB_BACKEND(backend);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->entries);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Entry *entry = value;
+		if (entry->state == ENTRY_SERVED && g_str_equal(entry->physical_id, physical_id))
+			return healer_device_get_family(entry->device);
+	}
+	return NULL;
+}
+
 static void
 healer_usb_backend_dispose(GObject *object)
 {
@@ -346,6 +363,7 @@ healer_usb_backend_class_init(HealerUsbBackendClass *klass)
 	backend_class->start = usb_start;
 	backend_class->stop = usb_stop;
 	backend_class->allow_record = usb_allow_record;
+	backend_class->family_at = usb_family_at;
 }
 
 static void

@@ -295,6 +295,22 @@ healer_goal_met(const HealerDeviceState *state, const HealerGoal *goal, GError *
 		}
 		return dependencies_met(state, goal->app->path, goal->app->dependencies, error);
 	}
+	/*
+	 * The system modules first: one whose dependencies fail (a system part that needs a newer
+	 * bootloader, a Photon's part 2 newer than its part 1) puts the device in safe mode as an app's
+	 * does (the bootloader's and system part's checks at boot, reference §3.2), and no step may
+	 * leave it so.
+	 */
+	for (guint i = 0; i < state->modules->len; i++) {
+		const HealerInstalledModule *m = &g_array_index(state->modules, HealerInstalledModule, i);
+		g_autofree char *who = NULL;
+		if (m->function == MODULE_FUNCTION_USER_PART)
+			continue;
+		who = g_strdup_printf("the installed %s %u v%u", healer_module_function_to_string(m->function),
+		                      m->index, m->version);
+		if (!dependencies_met(state, who, m->dependencies, error))
+			return FALSE;
+	}
 	for (guint i = 0; i < state->modules->len; i++) {
 		const HealerInstalledModule *m = &g_array_index(state->modules, HealerInstalledModule, i);
 		g_autofree char *who = NULL;
@@ -653,6 +669,24 @@ search_init(Search *s, GError **error)
 		g_array_append_vals(s->goal_reqs, reqs->data, reqs->len);
 		s->who = g_strdup_printf("the app %s", base);
 	} else {
+		/* A system module's unmet dependencies first (healer_goal_met()), then the user parts'. */
+		for (guint i = 0; i < s->state->modules->len; i++) {
+			const HealerInstalledModule *m = &g_array_index(s->state->modules, HealerInstalledModule, i);
+			g_autoptr(GArray) reqs = NULL;
+			gboolean unmet = FALSE;
+			if (m->function == MODULE_FUNCTION_USER_PART)
+				continue;
+			reqs = make_reqs(s, m->dependencies);
+			for (guint k = 0; k < reqs->len; k++)
+				unmet = unmet || !req_met_by(s, &g_array_index(reqs, Req, k), s->start);
+			if (!unmet)
+				continue;
+			g_array_append_vals(s->goal_reqs, reqs->data, reqs->len);
+			if (s->who == NULL)
+				s->who = g_strdup_printf("the installed %s %u v%u",
+				                         healer_module_function_to_string(m->function), m->index,
+				                         m->version);
+		}
 		for (guint i = 0; i < s->state->modules->len; i++) {
 			const HealerInstalledModule *m = &g_array_index(s->state->modules, HealerInstalledModule, i);
 			g_autoptr(GArray) reqs = NULL;

@@ -667,8 +667,8 @@ test_nothing_to_do(void)
 
 /*
  * A device whose own modules are already inconsistent: part 2 needs part 1 >= 300 but holds 100.  The
- * app needs part 1 >= 200 and the inventory has it, so the goal is reachable ignoring order; but the
- * device refuses part 1 v200 (it would still leave part 2's need unmet), the only move there is.
+ * app needs part 1 >= 200 and the inventory has it; but part 2's failed dependency is part of the heal
+ * too (it keeps the device in safe mode as the app's would), and nothing provides part 1 >= 300.
  */
 static void
 test_refuses_every_order(void)
@@ -680,9 +680,8 @@ test_refuses_every_order(void)
 	add(inventory, PHOTON, "s1=200", 1000, "2.0.0");
 	why = heal_fails(state, inventory, NULL);
 	g_assert_cmpstr(why, ==,
-	                "the modules in " SRC " could meet what the installed user-part 1 v5 needs, but the device "
-	                "would refuse every order: each would leave an installed module's dependency unmet "
-	                "(system-part 2 v100 needs system-part 1 >= 300)");
+	                "no module in " SRC " provides system-part 1 >= 300 for platform 6 (needed by the installed "
+	                "system-part 2 v100; the device has system-part 1 v100)");
 }
 
 /*

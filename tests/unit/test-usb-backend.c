@@ -14,6 +14,7 @@
  *     detached: the family's refusal is one warning naming interface and driver;
  *   - [usb] ignore leaves a device alone; a family's "detached" lets it go;
  *   - the engine shows a USB device with its physical id as its port;
+ *   - family_at: which family holds a physical id, while it does (a peer backend asks);
  *   - the fallback without libusb's hotplug lists devices again on a rescan.
  *
  * Runs under umockdev's preload library: main() re-executes the test through
@@ -630,9 +631,13 @@ test_hotplug(Fixture *f, gconstpointer data)
 	device = g_ptr_array_index(f->added, 0);
 	g_assert_cmpstr(healer_device_get_physical_id(device), ==, "usb:1-1.4");
 	g_assert_cmpuint(TEST_USB_DEVICE(device)->address, ==, 5);
+	/* What a peer backend asks before it opens a port of that device (its CDC tty): who holds it. */
+	g_assert_cmpstr(healer_backend_family_at(HEALER_BACKEND(f->backend), "usb:1-1.4"), ==, "test-dfu");
+	g_assert_null(healer_backend_family_at(HEALER_BACKEND(f->backend), "usb:1-1.3"));
 
 	unplug(f->tb, &dfu);
 	wait_for(f, f->removed, 1);
+	g_assert_null(healer_backend_family_at(HEALER_BACKEND(f->backend), "usb:1-1.4"));
 	g_assert_true(g_ptr_array_index(f->removed, 0) == device);
 	g_assert_cmpstr(g_ptr_array_index(f->why, 0), ==, "detached");
 	g_assert_true(TEST_USB_DEVICE(device)->closed);
@@ -724,10 +729,13 @@ test_family_detached(Fixture *f, gconstpointer data)
 	healer_backend_start(HEALER_BACKEND(f->backend));
 	g_assert_cmpuint(f->added->len, ==, 1);
 	device = g_ptr_array_index(f->added, 0);
+	g_assert_cmpstr(healer_backend_family_at(HEALER_BACKEND(f->backend), "usb:1-1.4"), ==, "test-dfu");
 	healer_device_emit_detached(device);
 	g_assert_cmpuint(f->removed->len, ==, 1);
 	g_assert_cmpstr(g_ptr_array_index(f->why, 0), ==, "detached");
 	g_assert_true(TEST_USB_DEVICE(device)->closed);
+	/* Let go: nobody holds it now. */
+	g_assert_null(healer_backend_family_at(HEALER_BACKEND(f->backend), "usb:1-1.4"));
 	/* libusb still lists it: a rescan makes nothing. */
 	healer_usb_context_rescan(healer_usb_backend_get_context(f->backend));
 	g_assert_cmpuint(f->added->len, ==, 1);
