@@ -402,6 +402,33 @@ test_p2_without_data_stage(Fixture *f, gconstpointer data)
 	assert_contains(out, "raw-out 40: done");
 }
 
+/*
+ * A module over control requests, as particle-usb sends one: START, DATA in the chunk START
+ * answered (each over 64 bytes: PENDING for its buffer), FINISH; the device validates and resets.
+ */
+static void
+test_ota(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sp1 =
+	        write_module(f, "sp1.bin", 0x08020000, MODULE_FUNCTION_SYSTEM_PART, 1, 2300, 30000, 0, 0, 0);
+	g_autofree char *sp2 = write_module(f, "sp2.bin", 0x08060000, MODULE_FUNCTION_SYSTEM_PART, 2, 2300, 5000,
+	                                    MODULE_FUNCTION_SYSTEM_PART, 1, 2300);
+	g_autofree char *modules = g_strdup_printf("--modules=%s", sp1);
+	const char *device[] = {"--particle=photon", modules, "--time-scale=0.1", NULL};
+	const char *probe[] = {"open", "ota", sp2, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "ota: 5064 bytes, chunk 1024, result 0, ");
+	assert_contains(trace, "particle INIT type=START_FIRMWARE_UPDATE size=");
+	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==, 4);
+	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
+	assert_contains(trace, "particle update finished");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -416,6 +443,7 @@ main(int argc, char **argv)
 	ADD("close-in-flight", test_close_in_flight);
 	ADD("p2-data-stage", test_p2_data_stage);
 	ADD("p2-without-data-stage", test_p2_without_data_stage);
+	ADD("ota", test_ota);
 #undef ADD
 	return g_test_run();
 }
