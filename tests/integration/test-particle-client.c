@@ -341,6 +341,29 @@ test_deadline(Fixture *f, gconstpointer data)
 }
 
 /*
+ * Another host's RESET(0) (a second client opening the device) cancels our request while its
+ * handler runs (5 s here): CHECK answers NOT_FOUND, and the error says so by name and id.
+ */
+static void
+test_cancelled_by_another_host(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", "--time-scale=1000", NULL};
+	const char *probe[] = {"open", "background-request", "90", "foreign-open", "wait-background", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "foreign-open: done");
+	assert_contains(out, "background request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): CHECK answered "
+	                     "NOT_FOUND: the device cancelled the request");
+	assert_contains(trace, "particle CHECK id=1 status=NOT_FOUND");
+	/* The device forgot it: no RESET(1) after. */
+	assert_lacks(trace, "particle RESET id=1");
+}
+
+/*
  * close() with work outstanding: on a P2 told there is no quirk, a raw OUT without a data stage
  * hangs (the device never answers it), so its transfer is surely in flight; GET_MODULE_INFO twice
  * at once, and the client closed in the first answer's callback.  No callback runs after, and the
@@ -440,6 +463,7 @@ main(int argc, char **argv)
 	ADD("five-at-once", test_five_at_once);
 	ADD("busy", test_busy);
 	ADD("deadline", test_deadline);
+	ADD("cancelled-by-another-host", test_cancelled_by_another_host);
 	ADD("close-in-flight", test_close_in_flight);
 	ADD("p2-data-stage", test_p2_data_stage);
 	ADD("p2-without-data-stage", test_p2_without_data_stage);
