@@ -596,10 +596,20 @@ run(Fixture *f, const char *const *device, const char *child_case, const char *c
 	g_autoptr(GError) error = NULL;
 	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
 	const char *pids[2] = {NULL, NULL};
+	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
 	char *out = NULL;
 	int status;
 
 	g_assert_no_error(error);
+	if (wrapper != NULL && *wrapper != '\0') {
+		g_auto(GStrv) words = NULL;
+		g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
+		for (guint i = 0; words[i] != NULL; i++)
+			g_ptr_array_add(argv, g_strdup(words[i]));
+		/* usbemu runs itself again under umockdev's preload, which would take it out of valgrind:
+		 * give it the preload from the start (the child, the test's own libusb client, is not wrapped). */
+		g_subprocess_launcher_setenv(launcher, "LD_PRELOAD", "libumockdev-preload.so.0", TRUE);
+	}
 	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
 	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
 	g_ptr_array_add(argv, g_strdup_printf("--control=%s", f->control));
@@ -629,6 +639,8 @@ run(Fixture *f, const char *const *device, const char *child_case, const char *c
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_get_if_exited(process));
 	status = g_subprocess_get_exit_status(process);
+	if (wrapper != NULL && *wrapper != '\0' && status == 99)
+		g_error("memory errors under %s running usbemu:\n%s", wrapper, out);
 	g_test_message("usbemu exited %d:\n%s", status, out);
 	*output = out;
 	return status;
