@@ -25,6 +25,7 @@
 #include "cli-options.h"
 #include "client.h"
 #include "describe.h"
+#include "device-details.h"
 #include "healer-error.h"
 #include "healer-json.h"
 #include "printable.h"
@@ -477,6 +478,10 @@ healerctl_device(int argc, char **argv)
 	g_autoptr(GError) parse_error = NULL;
 	g_autofree char *last_heal = NULL;
 	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(json_object) devices = NULL;
+	g_autofree char *details = NULL;
+	gboolean module_table = FALSE;
+	json_object *found = NULL;
 	const char *modules, *reason, *id;
 	int status = HEALER_EXIT_OK;
 
@@ -490,21 +495,20 @@ healerctl_device(int argc, char **argv)
 	modules = healer_dbus_healer1_device_get_modules(dev);
 	if (modules != NULL && *modules != '\0')
 		describe = healer_describe_parse(modules, strlen(modules), &parse_error);
+	/* GetDevices' object: the properties' values, and what only it has (ttys, the family's details). */
+	if ((devices = get_devices(&client, &status)) == NULL)
+		return status;
+	for (size_t i = 0; i < json_object_array_length(devices) && found == NULL; i++) {
+		json_object *d = json_object_array_get_idx(devices, i);
+		if (g_strcmp0(healerctl_json_string(d, "id", NULL), id) == 0)
+			found = d;
+	}
+	if (found == NULL) {
+		fprintf(stderr, "healerctl device: device %s went away\n", id);
+		return HEALER_EXIT_NOT_FOUND;
+	}
 
 	if (json) {
-		g_autoptr(json_object) devices = get_devices(&client, &status);
-		json_object *found = NULL;
-		if (devices == NULL)
-			return status;
-		for (size_t i = 0; i < json_object_array_length(devices) && found == NULL; i++) {
-			json_object *d = json_object_array_get_idx(devices, i);
-			if (g_strcmp0(healerctl_json_string(d, "id", NULL), id) == 0)
-				found = d;
-		}
-		if (found == NULL) {
-			fprintf(stderr, "healerctl device: device %s went away\n", id);
-			return HEALER_EXIT_NOT_FOUND;
-		}
 		if (describe != NULL)
 			json_object_object_add(found, "dependencies", dependencies_json(describe));
 		healerctl_print_json(found, TRUE);
@@ -534,6 +538,11 @@ healerctl_device(int argc, char **argv)
 	if (healer_dbus_healer1_device_get_last_error(dev) && *healer_dbus_healer1_device_get_last_error(dev))
 		printf("Last error:   %s\n", shown(keep, healer_dbus_healer1_device_get_last_error(dev)));
 	printf("Last heal:    %s\n", last_heal);
+	details = healerctl_device_details_format(found, &module_table);
+	fputs(details, stdout);
+	/* A family's own module table (a Particle device's module info) says more than the describe's. */
+	if (module_table)
+		return HEALER_EXIT_OK;
 	if (describe != NULL) {
 		printf("Modules:\n");
 		print_modules(describe);

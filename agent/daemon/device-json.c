@@ -1,26 +1,35 @@
 #include "device-json.h"
 
-/* The modules the device described, as it sent them; [] when it sent none (or nothing readable). */
-static json_object *
-modules_to_json(const char *describe_json)
+/*
+ * From the state JSON (the describe the device sent, or the one its family made): the modules (its
+ * "m", [] without one) and the family's own details (its "details" object, NULL without one).
+ */
+static void
+state_to_json(const char *state_json, json_object **modules, json_object **details)
 {
-	json_object *modules = NULL;
-
-	if (describe_json != NULL && describe_json[0] != '\0') {
-		json_object *describe = json_tokener_parse(describe_json);
-		json_object *m = NULL;
-		if (describe != NULL && json_object_object_get_ex(describe, "m", &m))
-			modules = json_object_get(m);
-		json_object_put(describe);
+	*modules = NULL;
+	*details = NULL;
+	if (state_json != NULL && state_json[0] != '\0') {
+		json_object *state = json_tokener_parse(state_json);
+		json_object *value = NULL;
+		if (state != NULL && json_object_object_get_ex(state, "m", &value))
+			*modules = json_object_get(value);
+		if (state != NULL && json_object_object_get_ex(state, "details", &value) &&
+		    json_object_is_type(value, json_type_object))
+			*details = json_object_get(value);
+		json_object_put(state);
 	}
-	return modules != NULL ? modules : json_object_new_array();
+	if (*modules == NULL)
+		*modules = json_object_new_array();
 }
 
 json_object *
 healer_device_info_to_json(const HealerDeviceInfo *d)
 {
 	json_object *o = json_object_new_object();
+	json_object *modules, *details;
 
+	state_to_json(d->modules_json, &modules, &details);
 	json_object_object_add(o, "id", json_object_new_string(d->id));
 	json_object_object_add(o, "port", json_object_new_string(d->port));
 	json_object_object_add(o, "transport", json_object_new_string(d->transport));
@@ -35,7 +44,8 @@ healer_device_info_to_json(const HealerDeviceInfo *d)
 	json_object_object_add(o, "current_step", json_object_new_string(d->current_step));
 	json_object_object_add(o, "last_error", json_object_new_string(d->last_error));
 	json_object_object_add(o, "last_heal", json_object_new_int64((gint64)d->last_heal));
-	json_object_object_add(o, "modules", modules_to_json(d->modules_json));
+	json_object_object_add(o, "modules", modules);
+	json_object_object_add(o, "details", details);
 	{
 		json_object *ttys = json_object_new_array();
 		for (guint i = 0; d->ttys != NULL && d->ttys[i] != NULL; i++)

@@ -59,7 +59,7 @@ struct _HealerDfuDevice {
 	gboolean partial;         /* after an install: only the slots the module may have changed are read */
 	HealerDescribe *reading;  /* built while the slots are read */
 	HealerDescribe *describe; /* the last complete read */
-	char *describe_json;      /* healer_describe_to_string(describe) */
+	char *describe_json;      /* the describe with "details": healer_dfu_device_to_json() */
 	HealerDeviceState *state; /* built when first asked */
 	GError *read_error;
 
@@ -162,6 +162,19 @@ judge_modules(HealerDescribe *describe)
 	}
 }
 
+/* The describe, with the family's own details beside its "m" (what `healerctl device` shows). */
+static char *
+build_state_json(HealerDfuDevice *self)
+{
+	json_object *o = healer_describe_to_json(self->describe);
+	char *text;
+
+	json_object_object_add(o, "details", healer_dfu_device_to_json(self));
+	text = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
 static void
 read_complete(HealerDfuDevice *self)
 {
@@ -172,7 +185,7 @@ read_complete(HealerDfuDevice *self)
 	self->describe = g_steal_pointer(&self->reading);
 	g_clear_pointer(&self->state, healer_device_state_free);
 	g_free(self->describe_json);
-	self->describe_json = healer_describe_to_string(self->describe);
+	self->describe_json = build_state_json(self);
 	g_clear_error(&self->read_error);
 	self->read = READ_DONE;
 	if (self->op == OP_REREAD)
@@ -1027,6 +1040,11 @@ healer_dfu_device_to_json(HealerDfuDevice *self)
 
 	json_object_object_add(o, "usb_id", json_object_new_string(ids));
 	json_object_object_add(o, "mode", json_object_new_string(healer_usb_mode_to_string(self->identity.mode)));
+	json_object_object_add(
+	        o, "platform",
+	        json_object_new_string(self->identity.platform != NULL ? self->identity.platform->name : ""));
+	json_object_object_add(o, "platform_id",
+	                       json_object_new_int(self->identity.platform != NULL ? self->identity.platform->id : 0));
 	json_object_object_add(o, "serial", json_object_new_string(self->serial != NULL ? self->serial : ""));
 	json_object_object_add(o, "transfer_size", json_object_new_int(self->functional.transfer_size));
 	json_object_object_add(o, "attributes", json_object_new_string(attributes));

@@ -34,8 +34,9 @@ gboolean healer_dfu_device_is_ready(HealerDfuDevice *self);
 /* Why reading it failed, or NULL. */
 const GError *healer_dfu_device_get_error(HealerDfuDevice *self);
 /*
- * What `healerctl probe` and the faces show of it beyond the describe: the USB ids, the mode
- * ("dfu", "rom-dfu"), wTransferSize, attributes and each alternate setting's layout (JSON object,
+ * What `healerctl probe` and the faces show of it beyond the describe (its state JSON's "details"):
+ * the USB ids, the mode ("dfu", "rom-dfu"), the platform's name ("" for a ROM bootloader) and number,
+ * the serial number, wTransferSize, attributes and each alternate setting's layout (JSON object,
  * new reference).
  */
 struct json_object *healer_dfu_device_to_json(HealerDfuDevice *self);

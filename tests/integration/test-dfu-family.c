@@ -358,7 +358,9 @@ test_show_rom(Fixture *f, gconstpointer data)
 	g_assert_cmpint(client_run(f, "stm32f2", args, &out), ==, 0);
 	assert_contains(out, "mode rom-dfu\n");
 	assert_contains(out, "flags reenumerates id-changes install-needs-reset\n");
-	assert_contains(out, "describe {\"p\":0,\"m\":[]}");
+	assert_contains(
+	        out, "describe "
+	             "{\"p\":0,\"m\":[],\"details\":{\"usb_id\":\"0483:df11\",\"mode\":\"rom-dfu\",\"platform\":\"\"");
 	assert_contains(out, "@Option Bytes");
 }
 
@@ -694,6 +696,9 @@ test_healerctl_devices(Fixture *f, gconstpointer data)
 	assert_contains(device.out, "Mode:         dfu\n");
 	assert_contains(device.out, "    system-part  2  v100   valid\n");
 	assert_contains(device.out, "    user-part    1  v5     valid\n");
+	/* The DFU family's details. */
+	assert_contains(device.out, "USB:          2b04:d006, serial number ");
+	assert_contains(device.out, "DFU:          wTransferSize 4096, can-download|can-upload");
 	g_test_message("healerctl devices:\n%s\nhealerctl device:\n%s", devices.out, device.out);
 	healerd_process_stop(healerd);
 }

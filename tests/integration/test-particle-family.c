@@ -12,6 +12,7 @@
  * The child (this program again, under umockdev's preload) runs a USB backend on a main loop,
  * prints what the family reports and exits; this process checks the lines and never loads
  * umockdev.  Every wait is on an event (a device added, identified, an install's callback).
+ * healerd itself runs under usbemu for `healerctl device` (what a technician sees of the device).
  */
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -23,6 +24,8 @@
 
 #include "config.h"
 #include "dfu-device.h"
+#include "gateway-harness.h"
+#include "healerd-process.h"
 #include "healer-error.h"
 #include "json-autoptr.h"
 #include "module-names.h"
@@ -504,6 +507,108 @@ test_protected(Fixture *f, gconstpointer data)
 	assert_lacks(out, "staged");
 }
 
+/* The valgrind setup's wrapper (HEALER_TEST_WRAPPER) after usbemu's words, so that healerd runs under it. */
+static void
+add_test_wrapper(GPtrArray *words)
+{
+	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
+	g_auto(GStrv) parsed = NULL;
+
+	if (wrapper == NULL || *wrapper == '\0')
+		return;
+	g_assert_true(g_shell_parse_argv(wrapper, NULL, &parsed, NULL));
+	for (guint i = 0; parsed[i] != NULL; i++) {
+		g_ptr_array_add(words, g_strdup(parsed[i]));
+		if (i == 0 && g_str_has_suffix(parsed[0], "valgrind"))
+			g_ptr_array_add(words, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
+			                                       g_getenv("HEALER_SOURCE_DIR")));
+	}
+}
+
+/* healerd's command line prefix: usbemu with the device, then the test wrapper. */
+static char *
+healerd_wrapper(Fixture *f, const char *const *device)
+{
+	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) line = g_string_new(NULL);
+
+	g_ptr_array_add(words, g_strdup(test_program("USBEMU")));
+	g_ptr_array_add(words, g_strdup_printf("--trace=%s", f->trace));
+	for (guint i = 0; device[i] != NULL; i++)
+		g_ptr_array_add(words, g_strdup(device[i]));
+	g_ptr_array_add(words, g_strdup_printf("--state=%s", f->state));
+	g_ptr_array_add(words, g_strdup("--serial=" SERIAL));
+	g_ptr_array_add(words, g_strdup("--time-scale=" TIME_SCALE));
+	g_ptr_array_add(words, g_strdup("--"));
+	add_test_wrapper(words);
+	for (guint i = 0; i < words->len; i++) {
+		g_autofree char *quoted = g_shell_quote(words->pdata[i]);
+		g_string_append_printf(line, "%s%s", i ? " " : "", quoted);
+	}
+	return g_string_free(g_steal_pointer(&line), FALSE);
+}
+
+/*
+ * What a technician sees: healerd serves the Photon in dependency safe mode (auto-heal off, so it
+ * stays so), `healerctl device ID` shows its Device OS, route, format, tty and the module table with
+ * each check and the reason; --json has the family's details.
+ */
+static void
+test_healerctl_device(Fixture *f, gconstpointer data)
+{
+	g_auto(Bus) bus = {0};
+	g_autofree char *modules = photon_safe_mode_option(f);
+	const char *device[] = {"--particle=photon", modules, NULL};
+	g_autofree char *store = g_build_filename(f->dir, "store", NULL);
+	g_autofree char *healerd_dir = g_build_filename(f->dir, "healerd", NULL);
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_auto(TestRun) text = {0};
+	g_auto(TestRun) json = {0};
+	const char *judged[] = {ID, "safe", NULL};
+	g_auto(GStrv) lines = NULL;
+
+	(void)data;
+	if (!have_dbus_daemon()) {
+		g_test_skip("dbus-daemon is not installed");
+		return;
+	}
+	g_mkdir_with_parents(store, 0755);
+	g_mkdir_with_parents(healerd_dir, 0755);
+	healerd = healerd_process_new(healerd_dir, store, "auto-heal = false\n");
+	healerd->bus_args = g_strdup(""); /* the system bus: the private one */
+	healerd->wrapper = healerd_wrapper(f, device);
+	bus_start(&bus);
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, judged, 1, 60000);
+	healerctl(&text, "device", ID, NULL);
+	g_test_message("healerctl device:\n%s", text.out);
+	g_assert_cmpint(text.exit_status, ==, 0);
+	assert_contains(text.out, "Platform:     photon (6)\n");
+	assert_contains(text.out, "Mode:         safe (dependencies)\n");
+	assert_contains(text.out, "Device OS:    2.2.0\n");
+	assert_contains(text.out, "USB:          2b04:c006, serial number " SERIAL "\n");
+	assert_contains(text.out, "Install:      control (over control requests, no mode switch)\n");
+	assert_contains(text.out, "Module info:  ");
+	assert_contains(text.out, "  MODULE         VERSION  SIZE   CHECKS\n");
+	assert_contains(text.out, "TTYs:         ttyACM0\n");
+	assert_contains(text.out, "  system-part 1  2202     ");
+	assert_contains(text.out, "FAILED dependencies");
+	assert_contains(text.out, "      dependency check failed: needs system-part 2 version >= 2202 (has 1102)\n");
+	assert_contains(text.out, "  system-part 2  1102     ");
+	assert_contains(text.out, "  user-part 1    6        ");
+	/* The family's table replaces the describe's list. */
+	assert_lacks(text.out, "        needs ");
+	lines = g_strsplit(text.out, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++)
+		g_assert_cmpint(g_utf8_strlen(lines[i], -1), <=, 80);
+	healerctl(&json, "device", ID, "--json", NULL);
+	g_assert_cmpint(json.exit_status, ==, 0);
+	assert_contains(json.out, "\"details\"");
+	assert_contains(json.out, "\"install_route\"");
+	assert_contains(json.out, "\"device_os\"");
+	healerd_process_stop(healerd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -517,5 +622,6 @@ main(int argc, char **argv)
 	ADD("/particle-family/install/control", test_install_control);
 	ADD("/particle-family/install/dfu-route", test_install_dfu_route);
 	ADD("/particle-family/protected", test_protected);
+	ADD("/particle-family/healerctl-device", test_healerctl_device);
 	return g_test_run();
 }

@@ -206,6 +206,45 @@ test_device_json_ttys(void)
 	g_assert_cmpstr(json_object_get_string(json_object_array_get_idx(list, 0)), ==, "ttyACM0");
 	g_assert_true(json_object_object_get_ex(without, "ttys", &list));
 	g_assert_cmpuint(json_object_array_length(list), ==, 0);
+	/* No state JSON: modules [], details null (present, so a script can tell "none" from "old healerd"). */
+	g_assert_true(json_object_object_get_ex(without, "details", &list));
+	g_assert_null(list);
+	g_assert_true(json_object_object_get_ex(without, "modules", &list));
+	g_assert_cmpuint(json_object_array_length(list), ==, 0);
+}
+
+/* The family's "details" beside the describe's "m" reach GetDevices; a details that is no object does not. */
+static void
+test_device_json_details(void)
+{
+	char empty[] = "";
+	char state[] = "{\"p\":6,\"m\":[{\"f\":\"s\"}],\"details\":{\"install_route\":\"control\"}}";
+	char odd[] = "{\"p\":6,\"m\":[],\"details\":\"text\"}";
+	HealerDeviceInfo info = {.id = empty,
+	                         .port = empty,
+	                         .transport = empty,
+	                         .platform_name = empty,
+	                         .mode = empty,
+	                         .led = empty,
+	                         .state = empty,
+	                         .detail = empty,
+	                         .safe_mode_reason = empty,
+	                         .modules_json = state,
+	                         .current_step = empty,
+	                         .last_error = empty};
+	g_autoptr(json_object) o = healer_device_info_to_json(&info);
+	g_autoptr(json_object) o2 = NULL;
+	json_object *value = NULL;
+
+	g_assert_true(json_object_object_get_ex(o, "modules", &value));
+	g_assert_cmpuint(json_object_array_length(value), ==, 1);
+	g_assert_true(json_object_object_get_ex(o, "details", &value));
+	g_assert_cmpstr(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN), ==,
+	                "{\"install_route\":\"control\"}");
+	info.modules_json = odd;
+	o2 = healer_device_info_to_json(&info);
+	g_assert_true(json_object_object_get_ex(o2, "details", &value));
+	g_assert_null(value);
 }
 
 /* ---- the serial backend's rule ------------------------------------------- */
@@ -515,6 +554,7 @@ main(int argc, char **argv)
 	g_test_add_func("/usb-sysfs/tty-parent-bad-ids", test_tty_parent_bad_ids);
 	g_test_add_func("/usb-sysfs/device-ttys", test_device_ttys);
 	g_test_add_func("/usb-sysfs/device-json-ttys", test_device_json_ttys);
+	g_test_add_func("/usb-sysfs/device-json-details", test_device_json_details);
 	g_test_add_func("/usb-sysfs/serial/held-port-left-alone", test_held_port_left_alone);
 	g_test_add_func("/usb-sysfs/serial/port-first-then-device", test_port_first_then_device);
 	g_test_add_func("/usb-sysfs/serial/another-device-keeps-port", test_another_device_keeps_port);
