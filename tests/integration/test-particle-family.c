@@ -265,6 +265,17 @@ photon_safe_mode_option(Fixture *f)
 	return g_strconcat("--modules=", sp1, ",", sp2, ",", user, NULL);
 }
 
+/* An Argon's system part 1 6200, and an application (user part 2 v6) for `user_platform` with `user_deps`. */
+static char *
+argon_modules_option(Fixture *f, guint16 user_platform, const UsbemuModuleDep *user_deps, guint n_user_deps)
+{
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
+	g_autofree char *user =
+	        usbemu_write_module(f, "user.bin", user_platform, 0x000B4000, UP, 2, 6, 3000, user_deps, n_user_deps);
+
+	return g_strconcat("--modules=", sp1, ",", user, NULL);
+}
+
 /* Attach, identify, safe mode from the dependency check: every health field, the JSON, the old format. */
 static void
 test_safe_mode_detected(Fixture *f, gconstpointer data)
@@ -299,10 +310,8 @@ test_safe_mode_detected(Fixture *f, gconstpointer data)
 static void
 test_integrity(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
 	static const UsbemuModuleDep user_deps[] = {{SP, 1, 6000}};
-	g_autofree char *user = usbemu_write_module(f, "user.bin", ARGON, 0x000B4000, UP, 2, 6, 3000, user_deps, 1);
-	g_autofree char *option = g_strconcat("--modules=", sp1, ",", user, NULL);
+	g_autofree char *option = argon_modules_option(f, ARGON, user_deps, 1);
 	const char *device[] = {"--particle=argon", option, NULL};
 	const char *args[] = {"show", NULL};
 	g_autofree char *out = NULL;
@@ -327,9 +336,7 @@ test_integrity(Fixture *f, gconstpointer data)
 static void
 test_platform_reported(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
-	g_autofree char *user = usbemu_write_module(f, "user.bin", 13, 0x000B4000, UP, 2, 6, 3000, NULL, 0);
-	g_autofree char *option = g_strconcat("--modules=", sp1, ",", user, NULL);
+	g_autofree char *option = argon_modules_option(f, 13, NULL, 0);
 	const char *device[] = {"--particle=argon", option, NULL};
 	const char *args[] = {"show", NULL};
 	g_autofree char *out = NULL;
