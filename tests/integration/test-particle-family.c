@@ -347,20 +347,32 @@ test_platform_reported(Fixture *f, gconstpointer data)
 	usbemu_assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 0\n");
 }
 
+/*
+ * The safe-mode Photon, with `extra` (one device option, or NULL), told to install system part 2 2202
+ * by `route` (NULL: the configured one); asserts the run exits 0 and returns its output.
+ */
+static char *
+install_sp2_2202(Fixture *f, const char *extra, const char *route)
+{
+	g_autofree char *modules = photon_safe_mode_option(f);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
+	const char *device[] = {"--particle=photon", modules, extra, NULL};
+	const char *args[] = {"install", sp2, "4", "2", "2202", route, NULL};
+	char *out = NULL;
+
+	g_assert_cmpint(run(f, device, args, &out), ==, 0);
+	return out;
+}
+
 /* Over control requests: staged, the device resets, comes back with the same id, out of safe mode. */
 static void
 test_install_control(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = usbemu_write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = install_sp2_2202(f, NULL, NULL);
+	g_autofree char *trace = usbemu_read_trace(f);
 	const char *back;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
 	usbemu_assert_contains(out, "log: module staged: the device resets to apply it\nstaged\n");
 	back = strstr(out, "back\n");
 	g_assert_nonnull(back);
@@ -369,7 +381,6 @@ test_install_control(Fixture *f, gconstpointer data)
 	usbemu_assert_contains(strstr(out, "staged\n"), "id " ID "\n");
 	usbemu_assert_contains(strstr(out, "staged\n"), "mode normal reason none running 1\n");
 	usbemu_assert_contains(strstr(out, "staged\n"), "lookup system-part 2 v2202\n");
-	trace = usbemu_read_trace(f);
 	usbemu_assert_contains(trace, "START_FIRMWARE_UPDATE");
 	usbemu_assert_contains(trace, "FINISH_FIRMWARE_UPDATE");
 }
@@ -378,14 +389,9 @@ test_install_control(Fixture *f, gconstpointer data)
 static void
 test_install_dfu_route(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = usbemu_write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", "dfu", NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = install_sp2_2202(f, NULL, "dfu");
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
 	usbemu_assert_contains(out, "mode switch: rebooting into DFU mode to install it\n");
 	usbemu_assert_contains(out, "(dfu)\n");
 	usbemu_assert_contains(strstr(out, "mode switch"), "family dfu\nid " ID "\n");
@@ -396,14 +402,9 @@ test_install_dfu_route(Fixture *f, gconstpointer data)
 static void
 test_protected(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = usbemu_write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, "--protected", NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = install_sp2_2202(f, "--protected", NULL);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
 	usbemu_assert_contains(out, "install failed: the device refused the module at START: ");
 	usbemu_assert_contains(out, "(permission denied 1)");
 	usbemu_assert_lacks(out, "staged");
