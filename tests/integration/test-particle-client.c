@@ -45,17 +45,6 @@ run(Fixture *f, const char *const *device, const char *const *probe, char **trac
 	return out;
 }
 
-/* How often `needle` is in `text`. */
-static guint
-count(const char *text, const char *needle)
-{
-	guint n = 0;
-
-	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
 /* `first` is in `text`, and before `then`. */
 static void
 assert_before(const char *text, const char *first, const char *then)
@@ -154,8 +143,8 @@ test_pending_payloads(Fixture *f, gconstpointer data)
 	usbemu_assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
 	/* 10000 bytes: three SENDs; the device does not know the type: its result, not an error. */
 	usbemu_assert_contains(trace, "particle INIT type=1234 size=10000 status=PENDING id=3");
-	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=4096"), ==, 2);
-	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=1808"), ==, 1);
+	g_assert_cmpuint(usbemu_count(trace, "particle SEND id=3 bytes=4096"), ==, 2);
+	g_assert_cmpuint(usbemu_count(trace, "particle SEND id=3 bytes=1808"), ==, 1);
 	usbemu_assert_contains(out, "request 1234: result -120, 0 bytes");
 	usbemu_assert_lacks(out, "error");
 }
@@ -169,7 +158,7 @@ test_five_at_once(Fixture *f, gconstpointer data)
 	g_autofree char *out = run(f, photon, probe, &trace);
 
 	(void)data;
-	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	g_assert_cmpuint(usbemu_count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
 	usbemu_assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
 	usbemu_assert_lacks(trace, "status=BUSY");
 	/* The fifth INIT only after one of the first four was done. */
@@ -190,7 +179,7 @@ test_busy(Fixture *f, gconstpointer data)
 
 	(void)data;
 	usbemu_assert_contains(trace, "particle INIT type=GET_MODULE_INFO size=0 status=BUSY");
-	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	g_assert_cmpuint(usbemu_count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
 	usbemu_assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
 	usbemu_assert_lacks(out, "error");
 }
@@ -309,8 +298,9 @@ test_ota(Fixture *f, gconstpointer data)
 	(void)data;
 	usbemu_assert_contains(out, "ota: 5064 bytes, chunk 1024, result 0, ");
 	usbemu_assert_contains(trace, "particle INIT type=START_FIRMWARE_UPDATE size=");
-	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==, 4);
-	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
+	g_assert_cmpuint(usbemu_count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==,
+	                 4);
+	g_assert_cmpuint(usbemu_count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
 	usbemu_assert_contains(trace, "particle update finished");
 }
 

@@ -218,6 +218,37 @@ usbemu_read_trace(const UsbemuFixture *f)
 }
 
 void
+usbemu_wait_trace(const UsbemuFixture *f, const char *needle, guint count, guint timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	for (;;) {
+		g_autofree char *text = NULL;
+
+		/* Not there yet before usbemu has started. */
+		if (!g_file_get_contents(f->trace, &text, NULL, NULL))
+			text = g_strdup("");
+		if (usbemu_count(text, needle) >= count)
+			return;
+		if (g_get_monotonic_time() > deadline)
+			g_error("usbemu's trace has '%s' fewer than %u times after %u ms:\n%s", needle, count,
+			        timeout_ms, text);
+		/* The trace is a file usbemu appends to: there is no event to wait on from here. */
+		g_usleep(10000);
+	}
+}
+
+guint
+usbemu_count(const char *text, const char *needle)
+{
+	guint n = 0;
+
+	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+void
 usbemu_assert_contains(const char *text, const char *needle)
 {
 	if (strstr(text, needle) == NULL)

@@ -18,8 +18,10 @@
  *   trace = usbemu_read_trace(f);
  *   usbemu_assert_contains(trace, "particle INIT type=GET_DEVICE_ID");
  *
- * Link with usbemu_harness_dep (tests/tools/meson.build); the test's environment needs USBEMU (and
- * HEALER_SOURCE_DIR for the wrapper's suppressions), as test_env and usbemu_env give.
+ * A test with more state embeds an UsbemuFixture and calls the set-up and tear-down from its own.
+ * Link with usbemu_harness_dep (tests/tools/meson.build: a directory that comes after tests/tools can
+ * use it); the test's environment needs USBEMU (and HEALER_SOURCE_DIR for the wrapper's
+ * suppressions), as test_env and usbemu_env give.
  */
 #pragma once
 
@@ -105,6 +107,16 @@ char *usbemu_command_to_shell(const UsbemuCommand *cmd);
 
 /* The trace usbemu wrote; fails the test if there is none. */
 char *usbemu_read_trace(const UsbemuFixture *f);
+
+/*
+ * Waits until the trace (written a line at a time while usbemu runs) holds `needle` at least `count`
+ * times, looking again every 10 ms; fails the test, showing the trace, after `timeout_ms`.  For a test
+ * whose COMMAND (healerd) keeps running while it checks.
+ */
+void usbemu_wait_trace(const UsbemuFixture *f, const char *needle, guint count, guint timeout_ms);
+
+/* How often `needle` is in `text` (overlapping ones too). */
+guint usbemu_count(const char *text, const char *needle);
 
 /* Fail the test, showing `text`, unless `needle` is in it (is not in it). */
 void usbemu_assert_contains(const char *text, const char *needle);
