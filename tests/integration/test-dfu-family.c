@@ -20,16 +20,11 @@
 #include "gateway-harness.h"
 #include "healerd-process.h"
 #include "test-util.h"
+#include "usbemu-harness.h"
 
 #define KIB 1024
 
-typedef struct {
-	char *dir;
-	char *state; /* usbemu's state directory of device 1 */
-	char *trace;
-	char *control;
-	int control_fd; /* held open so commands written before usbemu reads stay in the FIFO */
-} Fixture;
+typedef UsbemuFixture Fixture;
 
 typedef struct {
 	const char *model;
@@ -47,119 +42,35 @@ static const Model models[] = {
         {"particle-p2", 32, 0x08000000, 0x08060000, "system-part", 1},
 };
 
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->state = g_build_filename(f->dir, "device", NULL);
-	f->trace = g_build_filename(f->dir, "trace.txt", NULL);
-	f->control = g_build_filename(f->dir, "control", NULL);
-	g_assert_cmpint(mkfifo(f->control, 0600), ==, 0);
-	f->control_fd = open(f->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	g_assert_cmpint(f->control_fd, >=, 0);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	close(f->control_fd);
-	test_tmpdir_free(f->dir);
-	g_free(f->state);
-	g_free(f->trace);
-	g_free(f->control);
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-static void
-assert_lacks(const char *text, const char *needle)
-{
-	if (strstr(text, needle) != NULL)
-		g_error("'%s' found in:\n%s", needle, text);
-}
-
-/* The valgrind setup's wrapper (HEALER_TEST_WRAPPER), for what runs under usbemu: usbemu is the test's
- * tool, the family's code (the client, healerctl, healerd) is what valgrind must see.  umockdev's
- * preload library is loaded in it too, hence its suppressions (tests/unit/umockdev.supp). */
-static void
-add_test_wrapper(GPtrArray *argv)
-{
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
-	g_auto(GStrv) words = NULL;
-
-	if (wrapper == NULL || *wrapper == '\0')
-		return;
-	g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
-	for (guint i = 0; words[i] != NULL; i++) {
-		g_ptr_array_add(argv, g_strdup(words[i]));
-		if (i == 0 && g_str_has_suffix(words[0], "valgrind"))
-			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
-			                                      g_getenv("HEALER_SOURCE_DIR")));
-	}
-}
-
 /* healerd's wrapper: usbemu, then the test wrapper, so that healerd (not usbemu) runs under it. */
 static char *
 healerd_wrapper(Fixture *f, const char *model)
 {
-	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GString) line = g_string_new(NULL);
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
 
-	g_ptr_array_add(words, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(words, g_strdup_printf("--trace=%s", f->trace));
-	g_ptr_array_add(words, g_strdup_printf("--dfu=%s", model));
-	g_ptr_array_add(words, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(words, g_strdup("--"));
-	add_test_wrapper(words);
-	for (guint i = 0; i < words->len; i++) {
-		g_autofree char *quoted = g_shell_quote(words->pdata[i]);
-		g_string_append_printf(line, "%s%s", i ? " " : "", quoted);
-	}
-	return g_string_free(g_steal_pointer(&line), FALSE);
+	usbemu_command_add_printf(cmd, "--dfu=%s", model);
+	usbemu_command_add_printf(cmd, "--state=%s", f->state);
+	usbemu_command_add(cmd, "--");
+	usbemu_command_add_test_wrapper(cmd);
+	return usbemu_command_to_shell(cmd);
 }
 
-/* Runs usbemu --dfu MODEL --state STATE -- ARGV..., returning its status and output. */
+/*
+ * Runs usbemu --dfu MODEL --state STATE -- ARGV... in the fixture's directory, returning its status and
+ * output; `wrapped`: ARGV under the test wrapper (the family's code: the client, healerctl).
+ */
 static int
 usbemu_run_wrapped(Fixture *f, const char *model, const char *const *command, gboolean wrapped, char **output)
 {
-	g_autoptr(GSubprocessLauncher) launcher =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) process = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree char *out = NULL;
-	int status;
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_IN_DIR);
 
-	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
-	g_ptr_array_add(argv, g_strdup_printf("--control=%s", f->control));
-	g_ptr_array_add(argv, g_strdup_printf("--dfu=%s", model));
-	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(argv, g_strdup("--"));
+	usbemu_command_add_printf(cmd, "--dfu=%s", model);
+	usbemu_command_add_printf(cmd, "--state=%s", f->state);
+	usbemu_command_add(cmd, "--");
 	if (wrapped)
-		add_test_wrapper(argv);
-	for (guint i = 0; command[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(command[i]));
-	g_ptr_array_add(argv, NULL);
-	g_subprocess_launcher_set_cwd(launcher, f->dir);
-	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
-	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_get_if_exited(process));
-	status = g_subprocess_get_exit_status(process);
-	g_test_message("usbemu exited %d:\n%s", status, out);
-	if (output != NULL)
-		*output = g_steal_pointer(&out);
-	return status;
+		usbemu_command_add_test_wrapper(cmd);
+	usbemu_command_add_words(cmd, command);
+	return usbemu_command_run(cmd, output);
 }
 
 /* usbemu running a program of someone else's (dfu-util, /bin/true): never under the test wrapper. */
@@ -230,30 +141,12 @@ make_module(Fixture *f, const char *name, guint16 platform, const char *function
 	return path;
 }
 
-static GBytes *
-read_file(const char *path)
-{
-	g_autoptr(GError) error = NULL;
-	char *data = NULL;
-	gsize len = 0;
-
-	g_file_get_contents(path, &data, &len, &error);
-	g_assert_no_error(error);
-	return g_bytes_new_take(data, len);
-}
-
-static char *
-flash_path(Fixture *f)
-{
-	return g_build_filename(f->state, "internal-flash.bin", NULL);
-}
-
 /* Writes `module` into the device's flash file at `address`, as if flashed before. */
 static void
 put_module(Fixture *f, const Model *m, const char *module, guint32 address)
 {
-	g_autofree char *flash = flash_path(f);
-	g_autoptr(GBytes) bytes = read_file(module);
+	g_autofree char *flash = usbemu_flash_path(f);
+	g_autoptr(GBytes) bytes = test_read_file(module);
 	int fd = open(flash, O_WRONLY | O_CLOEXEC);
 
 	g_assert_cmpint(fd, >=, 0);
@@ -266,31 +159,14 @@ put_module(Fixture *f, const Model *m, const char *module, guint32 address)
 static gboolean
 flash_holds(Fixture *f, const Model *m, const char *module, guint32 address)
 {
-	g_autofree char *flash = flash_path(f);
-	g_autoptr(GBytes) want = read_file(module);
-	g_autoptr(GBytes) have = read_file(flash);
+	g_autofree char *flash = usbemu_flash_path(f);
+	g_autoptr(GBytes) want = test_read_file(module);
+	g_autoptr(GBytes) have = test_read_file(flash);
 	gsize offset = address - m->flash_base;
 
 	return g_bytes_get_size(have) >= offset + g_bytes_get_size(want) &&
 	       memcmp((const guint8 *)g_bytes_get_data(have, NULL) + offset, g_bytes_get_data(want, NULL),
 	              g_bytes_get_size(want)) == 0;
-}
-
-static void
-control(Fixture *f, const char *command)
-{
-	g_autofree char *line = g_strconcat(command, "\n", NULL);
-
-	g_assert_cmpint(write(f->control_fd, line, strlen(line)), ==, (gssize)strlen(line));
-}
-
-static char *
-trace_text(Fixture *f)
-{
-	char *text = NULL;
-
-	g_assert_true(g_file_get_contents(f->trace, &text, NULL, NULL));
-	return text;
 }
 
 /* ---- tests ------------------------------------------------------------------------------------ */
@@ -313,17 +189,17 @@ test_show_modules(Fixture *f, gconstpointer data)
 	put_module(f, m, sp2, 0x08060000);
 	put_module(f, m, app, 0x080a0000);
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "port usb:1-1.1\n");
-	assert_contains(out, "physical-id usb:1-1.1\n");
-	assert_contains(out, "transport usb\nfamily dfu\nplatform 6\nmode dfu\n");
+	usbemu_assert_contains(out, "port usb:1-1.1\n");
+	usbemu_assert_contains(out, "physical-id usb:1-1.1\n");
+	usbemu_assert_contains(out, "transport usb\nfamily dfu\nplatform 6\nmode dfu\n");
 	/* Particle's serial number is the device id in every mode: the id does not change across modes. */
-	assert_contains(out, "flags reenumerates install-needs-reset\n");
-	assert_contains(out, "has-app 1 app-dependencies-failed 1\n");
-	assert_contains(out, "\"f\":\"s\",\"n\":\"1\",\"v\":100");
-	assert_contains(out, "\"f\":\"s\",\"n\":\"2\",\"v\":100");
-	assert_contains(
+	usbemu_assert_contains(out, "flags reenumerates install-needs-reset\n");
+	usbemu_assert_contains(out, "has-app 1 app-dependencies-failed 1\n");
+	usbemu_assert_contains(out, "\"f\":\"s\",\"n\":\"1\",\"v\":100");
+	usbemu_assert_contains(out, "\"f\":\"s\",\"n\":\"2\",\"v\":100");
+	usbemu_assert_contains(
 	        out, "\"vc\":4,\"vv\":0,\"f\":\"u\",\"n\":\"1\",\"v\":5,\"d\":[{\"f\":\"s\",\"n\":\"2\",\"v\":200}]");
-	assert_contains(out, "\"transfer_size\":4096");
+	usbemu_assert_contains(out, "\"transfer_size\":4096");
 }
 
 /* A P2's user part ends at its slot's fixed end (0x08600000): found by reading the 4 KiB steps below it. */
@@ -342,9 +218,9 @@ test_show_fixed_end(Fixture *f, gconstpointer data)
 	put_module(f, m, sp1, 0x08060000);
 	put_module(f, m, app, 0x08600000 - 5 * 4096);
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "platform 32\n");
-	assert_contains(out, "\"f\":\"s\",\"n\":\"1\",\"v\":5000");
-	assert_contains(out, "\"f\":\"u\",\"n\":\"1\",\"v\":7");
+	usbemu_assert_contains(out, "platform 32\n");
+	usbemu_assert_contains(out, "\"f\":\"s\",\"n\":\"1\",\"v\":5000");
+	usbemu_assert_contains(out, "\"f\":\"u\",\"n\":\"1\",\"v\":7");
 }
 
 /* The ST ROM: no Particle modules, its own serial; the id is the chip's, so it changes across modes. */
@@ -356,12 +232,12 @@ test_show_rom(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, "stm32f2", args, &out), ==, 0);
-	assert_contains(out, "mode rom-dfu\n");
-	assert_contains(out, "flags reenumerates id-changes install-needs-reset\n");
-	assert_contains(
+	usbemu_assert_contains(out, "mode rom-dfu\n");
+	usbemu_assert_contains(out, "flags reenumerates id-changes install-needs-reset\n");
+	usbemu_assert_contains(
 	        out, "describe "
 	             "{\"p\":0,\"m\":[],\"details\":{\"usb_id\":\"0483:df11\",\"mode\":\"rom-dfu\",\"platform\":\"\"");
-	assert_contains(out, "@Option Bytes");
+	usbemu_assert_contains(out, "@Option Bytes");
 }
 
 /* A module to each model, at the address its header gives; the flash file holds it after. */
@@ -377,15 +253,15 @@ test_install(Fixture *f, gconstpointer data)
 	g_autofree char *trace = NULL;
 
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "installed\n");
+	usbemu_assert_contains(out, "installed\n");
 	g_assert_true(flash_holds(f, m, module, m->address));
 	/* A Particle device's describe shows the new module at once (its header, read again). */
 	if (m->platform != 0)
-		assert_contains(strstr(out, "installed\n"), version);
+		usbemu_assert_contains(strstr(out, "installed\n"), version);
 	/* Verified by UPLOAD, and every GETSTATUS came after the poll timeout the device asked for. */
-	trace = trace_text(f);
-	assert_contains(trace, "bRequest=UPLOAD");
-	assert_lacks(trace, "result=stall");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "bRequest=UPLOAD");
+	usbemu_assert_lacks(trace, "result=stall");
 }
 
 /* The Photon's bootloader segment is read-only ('a'): a module there is refused before any erase, the segment named. */
@@ -400,12 +276,12 @@ test_read_only_refused(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 1);
-	assert_contains(out, "install failed: cannot write ");
-	assert_contains(out, " bytes at 0x08000000: 0x08000000..");
-	assert_contains(out, "segment 'Internal Flash' 0x08000000 is not writable (attribute a: read-only)");
+	usbemu_assert_contains(out, "install failed: cannot write ");
+	usbemu_assert_contains(out, " bytes at 0x08000000: 0x08000000..");
+	usbemu_assert_contains(out, "segment 'Internal Flash' 0x08000000 is not writable (attribute a: read-only)");
 	g_assert_false(flash_holds(f, m, module, 0x08000000));
-	trace = trace_text(f);
-	assert_lacks(trace, "dfuse=ERASE");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_lacks(trace, "dfuse=ERASE");
 }
 
 /*
@@ -423,10 +299,10 @@ test_bootloader_leaves_dfu(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 1);
-	assert_contains(out, "install failed: leaving DFU mode to install it over control requests");
+	usbemu_assert_contains(out, "install failed: leaving DFU mode to install it over control requests");
 	g_assert_false(flash_holds(f, m, module, 0x08000000));
-	trace = trace_text(f);
-	assert_lacks(trace, "dfuse=ERASE");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_lacks(trace, "dfuse=ERASE");
 }
 
 /*
@@ -445,19 +321,19 @@ test_stall_recovered(Fixture *f, gconstpointer data)
 
 	(void)data;
 	make_device(f, m->model);
-	control(f, "busy 1 30");
+	usbemu_control(f, "busy 1 30");
 	/* At attach the headers at the Photon's four slots are read (a SET_ADDRESS_POINTER each): the fifth DNLOAD is
 	 * the ERASE. */
-	control(f, "stall 1 DNLOAD 4");
+	usbemu_control(f, "stall 1 DNLOAD 4");
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "installed\n");
+	usbemu_assert_contains(out, "installed\n");
 	g_assert_true(flash_holds(f, m, module, 0x08020000));
-	trace = trace_text(f);
-	assert_contains(trace, "fault stall fired bRequest=DNLOAD");
-	assert_contains(trace, "wLength=5 result=stall state=dfuERROR status=errSTALLEDPKT\n");
-	assert_contains(trace, "dfuse=ERASE:0x08020000");
-	assert_contains(trace, "bRequest=CLRSTATUS");
-	assert_contains(trace, "poll=30");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "fault stall fired bRequest=DNLOAD");
+	usbemu_assert_contains(trace, "wLength=5 result=stall state=dfuERROR status=errSTALLEDPKT\n");
+	usbemu_assert_contains(trace, "dfuse=ERASE:0x08020000");
+	usbemu_assert_contains(trace, "bRequest=CLRSTATUS");
+	usbemu_assert_contains(trace, "poll=30");
 }
 
 /* A data block the device stalls is not a command: the install fails, naming the block, state and status. */
@@ -472,10 +348,10 @@ test_failure_names_state(Fixture *f, gconstpointer data)
 	(void)data;
 	make_device(f, m->model);
 	/* Let the four header reads, the erase and the first SET_ADDRESS_POINTER through: the data block is stalled. */
-	control(f, "stall 1 DNLOAD 6");
+	usbemu_control(f, "stall 1 DNLOAD 6");
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 1);
-	assert_contains(out, "install failed: DNLOAD of 4096 bytes at 0x08020000: the device stalled DNLOAD "
-	                     "(state dfuERROR, status errSTALLEDPKT)");
+	usbemu_assert_contains(out, "install failed: DNLOAD of 4096 bytes at 0x08020000: the device stalled DNLOAD "
+	                            "(state dfuERROR, status errSTALLEDPKT)");
 }
 
 /* Unplugged mid-download: the install fails, and when the device is back it is installed from the start. */
@@ -491,12 +367,12 @@ test_unplug_mid_download(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "fault sent: unplug 1\n");
-	assert_contains(out, "install failed: device went away: ");
-	assert_contains(out, "fault sent: replug 1\n");
+	usbemu_assert_contains(out, "fault sent: unplug 1\n");
+	usbemu_assert_contains(out, "install failed: device went away: ");
+	usbemu_assert_contains(out, "fault sent: replug 1\n");
 	second = strstr(out, "back: installing again\n");
 	g_assert_nonnull(second);
-	assert_contains(second, "installed\n");
+	usbemu_assert_contains(second, "installed\n");
 	g_assert_true(flash_holds(f, m, module, 0x08020000));
 }
 
@@ -510,8 +386,8 @@ test_leave_rom(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, "stm32f2", args, &out), ==, 0);
-	assert_contains(out, "left usb:1-1.1 0483:df11\n");
-	assert_contains(out, "back usb:1-1.1 0483:df11 dfu\n");
+	usbemu_assert_contains(out, "left usb:1-1.1 0483:df11\n");
+	usbemu_assert_contains(out, "back usb:1-1.1 0483:df11 dfu\n");
 	/* Read again as it came back: in DFU mode, the same serial number, so the same id. */
 	{
 		const char *first = strstr(out, "\nid ");
@@ -525,8 +401,8 @@ test_leave_rom(Fixture *f, gconstpointer data)
 		line = strcspn(first + 1, "\n") + 1;
 		g_assert_cmpint(strncmp(first, again, line), ==, 0);
 	}
-	trace = trace_text(f);
-	assert_contains(trace, "event manifest next=dfu");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "event manifest next=dfu");
 }
 
 /* A Particle device leaves DFU for normal mode: another product id at the same physical id, no DFU family there. */
@@ -538,8 +414,8 @@ test_leave_particle(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(client_run(f, "particle-argon", args, &out), ==, 0);
-	assert_contains(out, "left usb:1-1.1 2b04:d00c\n");
-	assert_contains(out, "back usb:1-1.1 2b04:c00c not dfu\n");
+	usbemu_assert_contains(out, "left usb:1-1.1 2b04:d00c\n");
+	usbemu_assert_contains(out, "back usb:1-1.1 2b04:c00c not dfu\n");
 }
 
 /*
@@ -564,7 +440,7 @@ test_healerd_heals(Fixture *f, gconstpointer data)
 	g_autofree char *catalog = g_build_filename(modules, "catalog.json", NULL);
 	g_autofree char *healerd_dir = g_build_filename(f->dir, "healerd", NULL);
 	g_autoptr(HealerdProcess) healerd = NULL;
-	g_autoptr(GBytes) bytes = read_file(sp2_new);
+	g_autoptr(GBytes) bytes = test_read_file(sp2_new);
 	const char *publish[] = {test_program("HEALER_PUBLISH"),
 	                         "catalog",
 	                         "--modules",
@@ -643,16 +519,17 @@ test_probe(Fixture *f, gconstpointer data)
 	(void)data;
 	photon_with_modules(f, TRUE);
 	g_assert_cmpint(usbemu_run_wrapped(f, "particle-photon", text_args, TRUE, &out), ==, 0);
-	assert_contains(out, "  Family:       dfu (interface 0, class fe/01/02): healerd serves it\n");
-	assert_contains(out, "  DFU:          dfu, id ");
-	assert_contains(out, ", platform photon, wTransferSize 4096, can-download|can-upload|will-detach\n");
-	assert_contains(out, "    alt 0:      @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg\n");
-	assert_contains(out,
-	                "    user-part    1  v5     FAILED checks\n        needs system-part 2 >= 200         FAIL\n");
+	usbemu_assert_contains(out, "  Family:       dfu (interface 0, class fe/01/02): healerd serves it\n");
+	usbemu_assert_contains(out, "  DFU:          dfu, id ");
+	usbemu_assert_contains(out, ", platform photon, wTransferSize 4096, can-download|can-upload|will-detach\n");
+	usbemu_assert_contains(out,
+	                       "    alt 0:      @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg\n");
+	usbemu_assert_contains(
+	        out, "    user-part    1  v5     FAILED checks\n        needs system-part 2 >= 200         FAIL\n");
 	g_assert_cmpint(usbemu_run_wrapped(f, "particle-photon", json_args, TRUE, &json), ==, 0);
-	assert_contains(json, "\"family\":\"dfu\"");
-	assert_contains(json, "\"describe\":{");
-	assert_contains(json, "\"transfer_size\":4096");
+	usbemu_assert_contains(json, "\"family\":\"dfu\"");
+	usbemu_assert_contains(json, "\"describe\":{");
+	usbemu_assert_contains(json, "\"transfer_size\":4096");
 }
 
 /* healerctl devices and device ID show a device healerd serves in DFU: port = physical id, transport usb, modules. */
@@ -688,17 +565,17 @@ test_healerctl_devices(Fixture *f, gconstpointer data)
 	healerd_process_wait(healerd, judged, 1, 60000);
 	healerctl(&devices, "devices", NULL);
 	g_assert_cmpint(devices.exit_status, ==, 0);
-	assert_contains(devices.out, id);
-	assert_contains(devices.out, "  usb:1-1.1  photon    dfu ");
+	usbemu_assert_contains(devices.out, id);
+	usbemu_assert_contains(devices.out, "  usb:1-1.1  photon    dfu ");
 	healerctl(&device, "device", id, NULL);
 	g_assert_cmpint(device.exit_status, ==, 0);
-	assert_contains(device.out, "Port:         usb:1-1.1 (usb)\n");
-	assert_contains(device.out, "Mode:         dfu\n");
-	assert_contains(device.out, "    system-part  2  v100   valid\n");
-	assert_contains(device.out, "    user-part    1  v5     valid\n");
+	usbemu_assert_contains(device.out, "Port:         usb:1-1.1 (usb)\n");
+	usbemu_assert_contains(device.out, "Mode:         dfu\n");
+	usbemu_assert_contains(device.out, "    system-part  2  v100   valid\n");
+	usbemu_assert_contains(device.out, "    user-part    1  v5     valid\n");
 	/* The DFU family's details. */
-	assert_contains(device.out, "USB:          2b04:d006, serial number ");
-	assert_contains(device.out, "DFU:          wTransferSize 4096, can-download|can-upload");
+	usbemu_assert_contains(device.out, "USB:          2b04:d006, serial number ");
+	usbemu_assert_contains(device.out, "DFU:          wTransferSize 4096, can-download|can-upload");
 	g_test_message("healerctl devices:\n%s\nhealerctl device:\n%s", devices.out, device.out);
 	healerd_process_stop(healerd);
 }
@@ -730,17 +607,17 @@ test_same_flash_as_dfu_util(Fixture *f, gconstpointer data)
 	}
 	/* dfu-util's device: a fresh state directory. */
 	g_assert_cmpint(usbemu_run(f, m->model, dfu_util_args, &out), ==, 0);
-	flash_theirs = flash_path(f);
-	theirs = read_file(flash_theirs);
+	flash_theirs = usbemu_flash_path(f);
+	theirs = test_read_file(flash_theirs);
 	/* Ours: another fresh device of the same model. */
 	g_free(f->state);
 	f->state = g_strdup(ours_state);
 	g_clear_pointer(&out, g_free);
 	g_assert_cmpint(client_run(f, m->model, args, &out), ==, 0);
-	assert_contains(out, "installed\n");
-	assert_contains(out, "back usb:1-1.1");
-	flash_ours = flash_path(f);
-	ours = read_file(flash_ours);
+	usbemu_assert_contains(out, "installed\n");
+	usbemu_assert_contains(out, "back usb:1-1.1");
+	flash_ours = usbemu_flash_path(f);
+	ours = test_read_file(flash_ours);
 	g_assert_cmpuint(g_bytes_get_size(theirs), ==, g_bytes_get_size(ours));
 	g_assert_true(g_bytes_equal(theirs, ours));
 }
@@ -749,7 +626,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn, data) g_test_add(path, Fixture, data, fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, fn, data) g_test_add(path, Fixture, data, usbemu_fixture_set_up, fn, usbemu_fixture_tear_down)
 	ADD("/dfu-family/show/modules", test_show_modules, NULL);
 	ADD("/dfu-family/show/rom", test_show_rom, NULL);
 	ADD("/dfu-family/show/fixed-end", test_show_fixed_end, NULL);

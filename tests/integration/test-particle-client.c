@@ -11,159 +11,38 @@
 #include <string.h>
 
 #include "module-names.h"
-#include "module-writer.h"
 #include "test-util.h"
+#include "usbemu-harness.h"
 
 #define PHOTON 6
+#define SP     MODULE_FUNCTION_SYSTEM_PART
+#define UP     MODULE_FUNCTION_USER_PART
 
-typedef struct {
-	char *dir;
-	char *state;
-	char *trace;
-} Fixture;
+typedef UsbemuFixture Fixture;
 
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->state = g_build_filename(f->dir, "state", NULL);
-	f->trace = g_build_filename(f->dir, "trace", NULL);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	test_tmpdir_free(f->dir);
-	g_free(f->state);
-	g_free(f->trace);
-}
-
-/* A module file of `size` pseudo-random payload bytes; the path, newly allocated. */
-static char *
-write_module(Fixture *f, const char *name, guint32 start, guint8 function, guint8 index, guint16 version, gsize size,
-             guint8 dep_function, guint8 dep_index, guint16 dep_version)
-{
-	HealerModuleSpec spec = {
-	        .start_address = start,
-	        .platform_id = PHOTON,
-	        .function = function,
-	        .index = index,
-	        .version = version,
-	};
-	g_autofree guint8 *payload = g_malloc(size);
-	g_autoptr(GBytes) image = NULL;
-	g_autoptr(GBytes) module = NULL;
-	g_autoptr(GError) error = NULL;
-	char *path = g_build_filename(f->dir, name, NULL);
-	guint32 x = version * 7919u + index;
-
-	for (gsize i = 0; i < size; i++) {
-		x = x * 1103515245u + 12345u;
-		payload[i] = (guint8)(x >> 16);
-	}
-	if (dep_function != 0) {
-		spec.n_dependencies = 1;
-		spec.dependencies[0].function = dep_function;
-		spec.dependencies[0].index = dep_index;
-		spec.dependencies[0].version = dep_version;
-	}
-	image = g_bytes_new(payload, size);
-	module = healer_module_write(&spec, image, &error);
-	g_assert_no_error(error);
-	test_write_file(path, g_bytes_get_data(module, NULL), g_bytes_get_size(module));
-	return path;
-}
-
-/* The valgrind setup's wrapper for the probe (usbemu is the test's tool, the client is under test). */
-static void
-add_test_wrapper(GPtrArray *argv)
-{
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
-	g_auto(GStrv) words = NULL;
-
-	if (wrapper == NULL || *wrapper == '\0')
-		return;
-	g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
-	for (guint i = 0; words[i] != NULL; i++) {
-		g_ptr_array_add(argv, g_strdup(words[i]));
-		if (i == 0 && g_str_has_suffix(words[0], "valgrind"))
-			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
-			                                      g_getenv("HEALER_SOURCE_DIR")));
-	}
-}
+static const char *const photon[] = {"--particle=photon", NULL};
+static const char *const slow_photon[] = {"--particle=photon", "--time-scale=1000", NULL};
+static const char *const p2[] = {"--particle=p2", NULL};
 
 /*
- * usbemu --trace T DEVICE... --state S -- [wrapper] particle-client-probe PROBE...; asserts it exits 0
- * and returns its output.
+ * usbemu --trace T DEVICE... --state S -- [wrapper] particle-client-probe PROBE...; asserts it exits 0,
+ * returns its output and the trace in *trace.
  */
 static char *
-run(Fixture *f, const char *const *device, const char *const *probe)
+run(Fixture *f, const char *const *device, const char *const *probe, char **trace)
 {
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocessLauncher) launcher =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autoptr(GSubprocess) process = NULL;
-	g_autoptr(GError) error = NULL;
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
 	char *out = NULL;
 
-	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
-	for (guint i = 0; device[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(device[i]));
-	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(argv, g_strdup("--"));
-	add_test_wrapper(argv);
-	g_ptr_array_add(argv, g_strdup(test_program("PARTICLE_CLIENT_PROBE")));
-	for (guint i = 0; probe[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(probe[i]));
-	g_ptr_array_add(argv, NULL);
-	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
-	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	g_test_message("usbemu exited %d:\n%s", g_subprocess_get_exit_status(process), out);
-	g_assert_true(g_subprocess_get_if_exited(process));
-	g_assert_cmpint(g_subprocess_get_exit_status(process), ==, 0);
+	usbemu_command_add_words(cmd, device);
+	usbemu_command_add_printf(cmd, "--state=%s", f->state);
+	usbemu_command_add(cmd, "--");
+	usbemu_command_add_test_wrapper(cmd);
+	usbemu_command_add(cmd, test_program("PARTICLE_CLIENT_PROBE"));
+	usbemu_command_add_words(cmd, probe);
+	g_assert_cmpint(usbemu_command_run(cmd, &out), ==, 0);
+	*trace = usbemu_read_trace(f);
 	return out;
-}
-
-static char *
-read_trace(Fixture *f)
-{
-	g_autoptr(GError) error = NULL;
-	char *text = NULL;
-
-	g_file_get_contents(f->trace, &text, NULL, &error);
-	g_assert_no_error(error);
-	return text;
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-static void
-assert_lacks(const char *text, const char *needle)
-{
-	if (strstr(text, needle) != NULL)
-		g_error("'%s' found in:\n%s", needle, text);
-}
-
-/* How often `needle` is in `text`. */
-static guint
-count(const char *text, const char *needle)
-{
-	guint n = 0;
-
-	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
-		n++;
-	return n;
 }
 
 /* `first` is in `text`, and before `then`. */
@@ -181,12 +60,11 @@ assert_before(const char *text, const char *first, const char *then)
 static char *
 photon_modules(Fixture *f)
 {
-	g_autofree char *sp1 =
-	        write_module(f, "sp1.bin", 0x08020000, MODULE_FUNCTION_SYSTEM_PART, 1, 2300, 30000, 0, 0, 0);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", 0x08060000, MODULE_FUNCTION_SYSTEM_PART, 2, 2300, 20000,
-	                                    MODULE_FUNCTION_SYSTEM_PART, 1, 2300);
-	g_autofree char *user = write_module(f, "user.bin", 0x080A0000, MODULE_FUNCTION_USER_PART, 1, 6, 4000,
-	                                     MODULE_FUNCTION_SYSTEM_PART, 2, 2300);
+	static const UsbemuModuleDep sp2_deps[] = {{SP, 1, 2300}};
+	static const UsbemuModuleDep user_deps[] = {{SP, 2, 2300}};
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2300, 30000, NULL, 0);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2300, 20000, sp2_deps, 1);
+	g_autofree char *user = usbemu_write_module(f, "user.bin", PHOTON, 0x080A0000, UP, 1, 6, 4000, user_deps, 1);
 
 	return g_strdup_printf("--modules=%s,%s,%s", sp1, sp2, user);
 }
@@ -198,27 +76,27 @@ check_module_info(Fixture *f, const char *format)
 	g_autofree char *info = g_strdup_printf("--module-info=%s", format);
 	const char *device[] = {"--particle=photon", modules, info, NULL};
 	const char *probe[] = {"open", "module-info", "stats", NULL};
-	g_autofree char *out = run(f, device, probe);
-	g_autofree char *trace = read_trace(f);
+	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, device, probe, &trace);
 	g_autofree char *line = g_strdup_printf(" modules (%s format)", format);
 	const char *at;
 	guint modules_seen = 0;
 	unsigned long long transfers = 0, polls = 0, bytes_out = 0, bytes_in = 0;
 
-	assert_contains(out, "open: version 2.3.0 (client says 2.3.0)");
+	usbemu_assert_contains(out, "open: version 2.3.0 (client says 2.3.0)");
 	/* Open: the raw version request, then RESET(0), before any request. */
 	assert_before(trace,
 	              "bRequest=0x50 wValue=0x0000 wIndex=0x001e wLength=64 result=", "particle RESET id=0 status=OK");
 	assert_before(trace, "particle RESET id=0 status=OK",
 	              "particle INIT type=GET_MODULE_INFO size=0 status=OK id=1");
 	/* Done with a reply: read by RECV, in one chunk of exactly its size. */
-	assert_contains(trace, "particle CHECK id=1 status=OK result=0 size=");
-	assert_contains(trace, "particle RECV id=1 bytes=");
+	usbemu_assert_contains(trace, "particle CHECK id=1 status=OK result=0 size=");
+	usbemu_assert_contains(trace, "particle RECV id=1 bytes=");
 	at = strstr(out, "module-info: result 0, ");
 	g_assert_nonnull(at);
 	g_assert_cmpint(sscanf(at, "module-info: result 0, %*u bytes, %u", &modules_seen), ==, 1);
 	g_assert_cmpuint(modules_seen, >=, 3);
-	assert_contains(at, line);
+	usbemu_assert_contains(at, line);
 	at = strstr(out, "stats: ");
 	g_assert_nonnull(at);
 	g_assert_cmpint(sscanf(at, "stats: transfers %llu polls %llu bytes-out %llu bytes-in %llu", &transfers, &polls,
@@ -249,46 +127,40 @@ test_module_info_old(Fixture *f, gconstpointer data)
 static void
 test_pending_payloads(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=photon", NULL};
 	const char *probe[] = {"open", "request", "72", "64", "request", "72", "100", "request", "1234", "10000", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, photon, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "open: version none");
+	usbemu_assert_contains(out, "open: version none");
 	/* 64 bytes: the pooled buffer, SEND at once. */
-	assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=64 status=OK id=1");
+	usbemu_assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=64 status=OK id=1");
 	assert_before(trace, "particle INIT type=GET_DEVICE_MODE size=64 status=OK id=1",
 	              "particle SEND id=1 bytes=64");
 	/* 100 bytes: PENDING, CHECK until OK (no result), then SEND. */
-	assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=100 status=PENDING id=2");
+	usbemu_assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=100 status=PENDING id=2");
 	assert_before(trace, "particle CHECK id=2 status=OK\n", "particle SEND id=2 bytes=100");
-	assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
+	usbemu_assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
 	/* 10000 bytes: three SENDs; the device does not know the type: its result, not an error. */
-	assert_contains(trace, "particle INIT type=1234 size=10000 status=PENDING id=3");
-	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=4096"), ==, 2);
-	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=1808"), ==, 1);
-	assert_contains(out, "request 1234: result -120, 0 bytes");
-	assert_lacks(out, "error");
+	usbemu_assert_contains(trace, "particle INIT type=1234 size=10000 status=PENDING id=3");
+	g_assert_cmpuint(usbemu_count(trace, "particle SEND id=3 bytes=4096"), ==, 2);
+	g_assert_cmpuint(usbemu_count(trace, "particle SEND id=3 bytes=1808"), ==, 1);
+	usbemu_assert_contains(out, "request 1234: result -120, 0 bytes");
+	usbemu_assert_lacks(out, "error");
 }
 
 /* Five at once: four in flight, the fifth waits for a slot; the device never answers BUSY. */
 static void
 test_five_at_once(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=photon", NULL};
 	const char *probe[] = {"open", "concurrent", "5", "90", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, photon, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
-	assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
-	assert_lacks(trace, "status=BUSY");
+	g_assert_cmpuint(usbemu_count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	usbemu_assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
+	usbemu_assert_lacks(trace, "status=BUSY");
 	/* The fifth INIT only after one of the first four was done. */
 	assert_before(trace, "particle CHECK id=", "particle INIT type=GET_MODULE_INFO size=0 status=OK id=5");
 }
@@ -301,18 +173,15 @@ test_five_at_once(Fixture *f, gconstpointer data)
 static void
 test_busy(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=photon", NULL};
 	const char *probe[] = {"--max-active=5", "open", "concurrent", "5", "90", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, photon, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(trace, "particle INIT type=GET_MODULE_INFO size=0 status=BUSY");
-	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
-	assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
-	assert_lacks(out, "error");
+	usbemu_assert_contains(trace, "particle INIT type=GET_MODULE_INFO size=0 status=BUSY");
+	g_assert_cmpuint(usbemu_count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	usbemu_assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
+	usbemu_assert_lacks(out, "error");
 }
 
 /*
@@ -323,21 +192,18 @@ test_busy(Fixture *f, gconstpointer data)
 static void
 test_deadline(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=photon", "--time-scale=1000", NULL};
 	const char *probe[] = {"open", "request", "90", "0", "100", "request", "72", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, slow_photon, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): no answer within 100 ms "
-	                     "(polling CHECK for the result");
-	assert_contains(trace, "particle RESET id=1 status=OK");
+	usbemu_assert_contains(out, "request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): no answer within 100 ms "
+	                            "(polling CHECK for the result");
+	usbemu_assert_contains(trace, "particle RESET id=1 status=OK");
 	assert_before(trace, "particle RESET id=1 status=OK",
 	              "particle INIT type=GET_DEVICE_MODE size=0 status=OK id=2");
-	assert_lacks(trace, "particle done id=1");
-	assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
+	usbemu_assert_lacks(trace, "particle done id=1");
+	usbemu_assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
 }
 
 /*
@@ -347,20 +213,17 @@ test_deadline(Fixture *f, gconstpointer data)
 static void
 test_cancelled_by_another_host(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=photon", "--time-scale=1000", NULL};
 	const char *probe[] = {"open", "background-request", "90", "foreign-open", "wait-background", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, slow_photon, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "foreign-open: done");
-	assert_contains(out, "background request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): CHECK answered "
-	                     "NOT_FOUND: the device cancelled the request");
-	assert_contains(trace, "particle CHECK id=1 status=NOT_FOUND");
+	usbemu_assert_contains(out, "foreign-open: done");
+	usbemu_assert_contains(out, "background request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): CHECK answered "
+	                            "NOT_FOUND: the device cancelled the request");
+	usbemu_assert_contains(trace, "particle CHECK id=1 status=NOT_FOUND");
 	/* The device forgot it: no RESET(1) after. */
-	assert_lacks(trace, "particle RESET id=1");
+	usbemu_assert_lacks(trace, "particle RESET id=1");
 }
 
 /*
@@ -372,39 +235,33 @@ test_cancelled_by_another_host(Fixture *f, gconstpointer data)
 static void
 test_close_in_flight(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=p2", NULL};
 	const char *probe[] = {"--quirk=off", "open", "background-raw-out", "40", "close-in-flight", "6", "90", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, p2, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
-	assert_contains(out, "close-in-flight: first answer, closing with 5 outstanding");
-	assert_contains(out, "close-in-flight: closed, 0 callbacks after");
-	assert_lacks(out, "background raw-out");
-	assert_lacks(trace, "particle raw reset");
+	usbemu_assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
+	usbemu_assert_contains(out, "close-in-flight: first answer, closing with 5 outstanding");
+	usbemu_assert_contains(out, "close-in-flight: closed, 0 callbacks after");
+	usbemu_assert_lacks(out, "background raw-out");
+	usbemu_assert_lacks(trace, "particle raw reset");
 }
 
 /* RTL872x: an OUT request without payload carries one zero byte, or the device never answers it. */
 static void
 test_p2_data_stage(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=p2", NULL};
 	const char *probe[] = {"open", "module-info", "raw-out", "40", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, p2, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "device 2b04:c020 platform p2 data-stage yes");
-	assert_contains(out, "module-info: result 0, ");
-	assert_contains(trace, "bRequest=0x50 wValue=0x0000 wIndex=0x0028 wLength=1 result=1");
-	assert_contains(trace, "particle raw reset");
-	assert_lacks(trace, "particle hang");
-	assert_contains(out, "raw-out 40: done");
+	usbemu_assert_contains(out, "device 2b04:c020 platform p2 data-stage yes");
+	usbemu_assert_contains(out, "module-info: result 0, ");
+	usbemu_assert_contains(trace, "bRequest=0x50 wValue=0x0000 wIndex=0x0028 wLength=1 result=1");
+	usbemu_assert_contains(trace, "particle raw reset");
+	usbemu_assert_lacks(trace, "particle hang");
+	usbemu_assert_contains(out, "raw-out 40: done");
 }
 
 /* Without it the transfer never completes: after its 5 s it still counts as done (the device is resetting, for all the
@@ -412,17 +269,14 @@ test_p2_data_stage(Fixture *f, gconstpointer data)
 static void
 test_p2_without_data_stage(Fixture *f, gconstpointer data)
 {
-	const char *device[] = {"--particle=p2", NULL};
 	const char *probe[] = {"--quirk=off", "open", "raw-out", "40", NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, p2, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "device 2b04:c020 platform p2 data-stage no");
-	assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
-	assert_contains(out, "raw-out 40: done");
+	usbemu_assert_contains(out, "device 2b04:c020 platform p2 data-stage no");
+	usbemu_assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
+	usbemu_assert_contains(out, "raw-out 40: done");
 }
 
 /*
@@ -432,31 +286,30 @@ test_p2_without_data_stage(Fixture *f, gconstpointer data)
 static void
 test_ota(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 =
-	        write_module(f, "sp1.bin", 0x08020000, MODULE_FUNCTION_SYSTEM_PART, 1, 2300, 30000, 0, 0, 0);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", 0x08060000, MODULE_FUNCTION_SYSTEM_PART, 2, 2300, 5000,
-	                                    MODULE_FUNCTION_SYSTEM_PART, 1, 2300);
+	static const UsbemuModuleDep sp2_deps[] = {{SP, 1, 2300}};
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2300, 30000, NULL, 0);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2300, 5000, sp2_deps, 1);
 	g_autofree char *modules = g_strdup_printf("--modules=%s", sp1);
 	const char *device[] = {"--particle=photon", modules, "--time-scale=0.1", NULL};
 	const char *probe[] = {"open", "ota", sp2, NULL};
-	g_autofree char *out = NULL;
 	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, device, probe, &trace);
 
 	(void)data;
-	out = run(f, device, probe);
-	trace = read_trace(f);
-	assert_contains(out, "ota: 5064 bytes, chunk 1024, result 0, ");
-	assert_contains(trace, "particle INIT type=START_FIRMWARE_UPDATE size=");
-	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==, 4);
-	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
-	assert_contains(trace, "particle update finished");
+	usbemu_assert_contains(out, "ota: 5064 bytes, chunk 1024, result 0, ");
+	usbemu_assert_contains(trace, "particle INIT type=START_FIRMWARE_UPDATE size=");
+	g_assert_cmpuint(usbemu_count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==,
+	                 4);
+	g_assert_cmpuint(usbemu_count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
+	usbemu_assert_contains(trace, "particle update finished");
 }
 
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-#define ADD(name, func) g_test_add("/particle-client/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+#define ADD(name, func)                                                                                                \
+	g_test_add("/particle-client/" name, Fixture, NULL, usbemu_fixture_set_up, func, usbemu_fixture_tear_down)
 	ADD("module-info-new", test_module_info_new);
 	ADD("module-info-old", test_module_info_old);
 	ADD("pending-payloads", test_pending_payloads);

@@ -14,12 +14,10 @@
  * umockdev.  Every wait is on an event (a device added, identified, an install's callback).
  * healerd itself runs under usbemu for `healerctl device` (what a technician sees of the device).
  */
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -33,6 +31,7 @@
 #include "particle-device.h"
 #include "test-util.h"
 #include "usb-backend.h"
+#include "usbemu-harness.h"
 
 /* Device OS' modelled times, a hundredth of the defaults. */
 #define TIME_SCALE "0.01"
@@ -229,116 +228,26 @@ child_main(int argc, char **argv)
 
 /* ---- the test ------------------------------------------------------------------------------------------ */
 
-typedef struct {
-	char *dir;
-	char *state;
-	char *trace;
-} Fixture;
-
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->state = g_build_filename(f->dir, "state", NULL);
-	f->trace = g_build_filename(f->dir, "trace.txt", NULL);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	test_tmpdir_free(f->dir);
-	g_free(f->state);
-	g_free(f->trace);
-}
-
-typedef struct {
-	guint8 function, index;
-	guint16 version;
-} Dep;
-
-static char *
-write_module(Fixture *f, const char *name, guint16 platform, guint32 start, guint8 function, guint8 index,
-             guint16 version, gsize size, const Dep *deps, guint n_deps)
-{
-	HealerModuleSpec spec = {.start_address = start,
-	                         .platform_id = platform,
-	                         .function = function,
-	                         .index = index,
-	                         .version = version,
-	                         .n_dependencies = n_deps};
-	g_autofree guint8 *payload = g_malloc(size);
-	g_autoptr(GBytes) image = NULL;
-	g_autoptr(GBytes) module = NULL;
-	g_autoptr(GError) error = NULL;
-	char *path = g_build_filename(f->dir, name, NULL);
-
-	for (gsize i = 0; i < size; i++)
-		payload[i] = (guint8)(i * 31 + version + index);
-	for (guint i = 0; i < n_deps; i++) {
-		spec.dependencies[i].function = deps[i].function;
-		spec.dependencies[i].index = deps[i].index;
-		spec.dependencies[i].version = deps[i].version;
-	}
-	image = g_bytes_new(payload, size);
-	module = healer_module_write(&spec, image, &error);
-	g_assert_no_error(error);
-	test_write_file(path, g_bytes_get_data(module, NULL), g_bytes_get_size(module));
-	return path;
-}
+typedef UsbemuFixture Fixture;
 
 /* usbemu DEVICE-OPTIONS -- this program --child ARGS: its exit status and output. */
 static int
 run(Fixture *f, const char *const *device, const char *const *args, char **output)
 {
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocessLauncher) launcher =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autoptr(GSubprocess) process = NULL;
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
-	char *out = NULL;
-	int status;
 
 	g_assert_no_error(error);
-	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
-	for (guint i = 0; device[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(device[i]));
-	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(argv, g_strdup("--serial=" SERIAL));
-	g_ptr_array_add(argv, g_strdup("--time-scale=" TIME_SCALE));
-	g_ptr_array_add(argv, g_strdup("--"));
-	g_ptr_array_add(argv, g_strdup(self));
-	g_ptr_array_add(argv, g_strdup("--child"));
-	for (guint i = 0; args[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(args[i]));
-	g_ptr_array_add(argv, NULL);
-	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
-	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_get_if_exited(process));
-	status = g_subprocess_get_exit_status(process);
-	g_test_message("usbemu exited %d:\n%s", status, out);
-	*output = out;
-	return status;
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-static void
-assert_lacks(const char *text, const char *needle)
-{
-	if (strstr(text, needle) != NULL)
-		g_error("'%s' found in:\n%s", needle, text);
+	usbemu_command_add_words(cmd, device);
+	usbemu_command_add_printf(cmd, "--state=%s", f->state);
+	usbemu_command_add(cmd, "--serial=" SERIAL);
+	usbemu_command_add(cmd, "--time-scale=" TIME_SCALE);
+	usbemu_command_add(cmd, "--");
+	usbemu_command_add(cmd, self);
+	usbemu_command_add(cmd, "--child");
+	usbemu_command_add_words(cmd, args);
+	return usbemu_command_run(cmd, output);
 }
 
 #define PHOTON 6
@@ -350,13 +259,24 @@ assert_lacks(const char *text, const char *needle)
 static char *
 photon_safe_mode_option(Fixture *f)
 {
-	static const Dep sp1_deps[] = {{SP, 2, 2202}};
-	static const Dep user_deps[] = {{SP, 2, 2202}};
-	g_autofree char *sp1 = write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2202, 40000, sp1_deps, 1);
-	g_autofree char *sp2 = write_module(f, "sp2-old.bin", PHOTON, 0x08060000, SP, 2, 1102, 30000, NULL, 0);
-	g_autofree char *user = write_module(f, "user.bin", PHOTON, 0x080A0000, UP, 1, 6, 5000, user_deps, 1);
+	static const UsbemuModuleDep sp1_deps[] = {{SP, 2, 2202}};
+	static const UsbemuModuleDep user_deps[] = {{SP, 2, 2202}};
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2202, 40000, sp1_deps, 1);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2-old.bin", PHOTON, 0x08060000, SP, 2, 1102, 30000, NULL, 0);
+	g_autofree char *user = usbemu_write_module(f, "user.bin", PHOTON, 0x080A0000, UP, 1, 6, 5000, user_deps, 1);
 
 	return g_strconcat("--modules=", sp1, ",", sp2, ",", user, NULL);
+}
+
+/* An Argon's system part 1 6200, and an application (user part 2 v6) for `user_platform` with `user_deps`. */
+static char *
+argon_modules_option(Fixture *f, guint16 user_platform, const UsbemuModuleDep *user_deps, guint n_user_deps)
+{
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
+	g_autofree char *user =
+	        usbemu_write_module(f, "user.bin", user_platform, 0x000B4000, UP, 2, 6, 3000, user_deps, n_user_deps);
+
+	return g_strconcat("--modules=", sp1, ",", user, NULL);
 }
 
 /* Attach, identify, safe mode from the dependency check: every health field, the JSON, the old format. */
@@ -370,141 +290,127 @@ test_safe_mode_detected(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "(particle)\n");
-	assert_contains(out, "identified after ");
-	assert_contains(out, "\nfamily particle\nid " ID "\nplatform 6\nflags reenumerates\n");
-	assert_contains(out, "mode safe reason dependencies running 0\n");
-	assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 1\n");
-	assert_contains(out, "boot-reason system-part 1 v2202: ");
-	assert_contains(out, "needs system-part 2 version >= 2202");
-	assert_contains(out, "lookup system-part 2 v1102\n");
-	assert_contains(out, "\"platform\":\"photon\"");
-	assert_contains(out, "\"device_os\":\"2.2.0\"");
-	assert_contains(out, "\"mode\":\"safe\"");
-	assert_contains(out, "\"module_info_format\":\"old\"");
-	assert_contains(out, "\"function\":\"system-part\",\"index\":1,\"version\":2202");
-	assert_contains(out, "\"failed\":[\"dependencies\"]");
+	usbemu_assert_contains(out, "(particle)\n");
+	usbemu_assert_contains(out, "identified after ");
+	usbemu_assert_contains(out, "\nfamily particle\nid " ID "\nplatform 6\nflags reenumerates\n");
+	usbemu_assert_contains(out, "mode safe reason dependencies running 0\n");
+	usbemu_assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 1\n");
+	usbemu_assert_contains(out, "boot-reason system-part 1 v2202: ");
+	usbemu_assert_contains(out, "needs system-part 2 version >= 2202");
+	usbemu_assert_contains(out, "lookup system-part 2 v1102\n");
+	usbemu_assert_contains(out, "\"platform\":\"photon\"");
+	usbemu_assert_contains(out, "\"device_os\":\"2.2.0\"");
+	usbemu_assert_contains(out, "\"mode\":\"safe\"");
+	usbemu_assert_contains(out, "\"module_info_format\":\"old\"");
+	usbemu_assert_contains(out, "\"function\":\"system-part\",\"index\":1,\"version\":2202");
+	usbemu_assert_contains(out, "\"failed\":[\"dependencies\"]");
 	/* The faces' modules: the describe's shape, with the family's details. */
-	assert_contains(out, "state-json {\"p\":6,\"m\":[");
-	assert_contains(out, "\"details\":{\"usb_id\":\"2b04:c006\"");
+	usbemu_assert_contains(out, "state-json {\"p\":6,\"m\":[");
+	usbemu_assert_contains(out, "\"details\":{\"usb_id\":\"2b04:c006\"");
 }
 
 /* New format on an Argon; a corrupt system part: reinstalled through the state, the application's dependency on it. */
 static void
 test_integrity(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
-	static const Dep user_deps[] = {{SP, 1, 6000}};
-	g_autofree char *user = write_module(f, "user.bin", ARGON, 0x000B4000, UP, 2, 6, 3000, user_deps, 1);
-	g_autofree char *option = g_strconcat("--modules=", sp1, ",", user, NULL);
+	static const UsbemuModuleDep user_deps[] = {{SP, 1, 6000}};
+	g_autofree char *option = argon_modules_option(f, ARGON, user_deps, 1);
 	const char *device[] = {"--particle=argon", option, NULL};
 	const char *args[] = {"show", NULL};
 	g_autofree char *out = NULL;
-	g_autofree char *flash = g_build_filename(f->state, "internal-flash.bin", NULL);
-	g_autoptr(GBytes) bytes = NULL;
-	g_autofree guint8 *copy = NULL;
-	gsize size;
 
 	(void)data;
 	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "mode normal reason none running 1\n");
-	assert_contains(out, "has-app 1 app-valid 1 app-dependencies-failed 0\n");
-	assert_contains(out, "\"module_info_format\":\"new\"");
+	usbemu_assert_contains(out, "mode normal reason none running 1\n");
+	usbemu_assert_contains(out, "has-app 1 app-valid 1 app-dependencies-failed 0\n");
+	usbemu_assert_contains(out, "\"module_info_format\":\"new\"");
 	g_free(g_steal_pointer(&out));
-	bytes = test_read_file(flash);
-	size = g_bytes_get_size(bytes);
-	copy = g_memdup2(g_bytes_get_data(bytes, NULL), size);
-	copy[0x30000 + 1000] ^= 0x01;
-	test_write_file(flash, copy, size);
+	usbemu_flash_corrupt(f, 0x30000 + 1000);
 	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "mode safe reason integrity running 0\n");
-	assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 1\n");
-	assert_contains(out, "\"failed\":[\"integrity\"]");
+	usbemu_assert_contains(out, "mode safe reason integrity running 0\n");
+	usbemu_assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 1\n");
+	usbemu_assert_contains(out, "\"failed\":[\"integrity\"]");
 	/* The corrupt module is no module: the plan puts system part 1 6200 there again. */
-	assert_lacks(out, "state system-part 1 ");
-	assert_contains(out, "state user-part 2 v6 deps system-part:1:6000 system-part:1:6200\n");
+	usbemu_assert_lacks(out, "state system-part 1 ");
+	usbemu_assert_contains(out, "state user-part 2 v6 deps system-part:1:6000 system-part:1:6200\n");
 }
 
 /* A platform failure (another platform's application) is reported, not healed. */
 static void
 test_platform_reported(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
-	g_autofree char *user = write_module(f, "user.bin", 13, 0x000B4000, UP, 2, 6, 3000, NULL, 0);
-	g_autofree char *option = g_strconcat("--modules=", sp1, ",", user, NULL);
+	g_autofree char *option = argon_modules_option(f, 13, NULL, 0);
 	const char *device[] = {"--particle=argon", option, NULL};
 	const char *args[] = {"show", NULL};
 	g_autofree char *out = NULL;
 
 	(void)data;
 	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "mode safe reason platform running 0\n");
-	assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 0\n");
+	usbemu_assert_contains(out, "mode safe reason platform running 0\n");
+	usbemu_assert_contains(out, "has-app 1 app-valid 0 app-dependencies-failed 0\n");
+}
+
+/*
+ * The safe-mode Photon, with `extra` (one device option, or NULL), told to install system part 2 2202
+ * by `route` (NULL: the configured one); asserts the run exits 0 and returns its output.
+ */
+static char *
+install_sp2_2202(Fixture *f, const char *extra, const char *route)
+{
+	g_autofree char *modules = photon_safe_mode_option(f);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
+	const char *device[] = {"--particle=photon", modules, extra, NULL};
+	const char *args[] = {"install", sp2, "4", "2", "2202", route, NULL};
+	char *out = NULL;
+
+	g_assert_cmpint(run(f, device, args, &out), ==, 0);
+	return out;
 }
 
 /* Over control requests: staged, the device resets, comes back with the same id, out of safe mode. */
 static void
 test_install_control(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = install_sp2_2202(f, NULL, NULL);
+	g_autofree char *trace = usbemu_read_trace(f);
 	const char *back;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "log: module staged: the device resets to apply it\nstaged\n");
+	usbemu_assert_contains(out, "log: module staged: the device resets to apply it\nstaged\n");
 	back = strstr(out, "back\n");
 	g_assert_nonnull(back);
-	assert_contains(out, "removed usb:");
+	usbemu_assert_contains(out, "removed usb:");
 	/* What came back: the same id, running its application with system part 2 2202. */
-	assert_contains(strstr(out, "staged\n"), "id " ID "\n");
-	assert_contains(strstr(out, "staged\n"), "mode normal reason none running 1\n");
-	assert_contains(strstr(out, "staged\n"), "lookup system-part 2 v2202\n");
-	{
-		g_autoptr(GBytes) t = test_read_file(f->trace);
-		trace = g_strndup(g_bytes_get_data(t, NULL), g_bytes_get_size(t));
-	}
-	assert_contains(trace, "START_FIRMWARE_UPDATE");
-	assert_contains(trace, "FINISH_FIRMWARE_UPDATE");
+	usbemu_assert_contains(strstr(out, "staged\n"), "id " ID "\n");
+	usbemu_assert_contains(strstr(out, "staged\n"), "mode normal reason none running 1\n");
+	usbemu_assert_contains(strstr(out, "staged\n"), "lookup system-part 2 v2202\n");
+	usbemu_assert_contains(trace, "START_FIRMWARE_UPDATE");
+	usbemu_assert_contains(trace, "FINISH_FIRMWARE_UPDATE");
 }
 
 /* The DFU route: DFU_MODE, a mode switch; the device comes back in DFU mode, the DFU family's, same id. */
 static void
 test_install_dfu_route(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", "dfu", NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = install_sp2_2202(f, NULL, "dfu");
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "mode switch: rebooting into DFU mode to install it\n");
-	assert_contains(out, "(dfu)\n");
-	assert_contains(strstr(out, "mode switch"), "family dfu\nid " ID "\n");
-	assert_contains(strstr(out, "mode switch"), "back\n");
+	usbemu_assert_contains(out, "mode switch: rebooting into DFU mode to install it\n");
+	usbemu_assert_contains(out, "(dfu)\n");
+	usbemu_assert_contains(strstr(out, "mode switch"), "family dfu\nid " ID "\n");
+	usbemu_assert_contains(strstr(out, "mode switch"), "back\n");
 }
 
 /* A protected device: refused with what to do, as PERMISSION_DENIED (no retry helps). */
 static void
 test_protected(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_option(f);
-	g_autofree char *sp2 = write_module(f, "sp2-new.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {"--particle=photon", modules, "--protected", NULL};
-	const char *args[] = {"install", sp2, "4", "2", "2202", NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = install_sp2_2202(f, "--protected", NULL);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, args, &out), ==, 0);
-	assert_contains(out, "install failed: the device refused the module at START: ");
-	assert_contains(out, "(permission denied 1)");
-	assert_lacks(out, "staged");
+	usbemu_assert_contains(out, "install failed: the device refused the module at START: ");
+	usbemu_assert_contains(out, "(permission denied 1)");
+	usbemu_assert_lacks(out, "staged");
 }
 
 /* The valgrind setup's wrapper (HEALER_TEST_WRAPPER) after usbemu's words, so that healerd runs under it. */
@@ -615,7 +521,7 @@ main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[1], "--child") == 0)
 		return child_main(argc, argv);
 	g_test_init(&argc, &argv, NULL);
-#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+#define ADD(path, func) g_test_add(path, Fixture, NULL, usbemu_fixture_set_up, func, usbemu_fixture_tear_down)
 	ADD("/particle-family/safe-mode-detected", test_safe_mode_detected);
 	ADD("/particle-family/integrity", test_integrity);
 	ADD("/particle-family/platform-reported", test_platform_reported);

@@ -12,14 +12,12 @@
  * a sleep of a guessed length.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <libusb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "module-names.h"
@@ -29,6 +27,7 @@
 #include "particle-control.pb-c.h"
 #include "particle-module-info.h"
 #include "test-util.h"
+#include "usbemu-harness.h"
 
 #define PARTICLE_VID     0x2b04
 #define TRANSFER_TIMEOUT 5000
@@ -511,157 +510,42 @@ child_main(int argc, char **argv)
 
 /* ---- the test: modules, usbemu, what came out ---------------------------------------------------- */
 
-typedef struct {
-	char *dir;
-	char *state;
-	char *trace;
-	char *control;
-	int control_fd;
-} Fixture;
+typedef UsbemuFixture Fixture;
 
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->state = g_build_filename(f->dir, "state", NULL);
-	f->trace = g_build_filename(f->dir, "trace.txt", NULL);
-	f->control = g_build_filename(f->dir, "control", NULL);
-	g_assert_cmpint(mkfifo(f->control, 0600), ==, 0);
-	/* Held open, so usbemu never sees the FIFO's end when the child closes it. */
-	f->control_fd = open(f->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	g_assert_cmpint(f->control_fd, >=, 0);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	close(f->control_fd);
-	test_tmpdir_free(f->dir);
-	g_free(f->state);
-	g_free(f->trace);
-	g_free(f->control);
-}
-
-typedef struct {
-	guint8 function, index;
-	guint16 version;
-} Dep;
-
-/* A module for `platform` from libhealer's writer, `size` bytes of payload, in the fixture's directory. */
+/*
+ * usbemu DEVICE-OPTIONS -- this program --child CASE PIDS ARGS; asserts it exits 0 and returns its
+ * output.  "--pids NORMAL DFU" among the device options are the child's, not usbemu's.
+ */
 static char *
-write_module(Fixture *f, const char *name, guint16 platform, guint32 start, guint8 function, guint8 index,
-             guint16 version, gsize size, const Dep *deps, guint n_deps)
+run(Fixture *f, const char *const *device, const char *child_case, const char *const *args)
 {
-	HealerModuleSpec spec = {
-	        .start_address = start,
-	        .platform_id = platform,
-	        .function = function,
-	        .index = index,
-	        .version = version,
-	        .n_dependencies = n_deps,
-	};
-	g_autofree guint8 *payload = g_malloc(size);
-	g_autoptr(GBytes) image = NULL;
-	g_autoptr(GBytes) module = NULL;
-	g_autoptr(GError) error = NULL;
-	char *path = g_build_filename(f->dir, name, NULL);
-	guint32 x = version * 7919u + index;
-
-	for (gsize i = 0; i < size; i++) {
-		x = x * 1103515245u + 12345u;
-		payload[i] = (guint8)(x >> 16);
-	}
-	for (guint i = 0; i < n_deps; i++) {
-		spec.dependencies[i].function = deps[i].function;
-		spec.dependencies[i].index = deps[i].index;
-		spec.dependencies[i].version = deps[i].version;
-	}
-	image = g_bytes_new(payload, size);
-	module = healer_module_write(&spec, image, &error);
-	g_assert_no_error(error);
-	test_write_file(path, g_bytes_get_data(module, NULL), g_bytes_get_size(module));
-	return path;
-}
-
-/* usbemu DEVICE-OPTIONS -- this program --child CASE PIDS ARGS; its exit status and output. */
-static int
-run(Fixture *f, const char *const *device, const char *child_case, const char *const *args, char **output)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocessLauncher) launcher =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autoptr(GSubprocess) process = NULL;
+	/* The child, the test's own libusb client, is not wrapped: usbemu is what is under test. */
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_WRAP_USBEMU);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
 	const char *pids[2] = {NULL, NULL};
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
 	char *out = NULL;
-	int status;
 
 	g_assert_no_error(error);
-	if (wrapper != NULL && *wrapper != '\0') {
-		g_auto(GStrv) words = NULL;
-		g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
-		for (guint i = 0; words[i] != NULL; i++)
-			g_ptr_array_add(argv, g_strdup(words[i]));
-		/* usbemu runs itself again under umockdev's preload, which would take it out of valgrind:
-		 * give it the preload from the start (the child, the test's own libusb client, is not wrapped). */
-		g_subprocess_launcher_setenv(launcher, "LD_PRELOAD", "libumockdev-preload.so.0", TRUE);
-	}
-	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
-	g_ptr_array_add(argv, g_strdup_printf("--control=%s", f->control));
 	for (guint i = 0; device[i] != NULL; i++) {
 		if (strcmp(device[i], "--pids") == 0) {
 			pids[0] = device[++i];
 			pids[1] = device[++i];
 			continue;
 		}
-		g_ptr_array_add(argv, g_strdup(device[i]));
+		usbemu_command_add(cmd, device[i]);
 	}
-	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(argv, g_strdup("--time-scale=" TIME_SCALE));
-	g_ptr_array_add(argv, g_strdup("--"));
-	g_ptr_array_add(argv, g_strdup(self));
-	g_ptr_array_add(argv, g_strdup("--child"));
-	g_ptr_array_add(argv, g_strdup(child_case));
-	g_ptr_array_add(argv, g_strdup(pids[0]));
-	g_ptr_array_add(argv, g_strdup(pids[1]));
-	for (guint i = 0; args != NULL && args[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(args[i]));
-	g_ptr_array_add(argv, NULL);
-	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
-	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_get_if_exited(process));
-	status = g_subprocess_get_exit_status(process);
-	if (wrapper != NULL && *wrapper != '\0' && status == 99)
-		g_error("memory errors under %s running usbemu:\n%s", wrapper, out);
-	g_test_message("usbemu exited %d:\n%s", status, out);
-	*output = out;
-	return status;
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-static char *
-read_text(const char *path)
-{
-	g_autoptr(GError) error = NULL;
-	char *text = NULL;
-
-	g_file_get_contents(path, &text, NULL, &error);
-	g_assert_no_error(error);
-	return text;
+	usbemu_command_add_printf(cmd, "--state=%s", f->state);
+	usbemu_command_add(cmd, "--time-scale=" TIME_SCALE);
+	usbemu_command_add(cmd, "--");
+	usbemu_command_add(cmd, self);
+	usbemu_command_add(cmd, "--child");
+	usbemu_command_add(cmd, child_case);
+	usbemu_command_add(cmd, pids[0]);
+	usbemu_command_add(cmd, pids[1]);
+	usbemu_command_add_words(cmd, args);
+	g_assert_cmpint(usbemu_command_run(cmd, &out), ==, 0);
+	return out;
 }
 
 #define PHOTON   6
@@ -678,48 +562,67 @@ read_text(const char *path)
 static char *
 photon_safe_mode_modules(Fixture *f)
 {
-	static const Dep sp1_deps[] = {{SP, 2, 2202}};
-	static const Dep user_deps[] = {{SP, 1, 2202}};
-	g_autofree char *sp1 = write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2202, 40000, sp1_deps, 1);
-	g_autofree char *sp2 = write_module(f, "sp2-old.bin", PHOTON, 0x08060000, SP, 2, 1102, 30000, NULL, 0);
-	g_autofree char *user = write_module(f, "user.bin", PHOTON, 0x080A0000, UP, 1, 6, 5000, user_deps, 1);
+	static const UsbemuModuleDep sp1_deps[] = {{SP, 2, 2202}};
+	static const UsbemuModuleDep user_deps[] = {{SP, 1, 2202}};
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", PHOTON, 0x08020000, SP, 1, 2202, 40000, sp1_deps, 1);
+	g_autofree char *sp2 = usbemu_write_module(f, "sp2-old.bin", PHOTON, 0x08060000, SP, 2, 1102, 30000, NULL, 0);
+	g_autofree char *user = usbemu_write_module(f, "user.bin", PHOTON, 0x080A0000, UP, 1, 6, 5000, user_deps, 1);
 
 	return g_strjoin(",", sp1, sp2, user, NULL);
+}
+
+/* The device options of that Photon, and `extra` (one option, or NULL). */
+static GStrv
+safe_mode_photon(Fixture *f, const char *extra)
+{
+	g_autofree char *modules = photon_safe_mode_modules(f);
+	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
+	const char *device[] = {PHOTON_D, option, extra, NULL};
+
+	return g_strdupv((char **)device);
+}
+
+/* The module that takes the Photon out of safe mode: system part 2 2202. */
+static char *
+write_sp2_2202(Fixture *f)
+{
+	return usbemu_write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
+}
+
+/* The safe-mode Photon with `extra`, running the child's CASE with ARGS: the child's output. */
+static char *
+run_safe_mode_photon(Fixture *f, const char *extra, const char *child_case, const char *const *args)
+{
+	g_auto(GStrv) device = safe_mode_photon(f, extra);
+
+	return run(f, (const char *const *)device, child_case, args);
 }
 
 static void
 test_module_info_old(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	const char *device[] = {PHOTON_D, option, NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, NULL, "info", NULL);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "info", NULL, &out), ==, 0);
 	/* Gen 2: the old format by default. */
-	assert_contains(out, "format old");
-	assert_contains(out, "module system-part 1 version 2202 failed 0x04 hash no: dependency check failed: needs "
-	                     "system-part 2 version >= 2202 (has 1102)");
-	assert_contains(out, "module system-part 2 version 1102 failed 0x00");
-	assert_contains(out, "module user-part 1 version 6 failed 0x00");
+	usbemu_assert_contains(out, "format old");
+	usbemu_assert_contains(out, "module system-part 1 version 2202 failed 0x04 hash no: dependency check failed: "
+	                            "needs system-part 2 version >= 2202 (has 1102)");
+	usbemu_assert_contains(out, "module system-part 2 version 1102 failed 0x00");
+	usbemu_assert_contains(out, "module user-part 1 version 6 failed 0x00");
 }
 
 static void
 test_module_info_new(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	const char *device[] = {PHOTON_D, option, "--module-info=new", NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *flash = g_build_filename(f->state, "internal-flash.bin", NULL);
+	g_autofree char *out = run_safe_mode_photon(f, "--module-info=new", "info", NULL);
+	g_autofree char *flash = usbemu_flash_path(f);
 	g_autoptr(GBytes) bytes = NULL;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "info", NULL, &out), ==, 0);
-	assert_contains(out, "format new");
-	assert_contains(out, "module system-part 1 version 2202 failed 0x04 hash yes");
-	assert_contains(out, "module system-part 2 version 1102 failed 0x00 hash yes");
+	usbemu_assert_contains(out, "format new");
+	usbemu_assert_contains(out, "module system-part 1 version 2202 failed 0x04 hash yes");
+	usbemu_assert_contains(out, "module system-part 2 version 1102 failed 0x00 hash yes");
 	/* --modules wrote each at its start address. */
 	bytes = test_read_file(flash);
 	g_assert_cmpuint(g_bytes_get_size(bytes), ==, 1024 * 1024);
@@ -730,102 +633,80 @@ test_module_info_new(Fixture *f, gconstpointer data)
 static void
 test_module_info_checks(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", ARGON, 0x00030000, SP, 1, 6200, 20000, NULL, 0);
 	/* A Boron's application in the Argon's user slot: platform. */
-	g_autofree char *user = write_module(f, "user.bin", 13, 0x000B4000, UP, 2, 6, 3000, NULL, 0);
+	g_autofree char *user = usbemu_write_module(f, "user.bin", 13, 0x000B4000, UP, 2, 6, 3000, NULL, 0);
 	g_autofree char *option = g_strconcat("--modules=", sp1, ",", user, NULL);
 	const char *device[] = {"--particle=argon", "--pids", "c00c", "d00c", option, NULL};
 	g_autofree char *out = NULL;
-	g_autofree char *flash = g_build_filename(f->state, "internal-flash.bin", NULL);
-	g_autoptr(GBytes) bytes = NULL;
-	g_autofree guint8 *copy = NULL;
-	gsize size;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "info", NULL, &out), ==, 0);
-	assert_contains(out, "format new");
-	assert_contains(out, "module system-part 1 version 6200 failed 0x00");
-	assert_contains(out, "module user-part 2 version 6 failed 0x10");
+	out = run(f, device, "info", NULL);
+	usbemu_assert_contains(out, "format new");
+	usbemu_assert_contains(out, "module system-part 1 version 6200 failed 0x00");
+	usbemu_assert_contains(out, "module user-part 2 version 6 failed 0x10");
 	g_free(out);
-	out = NULL;
 	/* A flipped byte in system part 1: integrity, in the next run over the same flash. */
-	bytes = test_read_file(flash);
-	size = g_bytes_get_size(bytes);
-	copy = g_memdup2(g_bytes_get_data(bytes, NULL), size);
-	copy[0x30000 + 1000] ^= 0x01;
-	test_write_file(flash, copy, size);
-	g_assert_cmpint(run(f, device, "info", NULL, &out), ==, 0);
-	assert_contains(out, "module system-part 1 version 6200 failed 0x02");
+	usbemu_flash_corrupt(f, 0x30000 + 1000);
+	out = run(f, device, "info", NULL);
+	usbemu_assert_contains(out, "module system-part 1 version 6200 failed 0x02");
 }
 
 static void
 test_protocol(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	const char *device[] = {PHOTON_D, option, "--serial=0123456789abcdef01234567", NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, "--serial=0123456789abcdef01234567", "protocol", NULL);
+	g_autofree char *trace = usbemu_read_trace(f);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "protocol", NULL, &out), ==, 0);
-	assert_contains(out, "device id 0123456789abcdef01234567");
+	usbemu_assert_contains(out, "device id 0123456789abcdef01234567");
 	/* Device OS' version from system part 1's 2202. */
-	assert_contains(out, "version 2.2.0");
-	assert_contains(out, "fifth active: BUSY");
-	assert_contains(out, "init of 100 bytes: PENDING");
-	assert_contains(out, "protocol ok");
-	trace = read_text(f->trace);
-	assert_contains(trace, "particle INIT type=GET_DEVICE_ID size=0 status=BUSY");
-	assert_contains(trace, "particle CHECK id=999 status=NOT_FOUND");
+	usbemu_assert_contains(out, "version 2.2.0");
+	usbemu_assert_contains(out, "fifth active: BUSY");
+	usbemu_assert_contains(out, "init of 100 bytes: PENDING");
+	usbemu_assert_contains(out, "protocol ok");
+	usbemu_assert_contains(trace, "particle INIT type=GET_DEVICE_ID size=0 status=BUSY");
+	usbemu_assert_contains(trace, "particle CHECK id=999 status=NOT_FOUND");
 }
 
 static void
 test_rtl872x_hang(Fixture *f, gconstpointer data)
 {
-	g_autofree char *sp1 = write_module(f, "sp1.bin", P2, 0x08060000, SP, 1, 6200, 20000, NULL, 0);
+	g_autofree char *sp1 = usbemu_write_module(f, "sp1.bin", P2, 0x08060000, SP, 1, 6200, 20000, NULL, 0);
 	g_autofree char *option = g_strconcat("--modules=", sp1, NULL);
 	const char *device[] = {"--particle=p2", "--pids", "c020", "d020", option, NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = run(f, device, "hang", NULL);
+	g_autofree char *trace = usbemu_read_trace(f);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "hang", NULL, &out), ==, 0);
-	assert_contains(out, "no data stage: timeout");
-	assert_contains(out, "still answers: version 6.2.0");
-	assert_contains(out, "reset with one byte: back");
-	trace = read_text(f->trace);
-	assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
-	assert_contains(trace, "particle raw reset");
+	usbemu_assert_contains(out, "no data stage: timeout");
+	usbemu_assert_contains(out, "still answers: version 6.2.0");
+	usbemu_assert_contains(out, "reset with one byte: back");
+	usbemu_assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
+	usbemu_assert_contains(trace, "particle raw reset");
 }
 
 /* The Photon out of safe mode: system part 2 2202 over control requests. */
 static void
 test_ota(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, NULL};
+	g_autofree char *sp2 = write_sp2_2202(f);
 	const char *args[] = {sp2, NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
-	g_autofree char *flash = g_build_filename(f->state, "internal-flash.bin", NULL);
-	g_autoptr(GBytes) bytes = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, NULL, "ota", args);
+	g_autofree char *trace = usbemu_read_trace(f);
+	g_autofree char *flash = usbemu_flash_path(f);
+	g_autoptr(GBytes) bytes = test_read_file(flash);
 	g_autoptr(GBytes) module = test_read_file(sp2);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "ota", args, &out), ==, 0);
-	assert_contains(out, "start 0");
-	assert_contains(out, "chunk 1024");
-	assert_contains(out, "finish 0");
-	assert_contains(out, "back after the update");
-	assert_contains(out, "module system-part 1 version 2202 failed 0x00");
-	assert_contains(out, "module system-part 2 version 2202 failed 0x00");
-	trace = read_text(f->trace);
-	assert_contains(trace, "particle flash system-part 2 version 2202 written at 0x08060000");
+	usbemu_assert_contains(out, "start 0");
+	usbemu_assert_contains(out, "chunk 1024");
+	usbemu_assert_contains(out, "finish 0");
+	usbemu_assert_contains(out, "back after the update");
+	usbemu_assert_contains(out, "module system-part 1 version 2202 failed 0x00");
+	usbemu_assert_contains(out, "module system-part 2 version 2202 failed 0x00");
+	usbemu_assert_contains(trace, "particle flash system-part 2 version 2202 written at 0x08060000");
 	/* The module is at its address, byte for byte. */
-	bytes = test_read_file(flash);
 	g_assert_cmpmem((const guint8 *)g_bytes_get_data(bytes, NULL) + 0x60000, g_bytes_get_size(module),
 	                g_bytes_get_data(module, NULL), g_bytes_get_size(module));
 }
@@ -834,123 +715,101 @@ test_ota(Fixture *f, gconstpointer data)
 static void
 test_ota_refused(Fixture *f, gconstpointer data)
 {
-	static const Dep needs_new_sp1[] = {{SP, 1, 9999}};
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *user = write_module(f, "user-new.bin", PHOTON, 0x080A0000, UP, 1, 7, 4000, needs_new_sp1, 1);
-	g_autofree char *argon = write_module(f, "argon.bin", ARGON, 0x000B4000, UP, 2, 7, 4000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, NULL};
+	static const UsbemuModuleDep needs_new_sp1[] = {{SP, 1, 9999}};
+	g_auto(GStrv) device = safe_mode_photon(f, NULL);
+	g_autofree char *user =
+	        usbemu_write_module(f, "user-new.bin", PHOTON, 0x080A0000, UP, 1, 7, 4000, needs_new_sp1, 1);
+	g_autofree char *argon = usbemu_write_module(f, "argon.bin", ARGON, 0x000B4000, UP, 2, 7, 4000, NULL, 0);
 	const char *args_dep[] = {user, NULL};
 	const char *args_platform[] = {argon, NULL};
 	g_autofree char *out = NULL;
 	g_autofree char *out2 = NULL;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "ota", args_dep, &out), ==, 0);
-	assert_contains(out, "finish -1340");
-	assert_contains(out, "module user-part 1 version 6 failed 0x00");
-	g_assert_cmpint(run(f, device, "ota", args_platform, &out2), ==, 0);
-	assert_contains(out2, "finish -1360");
+	out = run(f, (const char *const *)device, "ota", args_dep);
+	usbemu_assert_contains(out, "finish -1340");
+	usbemu_assert_contains(out, "module user-part 1 version 6 failed 0x00");
+	out2 = run(f, (const char *const *)device, "ota", args_platform);
+	usbemu_assert_contains(out2, "finish -1360");
 }
 
 static void
 test_protected(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, "--protected", NULL};
+	g_auto(GStrv) device = safe_mode_photon(f, "--protected");
+	g_autofree char *sp2 = write_sp2_2202(f);
 	const char *args[] = {sp2, NULL};
 	g_autofree char *out = NULL;
 	g_autofree char *out2 = NULL;
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "ota", args, &out), ==, 0);
-	assert_contains(out, "start -1801");
-	assert_contains(out, "module system-part 2 version 1102");
+	out = run(f, (const char *const *)device, "ota", args);
+	usbemu_assert_contains(out, "start -1801");
+	usbemu_assert_contains(out, "module system-part 2 version 1102");
 	/* In DFU mode its segments read "b": a DFU client refuses to write. */
-	g_assert_cmpint(run(f, device, "dfu", NULL, &out2), ==, 0);
-	assert_contains(out2, "layout @Internal Flash   /0x08000000/03*016Kb,01*016Kb,01*064Kb,07*128Kb");
+	out2 = run(f, (const char *const *)device, "dfu", NULL);
+	usbemu_assert_contains(out2, "layout @Internal Flash   /0x08000000/03*016Kb,01*016Kb,01*064Kb,07*128Kb");
 }
 
 static void
 test_updates_disabled(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, "--updates-disabled", NULL};
+	g_autofree char *sp2 = write_sp2_2202(f);
 	const char *args[] = {sp2, NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, "--updates-disabled", "ota", args);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "ota", args, &out), ==, 0);
-	assert_contains(out, "start -1380");
+	usbemu_assert_contains(out, "start -1380");
 }
 
 /* `reboot 1` in the middle of an install: the update is lost, the flash unchanged. */
 static void
 test_reboot_mid_install(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, NULL};
+	g_autofree char *sp2 = write_sp2_2202(f);
 	const char *args[] = {sp2, "10240", f->control, NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, NULL, "ota-reboot", args);
+	g_autofree char *trace = usbemu_read_trace(f);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "ota-reboot", args, &out), ==, 0);
-	assert_contains(out, "rebooted after 10240 bytes");
+	usbemu_assert_contains(out, "rebooted after 10240 bytes");
 	/* No update in progress any more. */
-	assert_contains(out, "finish -210");
-	assert_contains(out, "module system-part 2 version 1102 failed 0x00");
-	trace = read_text(f->trace);
-	assert_contains(trace, "the update in progress (10240 of ");
+	usbemu_assert_contains(out, "finish -210");
+	usbemu_assert_contains(out, "module system-part 2 version 1102 failed 0x00");
+	usbemu_assert_contains(trace, "the update in progress (10240 of ");
 }
 
 /* Request 50: DFU mode (the DfuSe model, same flash); leave: normal mode, answering requests. */
 static void
 test_dfu_mode(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	const char *device[] = {PHOTON_D, option, NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, NULL, "dfu", NULL);
+	g_autofree char *trace = usbemu_read_trace(f);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "dfu", NULL, &out), ==, 0);
-	assert_contains(out, "dfu mode 0");
-	assert_contains(out, "in dfu mode d006");
-	assert_contains(out, "layout @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg");
-	assert_contains(out, "normal mode again c006");
-	assert_contains(out, "module system-part 2 version 1102");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1");
+	usbemu_assert_contains(out, "dfu mode 0");
+	usbemu_assert_contains(out, "in dfu mode d006");
+	usbemu_assert_contains(out, "layout @Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg");
+	usbemu_assert_contains(out, "normal mode again c006");
+	usbemu_assert_contains(out, "module system-part 2 version 1102");
+	usbemu_assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1");
 }
 
 /* --mode dfu: a device in dependency safe mode healed over DfuSe, then normal mode with every check passed. */
 static void
 test_dfu_install(Fixture *f, gconstpointer data)
 {
-	g_autofree char *modules = photon_safe_mode_modules(f);
-	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
-	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
-	const char *device[] = {PHOTON_D, option, "--mode=dfu", NULL};
+	g_autofree char *sp2 = write_sp2_2202(f);
 	const char *args[] = {sp2, NULL};
-	g_autofree char *out = NULL;
-	g_autofree char *trace = NULL;
+	g_autofree char *out = run_safe_mode_photon(f, "--mode=dfu", "dfu-install", args);
+	g_autofree char *trace = usbemu_read_trace(f);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "dfu-install", args, &out), ==, 0);
-	assert_contains(out, "dfuse wrote");
-	assert_contains(out, "normal mode c006");
-	assert_contains(out, "module system-part 1 version 2202 failed 0x00");
-	assert_contains(out, "module system-part 2 version 2202 failed 0x00");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=3 id=2b04:d006");
+	usbemu_assert_contains(out, "dfuse wrote");
+	usbemu_assert_contains(out, "normal mode c006");
+	usbemu_assert_contains(out, "module system-part 1 version 2202 failed 0x00");
+	usbemu_assert_contains(out, "module system-part 2 version 2202 failed 0x00");
+	usbemu_assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=3 id=2b04:d006");
 }
 
 /* A CDC ACM device has a tty under its interface 0, as cdc_acm makes one; a test reaches it at /dev/ttyACM0. */
@@ -959,13 +818,12 @@ test_tty(Fixture *f, gconstpointer data)
 {
 	const char *device[] = {PHOTON_D, NULL};
 	const char *args[] = {f->trace, NULL};
-	g_autofree char *out = NULL;
+	g_autofree char *out = run(f, device, "tty", args);
 
 	(void)data;
-	g_assert_cmpint(run(f, device, "tty", args, &out), ==, 0);
-	assert_contains(out, "tty /sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.1/1-1.1:1.0/tty/ttyACM0");
-	assert_contains(out, "interface class 02");
-	assert_contains(out, "parent product c006");
+	usbemu_assert_contains(out, "tty /sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.1/1-1.1:1.0/tty/ttyACM0");
+	usbemu_assert_contains(out, "interface class 02");
+	usbemu_assert_contains(out, "parent product c006");
 }
 
 int
@@ -974,7 +832,7 @@ main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[1], "--child") == 0)
 		return child_main(argc, argv);
 	g_test_init(&argc, &argv, NULL);
-#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+#define ADD(path, func) g_test_add(path, Fixture, NULL, usbemu_fixture_set_up, func, usbemu_fixture_tear_down)
 	ADD("/usbemu-particle/module-info/old", test_module_info_old);
 	ADD("/usbemu-particle/module-info/new", test_module_info_new);
 	ADD("/usbemu-particle/module-info/checks", test_module_info_checks);

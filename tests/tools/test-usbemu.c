@@ -9,26 +9,18 @@
  * on ptys in its process); usbemu runs the testbed, and `usbemu-client pty` checks that a
  * COMMAND under it can still use a pty.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "test-util.h"
+#include "usbemu-harness.h"
 
 #define MODULE_SIZE (92 * 1024 + 100) /* a 92 KiB module, and a last block shorter than the rest */
 
-typedef struct {
-	char *dir;
-	char *trace;
-	char *control;
-	int control_fd; /* held open while usbemu runs, so commands written early stay in the FIFO */
-} Fixture;
+typedef UsbemuFixture Fixture;
 
 static bool
 have_dfu_util(void)
@@ -40,43 +32,6 @@ have_dfu_util(void)
 	return path != NULL;
 }
 
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->trace = g_build_filename(f->dir, "trace.txt", NULL);
-	f->control = g_build_filename(f->dir, "control", NULL);
-	g_assert_cmpint(mkfifo(f->control, 0600), ==, 0);
-	f->control_fd = open(f->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	g_assert_cmpint(f->control_fd, >=, 0);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	close(f->control_fd);
-	test_tmpdir_free(f->dir);
-	g_free(f->trace);
-	g_free(f->control);
-}
-
-/* A control command usbemu takes before it starts COMMAND. */
-static void
-control(Fixture *f, const char *command)
-{
-	g_autofree char *line = g_strconcat(command, "\n", NULL);
-
-	g_assert_cmpint(write(f->control_fd, line, strlen(line)), ==, (gssize)strlen(line));
-}
-
-static char *
-path_in(const Fixture *f, const char *name)
-{
-	return g_build_filename(f->dir, name, NULL);
-}
-
 /*
  * Runs usbemu DEVICES... -- /bin/sh -c SCRIPT in the fixture's directory (with --trace and
  * --control there when `f` is given); returns its exit status, and what it and the script printed.
@@ -85,68 +40,18 @@ path_in(const Fixture *f, const char *name)
 static int
 usbemu_run(Fixture *f, const char *const *devices, const char *script, char **output)
 {
-	g_autoptr(GSubprocessLauncher) launcher =
-	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) process = NULL;
-	g_autoptr(GError) error = NULL;
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
-	g_autofree char *out = NULL;
-	int status;
+	g_autoptr(UsbemuCommand) cmd =
+	        usbemu_command_new(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_WRAP_USBEMU | USBEMU_COMMAND_IN_DIR);
 
-	if (wrapper != NULL && *wrapper != '\0') {
-		g_auto(GStrv) words = NULL;
-		g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
-		for (guint i = 0; words[i] != NULL; i++)
-			g_ptr_array_add(argv, g_strdup(words[i]));
-		/* usbemu runs itself again under umockdev's preload, which would take it out of valgrind:
-		 * give it the preload from the start. */
-		g_subprocess_launcher_setenv(launcher, "LD_PRELOAD", "libumockdev-preload.so.0", TRUE);
-	}
-	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
-	if (f != NULL) {
-		g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
-		g_ptr_array_add(argv, g_strdup_printf("--control=%s", f->control));
-	}
-	for (guint i = 0; devices[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(devices[i]));
+	usbemu_command_add_words(cmd, devices);
 	if (script != NULL) {
-		g_ptr_array_add(argv, g_strdup("--"));
-		g_ptr_array_add(argv, g_strdup("/bin/sh"));
-		g_ptr_array_add(argv, g_strdup("-c"));
-		g_ptr_array_add(argv, g_strdup(script));
+		usbemu_command_add(cmd, "--");
+		usbemu_command_add(cmd, "/bin/sh");
+		usbemu_command_add(cmd, "-c");
+		usbemu_command_add(cmd, script);
 	}
-	g_ptr_array_add(argv, NULL);
-	g_subprocess_launcher_setenv(launcher, "USBEMU_CLIENT", test_program("USBEMU_CLIENT"), TRUE);
-	if (f != NULL)
-		g_subprocess_launcher_set_cwd(launcher, f->dir);
-	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
-	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_get_if_exited(process));
-	status = g_subprocess_get_exit_status(process);
-	if (wrapper != NULL && *wrapper != '\0' && status == 99)
-		g_error("memory errors under %s running usbemu:\n%s", wrapper, out);
-	g_test_message("usbemu exited %d:\n%s", status, out);
-	if (output != NULL)
-		*output = g_steal_pointer(&out);
-	return status;
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-static void
-assert_lacks(const char *text, const char *needle)
-{
-	if (strstr(text, needle) != NULL)
-		g_error("'%s' found in:\n%s", needle, text);
+	usbemu_command_setenv(cmd, "USBEMU_CLIENT", test_program("USBEMU_CLIENT"));
+	return usbemu_command_run(cmd, output);
 }
 
 static char *
@@ -190,7 +95,7 @@ make_module(gsize size, guint32 seed)
 static void
 write_module(Fixture *f, const char *name, GBytes *module)
 {
-	g_autofree char *path = path_in(f, name);
+	g_autofree char *path = usbemu_path(f, name);
 	gsize size;
 	const guint8 *data = g_bytes_get_data(module, &size);
 
@@ -201,7 +106,7 @@ write_module(Fixture *f, const char *name, GBytes *module)
 static char *
 state_with_memory(Fixture *f, const char *name, const char *memory, gsize size, guint8 fill)
 {
-	char *dir = path_in(f, name);
+	char *dir = usbemu_path(f, name);
 	g_autofree char *file = g_build_filename(dir, memory, NULL);
 	g_autofree guint8 *bytes = g_malloc(size);
 
@@ -274,7 +179,7 @@ test_list(Fixture *f, gconstpointer data)
 			        "name=\"%s\", serial=\"%s\"\n",
 			        listed[i].id, listed[i].version, i + 3, i + 1, alt, listed[i].alternates[alt],
 			        listed[i].serial);
-			assert_contains(out, line);
+			usbemu_assert_contains(out, line);
 			found++;
 		}
 	}
@@ -356,18 +261,18 @@ test_download(Fixture *f, gconstpointer data)
 		return;
 	write_module(f, "module.bin", module);
 	g_assert_cmpint(usbemu_run(f, args, script, &out), ==, 0);
-	assert_contains(out, "File downloaded successfully");
-	assert_contains(out, expected_found);
+	usbemu_assert_contains(out, "File downloaded successfully");
+	usbemu_assert_contains(out, expected_found);
 	assert_flash(flash, d, module, 0x00);
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev1 event manifest");
-	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
-	assert_contains(trace, plugged_again);
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "dev1 event manifest");
+	usbemu_assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
+	usbemu_assert_contains(trace, plugged_again);
 	if (normal) {
 		g_autofree char *found_dfu = g_strdup_printf("found 1-1.1 %s devnum=5", d->dfu_id);
-		assert_contains(out, found_dfu);
-		assert_contains(trace, "control \"dfu 1\" ok");
-		assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=5");
+		usbemu_assert_contains(out, found_dfu);
+		usbemu_assert_contains(trace, "control \"dfu 1\" ok");
+		usbemu_assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=5");
 	}
 	/* For the benchmarks to come: what a 92 KiB module costs (not a check). */
 	g_test_message("%s: %u control transfers, %.2f s with dfu-util and the wait", d->model,
@@ -377,7 +282,7 @@ test_download(Fixture *f, gconstpointer data)
 static void
 test_upload(Fixture *f, gconstpointer data)
 {
-	g_autofree char *state = path_in(f, "argon");
+	g_autofree char *state = usbemu_path(f, "argon");
 	g_autofree char *internal = g_build_filename(state, "internal-flash.bin", NULL);
 	g_autofree char *external = g_build_filename(state, "external-flash.bin", NULL);
 	g_autoptr(GBytes) internal_bytes = make_module(1024 * 1024, 1);
@@ -385,8 +290,8 @@ test_upload(Fixture *f, gconstpointer data)
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	const char *args[] = {"--dfu=particle-argon", state_arg, NULL};
 	g_autofree char *out = NULL;
-	g_autofree char *internal_up = path_in(f, "internal.bin");
-	g_autofree char *external_up = path_in(f, "external.bin");
+	g_autofree char *internal_up = usbemu_path(f, "internal.bin");
+	g_autofree char *external_up = usbemu_path(f, "external.bin");
 	g_autoptr(GBytes) up_internal = NULL;
 	g_autoptr(GBytes) up_external = NULL;
 
@@ -433,20 +338,20 @@ test_read_only(Fixture *f, gconstpointer data)
 	before_argon = test_tree_snapshot(argon);
 	/* The Photon's bootloader sectors are 'a': dfu-util reads the layout and will not try. */
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.1 -a 0 -s 0x08000000 -D module.bin", &out), ==, 64);
-	assert_contains(out, "is not writeable");
-	trace = read_text(f->trace);
+	usbemu_assert_contains(out, "is not writeable");
+	trace = usbemu_read_trace(f);
 	g_assert_cmpuint(count_lines(trace, "bRequest=DNLOAD wValue=0x0002"), ==, 0);
 	g_clear_pointer(&out, g_free);
 	g_clear_pointer(&trace, g_free);
 	/* Forced, the devices refuse: errWRITE, nothing written (the Argon's last 8 pages are 'a' too). */
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.1 -a 0 -s 0x08000000:force -D module.bin", &out), ==, 74);
-	assert_contains(out, "dfuERROR, status(3) = Device is unable to write memory");
+	usbemu_assert_contains(out, "dfuERROR, status(3) = Device is unable to write memory");
 	g_clear_pointer(&out, g_free);
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.2 -a 0 -s 0x000f8000:force -D module.bin", &out), ==, 74);
-	assert_contains(out, "dfuERROR, status(3) = Device is unable to write memory");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
-	                       "wLength=6 result=6 state=dfuERROR status=errWRITE");
+	usbemu_assert_contains(out, "dfuERROR, status(3) = Device is unable to write memory");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
+	                              "wLength=6 result=6 state=dfuERROR status=errWRITE");
 	test_assert_tree_unchanged(before_photon, photon, "a refused write to the Photon");
 	test_assert_tree_unchanged(before_argon, argon, "a refused write to the Argon");
 }
@@ -472,8 +377,8 @@ test_check_erased(Fixture *f, gconstpointer data)
 	                           "\"$USBEMU_CLIENT\" write 1-1.1 0x087fffc0 block.bin",
 	                           &out),
 	                ==, 0);
-	assert_contains(out, "set address: state=5 status=0 poll=0\nwrite: state=10 status=5 poll=0\n"
-	                     "set address: state=5 status=0 poll=0\nwrite: state=10 status=8 poll=0\n");
+	usbemu_assert_contains(out, "set address: state=5 status=0 poll=0\nwrite: state=10 status=5 poll=0\n"
+	                            "set address: state=5 status=0 poll=0\nwrite: state=10 status=8 poll=0\n");
 	test_assert_tree_unchanged(before, state, "a write over bytes not erased");
 }
 
@@ -496,8 +401,8 @@ test_erase_refused(Fixture *f, gconstpointer data)
 	                           "\"$USBEMU_CLIENT\" erase 1-1.1 0x20000000",
 	                           &out),
 	                ==, 0);
-	assert_contains(out, "commands: 00 21 41\nerase: state=10 status=1 poll=0\n"
-	                     "commands: 00 21 41\nerase: state=10 status=1 poll=0\n");
+	usbemu_assert_contains(out, "commands: 00 21 41\nerase: state=10 status=1 poll=0\n"
+	                            "commands: 00 21 41\nerase: state=10 status=1 poll=0\n");
 	test_assert_tree_unchanged(before, state, "a refused erase");
 }
 
@@ -537,10 +442,10 @@ test_whole_flash(Fixture *f, gconstpointer data)
 	                           "\"$USBEMU_CLIENT\" wait 1-1.1 0483:df11 3",
 	                           &out),
 	                ==, 0);
-	assert_contains(out, "found 1-1.1 0483:df11 devnum=");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dfuse=READ_UNPROTECT");
-	assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
+	usbemu_assert_contains(out, "found 1-1.1 0483:df11 devnum=");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "dfuse=READ_UNPROTECT");
+	usbemu_assert_contains(trace, "dev1 event unplugged port=1-1.1 devnum=3");
 	flash = read_bytes(stm32_flash);
 	bytes = g_bytes_get_data(flash, NULL);
 	for (gsize i = 0; i < 1024 * 1024; i++)
@@ -551,10 +456,10 @@ test_whole_flash(Fixture *f, gconstpointer data)
 	/* Particle's bootloaders have no mass erase: errTARGET, nothing erased. */
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -p 1-1.2 -a 0 -s 0x080a0000:mass-erase:force -D block.bin", &out),
 	                ==, 74);
-	assert_contains(out, "MASS_ERASE not correctly executed");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
-	                       "wLength=6 result=6 state=dfuERROR status=errTARGET");
+	usbemu_assert_contains(out, "MASS_ERASE not correctly executed");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "dev2 ctrl in bmRequestType=0xa1 bRequest=GETSTATUS wValue=0x0000 wIndex=0x0000 "
+	                              "wLength=6 result=6 state=dfuERROR status=errTARGET");
 	flash = read_bytes(photon_flash);
 	bytes = g_bytes_get_data(flash, NULL);
 	for (gsize i = 0; i < 1024 * 1024; i++)
@@ -565,7 +470,7 @@ static void
 test_stall(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(3 * 4096 + 100, 11);
-	g_autofree char *state = path_in(f, "photon");
+	g_autofree char *state = usbemu_path(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
 	const char *args[] = {"--dfu=particle-photon", state_arg, NULL};
@@ -579,13 +484,14 @@ test_stall(Fixture *f, gconstpointer data)
 	if (!have_dfu_util())
 		return;
 	/* DNLOADs: the erase, then address and data of block 1, then the address of block 2: stalled. */
-	control(f, "stall 1 DNLOAD 3");
+	usbemu_control(f, "stall 1 DNLOAD 3");
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -a 0 -s 0x080a0000 -D module.bin", &out), ==, 74);
-	assert_contains(out, "LIBUSB_ERROR_PIPE");
-	trace = read_text(f->trace);
-	assert_contains(trace, "control \"stall 1 DNLOAD 3\" ok");
-	assert_contains(trace, "dev1 fault stall fired bRequest=DNLOAD");
-	assert_contains(trace, "bRequest=DNLOAD wValue=0x0000 wIndex=0x0000 wLength=5 result=stall state=dfuERROR "
+	usbemu_assert_contains(out, "LIBUSB_ERROR_PIPE");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "control \"stall 1 DNLOAD 3\" ok");
+	usbemu_assert_contains(trace, "dev1 fault stall fired bRequest=DNLOAD");
+	usbemu_assert_contains(trace,
+	                       "bRequest=DNLOAD wValue=0x0000 wIndex=0x0000 wLength=5 result=stall state=dfuERROR "
 	                       "status=errSTALLEDPKT");
 	g_assert_cmpuint(count_lines(trace, "bRequest=DNLOAD wValue=0x0002"), ==, 1);
 	/* The first block is in, the rest of the erased sector erased. */
@@ -600,7 +506,7 @@ static void
 test_busy(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(2 * 4096 + 100, 13);
-	g_autofree char *state = path_in(f, "p2");
+	g_autofree char *state = usbemu_path(f, "p2");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *flash = g_build_filename(state, "internal-flash.bin", NULL);
 	const char *args[] = {"--dfu=particle-p2", state_arg, NULL};
@@ -613,10 +519,10 @@ test_busy(Fixture *f, gconstpointer data)
 	if (!have_dfu_util())
 		return;
 	/* Every operation takes 150 ms: dfu-util waits for it each time and succeeds. */
-	control(f, "busy 1 150");
+	usbemu_control(f, "busy 1 150");
 	g_assert_cmpint(usbemu_run(f, args, "dfu-util -v -v -a 0 -s 0x08060000 -D module.bin", &out), ==, 0);
-	assert_contains(out, "Poll timeout 150 ms");
-	trace = read_text(f->trace);
+	usbemu_assert_contains(out, "Poll timeout 150 ms");
+	trace = usbemu_read_trace(f);
 	/* 3 erases, 3 addresses, 3 blocks: each reported busy with the timeout. */
 	g_assert_cmpuint(count_lines(trace, "state=dfuDNBUSY status=OK poll=150"), ==, 9);
 	g_assert_cmpuint(count_lines(trace, "result=stall"), ==, 0);
@@ -634,25 +540,25 @@ test_early_poll(Fixture *f, gconstpointer data)
 
 	(void)data;
 	/* Asked again long before a minute is up: stalled, dfuERROR until CLRSTATUS. */
-	control(f, "busy 1 60000");
+	usbemu_control(f, "busy 1 60000");
 	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" early-poll 1-1.1 0xb4000", &out), ==, 0);
-	assert_contains(out, "first: state=4 status=0 poll=60000");
-	assert_contains(out, "early: LIBUSB_ERROR_PIPE");
-	assert_contains(out, "after: state=10 status=15 poll=0");
-	assert_contains(out, "clrstatus: done");
-	assert_contains(out, "cleared: state=2 status=0 poll=0");
+	usbemu_assert_contains(out, "first: state=4 status=0 poll=60000");
+	usbemu_assert_contains(out, "early: LIBUSB_ERROR_PIPE");
+	usbemu_assert_contains(out, "after: state=10 status=15 poll=0");
+	usbemu_assert_contains(out, "clrstatus: done");
+	usbemu_assert_contains(out, "cleared: state=2 status=0 poll=0");
 }
 
 static void
 test_persist(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GBytes) module = make_module(20000, 17);
-	g_autofree char *state = path_in(f, "photon");
+	g_autofree char *state = usbemu_path(f, "photon");
 	g_autofree char *state_arg = g_strdup_printf("--state=%s", state);
 	g_autofree char *serial_path = g_build_filename(state, "serial", NULL);
 	const char *args[] = {"--dfu=particle-photon", state_arg, NULL};
 	g_autofree char *first = NULL, *second = NULL, *serial = NULL, *listed_serial = NULL;
-	g_autofree char *up = path_in(f, "up.bin");
+	g_autofree char *up = usbemu_path(f, "up.bin");
 	g_autoptr(GBytes) uploaded = NULL;
 
 	(void)data;
@@ -667,7 +573,7 @@ test_persist(Fixture *f, gconstpointer data)
 	serial = g_strstrip(read_text(serial_path));
 	g_assert_cmpuint(strlen(serial), ==, 24);
 	listed_serial = g_strdup_printf("serial=\"%s\"", serial);
-	assert_contains(second, listed_serial);
+	usbemu_assert_contains(second, listed_serial);
 	uploaded = read_bytes(up);
 	g_assert_cmpmem(g_bytes_get_data(uploaded, NULL), g_bytes_get_size(uploaded), g_bytes_get_data(module, NULL),
 	                g_bytes_get_size(module));
@@ -688,16 +594,16 @@ test_replug(Fixture *f, gconstpointer data)
 	/* Device 2 pulled and put back: hotplug events, the same port, a new devnum; a handle kept
 	 * open across it is dead; device 1 is untouched. */
 	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" replug control 2 1-1.2 && dfu-util -l", &out), ==, 0);
-	assert_contains(out, "before devnum=4\nleft devnum=4\nold handle: LIBUSB_ERROR_NO_DEVICE\n"
-	                     "arrived 1-1.2 devnum=5\nnew handle: answered\n");
-	assert_contains(out, "[2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path=\"1-1.2\", alt=0");
-	assert_contains(out, "[0483:df11] ver=2200, devnum=3, cfg=1, intf=0, path=\"1-1.1\", alt=0");
-	trace = read_text(f->trace);
-	assert_contains(trace, "dev2 event unplugged port=1-1.2 devnum=4");
-	assert_contains(trace, "control \"unplug 2\" ok");
-	assert_contains(trace, "dev2 event plugged mode=dfu port=1-1.2 devnum=5 id=2b04:d006");
-	assert_contains(trace, "control \"replug 2\" ok");
-	assert_lacks(trace, "dev1 event unplugged");
+	usbemu_assert_contains(out, "before devnum=4\nleft devnum=4\nold handle: LIBUSB_ERROR_NO_DEVICE\n"
+	                            "arrived 1-1.2 devnum=5\nnew handle: answered\n");
+	usbemu_assert_contains(out, "[2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path=\"1-1.2\", alt=0");
+	usbemu_assert_contains(out, "[0483:df11] ver=2200, devnum=3, cfg=1, intf=0, path=\"1-1.1\", alt=0");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "dev2 event unplugged port=1-1.2 devnum=4");
+	usbemu_assert_contains(trace, "control \"unplug 2\" ok");
+	usbemu_assert_contains(trace, "dev2 event plugged mode=dfu port=1-1.2 devnum=5 id=2b04:d006");
+	usbemu_assert_contains(trace, "control \"replug 2\" ok");
+	usbemu_assert_lacks(trace, "dev1 event unplugged");
 }
 
 static void
@@ -712,7 +618,7 @@ test_idle(Fixture *f, gconstpointer data)
 	/* Pitfall 6: libusb polls an open device's node; a node that always polls ready makes it spin
 	 * (thousands of wakeups a second).  Usbemu's wakes it only when a transfer is done. */
 	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" idle 1-1.1", &out), ==, 0);
-	assert_contains(out, "getstatus: answered");
+	usbemu_assert_contains(out, "getstatus: answered");
 	wakeups = strstr(out, "wakeups=");
 	g_assert_nonnull(wakeups);
 	g_assert_cmpint(atoi(wakeups + strlen("wakeups=")), <=, 2);
@@ -728,7 +634,7 @@ test_pty(Fixture *f, gconstpointer data)
 	(void)data;
 	/* Pitfall 7: umockdev 0.17.16 answers ENOTTY to ioctls on /dev files it does not emulate. */
 	g_assert_cmpint(usbemu_run(f, args, "\"$USBEMU_CLIENT\" pty", &out), ==, 0);
-	assert_contains(out, "pty /dev/pts/");
+	usbemu_assert_contains(out, "pty /dev/pts/");
 }
 
 static void
@@ -740,21 +646,21 @@ test_control_errors(Fixture *f, gconstpointer data)
 	g_autofree char *trace = NULL;
 
 	(void)data;
-	control(f, "bogus 1");
-	control(f, "unplug 2");
-	control(f, "stall 1 FOO");
-	control(f, "busy 1 x");
-	control(f, "replug 1");
-	control(f, "dfu 1");
+	usbemu_control(f, "bogus 1");
+	usbemu_control(f, "unplug 2");
+	usbemu_control(f, "stall 1 FOO");
+	usbemu_control(f, "busy 1 x");
+	usbemu_control(f, "replug 1");
+	usbemu_control(f, "dfu 1");
 	g_assert_cmpint(usbemu_run(f, args, "exit 0", &out), ==, 0);
-	trace = read_text(f->trace);
-	assert_contains(trace, "control \"bogus 1\" error: unknown command");
-	assert_contains(trace, "control \"unplug 2\" error: '2' is not a device number (1 to 1)");
-	assert_contains(trace, "control \"stall 1 FOO\" error: 'FOO' is not a DFU request");
-	assert_contains(trace, "control \"busy 1 x\" error: 'x' is not a poll timeout");
-	assert_contains(trace, "control \"replug 1\" error: device 1 is plugged in");
-	assert_contains(trace, "control \"dfu 1\" error: device 1 is not plugged in in normal mode");
-	assert_contains(out, "usbemu: control: 'bogus 1': unknown command");
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "control \"bogus 1\" error: unknown command");
+	usbemu_assert_contains(trace, "control \"unplug 2\" error: '2' is not a device number (1 to 1)");
+	usbemu_assert_contains(trace, "control \"stall 1 FOO\" error: 'FOO' is not a DFU request");
+	usbemu_assert_contains(trace, "control \"busy 1 x\" error: 'x' is not a poll timeout");
+	usbemu_assert_contains(trace, "control \"replug 1\" error: device 1 is plugged in");
+	usbemu_assert_contains(trace, "control \"dfu 1\" error: device 1 is not plugged in in normal mode");
+	usbemu_assert_contains(out, "usbemu: control: 'bogus 1': unknown command");
 }
 
 static void
@@ -769,7 +675,7 @@ test_state_errors(Fixture *f, gconstpointer data)
 	{
 		const char *args[] = {"--dfu=particle-photon", short_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "internal-flash.bin is 1000 bytes, but the device's Internal Flash");
+		usbemu_assert_contains(out, "internal-flash.bin is 1000 bytes, but the device's Internal Flash");
 		g_clear_pointer(&out, g_free);
 	}
 	{
@@ -779,13 +685,13 @@ test_state_errors(Fixture *f, gconstpointer data)
 	{
 		const char *args[] = {"--dfu=particle-p2", argon_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "holds a particle-argon, not a particle-p2");
+		usbemu_assert_contains(out, "holds a particle-argon, not a particle-p2");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--dfu=particle-argon", argon_arg, "--dfu=particle-argon", argon_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "have the same --state");
+		usbemu_assert_contains(out, "have the same --state");
 	}
 }
 
@@ -799,39 +705,41 @@ test_usage(Fixture *f, gconstpointer data)
 	{
 		const char *args[] = {NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "no device");
+		usbemu_assert_contains(out, "no device");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--dfu=nosuch", state_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "--dfu nosuch: no such model (models: stm32f2, particle-photon, particle-p1, "
-		                     "particle-electron, particle-argon, particle-boron, particle-bsom, particle-p2, "
-		                     "particle-msom)");
+		usbemu_assert_contains(out,
+		                       "--dfu nosuch: no such model (models: stm32f2, particle-photon, particle-p1, "
+		                       "particle-electron, particle-argon, particle-boron, particle-bsom, particle-p2, "
+		                       "particle-msom)");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--dfu=stm32f2", NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "device 1 (--dfu stm32f2) has no --state DIR");
+		usbemu_assert_contains(out, "device 1 (--dfu stm32f2) has no --state DIR");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--state=x", "--dfu=stm32f2", NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "--state x: comes after the --dfu MODEL or --particle PLATFORM it belongs to");
+		usbemu_assert_contains(out,
+		                       "--state x: comes after the --dfu MODEL or --particle PLATFORM it belongs to");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--dfu=stm32f2", state_arg, NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, NULL, &out), ==, 125);
-		assert_contains(out, "no COMMAND");
+		usbemu_assert_contains(out, "no COMMAND");
 		g_clear_pointer(&out, g_free);
 	}
 	{
 		const char *args[] = {"--dfu=stm32f2", state_arg, "--serial=a b", NULL};
 		g_assert_cmpint(usbemu_run(NULL, args, "exit 0", &out), ==, 125);
-		assert_contains(out, "--serial 'a b'");
+		usbemu_assert_contains(out, "--serial 'a b'");
 		g_clear_pointer(&out, g_free);
 	}
 	{
@@ -855,7 +763,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn, data) g_test_add(path, Fixture, data, fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, fn, data) g_test_add(path, Fixture, data, usbemu_fixture_set_up, fn, usbemu_fixture_tear_down)
 	ADD("/usbemu/usage", test_usage, NULL);
 	ADD("/usbemu/exit-status", test_exit_status, NULL);
 	ADD("/usbemu/state-errors", test_state_errors, NULL);
