@@ -489,29 +489,30 @@ test_healerctl_device(Fixture *f, gconstpointer data)
 	healerctl(&text, "device", ID, NULL);
 	g_test_message("healerctl device:\n%s", text.out);
 	g_assert_cmpint(text.exit_status, ==, 0);
-	assert_contains(text.out, "Platform:     photon (6)\n");
-	assert_contains(text.out, "Mode:         safe (dependencies)\n");
-	assert_contains(text.out, "Device OS:    2.2.0\n");
-	assert_contains(text.out, "USB:          2b04:c006, serial number " SERIAL "\n");
-	assert_contains(text.out, "Install:      control (over control requests, no mode switch)\n");
-	assert_contains(text.out, "Module info:  ");
-	assert_contains(text.out, "  MODULE         VERSION  SIZE   CHECKS\n");
-	assert_contains(text.out, "TTYs:         ttyACM0\n");
-	assert_contains(text.out, "  system-part 1  2202     ");
-	assert_contains(text.out, "FAILED dependencies");
-	assert_contains(text.out, "      dependency check failed: needs system-part 2 version >= 2202 (has 1102)\n");
-	assert_contains(text.out, "  system-part 2  1102     ");
-	assert_contains(text.out, "  user-part 1    6        ");
+	usbemu_assert_contains(text.out, "Platform:     photon (6)\n");
+	usbemu_assert_contains(text.out, "Mode:         safe (dependencies)\n");
+	usbemu_assert_contains(text.out, "Device OS:    2.2.0\n");
+	usbemu_assert_contains(text.out, "USB:          2b04:c006, serial number " SERIAL "\n");
+	usbemu_assert_contains(text.out, "Install:      control (over control requests, no mode switch)\n");
+	usbemu_assert_contains(text.out, "Module info:  ");
+	usbemu_assert_contains(text.out, "  MODULE         VERSION  SIZE   CHECKS\n");
+	usbemu_assert_contains(text.out, "TTYs:         ttyACM0\n");
+	usbemu_assert_contains(text.out, "  system-part 1  2202     ");
+	usbemu_assert_contains(text.out, "FAILED dependencies");
+	usbemu_assert_contains(text.out,
+	                       "      dependency check failed: needs system-part 2 version >= 2202 (has 1102)\n");
+	usbemu_assert_contains(text.out, "  system-part 2  1102     ");
+	usbemu_assert_contains(text.out, "  user-part 1    6        ");
 	/* The family's table replaces the describe's list. */
-	assert_lacks(text.out, "        needs ");
+	usbemu_assert_lacks(text.out, "        needs ");
 	lines = g_strsplit(text.out, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++)
 		g_assert_cmpint(g_utf8_strlen(lines[i], -1), <=, 80);
 	healerctl(&json, "device", ID, "--json", NULL);
 	g_assert_cmpint(json.exit_status, ==, 0);
-	assert_contains(json.out, "\"details\"");
-	assert_contains(json.out, "\"install_route\"");
-	assert_contains(json.out, "\"device_os\"");
+	usbemu_assert_contains(json.out, "\"details\"");
+	usbemu_assert_contains(json.out, "\"install_route\"");
+	usbemu_assert_contains(json.out, "\"device_os\"");
 	healerd_process_stop(healerd);
 }
 
