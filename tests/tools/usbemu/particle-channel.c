@@ -152,11 +152,20 @@ request_find(UsbemuParticle *particle, uint16_t id)
 	return NULL;
 }
 
+/* The host has the whole reply: the request goes, and the reset it announced is due. */
 static void
 request_release(UsbemuRequest *r)
 {
-	UsbemuParticle *particle = r->device->particle;
+	UsbemuDevice *device = r->device;
+	UsbemuParticle *particle = device->particle;
 
+	if (r->reset_after_reply) {
+		UsbemuMode mode = (UsbemuMode)r->reset_mode;
+		unsigned ms = usbemu_particle_scaled_ms(device, particle->timing.reset_ms);
+		usbemu_trace("%s particle reset in %u ms into %s mode", device->label, ms,
+		             mode == USBEMU_MODE_DFU ? "dfu" : "normal");
+		usbemu_bus_schedule_reset(device, mode, ms);
+	}
 	particle->requests = g_list_remove(particle->requests, r);
 	request_free(r);
 }

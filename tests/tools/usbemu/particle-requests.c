@@ -7,9 +7,9 @@
  * the size against the staging area and erases it (its time: the erase, per KiB); DATA appends
  * 1..bytesLeft bytes (else -290, and the transfer is cancelled, as any DATA error does); FINISH with
  * every byte validates the module (integrity, platform, dependencies against what stays in
- * flash), replies, and resets a second later: the bootloader then copies the module into place.
+ * flash), replies, and resets a second after the host has the reply: the bootloader then copies the module into place.
  * validate_only reports and cancels.  --protected answers -1801 to all three, --updates-disabled
- * -1380 to START.  Request 40 and 60 reset into normal mode, 50 into DFU mode, each after the reply.
+ * -1380 to START.  Request 40 and 60 reset into normal mode, 50 into DFU mode, each once the host has the reply.
  *
  * Called with usbemu.lock held.
  */
@@ -40,15 +40,12 @@ ota_cancel(UsbemuParticle *particle)
 	g_clear_pointer(&particle->ota_data, g_byte_array_unref);
 }
 
-/* The reset a request announced, `reset_ms` (scaled) after its reply. */
+/* The reset request `r` announces: `reset_ms` (scaled) after the host has its reply (particle-channel.c). */
 static void
-reset_later(UsbemuDevice *device, UsbemuMode mode)
+reset_later(UsbemuRequest *r, UsbemuMode mode)
 {
-	unsigned ms = usbemu_particle_scaled_ms(device, device->particle->timing.reset_ms);
-
-	usbemu_trace("%s particle reset in %u ms into %s mode", device->label, ms,
-	             mode == USBEMU_MODE_DFU ? "dfu" : "normal");
-	usbemu_bus_schedule_reset(device, mode, ms);
+	r->reset_after_reply = true;
+	r->reset_mode = (int)mode;
 }
 
 static int32_t
@@ -138,7 +135,7 @@ ota_finish(UsbemuRequest *r)
 		return result;
 	g_clear_pointer(&particle->pending_update, g_bytes_unref);
 	particle->pending_update = g_steal_pointer(&module);
-	reset_later(device, USBEMU_MODE_NORMAL);
+	reset_later(r, USBEMU_MODE_NORMAL);
 	return HEALER_PARTICLE_RESULT_OK;
 }
 
@@ -169,10 +166,10 @@ usbemu_particle_handle(UsbemuRequest *r)
 	}
 	case HEALER_PARTICLE_REQUEST_RESET:
 	case HEALER_PARTICLE_REQUEST_SAFE_MODE:
-		reset_later(device, USBEMU_MODE_NORMAL);
+		reset_later(r, USBEMU_MODE_NORMAL);
 		break;
 	case HEALER_PARTICLE_REQUEST_DFU_MODE:
-		reset_later(device, USBEMU_MODE_DFU);
+		reset_later(r, USBEMU_MODE_DFU);
 		break;
 	case HEALER_PARTICLE_REQUEST_GET_DEVICE_MODE: {
 		Healer__Particle__DeviceModeReply reply = HEALER__PARTICLE__DEVICE_MODE_REPLY__INIT;

@@ -49,6 +49,13 @@ typedef struct {
 	GBytes *reply;
 	uint32_t reply_offset;
 	GSource *timer; /* allocation or handler, while one is due */
+	/*
+	 * The reset its handler announced (40, 50, 60, FINISH), into `reset_mode`: it is scheduled once the
+	 * host has the reply (the CHECK with the result, or the last RECV), as Device OS runs it from the
+	 * request's completion handler; a request cancelled first never resets the device.
+	 */
+	bool reset_after_reply;
+	int reset_mode; /* UsbemuMode */
 } UsbemuRequest;
 
 struct UsbemuParticle {
