@@ -384,6 +384,38 @@ child_main(int argc, char **argv)
 			h = open_pid(normal_pid, 0);
 		}
 		print_module_info(h);
+	} else if (strcmp(name, "tty") == 0) {
+		/* tty TRACE: the CDC ACM tty's USB parent in sysfs; bytes written reach the device. */
+		g_autofree char *path = realpath("/sys/class/tty/ttyACM0", NULL);
+		g_autofree char *class_path = NULL;
+		g_autofree char *class = NULL;
+		g_autofree char *product = NULL;
+		g_autofree char *product_path = NULL;
+		int64_t deadline = g_get_monotonic_time() + WAIT_DEVICE_MS * 1000;
+		FILE *tty;
+		REQUIRE(path != NULL, "no /sys/class/tty/ttyACM0");
+		printf("tty %s\n", path);
+		class_path = g_build_filename(path, "..", "..", "bInterfaceClass", NULL);
+		product_path = g_build_filename(path, "..", "..", "..", "idProduct", NULL);
+		REQUIRE(g_file_get_contents(class_path, &class, NULL, NULL), "%s", class_path);
+		REQUIRE(g_file_get_contents(product_path, &product, NULL, NULL), "%s", product_path);
+		printf("interface class %s", class);
+		printf("parent product %s", product);
+		tty = fopen("/dev/ttyACM0", "w");
+		REQUIRE(tty != NULL, "/dev/ttyACM0: %s", g_strerror(errno));
+		fputs("hello", tty);
+		fflush(tty);
+		/* Held open until the device read it (the trace says so): a closed pty's bytes may go. */
+		for (;;) {
+			g_autofree char *trace = NULL;
+			REQUIRE(g_get_monotonic_time() < deadline, "the device never read the bytes");
+			if (g_file_get_contents(argv[5], &trace, NULL, NULL) &&
+			    strstr(trace, "tty read bytes=5") != NULL)
+				break;
+			g_usleep(2000);
+		}
+		fclose(tty);
+		h = NULL;
 	} else if (strcmp(name, "dfu") == 0) {
 		/* Request 50: DFU mode; the layout; leave: normal mode again, answering requests. */
 		unsigned char layout[256] = "";
@@ -825,6 +857,21 @@ test_dfu_mode(Fixture *f, gconstpointer data)
 	assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1");
 }
 
+/* A CDC ACM device has a tty under its interface 0, as cdc_acm makes one; a test reaches it at /dev/ttyACM0. */
+static void
+test_tty(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {PHOTON_D, NULL};
+	const char *args[] = {f->trace, NULL};
+	g_autofree char *out = NULL;
+
+	(void)data;
+	g_assert_cmpint(run(f, device, "tty", args, &out), ==, 0);
+	assert_contains(out, "tty /sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.1/1-1.1:1.0/tty/ttyACM0");
+	assert_contains(out, "interface class 02");
+	assert_contains(out, "parent product c006");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -843,5 +890,6 @@ main(int argc, char **argv)
 	ADD("/usbemu-particle/updates-disabled", test_updates_disabled);
 	ADD("/usbemu-particle/reboot-mid-install", test_reboot_mid_install);
 	ADD("/usbemu-particle/dfu-mode", test_dfu_mode);
+	ADD("/usbemu-particle/tty", test_tty);
 	return g_test_run();
 }

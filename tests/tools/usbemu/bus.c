@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <glib-unix.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -128,6 +129,105 @@ mode_name(UsbemuMode mode)
 	return mode == USBEMU_MODE_DFU ? "dfu" : mode == USBEMU_MODE_NORMAL ? "normal" : "hub";
 }
 
+/* What is written to a CDC ACM tty arrives at the testbed's pty master: counted in the trace. */
+static gboolean
+on_tty_readable(int fd, GIOCondition condition, gpointer user_data)
+{
+	UsbemuDevice *device = user_data;
+	uint8_t buffer[4096];
+	ssize_t n = read(fd, buffer, sizeof buffer);
+
+	(void)condition;
+	if (n > 0) {
+		usbemu_trace("%s tty read bytes=%zd", device->label, n);
+		return G_SOURCE_CONTINUE;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return G_SOURCE_CONTINUE;
+	/* EIO: no file has the tty open; the master polls readable until one does. Look again later. */
+	device->tty_source = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_tty_retry(gpointer user_data)
+{
+	UsbemuDevice *device = user_data;
+	int fd;
+
+	if (device->tty_source != 0)
+		return G_SOURCE_CONTINUE;
+	fd = umockdev_testbed_get_dev_fd(usbemu.testbed, device->tty_devnode);
+	if (fd >= 0)
+		device->tty_source = g_unix_fd_add(fd, G_IO_IN, on_tty_readable, device);
+	return G_SOURCE_CONTINUE;
+}
+
+/* The interfaces in sysfs and, with CDC ACM, the tty a serial backend finds its USB parent from. */
+static bool
+plug_children(UsbemuDevice *device, GError **error)
+{
+	g_autofree char *tty_syspath = NULL;
+	g_autofree char *tty_devnode = NULL;
+	/* umockdev 0.17.16 keeps a tty's pty after the device is removed, and asserts when a node of the
+	 * same name is made again: the first plug makes the node, later ones link it to the same pty. */
+	g_autoptr(GPtrArray) records =
+	        usbemu_sysfs_child_records(device, device->tty_pty == NULL, &tty_syspath, &tty_devnode);
+
+	device->child_syspaths = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < records->len; i++) {
+		const char *record = g_ptr_array_index(records, i);
+		const char *end = strchr(record, '\n');
+		g_autofree char *syspath = g_strdup_printf("/sys%.*s", (int)(end - record - 3), record + 3);
+
+		if (!umockdev_testbed_add_from_string(usbemu.testbed, record, error)) {
+			g_prefix_error(error, "%s: ", device->label);
+			return false;
+		}
+		if (!umockdev_in_mock_environment())
+			umockdev_testbed_uevent(usbemu.testbed, syspath, "add");
+		g_ptr_array_add(device->child_syspaths, g_steal_pointer(&syspath));
+	}
+	if (tty_devnode != NULL) {
+		g_autofree char *node = g_build_filename(usbemu.root_dir, tty_devnode, NULL);
+
+		if (device->tty_pty == NULL)
+			device->tty_pty = g_file_read_link(node, NULL);
+		else if (symlink(device->tty_pty, node) != 0 && errno != EEXIST) {
+			int saved = errno;
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "%s: %s", node, g_strerror(saved));
+			return false;
+		}
+		device->tty_devnode = g_steal_pointer(&tty_devnode);
+		on_tty_retry(device);
+		/* The master reads EIO while no file has the tty open: its source goes, and comes back. */
+		device->tty_retry_source = g_timeout_add(100, on_tty_retry, device);
+		usbemu_trace("%s event tty %s", device->label, device->tty_devnode);
+	}
+	return true;
+}
+
+static void
+unplug_children(UsbemuDevice *device)
+{
+	if (device->tty_source != 0)
+		g_source_remove(device->tty_source);
+	if (device->tty_retry_source != 0)
+		g_source_remove(device->tty_retry_source);
+	device->tty_source = device->tty_retry_source = 0;
+	g_clear_pointer(&device->tty_devnode, g_free);
+	if (device->child_syspaths == NULL)
+		return;
+	/* Children first, as the kernel sends them. */
+	for (guint i = device->child_syspaths->len; i-- > 0;) {
+		const char *syspath = g_ptr_array_index(device->child_syspaths, i);
+		umockdev_testbed_uevent(usbemu.testbed, syspath, "remove");
+		/* Each one: removing the parent would leave their /sys/bus and /sys/class links behind. */
+		umockdev_testbed_remove_device(usbemu.testbed, syspath);
+	}
+	g_clear_pointer(&device->child_syspaths, g_ptr_array_unref);
+}
+
 bool
 usbemu_bus_plug(UsbemuDevice *device, UsbemuMode mode, GError **error)
 {
@@ -174,6 +274,8 @@ usbemu_bus_plug(UsbemuDevice *device, UsbemuMode mode, GError **error)
 	/* The testbed sends "add" itself when it sees its own sysfs, as usbemu under the preload does. */
 	if (!umockdev_in_mock_environment())
 		umockdev_testbed_uevent(usbemu.testbed, device->syspath, "add");
+	if (device->model != NULL && !plug_children(device, error))
+		return false;
 	descriptor = g_bytes_get_data(device->identity.device_descriptor, NULL);
 	usbemu_trace("%s event plugged mode=%s port=%s devnum=%u id=%02x%02x:%02x%02x", device->label, mode_name(mode),
 	             device->port_path, devnum, descriptor[9], descriptor[8], descriptor[11], descriptor[10]);
@@ -202,6 +304,7 @@ usbemu_bus_unplug(UsbemuDevice *device)
 		usbemu_memory_sync(&device->memories[i]);
 	g_mutex_unlock(&usbemu.lock);
 
+	unplug_children(device);
 	umockdev_testbed_uevent(usbemu.testbed, device->syspath, "remove");
 	if (!umockdev_testbed_detach_ioctl(usbemu.testbed, instance->devnode, &error))
 		g_printerr("usbemu: %s: %s\n", instance->devnode, error->message);

@@ -289,3 +289,62 @@ usbemu_sysfs_record(const UsbemuDevice *device, uint8_t devnum)
 	g_string_append_printf(record, "H: descriptors=%s\n", descriptors);
 	return g_string_free(record, FALSE);
 }
+
+/* One interface of the configuration, as sysfs shows it under the device. */
+static char *
+interface_record(const UsbemuDevice *device, unsigned number, uint8_t class, uint8_t subclass, uint8_t protocol,
+                 unsigned n_endpoints)
+{
+	const UsbemuIdentity *id = &device->identity;
+
+	return g_strdup_printf("P: %s/%s:1.%u\n"
+	                       "E: SUBSYSTEM=usb\n"
+	                       "E: DEVTYPE=usb_interface\n"
+	                       "E: PRODUCT=%x/%x/%x\n"
+	                       "E: TYPE=%u/%u/%u\n"
+	                       "E: INTERFACE=%u/%u/%u\n"
+	                       "A: bInterfaceNumber=%02x\\n\n"
+	                       "A: bAlternateSetting= 0\\n\n"
+	                       "A: bInterfaceClass=%02x\\n\n"
+	                       "A: bInterfaceSubClass=%02x\\n\n"
+	                       "A: bInterfaceProtocol=%02x\\n\n"
+	                       "A: bNumEndpoints=%02x\\n\n",
+	                       device->syspath + strlen("/sys"), device->port_path, number, device->model->vendor_id,
+	                       id->product_id, id->bcd_device, id->device_class, id->device_subclass,
+	                       id->device_protocol, class, subclass, protocol, number, class, subclass, protocol,
+	                       n_endpoints);
+}
+
+GPtrArray *
+usbemu_sysfs_child_records(const UsbemuDevice *device, bool make_node, char **tty_syspath, char **tty_devnode)
+{
+	GPtrArray *records = g_ptr_array_new_with_free_func(g_free);
+	unsigned minor = device->index - 1;
+	g_autofree char *node_line = NULL;
+
+	*tty_syspath = NULL;
+	*tty_devnode = NULL;
+	if (device->mode != USBEMU_MODE_NORMAL)
+		return records;
+	if (device->model->normal_layout == USBEMU_NORMAL_CONTROL_ONLY) {
+		g_ptr_array_add(records, interface_record(device, 0, 0xff, 0xff, 0xff, 0));
+		return records;
+	}
+	g_ptr_array_add(records, interface_record(device, 0, 0x02, 0x02, 0x01, 1));
+	g_ptr_array_add(records, interface_record(device, 1, 0x0a, 0x00, 0x00, 2));
+	g_ptr_array_add(records, interface_record(device, 2, 0xff, 0xff, 0xff, 0));
+	/* cdc_acm's tty under the communications interface; the testbed backs its node with a pty. */
+	*tty_syspath = g_strdup_printf("%s/%s:1.0/tty/ttyACM%u", device->syspath, device->port_path, minor);
+	*tty_devnode = g_strdup_printf("/dev/ttyACM%u", minor);
+	node_line = g_strdup_printf("N: ttyACM%u\n", minor);
+	g_ptr_array_add(records, g_strdup_printf("P: %s\n"
+	                                         "%s"
+	                                         "E: SUBSYSTEM=tty\n"
+	                                         "E: DEVNAME=%s\n"
+	                                         "E: MAJOR=166\n"
+	                                         "E: MINOR=%u\n"
+	                                         "A: dev=166:%u\\n\n",
+	                                         *tty_syspath + strlen("/sys"), make_node ? node_line : "",
+	                                         *tty_devnode, minor, minor));
+	return records;
+}

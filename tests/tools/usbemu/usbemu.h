@@ -239,6 +239,11 @@ struct UsbemuDevice {
 	UsbemuInstance *current;    /* NULL while unplugged */
 	GList *retired;             /* earlier instances with files still open */
 	guint reset_source;         /* a pending reset (after manifestation, DETACH) */
+	GPtrArray *child_syspaths;  /* the interfaces and tty plugged in under it, parents first */
+	char *tty_devnode;          /* "/dev/ttyACM0" while its CDC ACM tty is there */
+	char *tty_pty;              /* the pty slave the testbed made for it ("/dev/pts/3"), kept for replugs */
+	guint tty_source;           /* reads what is written to the tty (the testbed's pty master) */
+	guint tty_retry_source;     /* puts tty_source back after the master read EIO (no file open) */
 
 	/* DFU state (dfu.c). */
 	uint8_t state;
@@ -282,6 +287,13 @@ void usbemu_identity_build(UsbemuDevice *device);
 void usbemu_identity_clear(UsbemuIdentity *identity);
 /* The umockdev-record text of the device as plugged in as `devnum` (descriptor.c). */
 char *usbemu_sysfs_record(const UsbemuDevice *device, uint8_t devnum);
+/*
+ * The records of what sits under the device in its mode, parents first: a Particle device's
+ * interfaces in normal mode and, with CDC ACM, the tty of interface 0 (its sysfs path and node
+ * returned, NULL without one); its node is made with `make_node`.
+ */
+GPtrArray *usbemu_sysfs_child_records(const UsbemuDevice *device, bool make_node, char **tty_syspath,
+                                      char **tty_devnode);
 
 /* dfu.c: a control transfer to the device; returns bytes transferred or -EPIPE (a stall). */
 int usbemu_control(UsbemuDevice *device, const uint8_t setup[8], uint8_t *data);
