@@ -55,6 +55,7 @@ typedef struct {
 	HealerParticlePollPhase phase;
 	guint64 estimate_us;
 	gint64 wait_start;
+	gint64 check_sent; /* when the last CHECK went out */
 	guint polls;
 	guint busy_attempts;
 
@@ -76,6 +77,7 @@ struct _HealerParticleClient {
 
 	char *system_version;
 	HealerParticlePoll poll;
+	GArray *fixed_schedule; /* guint ms, or NULL: measured (benchmarks only) */
 	HealerParticleClientStats stats;
 
 	guint pump_idle;
@@ -130,6 +132,8 @@ release(HealerParticleClient *self)
 	for (guint i = 0; i < self->running->len; i++)
 		op_free(g_ptr_array_index(self->running, i));
 	g_ptr_array_unref(self->running);
+	if (self->fixed_schedule != NULL)
+		g_array_unref(self->fixed_schedule);
 	libusb_close(self->handle);
 	g_free(self->system_version);
 	/* Last: libusb_exit() may run now, and nothing of libusb's may be left. */
@@ -208,6 +212,16 @@ healer_particle_client_set_max_active(HealerParticleClient *self, guint max_acti
 	pump(self);
 }
 
+void
+healer_particle_client_set_poll_schedule(HealerParticleClient *self, const guint *schedule_ms, guint n)
+{
+	g_clear_pointer(&self->fixed_schedule, g_array_unref);
+	if (schedule_ms == NULL || n == 0)
+		return;
+	self->fixed_schedule = g_array_sized_new(FALSE, FALSE, sizeof(guint), n);
+	g_array_append_vals(self->fixed_schedule, schedule_ms, n);
+}
+
 guint
 healer_particle_client_get_max_active(HealerParticleClient *self)
 {
@@ -261,13 +275,13 @@ stage_text(const Op *op)
 	case STAGE_BUSY_WAIT:
 		return g_strdup("in INIT");
 	case STAGE_WAIT_BUFFER:
-		return g_strdup_printf("polling CHECK for a %" G_GSIZE_FORMAT "-byte payload buffer (%u polls)",
+		return g_strdup_printf("polling CHECK for a %" G_GSIZE_FORMAT "-byte payload buffer, %u polls",
 		                       payload_size(op), op->polls);
 	case STAGE_SEND:
 		return g_strdup_printf("in SEND (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes sent)", op->offset,
 		                       payload_size(op));
 	case STAGE_WAIT_RESULT:
-		return g_strdup_printf("polling CHECK for the result (%u polls)", op->polls);
+		return g_strdup_printf("polling CHECK for the result, %u polls", op->polls);
 	case STAGE_RECV:
 		return g_strdup_printf("in RECV (%" G_GSIZE_FORMAT " of %u bytes received)", op->offset,
 		                       op->reply_size);
@@ -407,6 +421,7 @@ send_init(Op *op)
 static void
 send_check(Op *op)
 {
+	op->check_sent = g_get_monotonic_time();
 	submit_setup(op, healer_particle_setup_check(op->id), NULL);
 }
 
@@ -478,6 +493,17 @@ on_poll_timer(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The delay before CHECK number `attempt` of the wait under way. */
+static guint
+check_delay_ms(Op *op, guint attempt)
+{
+	GArray *fixed = op->client->fixed_schedule;
+
+	if (fixed != NULL)
+		return g_array_index(fixed, guint, MIN(attempt, fixed->len - 1));
+	return healer_particle_poll_delay_ms(op->estimate_us, attempt);
+}
+
 static void
 poll_later(Op *op, guint delay_ms)
 {
@@ -493,7 +519,7 @@ begin_wait(Op *op, Stage stage)
 	op->estimate_us = healer_particle_poll_estimate_us(&op->client->poll, op->type, op->phase);
 	op->wait_start = g_get_monotonic_time();
 	op->polls = 0;
-	poll_later(op, healer_particle_poll_delay_ms(op->estimate_us, 0));
+	poll_later(op, check_delay_ms(op, 0));
 }
 
 /* ---- replies ---------------------------------------------------------------------------------- */
@@ -589,7 +615,7 @@ on_check_reply(Op *op, const guint8 *data, gsize len)
 		return;
 	switch (reply.status) {
 	case HEALER_PARTICLE_STATUS_PENDING:
-		poll_later(op, healer_particle_poll_delay_ms(op->estimate_us, op->polls));
+		poll_later(op, check_delay_ms(op, op->polls));
 		return;
 	case HEALER_PARTICLE_STATUS_OK:
 		break;
@@ -606,8 +632,12 @@ on_check_reply(Op *op, const guint8 *data, gsize len)
 		fail(op, HEALER_ERROR_FAILED, "CHECK answered %s", status_name(reply.status));
 		return;
 	}
-	healer_particle_poll_record(&self->poll, op->type, op->phase,
-	                            (guint64)(g_get_monotonic_time() - op->wait_start), op->polls);
+	/*
+	 * Measured to when the CHECK that found it done went out, not to its answer: the device was
+	 * ready by then (give or take the way there), and the round trip is no part of its time.
+	 */
+	healer_particle_poll_record(&self->poll, op->type, op->phase, (guint64)(op->check_sent - op->wait_start),
+	                            op->polls);
 	if (op->stage == STAGE_WAIT_BUFFER) {
 		op->offset = 0;
 		send_next_chunk(op);

@@ -92,6 +92,13 @@ void healer_particle_client_raw_out_async(HealerParticleClient *self, guint16 in
 void healer_particle_client_set_max_active(HealerParticleClient *self, guint max_active);
 guint healer_particle_client_get_max_active(HealerParticleClient *self);
 
+/*
+ * CHECK on a fixed schedule instead of the measured one (particle-poll.h): the n-th CHECK of a wait
+ * `schedule_ms[n]` after the last (the last entry repeating).  For benchmarks that compare with
+ * particle-usb's 50, 50, 100, 100, 250, 250, 500, 500, 1000 ms; NULL: measured again.  Copied.
+ */
+void healer_particle_client_set_poll_schedule(HealerParticleClient *self, const guint *schedule_ms, guint n);
+
 typedef struct {
 	guint64 transfers; /* control transfers completed (every kind) */
 	guint64 polls;     /* of them, CHECKs */

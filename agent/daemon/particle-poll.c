@@ -49,8 +49,13 @@ healer_particle_poll_delay_ms(guint64 estimate_us, guint attempt)
 
 	if (estimate_us > (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000)
 		estimate_us = (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000;
+	/*
+	 * A device that is ready sooner than a millisecond (a payload buffer) is asked at once: the
+	 * CHECK's own way there is the wait.  Never twice in a row, so a device that is not ready
+	 * after all costs one CHECK, not a busy loop.
+	 */
 	if (attempt == 0)
-		return clamp_ms(estimate_us);
+		return estimate_us < 1000 ? 0 : clamp_ms(estimate_us);
 	/* E/4 * 2^(attempt-1), saturating at the ceiling long before the shift could overflow. */
 	us = MAX(estimate_us / 4, 1);
 	for (guint i = 1; i < attempt && us < (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000; i++)

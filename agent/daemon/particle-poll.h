@@ -8,7 +8,9 @@
  *   A device waits in two places: for a payload buffer after INIT (PHASE_BUFFER, payloads over
  *   64 bytes) and for its handler after the last SEND (PHASE_HANDLER).  For each request type and
  *   phase the policy keeps an estimate E (microseconds) of how long the device takes there, an
- *   exponential moving average (weight 1/4) of the observed times:
+ *   exponential moving average (weight 1/4) of the observed times.  With elapsed the time from the
+ *   start of the wait to when the CHECK that found it done was sent (its round trip is the bus's
+ *   time, not the device's):
  *
  *     observed = elapsed                 when the first CHECK found it still PENDING (it took
  *                                        longer than E; elapsed overshoots by at most one poll)
@@ -22,7 +24,9 @@
  *   E / 4 * 2^(n-1): a device slower than estimated is found within about a quarter of E, and
  *   one much slower costs a geometric series of polls, not a flood.  Delays are whole milliseconds
  *   (rounded down: a timer's grain) bounded to
- *   HEALER_PARTICLE_POLL_MIN_MS .. HEALER_PARTICLE_POLL_MAX_MS (the schedule's own ceiling).
+ *   HEALER_PARTICLE_POLL_MIN_MS .. HEALER_PARTICLE_POLL_MAX_MS (the schedule's own ceiling), but
+ *   for the first CHECK when E is below a millisecond: that one goes at once (0), as the CHECK's
+ *   own way to the device is then as long as the wait.
  *
  * docs/particle.md, "Polling", says the same for people.
  */
@@ -63,7 +67,8 @@ void healer_particle_poll_init(HealerParticlePoll *self);
 /* E for `type` in `phase`, in microseconds (HEALER_PARTICLE_POLL_COLD_US when nothing was measured). */
 guint64 healer_particle_poll_estimate_us(HealerParticlePoll *self, guint16 type, HealerParticlePollPhase phase);
 
-/* The delay before CHECK number `attempt` (0: the first) of a wait whose estimate is `estimate_us`. */
+/* The delay before CHECK number `attempt` (0: the first) of a wait whose estimate is `estimate_us`; 0 only for the
+ * first. */
 guint healer_particle_poll_delay_ms(guint64 estimate_us, guint attempt);
 
 /*

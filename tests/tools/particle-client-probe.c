@@ -11,14 +11,19 @@
  *                             M modules (old|new format)"
  *   concurrent N TYPE         N requests at once: "concurrent: K of N answered" and each answer
  *   raw-out INDEX             "raw-out INDEX: done"
+ *   background-raw-out INDEX  the same, and the next step at once (the line comes when it is done, if
+ *                             the client is still open then)
  *   close-in-flight N TYPE    N requests at once; the client is closed in the first answer's
  *                             callback; then waits for a DRAIN_MS timer (the transfers cancelled by
  *                             close come back meanwhile): "close-in-flight: closed, M callbacks after"
+ *   ota FILE                  START, DATA in the chunk START answered, FINISH, one after another (as
+ *                             particle-usb does): "ota: N bytes, chunk C, result R, T ms"
  *   control COMMAND           writes COMMAND to usbemu's control FIFO (--control): "control: sent"
  *   stats                     "stats: transfers T polls P bytes-out O bytes-in I"
  *
  * --quirk on|off|auto: the data-stage quirk (auto: from the product id's identity); --max-active N:
- * the client's limit on requests in flight (above the device's 4: it answers BUSY).  Every wait is
+ * the client's limit on requests in flight (above the device's 4: it answers BUSY); --schedule pusb:
+ * CHECK on particle-usb's fixed schedule instead of the measured one (the benchmark's comparison).  Every wait is
  * on an event but close-in-flight's, which only gives libusb time to hand the cancelled transfers
  * back before the process ends (valgrind then sees whether the client freed everything).  Exit 0
  * when every step ran (answers are the test's to judge), 1 when the device never came.
@@ -47,6 +52,12 @@ static struct {
 	char *control;
 	char *quirk;
 	gint max_active;
+	char *schedule;
+	/* ota */
+	GBytes *ota;
+	gsize ota_offset;
+	guint ota_chunk;
+	gint64 ota_start;
 	guint outstanding;
 	guint answered;
 	gboolean closed;
@@ -197,6 +208,143 @@ on_raw_out(HealerParticleClient *client, gint32 result, GBytes *reply, const GEr
 	next_step();
 }
 
+static void
+on_background_raw_out(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                      gpointer user_data)
+{
+	(void)client;
+	(void)result;
+	(void)reply;
+	if (app.closed)
+		app.after_close++;
+	printf("background raw-out %u: %s\n", GPOINTER_TO_UINT(user_data), error != NULL ? error->message : "done");
+	fflush(stdout);
+}
+
+/* ---- ota ---- */
+
+static GBytes *
+pack(const ProtobufCMessage *message)
+{
+	gsize size = protobuf_c_message_get_packed_size(message);
+	guint8 *bytes = g_malloc(MAX(size, 1));
+
+	protobuf_c_message_pack(message, bytes);
+	return g_bytes_new_take(bytes, size);
+}
+
+static void
+ota_done(const char *how)
+{
+	printf("ota: %" G_GSIZE_FORMAT " bytes, chunk %u, %s, %.1f ms\n", g_bytes_get_size(app.ota), app.ota_chunk, how,
+	       (double)(g_get_monotonic_time() - app.ota_start) / 1000.0);
+	fflush(stdout);
+	g_clear_pointer(&app.ota, g_bytes_unref);
+	next_step();
+}
+
+/* FALSE (the step over) when the request failed. */
+static gboolean
+ota_check(const char *what, gint32 result, const GError *error)
+{
+	g_autofree char *how = NULL;
+
+	if (error == NULL && result == 0)
+		return TRUE;
+	how = error != NULL ? g_strdup_printf("%s: error: %s", what, error->message)
+	                    : g_strdup_printf("%s: result %d", what, result);
+	ota_done(how);
+	return FALSE;
+}
+
+static void
+on_ota_finish(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	(void)client;
+	(void)reply;
+	(void)user_data;
+	if (ota_check("FINISH", result, error))
+		ota_done("result 0");
+}
+
+static void on_ota_data(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                        gpointer user_data);
+
+static void
+ota_send_next(void)
+{
+	gsize size = g_bytes_get_size(app.ota);
+
+	if (app.ota_offset < size) {
+		Healer__Particle__FirmwareUpdateDataRequest data = HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
+		gsize n = MIN(app.ota_chunk, size - app.ota_offset);
+		g_autoptr(GBytes) payload = NULL;
+		data.data.data = (guint8 *)g_bytes_get_data(app.ota, NULL) + app.ota_offset;
+		data.data.len = n;
+		payload = pack(&data.base);
+		app.ota_offset += n;
+		healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_FIRMWARE_UPDATE_DATA, payload,
+		                                     0, on_ota_data, NULL);
+	} else {
+		Healer__Particle__FinishFirmwareUpdateRequest finish =
+		        HEALER__PARTICLE__FINISH_FIRMWARE_UPDATE_REQUEST__INIT;
+		g_autoptr(GBytes) payload = pack(&finish.base);
+		healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_FINISH_FIRMWARE_UPDATE,
+		                                     payload, 0, on_ota_finish, NULL);
+	}
+}
+
+static void
+on_ota_data(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	(void)client;
+	(void)reply;
+	(void)user_data;
+	if (ota_check("DATA", result, error))
+		ota_send_next();
+}
+
+static void
+on_ota_start(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	Healer__Particle__StartFirmwareUpdateReply *start;
+
+	(void)client;
+	(void)user_data;
+	if (!ota_check("START", result, error))
+		return;
+	start = healer__particle__start_firmware_update_reply__unpack(NULL, g_bytes_get_size(reply),
+	                                                              g_bytes_get_data(reply, NULL));
+	app.ota_chunk = start != NULL && start->chunk_size > 0 ? start->chunk_size : 1024;
+	if (start != NULL)
+		healer__particle__start_firmware_update_reply__free_unpacked(start, NULL);
+	ota_send_next();
+}
+
+static void
+ota_begin(const char *path)
+{
+	Healer__Particle__StartFirmwareUpdateRequest start = HEALER__PARTICLE__START_FIRMWARE_UPDATE_REQUEST__INIT;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) payload = NULL;
+	gchar *data = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &data, &len, &error)) {
+		printf("ota: %s\n", error->message);
+		g_idle_add(on_next_idle, NULL);
+		return;
+	}
+	app.ota = g_bytes_new_take(data, len);
+	app.ota_offset = 0;
+	app.ota_chunk = 0;
+	app.ota_start = g_get_monotonic_time();
+	start.size = (guint32)len;
+	payload = pack(&start.base);
+	healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE, payload, 0,
+	                                     on_ota_start, NULL);
+}
+
 static GBytes *
 pattern(guint size)
 {
@@ -279,6 +427,16 @@ next_step(void)
 		guint index = (guint)atoi(arg(0));
 		app.step++;
 		healer_particle_client_raw_out_async(app.client, (guint16)index, on_raw_out, GUINT_TO_POINTER(index));
+	} else if (g_str_equal(step, "background-raw-out")) {
+		guint index = (guint)atoi(arg(0));
+		app.step++;
+		healer_particle_client_raw_out_async(app.client, (guint16)index, on_background_raw_out,
+		                                     GUINT_TO_POINTER(index));
+		g_idle_add(on_next_idle, NULL);
+	} else if (g_str_equal(step, "ota")) {
+		const char *path = arg(0);
+		app.step++;
+		ota_begin(path);
 	} else if (g_str_equal(step, "control")) {
 		send_control(arg(0));
 		app.step++;
@@ -328,6 +486,10 @@ on_usb(HealerUsbContext *context, libusb_device *usb, gboolean arrived, gpointer
 	app.client = healer_particle_client_new(context, handle, quirk);
 	if (app.max_active > 0)
 		healer_particle_client_set_max_active(app.client, (guint)app.max_active);
+	if (g_strcmp0(app.schedule, "pusb") == 0) {
+		static const guint pusb[] = {50, 50, 100, 100, 250, 250, 500, 500, 1000};
+		healer_particle_client_set_poll_schedule(app.client, pusb, G_N_ELEMENTS(pusb));
+	}
 	g_idle_add(on_next_idle, NULL);
 }
 
@@ -337,6 +499,8 @@ main(int argc, char **argv)
 	GOptionEntry entries[] = {
 	        {"control", 0, 0, G_OPTION_ARG_FILENAME, &app.control, "usbemu's control FIFO", "FIFO"},
 	        {"quirk", 0, 0, G_OPTION_ARG_STRING, &app.quirk, "the data-stage quirk: on, off, auto", "Q"},
+	        {"schedule", 0, 0, G_OPTION_ARG_STRING, &app.schedule, "pusb: particle-usb's fixed CHECK schedule",
+	         "S"},
 	        {"max-active", 0, 0, G_OPTION_ARG_INT, &app.max_active,
 	         "requests in flight at most (above the device's: BUSY)", "N"},
 	        {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -375,5 +539,7 @@ main(int argc, char **argv)
 	g_main_loop_unref(app.loop);
 	g_free(app.control);
 	g_free(app.quirk);
+	g_free(app.schedule);
+	g_clear_pointer(&app.ota, g_bytes_unref);
 	return app.status;
 }

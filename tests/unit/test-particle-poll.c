@@ -16,7 +16,11 @@ test_bounds(void)
 	for (gsize i = 0; i < G_N_ELEMENTS(estimates); i++) {
 		for (guint attempt = 0; attempt < 200; attempt++) {
 			guint d = healer_particle_poll_delay_ms(estimates[i], attempt);
-			g_assert_cmpuint(d, >=, HEALER_PARTICLE_POLL_MIN_MS);
+			/* At once only for the first CHECK of a wait shorter than a millisecond. */
+			if (attempt == 0 && estimates[i] < 1000)
+				g_assert_cmpuint(d, ==, 0);
+			else
+				g_assert_cmpuint(d, >=, HEALER_PARTICLE_POLL_MIN_MS);
 			g_assert_cmpuint(d, <=, HEALER_PARTICLE_POLL_MAX_MS);
 		}
 		/* never overflows at the far end */
@@ -37,7 +41,9 @@ test_schedule(void)
 	g_assert_cmpuint(healer_particle_poll_delay_ms(8000, 12), ==, 1000);
 	g_assert_cmpuint(healer_particle_poll_delay_ms(1500, 0), ==, 1);
 	g_assert_cmpuint(healer_particle_poll_delay_ms(2999, 0), ==, 2);
-	g_assert_cmpuint(healer_particle_poll_delay_ms(400, 0), ==, 1);
+	g_assert_cmpuint(healer_particle_poll_delay_ms(400, 0), ==, 0);
+	g_assert_cmpuint(healer_particle_poll_delay_ms(999, 0), ==, 0);
+	g_assert_cmpuint(healer_particle_poll_delay_ms(1000, 0), ==, 1);
 	g_assert_cmpuint(healer_particle_poll_delay_ms(400, 4), ==, 1);
 	g_assert_cmpuint(healer_particle_poll_delay_ms(400, 5), ==, 1);
 	g_assert_cmpuint(healer_particle_poll_delay_ms(400, 6), ==, 3);
@@ -94,9 +100,12 @@ test_slots_replace_least_recent(void)
 }
 
 typedef struct {
-	guint64 waited_us; /* from the start of the wait to the CHECK that found it done */
+	guint64 waited_us; /* from the start of the wait to the answer of the CHECK that found it done */
 	guint polls;
 } Wait;
+
+/* A CHECK's round trip on the simulated bus; the device reads it halfway. */
+#define ROUND_TRIP_US 400
 
 /* One wait on a device that is done `device_us` after it began, polled as the policy says. */
 static Wait
@@ -104,12 +113,18 @@ simulate(HealerParticlePoll *poll, guint64 device_us)
 {
 	guint64 estimate = healer_particle_poll_estimate_us(poll, 253, HEALER_PARTICLE_POLL_PHASE_HANDLER);
 	Wait w = {0, 0};
+	guint64 sent;
 
-	do {
+	for (;;) {
 		w.waited_us += (guint64)healer_particle_poll_delay_ms(estimate, w.polls) * 1000;
+		sent = w.waited_us;
+		w.waited_us += ROUND_TRIP_US;
 		w.polls++;
-	} while (w.waited_us < device_us);
-	healer_particle_poll_record(poll, 253, HEALER_PARTICLE_POLL_PHASE_HANDLER, w.waited_us, w.polls);
+		if (sent + ROUND_TRIP_US / 2 >= device_us)
+			break;
+	}
+	/* Measured to when the CHECK went out, as the client does. */
+	healer_particle_poll_record(poll, 253, HEALER_PARTICLE_POLL_PHASE_HANDLER, sent, w.polls);
 	return w;
 }
 
@@ -147,7 +162,9 @@ test_settles(void)
 		               "(particle-usb's schedule: %" G_GUINT64_FORMAT " us)",
 		               t, waited / 100, polls / 100.0, simulate_pusb(t));
 		/* Beyond the ceiling a device is found within one ceiling's poll. */
-		g_assert_cmpuint(waited / 100, <=, t + MIN(t / 2, (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000) + 1000);
+		g_assert_cmpuint(waited / 100, <=,
+		                 t + MIN(t / 2, (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000) + 1000 +
+		                         2 * ROUND_TRIP_US);
 		g_assert_cmpuint(polls, <=, 100 * (t < (guint64)HEALER_PARTICLE_POLL_MAX_MS * 1000 ? 3 : 4));
 		g_assert_cmpuint(waited / 100, <=, simulate_pusb(t));
 	}

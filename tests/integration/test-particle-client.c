@@ -1,0 +1,421 @@
+/*
+ * The Particle control-request client (agent/daemon/particle-client.h) through real libusb against
+ * usbemu's Particle devices in normal mode: tests/tools/particle-client-probe runs the client as
+ * usbemu's COMMAND and prints one line a step; this test checks those lines and usbemu's trace
+ * (the device's own account of every request).  Nothing waits by sleeping: the probe's steps wait
+ * for the client's callbacks, and the test for the probe to exit.  Under the valgrind setup the
+ * probe runs under valgrind (HEALER_TEST_WRAPPER), usbemu does not.
+ */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "module-names.h"
+#include "module-writer.h"
+#include "test-util.h"
+
+#define PHOTON 6
+
+typedef struct {
+	char *dir;
+	char *state;
+	char *trace;
+} Fixture;
+
+static void
+fixture_set_up(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	f->dir = test_tmpdir_new();
+	f->state = g_build_filename(f->dir, "state", NULL);
+	f->trace = g_build_filename(f->dir, "trace", NULL);
+}
+
+static void
+fixture_tear_down(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	test_tmpdir_free(f->dir);
+	g_free(f->state);
+	g_free(f->trace);
+}
+
+/* A module file of `size` pseudo-random payload bytes; the path, newly allocated. */
+static char *
+write_module(Fixture *f, const char *name, guint32 start, guint8 function, guint8 index, guint16 version, gsize size,
+             guint8 dep_function, guint8 dep_index, guint16 dep_version)
+{
+	HealerModuleSpec spec = {
+	        .start_address = start,
+	        .platform_id = PHOTON,
+	        .function = function,
+	        .index = index,
+	        .version = version,
+	};
+	g_autofree guint8 *payload = g_malloc(size);
+	g_autoptr(GBytes) image = NULL;
+	g_autoptr(GBytes) module = NULL;
+	g_autoptr(GError) error = NULL;
+	char *path = g_build_filename(f->dir, name, NULL);
+	guint32 x = version * 7919u + index;
+
+	for (gsize i = 0; i < size; i++) {
+		x = x * 1103515245u + 12345u;
+		payload[i] = (guint8)(x >> 16);
+	}
+	if (dep_function != 0) {
+		spec.n_dependencies = 1;
+		spec.dependencies[0].function = dep_function;
+		spec.dependencies[0].index = dep_index;
+		spec.dependencies[0].version = dep_version;
+	}
+	image = g_bytes_new(payload, size);
+	module = healer_module_write(&spec, image, &error);
+	g_assert_no_error(error);
+	test_write_file(path, g_bytes_get_data(module, NULL), g_bytes_get_size(module));
+	return path;
+}
+
+/* The valgrind setup's wrapper for the probe (usbemu is the test's tool, the client is under test). */
+static void
+add_test_wrapper(GPtrArray *argv)
+{
+	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
+	g_auto(GStrv) words = NULL;
+
+	if (wrapper == NULL || *wrapper == '\0')
+		return;
+	g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
+	for (guint i = 0; words[i] != NULL; i++) {
+		g_ptr_array_add(argv, g_strdup(words[i]));
+		if (i == 0 && g_str_has_suffix(words[0], "valgrind"))
+			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
+			                                      g_getenv("HEALER_SOURCE_DIR")));
+	}
+}
+
+/*
+ * usbemu --trace T DEVICE... --state S -- [wrapper] particle-client-probe PROBE...; asserts it exits 0
+ * and returns its output.
+ */
+static char *
+run(Fixture *f, const char *const *device, const char *const *probe)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocessLauncher) launcher =
+	        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_autoptr(GSubprocess) process = NULL;
+	g_autoptr(GError) error = NULL;
+	char *out = NULL;
+
+	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
+	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
+	for (guint i = 0; device[i] != NULL; i++)
+		g_ptr_array_add(argv, g_strdup(device[i]));
+	g_ptr_array_add(argv, g_strdup_printf("--state=%s", f->state));
+	g_ptr_array_add(argv, g_strdup("--"));
+	add_test_wrapper(argv);
+	g_ptr_array_add(argv, g_strdup(test_program("PARTICLE_CLIENT_PROBE")));
+	for (guint i = 0; probe[i] != NULL; i++)
+		g_ptr_array_add(argv, g_strdup(probe[i]));
+	g_ptr_array_add(argv, NULL);
+	g_subprocess_launcher_set_child_setup(launcher, test_die_with_parent, NULL, NULL);
+	process = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(process, NULL, NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_test_message("usbemu exited %d:\n%s", g_subprocess_get_exit_status(process), out);
+	g_assert_true(g_subprocess_get_if_exited(process));
+	g_assert_cmpint(g_subprocess_get_exit_status(process), ==, 0);
+	return out;
+}
+
+static char *
+read_trace(Fixture *f)
+{
+	g_autoptr(GError) error = NULL;
+	char *text = NULL;
+
+	g_file_get_contents(f->trace, &text, NULL, &error);
+	g_assert_no_error(error);
+	return text;
+}
+
+static void
+assert_contains(const char *text, const char *needle)
+{
+	if (strstr(text, needle) == NULL)
+		g_error("'%s' not found in:\n%s", needle, text);
+}
+
+static void
+assert_lacks(const char *text, const char *needle)
+{
+	if (strstr(text, needle) != NULL)
+		g_error("'%s' found in:\n%s", needle, text);
+}
+
+/* How often `needle` is in `text`. */
+static guint
+count(const char *text, const char *needle)
+{
+	guint n = 0;
+
+	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* `first` is in `text`, and before `then`. */
+static void
+assert_before(const char *text, const char *first, const char *then)
+{
+	const char *a = strstr(text, first);
+	const char *b = strstr(text, then);
+
+	if (a == NULL || b == NULL || a > b)
+		g_error("'%s' not before '%s' in:\n%s", first, then, text);
+}
+
+/* A Photon with system parts 1 and 2 and an application: what module info has to report. */
+static char *
+photon_modules(Fixture *f)
+{
+	g_autofree char *sp1 =
+	        write_module(f, "sp1.bin", 0x08020000, MODULE_FUNCTION_SYSTEM_PART, 1, 2300, 30000, 0, 0, 0);
+	g_autofree char *sp2 = write_module(f, "sp2.bin", 0x08060000, MODULE_FUNCTION_SYSTEM_PART, 2, 2300, 20000,
+	                                    MODULE_FUNCTION_SYSTEM_PART, 1, 2300);
+	g_autofree char *user = write_module(f, "user.bin", 0x080A0000, MODULE_FUNCTION_USER_PART, 1, 6, 4000,
+	                                     MODULE_FUNCTION_SYSTEM_PART, 2, 2300);
+
+	return g_strdup_printf("--modules=%s,%s,%s", sp1, sp2, user);
+}
+
+static void
+check_module_info(Fixture *f, const char *format)
+{
+	g_autofree char *modules = photon_modules(f);
+	g_autofree char *info = g_strdup_printf("--module-info=%s", format);
+	const char *device[] = {"--particle=photon", modules, info, NULL};
+	const char *probe[] = {"open", "module-info", "stats", NULL};
+	g_autofree char *out = run(f, device, probe);
+	g_autofree char *trace = read_trace(f);
+	g_autofree char *line = g_strdup_printf(" modules (%s format)", format);
+	const char *at;
+	guint modules_seen = 0;
+	unsigned long long transfers = 0, polls = 0, bytes_out = 0, bytes_in = 0;
+
+	assert_contains(out, "open: version 2.3.0 (client says 2.3.0)");
+	/* Open: the raw version request, then RESET(0), before any request. */
+	assert_before(trace,
+	              "bRequest=0x50 wValue=0x0000 wIndex=0x001e wLength=64 result=", "particle RESET id=0 status=OK");
+	assert_before(trace, "particle RESET id=0 status=OK",
+	              "particle INIT type=GET_MODULE_INFO size=0 status=OK id=1");
+	/* Done with a reply: read by RECV, in one chunk of exactly its size. */
+	assert_contains(trace, "particle CHECK id=1 status=OK result=0 size=");
+	assert_contains(trace, "particle RECV id=1 bytes=");
+	at = strstr(out, "module-info: result 0, ");
+	g_assert_nonnull(at);
+	g_assert_cmpint(sscanf(at, "module-info: result 0, %*u bytes, %u", &modules_seen), ==, 1);
+	g_assert_cmpuint(modules_seen, >=, 3);
+	assert_contains(at, line);
+	at = strstr(out, "stats: ");
+	g_assert_nonnull(at);
+	g_assert_cmpint(sscanf(at, "stats: transfers %llu polls %llu bytes-out %llu bytes-in %llu", &transfers, &polls,
+	                       &bytes_out, &bytes_in),
+	                ==, 4);
+	/* version, RESET(0), INIT, at least one CHECK, RECV */
+	g_assert_cmpuint(transfers, >=, 5);
+	g_assert_cmpuint(polls, >=, 1);
+	g_assert_cmpuint(bytes_out, ==, 0);
+	g_assert_cmpuint(bytes_in, >, 64);
+}
+
+static void
+test_module_info_new(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	check_module_info(f, "new");
+}
+
+static void
+test_module_info_old(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	check_module_info(f, "old");
+}
+
+/* Payloads over 64 bytes: INIT answers PENDING until the buffer is there; SEND in chunks of 4096. */
+static void
+test_pending_payloads(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", NULL};
+	const char *probe[] = {"open", "request", "72", "64", "request", "72", "100", "request", "1234", "10000", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "open: version none");
+	/* 64 bytes: the pooled buffer, SEND at once. */
+	assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=64 status=OK id=1");
+	assert_before(trace, "particle INIT type=GET_DEVICE_MODE size=64 status=OK id=1",
+	              "particle SEND id=1 bytes=64");
+	/* 100 bytes: PENDING, CHECK until OK (no result), then SEND. */
+	assert_contains(trace, "particle INIT type=GET_DEVICE_MODE size=100 status=PENDING id=2");
+	assert_before(trace, "particle CHECK id=2 status=OK\n", "particle SEND id=2 bytes=100");
+	assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
+	/* 10000 bytes: three SENDs; the device does not know the type: its result, not an error. */
+	assert_contains(trace, "particle INIT type=1234 size=10000 status=PENDING id=3");
+	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=4096"), ==, 2);
+	g_assert_cmpuint(count(trace, "particle SEND id=3 bytes=1808"), ==, 1);
+	assert_contains(out, "request 1234: result -120, 0 bytes");
+	assert_lacks(out, "error");
+}
+
+/* Five at once: four in flight, the fifth waits for a slot; the device never answers BUSY. */
+static void
+test_five_at_once(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", NULL};
+	const char *probe[] = {"open", "concurrent", "5", "90", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
+	assert_lacks(trace, "status=BUSY");
+	/* The fifth INIT only after one of the first four was done. */
+	assert_before(trace, "particle CHECK id=", "particle INIT type=GET_MODULE_INFO size=0 status=OK id=5");
+}
+
+/*
+ * The client allowed five: the fifth INIT goes out with the other four (one main-loop turn, before
+ * any is CHECKed), so the device, holding four, answers BUSY.  The limit drops to four, the request
+ * waits for a slot and succeeds.
+ */
+static void
+test_busy(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", NULL};
+	const char *probe[] = {"--max-active=5", "open", "concurrent", "5", "90", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(trace, "particle INIT type=GET_MODULE_INFO size=0 status=BUSY");
+	g_assert_cmpuint(count(out, "concurrent GET_MODULE_INFO: result 0, "), ==, 5);
+	assert_contains(out, "concurrent: 5 answered, at most 4 at once now");
+	assert_lacks(out, "error");
+}
+
+/*
+ * A request past its deadline: GET_MODULE_INFO takes 5 s on this device (--time-scale 1000), the
+ * request has 100 ms.  The caller hears an error naming the request, its id and the step; the
+ * device gets RESET(id); the next request gets the slot and an answer.
+ */
+static void
+test_deadline(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", "--time-scale=1000", NULL};
+	const char *probe[] = {"open", "request", "90", "0", "100", "request", "72", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): no answer within 100 ms "
+	                     "(polling CHECK for the result");
+	assert_contains(trace, "particle RESET id=1 status=OK");
+	assert_before(trace, "particle RESET id=1 status=OK",
+	              "particle INIT type=GET_DEVICE_MODE size=0 status=OK id=2");
+	assert_lacks(trace, "particle done id=1");
+	assert_contains(out, "request GET_DEVICE_MODE: result 0, ");
+}
+
+/*
+ * close() with work outstanding: on a P2 told there is no quirk, a raw OUT without a data stage
+ * hangs (the device never answers it), so its transfer is surely in flight; GET_MODULE_INFO twice
+ * at once, and the client closed in the first answer's callback.  No callback runs after, and the
+ * hung transfer is cancelled, not waited for (under valgrind: nothing leaked or used after free).
+ */
+static void
+test_close_in_flight(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=p2", NULL};
+	const char *probe[] = {"--quirk=off", "open", "background-raw-out", "40", "close-in-flight", "6", "90", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
+	assert_contains(out, "close-in-flight: first answer, closing with 5 outstanding");
+	assert_contains(out, "close-in-flight: closed, 0 callbacks after");
+	assert_lacks(out, "background raw-out");
+	assert_lacks(trace, "particle raw reset");
+}
+
+/* RTL872x: an OUT request without payload carries one zero byte, or the device never answers it. */
+static void
+test_p2_data_stage(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=p2", NULL};
+	const char *probe[] = {"open", "module-info", "raw-out", "40", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "device 2b04:c020 platform p2 data-stage yes");
+	assert_contains(out, "module-info: result 0, ");
+	assert_contains(trace, "bRequest=0x50 wValue=0x0000 wIndex=0x0028 wLength=1 result=1");
+	assert_contains(trace, "particle raw reset");
+	assert_lacks(trace, "particle hang");
+	assert_contains(out, "raw-out 40: done");
+}
+
+/* Without it the transfer never completes: after its 5 s it still counts as done (the device is resetting, for all the
+ * host knows). */
+static void
+test_p2_without_data_stage(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=p2", NULL};
+	const char *probe[] = {"--quirk=off", "open", "raw-out", "40", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "device 2b04:c020 platform p2 data-stage no");
+	assert_contains(trace, "particle hang: OUT bRequest=0x50 wIndex=40 without a data stage");
+	assert_contains(out, "raw-out 40: done");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+#define ADD(name, func) g_test_add("/particle-client/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+	ADD("module-info-new", test_module_info_new);
+	ADD("module-info-old", test_module_info_old);
+	ADD("pending-payloads", test_pending_payloads);
+	ADD("five-at-once", test_five_at_once);
+	ADD("busy", test_busy);
+	ADD("deadline", test_deadline);
+	ADD("close-in-flight", test_close_in_flight);
+	ADD("p2-data-stage", test_p2_data_stage);
+	ADD("p2-without-data-stage", test_p2_without_data_stage);
+#undef ADD
+	return g_test_run();
+}
