@@ -35,7 +35,7 @@
 #include "test-util.h"
 
 #define TIME_SCALE "0.01"
-#define WAIT_MS    120000
+#define WAIT_MS    60000
 
 static char *tmpdir;
 static char *cache; /* the extracted packages */
@@ -79,13 +79,25 @@ publish(const char *dir)
 	        g_build_filename(source, "device-firmware", "keys", "development-DO-NOT-USE-IN-PRODUCTION.pem", NULL);
 	g_autofree char *releases = g_build_filename(source, "data", "particle-device-os-releases.json", NULL);
 	g_autofree char *catalog = g_build_filename(dir, "catalog.json", NULL);
-	const char *argv[] = {test_program("HEALER_PUBLISH"), "catalog", "--modules", dir,        "--serial", "1",
-	                      "--key",        key, "--releases", releases, "--output", catalog, NULL};
+	const char *argv[] = {test_program("HEALER_PUBLISH"),
+	                      "catalog",
+	                      "--modules",
+	                      dir,
+	                      "--serial",
+	                      "1",
+	                      "--key",
+	                      key,
+	                      "--releases",
+	                      releases,
+	                      "--output",
+	                      catalog,
+	                      NULL};
 	g_auto(TestRun) run = {0};
 
 	test_run(&run, argv);
 	if (run.exit_status != 0)
-		g_error("healer-publish catalog over %s failed (exit %d):\n%s%s", dir, run.exit_status, run.out, run.err);
+		g_error("healer-publish catalog over %s failed (exit %d):\n%s%s", dir, run.exit_status, run.out,
+		        run.err);
 }
 
 static void
@@ -100,8 +112,8 @@ store_add(const char *dir, const char *path)
 
 /* mkmodule's module of `kib` KiB of a fixed pattern (the same bytes each run). */
 static char *
-make_module(const char *name, const char *platform, const char *function, guint index, guint version,
-            guint32 address, gsize kib, const char *dependency)
+make_module(const char *name, const char *platform, const char *function, guint index, guint version, guint32 address,
+            gsize kib, const char *dependency)
 {
 	g_autofree char *raw_path = g_strdup_printf("%s/%s.raw", tmpdir, name);
 	char *out = g_strdup_printf("%s/%s.bin", tmpdir, name);
@@ -249,8 +261,7 @@ add_test_wrapper(GPtrArray *argv)
  * healerctl), else --no-bus.  `modules`: comma-separated, NULL on a kept flash.
  */
 static void
-start(Fixture *f, const char *platform, const char *modules, const char *store, const char *config, gboolean bus,
-      ...)
+start(Fixture *f, const char *platform, const char *modules, const char *store, const char *config, gboolean bus, ...)
 {
 	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GString) line = g_string_new(NULL);
@@ -279,6 +290,11 @@ start(Fixture *f, const char *platform, const char *modules, const char *store, 
 	}
 
 	g_assert_cmpint(g_mkdir_with_parents(healerd_dir, 0755), ==, 0);
+	if (f->healerd != NULL) {
+		healerd_process_stop(f->healerd);
+		g_clear_pointer(&f->healerd, healerd_process_free);
+		g_clear_pointer(&f->id, g_free);
+	}
 	f->healerd = healerd_process_new(healerd_dir, store, config);
 	f->healerd->wrapper = g_string_free(g_steal_pointer(&line), FALSE);
 	if (f->serial != NULL) {
@@ -292,7 +308,8 @@ start(Fixture *f, const char *platform, const char *modules, const char *store, 
 		g_assert_true(g_file_set_contents(f->healerd->config, s->str, -1, NULL));
 	}
 	if (bus) {
-		bus_start(&f->bus);
+		if (f->bus.process == NULL)
+			bus_start(&f->bus);
 		f->healerd->bus_args = g_strdup(""); /* the system bus: the private one */
 	}
 	healerd_process_start(f->healerd);
@@ -402,8 +419,8 @@ field(json_object *o, const char *key)
 static void
 plan_describe(const char *describe_path, const char *store, Plan *plan)
 {
-	const char *argv[] = {test_program("HEALERCTL"), "plan",     "--describe", describe_path,
-	                      "--modules",               store,      "--json",     NULL};
+	const char *argv[] = {
+	        test_program("HEALERCTL"), "plan", "--describe", describe_path, "--modules", store, "--json", NULL};
 	g_auto(TestRun) run = {0};
 	g_autoptr(json_object) root = NULL;
 	json_object *steps;
@@ -485,17 +502,16 @@ assert_flash_holds(Fixture *f, guint32 flash_base, const char *file)
 static void
 assert_healed_as_planned(Fixture *f, const Plan *plan)
 {
-	g_autofree char *starting =
-	        g_strdup_printf("starting the heal: %u module(s), %" G_GINT64_FORMAT " bytes", plan->steps->len, plan->bytes);
-	g_autofree char *succeeded =
-	        g_strdup_printf("heal succeeded: %u module(s), %" G_GINT64_FORMAT " bytes", plan->steps->len, plan->bytes);
+	g_autofree char *starting = g_strdup_printf("starting the heal: %u module(s), %" G_GINT64_FORMAT " bytes",
+	                                            plan->steps->len, plan->bytes);
+	g_autofree char *succeeded = g_strdup_printf("heal succeeded: %u module(s), %" G_GINT64_FORMAT " bytes",
+	                                             plan->steps->len, plan->bytes);
 
 	g_assert_cmpuint(log_count(f, starting), ==, 1);
 	g_assert_cmpuint(log_count(f, succeeded), ==, 1);
 	for (guint i = 0; i < plan->steps->len; i++) {
 		g_autofree char *planned = g_strdup_printf("plan step %u: %s ", i + 1, (char *)plan->steps->pdata[i]);
-		g_autofree char *installed =
-		        g_strdup_printf("installed %s (", (char *)plan->steps->pdata[i]);
+		g_autofree char *installed = g_strdup_printf("installed %s (", (char *)plan->steps->pdata[i]);
 		g_autofree char *of = g_strdup_printf("(step %u of %u)", i + 1, plan->steps->len);
 		const char *both[] = {installed, of, NULL};
 		g_assert_cmpuint(log_count(f, planned), ==, 1);
@@ -529,6 +545,30 @@ assert_written_over_control(Fixture *f, const Plan *plan, guint first, guint las
 	}
 }
 
+/*
+ * The device's JSON before any heal (healerd with auto-heal off, on the bus), saved to `path`, and
+ * its plan; then healerd again, healing on its own (the same flash: usbemu keeps it).
+ */
+static void
+describe_then_heal(Fixture *f, const char *modules, const char *config, const char *path, Plan *plan)
+{
+	g_autofree char *quiet = g_strconcat("auto-heal=false\n", config != NULL ? config : "", NULL);
+	g_autoptr(json_object) before = NULL;
+
+	start(f, "photon", modules, photon_store, quiet, TRUE, NULL);
+	wait_log(f, 1, "attached on usb:1-1.1: platform 6, safe", NULL);
+	before = device_json(f, path);
+	g_assert_cmpstr(json_object_get_string(field(before, "mode")), ==, "safe");
+	g_assert_cmpstr(json_object_get_string(field(before, "platform")), ==, "photon");
+	plan_describe(path, photon_store, plan);
+	g_assert_cmpuint(plan->steps->len, ==, 2);
+	g_assert_cmpstr(plan->steps->pdata[0], ==, "bootloader 0 v1006");
+	g_assert_cmpstr(plan->steps->pdata[1], ==, "system-part 1 v2202");
+	start(f, "photon", modules, photon_store, config, TRUE, NULL);
+	wait_log(f, 1, "attached on usb:1-1.1: platform 6, safe", NULL);
+	wait_log(f, 1, "in safe mode: its application needs modules it lacks", NULL);
+}
+
 /* ---- the cases ------------------------------------------------------------------------------------- */
 
 static char *
@@ -543,36 +583,22 @@ photon_safe_modules(void)
 /*
  * The Photon in real dependency safe mode, healed over control requests: detected, planned as
  * `healerctl plan` plans its module info, each module installed and in flash, Tinker runs.  The
- * heal is started with `healerctl heal` (auto-heal off) so that the device's JSON is taken first.
+ * device's JSON comes from a first healerd with auto-heal off (describe_then_heal()).
  */
 static void
 test_photon_control(Fixture *f, gconstpointer data)
 {
 	g_autofree char *modules = photon_safe_modules();
 	g_autofree char *describe = g_build_filename(f->dir, "device.json", NULL);
-	g_autoptr(json_object) before = NULL;
 	g_autoptr(json_object) after = NULL;
 	g_auto(Plan) plan = {0};
-	g_auto(TestRun) heal = {0};
 
 	(void)data;
 	if (!have_dbus_daemon()) {
 		g_test_skip("dbus-daemon is not installed");
 		return;
 	}
-	start(f, "photon", modules, photon_store, "auto-heal=false\n", TRUE, NULL);
-	wait_log(f, 1, "attached on usb:1-1.1: platform 6, safe", NULL);
-	wait_log(f, 1, "in safe mode", NULL);
-	before = device_json(f, describe);
-	g_assert_cmpstr(json_object_get_string(field(before, "mode")), ==, "safe");
-	g_assert_cmpstr(json_object_get_string(field(before, "platform")), ==, "photon");
-	plan_describe(describe, photon_store, &plan);
-	g_assert_cmpuint(plan.steps->len, ==, 2);
-	g_assert_cmpstr(plan.steps->pdata[0], ==, "bootloader 0 v1006");
-	g_assert_cmpstr(plan.steps->pdata[1], ==, "system-part 1 v2202");
-
-	healerctl(&heal, "heal", f->id, NULL);
-	g_assert_cmpint(heal.exit_status, ==, 0);
+	describe_then_heal(f, modules, NULL, describe, &plan);
 	wait_log(f, 1, "heal succeeded", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, normal", NULL);
 	assert_healed_as_planned(f, &plan);
@@ -599,20 +625,13 @@ test_photon_dfu(Fixture *f, gconstpointer data)
 	g_autoptr(json_object) after = NULL;
 	g_autofree char *text = NULL;
 	g_auto(Plan) plan = {0};
-	g_auto(TestRun) heal = {0};
 
 	(void)data;
 	if (!have_dbus_daemon()) {
 		g_test_skip("dbus-daemon is not installed");
 		return;
 	}
-	start(f, "photon", modules, photon_store, "auto-heal=false\n[particle]\ninstall=dfu\n", TRUE, NULL);
-	wait_log(f, 1, "in safe mode", NULL);
-	g_autoptr(json_object) before G_GNUC_UNUSED = device_json(f, describe);
-	plan_describe(describe, photon_store, &plan);
-	g_assert_cmpuint(plan.steps->len, ==, 2);
-	healerctl(&heal, "heal", f->id, NULL);
-	g_assert_cmpint(heal.exit_status, ==, 0);
+	describe_then_heal(f, modules, "[particle]\ninstall=dfu\n", describe, &plan);
 	wait_log(f, 1, "heal succeeded", NULL);
 	wait_log(f, 1, "rebooting into DFU mode to install it", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, dfu", NULL);
@@ -682,8 +701,9 @@ test_reboot_mid_install(Fixture *f, gconstpointer data)
 	healerd_process_stop(f->healerd);
 	text = trace_text(f);
 	/* Part 1 written once, whole: the transfer lost at the reboot left nothing. */
-	g_assert_cmpuint(count_in(text, "particle flash system-part 1 version 2202 written at 0x08020000 (241496 bytes)"),
-	                 ==, 1);
+	g_assert_cmpuint(
+	        count_in(text, "particle flash system-part 1 version 2202 written at 0x08020000 (241496 bytes)"), ==,
+	        1);
 	assert_flash_holds(f, 0x08000000, bootloader);
 	assert_flash_holds(f, 0x08000000, part1);
 }
@@ -798,7 +818,7 @@ test_tty_left_alone(Fixture *f, gconstpointer data)
 	f->serial = "/dev/ttyACM*";
 	start(f, "photon", modules, photon_store, NULL, TRUE, NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, normal", NULL);
-	wait_log(f, 1, "ttyACM0", NULL);
+	wait_log(f, 1, "/dev/ttyACM0: not opened: the USB serial port of Particle device usb:1-1.1 (2b04:c006)", NULL);
 	healerctl(&devices, "devices", NULL);
 	g_assert_cmpint(devices.exit_status, ==, 0);
 	lines = g_strsplit(devices.out, "\n", -1);
