@@ -35,7 +35,7 @@
 #include "test-util.h"
 
 #define TIME_SCALE "0.01"
-#define WAIT_MS    60000
+#define WAIT_MS    180000
 
 static char *tmpdir;
 static char *cache; /* the extracted packages */
