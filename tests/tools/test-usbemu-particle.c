@@ -248,6 +248,54 @@ ota(libusb_device_handle **handle, GBytes *module, size_t stop_after, const char
 	return result;
 }
 
+/* A DfuSe request and the GETSTATUS that carry it out (dfuDNBUSY with a poll of 0, then the state). */
+static void
+dfuse(libusb_device_handle *h, uint16_t block, uint8_t *data, uint16_t length)
+{
+	uint8_t status[6];
+	int n = libusb_control_transfer(h, 0x21, 1, block, 0, data, length, TRANSFER_TIMEOUT);
+
+	REQUIRE(n == length, "DNLOAD block %u: %s", block, libusb_error_name(n));
+	do {
+		n = libusb_control_transfer(h, 0xa1, 3, 0, 0, status, sizeof status, TRANSFER_TIMEOUT);
+		REQUIRE(n == 6 && status[0] == 0, "GETSTATUS: %s, status %u", libusb_error_name(n), status[0]);
+	} while (status[4] == 4 /* dfuDNBUSY */);
+}
+
+static void
+dfuse_address(libusb_device_handle *h, uint8_t command, uint32_t address)
+{
+	uint8_t data[5] = {command, address & 0xff, (address >> 8) & 0xff, (address >> 16) & 0xff, address >> 24};
+
+	dfuse(h, 0, data, sizeof data);
+}
+
+/* The module written over DfuSe at its start address (every sector it covers erased first), then leave. */
+static void
+dfu_install(libusb_device_handle *h, GBytes *module)
+{
+	gsize size;
+	const uint8_t *data = g_bytes_get_data(module, &size);
+	g_autoptr(GPtrArray) parsed = healer_module_parse(data, size, NULL);
+	uint32_t start;
+	uint8_t block[4096];
+
+	REQUIRE(parsed != NULL, "the module does not parse");
+	start = ((HealerModule *)g_ptr_array_index(parsed, 0))->start_address;
+	REQUIRE(libusb_claim_interface(h, 0) == 0, "claim");
+	for (uint32_t offset = 0; offset < size; offset += sizeof block)
+		dfuse_address(h, 0x41, start + offset);
+	for (uint32_t offset = 0; offset < size; offset += sizeof block) {
+		uint16_t n = (uint16_t)MIN(sizeof block, size - offset);
+		memcpy(block, data + offset, n);
+		dfuse_address(h, 0x21, start + offset);
+		dfuse(h, 2, block, n);
+	}
+	printf("dfuse wrote %zu bytes at 0x%08x\n", (size_t)size, start);
+	REQUIRE(libusb_control_transfer(h, 0x21, 1, 0, 0, NULL, 0, TRANSFER_TIMEOUT) == 0, "leave");
+	REQUIRE(libusb_control_transfer(h, 0xa1, 3, 0, 0, block, 6, TRANSFER_TIMEOUT) == 6, "GETSTATUS");
+}
+
 /* The protocol's rules, one by one. */
 static void
 case_protocol(libusb_device_handle *h)
@@ -416,6 +464,20 @@ child_main(int argc, char **argv)
 		}
 		fclose(tty);
 		h = NULL;
+	} else if (strcmp(name, "dfu-install") == 0) {
+		/* dfu-install FILE: a device in DFU mode takes the module by DfuSe, leaves, reports it. */
+		char *contents;
+		gsize len;
+		uint8_t devnum;
+		REQUIRE(argc >= 6 && g_file_get_contents(argv[5], &contents, &len, NULL), "module file");
+		module = g_bytes_new_take(contents, len);
+		h = open_pid(dfu_pid, 0);
+		devnum = devnum_of(h);
+		dfu_install(h, module);
+		libusb_close(h);
+		h = open_pid(normal_pid, devnum);
+		printf("normal mode %04x\n", normal_pid);
+		print_module_info(h);
 	} else if (strcmp(name, "dfu") == 0) {
 		/* Request 50: DFU mode; the layout; leave: normal mode again, answering requests. */
 		unsigned char layout[256] = "";
@@ -534,10 +596,20 @@ run(Fixture *f, const char *const *device, const char *child_case, const char *c
 	g_autoptr(GError) error = NULL;
 	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
 	const char *pids[2] = {NULL, NULL};
+	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
 	char *out = NULL;
 	int status;
 
 	g_assert_no_error(error);
+	if (wrapper != NULL && *wrapper != '\0') {
+		g_auto(GStrv) words = NULL;
+		g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
+		for (guint i = 0; words[i] != NULL; i++)
+			g_ptr_array_add(argv, g_strdup(words[i]));
+		/* usbemu runs itself again under umockdev's preload, which would take it out of valgrind:
+		 * give it the preload from the start (the child, the test's own libusb client, is not wrapped). */
+		g_subprocess_launcher_setenv(launcher, "LD_PRELOAD", "libumockdev-preload.so.0", TRUE);
+	}
 	g_ptr_array_add(argv, g_strdup(test_program("USBEMU")));
 	g_ptr_array_add(argv, g_strdup_printf("--trace=%s", f->trace));
 	g_ptr_array_add(argv, g_strdup_printf("--control=%s", f->control));
@@ -567,6 +639,8 @@ run(Fixture *f, const char *const *device, const char *child_case, const char *c
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_get_if_exited(process));
 	status = g_subprocess_get_exit_status(process);
+	if (wrapper != NULL && *wrapper != '\0' && status == 99)
+		g_error("memory errors under %s running usbemu:\n%s", wrapper, out);
 	g_test_message("usbemu exited %d:\n%s", status, out);
 	*output = out;
 	return status;
@@ -857,6 +931,28 @@ test_dfu_mode(Fixture *f, gconstpointer data)
 	assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1");
 }
 
+/* --mode dfu: a device in dependency safe mode healed over DfuSe, then normal mode with every check passed. */
+static void
+test_dfu_install(Fixture *f, gconstpointer data)
+{
+	g_autofree char *modules = photon_safe_mode_modules(f);
+	g_autofree char *option = g_strconcat("--modules=", modules, NULL);
+	g_autofree char *sp2 = write_module(f, "sp2.bin", PHOTON, 0x08060000, SP, 2, 2202, 30000, NULL, 0);
+	const char *device[] = {PHOTON_D, option, "--mode=dfu", NULL};
+	const char *args[] = {sp2, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	g_assert_cmpint(run(f, device, "dfu-install", args, &out), ==, 0);
+	assert_contains(out, "dfuse wrote");
+	assert_contains(out, "normal mode c006");
+	assert_contains(out, "module system-part 1 version 2202 failed 0x00");
+	assert_contains(out, "module system-part 2 version 2202 failed 0x00");
+	trace = read_text(f->trace);
+	assert_contains(trace, "dev1 event plugged mode=dfu port=1-1.1 devnum=3 id=2b04:d006");
+}
+
 /* A CDC ACM device has a tty under its interface 0, as cdc_acm makes one; a test reaches it at /dev/ttyACM0. */
 static void
 test_tty(Fixture *f, gconstpointer data)
@@ -891,5 +987,6 @@ main(int argc, char **argv)
 	ADD("/usbemu-particle/reboot-mid-install", test_reboot_mid_install);
 	ADD("/usbemu-particle/dfu-mode", test_dfu_mode);
 	ADD("/usbemu-particle/tty", test_tty);
+	ADD("/usbemu-particle/dfu-install", test_dfu_install);
 	return g_test_run();
 }

@@ -100,6 +100,11 @@ list_models(void)
 			printf("; after leaving DFU %04x:%04x \"%s\"", m->vendor_id, m->normal_product_id,
 			       m->normal_product);
 		printf("\n");
+		if (m->platform_id != 0)
+			printf("  Device OS in normal mode: platform %u (--particle %s)%s\n", m->platform_id,
+			       m->name + strlen("particle-"),
+			       m->out_hangs_without_data ? "; an OUT request without a data stage never completes"
+			                                 : "");
 		for (unsigned alt = 0; m->layouts[alt] != NULL; alt++)
 			printf("  alt %u: %s\n", alt, m->layouts[alt]);
 		printf("  from: %s\n", m->source);
