@@ -552,8 +552,8 @@ on_busy(Op *op)
 	/* The device serves fewer at once than we thought: as many as it holds of ours now. */
 	self->max_active = MAX(1, others);
 	if (others > 0) {
-		g_debug("INIT of %s answered BUSY: %u requests at once from now on",
-		        healer_particle_request_type_to_string(op->type), self->max_active);
+		g_autofree char *name = op_name(op);
+		g_debug("%s: INIT answered BUSY: %u requests at once from now on", name, self->max_active);
 		op->active = FALSE;
 		self->active--;
 		op->stage = STAGE_QUEUED;

@@ -341,6 +341,29 @@ test_deadline(Fixture *f, gconstpointer data)
 }
 
 /*
+ * Another host's RESET(0) (a second client opening the device) cancels our request while its
+ * handler runs (5 s here): CHECK answers NOT_FOUND, and the error says so by name and id.
+ */
+static void
+test_cancelled_by_another_host(Fixture *f, gconstpointer data)
+{
+	const char *device[] = {"--particle=photon", "--time-scale=1000", NULL};
+	const char *probe[] = {"open", "background-request", "90", "foreign-open", "wait-background", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "foreign-open: done");
+	assert_contains(out, "background request GET_MODULE_INFO: error: GET_MODULE_INFO (id 1): CHECK answered "
+	                     "NOT_FOUND: the device cancelled the request");
+	assert_contains(trace, "particle CHECK id=1 status=NOT_FOUND");
+	/* The device forgot it: no RESET(1) after. */
+	assert_lacks(trace, "particle RESET id=1");
+}
+
+/*
  * close() with work outstanding: on a P2 told there is no quirk, a raw OUT without a data stage
  * hangs (the device never answers it), so its transfer is surely in flight; GET_MODULE_INFO twice
  * at once, and the client closed in the first answer's callback.  No callback runs after, and the
@@ -402,6 +425,33 @@ test_p2_without_data_stage(Fixture *f, gconstpointer data)
 	assert_contains(out, "raw-out 40: done");
 }
 
+/*
+ * A module over control requests, as particle-usb sends one: START, DATA in the chunk START
+ * answered (each over 64 bytes: PENDING for its buffer), FINISH; the device validates and resets.
+ */
+static void
+test_ota(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sp1 =
+	        write_module(f, "sp1.bin", 0x08020000, MODULE_FUNCTION_SYSTEM_PART, 1, 2300, 30000, 0, 0, 0);
+	g_autofree char *sp2 = write_module(f, "sp2.bin", 0x08060000, MODULE_FUNCTION_SYSTEM_PART, 2, 2300, 5000,
+	                                    MODULE_FUNCTION_SYSTEM_PART, 1, 2300);
+	g_autofree char *modules = g_strdup_printf("--modules=%s", sp1);
+	const char *device[] = {"--particle=photon", modules, "--time-scale=0.1", NULL};
+	const char *probe[] = {"open", "ota", sp2, NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	out = run(f, device, probe);
+	trace = read_trace(f);
+	assert_contains(out, "ota: 5064 bytes, chunk 1024, result 0, ");
+	assert_contains(trace, "particle INIT type=START_FIRMWARE_UPDATE size=");
+	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size=1027 status=PENDING"), ==, 4);
+	g_assert_cmpuint(count(trace, "particle INIT type=FIRMWARE_UPDATE_DATA size="), ==, 5);
+	assert_contains(trace, "particle update finished");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -413,9 +463,11 @@ main(int argc, char **argv)
 	ADD("five-at-once", test_five_at_once);
 	ADD("busy", test_busy);
 	ADD("deadline", test_deadline);
+	ADD("cancelled-by-another-host", test_cancelled_by_another_host);
 	ADD("close-in-flight", test_close_in_flight);
 	ADD("p2-data-stage", test_p2_data_stage);
 	ADD("p2-without-data-stage", test_p2_without_data_stage);
+	ADD("ota", test_ota);
 #undef ADD
 	return g_test_run();
 }

@@ -18,6 +18,11 @@
  *                             close come back meanwhile): "close-in-flight: closed, M callbacks after"
  *   ota FILE                  START, DATA in the chunk START answered, FINISH, one after another (as
  *                             particle-usb does): "ota: N bytes, chunk C, result R, T ms"
+ *   background-request TYPE   TYPE without payload, and the next step at once: "background request
+ *                             TYPE: ..." when it is answered
+ *   wait-background           waits for that answer
+ *   foreign-open              a second client on the device (another host) opens: its RESET(0)
+ *                             cancels our requests: "foreign-open: done"
  *   control COMMAND           writes COMMAND to usbemu's control FIFO (--control): "control: sent"
  *   stats                     "stats: transfers T polls P bytes-out O bytes-in I"
  *
@@ -53,6 +58,10 @@ static struct {
 	char *quirk;
 	gint max_active;
 	char *schedule;
+	libusb_device *usb;
+	gboolean background_answered;
+	gboolean waiting_background;
+	HealerParticleClient *foreign;
 	/* ota */
 	GBytes *ota;
 	gsize ota_offset;
@@ -222,6 +231,49 @@ on_background_raw_out(HealerParticleClient *client, gint32 result, GBytes *reply
 }
 
 /* ---- ota ---- */
+
+static void
+on_background_request(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                      gpointer user_data)
+{
+	g_autofree char *what = g_strdup_printf("background request %s", type_name(GPOINTER_TO_UINT(user_data)));
+
+	(void)client;
+	print_answer(what, result, reply, error);
+	app.background_answered = TRUE;
+	if (app.waiting_background) {
+		app.waiting_background = FALSE;
+		next_step();
+	}
+}
+
+static void
+on_foreign_open(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	(void)result;
+	(void)reply;
+	(void)user_data;
+	printf("foreign-open: %s\n", error != NULL ? error->message : "done");
+	fflush(stdout);
+	healer_particle_client_close(client);
+	app.foreign = NULL;
+	next_step();
+}
+
+static void
+foreign_open(void)
+{
+	libusb_device_handle *handle = NULL;
+	int r = libusb_open(app.usb, &handle);
+
+	if (r != 0) {
+		printf("foreign-open: cannot open: %s\n", libusb_strerror(r));
+		g_idle_add(on_next_idle, NULL);
+		return;
+	}
+	app.foreign = healer_particle_client_new(app.context, handle, FALSE);
+	healer_particle_client_open_async(app.foreign, on_foreign_open, NULL);
+}
 
 static GBytes *
 pack(const ProtobufCMessage *message)
@@ -437,6 +489,20 @@ next_step(void)
 		const char *path = arg(0);
 		app.step++;
 		ota_begin(path);
+	} else if (g_str_equal(step, "background-request")) {
+		guint type = (guint)atoi(arg(0));
+		app.step++;
+		app.background_answered = FALSE;
+		healer_particle_client_request_async(app.client, (guint16)type, NULL, 0, on_background_request,
+		                                     GUINT_TO_POINTER(type));
+		g_idle_add(on_next_idle, NULL);
+	} else if (g_str_equal(step, "wait-background")) {
+		if (app.background_answered)
+			g_idle_add(on_next_idle, NULL);
+		else
+			app.waiting_background = TRUE;
+	} else if (g_str_equal(step, "foreign-open")) {
+		foreign_open();
 	} else if (g_str_equal(step, "control")) {
 		send_control(arg(0));
 		app.step++;
@@ -483,6 +549,7 @@ on_usb(HealerUsbContext *context, libusb_device *usb, gboolean arrived, gpointer
 	printf("device %04x:%04x platform %s data-stage %s\n", descriptor.idVendor, descriptor.idProduct,
 	       identity.platform != NULL ? identity.platform->name : "?", quirk ? "yes" : "no");
 	fflush(stdout);
+	app.usb = libusb_ref_device(usb);
 	app.client = healer_particle_client_new(context, handle, quirk);
 	if (app.max_active > 0)
 		healer_particle_client_set_max_active(app.client, (guint)app.max_active);
@@ -531,9 +598,13 @@ main(int argc, char **argv)
 		g_main_loop_run(app.loop);
 	if (app.client != NULL)
 		healer_particle_client_close(app.client);
+	if (app.foreign != NULL)
+		healer_particle_client_close(app.foreign);
 	/* What close left for the main loop (the handle's release). */
 	while (g_main_context_iteration(NULL, FALSE))
 		;
+	if (app.usb != NULL)
+		libusb_unref_device(app.usb);
 	healer_usb_context_unwatch(app.context);
 	healer_usb_context_unref(app.context);
 	g_main_loop_unref(app.loop);
