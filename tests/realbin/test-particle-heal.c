@@ -10,7 +10,8 @@
  *     ends running Tinker (module info all passed); the same over DFU (`[particle] install = dfu`:
  *     the bootloader over control requests, part 1 by DfuSe after the mode switch, then back);
  *   - an Argon (Gen 3, new module-info format) healed with the 2.2.0 bootloader;
- *   - a Photon (module info in the new format) that reboots mid-install heals on its return;
+ *   - a Photon (module info in the new format: the JSON has each module's hash) that reboots
+ *     mid-install heals on its return;
  *   - a Photon already in DFU mode with a broken system part heals by DFU and leaves DFU mode;
  *   - a P2 (RTL872x: a vendor OUT request without a data stage hangs it): identified, module info
  *     read, healed (its system part made with libhealer's writer: no real P2 system part is in
@@ -473,6 +474,20 @@ assert_all_passed(json_object *device)
 	}
 }
 
+/* Whether every module of the device's JSON has its SHA-256 ("u"): module info in the new format (the old has none). */
+static gboolean
+has_hashes(json_object *device, gboolean want)
+{
+	json_object *modules = field(device, "modules");
+
+	for (size_t i = 0; i < json_object_array_length(modules); i++) {
+		json_object *hash = NULL;
+		if (json_object_object_get_ex(json_object_array_get_idx(modules, i), "u", &hash) != want)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* The device's internal flash holds `file` byte for byte at its header's start address. */
 static void
 assert_flash_holds(Fixture *f, guint32 flash_base, const char *file)
@@ -606,6 +621,7 @@ test_photon_control(Fixture *f, gconstpointer data)
 	after = device_json(f, NULL);
 	g_assert_cmpstr(json_object_get_string(field(after, "mode")), ==, "normal");
 	assert_all_passed(after);
+	g_assert_true(has_hashes(after, FALSE)); /* the old format (usbemu's default on Gen 2) */
 	healerd_process_stop(f->healerd);
 	for (guint i = 0; i < plan.files->len; i++)
 		assert_flash_holds(f, 0x08000000, plan.files->pdata[i]);
@@ -663,8 +679,9 @@ test_argon(Fixture *f, gconstpointer data)
 	g_autofree char *text = NULL;
 
 	(void)data;
-	/* DFU configured: a bootloader still goes over control requests. */
-	start(f, "argon", modules, argon_store, "[particle]\ninstall=dfu\n", FALSE, NULL);
+	/* DFU configured: a bootloader still goes over control requests.  Module info in the new format (usbemu's
+	 * default on Gen 3, said here). */
+	start(f, "argon", modules, argon_store, "[particle]\ninstall=dfu\n", FALSE, "--module-info=new", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 12, safe", NULL);
 	wait_log(f, 1, "starting the heal: 1 module(s), 47292 bytes", NULL);
 	wait_log(f, 1, "installed bootloader 0 v1006", "(step 1 of 1)", NULL);
@@ -674,7 +691,6 @@ test_argon(Fixture *f, gconstpointer data)
 	text = trace_text(f);
 	assert_contains(text, "particle flash bootloader 0 version 1006 written at 0x000f4000 (47292 bytes)");
 	g_assert_cmpuint(count_in(text, "mode=dfu"), ==, 0);
-	/* The new format: a module's hash is asked of GET_MODULE_INFO's reply only there; usbemu's default on Gen 3. */
 	assert_flash_holds(f, 0x00000000, b220);
 }
 
@@ -689,15 +705,23 @@ test_reboot_mid_install(Fixture *f, gconstpointer data)
 	g_autofree char *modules = photon_safe_modules();
 	g_autofree char *part1 = real(PHOTON_PART1_220), *bootloader = real(PHOTON_BOOTLOADER_220);
 	g_autofree char *text = NULL;
+	g_autoptr(json_object) after = NULL;
 
 	(void)data;
-	start(f, "photon", modules, photon_store, NULL, FALSE, "--module-info=new", NULL);
+	if (!have_dbus_daemon()) {
+		g_test_skip("dbus-daemon is not installed");
+		return;
+	}
+	start(f, "photon", modules, photon_store, NULL, TRUE, "--module-info=new", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, safe", NULL);
 	wait_trace(f, "type=FIRMWARE_UPDATE_DATA result=0", 40);
 	control(f, "reboot 1");
 	wait_trace(f, "particle reset: the update in progress", 1);
 	wait_log(f, 1, "heal succeeded", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, normal", NULL);
+	after = device_json(f, NULL);
+	assert_all_passed(after);
+	g_assert_true(has_hashes(after, TRUE)); /* read in the new format */
 	healerd_process_stop(f->healerd);
 	text = trace_text(f);
 	/* Part 1 written once, whole: the transfer lost at the reboot left nothing. */
