@@ -115,7 +115,7 @@ ota() {
 }
 
 declare -A secs
-ms= mtr= mbo= mbi= # set by bench_median
+ms='' mtr='' mbo='' mbi='' # set by bench_median
 printf '| what | polling | module bytes | s | KiB/s | control transfers | bytes out | bytes in | arrival -> safe mode detected, ms |\n'
 printf '|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
 for what in "heal control" "heal dfu" "ota measured" "ota pusb"; do
