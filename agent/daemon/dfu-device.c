@@ -844,7 +844,14 @@ dfu_get_health(HealerDevice *device, HealerDeviceHealth *health)
 	health->led = "";
 	health->has_app = app != NULL;
 	health->app_valid = app != NULL && healer_describe_module_valid(app);
-	health->app_dependencies_failed = app != NULL && healer_describe_module_dependency_failed(app);
+	/* Any module's, as the bootloader and system parts check them at boot: a system part whose
+	 * dependency is unmet puts the device in safe mode as surely as the application's. */
+	health->app_dependencies_failed = FALSE;
+	for (guint i = 0; app != NULL && i < self->describe->modules->len; i++) {
+		const HealerDescribeModule *m = &g_array_index(self->describe->modules, HealerDescribeModule, i);
+		if (healer_describe_module_dependency_failed(m))
+			health->app_dependencies_failed = TRUE;
+	}
 }
 
 static gboolean

@@ -1,7 +1,9 @@
 #include "port-watcher.h"
 
+#include <dirent.h>
 #include <gio/gio.h>
 #include <glob.h>
+#include <sys/stat.h>
 
 #include "healer-error.h"
 #include "healer-serial.h"
@@ -23,6 +25,37 @@
  * match of a pattern that is only a little too wide is named; all of /dev (some 300 nodes) is not.
  */
 #define MAX_NAMED_SKIPPED 16
+
+/* glob()'s directory functions, the public ones (GLOB_ALTDIRFUNC, below). */
+static void
+glob_closedir(void *dir)
+{
+	closedir(dir);
+}
+
+static void *
+glob_readdir(void *dir)
+{
+	return readdir(dir);
+}
+
+static void *
+glob_opendir(const char *path)
+{
+	return opendir(path);
+}
+
+static int
+glob_lstat(const char *restrict path, void *restrict st)
+{
+	return lstat(path, st);
+}
+
+static int
+glob_stat(const char *restrict path, void *restrict st)
+{
+	return stat(path, st);
+}
 
 struct _HealerPortWatcher {
 	GStrv globs;
@@ -81,8 +114,17 @@ healer_port_watcher_rescan(HealerPortWatcher *self)
 	if (self == NULL)
 		return;
 	for (guint i = 0; self->globs[i] != NULL; i++) {
-		glob_t matches = {0};
-		if (glob(self->globs[i], 0, NULL, &matches) == 0) {
+		/* Through the public directory functions (glibc's glob calls its own internal ones): a
+		 * preload that redirects /dev, as umockdev does under usbemu, then sees the same /dev as
+		 * open() does. */
+		glob_t matches = {
+		        .gl_closedir = glob_closedir,
+		        .gl_readdir = glob_readdir,
+		        .gl_opendir = glob_opendir,
+		        .gl_lstat = glob_lstat,
+		        .gl_stat = glob_stat,
+		};
+		if (glob(self->globs[i], GLOB_ALTDIRFUNC, NULL, &matches) == 0) {
 			for (size_t k = 0; k < matches.gl_pathc; k++) {
 				const char *path = matches.gl_pathv[k];
 				g_autoptr(GError) error = NULL;

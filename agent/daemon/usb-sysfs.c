@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 /* A USB device's directory has idVendor; its interfaces' ("1-1.4:1.0") do not. */
 #define USB_DEVICE_ATTRIBUTE "idVendor"
@@ -147,7 +149,18 @@ healer_usb_sysfs_ttys(const char *sysfs_root, const char *physical_id)
 char *
 healer_usb_sysfs_tty_name_for_port(const char *port)
 {
-	g_autofree char *real = resolve(port);
+	g_autofree char *real = NULL;
+	struct stat st;
 
+	/* A character device is named by its number, as udev names it (/sys/dev/char/MAJOR:MINOR -> .../tty/NAME):
+	 * a node that is a link to another (a test bed's pty behind /dev/ttyACM0) keeps its own name. */
+	if (stat(port, &st) == 0 && S_ISCHR(st.st_mode)) {
+		g_autofree char *link =
+		        g_strdup_printf(HEALER_SYSFS_ROOT "/dev/char/%u:%u", major(st.st_rdev), minor(st.st_rdev));
+		g_autofree char *device = resolve(link);
+		if (device != NULL)
+			return g_path_get_basename(device);
+	}
+	real = resolve(port);
 	return g_path_get_basename(real != NULL ? real : port);
 }

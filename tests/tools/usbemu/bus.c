@@ -188,6 +188,17 @@ plug_children(UsbemuDevice *device, GError **error)
 			umockdev_testbed_uevent(usbemu.testbed, syspath, "add");
 		g_ptr_array_add(device->child_syspaths, g_steal_pointer(&syspath));
 	}
+	if (tty_syspath != NULL) {
+		/* The kernel's link from the tty to its interface, which a serial backend follows up to the USB
+		 * device (the testbed makes none: umockdev links only the subsystem). */
+		g_autofree char *link = g_build_filename(usbemu.root_dir, tty_syspath, "device", NULL);
+		g_autofree char *target = g_strdup_printf("../../../%s:1.0", device->port_path);
+		if (symlink(target, link) != 0 && errno != EEXIST) {
+			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s: %s", device->label,
+			            link, g_strerror(errno));
+			return false;
+		}
+	}
 	if (tty_devnode != NULL) {
 		g_autofree char *node = g_build_filename(usbemu.root_dir, tty_devnode, NULL);
 
