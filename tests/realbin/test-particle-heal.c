@@ -23,20 +23,21 @@
  * Every wait is on an event: a healerd log line, a line of usbemu's trace.  Device OS' modelled
  * times run at a hundredth (--time-scale 0.01).  This process never loads umockdev.
  */
-#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <stdarg.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gateway-harness.h"
+#include "healer/module-format.h"
 #include "healerd-process.h"
 #include "json-autoptr.h"
 #include "module-reader.h"
 #include "test-util.h"
+#include "usbemu-harness.h"
 
 #define TIME_SCALE "0.01"
 #define WAIT_MS    180000
+#define P2         32
 
 static char *tmpdir;
 static char *cache; /* the extracted packages */
@@ -68,9 +69,25 @@ real(const char *relative)
 	return g_build_filename(cache, relative, NULL);
 }
 
+/* usbemu's --modules: the real binaries given (NULL-terminated), comma-separated. */
+static char *
+real_modules(const char *first, ...)
+{
+	g_autoptr(GString) list = g_string_new(NULL);
+	va_list ap;
+
+	va_start(ap, first);
+	for (const char *r = first; r != NULL; r = va_arg(ap, const char *)) {
+		g_autofree char *path = real(r);
+		g_string_append_printf(list, "%s%s", list->len ? "," : "", path);
+	}
+	va_end(ap);
+	return g_string_free(g_steal_pointer(&list), FALSE);
+}
+
 /* The store: a directory per platform with its modules and a catalog signed with the development key
  * (which healerd_process_new() trusts), system parts under their releases. */
-static char *photon_store, *argon_store, *p2_store;
+static char *photon_store, *argon_store;
 
 static void
 publish(const char *dir)
@@ -101,53 +118,32 @@ publish(const char *dir)
 		        run.err);
 }
 
+/* A store at `dir` holding the module files `paths` (`n` of them), published. */
 static void
-store_add(const char *dir, const char *path)
+store_make(const char *dir, const char *const *paths, guint n)
 {
-	g_autoptr(GBytes) bytes = test_read_file(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *to = g_build_filename(dir, base, NULL);
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	for (guint i = 0; i < n; i++) {
+		g_autoptr(GBytes) bytes = test_read_file(paths[i]);
+		g_autofree char *base = g_path_get_basename(paths[i]);
+		g_autofree char *to = g_build_filename(dir, base, NULL);
 
-	test_write_file(to, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+		test_write_file(to, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	}
+	publish(dir);
 }
 
-/* mkmodule's module of `kib` KiB of a fixed pattern (the same bytes each run). */
+/* A store at tmpdir/name of the real binaries `relative` (`n` of them). */
 static char *
-make_module(const char *name, const char *platform, const char *function, guint index, guint version, guint32 address,
-            gsize kib, const char *dependency)
+real_store(const char *name, const char *const *relative, guint n)
 {
-	g_autofree char *raw_path = g_strdup_printf("%s/%s.raw", tmpdir, name);
-	char *out = g_strdup_printf("%s/%s.bin", tmpdir, name);
-	g_autofree guint8 *raw = g_malloc(kib * 1024);
-	g_autofree char *address_text = g_strdup_printf("0x%08x", address);
-	g_autofree char *index_text = g_strdup_printf("%u", index);
-	g_autofree char *version_text = g_strdup_printf("%u", version);
-	g_auto(TestRun) run = {0};
-	const char *argv[] = {test_program("MKMODULE"),
-	                      "-p",
-	                      platform,
-	                      "-f",
-	                      function,
-	                      "-i",
-	                      index_text,
-	                      "-v",
-	                      version_text,
-	                      "-a",
-	                      address_text,
-	                      "-o",
-	                      out,
-	                      raw_path,
-	                      dependency != NULL ? "-d" : NULL,
-	                      dependency,
-	                      NULL};
+	char *dir = g_build_filename(tmpdir, name, NULL);
+	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
 
-	for (gsize i = 0; i < kib * 1024; i++)
-		raw[i] = (guint8)(i * 7 + version);
-	test_write_file(raw_path, raw, kib * 1024);
-	test_run(&run, argv);
-	if (run.exit_status != 0)
-		g_error("mkmodule %s failed: %s", name, run.err);
-	return out;
+	for (guint i = 0; i < n; i++)
+		g_ptr_array_add(paths, real(relative[i]));
+	store_make(dir, (const char *const *)paths->pdata, n);
+	return dir;
 }
 
 static void
@@ -168,33 +164,14 @@ fetch(void)
 		g_error("fetching the reference binaries failed (exit %d; they come from npm, see the script):\n%s%s",
 		        run.exit_status, run.out, run.err);
 	cache = g_build_filename(cache_root, "extracted", NULL);
-
-	photon_store = g_build_filename(tmpdir, "photon-store", NULL);
-	argon_store = g_build_filename(tmpdir, "argon-store", NULL);
-	p2_store = g_build_filename(tmpdir, "p2-store", NULL);
-	g_assert_cmpint(g_mkdir_with_parents(photon_store, 0700), ==, 0);
-	g_assert_cmpint(g_mkdir_with_parents(argon_store, 0700), ==, 0);
-	g_assert_cmpint(g_mkdir_with_parents(p2_store, 0700), ==, 0);
-	for (guint i = 0; i < G_N_ELEMENTS(photon); i++) {
-		g_autofree char *path = real(photon[i]);
-		store_add(photon_store, path);
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(argon); i++) {
-		g_autofree char *path = real(argon[i]);
-		store_add(argon_store, path);
-	}
-	publish(photon_store);
-	publish(argon_store);
+	photon_store = real_store("photon-store", photon, G_N_ELEMENTS(photon));
+	argon_store = real_store("argon-store", argon, G_N_ELEMENTS(argon));
 }
 
 /* ---- one device under usbemu, healerd serving it ---------------------------------------------------- */
 
 typedef struct {
-	char *dir;
-	char *state; /* usbemu's state directory */
-	char *trace;
-	char *control;
-	int control_fd; /* held open: commands wait in the FIFO */
+	UsbemuFixture usb; /* usbemu's state, trace and control FIFO */
 	HealerdProcess *healerd;
 	Bus bus;
 	char *id;           /* the device id: its USB serial number, lower case */
@@ -204,55 +181,18 @@ typedef struct {
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
-	(void)data;
-	f->dir = test_tmpdir_new();
-	f->state = g_build_filename(f->dir, "device", NULL);
-	f->trace = g_build_filename(f->dir, "trace.txt", NULL);
-	f->control = g_build_filename(f->dir, "control", NULL);
-	g_assert_cmpint(mkfifo(f->control, 0600), ==, 0);
-	f->control_fd = open(f->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	g_assert_cmpint(f->control_fd, >=, 0);
+	usbemu_fixture_set_up(&f->usb, data);
 }
 
 static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-	(void)data;
 	if (f->healerd != NULL)
 		healerd_process_stop(f->healerd);
 	g_clear_pointer(&f->healerd, healerd_process_free);
 	bus_stop(&f->bus);
-	close(f->control_fd);
-	test_tmpdir_free(f->dir);
-	g_free(f->state);
-	g_free(f->trace);
-	g_free(f->control);
+	usbemu_fixture_tear_down(&f->usb, data);
 	g_free(f->id);
-}
-
-static void
-assert_contains(const char *text, const char *needle)
-{
-	if (strstr(text, needle) == NULL)
-		g_error("'%s' not found in:\n%s", needle, text);
-}
-
-/* The valgrind setup's wrapper, so that healerd (not usbemu) runs under it; umockdev's preload is in it too. */
-static void
-add_test_wrapper(GPtrArray *argv)
-{
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
-	g_auto(GStrv) words = NULL;
-
-	if (wrapper == NULL || *wrapper == '\0')
-		return;
-	g_assert_true(g_shell_parse_argv(wrapper, NULL, &words, NULL));
-	for (guint i = 0; words[i] != NULL; i++) {
-		g_ptr_array_add(argv, g_strdup(words[i]));
-		if (i == 0 && g_str_has_suffix(words[0], "valgrind"))
-			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
-			                                      g_getenv("HEALER_SOURCE_DIR")));
-	}
 }
 
 /*
@@ -264,31 +204,23 @@ add_test_wrapper(GPtrArray *argv)
 static void
 start(Fixture *f, const char *platform, const char *modules, const char *store, const char *config, gboolean bus, ...)
 {
-	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GString) line = g_string_new(NULL);
-	g_autofree char *healerd_dir = g_build_filename(f->dir, "healerd", NULL);
-	g_autofree char *serial_path = g_build_filename(f->state, "serial", NULL);
+	g_autoptr(UsbemuCommand) usbemu = usbemu_command_new(&f->usb, USBEMU_COMMAND_CONTROL);
+	g_autofree char *healerd_dir = usbemu_path(&f->usb, "healerd");
+	g_autofree char *serial_path = g_build_filename(f->usb.state, "serial", NULL);
 	g_autofree char *serial = NULL;
 	va_list ap;
 
-	g_ptr_array_add(words, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(words, g_strdup_printf("--trace=%s", f->trace));
-	g_ptr_array_add(words, g_strdup_printf("--control=%s", f->control));
-	g_ptr_array_add(words, g_strdup_printf("--particle=%s", platform));
-	g_ptr_array_add(words, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(words, g_strdup("--time-scale=" TIME_SCALE));
+	usbemu_command_add_printf(usbemu, "--particle=%s", platform);
+	usbemu_command_add_printf(usbemu, "--state=%s", f->usb.state);
+	usbemu_command_add(usbemu, "--time-scale=" TIME_SCALE);
 	if (modules != NULL)
-		g_ptr_array_add(words, g_strdup_printf("--modules=%s", modules));
+		usbemu_command_add_printf(usbemu, "--modules=%s", modules);
 	va_start(ap, bus);
 	for (const char *o = va_arg(ap, const char *); o != NULL; o = va_arg(ap, const char *))
-		g_ptr_array_add(words, g_strdup(o));
+		usbemu_command_add(usbemu, o);
 	va_end(ap);
-	g_ptr_array_add(words, g_strdup("--"));
-	add_test_wrapper(words);
-	for (guint i = 0; i < words->len; i++) {
-		g_autofree char *quoted = g_shell_quote(words->pdata[i]);
-		g_string_append_printf(line, "%s%s", i ? " " : "", quoted);
-	}
+	usbemu_command_add(usbemu, "--");
+	usbemu_command_add_test_wrapper(usbemu);
 
 	g_assert_cmpint(g_mkdir_with_parents(healerd_dir, 0755), ==, 0);
 	if (f->healerd != NULL) {
@@ -297,7 +229,7 @@ start(Fixture *f, const char *platform, const char *modules, const char *store, 
 		g_clear_pointer(&f->id, g_free);
 	}
 	f->healerd = healerd_process_new(healerd_dir, store, config);
-	f->healerd->wrapper = g_string_free(g_steal_pointer(&line), FALSE);
+	f->healerd->wrapper = usbemu_command_to_shell(usbemu);
 	if (f->serial != NULL) {
 		g_autofree char *text = NULL;
 		g_autofree char *ports = g_strdup_printf("ports=%s/ports/*\n", healerd_dir);
@@ -343,51 +275,6 @@ log_count(Fixture *f, const char *needle)
 	const char *all[] = {needle, NULL};
 
 	return healerd_process_count(f->healerd, all);
-}
-
-static char *
-trace_text(Fixture *f)
-{
-	char *text = NULL;
-
-	if (!g_file_get_contents(f->trace, &text, NULL, NULL))
-		return g_strdup("");
-	return text;
-}
-
-static guint
-count_in(const char *text, const char *needle)
-{
-	guint n = 0;
-
-	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
-/* Waits until usbemu's trace has `count` lines with `needle` (it is written a line at a time). */
-static void
-wait_trace(Fixture *f, const char *needle, guint count)
-{
-	gint64 deadline = g_get_monotonic_time() + (gint64)WAIT_MS * 1000;
-
-	for (;;) {
-		g_autofree char *text = trace_text(f);
-		if (count_in(text, needle) >= count)
-			return;
-		if (g_get_monotonic_time() > deadline)
-			g_error("usbemu's trace has no %u line(s) with '%s' after %u ms:\n%s", count, needle, WAIT_MS,
-			        text);
-		g_usleep(10000);
-	}
-}
-
-static void
-control(Fixture *f, const char *command)
-{
-	g_autofree char *line = g_strdup_printf("%s\n", command);
-
-	g_assert_cmpint(write(f->control_fd, line, strlen(line)), ==, (gssize)strlen(line));
 }
 
 /* ---- what the device holds ------------------------------------------------------------------------ */
@@ -492,22 +379,24 @@ has_hashes(json_object *device, gboolean want)
 static void
 assert_flash_holds(Fixture *f, guint32 flash_base, const char *file)
 {
-	g_autofree char *flash_path = g_build_filename(f->state, "internal-flash.bin", NULL);
-	g_autoptr(GBytes) flash = test_read_file(flash_path);
-	g_autoptr(GBytes) module = test_read_file(file);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) parsed = healer_module_parse_file(file, &error);
 	const HealerModule *m;
-	gsize offset;
 
 	g_assert_no_error(error);
 	g_assert_cmpuint(parsed->len, ==, 1);
 	m = parsed->pdata[0];
-	offset = m->start_address - flash_base;
-	g_assert_cmpuint(offset + g_bytes_get_size(module), <=, g_bytes_get_size(flash));
-	if (memcmp((const guint8 *)g_bytes_get_data(flash, NULL) + offset, g_bytes_get_data(module, NULL),
-	           g_bytes_get_size(module)) != 0)
-		g_error("%s is not at 0x%08x in %s", file, m->start_address, flash_path);
+	if (!usbemu_flash_holds(&f->usb, flash_base, file, m->start_address))
+		g_error("%s is not at 0x%08x in device 1's internal flash", file, m->start_address);
+}
+
+/* After a heal: every module of the plan is in the device's flash (healerd stopped first). */
+static void
+assert_flash_holds_plan(Fixture *f, const Plan *plan)
+{
+	healerd_process_stop(f->healerd);
+	for (guint i = 0; i < plan->files->len; i++)
+		assert_flash_holds(f, 0x08000000, plan->files->pdata[i]);
 }
 
 /*
@@ -538,7 +427,7 @@ assert_healed_as_planned(Fixture *f, const Plan *plan)
 static void
 assert_written_over_control(Fixture *f, const Plan *plan, guint first, guint last)
 {
-	g_autofree char *text = trace_text(f);
+	g_autofree char *text = usbemu_read_trace(&f->usb);
 	const char *at = strstr(text, "event plugged mode=normal"); /* the writes after --modules' */
 
 	g_assert_nonnull(at);
@@ -589,10 +478,7 @@ describe_then_heal(Fixture *f, const char *modules, const char *config, const ch
 static char *
 photon_safe_modules(void)
 {
-	g_autofree char *b = real(PHOTON_BOOTLOADER_150), *p1 = real(PHOTON_PART1_150), *p2 = real(PHOTON_PART2_220),
-	                *app = real(PHOTON_TINKER);
-
-	return g_strjoin(",", b, p1, p2, app, NULL);
+	return real_modules(PHOTON_BOOTLOADER_150, PHOTON_PART1_150, PHOTON_PART2_220, PHOTON_TINKER, NULL);
 }
 
 /*
@@ -604,7 +490,7 @@ static void
 test_photon_control(Fixture *f, gconstpointer data)
 {
 	g_autofree char *modules = photon_safe_modules();
-	g_autofree char *describe = g_build_filename(f->dir, "device.json", NULL);
+	g_autofree char *describe = usbemu_path(&f->usb, "device.json");
 	g_autoptr(json_object) after = NULL;
 	g_auto(Plan) plan = {0};
 
@@ -622,13 +508,11 @@ test_photon_control(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(json_object_get_string(field(after, "mode")), ==, "normal");
 	assert_all_passed(after);
 	g_assert_true(has_hashes(after, FALSE)); /* the old format (usbemu's default on Gen 2) */
-	healerd_process_stop(f->healerd);
-	for (guint i = 0; i < plan.files->len; i++)
-		assert_flash_holds(f, 0x08000000, plan.files->pdata[i]);
+	assert_flash_holds_plan(f, &plan);
 	{
 		/* No DFU on this route. */
-		g_autofree char *text = trace_text(f);
-		g_assert_cmpuint(count_in(text, "mode=dfu"), ==, 0);
+		g_autofree char *text = usbemu_read_trace(&f->usb);
+		usbemu_assert_lacks(text, "mode=dfu");
 	}
 }
 
@@ -637,7 +521,7 @@ static void
 test_photon_dfu(Fixture *f, gconstpointer data)
 {
 	g_autofree char *modules = photon_safe_modules();
-	g_autofree char *describe = g_build_filename(f->dir, "device.json", NULL);
+	g_autofree char *describe = usbemu_path(&f->usb, "device.json");
 	g_autoptr(json_object) after = NULL;
 	g_autofree char *text = NULL;
 	g_auto(Plan) plan = {0};
@@ -656,26 +540,24 @@ test_photon_dfu(Fixture *f, gconstpointer data)
 	assert_healed_as_planned(f, &plan);
 	/* The bootloader over control requests (DfuSe cannot write it), part 1 not. */
 	assert_written_over_control(f, &plan, 0, 0);
-	text = trace_text(f);
-	g_assert_cmpuint(count_in(text, "particle flash system-part 1 version 2202"), ==, 0);
-	assert_contains(text, "event plugged mode=dfu port=1-1.1");
-	assert_contains(text, "id=2b04:d006");
-	assert_contains(text, "event manifest next=normal");
+	text = usbemu_read_trace(&f->usb);
+	usbemu_assert_lacks(text, "particle flash system-part 1 version 2202");
+	usbemu_assert_contains(text, "event plugged mode=dfu port=1-1.1");
+	usbemu_assert_contains(text, "id=2b04:d006");
+	usbemu_assert_contains(text, "event manifest next=normal");
 	after = device_json(f, NULL);
 	g_assert_cmpstr(json_object_get_string(field(after, "mode")), ==, "normal");
 	assert_all_passed(after);
-	healerd_process_stop(f->healerd);
-	for (guint i = 0; i < plan.files->len; i++)
-		assert_flash_holds(f, 0x08000000, plan.files->pdata[i]);
+	assert_flash_holds_plan(f, &plan);
 }
 
 /* The Argon: part 1 of 2.2.0 over the 1.5.0 bootloader; the 2.2.0 bootloader goes over control requests. */
 static void
 test_argon(Fixture *f, gconstpointer data)
 {
-	g_autofree char *b = real(ARGON_BOOTLOADER_150), *sd = real(ARGON_SOFTDEVICE), *p1 = real(ARGON_PART1_220),
-	                *app = real(ARGON_TINKER), *b220 = real(ARGON_BOOTLOADER_220);
-	g_autofree char *modules = g_strjoin(",", b, sd, p1, app, NULL);
+	g_autofree char *modules =
+	        real_modules(ARGON_BOOTLOADER_150, ARGON_SOFTDEVICE, ARGON_PART1_220, ARGON_TINKER, NULL);
+	g_autofree char *b220 = real(ARGON_BOOTLOADER_220);
 	g_autofree char *text = NULL;
 
 	(void)data;
@@ -688,9 +570,9 @@ test_argon(Fixture *f, gconstpointer data)
 	wait_log(f, 1, "heal succeeded: 1 module(s), 47292 bytes", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 12, normal", NULL);
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
-	assert_contains(text, "particle flash bootloader 0 version 1006 written at 0x000f4000 (47292 bytes)");
-	g_assert_cmpuint(count_in(text, "mode=dfu"), ==, 0);
+	text = usbemu_read_trace(&f->usb);
+	usbemu_assert_contains(text, "particle flash bootloader 0 version 1006 written at 0x000f4000 (47292 bytes)");
+	usbemu_assert_lacks(text, "mode=dfu");
 	assert_flash_holds(f, 0x00000000, b220);
 }
 
@@ -714,9 +596,9 @@ test_reboot_mid_install(Fixture *f, gconstpointer data)
 	}
 	start(f, "photon", modules, photon_store, NULL, TRUE, "--module-info=new", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, safe", NULL);
-	wait_trace(f, "type=FIRMWARE_UPDATE_DATA result=0", 40);
-	control(f, "reboot 1");
-	wait_trace(f, "particle reset: the update in progress", 1);
+	usbemu_wait_trace(&f->usb, "type=FIRMWARE_UPDATE_DATA result=0", 40, WAIT_MS);
+	usbemu_control(&f->usb, "reboot 1");
+	usbemu_wait_trace(&f->usb, "particle reset: the update in progress", 1, WAIT_MS);
 	/* The attempt fails with the device gone, and resumes where it was when the device is back. */
 	wait_log(f, 1, "heal attempt 1 failed: installing system-part 1 v2202", NULL);
 	wait_log(f, 1, "resuming the heal: 1 module(s), 241496 bytes", NULL);
@@ -727,11 +609,11 @@ test_reboot_mid_install(Fixture *f, gconstpointer data)
 	assert_all_passed(after);
 	g_assert_true(has_hashes(after, TRUE)); /* read in the new format */
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
+	text = usbemu_read_trace(&f->usb);
 	/* Part 1 written once, whole: the transfer lost at the reboot left nothing. */
 	g_assert_cmpuint(
-	        count_in(text, "particle flash system-part 1 version 2202 written at 0x08020000 (241496 bytes)"), ==,
-	        1);
+	        usbemu_count(text, "particle flash system-part 1 version 2202 written at 0x08020000 (241496 bytes)"),
+	        ==, 1);
 	assert_flash_holds(f, 0x08000000, bootloader);
 	assert_flash_holds(f, 0x08000000, part1);
 }
@@ -743,9 +625,9 @@ test_reboot_mid_install(Fixture *f, gconstpointer data)
 static void
 test_dfu_mode_broken_part(Fixture *f, gconstpointer data)
 {
-	g_autofree char *b = real(PHOTON_BOOTLOADER_220), *p1 = real(PHOTON_PART1_150), *p2 = real(PHOTON_PART2_220),
-	                *app = real(PHOTON_TINKER), *p1_220 = real(PHOTON_PART1_220);
-	g_autofree char *modules = g_strjoin(",", b, p1, p2, app, NULL);
+	g_autofree char *modules =
+	        real_modules(PHOTON_BOOTLOADER_220, PHOTON_PART1_150, PHOTON_PART2_220, PHOTON_TINKER, NULL);
+	g_autofree char *p1_220 = real(PHOTON_PART1_220);
 	g_autofree char *text = NULL;
 
 	(void)data;
@@ -757,10 +639,10 @@ test_dfu_mode_broken_part(Fixture *f, gconstpointer data)
 	wait_log(f, 1, "leaving DFU mode", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 6, normal", NULL);
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
-	assert_contains(text, "event manifest next=normal");
-	assert_contains(text, "event plugged mode=normal port=1-1.1");
-	g_assert_cmpuint(count_in(text, "particle flash system-part 1 version 2202"), ==, 0); /* DfuSe wrote it */
+	text = usbemu_read_trace(&f->usb);
+	usbemu_assert_contains(text, "event manifest next=normal");
+	usbemu_assert_contains(text, "event plugged mode=normal port=1-1.1");
+	usbemu_assert_lacks(text, "particle flash system-part 1 version 2202"); /* DfuSe wrote it */
 	assert_flash_holds(f, 0x08000000, p1_220);
 }
 
@@ -773,27 +655,29 @@ test_dfu_mode_broken_part(Fixture *f, gconstpointer data)
 static void
 test_p2(Fixture *f, gconstpointer data)
 {
-	g_autofree char *old_part = make_module("p2-part1-5001", "p2", "system-part", 1, 5001, 0x08060000, 48, NULL);
-	g_autofree char *new_part = make_module("p2-part1-5002", "p2", "system-part", 1, 5002, 0x08060000, 48, NULL);
+	g_autofree char *old_part = usbemu_write_module(&f->usb, "p2-part1-5001.bin", P2, 0x08060000,
+	                                                MODULE_FUNCTION_SYSTEM_PART, 1, 5001, 48 * 1024, NULL, 0);
+	g_autofree char *new_part = usbemu_write_module(&f->usb, "p2-part1-5002.bin", P2, 0x08060000,
+	                                                MODULE_FUNCTION_SYSTEM_PART, 1, 5002, 48 * 1024, NULL, 0);
 	g_autofree char *app = real(P2_TINKER);
 	g_autofree char *modules = g_strjoin(",", old_part, app, NULL);
+	g_autofree char *store = usbemu_path(&f->usb, "p2-store");
 	g_autofree char *text = NULL;
 	g_auto(GStrv) lines = NULL;
 
 	(void)data;
-	store_add(p2_store, new_part);
-	publish(p2_store);
-	start(f, "p2", modules, p2_store, NULL, FALSE, NULL);
+	store_make(store, (const char *const *)&new_part, 1);
+	start(f, "p2", modules, store, NULL, FALSE, NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 32, safe", NULL);
 	wait_log(f, 1, "installed system-part 1 v5002", "(step 1 of 1)", NULL);
 	wait_log(f, 1, "heal succeeded: 1 module(s)", NULL);
 	wait_log(f, 1, "attached on usb:1-1.1: platform 32, normal", NULL);
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
-	g_assert_cmpuint(count_in(text, "result=hang"), ==, 0);
-	g_assert_cmpuint(count_in(text, "particle hang"), ==, 0);
-	assert_contains(text, "particle INIT type=GET_MODULE_INFO");
-	assert_contains(text, "particle flash system-part 1 version 5002 written at 0x08060000");
+	text = usbemu_read_trace(&f->usb);
+	usbemu_assert_lacks(text, "result=hang");
+	usbemu_assert_lacks(text, "particle hang");
+	usbemu_assert_contains(text, "particle INIT type=GET_MODULE_INFO");
+	usbemu_assert_contains(text, "particle flash system-part 1 version 5002 written at 0x08060000");
 	/* Every vendor OUT request the host sent had a data stage (wLength >= 1). */
 	lines = g_strsplit(text, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++) {
@@ -817,9 +701,9 @@ test_protected(Fixture *f, gconstpointer data)
 	/* The job gave up (final: no retry is scheduled after it), then healerd stops. */
 	wait_log(f, 1, "heal failed", "not retried", NULL);
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
-	g_assert_cmpuint(count_in(text, "particle INIT type=START_FIRMWARE_UPDATE"), ==, 1);
-	g_assert_cmpuint(count_in(text, "particle INIT type=FIRMWARE_UPDATE_DATA"), ==, 0);
+	text = usbemu_read_trace(&f->usb);
+	g_assert_cmpuint(usbemu_count(text, "particle INIT type=START_FIRMWARE_UPDATE"), ==, 1);
+	usbemu_assert_lacks(text, "particle INIT type=FIRMWARE_UPDATE_DATA");
 	g_assert_cmpuint(log_count(f, "starting the heal"), ==, 1);
 }
 
@@ -830,9 +714,8 @@ test_protected(Fixture *f, gconstpointer data)
 static void
 test_tty_left_alone(Fixture *f, gconstpointer data)
 {
-	g_autofree char *b = real(PHOTON_BOOTLOADER_220), *p1 = real(PHOTON_PART1_220), *p2 = real(PHOTON_PART2_220),
-	                *app = real(PHOTON_TINKER);
-	g_autofree char *modules = g_strjoin(",", b, p1, p2, app, NULL);
+	g_autofree char *modules =
+	        real_modules(PHOTON_BOOTLOADER_220, PHOTON_PART1_220, PHOTON_PART2_220, PHOTON_TINKER, NULL);
 	g_autofree char *text = NULL;
 	g_auto(TestRun) devices = {0};
 	g_auto(GStrv) lines = NULL;
@@ -854,12 +737,12 @@ test_tty_left_alone(Fixture *f, gconstpointer data)
 	for (guint i = 1; lines[i] != NULL; i++)
 		rows += *g_strstrip(lines[i]) != '\0';
 	g_assert_cmpuint(rows, ==, 1);
-	assert_contains(lines[1], f->id);
-	assert_contains(lines[1], "usb:1-1.1 (ttyACM0)  photon    normal");
+	usbemu_assert_contains(lines[1], f->id);
+	usbemu_assert_contains(lines[1], "usb:1-1.1 (ttyACM0)  photon    normal");
 	healerd_process_stop(f->healerd);
-	text = trace_text(f);
-	assert_contains(text, "event tty /dev/ttyACM0");
-	g_assert_cmpuint(count_in(text, "tty read"), ==, 0);
+	text = usbemu_read_trace(&f->usb);
+	usbemu_assert_contains(text, "event tty /dev/ttyACM0");
+	usbemu_assert_lacks(text, "tty read");
 }
 
 int
@@ -884,7 +767,6 @@ main(int argc, char **argv)
 	g_free(cache);
 	g_free(photon_store);
 	g_free(argon_store);
-	g_free(p2_store);
 	test_tmpdir_free(tmpdir);
 	return status;
 }

@@ -53,6 +53,19 @@ usbemu_flash_path(const UsbemuFixture *f)
 	return g_build_filename(f->state, "internal-flash.bin", NULL);
 }
 
+gboolean
+usbemu_flash_holds(const UsbemuFixture *f, guint32 flash_base, const char *module, guint32 address)
+{
+	g_autofree char *flash = usbemu_flash_path(f);
+	g_autoptr(GBytes) want = test_read_file(module);
+	g_autoptr(GBytes) have = test_read_file(flash);
+	gsize offset = address - flash_base;
+
+	return address >= flash_base && g_bytes_get_size(have) >= offset + g_bytes_get_size(want) &&
+	       memcmp((const guint8 *)g_bytes_get_data(have, NULL) + offset, g_bytes_get_data(want, NULL),
+	              g_bytes_get_size(want)) == 0;
+}
+
 void
 usbemu_flash_corrupt(const UsbemuFixture *f, gsize offset)
 {

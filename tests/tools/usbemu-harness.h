@@ -52,6 +52,9 @@ char *usbemu_path(const UsbemuFixture *f, const char *name);
 /* state/internal-flash.bin, newly allocated. */
 char *usbemu_flash_path(const UsbemuFixture *f);
 
+/* Whether device 1's internal flash (starting at `flash_base`) holds the file `module` at `address`, byte for byte. */
+gboolean usbemu_flash_holds(const UsbemuFixture *f, guint32 flash_base, const char *module, guint32 address);
+
 /* Flips the lowest bit of the byte at `offset` in device 1's internal flash file: a corrupt module. */
 void usbemu_flash_corrupt(const UsbemuFixture *f, gsize offset);
 
