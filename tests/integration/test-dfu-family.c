@@ -159,14 +159,7 @@ put_module(Fixture *f, const Model *m, const char *module, guint32 address)
 static gboolean
 flash_holds(Fixture *f, const Model *m, const char *module, guint32 address)
 {
-	g_autofree char *flash = usbemu_flash_path(f);
-	g_autoptr(GBytes) want = test_read_file(module);
-	g_autoptr(GBytes) have = test_read_file(flash);
-	gsize offset = address - m->flash_base;
-
-	return g_bytes_get_size(have) >= offset + g_bytes_get_size(want) &&
-	       memcmp((const guint8 *)g_bytes_get_data(have, NULL) + offset, g_bytes_get_data(want, NULL),
-	              g_bytes_get_size(want)) == 0;
+	return usbemu_flash_holds(f, m->flash_base, module, address);
 }
 
 /* ---- tests ------------------------------------------------------------------------------------ */

@@ -230,20 +230,29 @@ child_main(int argc, char **argv)
 
 typedef UsbemuFixture Fixture;
 
-/* usbemu DEVICE-OPTIONS -- this program --child ARGS: its exit status and output. */
-static int
-run(Fixture *f, const char *const *device, const char *const *args, char **output)
+/* usbemu DEVICE-OPTIONS --state ... --serial ... --time-scale ... --: the program to run comes next. */
+static UsbemuCommand *
+device_command(Fixture *f, const char *const *device)
 {
-	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
-	g_autoptr(GError) error = NULL;
-	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
+	UsbemuCommand *cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
 
-	g_assert_no_error(error);
 	usbemu_command_add_words(cmd, device);
 	usbemu_command_add_printf(cmd, "--state=%s", f->state);
 	usbemu_command_add(cmd, "--serial=" SERIAL);
 	usbemu_command_add(cmd, "--time-scale=" TIME_SCALE);
 	usbemu_command_add(cmd, "--");
+	return cmd;
+}
+
+/* usbemu DEVICE-OPTIONS -- this program --child ARGS: its exit status and output. */
+static int
+run(Fixture *f, const char *const *device, const char *const *args, char **output)
+{
+	g_autoptr(UsbemuCommand) cmd = device_command(f, device);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
+
+	g_assert_no_error(error);
 	usbemu_command_add(cmd, self);
 	usbemu_command_add(cmd, "--child");
 	usbemu_command_add_words(cmd, args);
@@ -413,45 +422,14 @@ test_protected(Fixture *f, gconstpointer data)
 	usbemu_assert_lacks(out, "staged");
 }
 
-/* The valgrind setup's wrapper (HEALER_TEST_WRAPPER) after usbemu's words, so that healerd runs under it. */
-static void
-add_test_wrapper(GPtrArray *words)
-{
-	const char *wrapper = g_getenv("HEALER_TEST_WRAPPER");
-	g_auto(GStrv) parsed = NULL;
-
-	if (wrapper == NULL || *wrapper == '\0')
-		return;
-	g_assert_true(g_shell_parse_argv(wrapper, NULL, &parsed, NULL));
-	for (guint i = 0; parsed[i] != NULL; i++) {
-		g_ptr_array_add(words, g_strdup(parsed[i]));
-		if (i == 0 && g_str_has_suffix(parsed[0], "valgrind"))
-			g_ptr_array_add(words, g_strdup_printf("--suppressions=%s/tests/unit/umockdev.supp",
-			                                       g_getenv("HEALER_SOURCE_DIR")));
-	}
-}
-
-/* healerd's command line prefix: usbemu with the device, then the test wrapper. */
+/* healerd's command line prefix: usbemu with the device, then the test wrapper, so that healerd runs under it. */
 static char *
 healerd_wrapper(Fixture *f, const char *const *device)
 {
-	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GString) line = g_string_new(NULL);
+	g_autoptr(UsbemuCommand) cmd = device_command(f, device);
 
-	g_ptr_array_add(words, g_strdup(test_program("USBEMU")));
-	g_ptr_array_add(words, g_strdup_printf("--trace=%s", f->trace));
-	for (guint i = 0; device[i] != NULL; i++)
-		g_ptr_array_add(words, g_strdup(device[i]));
-	g_ptr_array_add(words, g_strdup_printf("--state=%s", f->state));
-	g_ptr_array_add(words, g_strdup("--serial=" SERIAL));
-	g_ptr_array_add(words, g_strdup("--time-scale=" TIME_SCALE));
-	g_ptr_array_add(words, g_strdup("--"));
-	add_test_wrapper(words);
-	for (guint i = 0; i < words->len; i++) {
-		g_autofree char *quoted = g_shell_quote(words->pdata[i]);
-		g_string_append_printf(line, "%s%s", i ? " " : "", quoted);
-	}
-	return g_string_free(g_steal_pointer(&line), FALSE);
+	usbemu_command_add_test_wrapper(cmd);
+	return usbemu_command_to_shell(cmd);
 }
 
 /*
