@@ -489,6 +489,11 @@ request_by_name(const char *word)
 		if (g_ascii_strcasecmp(word, names[i]) == 0)
 			return (int)i;
 	}
+	/* Device OS' service requests (a device in normal mode): numbers of their own. */
+	for (unsigned i = HEALER_PARTICLE_SERVICE_INIT; i <= HEALER_PARTICLE_SERVICE_RESET; i++) {
+		if (g_ascii_strcasecmp(word, healer_particle_service_to_string(i)) == 0)
+			return USBEMU_STALL_PARTICLE + (int)i;
+	}
 	return -1;
 }
 
@@ -566,7 +571,10 @@ control_command(const char *line)
 		unsigned long skip = 0;
 
 		if (n >= 3 && request < 0)
-			g_string_printf(problem, "'%s' is not a DFU request (DNLOAD, UPLOAD, GETSTATUS, ...)", w[2]);
+			g_string_printf(problem,
+			                "'%s' is not a DFU request (DNLOAD, UPLOAD, GETSTATUS, ...) or a Particle one "
+			                "(INIT, CHECK, SEND, RECV, RESET)",
+			                w[2]);
 		else if (n == 4 && !parse_uint(w[3], 1000000, &skip))
 			g_string_printf(problem, "'%s' is not a count of requests to let through", w[3]);
 		else {
