@@ -58,6 +58,7 @@ typedef struct {
 	gint64 check_sent; /* when the last CHECK went out */
 	guint polls;
 	guint busy_attempts;
+	gboolean saw_busy; /* its INIT was answered BUSY at least once */
 
 	struct libusb_transfer *transfer; /* in flight, or NULL */
 	guint poll_timer;
@@ -69,10 +70,11 @@ struct _HealerParticleClient {
 	libusb_device_handle *handle;
 	gboolean out_needs_data_stage;
 
-	GQueue waiting;     /* Op: not started, in order */
-	GPtrArray *running; /* Op: started, not done */
-	guint active;       /* requests holding a device slot */
-	guint max_active;
+	GQueue waiting;       /* Op: not started, in order */
+	GPtrArray *running;   /* Op: started, not done */
+	guint active;         /* requests holding a device slot */
+	guint max_active;     /* now: lowered by BUSY, climbing back */
+	guint max_active_cap; /* the most it climbs back to: HEALER_PARTICLE_MAX_ACTIVE or the set limit */
 	gboolean opening;
 
 	char *system_version;
@@ -118,6 +120,7 @@ healer_particle_client_new(HealerUsbContext *context, libusb_device_handle *hand
 	g_queue_init(&self->waiting);
 	self->running = g_ptr_array_new();
 	self->max_active = HEALER_PARTICLE_MAX_ACTIVE;
+	self->max_active_cap = HEALER_PARTICLE_MAX_ACTIVE;
 	healer_particle_poll_init(&self->poll);
 	return self;
 }
@@ -209,6 +212,7 @@ healer_particle_client_set_max_active(HealerParticleClient *self, guint max_acti
 {
 	g_return_if_fail(max_active > 0);
 	self->max_active = max_active;
+	self->max_active_cap = max_active;
 	pump(self);
 }
 
@@ -358,7 +362,21 @@ fail(Op *op, int code, const char *format, ...)
 static void
 succeed(Op *op, gint32 result, GBytes *reply)
 {
+	HealerParticleClient *self = op->client;
+
 	op->device_forgot = TRUE; /* a request the device finished is released by it */
+	/*
+	 * A request served without BUSY: the limit a BUSY lowered climbs back one, so a moment's
+	 * crowding (another host's requests) does not cost the client's whole life.
+	 */
+	if (op->kind == OP_REQUEST && !op->saw_busy && self->max_active < self->max_active_cap) {
+		self->max_active++;
+		g_debug("%s: served without BUSY: %u requests at once from now on",
+		        healer_particle_request_type_to_string(op->type) != NULL
+		                ? healer_particle_request_type_to_string(op->type)
+		                : "a request",
+		        self->max_active);
+	}
 	if (!report(op, result, reply, NULL))
 		return;
 	op_done(op);
@@ -549,6 +567,7 @@ on_busy(Op *op)
 	HealerParticleClient *self = op->client;
 	guint others = self->active - 1;
 
+	op->saw_busy = TRUE;
 	/* The device serves fewer at once than we thought: as many as it holds of ours now. */
 	self->max_active = MAX(1, others);
 	if (others > 0) {
