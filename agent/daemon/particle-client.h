@@ -87,6 +87,13 @@ void healer_particle_client_raw_out_async(HealerParticleClient *self, guint16 in
                                           gpointer user_data);
 
 /*
+ * The string descriptor `index` (GET_DESCRIPTOR, US English) as ASCII (anything else '?'), in
+ * `reply`: the serial number when sysfs has none.  A standard request: no open needed first.
+ */
+void healer_particle_client_read_string_async(HealerParticleClient *self, guint8 index, HealerParticleClientFunc func,
+                                              gpointer user_data);
+
+/*
  * Requests in flight at most (HEALER_PARTICLE_MAX_ACTIVE at first; a BUSY lowers it, requests
  * served without one raise it back to this).  Tests raise it above the device's limit to have it
  * answer BUSY.

@@ -51,7 +51,8 @@ struct _HealerParticleDevice {
 	guint16 vendor_id;
 	guint16 product_id;
 	HealerUsbIdentity identity;
-	char *serial; /* as the device reports it */
+	char *serial;        /* as the device reports it */
+	guint8 serial_index; /* iSerialNumber: read from the device when sysfs had no serial number */
 	char *id;
 	char *system_version; /* Device OS, "2.2.0", or NULL (it did not say) */
 
@@ -334,6 +335,8 @@ build_state_json(HealerParticleDevice *self)
 /* ---- reading what it holds ------------------------------------------------------------------------ */
 
 static void identify_failed(HealerParticleDevice *self, const char *what, const GError *error);
+static void on_opened(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                      gpointer user_data);
 
 static void
 read_failed(HealerParticleDevice *self, const GError *error)
@@ -487,6 +490,34 @@ on_opened(HealerParticleClient *client, gint32 result, GBytes *reply, const GErr
 	start_reading(self);
 }
 
+/* The iSerialNumber string, read because sysfs had none: the id, then the open as usual. */
+static void
+on_serial(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	HealerParticleDevice *self = user_data;
+	g_autoptr(GError) local = NULL;
+	g_autofree char *serial = NULL;
+
+	(void)result;
+	if (error != NULL && is_gone(error)) {
+		gone(self, error);
+		return;
+	}
+	if (error == NULL && reply != NULL)
+		serial = g_strndup(g_bytes_get_data(reply, NULL), g_bytes_get_size(reply));
+	self->id = serial != NULL ? healer_usb_id_from_serial(serial) : NULL;
+	if (self->id == NULL) {
+		if (error == NULL)
+			local = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
+			                    "string %u is no serial number (a Particle device's is its device id)",
+			                    self->serial_index);
+		identify_failed(self, "cannot read its USB serial number", error != NULL ? error : local);
+		return;
+	}
+	self->serial = g_steal_pointer(&serial);
+	healer_particle_client_open_async(client, on_opened, self);
+}
+
 static gboolean
 on_identify_retry(gpointer user_data)
 {
@@ -495,7 +526,9 @@ on_identify_retry(gpointer user_data)
 	self->retry_source = 0;
 	if (self->client == NULL)
 		return G_SOURCE_REMOVE;
-	if (!self->opened)
+	if (self->id == NULL)
+		healer_particle_client_read_string_async(self->client, self->serial_index, on_serial, self);
+	else if (!self->opened)
 		healer_particle_client_open_async(self->client, on_opened, self);
 	else if (self->reads_pending > 0)
 		self->retry_after_read = TRUE;
@@ -520,6 +553,9 @@ give_up(HealerParticleDevice *self, const char *what, const GError *error)
 	/* Shown as health's boot reason: escaped, as every string the device may have put there. */
 	g_free(self->unreadable);
 	self->unreadable = healer_text_escape(why, -1);
+	/* Without its serial number it has no id: it cannot be announced, only said. */
+	if (self->id == NULL)
+		return;
 	if (!self->announced_id) {
 		self->announced_id = TRUE;
 		healer_device_emit_identity_changed(HEALER_DEVICE(self));
@@ -1021,10 +1057,14 @@ healer_particle_device_new_usb(const HealerUsbCandidate *candidate, GError **err
 		            descriptor->idVendor, descriptor->idProduct);
 		return NULL;
 	}
-	/* The kernel read the serial number at enumeration: no request to the device, no wait. */
+	/*
+	 * The kernel read the serial number at enumeration: no request to the device, no wait.  Where
+	 * sysfs has none (a kernel or a container without it), the device is asked for its
+	 * iSerialNumber string before anything else (on_serial()).
+	 */
 	serial = healer_usb_read_serial(candidate->device);
 	id = serial != NULL ? healer_usb_id_from_serial(serial) : NULL;
-	if (id == NULL) {
+	if (id == NULL && (serial != NULL || descriptor->iSerialNumber == 0)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
 		            "%s: no USB serial number (a Particle device's is its device id): it cannot be told "
 		            "apart from another",
@@ -1051,7 +1091,11 @@ healer_particle_device_new_usb(const HealerUsbCandidate *candidate, GError **err
 	self->id = g_steal_pointer(&id);
 	self->client = healer_particle_client_new(candidate->context, handle,
 	                                          (identity.quirks & HEALER_USB_QUIRK_CONTROL_OUT_NEEDS_DATA) != 0);
-	healer_particle_client_open_async(self->client, on_opened, self);
+	self->serial_index = descriptor->iSerialNumber;
+	if (self->id == NULL)
+		healer_particle_client_read_string_async(self->client, self->serial_index, on_serial, self);
+	else
+		healer_particle_client_open_async(self->client, on_opened, self);
 	return HEALER_DEVICE(self);
 }
 

@@ -359,6 +359,28 @@ test_module_info_retried(Fixture *f, gconstpointer data)
 	                     "fault stall fired bRequest=INIT wIndex=90");
 }
 
+/*
+ * No `serial` in sysfs (usbemu --no-sysfs-serial): the family reads the iSerialNumber string from
+ * the device (GET_DESCRIPTOR, before the open) and makes the same id of it.
+ */
+static void
+test_serial_from_descriptor(Fixture *f, gconstpointer data)
+{
+	g_autofree char *modules = photon_safe_mode_option(f);
+	const char *device[] = {"--particle=photon", modules, "--no-sysfs-serial", NULL};
+	const char *args[] = {"show", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	g_assert_cmpint(run(f, device, args, &out), ==, 0);
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "bRequest=GET_DESCRIPTOR wValue=0x0303 wIndex=0x0409");
+	usbemu_assert_contains(out, "\nfamily particle\nid " ID "\nplatform 6\n");
+	usbemu_assert_contains(out, "\"serial\":\"" SERIAL "\"");
+	usbemu_assert_contains(out, "mode safe reason dependencies running 0\n");
+}
+
 /* New format on an Argon; a corrupt system part: reinstalled through the state, the application's dependency on it. */
 static void
 test_integrity(Fixture *f, gconstpointer data)
@@ -576,6 +598,7 @@ main(int argc, char **argv)
 	ADD("/particle-family/safe-mode-detected", test_safe_mode_detected);
 	ADD("/particle-family/identify-retry/open", test_open_retried);
 	ADD("/particle-family/identify-retry/module-info", test_module_info_retried);
+	ADD("/particle-family/serial-from-descriptor", test_serial_from_descriptor);
 	ADD("/particle-family/integrity", test_integrity);
 	ADD("/particle-family/platform-reported", test_platform_reported);
 	ADD("/particle-family/install/control", test_install_control);

@@ -224,6 +224,7 @@ struct UsbemuDevice {
 	const UsbemuModel *model; /* NULL for a hub */
 	char *state_dir;
 	char *serial;
+	bool no_sysfs_serial; /* sysfs has no `serial` attribute: a host reads the string descriptor */
 	int lock_fd;
 	UsbemuMemory *memories;
 	unsigned n_memories;
