@@ -275,11 +275,13 @@ append_particle(GString *out, json_object *details, gboolean *module_table)
 	const char *device_os = string_member(details, "device_os");
 	const char *format = string_member(details, "module_info_format");
 	json_object *modules = member(details, "modules", json_type_array);
+	const char *unreadable = string_member(details, "unreadable");
+	g_autofree char *why = unreadable != NULL ? g_strdup_printf("unreadable: %s", unreadable) : NULL;
 
 	append_field(out, "Device OS:", device_os != NULL ? device_os : "unknown (the device did not say)");
 	append_usb(out, details);
 	append_field(out, "Install:", route_text(string_member(details, "install_route")));
-	append_field(out, "Module info:", format != NULL ? format_text(format) : "not read yet");
+	append_field(out, "Module info:", format != NULL ? format_text(format) : why != NULL ? why : "not read yet");
 	if (modules == NULL)
 		return;
 	if (json_object_array_length(modules) == 0) {

@@ -9,6 +9,9 @@
 
 /* The raw version request's data stage: what particle-usb asks for. */
 #define VERSION_WLENGTH 64
+/* String descriptors are asked for in US English; 255 bytes hold any. */
+#define LANGID_EN_US      0x0409
+#define STRING_MAX_LENGTH 255
 /* INIT answered BUSY with nothing else of ours in flight: INIT again on this back-off (first 8 ms). */
 #define BUSY_ESTIMATE_US 8000
 
@@ -16,6 +19,7 @@ typedef enum {
 	OP_OPEN,    /* raw 0x50/30, then RESET(0) */
 	OP_REQUEST, /* INIT, SEND, CHECK, RECV */
 	OP_RAW_OUT, /* raw OUT 0x50/index */
+	OP_STRING,  /* GET_DESCRIPTOR of a string (`type`: its index) */
 } OpKind;
 
 typedef enum {
@@ -30,6 +34,7 @@ typedef enum {
 	STAGE_VERSION,
 	STAGE_RESET_ALL,
 	STAGE_RAW_OUT,
+	STAGE_STRING,
 } Stage;
 
 typedef struct {
@@ -58,6 +63,7 @@ typedef struct {
 	gint64 check_sent; /* when the last CHECK went out */
 	guint polls;
 	guint busy_attempts;
+	gboolean saw_busy; /* its INIT was answered BUSY at least once */
 
 	struct libusb_transfer *transfer; /* in flight, or NULL */
 	guint poll_timer;
@@ -69,10 +75,11 @@ struct _HealerParticleClient {
 	libusb_device_handle *handle;
 	gboolean out_needs_data_stage;
 
-	GQueue waiting;     /* Op: not started, in order */
-	GPtrArray *running; /* Op: started, not done */
-	guint active;       /* requests holding a device slot */
-	guint max_active;
+	GQueue waiting;       /* Op: not started, in order */
+	GPtrArray *running;   /* Op: started, not done */
+	guint active;         /* requests holding a device slot */
+	guint max_active;     /* now: lowered by BUSY, climbing back */
+	guint max_active_cap; /* the most it climbs back to: HEALER_PARTICLE_MAX_ACTIVE or the set limit */
 	gboolean opening;
 
 	char *system_version;
@@ -118,6 +125,7 @@ healer_particle_client_new(HealerUsbContext *context, libusb_device_handle *hand
 	g_queue_init(&self->waiting);
 	self->running = g_ptr_array_new();
 	self->max_active = HEALER_PARTICLE_MAX_ACTIVE;
+	self->max_active_cap = HEALER_PARTICLE_MAX_ACTIVE;
 	healer_particle_poll_init(&self->poll);
 	return self;
 }
@@ -209,6 +217,7 @@ healer_particle_client_set_max_active(HealerParticleClient *self, guint max_acti
 {
 	g_return_if_fail(max_active > 0);
 	self->max_active = max_active;
+	self->max_active_cap = max_active;
 	pump(self);
 }
 
@@ -248,6 +257,8 @@ op_name(const Op *op)
 		return g_strdup(op->stage == STAGE_VERSION ? "raw request 0x50/30 (system version)" : "RESET (id 0)");
 	case OP_RAW_OUT:
 		return g_strdup_printf("raw request 0x50/%u", op->type);
+	case OP_STRING:
+		return g_strdup_printf("GET_DESCRIPTOR (string %u)", op->type);
 	case OP_REQUEST:
 		break;
 	}
@@ -289,6 +300,7 @@ stage_text(const Op *op)
 	case STAGE_VERSION:
 	case STAGE_RESET_ALL:
 	case STAGE_RAW_OUT:
+	case STAGE_STRING:
 		break;
 	}
 	return g_strdup("finishing");
@@ -358,7 +370,21 @@ fail(Op *op, int code, const char *format, ...)
 static void
 succeed(Op *op, gint32 result, GBytes *reply)
 {
+	HealerParticleClient *self = op->client;
+
 	op->device_forgot = TRUE; /* a request the device finished is released by it */
+	/*
+	 * A request served without BUSY: the limit a BUSY lowered climbs back one, so a moment's
+	 * crowding (another host's requests) does not cost the client's whole life.
+	 */
+	if (op->kind == OP_REQUEST && !op->saw_busy && self->max_active < self->max_active_cap) {
+		self->max_active++;
+		g_debug("%s: served without BUSY: %u requests at once from now on",
+		        healer_particle_request_type_to_string(op->type) != NULL
+		                ? healer_particle_request_type_to_string(op->type)
+		                : "a request",
+		        self->max_active);
+	}
 	if (!report(op, result, reply, NULL))
 		return;
 	op_done(op);
@@ -549,6 +575,7 @@ on_busy(Op *op)
 	HealerParticleClient *self = op->client;
 	guint others = self->active - 1;
 
+	op->saw_busy = TRUE;
 	/* The device serves fewer at once than we thought: as many as it holds of ours now. */
 	self->max_active = MAX(1, others);
 	if (others > 0) {
@@ -739,6 +766,27 @@ on_reset_all_reply(Op *op, const guint8 *data, gsize len)
 	succeed(op, 0, version);
 }
 
+/* bLength, bDescriptorType 3, then UTF-16LE: ASCII kept, anything else as '?'. */
+static void
+on_string_reply(Op *op, const guint8 *data, gsize len)
+{
+	gsize n = len >= 2 ? MIN(len, data[0]) : 0;
+	g_autoptr(GByteArray) text = g_byte_array_new();
+	g_autoptr(GBytes) bytes = NULL;
+
+	if (n < 2 || data[1] != LIBUSB_DT_STRING) {
+		fail(op, HEALER_ERROR_INVALID_DATA, "not a string descriptor (%" G_GSIZE_FORMAT " bytes)", len);
+		return;
+	}
+	for (gsize i = 2; i + 1 < n; i += 2) {
+		guint16 c = (guint16)(data[i] | data[i + 1] << 8);
+		guint8 ch = c >= 0x20 && c < 0x7f ? (guint8)c : '?';
+		g_byte_array_append(text, &ch, 1);
+	}
+	bytes = g_byte_array_free_to_bytes(g_steal_pointer(&text));
+	succeed(op, 0, bytes);
+}
+
 static void
 on_completed(Op *op, struct libusb_transfer *transfer)
 {
@@ -778,6 +826,9 @@ on_completed(Op *op, struct libusb_transfer *transfer)
 	case STAGE_RAW_OUT:
 		succeed(op, 0, NULL);
 		return;
+	case STAGE_STRING:
+		on_string_reply(op, data, len);
+		return;
 	case STAGE_QUEUED:
 	case STAGE_BUSY_WAIT:
 		break;
@@ -801,6 +852,8 @@ stage_service(const Op *op)
 	case STAGE_CANCEL:
 	case STAGE_RESET_ALL:
 		return "RESET";
+	case STAGE_STRING:
+		return "GET_DESCRIPTOR";
 	default:
 		return "the raw request";
 	}
@@ -882,7 +935,8 @@ on_transfer(struct libusb_transfer *transfer)
 			op->id = reply.id;
 		if (status == LIBUSB_TRANSFER_NO_DEVICE)
 			op->device_forgot = TRUE;
-		if (op->stage == STAGE_CANCEL || op->stage == STAGE_RAW_OUT || op->kind == OP_OPEN)
+		if (op->stage == STAGE_CANCEL || op->stage == STAGE_RAW_OUT || op->kind == OP_OPEN ||
+		    op->kind == OP_STRING)
 			op_done(op);
 		else
 			stage_failed(op);
@@ -922,6 +976,14 @@ start(Op *op)
 		             &zero);
 		return;
 	}
+	case OP_STRING:
+		op->stage = STAGE_STRING;
+		submit_setup(op,
+		             (HealerParticleSetup){LIBUSB_ENDPOINT_IN, LIBUSB_REQUEST_GET_DESCRIPTOR,
+		                                   (guint16)(LIBUSB_DT_STRING << 8 | op->type), LANGID_EN_US,
+		                                   STRING_MAX_LENGTH},
+		             NULL);
+		return;
 	case OP_REQUEST:
 		op->active = TRUE;
 		self->active++;
@@ -1032,6 +1094,21 @@ healer_particle_client_raw_out_async(HealerParticleClient *self, guint16 index, 
 	g_return_if_fail(!self->closing);
 	op->kind = OP_RAW_OUT;
 	op->type = index;
+	op->func = func;
+	op->user_data = user_data;
+	enqueue(self, op);
+}
+
+void
+healer_particle_client_read_string_async(HealerParticleClient *self, guint8 index, HealerParticleClientFunc func,
+                                         gpointer user_data)
+{
+	Op *op = g_new0(Op, 1);
+
+	g_return_if_fail(!self->closing);
+	op->kind = OP_STRING;
+	op->type = index;
+	op->timeout_ms = HEALER_PARTICLE_TRANSFER_TIMEOUT_MS;
 	op->func = func;
 	op->user_data = user_data;
 	enqueue(self, op);

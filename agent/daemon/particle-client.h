@@ -11,7 +11,8 @@
  * HEALER_PARTICLE_MAX_ACTIVE requests are in flight; the rest wait in order.  A device that
  * answers INIT with BUSY (another host's requests, or a lower limit than ours) lowers the limit
  * to the requests in flight, and the request waits for one of them (or, with none, polls INIT on
- * the back-off) until its own deadline.
+ * the back-off) until its own deadline; each request served without BUSY raises the limit one
+ * again, up to HEALER_PARTICLE_MAX_ACTIVE (or the limit set).
  *
  * Failures (HEALER_ERROR domain) name the request, its id and the step:
  *   "GET_MODULE_INFO (id 3): CHECK answered NOT_FOUND: the device cancelled the request"
@@ -86,8 +87,16 @@ void healer_particle_client_raw_out_async(HealerParticleClient *self, guint16 in
                                           gpointer user_data);
 
 /*
- * Requests in flight at most (HEALER_PARTICLE_MAX_ACTIVE at first; a BUSY lowers it).  Tests raise
- * it above the device's limit to have it answer BUSY.
+ * The string descriptor `index` (GET_DESCRIPTOR, US English) as ASCII (anything else '?'), in
+ * `reply`: the serial number when sysfs has none.  A standard request: no open needed first.
+ */
+void healer_particle_client_read_string_async(HealerParticleClient *self, guint8 index, HealerParticleClientFunc func,
+                                              gpointer user_data);
+
+/*
+ * Requests in flight at most (HEALER_PARTICLE_MAX_ACTIVE at first; a BUSY lowers it, requests
+ * served without one raise it back to this).  Tests raise it above the device's limit to have it
+ * answer BUSY.
  */
 void healer_particle_client_set_max_active(HealerParticleClient *self, guint max_active);
 guint healer_particle_client_get_max_active(HealerParticleClient *self);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "backoff.h"
 #include "describe.h"
 #include "healer-error.h"
 #include "healer-text.h"
@@ -25,6 +26,15 @@
 #define FORMAT_BIN 0
 /* A chunk size no Device OS answers beyond (it answers 1024): the DATA request's payload stays small. */
 #define MAX_CHUNK_SIZE 4096
+/*
+ * Identifying it (open, then the first module info) is tried again after a failure, on a back-off
+ * from 0.5 s doubling to 8 s, this many times (about 15 s in all): a device still booting or busy
+ * with another host gets its chance, one that never answers is reported unreadable, not retried
+ * for ever.  Plugged in again it is a new device object and starts over.
+ */
+#define IDENTIFY_RETRIES     5
+#define IDENTIFY_BACKOFF_MIN 500
+#define IDENTIFY_BACKOFF_MAX 8000
 
 typedef enum {
 	OP_NONE,
@@ -41,14 +51,20 @@ struct _HealerParticleDevice {
 	guint16 vendor_id;
 	guint16 product_id;
 	HealerUsbIdentity identity;
-	char *serial; /* as the device reports it */
+	char *serial;        /* as the device reports it */
+	guint8 serial_index; /* iSerialNumber: read from the device when sysfs had no serial number */
 	char *id;
 	char *system_version; /* Device OS, "2.2.0", or NULL (it did not say) */
 
 	/* Reading what it holds: module info and device mode, both asked at once. */
 	gboolean reading;
 	guint reads_pending;
-	gboolean announced_id; /* identity-changed was emitted for `id` */
+	gboolean announced_id;     /* identity-changed was emitted for `id` */
+	gboolean opened;           /* the client's open (version, RESET(0)) succeeded */
+	guint identify_failures;   /* opens and first reads that failed in a row */
+	guint retry_source;        /* the back-off's timer before the next attempt, or 0 */
+	gboolean retry_after_read; /* the timer fired while a failed read still had an answer out */
+	char *unreadable;          /* why it could not be identified, once given up on; else NULL */
 	HealerParticleModuleInfo *pending_info;
 	int pending_mode;
 	HealerParticleModuleInfo *info; /* the last complete read */
@@ -142,6 +158,7 @@ gone(HealerParticleDevice *self, const GError *error)
 	g_autoptr(HealerParticleDevice) hold G_GNUC_UNUSED = g_object_ref(self);
 
 	g_clear_pointer(&self->client, healer_particle_client_close);
+	g_clear_handle_id(&self->retry_source, g_source_remove);
 	self->reading = FALSE;
 	if (self->op != OP_NONE && self->op_func != NULL)
 		finish_op(self, g_error_new(HEALER_ERROR, HEALER_ERROR_IO, "device went away: %s", error->message));
@@ -317,6 +334,10 @@ build_state_json(HealerParticleDevice *self)
 
 /* ---- reading what it holds ------------------------------------------------------------------------ */
 
+static void identify_failed(HealerParticleDevice *self, const char *what, const GError *error);
+static void on_opened(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error,
+                      gpointer user_data);
+
 static void
 read_failed(HealerParticleDevice *self, const GError *error)
 {
@@ -324,6 +345,11 @@ read_failed(HealerParticleDevice *self, const GError *error)
 	g_clear_pointer(&self->pending_info, healer_particle_module_info_free);
 	g_clear_error(&self->read_error);
 	self->read_error = g_error_copy(error);
+	/* Never read yet: it is not identified, so it is tried again. */
+	if (self->info == NULL && self->unreadable == NULL) {
+		identify_failed(self, "cannot read its module info", error);
+		return;
+	}
 	log_line(self, "cannot read its module info", error->message);
 }
 
@@ -338,6 +364,8 @@ read_complete(HealerParticleDevice *self)
 	self->device_mode = self->pending_mode;
 	g_clear_pointer(&self->state, healer_device_state_free);
 	g_clear_error(&self->read_error);
+	g_clear_pointer(&self->unreadable, g_free);
+	self->identify_failures = 0;
 	judge(self);
 	g_free(self->state_json);
 	self->state_json = build_state_json(self);
@@ -351,10 +379,18 @@ read_complete(HealerParticleDevice *self)
 	healer_device_emit_identified(HEALER_DEVICE(self));
 }
 
+static void start_reading(HealerParticleDevice *self);
+
 static void
 read_step_done(HealerParticleDevice *self)
 {
-	if (--self->reads_pending > 0 || !self->reading)
+	if (--self->reads_pending == 0 && self->retry_after_read) {
+		/* The retry waited for the failed read's last answer (a new read restarts the count). */
+		self->retry_after_read = FALSE;
+		start_reading(self);
+		return;
+	}
+	if (self->reads_pending > 0 || !self->reading)
 		return;
 	if (self->pending_info == NULL)
 		return; /* failed: said by read_failed() */
@@ -443,12 +479,111 @@ on_opened(HealerParticleClient *client, gint32 result, GBytes *reply, const GErr
 		return;
 	}
 	if (error != NULL) {
-		read_failed(self, error);
+		g_clear_error(&self->read_error);
+		self->read_error = g_error_copy(error);
+		identify_failed(self, "cannot open it (system version, then RESET of every request)", error);
 		return;
 	}
+	self->opened = TRUE;
 	g_free(self->system_version);
 	self->system_version = g_strdup(healer_particle_client_get_system_version(client));
 	start_reading(self);
+}
+
+/* The iSerialNumber string, read because sysfs had none: the id, then the open as usual. */
+static void
+on_serial(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
+{
+	HealerParticleDevice *self = user_data;
+	g_autoptr(GError) local = NULL;
+	g_autofree char *serial = NULL;
+
+	(void)result;
+	if (error != NULL && is_gone(error)) {
+		gone(self, error);
+		return;
+	}
+	if (error == NULL && reply != NULL)
+		serial = g_strndup(g_bytes_get_data(reply, NULL), g_bytes_get_size(reply));
+	self->id = serial != NULL ? healer_usb_id_from_serial(serial) : NULL;
+	if (self->id == NULL) {
+		if (error == NULL)
+			local = g_error_new(HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
+			                    "string %u is no serial number (a Particle device's is its device id)",
+			                    self->serial_index);
+		identify_failed(self, "cannot read its USB serial number", error != NULL ? error : local);
+		return;
+	}
+	self->serial = g_steal_pointer(&serial);
+	healer_particle_client_open_async(client, on_opened, self);
+}
+
+static gboolean
+on_identify_retry(gpointer user_data)
+{
+	HealerParticleDevice *self = user_data;
+
+	self->retry_source = 0;
+	if (self->client == NULL)
+		return G_SOURCE_REMOVE;
+	if (self->id == NULL)
+		healer_particle_client_read_string_async(self->client, self->serial_index, on_serial, self);
+	else if (!self->opened)
+		healer_particle_client_open_async(self->client, on_opened, self);
+	else if (self->reads_pending > 0)
+		self->retry_after_read = TRUE;
+	else
+		start_reading(self);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Given up: it is announced all the same (its id is the USB serial number's), unreadable, so the
+ * faces show it and why; the engine heals nothing without its module info.
+ */
+static void
+give_up(HealerParticleDevice *self, const char *what, const GError *error)
+{
+	g_autofree char *why = g_strdup_printf("%s: %s", what, error->message);
+	g_autofree char *line = g_strdup_printf("giving up after %u attempts: unreadable (unplug it and plug it in "
+	                                        "again, or refresh it, to try again)",
+	                                        self->identify_failures);
+
+	log_line(self, line, why);
+	/* Shown as health's boot reason: escaped, as every string the device may have put there. */
+	g_free(self->unreadable);
+	self->unreadable = healer_text_escape(why, -1);
+	/* Without its serial number it has no id: it cannot be announced, only said. */
+	if (self->id == NULL)
+		return;
+	if (!self->announced_id) {
+		self->announced_id = TRUE;
+		healer_device_emit_identity_changed(HEALER_DEVICE(self));
+		if (self->client == NULL)
+			return;
+	}
+	healer_device_emit_identified(HEALER_DEVICE(self));
+}
+
+/* Opening it or its first module info failed: once more after a back-off, or given up on. */
+static void
+identify_failed(HealerParticleDevice *self, const char *what, const GError *error)
+{
+	g_autofree char *line = NULL;
+	guint64 delay;
+
+	self->identify_failures++;
+	if (self->identify_failures > IDENTIFY_RETRIES) {
+		give_up(self, what, error);
+		return;
+	}
+	delay = healer_backoff_delay_ms(self->identify_failures - 1, IDENTIFY_BACKOFF_MIN, IDENTIFY_BACKOFF_MAX,
+	                                g_random_int());
+	line = g_strdup_printf("%s (attempt %u of %u; again in %" G_GUINT64_FORMAT " ms)", what,
+	                       self->identify_failures, IDENTIFY_RETRIES + 1, delay);
+	log_line(self, line, error->message);
+	g_clear_handle_id(&self->retry_source, g_source_remove);
+	self->retry_source = g_timeout_add((guint)delay, on_identify_retry, self);
 }
 
 /* ---- installing ------------------------------------------------------------------------------------ */
@@ -733,7 +868,16 @@ particle_refresh(HealerDevice *device)
 {
 	HealerParticleDevice *self = HEALER_PARTICLE_DEVICE(device);
 
-	if (self->op == OP_NONE)
+	if (self->op != OP_NONE || self->retry_source != 0 || self->client == NULL)
+		return;
+	if (self->unreadable != NULL) {
+		/* Given up on: asked again, it gets its attempts again. */
+		g_clear_pointer(&self->unreadable, g_free);
+		self->identify_failures = 0;
+		on_identify_retry(self);
+		return;
+	}
+	if (self->opened)
 		start_reading(self);
 }
 
@@ -745,6 +889,7 @@ particle_close(HealerDevice *device)
 	self->op_func = NULL;
 	self->op = OP_NONE;
 	self->reading = FALSE;
+	g_clear_handle_id(&self->retry_source, g_source_remove);
 	g_clear_pointer(&self->client, healer_particle_client_close);
 }
 
@@ -798,6 +943,15 @@ particle_get_health(HealerDevice *device, HealerDeviceHealth *health)
 {
 	HealerParticleDevice *self = HEALER_PARTICLE_DEVICE(device);
 
+	if (self->info == NULL && self->unreadable != NULL) {
+		*health = (HealerDeviceHealth){.mode = "unreadable",
+		                               .safe_mode_reason = "none",
+		                               .boot_mode = "unreadable",
+		                               .boot_reason = self->unreadable,
+		                               .reset_reason = "unknown",
+		                               .led = ""};
+		return;
+	}
 	if (self->info == NULL) {
 		*health = (HealerDeviceHealth){.mode = "normal",
 		                               .safe_mode_reason = "none",
@@ -834,6 +988,7 @@ healer_particle_device_dispose(GObject *object)
 	HealerParticleDevice *self = HEALER_PARTICLE_DEVICE(object);
 
 	self->op_func = NULL;
+	g_clear_handle_id(&self->retry_source, g_source_remove);
 	g_clear_pointer(&self->client, healer_particle_client_close);
 	G_OBJECT_CLASS(healer_particle_device_parent_class)->dispose(object);
 }
@@ -850,6 +1005,7 @@ healer_particle_device_finalize(GObject *object)
 	g_clear_error(&self->read_error);
 	g_free(self->state_json);
 	g_free(self->boot_reason);
+	g_free(self->unreadable);
 	g_free(self->system_version);
 	g_free(self->serial);
 	g_free(self->id);
@@ -901,10 +1057,14 @@ healer_particle_device_new_usb(const HealerUsbCandidate *candidate, GError **err
 		            descriptor->idVendor, descriptor->idProduct);
 		return NULL;
 	}
-	/* The kernel read the serial number at enumeration: no request to the device, no wait. */
+	/*
+	 * The kernel read the serial number at enumeration: no request to the device, no wait.  Where
+	 * sysfs has none (a kernel or a container without it), the device is asked for its
+	 * iSerialNumber string before anything else (on_serial()).
+	 */
 	serial = healer_usb_read_serial(candidate->device);
 	id = serial != NULL ? healer_usb_id_from_serial(serial) : NULL;
-	if (id == NULL) {
+	if (id == NULL && (serial != NULL || descriptor->iSerialNumber == 0)) {
 		g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA,
 		            "%s: no USB serial number (a Particle device's is its device id): it cannot be told "
 		            "apart from another",
@@ -931,7 +1091,11 @@ healer_particle_device_new_usb(const HealerUsbCandidate *candidate, GError **err
 	self->id = g_steal_pointer(&id);
 	self->client = healer_particle_client_new(candidate->context, handle,
 	                                          (identity.quirks & HEALER_USB_QUIRK_CONTROL_OUT_NEEDS_DATA) != 0);
-	healer_particle_client_open_async(self->client, on_opened, self);
+	self->serial_index = descriptor->iSerialNumber;
+	if (self->id == NULL)
+		healer_particle_client_read_string_async(self->client, self->serial_index, on_serial, self);
+	else
+		healer_particle_client_open_async(self->client, on_opened, self);
 	return HEALER_DEVICE(self);
 }
 
@@ -987,6 +1151,8 @@ healer_particle_device_to_json(HealerParticleDevice *self)
 	                       self->system_version != NULL ? json_object_new_string(self->system_version) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(health.mode));
 	json_object_object_add(o, "safe_mode_reason", json_object_new_string(health.safe_mode_reason));
+	json_object_object_add(o, "unreadable",
+	                       self->unreadable != NULL ? json_object_new_string(self->unreadable) : NULL);
 	json_object_object_add(
 	        o, "install_route",
 	        json_object_new_string(healer_particle_install_route_to_string(

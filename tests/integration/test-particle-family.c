@@ -230,11 +230,11 @@ child_main(int argc, char **argv)
 
 typedef UsbemuFixture Fixture;
 
-/* usbemu DEVICE-OPTIONS --state ... --serial ... --time-scale ... --: the program to run comes next. */
+/* usbemu [--control] DEVICE-OPTIONS --state ... --serial ... --time-scale ... --: the program to run comes next. */
 static UsbemuCommand *
-device_command(Fixture *f, const char *const *device)
+device_command(Fixture *f, UsbemuCommandFlags flags, const char *const *device)
 {
-	UsbemuCommand *cmd = usbemu_command_new(f, USBEMU_COMMAND_DEFAULT);
+	UsbemuCommand *cmd = usbemu_command_new(f, flags);
 
 	usbemu_command_add_words(cmd, device);
 	usbemu_command_add_printf(cmd, "--state=%s", f->state);
@@ -244,11 +244,11 @@ device_command(Fixture *f, const char *const *device)
 	return cmd;
 }
 
-/* usbemu DEVICE-OPTIONS -- this program --child ARGS: its exit status and output. */
+/* usbemu [--control] DEVICE-OPTIONS -- this program --child ARGS: its exit status and output. */
 static int
-run(Fixture *f, const char *const *device, const char *const *args, char **output)
+run_flags(Fixture *f, UsbemuCommandFlags flags, const char *const *device, const char *const *args, char **output)
 {
-	g_autoptr(UsbemuCommand) cmd = device_command(f, device);
+	g_autoptr(UsbemuCommand) cmd = device_command(f, flags, device);
 	g_autoptr(GError) error = NULL;
 	g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
 
@@ -257,6 +257,12 @@ run(Fixture *f, const char *const *device, const char *const *args, char **outpu
 	usbemu_command_add(cmd, "--child");
 	usbemu_command_add_words(cmd, args);
 	return usbemu_command_run(cmd, output);
+}
+
+static int
+run(Fixture *f, const char *const *device, const char *const *args, char **output)
+{
+	return run_flags(f, USBEMU_COMMAND_DEFAULT, device, args, output);
 }
 
 #define PHOTON 6
@@ -316,6 +322,72 @@ test_safe_mode_detected(Fixture *f, gconstpointer data)
 	/* The faces' modules: the describe's shape, with the family's details. */
 	usbemu_assert_contains(out, "state-json {\"p\":6,\"m\":[");
 	usbemu_assert_contains(out, "\"details\":{\"usb_id\":\"2b04:c006\"");
+}
+
+/*
+ * A failure while identifying it is tried again on a back-off, said once each time: the open's
+ * RESET(0) stalled once (`stall 1 RESET`), or GET_MODULE_INFO's INIT (`stall 1 INIT`: the first
+ * INIT is its).  The device is identified all the same, in the safe mode it is in.
+ */
+static void
+check_identify_retry(Fixture *f, const char *fault, const char *failure, const char *fired)
+{
+	g_autofree char *modules = photon_safe_mode_option(f);
+	const char *device[] = {"--particle=photon", modules, NULL};
+	const char *args[] = {"show", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	usbemu_control(f, fault);
+	g_assert_cmpint(run_flags(f, USBEMU_COMMAND_CONTROL, device, args, &out), ==, 0);
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, fired);
+	usbemu_assert_contains(out, failure);
+	usbemu_assert_contains(out, " (attempt 1 of 6; again in ");
+	g_assert_cmpuint(usbemu_count(out, " (attempt "), ==, 1);
+	usbemu_assert_lacks(out, "giving up");
+	usbemu_assert_contains(out, "identified after ");
+	usbemu_assert_contains(out, "\nfamily particle\nid " ID "\nplatform 6\n");
+	usbemu_assert_contains(out, "mode safe reason dependencies running 0\n");
+	usbemu_assert_contains(out, "\"device_os\":\"2.2.0\"");
+}
+
+static void
+test_open_retried(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	check_identify_retry(f, "stall 1 RESET", "log: cannot open it (system version, then RESET of every request) (",
+	                     "fault stall fired bRequest=RESET wIndex=0");
+}
+
+static void
+test_module_info_retried(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	check_identify_retry(f, "stall 1 INIT", "log: cannot read its module info (",
+	                     "fault stall fired bRequest=INIT wIndex=90");
+}
+
+/*
+ * No `serial` in sysfs (usbemu --no-sysfs-serial): the family reads the iSerialNumber string from
+ * the device (GET_DESCRIPTOR, before the open) and makes the same id of it.
+ */
+static void
+test_serial_from_descriptor(Fixture *f, gconstpointer data)
+{
+	g_autofree char *modules = photon_safe_mode_option(f);
+	const char *device[] = {"--particle=photon", modules, "--no-sysfs-serial", NULL};
+	const char *args[] = {"show", NULL};
+	g_autofree char *out = NULL;
+	g_autofree char *trace = NULL;
+
+	(void)data;
+	g_assert_cmpint(run(f, device, args, &out), ==, 0);
+	trace = usbemu_read_trace(f);
+	usbemu_assert_contains(trace, "bRequest=GET_DESCRIPTOR wValue=0x0303 wIndex=0x0409");
+	usbemu_assert_contains(out, "\nfamily particle\nid " ID "\nplatform 6\n");
+	usbemu_assert_contains(out, "\"serial\":\"" SERIAL "\"");
+	usbemu_assert_contains(out, "mode safe reason dependencies running 0\n");
 }
 
 /* New format on an Argon; a corrupt system part: reinstalled through the state, the application's dependency on it. */
@@ -426,7 +498,7 @@ test_protected(Fixture *f, gconstpointer data)
 static char *
 healerd_wrapper(Fixture *f, const char *const *device)
 {
-	g_autoptr(UsbemuCommand) cmd = device_command(f, device);
+	g_autoptr(UsbemuCommand) cmd = device_command(f, USBEMU_COMMAND_DEFAULT, device);
 
 	usbemu_command_add_test_wrapper(cmd);
 	return usbemu_command_to_shell(cmd);
@@ -502,6 +574,9 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 #define ADD(path, func) g_test_add(path, Fixture, NULL, usbemu_fixture_set_up, func, usbemu_fixture_tear_down)
 	ADD("/particle-family/safe-mode-detected", test_safe_mode_detected);
+	ADD("/particle-family/identify-retry/open", test_open_retried);
+	ADD("/particle-family/identify-retry/module-info", test_module_info_retried);
+	ADD("/particle-family/serial-from-descriptor", test_serial_from_descriptor);
 	ADD("/particle-family/integrity", test_integrity);
 	ADD("/particle-family/platform-reported", test_platform_reported);
 	ADD("/particle-family/install/control", test_install_control);

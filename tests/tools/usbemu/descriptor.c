@@ -284,7 +284,7 @@ usbemu_sysfs_record(const UsbemuDevice *device, uint8_t devnum)
 		g_string_append_printf(record, "A: manufacturer=%s\\n\n", id->manufacturer);
 	if (id->product != NULL)
 		g_string_append_printf(record, "A: product=%s\\n\n", id->product);
-	if (id->serial != NULL)
+	if (id->serial != NULL && !device->no_sysfs_serial)
 		g_string_append_printf(record, "A: serial=%s\\n\n", id->serial);
 	g_string_append_printf(record, "H: descriptors=%s\n", descriptors);
 	return g_string_free(record, FALSE);

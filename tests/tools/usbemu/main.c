@@ -38,8 +38,9 @@ typedef struct {
 	int module_info; /* --module-info: HealerParticleModuleInfoFormat, -1 for the platform's */
 	bool protected_device;
 	bool updates_disabled;
-	int mode;          /* --mode: UsbemuMode, -1 for the option's default */
-	double time_scale; /* --time-scale, 0 for 1 */
+	bool no_sysfs_serial; /* --no-sysfs-serial: the serial number only as the string descriptor */
+	int mode;             /* --mode: UsbemuMode, -1 for the option's default */
+	double time_scale;    /* --time-scale, 0 for 1 */
 } DeviceSpec;
 
 static struct {
@@ -64,7 +65,8 @@ usage(FILE *out)
 	        "usage: usbemu [--trace FILE] [--control FIFO] DEVICE... -- COMMAND [ARG...]\n"
 	        "  DEVICE: --dfu MODEL --state DIR [--serial SERIAL]\n"
 	        "        | --particle PLATFORM --state DIR [--modules FILE,...] [--module-info old|new]\n"
-	        "                     [--protected] [--updates-disabled] [--mode normal|dfu] [--serial SERIAL]\n"
+	        "                     [--protected] [--updates-disabled] [--no-sysfs-serial] [--mode normal|dfu] "
+	        "[--serial SERIAL]\n"
 	        "                     [--time-scale F]\n"
 	        "Runs COMMAND under umockdev's preload with emulated USB devices in DFU mode attached,\n"
 	        "device i at port 1-1.i (then 1-2.1 ...), and exits with COMMAND's status.\n"
@@ -76,6 +78,7 @@ usage(FILE *out)
 	        "  --module-info old|new  GET_MODULE_INFO's format (default: old on Gen 2, new on others)\n"
 	        "  --protected       Device Protection: OTA answers -1801, DFU segments read \"b\"\n"
 	        "  --updates-disabled  START_FIRMWARE_UPDATE answers -1380\n"
+	        "  --no-sysfs-serial its serial number only as its string descriptor, not in sysfs\n"
 	        "  --mode normal|dfu the mode it starts in\n"
 	        "  --time-scale F    multiplies every modelled Device OS time (handlers, resets)\n"
 	        "  --state DIR       its memories (one file each), serial number and model\n"
@@ -178,8 +181,11 @@ parse_particle_option(DeviceSpec *spec, unsigned which, const char *value, GErro
 	case 4:
 		spec->protected_device = true;
 		return true;
-	default:
+	case 5:
 		spec->updates_disabled = true;
+		return true;
+	default:
+		spec->no_sysfs_serial = true;
 		return true;
 	}
 }
@@ -195,9 +201,10 @@ parse_args(int argc, char **argv, GError **error)
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *value = NULL;
-		const char *names[] = {"--trace",       "--control",    "--dfu",       "--state",
-		                       "--serial",      "--particle",   "--modules",   "--mode",
-		                       "--module-info", "--time-scale", "--protected", "--updates-disabled"};
+		const char *names[] = {"--trace",          "--control",    "--dfu",       "--state",
+		                       "--serial",         "--particle",   "--modules",   "--mode",
+		                       "--module-info",    "--time-scale", "--protected", "--updates-disabled",
+		                       "--no-sysfs-serial"};
 		const unsigned first_flag = 10;
 		unsigned which = G_N_ELEMENTS(names);
 
@@ -272,6 +279,7 @@ parse_args(int argc, char **argv, GError **error)
 		case 9:
 		case 10:
 		case 11:
+		case 12:
 			if (last == NULL) {
 				fail(error, "%s%s%s: comes after the --dfu MODEL or --particle PLATFORM it belongs to",
 				     names[which], value != NULL ? " " : "", value != NULL ? value : "");
@@ -426,6 +434,7 @@ device_open(UsbemuDevice *device, const DeviceSpec *spec, GError **error)
 		device->serial = g_steal_pointer(&stored_serial);
 	else
 		device->serial = make_serial(model);
+	device->no_sysfs_serial = spec->no_sysfs_serial;
 	if ((stored_serial == NULL || strcmp(stored_serial, device->serial) != 0) &&
 	    !write_state_text(spec->state_dir, "serial", device->serial, error))
 		return false;
@@ -488,6 +497,11 @@ request_by_name(const char *word)
 	for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
 		if (g_ascii_strcasecmp(word, names[i]) == 0)
 			return (int)i;
+	}
+	/* Device OS' service requests (a device in normal mode): numbers of their own. */
+	for (unsigned i = HEALER_PARTICLE_SERVICE_INIT; i <= HEALER_PARTICLE_SERVICE_RESET; i++) {
+		if (g_ascii_strcasecmp(word, healer_particle_service_to_string(i)) == 0)
+			return USBEMU_STALL_PARTICLE + (int)i;
 	}
 	return -1;
 }
@@ -566,7 +580,10 @@ control_command(const char *line)
 		unsigned long skip = 0;
 
 		if (n >= 3 && request < 0)
-			g_string_printf(problem, "'%s' is not a DFU request (DNLOAD, UPLOAD, GETSTATUS, ...)", w[2]);
+			g_string_printf(problem,
+			                "'%s' is not a DFU request (DNLOAD, UPLOAD, GETSTATUS, ...) or a Particle one "
+			                "(INIT, CHECK, SEND, RECV, RESET)",
+			                w[2]);
 		else if (n == 4 && !parse_uint(w[3], 1000000, &skip))
 			g_string_printf(problem, "'%s' is not a count of requests to let through", w[3]);
 		else {

@@ -386,6 +386,17 @@ usbemu_particle_control(UsbemuDevice *device, uint8_t request_type, uint8_t requ
 	}
 	if (request == HEALER_PARTICLE_RAW_REQUEST)
 		return raw_request(device, in, index, length, data);
+	/* The control FIFO's `stall N [REQUEST [SKIP]]`: the request fails, and nothing happens on the device. */
+	if (service != NULL && device->stall_armed &&
+	    (device->stall_request < 0 || device->stall_request == USBEMU_STALL_PARTICLE + request)) {
+		if (device->stall_skip > 0) {
+			device->stall_skip--;
+		} else {
+			device->stall_armed = false;
+			usbemu_trace("%s fault stall fired bRequest=%s wIndex=%u", device->label, service, index);
+			return -EPIPE;
+		}
+	}
 	if (service == NULL || in != (request != HEALER_PARTICLE_SERVICE_SEND))
 		return -EPIPE;
 	switch (request) {

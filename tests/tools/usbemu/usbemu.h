@@ -179,6 +179,8 @@ typedef struct UsbemuParticle UsbemuParticle; /* particle.h */
 
 /* What usbemu_control() returns for a transfer the device never completes (its URB stays submitted). */
 #define USBEMU_CONTROL_HANG (-EINPROGRESS)
+/* `stall N REQUEST` of a Particle service request: this plus its bRequest (DFU's are below 0x100). */
+#define USBEMU_STALL_PARTICLE 0x100
 
 /* An open file descriptor of the device node (one UMockdevIoctlClient). */
 typedef struct {
@@ -222,6 +224,7 @@ struct UsbemuDevice {
 	const UsbemuModel *model; /* NULL for a hub */
 	char *state_dir;
 	char *serial;
+	bool no_sysfs_serial; /* sysfs has no `serial` attribute: a host reads the string descriptor */
 	int lock_fd;
 	UsbemuMemory *memories;
 	unsigned n_memories;
@@ -264,7 +267,7 @@ struct UsbemuDevice {
 	/* Faults from the control FIFO. */
 	uint32_t poll_timeout_ms; /* `busy N MS`: reported in bwPollTimeout, and honoured */
 	bool stall_armed;
-	int stall_request; /* bRequest to stall, -1 for any DFU class request */
+	int stall_request; /* bRequest to stall (a Particle one: USBEMU_STALL_PARTICLE + it), -1 for any */
 	unsigned stall_skip;
 };
 
