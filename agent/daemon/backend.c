@@ -147,6 +147,19 @@ healer_backend_emit_device_removed(HealerBackend *self, HealerDevice *device, co
 	g_signal_emit(self, signals[SIGNAL_DEVICE_REMOVED], 0, device, why);
 }
 
+GStrv
+healer_backend_get_ttys(HealerBackend *self, HealerDevice *device)
+{
+	HealerBackendClass *klass;
+	GStrv ttys = NULL;
+
+	g_return_val_if_fail(HEALER_IS_BACKEND(self), g_new0(char *, 1));
+	klass = HEALER_BACKEND_GET_CLASS(self);
+	if (klass->get_ttys != NULL)
+		ttys = klass->get_ttys(self, device);
+	return ttys != NULL ? ttys : g_new0(char *, 1);
+}
+
 const char *
 healer_backend_family_at(HealerBackend *self, const char *physical_id)
 {

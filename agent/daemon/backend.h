@@ -53,12 +53,21 @@ struct _HealerBackendClass {
 	const char *(*family_at)(HealerBackend *self, const char *physical_id);
 	/* A peer added `device` (after the engine heard of it).  NULL function: not interested. */
 	void (*peer_device_added)(HealerBackend *self, HealerBackend *peer, HealerDevice *device);
+	/*
+	 * The other ports of a device this backend serves, by name ("ttyACM0": a Particle device's
+	 * CDC-ACM tty, which belongs to it), asked when a face shows the device: newly allocated,
+	 * NULL-terminated.  NULL function: none.
+	 */
+	GStrv (*get_ttys)(HealerBackend *self, HealerDevice *device);
 };
 
 const char *healer_backend_get_name(HealerBackend *self);
 void healer_backend_start(HealerBackend *self);
 void healer_backend_stop(HealerBackend *self);
 gboolean healer_backend_allow_record(HealerBackend *self, HealerDevice *device, const char *device_id);
+
+/* What the class's get_ttys says: never NULL (an empty list without one). */
+GStrv healer_backend_get_ttys(HealerBackend *self, HealerDevice *device);
 
 /* What the class's family_at says; NULL without one. */
 const char *healer_backend_family_at(HealerBackend *self, const char *physical_id);

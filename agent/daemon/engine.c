@@ -15,7 +15,6 @@
 #include "module-names.h"
 #include "resolver.h"
 #include "semver.h"
-#include "usb-sysfs.h"
 
 typedef struct _Job Job;
 
@@ -1450,25 +1449,6 @@ healer_device_info_free(HealerDeviceInfo *info)
 	g_free(info);
 }
 
-/*
- * One physical device, several ports: the ttys of a USB device (a Particle device's CDC-ACM port)
- * belong to it, and the serial backend leaves them alone (serial-backend.h); the faces show them
- * with it.
- */
-static GStrv
-ttys_of(HealerDevice *device)
-{
-	const char *physical_id = healer_device_get_physical_id(device);
-	g_autoptr(GPtrArray) ttys = NULL;
-
-	if (physical_id == NULL || !g_str_has_prefix(physical_id, "usb:"))
-		return g_new0(char *, 1);
-	ttys = healer_usb_sysfs_ttys(NULL, physical_id);
-	g_ptr_array_set_free_func(ttys, NULL);
-	g_ptr_array_add(ttys, NULL);
-	return (GStrv)g_ptr_array_free(g_steal_pointer(&ttys), FALSE);
-}
-
 static HealerDeviceInfo *
 info_for(Attachment *attachment)
 {
@@ -1493,7 +1473,8 @@ info_for(Attachment *attachment)
 	info->detail = g_strdup(attachment->detail ? attachment->detail : "");
 	info->safe_mode_reason = g_strdup(health.safe_mode_reason);
 	info->modules_json = g_strdup(healer_device_get_state_json(device) ? healer_device_get_state_json(device) : "");
-	info->ttys = ttys_of(device);
+	/* One physical device, several ports: its backend names the others (a Particle device's tty). */
+	info->ttys = healer_backend_get_ttys(attachment->backend, device);
 	/* A finished heal stays at 100 until the next one; a device never healed here shows 0. */
 	info->progress =
 	        attachment->job ? job_progress(attachment->job)

@@ -5,6 +5,7 @@
 #include "module-names.h"
 #include "particle-device.h"
 #include "port-guard.h"
+#include "usb-sysfs.h"
 
 typedef enum {
 	ENTRY_SERVED,    /* a family serves it */
@@ -330,6 +331,23 @@ usb_family_at(HealerBackend *backend, const char *physical_id)
 	return NULL;
 }
 
+/* A USB device's ttys (the CDC-ACM port of a Particle device), read from sysfs when asked: cdc_acm
+ * makes them after the device arrives, so they are not known when it is added. */
+static GStrv
+usb_get_ttys(HealerBackend *backend, HealerDevice *device)
+{
+	const char *physical_id = healer_device_get_physical_id(device);
+	g_autoptr(GPtrArray) ttys = NULL;
+
+	(void)backend;
+	if (physical_id == NULL)
+		return NULL;
+	ttys = healer_usb_sysfs_ttys(NULL, physical_id);
+	g_ptr_array_set_free_func(ttys, NULL);
+	g_ptr_array_add(ttys, NULL);
+	return (GStrv)g_ptr_array_free(g_steal_pointer(&ttys), FALSE);
+}
+
 static void
 healer_usb_backend_dispose(GObject *object)
 {
@@ -364,6 +382,7 @@ healer_usb_backend_class_init(HealerUsbBackendClass *klass)
 	backend_class->stop = usb_stop;
 	backend_class->allow_record = usb_allow_record;
 	backend_class->family_at = usb_family_at;
+	backend_class->get_ttys = usb_get_ttys;
 }
 
 static void
