@@ -649,29 +649,28 @@ static void
 apply_particle_platform_keys(HealerConfig *config, GKeyFile *kf)
 {
 	g_auto(GStrv) key_names = g_key_file_get_keys(kf, "particle", NULL, NULL);
-	g_autoptr(GStrvBuilder) kept = g_strv_builder_new();
 
 	for (guint k = 0; key_names != NULL && key_names[k] != NULL; k++) {
+		g_autoptr(GStrvBuilder) kept = NULL;
 		const HealerPlatform *platform;
 		g_autofree char *value = NULL;
 		g_autofree char *prefix = NULL;
+		g_autofree char *pair = NULL;
 
 		if (!g_str_has_prefix(key_names[k], PARTICLE_INSTALL_PREFIX))
 			continue;
 		platform = healer_platform_lookup_name(key_names[k] + strlen(PARTICLE_INSTALL_PREFIX));
 		value = g_key_file_get_value(kf, "particle", key_names[k], NULL);
 		prefix = g_strdup_printf("%s=", platform->name);
+		kept = g_strv_builder_new();
 		for (guint i = 0; config->particle_install_platforms[i] != NULL; i++) {
 			if (!g_str_has_prefix(config->particle_install_platforms[i], prefix))
 				g_strv_builder_add(kept, config->particle_install_platforms[i]);
 		}
-		{
-			g_autofree char *pair = g_strdup_printf("%s%s", prefix, value);
-			g_strv_builder_add(kept, pair);
-		}
+		pair = g_strdup_printf("%s%s", prefix, value);
+		g_strv_builder_add(kept, pair);
 		g_strfreev(config->particle_install_platforms);
 		config->particle_install_platforms = g_strv_builder_end(kept);
-		kept = g_strv_builder_new();
 	}
 }
 
