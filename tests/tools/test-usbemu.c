@@ -38,10 +38,9 @@ have_dfu_util(void)
  * The script finds usbemu-client as $USBEMU_CLIENT.
  */
 static int
-usbemu_run(Fixture *f, const char *const *devices, const char *script, char **output)
+usbemu_run_flags(Fixture *f, UsbemuCommandFlags flags, const char *const *devices, const char *script, char **output)
 {
-	g_autoptr(UsbemuCommand) cmd =
-	        usbemu_command_new(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_WRAP_USBEMU | USBEMU_COMMAND_IN_DIR);
+	g_autoptr(UsbemuCommand) cmd = usbemu_command_new(f, flags);
 
 	usbemu_command_add_words(cmd, devices);
 	if (script != NULL) {
@@ -52,6 +51,13 @@ usbemu_run(Fixture *f, const char *const *devices, const char *script, char **ou
 	}
 	usbemu_command_setenv(cmd, "USBEMU_CLIENT", test_program("USBEMU_CLIENT"));
 	return usbemu_command_run(cmd, output);
+}
+
+static int
+usbemu_run(Fixture *f, const char *const *devices, const char *script, char **output)
+{
+	return usbemu_run_flags(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_WRAP_USBEMU | USBEMU_COMMAND_IN_DIR, devices,
+	                        script, output);
 }
 
 static char *
@@ -436,11 +442,17 @@ test_whole_flash(Fixture *f, gconstpointer data)
 		g_assert_true((i >= 0x4000 && i < 0x4000 + 100) || bytes[i] == 0xff);
 	g_clear_pointer(&out, g_free);
 	g_clear_pointer(&flash, g_bytes_unref);
-	/* Its read unprotect (0x92) erases everything and resets: back with the next devnum. */
-	g_assert_cmpint(usbemu_run(f, args,
-	                           "dfu-util -p 1-1.1 -a 0 -s :unprotect:force -D block.bin && "
-	                           "\"$USBEMU_CLIENT\" wait 1-1.1 0483:df11 3",
-	                           &out),
+	/*
+	 * Its read unprotect (0x92) erases everything and resets: back with the next devnum.  usbemu is
+	 * not put under valgrind here: dfu-util exits as soon as it sent 0x92, and a usbemu slowed by
+	 * valgrind replugs after that, when umockdev's uevent sender finds dfu-util's listener socket
+	 * refusing and aborts usbemu ("uevent_sender sendmsg_one: sendmsg failed"), a race of the
+	 * testbed's, not of the model.
+	 */
+	g_assert_cmpint(usbemu_run_flags(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_IN_DIR, args,
+	                                 "dfu-util -p 1-1.1 -a 0 -s :unprotect:force -D block.bin && "
+	                                 "\"$USBEMU_CLIENT\" wait 1-1.1 0483:df11 3",
+	                                 &out),
 	                ==, 0);
 	usbemu_assert_contains(out, "found 1-1.1 0483:df11 devnum=");
 	trace = usbemu_read_trace(f);
