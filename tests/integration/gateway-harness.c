@@ -121,6 +121,19 @@ has_owner(GDBusConnection *c)
 	return owned;
 }
 
+void
+bus_wait_for_healerd(const Bus *bus, guint timeout_ms)
+{
+	g_autoptr(GDBusConnection) c = bus_connect(bus);
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	while (!has_owner(c)) {
+		if (g_get_monotonic_time() > deadline)
+			g_error("healerd did not take %s on the test's bus within %u ms", BUS_NAME, timeout_ms);
+		g_usleep(20000);
+	}
+}
+
 /* ---- running healerctl ---- */
 
 void

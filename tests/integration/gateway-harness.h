@@ -33,6 +33,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Bus, bus_stop)
 GDBusConnection *bus_connect(const Bus *bus);
 /* Whether io.healerd.Healer1 has an owner on the bus. */
 gboolean has_owner(GDBusConnection *c);
+/*
+ * Waits until healerd owns its name on `bus` (it may judge its first device before it takes the
+ * name, so a healerctl call right after a device event can find nobody there); fails the test
+ * after `timeout_ms`.
+ */
+void bus_wait_for_healerd(const Bus *bus, guint timeout_ms);
 gboolean have_dbus_daemon(void);
 
 /* ---- running healerctl ---- */

@@ -556,6 +556,7 @@ test_healerctl_devices(Fixture *f, gconstpointer data)
 	bus_start(&bus);
 	healerd_process_start(healerd);
 	healerd_process_wait(healerd, judged, 1, 60000);
+	bus_wait_for_healerd(&bus, 60000);
 	healerctl(&devices, "devices", NULL);
 	g_assert_cmpint(devices.exit_status, ==, 0);
 	usbemu_assert_contains(devices.out, id);

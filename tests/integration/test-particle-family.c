@@ -536,6 +536,7 @@ test_healerctl_device(Fixture *f, gconstpointer data)
 	bus_start(&bus);
 	healerd_process_start(healerd);
 	healerd_process_wait(healerd, judged, 1, 60000);
+	bus_wait_for_healerd(&bus, 60000);
 	healerctl(&text, "device", ID, NULL);
 	g_test_message("healerctl device:\n%s", text.out);
 	g_assert_cmpint(text.exit_status, ==, 0);

@@ -250,6 +250,8 @@ start(Fixture *f, const char *platform, const char *modules, const char *store, 
 		const char *attached[] = {"attached on usb:1-1.1: platform", NULL};
 		healerd_process_wait(f->healerd, attached, 1, WAIT_MS);
 	}
+	if (bus)
+		bus_wait_for_healerd(&f->bus, WAIT_MS);
 	/* usbemu made the serial number by now (the device is attached). */
 	g_assert_true(g_file_get_contents(serial_path, &serial, NULL, NULL));
 	f->id = g_ascii_strdown(g_strstrip(serial), -1);
