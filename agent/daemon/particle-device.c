@@ -701,18 +701,11 @@ send_next(HealerParticleDevice *self)
 	if (self->offset < len) {
 		Healer__Particle__FirmwareUpdateDataRequest request =
 		        HEALER__PARTICLE__FIRMWARE_UPDATE_DATA_REQUEST__INIT;
-		gsize n = MIN((gsize)self->chunk_size, len - self->offset);
-		gsize size;
-		guint8 *packed;
-
-		request.data.data = (guint8 *)bytes + self->offset;
-		request.data.len = n;
-		size = healer__particle__firmware_update_data_request__get_packed_size(&request);
-		packed = g_malloc(size);
-		healer__particle__firmware_update_data_request__pack(&request, packed);
 		g_autoptr(GBytes) payload = NULL;
 
-		payload = g_bytes_new_take(packed, size);
+		request.data.data = (guint8 *)bytes + self->offset;
+		request.data.len = MIN((gsize)self->chunk_size, len - self->offset);
+		payload = healer_particle_message_pack(&request.base);
 		self->op = OP_DATA;
 		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_FIRMWARE_UPDATE_DATA,
 		                                     payload, HEALER_PARTICLE_REQUEST_TIMEOUT_MS, on_data, self);
@@ -721,9 +714,7 @@ send_next(HealerParticleDevice *self)
 	{
 		Healer__Particle__FinishFirmwareUpdateRequest request =
 		        HEALER__PARTICLE__FINISH_FIRMWARE_UPDATE_REQUEST__INIT;
-		guint8 packed[8];
-		gsize size = healer__particle__finish_firmware_update_request__pack(&request, packed);
-		g_autoptr(GBytes) payload = g_bytes_new(packed, size);
+		g_autoptr(GBytes) payload = healer_particle_message_pack(&request.base);
 
 		self->op = OP_FINISH;
 		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_FINISH_FIRMWARE_UPDATE,
@@ -809,14 +800,11 @@ particle_install_async(HealerDevice *device, const HealerDeviceModule *module, H
 	{
 		Healer__Particle__StartFirmwareUpdateRequest request =
 		        HEALER__PARTICLE__START_FIRMWARE_UPDATE_REQUEST__INIT;
-		guint8 packed[16];
-		gsize size;
 		g_autoptr(GBytes) payload = NULL;
 
 		request.size = (uint32_t)len;
 		request.format = FORMAT_BIN;
-		size = healer__particle__start_firmware_update_request__pack(&request, packed);
-		payload = g_bytes_new(packed, size);
+		payload = healer_particle_message_pack(&request.base);
 		healer_particle_client_request_async(self->client, HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE,
 		                                     payload, START_TIMEOUT_MS, on_started, self);
 	}

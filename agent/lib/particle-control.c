@@ -48,8 +48,8 @@ write_le16(guint8 *p, guint16 v)
 	p[1] = (guint8)(v >> 8);
 }
 
-#define KNOWN_FIELDS                                                                                                \
-	(HEALER_PARTICLE_REPLY_FIELD_STATUS | HEALER_PARTICLE_REPLY_FIELD_ID | HEALER_PARTICLE_REPLY_FIELD_SIZE |   \
+#define KNOWN_FIELDS                                                                                                   \
+	(HEALER_PARTICLE_REPLY_FIELD_STATUS | HEALER_PARTICLE_REPLY_FIELD_ID | HEALER_PARTICLE_REPLY_FIELD_SIZE |      \
 	 HEALER_PARTICLE_REPLY_FIELD_RESULT)
 
 gboolean
@@ -63,9 +63,10 @@ healer_particle_reply_parse(const guint8 *data, gsize len, HealerParticleReply *
 		                   "service reply: %zu byte(s), shorter than its 4-byte field flags", len);
 	reply->fields = read_le32(data);
 	if ((reply->fields & ~(guint32)KNOWN_FIELDS) != 0)
-		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-		                   "service reply: field flags 0x%08x name fields this protocol does not have (known: 0x%02x)",
-		                   reply->fields, KNOWN_FIELDS);
+		return healer_fail(
+		        error, HEALER_ERROR_INVALID_DATA,
+		        "service reply: field flags 0x%08x name fields this protocol does not have (known: 0x%02x)",
+		        reply->fields, KNOWN_FIELDS);
 	if (!(reply->fields & HEALER_PARTICLE_REPLY_FIELD_STATUS))
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
 		                   "service reply: field flags 0x%08x lack STATUS, which every reply carries",
@@ -140,7 +141,8 @@ healer_particle_setup_init(guint16 request_type, guint16 payload_size)
 HealerParticleSetup
 healer_particle_setup_check(guint16 id)
 {
-	return setup(HEALER_PARTICLE_REQUEST_TYPE_IN, HEALER_PARTICLE_SERVICE_CHECK, 0, id, HEALER_PARTICLE_MIN_WLENGTH);
+	return setup(HEALER_PARTICLE_REQUEST_TYPE_IN, HEALER_PARTICLE_SERVICE_CHECK, 0, id,
+	             HEALER_PARTICLE_MIN_WLENGTH);
 }
 
 HealerParticleSetup
@@ -158,7 +160,8 @@ healer_particle_setup_recv(guint16 id, guint16 chunk)
 HealerParticleSetup
 healer_particle_setup_reset(guint16 id)
 {
-	return setup(HEALER_PARTICLE_REQUEST_TYPE_IN, HEALER_PARTICLE_SERVICE_RESET, 0, id, HEALER_PARTICLE_MIN_WLENGTH);
+	return setup(HEALER_PARTICLE_REQUEST_TYPE_IN, HEALER_PARTICLE_SERVICE_RESET, 0, id,
+	             HEALER_PARTICLE_MIN_WLENGTH);
 }
 
 const char *
@@ -253,17 +256,30 @@ healer_particle_result_describe(gint32 result)
 
 	switch (result) {
 	case HEALER_PARTICLE_RESULT_PROTECTED:
-		return g_strdup("the device is protected (Device Protection, PROTECTED -1801): it accepts firmware only "
-		                "from the Particle cloud or after service mode is entered with the product's "
-		                "credentials; healerd will not retry");
+		return g_strdup(
+		        "the device is protected (Device Protection, PROTECTED -1801): it accepts firmware only "
+		        "from the Particle cloud or after service mode is entered with the product's "
+		        "credentials; healerd will not retry");
 	case HEALER_PARTICLE_RESULT_OTA_UPDATES_DISABLED:
-		return g_strdup("the application disabled updates (System.disableUpdates(), OTA_UPDATES_DISABLED -1380): "
-		                "put the device in safe mode or DFU mode (hold MODE through a reset) or change the "
-		                "application; healerd will not retry");
+		return g_strdup(
+		        "the application disabled updates (System.disableUpdates(), OTA_UPDATES_DISABLED -1380): "
+		        "put the device in safe mode or DFU mode (hold MODE through a reset) or change the "
+		        "application; healerd will not retry");
 	default:
 		break;
 	}
 	if (name != NULL)
 		return g_strdup_printf("%s (%d)", name, result);
 	return g_strdup_printf("result %d", result);
+}
+
+GBytes *
+healer_particle_message_pack(const ProtobufCMessage *message)
+{
+	gsize size = protobuf_c_message_get_packed_size(message);
+	/* A message with no field set packs to 0 bytes: g_malloc(0) would give NULL. */
+	guint8 *bytes = g_malloc(MAX(size, 1));
+
+	protobuf_c_message_pack(message, bytes);
+	return g_bytes_new_take(bytes, size);
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <glib.h>
+#include <protobuf-c/protobuf-c.h>
 
 G_BEGIN_DECLS
 
@@ -30,10 +31,10 @@ typedef enum {
 const char *healer_particle_service_to_string(guint service);
 
 /* The one raw vendor request the device knows (no service protocol), and its wIndex values. */
-#define HEALER_PARTICLE_RAW_REQUEST         0x50
-#define HEALER_PARTICLE_RAW_DEVICE_ID       20  /* IN: the device id in hex */
-#define HEALER_PARTICLE_RAW_SYSTEM_VERSION  30  /* IN: "6.2.0", cut at the first NUL */
-#define HEALER_PARTICLE_RAW_RESET           40  /* OUT: immediate hard reset */
+#define HEALER_PARTICLE_RAW_REQUEST        0x50
+#define HEALER_PARTICLE_RAW_DEVICE_ID      20 /* IN: the device id in hex */
+#define HEALER_PARTICLE_RAW_SYSTEM_VERSION 30 /* IN: "6.2.0", cut at the first NUL */
+#define HEALER_PARTICLE_RAW_RESET          40 /* OUT: immediate hard reset */
 
 /* INIT, CHECK and RESET are stalled with a wLength below this; it is also their wLength. */
 #define HEALER_PARTICLE_MIN_WLENGTH 64
@@ -81,7 +82,8 @@ typedef struct {
  */
 gboolean healer_particle_reply_parse(const guint8 *data, gsize len, HealerParticleReply *reply, GError **error);
 
-/* Writes `reply` (the fields it flags, STATUS always) into `out`; returns the length (<= HEALER_PARTICLE_REPLY_MAX_SIZE). */
+/* Writes `reply` (the fields it flags, STATUS always) into `out`; returns the length (<=
+ * HEALER_PARTICLE_REPLY_MAX_SIZE). */
 gsize healer_particle_reply_write(const HealerParticleReply *reply, guint8 out[HEALER_PARTICLE_REPLY_MAX_SIZE]);
 
 /* The setup packet of a service request (wLength: 64 for INIT/CHECK/RESET, the chunk for SEND/RECV). */
@@ -156,6 +158,9 @@ typedef enum {
 	HEALER_PARTICLE_RESULT_KEY_MISMATCH = -1802,
 	HEALER_PARTICLE_RESULT_INVALID_SIGNATURE = -1803,
 } HealerParticleResult;
+
+/* A request's payload or a reply: `message` (one of particle-control.pb-c.h's) encoded, as GBytes. */
+GBytes *healer_particle_message_pack(const ProtobufCMessage *message);
 
 /* "OTA_DEPENDENCY_CHECK_FAILED", ...; NULL for a code not in the list. */
 const char *healer_particle_result_to_string(gint32 result);

@@ -25,6 +25,7 @@
 #include "healer-error.h"
 #include "module-names.h"
 #include "module-reader.h"
+#include "particle-control.h"
 #include "particle-control.pb-c.h"
 
 #define OLD_VALIDITY_INTEGRITY    0x01
@@ -315,8 +316,6 @@ encode_old(GPtrArray *modules)
 	g_autofree Healer__Particle__LegacyModule *entries = g_new0(Healer__Particle__LegacyModule, modules->len);
 	g_autofree Healer__Particle__LegacyModule **entry_ptrs = g_new0(Healer__Particle__LegacyModule *, modules->len);
 	g_autoptr(GPtrArray) allocations = g_ptr_array_new_with_free_func(g_free);
-	guint8 *out;
-	gsize len;
 
 	reply.legacy_modules = entry_ptrs;
 	for (guint i = 0; i < modules->len; i++) {
@@ -356,10 +355,7 @@ encode_old(GPtrArray *modules)
 		}
 		entry_ptrs[reply.n_legacy_modules++] = e;
 	}
-	len = healer__particle__module_info_reply__get_packed_size(&reply);
-	out = g_malloc(len + 1);
-	healer__particle__module_info_reply__pack(&reply, out);
-	return g_bytes_new_take(out, len);
+	return healer_particle_message_pack(&reply.base);
 }
 
 static GBytes *
@@ -369,8 +365,6 @@ encode_new(GPtrArray *modules)
 	g_autofree Healer__Particle__Module *entries = g_new0(Healer__Particle__Module, modules->len);
 	g_autofree Healer__Particle__Module **entry_ptrs = g_new0(Healer__Particle__Module *, modules->len);
 	g_autoptr(GPtrArray) allocations = g_ptr_array_new_with_free_func(g_free);
-	guint8 *out;
-	gsize len;
 
 	reply.modules = entry_ptrs;
 	for (guint i = 0; i < modules->len; i++) {
@@ -409,10 +403,7 @@ encode_new(GPtrArray *modules)
 		entry_ptrs[i] = e;
 	}
 	reply.n_modules = modules->len;
-	len = healer__particle__module_info_reply__get_packed_size(&reply);
-	out = g_malloc(len + 1);
-	healer__particle__module_info_reply__pack(&reply, out);
-	return g_bytes_new_take(out, len);
+	return healer_particle_message_pack(&reply.base);
 }
 
 GBytes *

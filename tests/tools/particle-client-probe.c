@@ -275,16 +275,6 @@ foreign_open(void)
 	healer_particle_client_open_async(app.foreign, on_foreign_open, NULL);
 }
 
-static GBytes *
-pack(const ProtobufCMessage *message)
-{
-	gsize size = protobuf_c_message_get_packed_size(message);
-	guint8 *bytes = g_malloc(MAX(size, 1));
-
-	protobuf_c_message_pack(message, bytes);
-	return g_bytes_new_take(bytes, size);
-}
-
 static void
 ota_done(const char *how)
 {
@@ -333,14 +323,14 @@ ota_send_next(void)
 		g_autoptr(GBytes) payload = NULL;
 		data.data.data = (guint8 *)g_bytes_get_data(app.ota, NULL) + app.ota_offset;
 		data.data.len = n;
-		payload = pack(&data.base);
+		payload = healer_particle_message_pack(&data.base);
 		app.ota_offset += n;
 		healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_FIRMWARE_UPDATE_DATA, payload,
 		                                     0, on_ota_data, NULL);
 	} else {
 		Healer__Particle__FinishFirmwareUpdateRequest finish =
 		        HEALER__PARTICLE__FINISH_FIRMWARE_UPDATE_REQUEST__INIT;
-		g_autoptr(GBytes) payload = pack(&finish.base);
+		g_autoptr(GBytes) payload = healer_particle_message_pack(&finish.base);
 		healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_FINISH_FIRMWARE_UPDATE,
 		                                     payload, 0, on_ota_finish, NULL);
 	}
@@ -392,7 +382,7 @@ ota_begin(const char *path)
 	app.ota_chunk = 0;
 	app.ota_start = g_get_monotonic_time();
 	start.size = (guint32)len;
-	payload = pack(&start.base);
+	payload = healer_particle_message_pack(&start.base);
 	healer_particle_client_request_async(app.client, HEALER_PARTICLE_REQUEST_START_FIRMWARE_UPDATE, payload, 0,
 	                                     on_ota_start, NULL);
 }

@@ -22,16 +22,6 @@
 #define OTA_CHUNK_SIZE 1024
 #define OTA_FORMAT_BIN 0
 
-static GBytes *
-pack(const ProtobufCMessage *message)
-{
-	size_t size = protobuf_c_message_get_packed_size(message);
-	uint8_t *bytes = g_malloc(MAX(size, 1));
-
-	protobuf_c_message_pack(message, bytes);
-	return g_bytes_new_take(bytes, size);
-}
-
 static void
 ota_cancel(UsbemuParticle *particle)
 {
@@ -76,7 +66,7 @@ ota_start(UsbemuRequest *r)
 	particle->ota_size = size;
 	particle->ota_data = g_byte_array_sized_new(size);
 	reply.chunk_size = OTA_CHUNK_SIZE;
-	r->reply = pack(&reply.base);
+	r->reply = healer_particle_message_pack(&reply.base);
 	return HEALER_PARTICLE_RESULT_OK;
 }
 
@@ -150,7 +140,7 @@ usbemu_particle_handle(UsbemuRequest *r)
 	case HEALER_PARTICLE_REQUEST_GET_DEVICE_ID: {
 		Healer__Particle__DeviceIdReply reply = HEALER__PARTICLE__DEVICE_ID_REPLY__INIT;
 		reply.id = device->serial;
-		r->reply = pack(&reply.base);
+		r->reply = healer_particle_message_pack(&reply.base);
 		break;
 	}
 	case HEALER_PARTICLE_REQUEST_GET_SYSTEM_VERSION: {
@@ -161,7 +151,7 @@ usbemu_particle_handle(UsbemuRequest *r)
 			break;
 		}
 		reply.version = version;
-		r->reply = pack(&reply.base);
+		r->reply = healer_particle_message_pack(&reply.base);
 		break;
 	}
 	case HEALER_PARTICLE_REQUEST_RESET:
@@ -174,13 +164,13 @@ usbemu_particle_handle(UsbemuRequest *r)
 	case HEALER_PARTICLE_REQUEST_GET_DEVICE_MODE: {
 		Healer__Particle__DeviceModeReply reply = HEALER__PARTICLE__DEVICE_MODE_REPLY__INIT;
 		reply.mode = 0; /* normal: safe mode is not reported, listening mode is not emulated */
-		r->reply = pack(&reply.base);
+		r->reply = healer_particle_message_pack(&reply.base);
 		break;
 	}
 	case HEALER_PARTICLE_REQUEST_GET_PROTECTED_STATE: {
 		Healer__Particle__ProtectedStateReply reply = HEALER__PARTICLE__PROTECTED_STATE_REPLY__INIT;
 		reply.state = particle->protected_device;
-		r->reply = pack(&reply.base);
+		r->reply = healer_particle_message_pack(&reply.base);
 		break;
 	}
 	case HEALER_PARTICLE_REQUEST_GET_MODULE_INFO:
