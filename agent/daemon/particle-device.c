@@ -613,6 +613,24 @@ op_transport_failed(HealerParticleDevice *self, const char *what, const GError *
 	finish_op(self, g_error_new(error->domain, error->code, "%s: %s", what, error->message));
 }
 
+/*
+ * Ends the operation when a request of it did not succeed: `error` (the transport; `what` names the
+ * request) or a result other than OK (`refused` says what the device refused).  FALSE: it succeeded.
+ */
+static gboolean
+op_request_failed(HealerParticleDevice *self, const char *what, const char *refused, gint32 result, const GError *error)
+{
+	if (error != NULL) {
+		op_transport_failed(self, what, error);
+		return TRUE;
+	}
+	if (result != HEALER_PARTICLE_RESULT_OK) {
+		finish_op(self, result_error(refused, result));
+		return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 on_dfu_mode(HealerParticleClient *client, gint32 result, GBytes *reply, const GError *error, gpointer user_data)
 {
@@ -620,14 +638,9 @@ on_dfu_mode(HealerParticleClient *client, gint32 result, GBytes *reply, const GE
 
 	(void)client;
 	(void)reply;
-	if (error != NULL) {
-		op_transport_failed(self, "asking it to reboot into DFU mode (DFU_MODE)", error);
+	if (op_request_failed(self, "asking it to reboot into DFU mode (DFU_MODE)",
+	                      "asking it to reboot into DFU mode (DFU_MODE)", result, error))
 		return;
-	}
-	if (result != HEALER_PARTICLE_RESULT_OK) {
-		finish_op(self, result_error("asking it to reboot into DFU mode (DFU_MODE)", result));
-		return;
-	}
 	/* It reboots into its DFU bootloader about a second from now: the step runs again there. */
 	finish_op(self, healer_device_mode_switch_new("rebooting into DFU mode to install it"));
 	self->op = OP_RESET;
@@ -649,14 +662,8 @@ on_finished(HealerParticleClient *client, gint32 result, GBytes *reply, const GE
 
 	(void)client;
 	(void)reply;
-	if (error != NULL) {
-		op_transport_failed(self, "FINISH", error);
+	if (op_request_failed(self, "FINISH", "the device refused the module at FINISH", result, error))
 		return;
-	}
-	if (result != HEALER_PARTICLE_RESULT_OK) {
-		finish_op(self, result_error("the device refused the module at FINISH", result));
-		return;
-	}
 	/* Staged: it applies the module as it resets, and comes back as another USB device (the engine waits for it).
 	 */
 	healer_device_emit_log(HEALER_DEVICE(self), "module staged: the device resets to apply it");
@@ -673,16 +680,11 @@ on_data(HealerParticleClient *client, gint32 result, GBytes *reply, const GError
 
 	(void)client;
 	(void)reply;
-	if (error != NULL) {
+	{
 		g_autofree char *what = g_strdup_printf("DATA at byte %" G_GSIZE_FORMAT, self->offset);
-		op_transport_failed(self, what, error);
-		return;
-	}
-	if (result != HEALER_PARTICLE_RESULT_OK) {
-		g_autofree char *what =
-		        g_strdup_printf("the device refused DATA at byte %" G_GSIZE_FORMAT, self->offset);
-		finish_op(self, result_error(what, result));
-		return;
+		g_autofree char *refused = g_strdup_printf("the device refused %s", what);
+		if (op_request_failed(self, what, refused, result, error))
+			return;
 	}
 	self->offset += n;
 	healer_device_emit_progress(HEALER_DEVICE(self));
@@ -731,12 +733,10 @@ on_started(HealerParticleClient *client, gint32 result, GBytes *reply, const GEr
 	const guint8 *data;
 
 	(void)client;
-	if (error != NULL) {
-		op_transport_failed(self, "START", error);
-		return;
-	}
-	/* A Device OS that cannot take a module over control requests may still in DFU mode (not a bootloader). */
-	if ((result == HEALER_PARTICLE_RESULT_NOT_SUPPORTED ||
+	/* A Device OS that cannot take a module over control requests may still take it in DFU mode (not a bootloader).
+	 */
+	if (error == NULL &&
+	    (result == HEALER_PARTICLE_RESULT_NOT_SUPPORTED ||
 	     result == HEALER_PARTICLE_RESULT_OTA_UNSUPPORTED_MODULE) &&
 	    self->module_function != MODULE_FUNCTION_BOOTLOADER) {
 		g_autofree char *text = healer_particle_result_describe(result);
@@ -744,10 +744,8 @@ on_started(HealerParticleClient *client, gint32 result, GBytes *reply, const GEr
 		switch_to_dfu(self, why);
 		return;
 	}
-	if (result != HEALER_PARTICLE_RESULT_OK) {
-		finish_op(self, result_error("the device refused the module at START", result));
+	if (op_request_failed(self, "START", "the device refused the module at START", result, error))
 		return;
-	}
 	data = reply != NULL ? g_bytes_get_data(reply, &len) : NULL;
 	started = healer__particle__start_firmware_update_reply__unpack(NULL, len, data);
 	self->chunk_size = started != NULL ? started->chunk_size : 0;
