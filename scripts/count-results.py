@@ -12,7 +12,8 @@ Counted:
            summary, when some of its subtests skipped ("ok 3 /path # SKIP reason", GLib's
            g_test_skip()) or were left incomplete ("not ok 3 /path # TODO reason",
            g_test_incomplete()); they are read from the TAP it printed, which the log keeps.
-Every skip is named on stderr with its reason.  With CI=true in the environment each skip also
+Every skip is named on stderr with its reason, and every failed test with the last lines it printed
+(valgrind's own "--PID--" notes left out): what CI shows of a run is its end.  With CI=true in the environment each skip also
 counts as failed: a check that did not run proves nothing.
 Exit status: 0 when nothing failed, 1 otherwise.
 """
@@ -24,10 +25,23 @@ import sys
 SUBTEST_SKIP = re.compile(r"^(?:not\s+)?ok\s+\d+\s*(.*?)\s*#\s*(?:skip|todo)\b\s*(.*)$", re.IGNORECASE)
 # A TAP plan of no test, or what an exit-77 script says (tests/package: "SKIP: needs root").
 PLAN_SKIP = re.compile(r"^(?:1\.\.0\s*#\s*skip\b|SKIP:)\s*(.*)$", re.IGNORECASE)
+# valgrind's notes about itself ("--4145-- WARNING: unhandled amd64-linux syscall: 434"), not the test's.
+VALGRIND_NOTE = re.compile(r"^--\d+--")
+FAILURE_TAIL_LINES = 12
+
+
+def failure_tail(test):
+    """The last lines a failed test printed on stdout and on stderr, valgrind's notes left out."""
+    shown = []
+    for stream in ("stdout", "stderr"):
+        lines = [line for line in (test.get(stream) or "").splitlines()
+                 if line.strip() and not VALGRIND_NOTE.match(line)]
+        shown += [f"    {stream}: {line}" for line in lines[-FAILURE_TAIL_LINES:]]
+    return shown
 
 
 def count(paths, build_failures, ci):
-    passed, failed, skips = 0, build_failures, []
+    passed, failed, skips, failures = 0, build_failures, [], []
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -44,8 +58,13 @@ def count(paths, build_failures, ci):
                     continue  # its plan says it ran no subtest
                 else:
                     failed += 1
+                    failures.append((f"{path}: {name} ({result})", failure_tail(test)))
                 for m in filter(None, map(SUBTEST_SKIP.match, lines)):
                     skips.append(f"{path}: {name}: {m.group(1)}: {m.group(2) or 'no reason given'}")
+    for what, tail in failures:
+        print(f"=== failed: {what}", file=sys.stderr)
+        for line in tail:
+            print(line, file=sys.stderr)
     if skips:
         print("=== skipped, which CI counts as failed:" if ci else "=== skipped:", file=sys.stderr)
         for s in skips:

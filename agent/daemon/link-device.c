@@ -523,7 +523,12 @@ on_describe_reply(HealerLinkDevice *self, const link_frame_t *frame)
 		self->describe_json = g_strdup(
 		        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	}
-	if (self->probe_source != 0) {
+	/*
+	 * Asked enough once the device said who it is.  A describe before any HELLO is an answer left on
+	 * the line for an earlier program (healerctl probe stops reading once it knows enough): the HELLO
+	 * is still to be asked for, or the device would wait here unheard forever.
+	 */
+	if (self->probe_source != 0 && self->have_hello) {
 		g_source_remove(self->probe_source);
 		self->probe_source = 0;
 	}

@@ -323,7 +323,7 @@ typedef struct {
 	const char *describe_after;   /* when set, the describe it answers once a module went in */
 
 	/* What happened. */
-	guint data_frames, begins, finishes, incomplete, describes_lost;
+	guint data_frames, begins, finishes, incomplete, describes_lost, hello_requests;
 	guint finish_before_last_ack; /* FINISHes that arrived before the host could have seen the last ACK */
 	gboolean last_ack_delivered;
 	guint16 min_payload, max_payload;
@@ -398,6 +398,10 @@ scripted_request(ScriptedDevice *dev, const link_frame_t *f)
 	guint16 payload;
 
 	switch (f->type) {
+	case LINK_HELLO_REQUEST:
+		dev->hello_requests++;
+		scripted_hello(dev, LINK_RESET_POWER_ON);
+		break;
 	case LINK_DESCRIBE:
 		if (dev->finishes > 0 && dev->lose_describes > 0) {
 			dev->lose_describes--;
@@ -941,6 +945,48 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
  * A device that acknowledges every module but keeps running what it ran: the first step did not take
  * effect, and the heal fails there, not later (mutation testing: engine-step-took-effect).
  */
+static gboolean
+on_identify_deadline(gpointer user_data)
+{
+	(void)user_data;
+	g_error("the device was not identified in time");
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * The first frame on the line is a describe reply no HELLO came before: an answer to an earlier
+ * program's question (healerctl probe exits once it knows enough).  The device must still be asked
+ * for its HELLO and identified, not left waiting with no question pending (the package test's smoke
+ * test hung on this).
+ */
+static void
+test_link_describe_before_hello(void)
+{
+	static const char describe[] = "{\"p\":3,\"m\":[]}";
+	HealerLinkTimeouts timeouts = {.response_timeout_ms = 600000, .reset_timeout_ms = 600000};
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(ScriptedDevice) dev = scripted_device_new(NULL, NULL, NULL);
+	g_autoptr(HealerLinkDevice) device = NULL;
+	Install in = {.loop = loop};
+	guint deadline;
+
+	/* Not the boot HELLO scripted_device_new() queued: only the stale reply is on the line. */
+	g_queue_clear_full(&dev->to_host, (GDestroyNotify)g_bytes_unref);
+	g_source_remove(dev->deliver);
+	dev->deliver = 0;
+	scripted_queue(dev, healer_link_build_describe_reply(describe, sizeof describe - 1, NULL));
+	device = healer_link_device_new("scripted", "scripted", "scripted", &dev->parent, &timeouts);
+	g_signal_connect(device, "identified", G_CALLBACK(on_scripted_identified), &in);
+	/* A bound for a hang, not a timing check: the first HELLO_REQUEST goes out after 1 s. */
+	deadline = g_timeout_add_seconds(60, on_identify_deadline, NULL);
+	g_main_loop_run(loop);
+	g_source_remove(deadline);
+	g_assert_true(in.identified);
+	g_assert_cmpuint(dev->hello_requests, >=, 1);
+	g_assert_nonnull(healer_link_device_get_hello(device));
+	g_clear_object(&device);
+}
+
 static void
 test_engine_step_must_take_effect(void)
 {
@@ -991,6 +1037,7 @@ main(int argc, char **argv)
 	g_test_add_func("/engine/transfer/silence-goes-back", test_transfer_silence_goes_back);
 	g_test_add_func("/engine/transfer/gap-limit", test_transfer_gap_limit);
 	g_test_add_func("/engine/transfer/describe-retried", test_transfer_describe_retried);
+	g_test_add_func("/engine/link/describe-before-hello", test_link_describe_before_hello);
 	g_test_add_func("/engine/step-must-take-effect", test_engine_step_must_take_effect);
 	g_test_add_func("/engine/app-must-run", test_engine_app_must_run);
 	rc = g_test_run();

@@ -384,6 +384,10 @@ deadline=$(($(date +%s) + 180))
 until healthy; do
   if (($(date +%s) > deadline)); then
     cat "$work/devices.json" 2>/dev/null
+    # What healerd holds and where it waits, and how the device answers now (busy if healerd has it).
+    ls -l "/proc/$healerd_pid/fd" 2>&1 | sed 's/^/healerd fd: /'
+    grep -E '^(State|Threads)' "/proc/$healerd_pid/status" 2>&1 | sed 's/^/healerd: /'
+    inroot healerctl probe /run/healer-sim/device-1/tty 2>&1 | sed 's/^/probe again: /'
     fail "the device was not healed within 180s"
   fi
   kill -0 "$healerd_pid" 2>/dev/null || fail "healerd exited"

@@ -200,6 +200,15 @@ usbemu_command_run(UsbemuCommand *cmd, char **output)
 	if (cmd->wrapper != NULL && status == 99)
 		g_error("memory errors under %s running usbemu:\n%s", cmd->wrapper, out);
 	g_test_message("usbemu exited %d:\n%s", status, out);
+	/*
+	 * A failure's cause is at the end of what it printed: on stderr too, where it lands last in the
+	 * test's log, after valgrind's own notes (meson shows only a log's last lines).
+	 */
+	if (status != 0) {
+		gsize len = strlen(out);
+		g_printerr("usbemu exited %d; the end of its output:\n%s\n", status,
+		           out + (len > 2000 ? len - 2000 : 0));
+	}
 	if (output != NULL)
 		*output = g_steal_pointer(&out);
 	return status;
