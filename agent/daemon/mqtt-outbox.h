@@ -1,0 +1,64 @@
+/*
+ * The MQTT outbox: a durable, bounded FIFO of event payloads.  Every event healerd publishes on
+ * <prefix>/<gateway>/events is appended here (written durably: the append returns once the record is
+ * on disk) before it is handed to the broker, and leaves only when the broker acknowledged it
+ * (PUBACK).  Events made while the broker is away, or before a kill -9, are published after the
+ * restart, in order.
+ *
+ * Each record carries its sequence number: one counter per gateway, increasing by one per event and
+ * never reused across restarts (the next number is one past the highest ever appended or
+ * acknowledged, both of which survive a restart).
+ *
+ * Storage (docs/mqtt.md, "The outbox"): DIR/outbox.log holds the records in order, each
+ * length-prefixed and CRC-checked; DIR/acked holds the highest sequence number acknowledged in
+ * order (written atomically).  A torn last record (healerd killed mid-append) is cut off at open,
+ * and said so; any other damage is an error naming the file and the offset, and changes nothing.
+ * Acknowledged records are compacted away (the file rewritten atomically) once they are more than
+ * half of it.
+ *
+ * Bounded: when an append would make the unacknowledged records exceed max_bytes, the oldest
+ * unacknowledged records are dropped (never the new one) and counted; the caller learns the count
+ * and publishes an events-dropped event for them.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _HealerMqttOutbox HealerMqttOutbox;
+
+/*
+ * Opens (creating DIR when missing, mode 0700) the outbox in DIR.  max_bytes bounds the payload
+ * bytes held unacknowledged (at least one record is always kept).  HEALER_ERROR_INVALID_DATA for a
+ * damaged file (the message names it and the offset), HEALER_ERROR_IO for what the system refused.
+ */
+HealerMqttOutbox *healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GError **error);
+void healer_mqtt_outbox_free(HealerMqttOutbox *outbox);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerMqttOutbox, healer_mqtt_outbox_free)
+
+/* The sequence number the next append gets (>= 1). */
+guint64 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox);
+
+/*
+ * Appends `payload` as record healer_mqtt_outbox_next_seq() (the caller wrote that number into the
+ * payload), durably.  *dropped (may be NULL) is set to the number of older unacknowledged records
+ * dropped to make room (0 almost always).  FALSE with HEALER_ERROR_IO when it could not be written:
+ * nothing changed (the sequence number is not used up).
+ */
+gboolean healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *payload, gsize len,
+                                   guint *dropped, GError **error);
+
+/* Unacknowledged records, oldest first: how many, and the one at `index` (its seq and payload). */
+guint healer_mqtt_outbox_pending(HealerMqttOutbox *outbox);
+guint64 healer_mqtt_outbox_pending_bytes(HealerMqttOutbox *outbox);
+gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, const char **payload, gsize *len);
+
+/*
+ * The broker acknowledged record `seq` (acknowledgements may come out of order: the records leave in
+ * order once every older one is acknowledged too).  Unknown or already acknowledged: ignored.
+ * Persisted durably before it returns TRUE.
+ */
+gboolean healer_mqtt_outbox_ack(HealerMqttOutbox *outbox, guint64 seq, GError **error);
+
+G_END_DECLS
