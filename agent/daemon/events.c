@@ -59,7 +59,10 @@ typedef struct {
 	guint id;
 	HealerEventFunc func; /* NULL: unsubscribed during an emission, dropped once it ends */
 	gpointer user_data;
+	guint64 kinds; /* HEALER_EVENT_KIND_BIT()s of the kinds it is called for */
 } Subscriber;
+
+G_STATIC_ASSERT(HEALER_EVENT_N_KINDS <= 64);
 
 struct _HealerEventStream {
 	/* Held through a whole delivery: an observer re-enters it (same thread), other threads wait. */
@@ -121,7 +124,13 @@ healer_event_stream_free(HealerEventStream *self)
 guint
 healer_event_stream_subscribe(HealerEventStream *self, HealerEventFunc func, gpointer user_data)
 {
-	Subscriber s = {.func = func, .user_data = user_data};
+	return healer_event_stream_subscribe_kinds(self, HEALER_EVENT_KINDS_ALL, func, user_data);
+}
+
+guint
+healer_event_stream_subscribe_kinds(HealerEventStream *self, guint64 kinds, HealerEventFunc func, gpointer user_data)
+{
+	Subscriber s = {.func = func, .user_data = user_data, .kinds = kinds};
 
 	g_return_val_if_fail(func != NULL, 0);
 	g_rec_mutex_lock(&self->lock);
@@ -173,7 +182,7 @@ healer_event_stream_emit(HealerEventStream *self, const HealerEvent *event)
 		guint n = self->subscribers->len;
 		for (guint i = 0; i < n; i++) {
 			Subscriber s = g_array_index(self->subscribers, Subscriber, i);
-			if (s.func != NULL)
+			if (s.func != NULL && (s.kinds & HEALER_EVENT_KIND_BIT(next->kind)) != 0)
 				s.func(next, s.user_data);
 		}
 		event_free(next);

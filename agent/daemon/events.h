@@ -99,8 +99,19 @@ HealerEventStream *healer_event_stream_new(void);
 void healer_event_stream_free(HealerEventStream *stream);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEventStream, healer_event_stream_free)
 
-/* Returns an id for healer_event_stream_unsubscribe() (never 0). */
+/* Returns an id for healer_event_stream_unsubscribe() (never 0): `func` gets every kind. */
 guint healer_event_stream_subscribe(HealerEventStream *stream, HealerEventFunc func, gpointer user_data);
+
+/* The bit of `kind` in an interest mask, and the mask of every kind. */
+#define HEALER_EVENT_KIND_BIT(kind) (G_GUINT64_CONSTANT(1) << (guint)(kind))
+#define HEALER_EVENT_KINDS_ALL      G_MAXUINT64
+
+/*
+ * As healer_event_stream_subscribe(), for the kinds in `kinds` only (HEALER_EVENT_KIND_BIT()s ORed):
+ * an observer that publishes a few kinds (MQTT) is not called for every progress tick.
+ */
+guint healer_event_stream_subscribe_kinds(HealerEventStream *stream, guint64 kinds, HealerEventFunc func,
+                                          gpointer user_data);
 /* From then on `func` is not called again, also when unsubscribed by an observer during an emission. */
 void healer_event_stream_unsubscribe(HealerEventStream *stream, guint id);
 

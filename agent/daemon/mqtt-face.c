@@ -1,0 +1,538 @@
+#include "mqtt-face.h"
+
+#include <string.h>
+
+#include "device-json.h"
+#include "healer-error.h"
+#include "json-autoptr.h"
+#include "mqtt-client.h"
+#include "mqtt-command.h"
+#include "mqtt-outbox.h"
+#include "mqtt-payload.h"
+#include "mqtt-topic.h"
+
+/*
+ * Records handed to the client and not yet acknowledged, at most: enough to keep a link busy, few
+ * enough that a reconnect sends little twice.
+ */
+#define MAX_IN_FLIGHT 32
+
+/* The kinds the face is called for: the published events, and what changes retained state. */
+#define STATE_KINDS                                                                                                    \
+	(HEALER_EVENT_KIND_BIT(HEALER_EVENT_DEVICE_ADDED) | HEALER_EVENT_KIND_BIT(HEALER_EVENT_DEVICE_CHANGED) |       \
+	 HEALER_EVENT_KIND_BIT(HEALER_EVENT_DEVICE_REMOVED) | HEALER_EVENT_KIND_BIT(HEALER_EVENT_STATUS) |             \
+	 HEALER_EVENT_KIND_BIT(HEALER_EVENT_SOURCES_CHANGED))
+
+typedef struct {
+	HealerDeviceInfo *info; /* the last the engine gave */
+	gint64 detached_at;     /* 0 while attached */
+	char *published;        /* the payload the broker holds (retained), NULL: to publish */
+} DeviceState;
+
+typedef struct _Refresh Refresh;
+
+struct _HealerMqttFace {
+	HealerConfig *config;
+	HealerEngine *engine;
+	HealerStore *store;
+	HealerSupply *supply;
+	HealerUpstream *upstream;
+	HealerEventStream *stream;
+	guint subscription;
+
+	HealerMqttOutbox *outbox;
+	HealerMqttClient *client;
+	char *status_topic;
+	char *events_topic;
+	char *devices_topic; /* ".../devices": a device's is devices_topic/ID */
+	char *cmd_topic;     /* ".../cmd": a command's is cmd_topic/VERB */
+
+	GHashTable *devices; /* id -> DeviceState */
+	GHashTable *sent;    /* mid -> seq (guint64, boxed): records handed to the client */
+	guint64 next_seq_to_send;
+	guint64 dropped;
+	guint status_source; /* an idle that publishes the status once a burst of changes is over */
+	GList *refreshes;    /* Refresh: commands waiting for the upstream */
+};
+
+struct _Refresh {
+	HealerMqttFace *face; /* NULL once the face is gone */
+	char *response_topic;
+	GBytes *correlation;
+};
+
+static void
+device_state_free(DeviceState *state)
+{
+	healer_device_info_free(state->info);
+	g_free(state->published);
+	g_free(state);
+}
+
+/* ---- events: outbox first, then the broker -------------------------------------------------------- */
+
+/* Hands the client every record not handed yet, oldest first, up to MAX_IN_FLIGHT in flight. */
+static void
+send_pending(HealerMqttFace *self)
+{
+	guint pending = healer_mqtt_outbox_pending(self->outbox);
+	guint64 first_seq = 0;
+
+	if (!healer_mqtt_client_is_connected(self->client) || pending == 0)
+		return;
+	if (!healer_mqtt_outbox_peek(self->outbox, 0, &first_seq, NULL, NULL))
+		return;
+	/* The records are contiguous in seq (drops and acknowledgements take them from the front). */
+	if (self->next_seq_to_send < first_seq)
+		self->next_seq_to_send = first_seq;
+	while (g_hash_table_size(self->sent) < MAX_IN_FLIGHT && self->next_seq_to_send - first_seq < pending) {
+		guint64 seq = 0;
+		const char *payload = NULL;
+		gsize len = 0;
+		int mid = 0;
+
+		if (!healer_mqtt_outbox_peek(self->outbox, (guint)(self->next_seq_to_send - first_seq), &seq, &payload,
+		                             &len))
+			break;
+		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
+			break;
+		g_hash_table_insert(self->sent, GINT_TO_POINTER(mid), g_memdup2(&seq, sizeof seq));
+		self->next_seq_to_send = seq + 1;
+	}
+}
+
+/* Keeps `payload` (made for seq) in the outbox; said in the journal when older events had to go. */
+static void
+keep_event(HealerMqttFace *self, guint64 seq, char *payload)
+{
+	g_autofree char *owned = payload;
+	g_autoptr(GError) error = NULL;
+	guint dropped = 0;
+
+	if (!healer_mqtt_outbox_append(self->outbox, seq, owned, strlen(owned), &dropped, &error)) {
+		/* Not kept: it still goes out now if the broker is there, without the outbox's promise. */
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: event %" G_GUINT64_FORMAT " not kept in the outbox: %s", seq, error->message);
+		if (healer_mqtt_client_is_connected(self->client))
+			healer_mqtt_client_publish(self->client, self->events_topic, owned, strlen(owned), 1, FALSE,
+			                           NULL, NULL);
+		return;
+	}
+	if (dropped > 0) {
+		guint64 dropped_seq = healer_mqtt_outbox_next_seq(self->outbox);
+		char *notice = healer_mqtt_events_dropped_payload(dropped_seq, g_get_real_time(), dropped);
+
+		self->dropped += dropped;
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: the outbox is full (outbox-max-bytes=%" G_GUINT64_FORMAT "): dropped the %u oldest "
+		            "events not yet delivered; an events-dropped event says so to the broker",
+		            self->config->mqtt_outbox_max_bytes, dropped);
+		keep_event(self, dropped_seq, notice);
+	}
+}
+
+static void
+on_published_event(HealerMqttFace *self, const HealerEvent *event)
+{
+	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox);
+	char *payload = healer_mqtt_event_payload(seq, g_get_real_time(), event);
+
+	if (payload == NULL)
+		return;
+	keep_event(self, seq, payload);
+	send_pending(self);
+}
+
+/* ---- retained state --------------------------------------------------------------------------------- */
+
+static void
+publish_device(HealerMqttFace *self, const char *id, DeviceState *state)
+{
+	g_autofree char *topic = g_strdup_printf("%s/%s", self->devices_topic, id);
+	g_autofree char *payload = healer_mqtt_device_payload(state->info, state->detached_at != 0, state->detached_at);
+
+	if (g_strcmp0(payload, state->published) == 0 || !healer_mqtt_client_is_connected(self->client))
+		return;
+	if (healer_mqtt_client_publish(self->client, topic, payload, strlen(payload), 1, TRUE, NULL, NULL)) {
+		g_free(state->published);
+		state->published = g_steal_pointer(&payload);
+	}
+}
+
+static void
+update_device(HealerMqttFace *self, const char *id, gboolean removed)
+{
+	DeviceState *state;
+
+	if (id == NULL || !healer_mqtt_topic_level_is_valid(id))
+		return;
+	state = g_hash_table_lookup(self->devices, id);
+	if (removed) {
+		if (state == NULL)
+			return;
+		state->detached_at = g_get_real_time();
+	} else {
+		HealerDeviceInfo *info = healer_engine_get_device(self->engine, id);
+		if (info == NULL)
+			return;
+		if (state == NULL) {
+			state = g_new0(DeviceState, 1);
+			g_hash_table_insert(self->devices, g_strdup(id), state);
+		}
+		healer_device_info_free(state->info);
+		state->info = info;
+		state->detached_at = 0;
+	}
+	publish_device(self, id, state);
+}
+
+static char *
+status_payload(HealerMqttFace *self)
+{
+	g_autoptr(GHashTable) by_state = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+	HealerMqttStatus status = {
+	        .version = HEALER_VERSION,
+	        .time_us = g_get_real_time(),
+	        .devices_by_state = by_state,
+	        .store_modules = healer_store_get_n_entries(self->store),
+	        .outbox_pending = healer_mqtt_outbox_pending(self->outbox),
+	        .dropped = self->dropped,
+	};
+
+	for (guint i = 0; i < devices->len; i++) {
+		const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
+		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(by_state, info->state));
+		g_hash_table_insert(by_state, info->state, GUINT_TO_POINTER(n + 1));
+	}
+	return healer_mqtt_status_payload(&status);
+}
+
+static gboolean
+publish_status(gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+	g_autofree char *payload = NULL;
+
+	self->status_source = 0;
+	if (!healer_mqtt_client_is_connected(self->client))
+		return G_SOURCE_REMOVE;
+	payload = status_payload(self);
+	healer_mqtt_client_publish(self->client, self->status_topic, payload, strlen(payload), 1, TRUE, NULL, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+status_changed(HealerMqttFace *self)
+{
+	if (self->status_source == 0)
+		self->status_source = g_idle_add(publish_status, self);
+}
+
+static void
+on_event(const HealerEvent *event, gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+
+	switch (event->kind) {
+	case HEALER_EVENT_DEVICE_ADDED:
+	case HEALER_EVENT_DEVICE_CHANGED:
+		update_device(self, event->device_id, FALSE);
+		status_changed(self);
+		break;
+	case HEALER_EVENT_DEVICE_REMOVED:
+		update_device(self, event->device_id, TRUE);
+		status_changed(self);
+		break;
+	case HEALER_EVENT_STATUS:
+	case HEALER_EVENT_SOURCES_CHANGED:
+		status_changed(self);
+		break;
+	default:
+		on_published_event(self, event);
+		break;
+	}
+}
+
+/* ---- commands ------------------------------------------------------------------------------------- */
+
+static void
+reply(HealerMqttFace *self, const char *response_topic, GBytes *correlation, char *payload)
+{
+	g_autofree char *owned = payload;
+
+	if (response_topic == NULL || self->client == NULL)
+		return;
+	healer_mqtt_client_publish(self->client, response_topic, owned, strlen(owned), 1, FALSE, correlation, NULL);
+}
+
+static void
+reply_error(HealerMqttFace *self, const char *response_topic, GBytes *correlation, const GError *error)
+{
+	reply(self, response_topic, correlation, healer_mqtt_reply_error(error));
+}
+
+static void
+on_refreshed(const HealerUpstreamRefreshResult *result, const GError *error, gpointer user_data)
+{
+	Refresh *refresh = user_data;
+	HealerMqttFace *self = refresh->face;
+
+	if (self != NULL) {
+		self->refreshes = g_list_remove(self->refreshes, refresh);
+		if (error != NULL) {
+			reply_error(self, refresh->response_topic, refresh->correlation, error);
+		} else {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "changed", json_object_new_boolean(result->changed));
+			json_object_object_add(o, "serial", json_object_new_int64((gint64)result->serial));
+			json_object_object_add(o, "modules", json_object_new_int64((gint64)result->n_modules));
+			reply(self, refresh->response_topic, refresh->correlation, healer_mqtt_reply_ok(o));
+		}
+	}
+	g_free(refresh->response_topic);
+	g_clear_pointer(&refresh->correlation, g_bytes_unref);
+	g_free(refresh);
+}
+
+static void
+run_command(HealerMqttFace *self, const HealerMqttCommand *command, const char *response_topic, GBytes *correlation)
+{
+	g_autoptr(GError) error = NULL;
+
+	switch (command->verb) {
+	case HEALER_MQTT_COMMAND_HEAL:
+		if (command->all) {
+			g_autoptr(GPtrArray) ids = healer_engine_heal_all(self->engine);
+			json_object *started = json_object_new_array();
+			for (guint i = 0; i < ids->len; i++)
+				json_object_array_add(started, json_object_new_string(g_ptr_array_index(ids, i)));
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "started", started);
+			reply(self, response_topic, correlation, healer_mqtt_reply_ok(o));
+			return;
+		}
+		if (!healer_engine_heal(self->engine, command->device_id, &error))
+			break;
+		reply(self, response_topic, correlation, healer_mqtt_reply_ok(NULL));
+		return;
+	case HEALER_MQTT_COMMAND_RESET:
+		if (!healer_engine_reset(self->engine, command->device_id, &error))
+			break;
+		reply(self, response_topic, correlation, healer_mqtt_reply_ok(NULL));
+		return;
+	case HEALER_MQTT_COMMAND_REFRESH: {
+		Refresh *refresh;
+		if (self->upstream == NULL) {
+			g_set_error_literal(&error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND,
+			                    "no upstream is configured ([upstream] url)");
+			break;
+		}
+		refresh = g_new0(Refresh, 1);
+		refresh->face = self;
+		refresh->response_topic = g_strdup(response_topic);
+		refresh->correlation = correlation != NULL ? g_bytes_ref(correlation) : NULL;
+		self->refreshes = g_list_prepend(self->refreshes, refresh);
+		healer_upstream_refresh(self->upstream, on_refreshed, refresh);
+		return;
+	}
+	case HEALER_MQTT_COMMAND_STATUS: {
+		/* The retained status's object, as the reply's result. */
+		g_autofree char *status = status_payload(self);
+		reply(self, response_topic, correlation, healer_mqtt_reply_ok(json_tokener_parse(status)));
+		return;
+	}
+	}
+	reply_error(self, response_topic, correlation, error);
+}
+
+static void
+on_message(const char *topic, const void *payload, gsize len, const char *response_topic, GBytes *correlation,
+           gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+	gsize prefix_len = strlen(self->cmd_topic);
+	const char *verb;
+	g_autoptr(HealerMqttCommand) command = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!g_str_has_prefix(topic, self->cmd_topic) || topic[prefix_len] != '/')
+		return;
+	verb = topic + prefix_len + 1;
+	if (!self->config->mqtt_accept_commands) {
+		g_set_error(&error, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
+		            "commands are off on this gateway ([mqtt] accept-commands=false)");
+		reply_error(self, response_topic, correlation, error);
+		return;
+	}
+	command = healer_mqtt_command_parse(verb, payload, len, &error);
+	if (command == NULL) {
+		reply_error(self, response_topic, correlation, error);
+		return;
+	}
+	healer_emit(HEALER_EVENT_NOTE, command->device_id, NULL, NULL, -1, G_LOG_LEVEL_INFO,
+	            "mqtt: command %s%s%s from %s", verb, command->device_id ? " " : "",
+	            command->device_id ? command->device_id : (command->all ? " (all devices)" : ""), topic);
+	run_command(self, command, response_topic, correlation);
+}
+
+/* ---- the connection ------------------------------------------------------------------------------- */
+
+static void
+on_connected(gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+	GHashTableIter iter;
+	gpointer key, value;
+
+	/* A new connection: nothing is in flight on it; every unacknowledged record goes again, in order. */
+	g_hash_table_remove_all(self->sent);
+	self->next_seq_to_send = 0;
+	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_INFO,
+	            "mqtt: connected to %s:%u as gateway %s; %u event(s) to deliver", self->config->mqtt_host,
+	            self->config->mqtt_port, self->config->mqtt_gateway_id, healer_mqtt_outbox_pending(self->outbox));
+	/* The broker may have lost retained state (restarted without persistence): all of it again. */
+	g_hash_table_iter_init(&iter, self->devices);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		DeviceState *state = value;
+		g_clear_pointer(&state->published, g_free);
+		publish_device(self, key, state);
+	}
+	status_changed(self);
+	send_pending(self);
+}
+
+static void
+on_disconnected(const char *why, gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+
+	g_hash_table_remove_all(self->sent);
+	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "mqtt: not connected to %s:%u: %s; events are kept (%u waiting) and healing goes on",
+	            self->config->mqtt_host, self->config->mqtt_port, why, healer_mqtt_outbox_pending(self->outbox));
+}
+
+static void
+on_puback(int mid, gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+	guint64 *seq = g_hash_table_lookup(self->sent, GINT_TO_POINTER(mid));
+	g_autoptr(GError) error = NULL;
+
+	/* Retained state and replies are not in the table: their acknowledgement changes nothing. */
+	if (seq == NULL)
+		return;
+	if (!healer_mqtt_outbox_ack(self->outbox, *seq, &error))
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: the delivery of event %" G_GUINT64_FORMAT " not recorded: %s (it may be sent twice)",
+		            *seq, error->message);
+	g_hash_table_remove(self->sent, GINT_TO_POINTER(mid));
+	send_pending(self);
+}
+
+HealerMqttFace *
+healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *store, HealerSupply *supply,
+                     HealerUpstream *upstream, HealerEventStream *stream, GError **error)
+{
+	static const HealerMqttClientCallbacks callbacks = {
+	        .connected = on_connected,
+	        .disconnected = on_disconnected,
+	        .published = on_puback,
+	        .message = on_message,
+	};
+	g_autoptr(HealerMqttFace) self = g_new0(HealerMqttFace, 1);
+	g_autofree char *outbox_dir = g_build_filename(config->state_dir, "mqtt", NULL);
+	g_autofree char *offline = NULL;
+	g_autofree char *cmd_filter = NULL;
+	guint64 kinds = STATE_KINDS;
+
+	g_return_val_if_fail(config->mqtt_broker != NULL, NULL);
+	self->config = config;
+	self->engine = engine;
+	self->store = store;
+	self->supply = supply;
+	self->upstream = upstream;
+	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
+	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	self->status_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "status");
+	self->events_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "events");
+	self->devices_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "devices");
+	self->cmd_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "cmd");
+	self->outbox = healer_mqtt_outbox_open(outbox_dir, config->mqtt_outbox_max_bytes, error);
+	if (self->outbox == NULL)
+		return NULL;
+	self->client = healer_mqtt_client_new(config, &callbacks, self, error);
+	if (self->client == NULL)
+		return NULL;
+	offline = healer_mqtt_offline_payload(HEALER_VERSION, g_get_real_time());
+	healer_mqtt_client_set_will(self->client, self->status_topic, offline, TRUE);
+	/* Subscribed with commands off too: a command gets a refusal that says why, not silence. */
+	cmd_filter = g_strdup_printf("%s/+", self->cmd_topic);
+	healer_mqtt_client_subscribe(self->client, cmd_filter, 1);
+	for (guint kind = 0; kind < HEALER_EVENT_N_KINDS; kind++) {
+		if (healer_mqtt_event_name((HealerEventKind)kind) != NULL)
+			kinds |= HEALER_EVENT_KIND_BIT(kind);
+	}
+	self->stream = stream;
+	self->subscription = healer_event_stream_subscribe_kinds(stream, kinds, on_event, self);
+	return g_steal_pointer(&self);
+}
+
+void
+healer_mqtt_face_start(HealerMqttFace *self)
+{
+	/* Devices the engine knew before the face: their retained state is published on connect. */
+	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+
+	for (guint i = 0; i < devices->len; i++)
+		update_device(self, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id, FALSE);
+	healer_mqtt_client_start(self->client);
+}
+
+char *
+healer_mqtt_face_describe(HealerMqttFace *self)
+{
+	guint pending = healer_mqtt_outbox_pending(self->outbox);
+
+	if (healer_mqtt_client_is_connected(self->client))
+		return g_strdup_printf("connected to %s:%u, %u event(s) waiting", self->config->mqtt_host,
+		                       self->config->mqtt_port, pending);
+	return g_strdup_printf("not connected to %s:%u: %s; %u event(s) waiting", self->config->mqtt_host,
+	                       self->config->mqtt_port,
+	                       healer_mqtt_client_get_last_error(self->client) != NULL
+	                               ? healer_mqtt_client_get_last_error(self->client)
+	                               : "connecting",
+	                       pending);
+}
+
+void
+healer_mqtt_face_stop(HealerMqttFace *self, guint timeout_ms)
+{
+	g_autofree char *offline = healer_mqtt_offline_payload(HEALER_VERSION, g_get_real_time());
+
+	healer_mqtt_client_stop(self->client, self->status_topic, offline, timeout_ms);
+}
+
+void
+healer_mqtt_face_free(HealerMqttFace *self)
+{
+	if (self == NULL)
+		return;
+	if (self->subscription != 0)
+		healer_event_stream_unsubscribe(self->stream, self->subscription);
+	for (GList *l = self->refreshes; l != NULL; l = l->next)
+		((Refresh *)l->data)->face = NULL;
+	g_list_free(self->refreshes);
+	if (self->status_source != 0)
+		g_source_remove(self->status_source);
+	g_clear_pointer(&self->client, healer_mqtt_client_free);
+	g_clear_pointer(&self->outbox, healer_mqtt_outbox_free);
+	g_clear_pointer(&self->devices, g_hash_table_unref);
+	g_clear_pointer(&self->sent, g_hash_table_unref);
+	g_free(self->status_topic);
+	g_free(self->events_topic);
+	g_free(self->devices_topic);
+	g_free(self->cmd_topic);
+	g_free(self);
+}
