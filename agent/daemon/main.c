@@ -14,6 +14,7 @@
 #include "healer-error.h"
 #include "events.h"
 #include "journal.h"
+#include "mqtt-face.h"
 #include "notify.h"
 #include "serial-backend.h"
 #include "store.h"
@@ -107,6 +108,7 @@ main(int argc, char **argv)
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
 	g_autoptr(HealerDBusFace) face = NULL;
+	g_autoptr(HealerMqttFace) mqtt = NULL;
 
 	setlocale(LC_ALL, "");
 	g_option_context_add_main_entries(context, entries, NULL);
@@ -164,7 +166,17 @@ main(int argc, char **argv)
 	if (!no_bus)
 		face = healer_dbus_face_new(engine, store, supply, upstream,
 		                            session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
+	/* After the D-Bus face: the MQTT face's state reaches D-Bus through the stream it subscribed first. */
+	if (config->mqtt_broker != NULL) {
+		mqtt = healer_mqtt_face_new(config, engine, store, supply, upstream, healer_events(), &error);
+		if (mqtt == NULL) {
+			g_critical("cannot serve MQTT: %s", error->message);
+			return 1;
+		}
+	}
 	healer_engine_start(engine);
+	if (mqtt != NULL)
+		healer_mqtt_face_start(mqtt);
 	if (upstream != NULL)
 		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();
@@ -179,6 +191,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	g_info("stopping");
+	/* The broker hears "offline" from us (not the will): 2 s at most, then we go anyway. */
+	if (mqtt != NULL)
+		healer_mqtt_face_stop(mqtt, 2000);
+	g_clear_pointer(&mqtt, healer_mqtt_face_free);
 	/* The engine first: nothing may call into the upstream or the supply while they go. */
 	g_clear_pointer(&face, healer_dbus_face_free);
 	g_clear_pointer(&engine, healer_engine_free);
