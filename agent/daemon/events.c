@@ -38,6 +38,7 @@ static const struct {
         [HEALER_EVENT_UPSTREAM_FAILED] = {"upstream-failed", HEALER_MSG_UPSTREAM_FAILED},
         [HEALER_EVENT_INSECURE_UPSTREAM] = {"insecure-upstream", HEALER_MSG_INSECURE_UPSTREAM},
         [HEALER_EVENT_SOURCES_CHANGED] = {"sources-changed", NULL},
+        [HEALER_EVENT_MQTT_STATE] = {"mqtt-state", NULL},
         [HEALER_EVENT_STATUS] = {"status", NULL},
         [HEALER_EVENT_DAEMON_READY] = {"daemon-ready", NULL},
         [HEALER_EVENT_DAEMON_STOPPING] = {"daemon-stopping", NULL},

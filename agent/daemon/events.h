@@ -54,6 +54,7 @@ typedef enum {
 	HEALER_EVENT_UPSTREAM_FAILED,
 	HEALER_EVENT_INSECURE_UPSTREAM,
 	HEALER_EVENT_SOURCES_CHANGED, /* the store, the accepted catalogs or the upstream's state */
+	HEALER_EVENT_MQTT_STATE,      /* the MQTT face's connection: reason = what `healerctl status` shows */
 	/* The daemon. */
 	HEALER_EVENT_STATUS, /* the summary changed: reason = "4 devices: 3 healthy, 1 healing" */
 	HEALER_EVENT_DAEMON_READY,

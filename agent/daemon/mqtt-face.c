@@ -378,6 +378,16 @@ on_message(const char *topic, const void *payload, gsize len, const char *respon
 
 /* ---- the connection ------------------------------------------------------------------------------- */
 
+/* What healerctl status says of MQTT (D-Bus property Mqtt), through the stream as every face hears. */
+static void
+state_changed(HealerMqttFace *self)
+{
+	g_autofree char *text = healer_mqtt_face_describe(self);
+
+	healer_event_stream_emit(self->stream,
+	                         &(const HealerEvent){.kind = HEALER_EVENT_MQTT_STATE, .reason = text, .step = -1});
+}
+
 static void
 on_connected(gpointer user_data)
 {
@@ -400,6 +410,7 @@ on_connected(gpointer user_data)
 	}
 	status_changed(self);
 	send_pending(self);
+	state_changed(self);
 }
 
 static void
@@ -411,6 +422,7 @@ on_disconnected(const char *why, gpointer user_data)
 	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
 	            "mqtt: not connected to %s:%u: %s; events are kept (%u waiting) and healing goes on",
 	            self->config->mqtt_host, self->config->mqtt_port, why, healer_mqtt_outbox_pending(self->outbox));
+	state_changed(self);
 }
 
 static void
@@ -488,22 +500,20 @@ healer_mqtt_face_start(HealerMqttFace *self)
 	for (guint i = 0; i < devices->len; i++)
 		update_device(self, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id, FALSE);
 	healer_mqtt_client_start(self->client);
+	state_changed(self);
 }
 
 char *
 healer_mqtt_face_describe(HealerMqttFace *self)
 {
-	guint pending = healer_mqtt_outbox_pending(self->outbox);
+	const char *why = healer_mqtt_client_get_last_error(self->client);
 
 	if (healer_mqtt_client_is_connected(self->client))
-		return g_strdup_printf("connected to %s:%u, %u event(s) waiting", self->config->mqtt_host,
-		                       self->config->mqtt_port, pending);
-	return g_strdup_printf("not connected to %s:%u: %s; %u event(s) waiting", self->config->mqtt_host,
-	                       self->config->mqtt_port,
-	                       healer_mqtt_client_get_last_error(self->client) != NULL
-	                               ? healer_mqtt_client_get_last_error(self->client)
-	                               : "connecting",
-	                       pending);
+		return g_strdup_printf("connected to %s:%u as gateway %s", self->config->mqtt_host,
+		                       self->config->mqtt_port, self->config->mqtt_gateway_id);
+	/* Events wait in the outbox meanwhile: said, since "not connected" alone sounds like loss. */
+	return g_strdup_printf("not connected to %s:%u: %s (events are kept and sent once it is back)",
+	                       self->config->mqtt_host, self->config->mqtt_port, why != NULL ? why : "connecting");
 }
 
 void

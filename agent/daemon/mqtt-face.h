@@ -40,7 +40,7 @@ HealerMqttFace *healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine,
 /* Connects, and keeps connecting. */
 void healer_mqtt_face_start(HealerMqttFace *face);
 
-/* For healerctl status and D-Bus: "connected to HOST:PORT, 0 events waiting", "not connected: WHY, ...". */
+/* For healerctl status and D-Bus: "connected to HOST:PORT as gateway ID", "not connected to HOST:PORT: WHY (...)". */
 char *healer_mqtt_face_describe(HealerMqttFace *face);
 
 /*
