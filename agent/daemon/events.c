@@ -129,9 +129,9 @@ healer_event_stream_subscribe(HealerEventStream *self, HealerEventFunc func, gpo
 }
 
 guint
-healer_event_stream_subscribe_kinds(HealerEventStream *self, guint64 kinds, HealerEventFunc func, gpointer user_data)
+healer_event_stream_subscribe_kinds(HealerEventStream *self, guint64 wanted, HealerEventFunc func, gpointer user_data)
 {
-	Subscriber s = {.func = func, .user_data = user_data, .kinds = kinds};
+	Subscriber s = {.func = func, .user_data = user_data, .kinds = wanted};
 
 	g_return_val_if_fail(func != NULL, 0);
 	g_rec_mutex_lock(&self->lock);
