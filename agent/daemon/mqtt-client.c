@@ -355,6 +355,11 @@ describe_loss(HealerMqttClient *client, int rc, int err)
 		                       client->tls_verify_error);
 	if (client->tls_detail != NULL)
 		return g_strdup_printf("TLS with %s failed: %s", where, client->tls_detail);
+	/* libmosquitto's mark of a TLS failure that OpenSSL gave no reason for (a reset mid-handshake). */
+	if (client->ssl_ctx != NULL && rc == MOSQ_ERR_ERRNO && err == EPROTO)
+		return client->state == STATE_CONNECTED
+		               ? g_strdup_printf("%s: TLS error", prefix)
+		               : g_strdup_printf("TLS with %s failed: the broker ended the connection", where);
 	if (rc >= 0x80) {
 		g_autofree char *reason = lower_first(mosquitto_reason_string(rc));
 		return g_strdup_printf("%s: the broker disconnected: %s", prefix, reason);
