@@ -5,7 +5,12 @@
  * broker's name checked, the will and the clean stop.  Every wait is for an event, bounded by a
  * generous limit that fails the test.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "healer-error.h"
 #include "mosquitto-harness.h"
@@ -537,6 +542,123 @@ test_tls_host_name(void)
 	config_clear(&config_address);
 }
 
+/* A TLS server on 127.0.0.1 that records the server name (SNI) of one handshake, in its own thread. */
+typedef struct {
+	int listen_fd;
+	int port;
+	SSL_CTX *ctx;
+	GThread *thread;
+	GMutex lock;
+	char *server_name; /* "(none)" when the ClientHello had none; NULL until a handshake */
+} SniServer;
+
+static int
+sni_record(SSL *ssl, int *alert, void *arg)
+{
+	SniServer *s = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	g_mutex_lock(&s->lock);
+	if (s->server_name == NULL)
+		s->server_name = g_strdup(name != NULL ? name : "(none)");
+	g_mutex_unlock(&s->lock);
+	g_main_context_wakeup(NULL);
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static gpointer
+sni_serve(gpointer data)
+{
+	SniServer *s = data;
+	int fd = accept(s->listen_fd, NULL, NULL);
+	SSL *ssl;
+
+	g_assert_cmpint(fd, >=, 0);
+	ssl = SSL_new(s->ctx);
+	SSL_set_fd(ssl, fd);
+	/* Done when the ClientHello was read; the outcome does not matter here. */
+	SSL_accept(ssl);
+	SSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static SniServer *
+sni_server_new(MosquittoBroker *b)
+{
+	SniServer *s = g_new0(SniServer, 1);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof addr;
+	g_autofree char *cert = g_build_filename(b->dir, "server.pem", NULL);
+	g_autofree char *key = g_build_filename(b->dir, "server.key", NULL);
+
+	g_mutex_init(&s->lock);
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	g_assert_cmpint(SSL_CTX_use_certificate_chain_file(s->ctx, cert), ==, 1);
+	g_assert_cmpint(SSL_CTX_use_PrivateKey_file(s->ctx, key, SSL_FILETYPE_PEM), ==, 1);
+	SSL_CTX_set_tlsext_servername_callback(s->ctx, sni_record);
+	SSL_CTX_set_tlsext_servername_arg(s->ctx, s);
+	s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	g_assert_cmpint(bind(s->listen_fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+	g_assert_cmpint(listen(s->listen_fd, 4), ==, 0);
+	g_assert_cmpint(getsockname(s->listen_fd, (struct sockaddr *)&addr, &len), ==, 0);
+	s->port = ntohs(addr.sin_port);
+	s->thread = g_thread_new("sni-server", sni_serve, s);
+	return s;
+}
+
+static gboolean
+sni_seen(gpointer data)
+{
+	SniServer *s = data;
+	gboolean seen;
+
+	g_mutex_lock(&s->lock);
+	seen = s->server_name != NULL;
+	g_mutex_unlock(&s->lock);
+	return seen;
+}
+
+static void
+sni_server_free(SniServer *s)
+{
+	g_thread_join(s->thread);
+	close(s->listen_fd);
+	SSL_CTX_free(s->ctx);
+	g_free(s->server_name);
+	g_mutex_clear(&s->lock);
+	g_free(s);
+}
+
+/*
+ * The server name sent is the configured host, though the client connects to the address it
+ * resolved (libmosquitto would send the address it was given).
+ */
+static void
+test_tls_server_name(void)
+{
+	SKIP_WITHOUT_MOSQUITTO();
+	g_autoptr(MosquittoBroker) b = mosquitto_broker_new();
+	g_autoptr(Recorder) r = recorder_new();
+	HealerMqttClient *client;
+	SniServer *server;
+	HealerConfig config;
+
+	/* The broker only for its certificates. */
+	mosquitto_broker_enable_tls(b, "DNS:localhost");
+	server = sni_server_new(b);
+	b->port = server->port;
+	config_init(&config, b, "localhost");
+	client = client_new(&config, r);
+	healer_mqtt_client_start(client);
+	mqtt_wait_until(sni_seen, server, "a ClientHello");
+	healer_mqtt_client_free(client);
+	g_assert_cmpstr(server->server_name, ==, "localhost");
+	sni_server_free(server);
+	config_clear(&config);
+}
+
 /* A CA that did not sign the broker's certificate: refused, said so, retried. */
 static void
 test_tls_wrong_ca(void)
@@ -682,6 +804,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-client/new-errors", test_new_errors);
 	g_test_add_func("/mqtt-client/tls", test_tls);
 	g_test_add_func("/mqtt-client/tls/host-name", test_tls_host_name);
+	g_test_add_func("/mqtt-client/tls/server-name", test_tls_server_name);
 	g_test_add_func("/mqtt-client/tls/wrong-ca", test_tls_wrong_ca);
 	g_test_add_func("/mqtt-client/tls/no-client-certificate", test_tls_no_client_certificate);
 	g_test_add_func("/mqtt-client/will", test_will);
