@@ -47,8 +47,8 @@
 #include "backoff.h"
 #include "healer-error.h"
 
-#define RETRY_MIN_MS 1000
-#define RETRY_MAX_MS 60000
+#define RETRY_MIN_MS     1000
+#define RETRY_MAX_MS     60000
 #define MISC_INTERVAL_MS 1000
 
 typedef enum {
@@ -101,16 +101,16 @@ struct _HealerMqttClient {
 
 	/* This connection's (NULL / 0 between connections). */
 	struct mosquitto *mosq;
-	char *address;       /* the address it connects to */
-	SocketSource *io;    /* its socket */
-	guint misc_id;       /* mosquitto_loop_misc() */
-	gboolean tcp_up;     /* its connect() completed */
-	GHashTable *inflight;  /* mid -> nothing: QoS 1 messages waiting for their PUBACK */
-	GHashTable *subacks;   /* mid -> filter: SUBSCRIBEs waiting for their SUBACK */
-	char *tls_detail;      /* the last OpenSSL error libmosquitto logged */
+	char *address;          /* the address it connects to */
+	SocketSource *io;       /* its socket */
+	guint misc_id;          /* mosquitto_loop_misc() */
+	gboolean tcp_up;        /* its connect() completed */
+	GHashTable *inflight;   /* mid -> nothing: QoS 1 messages waiting for their PUBACK */
+	GHashTable *subacks;    /* mid -> filter: SUBSCRIBEs waiting for their SUBACK */
+	char *tls_detail;       /* the last OpenSSL error libmosquitto logged */
 	char *tls_verify_error; /* why the broker's certificate was refused */
-	gboolean lost;         /* gone: drop it once out of libmosquitto */
-	char *lost_why;        /* the first reason given, NULL for a stop */
+	gboolean lost;          /* gone: drop it once out of libmosquitto */
+	char *lost_why;         /* the first reason given, NULL for a stop */
 
 	/* stop() waiting for its final message */
 	int stop_mid;
@@ -223,7 +223,8 @@ tls_context_new(HealerMqttClient *client, const HealerConfig *config, GError **e
 	X509_VERIFY_PARAM *param;
 
 	if ((config->mqtt_cert_file == NULL) != (config->mqtt_key_file == NULL)) {
-		healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT, "[mqtt] cert-file and key-file go together: %s is set alone",
+		healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+		            "[mqtt] cert-file and key-file go together: %s is set alone",
 		            config->mqtt_cert_file != NULL ? "cert-file" : "key-file");
 		return NULL;
 	}
@@ -268,8 +269,9 @@ tls_context_new(HealerMqttClient *client, const HealerConfig *config, GError **e
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {
 			ERR_clear_error();
-			healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT, "[mqtt] key-file %s is not the key of cert-file %s",
-			            config->mqtt_key_file, config->mqtt_cert_file);
+			healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+			            "[mqtt] key-file %s is not the key of cert-file %s", config->mqtt_key_file,
+			            config->mqtt_cert_file);
 			goto fail;
 		}
 	}
@@ -314,8 +316,8 @@ read_password(const char *path, GError **error)
 	g_free(contents);
 	if (password[0] == '\0') {
 		g_free(password);
-		healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT, "[mqtt] password-file %s: no password on its first line",
-		            path);
+		healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+		            "[mqtt] password-file %s: no password on its first line", path);
 		return NULL;
 	}
 	return password;
@@ -646,8 +648,7 @@ on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, const mosquit
 }
 
 static void
-on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *granted,
-             const mosquitto_property *props)
+on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *granted, const mosquitto_property *props)
 {
 	HealerMqttClient *client = obj;
 	g_autofree char *filter = NULL;
@@ -666,8 +667,7 @@ on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *g
 }
 
 static void
-on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *message,
-           const mosquitto_property *props)
+on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *message, const mosquitto_property *props)
 {
 	HealerMqttClient *client = obj;
 	g_autoptr(GBytes) correlation = NULL;
@@ -745,7 +745,8 @@ connect_next(HealerMqttClient *client)
 		client->address = address;
 		client->mosq = mosquitto_for(client);
 		if (client->mosq == NULL) {
-			mark_lost(client, g_strdup_printf("cannot connect to %s: %s", client->endpoint, g_strerror(errno)));
+			mark_lost(client,
+			          g_strdup_printf("cannot connect to %s: %s", client->endpoint, g_strerror(errno)));
 			settle(client);
 			return;
 		}

@@ -22,7 +22,7 @@ typedef struct {
 	HealerMqttClient *client; /* for replies from the message callback */
 	guint connected;
 	guint disconnected;
-	char *why;        /* the last `disconnected` reason */
+	char *why;         /* the last `disconnected` reason */
 	GArray *published; /* int: mids */
 	guint messages;
 	char *topic; /* the last message's */
@@ -76,7 +76,8 @@ on_message(const char *topic, const void *payload, gsize len, const char *respon
 	r->messages++;
 	/* From inside libmosquitto's callback: queued, written once the socket is writable. */
 	if (r->reply && response_topic != NULL)
-		g_assert_true(healer_mqtt_client_publish(r->client, response_topic, "ok", 2, 1, FALSE, correlation, NULL));
+		g_assert_true(
+		        healer_mqtt_client_publish(r->client, response_topic, "ok", 2, 1, FALSE, correlation, NULL));
 }
 
 static const HealerMqttClientCallbacks callbacks = {
@@ -231,7 +232,8 @@ client_new(const HealerConfig *config, Recorder *r)
 #define SKIP_WITHOUT_MOSQUITTO()                                                                                       \
 	do {                                                                                                           \
 		if (!mosquitto_broker_available()) {                                                                   \
-			g_test_skip("mosquitto, mosquitto_passwd or openssl missing (scripts/setup.sh installs them)"); \
+			g_test_skip(                                                                                   \
+			        "mosquitto, mosquitto_passwd or openssl missing (scripts/setup.sh installs them)");    \
 			return;                                                                                        \
 		}                                                                                                      \
 	} while (0)

@@ -18,15 +18,15 @@
 #include <glib.h>
 
 typedef struct {
-	char *dir;  /* temporary: mosquitto.conf, certificates, the password file */
-	int port;   /* 0 until first started; kept across restarts */
-	GPid pid;   /* 0: not running */
+	char *dir; /* temporary: mosquitto.conf, certificates, the password file */
+	int port;  /* 0 until first started; kept across restarts */
+	GPid pid;  /* 0: not running */
 	gboolean tls;
 	char *password_file; /* NULL: anonymous clients allowed */
 	char *ca_file;       /* TLS: the CA that signed the server's and the client's certificates */
 	char *client_cert;   /* TLS: a client certificate and key the broker accepts */
 	char *client_key;
-	GString *log;   /* everything the broker wrote to stderr, across restarts */
+	GString *log;    /* everything the broker wrote to stderr, across restarts */
 	guint log_watch; /* reading its stderr */
 } MosquittoBroker;
 
@@ -79,8 +79,8 @@ MqttPeer *mqtt_peer_new(MosquittoBroker *b);
 /* Subscribes (QoS 1, retain as published) and returns once the broker acknowledged it. */
 void mqtt_peer_subscribe(MqttPeer *p, const char *filter);
 /* Publishes QoS 1 and returns once acknowledged; response_topic and correlation may be NULL. */
-void mqtt_peer_publish(MqttPeer *p, const char *topic, const char *payload, gboolean retain,
-                       const char *response_topic, GBytes *correlation);
+void mqtt_peer_publish(MqttPeer *p, const char *topic, const char *payload, gboolean retain, const char *response_topic,
+                       GBytes *correlation);
 /* The next message on `topic` not taken yet, waiting for it; it stays the peer's. */
 const MqttPeerMessage *mqtt_peer_next(MqttPeer *p, const char *topic);
 /* How many messages arrived on `topic` so far. */
