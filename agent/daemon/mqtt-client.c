@@ -781,8 +781,12 @@ on_resolved(GObject *source, GAsyncResult *result, gpointer user_data)
 		return;
 	g_clear_object(&client->resolving);
 	if (list == NULL) {
+		/* GResolver says "Error resolving “HOST”: REASON": the reason is what is new here. */
+		const char *reason = g_strrstr(error->message, ": ");
+
 		g_free(client->last_error);
-		client->last_error = g_strdup_printf("cannot resolve %s: %s", client->host, error->message);
+		client->last_error = g_strdup_printf("cannot resolve %s: %s", client->host,
+		                                     reason != NULL ? reason + 2 : error->message);
 		wait_and_retry(client);
 		return;
 	}
@@ -874,6 +878,8 @@ healer_mqtt_client_set_will(HealerMqttClient *client, const char *topic, const c
 void
 healer_mqtt_client_start(HealerMqttClient *client)
 {
+	g_autoptr(GResolver) resolver = NULL;
+
 	g_return_if_fail(client != NULL);
 
 	if (client->state != STATE_IDLE && client->state != STATE_WAITING)
@@ -885,9 +891,10 @@ healer_mqtt_client_start(HealerMqttClient *client)
 		return;
 	}
 	/* getaddrinfo() in libmosquitto would block the loop on DNS: GResolver looks it up in its thread. */
+	resolver = g_resolver_get_default();
 	client->state = STATE_RESOLVING;
 	client->resolving = g_cancellable_new();
-	g_resolver_lookup_by_name_async(g_resolver_get_default(), client->host, client->resolving, on_resolved, client);
+	g_resolver_lookup_by_name_async(resolver, client->host, client->resolving, on_resolved, client);
 }
 
 gboolean

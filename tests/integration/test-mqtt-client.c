@@ -479,6 +479,28 @@ test_new_errors(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* A name that does not resolve: said so, retried (.invalid never resolves, RFC 6761). */
+static void
+test_resolve_failure(void)
+{
+	g_autoptr(Recorder) r = recorder_new();
+	g_autoptr(HealerMqttClient) client = NULL;
+	HealerConfig c = {0};
+
+	c.mqtt_broker = (char *)"mqtt://healerd-test.invalid:1883";
+	c.mqtt_host = (char *)"healerd-test.invalid";
+	c.mqtt_port = 1883;
+	c.mqtt_keepalive_s = 60;
+	client = client_new(&c, r);
+	healer_mqtt_client_start(client);
+	wait_count(&r->disconnected, 1, "the lookup's failure");
+	g_test_message("%s", r->why);
+	g_assert_true(g_str_has_prefix(r->why, "cannot resolve healerd-test.invalid: "));
+	g_assert_null(strstr(r->why, "Error resolving"));
+	wait_count(&r->disconnected, 2, "the second lookup's failure");
+	g_assert_cmpuint(r->connected, ==, 0);
+}
+
 /* mqtts:// with the CA and a client certificate the broker requires. */
 static void
 test_tls(void)
@@ -804,6 +826,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-client/reconnect", test_reconnect);
 	g_test_add_func("/mqtt-client/credentials", test_credentials);
 	g_test_add_func("/mqtt-client/new-errors", test_new_errors);
+	g_test_add_func("/mqtt-client/resolve-failure", test_resolve_failure);
 	g_test_add_func("/mqtt-client/tls", test_tls);
 	g_test_add_func("/mqtt-client/tls/host-name", test_tls_host_name);
 	g_test_add_func("/mqtt-client/tls/server-name", test_tls_server_name);
