@@ -119,6 +119,7 @@ struct _HealerMqttClient {
 
 static void settle(HealerMqttClient *client);
 static void connect_next(HealerMqttClient *client);
+static void on_resolved(GObject *source, GAsyncResult *result, gpointer user_data);
 
 /* ---- helpers ---- */
 
@@ -526,13 +527,30 @@ clear_addresses(HealerMqttClient *client)
 		g_free(a);
 }
 
+static void
+begin_attempt(HealerMqttClient *client)
+{
+	g_autoptr(GResolver) resolver = NULL;
+
+	if (client->host_is_address) {
+		g_queue_push_tail(&client->addresses, g_strdup(client->host));
+		connect_next(client);
+		return;
+	}
+	/* getaddrinfo() in libmosquitto would block the loop on DNS: GResolver looks it up in its thread. */
+	resolver = g_resolver_get_default();
+	client->state = STATE_RESOLVING;
+	client->resolving = g_cancellable_new();
+	g_resolver_lookup_by_name_async(resolver, client->host, client->resolving, on_resolved, client);
+}
+
 static gboolean
-on_retry(gpointer user_data)
+on_attempt(gpointer user_data)
 {
 	HealerMqttClient *client = user_data;
 
 	client->retry_id = 0;
-	healer_mqtt_client_start(client);
+	begin_attempt(client);
 	return G_SOURCE_REMOVE;
 }
 
@@ -546,7 +564,7 @@ wait_and_retry(HealerMqttClient *client)
 	if (client->attempt < G_MAXUINT)
 		client->attempt++;
 	client->state = STATE_WAITING;
-	client->retry_id = g_timeout_add((guint)delay, on_retry, client);
+	client->retry_id = g_timeout_add((guint)delay, on_attempt, client);
 	g_debug("MQTT %s: %s; again in %" G_GUINT64_FORMAT " ms", client->endpoint, client->last_error, delay);
 	if (client->callbacks.disconnected != NULL)
 		client->callbacks.disconnected(client->last_error, client->user_data);
@@ -878,23 +896,13 @@ healer_mqtt_client_set_will(HealerMqttClient *client, const char *topic, const c
 void
 healer_mqtt_client_start(HealerMqttClient *client)
 {
-	g_autoptr(GResolver) resolver = NULL;
-
 	g_return_if_fail(client != NULL);
 
-	if (client->state != STATE_IDLE && client->state != STATE_WAITING)
+	if (client->state != STATE_IDLE)
 		return;
-	g_clear_handle_id(&client->retry_id, g_source_remove);
-	if (client->host_is_address) {
-		g_queue_push_tail(&client->addresses, g_strdup(client->host));
-		connect_next(client);
-		return;
-	}
-	/* getaddrinfo() in libmosquitto would block the loop on DNS: GResolver looks it up in its thread. */
-	resolver = g_resolver_get_default();
-	client->state = STATE_RESOLVING;
-	client->resolving = g_cancellable_new();
-	g_resolver_lookup_by_name_async(resolver, client->host, client->resolving, on_resolved, client);
+	/* From the main loop: no callback runs before start() returns. */
+	client->state = STATE_WAITING;
+	client->retry_id = g_idle_add(on_attempt, client);
 }
 
 gboolean

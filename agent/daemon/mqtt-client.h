@@ -61,7 +61,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerMqttClient, healer_mqtt_client_free)
  * Sent with each CONNECT from the next one on: set it before healer_mqtt_client_start(). */
 void healer_mqtt_client_set_will(HealerMqttClient *client, const char *topic, const char *payload, gboolean retain);
 
-/* Connects (asynchronously) and keeps connecting.  A no-op once started, and after stop(). */
+/* Connects (from the main loop: no callback runs before it returns) and keeps connecting.  A no-op
+ * once started, and after stop(). */
 void healer_mqtt_client_start(HealerMqttClient *client);
 
 gboolean healer_mqtt_client_is_connected(HealerMqttClient *client);

@@ -479,6 +479,35 @@ test_new_errors(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* Nothing listens: refused, said so, and no callback before start() returns. */
+static void
+test_refused_port(void)
+{
+	g_autoptr(Recorder) r = recorder_new();
+	g_autoptr(HealerMqttClient) client = NULL;
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof addr;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	g_autofree char *expected = NULL;
+	HealerConfig c = {0};
+
+	/* Bound and not listening: connections are refused, and no other program can take the port. */
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &len), ==, 0);
+	c.mqtt_broker = (char *)"mqtt://127.0.0.1";
+	c.mqtt_host = (char *)"127.0.0.1";
+	c.mqtt_port = ntohs(addr.sin_port);
+	c.mqtt_keepalive_s = 60;
+	client = client_new(&c, r);
+	healer_mqtt_client_start(client);
+	g_assert_cmpuint(r->disconnected, ==, 0);
+	wait_count(&r->disconnected, 1, "the refusal");
+	expected = g_strdup_printf("cannot connect to 127.0.0.1:%u: Connection refused", c.mqtt_port);
+	g_assert_cmpstr(r->why, ==, expected);
+	g_assert_cmpstr(healer_mqtt_client_get_last_error(client), ==, expected);
+	close(fd);
+}
+
 /* A name that does not resolve: said so, retried (.invalid never resolves, RFC 6761). */
 static void
 test_resolve_failure(void)
@@ -826,6 +855,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-client/reconnect", test_reconnect);
 	g_test_add_func("/mqtt-client/credentials", test_credentials);
 	g_test_add_func("/mqtt-client/new-errors", test_new_errors);
+	g_test_add_func("/mqtt-client/refused-port", test_refused_port);
 	g_test_add_func("/mqtt-client/resolve-failure", test_resolve_failure);
 	g_test_add_func("/mqtt-client/tls", test_tls);
 	g_test_add_func("/mqtt-client/tls/host-name", test_tls_host_name);
