@@ -9,6 +9,10 @@
  * TLS when the broker is mqtts://: the CA file (else the system's CA store), and a client
  * certificate and key when configured.  The password is read from password-file once, at
  * healer_mqtt_client_new(), and never logged.
+ *
+ * A host name is looked up with GResolver (libmosquitto's own getaddrinfo() would block the loop)
+ * and libmosquitto connects to the addresses; the broker's certificate is still checked against,
+ * and the TLS server name (SNI) still is, the configured host.
  */
 #pragma once
 
@@ -20,12 +24,22 @@ G_BEGIN_DECLS
 
 typedef struct _HealerMqttClient HealerMqttClient;
 
+/*
+ * Called from the main loop; a callback may publish and subscribe, but not free the client.
+ */
 typedef struct {
 	/* CONNACK accepted: subscribe, publish retained state, resend the outbox. */
 	void (*connected)(gpointer user_data);
-	/* The connection is gone or was refused: `why` for the status and the journal. */
+	/*
+	 * The connection is gone or was refused: `why` for the status and the journal (the same as
+	 * healer_mqtt_client_get_last_error()).  Once per lost connection and once per failed attempt
+	 * (every address of the host tried), as the backoff's wait begins.
+	 */
 	void (*disconnected)(const char *why, gpointer user_data);
-	/* The broker acknowledged the QoS 1 message `mid` (PUBACK). */
+	/*
+	 * The broker acknowledged the QoS 1 message `mid` (PUBACK) of this connection.  A PUBACK that
+	 * refuses it (reason 0x80 or more) counts too, with a warning: sent again it would be refused again.
+	 */
 	void (*published)(int mid, gpointer user_data);
 	/* A message on a subscribed topic; response_topic and correlation (MQTT v5) may be NULL. */
 	void (*message)(const char *topic, const void *payload, gsize len, const char *response_topic,
@@ -39,13 +53,16 @@ typedef struct {
  */
 HealerMqttClient *healer_mqtt_client_new(const HealerConfig *config, const HealerMqttClientCallbacks *callbacks,
                                          gpointer user_data, GError **error);
+/* Closes the connection without a DISCONNECT: the broker publishes the will. */
 void healer_mqtt_client_free(HealerMqttClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerMqttClient, healer_mqtt_client_free)
 
-/* The last will: published by the broker when the connection drops without a DISCONNECT. */
+/* The last will (QoS 1): published by the broker when the connection drops without a DISCONNECT.
+ * Sent with each CONNECT from the next one on: set it before healer_mqtt_client_start(). */
 void healer_mqtt_client_set_will(HealerMqttClient *client, const char *topic, const char *payload, gboolean retain);
 
-/* Connects (asynchronously) and keeps connecting. */
+/* Connects (from the main loop: no callback runs before it returns) and keeps connecting.  A no-op
+ * once started, and after stop(). */
 void healer_mqtt_client_start(HealerMqttClient *client);
 
 gboolean healer_mqtt_client_is_connected(HealerMqttClient *client);
