@@ -147,7 +147,7 @@ healer_mqtt_status_payload(const HealerMqttStatus *status)
 	json_object *mqtt = json_object_new_object();
 
 	if (status->devices_by_state != NULL) {
-		/* Sorted by state name: the retained message only changes when a count does. */
+		/* Sorted by state name: two status messages compare key by key. */
 		g_autoptr(GList) states =
 		        g_list_sort(g_hash_table_get_keys(status->devices_by_state), (GCompareFunc)g_strcmp0);
 		for (GList *l = states; l != NULL; l = l->next) {

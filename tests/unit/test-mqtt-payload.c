@@ -448,7 +448,7 @@ test_status(void)
 	g_hash_table_insert(states, "healing", GUINT_TO_POINTER(1));
 	g_hash_table_insert(states, "blocked", GUINT_TO_POINTER(1));
 	online = healer_mqtt_status_payload(&status);
-	/* The states sorted: the same counts make the same bytes (a retained message republished unchanged). */
+	/* The states sorted by name. */
 	g_assert_cmpstr(online, ==,
 	                "{\"online\":true,\"version\":\"0.1.0\",\"time\":\"" T0_TEXT
 	                "\",\"devices\":{\"blocked\":1,\"healing\":1,\"healthy\":3},\"store\":{\"modules\":14,"
@@ -555,9 +555,9 @@ test_replies(void)
 	g_autoptr(GError) io = g_error_new(G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "/var/lib/healerd: No such file");
 
 	json_object_array_add(ids, json_object_new_string(DEVICE_ID));
-	json_object_object_add(result, "devices", ids);
+	json_object_object_add(result, "started", ids);
 	ok = healer_mqtt_reply_ok(result);
-	g_assert_cmpstr(ok, ==, "{\"ok\":true,\"result\":{\"devices\":[\"" DEVICE_ID "\"]}}");
+	g_assert_cmpstr(ok, ==, "{\"ok\":true,\"result\":{\"started\":[\"" DEVICE_ID "\"]}}");
 	assert_valid("reply", ok);
 	ok_null = healer_mqtt_reply_ok(NULL);
 	g_assert_cmpstr(ok_null, ==, "{\"ok\":true,\"result\":null}");
