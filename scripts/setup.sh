@@ -38,13 +38,14 @@ build_packages=(
 #                 is checked against
 #   mosquitto     test-mqtt-client: a private broker each test (mosquitto, mosquitto_passwd),
 #                 TLS with a CA, server and client certificates openssl makes
+#   python3-jsonschema   test-mqtt-payload: every MQTT payload against its JSON Schema in docs/mqtt.md
 # linkemu (test-faults' link rows) is built from tests/tools/linkemu; the fault suite's disk-full
 # row needs root and a mount namespace, which no package provides: it skips, and CI fails, elsewhere.
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates nginx-light openssl systemd util-linux binutils
   dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
-  lrzsz gnuplot-nox strace gcovr dfu-util mosquitto
+  lrzsz gnuplot-nox strace gcovr dfu-util mosquitto python3-jsonschema
 )
 
 missing=()

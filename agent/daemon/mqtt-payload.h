@@ -25,7 +25,11 @@ const char *healer_mqtt_event_name(HealerEventKind kind);
  */
 char *healer_mqtt_event_payload(guint64 seq, gint64 time_us, const HealerEvent *event);
 
-/* The events-dropped event the outbox's overflow makes: {"seq", "time", "event": "events-dropped", "count", "text"}. */
+/*
+ * The events-dropped event the outbox's overflow makes: {"seq", "time", "event": "events-dropped",
+ * "message_id": null, "device": null, "port": null, "text", "count"} (every event's fields, so a
+ * consumer reads the topic one way).
+ */
 char *healer_mqtt_events_dropped_payload(guint64 seq, gint64 time_us, guint count);
 
 /*
