@@ -200,6 +200,12 @@ status_payload(HealerMqttFace *self)
 	        .dropped = self->dropped,
 	};
 
+	g_autoptr(json_object) sources = healer_supply_sources_to_json(self->supply);
+	json_object *catalogs = NULL;
+
+	/* The catalogs the supply holds, as D-Bus's Sources lists them. */
+	if (json_object_object_get_ex(sources, "catalogs", &catalogs) && json_object_is_type(catalogs, json_type_array))
+		status.catalogs = (guint)json_object_array_length(catalogs);
 	for (guint i = 0; i < devices->len; i++) {
 		const HealerDeviceInfo *info = g_ptr_array_index(devices, i);
 		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(by_state, info->state));
