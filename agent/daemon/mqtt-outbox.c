@@ -479,34 +479,67 @@ find_record(HealerMqttOutbox *outbox, guint64 seq)
 	return -1;
 }
 
-gboolean
-healer_mqtt_outbox_ack(HealerMqttOutbox *outbox, guint64 seq, GError **error)
+static gint
+compare_seq(gconstpointer a, gconstpointer b)
 {
-	gint index = find_record(outbox, seq);
-	guint64 watermark = outbox->watermark;
+	guint64 x = *(const guint64 *)a, y = *(const guint64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+gboolean
+healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint n, GError **error)
+{
+	g_autoptr(GArray) acked = g_array_new(FALSE, FALSE, sizeof(guint64));
 	g_autoptr(GArray) above = NULL;
+	guint64 watermark = outbox->watermark;
+	guint front = 0;
 
-	if (index < 0)
-		return TRUE;
-	if (index == 0) {
-		/* The oldest: the watermark moves up to the next unacknowledged record. */
-		watermark = (outbox->records->len > 1 ? record_at(outbox, 1)->seq : outbox->next_seq) - 1;
-		above = above_after(outbox->acked_above, watermark);
-	} else {
-		guint at = 0;
-
-		above = above_after(outbox->acked_above, watermark);
-		while (at < above->len && g_array_index(above, guint64, at) < seq)
-			at++;
-		g_array_insert_val(above, at, seq);
+	/* The pending ones among them, ascending, once each. */
+	for (guint i = 0; i < n; i++) {
+		if (find_record(outbox, seqs[i]) >= 0)
+			g_array_append_val(acked, seqs[i]);
 	}
+	if (acked->len == 0)
+		return TRUE;
+	g_array_sort(acked, compare_seq);
+	for (guint i = 1; i < acked->len;) {
+		if (g_array_index(acked, guint64, i) == g_array_index(acked, guint64, i - 1))
+			g_array_remove_index(acked, i);
+		else
+			i++;
+	}
+
+	/* When the oldest pending records are among them, the watermark moves up to just below the
+	 * first record left. */
+	while (front < outbox->records->len &&
+	       g_array_binary_search(acked, &record_at(outbox, front)->seq, compare_seq, NULL))
+		front++;
+	if (front > 0)
+		watermark = (front < outbox->records->len ? record_at(outbox, front)->seq : outbox->next_seq) - 1;
+	above = above_after(outbox->acked_above, watermark);
+	for (guint i = 0; i < acked->len; i++) {
+		if (g_array_index(acked, guint64, i) > watermark)
+			g_array_append_val(above, g_array_index(acked, guint64, i));
+	}
+	g_array_sort(above, compare_seq);
 	if (!write_acked(outbox, watermark, above, error))
 		return FALSE;
+
 	outbox->watermark = watermark;
 	g_array_unref(outbox->acked_above);
 	outbox->acked_above = g_steal_pointer(&above);
-	outbox->pending_bytes -= record_at(outbox, (guint)index)->len;
-	g_array_remove_index(outbox->records, (guint)index);
+	for (guint i = acked->len; i-- > 0;) {
+		guint index = (guint)find_record(outbox, g_array_index(acked, guint64, i));
+		outbox->pending_bytes -= record_at(outbox, index)->len;
+		g_array_remove_index(outbox->records, index);
+	}
 	maybe_compact(outbox);
 	return TRUE;
+}
+
+gboolean
+healer_mqtt_outbox_ack(HealerMqttOutbox *outbox, guint64 seq, GError **error)
+{
+	return healer_mqtt_outbox_ack_many(outbox, &seq, 1, error);
 }

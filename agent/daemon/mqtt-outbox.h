@@ -67,5 +67,12 @@ gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 
  * nothing changed (the record is still pending).
  */
 gboolean healer_mqtt_outbox_ack(HealerMqttOutbox *outbox, guint64 seq, GError **error);
+/*
+ * The same for n records at once (any order, repeats and unknown ones ignored), persisted with one
+ * write: on a disk an acknowledgement costs a few milliseconds of syncing, so a burst of PUBACKs
+ * (the backlog resent after a reconnect) is best acknowledged together, e.g. once per main-loop
+ * dispatch.  FALSE with HEALER_ERROR_IO: nothing changed, all of them still pending.
+ */
+gboolean healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint n, GError **error);
 
 G_END_DECLS

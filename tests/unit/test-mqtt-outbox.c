@@ -254,6 +254,51 @@ test_out_of_order(void)
 }
 
 static void
+ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint n)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(healer_mqtt_outbox_ack_many(outbox, seqs, n, &error));
+	g_assert_no_error(error);
+}
+
+static void
+test_ack_many(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 1 << 20);
+	const guint64 first[] = {4, 2, 99, 4, 1, 0};
+	const guint64 second[] = {6, 3};
+	const guint64 last[] = {5};
+	g_autofree char *acked = NULL;
+
+	for (guint i = 0; i < 6; i++)
+		append_event(outbox, EVENT_BYTES);
+	/* 1 and 2 the oldest, 4 out of order, repeats and unknown ones: one write. */
+	ack_many(outbox, first, G_N_ELEMENTS(first));
+	assert_pending(outbox, EVENT_BYTES, 3, 5, 6);
+	acked = read_text(dir, "acked");
+	g_assert_cmpstr(acked, ==, "2\n4\n");
+	/* 3 takes the watermark past 4 to 5, which is still pending; 6 is above it. */
+	ack_many(outbox, second, G_N_ELEMENTS(second));
+	assert_pending(outbox, EVENT_BYTES, 5);
+	g_clear_pointer(&acked, g_free);
+	acked = read_text(dir, "acked");
+	g_assert_cmpstr(acked, ==, "4\n6\n");
+	ack_many(outbox, NULL, 0);
+	ack_many(outbox, last, 1);
+	assert_pending(outbox, EVENT_BYTES);
+	g_clear_pointer(&acked, g_free);
+	acked = read_text(dir, "acked");
+	g_assert_cmpstr(acked, ==, "6\n");
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	outbox = open_outbox(dir, 1 << 20);
+	assert_pending(outbox, EVENT_BYTES);
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 7);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
 test_reopen(void)
 {
 	g_autofree char *dir = test_tmpdir_new();
@@ -621,6 +666,7 @@ unwritable_child(const char *tmp)
 	g_autoptr(GError) error = NULL;
 	g_autofree char *before = NULL;
 	g_autofree char *payload = NULL;
+	const guint64 both[] = {3, 2};
 	guint dropped = 99;
 
 	drop_privileges(tmp);
@@ -637,6 +683,9 @@ unwritable_child(const char *tmp)
 	assert_message(error, "cannot record the acknowledgements");
 	g_clear_error(&error);
 	g_assert_false(healer_mqtt_outbox_ack(outbox, 3, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_IO);
+	g_clear_error(&error);
+	g_assert_false(healer_mqtt_outbox_ack_many(outbox, both, G_N_ELEMENTS(both), &error));
 	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_IO);
 	g_clear_error(&error);
 	test_assert_tree_unchanged(before, dir, "refused acknowledgements");
@@ -717,6 +766,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-outbox/new", test_new);
 	g_test_add_func("/mqtt-outbox/in-order", test_in_order);
 	g_test_add_func("/mqtt-outbox/out-of-order", test_out_of_order);
+	g_test_add_func("/mqtt-outbox/ack-many", test_ack_many);
 	g_test_add_func("/mqtt-outbox/reopen", test_reopen);
 	g_test_add_func("/mqtt-outbox/torn-tail", test_torn_tail);
 	g_test_add_func("/mqtt-outbox/damage", test_damage);
