@@ -35,7 +35,8 @@ is_torn_tail(const uint8_t *tail, size_t len, guint64 last_seq)
 		return TRUE;
 	payload_len = le32(tail);
 	seq = (guint64)le32(tail + 4) | (guint64)le32(tail + 8) << 32;
-	if (healer_crc32(tail, 12) != le32(tail + 12) || payload_len > HEALER_MQTT_OUTBOX_MAX_PAYLOAD || seq <= last_seq)
+	if (healer_crc32(tail, 12) != le32(tail + 12) || payload_len > HEALER_MQTT_OUTBOX_MAX_PAYLOAD ||
+	    seq <= last_seq)
 		return FALSE;
 	if ((size_t)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD > len)
 		return TRUE;
@@ -124,7 +125,8 @@ check_acked(const uint8_t *data, size_t size)
 	}
 	g_assert_no_error(error);
 	for (guint i = 0; i < above->len; i++)
-		g_assert_cmpuint(g_array_index(above, guint64, i), >, i == 0 ? watermark : g_array_index(above, guint64, i - 1));
+		g_assert_cmpuint(g_array_index(above, guint64, i), >,
+		                 i == 0 ? watermark : g_array_index(above, guint64, i - 1));
 	text = healer_mqtt_outbox_acked_format(watermark, (const guint64 *)(gpointer)above->data, above->len);
 	text_len = strlen(text);
 	g_assert_true(text_len == size || (text_len == size + 1 && data[size - 1] != '\n'));

@@ -43,7 +43,8 @@ make_log(guint64 first, guint64 last)
 	healer_mqtt_outbox_log_add_header(log);
 	for (guint64 seq = first; seq <= last; seq++) {
 		g_autofree char *event = g_strdup_printf(
-		        "{\"seq\":%" G_GUINT64_FORMAT ",\"time\":\"2026-12-20T10:00:%02u.000Z\",\"event\":\"heal-step\","
+		        "{\"seq\":%" G_GUINT64_FORMAT
+		        ",\"time\":\"2026-12-20T10:00:%02u.000Z\",\"event\":\"heal-step\","
 		        "\"message_id\":\"e5d54022f11f42d1a7af299fb20c083a\",\"device\":\"0123456789abcdef01234567\","
 		        "\"text\":\"installed system-part 1 version 1101 (step %u of 2)\",\"port\":\"/dev/ttyACM0\","
 		        "\"module\":\"system-part1-1.1.0-photon.bin\",\"step\":%u}",
@@ -105,7 +106,8 @@ main(int argc, char **argv)
 	 * above the limit under a correct header CRC. */
 	{
 		g_autoptr(GByteArray) log = make_log(1, 3);
-		log->data[HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE + (third - HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE) / 2 + 40] ^= 0x01;
+		log->data[HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE + (third - HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE) / 2 + 40] ^=
+		        0x01;
 		save_log("damaged-middle-payload.bin", log);
 	}
 	{
