@@ -9,16 +9,20 @@
  * never reused across restarts (the next number is one past the highest ever appended or
  * acknowledged, both of which survive a restart).
  *
- * Storage (docs/mqtt.md, "The outbox"): DIR/outbox.log holds the records in order, each
- * length-prefixed and CRC-checked; DIR/acked holds the highest sequence number acknowledged in
- * order (written atomically).  A torn last record (healerd killed mid-append) is cut off at open,
- * and said so; any other damage is an error naming the file and the offset, and changes nothing.
+ * Storage (docs/mqtt.md, "The outbox"; the bytes: mqtt-outbox-log.h): DIR/outbox.log holds the
+ * records in order, each length-prefixed and CRC-checked; DIR/acked holds the highest sequence
+ * number acknowledged in order, and those acknowledged out of order above it (written
+ * atomically).  A torn last record (healerd killed mid-append) is cut off at open, and said so (a
+ * warning); any other damage is an error naming the file and the offset, and changes nothing.
  * Acknowledged records are compacted away (the file rewritten atomically) once they are more than
- * half of it.
+ * half of it (and at least 64 KiB, so that a file of a few records is not rewritten at every
+ * acknowledgement).
  *
  * Bounded: when an append would make the unacknowledged records exceed max_bytes, the oldest
  * unacknowledged records are dropped (never the new one) and counted; the caller learns the count
- * and publishes an events-dropped event for them.
+ * and publishes an events-dropped event for them.  Dropped records count as acknowledged: they
+ * never come back after a restart.  (Opened with a max_bytes below what it holds, the outbox keeps
+ * its records until the next append drops what it must.)
  */
 #pragma once
 
@@ -44,7 +48,8 @@ guint64 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox);
  * Appends `payload` as record healer_mqtt_outbox_next_seq() (the caller wrote that number into the
  * payload), durably.  *dropped (may be NULL) is set to the number of older unacknowledged records
  * dropped to make room (0 almost always).  FALSE with HEALER_ERROR_IO when it could not be written:
- * nothing changed (the sequence number is not used up).
+ * nothing changed (the sequence number is not used up).  HEALER_ERROR_INVALID_ARGUMENT when `seq` is
+ * not healer_mqtt_outbox_next_seq() or the payload is over 1 MiB.
  */
 gboolean healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *payload, gsize len,
                                    guint *dropped, GError **error);
@@ -55,10 +60,19 @@ guint64 healer_mqtt_outbox_pending_bytes(HealerMqttOutbox *outbox);
 gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, const char **payload, gsize *len);
 
 /*
- * The broker acknowledged record `seq` (acknowledgements may come out of order: the records leave in
- * order once every older one is acknowledged too).  Unknown or already acknowledged: ignored.
- * Persisted durably before it returns TRUE.
+ * The broker acknowledged record `seq`: it is no longer pending.  Acknowledgements may come out of
+ * order: acked's watermark passes a record once every older one is acknowledged too, and until
+ * then acked lists it above the watermark.  Unknown or already acknowledged: ignored.
+ * Persisted durably before it returns TRUE; FALSE with HEALER_ERROR_IO when it could not be:
+ * nothing changed (the record is still pending).
  */
 gboolean healer_mqtt_outbox_ack(HealerMqttOutbox *outbox, guint64 seq, GError **error);
+/*
+ * The same for n records at once (any order, repeats and unknown ones ignored), persisted with one
+ * write: on a disk an acknowledgement costs a few milliseconds of syncing, so a burst of PUBACKs
+ * (the backlog resent after a reconnect) is best acknowledged together, e.g. once per main-loop
+ * dispatch.  FALSE with HEALER_ERROR_IO: nothing changed, all of them still pending.
+ */
+gboolean healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint n, GError **error);
 
 G_END_DECLS
