@@ -169,9 +169,11 @@ main(int argc, char **argv)
 	/* After the D-Bus face: the MQTT face's state reaches D-Bus through the stream it subscribed first. */
 	if (config->mqtt_broker != NULL) {
 		mqtt = healer_mqtt_face_new(config, engine, store, supply, upstream, healer_events(), &error);
+		/* Healing never waits for MQTT: healerd serves on without it, and says why. */
 		if (mqtt == NULL) {
-			g_critical("cannot serve MQTT: %s", error->message);
-			return 1;
+			g_warning("MQTT is off: %s; healing goes on, fix it and restart healerd to publish again",
+			          error->message);
+			g_clear_error(&error);
 		}
 	}
 	healer_engine_start(engine);

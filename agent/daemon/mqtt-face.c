@@ -48,7 +48,9 @@ struct _HealerMqttFace {
 	char *cmd_topic;     /* ".../cmd": a command's is cmd_topic/VERB */
 
 	GHashTable *devices; /* id -> DeviceState */
-	GHashTable *sent;    /* mid -> seq (guint64, boxed): records handed to the client */
+	GHashTable *sent;    /* mid -> seq (guint64, boxed): records handed to the client on this connection */
+	GArray *acks;        /* guint64: seqs acknowledged, not yet recorded in the outbox */
+	guint ack_source;
 	guint64 next_seq_to_send;
 	guint64 dropped;
 	guint status_source; /* an idle that publishes the status once a burst of changes is over */
@@ -61,6 +63,8 @@ struct _Refresh {
 	GBytes *correlation;
 };
 
+static void record_acks(HealerMqttFace *self);
+
 static void
 device_state_free(DeviceState *state)
 {
@@ -71,30 +75,41 @@ device_state_free(DeviceState *state)
 
 /* ---- events: outbox first, then the broker -------------------------------------------------------- */
 
+/* The index of the first pending record whose seq is `seq` or later (pending is in seq order, with holes). */
+static guint
+first_pending_from(HealerMqttFace *self, guint64 seq)
+{
+	guint lo = 0, hi = healer_mqtt_outbox_pending(self->outbox);
+
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		guint64 at = 0;
+		healer_mqtt_outbox_peek(self->outbox, mid, &at, NULL, NULL);
+		if (at < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Hands the client every record not handed yet, oldest first, up to MAX_IN_FLIGHT in flight. */
 static void
 send_pending(HealerMqttFace *self)
 {
 	guint pending = healer_mqtt_outbox_pending(self->outbox);
-	guint64 first_seq = 0;
 
-	if (!healer_mqtt_client_is_connected(self->client) || pending == 0)
+	if (!healer_mqtt_client_is_connected(self->client))
 		return;
-	if (!healer_mqtt_outbox_peek(self->outbox, 0, &first_seq, NULL, NULL))
-		return;
-	/* The records are contiguous in seq (drops and acknowledgements take them from the front). */
-	if (self->next_seq_to_send < first_seq)
-		self->next_seq_to_send = first_seq;
-	while (g_hash_table_size(self->sent) < MAX_IN_FLIGHT && self->next_seq_to_send - first_seq < pending) {
+	for (guint i = first_pending_from(self, self->next_seq_to_send);
+	     i < pending && g_hash_table_size(self->sent) < MAX_IN_FLIGHT; i++) {
 		guint64 seq = 0;
 		const char *payload = NULL;
 		gsize len = 0;
 		int mid = 0;
 
-		if (!healer_mqtt_outbox_peek(self->outbox, (guint)(self->next_seq_to_send - first_seq), &seq, &payload,
-		                             &len))
-			break;
-		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
+		if (!healer_mqtt_outbox_peek(self->outbox, i, &seq, &payload, &len) ||
+		    !healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
 			break;
 		g_hash_table_insert(self->sent, GINT_TO_POINTER(mid), g_memdup2(&seq, sizeof seq));
 		self->next_seq_to_send = seq + 1;
@@ -402,6 +417,7 @@ on_connected(gpointer user_data)
 	gpointer key, value;
 
 	/* A new connection: nothing is in flight on it; every unacknowledged record goes again, in order. */
+	record_acks(self);
 	g_hash_table_remove_all(self->sent);
 	self->next_seq_to_send = 0;
 	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_INFO,
@@ -424,6 +440,7 @@ on_disconnected(const char *why, gpointer user_data)
 {
 	HealerMqttFace *self = user_data;
 
+	record_acks(self);
 	g_hash_table_remove_all(self->sent);
 	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
 	            "mqtt: not connected to %s:%u: %s; events are kept (%u waiting) and healing goes on",
@@ -431,22 +448,52 @@ on_disconnected(const char *why, gpointer user_data)
 	state_changed(self);
 }
 
+/* The PUBACKs of one burst, recorded with one durable write (a write costs milliseconds on a disk). */
+static void
+record_acks(HealerMqttFace *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (self->ack_source != 0) {
+		g_source_remove(self->ack_source);
+		self->ack_source = 0;
+	}
+	if (self->acks->len == 0)
+		return;
+	if (!healer_mqtt_outbox_ack_many(self->outbox, (const guint64 *)(gpointer)self->acks->data, self->acks->len,
+	                                 &error))
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: the delivery of %u event(s) not recorded: %s (they are sent again at the next "
+		            "connection)",
+		            self->acks->len, error->message);
+	g_array_set_size(self->acks, 0);
+}
+
+static gboolean
+on_acks_due(gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+
+	self->ack_source = 0;
+	record_acks(self);
+	send_pending(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 on_puback(int mid, gpointer user_data)
 {
 	HealerMqttFace *self = user_data;
 	guint64 *seq = g_hash_table_lookup(self->sent, GINT_TO_POINTER(mid));
-	g_autoptr(GError) error = NULL;
 
 	/* Retained state and replies are not in the table: their acknowledgement changes nothing. */
 	if (seq == NULL)
 		return;
-	if (!healer_mqtt_outbox_ack(self->outbox, *seq, &error))
-		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: the delivery of event %" G_GUINT64_FORMAT " not recorded: %s (it may be sent twice)",
-		            *seq, error->message);
+	g_array_append_val(self->acks, *seq);
 	g_hash_table_remove(self->sent, GINT_TO_POINTER(mid));
-	send_pending(self);
+	/* Once this dispatch's PUBACKs are all in (an idle runs after the socket's source). */
+	if (self->ack_source == 0)
+		self->ack_source = g_idle_add(on_acks_due, self);
 }
 
 HealerMqttFace *
@@ -473,6 +520,7 @@ healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *st
 	self->upstream = upstream;
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
 	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
 	self->status_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "status");
 	self->events_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "events");
 	self->devices_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "devices");
@@ -542,6 +590,10 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	g_list_free(self->refreshes);
 	if (self->status_source != 0)
 		g_source_remove(self->status_source);
+	/* What was acknowledged is recorded: not sent again at the next start. */
+	if (self->outbox != NULL && self->acks != NULL)
+		record_acks(self);
+	g_clear_pointer(&self->acks, g_array_unref);
 	g_clear_pointer(&self->client, healer_mqtt_client_free);
 	g_clear_pointer(&self->outbox, healer_mqtt_outbox_free);
 	g_clear_pointer(&self->devices, g_hash_table_unref);
