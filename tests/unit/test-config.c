@@ -990,6 +990,12 @@ test_shipped_file(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(all->retry_backoff_s, ==, 10);
 	g_assert_true(all->auto_heal);
 	g_assert_cmpuint(g_strv_length(all->serial_ports), ==, 2);
+	g_assert_null(all->mqtt_broker);
+	g_assert_null(all->mqtt_gateway_id);
+	g_assert_cmpstr(all->mqtt_topic_prefix, ==, "healerd");
+	g_assert_cmpuint(all->mqtt_keepalive_s, ==, 60);
+	g_assert_false(all->mqtt_accept_commands);
+	g_assert_cmpuint(all->mqtt_outbox_max_bytes, ==, 16 * 1024 * 1024);
 }
 
 /* A NUL byte is refused (GKeyFile alone would stop reading there without a word). */
