@@ -60,10 +60,11 @@ typedef struct {
 	/* [mqtt] (docs/mqtt.md, healerd.conf(5)); MQTT is off when mqtt_broker is NULL */
 	char *mqtt_broker;          /* broker: "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]", as written */
 	char *mqtt_host;            /* from broker: the host name or address (IPv6 without its brackets) */
-	guint mqtt_port;            /* from broker: its port, else 1883 (mqtt) or 8883 (mqtts) */
+	guint mqtt_port;            /* from broker: its port, else 1883 (mqtt) or 8883 (mqtts); 0 without broker */
 	gboolean mqtt_tls;          /* from broker: mqtts:// */
 	char *mqtt_topic_prefix;    /* topic-prefix: default "healerd"; levels separated by '/' */
-	char *mqtt_gateway_id;      /* gateway-id: default derived from /etc/machine-id (an app-specific id) */
+	char *mqtt_gateway_id;      /* gateway-id: default derived from /etc/machine-id (mqtt-gateway-id.h);
+	                             * the defaults of these two are filled in only when broker is set */
 	char *mqtt_client_id;       /* client-id: default "healerd-<gateway-id>" */
 	char *mqtt_username;        /* username: NULL: none */
 	char *mqtt_password_file;   /* password-file: NULL: none (read by mqtt-client.c, never logged) */
