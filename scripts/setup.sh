@@ -39,6 +39,7 @@ build_packages=(
 #   mosquitto     test-mqtt-client: a private broker each test (mosquitto, mosquitto_passwd),
 #                 TLS with a CA, server and client certificates openssl makes
 #   python3-jsonschema   test-mqtt-payload: every MQTT payload against its JSON Schema in docs/mqtt.md
+#   mosquitto-clients    bench/mqtt-events.sh and the MQTT demo: mosquitto_sub watching the topics
 # linkemu (test-faults' link rows) is built from tests/tools/linkemu; the fault suite's disk-full
 # row needs root and a mount namespace, which no package provides: it skips, and CI fails, elsewhere.
 test_packages=(
@@ -46,6 +47,7 @@ test_packages=(
   ca-certificates nginx-light openssl systemd util-linux binutils
   dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
   lrzsz gnuplot-nox strace gcovr dfu-util mosquitto python3-jsonschema
+  mosquitto-clients
 )
 
 missing=()

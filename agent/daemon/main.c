@@ -136,6 +136,16 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
 	g_unix_signal_add(SIGINT, on_stop_signal, loop);
 
+	/* Before the store and the catalogs: their first events are kept for the broker too. */
+	if (config->mqtt_broker != NULL) {
+		mqtt = healer_mqtt_face_new(config, healer_events(), &error);
+		/* Healing never waits for MQTT: healerd serves on without it, and says why. */
+		if (mqtt == NULL) {
+			g_warning("MQTT is off: %s; healing goes on, fix it and restart healerd to publish again",
+			          error->message);
+			g_clear_error(&error);
+		}
+	}
 	store = healer_store_open(config->state_dir, &error);
 	if (store == NULL) {
 		g_critical("cannot open the module store in %s: %s", config->state_dir, error->message);
@@ -166,19 +176,9 @@ main(int argc, char **argv)
 	if (!no_bus)
 		face = healer_dbus_face_new(engine, store, supply, upstream,
 		                            session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
-	/* After the D-Bus face: the MQTT face's state reaches D-Bus through the stream it subscribed first. */
-	if (config->mqtt_broker != NULL) {
-		mqtt = healer_mqtt_face_new(config, engine, store, supply, upstream, healer_events(), &error);
-		/* Healing never waits for MQTT: healerd serves on without it, and says why. */
-		if (mqtt == NULL) {
-			g_warning("MQTT is off: %s; healing goes on, fix it and restart healerd to publish again",
-			          error->message);
-			g_clear_error(&error);
-		}
-	}
 	healer_engine_start(engine);
 	if (mqtt != NULL)
-		healer_mqtt_face_start(mqtt);
+		healer_mqtt_face_start(mqtt, engine, store, supply, upstream);
 	if (upstream != NULL)
 		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();

@@ -17,6 +17,12 @@
  */
 #define MAX_IN_FLIGHT 32
 
+/*
+ * A device's retained state changes with every percent of a heal: it goes out at most this often,
+ * except a change of its state (healthy, healing, ...), which goes out at once.
+ */
+#define DEVICE_PUBLISH_MS 1000
+
 /* The kinds the face is called for: the published events, and what changes retained state. */
 #define STATE_KINDS                                                                                                    \
 	(HEALER_EVENT_KIND_BIT(HEALER_EVENT_DEVICE_ADDED) | HEALER_EVENT_KIND_BIT(HEALER_EVENT_DEVICE_CHANGED) |       \
@@ -27,6 +33,8 @@ typedef struct {
 	HealerDeviceInfo *info; /* the last the engine gave */
 	gint64 detached_at;     /* 0 while attached */
 	char *published;        /* the payload the broker holds (retained), NULL: to publish */
+	char *published_state;  /* its "state" and whether detached: a change of these goes out at once */
+	gboolean due;           /* changed in a way that waits for the next DEVICE_PUBLISH_MS tick */
 } DeviceState;
 
 typedef struct _Refresh Refresh;
@@ -53,8 +61,10 @@ struct _HealerMqttFace {
 	guint ack_source;
 	guint64 next_seq_to_send;
 	guint64 dropped;
-	guint status_source; /* an idle that publishes the status once a burst of changes is over */
-	GList *refreshes;    /* Refresh: commands waiting for the upstream */
+	guint status_source;  /* an idle that publishes the status once a burst of changes is over */
+	char *status_sent;    /* the last status published, its time left out: the same one is not sent again */
+	guint devices_source; /* publishes the devices whose state is due (DEVICE_PUBLISH_MS) */
+	GList *refreshes;     /* Refresh: commands waiting for the upstream */
 };
 
 struct _Refresh {
@@ -70,6 +80,7 @@ device_state_free(DeviceState *state)
 {
 	healer_device_info_free(state->info);
 	g_free(state->published);
+	g_free(state->published_state);
 	g_free(state);
 }
 
@@ -166,17 +177,38 @@ publish_device(HealerMqttFace *self, const char *id, DeviceState *state)
 	g_autofree char *topic = g_strdup_printf("%s/%s", self->devices_topic, id);
 	g_autofree char *payload = healer_mqtt_device_payload(state->info, state->detached_at != 0, state->detached_at);
 
+	state->due = FALSE;
 	if (g_strcmp0(payload, state->published) == 0 || !healer_mqtt_client_is_connected(self->client))
 		return;
 	if (healer_mqtt_client_publish(self->client, topic, payload, strlen(payload), 1, TRUE, NULL, NULL)) {
 		g_free(state->published);
 		state->published = g_steal_pointer(&payload);
+		g_free(state->published_state);
+		state->published_state =
+		        g_strdup_printf("%s%s", state->info->state, state->detached_at ? " detached" : "");
 	}
+}
+
+static gboolean
+on_devices_due(gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+	GHashTableIter iter;
+	gpointer key, value;
+
+	self->devices_source = 0;
+	g_hash_table_iter_init(&iter, self->devices);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		if (((DeviceState *)value)->due)
+			publish_device(self, key, value);
+	}
+	return G_SOURCE_REMOVE;
 }
 
 static void
 update_device(HealerMqttFace *self, const char *id, gboolean removed)
 {
+	g_autofree char *now_state = NULL;
 	DeviceState *state;
 
 	if (id == NULL || !healer_mqtt_topic_level_is_valid(id))
@@ -198,17 +230,24 @@ update_device(HealerMqttFace *self, const char *id, gboolean removed)
 		state->info = info;
 		state->detached_at = 0;
 	}
-	publish_device(self, id, state);
+	now_state = g_strdup_printf("%s%s", state->info->state, state->detached_at ? " detached" : "");
+	if (g_strcmp0(now_state, state->published_state) != 0) {
+		publish_device(self, id, state);
+		return;
+	}
+	state->due = TRUE;
+	if (self->devices_source == 0)
+		self->devices_source = g_timeout_add(DEVICE_PUBLISH_MS, on_devices_due, self);
 }
 
 static char *
-status_payload(HealerMqttFace *self)
+status_payload(HealerMqttFace *self, gint64 time_us)
 {
 	g_autoptr(GHashTable) by_state = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
 	HealerMqttStatus status = {
 	        .version = HEALER_VERSION,
-	        .time_us = g_get_real_time(),
+	        .time_us = time_us,
 	        .devices_by_state = by_state,
 	        .store_modules = healer_store_get_n_entries(self->store),
 	        .outbox_pending = healer_mqtt_outbox_pending(self->outbox),
@@ -234,12 +273,20 @@ publish_status(gpointer user_data)
 {
 	HealerMqttFace *self = user_data;
 	g_autofree char *payload = NULL;
+	g_autofree char *key = NULL;
 
 	self->status_source = 0;
 	if (!healer_mqtt_client_is_connected(self->client))
 		return G_SOURCE_REMOVE;
-	payload = status_payload(self);
-	healer_mqtt_client_publish(self->client, self->status_topic, payload, strlen(payload), 1, TRUE, NULL, NULL);
+	payload = status_payload(self, g_get_real_time());
+	key = status_payload(self, 0);
+	if (g_strcmp0(key, self->status_sent) == 0)
+		return G_SOURCE_REMOVE;
+	if (healer_mqtt_client_publish(self->client, self->status_topic, payload, strlen(payload), 1, TRUE, NULL,
+	                               NULL)) {
+		g_free(self->status_sent);
+		self->status_sent = g_steal_pointer(&key);
+	}
 	return G_SOURCE_REMOVE;
 }
 
@@ -255,6 +302,9 @@ on_event(const HealerEvent *event, gpointer user_data)
 {
 	HealerMqttFace *self = user_data;
 
+	/* Before healer_mqtt_face_start() only events are kept: there is no engine to ask about state. */
+	if (self->engine == NULL && (STATE_KINDS & HEALER_EVENT_KIND_BIT(event->kind)) != 0)
+		return;
 	switch (event->kind) {
 	case HEALER_EVENT_DEVICE_ADDED:
 	case HEALER_EVENT_DEVICE_CHANGED:
@@ -359,7 +409,7 @@ run_command(HealerMqttFace *self, const HealerMqttCommand *command, const char *
 	}
 	case HEALER_MQTT_COMMAND_STATUS: {
 		/* The retained status's object, as the reply's result. */
-		g_autofree char *status = status_payload(self);
+		g_autofree char *status = status_payload(self, g_get_real_time());
 		reply(self, response_topic, correlation, healer_mqtt_reply_ok(json_tokener_parse(status)));
 		return;
 	}
@@ -428,8 +478,10 @@ on_connected(gpointer user_data)
 	while (g_hash_table_iter_next(&iter, &key, &value)) {
 		DeviceState *state = value;
 		g_clear_pointer(&state->published, g_free);
+		g_clear_pointer(&state->published_state, g_free);
 		publish_device(self, key, state);
 	}
+	g_clear_pointer(&self->status_sent, g_free);
 	status_changed(self);
 	send_pending(self);
 	state_changed(self);
@@ -497,8 +549,7 @@ on_puback(int mid, gpointer user_data)
 }
 
 HealerMqttFace *
-healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *store, HealerSupply *supply,
-                     HealerUpstream *upstream, HealerEventStream *stream, GError **error)
+healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **error)
 {
 	static const HealerMqttClientCallbacks callbacks = {
 	        .connected = on_connected,
@@ -514,10 +565,6 @@ healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *st
 
 	g_return_val_if_fail(config->mqtt_broker != NULL, NULL);
 	self->config = config;
-	self->engine = engine;
-	self->store = store;
-	self->supply = supply;
-	self->upstream = upstream;
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
 	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
@@ -546,10 +593,17 @@ healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *st
 }
 
 void
-healer_mqtt_face_start(HealerMqttFace *self)
+healer_mqtt_face_start(HealerMqttFace *self, HealerEngine *engine, HealerStore *store, HealerSupply *supply,
+                       HealerUpstream *upstream)
 {
-	/* Devices the engine knew before the face: their retained state is published on connect. */
-	g_autoptr(GPtrArray) devices = healer_engine_list_devices(self->engine);
+	g_autoptr(GPtrArray) devices = NULL;
+
+	self->engine = engine;
+	self->store = store;
+	self->supply = supply;
+	self->upstream = upstream;
+	/* Devices the engine knew before: their retained state is published on connect. */
+	devices = healer_engine_list_devices(self->engine);
 
 	for (guint i = 0; i < devices->len; i++)
 		update_device(self, ((HealerDeviceInfo *)g_ptr_array_index(devices, i))->id, FALSE);
@@ -590,6 +644,9 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	g_list_free(self->refreshes);
 	if (self->status_source != 0)
 		g_source_remove(self->status_source);
+	if (self->devices_source != 0)
+		g_source_remove(self->devices_source);
+	g_free(self->status_sent);
 	/* What was acknowledged is recorded: not sent again at the next start. */
 	if (self->outbox != NULL && self->acks != NULL)
 		record_acks(self);

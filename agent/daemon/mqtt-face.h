@@ -29,16 +29,16 @@ G_BEGIN_DECLS
 typedef struct _HealerMqttFace HealerMqttFace;
 
 /*
- * A face for config's [mqtt] (config->mqtt_broker set), observing `stream` from now on.  Opens the
- * outbox in <state-dir>/mqtt and reads the password file: NULL and the error (naming the file or key)
- * when either fails.  `upstream` may be NULL.  Nothing is connected before healer_mqtt_face_start().
+ * A face for config's [mqtt] (config->mqtt_broker set), observing `stream` from now on: made first
+ * thing, so the events of healerd's start (catalogs accepted, modules imported) are kept too.  Opens
+ * the outbox in <state-dir>/mqtt and reads the password file: NULL and the error (naming the file or
+ * key) when either fails.  Nothing is connected before healer_mqtt_face_start().
  */
-HealerMqttFace *healer_mqtt_face_new(HealerConfig *config, HealerEngine *engine, HealerStore *store,
-                                     HealerSupply *supply, HealerUpstream *upstream, HealerEventStream *stream,
-                                     GError **error);
+HealerMqttFace *healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **error);
 
-/* Connects, and keeps connecting. */
-void healer_mqtt_face_start(HealerMqttFace *face);
+/* Connects, and keeps connecting; device state and commands go to `engine` from now on (`upstream` may be NULL). */
+void healer_mqtt_face_start(HealerMqttFace *face, HealerEngine *engine, HealerStore *store, HealerSupply *supply,
+                            HealerUpstream *upstream);
 
 /* For healerctl status and D-Bus: "connected to HOST:PORT as gateway ID", "not connected to HOST:PORT: WHY (...)". */
 char *healer_mqtt_face_describe(HealerMqttFace *face);
