@@ -74,8 +74,8 @@ struct _HealerEventStream {
 	guint last_id;
 };
 
-static HealerEvent *
-event_copy(const HealerEvent *event)
+HealerEvent *
+healer_event_copy(const HealerEvent *event)
 {
 	HealerEvent *copy = g_new(HealerEvent, 1);
 
@@ -89,9 +89,11 @@ event_copy(const HealerEvent *event)
 	return copy;
 }
 
-static void
-event_free(HealerEvent *event)
+void
+healer_event_free(HealerEvent *event)
 {
+	if (event == NULL)
+		return;
 	g_free((char *)event->device_id);
 	g_free((char *)event->port);
 	g_free((char *)event->module);
@@ -116,7 +118,7 @@ healer_event_stream_free(HealerEventStream *self)
 {
 	if (self == NULL)
 		return;
-	g_queue_clear_full(&self->pending, (GDestroyNotify)event_free);
+	g_queue_clear_full(&self->pending, (GDestroyNotify)healer_event_free);
 	g_array_unref(self->subscribers);
 	g_rec_mutex_clear(&self->lock);
 	g_free(self);
@@ -171,7 +173,7 @@ healer_event_stream_emit(HealerEventStream *self, const HealerEvent *event)
 	HealerEvent *next;
 
 	g_rec_mutex_lock(&self->lock);
-	g_queue_push_tail(&self->pending, event_copy(event));
+	g_queue_push_tail(&self->pending, healer_event_copy(event));
 	if (self->delivering) {
 		/* An observer emitted: its event goes out once the current one reached everyone. */
 		g_rec_mutex_unlock(&self->lock);
@@ -186,7 +188,7 @@ healer_event_stream_emit(HealerEventStream *self, const HealerEvent *event)
 			if (s.func != NULL && (s.kinds & HEALER_EVENT_KIND_BIT(next->kind)) != 0)
 				s.func(next, s.user_data);
 		}
-		event_free(next);
+		healer_event_free(next);
 	}
 	self->delivering = FALSE;
 	compact(self);

@@ -91,6 +91,11 @@ const char *healer_event_kind_message_id(HealerEventKind kind);
 /* "heal-failed", ...: a stable name for faces that publish events (MQTT topics). */
 const char *healer_event_kind_to_string(HealerEventKind kind);
 
+/* An owned copy of `event` (its strings copied; code_* are literals and shared), for an observer that keeps it. */
+HealerEvent *healer_event_copy(const HealerEvent *event);
+void healer_event_free(HealerEvent *event);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEvent, healer_event_free)
+
 typedef struct _HealerEventStream HealerEventStream;
 
 /* Called for every event emitted after it subscribed, in the order emitted. */

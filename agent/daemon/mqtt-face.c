@@ -65,6 +65,9 @@ struct _HealerMqttFace {
 	char *status_sent;    /* the last status published, its time left out: the same one is not sent again */
 	guint devices_source; /* publishes the devices whose state is due (DEVICE_PUBLISH_MS) */
 	GList *refreshes;     /* Refresh: commands waiting for the upstream */
+	GThread *thread;      /* the main loop's, where the outbox and the client are used */
+	GMutex deferred_lock;
+	GList *deferred; /* Deferred: events from other threads on their way to the main loop */
 };
 
 struct _Refresh {
@@ -297,10 +300,56 @@ status_changed(HealerMqttFace *self)
 		self->status_source = g_idle_add(publish_status, self);
 }
 
+static void handle_event(HealerMqttFace *self, const HealerEvent *event);
+
+typedef struct {
+	HealerMqttFace *face; /* NULL once the face is gone */
+	HealerEvent *event;
+} Deferred;
+
+static gboolean
+on_deferred(gpointer user_data)
+{
+	Deferred *d = user_data;
+
+	/* d->face is only cleared on this thread (healer_mqtt_face_free()); the list is shared with workers. */
+	if (d->face != NULL) {
+		g_mutex_lock(&d->face->deferred_lock);
+		d->face->deferred = g_list_remove(d->face->deferred, d);
+		g_mutex_unlock(&d->face->deferred_lock);
+		handle_event(d->face, d->event);
+	}
+	healer_event_free(d->event);
+	g_free(d);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Events from a worker thread (a bundle's, the import walk's) are handed to the main loop, where
+ * the outbox and the client live: in the order they came, behind what the loop is doing.
+ */
 static void
 on_event(const HealerEvent *event, gpointer user_data)
 {
 	HealerMqttFace *self = user_data;
+	Deferred *d;
+
+	if (g_thread_self() == self->thread) {
+		handle_event(self, event);
+		return;
+	}
+	d = g_new0(Deferred, 1);
+	d->event = healer_event_copy(event);
+	g_mutex_lock(&self->deferred_lock);
+	d->face = self;
+	self->deferred = g_list_append(self->deferred, d);
+	g_mutex_unlock(&self->deferred_lock);
+	g_idle_add(on_deferred, d);
+}
+
+static void
+handle_event(HealerMqttFace *self, const HealerEvent *event)
+{
 
 	/* Before healer_mqtt_face_start() only events are kept: there is no engine to ask about state. */
 	if (self->engine == NULL && (STATE_KINDS & HEALER_EVENT_KIND_BIT(event->kind)) != 0)
@@ -565,6 +614,8 @@ healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **e
 
 	g_return_val_if_fail(config->mqtt_broker != NULL, NULL);
 	self->config = config;
+	self->thread = g_thread_self();
+	g_mutex_init(&self->deferred_lock);
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
 	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
@@ -641,6 +692,12 @@ healer_mqtt_face_free(HealerMqttFace *self)
 		healer_event_stream_unsubscribe(self->stream, self->subscription);
 	for (GList *l = self->refreshes; l != NULL; l = l->next)
 		((Refresh *)l->data)->face = NULL;
+	g_mutex_lock(&self->deferred_lock);
+	for (GList *l = self->deferred; l != NULL; l = l->next)
+		((Deferred *)l->data)->face = NULL;
+	g_list_free(self->deferred);
+	self->deferred = NULL;
+	g_mutex_unlock(&self->deferred_lock);
 	g_list_free(self->refreshes);
 	if (self->status_source != 0)
 		g_source_remove(self->status_source);
@@ -659,5 +716,6 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	g_free(self->events_topic);
 	g_free(self->devices_topic);
 	g_free(self->cmd_topic);
+	g_mutex_clear(&self->deferred_lock);
 	g_free(self);
 }
