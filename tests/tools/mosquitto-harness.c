@@ -30,7 +30,13 @@ on_wait_timeout(gpointer user_data)
 void
 mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what)
 {
-	GSource *timer = g_timeout_source_new_seconds(MQTT_WAIT_SECONDS);
+	mqtt_wait_until_within(done, data, what, MQTT_WAIT_SECONDS);
+}
+
+void
+mqtt_wait_until_within(gboolean (*done)(gpointer data), gpointer data, const char *what, guint seconds)
+{
+	GSource *timer = g_timeout_source_new_seconds(seconds);
 	gboolean timed_out = FALSE;
 
 	g_source_set_callback(timer, on_wait_timeout, &timed_out, NULL);
@@ -45,7 +51,7 @@ mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what
 		MosquittoBroker *b = g_ptr_array_index(live_brokers, i);
 		g_test_message("mosquitto on port %d said:\n%s", b->port, b->log->str);
 	}
-	g_error("no %s within %d s", what, MQTT_WAIT_SECONDS);
+	g_error("no %s within %u s", what, seconds);
 }
 
 /* ---- commands ---- */

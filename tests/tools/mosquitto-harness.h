@@ -73,6 +73,8 @@ void mosquitto_broker_wait_log(MosquittoBroker *b, const char *text);
  */
 #define MQTT_WAIT_SECONDS 60
 void mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what);
+/* The same with its own bound: what waits on a whole heal (minutes under valgrind). */
+void mqtt_wait_until_within(gboolean (*done)(gpointer data), gpointer data, const char *what, guint seconds);
 
 /* A peer connected to the broker (as user "peer" when it has a password file), or the test fails. */
 MqttPeer *mqtt_peer_new(MosquittoBroker *b);
