@@ -105,8 +105,7 @@ healerd_new(const char *dir, MosquittoBroker *b, const char *healer_lines, const
 
 /* A device on DIR/ports/NAME (extra: more healer-sim arguments, NULL-terminated; may be NULL), its line let go. */
 static void
-start_sim(Device *d, const char *dir, const char *name, const char *release, const char *app,
-          const char *const *extra)
+start_sim(Device *d, const char *dir, const char *name, const char *release, const char *app, const char *const *extra)
 {
 	g_autofree char *state = g_build_filename(dir, "devices", name, NULL);
 	g_autoptr(GPtrArray) args = g_ptr_array_new();
@@ -308,6 +307,14 @@ is_offline(json_object *o, gconstpointer data)
 
 	(void)data;
 	return json_object_object_get_ex(o, "online", &online) && !json_object_get_boolean(online);
+}
+
+static gboolean
+any(json_object *o, gconstpointer data)
+{
+	(void)o;
+	(void)data;
+	return TRUE;
 }
 
 static gboolean
@@ -591,8 +598,8 @@ test_heal_events(void)
 		/* MESSAGE_ID as the journal's record of it has it, and its text is that record's message. */
 		g_assert_cmpstr(string_member(o, "message_id"), ==, journal_message_id(kind));
 		if (healerd_process_count(healerd, words(line, NULL)) == 0)
-			g_error("event %s: no line \"%s\" in healerd's log", (char *)g_ptr_array_index(events->payloads, i),
-			        line);
+			g_error("event %s: no line \"%s\" in healerd's log",
+			        (char *)g_ptr_array_index(events->payloads, i), line);
 		if (g_strcmp0(device, dev.id) == 0)
 			g_assert_cmpstr(string_member(o, "port"), ==, dev.link);
 		/* Each kind once against the schema: the interpreter costs a tenth of a second a run. */
@@ -625,12 +632,9 @@ test_offline(void)
 	online = received_wait_from(status, 0, is_online, NULL, "online", MQTT_WAIT_SECONDS);
 
 	/* kill -9: no goodbye, so the broker publishes the will, retained. */
-	log_at = b->log->len;
 	healerd_process_kill(healerd);
 	offline = received_wait_from(status, online + 1, is_offline, NULL, "the will", MQTT_WAIT_SECONDS);
 	g_assert_true(((const MqttPeerMessage *)g_ptr_array_index(status->messages, offline))->retain);
-	mosquitto_broker_wait_log(b, "Client " CLIENT_ID " closed its connection.");
-	g_assert_nonnull(strstr(b->log->str + log_at, "Client " CLIENT_ID " closed its connection."));
 	after_kill = mqtt_peer_new(b);
 	killed = received_new(after_kill, STATUS_TOPIC);
 	mqtt_peer_subscribe(after_kill, STATUS_TOPIC);
@@ -647,9 +651,13 @@ test_offline(void)
 	offline = received_wait_from(status, online + 1, is_offline, NULL, "the offline status", MQTT_WAIT_SECONDS);
 	g_assert_true(((const MqttPeerMessage *)g_ptr_array_index(status->messages, offline))->retain);
 	assert_schema("status-offline", g_ptr_array_index(status->payloads, offline));
-	/* A DISCONNECT ("disconnected", where a lost connection "closed its connection"): no will. */
+	/*
+	 * A DISCONNECT ("disconnected.", where a lost connection is "closed its connection." or
+	 * "disconnected due to ..." as the socket ended), so the broker dropped the will.
+	 */
 	mosquitto_broker_wait_log(b, "Client " CLIENT_ID " disconnected.");
 	g_assert_null(strstr(b->log->str + log_at, "Client " CLIENT_ID " closed its connection."));
+	g_assert_null(strstr(b->log->str + log_at, "Client " CLIENT_ID " disconnected due to"));
 	/* The marker is the next thing on the topic: no will came after healerd's own offline. */
 	mqtt_peer_publish(peer, STATUS_TOPIC, "{\"marker\":true}", FALSE, NULL, NULL);
 	g_assert_cmpuint(received_wait_from(status, offline + 1, is_marker, NULL, "the marker", MQTT_WAIT_SECONDS), ==,
@@ -685,8 +693,8 @@ test_broker_restart_mid_heal(void)
 	g_autoptr(HealerdProcess) healerd = NULL;
 	g_autoptr(Received) events_before = NULL, events_after = NULL;
 	g_autoptr(GHashTable) by_seq = NULL;
-	g_autoptr(GPtrArray) rest = NULL;
-	g_auto(Device) dev = {0};
+	g_autoptr(GPtrArray) rest = NULL, rest_late = NULL;
+	g_auto(Device) dev = {0}, late = {0};
 	/* 115200 baud: the heal's modules take seconds to cross, so the broker goes while they do. */
 	const char *const paced[] = {"--baud", "115200", NULL};
 	gint64 first = 0;
@@ -700,12 +708,26 @@ test_broker_restart_mid_heal(void)
 	start_sim(&dev, dir, "dev", "1.0.0", "heartbeat", paced);
 	healerd_process_start(healerd);
 
-	/* The heal has started: the broker goes. */
-	wait_event(events_before, "heal-step", dev.id, heal_seconds());
+	/*
+	 * The heal has started: the broker goes.  Not at the first heal-step but at the plan's last
+	 * (they are published together): a broker without persistence loses what it acknowledged and
+	 * had not yet delivered, and that is the broker's loss, not healerd's.  Now nothing is in
+	 * flight; the heal's end is seconds of transfer away.
+	 */
+	{
+		EventWant want = {"heal-started", dev.id};
+		guint started = received_wait_from(events_before, 0, is_event, &want, "heal-started", heal_seconds());
+		guint n = modules_in(received_object(events_before, started));
+		received_wait_from(events_before, started + n, any, NULL, "the plan's last heal-step", heal_seconds());
+		g_assert_cmpint(json_object_get_int(member(received_object(events_before, started + n), "step")), ==,
+		                (int)n);
+	}
 	mosquitto_broker_stop(b);
 	g_assert_cmpuint(healerd_process_count(healerd, words(dev.id, "heal succeeded")), ==, 0);
-	/* Healing never waits for the broker: the heal ends while it is away. */
+	/* Healing never waits for the broker: this heal ends, and a whole other one happens, while it is away. */
+	start_sim(&late, dir, "late", "1.0.0", "heartbeat", NULL);
 	healerd_process_wait(healerd, words(dev.id, "heal succeeded"), 1, heal_ms());
+	healerd_process_wait(healerd, words(late.id, "heal succeeded"), 1, heal_ms());
 
 	healerd_signal(healerd, SIGSTOP);
 	mosquitto_broker_start(b);
@@ -714,6 +736,7 @@ test_broker_restart_mid_heal(void)
 	mqtt_peer_subscribe(after, EVENTS_TOPIC);
 	healerd_signal(healerd, SIGCONT);
 	wait_event(events_after, "heal-succeeded", dev.id, heal_seconds());
+	wait_event(events_after, "heal-succeeded", late.id, heal_seconds());
 
 	/* Together: every event from seq 1, none missing, in order, a repeat only of what came before. */
 	both[0] = events_before;
@@ -722,8 +745,8 @@ test_broker_restart_mid_heal(void)
 	g_assert_cmpint(first, ==, 1);
 	rest = assert_heal_events(by_seq, first, dev.id);
 	g_assert_cmpuint(rest->len, ==, 0);
-	/* What the first subscriber could not have had came to the second. */
-	g_assert_cmpuint(events_after->objects->len, >=, 1);
+	rest_late = assert_heal_events(by_seq, first, late.id);
+	g_assert_cmpuint(rest_late->len, ==, 0);
 	g_test_message("%u event(s) before the broker went, %u after it came back", events_before->objects->len,
 	               events_after->objects->len);
 	healerd_process_stop(healerd);
@@ -798,14 +821,6 @@ test_killed_while_broker_away(void)
 }
 
 /* ---- commands: MQTT v5 request/response ---- */
-
-static gboolean
-any(json_object *o, gconstpointer data)
-{
-	(void)o;
-	(void)data;
-	return TRUE;
-}
 
 /*
  * Publishes `payload` on cmd/VERB with REPLY_TOPIC as its response topic and `correlation` as its
@@ -914,7 +929,10 @@ test_commands(void)
 	by_seq = assert_contiguous(&events, 1, &first);
 	rest = assert_heal_events(by_seq, first, dev.id);
 	g_assert_cmpuint(rest->len, ==, 0);
-	g_assert_cmpuint(healerd_process_count(healerd, words("mqtt: command", NULL)), ==, 1);
+	/* In the journal, what was carried out (two heals and two status), not what could not be parsed. */
+	g_assert_cmpuint(healerd_process_count(healerd, words("mqtt: command ", NULL)), ==, 4);
+	g_assert_cmpuint(healerd_process_count(healerd, words("mqtt: command heal e00fce68c2a7f3d1a4b5c6d9", NULL)), ==,
+	                 1);
 	healerd_process_stop(healerd);
 }
 
@@ -936,13 +954,14 @@ test_commands_off(void)
 	g_auto(Device) dev = {0};
 	gint64 first = 0;
 
+	/* First: it sets DBUS_SYSTEM_BUS_ADDRESS, which is no business of a process with threads (the peer's). */
+	bus_start(&bus);
 	mosquitto_broker_start(b);
 	peer = mqtt_peer_new(b);
 	events = received_new(peer, EVENTS_TOPIC);
 	replies = received_new(peer, REPLY_TOPIC);
 	mqtt_peer_subscribe(peer, EVENTS_TOPIC);
 	mqtt_peer_subscribe(peer, REPLY_TOPIC);
-	bus_start(&bus);
 	healerd = healerd_new(dir, b, "auto-heal=false\n", NULL);
 	healerd->bus_args = g_strdup(""); /* the private system bus */
 	start_sim(&dev, dir, "dev", "1.0.0", "heartbeat", NULL);
@@ -992,12 +1011,12 @@ test_wrong_password(void)
 	g_autoptr(HealerdProcess) healerd = NULL;
 	g_auto(Device) dev = {0};
 
+	bus_start(&bus);
 	mosquitto_broker_add_user(b, GATEWAY, "the-right-secret");
 	mosquitto_broker_start(b);
 	test_write_file(password_file, (const guint8 *)"a-wrong-secret\n", 15);
 	g_assert_cmpint(g_chmod(password_file, 0600), ==, 0);
 	mqtt_lines = g_strdup_printf("username=%s\npassword-file=%s\n", GATEWAY, password_file);
-	bus_start(&bus);
 	healerd = healerd_new(dir, b, NULL, mqtt_lines);
 	healerd->bus_args = g_strdup("");
 	start_sim(&dev, dir, "dev", "1.0.0", "heartbeat", NULL);
@@ -1061,8 +1080,8 @@ test_tls(void)
 	events = received_new(peer, EVENTS_TOPIC);
 	status = received_new(peer, STATUS_TOPIC);
 	mqtt_peer_subscribe(peer, TOPICS "/#");
-	mqtt_lines = g_strdup_printf("ca-file=%s\ncert-file=%s\nkey-file=%s\n", b->ca_file, b->client_cert,
-	                             b->client_key);
+	mqtt_lines =
+	        g_strdup_printf("ca-file=%s\ncert-file=%s\nkey-file=%s\n", b->ca_file, b->client_cert, b->client_key);
 	healerd = healerd_new(dir, b, NULL, mqtt_lines);
 	{
 		g_autofree char *config = NULL;
