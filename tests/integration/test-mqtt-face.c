@@ -5,7 +5,6 @@
  */
 #include <glib/gstdio.h>
 #include <json.h>
-#include <signal.h>
 
 #include "config.h"
 #include "engine.h"
@@ -29,28 +28,6 @@ static char *tmpdir;
 			return;                                                                                        \
 		}                                                                                                      \
 	} while (0)
-
-/* SIGSTOP, and waits until the kernel says it is stopped ("T" in /proc/PID/stat). */
-static void
-stop_broker_process(MosquittoBroker *b)
-{
-	g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", (int)b->pid);
-	gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-
-	g_assert_cmpint(kill(b->pid, SIGSTOP), ==, 0);
-	for (;;) {
-		g_autofree char *stat = NULL;
-		const char *after_name;
-
-		g_assert_true(g_file_get_contents(stat_path, &stat, NULL, NULL));
-		after_name = strrchr(stat, ')');
-		g_assert_nonnull(after_name);
-		if (after_name[1] == ' ' && after_name[2] == 'T')
-			return;
-		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-		g_usleep(1000);
-	}
-}
 
 /* Whether a status payload says "online": true. */
 static gboolean
@@ -119,9 +96,9 @@ test_stop_is_the_last_word(void)
 	 * the status's idle, until the wait is over; what the face sent meanwhile reaches the broker
 	 * once it goes on, in order.
 	 */
-	stop_broker_process(b);
+	mosquitto_broker_pause(b);
 	healer_mqtt_face_stop(face, 2000);
-	g_assert_cmpint(kill(b->pid, SIGCONT), ==, 0);
+	mosquitto_broker_resume(b);
 
 	m = mqtt_peer_next(peer, STATUS_TOPIC);
 	g_assert_false(says_online(m));

@@ -378,6 +378,7 @@ assert_contiguous(Received *const *lists, guint n_lists, gint64 *first)
 
 	*first = 0;
 	for (guint l = 0; l < n_lists; l++) {
+		received_pull(lists[l]);
 		for (guint i = 0; i < lists[l]->objects->len; i++) {
 			const char *payload = g_ptr_array_index(lists[l]->payloads, i);
 			gint64 seq = event_seq(received_object(lists[l], i));
@@ -750,6 +751,64 @@ test_broker_restart_mid_heal(void)
 	healerd_process_stop(healerd);
 }
 
+/*
+ * The broker paused (SIGSTOP) while a heal's events go out, then killed: they were written to its
+ * socket and never acknowledged, so healerd still holds them and sends them again once a broker is
+ * back.  (The stop above lands when nothing is in flight; this one when everything is.)
+ */
+static void
+test_broker_killed_with_events_in_flight(void)
+{
+	SKIP_WITHOUT_MOSQUITTO();
+	g_autofree char *dir = g_build_filename(tmpdir, "in-flight", NULL);
+	g_autoptr(MosquittoBroker) b = mosquitto_broker_new();
+	g_autoptr(MqttPeer) before = NULL, after = NULL;
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_autoptr(Received) events_before = NULL, events_after = NULL, status = NULL;
+	g_autoptr(GHashTable) by_seq = NULL;
+	g_autoptr(GPtrArray) rest = NULL;
+	g_auto(Device) dev = {0};
+	gint64 first = 0;
+	Received *both[2];
+
+	mosquitto_broker_start(b);
+	before = mqtt_peer_new(b);
+	events_before = received_new(before, EVENTS_TOPIC);
+	status = received_new(before, STATUS_TOPIC);
+	mqtt_peer_subscribe(before, TOPICS "/#");
+	healerd = healerd_new(dir, b, NULL, NULL);
+	healerd_process_start(healerd);
+	/* The start's events went out before the status (published in an idle after them). */
+	received_wait_from(status, 0, is_online, NULL, "online", MQTT_WAIT_SECONDS);
+
+	mosquitto_broker_pause(b);
+	start_sim(&dev, dir, "dev", "1.0.0", "heartbeat", NULL);
+	healerd_process_wait(healerd, words(dev.id, "heal succeeded"), 1, heal_ms());
+	/* healerd's connection is still up: the heal's events wait in the broker's socket, unread. */
+	g_assert_cmpuint(healerd_process_count(healerd, words("mqtt: not connected", NULL)), ==, 0);
+	mosquitto_broker_kill(b);
+
+	healerd_signal(healerd, SIGSTOP);
+	mosquitto_broker_start(b);
+	after = mqtt_peer_new(b);
+	events_after = received_new(after, EVENTS_TOPIC);
+	mqtt_peer_subscribe(after, EVENTS_TOPIC);
+	healerd_signal(healerd, SIGCONT);
+	wait_event(events_after, "heal-succeeded", dev.id, heal_seconds());
+
+	both[0] = events_before;
+	both[1] = events_after;
+	by_seq = assert_contiguous(both, 2, &first);
+	g_assert_cmpint(first, ==, 1);
+	rest = assert_heal_events(by_seq, first, dev.id);
+	g_assert_cmpuint(rest->len, ==, 0);
+	/* The first subscriber had none of the heal: all of it was resent. */
+	received_pull(events_before);
+	for (guint i = 0; i < events_before->objects->len; i++)
+		g_assert_cmpstr(string_member(received_object(events_before, i), "device"), !=, dev.id);
+	healerd_process_stop(healerd);
+}
+
 /* ---- nothing lost: healerd killed while the broker is away ---- */
 
 static void
@@ -1107,6 +1166,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt/heal-events", test_heal_events);
 	g_test_add_func("/mqtt/offline", test_offline);
 	g_test_add_func("/mqtt/broker-restart-mid-heal", test_broker_restart_mid_heal);
+	g_test_add_func("/mqtt/broker-killed-with-events-in-flight", test_broker_killed_with_events_in_flight);
 	g_test_add_func("/mqtt/killed-while-broker-away", test_killed_while_broker_away);
 	g_test_add_func("/mqtt/commands", test_commands);
 	g_test_add_func("/mqtt/commands-off", test_commands_off);

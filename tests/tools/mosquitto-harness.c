@@ -344,6 +344,55 @@ mosquitto_broker_stop(MosquittoBroker *b)
 }
 
 void
+mosquitto_broker_kill(MosquittoBroker *b)
+{
+	g_assert_cmpint(b->pid, !=, 0);
+	kill(b->pid, SIGKILL);
+	mqtt_wait_until(broker_gone, b, "mosquitto exit");
+}
+
+static gboolean
+broker_stopped(gpointer data)
+{
+	MosquittoBroker *b = data;
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)b->pid);
+	g_autofree char *stat = NULL;
+	const char *after_name;
+
+	/* "PID (mosquitto) T ...": the state follows the name's closing parenthesis. */
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || (after_name = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return after_name[1] == ' ' && after_name[2] == 'T';
+}
+
+static gboolean
+on_pause_poll(gpointer user_data)
+{
+	(void)user_data;
+	/* Nothing announces a stop: look again each millisecond (mqtt_wait_until wakes on a source). */
+	return G_SOURCE_CONTINUE;
+}
+
+void
+mosquitto_broker_pause(MosquittoBroker *b)
+{
+	guint poll_id;
+
+	g_assert_cmpint(b->pid, !=, 0);
+	g_assert_cmpint(kill(b->pid, SIGSTOP), ==, 0);
+	poll_id = g_timeout_add(1, on_pause_poll, NULL);
+	mqtt_wait_until(broker_stopped, b, "mosquitto stopped (SIGSTOP)");
+	g_source_remove(poll_id);
+}
+
+void
+mosquitto_broker_resume(MosquittoBroker *b)
+{
+	g_assert_cmpint(b->pid, !=, 0);
+	g_assert_cmpint(kill(b->pid, SIGCONT), ==, 0);
+}
+
+void
 mosquitto_broker_free(MosquittoBroker *b)
 {
 	if (b == NULL)
