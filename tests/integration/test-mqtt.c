@@ -5,7 +5,8 @@
  *
  * What a subscriber arriving late finds retained, the events of a heal in order with their seq and
  * MESSAGE_ID, the will on kill -9 and the clean offline on SIGTERM, nothing lost when the broker goes
- * away in the middle of a heal or healerd is killed while the broker is away, commands with MQTT v5
+ * away in the middle of a heal, when it dies with a heal's events unacknowledged, or when healerd is
+ * killed while the broker is away, commands with MQTT v5
  * request/response (and refused while accept-commands is off), a wrong password that does not stop
  * healing and shows in `healerctl status`, and TLS with a client certificate.
  *
