@@ -36,9 +36,11 @@ build_packages=(
 #   gcovr         scripts/coverage.sh (on demand, not in CI)
 #   dfu-util      test-usbemu: the independent DFU client the USB emulator (tests/tools/usbemu)
 #                 is checked against
-#   mosquitto     test-mqtt-client: a private broker each test (mosquitto, mosquitto_passwd),
-#                 TLS with a CA, server and client certificates openssl makes
-#   python3-jsonschema   test-mqtt-payload: every MQTT payload against its JSON Schema in docs/mqtt.md
+#   mosquitto     test-mqtt-client, test-mqtt, test-mqtt-face: a private broker each test
+#                 (mosquitto, mosquitto_passwd), TLS with a CA, server and client certificates
+#                 openssl makes
+#   python3-jsonschema   test-mqtt-payload, test-mqtt: MQTT payloads against their JSON Schemas in
+#                 docs/mqtt.md
 #   mosquitto-clients    bench/mqtt-events.sh and the MQTT demo: mosquitto_sub watching the topics
 # linkemu (test-faults' link rows) is built from tests/tools/linkemu; the fault suite's disk-full
 # row needs root and a mount namespace, which no package provides: it skips, and CI fails, elsewhere.

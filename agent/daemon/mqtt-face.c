@@ -67,7 +67,8 @@ struct _HealerMqttFace {
 	GList *refreshes;     /* Refresh: commands waiting for the upstream */
 	GThread *thread;      /* the main loop's, where the outbox and the client are used */
 	GMutex deferred_lock;
-	GList *deferred; /* Deferred: events from other threads on their way to the main loop */
+	GList *deferred;   /* Deferred: events from other threads on their way to the main loop */
+	gboolean stopping; /* healer_mqtt_face_stop() was called: the offline status is the last word */
 };
 
 struct _Refresh {
@@ -113,7 +114,8 @@ send_pending(HealerMqttFace *self)
 {
 	guint pending = healer_mqtt_outbox_pending(self->outbox);
 
-	if (!healer_mqtt_client_is_connected(self->client))
+	/* Stopping: what is not delivered yet stays in the outbox for the next start. */
+	if (self->stopping || !healer_mqtt_client_is_connected(self->client))
 		return;
 	for (guint i = first_pending_from(self, self->next_seq_to_send);
 	     i < pending && g_hash_table_size(self->sent) < MAX_IN_FLIGHT; i++) {
@@ -142,7 +144,7 @@ keep_event(HealerMqttFace *self, guint64 seq, char *payload)
 		/* Not kept: it still goes out now if the broker is there, without the outbox's promise. */
 		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
 		            "mqtt: event %" G_GUINT64_FORMAT " not kept in the outbox: %s", seq, error->message);
-		if (healer_mqtt_client_is_connected(self->client))
+		if (!self->stopping && healer_mqtt_client_is_connected(self->client))
 			healer_mqtt_client_publish(self->client, self->events_topic, owned, strlen(owned), 1, FALSE,
 			                           NULL, NULL);
 		return;
@@ -181,7 +183,8 @@ publish_device(HealerMqttFace *self, const char *id, DeviceState *state)
 	g_autofree char *payload = healer_mqtt_device_payload(state->info, state->detached_at != 0, state->detached_at);
 
 	state->due = FALSE;
-	if (g_strcmp0(payload, state->published) == 0 || !healer_mqtt_client_is_connected(self->client))
+	if (self->stopping || g_strcmp0(payload, state->published) == 0 ||
+	    !healer_mqtt_client_is_connected(self->client))
 		return;
 	if (healer_mqtt_client_publish(self->client, topic, payload, strlen(payload), 1, TRUE, NULL, NULL)) {
 		g_free(state->published);
@@ -239,7 +242,7 @@ update_device(HealerMqttFace *self, const char *id, gboolean removed)
 		return;
 	}
 	state->due = TRUE;
-	if (self->devices_source == 0)
+	if (self->devices_source == 0 && !self->stopping)
 		self->devices_source = g_timeout_add(DEVICE_PUBLISH_MS, on_devices_due, self);
 }
 
@@ -296,7 +299,7 @@ publish_status(gpointer user_data)
 static void
 status_changed(HealerMqttFace *self)
 {
-	if (self->status_source == 0)
+	if (self->status_source == 0 && !self->stopping)
 		self->status_source = g_idle_add(publish_status, self);
 }
 
@@ -479,6 +482,9 @@ on_message(const char *topic, const void *payload, gsize len, const char *respon
 	if (!g_str_has_prefix(topic, self->cmd_topic) || topic[prefix_len] != '/')
 		return;
 	verb = topic + prefix_len + 1;
+	/* healerd is going: a command would start what nobody stays to finish, and its reply could not wait. */
+	if (self->stopping)
+		return;
 	if (!self->config->mqtt_accept_commands) {
 		g_set_error(&error, HEALER_ERROR, HEALER_ERROR_PERMISSION_DENIED,
 		            "commands are off on this gateway ([mqtt] accept-commands=false)");
@@ -680,6 +686,15 @@ healer_mqtt_face_stop(HealerMqttFace *self, guint timeout_ms)
 {
 	g_autofree char *offline = healer_mqtt_offline_payload(HEALER_VERSION, g_get_real_time());
 
+	/*
+	 * The client runs the main loop while it waits for the offline status's PUBACK, and the engine,
+	 * timers and idles with it: a status or device state published then would follow "offline" and
+	 * be what the broker retains.  From here on nothing is published but "offline"; events still go
+	 * to the outbox, for the next start.
+	 */
+	self->stopping = TRUE;
+	g_clear_handle_id(&self->status_source, g_source_remove);
+	g_clear_handle_id(&self->devices_source, g_source_remove);
 	healer_mqtt_client_stop(self->client, self->status_topic, offline, timeout_ms);
 }
 

@@ -30,7 +30,13 @@ on_wait_timeout(gpointer user_data)
 void
 mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what)
 {
-	GSource *timer = g_timeout_source_new_seconds(MQTT_WAIT_SECONDS);
+	mqtt_wait_until_within(done, data, what, MQTT_WAIT_SECONDS);
+}
+
+void
+mqtt_wait_until_within(gboolean (*done)(gpointer data), gpointer data, const char *what, guint seconds)
+{
+	GSource *timer = g_timeout_source_new_seconds(seconds);
 	gboolean timed_out = FALSE;
 
 	g_source_set_callback(timer, on_wait_timeout, &timed_out, NULL);
@@ -45,7 +51,7 @@ mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what
 		MosquittoBroker *b = g_ptr_array_index(live_brokers, i);
 		g_test_message("mosquitto on port %d said:\n%s", b->port, b->log->str);
 	}
-	g_error("no %s within %d s", what, MQTT_WAIT_SECONDS);
+	g_error("no %s within %u s", what, seconds);
 }
 
 /* ---- commands ---- */
@@ -335,6 +341,55 @@ mosquitto_broker_stop(MosquittoBroker *b)
 		return;
 	kill(b->pid, SIGTERM);
 	mqtt_wait_until(broker_gone, b, "mosquitto exit");
+}
+
+void
+mosquitto_broker_kill(MosquittoBroker *b)
+{
+	g_assert_cmpint(b->pid, !=, 0);
+	kill(b->pid, SIGKILL);
+	mqtt_wait_until(broker_gone, b, "mosquitto exit");
+}
+
+static gboolean
+broker_stopped(gpointer data)
+{
+	MosquittoBroker *b = data;
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)b->pid);
+	g_autofree char *stat = NULL;
+	const char *after_name;
+
+	/* "PID (mosquitto) T ...": the state follows the name's closing parenthesis. */
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || (after_name = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return after_name[1] == ' ' && after_name[2] == 'T';
+}
+
+static gboolean
+on_pause_poll(gpointer user_data)
+{
+	(void)user_data;
+	/* Nothing announces a stop: look again each millisecond (mqtt_wait_until wakes on a source). */
+	return G_SOURCE_CONTINUE;
+}
+
+void
+mosquitto_broker_pause(MosquittoBroker *b)
+{
+	guint poll_id;
+
+	g_assert_cmpint(b->pid, !=, 0);
+	g_assert_cmpint(kill(b->pid, SIGSTOP), ==, 0);
+	poll_id = g_timeout_add(1, on_pause_poll, NULL);
+	mqtt_wait_until(broker_stopped, b, "mosquitto stopped (SIGSTOP)");
+	g_source_remove(poll_id);
+}
+
+void
+mosquitto_broker_resume(MosquittoBroker *b)
+{
+	g_assert_cmpint(b->pid, !=, 0);
+	g_assert_cmpint(kill(b->pid, SIGCONT), ==, 0);
 }
 
 void

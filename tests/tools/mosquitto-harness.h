@@ -59,6 +59,14 @@ char *mosquitto_broker_make_ca(MosquittoBroker *b, const char *name);
 void mosquitto_broker_start(MosquittoBroker *b);
 /* SIGTERM and wait; a no-op when not running. */
 void mosquitto_broker_stop(MosquittoBroker *b);
+/* kill -9 and wait: what it took and had not handled (its sockets' unread bytes) is gone. */
+void mosquitto_broker_kill(MosquittoBroker *b);
+/*
+ * SIGSTOP, and returns once the kernel says it is stopped: its clients' connections stay up, and
+ * what they send waits in its sockets, unread and unacknowledged.  mosquitto_broker_resume() undoes it.
+ */
+void mosquitto_broker_pause(MosquittoBroker *b);
+void mosquitto_broker_resume(MosquittoBroker *b);
 void mosquitto_broker_free(MosquittoBroker *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MosquittoBroker, mosquitto_broker_free)
 
@@ -73,6 +81,8 @@ void mosquitto_broker_wait_log(MosquittoBroker *b, const char *text);
  */
 #define MQTT_WAIT_SECONDS 60
 void mqtt_wait_until(gboolean (*done)(gpointer data), gpointer data, const char *what);
+/* The same with its own bound: what waits on a whole heal (minutes under valgrind). */
+void mqtt_wait_until_within(gboolean (*done)(gpointer data), gpointer data, const char *what, guint seconds);
 
 /* A peer connected to the broker (as user "peer" when it has a password file), or the test fails. */
 MqttPeer *mqtt_peer_new(MosquittoBroker *b);
