@@ -271,7 +271,7 @@ bench_broker_start() {
   /usr/sbin/mosquitto -c "$dir/mosquitto.conf" 2>>"$dir/log" &
   bench_broker_pid=$!
   bench_pids+=("$bench_broker_pid")
-  until tail -n +$((from + 1)) "$dir/log" | grep -q ' running$'; do
+  until tail -n +$((from + 1)) "$dir/log" 2>/dev/null | grep -q ' running$'; do
     sleep 0.02
     tries=$((tries + 1))
     ((tries < 500)) || { echo "mosquitto did not start on port $port: $dir/log" >&2; return 1; }
