@@ -205,7 +205,7 @@ acked_reached() {
 
 burst_once() {
   local fs=$1 n=$2 try=$3 r work port mqtt_dir c0 c1 line t_broker t_sub t_conn backlog t_acked s
-  local bytes kib rss_b anon_b rss_a anon_a bytes_a rate dups pending last drain acked
+  local bytes kib rss_b anon_b rss_a anon_a bytes_a rate dups pending last drain
   bench_workdir work
   bench_free_port port
   # The subscriber's session made, then the broker stopped: it keeps the session for the restart.
@@ -322,16 +322,16 @@ backlog() {
 
 echo "# healerd MQTT events; $(bench_machine); $(date -u +%Y-%m-%dT%H:%MZ); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 || true)"
-for rep in $(seq "$reps"); do
+for _ in $(seq "$reps"); do
   for n in "${counts[@]}"; do
     for mode in "${modes[@]}"; do live "$mode" "$n"; done
   done
 done
-for rep in $(seq "$burst_reps"); do
+for _ in $(seq "$burst_reps"); do
   for fs in "${burst_fs[@]}"; do burst "$fs"; done
 done
 if ((backlog_bytes > 0)); then
-  for rep in $(seq "$backlog_reps"); do
+  for _ in $(seq "$backlog_reps"); do
     for fs in "${burst_fs[@]}"; do backlog "$fs"; done
   done
 fi
