@@ -284,10 +284,10 @@ publish_status(gpointer user_data)
 	self->status_source = 0;
 	if (!healer_mqtt_client_is_connected(self->client))
 		return G_SOURCE_REMOVE;
-	payload = status_payload(self, g_get_real_time());
 	key = status_payload(self, 0);
 	if (g_strcmp0(key, self->status_sent) == 0)
 		return G_SOURCE_REMOVE;
+	payload = status_payload(self, g_get_real_time());
 	if (healer_mqtt_client_publish(self->client, self->status_topic, payload, strlen(payload), 1, TRUE, NULL,
 	                               NULL)) {
 		g_free(self->status_sent);
@@ -358,14 +358,13 @@ handle_event(HealerMqttFace *self, const HealerEvent *event)
 	if (self->engine == NULL && (STATE_KINDS & HEALER_EVENT_KIND_BIT(event->kind)) != 0)
 		return;
 	switch (event->kind) {
+	/* The counts by state change with STATUS (the engine's summary), not with every percent. */
 	case HEALER_EVENT_DEVICE_ADDED:
 	case HEALER_EVENT_DEVICE_CHANGED:
 		update_device(self, event->device_id, FALSE);
-		status_changed(self);
 		break;
 	case HEALER_EVENT_DEVICE_REMOVED:
 		update_device(self, event->device_id, TRUE);
-		status_changed(self);
 		break;
 	case HEALER_EVENT_STATUS:
 	case HEALER_EVENT_SOURCES_CHANGED:
@@ -584,6 +583,8 @@ on_acks_due(gpointer user_data)
 	self->ack_source = 0;
 	record_acks(self);
 	send_pending(self);
+	/* The status's outbox_pending: once the burst is recorded, not per PUBACK. */
+	status_changed(self);
 	return G_SOURCE_REMOVE;
 }
 
