@@ -3,8 +3,10 @@
  *
  * libmosquitto is used without its thread and without its select() loop: its socket is a GSource
  * (readable always, writable while mosquitto_want_write()), mosquitto_loop_read()/_write() run when
- * the socket is ready and mosquitto_loop_misc() (the keepalive's PINGREQ and its timeout) on a 1 s
- * timer.  Nothing here blocks:
+ * the socket is ready and mosquitto_loop_misc() (the keepalive's PINGREQ and its timeout) on a timer
+ * of a quarter of the keepalive (15 s by default: an idle gateway is not woken every second; a ping
+ * goes out at most a quarter of the keepalive late, well inside the 1.5 keepalives a broker waits).  Nothing here
+ * blocks:
  *
  * - mosquitto_connect_async() connects without waiting (a non-blocking connect()), but it looks the
  *   host up with a plain getaddrinfo(), which blocks for a host name (DNS).  So a name is resolved
@@ -47,9 +49,11 @@
 #include "backoff.h"
 #include "healer-error.h"
 
-#define RETRY_MIN_MS     1000
-#define RETRY_MAX_MS     60000
-#define MISC_INTERVAL_MS 1000
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 60000
+/* mosquitto_loop_misc() runs every keepalive / MISC_PER_KEEPALIVE, never more often than MISC_MIN_MS. */
+#define MISC_PER_KEEPALIVE 4
+#define MISC_MIN_MS        1000
 
 typedef enum {
 	STATE_IDLE,       /* not started */
@@ -774,7 +778,9 @@ connect_next(HealerMqttClient *client)
 		err = errno;
 		if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(client->mosq) >= 0) {
 			watch_socket(client);
-			client->misc_id = g_timeout_add(MISC_INTERVAL_MS, on_misc, client);
+			client->misc_id =
+			        g_timeout_add(MAX(MISC_MIN_MS, (guint)client->keepalive_s * 1000 / MISC_PER_KEEPALIVE),
+			                      on_misc, client);
 			g_source_set_static_name(g_main_context_find_source_by_id(NULL, client->misc_id),
 			                         "healerd mqtt keepalive");
 			update_events(client);

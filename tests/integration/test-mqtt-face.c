@@ -4,6 +4,7 @@
  * does at the very moment of a clean stop.  (test-mqtt runs the real healerd.)
  */
 #include <glib/gstdio.h>
+#include <string.h>
 #include <json.h>
 
 #include "config.h"
@@ -30,6 +31,15 @@ static char *tmpdir;
 	} while (0)
 
 /* Whether a status payload says "online": true. */
+#define MARKER "{\"online\":true,\"marker\":true}"
+
+static gboolean
+is_marker(const MqttPeerMessage *m)
+{
+	return g_bytes_get_size(m->payload) == strlen(MARKER) &&
+	       memcmp(g_bytes_get_data(m->payload, NULL), MARKER, strlen(MARKER)) == 0;
+}
+
 static gboolean
 says_online(const MqttPeerMessage *m)
 {
@@ -100,14 +110,23 @@ test_stop_is_the_last_word(void)
 	healer_mqtt_face_stop(face, 2000);
 	mosquitto_broker_resume(b);
 
+	/*
+	 * The status the store's change made may have gone out before the stop began (the harness's
+	 * pause runs the main loop while it waits for the broker to stop): that one is fine.  Then
+	 * "offline", and nothing after it (the marker below).
+	 */
 	m = mqtt_peer_next(peer, STATUS_TOPIC);
+	if (says_online(m))
+		m = mqtt_peer_next(peer, STATUS_TOPIC);
 	g_assert_false(says_online(m));
 	g_assert_true(m->retain);
-	/* The marker is the next message on the topic: nothing came after "offline". */
-	mqtt_peer_publish(peer, STATUS_TOPIC, "{\"online\":true,\"marker\":true}", FALSE, NULL, NULL);
-	m = mqtt_peer_next(peer, STATUS_TOPIC);
-	g_assert_cmpmem(g_bytes_get_data(m->payload, NULL), g_bytes_get_size(m->payload),
-	                "{\"online\":true,\"marker\":true}", 29);
+	/*
+	 * Up to the marker, nothing but "offline": the broker's will may say it once more (the stop's
+	 * wait ran out while the broker was stopped), but no "online" may follow it.
+	 */
+	mqtt_peer_publish(peer, STATUS_TOPIC, MARKER, FALSE, NULL, NULL);
+	for (m = mqtt_peer_next(peer, STATUS_TOPIC); !is_marker(m); m = mqtt_peer_next(peer, STATUS_TOPIC))
+		g_assert_false(says_online(m));
 	/* What the broker retains is "offline". */
 	late = mqtt_peer_new(b);
 	mqtt_peer_subscribe(late, STATUS_TOPIC);
