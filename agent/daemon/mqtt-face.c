@@ -599,6 +599,11 @@ on_puback(int mid, gpointer user_data)
 		return;
 	g_array_append_val(self->acks, *seq);
 	g_hash_table_remove(self->sent, GINT_TO_POINTER(mid));
+	/*
+	 * Its place in the window is free now, not once the acknowledgement is written: a record
+	 * acknowledged but not yet recorded is past next_seq_to_send, so it is not sent again.
+	 */
+	send_pending(self);
 	/* Once this dispatch's PUBACKs are all in (an idle runs after the socket's source). */
 	if (self->ack_source == 0)
 		self->ack_source = g_idle_add(on_acks_due, self);
