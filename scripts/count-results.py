@@ -12,9 +12,9 @@ Counted:
            summary, when some of its subtests skipped ("ok 3 /path # SKIP reason", GLib's
            g_test_skip()) or were left incomplete ("not ok 3 /path # TODO reason",
            g_test_incomplete()); they are read from the TAP it printed, which the log keeps.
-Every skip is named on stderr with its reason, and every failed test with the last lines it printed
-(valgrind's own "--PID--" notes left out): what CI shows of a run is its end.  With CI=true in the environment each skip also
-counts as failed: a check that did not run proves nothing.
+Every skip is named on stderr with its reason, and every failed test with the last lines it
+printed (valgrind's own "--PID--" notes left out): what CI shows of a run is its end.  With CI=true
+in the environment each skip also counts as failed: a check that did not run proves nothing.
 Exit status: 0 when nothing failed, 1 otherwise.
 """
 import json

@@ -680,11 +680,12 @@ on_data(HealerParticleClient *client, gint32 result, GBytes *reply, const GError
 
 	(void)client;
 	(void)reply;
-	{
+	/* The texts are made only for a failure: this runs for every chunk of every module. */
+	if (error != NULL || result != HEALER_PARTICLE_RESULT_OK) {
 		g_autofree char *what = g_strdup_printf("DATA at byte %" G_GSIZE_FORMAT, self->offset);
 		g_autofree char *refused = g_strdup_printf("the device refused %s", what);
-		if (op_request_failed(self, what, refused, result, error))
-			return;
+		op_request_failed(self, what, refused, result, error);
+		return;
 	}
 	self->offset += n;
 	healer_device_emit_progress(HEALER_DEVICE(self));

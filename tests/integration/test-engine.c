@@ -38,11 +38,11 @@ on_done(HealerEngine *engine, const char *device_id, const GError *error, gpoint
 	g_main_loop_quit(o->loop);
 }
 
+/* A bound for a hang: `user_data` says what did not happen (NULL: the engine did not finish). */
 static gboolean
 on_timeout(gpointer user_data)
 {
-	g_error("the engine did not finish in time");
-	(void)user_data;
+	g_error("%s", user_data != NULL ? (const char *)user_data : "the engine did not finish in time");
 	return G_SOURCE_REMOVE;
 }
 
@@ -942,18 +942,6 @@ engine_heal_scripted(const char *name, const HealerLinkHello *hello, const char 
 }
 
 /*
- * A device that acknowledges every module but keeps running what it ran: the first step did not take
- * effect, and the heal fails there, not later (mutation testing: engine-step-took-effect).
- */
-static gboolean
-on_identify_deadline(gpointer user_data)
-{
-	(void)user_data;
-	g_error("the device was not identified in time");
-	return G_SOURCE_REMOVE;
-}
-
-/*
  * The first frame on the line is a describe reply no HELLO came before: an answer to an earlier
  * program's question (healerctl probe exits once it knows enough).  The device must still be asked
  * for its HELLO and identified, not left waiting with no question pending (the package test's smoke
@@ -978,7 +966,7 @@ test_link_describe_before_hello(void)
 	device = healer_link_device_new("scripted", "scripted", "scripted", &dev->parent, &timeouts);
 	g_signal_connect(device, "identified", G_CALLBACK(on_scripted_identified), &in);
 	/* A bound for a hang, not a timing check: the first HELLO_REQUEST goes out after 1 s. */
-	deadline = g_timeout_add_seconds(60, on_identify_deadline, NULL);
+	deadline = g_timeout_add_seconds(60, on_timeout, (gpointer) "the device was not identified in time");
 	g_main_loop_run(loop);
 	g_source_remove(deadline);
 	g_assert_true(in.identified);
@@ -987,6 +975,10 @@ test_link_describe_before_hello(void)
 	g_clear_object(&device);
 }
 
+/*
+ * A device that acknowledges every module but keeps running what it ran: the first step did not take
+ * effect, and the heal fails there, not later (mutation testing: engine-step-took-effect).
+ */
 static void
 test_engine_step_must_take_effect(void)
 {

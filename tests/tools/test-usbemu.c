@@ -266,7 +266,13 @@ test_download(Fixture *f, gconstpointer data)
 	if (!have_dfu_util())
 		return;
 	write_module(f, "module.bin", module);
-	g_assert_cmpint(usbemu_run(f, args, script, &out), ==, 0);
+	/*
+	 * Not under valgrind, as the read unprotect below: dfu-util exits right after the leave, and a
+	 * usbemu slowed by valgrind replugs after that, when umockdev's uevent sender finds dfu-util's
+	 * listener socket refusing and aborts usbemu ("uevent_sender sendmsg_one: sendmsg failed",
+	 * seen in CI), a race of the testbed's, not of the model.
+	 */
+	g_assert_cmpint(usbemu_run_flags(f, USBEMU_COMMAND_CONTROL | USBEMU_COMMAND_IN_DIR, args, script, &out), ==, 0);
 	usbemu_assert_contains(out, "File downloaded successfully");
 	usbemu_assert_contains(out, expected_found);
 	assert_flash(flash, d, module, 0x00);
