@@ -18,6 +18,13 @@
 #define MAX_IN_FLIGHT 32
 
 /*
+ * Events made in one main-loop dispatch are written to the outbox together, with one disk sync
+ * (group commit), at most this many at a time: a heal of many devices makes bursts of events, and a
+ * sync per event would put the disk's latency on the main loop once per event.
+ */
+#define SAVE_BATCH_MAX 256
+
+/*
  * A device's retained state changes with every percent of a heal: it goes out at most this often,
  * except a change of its state (healthy, healing, ...), which goes out at once.
  */
@@ -57,6 +64,8 @@ struct _HealerMqttFace {
 
 	GHashTable *devices; /* id -> DeviceState */
 	GHashTable *sent;    /* mid -> seq (guint64, boxed): records handed to the client on this connection */
+	GPtrArray *unsaved;  /* char *: event payloads made, waiting for the outbox (seq: its next and on) */
+	guint save_source;   /* writes `unsaved` to the outbox once this dispatch is over */
 	GArray *acks;        /* guint64: seqs acknowledged, not yet recorded in the outbox */
 	guint ack_source;
 	guint64 next_seq_to_send;
@@ -99,7 +108,7 @@ first_pending_from(HealerMqttFace *self, guint64 seq)
 	while (lo < hi) {
 		guint mid = lo + (hi - lo) / 2;
 		guint64 at = 0;
-		healer_mqtt_outbox_peek(self->outbox, mid, &at, NULL, NULL);
+		healer_mqtt_outbox_peek(self->outbox, mid, &at, NULL);
 		if (at < seq)
 			lo = mid + 1;
 		else
@@ -108,70 +117,140 @@ first_pending_from(HealerMqttFace *self, guint64 seq)
 	return lo;
 }
 
+/*
+ * A record the outbox cannot give back (the disk changed it, or refuses to read it) would stop
+ * every later one at the front of the window forever: it is given up, and the journal says so.
+ */
+static void
+give_up_record(HealerMqttFace *self, guint64 seq, const GError *why)
+{
+	g_autoptr(GError) error = NULL;
+
+	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "mqtt: event %" G_GUINT64_FORMAT " cannot be read back from the outbox, so it is never "
+	            "published: %s",
+	            seq, why->message);
+	self->dropped++;
+	if (!healer_mqtt_outbox_ack(self->outbox, seq, &error))
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: event %" G_GUINT64_FORMAT " not given up: %s", seq, error->message);
+}
+
 /* Hands the client every record not handed yet, oldest first, up to MAX_IN_FLIGHT in flight. */
 static void
 send_pending(HealerMqttFace *self)
 {
-	guint pending = healer_mqtt_outbox_pending(self->outbox);
-
 	/* Stopping: what is not delivered yet stays in the outbox for the next start. */
 	if (self->stopping || !healer_mqtt_client_is_connected(self->client))
 		return;
 	for (guint i = first_pending_from(self, self->next_seq_to_send);
-	     i < pending && g_hash_table_size(self->sent) < MAX_IN_FLIGHT; i++) {
+	     i < healer_mqtt_outbox_pending(self->outbox) && g_hash_table_size(self->sent) < MAX_IN_FLIGHT;) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *payload = NULL;
 		guint64 seq = 0;
-		const char *payload = NULL;
 		gsize len = 0;
 		int mid = 0;
 
-		if (!healer_mqtt_outbox_peek(self->outbox, i, &seq, &payload, &len) ||
-		    !healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
+		healer_mqtt_outbox_peek(self->outbox, i, &seq, NULL);
+		payload = healer_mqtt_outbox_read(self->outbox, i, &len, &error);
+		if (payload == NULL) {
+			/* Acknowledged: the next record moves to index i. */
+			give_up_record(self, seq, error);
+			self->next_seq_to_send = seq + 1;
+			continue;
+		}
+		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
 			break;
 		g_hash_table_insert(self->sent, GINT_TO_POINTER(mid), g_memdup2(&seq, sizeof seq));
 		self->next_seq_to_send = seq + 1;
+		i++;
 	}
 }
 
-/* Keeps `payload` (made for seq) in the outbox; said in the journal when older events had to go. */
+/* The outbox is full: an events-dropped event says how many went, to the broker and the journal. */
 static void
-keep_event(HealerMqttFace *self, guint64 seq, char *payload)
+say_dropped(HealerMqttFace *self, guint dropped)
 {
-	g_autofree char *owned = payload;
+	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox);
+	g_autofree char *notice = healer_mqtt_events_dropped_payload(seq, g_get_real_time(), dropped);
+	g_autoptr(GError) error = NULL;
+	guint dropped_again = 0;
+
+	self->dropped += dropped;
+	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+	            "mqtt: the outbox is full (outbox-max-bytes=%" G_GUINT64_FORMAT "): dropped the %u oldest "
+	            "events not yet delivered; an events-dropped event says so to the broker",
+	            self->config->mqtt_outbox_max_bytes, dropped);
+	if (!healer_mqtt_outbox_append(self->outbox, seq, notice, strlen(notice), &dropped_again, &error)) {
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: the events-dropped event not kept in the outbox: %s", error->message);
+		return;
+	}
+	if (dropped_again > 0)
+		say_dropped(self, dropped_again);
+}
+
+/*
+ * Writes the events made since the last save to the outbox, with one sync, then hands them to the
+ * client: an event goes to the broker only once it is on disk.
+ */
+static void
+save_events(HealerMqttFace *self)
+{
+	g_autoptr(GPtrArray) batch = g_steal_pointer(&self->unsaved);
+	g_autofree gsize *lens = g_new(gsize, batch->len);
 	g_autoptr(GError) error = NULL;
 	guint dropped = 0;
 
-	if (!healer_mqtt_outbox_append(self->outbox, seq, owned, strlen(owned), &dropped, &error)) {
-		/* Not kept: it still goes out now if the broker is there, without the outbox's promise. */
+	self->unsaved = g_ptr_array_new_with_free_func(g_free);
+	g_clear_handle_id(&self->save_source, g_source_remove);
+	if (batch->len == 0)
+		return;
+	for (guint i = 0; i < batch->len; i++)
+		lens[i] = strlen(g_ptr_array_index(batch, i));
+	if (!healer_mqtt_outbox_append_many(self->outbox, (const char *const *)batch->pdata, lens, batch->len, &dropped,
+	                                    &error)) {
+		/* Not kept: they still go out now if the broker is there, without the outbox's promise; their
+		 * numbers are used up, so that none is seen twice. */
 		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: event %" G_GUINT64_FORMAT " not kept in the outbox: %s", seq, error->message);
-		if (!self->stopping && healer_mqtt_client_is_connected(self->client))
-			healer_mqtt_client_publish(self->client, self->events_topic, owned, strlen(owned), 1, FALSE,
-			                           NULL, NULL);
+		            "mqtt: %u event(s) not kept in the outbox: %s", batch->len, error->message);
+		healer_mqtt_outbox_skip(self->outbox, batch->len);
+		self->next_seq_to_send = healer_mqtt_outbox_next_seq(self->outbox);
+		for (guint i = 0; i < batch->len; i++) {
+			if (!self->stopping && healer_mqtt_client_is_connected(self->client))
+				healer_mqtt_client_publish(self->client, self->events_topic,
+				                           g_ptr_array_index(batch, i), lens[i], 1, FALSE, NULL, NULL);
+		}
 		return;
 	}
-	if (dropped > 0) {
-		guint64 dropped_seq = healer_mqtt_outbox_next_seq(self->outbox);
-		char *notice = healer_mqtt_events_dropped_payload(dropped_seq, g_get_real_time(), dropped);
+	if (dropped > 0)
+		say_dropped(self, dropped);
+	send_pending(self);
+}
 
-		self->dropped += dropped;
-		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: the outbox is full (outbox-max-bytes=%" G_GUINT64_FORMAT "): dropped the %u oldest "
-		            "events not yet delivered; an events-dropped event says so to the broker",
-		            self->config->mqtt_outbox_max_bytes, dropped);
-		keep_event(self, dropped_seq, notice);
-	}
+static gboolean
+on_save_due(gpointer user_data)
+{
+	HealerMqttFace *self = user_data;
+
+	self->save_source = 0;
+	save_events(self);
+	return G_SOURCE_REMOVE;
 }
 
 static void
 on_published_event(HealerMqttFace *self, const HealerEvent *event)
 {
-	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox);
+	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox) + self->unsaved->len;
 	char *payload = healer_mqtt_event_payload(seq, g_get_real_time(), event);
 
 	if (payload == NULL)
 		return;
-	keep_event(self, seq, payload);
-	send_pending(self);
+	g_ptr_array_add(self->unsaved, payload);
+	if (self->unsaved->len >= SAVE_BATCH_MAX)
+		save_events(self);
+	else if (self->save_source == 0)
+		self->save_source = g_idle_add_full(G_PRIORITY_DEFAULT, on_save_due, self, NULL);
 }
 
 /* ---- retained state --------------------------------------------------------------------------------- */
@@ -631,6 +710,7 @@ healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **e
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
 	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
+	self->unsaved = g_ptr_array_new_with_free_func(g_free);
 	self->status_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "status");
 	self->events_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "events");
 	self->devices_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "devices");
@@ -725,9 +805,16 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	if (self->devices_source != 0)
 		g_source_remove(self->devices_source);
 	g_free(self->status_sent);
-	/* What was acknowledged is recorded: not sent again at the next start. */
+	/* What was acknowledged is recorded: not sent again at the next start; and what was made is kept
+	 * for it. */
 	if (self->outbox != NULL && self->acks != NULL)
 		record_acks(self);
+	if (self->outbox != NULL && self->unsaved != NULL) {
+		self->stopping = TRUE;
+		save_events(self);
+	}
+	g_clear_handle_id(&self->save_source, g_source_remove);
+	g_clear_pointer(&self->unsaved, g_ptr_array_unref);
 	g_clear_pointer(&self->acks, g_array_unref);
 	g_clear_pointer(&self->client, healer_mqtt_client_free);
 	g_clear_pointer(&self->outbox, healer_mqtt_outbox_free);

@@ -116,6 +116,33 @@ healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GA
 	return TRUE;
 }
 
+gboolean
+healer_mqtt_outbox_log_check_record(const char *name, guint64 offset, const guint8 *data, gsize len, guint64 seq,
+                                    GError **error)
+{
+	gsize payload_len;
+
+	if (len < HEALER_MQTT_OUTBOX_RECORD_OVERHEAD || healer_crc32(data, 12) != read_u32(data + 12))
+		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		                   "%s: offset %" G_GUINT64_FORMAT ": record %" G_GUINT64_FORMAT
+		                   " changed on disk (its header's CRC-32 does not match)",
+		                   name, offset, seq);
+	payload_len = len - HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
+	if (read_u32(data) != payload_len || read_u64(data + 4) != seq)
+		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		                   "%s: offset %" G_GUINT64_FORMAT ": record %" G_GUINT64_FORMAT
+		                   " of %u bytes where record %" G_GUINT64_FORMAT " of %" G_GSIZE_FORMAT
+		                   " bytes was written",
+		                   name, offset, read_u64(data + 4), read_u32(data), seq, payload_len);
+	if (healer_crc32(data, HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE + payload_len) !=
+	    read_u32(data + HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE + payload_len))
+		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
+		                   "%s: offset %" G_GUINT64_FORMAT ": record %" G_GUINT64_FORMAT
+		                   " changed on disk (its CRC-32 does not match)",
+		                   name, offset, seq);
+	return TRUE;
+}
+
 void
 healer_mqtt_outbox_log_add_header(GByteArray *out)
 {

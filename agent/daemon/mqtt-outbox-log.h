@@ -57,6 +57,14 @@ typedef struct {
 gboolean healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GArray *records, gsize *good_len,
                                       const char **torn_reason, GError **error);
 
+/*
+ * Checks one record read back from outbox.log at `offset`: `len` bytes, its header, payload and CRC,
+ * which must be record `seq` with a payload of len - HEALER_MQTT_OUTBOX_RECORD_OVERHEAD bytes.
+ * FALSE with HEALER_ERROR_INVALID_DATA "NAME: offset N: ..." when it is not.
+ */
+gboolean healer_mqtt_outbox_log_check_record(const char *name, guint64 offset, const guint8 *data, gsize len,
+                                             guint64 seq, GError **error);
+
 /* Appends the file header, or one record, to `out`. */
 void healer_mqtt_outbox_log_add_header(GByteArray *out);
 void healer_mqtt_outbox_log_add_record(GByteArray *out, guint64 seq, const char *payload, gsize len);

@@ -1,11 +1,16 @@
 /*
  * The MQTT outbox on disk: outbox.log and acked in DIR (their bytes: mqtt-outbox-log.h).
  *
- * Durability: a record is written with one pwrite() at the end of the good records and
- * fdatasync()ed before the append returns; acked and every compacted outbox.log are replaced
- * whole by healer_file_write_atomic() (temp file, fsync, rename, directory fsync).  The
- * unacknowledged records are held in memory too (at most max_bytes of payload and the one
- * newest record), so peeking never reads the disk.
+ * Durability: a batch of records is written with one pwrite() at the end of the good records and
+ * fdatasync()ed before the append returns; acked is replaced whole by healer_file_write_atomic()
+ * (temp file, fsync, rename, directory fsync), and a compacted outbox.log the same way, streamed
+ * record by record from the old file into the temp file.
+ *
+ * Memory: the payloads stay on disk.  Each unacknowledged record is 16 bytes here (seq, offset,
+ * length); publishing reads the few records in flight back with pread() (the page cache, for a
+ * record written moments ago).  Opening parses outbox.log through a read-only mapping, unmapped
+ * at once, so a full outbox never becomes heap: healerd's memory target is 16 MiB and the default
+ * bound is as much again.
  *
  * The descriptor is not O_APPEND: Linux's pwrite() on an O_APPEND descriptor ignores the offset,
  * and an append that failed half-way must be overwritten at the known end of the good records,
@@ -17,7 +22,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,11 +36,16 @@
  * least this many bytes: a file of a few records is not rewritten at every acknowledgement. */
 #define COMPACT_MIN_BYTES (64 * 1024)
 
+/* 16 bytes: a full outbox holds tens of thousands.  21 bits hold HEALER_MQTT_OUTBOX_MAX_PAYLOAD
+ * (1 MiB) itself; 43 bits of offset are 8 TiB of outbox.log. */
 typedef struct {
 	guint64 seq;
-	char *payload; /* NUL-terminated for convenience, len bytes before it */
-	gsize len;
+	guint64 offset : 43; /* of the record (its header) in outbox.log */
+	guint64 len : 21;    /* of its payload */
 } OutboxRecord;
+
+G_STATIC_ASSERT(sizeof(OutboxRecord) == 16);
+G_STATIC_ASSERT(HEALER_MQTT_OUTBOX_MAX_PAYLOAD < (1u << 21));
 
 struct _HealerMqttOutbox {
 	char *log_path;
@@ -44,24 +56,36 @@ struct _HealerMqttOutbox {
 	gboolean tail_dirty; /* a failed append may have left bytes past log_size */
 	guint64 watermark;   /* every record up to it was acknowledged or dropped */
 	GArray *acked_above; /* guint64, ascending, each above the watermark: acknowledged out of order */
-	GArray *records;     /* OutboxRecord: the unacknowledged ones, oldest first */
+	GArray *records;     /* OutboxRecord: the unacknowledged ones from `head` on, oldest first */
+	guint head;          /* records before it were acknowledged: dropped from the array lazily */
 	guint64 pending_bytes;
 	guint64 next_seq;
 	gboolean compact_failed; /* said once, until a compaction works again */
 };
 
-static void
-outbox_record_clear(gpointer data)
+static guint
+n_pending(HealerMqttOutbox *outbox)
 {
-	OutboxRecord *record = data;
-
-	g_clear_pointer(&record->payload, g_free);
+	return outbox->records->len - outbox->head;
 }
 
 static OutboxRecord *
 record_at(HealerMqttOutbox *outbox, guint index)
 {
-	return &g_array_index(outbox->records, OutboxRecord, index);
+	return &g_array_index(outbox->records, OutboxRecord, outbox->head + index);
+}
+
+/* Forgets the n oldest pending records.  Acknowledgements come at the front, a few at a time, of an
+ * array that may hold tens of thousands: the array is shifted only once its dead front is most of
+ * it, not at every acknowledgement. */
+static void
+drop_front(HealerMqttOutbox *outbox, guint n)
+{
+	outbox->head += n;
+	if (outbox->head >= 1024 && outbox->head * 2 >= outbox->records->len) {
+		g_array_remove_range(outbox->records, 0, outbox->head);
+		outbox->head = 0;
+	}
 }
 
 static gboolean
@@ -177,22 +201,101 @@ write_all_at(int fd, const guint8 *data, gsize len, guint64 offset)
 	return TRUE;
 }
 
+/* FALSE with errno set; a file that ends first is EIO (a record the outbox knows must be there). */
 static gboolean
-read_all(int fd, GByteArray *out)
+read_all_at(int fd, guint8 *data, gsize len, guint64 offset)
 {
-	guint8 buf[65536];
-
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
+	while (len > 0) {
+		ssize_t n = pread(fd, data, len, (off_t)offset);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			return FALSE;
-		if (n == 0)
-			return TRUE;
-		g_byte_array_append(out, buf, (guint)n);
+		}
+		data += n, len -= (gsize)n, offset += (guint64)n;
 	}
+	return TRUE;
+}
+
+/* The bytes of a record in outbox.log: its header, its payload, its CRC. */
+static guint64
+record_size(const OutboxRecord *record)
+{
+	return (guint64)record->len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
+}
+
+/* Compaction copies through a buffer of this size: the records are never all in memory. */
+#define COPY_CHUNK (64 * 1024)
+
+/* The temp file a compaction writes, renamed over outbox.log when it is complete and synced. */
+#define COMPACT_SUFFIX ".compact-"
+
+/*
+ * Writes the unacknowledged records into a new file and renames it over outbox.log.  Records that
+ * sit back to back in the old file (all of them, unless acknowledgements came out of order) are
+ * copied as one run.  On success the new file's descriptor replaces the old one and the records'
+ * offsets are the new file's; on failure nothing changed.
+ */
+static gboolean
+compact(HealerMqttOutbox *outbox, GError **error)
+{
+	g_autofree char *tmp_path = g_strconcat(outbox->log_path, COMPACT_SUFFIX "XXXXXX", NULL);
+	g_autoptr(GByteArray) header = g_byte_array_new();
+	g_autoptr(GArray) offsets = g_array_sized_new(FALSE, FALSE, sizeof(guint64), n_pending(outbox));
+	g_autofree guint8 *buf = NULL;
+	guint64 out_off;
+	gboolean ok;
+	int tmp;
+
+	if (!ensure_fd(outbox, error))
+		return FALSE;
+	tmp = g_mkstemp_full(tmp_path, O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0)
+		return fail_errno(error, errno, tmp_path, "cannot create");
+	healer_mqtt_outbox_log_add_header(header);
+	ok = write_all_at(tmp, header->data, header->len, 0);
+	out_off = header->len;
+	buf = g_malloc(COPY_CHUNK);
+	for (guint i = 0; ok && i < n_pending(outbox);) {
+		guint64 run_start = record_at(outbox, i)->offset;
+		guint64 run_end = run_start + record_size(record_at(outbox, i));
+		guint j = i + 1;
+
+		while (j < n_pending(outbox) && record_at(outbox, j)->offset == run_end)
+			run_end += record_size(record_at(outbox, j++));
+		for (guint64 done = 0; ok && done < run_end - run_start;) {
+			gsize chunk = (gsize)MIN((guint64)COPY_CHUNK, run_end - run_start - done);
+
+			ok = read_all_at(outbox->fd, buf, chunk, run_start + done) &&
+			     write_all_at(tmp, buf, chunk, out_off + done);
+			done += chunk;
+		}
+		for (; i < j; i++) {
+			guint64 at = out_off + (record_at(outbox, i)->offset - run_start);
+			g_array_append_val(offsets, at);
+		}
+		out_off += run_end - run_start;
+	}
+	ok = ok && sync_fd(tmp) && rename(tmp_path, outbox->log_path) == 0;
+	if (!ok) {
+		int err = errno;
+
+		close(tmp);
+		(void)unlink(tmp_path);
+		return fail_errno(error, err, tmp_path, "cannot write the compacted outbox");
+	}
+	sync_parent(outbox->log_path);
+	/* The temp file is outbox.log now; the old descriptor holds the replaced file. */
+	close(outbox->fd);
+	outbox->fd = tmp;
+	for (guint i = 0; i < n_pending(outbox); i++)
+		record_at(outbox, i)->offset = g_array_index(offsets, guint64, i);
+	outbox->log_size = out_off;
+	outbox->tail_dirty = FALSE;
+	return TRUE;
 }
 
 /* Rewrites outbox.log with the unacknowledged records only, when the others are most of it. */
@@ -200,22 +303,13 @@ static void
 maybe_compact(HealerMqttOutbox *outbox)
 {
 	guint64 pending_size = HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE + outbox->pending_bytes +
-	                       (guint64)outbox->records->len * HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
+	                       (guint64)n_pending(outbox) * HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
 	guint64 acked_size = outbox->log_size - pending_size;
-	g_autoptr(GByteArray) contents = NULL;
-	g_autoptr(GBytes) bytes = NULL;
 	g_autoptr(GError) error = NULL;
 
 	if (acked_size < COMPACT_MIN_BYTES || acked_size * 2 <= outbox->log_size)
 		return;
-	contents = g_byte_array_sized_new((guint)pending_size);
-	healer_mqtt_outbox_log_add_header(contents);
-	for (guint i = 0; i < outbox->records->len; i++) {
-		OutboxRecord *record = record_at(outbox, i);
-		healer_mqtt_outbox_log_add_record(contents, record->seq, record->payload, record->len);
-	}
-	bytes = g_byte_array_free_to_bytes(g_steal_pointer(&contents));
-	if (!healer_file_write_atomic(outbox->log_path, bytes, &error)) {
+	if (!compact(outbox, &error)) {
 		/* The acknowledgement itself is recorded: the file is only bigger than it needs to be. */
 		if (!outbox->compact_failed)
 			g_warning("%s: cannot compact (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
@@ -225,12 +319,21 @@ maybe_compact(HealerMqttOutbox *outbox)
 		return;
 	}
 	outbox->compact_failed = FALSE;
-	/* The old descriptor holds the replaced file; the next append opens the new one if this fails. */
-	if (outbox->fd >= 0)
-		close(outbox->fd);
-	outbox->fd = open(outbox->log_path, O_RDWR | O_CLOEXEC);
-	outbox->log_size = g_bytes_get_size(bytes);
-	outbox->tail_dirty = FALSE;
+}
+
+/* A compaction healerd did not live to rename is a partial copy: outbox.log is still whole. */
+static void
+remove_stale_compactions(const char *dir)
+{
+	g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (listing != NULL && (name = g_dir_read_name(listing)) != NULL) {
+		if (g_str_has_prefix(name, "outbox.log" COMPACT_SUFFIX)) {
+			g_autofree char *path = g_build_filename(dir, name, NULL);
+			(void)unlink(path);
+		}
+	}
 }
 
 /* Reads acked: the watermark and the records acknowledged above it (none when it is missing). */
@@ -250,12 +353,20 @@ read_acked(HealerMqttOutbox *outbox, GError **error)
 	                                      error);
 }
 
-/* Opens outbox.log (made with just its header when missing) and reads its good records. */
+/*
+ * Opens outbox.log (made with just its header when missing) and finds its good records.  The file
+ * is parsed through a read-only mapping, unmapped before this returns: its pages are the page
+ * cache's to drop, never a heap copy that would stay with healerd after a restart with a full
+ * outbox.
+ */
 static gboolean
-read_log(HealerMqttOutbox *outbox, GByteArray *contents, GArray *parsed, GError **error)
+read_log(HealerMqttOutbox *outbox, GArray *parsed, GError **error)
 {
 	const char *torn_reason = NULL;
-	gsize good_len = 0;
+	const guint8 *data = (const guint8 *)"";
+	void *map = NULL;
+	gsize good_len = 0, size;
+	gboolean ok;
 	struct stat st;
 
 	outbox->fd = open(outbox->log_path, O_RDWR | O_CLOEXEC);
@@ -275,12 +386,20 @@ read_log(HealerMqttOutbox *outbox, GByteArray *contents, GArray *parsed, GError 
 		return fail_errno(error, errno, outbox->log_path, "cannot stat");
 	if (!S_ISREG(st.st_mode))
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a regular file", outbox->log_path);
-	if (!read_all(outbox->fd, contents))
-		return fail_errno(error, errno, outbox->log_path, "cannot read");
-	if (!healer_mqtt_outbox_log_parse(outbox->log_path, contents->data, contents->len, parsed, &good_len,
-	                                  &torn_reason, error))
+	size = (gsize)st.st_size;
+	if (size > 0) {
+		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, outbox->fd, 0);
+		if (map == MAP_FAILED)
+			return fail_errno(error, errno, outbox->log_path, "cannot map");
+		(void)madvise(map, size, MADV_SEQUENTIAL);
+		data = map;
+	}
+	ok = healer_mqtt_outbox_log_parse(outbox->log_path, data, size, parsed, &good_len, &torn_reason, error);
+	if (map != NULL)
+		munmap(map, size);
+	if (!ok)
 		return FALSE;
-	if (good_len < contents->len) {
+	if (good_len < size) {
 		/* healerd stopped in the middle of an append, which therefore never returned: the record was
 		 * never handed to the broker, and its sequence number is the next one's again. */
 		if (ftruncate(outbox->fd, (off_t)good_len) != 0 || !sync_fd(outbox->fd))
@@ -288,7 +407,7 @@ read_log(HealerMqttOutbox *outbox, GByteArray *contents, GArray *parsed, GError 
 		g_warning("%s: a torn last record cut off at offset %" G_GSIZE_FORMAT " (%" G_GSIZE_FORMAT
 		          " bytes: %s): healerd or the system stopped while it was written, before its append "
 		          "returned, so it was never published",
-		          outbox->log_path, good_len, contents->len - good_len, torn_reason);
+		          outbox->log_path, good_len, size - good_len, torn_reason);
 	}
 	outbox->log_size = good_len;
 	return TRUE;
@@ -298,7 +417,6 @@ HealerMqttOutbox *
 healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GError **error)
 {
 	g_autoptr(HealerMqttOutbox) outbox = g_new0(HealerMqttOutbox, 1);
-	g_autoptr(GByteArray) contents = g_byte_array_new();
 	g_autoptr(GArray) parsed = g_array_new(FALSE, FALSE, sizeof(HealerMqttOutboxLogRecord));
 	guint64 last_seq;
 	guint above = 0;
@@ -309,16 +427,16 @@ healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GError **error)
 	outbox->acked_path = g_build_filename(dir, "acked", NULL);
 	outbox->acked_above = g_array_new(FALSE, FALSE, sizeof(guint64));
 	outbox->records = g_array_new(FALSE, FALSE, sizeof(OutboxRecord));
-	g_array_set_clear_func(outbox->records, outbox_record_clear);
 
-	if (!ensure_dir(dir, error) || !read_acked(outbox, error) || !read_log(outbox, contents, parsed, error))
+	if (!ensure_dir(dir, error) || !read_acked(outbox, error) || !read_log(outbox, parsed, error))
 		return NULL;
+	remove_stale_compactions(dir);
 
 	/* Pending: the records above the watermark that were not acknowledged out of order. */
 	last_seq = outbox->watermark;
 	for (guint i = 0; i < parsed->len; i++) {
 		HealerMqttOutboxLogRecord *in = &g_array_index(parsed, HealerMqttOutboxLogRecord, i);
-		OutboxRecord record = {in->seq, NULL, in->payload_len};
+		OutboxRecord record = {.seq = in->seq, .offset = in->offset, .len = in->payload_len};
 
 		last_seq = MAX(last_seq, in->seq);
 		if (in->seq <= outbox->watermark)
@@ -327,10 +445,6 @@ healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GError **error)
 			above++;
 		if (above < outbox->acked_above->len && g_array_index(outbox->acked_above, guint64, above) == in->seq)
 			continue;
-		record.payload = g_malloc(in->payload_len + 1);
-		memcpy(record.payload, contents->data + in->offset + HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE,
-		       in->payload_len);
-		record.payload[in->payload_len] = '\0';
 		g_array_append_val(outbox->records, record);
 		outbox->pending_bytes += in->payload_len;
 	}
@@ -360,69 +474,83 @@ healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox)
 	return outbox->next_seq;
 }
 
+/* "record 7" or "records 7 to 9", for messages about an append. */
+static char *
+describe_batch(guint64 first, guint n)
+{
+	if (n == 1)
+		return g_strdup_printf("record %" G_GUINT64_FORMAT, first);
+	return g_strdup_printf("records %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT, first, first + n - 1);
+}
+
 gboolean
-healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *payload, gsize len, guint *dropped,
-                          GError **error)
+healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payloads, const gsize *lens, guint n,
+                               guint *dropped, GError **error)
 {
 	g_autoptr(GByteArray) encoded = NULL;
-	guint64 kept_bytes = outbox->pending_bytes;
+	g_autofree char *what = NULL;
+	guint64 first = outbox->next_seq, kept_bytes = outbox->pending_bytes, new_bytes = 0, offset;
+	gsize encoded_size = 0;
 	guint n_drop = 0;
-	OutboxRecord record;
 
 	if (dropped != NULL)
 		*dropped = 0;
-	if (seq != outbox->next_seq)
-		return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
-		                   "%s: record %" G_GUINT64_FORMAT " appended, but the next is %" G_GUINT64_FORMAT,
-		                   outbox->log_path, seq, outbox->next_seq);
-	if (len > HEALER_MQTT_OUTBOX_MAX_PAYLOAD)
-		return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
-		                   "%s: record %" G_GUINT64_FORMAT " of %" G_GSIZE_FORMAT " bytes, more than %u",
-		                   outbox->log_path, seq, len, HEALER_MQTT_OUTBOX_MAX_PAYLOAD);
-	/* Room for the new record: the oldest go first, the new one always stays. */
-	while (n_drop < outbox->records->len && kept_bytes + len > outbox->max_bytes)
+	if (n == 0)
+		return TRUE;
+	for (guint i = 0; i < n; i++) {
+		if (lens[i] > HEALER_MQTT_OUTBOX_MAX_PAYLOAD)
+			return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+			                   "%s: record %" G_GUINT64_FORMAT " of %" G_GSIZE_FORMAT
+			                   " bytes, more than %u",
+			                   outbox->log_path, first + i, lens[i], HEALER_MQTT_OUTBOX_MAX_PAYLOAD);
+		new_bytes += lens[i];
+		encoded_size += lens[i] + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
+	}
+	what = describe_batch(first, n);
+	/* Room for the new records: the oldest go first, the new ones always stay. */
+	while (n_drop < n_pending(outbox) && kept_bytes + new_bytes > outbox->max_bytes)
 		kept_bytes -= record_at(outbox, n_drop++)->len;
 
 	if (!ensure_fd(outbox, error))
 		return FALSE;
-	encoded = g_byte_array_sized_new((guint)len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD);
-	healer_mqtt_outbox_log_add_record(encoded, seq, payload, len);
+	encoded = g_byte_array_sized_new((guint)encoded_size);
+	for (guint i = 0; i < n; i++)
+		healer_mqtt_outbox_log_add_record(encoded, first + i, payloads[i], lens[i]);
 	if (!write_all_at(outbox->fd, encoded->data, encoded->len, outbox->log_size) || !sync_fd(outbox->fd)) {
 		int err = errno;
 		cut_tail(outbox);
-		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot append record %" G_GUINT64_FORMAT ": %s",
-		                   outbox->log_path, seq, g_strerror(err));
+		return healer_fail(error, HEALER_ERROR_IO, "%s: cannot append %s: %s", outbox->log_path, what,
+		                   g_strerror(err));
 	}
 	if (n_drop > 0) {
 		/* Dropped for good: they are acknowledged as far as the outbox goes, so that they never
 		 * come back after a restart. */
-		guint64 watermark = (n_drop < outbox->records->len ? record_at(outbox, n_drop)->seq : seq) - 1;
+		guint64 watermark = (n_drop < n_pending(outbox) ? record_at(outbox, n_drop)->seq : first) - 1;
 		g_autoptr(GArray) above = above_after(outbox->acked_above, watermark);
 
 		if (!write_acked(outbox, watermark, above, error)) {
 			cut_tail(outbox);
 			g_prefix_error(error,
-			               "%s: cannot append record %" G_GUINT64_FORMAT
-			               " (it needs %u older ones dropped): ",
-			               outbox->log_path, seq, n_drop);
+			               "%s: cannot append %s (it needs %u older ones dropped): ", outbox->log_path,
+			               what, n_drop);
 			return FALSE;
 		}
 		outbox->watermark = watermark;
 		g_array_unref(outbox->acked_above);
 		outbox->acked_above = g_steal_pointer(&above);
-		g_array_remove_range(outbox->records, 0, n_drop);
+		drop_front(outbox, n_drop);
 		outbox->pending_bytes = kept_bytes;
 	}
-	record.seq = seq;
-	record.len = len;
-	record.payload = g_malloc(len + 1);
-	if (len > 0)
-		memcpy(record.payload, payload, len);
-	record.payload[len] = '\0';
-	g_array_append_val(outbox->records, record);
-	outbox->pending_bytes += len;
+	offset = outbox->log_size;
+	for (guint i = 0; i < n; i++) {
+		OutboxRecord record = {.seq = first + i, .offset = offset, .len = lens[i]};
+
+		g_array_append_val(outbox->records, record);
+		offset += record_size(&record);
+	}
+	outbox->pending_bytes += new_bytes;
 	outbox->log_size += encoded->len;
-	outbox->next_seq = seq + 1;
+	outbox->next_seq = first + n;
 	if (dropped != NULL)
 		*dropped = n_drop;
 	if (n_drop > 0)
@@ -430,10 +558,29 @@ healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *pay
 	return TRUE;
 }
 
+gboolean
+healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *payload, gsize len, guint *dropped,
+                          GError **error)
+{
+	if (dropped != NULL)
+		*dropped = 0;
+	if (seq != outbox->next_seq)
+		return healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT,
+		                   "%s: record %" G_GUINT64_FORMAT " appended, but the next is %" G_GUINT64_FORMAT,
+		                   outbox->log_path, seq, outbox->next_seq);
+	return healer_mqtt_outbox_append_many(outbox, &payload, &len, 1, dropped, error);
+}
+
+void
+healer_mqtt_outbox_skip(HealerMqttOutbox *outbox, guint n)
+{
+	outbox->next_seq += n;
+}
+
 guint
 healer_mqtt_outbox_pending(HealerMqttOutbox *outbox)
 {
-	return outbox->records->len;
+	return n_pending(outbox);
 }
 
 guint64
@@ -443,27 +590,55 @@ healer_mqtt_outbox_pending_bytes(HealerMqttOutbox *outbox)
 }
 
 gboolean
-healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, const char **payload, gsize *len)
+healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, gsize *len)
 {
 	OutboxRecord *record;
 
-	if (index >= outbox->records->len)
+	if (index >= n_pending(outbox))
 		return FALSE;
 	record = record_at(outbox, index);
 	if (seq != NULL)
 		*seq = record->seq;
-	if (payload != NULL)
-		*payload = record->payload;
 	if (len != NULL)
 		*len = record->len;
 	return TRUE;
+}
+
+char *
+healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error)
+{
+	g_autofree guint8 *bytes = NULL;
+	OutboxRecord record;
+	gsize size;
+
+	if (index >= n_pending(outbox)) {
+		healer_fail(error, HEALER_ERROR_INVALID_ARGUMENT, "%s: no pending record %u (%u pending)",
+		            outbox->log_path, index, n_pending(outbox));
+		return NULL;
+	}
+	record = *record_at(outbox, index);
+	size = (gsize)record_size(&record);
+	if (!ensure_fd(outbox, error))
+		return NULL;
+	bytes = g_malloc(size + 1);
+	if (!read_all_at(outbox->fd, bytes, size, record.offset)) {
+		fail_errno(error, errno, outbox->log_path, "cannot read back a pending record");
+		return NULL;
+	}
+	if (!healer_mqtt_outbox_log_check_record(outbox->log_path, record.offset, bytes, size, record.seq, error))
+		return NULL;
+	memmove(bytes, bytes + HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE, record.len);
+	bytes[record.len] = '\0';
+	if (len != NULL)
+		*len = record.len;
+	return (char *)g_steal_pointer(&bytes);
 }
 
 /* The index of record `seq` among the unacknowledged ones (they ascend), or -1. */
 static gint
 find_record(HealerMqttOutbox *outbox, guint64 seq)
 {
-	guint lo = 0, hi = outbox->records->len;
+	guint lo = 0, hi = n_pending(outbox);
 
 	while (lo < hi) {
 		guint mid = lo + (hi - lo) / 2;
@@ -512,11 +687,11 @@ healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint
 
 	/* When the oldest pending records are among them, the watermark moves up to just below the
 	 * first record left. */
-	while (front < outbox->records->len &&
+	while (front < n_pending(outbox) &&
 	       g_array_binary_search(acked, &record_at(outbox, front)->seq, compare_seq, NULL))
 		front++;
 	if (front > 0)
-		watermark = (front < outbox->records->len ? record_at(outbox, front)->seq : outbox->next_seq) - 1;
+		watermark = (front < n_pending(outbox) ? record_at(outbox, front)->seq : outbox->next_seq) - 1;
 	above = above_after(outbox->acked_above, watermark);
 	for (guint i = 0; i < acked->len; i++) {
 		if (g_array_index(acked, guint64, i) > watermark)
@@ -529,11 +704,15 @@ healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint
 	outbox->watermark = watermark;
 	g_array_unref(outbox->acked_above);
 	outbox->acked_above = g_steal_pointer(&above);
-	for (guint i = acked->len; i-- > 0;) {
+	/* Those acknowledged out of order, from the newest (their indexes stay right), then the front. */
+	for (guint i = acked->len; i-- > 0 && g_array_index(acked, guint64, i) > watermark;) {
 		guint index = (guint)find_record(outbox, g_array_index(acked, guint64, i));
 		outbox->pending_bytes -= record_at(outbox, index)->len;
-		g_array_remove_index(outbox->records, index);
+		g_array_remove_index(outbox->records, outbox->head + index);
 	}
+	for (guint i = 0; i < front; i++)
+		outbox->pending_bytes -= record_at(outbox, i)->len;
+	drop_front(outbox, front);
 	maybe_compact(outbox);
 	return TRUE;
 }

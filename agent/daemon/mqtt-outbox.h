@@ -10,7 +10,8 @@
  * acknowledged, both of which survive a restart).
  *
  * Storage (docs/mqtt.md, "The outbox"; the bytes: mqtt-outbox-log.h): DIR/outbox.log holds the
- * records in order, each length-prefixed and CRC-checked; DIR/acked holds the highest sequence
+ * records in order, each length-prefixed and CRC-checked (the payloads stay there: memory holds
+ * where each record is, and a record is read back when it is published); DIR/acked holds the highest sequence
  * number acknowledged in order, and those acknowledged out of order above it (written
  * atomically).  A torn last record (healerd killed mid-append) is cut off at open, and said so (a
  * warning); any other damage is an error naming the file and the offset, and changes nothing.
@@ -53,11 +54,37 @@ guint64 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox);
  */
 gboolean healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *payload, gsize len,
                                    guint *dropped, GError **error);
+/*
+ * The same for n records at once, numbered healer_mqtt_outbox_next_seq() onwards in array order,
+ * made durable by one write and one fdatasync(): a burst of events (a heal's steps on many devices)
+ * costs one disk sync, not one each.  Drops make room for all n (never one of the n); all or none
+ * of them is appended.
+ */
+gboolean healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payloads, const gsize *lens,
+                                        guint n, guint *dropped, GError **error);
+/*
+ * Uses up n sequence numbers without records: the events that carried them were published without
+ * the outbox's promise after an append failed, and no later event may carry their numbers while
+ * healerd runs.  (Not persisted: the disk just refused a write.  After a restart with nothing
+ * appended since, the numbers come again; docs/mqtt.md says so.)
+ */
+void healer_mqtt_outbox_skip(HealerMqttOutbox *outbox, guint n);
 
-/* Unacknowledged records, oldest first: how many, and the one at `index` (its seq and payload). */
+/*
+ * Unacknowledged records, oldest first: how many, their payload bytes, and the one at `index` (its
+ * seq and payload length).  Only their places in outbox.log are held in memory (16 bytes a record),
+ * so a full outbox of small events costs about a twentieth of its bytes, not all of them.
+ */
 guint healer_mqtt_outbox_pending(HealerMqttOutbox *outbox);
 guint64 healer_mqtt_outbox_pending_bytes(HealerMqttOutbox *outbox);
-gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, const char **payload, gsize *len);
+gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, gsize *len);
+/*
+ * The payload of the record at `index` (NUL-terminated, `*len` bytes before the NUL), read back from
+ * outbox.log (the page cache, for a record just written) and checked against its CRC-32s.  NULL with
+ * HEALER_ERROR_INVALID_ARGUMENT for an index past the end, HEALER_ERROR_IO when it cannot be read,
+ * HEALER_ERROR_INVALID_DATA "outbox.log: offset N: ..." when the disk changed it.
+ */
+char *healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error);
 
 /*
  * The broker acknowledged record `seq`: it is no longer pending.  Acknowledgements may come out of

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 
+#include <fcntl.h>
 #include <grp.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -103,19 +104,25 @@ assert_pending_impl(HealerMqttOutbox *outbox, gsize size, const guint64 *seqs, g
 	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, n);
 	for (guint i = 0; i < n; i++) {
 		g_autofree char *expected = NULL;
-		const char *payload = NULL;
+		g_autofree char *payload = NULL;
+		g_autoptr(GError) error = NULL;
 		guint64 seq = 0;
-		gsize len = 0;
+		gsize len = 0, peeked_len = 0;
 
-		g_assert_true(healer_mqtt_outbox_peek(outbox, i, &seq, &payload, &len));
+		g_assert_true(healer_mqtt_outbox_peek(outbox, i, &seq, &peeked_len));
 		g_assert_cmpuint(seq, ==, seqs[i]);
+		/* Read back from outbox.log, wherever the appends and compactions left it. */
+		payload = healer_mqtt_outbox_read(outbox, i, &len, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(payload);
 		expected = make_payload(seq, size);
 		g_assert_cmpuint(len, ==, strlen(expected));
+		g_assert_cmpuint(peeked_len, ==, len);
 		g_assert_cmpmem(payload, len, expected, strlen(expected));
 		g_assert_cmpint(payload[len], ==, '\0');
 		bytes += len;
 	}
-	g_assert_false(healer_mqtt_outbox_peek(outbox, n, NULL, NULL, NULL));
+	g_assert_false(healer_mqtt_outbox_peek(outbox, n, NULL, NULL));
 	g_assert_cmpuint(healer_mqtt_outbox_pending_bytes(outbox), ==, bytes);
 }
 #define assert_pending(outbox, size, ...)                                                                              \
@@ -164,7 +171,7 @@ test_new(void)
 	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 1);
 	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, 0);
 	g_assert_cmpuint(healer_mqtt_outbox_pending_bytes(outbox), ==, 0);
-	g_assert_false(healer_mqtt_outbox_peek(outbox, 0, NULL, NULL, NULL));
+	g_assert_false(healer_mqtt_outbox_peek(outbox, 0, NULL, NULL));
 	g_assert_cmpmem(log, file_size(dir, "outbox.log"), "HOBX\1\0\0\0", 8);
 	g_assert_false(g_file_test(acked_path, G_FILE_TEST_EXISTS));
 	test_tmpdir_free(g_steal_pointer(&tmp));
@@ -721,6 +728,196 @@ unwritable_child(const char *tmp)
 	assert_pending(outbox, EVENT_BYTES, 4);
 }
 
+/* Appends n events of `size` bytes with one append_many(); returns how many older ones it dropped. */
+static guint
+append_batch(HealerMqttOutbox *outbox, guint n, gsize size)
+{
+	guint64 first = healer_mqtt_outbox_next_seq(outbox);
+	g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gsize *lens = g_new(gsize, n);
+	g_autoptr(GError) error = NULL;
+	guint dropped = 99;
+
+	for (guint i = 0; i < n; i++) {
+		g_ptr_array_add(payloads, make_payload(first + i, size));
+		lens[i] = size;
+	}
+	g_assert_true(healer_mqtt_outbox_append_many(outbox, (const char *const *)payloads->pdata, lens, n, &dropped,
+	                                             &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, first + n);
+	return dropped;
+}
+
+static void
+test_append_many(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 6 * EVENT_BYTES);
+	g_autoptr(GError) error = NULL;
+	const char *too_big[] = {"{}", "{}"};
+	gsize too_big_lens[] = {2, HEALER_MQTT_OUTBOX_MAX_PAYLOAD + 1};
+
+	/* Numbered from the next sequence number on, in array order, one file write. */
+	g_assert_cmpuint(append_batch(outbox, 4, EVENT_BYTES), ==, 0);
+	g_assert_cmpuint(file_size(dir, "outbox.log"), ==, 8 + 4 * record_size(EVENT_BYTES));
+	assert_pending(outbox, EVENT_BYTES, 1, 2, 3, 4);
+	/* Room for all three: the three oldest go, none of the new ones. */
+	g_assert_cmpuint(append_batch(outbox, 3, EVENT_BYTES), ==, 1);
+	assert_pending(outbox, EVENT_BYTES, 2, 3, 4, 5, 6, 7);
+	/* A batch bigger than the bound: every older one goes, the batch stays whole. */
+	g_assert_cmpuint(append_batch(outbox, 8, EVENT_BYTES), ==, 6);
+	assert_pending(outbox, EVENT_BYTES, 8, 9, 10, 11, 12, 13, 14, 15);
+	/* One payload too big: none of them is appended, no number used up. */
+	g_assert_false(healer_mqtt_outbox_append_many(outbox, too_big, too_big_lens, 2, NULL, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	assert_message(error, "record 17 of 1048577 bytes");
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 16);
+	/* Nothing to append is nothing done. */
+	g_assert_true(healer_mqtt_outbox_append_many(outbox, NULL, NULL, 0, NULL, NULL));
+
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	outbox = open_outbox(dir, 6 * EVENT_BYTES);
+	assert_pending(outbox, EVENT_BYTES, 8, 9, 10, 11, 12, 13, 14, 15);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
+test_skip(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 1 << 20);
+
+	append_event(outbox, EVENT_BYTES);
+	/* Two numbers carried by events published without the outbox: the next record is 4. */
+	healer_mqtt_outbox_skip(outbox, 2);
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 4);
+	append_event(outbox, EVENT_BYTES);
+	assert_pending(outbox, EVENT_BYTES, 1, 4);
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	outbox = open_outbox(dir, 1 << 20);
+	assert_pending(outbox, EVENT_BYTES, 1, 4);
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 5);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* Overwrites one byte of outbox.log behind the outbox's back. */
+static void
+poke_log(const char *dir, goffset offset, guint8 byte)
+{
+	g_autofree char *path = g_build_filename(dir, "outbox.log", NULL);
+	int fd = open(path, O_WRONLY);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pwrite(fd, &byte, 1, offset), ==, 1);
+	close(fd);
+}
+
+static void
+test_read_back_damage(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 1 << 20);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *payload = NULL;
+	goffset second = 8 + record_size(EVENT_BYTES);
+
+	append_event(outbox, EVENT_BYTES);
+	append_event(outbox, EVENT_BYTES);
+	/* The second record's payload changed on disk after it was written. */
+	poke_log(dir, second + 16 + 40, 'Z');
+	payload = healer_mqtt_outbox_read(outbox, 1, NULL, &error);
+	g_assert_null(payload);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_DATA);
+	assert_message(error, "outbox.log: offset 328: record 2 changed on disk (its CRC-32 does not match)");
+	g_clear_error(&error);
+	/* Its header: the same, said of the header. */
+	poke_log(dir, second + 2, 0x7f);
+	g_assert_null(healer_mqtt_outbox_read(outbox, 1, NULL, &error));
+	assert_message(error, "offset 328: record 2 changed on disk (its header's CRC-32 does not match)");
+	g_clear_error(&error);
+	/* The first is still whole, and an index past the end is an argument error. */
+	payload = healer_mqtt_outbox_read(outbox, 0, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(payload);
+	g_assert_null(healer_mqtt_outbox_read(outbox, 2, NULL, &error));
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	assert_message(error, "no pending record 2 (2 pending)");
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* Acknowledgements out of order leave holes: a compaction copies the runs between them. */
+static void
+test_compaction_runs(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 1 << 20);
+	const gsize size = 4096;
+	g_autofree char *stale = g_build_filename(dir, "outbox.log.compact-AbC123", NULL);
+
+	append_batch(outbox, 40, size);
+	/* Every record but 3, 4, 10, 20, 21, 22 and 40 acknowledged at once: one compaction, which
+	 * copies three runs and a record on its own. */
+	{
+		g_autoptr(GArray) acked = g_array_new(FALSE, FALSE, sizeof(guint64));
+		g_autoptr(GError) error = NULL;
+
+		for (guint64 seq = 39; seq >= 1; seq--) {
+			if (seq != 3 && seq != 4 && seq != 10 && !(seq >= 20 && seq <= 22))
+				g_array_append_val(acked, seq);
+		}
+		g_assert_true(healer_mqtt_outbox_ack_many(outbox, (const guint64 *)(gpointer)acked->data, acked->len,
+		                                          &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpuint(file_size(dir, "outbox.log"), ==, 8 + 7 * record_size(size));
+	assert_pending(outbox, size, 3, 4, 10, 20, 21, 22, 40);
+	append_event(outbox, size);
+	assert_pending(outbox, size, 3, 4, 10, 20, 21, 22, 40, 41);
+
+	/* A compaction healerd did not live to finish is removed at the next open, the log kept. */
+	test_write_file(stale, (const guint8 *)"HOBX", 4);
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	outbox = open_outbox(dir, 1 << 20);
+	g_assert_false(g_file_test(stale, G_FILE_TEST_EXISTS));
+	assert_pending(outbox, size, 3, 4, 10, 20, 21, 22, 40, 41);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+/* Thousands of records acknowledged from the front, in bursts: the bookkeeping that drops them
+ * lazily keeps the right ones (the array's dead front is reclaimed along the way). */
+static void
+test_many_records(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 64 << 20);
+	const guint n = 5000;
+	g_autofree guint64 *seqs = g_new(guint64, n);
+	g_autoptr(GError) error = NULL;
+
+	append_batch(outbox, n, 100);
+	for (guint i = 0; i < n; i++)
+		seqs[i] = i + 1;
+	/* Bursts of 32, the face's window, with one out of order at the end of each burst. */
+	for (guint done = 0; done + 32 <= 4800; done += 32) {
+		g_assert_true(healer_mqtt_outbox_ack_many(outbox, seqs + done, 31, &error));
+		g_assert_true(healer_mqtt_outbox_ack_many(outbox, seqs + done + 31, 1, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, 200);
+	for (guint i = 0; i < 200; i++) {
+		guint64 seq = 0;
+		g_assert_true(healer_mqtt_outbox_peek(outbox, i, &seq, NULL));
+		g_assert_cmpuint(seq, ==, 4801 + i);
+	}
+	append_event(outbox, 100);
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	outbox = open_outbox(dir, 64 << 20);
+	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, 201);
+	g_assert_cmpuint(healer_mqtt_outbox_pending_bytes(outbox), ==, 201 * 100);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static void
 test_unwritable(void)
 {
@@ -773,6 +970,11 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-outbox/bound", test_bound);
 	g_test_add_func("/mqtt-outbox/compaction", test_compaction);
 	g_test_add_func("/mqtt-outbox/compaction-to-empty", test_compaction_to_empty);
+	g_test_add_func("/mqtt-outbox/append-many", test_append_many);
+	g_test_add_func("/mqtt-outbox/skip", test_skip);
+	g_test_add_func("/mqtt-outbox/read-back-damage", test_read_back_damage);
+	g_test_add_func("/mqtt-outbox/compaction-runs", test_compaction_runs);
+	g_test_add_func("/mqtt-outbox/many-records", test_many_records);
 	g_test_add_func("/mqtt-outbox/unwritable", test_unwritable);
 	g_test_add_func("/mqtt-outbox/not-a-directory", test_not_a_directory);
 	return g_test_run();
