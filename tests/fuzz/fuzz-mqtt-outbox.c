@@ -67,6 +67,20 @@ check_log(const uint8_t *data, size_t size)
 		end += r->payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
 		g_assert_cmpuint(end, <=, size);
 		last_seq = r->seq;
+		/* What the outbox reads back when it publishes: a good record passes as itself only. */
+		g_assert_true(healer_mqtt_outbox_log_check_record("fuzz/outbox.log", r->offset, data + r->offset,
+		                                                  r->payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD,
+		                                                  r->seq, NULL));
+		g_assert_false(healer_mqtt_outbox_log_check_record("fuzz/outbox.log", r->offset, data + r->offset,
+		                                                   r->payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD,
+		                                                   r->seq + 1, NULL));
+	}
+	/* Any bytes at all, read back as a record: refused with a message or accepted, never a crash. */
+	if (size > HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE) {
+		g_autoptr(GError) back = NULL;
+
+		if (!healer_mqtt_outbox_log_check_record("fuzz/outbox.log", 8, data + 8, size - 8, 1, &back))
+			g_assert_true(g_str_has_prefix(back->message, "fuzz/outbox.log: offset 8: record "));
 	}
 	if (!ok) {
 		char offset[64];
