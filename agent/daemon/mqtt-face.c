@@ -25,6 +25,15 @@
 #define SAVE_BATCH_MAX 256
 
 /*
+ * A full outbox drops its oldest events in steps: enough to leave a 64th of the bound free (256 KiB,
+ * some 850 events, of the default 16 MiB), and at least DROP_SLACK_MIN, more than an events-dropped
+ * event takes (about 270 bytes), so the event telling of a drop never needs one itself, and the
+ * journal and the broker hear of drops once per step, not once per event.
+ */
+#define DROP_SLACK_FRACTION 64
+#define DROP_SLACK_MIN      1024
+
+/*
  * A device's retained state changes with every percent of a heal: it goes out at most this often,
  * except a change of its state (healthy, healing, ...), which goes out at once.
  */
@@ -718,6 +727,8 @@ healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **e
 	self->outbox = healer_mqtt_outbox_open(outbox_dir, config->mqtt_outbox_max_bytes, error);
 	if (self->outbox == NULL)
 		return NULL;
+	healer_mqtt_outbox_set_drop_slack(self->outbox,
+	                                  MAX(DROP_SLACK_MIN, config->mqtt_outbox_max_bytes / DROP_SLACK_FRACTION));
 	self->client = healer_mqtt_client_new(config, &callbacks, self, error);
 	if (self->client == NULL)
 		return NULL;

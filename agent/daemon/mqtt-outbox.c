@@ -51,6 +51,7 @@ struct _HealerMqttOutbox {
 	char *log_path;
 	char *acked_path;
 	guint64 max_bytes;
+	guint64 drop_slack;  /* free besides the new records once an append must drop */
 	int fd;              /* outbox.log; -1 after a compaction could not open the new file */
 	guint64 log_size;    /* where the good records end: the next one goes there */
 	gboolean tail_dirty; /* a failed append may have left bytes past log_size */
@@ -468,6 +469,12 @@ healer_mqtt_outbox_free(HealerMqttOutbox *outbox)
 	g_free(outbox);
 }
 
+void
+healer_mqtt_outbox_set_drop_slack(HealerMqttOutbox *outbox, guint64 bytes)
+{
+	outbox->drop_slack = bytes;
+}
+
 guint64
 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox)
 {
@@ -507,9 +514,14 @@ healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payl
 		encoded_size += lens[i] + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
 	}
 	what = describe_batch(first, n);
-	/* Room for the new records: the oldest go first, the new ones always stay. */
-	while (n_drop < n_pending(outbox) && kept_bytes + new_bytes > outbox->max_bytes)
-		kept_bytes -= record_at(outbox, n_drop++)->len;
+	/* Room for the new records (and the slack, once dropping): the oldest go first, the new ones
+	 * always stay. */
+	if (kept_bytes + new_bytes > outbox->max_bytes) {
+		guint64 target = outbox->max_bytes - MIN(outbox->drop_slack, outbox->max_bytes);
+
+		while (n_drop < n_pending(outbox) && kept_bytes + new_bytes > target)
+			kept_bytes -= record_at(outbox, n_drop++)->len;
+	}
 
 	if (!ensure_fd(outbox, error))
 		return FALSE;

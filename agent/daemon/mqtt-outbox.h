@@ -42,6 +42,15 @@ HealerMqttOutbox *healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GE
 void healer_mqtt_outbox_free(HealerMqttOutbox *outbox);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerMqttOutbox, healer_mqtt_outbox_free)
 
+/*
+ * When an append must drop older records, it drops until `bytes` are free besides the new records
+ * (0 by default: just enough).  The caller that tells of each drop with an event of its own sets
+ * it to at least that event's size, so that the telling never needs a drop itself (a notice that
+ * dropped a record, told by a notice that dropped one more, ...), and a little more so that a
+ * full outbox drops (and the journal says so) once per many events rather than at every one.
+ */
+void healer_mqtt_outbox_set_drop_slack(HealerMqttOutbox *outbox, guint64 bytes);
+
 /* The sequence number the next append gets (>= 1). */
 guint64 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox);
 

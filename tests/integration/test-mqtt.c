@@ -6,7 +6,8 @@
  * What a subscriber arriving late finds retained, the events of a heal in order with their seq and
  * MESSAGE_ID, the will on kill -9 and the clean offline on SIGTERM, nothing lost when the broker goes
  * away in the middle of a heal, when it dies with a heal's events unacknowledged, or when healerd is
- * killed while the broker is away, commands with MQTT v5
+ * killed while the broker is away, a full outbox dropping its oldest events and saying so, commands
+ * with MQTT v5
  * request/response (and refused while accept-commands is off), a wrong password that does not stop
  * healing and shows in `healerctl status`, and TLS with a client certificate.
  *
@@ -24,6 +25,8 @@
 #include "healerd-process.h"
 #include "json-autoptr.h"
 #include "mosquitto-harness.h"
+#include "mqtt-outbox.h"
+#include "mqtt-payload.h"
 #include "test-util.h"
 
 #define GATEWAY       "gw-test"
@@ -878,6 +881,145 @@ test_killed_while_broker_away(void)
 	healerd_process_stop(healerd);
 }
 
+/* ---- the bound: a full outbox drops its oldest events and says so ---- */
+
+#define SMALL_OUTBOX_BYTES 65536
+
+/*
+ * Fills STATE/mqtt's outbox (as a long broker outage leaves it) with events of devices seen long
+ * ago, up to SMALL_OUTBOX_BYTES; returns how many.
+ */
+static guint
+fill_outbox(const char *dir)
+{
+	g_autofree char *outbox_dir = g_build_filename(dir, "state", "mqtt", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HealerMqttOutbox) outbox = healer_mqtt_outbox_open(outbox_dir, SMALL_OUTBOX_BYTES, &error);
+	guint n = 0;
+
+	g_assert_no_error(error);
+	for (;; n++) {
+		g_autofree char *id = g_strdup_printf("old-%03u", n);
+		HealerEvent event = {.kind = HEALER_EVENT_DEVICE_ATTACHED,
+		                     .device_id = id,
+		                     .port = "/dev/ttyUSB0",
+		                     .priority = G_LOG_LEVEL_INFO,
+		                     .text = "a device attached while the broker was away, long ago"};
+		guint64 seq = healer_mqtt_outbox_next_seq(outbox);
+		g_autofree char *payload = healer_mqtt_event_payload(seq, g_get_real_time(), &event);
+
+		if (healer_mqtt_outbox_pending_bytes(outbox) + strlen(payload) > SMALL_OUTBOX_BYTES)
+			return n;
+		g_assert_true(healer_mqtt_outbox_append(outbox, seq, payload, strlen(payload), NULL, &error));
+		g_assert_no_error(error);
+	}
+}
+
+/* The config's outbox-max-bytes=SMALL_OUTBOX_BYTES becomes 1 MiB. */
+static void
+raise_outbox_bound(HealerdProcess *healerd)
+{
+	g_autofree char *text = NULL;
+	g_autofree char *small = g_strdup_printf("outbox-max-bytes=%u\n", SMALL_OUTBOX_BYTES);
+	g_autoptr(GString) raised = NULL;
+
+	g_assert_true(g_file_get_contents(healerd->config, &text, NULL, NULL));
+	raised = g_string_new(text);
+	g_assert_cmpuint(g_string_replace(raised, small, "outbox-max-bytes=1048576\n", 1), ==, 1);
+	test_write_file(healerd->config, (const guint8 *)raised->str, raised->len);
+}
+
+static void
+test_outbox_full(void)
+{
+	SKIP_WITHOUT_MOSQUITTO();
+	g_autofree char *dir = g_build_filename(tmpdir, "outbox-full", NULL);
+	g_autofree char *mqtt_lines = g_strdup_printf("outbox-max-bytes=%u\n", SMALL_OUTBOX_BYTES);
+	g_autoptr(MosquittoBroker) b = mosquitto_broker_new();
+	g_autoptr(MqttPeer) peer = NULL;
+	g_autoptr(HealerdProcess) healerd = NULL;
+	g_autoptr(Received) events = NULL;
+	g_autoptr(GHashTable) by_seq = NULL;
+	g_autoptr(GPtrArray) rest = NULL;
+	g_auto(Device) dev = {0};
+	EventWant succeeded = {"heal-succeeded", NULL}, attached = {"device-attached", NULL};
+	gint64 first = 0, said_dropped = 0, last_notice = 0;
+	guint notices = 0;
+	guint filled;
+
+	/* The broker is away (started once for its port): healerd starts with a full outbox and heals a
+	 * device. */
+	mosquitto_broker_start(b);
+	healerd = healerd_new(dir, b, NULL, mqtt_lines);
+	mosquitto_broker_stop(b);
+	filled = fill_outbox(dir);
+	g_test_message("outbox filled with %u events", filled);
+	healerd_process_start(healerd);
+	healerd_process_wait(healerd, words("mqtt: not connected", NULL), 1, 60000);
+	start_sim(&dev, dir, "dev", "1.0.0", "heartbeat", NULL);
+	healerd_process_wait(healerd, words(dev.id, "heal succeeded"), 1, heal_ms());
+	/* The journal says so, naming the bound. */
+	healerd_process_wait(
+	        healerd, words("the outbox is full (outbox-max-bytes=65536): dropped the", "oldest events"), 1, 60000);
+
+	/*
+	 * healerd stops (what it could not deliver stays in the outbox), the broker is back with a
+	 * subscriber, then healerd starts again (so that nothing it publishes can come before the
+	 * subscription): what is left arrives, in order, none missing.
+	 */
+	healerd_process_stop(healerd);
+	mosquitto_broker_start(b);
+	peer = mqtt_peer_new(b);
+	events = received_new(peer, EVENTS_TOPIC);
+	mqtt_peer_subscribe(peer, EVENTS_TOPIC);
+	/* With room to spare this time, so that every drop is the first run's and told before its end. */
+	raise_outbox_bound(healerd);
+	healerd_process_start(healerd);
+	succeeded.device = dev.id;
+	attached.device = dev.id;
+	{
+		/* The new run's device-attached comes after every event of the first run. */
+		guint i =
+		        received_wait_from(events, 0, is_event, &attached, "the first device-attached", heal_seconds());
+		i = received_wait_from(events, i + 1, is_event, &succeeded, "the heal's heal-succeeded",
+		                       heal_seconds());
+		received_wait_from(events, i + 1, is_event, &attached, "the new run's device-attached", heal_seconds());
+	}
+	by_seq = assert_contiguous(&events, 1, &first);
+
+	/*
+	 * The oldest went: the first to arrive is past 1, and the events-dropped events count exactly the
+	 * ones before it (they are newer than every old event, so none of them was dropped itself).
+	 */
+	g_test_message("first seq received: %" G_GINT64_FORMAT, first);
+	g_assert_cmpint(first, >, 1);
+	for (gint64 seq = first;; seq++) {
+		const char *payload = g_hash_table_lookup(by_seq, &seq);
+		g_autoptr(json_object) o = NULL;
+
+		if (payload == NULL)
+			break;
+		o = parse_json(payload);
+		if (g_strcmp0(string_member(o, "event"), "events-dropped") != 0)
+			continue;
+		assert_schema("events-dropped", payload);
+		notices++;
+		g_assert_cmpint(json_object_get_int64(member(o, "count")), >=, 1);
+		said_dropped += json_object_get_int64(member(o, "count"));
+		last_notice = seq;
+	}
+	g_assert_cmpint(last_notice, >, (gint64)filled);
+	g_assert_cmpint(said_dropped, ==, first - 1);
+	/*
+	 * In steps (the face's drop slack, 1 KiB at this bound): fewer notices than events dropped, and
+	 * never a notice whose own append dropped another event (one notice per event dropped).
+	 */
+	g_assert_cmpuint(notices, <, said_dropped);
+	/* The new run's heal is whole, after the old events that were kept. */
+	rest = assert_heal_events(by_seq, first, dev.id);
+	healerd_process_stop(healerd);
+}
+
 /* ---- commands: MQTT v5 request/response ---- */
 
 /*
@@ -1169,6 +1311,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt/broker-restart-mid-heal", test_broker_restart_mid_heal);
 	g_test_add_func("/mqtt/broker-killed-with-events-in-flight", test_broker_killed_with_events_in_flight);
 	g_test_add_func("/mqtt/killed-while-broker-away", test_killed_while_broker_away);
+	g_test_add_func("/mqtt/outbox-full", test_outbox_full);
 	g_test_add_func("/mqtt/commands", test_commands);
 	g_test_add_func("/mqtt/commands-off", test_commands_off);
 	g_test_add_func("/mqtt/wrong-password", test_wrong_password);

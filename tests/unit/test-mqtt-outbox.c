@@ -783,6 +783,30 @@ test_append_many(void)
 }
 
 static void
+test_drop_slack(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 6 * EVENT_BYTES);
+
+	healer_mqtt_outbox_set_drop_slack(outbox, 2 * EVENT_BYTES);
+	for (guint i = 0; i < 6; i++)
+		g_assert_cmpuint(append_event(outbox, EVENT_BYTES), ==, 0);
+	/* Full: the seventh drops until two events' worth is free besides it, three of them. */
+	g_assert_cmpuint(append_event(outbox, EVENT_BYTES), ==, 3);
+	assert_pending(outbox, EVENT_BYTES, 4, 5, 6, 7);
+	/* The slack takes two more without a drop. */
+	g_assert_cmpuint(append_event(outbox, EVENT_BYTES), ==, 0);
+	g_assert_cmpuint(append_event(outbox, EVENT_BYTES), ==, 0);
+	g_assert_cmpuint(append_event(outbox, EVENT_BYTES), ==, 3);
+	assert_pending(outbox, EVENT_BYTES, 7, 8, 9, 10);
+	/* A slack above the bound drops everything older, never the new record. */
+	healer_mqtt_outbox_set_drop_slack(outbox, 1 << 20);
+	g_assert_cmpuint(append_batch(outbox, 3, EVENT_BYTES), ==, 4);
+	assert_pending(outbox, EVENT_BYTES, 11, 12, 13);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
+static void
 test_skip(void)
 {
 	g_autofree char *dir = test_tmpdir_new();
@@ -971,6 +995,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-outbox/compaction", test_compaction);
 	g_test_add_func("/mqtt-outbox/compaction-to-empty", test_compaction_to_empty);
 	g_test_add_func("/mqtt-outbox/append-many", test_append_many);
+	g_test_add_func("/mqtt-outbox/drop-slack", test_drop_slack);
 	g_test_add_func("/mqtt-outbox/skip", test_skip);
 	g_test_add_func("/mqtt-outbox/read-back-damage", test_read_back_damage);
 	g_test_add_func("/mqtt-outbox/compaction-runs", test_compaction_runs);
