@@ -43,15 +43,10 @@ all_zero(const guint8 *data, gsize len)
 }
 
 gboolean
-healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GArray *records, gsize *good_len,
-                             const char **torn_reason, GError **error)
+healer_mqtt_outbox_log_parse_header(const char *name, const guint8 *data, gsize len, GError **error)
 {
-	gsize off = HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE;
-	guint64 prev_seq = 0;
 	guint32 version;
 
-	*good_len = 0;
-	*torn_reason = NULL;
 	if (len < HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE || memcmp(data, HEALER_MQTT_OUTBOX_LOG_MAGIC, 4) != 0)
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
 		                   "%s: offset 0: not an MQTT outbox (no \"%s\" header)", name,
@@ -61,58 +56,95 @@ healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GA
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA,
 		                   "%s: offset 4: format version %u, this healerd reads version %u", name, version,
 		                   HEALER_MQTT_OUTBOX_LOG_VERSION);
+	return TRUE;
+}
 
-	while (off < len) {
-		const guint8 *rec = data + off;
-		gsize rest = len - off;
+gboolean
+healer_mqtt_outbox_log_parse_window(const char *name, const guint8 *data, gsize len, guint64 base, guint64 file_len,
+                                    guint64 *prev_seq, GArray *records, guint64 *next, const char **torn_reason,
+                                    GError **error)
+{
+	guint64 off = base, end = base + len;
+	gboolean at_eof = end >= file_len;
+
+	*torn_reason = NULL;
+	while (off < end) {
+		const guint8 *rec = data + (off - base);
+		guint64 rest = file_len - off;    /* to the end of the file */
+		gsize avail = (gsize)(end - off); /* in the window */
 		guint32 payload_len;
 		guint64 seq;
 		guint32 crc;
 
-		if (all_zero(rec, rest)) {
-			*torn_reason = "zero bytes where a record should begin";
+		/* Zeros up to the window's end: torn if they go on to the end of the file (the next window
+		 * says, when this one does not reach it). */
+		if (all_zero(rec, avail)) {
+			if (at_eof)
+				*torn_reason = "zero bytes where a record should begin";
 			break;
 		}
-		if (rest < HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE) {
-			*torn_reason = "the file ends inside a record header";
+		if (avail < HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE) {
+			if (at_eof)
+				*torn_reason = "the file ends inside a record header";
 			break;
 		}
 		payload_len = read_u32(rec);
 		seq = read_u64(rec + 4);
 		if (healer_crc32(rec, 12) != read_u32(rec + 12))
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			                   "%s: offset %" G_GSIZE_FORMAT
+			                   "%s: offset %" G_GUINT64_FORMAT
 			                   ": record header damaged (its CRC-32 does not match)",
 			                   name, off);
 		if (payload_len > HEALER_MQTT_OUTBOX_MAX_PAYLOAD)
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			                   "%s: offset %" G_GSIZE_FORMAT ": record of %u bytes, more than %u", name,
+			                   "%s: offset %" G_GUINT64_FORMAT ": record of %u bytes, more than %u", name,
 			                   off, payload_len, HEALER_MQTT_OUTBOX_MAX_PAYLOAD);
-		if (seq <= prev_seq)
+		if (seq <= *prev_seq)
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			                   "%s: offset %" G_GSIZE_FORMAT ": record %" G_GUINT64_FORMAT
+			                   "%s: offset %" G_GUINT64_FORMAT ": record %" G_GUINT64_FORMAT
 			                   " after record %" G_GUINT64_FORMAT " (sequence numbers only grow, from 1)",
-			                   name, off, seq, prev_seq);
-		if (rest < (gsize)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD) {
+			                   name, off, seq, *prev_seq);
+		if (rest < (guint64)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD) {
 			*torn_reason = "the file ends inside the record";
 			break;
 		}
+		/* The record runs past the window: the next one starts with it. */
+		if (avail < (gsize)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD)
+			break;
 		crc = healer_crc32(rec, HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE + payload_len);
 		if (crc != read_u32(rec + HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE + payload_len)) {
-			if (rest == (gsize)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD) {
+			if (rest == (guint64)payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD) {
 				*torn_reason = "the last record fails its CRC-32";
 				break;
 			}
 			return healer_fail(error, HEALER_ERROR_INVALID_DATA,
-			                   "%s: offset %" G_GSIZE_FORMAT ": record %" G_GUINT64_FORMAT
+			                   "%s: offset %" G_GUINT64_FORMAT ": record %" G_GUINT64_FORMAT
 			                   " damaged (its CRC-32 does not match)",
 			                   name, off, seq);
 		}
-		g_array_append_val(records, ((HealerMqttOutboxLogRecord){seq, off, payload_len}));
-		prev_seq = seq;
+		g_array_append_val(records, ((HealerMqttOutboxLogRecord){seq, (gsize)off, payload_len}));
+		*prev_seq = seq;
 		off += payload_len + HEALER_MQTT_OUTBOX_RECORD_OVERHEAD;
 	}
-	*good_len = off;
+	*next = off;
+	return TRUE;
+}
+
+gboolean
+healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GArray *records, gsize *good_len,
+                             const char **torn_reason, GError **error)
+{
+	guint64 prev_seq = 0, next = HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE;
+
+	*good_len = 0;
+	*torn_reason = NULL;
+	if (!healer_mqtt_outbox_log_parse_header(name, data, len, error))
+		return FALSE;
+	if (!healer_mqtt_outbox_log_parse_window(
+	            name, data + HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE, len - HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE,
+	            HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE, len, &prev_seq, records, &next, torn_reason, error))
+		return FALSE;
+	*good_len = (gsize)next;
 	return TRUE;
 }
 

@@ -57,6 +57,23 @@ typedef struct {
 gboolean healer_mqtt_outbox_log_parse(const char *name, const guint8 *data, gsize len, GArray *records, gsize *good_len,
                                       const char **torn_reason, GError **error);
 
+/* Checks the file header, outbox.log's first HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE bytes. */
+gboolean healer_mqtt_outbox_log_parse_header(const char *name, const guint8 *data, gsize len, GError **error);
+/*
+ * The records of a window of outbox.log, so that a big file is read a piece at a time: `data` is
+ * the `len` bytes at file offset `base` (at or after the header), `file_len` the file's length, and
+ * *prev_seq the sequence number of the last good record before the window (0 for none; updated).
+ * Adds the good records that lie wholly in the window and sets *next to where it stopped: at the
+ * end of the good records when the window reaches the end of the file (*torn_reason then says what
+ * follows, if anything), or sooner, at a record (or zeros) the window ends in, or at a torn last
+ * record it could already tell.  The next window starts at *next; one that ends where it starts
+ * must be made longer.  Errors as healer_mqtt_outbox_log_parse(), which is this over the whole
+ * file.
+ */
+gboolean healer_mqtt_outbox_log_parse_window(const char *name, const guint8 *data, gsize len, guint64 base,
+                                             guint64 file_len, guint64 *prev_seq, GArray *records, guint64 *next,
+                                             const char **torn_reason, GError **error);
+
 /*
  * Checks one record read back from outbox.log at `offset`: `len` bytes, its header, payload and CRC,
  * which must be record `seq` with a payload of len - HEALER_MQTT_OUTBOX_RECORD_OVERHEAD bytes.

@@ -8,8 +8,8 @@
  *
  * Memory: the payloads stay on disk.  Each unacknowledged record is 16 bytes here (seq, offset,
  * length); publishing reads the few records in flight back with pread() (the page cache, for a
- * record written moments ago).  Opening parses outbox.log through a read-only mapping, unmapped
- * at once, so a full outbox never becomes heap: healerd's memory target is 16 MiB and the default
+ * record written moments ago).  Opening reads outbox.log a window at a time (256 KiB), so a full
+ * outbox never passes through healerd's memory whole: its memory target is 16 MiB, and the default
  * bound is as much again.
  *
  * The descriptor is not O_APPEND: Linux's pwrite() on an O_APPEND descriptor ignores the offset,
@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -354,20 +353,57 @@ read_acked(HealerMqttOutbox *outbox, GError **error)
 	                                      error);
 }
 
+/* outbox.log is read this much at a time at open (more for a record, or zeros, that do not fit). */
+#define READ_WINDOW (256 * 1024)
+
 /*
- * Opens outbox.log (made with just its header when missing) and finds its good records.  The file
- * is parsed through a read-only mapping, unmapped before this returns: its pages are the page
- * cache's to drop, never a heap copy that would stay with healerd after a restart with a full
- * outbox.
+ * Finds the good records of outbox.log (of `size` bytes), a window at a time: a full outbox is
+ * tens of megabytes, and reading it whole would put all of it in healerd's memory at every start.
+ * Sets *good_len to where they end.
  */
+static gboolean
+scan_log(HealerMqttOutbox *outbox, guint64 size, GArray *parsed, guint64 *good_len, const char **torn_reason,
+         GError **error)
+{
+	guint8 header[HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE];
+	g_autofree guint8 *buf = NULL;
+	gsize window = READ_WINDOW;
+	guint64 off = HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE, prev_seq = 0;
+
+	*torn_reason = NULL;
+	if (size < sizeof header)
+		return healer_mqtt_outbox_log_parse_header(outbox->log_path, (const guint8 *)"", 0, error);
+	if (!read_all_at(outbox->fd, header, sizeof header, 0))
+		return fail_errno(error, errno, outbox->log_path, "cannot read");
+	if (!healer_mqtt_outbox_log_parse_header(outbox->log_path, header, sizeof header, error))
+		return FALSE;
+	buf = g_malloc(window);
+	while (off < size && *torn_reason == NULL) {
+		gsize want = (gsize)MIN((guint64)window, size - off);
+		guint64 next = off;
+
+		if (!read_all_at(outbox->fd, buf, want, off))
+			return fail_errno(error, errno, outbox->log_path, "cannot read");
+		if (!healer_mqtt_outbox_log_parse_window(outbox->log_path, buf, want, off, size, &prev_seq, parsed,
+		                                         &next, torn_reason, error))
+			return FALSE;
+		if (next == off && *torn_reason == NULL) {
+			/* A record longer than the window, or zeros up to its end: read more at once. */
+			window *= 2;
+			buf = g_realloc(buf, window);
+		}
+		off = next;
+	}
+	*good_len = off;
+	return TRUE;
+}
+
+/* Opens outbox.log (made with just its header when missing) and finds its good records. */
 static gboolean
 read_log(HealerMqttOutbox *outbox, GArray *parsed, GError **error)
 {
 	const char *torn_reason = NULL;
-	const guint8 *data = (const guint8 *)"";
-	void *map = NULL;
-	gsize good_len = 0, size;
-	gboolean ok;
+	guint64 good_len = 0, size;
 	struct stat st;
 
 	outbox->fd = open(outbox->log_path, O_RDWR | O_CLOEXEC);
@@ -387,25 +423,15 @@ read_log(HealerMqttOutbox *outbox, GArray *parsed, GError **error)
 		return fail_errno(error, errno, outbox->log_path, "cannot stat");
 	if (!S_ISREG(st.st_mode))
 		return healer_fail(error, HEALER_ERROR_INVALID_DATA, "%s: not a regular file", outbox->log_path);
-	size = (gsize)st.st_size;
-	if (size > 0) {
-		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, outbox->fd, 0);
-		if (map == MAP_FAILED)
-			return fail_errno(error, errno, outbox->log_path, "cannot map");
-		(void)madvise(map, size, MADV_SEQUENTIAL);
-		data = map;
-	}
-	ok = healer_mqtt_outbox_log_parse(outbox->log_path, data, size, parsed, &good_len, &torn_reason, error);
-	if (map != NULL)
-		munmap(map, size);
-	if (!ok)
+	size = (guint64)st.st_size;
+	if (!scan_log(outbox, size, parsed, &good_len, &torn_reason, error))
 		return FALSE;
 	if (good_len < size) {
 		/* healerd stopped in the middle of an append, which therefore never returned: the record was
 		 * never handed to the broker, and its sequence number is the next one's again. */
 		if (ftruncate(outbox->fd, (off_t)good_len) != 0 || !sync_fd(outbox->fd))
 			return fail_errno(error, errno, outbox->log_path, "cannot cut off a torn last record");
-		g_warning("%s: a torn last record cut off at offset %" G_GSIZE_FORMAT " (%" G_GSIZE_FORMAT
+		g_warning("%s: a torn last record cut off at offset %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT
 		          " bytes: %s): healerd or the system stopped while it was written, before its append "
 		          "returned, so it was never published",
 		          outbox->log_path, good_len, size - good_len, torn_reason);

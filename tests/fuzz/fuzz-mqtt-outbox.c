@@ -147,6 +147,51 @@ check_acked(const uint8_t *data, size_t size)
 	g_assert_cmpmem(text, size, data, size);
 }
 
+/*
+ * Read a window at a time, as healer_mqtt_outbox_open() reads the file (with windows of a few bytes
+ * here, so that records, headers and zeros straddle them), the file gives exactly what one parse of
+ * it gives: the same records, the same end, the same torn reason or the same error.
+ */
+static void
+check_windows(const uint8_t *data, size_t size)
+{
+	g_autoptr(GArray) whole = g_array_new(FALSE, FALSE, sizeof(HealerMqttOutboxLogRecord));
+	g_autoptr(GArray) pieces = g_array_new(FALSE, FALSE, sizeof(HealerMqttOutboxLogRecord));
+	g_autoptr(GError) whole_error = NULL;
+	g_autoptr(GError) error = NULL;
+	const char *whole_torn = NULL, *torn = NULL;
+	gsize whole_good = 0;
+	gsize window = size > 0 ? 1 + data[size - 1] % 48 : 1;
+	guint64 off = HEALER_MQTT_OUTBOX_LOG_HEADER_SIZE, prev_seq = 0;
+	gboolean whole_ok, ok;
+
+	whole_ok = healer_mqtt_outbox_log_parse("fuzz/outbox.log", data, size, whole, &whole_good, &whole_torn,
+	                                        &whole_error);
+	ok = healer_mqtt_outbox_log_parse_header("fuzz/outbox.log", data, size, &error);
+	while (ok && off < size && torn == NULL) {
+		gsize want = (gsize)MIN((guint64)window, size - off);
+		guint64 next = off;
+
+		ok = healer_mqtt_outbox_log_parse_window("fuzz/outbox.log", data + off, want, off, size, &prev_seq,
+		                                         pieces, &next, &torn, &error);
+		g_assert_cmpuint(next, >=, off);
+		if (ok && next == off && torn == NULL)
+			window *= 2;
+		off = next;
+	}
+	g_assert_cmpint(ok, ==, whole_ok);
+	if (!ok) {
+		g_assert_cmpstr(error->message, ==, whole_error->message);
+	} else {
+		g_assert_cmpuint(off, ==, whole_good);
+		g_assert_cmpstr(torn, ==, whole_torn);
+	}
+	g_assert_cmpuint(pieces->len, ==, whole->len);
+	if (whole->len > 0)
+		g_assert_cmpmem(pieces->data, pieces->len * sizeof(HealerMqttOutboxLogRecord), whole->data,
+		                whole->len * sizeof(HealerMqttOutboxLogRecord));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -158,6 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		initialized = TRUE;
 	}
 	check_log(data, size);
+	check_windows(data, size);
 	check_acked(data, size);
 	return 0;
 }

@@ -806,6 +806,47 @@ test_drop_slack(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* outbox.log is read at open a window (256 KiB) at a time: records bigger than a window, and a torn
+ * tail beyond several, read as they were written. */
+static void
+test_reopen_big(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 64 << 20);
+	g_autofree char *path = g_build_filename(dir, "outbox.log", NULL);
+	const gsize big = 700 * 1024;
+	gsize size;
+	int fd;
+
+	append_event(outbox, 200);
+	append_event(outbox, big);
+	append_event(outbox, 300);
+	append_batch(outbox, 2000, 250);
+	size = file_size(dir, "outbox.log");
+	g_clear_pointer(&outbox, healer_mqtt_outbox_free);
+	/* A torn last record: 5,000 zero bytes past the end, well past the last window's start. */
+	fd = open(path, O_WRONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(ftruncate(fd, (off_t)size + 5000), ==, 0);
+	close(fd);
+
+	outbox = open_outbox(dir, 64 << 20);
+	g_assert_cmpuint(file_size(dir, "outbox.log"), ==, size);
+	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, 2003);
+	g_assert_cmpuint(healer_mqtt_outbox_pending_bytes(outbox), ==, 200 + big + 300 + 2000 * 250);
+	{
+		g_autofree char *payload = NULL;
+		g_autofree char *expected = make_payload(2, big);
+		gsize len = 0;
+
+		payload = healer_mqtt_outbox_read(outbox, 1, &len, NULL);
+		g_assert_nonnull(payload);
+		g_assert_cmpmem(payload, len, expected, big);
+	}
+	g_assert_cmpuint(healer_mqtt_outbox_next_seq(outbox), ==, 2004);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static void
 test_skip(void)
 {
@@ -996,6 +1037,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-outbox/compaction-to-empty", test_compaction_to_empty);
 	g_test_add_func("/mqtt-outbox/append-many", test_append_many);
 	g_test_add_func("/mqtt-outbox/drop-slack", test_drop_slack);
+	g_test_add_func("/mqtt-outbox/reopen-big", test_reopen_big);
 	g_test_add_func("/mqtt-outbox/skip", test_skip);
 	g_test_add_func("/mqtt-outbox/read-back-damage", test_read_back_damage);
 	g_test_add_func("/mqtt-outbox/compaction-runs", test_compaction_runs);
