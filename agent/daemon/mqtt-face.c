@@ -7,6 +7,7 @@
 #include "json-autoptr.h"
 #include "mqtt-client.h"
 #include "mqtt-command.h"
+#include "mqtt-outbox-writer.h"
 #include "mqtt-outbox.h"
 #include "mqtt-payload.h"
 #include "mqtt-topic.h"
@@ -65,6 +66,8 @@ struct _HealerMqttFace {
 	guint subscription;
 
 	HealerMqttOutbox *outbox;
+	HealerMqttOutboxWriter *writer; /* the outbox's appends and acknowledgements, off the main loop */
+	guint64 next_seq;               /* the next event's number (the outbox's, plus what is on its way) */
 	HealerMqttClient *client;
 	char *status_topic;
 	char *events_topic;
@@ -75,7 +78,8 @@ struct _HealerMqttFace {
 	GHashTable *sent;    /* mid -> seq (guint64, boxed): records handed to the client on this connection */
 	GPtrArray *unsaved;  /* char *: event payloads made, waiting for the outbox (seq: its next and on) */
 	guint save_source;   /* writes `unsaved` to the outbox once this dispatch is over */
-	GArray *acks;        /* guint64: seqs acknowledged, not yet recorded in the outbox */
+	GArray *acks;        /* guint64: seqs acknowledged, not yet given to the writer */
+	GHashTable *acking;  /* seqs acknowledged, given to the writer, not recorded yet: not sent again */
 	guint ack_source;
 	guint64 next_seq_to_send;
 	guint64 dropped;
@@ -161,6 +165,12 @@ send_pending(HealerMqttFace *self)
 		int mid = 0;
 
 		healer_mqtt_outbox_peek(self->outbox, i, &seq, NULL);
+		/* The broker has it; the outbox will know once the writer has recorded it. */
+		if (g_hash_table_contains(self->acking, &seq)) {
+			self->next_seq_to_send = seq + 1;
+			i++;
+			continue;
+		}
 		payload = healer_mqtt_outbox_read(self->outbox, i, &len, &error);
 		if (payload == NULL) {
 			/* Acknowledged: the next record moves to index i. */
@@ -176,65 +186,85 @@ send_pending(HealerMqttFace *self)
 	}
 }
 
+static void queue_payload(HealerMqttFace *self, char *payload);
+static void status_changed(HealerMqttFace *self);
+
 /* The outbox is full: an events-dropped event says how many went, to the broker and the journal. */
 static void
 say_dropped(HealerMqttFace *self, guint dropped)
 {
-	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox);
-	g_autofree char *notice = healer_mqtt_events_dropped_payload(seq, g_get_real_time(), dropped);
-	g_autoptr(GError) error = NULL;
-	guint dropped_again = 0;
-
 	self->dropped += dropped;
 	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
 	            "mqtt: the outbox is full (outbox-max-bytes=%" G_GUINT64_FORMAT "): dropped the %u oldest "
 	            "events not yet delivered; an events-dropped event says so to the broker",
 	            self->config->mqtt_outbox_max_bytes, dropped);
-	if (!healer_mqtt_outbox_append(self->outbox, seq, notice, strlen(notice), &dropped_again, &error)) {
-		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: the events-dropped event not kept in the outbox: %s", error->message);
-		return;
-	}
-	if (dropped_again > 0)
-		say_dropped(self, dropped_again);
+	queue_payload(self, healer_mqtt_events_dropped_payload(self->next_seq, g_get_real_time(), dropped));
 }
 
-/*
- * Writes the events made since the last save to the outbox, with one sync, then hands them to the
- * client: an event goes to the broker only once it is on disk.
- */
+/* An append's result, back from the writer: an event goes to the broker once it is on disk. */
 static void
-save_events(HealerMqttFace *self)
+appended(HealerMqttFace *self, const HealerMqttOutboxWriterResult *result)
 {
-	g_autoptr(GPtrArray) batch = g_steal_pointer(&self->unsaved);
-	g_autofree gsize *lens = g_new(gsize, batch->len);
-	g_autoptr(GError) error = NULL;
-	guint dropped = 0;
+	guint n = result->payloads->len;
 
-	self->unsaved = g_ptr_array_new_with_free_func(g_free);
-	g_clear_handle_id(&self->save_source, g_source_remove);
-	if (batch->len == 0)
-		return;
-	for (guint i = 0; i < batch->len; i++)
-		lens[i] = strlen(g_ptr_array_index(batch, i));
-	if (!healer_mqtt_outbox_append_many(self->outbox, (const char *const *)batch->pdata, lens, batch->len, &dropped,
-	                                    &error)) {
-		/* Not kept: they still go out now if the broker is there, without the outbox's promise; their
-		 * numbers are used up, so that none is seen twice. */
+	if (result->error != NULL) {
+		/* Not kept: they still go out now if the broker is there, without the outbox's promise; the
+		 * writer used their numbers up, so that none is seen twice. */
 		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: %u event(s) not kept in the outbox: %s", batch->len, error->message);
-		healer_mqtt_outbox_skip(self->outbox, batch->len);
-		self->next_seq_to_send = healer_mqtt_outbox_next_seq(self->outbox);
-		for (guint i = 0; i < batch->len; i++) {
+		            "mqtt: %u event(s) not kept in the outbox: %s", n, result->error->message);
+		self->next_seq_to_send = MAX(self->next_seq_to_send, result->first_seq + n);
+		for (guint i = 0; i < n; i++) {
+			const char *payload = g_ptr_array_index(result->payloads, i);
+
 			if (!self->stopping && healer_mqtt_client_is_connected(self->client))
-				healer_mqtt_client_publish(self->client, self->events_topic,
-				                           g_ptr_array_index(batch, i), lens[i], 1, FALSE, NULL, NULL);
+				healer_mqtt_client_publish(self->client, self->events_topic, payload, strlen(payload),
+				                           1, FALSE, NULL, NULL);
 		}
 		return;
 	}
-	if (dropped > 0)
-		say_dropped(self, dropped);
+	if (result->dropped > 0)
+		say_dropped(self, result->dropped);
 	send_pending(self);
+}
+
+/* Acknowledgements recorded (or not: then they stay pending, and go again at the next connection). */
+static void
+acks_recorded(HealerMqttFace *self, const HealerMqttOutboxWriterResult *result)
+{
+	for (guint i = 0; i < result->seqs->len; i++)
+		g_hash_table_remove(self->acking, &g_array_index(result->seqs, guint64, i));
+	if (result->error != NULL)
+		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
+		            "mqtt: the delivery of %u event(s) not recorded: %s (they are sent again at the next "
+		            "connection)",
+		            result->seqs->len, result->error->message);
+	/* The status's outbox_pending: once the burst is recorded, not per PUBACK. */
+	status_changed(self);
+}
+
+static void
+on_written(const HealerMqttOutboxWriterResult *result, gpointer user_data)
+{
+	if (result->kind == HEALER_MQTT_OUTBOX_WRITER_APPEND)
+		appended(user_data, result);
+	else
+		acks_recorded(user_data, result);
+}
+
+/* Hands the events made since the last save to the writer, at most SAVE_BATCH_MAX to a job. */
+static void
+save_events(HealerMqttFace *self)
+{
+	g_clear_handle_id(&self->save_source, g_source_remove);
+	while (self->unsaved->len > 0) {
+		guint n = MIN(self->unsaved->len, SAVE_BATCH_MAX);
+		GPtrArray *batch = g_ptr_array_new_full(n, g_free);
+
+		for (guint i = 0; i < n; i++)
+			g_ptr_array_add(batch, g_steal_pointer(&g_ptr_array_index(self->unsaved, i)));
+		g_ptr_array_remove_range(self->unsaved, 0, n);
+		healer_mqtt_outbox_writer_append(self->writer, batch);
+	}
 }
 
 static gboolean
@@ -247,19 +277,23 @@ on_save_due(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* `payload` (taken) was made for self->next_seq: numbered, and saved with this dispatch's others. */
+static void
+queue_payload(HealerMqttFace *self, char *payload)
+{
+	self->next_seq++;
+	g_ptr_array_add(self->unsaved, payload);
+	if (self->save_source == 0)
+		self->save_source = g_idle_add_full(G_PRIORITY_DEFAULT, on_save_due, self, NULL);
+}
+
 static void
 on_published_event(HealerMqttFace *self, const HealerEvent *event)
 {
-	guint64 seq = healer_mqtt_outbox_next_seq(self->outbox) + self->unsaved->len;
-	char *payload = healer_mqtt_event_payload(seq, g_get_real_time(), event);
+	char *payload = healer_mqtt_event_payload(self->next_seq, g_get_real_time(), event);
 
-	if (payload == NULL)
-		return;
-	g_ptr_array_add(self->unsaved, payload);
-	if (self->unsaved->len >= SAVE_BATCH_MAX)
-		save_events(self);
-	else if (self->save_source == 0)
-		self->save_source = g_idle_add_full(G_PRIORITY_DEFAULT, on_save_due, self, NULL);
+	if (payload != NULL)
+		queue_payload(self, payload);
 }
 
 /* ---- retained state --------------------------------------------------------------------------------- */
@@ -646,21 +680,16 @@ on_disconnected(const char *why, gpointer user_data)
 static void
 record_acks(HealerMqttFace *self)
 {
-	g_autoptr(GError) error = NULL;
+	GArray *seqs;
 
-	if (self->ack_source != 0) {
-		g_source_remove(self->ack_source);
-		self->ack_source = 0;
-	}
+	g_clear_handle_id(&self->ack_source, g_source_remove);
 	if (self->acks->len == 0)
 		return;
-	if (!healer_mqtt_outbox_ack_many(self->outbox, (const guint64 *)(gpointer)self->acks->data, self->acks->len,
-	                                 &error))
-		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: the delivery of %u event(s) not recorded: %s (they are sent again at the next "
-		            "connection)",
-		            self->acks->len, error->message);
-	g_array_set_size(self->acks, 0);
+	seqs = g_steal_pointer(&self->acks);
+	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
+	for (guint i = 0; i < seqs->len; i++)
+		g_hash_table_add(self->acking, g_memdup2(&g_array_index(seqs, guint64, i), sizeof(guint64)));
+	healer_mqtt_outbox_writer_ack(self->writer, seqs);
 }
 
 static gboolean
@@ -670,9 +699,6 @@ on_acks_due(gpointer user_data)
 
 	self->ack_source = 0;
 	record_acks(self);
-	send_pending(self);
-	/* The status's outbox_pending: once the burst is recorded, not per PUBACK. */
-	status_changed(self);
 	return G_SOURCE_REMOVE;
 }
 
@@ -719,6 +745,7 @@ healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **e
 	self->devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)device_state_free);
 	self->sent = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
+	self->acking = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	self->unsaved = g_ptr_array_new_with_free_func(g_free);
 	self->status_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "status");
 	self->events_topic = healer_mqtt_topic(config->mqtt_topic_prefix, config->mqtt_gateway_id, "events");
@@ -727,6 +754,8 @@ healer_mqtt_face_new(HealerConfig *config, HealerEventStream *stream, GError **e
 	self->outbox = healer_mqtt_outbox_open(outbox_dir, config->mqtt_outbox_max_bytes, error);
 	if (self->outbox == NULL)
 		return NULL;
+	self->next_seq = healer_mqtt_outbox_next_seq(self->outbox);
+	self->writer = healer_mqtt_outbox_writer_new(self->outbox, on_written, self);
 	healer_mqtt_outbox_set_drop_slack(self->outbox,
 	                                  MAX(DROP_SLACK_MIN, config->mqtt_outbox_max_bytes / DROP_SLACK_FRACTION));
 	self->client = healer_mqtt_client_new(config, &callbacks, self, error);
@@ -816,16 +845,23 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	if (self->devices_source != 0)
 		g_source_remove(self->devices_source);
 	g_free(self->status_sent);
-	/* What was acknowledged is recorded: not sent again at the next start; and what was made is kept
-	 * for it. */
-	if (self->outbox != NULL && self->acks != NULL)
-		record_acks(self);
-	if (self->outbox != NULL && self->unsaved != NULL) {
+	/*
+	 * What was acknowledged is recorded, not sent again at the next start, and what was made is kept
+	 * for it: on disk before healerd exits.  (A flush can make one more event: the events-dropped
+	 * of a last append that had to drop.)
+	 */
+	if (self->writer != NULL) {
 		self->stopping = TRUE;
-		save_events(self);
+		do {
+			record_acks(self);
+			save_events(self);
+		} while (healer_mqtt_outbox_writer_flush(self->writer) > 0 && self->unsaved->len > 0);
 	}
+	g_clear_pointer(&self->writer, healer_mqtt_outbox_writer_free);
 	g_clear_handle_id(&self->save_source, g_source_remove);
+	g_clear_handle_id(&self->ack_source, g_source_remove);
 	g_clear_pointer(&self->unsaved, g_ptr_array_unref);
+	g_clear_pointer(&self->acking, g_hash_table_unref);
 	g_clear_pointer(&self->acks, g_array_unref);
 	g_clear_pointer(&self->client, healer_mqtt_client_free);
 	g_clear_pointer(&self->outbox, healer_mqtt_outbox_free);

@@ -46,7 +46,14 @@ typedef struct {
 G_STATIC_ASSERT(sizeof(OutboxRecord) == 16);
 G_STATIC_ASSERT(HEALER_MQTT_OUTBOX_MAX_PAYLOAD < (1u << 21));
 
+/*
+ * Threads: one writer (whoever appends, skips and acknowledges: healerd's outbox thread) and any
+ * number of readers.  The writer reads the structures freely (nobody else changes them) and does
+ * its disk work without the lock; it holds the lock only while it changes them.  Readers hold it
+ * for what they read, so they never wait for a sync.
+ */
 struct _HealerMqttOutbox {
+	GMutex lock;
 	char *log_path;
 	char *acked_path;
 	guint64 max_bytes;
@@ -171,9 +178,13 @@ static gboolean
 ensure_fd(HealerMqttOutbox *outbox, GError **error)
 {
 	if (outbox->fd < 0) {
-		outbox->fd = open(outbox->log_path, O_RDWR | O_CLOEXEC);
-		if (outbox->fd < 0)
+		int fd = open(outbox->log_path, O_RDWR | O_CLOEXEC);
+
+		if (fd < 0)
 			return fail_errno(error, errno, outbox->log_path, "cannot open");
+		g_mutex_lock(&outbox->lock);
+		outbox->fd = fd;
+		g_mutex_unlock(&outbox->lock);
 	}
 	if (outbox->tail_dirty) {
 		cut_tail(outbox);
@@ -289,12 +300,14 @@ compact(HealerMqttOutbox *outbox, GError **error)
 	}
 	sync_parent(outbox->log_path);
 	/* The temp file is outbox.log now; the old descriptor holds the replaced file. */
+	g_mutex_lock(&outbox->lock);
 	close(outbox->fd);
 	outbox->fd = tmp;
 	for (guint i = 0; i < n_pending(outbox); i++)
 		record_at(outbox, i)->offset = g_array_index(offsets, guint64, i);
 	outbox->log_size = out_off;
 	outbox->tail_dirty = FALSE;
+	g_mutex_unlock(&outbox->lock);
 	return TRUE;
 }
 
@@ -448,6 +461,7 @@ healer_mqtt_outbox_open(const char *dir, guint64 max_bytes, GError **error)
 	guint64 last_seq;
 	guint above = 0;
 
+	g_mutex_init(&outbox->lock);
 	outbox->fd = -1;
 	outbox->max_bytes = max_bytes;
 	outbox->log_path = g_build_filename(dir, "outbox.log", NULL);
@@ -492,18 +506,23 @@ healer_mqtt_outbox_free(HealerMqttOutbox *outbox)
 	g_array_unref(outbox->acked_above);
 	g_free(outbox->log_path);
 	g_free(outbox->acked_path);
+	g_mutex_clear(&outbox->lock);
 	g_free(outbox);
 }
 
 void
 healer_mqtt_outbox_set_drop_slack(HealerMqttOutbox *outbox, guint64 bytes)
 {
+	g_mutex_lock(&outbox->lock);
 	outbox->drop_slack = bytes;
+	g_mutex_unlock(&outbox->lock);
 }
 
 guint64
 healer_mqtt_outbox_next_seq(HealerMqttOutbox *outbox)
 {
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
+
 	return outbox->next_seq;
 }
 
@@ -521,6 +540,7 @@ healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payl
                                guint *dropped, GError **error)
 {
 	g_autoptr(GByteArray) encoded = NULL;
+	g_autoptr(GArray) above = NULL;
 	g_autofree char *what = NULL;
 	guint64 first = outbox->next_seq, kept_bytes = outbox->pending_bytes, new_bytes = 0, offset;
 	gsize encoded_size = 0;
@@ -564,8 +584,8 @@ healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payl
 		/* Dropped for good: they are acknowledged as far as the outbox goes, so that they never
 		 * come back after a restart. */
 		guint64 watermark = (n_drop < n_pending(outbox) ? record_at(outbox, n_drop)->seq : first) - 1;
-		g_autoptr(GArray) above = above_after(outbox->acked_above, watermark);
 
+		above = above_after(outbox->acked_above, watermark);
 		if (!write_acked(outbox, watermark, above, error)) {
 			cut_tail(outbox);
 			g_prefix_error(error,
@@ -573,11 +593,14 @@ healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payl
 			               what, n_drop);
 			return FALSE;
 		}
+		g_mutex_lock(&outbox->lock);
 		outbox->watermark = watermark;
 		g_array_unref(outbox->acked_above);
 		outbox->acked_above = g_steal_pointer(&above);
 		drop_front(outbox, n_drop);
 		outbox->pending_bytes = kept_bytes;
+	} else {
+		g_mutex_lock(&outbox->lock);
 	}
 	offset = outbox->log_size;
 	for (guint i = 0; i < n; i++) {
@@ -589,6 +612,7 @@ healer_mqtt_outbox_append_many(HealerMqttOutbox *outbox, const char *const *payl
 	outbox->pending_bytes += new_bytes;
 	outbox->log_size += encoded->len;
 	outbox->next_seq = first + n;
+	g_mutex_unlock(&outbox->lock);
 	if (dropped != NULL)
 		*dropped = n_drop;
 	if (n_drop > 0)
@@ -612,24 +636,31 @@ healer_mqtt_outbox_append(HealerMqttOutbox *outbox, guint64 seq, const char *pay
 void
 healer_mqtt_outbox_skip(HealerMqttOutbox *outbox, guint n)
 {
+	g_mutex_lock(&outbox->lock);
 	outbox->next_seq += n;
+	g_mutex_unlock(&outbox->lock);
 }
 
 guint
 healer_mqtt_outbox_pending(HealerMqttOutbox *outbox)
 {
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
+
 	return n_pending(outbox);
 }
 
 guint64
 healer_mqtt_outbox_pending_bytes(HealerMqttOutbox *outbox)
 {
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
+
 	return outbox->pending_bytes;
 }
 
 gboolean
 healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, gsize *len)
 {
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
 	OutboxRecord *record;
 
 	if (index >= n_pending(outbox))
@@ -645,6 +676,7 @@ healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, gsi
 char *
 healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error)
 {
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
 	g_autofree guint8 *bytes = NULL;
 	OutboxRecord record;
 	gsize size;
@@ -656,8 +688,6 @@ healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GErro
 	}
 	record = *record_at(outbox, index);
 	size = (gsize)record_size(&record);
-	if (!ensure_fd(outbox, error))
-		return NULL;
 	bytes = g_malloc(size + 1);
 	if (!read_all_at(outbox->fd, bytes, size, record.offset)) {
 		fail_errno(error, errno, outbox->log_path, "cannot read back a pending record");
@@ -739,6 +769,7 @@ healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint
 	if (!write_acked(outbox, watermark, above, error))
 		return FALSE;
 
+	g_mutex_lock(&outbox->lock);
 	outbox->watermark = watermark;
 	g_array_unref(outbox->acked_above);
 	outbox->acked_above = g_steal_pointer(&above);
@@ -751,6 +782,7 @@ healer_mqtt_outbox_ack_many(HealerMqttOutbox *outbox, const guint64 *seqs, guint
 	for (guint i = 0; i < front; i++)
 		outbox->pending_bytes -= record_at(outbox, i)->len;
 	drop_front(outbox, front);
+	g_mutex_unlock(&outbox->lock);
 	maybe_compact(outbox);
 	return TRUE;
 }

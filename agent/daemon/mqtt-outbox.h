@@ -24,6 +24,10 @@
  * and publishes an events-dropped event for them.  Dropped records count as acknowledged: they
  * never come back after a restart.  (Opened with a max_bytes below what it holds, the outbox keeps
  * its records until the next append drops what it must.)
+ *
+ * Threads: appends, skips and acknowledgements come from one thread at a time (healerd's is its
+ * MQTT outbox thread, so that the main loop never waits for a disk sync); the other calls may come
+ * from any thread at the same time and never wait for the disk's syncs.
  */
 #pragma once
 
