@@ -100,6 +100,7 @@ struct _Refresh {
 };
 
 static void record_acks(HealerMqttFace *self);
+static gboolean on_acks_due(gpointer user_data);
 
 static void
 device_state_free(DeviceState *state)
@@ -137,16 +138,16 @@ first_pending_from(HealerMqttFace *self, guint64 seq)
 static void
 give_up_record(HealerMqttFace *self, guint64 seq, const GError *why)
 {
-	g_autoptr(GError) error = NULL;
-
 	healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
 	            "mqtt: event %" G_GUINT64_FORMAT " cannot be read back from the outbox, so it is never "
 	            "published: %s",
 	            seq, why->message);
 	self->dropped++;
-	if (!healer_mqtt_outbox_ack(self->outbox, seq, &error))
-		healer_emit(HEALER_EVENT_NOTE, NULL, NULL, NULL, -1, G_LOG_LEVEL_WARNING,
-		            "mqtt: event %" G_GUINT64_FORMAT " not given up: %s", seq, error->message);
+	/* Recorded as delivered, by the writer (the outbox has one); not read again meanwhile. */
+	g_array_append_val(self->acks, seq);
+	g_hash_table_add(self->acking, g_memdup2(&seq, sizeof seq));
+	if (self->ack_source == 0)
+		self->ack_source = g_idle_add(on_acks_due, self);
 }
 
 /* Hands the client every record not handed yet, oldest first, up to MAX_IN_FLIGHT in flight. */
@@ -173,9 +174,9 @@ send_pending(HealerMqttFace *self)
 		}
 		payload = healer_mqtt_outbox_read(self->outbox, i, &len, &error);
 		if (payload == NULL) {
-			/* Acknowledged: the next record moves to index i. */
 			give_up_record(self, seq, error);
 			self->next_seq_to_send = seq + 1;
+			i++;
 			continue;
 		}
 		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))

@@ -68,6 +68,7 @@ struct _HealerMqttOutbox {
 	guint64 pending_bytes;
 	guint64 next_seq;
 	gboolean compact_failed; /* said once, until a compaction works again */
+	gboolean compact_soon;   /* a record failed its read-back: the next chance compacts, whatever the sizes */
 };
 
 static guint
@@ -320,7 +321,14 @@ maybe_compact(HealerMqttOutbox *outbox)
 	guint64 acked_size = outbox->log_size - pending_size;
 	g_autoptr(GError) error = NULL;
 
-	if (acked_size < COMPACT_MIN_BYTES || acked_size * 2 <= outbox->log_size)
+	gboolean soon;
+
+	g_mutex_lock(&outbox->lock);
+	soon = outbox->compact_soon;
+	g_mutex_unlock(&outbox->lock);
+	/* A damaged record, once given up (acknowledged), must leave the file: the next open would refuse
+	 * the whole outbox for it. */
+	if (!soon && (acked_size < COMPACT_MIN_BYTES || acked_size * 2 <= outbox->log_size))
 		return;
 	if (!compact(outbox, &error)) {
 		/* The acknowledgement itself is recorded: the file is only bigger than it needs to be. */
@@ -332,6 +340,9 @@ maybe_compact(HealerMqttOutbox *outbox)
 		return;
 	}
 	outbox->compact_failed = FALSE;
+	g_mutex_lock(&outbox->lock);
+	outbox->compact_soon = FALSE;
+	g_mutex_unlock(&outbox->lock);
 }
 
 /* A compaction healerd did not live to rename is a partial copy: outbox.log is still whole. */
@@ -693,8 +704,10 @@ healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GErro
 		fail_errno(error, errno, outbox->log_path, "cannot read back a pending record");
 		return NULL;
 	}
-	if (!healer_mqtt_outbox_log_check_record(outbox->log_path, record.offset, bytes, size, record.seq, error))
+	if (!healer_mqtt_outbox_log_check_record(outbox->log_path, record.offset, bytes, size, record.seq, error)) {
+		outbox->compact_soon = TRUE;
 		return NULL;
+	}
 	memmove(bytes, bytes + HEALER_MQTT_OUTBOX_RECORD_HEADER_SIZE, record.len);
 	bytes[record.len] = '\0';
 	if (len != NULL)

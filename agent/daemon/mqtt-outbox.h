@@ -95,7 +95,9 @@ gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 
  * The payload of the record at `index` (NUL-terminated, `*len` bytes before the NUL), read back from
  * outbox.log (the page cache, for a record just written) and checked against its CRC-32s.  NULL with
  * HEALER_ERROR_INVALID_ARGUMENT for an index past the end, HEALER_ERROR_IO when it cannot be read,
- * HEALER_ERROR_INVALID_DATA "outbox.log: offset N: ..." when the disk changed it.
+ * HEALER_ERROR_INVALID_DATA "outbox.log: offset N: ..." when the disk changed it.  (A caller that
+ * then gives the record up acknowledges it: the outbox compacts at that acknowledgement, whatever
+ * the sizes, so the damaged bytes leave outbox.log before they can make the next open refuse it.)
  */
 char *healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error);
 
