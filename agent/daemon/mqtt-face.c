@@ -113,24 +113,6 @@ device_state_free(DeviceState *state)
 
 /* ---- events: outbox first, then the broker -------------------------------------------------------- */
 
-/* The index of the first pending record whose seq is `seq` or later (pending is in seq order, with holes). */
-static guint
-first_pending_from(HealerMqttFace *self, guint64 seq)
-{
-	guint lo = 0, hi = healer_mqtt_outbox_pending(self->outbox);
-
-	while (lo < hi) {
-		guint mid = lo + (hi - lo) / 2;
-		guint64 at = 0;
-		healer_mqtt_outbox_peek(self->outbox, mid, &at, NULL);
-		if (at < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /*
  * A record the outbox cannot give back (the disk changed it, or refuses to read it) would stop
  * every later one at the front of the window forever: it is given up, and the journal says so.
@@ -157,33 +139,30 @@ send_pending(HealerMqttFace *self)
 	/* Stopping: what is not delivered yet stays in the outbox for the next start. */
 	if (self->stopping || !healer_mqtt_client_is_connected(self->client))
 		return;
-	for (guint i = first_pending_from(self, self->next_seq_to_send);
-	     i < healer_mqtt_outbox_pending(self->outbox) && g_hash_table_size(self->sent) < MAX_IN_FLIGHT;) {
+	while (g_hash_table_size(self->sent) < MAX_IN_FLIGHT) {
 		g_autoptr(GError) error = NULL;
 		g_autofree char *payload = NULL;
 		guint64 seq = 0;
 		gsize len = 0;
 		int mid = 0;
 
-		healer_mqtt_outbox_peek(self->outbox, i, &seq, NULL);
+		/* By number, not index: the writer thread may acknowledge the front meanwhile. */
+		payload = healer_mqtt_outbox_read_next(self->outbox, self->next_seq_to_send, &seq, &len, &error);
+		if (payload == NULL && error == NULL)
+			return;
+		self->next_seq_to_send = seq + 1;
 		/* The broker has it; the outbox will know once the writer has recorded it. */
-		if (g_hash_table_contains(self->acking, &seq)) {
-			self->next_seq_to_send = seq + 1;
-			i++;
+		if (g_hash_table_contains(self->acking, &seq))
 			continue;
-		}
-		payload = healer_mqtt_outbox_read(self->outbox, i, &len, &error);
 		if (payload == NULL) {
 			give_up_record(self, seq, error);
-			self->next_seq_to_send = seq + 1;
-			i++;
 			continue;
 		}
-		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid))
-			break;
+		if (!healer_mqtt_client_publish(self->client, self->events_topic, payload, len, 1, FALSE, NULL, &mid)) {
+			self->next_seq_to_send = seq;
+			return;
+		}
 		g_hash_table_insert(self->sent, GINT_TO_POINTER(mid), g_memdup2(&seq, sizeof seq));
-		self->next_seq_to_send = seq + 1;
-		i++;
 	}
 }
 

@@ -684,10 +684,10 @@ healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 *seq, gsi
 	return TRUE;
 }
 
-char *
-healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error)
+/* healer_mqtt_outbox_read() with the lock held. */
+static char *
+read_locked(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error)
 {
-	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
 	g_autofree guint8 *bytes = NULL;
 	OutboxRecord record;
 	gsize size;
@@ -713,6 +713,36 @@ healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GErro
 	if (len != NULL)
 		*len = record.len;
 	return (char *)g_steal_pointer(&bytes);
+}
+
+char *
+healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
+
+	return read_locked(outbox, index, len, error);
+}
+
+char *
+healer_mqtt_outbox_read_next(HealerMqttOutbox *outbox, guint64 from_seq, guint64 *seq, gsize *len, GError **error)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&outbox->lock);
+	guint lo = 0, hi = n_pending(outbox);
+
+	/* Pending records ascend (with holes where some were acknowledged out of order). */
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+
+		if (record_at(outbox, mid)->seq < from_seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*seq = 0;
+	if (lo == n_pending(outbox))
+		return NULL;
+	*seq = record_at(outbox, lo)->seq;
+	return read_locked(outbox, lo, len, error);
 }
 
 /* The index of record `seq` among the unacknowledged ones (they ascend), or -1. */

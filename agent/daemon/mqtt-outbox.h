@@ -100,6 +100,14 @@ gboolean healer_mqtt_outbox_peek(HealerMqttOutbox *outbox, guint index, guint64 
  * the sizes, so the damaged bytes leave outbox.log before they can make the next open refuse it.)
  */
 char *healer_mqtt_outbox_read(HealerMqttOutbox *outbox, guint index, gsize *len, GError **error);
+/*
+ * The same for the oldest pending record numbered `from_seq` or later, found and read in one go (an
+ * index is stale as soon as the writer thread acknowledges the front): *seq is its number.  NULL
+ * with no error and *seq 0 when there is none; NULL with an error and *seq set when it cannot be
+ * read back.
+ */
+char *healer_mqtt_outbox_read_next(HealerMqttOutbox *outbox, guint64 from_seq, guint64 *seq, gsize *len,
+                                   GError **error);
 
 /*
  * The broker acknowledged record `seq`: it is no longer pending.  Acknowledgements may come out of

@@ -177,6 +177,54 @@ test_free_waits(void)
 	test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/*
+ * The face's way of publishing: the next record by number while the writer thread acknowledges the
+ * front in bursts.  Every record comes once, in order (an index taken before the front moved would
+ * skip some: the bench found that).
+ */
+static void
+test_read_next_while_acking(void)
+{
+	g_autofree char *dir = test_tmpdir_new();
+	g_autoptr(HealerMqttOutbox) outbox = open_outbox(dir, 16 << 20);
+	g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func(g_free);
+	Seen seen = {results, g_thread_self()};
+	g_autoptr(HealerMqttOutboxWriter) writer = healer_mqtt_outbox_writer_new(outbox, on_done, &seen);
+	GArray *burst = g_array_new(FALSE, FALSE, sizeof(guint64));
+	guint64 from = 1, expected = 1;
+
+	for (guint i = 0; i < 40; i++)
+		healer_mqtt_outbox_writer_append(writer, payloads(100, 120));
+	g_assert_cmpuint(healer_mqtt_outbox_writer_flush(writer), ==, 40);
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		guint64 seq = 0;
+		g_autofree char *payload = healer_mqtt_outbox_read_next(outbox, from, &seq, NULL, &error);
+
+		if (payload == NULL) {
+			g_assert_no_error(error);
+			g_assert_cmpuint(seq, ==, 0);
+			break;
+		}
+		g_assert_cmpuint(seq, ==, expected);
+		g_assert_cmpuint(strlen(payload), ==, 120);
+		expected++;
+		from = seq + 1;
+		g_array_append_val(burst, seq);
+		if (burst->len == 32) {
+			healer_mqtt_outbox_writer_ack(writer, burst);
+			burst = g_array_new(FALSE, FALSE, sizeof(guint64));
+		}
+		g_main_context_iteration(NULL, FALSE);
+	}
+	g_assert_cmpuint(expected, ==, 4001);
+	healer_mqtt_outbox_writer_ack(writer, burst);
+	healer_mqtt_outbox_writer_flush(writer);
+	g_assert_cmpuint(healer_mqtt_outbox_pending(outbox), ==, 0);
+	g_clear_pointer(&writer, healer_mqtt_outbox_writer_free);
+	test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,5 +233,6 @@ main(int argc, char **argv)
 	g_test_add_func("/mqtt-outbox-writer/failed-append-uses-its-numbers", test_failed_append_uses_its_numbers);
 	g_test_add_func("/mqtt-outbox-writer/flush", test_flush);
 	g_test_add_func("/mqtt-outbox-writer/free-waits", test_free_waits);
+	g_test_add_func("/mqtt-outbox-writer/read-next-while-acking", test_read_next_while_acking);
 	return g_test_run();
 }
