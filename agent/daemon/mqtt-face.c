@@ -80,6 +80,7 @@ struct _HealerMqttFace {
 	guint save_source;   /* writes `unsaved` to the outbox once this dispatch is over */
 	GArray *acks;        /* guint64: seqs acknowledged, not yet given to the writer */
 	GHashTable *acking;  /* seqs acknowledged, given to the writer, not recorded yet: not sent again */
+	gboolean ack_job;    /* an acknowledgement job is with the writer: the next waits for its result */
 	guint ack_source;
 	guint64 next_seq_to_send;
 	guint64 dropped;
@@ -211,6 +212,7 @@ appended(HealerMqttFace *self, const HealerMqttOutboxWriterResult *result)
 static void
 acks_recorded(HealerMqttFace *self, const HealerMqttOutboxWriterResult *result)
 {
+	self->ack_job = FALSE;
 	for (guint i = 0; i < result->seqs->len; i++)
 		g_hash_table_remove(self->acking, &g_array_index(result->seqs, guint64, i));
 	if (result->error != NULL)
@@ -220,6 +222,8 @@ acks_recorded(HealerMqttFace *self, const HealerMqttOutboxWriterResult *result)
 		            result->seqs->len, result->error->message);
 	/* The status's outbox_pending: once the burst is recorded, not per PUBACK. */
 	status_changed(self);
+	/* What came in meanwhile, in one job. */
+	record_acks(self);
 }
 
 static void
@@ -663,8 +667,14 @@ record_acks(HealerMqttFace *self)
 	GArray *seqs;
 
 	g_clear_handle_id(&self->ack_source, g_source_remove);
-	if (self->acks->len == 0)
+	/*
+	 * One job at a time: while the writer records a burst (milliseconds of syncing on a disk), the
+	 * PUBACKs that come in gather for the next, so a fast drain makes few big jobs, not a queue of
+	 * small ones behind a slow disk.
+	 */
+	if (self->acks->len == 0 || self->ack_job)
 		return;
+	self->ack_job = TRUE;
 	seqs = g_steal_pointer(&self->acks);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
 	for (guint i = 0; i < seqs->len; i++)
@@ -832,10 +842,14 @@ healer_mqtt_face_free(HealerMqttFace *self)
 	 */
 	if (self->writer != NULL) {
 		self->stopping = TRUE;
-		do {
+		record_acks(self);
+		save_events(self);
+		/* A result delivered can give the writer one more job (acknowledgements that waited, or an
+		 * events-dropped event): until there is none. */
+		while (healer_mqtt_outbox_writer_flush(self->writer) > 0) {
 			record_acks(self);
 			save_events(self);
-		} while (healer_mqtt_outbox_writer_flush(self->writer) > 0 && self->unsaved->len > 0);
+		}
 	}
 	g_clear_pointer(&self->writer, healer_mqtt_outbox_writer_free);
 	g_clear_handle_id(&self->save_source, g_source_remove);
