@@ -242,3 +242,61 @@ bench_tslog_start() {
 bench_tslog_started() { exec {bench_tslog_in}>&-; }
 bench_tslog_read() { read -r -t "$2" "$1" <&"$bench_tslog_out" || true; }
 bench_tslog_close() { exec {bench_tslog_out}<&-; }
+
+# ---- MQTT (issue 18): a private mosquitto and a subscriber that stamps what arrives ----
+
+# bench_free_port VAR: a TCP port of 127.0.0.1 free right now (the kernel's pick, released again:
+# mosquitto cannot listen on port 0 and say which it got).
+bench_free_port() {
+  printf -v "$1" '%s' "$("$bench_python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+}
+
+# bench_broker_start WORK PORT: mosquitto on 127.0.0.1:PORT, anonymous, its files in WORK/broker.
+# Persistence on (in that directory, saved when it stops), unlimited queues: a subscriber's
+# persistent session and what was queued for it survive bench_broker_stop and the next start.
+# Returns once it listens (its log, WORK/broker/log, says "running").  Sets bench_broker_pid.
+bench_broker_start() {
+  local work=$1 port=$2 dir=$1/broker tries=0 from=0
+  mkdir -p "$dir"
+  [[ -f $dir/log ]] && from=$(wc -l <"$dir/log")
+  {
+    printf 'persistence true\npersistence_location %s/\nautosave_interval 0\n' "$dir"
+    printf 'max_queued_messages 0\n'
+    printf 'log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n'
+    printf 'log_type subscribe\nconnection_messages true\nallow_anonymous true\n'
+    # As root it would switch to the user "mosquitto", who may not write the work directory.
+    [[ $(id -u) == 0 ]] && printf 'user root\n'
+    printf 'listener %s 127.0.0.1\n' "$port"
+  } >"$dir/mosquitto.conf"
+  /usr/sbin/mosquitto -c "$dir/mosquitto.conf" 2>>"$dir/log" &
+  bench_broker_pid=$!
+  bench_pids+=("$bench_broker_pid")
+  until tail -n +$((from + 1)) "$dir/log" 2>/dev/null | grep -q ' running$'; do
+    sleep 0.02
+    tries=$((tries + 1))
+    ((tries < 500)) || { echo "mosquitto did not start on port $port: $dir/log" >&2; return 1; }
+    kill -0 "$bench_broker_pid" 2>/dev/null || { echo "mosquitto exited: $dir/log" >&2; return 1; }
+  done
+}
+
+# bench_broker_stop: SIGTERM (it saves its database) and wait.
+bench_broker_stop() { bench_stop "$bench_broker_pid"; }
+
+# bench_sub_start WORK PORT FILTER: mosquitto_sub (real-time priority when allowed, MQTT v5, QoS 1,
+# a persistent session "healerd-bench-sub": what arrives while it is away is kept for it) appending
+# "ARRIVAL RETAINED TOPIC PAYLOAD" to WORK/sub.out: ARRIVAL stamped by mosquitto_sub itself as the
+# message arrives (%U, CLOCK_REALTIME, as $EPOCHREALTIME), RETAINED 1 for what the broker replays
+# from its retained store at a subscription.  Returns once the broker logged the subscription.
+# Sets bench_sub_pid.  mosquitto_sub reconnects by itself when the broker comes back.
+bench_sub_start() {
+  local work=$1 port=$2 filter=$3 tries=0
+  "${bench_rt[@]}" mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -q 1 -c -i healerd-bench-sub -x 86400 \
+    -t "$filter" -F '%U %r %t %p' >>"$work/sub.out" 2>>"$work/sub.err" &
+  bench_sub_pid=$!
+  bench_pids+=("$bench_sub_pid")
+  until grep -q "healerd-bench-sub 1 $filter" "$work/broker/log" 2>/dev/null; do
+    sleep 0.02
+    tries=$((tries + 1))
+    ((tries < 500)) || { echo "mosquitto_sub did not subscribe: $work/sub.err" >&2; return 1; }
+  done
+}

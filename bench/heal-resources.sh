@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Resources: healerd's memory, CPU and wakeups with 64 devices attached and
-# idle (watchdog off and on, with and without its D-Bus face), and during
-# and after a 64-device heal.
+# idle (watchdog off and on, with and without its D-Bus face, with and without
+# MQTT), and during and after a 64-device heal (with and without MQTT).
 #
 #   bench/heal-resources.sh BUILD_DIR [OUT_DIR]
 #   environment: DEVICES=64 IDLE_S=30 BAUD=921600 STRACE_S=10 (0: no strace pass)
+#                CASES="..." (default: all of those below, in that order; "heal" also runs
+#                after-heal, "heal+mqtt" after-heal+mqtt)
+#                OUTBOX_FULL_BYTES=16777216 (safe-idle+mqtt-full: the outbox's payload bytes)
 #
 # Memory: VmRSS, VmHWM (peak), RssAnon from /proc/PID/status.  CPU:
 # utime+stime over the window.  Wakeups: voluntary+involuntary context
@@ -22,7 +25,16 @@
 #   silent-ports   DEVICES ports with no device answering (pty-relay.py): what healerd does meanwhile
 #   heal           DEVICES heartbeat devices on 1.0.0 healed at once (window: healerd start .. last success)
 #   after-heal     the same devices, idle after it (heartbeat logs its uptime every 10 s)
-# Writes OUT_DIR/heal-resources.tsv and OUT_DIR/heal-resources-strace-CASE.txt; prints the table.
+#   safe-idle+mqtt, heal+mqtt, after-heal+mqtt
+#                  the same with [mqtt] broker= a private mosquitto on a free loopback port
+#                  (bench-lib.sh: bench_broker_start), connected, nothing subscribed; the state
+#                  directory (and its outbox) as in the others
+#   safe-idle+mqtt-full
+#                  safe-idle+mqtt with no broker listening and the outbox full: OUTBOX_FULL_BYTES of
+#                  event payloads pending (make-outbox.py; 16 MiB is outbox-max-bytes' default),
+#                  what healerd holds after the broker was away long enough
+# Writes OUT_DIR/heal-resources.tsv and OUT_DIR/heal-resources-strace-CASE.txt; prints the table,
+# and MQTT off and on side by side.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench-lib.sh
@@ -37,6 +49,8 @@ devices=${DEVICES:-64}
 idle_s=${IDLE_S:-30}
 baud=${BAUD:-921600}
 strace_s=${STRACE_S:-10}
+read -r -a cases <<<"${CASES:-safe-idle safe-idle+wd safe-idle+bus healthy-idle silent-ports heal safe-idle+mqtt heal+mqtt safe-idle+mqtt-full}"
+outbox_full_bytes=${OUTBOX_FULL_BYTES:-16777216}
 healerd=$build/agent/daemon/healerd
 command -v strace >/dev/null || strace_s=0
 
@@ -156,7 +170,7 @@ idle_case() {
   env_args=("$@")
   bench_workdir work
   bench_start_sims "$build" "$work" "$devices" "$baud" "$app" "$release" "${sim_args[@]}"
-  bench_write_conf "$build" "$work"
+  mqtt_setup "$work" "$name"
   if [[ $name == *+wd ]]; then
     python3 "$here/notify-listen.py" "$work/notify.sock" "$work/notify.log" &
     bench_pids+=($!)
@@ -176,6 +190,25 @@ idle_case() {
   measure "$name" "$work" "$idle_s"
   strace_pass "$name"
   bench_cleanup
+}
+
+# mqtt_setup WORK CASE: WORK/healerd.conf, with [mqtt] for a +mqtt case: a private mosquitto
+# (+mqtt), or a port nobody listens on and a full outbox (+mqtt-full).
+mqtt_setup() {
+  local work=$1 name=$2 port state n
+  if [[ $name != *+mqtt* ]]; then
+    bench_write_conf "$build" "$work"
+    return 0
+  fi
+  bench_free_port port
+  [[ $name == *+mqtt-full ]] || bench_broker_start "$work" "$port"
+  bench_write_conf "$build" "$work" "$(printf '[mqtt]\nbroker=mqtt://127.0.0.1:%s\ngateway-id=bench\n' "$port")"
+  if [[ $name == *+mqtt-full ]]; then
+    state=$(sed -n 's/^state-directory=//p' "$work/healerd.conf")
+    n=$("$bench_python" "$here/make-outbox.py" "$state/mqtt" "$outbox_full_bytes")
+    echo "$name: the outbox holds $n events, $(stat -c %s "$state/mqtt/outbox.log") bytes in outbox.log, no broker" \
+      >>"$out/heal-resources-notes.txt"
+  fi
 }
 
 # silent_case: DEVICES ports with nothing answering (pty-relay.py, never plugged): an adapter
@@ -207,26 +240,35 @@ silent_case() {
   bench_cleanup
 }
 
-echo "# healerd resources, $devices devices; $(bench_machine); $(date -u +%Y-%m-%dT%H:%MZ); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-idle_case safe-idle tinker 1.0.0 "nothing to heal" --safe-mode
-idle_case safe-idle+wd tinker 1.0.0 "nothing to heal" --safe-mode
-idle_case safe-idle+bus tinker 1.0.0 "nothing to heal" --safe-mode
-idle_case healthy-idle tinker 1.0.0 "attached on"
-silent_case
+# heal_case CASE: the heal, and the same devices idle after it (CASE heal or heal+mqtt).
+heal_case() {
+  local name=$1 suffix=${1#heal} work c1 w1
+  bench_workdir work
+  bench_start_sims "$build" "$work" "$devices" "$baud" heartbeat 1.0.0
+  sleep 0.3
+  mqtt_setup "$work" "$name"
+  start_healerd "$work" "heal succeeded" "$devices"
+  bench_cpu_ticks c1 "$hpid"
+  bench_switches w1 "$hpid"
+  row "$name" "$work" "$t_start" "$t_ready" 0 "$c1" "" "$w1"
+  sleep 2
+  measure "after-heal$suffix" "$work" "$idle_s"
+  strace_pass "after-heal$suffix"
+  bench_cleanup
+}
 
-# The heal, and the same devices idle after it.
-bench_workdir work
-bench_start_sims "$build" "$work" "$devices" "$baud" heartbeat 1.0.0
-sleep 0.3
-bench_write_conf "$build" "$work"
-start_healerd "$work" "heal succeeded" "$devices"
-bench_cpu_ticks c1 "$hpid"
-bench_switches w1 "$hpid"
-row heal "$work" "$t_start" "$t_ready" 0 "$c1" "" "$w1"
-sleep 2
-measure after-heal "$work" "$idle_s"
-strace_pass after-heal
-bench_cleanup
+echo "# healerd resources, $devices devices; $(bench_machine); $(date -u +%Y-%m-%dT%H:%MZ); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for c in "${cases[@]}"; do
+  case $c in
+  safe-idle | safe-idle+wd | safe-idle+bus | safe-idle+mqtt | safe-idle+mqtt-full)
+    idle_case "$c" tinker 1.0.0 "nothing to heal" --safe-mode
+    ;;
+  healthy-idle) idle_case healthy-idle tinker 1.0.0 "attached on" ;;
+  silent-ports) silent_case ;;
+  heal | heal+mqtt) heal_case "$c" ;;
+  *) echo "unknown case: $c" >&2; exit 2 ;;
+  esac
+done
 
 printf '\n| case | devices | window s | VmRSS MiB | VmHWM MiB | RssAnon MiB | RssFile MiB | Pss MiB | CPU s | CPU %% | wakeups/s | notify msgs | watchdog pings |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
@@ -275,4 +317,22 @@ for case in dict.fromkeys(c for c, m, r, p in rows):
     print("%s: libcurl, libarchive or their modules mapped: %s" % (case, " ".join(got) if got else "none"))
 EOF
 cat "$out/heal-resources-notes.txt"
+# MQTT off and on side by side, for the cases measured both ways.
+if grep -q '+mqtt' "$tsv"; then
+  printf '\nMQTT off / on (KiB):\n\n| case (%s devices) | VmRSS off / on | VmHWM off / on | RssAnon off / on | Pss off / on |\n' "$devices"
+  printf '|---|---:|---:|---:|---:|\n'
+  awk -F'\t' 'NR > 1 { rss[$1] = $4; hwm[$1] = $5; anon[$1] = $6; pss[$1] = $15; order[++n] = $1 }
+    END {
+      for (i = 1; i <= n; i++) {
+        c = order[i]
+        if (c !~ /\+mqtt/) continue
+        base = c; sub(/\+mqtt.*/, "", base)
+        off = (base in rss)
+        printf "| %s | %s / %d | %s / %d | %s / %d | %s / %d |\n", c, off ? rss[base] : "-", rss[c], off ? hwm[base] : "-", hwm[c],
+          off ? anon[base] : "-", anon[c], off ? pss[base] : "-", pss[c]
+        if (rss[c] > worst) { worst = rss[c]; worst_case = c }
+      }
+      printf "\nwith MQTT on, the largest VmRSS: %.1f MiB (%s); the issue asks for <= 16 MiB with 64 devices\n", worst / 1024, worst_case
+    }' "$tsv"
+fi
 echo "runs: $tsv; strace passes: $out/heal-resources-strace-*.txt"

@@ -36,13 +36,20 @@ build_packages=(
 #   gcovr         scripts/coverage.sh (on demand, not in CI)
 #   dfu-util      test-usbemu: the independent DFU client the USB emulator (tests/tools/usbemu)
 #                 is checked against
+#   mosquitto     test-mqtt-client, test-mqtt, test-mqtt-face: a private broker each test
+#                 (mosquitto, mosquitto_passwd), TLS with a CA, server and client certificates
+#                 openssl makes
+#   python3-jsonschema   test-mqtt-payload, test-mqtt: MQTT payloads against their JSON Schemas in
+#                 docs/mqtt.md
+#   mosquitto-clients    bench/mqtt-events.sh and the MQTT demo: mosquitto_sub watching the topics
 # linkemu (test-faults' link rows) is built from tests/tools/linkemu; the fault suite's disk-full
 # row needs root and a mount namespace, which no package provides: it skips, and CI fails, elsewhere.
 test_packages=(
   valgrind clang libclang-rt-14-dev umockdev libumockdev-dev dbus-daemon libglib2.0-bin
   ca-certificates nginx-light openssl systemd util-linux binutils
   dpkg-dev debhelper fakeroot lintian debootstrap systemd-container
-  lrzsz gnuplot-nox strace gcovr dfu-util
+  lrzsz gnuplot-nox strace gcovr dfu-util mosquitto python3-jsonschema
+  mosquitto-clients
 )
 
 missing=()

@@ -239,6 +239,7 @@ healerctl_status(int argc, char **argv)
 	g_autoptr(json_object) states = json_object_new_object();
 	g_autoptr(json_object) sources = NULL;
 	const char *version;
+	const char *mqtt;
 	int status = HEALER_EXIT_OK;
 
 	if ((status = healerctl_options_parse_json_verb(&status_verb, &json, &argc, &argv)) != HEALER_EXIT_OK)
@@ -274,6 +275,7 @@ healerctl_status(int argc, char **argv)
 	}
 
 	version = healer_dbus_healer1_get_version(client.manager);
+	mqtt = healer_dbus_healer1_get_mqtt(client.manager);
 	{
 		const char *text = healer_dbus_healer1_get_sources(client.manager);
 		if (text != NULL && *text != '\0')
@@ -292,6 +294,7 @@ healerctl_status(int argc, char **argv)
 		                       json_object_new_int64(healer_dbus_healer1_get_store_modules(client.manager)));
 		json_object_object_add(o, "states", json_object_get(states));
 		json_object_object_add(o, "sources", sources != NULL ? json_object_get(sources) : NULL);
+		json_object_object_add(o, "mqtt", mqtt != NULL && *mqtt != '\0' ? json_object_new_string(mqtt) : NULL);
 		healerctl_print_json(o, TRUE);
 		return HEALER_EXIT_OK;
 	}
@@ -302,6 +305,7 @@ healerctl_status(int argc, char **argv)
 	printf("Healing:        %u\n", healer_dbus_healer1_get_healing(client.manager));
 	printf("Store modules:  %u\n", healer_dbus_healer1_get_store_modules(client.manager));
 	print_sources(sources);
+	printf("MQTT:           %s\n", mqtt != NULL && *mqtt != '\0' ? mqtt : "off ([mqtt] broker is not set)");
 	return HEALER_EXIT_OK;
 }
 

@@ -7,6 +7,8 @@
 #include "healer-serial.h"
 #include "port-guard.h"
 #include "module-names.h"
+#include "mqtt-gateway-id.h"
+#include "mqtt-topic.h"
 #include "usb-selector.h"
 
 #ifndef HEALER_DEFAULT_MODULE_DIR
@@ -37,6 +39,24 @@ const char *const healer_config_default_trusted_key_dirs[] = {"/etc/healerd/trus
 #define MIN_TRANSFER_TIMEOUT_S     5
 #define MAX_TRANSFER_TIMEOUT_S     3600
 
+/*
+ * [mqtt].  The keepalive's floor keeps a gateway from pinging its broker (over a metered
+ * link) every second; its ceiling is MQTT's (a 16-bit field).  The outbox holds the events
+ * the broker has not acknowledged, a few hundred bytes each: 16 MiB is tens of thousands,
+ * 64 KiB still a hundred or so; 1 GiB is past anything a gateway's storage should give it.
+ */
+#define MQTT_DEFAULT_PREFIX         "healerd"
+#define MQTT_DEFAULT_PORT           1883
+#define MQTT_DEFAULT_TLS_PORT       8883
+#define MQTT_DEFAULT_KEEPALIVE_S    60
+#define MQTT_MIN_KEEPALIVE_S        5
+#define MQTT_MAX_KEEPALIVE_S        65535
+#define MQTT_DEFAULT_OUTBOX_BYTES   (16u * 1024 * 1024)
+#define MQTT_MIN_OUTBOX_BYTES       (64u * 1024)
+#define MQTT_MAX_OUTBOX_BYTES       (1024u * 1024 * 1024)
+#define MQTT_MAX_CLIENT_ID          128
+#define MQTT_DEFAULT_CLIENT_ID_HEAD "healerd-"
+
 typedef enum {
 	KEY_PATH,      /* one absolute path */
 	KEY_PATH_OPT,  /* one absolute path, or empty for none */
@@ -47,7 +67,13 @@ typedef enum {
 	KEY_BOOL,
 	KEY_LOG_LEVEL,
 	KEY_BAUD,
-	KEY_USB_LIST, /* USB selectors (usb-match.h), ';'-separated */
+	KEY_USB_LIST,        /* USB selectors (usb-match.h), ';'-separated */
+	KEY_UINT64,          /* whole number in [min, max], into a guint64 */
+	KEY_TEXT_OPT,        /* UTF-8 text without control characters, or empty for none */
+	KEY_MQTT_BROKER,     /* mqtt://HOST[:PORT] or mqtts://HOST[:PORT], or empty for none */
+	KEY_MQTT_PREFIX,     /* topic levels separated by '/' (mqtt-topic.h) */
+	KEY_MQTT_LEVEL_OPT,  /* one topic level, or empty for the default */
+	KEY_MQTT_CLIENT_OPT, /* an MQTT client id, or empty for the default */
 } KeyType;
 
 typedef struct {
@@ -92,9 +118,25 @@ static const KeySpec keys[] = {
         {"upstream", "transfer-timeout-seconds", KEY_UINT, MIN_TRANSFER_TIMEOUT_S, MAX_TRANSFER_TIMEOUT_S,
          FIELD(upstream_transfer_timeout_s)},
         {"upstream", "allow-insecure-http", KEY_BOOL, 0, 0, FIELD(upstream_allow_insecure_http)},
+        {"mqtt", "broker", KEY_MQTT_BROKER, 0, 0, FIELD(mqtt_broker)},
+        {"mqtt", "topic-prefix", KEY_MQTT_PREFIX, 0, 0, FIELD(mqtt_topic_prefix)},
+        {"mqtt", "gateway-id", KEY_MQTT_LEVEL_OPT, 0, 0, FIELD(mqtt_gateway_id)},
+        {"mqtt", "client-id", KEY_MQTT_CLIENT_OPT, 0, 0, FIELD(mqtt_client_id)},
+        {"mqtt", "username", KEY_TEXT_OPT, 0, 0, FIELD(mqtt_username)},
+        {"mqtt", "password-file", KEY_PATH_OPT, 0, 0, FIELD(mqtt_password_file)},
+        {"mqtt", "ca-file", KEY_PATH_OPT, 0, 0, FIELD(mqtt_ca_file)},
+        {"mqtt", "cert-file", KEY_PATH_OPT, 0, 0, FIELD(mqtt_cert_file)},
+        {"mqtt", "key-file", KEY_PATH_OPT, 0, 0, FIELD(mqtt_key_file)},
+        {"mqtt", "keepalive", KEY_UINT, MQTT_MIN_KEEPALIVE_S, MQTT_MAX_KEEPALIVE_S, FIELD(mqtt_keepalive_s)},
+        {"mqtt", "accept-commands", KEY_BOOL, 0, 0, FIELD(mqtt_accept_commands)},
+        {"mqtt", "outbox-max-bytes", KEY_UINT64, MQTT_MIN_OUTBOX_BYTES, MQTT_MAX_OUTBOX_BYTES,
+         FIELD(mqtt_outbox_max_bytes)},
 };
 
-static const char *const groups[] = {"daemon", "serial", "usb", "particle", "store", "healer", "upstream"};
+/* NULL-terminated: the unknown-group error lists them (g_strjoinv). */
+static const char *const groups[] = {
+        "daemon", "serial", "usb", "particle", "store", "healer", "upstream", "mqtt", NULL,
+};
 
 /* [particle] install.PLATFORM: the route for one platform, named as module-names.h names it. */
 #define PARTICLE_INSTALL_PREFIX "install."
@@ -187,6 +229,11 @@ healer_config_new_defaults(void)
 	config->upstream_retry_max_s = 600;
 	config->upstream_transfer_timeout_s = DEFAULT_TRANSFER_TIMEOUT_S;
 	config->upstream_allow_insecure_http = FALSE;
+	/* MQTT is off (no broker); gateway-id and client-id get their defaults only when it is on. */
+	config->mqtt_topic_prefix = g_strdup(MQTT_DEFAULT_PREFIX);
+	config->mqtt_keepalive_s = MQTT_DEFAULT_KEEPALIVE_S;
+	config->mqtt_accept_commands = FALSE;
+	config->mqtt_outbox_max_bytes = MQTT_DEFAULT_OUTBOX_BYTES;
 	config->files = g_new0(char *, 1);
 	set_default_release_tables(config);
 	return config;
@@ -208,6 +255,16 @@ healer_config_free(HealerConfig *config)
 	g_free(config->upstream_url);
 	g_free(config->upstream_ca_file);
 	g_free(config->upstream_proxy);
+	g_free(config->mqtt_broker);
+	g_free(config->mqtt_host);
+	g_free(config->mqtt_topic_prefix);
+	g_free(config->mqtt_gateway_id);
+	g_free(config->mqtt_client_id);
+	g_free(config->mqtt_username);
+	g_free(config->mqtt_password_file);
+	g_free(config->mqtt_ca_file);
+	g_free(config->mqtt_cert_file);
+	g_free(config->mqtt_key_file);
 	g_strfreev(config->files);
 	g_free(config);
 }
@@ -324,7 +381,7 @@ known_keys(const char *group)
 static gboolean
 is_known_group(const char *group)
 {
-	for (gsize i = 0; i < G_N_ELEMENTS(groups); i++) {
+	for (gsize i = 0; groups[i] != NULL; i++) {
 		if (strcmp(groups[i], group) == 0)
 			return TRUE;
 	}
@@ -364,6 +421,167 @@ find_bad_escape(const char *raw, gboolean list)
 			               ? g_strdup_printf("'\\%c' is not an escape (\\s \\n \\t \\r \\\\%s)", *p,
 			                                 list ? " \\;" : "")
 			               : g_strdup_printf("a backslash before byte 0x%02x is not an escape", (guint8)*p);
+	}
+	return NULL;
+}
+
+#define BROKER_FORM "mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+
+/* A host name or IPv4 address as a broker URL may carry it: letters, digits, '-', '.', '_'. */
+static gboolean
+broker_host_is_valid(const char *host)
+{
+	gsize len = strlen(host);
+
+	if (len == 0 || len > 253)
+		return FALSE;
+	for (const char *p = host; *p != '\0'; p++) {
+		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * [mqtt] broker: "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]" (the scheme in any case), HOST a
+ * name, an IPv4 address or an IPv6 address in brackets (a zone written %25ZONE, RFC 6874).
+ * Nothing else: no user information (the credentials have keys of their own, and the broker is
+ * shown in logs and the status), no path, query or fragment (MQTT has none; a lone '/' is fine).
+ * FALSE with *why, the text after "[mqtt] broker: ", when it is not so.
+ */
+static gboolean
+parse_broker(const char *value, char **host_out, guint *port_out, gboolean *tls_out, char **why)
+{
+	g_autofree char *authority = NULL;
+	g_autofree char *host = NULL;
+	const char *rest;
+	const char *port_text = NULL;
+	gboolean tls;
+	gsize len;
+	guint64 port;
+
+	if (g_ascii_strncasecmp(value, "mqtts://", 8) == 0) {
+		tls = TRUE;
+		rest = value + 8;
+	} else if (g_ascii_strncasecmp(value, "mqtt://", 7) == 0) {
+		tls = FALSE;
+		rest = value + 7;
+	} else {
+		const char *sep = strstr(value, "://");
+		*why = sep != NULL ? g_strdup_printf("'%s': the scheme '%.*s' is not mqtt or mqtts (expected %s)",
+		                                     value, (int)(sep - value), value, BROKER_FORM)
+		                   : g_strdup_printf("'%s' is not a broker URL (expected %s)", value, BROKER_FORM);
+		return FALSE;
+	}
+	len = strcspn(rest, "/?#");
+	/* Not quoted: it may hold a password. */
+	if (memchr(rest, '@', len) != NULL) {
+		*why = g_strdup(
+		        "the URL holds user information (USER@ or USER:PASSWORD@): credentials belong in "
+		        "username= and password-file=, never in the broker URL (it is logged); expected " BROKER_FORM);
+		return FALSE;
+	}
+	if (rest[len] != '\0' && strcmp(rest + len, "/") != 0) {
+		*why = g_strdup_printf("'%s': a path, query or fragment ('%s') has no meaning in MQTT (expected %s)",
+		                       value, rest + len, BROKER_FORM);
+		return FALSE;
+	}
+	authority = g_strndup(rest, len);
+	if (authority[0] == '[') {
+		const char *end = strchr(authority, ']');
+		char *zone;
+		if (end == NULL) {
+			*why = g_strdup_printf("'%s': the IPv6 address lacks its ']' (expected %s)", value,
+			                       BROKER_FORM);
+			return FALSE;
+		}
+		host = g_strndup(authority + 1, end - authority - 1);
+		zone = strstr(host, "%25");
+		if (zone != NULL)
+			memmove(zone + 1, zone + 3, strlen(zone + 3) + 1);
+		if (strchr(host, ':') == NULL || !g_hostname_is_ip_address(host)) {
+			*why = g_strdup_printf("'%s': '%.*s' in brackets is not an IPv6 address", value,
+			                       (int)(end - authority - 1), authority + 1);
+			return FALSE;
+		}
+		if (end[1] == ':') {
+			port_text = end + 2;
+		} else if (end[1] != '\0') {
+			*why = g_strdup_printf("'%s': '%s' after the IPv6 address (expected %s)", value, end + 1,
+			                       BROKER_FORM);
+			return FALSE;
+		}
+	} else {
+		const char *colon = strchr(authority, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			*why = g_strdup_printf("'%s': an IPv6 address goes in brackets (mqtt://[ADDRESS]:PORT)", value);
+			return FALSE;
+		}
+		host = colon != NULL ? g_strndup(authority, colon - authority) : g_strdup(authority);
+		port_text = colon != NULL ? colon + 1 : NULL;
+		if (host[0] == '\0') {
+			*why = g_strdup_printf("'%s' has no host (expected %s)", value, BROKER_FORM);
+			return FALSE;
+		}
+		if (!broker_host_is_valid(host)) {
+			*why = g_strdup_printf(
+			        "'%s': '%s' is not a host name or IP address (letters, digits, '-', '.'; "
+			        "an IPv6 address in brackets)",
+			        value, host);
+			return FALSE;
+		}
+	}
+	if (port_text == NULL) {
+		port = tls ? MQTT_DEFAULT_TLS_PORT : MQTT_DEFAULT_PORT;
+	} else if (port_text[0] == '\0' || strspn(port_text, "0123456789") != strlen(port_text) ||
+	           !g_ascii_string_to_unsigned(port_text, 10, 1, 65535, &port, NULL)) {
+		*why = g_strdup_printf("'%s': the port '%s' is not a whole number 1..65535", value, port_text);
+		return FALSE;
+	}
+	*host_out = g_steal_pointer(&host);
+	*port_out = (guint)port;
+	*tls_out = tls;
+	return TRUE;
+}
+
+/*
+ * An MQTT client id healerd accepts: 1..128 printable ASCII characters, no spaces.  MQTT 5 allows
+ * any UTF-8, but brokers differ in what they take beyond that; a name every broker takes is asked for.
+ */
+static gboolean
+client_id_is_valid(const char *id)
+{
+	gsize len = strlen(id);
+
+	if (len == 0 || len > MQTT_MAX_CLIENT_ID)
+		return FALSE;
+	for (const char *p = id; *p != '\0'; p++) {
+		if (!g_ascii_isgraph(*p))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+#define CLIENT_ID_FORM "1..128 printable ASCII characters, no spaces"
+
+/*
+ * UTF-8 (GKeyFile checked) without control characters, short enough for an MQTT string (a 16-bit
+ * length).  NULL when it is; else what is wrong, without the text (a control character would garble
+ * the message).
+ */
+static char *
+find_mqtt_text_fault(const char *text)
+{
+	gsize len = strlen(text);
+
+	if (len > G_MAXUINT16)
+		return g_strdup_printf("%" G_GSIZE_FORMAT " bytes is longer than an MQTT string (65535 bytes)", len);
+	for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (g_unichar_iscntrl(c))
+			return g_strdup_printf("a control character (U+%04X) at byte %" G_GSIZE_FORMAT
+			                       ": only printable text",
+			                       c, (gsize)(p - text));
 	}
 	return NULL;
 }
@@ -516,6 +734,85 @@ apply_key(HealerConfig *config, GKeyFile *kf, const KeySpec *spec, const char *f
 			return FALSE;
 		}
 		return TRUE;
+	case KEY_UINT64: {
+		guint64 v = 0;
+		if (!g_ascii_string_to_unsigned(value, 10, spec->min, spec->max, &v, NULL)) {
+			set_key_error(error, file, text, spec->group, spec->key, "'%s' is not a whole number %u..%u",
+			              value, spec->min, spec->max);
+			return FALSE;
+		}
+		*(guint64 *)field = v;
+		return TRUE;
+	}
+	case KEY_TEXT_OPT:
+	case KEY_MQTT_PREFIX:
+	case KEY_MQTT_LEVEL_OPT:
+	case KEY_MQTT_CLIENT_OPT: {
+		/* Unescaped (GKeyFile's \s for a leading blank, say), and checked to be UTF-8. */
+		g_autofree char *string = g_key_file_get_string(kf, spec->group, spec->key, &local_error);
+		if (string == NULL) {
+			set_key_error(error, file, text, spec->group, spec->key, "%s", local_error->message);
+			return FALSE;
+		}
+		g_strstrip(string);
+		if (string[0] == '\0' && spec->type != KEY_MQTT_PREFIX) {
+			g_clear_pointer((char **)field, g_free);
+			return TRUE;
+		}
+		if (spec->type == KEY_TEXT_OPT) {
+			g_autofree char *fault = find_mqtt_text_fault(string);
+			if (fault != NULL) {
+				set_key_error(error, file, text, spec->group, spec->key, "%s", fault);
+				return FALSE;
+			}
+		}
+		if (spec->type == KEY_MQTT_PREFIX && !healer_mqtt_prefix_is_valid(string)) {
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not a topic prefix (topic levels separated by single '/': none empty "
+			              "or over %d bytes, no '+', '#' or control character, no leading '$')",
+			              string, HEALER_MQTT_MAX_LEVEL);
+			return FALSE;
+		}
+		if (spec->type == KEY_MQTT_LEVEL_OPT && !healer_mqtt_topic_level_is_valid(string)) {
+			set_key_error(error, file, text, spec->group, spec->key,
+			              "'%s' is not one topic level (1..%d bytes of UTF-8, no '/', '+', '#' or control "
+			              "character, no leading '$')",
+			              string, HEALER_MQTT_MAX_LEVEL);
+			return FALSE;
+		}
+		if (spec->type == KEY_MQTT_CLIENT_OPT && !client_id_is_valid(string)) {
+			set_key_error(error, file, text, spec->group, spec->key, "'%s' is not a client id (%s)", string,
+			              CLIENT_ID_FORM);
+			return FALSE;
+		}
+		g_free(*(char **)field);
+		*(char **)field = g_steal_pointer(&string);
+		return TRUE;
+	}
+	case KEY_MQTT_BROKER: {
+		g_autofree char *host = NULL;
+		g_autofree char *why = NULL;
+		guint port = 0;
+		gboolean tls = FALSE;
+		if (value[0] == '\0') {
+			g_clear_pointer(&config->mqtt_broker, g_free);
+			g_clear_pointer(&config->mqtt_host, g_free);
+			config->mqtt_port = 0;
+			config->mqtt_tls = FALSE;
+			return TRUE;
+		}
+		if (!parse_broker(value, &host, &port, &tls, &why)) {
+			set_key_error(error, file, text, spec->group, spec->key, "%s", why);
+			return FALSE;
+		}
+		g_free(config->mqtt_broker);
+		config->mqtt_broker = g_steal_pointer(&value);
+		g_free(config->mqtt_host);
+		config->mqtt_host = g_steal_pointer(&host);
+		config->mqtt_port = port;
+		config->mqtt_tls = tls;
+		return TRUE;
+	}
 	case KEY_LOG_LEVEL:
 		if (!healer_log_level_from_string(value, (GLogLevelFlags *)field)) {
 			set_key_error(error, file, text, spec->group, spec->key,
@@ -580,15 +877,49 @@ check_duplicate_keys(const char *file, const char *text, GError **error)
 /* What loading gathers for the checks across keys and files (finish()). */
 typedef struct {
 	gboolean release_tables_set;
-	char *url_where; /* "FILE:LINE" of the [upstream] url in force, or NULL */
+	GHashTable *where; /* "group\nkey" -> "FILE:LINE" of the setting in force; NULL until one */
 } LoadState;
 
 static void
 load_state_clear(LoadState *state)
 {
-	g_clear_pointer(&state->url_where, g_free);
+	g_clear_pointer(&state->where, g_hash_table_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LoadState, load_state_clear)
+
+static void
+remember_where(LoadState *state, const char *group, const char *key, char *location)
+{
+	if (state->where == NULL)
+		state->where = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_hash_table_replace(state->where, g_strdup_printf("%s\n%s", group, key), location);
+}
+
+/* "FILE:LINE" of the setting of a key in force; NULL when no file set it. */
+static const char *
+where_set(const LoadState *state, const char *group, const char *key)
+{
+	g_autofree char *id = g_strdup_printf("%s\n%s", group, key);
+
+	return state->where != NULL ? g_hash_table_lookup(state->where, id) : NULL;
+}
+
+/* Sets "WHERE: [group] key: <message>" for a check across keys (WHERE: where_set(), else "configuration"). */
+G_GNUC_PRINTF(5, 6)
+static gboolean
+fail_at(GError **error, const LoadState *state, const char *group, const char *key, const char *format, ...)
+{
+	const char *where = where_set(state, group, key);
+	g_autofree char *message = NULL;
+	va_list args;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s",
+	            where != NULL ? where : "configuration", group, key, message);
+	return FALSE;
+}
 
 /*
  * Parses and checks one file, applying its keys over `config`.  A missing
@@ -701,9 +1032,9 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 	for (guint g = 0; group_names[g] != NULL; g++) {
 		g_auto(GStrv) key_names = NULL;
 		if (!is_known_group(group_names[g])) {
-			set_key_error(
-			        error, file, text, group_names[g], NULL,
-			        "unknown group (known groups: daemon, serial, usb, particle, store, healer, upstream)");
+			g_autofree char *known = g_strjoinv(", ", (char **)groups);
+			set_key_error(error, file, text, group_names[g], NULL, "unknown group (known groups: %s)",
+			              known);
 			return FALSE;
 		}
 		key_names = g_key_file_get_keys(kf, group_names[g], NULL, NULL);
@@ -734,10 +1065,7 @@ apply_text(HealerConfig *config, const char *file, const char *text, gsize len, 
 			return FALSE;
 		if (keys[i].offset == FIELD(release_tables))
 			state->release_tables_set = TRUE;
-		if (keys[i].offset == FIELD(upstream_url)) {
-			g_free(state->url_where);
-			state->url_where = key_location(file, text, keys[i].group, keys[i].key);
-		}
+		remember_where(state, keys[i].group, keys[i].key, key_location(file, text, keys[i].group, keys[i].key));
 	}
 	apply_particle_platform_keys(config, kf);
 	return TRUE;
@@ -783,12 +1111,70 @@ check_url_scheme(const HealerConfig *config, const LoadState *state, GError **er
 	if (config->upstream_url == NULL || config->upstream_allow_insecure_http ||
 	    g_ascii_strncasecmp(config->upstream_url, "http://", 7) != 0)
 		return TRUE;
-	g_set_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT,
-	            "%s: [upstream] url: '%s' is plain http: anyone on the network path could withhold new "
-	            "catalogs or replay old ones (signatures protect content, not freshness); use https://, or "
-	            "set allow-insecure-http=true in [upstream] to accept that",
-	            state->url_where != NULL ? state->url_where : "configuration", config->upstream_url);
-	return FALSE;
+	return fail_at(error, state, "upstream", "url",
+	               "'%s' is plain http: anyone on the network path could withhold new catalogs or replay old "
+	               "ones (signatures protect content, not freshness); use https://, or set "
+	               "allow-insecure-http=true in [upstream] to accept that",
+	               config->upstream_url);
+}
+
+/*
+ * [mqtt] across its keys, once every file is applied (a drop-in may set the broker, another the
+ * TLS files).  Then, only when MQTT is on, the defaults that depend on the machine: the gateway id
+ * from /etc/machine-id (so a configuration without MQTT never reads it) and the client id from it.
+ */
+static gboolean
+check_mqtt(HealerConfig *config, const LoadState *state, GError **error)
+{
+	const struct {
+		const char *key;
+		const char *path;
+	} tls_files[] = {
+	        {"ca-file", config->mqtt_ca_file},
+	        {"cert-file", config->mqtt_cert_file},
+	        {"key-file", config->mqtt_key_file},
+	};
+
+	if ((config->mqtt_cert_file == NULL) != (config->mqtt_key_file == NULL)) {
+		const char *set = config->mqtt_cert_file != NULL ? "cert-file" : "key-file";
+		const char *unset = config->mqtt_cert_file != NULL ? "key-file" : "cert-file";
+		return fail_at(error, state, "mqtt", set,
+		               "set without %s: a client certificate goes with its private key (set both, or neither)",
+		               unset);
+	}
+	if (config->mqtt_password_file != NULL && config->mqtt_username == NULL)
+		return fail_at(error, state, "mqtt", "password-file",
+		               "set without username: MQTT sends a password only with a user name (set username=)");
+	if (config->mqtt_broker == NULL)
+		return TRUE;
+	for (gsize i = 0; !config->mqtt_tls && i < G_N_ELEMENTS(tls_files); i++) {
+		if (tls_files[i].path != NULL)
+			return fail_at(
+			        error, state, "mqtt", tls_files[i].key,
+			        "a TLS file, but broker '%s' is plain mqtt:// (use mqtts://HOST[:PORT], or leave "
+			        "ca-file, cert-file and key-file unset)",
+			        config->mqtt_broker);
+	}
+	if (config->mqtt_gateway_id == NULL) {
+		g_autoptr(GError) local_error = NULL;
+		config->mqtt_gateway_id = healer_mqtt_gateway_id_default(&local_error);
+		/* Where MQTT was turned on: the broker's line. */
+		if (config->mqtt_gateway_id == NULL)
+			return fail_at(error, state, "mqtt", "broker",
+			               "gateway-id is not set, and there is %s: set gateway-id= in [mqtt] (a name for "
+			               "this gateway, unique among those on the broker, such as its serial number)",
+			               local_error->message);
+	}
+	if (config->mqtt_client_id == NULL) {
+		g_autofree char *id = g_strconcat(MQTT_DEFAULT_CLIENT_ID_HEAD, config->mqtt_gateway_id, NULL);
+		if (!client_id_is_valid(id))
+			return fail_at(error, state, "mqtt", "gateway-id",
+			               "the default client id from it, '%s', is not a client id (%s): set client-id= "
+			               "in [mqtt]",
+			               id, CLIENT_ID_FORM);
+		config->mqtt_client_id = g_steal_pointer(&id);
+	}
+	return TRUE;
 }
 
 /* The checks across keys, once every file is applied. */
@@ -805,7 +1191,7 @@ finish(HealerConfig *config, const LoadState *state, GError **error)
 		            config->upstream_retry_min_s, config->upstream_retry_max_s);
 		return FALSE;
 	}
-	return TRUE;
+	return check_mqtt(config, state, error);
 }
 
 HealerConfig *

@@ -57,6 +57,24 @@ typedef struct {
 	guint upstream_transfer_timeout_s;     /* transfer-timeout-seconds: the most one transfer may take */
 	gboolean upstream_allow_insecure_http; /* allow-insecure-http: accept an http:// url (loud when used) */
 
+	/* [mqtt] (docs/mqtt.md, healerd.conf(5)); MQTT is off when mqtt_broker is NULL */
+	char *mqtt_broker;          /* broker: "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]", as written */
+	char *mqtt_host;            /* from broker: the host name or address (IPv6 without its brackets) */
+	guint mqtt_port;            /* from broker: its port, else 1883 (mqtt) or 8883 (mqtts); 0 without broker */
+	gboolean mqtt_tls;          /* from broker: mqtts:// */
+	char *mqtt_topic_prefix;    /* topic-prefix: default "healerd"; levels separated by '/' */
+	char *mqtt_gateway_id;      /* gateway-id: default derived from /etc/machine-id (mqtt-gateway-id.h);
+	                             * the defaults of these two are filled in only when broker is set */
+	char *mqtt_client_id;       /* client-id: default "healerd-<gateway-id>" */
+	char *mqtt_username;        /* username: NULL: none */
+	char *mqtt_password_file;   /* password-file: NULL: none (read by mqtt-client.c, never logged) */
+	char *mqtt_ca_file;         /* ca-file: NULL: the system's CA store (mqtts only) */
+	char *mqtt_cert_file;       /* cert-file: the client certificate (PEM), with key-file */
+	char *mqtt_key_file;        /* key-file */
+	guint mqtt_keepalive_s;     /* keepalive: seconds, default 60, 5..65535 */
+	gboolean mqtt_accept_commands; /* accept-commands: default false */
+	guint64 mqtt_outbox_max_bytes; /* outbox-max-bytes: default 16 MiB, at least 64 KiB */
+
 	/* [healer] */
 	guint max_concurrent_jobs; /* 0 = unlimited */
 	guint reset_timeout_s;

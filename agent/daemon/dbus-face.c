@@ -467,6 +467,10 @@ on_event(const HealerEvent *event, gpointer user_data)
 	case HEALER_EVENT_SOURCES_CHANGED:
 		on_sources_changed(self);
 		break;
+	case HEALER_EVENT_MQTT_STATE:
+		if (self->healer != NULL && g_strcmp0(healer_dbus_healer1_get_mqtt(self->healer), event->reason) != 0)
+			healer_dbus_healer1_set_mqtt(self->healer, event->reason != NULL ? event->reason : "");
+		break;
 	default:
 		break;
 	}

@@ -833,8 +833,12 @@ evaluate(Attachment *attachment)
 		return;
 	}
 	if (job == NULL && !self->config->auto_heal) {
-		set_status(attachment, HEALER_STATUS_SAFE_MODE,
-		           "its application needs modules it lacks (auto-heal is off)");
+		const char *why = "its application needs modules it lacks (auto-heal is off)";
+		/* Said once, as with auto-heal on: here someone has to start the heal, so they must hear of it. */
+		if (attachment->status != HEALER_STATUS_SAFE_MODE || g_strcmp0(attachment->detail, why) != 0)
+			healer_emit_reason(HEALER_EVENT_SAFE_MODE_DETECTED, id, attachment->port, -1, G_LOG_LEVEL_INFO,
+			                   why, "in safe mode: %s", why);
+		set_status(attachment, HEALER_STATUS_SAFE_MODE, why);
 		return;
 	}
 	if (job == NULL) {

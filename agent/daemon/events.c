@@ -38,6 +38,7 @@ static const struct {
         [HEALER_EVENT_UPSTREAM_FAILED] = {"upstream-failed", HEALER_MSG_UPSTREAM_FAILED},
         [HEALER_EVENT_INSECURE_UPSTREAM] = {"insecure-upstream", HEALER_MSG_INSECURE_UPSTREAM},
         [HEALER_EVENT_SOURCES_CHANGED] = {"sources-changed", NULL},
+        [HEALER_EVENT_MQTT_STATE] = {"mqtt-state", NULL},
         [HEALER_EVENT_STATUS] = {"status", NULL},
         [HEALER_EVENT_DAEMON_READY] = {"daemon-ready", NULL},
         [HEALER_EVENT_DAEMON_STOPPING] = {"daemon-stopping", NULL},
@@ -59,7 +60,10 @@ typedef struct {
 	guint id;
 	HealerEventFunc func; /* NULL: unsubscribed during an emission, dropped once it ends */
 	gpointer user_data;
+	guint64 kinds; /* HEALER_EVENT_KIND_BIT()s of the kinds it is called for */
 } Subscriber;
+
+G_STATIC_ASSERT(HEALER_EVENT_N_KINDS <= 64);
 
 struct _HealerEventStream {
 	/* Held through a whole delivery: an observer re-enters it (same thread), other threads wait. */
@@ -70,8 +74,8 @@ struct _HealerEventStream {
 	guint last_id;
 };
 
-static HealerEvent *
-event_copy(const HealerEvent *event)
+HealerEvent *
+healer_event_copy(const HealerEvent *event)
 {
 	HealerEvent *copy = g_new(HealerEvent, 1);
 
@@ -85,9 +89,11 @@ event_copy(const HealerEvent *event)
 	return copy;
 }
 
-static void
-event_free(HealerEvent *event)
+void
+healer_event_free(HealerEvent *event)
 {
+	if (event == NULL)
+		return;
 	g_free((char *)event->device_id);
 	g_free((char *)event->port);
 	g_free((char *)event->module);
@@ -112,7 +118,7 @@ healer_event_stream_free(HealerEventStream *self)
 {
 	if (self == NULL)
 		return;
-	g_queue_clear_full(&self->pending, (GDestroyNotify)event_free);
+	g_queue_clear_full(&self->pending, (GDestroyNotify)healer_event_free);
 	g_array_unref(self->subscribers);
 	g_rec_mutex_clear(&self->lock);
 	g_free(self);
@@ -121,7 +127,13 @@ healer_event_stream_free(HealerEventStream *self)
 guint
 healer_event_stream_subscribe(HealerEventStream *self, HealerEventFunc func, gpointer user_data)
 {
-	Subscriber s = {.func = func, .user_data = user_data};
+	return healer_event_stream_subscribe_kinds(self, HEALER_EVENT_KINDS_ALL, func, user_data);
+}
+
+guint
+healer_event_stream_subscribe_kinds(HealerEventStream *self, guint64 wanted, HealerEventFunc func, gpointer user_data)
+{
+	Subscriber s = {.func = func, .user_data = user_data, .kinds = wanted};
 
 	g_return_val_if_fail(func != NULL, 0);
 	g_rec_mutex_lock(&self->lock);
@@ -161,7 +173,7 @@ healer_event_stream_emit(HealerEventStream *self, const HealerEvent *event)
 	HealerEvent *next;
 
 	g_rec_mutex_lock(&self->lock);
-	g_queue_push_tail(&self->pending, event_copy(event));
+	g_queue_push_tail(&self->pending, healer_event_copy(event));
 	if (self->delivering) {
 		/* An observer emitted: its event goes out once the current one reached everyone. */
 		g_rec_mutex_unlock(&self->lock);
@@ -173,10 +185,10 @@ healer_event_stream_emit(HealerEventStream *self, const HealerEvent *event)
 		guint n = self->subscribers->len;
 		for (guint i = 0; i < n; i++) {
 			Subscriber s = g_array_index(self->subscribers, Subscriber, i);
-			if (s.func != NULL)
+			if (s.func != NULL && (s.kinds & HEALER_EVENT_KIND_BIT(next->kind)) != 0)
 				s.func(next, s.user_data);
 		}
-		event_free(next);
+		healer_event_free(next);
 	}
 	self->delivering = FALSE;
 	compact(self);

@@ -54,6 +54,7 @@ typedef enum {
 	HEALER_EVENT_UPSTREAM_FAILED,
 	HEALER_EVENT_INSECURE_UPSTREAM,
 	HEALER_EVENT_SOURCES_CHANGED, /* the store, the accepted catalogs or the upstream's state */
+	HEALER_EVENT_MQTT_STATE,      /* the MQTT face's connection: reason = what `healerctl status` shows */
 	/* The daemon. */
 	HEALER_EVENT_STATUS, /* the summary changed: reason = "4 devices: 3 healthy, 1 healing" */
 	HEALER_EVENT_DAEMON_READY,
@@ -90,6 +91,11 @@ const char *healer_event_kind_message_id(HealerEventKind kind);
 /* "heal-failed", ...: a stable name for faces that publish events (MQTT topics). */
 const char *healer_event_kind_to_string(HealerEventKind kind);
 
+/* An owned copy of `event` (its strings copied; code_* are literals and shared), for an observer that keeps it. */
+HealerEvent *healer_event_copy(const HealerEvent *event);
+void healer_event_free(HealerEvent *event);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEvent, healer_event_free)
+
 typedef struct _HealerEventStream HealerEventStream;
 
 /* Called for every event emitted after it subscribed, in the order emitted. */
@@ -99,8 +105,19 @@ HealerEventStream *healer_event_stream_new(void);
 void healer_event_stream_free(HealerEventStream *stream);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HealerEventStream, healer_event_stream_free)
 
-/* Returns an id for healer_event_stream_unsubscribe() (never 0). */
+/* Returns an id for healer_event_stream_unsubscribe() (never 0): `func` gets every kind. */
 guint healer_event_stream_subscribe(HealerEventStream *stream, HealerEventFunc func, gpointer user_data);
+
+/* The bit of `kind` in an interest mask, and the mask of every kind. */
+#define HEALER_EVENT_KIND_BIT(kind) (G_GUINT64_CONSTANT(1) << (guint)(kind))
+#define HEALER_EVENT_KINDS_ALL      G_MAXUINT64
+
+/*
+ * As healer_event_stream_subscribe(), for the kinds in `kinds` only (HEALER_EVENT_KIND_BIT()s ORed):
+ * an observer that publishes a few kinds (MQTT) is not called for every progress tick.
+ */
+guint healer_event_stream_subscribe_kinds(HealerEventStream *stream, guint64 kinds, HealerEventFunc func,
+                                          gpointer user_data);
 /* From then on `func` is not called again, also when unsubscribed by an observer during an emission. */
 void healer_event_stream_unsubscribe(HealerEventStream *stream, guint id);
 

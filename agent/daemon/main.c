@@ -14,6 +14,7 @@
 #include "healer-error.h"
 #include "events.h"
 #include "journal.h"
+#include "mqtt-face.h"
 #include "notify.h"
 #include "serial-backend.h"
 #include "store.h"
@@ -107,6 +108,7 @@ main(int argc, char **argv)
 	g_autoptr(HealerEngine) engine = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
 	g_autoptr(HealerDBusFace) face = NULL;
+	g_autoptr(HealerMqttFace) mqtt = NULL;
 
 	setlocale(LC_ALL, "");
 	g_option_context_add_main_entries(context, entries, NULL);
@@ -134,6 +136,16 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
 	g_unix_signal_add(SIGINT, on_stop_signal, loop);
 
+	/* Before the store and the catalogs: their first events are kept for the broker too. */
+	if (config->mqtt_broker != NULL) {
+		mqtt = healer_mqtt_face_new(config, healer_events(), &error);
+		/* Healing never waits for MQTT: healerd serves on without it, and says why. */
+		if (mqtt == NULL) {
+			g_warning("MQTT is off: %s; healing goes on, fix it and restart healerd to publish again",
+			          error->message);
+			g_clear_error(&error);
+		}
+	}
 	store = healer_store_open(config->state_dir, &error);
 	if (store == NULL) {
 		g_critical("cannot open the module store in %s: %s", config->state_dir, error->message);
@@ -165,6 +177,8 @@ main(int argc, char **argv)
 		face = healer_dbus_face_new(engine, store, supply, upstream,
 		                            session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, loop);
 	healer_engine_start(engine);
+	if (mqtt != NULL)
+		healer_mqtt_face_start(mqtt, engine, store, supply, upstream);
 	if (upstream != NULL)
 		healer_upstream_start(upstream);
 	healer_notify_watchdog_start();
@@ -179,6 +193,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	g_info("stopping");
+	/* The broker hears "offline" from us (not the will): 2 s at most, then we go anyway. */
+	if (mqtt != NULL)
+		healer_mqtt_face_stop(mqtt, 2000);
+	g_clear_pointer(&mqtt, healer_mqtt_face_free);
 	/* The engine first: nothing may call into the upstream or the supply while they go. */
 	g_clear_pointer(&face, healer_dbus_face_free);
 	g_clear_pointer(&engine, healer_engine_free);

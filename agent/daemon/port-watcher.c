@@ -61,7 +61,8 @@ struct _HealerPortWatcher {
 	GStrv globs;
 	HealerPortsFunc func;
 	gpointer user_data;
-	GPtrArray *monitors; /* GFileMonitor* */
+	gboolean watch;
+	GHashTable *monitors; /* directory -> GFileMonitor*: every directory a glob walks through */
 	guint settle_source;
 	guint retry_source;
 	GHashTable *skipped;     /* path -> why: matches that are not serial ports, reported once */
@@ -101,6 +102,94 @@ report_skipped(GPtrArray *reasons)
 }
 
 static gboolean on_retry(gpointer user_data);
+static void on_changed(GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event, gpointer user_data);
+
+/*
+ * Every directory `glob` walks through: its fixed part up to the first wildcard, then each existing
+ * directory that matches a longer prefix of it, down to the last component's directory.  For
+ * /run/healer-sim/ * /tty that is /run/healer-sim and each /run/healer-sim/X: a tty link that
+ * appears in a directory which was already there is seen as it appears.
+ */
+static void
+add_watch_dirs(const char *glob_pattern, GHashTable *dirs)
+{
+	g_auto(GStrv) parts = g_strsplit(glob_pattern, "/", -1);
+	guint n = g_strv_length(parts);
+	g_autoptr(GString) prefix = g_string_new(NULL);
+	gboolean wild = FALSE;
+
+	/* parts[n - 1] is the port's own name: its directory is the deepest to watch. */
+	for (guint i = 0; i + 1 < n; i++) {
+		if (i > 0 || parts[0][0] != '\0')
+			g_string_append(prefix, parts[i]);
+		g_string_append_c(prefix, '/');
+		if (strpbrk(parts[i], "*?[") != NULL)
+			wild = TRUE;
+		if (!wild) {
+			/* The fixed part: only its deepest directory is watched (the parents change rarely). */
+			if (i + 2 == n || strpbrk(parts[i + 1], "*?[") != NULL) {
+				g_autofree char *dir = g_strndup(prefix->str, prefix->len > 1 ? prefix->len - 1 : 1);
+				g_hash_table_add(dirs, g_steal_pointer(&dir));
+			}
+			continue;
+		}
+		{
+			glob_t matches = {
+			        .gl_closedir = glob_closedir,
+			        .gl_readdir = glob_readdir,
+			        .gl_opendir = glob_opendir,
+			        .gl_lstat = glob_lstat,
+			        .gl_stat = glob_stat,
+			};
+			if (glob(prefix->str, GLOB_ALTDIRFUNC | GLOB_ONLYDIR | GLOB_MARK, NULL, &matches) == 0) {
+				for (size_t k = 0; k < matches.gl_pathc; k++) {
+					const char *m = matches.gl_pathv[k];
+					gsize len = strlen(m);
+					/* GLOB_MARK: directories end in '/'; GLOB_ONLYDIR is only a hint. */
+					if (len > 1 && m[len - 1] == '/')
+						g_hash_table_add(dirs, g_strndup(m, len - 1));
+				}
+			}
+			globfree(&matches);
+		}
+	}
+}
+
+/* Watches exactly the directories the globs walk through now: new ones added, gone ones dropped. */
+static void
+sync_watches(HealerPortWatcher *self)
+{
+	g_autoptr(GHashTable) dirs = NULL;
+	GHashTableIter iter;
+	gpointer key;
+
+	if (!self->watch)
+		return;
+	dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (guint i = 0; self->globs[i] != NULL; i++)
+		add_watch_dirs(self->globs[i], dirs);
+	g_hash_table_iter_init(&iter, self->monitors);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		if (!g_hash_table_contains(dirs, key))
+			g_hash_table_iter_remove(&iter);
+	}
+	g_hash_table_iter_init(&iter, dirs);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		g_autoptr(GFile) file = NULL;
+		GFileMonitor *monitor;
+
+		if (g_hash_table_contains(self->monitors, key))
+			continue;
+		file = g_file_new_for_path(key);
+		monitor = g_file_monitor_directory(file, G_FILE_MONITOR_WATCH_MOVES, NULL, NULL);
+		if (monitor == NULL) {
+			g_debug("cannot watch %s for ports: its ports are found at the next rescan", (const char *)key);
+			continue;
+		}
+		g_signal_connect(monitor, "changed", G_CALLBACK(on_changed), self);
+		g_hash_table_insert(self->monitors, g_strdup(key), monitor);
+	}
+}
 
 void
 healer_port_watcher_rescan(HealerPortWatcher *self)
@@ -113,6 +202,7 @@ healer_port_watcher_rescan(HealerPortWatcher *self)
 
 	if (self == NULL)
 		return;
+	sync_watches(self);
 	for (guint i = 0; self->globs[i] != NULL; i++) {
 		/* Through the public directory functions (glibc's glob calls its own internal ones): a
 		 * preload that redirects /dev, as umockdev does under usbemu, then sees the same /dev as
@@ -222,6 +312,15 @@ on_changed(GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent e
 		self->settle_source = g_timeout_add(SETTLE_MS, on_settled, self);
 }
 
+/* A monitor no longer wanted: no signal from it reaches the watcher again. */
+static void
+monitor_free(gpointer monitor)
+{
+	g_signal_handlers_disconnect_matched(monitor, G_SIGNAL_MATCH_FUNC, 0, 0, NULL, G_CALLBACK(on_changed), NULL);
+	g_file_monitor_cancel(monitor);
+	g_object_unref(monitor);
+}
+
 HealerPortWatcher *
 healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFunc func, gpointer user_data)
 {
@@ -230,7 +329,7 @@ healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFun
 	self->globs = g_strdupv((char **)globs);
 	self->func = func;
 	self->user_data = user_data;
-	self->monitors = g_ptr_array_new_with_free_func(g_object_unref);
+	self->monitors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, monitor_free);
 	self->skipped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->unconfirmed = g_hash_table_new(g_str_hash, g_str_equal);
@@ -242,26 +341,8 @@ healer_port_watcher_new(const char *const *globs, gboolean watch, HealerPortsFun
 			            "the ports meant, such as /dev/ttyUSB* or /dev/serial/by-id/*",
 			            self->globs[i]);
 	}
-	for (guint i = 0; watch && self->globs[i] != NULL; i++) {
-		/* Watch the directory part up to the first wildcard. */
-		g_autofree char *dir = g_path_get_dirname(self->globs[i]);
-		g_autoptr(GFile) file = NULL;
-		GFileMonitor *monitor;
-		while (strpbrk(dir, "*?[") != NULL) {
-			char *up = g_path_get_dirname(dir);
-			g_free(dir);
-			dir = up;
-		}
-		file = g_file_new_for_path(dir);
-		monitor = g_file_monitor_directory(file, G_FILE_MONITOR_WATCH_MOVES, NULL, NULL);
-		if (monitor == NULL) {
-			g_warning("cannot watch %s for ports: they are found at start and when a device goes away",
-			          dir);
-			continue;
-		}
-		g_signal_connect(monitor, "changed", G_CALLBACK(on_changed), self);
-		g_ptr_array_add(self->monitors, monitor);
-	}
+	/* The directories to watch are found at each rescan (sync_watches()): some appear later. */
+	self->watch = watch;
 	return self;
 }
 
@@ -270,9 +351,7 @@ healer_port_watcher_free(HealerPortWatcher *self)
 {
 	if (self == NULL)
 		return;
-	for (guint i = 0; i < self->monitors->len; i++)
-		g_signal_handlers_disconnect_by_data(g_ptr_array_index(self->monitors, i), self);
-	g_ptr_array_unref(self->monitors);
+	g_hash_table_unref(self->monitors);
 	if (self->settle_source != 0)
 		g_source_remove(self->settle_source);
 	if (self->retry_source != 0)

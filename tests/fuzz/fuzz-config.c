@@ -10,6 +10,8 @@
 
 #include "config.h"
 #include "healer-error.h"
+#include "mqtt-gateway-id.h"
+#include "mqtt-topic.h"
 #include "usb-selector.h"
 
 static void
@@ -29,6 +31,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!initialized) {
 		/* A critical or warning from the parser is a bug: crash so the fuzzer reports it. */
 		g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+		/* The default gateway id from a fixed machine id: the same on every host, with or without one. */
+		healer_mqtt_gateway_id_set_machine_id_for_tests("4a8c1e2f9b7d4c6e8f0a1b2c3d4e5f60");
 		initialized = TRUE;
 	}
 
@@ -60,6 +64,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		         (selector.bus >= 1 && selector.n_ports >= 1 && selector.n_ports <= HEALER_USB_MAX_PORTS));
 		for (guint p = 0; selector.kind == HEALER_USB_SELECTOR_PORT && p < selector.n_ports; p++)
 			g_assert(selector.ports[p] >= 1);
+	}
+	/* [mqtt]: a broker parsed into host, port and scheme; names that stay one topic level each. */
+	g_assert(config->mqtt_topic_prefix != NULL && healer_mqtt_prefix_is_valid(config->mqtt_topic_prefix));
+	g_assert(config->mqtt_keepalive_s >= 5 && config->mqtt_keepalive_s <= 65535);
+	g_assert(config->mqtt_outbox_max_bytes >= 64 * 1024 && config->mqtt_outbox_max_bytes <= 1024 * 1024 * 1024);
+	g_assert(config->mqtt_gateway_id == NULL || healer_mqtt_topic_level_is_valid(config->mqtt_gateway_id));
+	g_assert(config->mqtt_password_file == NULL || g_path_is_absolute(config->mqtt_password_file));
+	g_assert(config->mqtt_password_file == NULL || config->mqtt_username != NULL);
+	g_assert((config->mqtt_cert_file == NULL) == (config->mqtt_key_file == NULL));
+	if (config->mqtt_broker != NULL) {
+		g_assert(config->mqtt_host != NULL && config->mqtt_host[0] != '\0');
+		g_assert(config->mqtt_port >= 1 && config->mqtt_port <= 65535);
+		g_assert(config->mqtt_tls == (g_ascii_strncasecmp(config->mqtt_broker, "mqtts://", 8) == 0));
+		g_assert(strchr(config->mqtt_broker, '@') == NULL);
+		g_assert(config->mqtt_tls || (config->mqtt_ca_file == NULL && config->mqtt_cert_file == NULL));
+		g_assert(config->mqtt_gateway_id != NULL && config->mqtt_client_id != NULL);
+		g_assert(strlen(config->mqtt_client_id) >= 1 && strlen(config->mqtt_client_id) <= 128);
+		for (const char *p = config->mqtt_client_id; *p != '\0'; p++)
+			g_assert(g_ascii_isgraph(*p));
+	} else {
+		g_assert(config->mqtt_host == NULL && config->mqtt_port == 0 && !config->mqtt_tls);
 	}
 	return 0;
 }

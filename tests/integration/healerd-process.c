@@ -163,8 +163,15 @@ healerd_process_wait(HealerdProcess *self, const char *const *all, guint count, 
 			g_error("healerd did not log %u line(s) with '%s' within %u ms; its log:\n%s", count, want,
 			        timeout_ms, text ? text : "(none)");
 		}
-		if (self->process != NULL && g_subprocess_get_identifier(self->process) == NULL)
+		if (self->process != NULL && g_subprocess_get_identifier(self->process) == NULL) {
+			g_autofree char *log = NULL;
+			gsize len = 0;
+
+			/* The test's directory goes with it: the log's end is what says why. */
+			if (g_file_get_contents(self->log, &log, &len, NULL))
+				g_printerr("healerd's log ends:\n%s\n", log + (len > 4000 ? len - 4000 : 0));
 			g_error("healerd exited; see %s", self->log);
+		}
 		g_usleep(20000);
 	}
 }

@@ -1,10 +1,26 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <systemd/sd-id128.h>
 
 #include "config.h"
 #include "healer-error.h"
+#include "mqtt-gateway-id.h"
 #include "test-util.h"
+
+/*
+ * The machine id every test here derives the default [mqtt] gateway-id from (main() sets it), and
+ * that gateway id: HMAC-SHA256 keyed with the machine id's 16 bytes over the application id's
+ * (HEALER_MQTT_GATEWAY_APP_ID), the first 16 bytes marked as a version 4 UUID, computed apart
+ * from healerd with Python's hmac module:
+ *
+ *   h = bytearray(hmac.new(bytes.fromhex(MACHINE), bytes.fromhex(APP), hashlib.sha256).digest()[:16])
+ *   h[6] = h[6] & 0x0F | 0x40; h[8] = h[8] & 0x3F | 0x80; print(h.hex())
+ *
+ * and checked against `systemd-id128 machine-id --app-specific=APP` on a machine with that id.
+ */
+#define TEST_MACHINE_ID "4a8c1e2f9b7d4c6e8f0a1b2c3d4e5f60"
+#define TEST_GATEWAY_ID "586baacf5c8f401f8056d8d71c8d92ea"
 
 typedef struct {
 	char *dir;
@@ -87,6 +103,21 @@ assert_defaults(const HealerConfig *config)
 	g_assert_cmpuint(config->upstream_refresh_s, ==, 21600);
 	g_assert_cmpuint(config->upstream_transfer_timeout_s, ==, 120);
 	g_assert_false(config->upstream_allow_insecure_http);
+	/* [mqtt]: off, and nothing derived from the machine. */
+	g_assert_null(config->mqtt_broker);
+	g_assert_null(config->mqtt_host);
+	g_assert_false(config->mqtt_tls);
+	g_assert_cmpstr(config->mqtt_topic_prefix, ==, "healerd");
+	g_assert_null(config->mqtt_gateway_id);
+	g_assert_null(config->mqtt_client_id);
+	g_assert_null(config->mqtt_username);
+	g_assert_null(config->mqtt_password_file);
+	g_assert_null(config->mqtt_ca_file);
+	g_assert_null(config->mqtt_cert_file);
+	g_assert_null(config->mqtt_key_file);
+	g_assert_cmpuint(config->mqtt_keepalive_s, ==, 60);
+	g_assert_false(config->mqtt_accept_commands);
+	g_assert_cmpuint(config->mqtt_outbox_max_bytes, ==, 16 * 1024 * 1024);
 }
 
 /* No file, or an empty one: every default. */
@@ -322,8 +353,9 @@ test_invalid(Fixture *f, gconstpointer data)
 	/* Unknown keys and groups, with the line of the key or the header. */
 	expect_error(f, "[daemon]\nlog-level=info\n\n[healer]\nmax-atempts=3\n", 5,
 	             "[healer] max-atempts: unknown key (known keys in [healer]: max-concurrent-jobs,");
-	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker=x\n", 3,
-	             "[mqtt]: unknown group (known groups: daemon, serial, usb, particle, store, healer, upstream)");
+	expect_error(f, "[daemon]\nlog-level=info\n[mqtt-bridge]\nbroker=x\n", 3,
+	             "[mqtt-bridge]: unknown group (known groups: daemon, serial, usb, particle, store, healer, "
+	             "upstream, mqtt)");
 	/* [particle]: a route, for every platform or one named as healerd names it. */
 	expect_error(f, "[particle]\ninstall=usb\n", 2, "[particle] install: 'usb': expected control or dfu");
 	expect_error(f, "[particle]\ninstall.photon=DFU\n", 2,
@@ -482,6 +514,446 @@ test_syntax_error(Fixture *f, gconstpointer data)
 	}
 }
 
+static HealerConfig *
+load_text(Fixture *f, const char *text)
+{
+	g_autoptr(GError) error = NULL;
+	HealerConfig *config;
+
+	write_text(f->path, text);
+	config = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	return config;
+}
+
+/* Every [mqtt] key set: each value as written (paths, names) or parsed (the broker). */
+static void
+test_mqtt_full(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+
+	(void)data;
+	config = load_text(f, "[mqtt]\n"
+	                      "broker = mqtts://broker.example.com:8884\n"
+	                      "topic-prefix=site-7/healer\n"
+	                      "gateway-id=hall-3\n"
+	                      "client-id=gw-hall-3\n"
+	                      "username=gateway\\s7\n"
+	                      "password-file=/etc/healerd/mqtt-password\n"
+	                      "ca-file=/etc/healerd/mqtt-ca.pem\n"
+	                      "cert-file=/etc/healerd/mqtt-cert.pem\n"
+	                      "key-file=/etc/healerd/mqtt-key.pem\n"
+	                      "keepalive=30\n"
+	                      "accept-commands=true\n"
+	                      "outbox-max-bytes=1048576\n");
+	g_assert_cmpstr(config->mqtt_broker, ==, "mqtts://broker.example.com:8884");
+	g_assert_cmpstr(config->mqtt_host, ==, "broker.example.com");
+	g_assert_cmpuint(config->mqtt_port, ==, 8884);
+	g_assert_true(config->mqtt_tls);
+	g_assert_cmpstr(config->mqtt_topic_prefix, ==, "site-7/healer");
+	g_assert_cmpstr(config->mqtt_gateway_id, ==, "hall-3");
+	g_assert_cmpstr(config->mqtt_client_id, ==, "gw-hall-3");
+	g_assert_cmpstr(config->mqtt_username, ==, "gateway 7");
+	g_assert_cmpstr(config->mqtt_password_file, ==, "/etc/healerd/mqtt-password");
+	g_assert_cmpstr(config->mqtt_ca_file, ==, "/etc/healerd/mqtt-ca.pem");
+	g_assert_cmpstr(config->mqtt_cert_file, ==, "/etc/healerd/mqtt-cert.pem");
+	g_assert_cmpstr(config->mqtt_key_file, ==, "/etc/healerd/mqtt-key.pem");
+	g_assert_cmpuint(config->mqtt_keepalive_s, ==, 30);
+	g_assert_true(config->mqtt_accept_commands);
+	g_assert_cmpuint(config->mqtt_outbox_max_bytes, ==, 1048576);
+}
+
+/* The broker's forms: scheme in any case, default ports, IPv4, IPv6 in brackets (with a zone), a lone '/'. */
+static void
+test_mqtt_broker(Fixture *f, gconstpointer data)
+{
+	const struct {
+		const char *broker;
+		const char *host;
+		guint port;
+		gboolean tls;
+	} good[] = {
+	        {"mqtt://broker.example.com", "broker.example.com", 1883, FALSE},
+	        {"mqtts://broker.example.com", "broker.example.com", 8883, TRUE},
+	        {"MQTTS://Broker.Example.com:443/", "Broker.Example.com", 443, TRUE},
+	        {"mqtt://localhost:1", "localhost", 1, FALSE},
+	        {"mqtt://10.0.0.7:65535", "10.0.0.7", 65535, FALSE},
+	        {"mqtt://mosquitto_1", "mosquitto_1", 1883, FALSE},
+	        {"mqtt://[::1]:1884", "::1", 1884, FALSE},
+	        {"mqtts://[2001:db8::10]", "2001:db8::10", 8883, TRUE},
+	        {"mqtt://[fe80::1%25eth0]:1883", "fe80::1%eth0", 1883, FALSE},
+	};
+
+	(void)data;
+	for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autofree char *text = g_strdup_printf("[mqtt]\nbroker=%s\ngateway-id=gw\n", good[i].broker);
+		g_autoptr(HealerConfig) config = load_text(f, text);
+		g_assert_cmpstr(config->mqtt_broker, ==, good[i].broker);
+		g_assert_cmpstr(config->mqtt_host, ==, good[i].host);
+		g_assert_cmpuint(config->mqtt_port, ==, good[i].port);
+		g_assert_cmpint(config->mqtt_tls, ==, good[i].tls);
+	}
+	{
+		/* Empty: MQTT off. */
+		g_autoptr(HealerConfig) off = load_text(f, "[mqtt]\nbroker=\n");
+		g_assert_null(off->mqtt_broker);
+		g_assert_null(off->mqtt_host);
+		g_assert_null(off->mqtt_gateway_id);
+	}
+}
+
+static void
+test_mqtt_invalid_broker(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	(void)data;
+	expect_error(f, "[mqtt]\nbroker=tcp://broker.example.com:1883\n", 2,
+	             "[mqtt] broker: 'tcp://broker.example.com:1883': the scheme 'tcp' is not mqtt or mqtts "
+	             "(expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT])");
+	expect_error(f, "[mqtt]\nbroker=broker.example.com:1883\n", 2,
+	             "[mqtt] broker: 'broker.example.com:1883' is not a broker URL (expected mqtt://HOST[:PORT] "
+	             "or mqtts://HOST[:PORT])");
+	expect_error(f, "[mqtt]\nbroker=mqtt://broker.example.com/healerd\n", 2,
+	             "[mqtt] broker: 'mqtt://broker.example.com/healerd': a path, query or fragment ('/healerd') "
+	             "has no meaning in MQTT");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example?x=1\n", 2, "[mqtt] broker: 'mqtt://b.example?x=1': a path");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example#top\n", 2, "[mqtt] broker: 'mqtt://b.example#top': a path");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example:0\n", 2,
+	             "[mqtt] broker: 'mqtt://b.example:0': the port '0' is not a whole number 1..65535");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example:65536\n", 2,
+	             "[mqtt] broker: 'mqtt://b.example:65536': the port");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example:\n", 2,
+	             "[mqtt] broker: 'mqtt://b.example:': the port '' is not a whole number 1..65535");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example:+1\n", 2, "[mqtt] broker: 'mqtt://b.example:+1': the port");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example:18x3\n", 2,
+	             "[mqtt] broker: 'mqtt://b.example:18x3': the port");
+	expect_error(f, "[mqtt]\nbroker=mqtt://\n", 2,
+	             "[mqtt] broker: 'mqtt://' has no host (expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT])");
+	expect_error(f, "[mqtt]\nbroker=mqtts://:8883\n", 2, "[mqtt] broker: 'mqtts://:8883' has no host");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b example\n", 2,
+	             "[mqtt] broker: 'mqtt://b example': 'b example' is not a host name or IP address");
+	expect_error(f, "[mqtt]\nbroker=mqtt://::1\n", 2,
+	             "[mqtt] broker: 'mqtt://::1': an IPv6 address goes in brackets (mqtt://[ADDRESS]:PORT)");
+	expect_error(f, "[mqtt]\nbroker=mqtt://[::1\n", 2,
+	             "[mqtt] broker: 'mqtt://[::1': the IPv6 address lacks its ']'");
+	expect_error(f, "[mqtt]\nbroker=mqtt://[10.0.0.1]\n", 2,
+	             "[mqtt] broker: 'mqtt://[10.0.0.1]': '10.0.0.1' in brackets is not an IPv6 address");
+	expect_error(f, "[mqtt]\nbroker=mqtt://[::1]1883\n", 2,
+	             "[mqtt] broker: 'mqtt://[::1]1883': '1883' after the IPv6 address");
+
+	/* Credentials in the URL: refused, pointing to their keys, and the password is not repeated. */
+	expect_error(f, "# site\n[mqtt]\nbroker=mqtts://gw:s3cr3t@broker.example.com\n", 3,
+	             "[mqtt] broker: the URL holds user information (USER@ or USER:PASSWORD@): credentials belong in "
+	             "username= and password-file=, never in the broker URL");
+	write_text(f->path, "[mqtt]\nbroker=mqtts://gw:s3cr3t@broker.example.com\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_null(config);
+	g_assert_nonnull(error);
+	g_assert_null(strstr(error->message, "s3cr3t"));
+	expect_error(f, "[mqtt]\nbroker=mqtt://gw@broker.example.com:1883\n", 2, "[mqtt] broker: the URL holds user");
+}
+
+/* Topic names: the prefix, the gateway id and the client id, each refused with what it must be. */
+static void
+test_mqtt_names(Fixture *f, gconstpointer data)
+{
+	g_autofree char *level_128 = g_strnfill(128, 'g');
+	g_autofree char *client_128 = g_strnfill(128, 'c');
+	g_autofree char *long_prefix = g_strdup_printf("[mqtt]\ntopic-prefix=site/%s/x\n", level_128);
+	g_autofree char *long_gateway = g_strdup_printf("[mqtt]\ngateway-id=%s\n", level_128);
+	g_autofree char *long_client = g_strdup_printf("[mqtt]\nclient-id=%s\n", client_128);
+	g_autofree char *too_long_prefix = g_strdup_printf("[mqtt]\ntopic-prefix=site/%sg\n", level_128);
+	g_autofree char *too_long_gateway = g_strdup_printf("[mqtt]\ngateway-id=%sg\n", level_128);
+	g_autofree char *too_long_client = g_strdup_printf("[mqtt]\nclient-id=%sc\n", client_128);
+	g_autofree char *username_65536 = g_strnfill(65536, 'u');
+	g_autofree char *long_username = g_strdup_printf("[mqtt]\nusername=%s\n", username_65536);
+
+	(void)data;
+	{
+		g_autoptr(HealerConfig) a = load_text(f, long_prefix);
+		g_autoptr(HealerConfig) b = load_text(f, long_gateway);
+		g_autoptr(HealerConfig) c = load_text(f, long_client);
+		g_autoptr(HealerConfig) d = load_text(f, "[mqtt]\ngateway-id=Halle 3 Süd\ntopic-prefix=fabrik/Süd\n");
+		g_assert_cmpuint(strlen(a->mqtt_topic_prefix), ==, 135);
+		g_assert_cmpstr(b->mqtt_gateway_id, ==, level_128);
+		g_assert_cmpstr(c->mqtt_client_id, ==, client_128);
+		g_assert_cmpstr(d->mqtt_gateway_id, ==, "Halle 3 Süd");
+		g_assert_cmpstr(d->mqtt_topic_prefix, ==, "fabrik/Süd");
+	}
+	expect_error(f, "[mqtt]\ntopic-prefix=\n", 2,
+	             "[mqtt] topic-prefix: '' is not a topic prefix (topic levels separated by single '/': none "
+	             "empty or over 128 bytes, no '+', '#' or control character, no leading '$')");
+	expect_error(f, "[mqtt]\ntopic-prefix=site//healerd\n", 2,
+	             "[mqtt] topic-prefix: 'site//healerd' is not a topic");
+	expect_error(f, "[mqtt]\ntopic-prefix=/healerd\n", 2, "[mqtt] topic-prefix: '/healerd' is not a topic prefix");
+	expect_error(f, "[mqtt]\ntopic-prefix=healerd/\n", 2, "[mqtt] topic-prefix: 'healerd/' is not a topic prefix");
+	expect_error(f, "[mqtt]\ntopic-prefix=site/+\n", 2, "[mqtt] topic-prefix: 'site/+' is not a topic prefix");
+	expect_error(f, "[mqtt]\ntopic-prefix=#\n", 2, "[mqtt] topic-prefix: '#' is not a topic prefix");
+	expect_error(f, "[mqtt]\ntopic-prefix=$SYS/healerd\n", 2, "[mqtt] topic-prefix: '$SYS/healerd' is not");
+	expect_error(f, too_long_prefix, 2, "[mqtt] topic-prefix: 'site/ggg");
+	expect_error(f, "[mqtt]\ngateway-id=hall/3\n", 2,
+	             "[mqtt] gateway-id: 'hall/3' is not one topic level (1..128 bytes of UTF-8, no '/', '+', '#' "
+	             "or control character, no leading '$')");
+	expect_error(f, "[mqtt]\ngateway-id=+\n", 2, "[mqtt] gateway-id: '+' is not one topic level");
+	expect_error(f, "[mqtt]\ngateway-id=gw#1\n", 2, "[mqtt] gateway-id: 'gw#1' is not one topic level");
+	expect_error(f, "[mqtt]\ngateway-id=$gw\n", 2, "[mqtt] gateway-id: '$gw' is not one topic level");
+	expect_error(f, "[mqtt]\ngateway-id=gw\\t1\n", 2, "[mqtt] gateway-id: 'gw\t1' is not one topic level");
+	expect_error(f, too_long_gateway, 2, "[mqtt] gateway-id: 'ggg");
+	expect_error(f, "[mqtt]\nclient-id=gw 1\n", 2,
+	             "[mqtt] client-id: 'gw 1' is not a client id (1..128 printable ASCII characters, no spaces)");
+	expect_error(f, "[mqtt]\nclient-id=gw-ü\n", 2, "[mqtt] client-id: 'gw-ü' is not a client id");
+	expect_error(f, too_long_client, 2, "[mqtt] client-id: 'ccc");
+	expect_error(f, "[mqtt]\nusername=gw\\n7\n", 2,
+	             "[mqtt] username: a control character (U+000A) at byte 2: only printable text");
+	expect_error(f, "[mqtt]\nusername=gw\x7f\n", 2, "[mqtt] username: a control character (U+007F) at byte 2");
+	expect_error(f, "[mqtt]\nusername=gw\\q\n", 2, "[mqtt] username: '\\q' is not an escape");
+	expect_error(f, "[mqtt]\nusername=gw\xff\n", 2, "[mqtt] username: ");
+	expect_error(f, long_username, 2, "[mqtt] username: 65536 bytes is longer than an MQTT string (65535 bytes)");
+}
+
+/* Numbers, the boolean and the paths. */
+static void
+test_mqtt_values(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	{
+		g_autoptr(HealerConfig) low = load_text(f, "[mqtt]\nkeepalive=5\noutbox-max-bytes=65536\n");
+		g_autoptr(HealerConfig) high = load_text(f, "[mqtt]\nkeepalive=65535\noutbox-max-bytes=1073741824\n");
+		g_assert_cmpuint(low->mqtt_keepalive_s, ==, 5);
+		g_assert_cmpuint(low->mqtt_outbox_max_bytes, ==, 65536);
+		g_assert_cmpuint(high->mqtt_keepalive_s, ==, 65535);
+		g_assert_cmpuint(high->mqtt_outbox_max_bytes, ==, 1073741824);
+	}
+	expect_error(f, "[mqtt]\nkeepalive=4\n", 2, "[mqtt] keepalive: '4' is not a whole number 5..65535");
+	expect_error(f, "[mqtt]\nkeepalive=65536\n", 2, "[mqtt] keepalive: '65536' is not a whole number 5..65535");
+	expect_error(f, "[mqtt]\nkeepalive=1m\n", 2, "[mqtt] keepalive: '1m' is not a whole number 5..65535");
+	expect_error(f, "[mqtt]\noutbox-max-bytes=65535\n", 2,
+	             "[mqtt] outbox-max-bytes: '65535' is not a whole number 65536..1073741824");
+	expect_error(f, "[mqtt]\noutbox-max-bytes=1073741825\n", 2,
+	             "[mqtt] outbox-max-bytes: '1073741825' is not a whole number 65536..1073741824");
+	expect_error(f, "[mqtt]\noutbox-max-bytes=16M\n", 2, "[mqtt] outbox-max-bytes: '16M' is not a whole number");
+	expect_error(f, "[mqtt]\noutbox-max-bytes=-1\n", 2, "[mqtt] outbox-max-bytes: '-1' is not a whole number");
+	expect_error(f, "[mqtt]\naccept-commands=yes\n", 2,
+	             "[mqtt] accept-commands: 'yes' is not a boolean (true or false)");
+	expect_error(f, "[mqtt]\npassword-file=mqtt-password\n", 2,
+	             "[mqtt] password-file: 'mqtt-password' is not an absolute path");
+	expect_error(f, "[mqtt]\nca-file=ca.pem\n", 2, "[mqtt] ca-file: 'ca.pem' is not an absolute path");
+	expect_error(f, "[mqtt]\ncert-file=./cert.pem\n", 2, "[mqtt] cert-file: './cert.pem' is not an absolute path");
+	expect_error(f, "[mqtt]\nkey-file=~/key.pem\n", 2, "[mqtt] key-file: '~/key.pem' is not an absolute path");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example\nport=1883\n", 3,
+	             "[mqtt] port: unknown key (known keys in [mqtt]: broker, topic-prefix, gateway-id, client-id, "
+	             "username, password-file, ca-file, cert-file, key-file, keepalive, accept-commands, "
+	             "outbox-max-bytes)");
+	expect_error(f, "[mqtt]\nkeepalive=30\nkeepalive=60\n", 3,
+	             "[mqtt] keepalive: set twice in one file (first at line 2)");
+}
+
+/* Keys that go together, checked once every file is read: the error names the file and line of the key at fault. */
+static void
+test_mqtt_across_keys(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *drop_in = g_build_filename(f->dir, "healerd.conf.d", "50-tls.conf", NULL);
+	g_autofree char *where = g_strdup_printf("%s:3: [mqtt] ca-file: a TLS file, but broker 'mqtt://b.example' is "
+	                                         "plain mqtt://",
+	                                         drop_in);
+
+	(void)data;
+	expect_error(f, "[mqtt]\nbroker=mqtts://b.example\ncert-file=/etc/c.pem\n", 3,
+	             "[mqtt] cert-file: set without key-file: a client certificate goes with its private key (set "
+	             "both, or neither)");
+	expect_error(f, "[mqtt]\nkey-file=/etc/k.pem\n", 2, "[mqtt] key-file: set without cert-file");
+	expect_error(f, "[mqtt]\nbroker=mqtts://b.example\n\npassword-file=/etc/p\n", 4,
+	             "[mqtt] password-file: set without username: MQTT sends a password only with a user name (set "
+	             "username=)");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example\nca-file=/etc/ca.pem\n", 3,
+	             "[mqtt] ca-file: a TLS file, but broker 'mqtt://b.example' is plain mqtt:// (use "
+	             "mqtts://HOST[:PORT], or leave ca-file, cert-file and key-file unset)");
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example\ncert-file=/etc/c.pem\nkey-file=/etc/k.pem\n", 3,
+	             "[mqtt] cert-file: a TLS file, but broker");
+	{
+		/* A username alone is fine; so are TLS files while MQTT is off. */
+		g_autoptr(HealerConfig) user = load_text(f, "[mqtt]\nbroker=mqtt://b.example\nusername=gw\n");
+		g_autoptr(HealerConfig) off = load_text(f, "[mqtt]\nca-file=/etc/ca.pem\n");
+		g_assert_cmpstr(user->mqtt_username, ==, "gw");
+		g_assert_null(user->mqtt_password_file);
+		g_assert_cmpstr(off->mqtt_ca_file, ==, "/etc/ca.pem");
+	}
+
+	/* The TLS file in a drop-in, the plain broker in the main file: the drop-in's line. */
+	write_text(f->path, "[mqtt]\nbroker=mqtt://b.example\n");
+	write_drop_in(f, "50-tls.conf", "# TLS\n[mqtt]\nca-file=/etc/ca.pem\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_null(config);
+	g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	if (strstr(error->message, where) == NULL)
+		g_error("expected '%s' in '%s'", where, error->message);
+	g_clear_error(&error);
+
+	/* A later drop-in making it mqtts:// mends it. */
+	write_drop_in(f, "60-mqtts.conf", "[mqtt]\nbroker=mqtts://b.example\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_true(config->mqtt_tls);
+	g_assert_cmpstr(config->mqtt_ca_file, ==, "/etc/ca.pem");
+}
+
+/*
+ * Drop-ins override [mqtt] keys one by one; an empty value puts a key back to none (broker: MQTT off)
+ * or its default (gateway-id, client-id).
+ */
+static void
+test_mqtt_drop_ins(Fixture *f, gconstpointer data)
+{
+	g_autoptr(HealerConfig) config = NULL;
+	g_autoptr(HealerConfig) off = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *off_path = g_build_filename(f->dir, "healerd.conf.d", "90-off.conf", NULL);
+
+	(void)data;
+	write_text(f->path, "[mqtt]\nbroker=mqtt://old.example\ngateway-id=old\nclient-id=old-client\nkeepalive=30\n"
+	                    "username=gw\npassword-file=/etc/p\n");
+	write_drop_in(f, "10-site.conf",
+	              "[mqtt]\nbroker=mqtts://new.example:9999\ngateway-id=\nclient-id=\n"
+	              "accept-commands=true\n");
+	write_drop_in(f, "20-user.conf", "[mqtt]\nusername=\npassword-file=\n");
+	config = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(config->mqtt_broker, ==, "mqtts://new.example:9999");
+	g_assert_cmpstr(config->mqtt_host, ==, "new.example");
+	g_assert_cmpuint(config->mqtt_port, ==, 9999);
+	g_assert_true(config->mqtt_tls);
+	g_assert_cmpstr(config->mqtt_gateway_id, ==, TEST_GATEWAY_ID);
+	g_assert_cmpstr(config->mqtt_client_id, ==, "healerd-" TEST_GATEWAY_ID);
+	g_assert_cmpuint(config->mqtt_keepalive_s, ==, 30);
+	g_assert_true(config->mqtt_accept_commands);
+	g_assert_null(config->mqtt_username);
+	g_assert_null(config->mqtt_password_file);
+
+	g_assert_true(g_file_set_contents(off_path, "[mqtt]\nbroker=\n", -1, NULL));
+	off = healer_config_load(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_null(off->mqtt_broker);
+	g_assert_null(off->mqtt_host);
+	g_assert_false(off->mqtt_tls);
+	g_assert_null(off->mqtt_gateway_id);
+	g_assert_null(off->mqtt_client_id);
+}
+
+/*
+ * The default gateway id comes from the machine id, only when MQTT is on; without one the load fails at
+ * the broker's line, telling the administrator to set gateway-id.
+ */
+static void
+test_mqtt_gateway_default(Fixture *f, gconstpointer data)
+{
+	g_autofree char *long_gateway = NULL;
+
+	(void)data;
+	{
+		g_autoptr(HealerConfig) config = load_text(f, "[mqtt]\nbroker=mqtt://b.example\n");
+		g_autoptr(HealerConfig) own = load_text(f, "[mqtt]\nbroker=mqtt://b.example\ngateway-id=gw-1\n");
+		g_autoptr(HealerConfig) named = NULL;
+		g_assert_cmpstr(config->mqtt_gateway_id, ==, TEST_GATEWAY_ID);
+		g_assert_cmpstr(config->mqtt_client_id, ==, "healerd-" TEST_GATEWAY_ID);
+		g_assert_cmpstr(own->mqtt_gateway_id, ==, "gw-1");
+		g_assert_cmpstr(own->mqtt_client_id, ==, "healerd-gw-1");
+		named = load_text(f, "[mqtt]\nbroker=mqtt://b.example\nclient-id=mine\n");
+		g_assert_cmpstr(named->mqtt_gateway_id, ==, TEST_GATEWAY_ID);
+		g_assert_cmpstr(named->mqtt_client_id, ==, "mine");
+	}
+
+	/* No machine id (a container): MQTT off never asks for it; on, the load fails unless gateway-id is set. */
+	healer_mqtt_gateway_id_set_machine_id_for_tests("");
+	{
+		g_autoptr(HealerConfig) off = load_text(f, "[mqtt]\nkeepalive=30\n");
+		g_autoptr(HealerConfig) own = load_text(f, "[mqtt]\nbroker=mqtt://b.example\ngateway-id=gw-1\n");
+		g_assert_null(off->mqtt_gateway_id);
+		g_assert_cmpstr(own->mqtt_gateway_id, ==, "gw-1");
+	}
+	expect_error(f, "[daemon]\nlog-level=info\n[mqtt]\nbroker = mqtt://b.example\n", 4,
+	             "[mqtt] broker: gateway-id is not set, and there is no machine id to derive it from "
+	             "(/etc/machine-id: missing): set gateway-id= in [mqtt] (a name for this gateway, unique among "
+	             "those on the broker, such as its serial number)");
+	healer_mqtt_gateway_id_set_machine_id_for_tests(TEST_MACHINE_ID);
+
+	/* A gateway id the default client id cannot be made of. */
+	expect_error(f, "[mqtt]\nbroker=mqtt://b.example\ngateway-id=Halle 3\n", 3,
+	             "[mqtt] gateway-id: the default client id from it, 'healerd-Halle 3', is not a client id "
+	             "(1..128 printable ASCII characters, no spaces): set client-id= in [mqtt]");
+	long_gateway = g_strdup_printf("[mqtt]\nbroker=mqtt://b.example\ngateway-id=%0128d\n", 7);
+	expect_error(f, long_gateway, 3, "[mqtt] gateway-id: the default client id from it, 'healerd-0000");
+}
+
+/* The derivation, against values computed apart from healerd (TEST_GATEWAY_ID's comment). */
+static void
+test_mqtt_gateway_id_derivation(void)
+{
+	const struct {
+		const char *machine;
+		const char *gateway;
+	} known[] = {
+	        {TEST_MACHINE_ID, TEST_GATEWAY_ID},
+	        {"4A8C1E2F9B7D4C6E8F0A1B2C3D4E5F60", TEST_GATEWAY_ID},
+	        {"4a8c1e2f-9b7d-4c6e-8f0a-1b2c3d4e5f60", TEST_GATEWAY_ID},
+	        {"0123456789abcdef0123456789abcdef", "a5cafd96e3e54ce69da54b02b787758c"},
+	};
+	const char *bad[] = {"",
+	                     "4a8c1e2f9b7d4c6e8f0a1b2c3d4e5f6",
+	                     "4a8c1e2f9b7d4c6e8f0a1b2c3d4e5f600",
+	                     "4a8c1e2f9b7d4c6e8f0a1b2c3d4e5fxx",
+	                     "00000000000000000000000000000000",
+	                     "uninitialized"};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(known); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *id = healer_mqtt_gateway_id_from_machine_id(known[i].machine, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(id, ==, known[i].gateway);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *id = healer_mqtt_gateway_id_from_machine_id(bad[i], &error);
+		g_assert_null(id);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_INVALID_ARGUMENT);
+	}
+}
+
+/*
+ * This machine, through libsystemd: with a machine id, sd_id128_get_machine_app_specific()'s id (what
+ * config.c uses) is what the derivation above computes from the same machine id; without one, the
+ * default fails, saying so.  Either way the real /etc/machine-id path runs.
+ */
+static void
+test_mqtt_gateway_id_host(void)
+{
+	sd_id128_t machine;
+	char machine_text[SD_ID128_STRING_MAX];
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) derive_error = NULL;
+	g_autofree char *id = NULL;
+	g_autofree char *expected = NULL;
+
+	healer_mqtt_gateway_id_set_machine_id_for_tests(NULL);
+	id = healer_mqtt_gateway_id_default(&error);
+	healer_mqtt_gateway_id_set_machine_id_for_tests(TEST_MACHINE_ID);
+	if (sd_id128_get_machine(&machine) < 0) {
+		g_test_message("this machine has no machine id: the default must fail");
+		g_assert_null(id);
+		g_assert_error(error, HEALER_ERROR, HEALER_ERROR_NOT_FOUND);
+		g_assert_true(g_str_has_prefix(error->message, "no machine id to derive it from (/etc/machine-id: "));
+		return;
+	}
+	g_assert_no_error(error);
+	expected = healer_mqtt_gateway_id_from_machine_id(sd_id128_to_string(machine, machine_text), &derive_error);
+	g_assert_no_error(derive_error);
+	g_assert_cmpstr(id, ==, expected);
+	g_assert_cmpuint(strlen(id), ==, 32);
+}
+
 /* The shipped config/healerd.conf is valid and, all commented, means the defaults. */
 static void
 test_shipped_file(Fixture *f, gconstpointer data)
@@ -518,6 +990,12 @@ test_shipped_file(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(all->retry_backoff_s, ==, 10);
 	g_assert_true(all->auto_heal);
 	g_assert_cmpuint(g_strv_length(all->serial_ports), ==, 2);
+	g_assert_null(all->mqtt_broker);
+	g_assert_null(all->mqtt_gateway_id);
+	g_assert_cmpstr(all->mqtt_topic_prefix, ==, "healerd");
+	g_assert_cmpuint(all->mqtt_keepalive_s, ==, 60);
+	g_assert_false(all->mqtt_accept_commands);
+	g_assert_cmpuint(all->mqtt_outbox_max_bytes, ==, 16 * 1024 * 1024);
 }
 
 /* A NUL byte is refused (GKeyFile alone would stop reading there without a word). */
@@ -594,6 +1072,8 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	/* No test here reads this machine's /etc/machine-id, but /config/mqtt/gateway-id-host. */
+	healer_mqtt_gateway_id_set_machine_id_for_tests(TEST_MACHINE_ID);
 	ADD("/config/defaults", test_defaults);
 	ADD("/config/full-file", test_full_file);
 	ADD("/config/default-release-tables", test_default_release_tables);
@@ -605,6 +1085,16 @@ main(int argc, char **argv)
 	ADD("/config/syntax-error", test_syntax_error);
 	ADD("/config/shipped-file", test_shipped_file);
 	ADD("/config/particle-routes", test_particle_routes);
+	ADD("/config/mqtt/full", test_mqtt_full);
+	ADD("/config/mqtt/broker", test_mqtt_broker);
+	ADD("/config/mqtt/invalid-broker", test_mqtt_invalid_broker);
+	ADD("/config/mqtt/names", test_mqtt_names);
+	ADD("/config/mqtt/values", test_mqtt_values);
+	ADD("/config/mqtt/across-keys", test_mqtt_across_keys);
+	ADD("/config/mqtt/drop-ins", test_mqtt_drop_ins);
+	ADD("/config/mqtt/gateway-default", test_mqtt_gateway_default);
+	g_test_add_func("/config/mqtt/gateway-id-derivation", test_mqtt_gateway_id_derivation);
+	g_test_add_func("/config/mqtt/gateway-id-host", test_mqtt_gateway_id_host);
 	g_test_add_func("/config/retry-delay", test_retry_delay);
 	g_test_add_func("/config/nul-byte", test_nul_byte);
 	g_test_add_func("/config/log-levels", test_log_levels);

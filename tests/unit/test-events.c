@@ -88,6 +88,33 @@ test_order(void)
 	watcher_clear(&b);
 }
 
+/* An observer that names its kinds gets those only, in order; one beside it still gets every kind. */
+static void
+test_interest_mask(void)
+{
+	g_autoptr(HealerEventStream) stream = healer_event_stream_new();
+	Watcher all, some;
+	g_autofree char *s_all = NULL, *s_some = NULL;
+
+	watcher_init(&all, stream);
+	watcher_init(&some, stream);
+	healer_event_stream_subscribe(stream, on_event, &all);
+	healer_event_stream_subscribe_kinds(stream,
+	                                    HEALER_EVENT_KIND_BIT(HEALER_EVENT_HEAL_STARTED) |
+	                                            HEALER_EVENT_KIND_BIT(HEALER_EVENT_DAEMON_STOPPING),
+	                                    on_event, &some);
+	emit_text(stream, HEALER_EVENT_NOTE, "note");
+	emit_text(stream, HEALER_EVENT_HEAL_STARTED, "started");
+	emit_text(stream, HEALER_EVENT_HEAL_PROGRESS, "progress");
+	emit_text(stream, HEALER_EVENT_DAEMON_STOPPING, "stopping");
+	s_all = joined(&all);
+	s_some = joined(&some);
+	g_assert_cmpstr(s_all, ==, "note started progress stopping");
+	g_assert_cmpstr(s_some, ==, "started stopping");
+	watcher_clear(&all);
+	watcher_clear(&some);
+}
+
 /* The first observer emits two events while handling the first: the second observer still sees the first one first. */
 static void
 test_reentrant(void)
@@ -293,6 +320,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	test_log_capture_start();
 	g_test_add_func("/events/order", test_order);
+	g_test_add_func("/events/interest-mask", test_interest_mask);
 	g_test_add_func("/events/reentrant", test_reentrant);
 	g_test_add_func("/events/unsubscribe-during-emission", test_unsubscribe_during_emission);
 	g_test_add_func("/events/journal-records", test_journal_records);

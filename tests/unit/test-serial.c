@@ -274,6 +274,82 @@ test_wide_globs(void)
 	}
 }
 
+/* What the watcher last reported, and whether it named `want`. */
+typedef struct {
+	const char *want;
+	gboolean seen;
+} Ports;
+
+static void
+on_ports(GPtrArray *paths, gpointer user_data)
+{
+	Ports *ports = user_data;
+
+	ports->seen = g_ptr_array_find_with_equal_func(paths, ports->want, g_str_equal, NULL);
+}
+
+static gboolean
+on_watch_deadline(gpointer user_data)
+{
+	g_error("the watcher did not report %s", (const char *)user_data);
+	return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until the watcher reports `link` (a bound for a hang, not a timing check). */
+static void
+wait_reported(Ports *ports, const char *link)
+{
+	guint deadline = g_timeout_add_seconds(60, on_watch_deadline, (gpointer)link);
+
+	ports->want = link;
+	ports->seen = FALSE;
+	while (!ports->seen)
+		g_main_context_iteration(NULL, TRUE);
+	g_source_remove(deadline);
+}
+
+/*
+ * A port link that appears inside a directory the glob's wildcard matched, where the directory was
+ * there before the link: seen as it appears (the watcher watches every level the glob walks),
+ * with no rescan for another reason.  Then a new directory with its link, and the same again.
+ */
+static void
+test_watch_every_level(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("test-serial-watch-XXXXXX", NULL);
+	g_autofree char *sub = g_build_filename(dir, "device-1", NULL);
+	g_autofree char *link = g_build_filename(sub, "tty", NULL);
+	g_autofree char *sub2 = g_build_filename(dir, "device-2", NULL);
+	g_autofree char *link2 = g_build_filename(sub2, "tty", NULL);
+	g_autofree char *pattern = g_build_filename(dir, "*", "tty", NULL);
+	const char *globs[] = {pattern, NULL};
+	Ports ports = {0};
+	HealerPortWatcher *watcher;
+	Pty pty;
+
+	pty_open(&pty);
+	g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+	watcher = healer_port_watcher_new(globs, TRUE, on_ports, &ports);
+	healer_port_watcher_rescan(watcher);
+	g_assert_false(ports.seen);
+	g_assert_cmpint(symlink(pty.slave_path, link), ==, 0);
+	wait_reported(&ports, link);
+
+	g_assert_cmpint(g_mkdir(sub2, 0755), ==, 0);
+	/* The new directory is watched once the rescan its creation causes has run. */
+	wait_reported(&ports, link);
+	g_assert_cmpint(symlink(pty.slave_path, link2), ==, 0);
+	wait_reported(&ports, link2);
+
+	healer_port_watcher_free(watcher);
+	g_unlink(link2);
+	g_unlink(link);
+	g_rmdir(sub2);
+	g_rmdir(sub);
+	g_rmdir(dir);
+	pty_close(&pty);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -281,6 +357,7 @@ main(int argc, char **argv)
 	g_test_add_func("/serial/check", test_check);
 	g_test_add_func("/serial/open-exclusive-restore", test_open_exclusive_restore);
 	g_test_add_func("/serial/wide-globs", test_wide_globs);
+	g_test_add_func("/serial/watch-every-level", test_watch_every_level);
 	g_test_add_func("/serial/every-accepted-rate-is-set", test_every_accepted_rate_is_set);
 	return g_test_run();
 }
