@@ -79,7 +79,7 @@ struct _HealerMqttFace {
 	GPtrArray *unsaved;  /* char *: event payloads made, waiting for the outbox (seq: its next and on) */
 	guint save_source;   /* writes `unsaved` to the outbox once this dispatch is over */
 	GArray *acks;        /* guint64: seqs acknowledged, not yet given to the writer */
-	GHashTable *acking;  /* seqs acknowledged, given to the writer, not recorded yet: not sent again */
+	GHashTable *acking;  /* seqs acknowledged (or given up), not recorded by the writer yet: not sent again */
 	gboolean ack_job;    /* an acknowledgement job is with the writer: the next waits for its result */
 	guint ack_source;
 	guint64 next_seq_to_send;
@@ -102,6 +102,20 @@ struct _Refresh {
 
 static void record_acks(HealerMqttFace *self);
 static gboolean on_acks_due(gpointer user_data);
+
+/*
+ * `seq` is delivered (or given up): the writer records it with the others of this dispatch.  Until
+ * it has, the record is still pending in the outbox, and `acking` keeps it from being sent again,
+ * after a reconnect too, whether it is still waiting here or already with the writer.
+ */
+static void
+queue_ack(HealerMqttFace *self, guint64 seq)
+{
+	g_array_append_val(self->acks, seq);
+	g_hash_table_add(self->acking, g_memdup2(&seq, sizeof seq));
+	if (self->ack_source == 0)
+		self->ack_source = g_idle_add(on_acks_due, self);
+}
 
 static void
 device_state_free(DeviceState *state)
@@ -126,11 +140,8 @@ give_up_record(HealerMqttFace *self, guint64 seq, const GError *why)
 	            "published: %s",
 	            seq, why->message);
 	self->dropped++;
-	/* Recorded as delivered, by the writer (the outbox has one); not read again meanwhile. */
-	g_array_append_val(self->acks, seq);
-	g_hash_table_add(self->acking, g_memdup2(&seq, sizeof seq));
-	if (self->ack_source == 0)
-		self->ack_source = g_idle_add(on_acks_due, self);
+	/* Recorded as delivered, by the writer (the outbox has one). */
+	queue_ack(self, seq);
 }
 
 /* Hands the client every record not handed yet, oldest first, up to MAX_IN_FLIGHT in flight. */
@@ -677,8 +688,6 @@ record_acks(HealerMqttFace *self)
 	self->ack_job = TRUE;
 	seqs = g_steal_pointer(&self->acks);
 	self->acks = g_array_new(FALSE, FALSE, sizeof(guint64));
-	for (guint i = 0; i < seqs->len; i++)
-		g_hash_table_add(self->acking, g_memdup2(&g_array_index(seqs, guint64, i), sizeof(guint64)));
 	healer_mqtt_outbox_writer_ack(self->writer, seqs);
 }
 
@@ -701,16 +710,11 @@ on_puback(int mid, gpointer user_data)
 	/* Retained state and replies are not in the table: their acknowledgement changes nothing. */
 	if (seq == NULL)
 		return;
-	g_array_append_val(self->acks, *seq);
+	/* Recorded once this dispatch's PUBACKs are all in (an idle runs after the socket's source). */
+	queue_ack(self, *seq);
 	g_hash_table_remove(self->sent, GINT_TO_POINTER(mid));
-	/*
-	 * Its place in the window is free now, not once the acknowledgement is written: a record
-	 * acknowledged but not yet recorded is past next_seq_to_send, so it is not sent again.
-	 */
+	/* Its place in the window is free now, not once the acknowledgement is written. */
 	send_pending(self);
-	/* Once this dispatch's PUBACKs are all in (an idle runs after the socket's source). */
-	if (self->ack_source == 0)
-		self->ack_source = g_idle_add(on_acks_due, self);
 }
 
 HealerMqttFace *
